@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * candlekeep: subcommand dispatch only. Every subcommand is a function in
+ * cmd/cmd_<verb>.c listed in cmd_table.
+ */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct cmd cmd_table[] = {
+    {"fetch", cmd_fetch, "fetch new candles of one series from its provider"},
+    {"candles", cmd_candles, "print stored candles"},
+    {"gaps", cmd_gaps, "list (and re-scan) missing candles"},
+    {"config", cmd_config, "check the configuration"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: candlekeep [--version] [--help] SUBCOMMAND [options]\n\n"
+                "subcommands:\n");
+    for (const struct cmd *c = cmd_table; c->name; c++)
+        fprintf(fp, "  %-12s %s\n", c->name, c->summary);
+    fprintf(fp, "\n'candlekeep SUBCOMMAND --help' describes each.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CMD_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CMD_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("candlekeep %s\n", CK_VERSION);
+        return CMD_OK;
+    }
+    for (const struct cmd *c = cmd_table; c->name; c++)
+        if (!strcmp(argv[1], c->name))
+            return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "candlekeep: '%s' is not a subcommand; see 'candlekeep --help'\n", argv[1]);
+    return CMD_USAGE;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_STORE_STORE_INTERNAL_H
+#define CK_STORE_STORE_INTERNAL_H
+
+/*
+ * For store.c and the backends only. A backend is one file that fills one
+ * `struct store_ops` and embeds `struct store` as the first member of its
+ * own connection struct. store.c owns the registry, the public wrappers
+ * (which validate arguments, manage implicit transactions and implement the
+ * backend-independent logic such as gap reconciliation) and never lets
+ * callers see `ops`.
+ */
+#include "store/store.h"
+
+struct strbuf;
+
+struct store_ops {
+    /* Backend name, "sqlite" / "postgresql". */
+    const char *name;
+    /*
+     * MUST. Connect to `url` (the full URL as given) and migrate the schema
+     * to the newest version, applying missing migrations in order, each in
+     * its own transaction, recording the version in the database.
+     */
+    int (*open)(struct store **out, const char *url, struct strbuf *err);
+    /* MUST. Close the connection and free everything; rolls back. */
+    void (*close)(struct store *st);
+    /* MUST. */
+    int (*schema_version)(struct store *st, int *out, struct strbuf *err);
+    /* MUST. A trivial round trip. */
+    bool (*ping)(struct store *st);
+    /* MUST. Plain transaction control; store.c tracks nesting. */
+    int (*begin)(struct store *st, struct strbuf *err);
+    int (*commit)(struct store *st, struct strbuf *err);
+    int (*rollback)(struct store *st, struct strbuf *err);
+    /*
+     * MUST. Upsert candles; always called inside a transaction (store.c
+     * opens one when the caller did not), so the backend does not begin or
+     * commit here. `n` may be large (the benchmark uses batches of 5,000).
+     */
+    int (*put_candles)(struct store *st, const struct series_key *s, const struct candle *c,
+                       size_t n, struct strbuf *err);
+    /* MUST. CK_ENOTFOUND when the series has no candles. */
+    int (*latest_time)(struct store *st, const struct series_key *s, int64_t *out,
+                       struct strbuf *err);
+    /* MUST. The iterator may hold a prepared statement / result. */
+    int (*query_candles)(struct store *st, const struct candle_query *q,
+                         struct candle_iter **out, struct strbuf *err);
+    /* MUST. */
+    int (*count_candles)(struct store *st, const struct candle_query *q, int64_t *out,
+                         struct strbuf *err);
+    /* MUST. Called inside a transaction. */
+    int (*delete_candles_before)(struct store *st, enum timeframe tf, int64_t before,
+                                 int64_t *deleted, struct strbuf *err);
+    /* MUST. */
+    int (*list_series)(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);
+    /* MUST. Select gap records matching `q`, newest first. */
+    int (*list_gaps)(struct store *st, const struct gap_query *q, struct gap_record **out,
+                     size_t *n, struct strbuf *err);
+    /*
+     * MUST. Insert a gap record for series `s` (g->source/symbol/tf are
+     * ignored; g->id is ignored and set on return). Inside a transaction.
+     */
+    int (*insert_gap)(struct store *st, const struct series_key *s, struct gap_record *g,
+                      struct strbuf *err);
+    /* MUST. Update first, last, count, state, reason, last_checked of g->id. CK_ENOTFOUND. */
+    int (*update_gap)(struct store *st, const struct gap_record *g, struct strbuf *err);
+};
+
+/* Embedded as the first member of every backend's connection. */
+struct store {
+    const struct store_ops *ops;
+    bool in_tx;
+};
+
+/* Backend iterators embed this as their first member. */
+struct candle_iter {
+    int (*next)(struct candle_iter *it, struct candle *out, struct strbuf *err);
+    void (*free)(struct candle_iter *it);
+};
+
+extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run the whole suite: build, start a throwaway PostgreSQL cluster, run every
+# test (SQLite and PostgreSQL variants), then the same under ASan+UBSan.
+# The cluster is stopped on every exit path.
+set -euo pipefail
+BUILD=${1:-build}
+ASAN_BUILD=${2:-build-asan}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+PGDIR=$(mktemp -d /tmp/ckpg.XXXXXX)
+cleanup() { bash tests/helpers/pg_cluster.sh stop "$PGDIR" || true; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+CK_TEST_PG_URL=$(bash tests/helpers/pg_cluster.sh start "$PGDIR")
+export CK_TEST_PG_URL
+echo "test: PostgreSQL for the pg tests at ${CK_TEST_PG_URL%%\?*}"
+
+run_suite() {
+    local dir=$1; shift
+    cmake -S . -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
+    (cd "$dir" && ctest --output-on-failure -j "$(nproc)" --timeout 600)
+}
+
+echo "== test: release build =="
+run_suite "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ -z "${CK_SKIP_ASAN:-}" ]; then
+    echo "== test: ASan+UBSan build =="
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DCK_SANITIZE=ON
+fi
+echo "test: all suites passed"
