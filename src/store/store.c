@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's public face: the backend registry, the wrappers callers use,
+ * and the logic that is the same on every backend.
+ *
+ * Backends (store_sqlite.c, store_pg.c) fill a `struct store_ops` and
+ * implement plain statements; this file decides transactions: every write
+ * that is called outside an explicit transaction gets its own, so a batch
+ * of candles is always atomic. Gap reconciliation (store_sync_gaps) is
+ * written once here on top of the backends' list/insert/update primitives.
+ *
+ * A store is one connection and is used by one thread at a time.
+ */
+#include "store/store_internal.h"
+
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/banned.h"
+
+static const struct store_ops *const backends[] = {
+    &store_sqlite_ops,
+    &store_pg_ops,
+};
+
+/* Map a URL to its backend and say which prefix selected it. */
+static const struct store_ops *backend_for(const char *url)
+{
+    size_t len = strlen(url);
+    if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))
+        return backends[1];
+    if (!strncmp(url, "sqlite:", 7) || (len > 3 && !strcmp(url + len - 3, ".db")))
+        return backends[0];
+    return NULL;
+}
+
+int store_open(struct store **out, const char *url, struct strbuf *err)
+{
+    const struct store_ops *ops;
+
+    *out = NULL;
+    if (!url || !*url) {
+        strbuf_addstr(err, "store: no database URL configured (storage.url)");
+        return CK_ECONFIG;
+    }
+    ops = backend_for(url);
+    if (!ops) {
+        char *red = store_redact_url(url);
+        strbuf_addf(err,
+                    "store: unsupported database URL '%s' (expected sqlite:PATH or "
+                    "postgresql://...)",
+                    red);
+        free(red);
+        return CK_ECONFIG;
+    }
+    return ops->open(out, url, err);
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    if (st->in_tx) {
+        struct strbuf ignored = STRBUF_INIT;
+        st->ops->rollback(st, &ignored);
+        strbuf_release(&ignored);
+        st->in_tx = false;
+    }
+    st->ops->close(st);
+}
+
+const char *store_backend_name(const struct store *st)
+{
+    return st->ops->name;
+}
+
+int store_schema_version(struct store *st, int *out, struct strbuf *err)
+{
+    return st->ops->schema_version(st, out, err);
+}
+
+bool store_ping(struct store *st)
+{
+    return st && st->ops->ping(st);
+}
+
+int store_begin(struct store *st, struct strbuf *err)
+{
+    int rc;
+    if (st->in_tx)
+        BUG("store_begin inside a transaction");
+    rc = st->ops->begin(st, err);
+    if (!rc)
+        st->in_tx = true;
+    return rc;
+}
+
+int store_commit(struct store *st, struct strbuf *err)
+{
+    int rc;
+    if (!st->in_tx)
+        BUG("store_commit outside a transaction");
+    rc = st->ops->commit(st, err);
+    if (rc) {
+        struct strbuf ignored = STRBUF_INIT;
+        st->ops->rollback(st, &ignored);
+        strbuf_release(&ignored);
+    }
+    st->in_tx = false;
+    return rc;
+}
+
+int store_rollback(struct store *st, struct strbuf *err)
+{
+    if (!st->in_tx)
+        BUG("store_rollback outside a transaction");
+    st->in_tx = false;
+    return st->ops->rollback(st, err);
+}
+
+bool store_in_transaction(const struct store *st)
+{
+    return st->in_tx;
+}
+
+/*
+ * Implicit transactions: when the caller has none, begin one and remember
+ * to finish it. The pair below brackets every multi-statement write.
+ */
+static int implicit_begin(struct store *st, bool *owned, struct strbuf *err)
+{
+    *owned = false;
+    if (st->in_tx)
+        return 0;
+    int rc = store_begin(st, err);
+    if (!rc)
+        *owned = true;
+    return rc;
+}
+
+static int implicit_end(struct store *st, bool owned, int rc, struct strbuf *err)
+{
+    if (!owned)
+        return rc;
+    if (rc) {
+        struct strbuf ignored = STRBUF_INIT;
+        store_rollback(st, &ignored);
+        strbuf_release(&ignored);
+        return rc;
+    }
+    return store_commit(st, err);
+}
+
+static int check_series(const struct series_key *s, struct strbuf *err)
+{
+    if (!s || !s->source || !*s->source || !s->symbol || !*s->symbol ||
+        (unsigned)s->tf >= TF_COUNT) {
+        strbuf_addstr(err, "store: incomplete series (source, symbol and timeframe are needed)");
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+int store_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
+                      size_t n, struct strbuf *err)
+{
+    bool owned;
+    int rc = check_series(s, err);
+    if (rc || !n)
+        return rc;
+    rc = implicit_begin(st, &owned, err);
+    if (rc)
+        return rc;
+    rc = st->ops->put_candles(st, s, c, n, err);
+    return implicit_end(st, owned, rc, err);
+}
+
+int store_latest_time(struct store *st, const struct series_key *s, int64_t *out,
+                      struct strbuf *err)
+{
+    int rc = check_series(s, err);
+    if (rc)
+        return rc;
+    return st->ops->latest_time(st, s, out, err);
+}
+
+int store_query_candles(struct store *st, const struct candle_query *q, struct candle_iter **out,
+                        struct strbuf *err)
+{
+    int rc = check_series(&q->series, err);
+    *out = NULL;
+    if (rc)
+        return rc;
+    return st->ops->query_candles(st, q, out, err);
+}
+
+int candle_iter_next(struct candle_iter *it, struct candle *out, struct strbuf *err)
+{
+    return it->next(it, out, err);
+}
+
+void candle_iter_free(struct candle_iter *it)
+{
+    if (it)
+        it->free(it);
+}
+
+int store_query_candles_vec(struct store *st, const struct candle_query *q,
+                            struct candle_vec *out, struct strbuf *err)
+{
+    struct candle_iter *it;
+    struct candle c;
+    int rc = store_query_candles(st, q, &it, err);
+    if (rc)
+        return rc;
+    while ((rc = candle_iter_next(it, &c, err)) == ITER_OK)
+        candle_vec_push(out, &c);
+    candle_iter_free(it);
+    return rc == ITER_DONE ? 0 : rc;
+}
+
+int store_count_candles(struct store *st, const struct candle_query *q, int64_t *out,
+                        struct strbuf *err)
+{
+    int rc = check_series(&q->series, err);
+    if (rc)
+        return rc;
+    return st->ops->count_candles(st, q, out, err);
+}
+
+int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+                                int64_t *deleted, struct strbuf *err)
+{
+    bool owned;
+    int64_t n = 0;
+    int rc;
+
+    if ((unsigned)tf >= TF_COUNT)
+        BUG("invalid timeframe %d", (int)tf);
+    rc = implicit_begin(st, &owned, err);
+    if (rc)
+        return rc;
+    rc = st->ops->delete_candles_before(st, tf, before, &n, err);
+    rc = implicit_end(st, owned, rc, err);
+    if (deleted)
+        *deleted = rc ? 0 : n;
+    return rc;
+}
+
+int store_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->list_series(st, out, n, err);
+}
+
+void series_info_free(struct series_info *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].source);
+        free(v[i].symbol);
+    }
+    free(v);
+}
+
+static const char *const gap_state_names[] = {
+    [GAP_OPEN] = "open",
+    [GAP_REPAIRING] = "repairing",
+    [GAP_FILLED] = "filled",
+    [GAP_UNFILLABLE] = "unfillable",
+};
+
+const char *gap_state_name(enum gap_state s)
+{
+    if ((unsigned)s >= ARRAY_SIZE(gap_state_names))
+        BUG("invalid gap state %d", (int)s);
+    return gap_state_names[s];
+}
+
+int gap_state_parse(const char *name, enum gap_state *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(gap_state_names); i++) {
+        if (!strcasecmp(name, gap_state_names[i])) {
+            *out = (enum gap_state)i;
+            return 0;
+        }
+    }
+    return CK_EINVAL;
+}
+
+void gap_records_free(struct gap_record *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].source);
+        free(v[i].symbol);
+        free(v[i].reason);
+    }
+    free(v);
+}
+
+int store_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+                    size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->list_gaps(st, q, out, n, err);
+}
+
+static bool overlaps(int64_t a_first, int64_t a_last, int64_t b_first, int64_t b_last)
+{
+    return a_first <= b_last && b_first <= a_last;
+}
+
+/*
+ * The reconciliation of store_sync_gaps(), inside the transaction. Records
+ * are matched by overlap rather than by equal bounds because a gap narrows
+ * as a repair fills part of it, and a window edge can cut one.
+ */
+static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t from, int64_t to,
+                        const struct gap_range *found, size_t nfound, const char *reason,
+                        int64_t now, struct gap_sync_result *res, struct strbuf *err)
+{
+    struct gap_query q = {
+        .source = s->source,
+        .symbol = s->symbol,
+        .has_tf = true,
+        .tf = s->tf,
+        .has_since = true,
+        .since = from,
+    };
+    struct gap_record *recs = NULL;
+    size_t nrecs = 0;
+    bool *seen = NULL;
+    int rc;
+
+    rc = st->ops->list_gaps(st, &q, &recs, &nrecs, err);
+    if (rc)
+        return rc;
+    seen = xcalloc(nrecs ? nrecs : 1, sizeof(*seen));
+
+    for (size_t i = 0; i < nfound && !rc; i++) {
+        const struct gap_range *g = &found[i];
+        struct gap_record *match = NULL;
+        bool blocked = false;
+
+        for (size_t j = 0; j < nrecs; j++) {
+            if (!overlaps(g->first, g->last, recs[j].first, recs[j].last))
+                continue;
+            if (recs[j].state == GAP_UNFILLABLE || recs[j].state == GAP_FILLED) {
+                /* A filled record overlapping a fresh hole is history; an
+                 * unfillable one already covers it. */
+                blocked = recs[j].state == GAP_UNFILLABLE;
+                continue;
+            }
+            if (!match) {
+                match = &recs[j];
+                seen[j] = true;
+            }
+        }
+        if (match) {
+            if (match->first != g->first || match->last != g->last || match->count != g->count ||
+                match->last_checked != now) {
+                match->first = g->first;
+                match->last = g->last;
+                match->count = g->count;
+                match->last_checked = now;
+                rc = st->ops->update_gap(st, match, err);
+            }
+            res->updated++;
+            res->open++;
+        } else if (!blocked) {
+            struct gap_record rec = {
+                .first = g->first,
+                .last = g->last,
+                .count = g->count,
+                .state = GAP_OPEN,
+                .reason = (char *)(reason ? reason : "missing"),
+                .first_seen = now,
+                .last_checked = now,
+            };
+            rc = st->ops->insert_gap(st, s, &rec, err);
+            res->opened++;
+            res->open++;
+        }
+    }
+
+    /* Open records inside the window that no fresh gap overlaps are filled. */
+    for (size_t j = 0; j < nrecs && !rc; j++) {
+        if (seen[j] || (recs[j].state != GAP_OPEN && recs[j].state != GAP_REPAIRING))
+            continue;
+        if (recs[j].first < from || recs[j].last >= to)
+            continue; /* partly outside the scanned window: not judged */
+        recs[j].state = GAP_FILLED;
+        recs[j].last_checked = now;
+        rc = st->ops->update_gap(st, &recs[j], err);
+        res->filled++;
+    }
+    free(seen);
+    gap_records_free(recs, nrecs);
+    return rc;
+}
+
+int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, int64_t to,
+                    const struct gap_range *found, size_t nfound, const char *reason,
+                    int64_t now, struct gap_sync_result *out, struct strbuf *err)
+{
+    struct gap_sync_result res = {0};
+    bool owned;
+    int rc = check_series(s, err);
+    if (rc)
+        return rc;
+    rc = implicit_begin(st, &owned, err);
+    if (rc)
+        return rc;
+    rc = sync_gaps_tx(st, s, from, to, found, nfound, reason, now, &res, err);
+    rc = implicit_end(st, owned, rc, err);
+    if (out)
+        *out = rc ? (struct gap_sync_result){0} : res;
+    return rc;
+}
+
+int store_set_gap_state(struct store *st, int64_t id, enum gap_state state, const char *reason,
+                        int64_t now, struct strbuf *err)
+{
+    struct gap_record *recs = NULL;
+    size_t n = 0;
+    struct gap_query q = {0};
+    int rc;
+
+    /* The ledger is small; a targeted lookup can come when it is needed. */
+    rc = st->ops->list_gaps(st, &q, &recs, &n, err);
+    if (rc)
+        return rc;
+    rc = CK_ENOTFOUND;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].id != id)
+            continue;
+        recs[i].state = state;
+        if (reason) {
+            free(recs[i].reason);
+            recs[i].reason = xstrdup(reason);
+        }
+        recs[i].last_checked = now;
+        rc = st->ops->update_gap(st, &recs[i], err);
+        break;
+    }
+    if (rc == CK_ENOTFOUND)
+        strbuf_addf(err, "store: no gap with id %lld", (long long)id);
+    gap_records_free(recs, n);
+    return rc;
+}
+
+char *store_redact_url(const char *url)
+{
+    struct strbuf sb = STRBUF_INIT;
+    const char *scheme_end = strstr(url, "://");
+    const char *at, *colon;
+
+    strbuf_addstr(&sb, url);
+    if (!scheme_end)
+        goto out;
+    at = strchr(scheme_end + 3, '@');
+    if (!at)
+        goto out;
+    colon = memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3));
+    if (colon) {
+        strbuf_reset(&sb);
+        strbuf_add(&sb, url, (size_t)(colon - url) + 1);
+        strbuf_addstr(&sb, "***");
+        strbuf_addstr(&sb, at);
+    }
+out:
+    /* A password can also travel as a query parameter (?password=...). */
+    {
+        char *p = strstr(sb.buf, "password=");
+        if (p) {
+            size_t start = (size_t)(p - sb.buf) + 9;
+            size_t end = start + strcspn(sb.buf + start, "&");
+            struct strbuf tmp = STRBUF_INIT;
+            strbuf_add(&tmp, sb.buf, start);
+            strbuf_addstr(&tmp, "***");
+            strbuf_addstr(&tmp, sb.buf + end);
+            strbuf_release(&sb);
+            sb = tmp;
+        }
+    }
+    return strbuf_detach(&sb, NULL);
+}
