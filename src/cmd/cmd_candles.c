@@ -1,11 +1,167 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * `candlekeep candles TF [--symbol S] [--source NAME] [--start T] [--end T]
+ * [--limit N] [--order asc|desc] [--format table|json|csv]`: print stored
+ * candles, newest first by default. Prices print exactly as stored; JSON
+ * objects have the shape of the API's (prices as strings, volume null when
+ * absent).
+ */
 #include "cmd/cmd.h"
+#include "cmd/common.h"
 
+#include "market/price.h"
+#include "store/store.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: candlekeep candles TF [--symbol S] [--source NAME] [--start TIME] [--end TIME]\n"
+            "                          [--limit N] [--order asc|desc] [--format table|json|csv]\n"
+            "                          [--config FILE]\n\n"
+            "Print stored candles of one series, newest first.\n\n"
+            "  TF             timeframe (%s)\n"
+            "  --symbol S     symbol (default: the first configured)\n"
+            "  --source NAME  source (default: the one configured for the symbol)\n"
+            "  --start TIME   first open time, ISO 8601 UTC or YYYY-MM-DD (inclusive)\n"
+            "  --end TIME     last open time (inclusive)\n"
+            "  --limit N      at most N candles (default 100, 0 = all)\n"
+            "  --order O      asc or desc (default desc)\n"
+            "  --format F     table (default), json or csv\n",
+            timeframe_all_names());
+}
 
 int cmd_candles(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "candlekeep %s: not built yet\n", argv[0]);
-    return CMD_FAIL;
+    static const struct option opts[] = {
+        {"symbol", required_argument, NULL, 's'}, {"source", required_argument, NULL, 'S'},
+        {"start", required_argument, NULL, 'a'},  {"end", required_argument, NULL, 'b'},
+        {"limit", required_argument, NULL, 'n'},  {"order", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},         {0},
+    };
+    static const char *const cols[] = {"source", "symbol", "timeframe", "time", "open",
+                                       "high",   "low",    "close",     "volume"};
+    const char *symbol = NULL, *source = NULL, *config = NULL;
+    struct candle_query q = {.limit = 100, .order = STORE_DESC};
+    enum out_format fmt = OUT_TABLE;
+    struct strbuf err = STRBUF_INIT;
+    struct candle_iter *it = NULL;
+    struct store *st = NULL;
+    struct settings s;
+    int64_t n;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "s:S:a:b:n:o:f:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            symbol = optarg;
+            break;
+        case 'S':
+            source = optarg;
+            break;
+        case 'a':
+            if (cmd_parse_time("candles", "--start", optarg, &q.start))
+                return CMD_USAGE;
+            q.has_start = true;
+            break;
+        case 'b':
+            if (cmd_parse_time("candles", "--end", optarg, &q.end))
+                return CMD_USAGE;
+            q.has_end = true;
+            break;
+        case 'n':
+            if (cmd_parse_int("candles", "--limit", optarg, 0, 100000000, &n))
+                return CMD_USAGE;
+            q.limit = (size_t)n;
+            break;
+        case 'o':
+            if (!strcmp(optarg, "asc"))
+                q.order = STORE_ASC;
+            else if (!strcmp(optarg, "desc"))
+                q.order = STORE_DESC;
+            else {
+                fprintf(stderr, "candlekeep candles: --order '%s' is not asc or desc\n", optarg);
+                return CMD_USAGE;
+            }
+            break;
+        case 'f':
+            if (cmd_parse_format("candles", optarg, &fmt))
+                return CMD_USAGE;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
+        default:
+            usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "candlekeep candles: %s\n",
+                optind >= argc ? "a timeframe is required" : "too many arguments");
+        usage(stderr);
+        return CMD_USAGE;
+    }
+    if (cmd_parse_timeframe("candles", argv[optind], &q.series.tf))
+        return CMD_USAGE;
+    if (q.has_start && q.has_end && q.start > q.end) {
+        fprintf(stderr, "candlekeep candles: --start is after --end\n");
+        return CMD_USAGE;
+    }
+
+    rc = cmd_setup(&s, config, "candles");
+    if (!rc)
+        rc = cmd_resolve_series(&s, "candles", source, symbol, &q.series.source,
+                                &q.series.symbol);
+    if (!rc)
+        rc = cmd_open_store(&s, "candles", &st);
+    if (rc)
+        goto out;
+    if (store_query_candles(st, &q, &it, &err)) {
+        fprintf(stderr, "candlekeep candles: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+
+    struct out_table *t = out_table_new(fmt, cols, 9);
+    struct candle cd;
+    while ((rc = candle_iter_next(it, &cd, &err)) == ITER_OK) {
+        char tbuf[TIME_BUFSZ], o[PRICE_BUFSZ], h[PRICE_BUFSZ], l[PRICE_BUFSZ], cl[PRICE_BUFSZ],
+            v[PRICE_BUFSZ];
+        time_format_iso8601(cd.open_time, tbuf);
+        price_format(cd.open, o);
+        price_format(cd.high, h);
+        price_format(cd.low, l);
+        price_format(cd.close, cl);
+        if (cd.has_volume)
+            price_format(cd.volume, v);
+        const char *row[] = {q.series.source, q.series.symbol, timeframe_name(q.series.tf),
+                             tbuf, o, h, l, cl, cd.has_volume ? v : NULL};
+        out_table_row(t, row);
+    }
+    if (rc != ITER_DONE) {
+        fprintf(stderr, "candlekeep candles: %s\n", err.buf);
+        out_table_flush(t);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    out_table_flush(t);
+    rc = CMD_OK;
+out:
+    candle_iter_free(it);
+    store_close(st);
+    strbuf_release(&err);
+    settings_release(&s);
+    return rc;
 }

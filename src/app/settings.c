@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration of candlekeep as option tables, one per section. Each
+ * table lists the keys DESIGN.md fixes (and a few more), their defaults,
+ * bounds and environment overrides; util/config.c does the reading and the
+ * reporting. Sections with a name suffix ([source.NAME], [webhook.NAME])
+ * apply their table once per name.
+ *
+ * Derived values (symbol lists, timeframes, calendars, holidays) are parsed
+ * here after the tables are applied, and problems are reported against the
+ * line of the key they came from.
+ */
+#include "app/settings.h"
+
+#include "util/error.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+static int check_log_level(const char *v, struct strbuf *why)
+{
+    enum log_level l;
+    if (log_level_parse(v, &l)) {
+        strbuf_addf(why, "'%s' is not a log level (debug, info, warn, error)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_log_format(const char *v, struct strbuf *why)
+{
+    enum log_format f;
+    if (log_format_parse(v, &f)) {
+        strbuf_addf(why, "'%s' is not a log format (logfmt, json)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_listen(const char *v, struct strbuf *why)
+{
+    const char *colon = strrchr(v, ':');
+    int64_t port;
+    if (!colon || colon == v || parse_int64(colon + 1, 1, 65535, &port)) {
+        strbuf_addf(why, "'%s' is not HOST:PORT (e.g. 127.0.0.1:8080)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_url(const char *v, struct strbuf *why)
+{
+    if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+        strbuf_addf(why, "'%s' is not an http:// or https:// URL", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_storage_url(const char *v, struct strbuf *why)
+{
+    size_t len = strlen(v);
+    if (!strncmp(v, "sqlite:", 7) || !strncmp(v, "postgresql://", 13) ||
+        !strncmp(v, "postgres://", 11) || (len > 3 && !strcmp(v + len - 3, ".db")))
+        return 0;
+    strbuf_addstr(why, "expected sqlite:PATH or postgresql://USER@HOST:PORT/DB");
+    return CK_EINVAL;
+}
+
+static int add_tf(const char *w, size_t len, void *arg)
+{
+    struct strbuf *why = arg;
+    char name[8];
+    enum timeframe tf;
+    if (len >= sizeof(name)) {
+        strbuf_addf(why, "'%.*s' is not a timeframe (%s)", (int)len, w, timeframe_all_names());
+        return CK_EINVAL;
+    }
+    memcpy(name, w, len);
+    name[len] = '\0';
+    if (timeframe_parse(name, &tf)) {
+        strbuf_addf(why, "'%s' is not a timeframe (%s)", name, timeframe_all_names());
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_timeframes(const char *v, struct strbuf *why)
+{
+    return parse_words(v, add_tf, why);
+}
+
+static int check_calendar(const char *v, struct strbuf *why)
+{
+    enum calendar_kind k;
+    if (calendar_kind_parse(v, &k)) {
+        strbuf_addf(why, "'%s' is not a calendar (crypto, forex, metals)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_date_word(const char *w, size_t len, void *arg)
+{
+    struct strbuf *why = arg;
+    int64_t t;
+    if (len != 10 || time_parse_n(w, len, &t)) {
+        strbuf_addf(why, "'%.*s' is not a date (YYYY-MM-DD)", (int)len, w);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_holidays(const char *v, struct strbuf *why)
+{
+    return parse_words(v, check_date_word, why);
+}
+
+static int check_cron5(const char *v, struct strbuf *why)
+{
+    /* Full validation comes with the scheduler; here: 5 fields or an @macro. */
+    size_t fields = 0;
+    const char *p = v;
+    if (*v == '@')
+        return 0;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        fields++;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+    }
+    if (fields != 5) {
+        strbuf_addf(why, "'%s' is not a 5-field cron expression", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+#define OPT(st, k, t, f, d) {.key = (k), .type = (t), .offset = offsetof(st, f), .def = (d)}
+
+static const struct config_option storage_options[] = {
+    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct storage_settings, url),
+     .def = "sqlite:candlekeep.db", .env = "DATABASE_URL", .check = check_storage_url},
+    {0},
+};
+
+static const struct config_option api_options[] = {
+    {.key = "listen", .type = CONFIG_STRING, .offset = offsetof(struct api_settings, listen),
+     .def = "127.0.0.1:8080", .check = check_listen},
+    {.key = "token", .type = CONFIG_STRING, .offset = offsetof(struct api_settings, token),
+     .def = "", .env = "CANDLEKEEP_API_TOKEN"},
+    {0},
+};
+
+static const struct config_option log_options[] = {
+    {.key = "level", .type = CONFIG_STRING, .offset = offsetof(struct log_settings, level),
+     .def = "info", .check = check_log_level},
+    {.key = "format", .type = CONFIG_STRING, .offset = offsetof(struct log_settings, format),
+     .def = "logfmt", .check = check_log_format},
+    OPT(struct log_settings, "file", CONFIG_STRING, file, ""),
+    {0},
+};
+
+static const struct config_option scheduler_options[] = {
+    {.key = "workers", .type = CONFIG_INT, .offset = offsetof(struct scheduler_settings, workers),
+     .def = "4", .min = 1, .max = 64},
+    {.key = "history_keep", .type = CONFIG_DURATION,
+     .offset = offsetof(struct scheduler_settings, history_keep), .def = "30d", .min = 3600,
+     .max = 3650 * 86400LL},
+    {0},
+};
+
+static const struct config_option retry_options[] = {
+    {.key = "max_retries", .type = CONFIG_INT, .offset = offsetof(struct retry_settings, max_retries),
+     .def = "5", .min = 0, .max = 100, .env = "MAX_RETRIES"},
+    {.key = "base_delay", .type = CONFIG_DURATION,
+     .offset = offsetof(struct retry_settings, base_delay), .def = "5s", .min = 0, .max = 3600,
+     .env = "RETRY_DELAY_SECONDS", .env_unit = 1},
+    {.key = "max_delay", .type = CONFIG_DURATION,
+     .offset = offsetof(struct retry_settings, max_delay), .def = "120s", .min = 0,
+     .max = 86400},
+    {0},
+};
+
+#define RETENTION(tf, d)                                                                           \
+    {.key = #tf, .type = CONFIG_DURATION,                                                          \
+     .offset = offsetof(struct retention_settings, keep) + TF_##tf * sizeof(int64_t),             \
+     .def = (d), .min = 0, .max = 100 * 366 * 86400LL}
+static const struct config_option retention_options[] = {
+    RETENTION(M1, "0"),    RETENTION(M5, "0"),  RETENTION(M15, "90d"), RETENTION(M30, "0"),
+    RETENTION(H1, "365d"), RETENTION(H4, "0"),  RETENTION(D1, "0"),    RETENTION(W1, "0"),
+    {.key = "backtests", .type = CONFIG_DURATION,
+     .offset = offsetof(struct retention_settings, backtests), .def = "180d", .min = 0,
+     .max = 100 * 366 * 86400LL},
+    {0},
+};
+
+static const struct config_option ingest_options[] = {
+    {.key = "gap_window", .type = CONFIG_DURATION,
+     .offset = offsetof(struct ingest_settings, gap_window), .def = "7d", .min = 3600,
+     .max = 366 * 86400LL},
+    {0},
+};
+
+static const struct config_option alerts_options[] = {
+    {.key = "failure_threshold", .type = CONFIG_INT,
+     .offset = offsetof(struct alerts_settings, failure_threshold), .def = "3", .min = 1,
+     .max = 1000},
+    {.key = "cooldown", .type = CONFIG_DURATION,
+     .offset = offsetof(struct alerts_settings, cooldown), .def = "15m", .min = 0,
+     .max = 7 * 86400, .env = "ALERT_COOLDOWN_MINUTES", .env_unit = 60},
+    {.key = "repeat_interval", .type = CONFIG_DURATION,
+     .offset = offsetof(struct alerts_settings, repeat_interval), .def = "4h", .min = 0,
+     .max = 30 * 86400},
+    {0},
+};
+
+static const struct config_option telegram_options[] = {
+    {.key = "bot_token", .type = CONFIG_STRING,
+     .offset = offsetof(struct telegram_settings, bot_token), .def = "",
+     .env = "OPS_TELEGRAM_BOT_TOKEN"},
+    {.key = "chat_id", .type = CONFIG_STRING,
+     .offset = offsetof(struct telegram_settings, chat_id), .def = "",
+     .env = "OPS_TELEGRAM_CHAT_ID"},
+    {.key = "base_url", .type = CONFIG_STRING,
+     .offset = offsetof(struct telegram_settings, base_url), .def = "https://api.telegram.org",
+     .check = check_url},
+    {0},
+};
+
+static const struct config_option alert_webhook_options[] = {
+    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct alert_webhook_settings, url),
+     .def = "", .check = check_url},
+    {0},
+};
+
+static const struct config_option digest_options[] = {
+    {.key = "schedule", .type = CONFIG_STRING, .offset = offsetof(struct digest_settings, schedule),
+     .def = "0 6 * * *", .check = check_cron5},
+    {0},
+};
+
+static const struct config_option heartbeat_options[] = {
+    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct heartbeat_settings, url),
+     .def = "", .check = check_url},
+    {.key = "interval", .type = CONFIG_DURATION,
+     .offset = offsetof(struct heartbeat_settings, interval), .def = "5m", .min = 10,
+     .max = 86400},
+    {0},
+};
+
+/* Keys of [source.NAME]; `api_key` has no env here: TWELVE_DATA_API_KEY is applied by kind. */
+static const struct config_option source_options[] = {
+    OPT(struct source_settings, "kind", CONFIG_STRING, kind, NULL),
+    OPT(struct source_settings, "api_key", CONFIG_STRING, api_key, ""),
+    {.key = "base_url", .type = CONFIG_STRING, .offset = offsetof(struct source_settings, base_url),
+     .def = NULL, .check = check_url},
+    OPT(struct source_settings, "symbols", CONFIG_STRING, symbols_raw, "XAU/USD"),
+    {.key = "timeframes", .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, timeframes_raw), .def = "M15 H1 H4 D1",
+     .check = check_timeframes},
+    {.key = "calendar", .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, calendar_raw), .def = "metals",
+     .check = check_calendar},
+    {.key = "holidays", .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, holidays_raw), .def = "", .check = check_holidays},
+    {.key = "rate_per_minute", .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, rate_per_minute), .def = "8", .min = 1,
+     .max = 100000},
+    {.key = "daily_quota", .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, daily_quota), .def = "800", .min = 0,
+     .max = 100000000},
+    {.key = "backfill", .type = CONFIG_INT, .offset = offsetof(struct source_settings, backfill),
+     .def = "5000", .min = 1, .max = 5000},
+    {.key = "connect_timeout", .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, connect_timeout), .def = "10s", .min = 1,
+     .max = 300},
+    {.key = "timeout", .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, timeout), .def = "30s", .min = 1, .max = 600},
+    {.key = "max_body", .type = CONFIG_INT, .offset = offsetof(struct source_settings, max_body),
+     .def = "16777216", .min = 1024, .max = 1LL << 30},
+    OPT(struct source_settings, "enabled", CONFIG_BOOL, enabled, "true"),
+    {0},
+};
+
+static const struct config_option receiver_options[] = {
+    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct receiver_settings, url),
+     .def = "", .check = check_url},
+    OPT(struct receiver_settings, "secret", CONFIG_STRING, secret, ""),
+    {0},
+};
+
+/* The fixed sections and where their settings live. */
+struct section_table {
+    const char *name;
+    const struct config_option *opts;
+    size_t offset;
+};
+
+static const struct section_table sections[] = {
+    {"storage", storage_options, offsetof(struct settings, storage)},
+    {"api", api_options, offsetof(struct settings, api)},
+    {"log", log_options, offsetof(struct settings, log)},
+    {"scheduler", scheduler_options, offsetof(struct settings, scheduler)},
+    {"retry", retry_options, offsetof(struct settings, retry)},
+    {"retention", retention_options, offsetof(struct settings, retention)},
+    {"ingest", ingest_options, offsetof(struct settings, ingest)},
+    {"alerts", alerts_options, offsetof(struct settings, alerts)},
+    {"alerts.telegram", telegram_options, offsetof(struct settings, telegram)},
+    {"alerts.webhook", alert_webhook_options, offsetof(struct settings, alert_webhook)},
+    {"digest", digest_options, offsetof(struct settings, digest)},
+    {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
+};
+
+/* Default base URL per adapter kind. */
+static const char *default_base_url(const char *kind)
+{
+    if (!strcmp(kind, "twelvedata"))
+        return "https://api.twelvedata.com";
+    return "";
+}
+
+/* The line of key `key` in section `sec`, for messages about derived values. */
+static int line_of(const struct config_file *cf, const char *sec, const char *key)
+{
+    for (size_t i = 0; i < cf->n; i++)
+        if (!strcmp(cf->entries[i].section, sec) && !strcmp(cf->entries[i].key, key))
+            return cf->entries[i].line;
+    return 0;
+}
+
+static void report_at(struct config_report *rep, const struct config_file *cf, const char *sec,
+                      const char *key, const char *reason)
+{
+    int line = line_of(cf, sec, key);
+    if (cf->path && line)
+        config_report_add(rep, "%s:%d: key '%s': %s", cf->path, line, key, reason);
+    else
+        config_report_add(rep, "[%s] %s: %s", sec, key, reason);
+}
+
+struct word_vec {
+    char **v;
+    size_t n, alloc;
+};
+
+static int push_word(const char *w, size_t len, void *arg)
+{
+    struct word_vec *wv = arg;
+    for (size_t i = 0; i < wv->n; i++)
+        if (strlen(wv->v[i]) == len && !memcmp(wv->v[i], w, len))
+            return 0; /* listed twice: once is enough */
+    ALLOC_GROW(wv->v, wv->n + 1, wv->alloc);
+    wv->v[wv->n++] = xstrndup(w, len);
+    return 0;
+}
+
+static int push_tf(const char *w, size_t len, void *arg)
+{
+    struct source_settings *src = arg;
+    char name[8];
+    enum timeframe tf;
+    if (len >= sizeof(name))
+        return CK_EINVAL;
+    memcpy(name, w, len);
+    name[len] = '\0';
+    if (timeframe_parse(name, &tf))
+        return CK_EINVAL;
+    for (size_t i = 0; i < src->ntimeframes; i++)
+        if (src->timeframes[i] == tf)
+            return 0;
+    src->timeframes[src->ntimeframes++] = tf;
+    return 0;
+}
+
+struct day_vec {
+    int64_t *v;
+    size_t n, alloc;
+};
+
+static int push_day(const char *w, size_t len, void *arg)
+{
+    struct day_vec *dv = arg;
+    int64_t t;
+    if (time_parse_n(w, len, &t))
+        return CK_EINVAL;
+    ALLOC_GROW(dv->v, dv->n + 1, dv->alloc);
+    dv->v[dv->n++] = t / 86400;
+    return 0;
+}
+
+static void derive_source(struct source_settings *src, const struct config_file *cf,
+                          struct config_report *rep)
+{
+    struct strbuf sec = STRBUF_INIT;
+    struct word_vec wv = {0};
+    struct day_vec dv = {0};
+
+    strbuf_addf(&sec, "source.%s", src->name);
+    if (!src->kind || !*src->kind) {
+        free(src->kind);
+        src->kind = xstrdup(src->name);
+    }
+    if (!src->base_url || !*src->base_url) {
+        free(src->base_url);
+        src->base_url = xstrdup(default_base_url(src->kind));
+    }
+    if (!strcmp(src->kind, "twelvedata")) {
+        const char *env = getenv("TWELVE_DATA_API_KEY");
+        if (env && *env) {
+            free(src->api_key);
+            src->api_key = xstrdup(env);
+        }
+    }
+    parse_words(src->symbols_raw, push_word, &wv);
+    src->symbols = wv.v;
+    src->nsymbols = wv.n;
+    if (!src->nsymbols)
+        report_at(rep, cf, sec.buf, "symbols", "no symbols listed");
+    if (parse_words(src->timeframes_raw, push_tf, src) || !src->ntimeframes)
+        report_at(rep, cf, sec.buf, "timeframes", "no valid timeframes listed");
+    if (calendar_kind_parse(src->calendar_raw, &src->calendar))
+        src->calendar = CAL_CRYPTO; /* already reported by the table check */
+    parse_words(src->holidays_raw, push_day, &dv);
+    src->holidays = dv.v;
+    src->nholidays = dv.n;
+    strbuf_release(&sec);
+}
+
+static void release_source(struct source_settings *src)
+{
+    config_release(source_options, src);
+    for (size_t i = 0; i < src->nsymbols; i++)
+        free(src->symbols[i]);
+    free(src->symbols);
+    free(src->holidays);
+    free(src->name);
+}
+
+static bool is_known_section(const char *sec)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+        if (!strcmp(sec, sections[i].name))
+            return true;
+    return (!strncmp(sec, "source.", 7) && sec[7]) || (!strncmp(sec, "webhook.", 8) && sec[8]);
+}
+
+/* One message per unknown section instead of one per key in it. */
+static void report_unknown_sections(struct config_file *cf, struct config_report *rep)
+{
+    for (size_t i = 0; i < cf->n; i++) {
+        struct config_entry *e = &cf->entries[i];
+        bool first = true;
+        if (e->used || is_known_section(e->section))
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cf->entries[j].section, e->section))
+                first = false;
+        if (first)
+            config_report_add(rep, "%s:%d: section [%s]: unknown section", cf->path, e->line,
+                              e->section);
+        e->used = true;
+    }
+}
+
+int settings_load(struct settings *s, const char *path, struct config_report *rep)
+{
+    struct config_file cf = CONFIG_FILE_INIT;
+    const char **names = NULL;
+    size_t nnames;
+
+    memset(s, 0, sizeof(*s));
+    if (!path) {
+        const char *env = getenv("CANDLEKEEP_CONFIG");
+        if (env && *env)
+            path = env;
+        else if (!access("candlekeep.ini", F_OK))
+            path = "candlekeep.ini";
+    }
+    if (path) {
+        if (config_file_load(&cf, path, rep)) {
+            config_file_release(&cf);
+            return CK_ECONFIG;
+        }
+        s->path = xstrdup(path);
+    }
+
+    for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+        config_apply(&cf, sections[i].name, sections[i].opts, (char *)s + sections[i].offset, rep);
+
+    nnames = config_subsections(&cf, "source.", &names);
+    if (!nnames) {
+        /* No source configured: the default Twelve Data source. */
+        s->sources = xcalloc(1, sizeof(*s->sources));
+        s->sources[0].name = xstrdup("twelvedata");
+        config_apply(&cf, "source.twelvedata", source_options, &s->sources[0], rep);
+        derive_source(&s->sources[0], &cf, rep);
+        s->nsources = 1;
+    } else {
+        s->sources = xcalloc(nnames, sizeof(*s->sources));
+        for (size_t i = 0; i < nnames; i++) {
+            struct strbuf sec = STRBUF_INIT;
+            struct source_settings *src = &s->sources[i];
+            strbuf_addf(&sec, "source.%s", names[i]);
+            src->name = xstrdup(names[i]);
+            config_apply(&cf, sec.buf, source_options, src, rep);
+            derive_source(src, &cf, rep);
+            strbuf_release(&sec);
+            s->nsources++;
+        }
+    }
+    free(names);
+
+    nnames = config_subsections(&cf, "webhook.", &names);
+    s->receivers = xcalloc(nnames ? nnames : 1, sizeof(*s->receivers));
+    for (size_t i = 0; i < nnames; i++) {
+        struct strbuf sec = STRBUF_INIT;
+        struct receiver_settings *r = &s->receivers[i];
+        strbuf_addf(&sec, "webhook.%s", names[i]);
+        r->name = xstrdup(names[i]);
+        config_apply(&cf, sec.buf, receiver_options, r, rep);
+        if (!*r->url)
+            report_at(rep, &cf, sec.buf, "url", "a signal receiver needs a url");
+        s->nreceivers++;
+        strbuf_release(&sec);
+    }
+    free(names);
+
+    report_unknown_sections(&cf, rep);
+    config_report_unused(&cf, rep);
+    config_file_release(&cf);
+    return rep->count ? CK_ECONFIG : 0;
+}
+
+void settings_release(struct settings *s)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+        config_release(sections[i].opts, (char *)s + sections[i].offset);
+    for (size_t i = 0; i < s->nsources; i++)
+        release_source(&s->sources[i]);
+    free(s->sources);
+    for (size_t i = 0; i < s->nreceivers; i++) {
+        config_release(receiver_options, &s->receivers[i]);
+        free(s->receivers[i].name);
+    }
+    free(s->receivers);
+    free(s->path);
+    memset(s, 0, sizeof(*s));
+}
+
+struct source_settings *settings_source(struct settings *s, const char *name)
+{
+    for (size_t i = 0; i < s->nsources; i++)
+        if (!strcmp(s->sources[i].name, name))
+            return &s->sources[i];
+    return NULL;
+}
+
+bool source_settings_has_symbol(const struct source_settings *src, const char *symbol)
+{
+    for (size_t i = 0; i < src->nsymbols; i++)
+        if (!strcmp(src->symbols[i], symbol))
+            return true;
+    return false;
+}
+
+struct source_settings *settings_source_for_symbol(struct settings *s, const char *symbol)
+{
+    for (size_t i = 0; i < s->nsources; i++) {
+        struct source_settings *src = &s->sources[i];
+        if (src->enabled && (!symbol || source_settings_has_symbol(src, symbol)))
+            return src;
+    }
+    return NULL;
+}
+
+void settings_register_secrets(const struct settings *s)
+{
+    log_add_secret(s->api.token);
+    log_add_secret(s->telegram.bot_token);
+    for (size_t i = 0; i < s->nsources; i++)
+        log_add_secret(s->sources[i].api_key);
+    for (size_t i = 0; i < s->nreceivers; i++)
+        log_add_secret(s->receivers[i].secret);
+    /* The database password, if the URL carries one. */
+    const char *url = s->storage.url;
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (p) {
+        const char *at = strchr(p + 3, '@');
+        const char *colon = at ? memchr(p + 3, ':', (size_t)(at - p - 3)) : NULL;
+        if (colon) {
+            char *pw = xstrndup(colon + 1, (size_t)(at - colon - 1));
+            log_add_secret(pw);
+            free(pw);
+        }
+    }
+}

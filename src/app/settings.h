@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_APP_SETTINGS_H
+#define CK_APP_SETTINGS_H
+
+#include "market/calendar.h"
+#include "market/timeframe.h"
+#include "util/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The whole configuration of candlekeep, parsed and validated: one struct
+ * per section, filled from each subsystem's option table (settings.c), with
+ * defaults for everything so that no file at all is a valid configuration
+ * (SQLite in the current directory, the API on 127.0.0.1:8080, Twelve Data
+ * XAU/USD M15 H1 H4 D1 on the metals calendar).
+ *
+ * Environment variables that override the file: DATABASE_URL, MAX_RETRIES,
+ * RETRY_DELAY_SECONDS, ALERT_COOLDOWN_MINUTES, TWELVE_DATA_API_KEY,
+ * OPS_TELEGRAM_BOT_TOKEN, OPS_TELEGRAM_CHAT_ID, CANDLEKEEP_API_TOKEN.
+ */
+
+struct storage_settings {
+    char *url;
+};
+
+struct api_settings {
+    char *listen;
+    char *token;
+};
+
+struct log_settings {
+    char *level;
+    char *format;
+    char *file;
+};
+
+struct scheduler_settings {
+    int64_t workers;
+    int64_t history_keep; /* seconds of job history to keep */
+};
+
+struct retry_settings {
+    int64_t max_retries;
+    int64_t base_delay; /* seconds */
+    int64_t max_delay;  /* seconds */
+};
+
+struct retention_settings {
+    int64_t keep[TF_COUNT]; /* seconds; 0 = forever */
+    int64_t backtests;
+};
+
+struct ingest_settings {
+    int64_t gap_window; /* seconds scanned for gaps after each refresh */
+};
+
+struct alerts_settings {
+    int64_t failure_threshold;
+    int64_t cooldown;
+    int64_t repeat_interval;
+};
+
+struct telegram_settings {
+    char *bot_token;
+    char *chat_id;
+    char *base_url;
+};
+
+struct alert_webhook_settings {
+    char *url;
+};
+
+struct digest_settings {
+    char *schedule;
+};
+
+struct heartbeat_settings {
+    char *url;
+    int64_t interval;
+};
+
+/* One `[source.NAME]` section. */
+struct source_settings {
+    char *name;      /* NAME */
+    char *kind;      /* adapter; defaults to NAME */
+    char *api_key;
+    char *base_url;
+    char *symbols_raw;
+    char *timeframes_raw;
+    char *calendar_raw;
+    char *holidays_raw;
+    int64_t rate_per_minute;
+    int64_t daily_quota;
+    int64_t backfill;
+    int64_t connect_timeout; /* seconds */
+    int64_t timeout;         /* seconds */
+    int64_t max_body;        /* bytes */
+    bool enabled;
+
+    /* Derived from the raw strings above. */
+    char **symbols;
+    size_t nsymbols;
+    enum timeframe timeframes[TF_COUNT];
+    size_t ntimeframes;
+    enum calendar_kind calendar;
+    int64_t *holidays; /* days since epoch */
+    size_t nholidays;
+};
+
+/* One `[webhook.NAME]` signal receiver. */
+struct receiver_settings {
+    char *name;
+    char *url;
+    char *secret;
+};
+
+struct settings {
+    char *path; /* the file read, or NULL */
+    struct storage_settings storage;
+    struct api_settings api;
+    struct log_settings log;
+    struct scheduler_settings scheduler;
+    struct retry_settings retry;
+    struct retention_settings retention;
+    struct ingest_settings ingest;
+    struct alerts_settings alerts;
+    struct telegram_settings telegram;
+    struct alert_webhook_settings alert_webhook;
+    struct digest_settings digest;
+    struct heartbeat_settings heartbeat;
+    struct source_settings *sources;
+    size_t nsources;
+    struct receiver_settings *receivers;
+    size_t nreceivers;
+};
+
+/*
+ * Load the configuration. `path` NULL means: $CANDLEKEEP_CONFIG, else
+ * ./candlekeep.ini if it exists, else defaults only. An explicit path that
+ * does not exist is an error. Every problem is added to `rep` as
+ * `file:line: key 'x': reason`; the return is 0 when rep->count is 0,
+ * CK_ECONFIG otherwise. On any return the settings must be released.
+ */
+int settings_load(struct settings *s, const char *path, struct config_report *rep);
+void settings_release(struct settings *s);
+
+/* Find a source by name; NULL if none. */
+struct source_settings *settings_source(struct settings *s, const char *name);
+/* The first enabled source that lists `symbol` (NULL: the first enabled source). */
+struct source_settings *settings_source_for_symbol(struct settings *s, const char *symbol);
+/* Does source `src` list `symbol`? */
+bool source_settings_has_symbol(const struct source_settings *src, const char *symbol);
+
+/* Register every secret of `s` with the log redactor. */
+void settings_register_secrets(const struct settings *s);
+
+#endif

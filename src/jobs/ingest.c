@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ingestion pipeline of one series (see ingest.h). The order of steps
+ * is what makes the data trustworthy:
+ *
+ *  1. The request asks only for what is new: the adapter gets the latest
+ *     stored open time and requests candles after it.
+ *  2. A malformed answer fails as a whole in the adapter, before anything
+ *     is written, so earlier candles stay intact.
+ *  3. A bar whose period has not closed (open_time + period > now) is
+ *     dropped; it is fetched again, final, on a later run.
+ *  4. Each remaining candle is validated; invalid ones are logged and
+ *     counted, valid ones upserted in one transaction.
+ *  5. The recent window is scanned against the trading calendar and the
+ *     gap ledger reconciled.
+ */
+#include "jobs/ingest.h"
+
+#include "market/calendar.h"
+#include "market/candle.h"
+#include "market/gaps.h"
+#include "source/source.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+/* Reason recorded for a hole found after a successful fetch covering it. */
+#define GAP_REASON_NO_DATA "provider_no_data"
+
+int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf, int64_t now,
+                  struct ingest_stats *out, struct strbuf *err)
+{
+    struct series_key key = {.source = ctx->source_name, .symbol = symbol, .tf = tf};
+    struct fetch_request req = {.symbol = symbol, .tf = tf, .now = now};
+    struct fetch_result res = FETCH_RESULT_INIT;
+    struct candle_vec keep = CANDLE_VEC_INIT;
+    struct strbuf why = STRBUF_INIT;
+    int64_t latest = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = store_latest_time(ctx->store, &key, &latest, err);
+    if (rc == CK_ENOTFOUND) {
+        strbuf_reset(err);
+        out->first_fetch = true;
+        req.count = ctx->backfill > 0 ? ctx->backfill : 5000;
+    } else if (rc) {
+        goto out;
+    } else {
+        req.has_since = true;
+        req.since = latest;
+        out->since = latest;
+        req.count = 5000;
+    }
+
+    rc = source_fetch(ctx->source, &req, &res, err);
+    if (rc)
+        goto out;
+    out->fetched = res.candles.n;
+
+    for (size_t i = 0; i < res.candles.n; i++) {
+        const struct candle *c = &res.candles.v[i];
+        if (!candle_is_final(c, tf, now)) {
+            out->forming++;
+            continue;
+        }
+        strbuf_reset(&why);
+        if (!candle_validate(c, tf, &why)) {
+            char t[TIME_BUFSZ];
+            time_format_iso8601(c->open_time, t);
+            log_warn("ingest: %s %s %s: rejected candle at %s: %s", ctx->source_name, symbol,
+                     timeframe_name(tf), t, why.buf);
+            out->rejected++;
+            continue;
+        }
+        candle_vec_push(&keep, c);
+    }
+
+    rc = store_put_candles(ctx->store, &key, keep.v, keep.n, err);
+    if (rc)
+        goto out;
+    out->stored = keep.n;
+
+    rc = ingest_scan_gaps(ctx, symbol, tf, now, out, err);
+
+out:
+    if (rc && err->len && !strstr(err->buf, symbol)) {
+        /* Make sure the caller's message names the series. */
+        struct strbuf msg = STRBUF_INIT;
+        strbuf_addf(&msg, "%s %s %s: %s", ctx->source_name, symbol, timeframe_name(tf), err->buf);
+        strbuf_reset(err);
+        strbuf_addbuf(err, &msg);
+        strbuf_release(&msg);
+    }
+    strbuf_release(&why);
+    candle_vec_release(&keep);
+    fetch_result_release(&res);
+    return rc;
+}
+
+/* Open time of the first stored candle of the series (0 and CK_ENOTFOUND if none). */
+static int first_time(struct store *st, const struct series_key *key, int64_t *out,
+                      struct strbuf *err)
+{
+    struct candle_query q = {.series = *key, .limit = 1, .order = STORE_ASC};
+    struct candle_vec cv = CANDLE_VEC_INIT;
+    int rc = store_query_candles_vec(st, &q, &cv, err);
+    if (!rc && !cv.n)
+        rc = CK_ENOTFOUND;
+    if (!rc)
+        *out = cv.v[0].open_time;
+    candle_vec_release(&cv);
+    return rc;
+}
+
+int ingest_scan_gaps(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf, int64_t now,
+                     struct ingest_stats *out, struct strbuf *err)
+{
+    struct series_key key = {.source = ctx->source_name, .symbol = symbol, .tf = tf};
+    struct candle_query q = {.series = key, .has_start = true, .has_end = true};
+    struct candle_iter *it = NULL;
+    struct gap_range *gaps = NULL;
+    struct gap_sync_result sync;
+    int64_t *have = NULL, first, latest, from, to;
+    size_t nhave = 0, have_alloc = 0, ngaps = 0, gaps_alloc = 0;
+    struct candle c;
+    int rc;
+
+    rc = store_latest_time(ctx->store, &key, &latest, err);
+    if (rc == CK_ENOTFOUND) {
+        strbuf_reset(err);
+        out->latest = 0;
+        return 0; /* nothing stored: nothing to compare against */
+    }
+    if (rc)
+        return rc;
+    out->latest = latest;
+    rc = first_time(ctx->store, &key, &first, err);
+    if (rc)
+        return rc;
+
+    from = timeframe_floor(tf, now - ctx->gap_window);
+    if (from < first)
+        from = first;
+    to = latest + timeframe_seconds(tf); /* exclusive */
+
+    q.start = from;
+    q.end = to - 1;
+    q.order = STORE_ASC;
+    rc = store_query_candles(ctx->store, &q, &it, err);
+    if (rc)
+        return rc;
+    while ((rc = candle_iter_next(it, &c, err)) == ITER_OK) {
+        ALLOC_GROW(have, nhave + 1, have_alloc);
+        have[nhave++] = c.open_time;
+    }
+    candle_iter_free(it);
+    if (rc != ITER_DONE)
+        goto out;
+
+    gaps_find(ctx->cal, tf, from, to, have, nhave, &gaps, &ngaps, &gaps_alloc);
+    rc = store_sync_gaps(ctx->store, &key, from, to, gaps, ngaps, GAP_REASON_NO_DATA, now, &sync,
+                         err);
+    if (rc)
+        goto out;
+    out->gaps_open = sync.open;
+    out->gaps_opened = sync.opened;
+    out->gaps_filled = sync.filled;
+    for (size_t i = 0; i < ngaps && sync.opened; i++) {
+        char a[TIME_BUFSZ], b[TIME_BUFSZ];
+        time_format_iso8601(gaps[i].first, a);
+        time_format_iso8601(gaps[i].last, b);
+        log_info("ingest: %s %s %s: gap of %lld candles from %s to %s", ctx->source_name, symbol,
+                 timeframe_name(tf), (long long)gaps[i].count, a, b);
+    }
+out:
+    free(have);
+    free(gaps);
+    return rc;
+}
