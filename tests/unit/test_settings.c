@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/* The configuration loader and candlekeep's option tables. */
+#include "testutil.h"
+
+#include "app/settings.h"
+#include "util/config.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *write_ini(const char *text)
+{
+    char *path = test_tmpfile(".ini");
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
+static void clear_env(void)
+{
+    static const char *const vars[] = {
+        "DATABASE_URL",         "MAX_RETRIES",          "RETRY_DELAY_SECONDS",
+        "ALERT_COOLDOWN_MINUTES", "TWELVE_DATA_API_KEY", "OPS_TELEGRAM_BOT_TOKEN",
+        "OPS_TELEGRAM_CHAT_ID", "CANDLEKEEP_API_TOKEN", "CANDLEKEEP_CONFIG", "CK_TEST_VAR"};
+    for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
+        unsetenv(vars[i]);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    clear_env();
+    /* Run where no candlekeep.ini can be picked up by accident. */
+    return chdir(test_tmpdir());
+}
+
+static void test_defaults_without_file(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    (void)state;
+    assert_int_equal(settings_load(&s, NULL, &rep), 0);
+    assert_int_equal(rep.count, 0);
+    assert_null(s.path);
+    assert_string_equal(s.storage.url, "sqlite:candlekeep.db");
+    assert_string_equal(s.api.listen, "127.0.0.1:8080");
+    assert_string_equal(s.log.level, "info");
+    assert_string_equal(s.log.format, "logfmt");
+    assert_int_equal(s.scheduler.workers, 4);
+    assert_int_equal(s.retry.max_retries, 5);
+    assert_int_equal(s.retry.base_delay, 5);
+    assert_int_equal(s.retry.max_delay, 120);
+    assert_int_equal(s.retention.keep[TF_M15], 90 * 86400);
+    assert_int_equal(s.retention.keep[TF_H1], 365 * 86400);
+    assert_int_equal(s.retention.keep[TF_H4], 0);
+    assert_int_equal(s.retention.backtests, 180 * 86400);
+    assert_int_equal(s.alerts.failure_threshold, 3);
+    assert_int_equal(s.alerts.cooldown, 15 * 60);
+    assert_string_equal(s.digest.schedule, "0 6 * * *");
+    assert_int_equal(s.nsources, 1);
+    assert_string_equal(s.sources[0].name, "twelvedata");
+    assert_string_equal(s.sources[0].kind, "twelvedata");
+    assert_string_equal(s.sources[0].base_url, "https://api.twelvedata.com");
+    assert_int_equal(s.sources[0].nsymbols, 1);
+    assert_string_equal(s.sources[0].symbols[0], "XAU/USD");
+    assert_int_equal(s.sources[0].ntimeframes, 4);
+    assert_int_equal(s.sources[0].timeframes[0], TF_M15);
+    assert_int_equal(s.sources[0].timeframes[3], TF_D1);
+    assert_int_equal(s.sources[0].calendar, CAL_METALS);
+    assert_int_equal(s.sources[0].rate_per_minute, 8);
+    assert_int_equal(s.sources[0].daily_quota, 800);
+    assert_int_equal(s.sources[0].backfill, 5000);
+    settings_release(&s);
+    config_report_release(&rep);
+}
+
+static void test_file_env_expansion_and_overrides(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    char *path = write_ini("[storage]\n"
+                           "url = sqlite:/tmp/x.db ; inline comment\n"
+                           "[api]\n"
+                           "token = ${CK_TEST_VAR}\n"
+                           "listen = 0.0.0.0:9090\n"
+                           "[retry]\n"
+                           "max_retries = 7\n"
+                           "base_delay = 2s\n"
+                           "[alerts]\n"
+                           "cooldown = 30m\n"
+                           "[source.crypto]\n"
+                           "kind = twelvedata\n"
+                           "symbols = BTC/USD, ETH/USD BTC/USD\n"
+                           "timeframes = M1 H1\n"
+                           "calendar = crypto\n"
+                           "holidays = 2024-12-25 2025-01-01\n"
+                           "api_key = ${MISSING_VAR:-fallback-key}\n");
+    (void)state;
+    setenv("CK_TEST_VAR", "tok-from-env", 1);
+    setenv("MAX_RETRIES", "9", 1);
+    setenv("ALERT_COOLDOWN_MINUTES", "5", 1);
+    setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/db", 1);
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_string_equal(rep.text.buf, "");
+    assert_string_equal(s.path, path);
+    assert_string_equal(s.storage.url, "postgresql://u@127.0.0.1:5432/db");
+    assert_string_equal(s.api.token, "tok-from-env");
+    assert_string_equal(s.api.listen, "0.0.0.0:9090");
+    assert_int_equal(s.retry.max_retries, 9); /* environment wins over the file */
+    assert_int_equal(s.retry.base_delay, 2);
+    assert_int_equal(s.alerts.cooldown, 5 * 60);
+    assert_int_equal(s.nsources, 1);
+    struct source_settings *src = settings_source(&s, "crypto");
+    assert_non_null(src);
+    assert_string_equal(src->kind, "twelvedata");
+    assert_int_equal(src->nsymbols, 2);
+    assert_string_equal(src->symbols[1], "ETH/USD");
+    assert_int_equal(src->ntimeframes, 2);
+    assert_int_equal(src->timeframes[0], TF_M1);
+    assert_int_equal(src->calendar, CAL_CRYPTO);
+    assert_int_equal(src->nholidays, 2);
+    assert_int_equal(src->holidays[0], 20082); /* 2024-12-25 */
+    assert_string_equal(src->api_key, "fallback-key");
+    assert_ptr_equal(settings_source_for_symbol(&s, "ETH/USD"), src);
+    assert_null(settings_source_for_symbol(&s, "XAU/USD"));
+    settings_release(&s);
+    config_report_release(&rep);
+
+    /* TWELVE_DATA_API_KEY overrides the key of Twelve Data sources. */
+    setenv("TWELVE_DATA_API_KEY", "env-key-1234", 1);
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_string_equal(settings_source(&s, "crypto")->api_key, "env-key-1234");
+    settings_release(&s);
+    config_report_release(&rep);
+    clear_env();
+    free(path);
+}
+
+static void test_every_problem_reported_with_line(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    char *path = write_ini("[storage]\n"
+                           "url = mysql://nope\n"
+                           "[scheduler]\n"
+                           "workerz = 4\n"
+                           "workers = many\n"
+                           "[retry]\n"
+                           "max_retries = -1\n"
+                           "max_delay = soon\n"
+                           "[log]\n"
+                           "level = loud\n"
+                           "[source.twelvedata]\n"
+                           "timeframes = M15 H2\n"
+                           "calendar = moon\n"
+                           "holidays = 2024-13-01\n"
+                           "[nosuchsection]\n"
+                           "a = 1\n"
+                           "b = 2\n"
+                           "[api]\n"
+                           "token = ${UNTERMINATED\n");
+    struct strbuf want = STRBUF_INIT;
+    (void)state;
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+
+    static const char *const expected[] = {
+        ":2: key 'url': expected sqlite:PATH or postgresql://",
+        ":5: key 'workers': 'many' is not an integer",
+        ":7: key 'max_retries': -1 is out of range (0 to 100)",
+        ":8: key 'max_delay': 'soon' is not a duration",
+        ":10: key 'level': 'loud' is not a log level",
+        ":12: key 'timeframes': 'H2' is not a timeframe",
+        ":13: key 'calendar': 'moon' is not a calendar",
+        ":14: key 'holidays': '2024-13-01' is not a date",
+        ":15: section [nosuchsection]: unknown section",
+        ":4: key 'workerz': unknown key in section [scheduler]",
+        ":19: key 'token': unterminated '${' in value",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
+        strbuf_reset(&want);
+        strbuf_addf(&want, "%s%s", path, expected[i]);
+        if (!strstr(rep.text.buf, want.buf))
+            fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    }
+    /* One message for the unknown section, not one per key. */
+    assert_null(strstr(rep.text.buf, "key 'b'"));
+    assert_int_equal(rep.count, (int)ARRAY_SIZE(expected));
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
+}
+
+static void test_missing_explicit_file(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    (void)state;
+    assert_int_not_equal(settings_load(&s, "/nonexistent/candlekeep.ini", &rep), 0);
+    assert_non_null(strstr(rep.text.buf, "/nonexistent/candlekeep.ini: cannot read"));
+    settings_release(&s);
+    config_report_release(&rep);
+}
+
+static void test_bad_environment_value(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    (void)state;
+    setenv("RETRY_DELAY_SECONDS", "soon", 1);
+    assert_int_not_equal(settings_load(&s, NULL, &rep), 0);
+    assert_non_null(strstr(rep.text.buf, "environment: RETRY_DELAY_SECONDS"));
+    settings_release(&s);
+    config_report_release(&rep);
+    clear_env();
+}
+
+static void test_expand_env(void **state)
+{
+    struct strbuf out = STRBUF_INIT, why = STRBUF_INIT;
+    (void)state;
+    setenv("CK_TEST_VAR", "v", 1);
+    assert_int_equal(config_expand_env("a${CK_TEST_VAR}b${NOPE_X}c${NOPE_X:-d}", &out, &why), 0);
+    assert_string_equal(out.buf, "avbcd");
+    strbuf_reset(&out);
+    assert_int_not_equal(config_expand_env("${bad name}", &out, &why), 0);
+    assert_non_null(strstr(why.buf, "bad variable name"));
+    strbuf_release(&out);
+    strbuf_release(&why);
+    clear_env();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_without_file),
+        cmocka_unit_test(test_file_env_expansion_and_overrides),
+        cmocka_unit_test(test_every_problem_reported_with_line),
+        cmocka_unit_test(test_missing_explicit_file),
+        cmocka_unit_test(test_bad_environment_value),
+        cmocka_unit_test(test_expand_env),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
