@@ -65,4 +65,12 @@ int http_response_header(const struct http_response *resp, const char *name, str
 /* Append `s` percent-encoded (RFC 3986 unreserved kept) to `sb`. */
 void http_url_encode(struct strbuf *sb, const char *s);
 
+/*
+ * Seconds to wait according to a Retry-After value: delta-seconds ("120")
+ * or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT") taken relative to `now`
+ * (Unix seconds; a date in the past gives 0). Surrounding whitespace is
+ * ignored. Returns -1 when `value` is neither.
+ */
+int64_t http_retry_after_parse(const char *value, int64_t now);
+
 #endif

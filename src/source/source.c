@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The source registry and the public wrappers around the adapters' ops.
+ *
+ * Callers see only source.h; this file is the one place that dispatches
+ * through `struct source_ops`. It owns what every adapter would otherwise
+ * repeat: choosing the adapter for a configured kind, creating the HTTP
+ * client the source owns, checking a fetch request before the adapter
+ * sees it, and enforcing the result contract afterwards (a failure carries
+ * a typed error and no candles; a success carries SRC_OK), so a buggy
+ * adapter cannot hand half a response to the ingest job.
+ */
+#include "source/source.h"
+
+#include "source/http.h"
+#include "source/source_internal.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <string.h>
+
+#include "util/banned.h"
+
+static const struct source_ops *const source_backends[] = {
+    &source_twelvedata_ops,
+};
+
+static const struct source_ops *find_backend(const char *kind)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(source_backends); i++)
+        if (!strcmp(source_backends[i]->kind, kind))
+            return source_backends[i];
+    return NULL;
+}
+
+bool source_kind_known(const char *kind)
+{
+    return kind && find_backend(kind);
+}
+
+const char *source_error_name(enum source_error e)
+{
+    switch (e) {
+    case SRC_OK:
+        return "ok";
+    case SRC_ERR_NETWORK:
+        return "network";
+    case SRC_ERR_AUTH:
+        return "auth";
+    case SRC_ERR_PLAN:
+        return "plan";
+    case SRC_ERR_RATE_MINUTE:
+        return "rate_minute";
+    case SRC_ERR_RATE_DAY:
+        return "rate_day";
+    case SRC_ERR_BAD_SYMBOL:
+        return "bad_symbol";
+    case SRC_ERR_BAD_REQUEST:
+        return "bad_request";
+    case SRC_ERR_SERVER:
+        return "server";
+    case SRC_ERR_MALFORMED:
+        return "malformed";
+    }
+    return "unknown";
+}
+
+void fetch_result_release(struct fetch_result *r)
+{
+    if (!r)
+        return;
+    candle_vec_release(&r->candles);
+    r->error = SRC_OK;
+    r->http_status = 0;
+    r->retry_after = -1;
+    r->credits_used = -1;
+    r->credits_left = -1;
+}
+
+int source_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
+{
+    const char *name = cfg->name && *cfg->name ? cfg->name : "?";
+    /* A section [source.twelvedata] without `kind` means the adapter of that name. */
+    const char *kind = cfg->kind && *cfg->kind ? cfg->kind : name;
+    const struct source_ops *ops = find_backend(kind);
+    struct source *src = NULL;
+    int ret;
+
+    *out = NULL;
+    if (!ops) {
+        strbuf_addf(err, "source '%s': unknown kind '%s' (known:", name, kind);
+        for (size_t i = 0; i < ARRAY_SIZE(source_backends); i++)
+            strbuf_addf(err, " %s", source_backends[i]->kind);
+        strbuf_addch(err, ')');
+        return CK_ECONFIG;
+    }
+    ret = ops->open(&src, cfg, err);
+    if (ret)
+        return ret;
+    src->ops = ops;
+    src->cfg = cfg;
+    src->http = http_client_new();
+    *out = src;
+    return 0;
+}
+
+void source_free(struct source *src)
+{
+    if (!src)
+        return;
+    http_client_free(src->http);
+    src->http = NULL;
+    src->ops->free(src);
+}
+
+const char *source_name(const struct source *src)
+{
+    return src->cfg->name && *src->cfg->name ? src->cfg->name : src->ops->kind;
+}
+
+int source_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *result,
+                 struct strbuf *err)
+{
+    int ret;
+
+    fetch_result_release(result);
+    if (!req->symbol || !*req->symbol || (unsigned)req->tf >= TF_COUNT) {
+        strbuf_addf(err, "%s: fetch needs a symbol and a timeframe", source_name(src));
+        result->error = SRC_ERR_BAD_REQUEST;
+        return CK_EINVAL;
+    }
+    if (!req->has_since && (req->count < 1 || req->count > 5000)) {
+        strbuf_addf(err, "%s %s %s: count %d is outside 1..5000", source_name(src), req->symbol,
+                    timeframe_name(req->tf), req->count);
+        result->error = SRC_ERR_BAD_REQUEST;
+        return CK_EINVAL;
+    }
+    ret = src->ops->fetch(src, req, result, err);
+    if (ret < 0) {
+        candle_vec_release(&result->candles);
+        if (result->error == SRC_OK)
+            result->error = SRC_ERR_MALFORMED;
+    } else {
+        ret = 0;
+        result->error = SRC_OK;
+    }
+    return ret;
+}
