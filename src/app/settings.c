@@ -457,22 +457,23 @@ static bool is_known_section(const char *sec)
     return (!strncmp(sec, "source.", 7) && sec[7]) || (!strncmp(sec, "webhook.", 8) && sec[8]);
 }
 
-/* One message per unknown section instead of one per key in it. */
+/* One message per unknown section (at its header) instead of one per key in it. */
 static void report_unknown_sections(struct config_file *cf, struct config_report *rep)
 {
-    for (size_t i = 0; i < cf->n; i++) {
-        struct config_entry *e = &cf->entries[i];
-        bool first = true;
-        if (e->used || is_known_section(e->section))
+    for (size_t i = 0; i < cf->nsections; i++) {
+        const struct config_section *sec = &cf->sections[i];
+        bool dup = false;
+        if (is_known_section(sec->name))
             continue;
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(cf->entries[j].section, e->section))
-                first = false;
-        if (first)
-            config_report_add(rep, "%s:%d: section [%s]: unknown section", cf->path, e->line,
-                              e->section);
-        e->used = true;
+            dup = dup || !strcmp(cf->sections[j].name, sec->name);
+        if (!dup)
+            config_report_add(rep, "%s:%d: section [%s]: unknown section", cf->path, sec->line,
+                              sec->name);
     }
+    for (size_t i = 0; i < cf->n; i++)
+        if (!is_known_section(cf->entries[i].section))
+            cf->entries[i].used = true;
 }
 
 int settings_load(struct settings *s, const char *path, struct config_report *rep)

@@ -118,6 +118,19 @@ static char *counting_reader(char *str, int num, void *stream)
             ;
         str[0] = '\0';
     }
+    /* Remember where each [section] header is, for messages about sections. */
+    const char *p = str + strspn(str, " \t");
+    if (*p == '[') {
+        size_t n = strcspn(p + 1, "]\r\n");
+        if (p[1 + n] == ']') {
+            struct config_file *cf = ls->cf;
+            ALLOC_GROW(cf->sections, cf->nsections + 1, cf->sections_alloc);
+            cf->sections[cf->nsections++] = (struct config_section){
+                .name = xstrndup(p + 1, n),
+                .line = ls->line,
+            };
+        }
+    }
     return r;
 }
 
@@ -183,8 +196,19 @@ void config_file_release(struct config_file *cf)
         free(cf->entries[i].value);
     }
     free(cf->entries);
+    for (size_t i = 0; i < cf->nsections; i++)
+        free(cf->sections[i].name);
+    free(cf->sections);
     free(cf->path);
     memset(cf, 0, sizeof(*cf));
+}
+
+int config_section_line(const struct config_file *cf, const char *name)
+{
+    for (size_t i = 0; i < cf->nsections; i++)
+        if (!strcmp(cf->sections[i].name, name))
+            return cf->sections[i].line;
+    return 0;
 }
 
 bool config_has_section(const struct config_file *cf, const char *name)

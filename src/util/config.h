@@ -50,10 +50,17 @@ struct config_entry {
     bool used;
 };
 
+struct config_section {
+    char *name;
+    int line; /* of the [header] */
+};
+
 struct config_file {
     char *path; /* NULL when no file was read */
     struct config_entry *entries;
     size_t n, alloc;
+    struct config_section *sections; /* every [header], in file order */
+    size_t nsections, sections_alloc;
 };
 #define CONFIG_FILE_INIT {0}
 
@@ -74,6 +81,9 @@ void config_report_release(struct config_report *rep);
  */
 int config_file_load(struct config_file *cf, const char *path, struct config_report *rep);
 void config_file_release(struct config_file *cf);
+
+/* Line of the first `[name]` header, 0 if the file has none. */
+int config_section_line(const struct config_file *cf, const char *name);
 
 /* Does the file have section `name`? */
 bool config_has_section(const struct config_file *cf, const char *name);
