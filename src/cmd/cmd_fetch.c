@@ -36,6 +36,8 @@ static void usage(FILE *fp)
             "  --symbol S      only this symbol (e.g. XAU/USD)\n"
             "  --timeframe TF  only this timeframe (%s)\n"
             "  --source NAME   only this [source.NAME]\n"
+            "  --refetch       ask again for the latest `backfill` candles, so values the\n"
+            "                  provider corrected replace the stored ones (no duplicates)\n"
             "  --config FILE   configuration file (default ./candlekeep.ini)\n",
             timeframe_all_names());
 }
@@ -55,6 +57,7 @@ static int check_credentials(const struct source_settings *src)
 }
 
 static int fetch_source(struct store *st, struct source_settings *src, int64_t gap_window,
+                        bool refetch,
                         const char *symbol, const enum timeframe *only_tf, int *failures)
 {
     struct source_config scfg = {
@@ -87,6 +90,7 @@ static int fetch_source(struct store *st, struct source_settings *src, int64_t g
         .cal = cal,
         .backfill = (int)src->backfill,
         .gap_window = gap_window,
+        .refetch = refetch,
     };
     for (size_t i = 0; i < src->nsymbols; i++) {
         if (symbol && strcmp(symbol, src->symbols[i]))
@@ -124,19 +128,20 @@ int cmd_fetch(int argc, char **argv)
         {"symbol", required_argument, NULL, 's'},
         {"timeframe", required_argument, NULL, 't'},
         {"source", required_argument, NULL, 'S'},
+        {"refetch", no_argument, NULL, 'R'},
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *symbol = NULL, *source = NULL, *config = NULL;
     enum timeframe tf;
-    bool has_tf = false;
+    bool has_tf = false, refetch = false;
     struct settings s;
     struct strbuf err = STRBUF_INIT;
     struct store *st = NULL;
     int c, rc, failures = 0, matched = 0;
 
-    while ((c = getopt_long(argc, argv, "s:t:S:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:S:Rc:h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             symbol = optarg;
@@ -148,6 +153,9 @@ int cmd_fetch(int argc, char **argv)
             break;
         case 'S':
             source = optarg;
+            break;
+        case 'R':
+            refetch = true;
             break;
         case 'c':
             config = optarg;
@@ -212,7 +220,7 @@ int cmd_fetch(int argc, char **argv)
         if (!src->enabled || (source && strcmp(source, src->name)) ||
             (symbol && !source_settings_has_symbol(src, symbol)))
             continue;
-        fetch_source(st, src, s.ingest.gap_window, symbol, has_tf ? &tf : NULL, &failures);
+        fetch_source(st, src, s.ingest.gap_window, refetch, symbol, has_tf ? &tf : NULL, &failures);
     }
     rc = failures ? CMD_FAIL : CMD_OK;
 out:

@@ -48,9 +48,11 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
 
     memset(out, 0, sizeof(*out));
     rc = store_latest_time(ctx->store, &key, &latest, err);
-    if (rc == CK_ENOTFOUND) {
+    if (rc == CK_ENOTFOUND || (!rc && ctx->refetch)) {
+        out->first_fetch = rc == CK_ENOTFOUND;
+        out->since = rc ? 0 : latest;
         strbuf_reset(err);
-        out->first_fetch = true;
+        rc = 0;
         req.count = ctx->backfill > 0 ? ctx->backfill : 5000;
     } else if (rc) {
         goto out;

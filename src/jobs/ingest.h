@@ -4,6 +4,7 @@
 
 #include "market/timeframe.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,8 @@ struct ingest_ctx {
     const struct calendar *cal;
     int backfill;       /* candles to ask for when a series is new (1..5000) */
     int64_t gap_window; /* seconds scanned for gaps after a refresh */
+    bool refetch;       /* ask for the latest `backfill` candles even if some are stored,
+                           so corrected values replace stored ones */
 };
 
 struct ingest_stats {
