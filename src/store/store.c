@@ -491,3 +491,213 @@ out:
     }
     return strbuf_detach(&sb, NULL);
 }
+
+static const char *const job_status_names[] = {
+    [JOB_RUNNING] = "running", [JOB_OK] = "ok",           [JOB_FAILED] = "failed",
+    [JOB_SKIPPED] = "skipped", [JOB_TIMED_OUT] = "timed_out", [JOB_MISSED] = "missed",
+};
+
+const char *job_status_name(enum job_status s)
+{
+    if ((unsigned)s >= ARRAY_SIZE(job_status_names))
+        BUG("invalid job status %d", (int)s);
+    return job_status_names[s];
+}
+
+int job_status_parse(const char *name, enum job_status *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(job_status_names); i++) {
+        if (!strcmp(name, job_status_names[i])) {
+            *out = (enum job_status)i;
+            return 0;
+        }
+    }
+    return CK_EINVAL;
+}
+
+void job_state_release(struct job_state *js)
+{
+    if (!js)
+        return;
+    free(js->job_id);
+    memset(js, 0, sizeof(*js));
+}
+
+void job_states_free(struct job_state *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i].job_id);
+    free(v);
+}
+
+void job_runs_free(struct job_run *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].job_id);
+        free(v[i].instance);
+        free(v[i].message);
+        free(v[i].details);
+    }
+    free(v);
+}
+
+static int check_name(const char *what, const char *v, struct strbuf *err)
+{
+    if (!v || !*v) {
+        strbuf_addf(err, "store: empty %s", what);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+int store_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err)
+{
+    bool owned;
+    int rc = check_name("job id", job_id, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->job_ensure(st, job_id, now, err);
+    return implicit_end(st, owned, rc, err);
+}
+
+int store_job_get(struct store *st, const char *job_id, struct job_state *out,
+                  struct strbuf *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = check_name("job id", job_id, err);
+    return rc ? rc : st->ops->job_get(st, job_id, out, err);
+}
+
+int store_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->job_list(st, out, n, err);
+}
+
+int store_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
+                         struct strbuf *err)
+{
+    bool owned;
+    int rc = check_name("job id", job_id, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->job_ensure(st, job_id, now, err);
+    if (!rc)
+        rc = st->ops->job_set_paused(st, job_id, paused, now, err);
+    return implicit_end(st, owned, rc, err);
+}
+
+int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
+                            struct strbuf *err)
+{
+    bool owned;
+    int rc = check_name("job id", job_id, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->job_set_last_fire(st, job_id, fire, err);
+    return implicit_end(st, owned, rc, err);
+}
+
+int store_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err)
+{
+    bool owned;
+    int rc = check_name("job id", r->job_id, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->job_ensure(st, r->job_id, r->started / 1000, err);
+    if (!rc)
+        rc = st->ops->job_run_insert(st, r, err);
+    if (!rc && r->status != JOB_RUNNING)
+        rc = st->ops->job_set_last_fire(st, r->job_id, r->scheduled, err);
+    return implicit_end(st, owned, rc, err);
+}
+
+int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out_streak,
+                         struct strbuf *err)
+{
+    int64_t streak = -1;
+    bool owned;
+    int rc = check_name("job id", r->job_id, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->job_run_update(st, r->id, r->status, r->finished, r->message,
+                                 r->details ? r->details : "{}", err);
+    if (!rc && (r->status == JOB_OK || r->status == JOB_FAILED || r->status == JOB_TIMED_OUT))
+        rc = st->ops->job_streak_update(st, r->job_id, r->status == JOB_OK, &streak, err);
+    if (!rc)
+        rc = st->ops->job_set_last_fire(st, r->job_id, r->scheduled, err);
+    rc = implicit_end(st, owned, rc, err);
+    if (!rc && out_streak) {
+        if (streak < 0) {
+            struct job_state js;
+            rc = st->ops->job_get(st, r->job_id, &js, err);
+            streak = rc ? 0 : js.streak;
+            job_state_release(&js);
+        }
+        *out_streak = streak;
+    }
+    return rc;
+}
+
+int store_job_runs_list(struct store *st, const char *job_id, size_t limit,
+                        struct job_run **out, size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->job_runs_list(st, job_id, limit, out, n, err);
+}
+
+int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
+                         struct strbuf *err)
+{
+    int64_t n = 0;
+    bool owned;
+    int rc = implicit_begin(st, &owned, err);
+    if (rc)
+        return rc;
+    rc = st->ops->job_runs_prune(st, before_ms, &n, err);
+    rc = implicit_end(st, owned, rc, err);
+    if (deleted)
+        *deleted = rc ? 0 : n;
+    return rc;
+}
+
+int store_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const char *message,
+                              int64_t *count, struct strbuf *err)
+{
+    int64_t n = 0;
+    bool owned;
+    int rc = implicit_begin(st, &owned, err);
+    if (rc)
+        return rc;
+    rc = st->ops->job_runs_fail_stale(st, started_before_ms, message, &n, err);
+    rc = implicit_end(st, owned, rc, err);
+    if (count)
+        *count = rc ? 0 : n;
+    return rc;
+}
+
+int store_lease_claim(struct store *st, const char *name, const char *instance, int64_t now_ms,
+                      int64_t until_ms, struct strbuf *err)
+{
+    bool owned;
+    int rc = check_name("lease name", name, err);
+    if (!rc)
+        rc = check_name("lease holder", instance, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->lease_claim(st, name, instance, now_ms, until_ms, err);
+    return implicit_end(st, owned, rc, err);
+}
+
+int store_lease_release(struct store *st, const char *name, const char *instance,
+                        struct strbuf *err)
+{
+    bool owned;
+    int rc = implicit_begin(st, &owned, err);
+    if (rc)
+        return rc;
+    rc = st->ops->lease_release(st, name, instance, err);
+    return implicit_end(st, owned, rc, err);
+}

@@ -65,6 +65,36 @@ struct store_ops {
                       struct strbuf *err);
     /* MUST. Update first, last, count, state, reason, last_checked of g->id. CK_ENOTFOUND. */
     int (*update_gap)(struct store *st, const struct gap_record *g, struct strbuf *err);
+    /*
+     * MUST (jobs). See store.h for the semantics of each; writes are called
+     * inside a transaction opened by store.c.
+     */
+    int (*job_ensure)(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
+    int (*job_get)(struct store *st, const char *job_id, struct job_state *out,
+                   struct strbuf *err);
+    int (*job_list)(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
+    int (*job_set_paused)(struct store *st, const char *job_id, bool paused, int64_t now,
+                          struct strbuf *err);
+    int (*job_set_last_fire)(struct store *st, const char *job_id, int64_t fire,
+                             struct strbuf *err);
+    int (*job_run_insert)(struct store *st, struct job_run *r, struct strbuf *err);
+    /* Update the run row only (status, finished, message, details); CK_ENOTFOUND. */
+    int (*job_run_update)(struct store *st, int64_t id, enum job_status status, int64_t finished,
+                          const char *message, const char *details, struct strbuf *err);
+    /* Adjust the streak of the run's job (+1, or reset when `reset`); return the new value. */
+    int (*job_streak_update)(struct store *st, const char *job_id, bool reset,
+                             int64_t *out_streak, struct strbuf *err);
+    int (*job_runs_list)(struct store *st, const char *job_id, size_t limit,
+                         struct job_run **out, size_t *n, struct strbuf *err);
+    int (*job_runs_prune)(struct store *st, int64_t before_ms, int64_t *deleted,
+                          struct strbuf *err);
+    int (*job_runs_fail_stale)(struct store *st, int64_t started_before_ms, const char *message,
+                               int64_t *count, struct strbuf *err);
+    /* Atomically: insert, or take over an expired/own lease; CK_EBUSY otherwise. */
+    int (*lease_claim)(struct store *st, const char *name, const char *instance, int64_t now_ms,
+                       int64_t until_ms, struct strbuf *err);
+    int (*lease_release)(struct store *st, const char *name, const char *instance,
+                         struct strbuf *err);
 };
 
 /* Embedded as the first member of every backend's connection. */

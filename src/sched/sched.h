@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_SCHED_SCHED_H
+#define CK_SCHED_SCHED_H
+
+#include "util/strbuf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+struct store;
+
+/*
+ * The scheduler: cron-timed jobs run on a bounded worker pool, with their
+ * history, paused flags and failure streaks in the database.
+ *
+ * Guarantees (see sched.c for how):
+ *  - a job fires within 50 ms of its cron time;
+ *  - one job never runs twice at once, in this process or across
+ *    processes sharing the database (a lease per running job); an
+ *    overlapping fire is recorded as skipped;
+ *  - each fire time runs at most once across daemons sharing the database
+ *    (a lease per job and fire time); a holder that dies lets its lease
+ *    lapse and another instance takes the fire over;
+ *  - a run past its timeout is abandoned and recorded as timed_out; the
+ *    pool gets a fresh worker so capacity is never lost;
+ *  - after a stall, suspend or downtime, missed fires are run once per job
+ *    if the newest is within the grace time (default one period) and
+ *    recorded as missed otherwise — never silently dropped;
+ *  - a failing job, a failing database or a crashing job body never stops
+ *    the scheduler (a job whose database is unreachable records what it
+ *    can and is tried again at the next fire).
+ *
+ * Time comes from a `struct sched_clock`, so tests drive the scheduler
+ * with sched_tick() on a fake clock instead of sleeping through minutes.
+ */
+
+/* What a job body gets. Owned by the scheduler; valid during the call. */
+struct job_ctx {
+    const char *job_id;
+    int64_t scheduled;   /* the fire time, Unix seconds */
+    int64_t now;         /* the clock when the run started, Unix seconds */
+    int64_t deadline_ms; /* the clock (ms) after which the run is abandoned */
+    bool manual;         /* started by `jobs run` / POST /jobs/{id}/run */
+    struct store *store; /* this worker's own connection (never NULL) */
+    struct metrics *metrics; /* may be NULL */
+    struct strbuf message;   /* out: a one-line summary (error text on failure) */
+    struct strbuf details;   /* out: a JSON object as text, or empty for "{}" */
+    /* private */
+    const void *sched_;
+};
+
+/* True when the run should stop early: past its deadline or the scheduler is stopping. */
+bool job_should_stop(const struct job_ctx *ctx);
+
+/* A job body: 0 on success, a negative CK_E* on failure (message set). Runs on a worker. */
+typedef int job_fn(struct job_ctx *ctx, void *arg);
+
+struct sched_job_def {
+    const char *id;      /* stable id, e.g. "refresh_candles_M15" (copied) */
+    const char *name;    /* human title (copied) */
+    const char *cron;    /* 5-field cron expression or @macro, UTC (copied) */
+    int64_t timeout;     /* seconds; 0 = one period of the cron spec */
+    int64_t grace;       /* seconds for catch-up; 0 = one period */
+    job_fn *fn;
+    void *arg;           /* borrowed; must outlive the scheduler */
+};
+
+struct sched_clock {
+    int64_t (*now_ms)(void *arg); /* Unix milliseconds */
+    void *arg;
+};
+
+struct sched_config {
+    const char *store_url;  /* each worker opens its own connection */
+    const char *instance;   /* this process's instance id (copied) */
+    size_t workers;         /* pool size, >= 1 */
+    int64_t history_keep;   /* seconds of run history kept (pruned hourly) */
+    struct metrics *metrics; /* may be NULL */
+    const struct sched_clock *clock; /* NULL: the real clock (copied) */
+};
+
+struct sched;
+
+/* Create (no threads yet). Returns NULL only on a bad config (message in err). */
+struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err);
+/* Stop if running, wait for workers, free. Takes NULL. */
+void sched_free(struct sched *s);
+
+/* Register a job. CK_EINVAL for a bad cron spec or a duplicate id. Before sched_start only. */
+int sched_add_job(struct sched *s, const struct sched_job_def *def, struct strbuf *err);
+
+/*
+ * Start the pool and the timer thread. The first thing it does is mark
+ * runs left "running" by a dead process as failed, and catch up.
+ */
+int sched_start(struct sched *s, struct strbuf *err);
+/*
+ * Stop taking new runs, wait up to `drain_ms` for running jobs to finish
+ * (after which they are recorded as failed "interrupted by shutdown"),
+ * then stop the threads.
+ */
+void sched_stop(struct sched *s, int64_t drain_ms);
+bool sched_is_running(const struct sched *s);
+
+/*
+ * Test drive without the timer thread: the pool must be started with
+ * sched_start_workers(); sched_tick() handles everything due at `now_ms`
+ * (fires, catch-up, timeouts, completions); sched_wait_idle() waits until
+ * no job runs and every completion is recorded.
+ */
+int sched_start_workers(struct sched *s, struct strbuf *err);
+void sched_tick(struct sched *s, int64_t now_ms);
+void sched_wait_idle(struct sched *s);
+
+/*
+ * Run job `id` now (a manual run; honours the no-overlap rule). Returns 0
+ * when queued, CK_ENOTFOUND for an unknown job, CK_EBUSY when it is
+ * already running.
+ */
+int sched_run_now(struct sched *s, const char *id, struct strbuf *err);
+
+/* Live view of one job; strings borrowed from the scheduler. */
+struct sched_job_info {
+    const char *id;
+    const char *name;
+    const char *cron;
+    int64_t timeout;
+    int64_t next_run;      /* Unix s; -1 if never */
+    int64_t period;        /* seconds */
+    bool running;
+    int64_t running_since; /* Unix ms */
+    bool overdue;          /* should have run more than one period ago and did not */
+    int64_t last_fire;     /* newest fire time handled, 0 none */
+};
+/* Number of jobs; fills up to `max` entries of `out` in registration order. */
+size_t sched_jobs(struct sched *s, struct sched_job_info *out, size_t max);
+/* 0 or CK_ENOTFOUND. */
+int sched_job(struct sched *s, const char *id, struct sched_job_info *out);
+
+/* A fresh instance id: "<hostname>:<pid>:<4 hex>". Caller frees. */
+char *sched_make_instance_id(void);
+
+#endif
