@@ -312,6 +312,9 @@ static void test_footer_rule_forms(void **state)
         {"CET-1CEST,M3.5.0,M10.5.0/3", "2024-03-31T01:00:00Z", 7200},
         {"CET-1CEST,M3.5.0,M10.5.0/3", "2024-10-27T00:59:59Z", 7200},
         {"CET-1CEST,M3.5.0,M10.5.0/3", "2024-10-27T01:00:00Z", 3600},
+        /* Aug 2024: the fifth Sunday would be September 1, so the last is August 25 */
+        {"AAA3BBB,M8.5.0/0,M11.1.0", "2024-08-25T02:59:59Z", -10800},
+        {"AAA3BBB,M8.5.0/0,M11.1.0", "2024-08-25T03:00:00Z", -7200},
         /* Jn never counts February 29: J60 is March 1 in every year */
         {"AAA3BBB,J60/0,J300/0", "2024-03-01T02:59:59Z", -10800},
         {"AAA3BBB,J60/0,J300/0", "2024-03-01T03:00:00Z", -7200},
