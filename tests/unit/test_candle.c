@@ -115,8 +115,13 @@ static void test_vec(void **state)
     (void)state;
     struct candle_vec cv = CANDLE_VEC_INIT;
     for (int64_t i = 0; i < 1000; i++) {
-        struct candle c = {.open_time = T_REF + i * 60, .open = i + 1, .high = i + 2,
-                           .low = i + 1, .close = i + 2, .volume = i, .has_volume = i % 2};
+        struct candle c = {.open_time = T_REF + i * 60,
+                           .open = i + 1,
+                           .high = i + 2,
+                           .low = i + 1,
+                           .close = i + 2,
+                           .volume = i,
+                           .has_volume = i % 2};
         candle_vec_push(&cv, &c);
     }
     assert_int_equal(cv.n, 1000);

@@ -260,9 +260,9 @@ static void test_closed_hours_do_not_split(void **state)
     size_t n = 0, alloc = 0;
 
     /* Forex H1, nothing stored from Friday 18:00 to Monday 02:00 (winter). */
-    assert_int_equal(find(fx, TF_H1, T("2024-01-12T18:00:00Z"), T("2024-01-15T02:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     1);
+    assert_int_equal(
+        find(fx, TF_H1, T("2024-01-12T18:00:00Z"), T("2024-01-15T02:00:00Z"), NULL, &g, &n, &alloc),
+        1);
     /* Friday 18..21 (4), Sunday 22, 23 (2), Monday 00, 01 (2) */
     assert_range(&g[0], T("2024-01-12T18:00:00Z"), T("2024-01-15T01:00:00Z"), 8);
 
@@ -283,9 +283,9 @@ static void test_closed_hours_do_not_split(void **state)
     assert_range(&g[1], T("2024-11-04T23:15:00Z"), T("2024-11-04T23:15:00Z"), 1);
 
     /* H4 containing the pause is expected; missing alone, it is a gap of one. */
-    assert_int_equal(find(mt, TF_H4, T("2024-01-10T20:00:00Z"), T("2024-01-11T00:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     1);
+    assert_int_equal(
+        find(mt, TF_H4, T("2024-01-10T20:00:00Z"), T("2024-01-11T00:00:00Z"), NULL, &g, &n, &alloc),
+        1);
     assert_range(&g[0], T("2024-01-10T20:00:00Z"), T("2024-01-10T20:00:00Z"), 1);
 
     free(have.v);
@@ -376,37 +376,37 @@ static void test_window_bounds(void **state)
     size_t n = 0, alloc = 0;
 
     /* Unaligned ends: the first aligned time >= from, open times < to. */
-    assert_int_equal(find(cr, TF_H1, T("2024-01-10T10:30:00Z"), T("2024-01-10T13:30:00Z"), NULL,
-                          &g, &n, &alloc),
-                     1);
+    assert_int_equal(
+        find(cr, TF_H1, T("2024-01-10T10:30:00Z"), T("2024-01-10T13:30:00Z"), NULL, &g, &n, &alloc),
+        1);
     assert_range(&g[0], T("2024-01-10T11:00:00Z"), T("2024-01-10T13:00:00Z"), 3);
     /* `to` is exclusive, `from` inclusive. */
-    assert_int_equal(find(cr, TF_H1, T("2024-01-10T10:00:00Z"), T("2024-01-10T13:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     1);
+    assert_int_equal(
+        find(cr, TF_H1, T("2024-01-10T10:00:00Z"), T("2024-01-10T13:00:00Z"), NULL, &g, &n, &alloc),
+        1);
     assert_range(&g[0], T("2024-01-10T10:00:00Z"), T("2024-01-10T12:00:00Z"), 3);
     /* Empty and inverted windows, and one with no aligned time inside. */
-    assert_int_equal(find(cr, TF_H1, T("2024-01-10T10:00:00Z"), T("2024-01-10T10:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     0);
-    assert_int_equal(find(cr, TF_H1, T("2024-01-10T12:00:00Z"), T("2024-01-10T10:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     0);
-    assert_int_equal(find(cr, TF_D1, T("2024-01-10T01:00:00Z"), T("2024-01-10T23:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     0);
+    assert_int_equal(
+        find(cr, TF_H1, T("2024-01-10T10:00:00Z"), T("2024-01-10T10:00:00Z"), NULL, &g, &n, &alloc),
+        0);
+    assert_int_equal(
+        find(cr, TF_H1, T("2024-01-10T12:00:00Z"), T("2024-01-10T10:00:00Z"), NULL, &g, &n, &alloc),
+        0);
+    assert_int_equal(
+        find(cr, TF_D1, T("2024-01-10T01:00:00Z"), T("2024-01-10T23:00:00Z"), NULL, &g, &n, &alloc),
+        0);
 
     /* A candle whose period reaches past `to` counts if it opens before it: the forex
      * Sunday H4 at 20:00 UTC (open from 22:00) with to = 21:00. */
     struct calendar *fx = cal_open(CAL_FOREX, NULL, 0);
-    assert_int_equal(find(fx, TF_H4, T("2024-01-07T00:00:00Z"), T("2024-01-07T21:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     1);
+    assert_int_equal(
+        find(fx, TF_H4, T("2024-01-07T00:00:00Z"), T("2024-01-07T21:00:00Z"), NULL, &g, &n, &alloc),
+        1);
     assert_range(&g[0], T("2024-01-07T20:00:00Z"), T("2024-01-07T20:00:00Z"), 1);
     /* A window that holds only the weekend expects nothing. */
-    assert_int_equal(find(fx, TF_H1, T("2024-01-13T00:00:00Z"), T("2024-01-14T00:00:00Z"), NULL,
-                          &g, &n, &alloc),
-                     0);
+    assert_int_equal(
+        find(fx, TF_H1, T("2024-01-13T00:00:00Z"), T("2024-01-14T00:00:00Z"), NULL, &g, &n, &alloc),
+        0);
 
     /* Ranges are appended after what the caller had; the return counts the new ones. */
     n = 1;

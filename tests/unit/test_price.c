@@ -19,7 +19,7 @@ static void test_parse_and_format_table(void **state)
     static const struct {
         const char *in;
         int64_t v;
-        const char *out; /* price_format() */
+        const char *out;   /* price_format() */
         const char *fixed; /* price_format_fixed() */
     } cases[] = {
         {"2063.41", 206341000000LL, "2063.41", "2063.41000000"},

@@ -139,8 +139,8 @@ static void test_trim(void **state)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"  a b  ", "a b"}, {"\t\nx\r\n", "x"}, {"x", "x"}, {"   ", ""}, {"", ""}, {"a ", "a"},
-        {" a", "a"},
+        {"  a b  ", "a b"}, {"\t\nx\r\n", "x"}, {"x", "x"},  {"   ", ""},
+        {"", ""},           {"a ", "a"},        {" a", "a"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         struct strbuf sb = STRBUF_INIT;

@@ -27,8 +27,8 @@ static const struct {
     const char *name;
     int64_t seconds;
 } table[] = {
-    {TF_M1, "M1", 60},       {TF_M5, "M5", 5 * 60},      {TF_M15, "M15", 15 * 60},
-    {TF_M30, "M30", 30 * 60}, {TF_H1, "H1", 3600},        {TF_H4, "H4", 4 * 3600},
+    {TF_M1, "M1", 60},        {TF_M5, "M5", 5 * 60},        {TF_M15, "M15", 15 * 60},
+    {TF_M30, "M30", 30 * 60}, {TF_H1, "H1", 3600},          {TF_H4, "H4", 4 * 3600},
     {TF_D1, "D1", 24 * 3600}, {TF_W1, "W1", 7 * 24 * 3600},
 };
 
@@ -60,8 +60,8 @@ static void test_names_and_lengths(void **state)
 static void test_parse_rejects(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"", "M2", "15m", "M", "H", "D", "1H", "M15 ", " H1", "W2",
-                                      "MN1", "H1x"};
+    static const char *const bad[] = {"",   "M2",   "15m", "M",  "H",   "D",
+                                      "1H", "M15 ", " H1", "W2", "MN1", "H1x"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         enum timeframe tf = TF_H4;
         if (timeframe_parse(bad[i], &tf) != CK_EINVAL)

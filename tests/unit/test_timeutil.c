@@ -36,9 +36,9 @@ static void test_known_days(void **state)
         int y, m, d;
         int64_t days;
     } cases[] = {
-        {1970, 1, 1, 0},       {1969, 12, 31, -1},    {1970, 1, 2, 1},
-        {2000, 3, 1, 11017},   {2024, 1, 1, 19723},   {1900, 1, 1, -25567},
-        {2038, 1, 19, 24855},  {9999, 12, 31, 2932896}, {1, 1, 1, -719162},
+        {1970, 1, 1, 0},      {1969, 12, 31, -1},      {1970, 1, 2, 1},
+        {2000, 3, 1, 11017},  {2024, 1, 1, 19723},     {1900, 1, 1, -25567},
+        {2038, 1, 19, 24855}, {9999, 12, 31, 2932896}, {1, 1, 1, -719162},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         int y, m, d;
@@ -114,13 +114,13 @@ static void test_time_to_civil(void **state)
         int64_t t;
         struct civil_time c;
     } cases[] = {
-        {0, {1970, 1, 1, 0, 0, 0, 4}},              /* a Thursday */
-        {-1, {1969, 12, 31, 23, 59, 59, 3}},        /* Wednesday */
-        {T_REF, {2024, 1, 2, 15, 0, 0, 2}},         /* Tuesday */
-        {2147483647, {2038, 1, 19, 3, 14, 7, 2}},   /* Tuesday */
-        {951782400, {2000, 2, 29, 0, 0, 0, 2}},     /* Tuesday */
-        {1709942400, {2024, 3, 9, 0, 0, 0, 6}},     /* Saturday */
-        {1710028800, {2024, 3, 10, 0, 0, 0, 0}},    /* Sunday */
+        {0, {1970, 1, 1, 0, 0, 0, 4}},            /* a Thursday */
+        {-1, {1969, 12, 31, 23, 59, 59, 3}},      /* Wednesday */
+        {T_REF, {2024, 1, 2, 15, 0, 0, 2}},       /* Tuesday */
+        {2147483647, {2038, 1, 19, 3, 14, 7, 2}}, /* Tuesday */
+        {951782400, {2000, 2, 29, 0, 0, 0, 2}},   /* Tuesday */
+        {1709942400, {2024, 3, 9, 0, 0, 0, 6}},   /* Saturday */
+        {1710028800, {2024, 3, 10, 0, 0, 0, 0}},  /* Sunday */
         {-86400 * 4 - 1, {1969, 12, 27, 23, 59, 59, 6}},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -285,10 +285,14 @@ static void test_now(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_days),   cmocka_unit_test(test_day_walk),
-        cmocka_unit_test(test_leap_years),   cmocka_unit_test(test_time_to_civil),
-        cmocka_unit_test(test_parse_accepted), cmocka_unit_test(test_parse_rejected),
-        cmocka_unit_test(test_format),       cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_known_days),
+        cmocka_unit_test(test_day_walk),
+        cmocka_unit_test(test_leap_years),
+        cmocka_unit_test(test_time_to_civil),
+        cmocka_unit_test(test_parse_accepted),
+        cmocka_unit_test(test_parse_rejected),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
