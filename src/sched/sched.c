@@ -140,6 +140,8 @@ struct sched {
     struct metrics *metrics;
     struct sched_clock clock;
     int64_t next_housekeeping_ms;
+    int64_t next_heartbeat_ms;
+    bool manual_only;
     bool initialised; /* last_fire loaded and startup sweep done */
 };
 
@@ -213,6 +215,7 @@ struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err)
     s->workers = cfg->workers ? cfg->workers : 1;
     s->history_keep = cfg->history_keep > 0 ? cfg->history_keep : 30 * 86400;
     s->metrics = cfg->metrics;
+    s->manual_only = cfg->manual_only;
     if (cfg->clock)
         s->clock = *cfg->clock;
     else
@@ -757,11 +760,34 @@ static void housekeeping(struct sched *s, int64_t now_ms_)
     strbuf_release(&err);
 }
 
+/* Tell other processes this instance is alive (see SCHED_INSTANCE_LEASE). */
+static void heartbeat(struct sched *s, int64_t t)
+{
+    struct store *st = timer_store(s);
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    s->next_heartbeat_ms = t + 15000;
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", s->instance);
+    if (st && store_lease_claim(st, name.buf, s->instance, t, t + 60000, &err))
+        log_warn("sched: cannot renew the instance heartbeat: %s", err.buf);
+    strbuf_release(&err);
+    strbuf_release(&name);
+}
+
 /* One pass of decisions at `now_ms_`. Called with the lock held. */
 static void tick_locked(struct sched *s, int64_t t)
 {
     int64_t now = t / 1000;
 
+    if (s->manual_only) {
+        for (size_t i = 0; i < s->njobs; i++) {
+            struct job *j = &s->jobs[i];
+            if (j->manual_pending && !j->run) {
+                j->manual_pending = false;
+                submit_run(s, j, now, true, false);
+            }
+        }
+        return;
+    }
     if (!s->initialised) {
         pthread_mutex_unlock(&s->lock);
         initialise(s, t);
@@ -786,6 +812,8 @@ static void tick_locked(struct sched *s, int64_t t)
     check_timeouts(s, t);
     if (t >= s->next_housekeeping_ms)
         housekeeping(s, t);
+    if (t >= s->next_heartbeat_ms)
+        heartbeat(s, t);
     pthread_mutex_lock(&s->lock);
 }
 
