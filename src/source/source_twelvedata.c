@@ -23,8 +23,8 @@
  *
  * Messages name the source, symbol and timeframe, quote offending values
  * in a short sanitised form, and never contain the API key: it is not in
- * the URL, and any echo of it in a provider message is masked before the
- * message leaves this file.
+ * the URL, an echo of it in the response body is masked before parsing,
+ * and the finished message is checked once more before it leaves this file.
  */
 #include "source/source_internal.h"
 
@@ -504,6 +504,23 @@ static void redact(struct strbuf *sb, const char *secret)
     strbuf_release(&out);
 }
 
+/* Overwrite every occurrence of `secret` in `sb` with '*' (same length). */
+static void mask_in_place(struct strbuf *sb, const char *secret)
+{
+    size_t slen = secret ? strlen(secret) : 0;
+    char *p = sb->buf, *end = sb->buf + sb->len;
+
+    if (!slen)
+        return;
+    while ((size_t)(end - p) >= slen) {
+        char *hit = memmem(p, (size_t)(end - p), secret, slen);
+        if (!hit)
+            break;
+        memset(hit, '*', slen);
+        p = hit + slen;
+    }
+}
+
 static void read_credits(const struct http_response *resp, const char *name, int64_t *out)
 {
     struct strbuf v = STRBUF_INIT;
@@ -561,6 +578,12 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
     }
     read_credits(&resp, "api-credits-used", &res->credits_used);
     read_credits(&resp, "api-credits-left", &res->credits_left);
+    /*
+     * Mask a key the provider echoes before any of the body can be quoted:
+     * masking only the finished message would miss a key cut in half by
+     * the length limit of a quote.
+     */
+    mask_in_place(&resp.body, cfg->api_key);
     ret = twelvedata_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* An explicit Retry-After from the provider outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&
