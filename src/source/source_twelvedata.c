@@ -45,7 +45,7 @@
 #include "util/banned.h"
 
 #define TD_DEFAULT_BASE_URL "https://api.twelvedata.com"
-#define TD_MAX_OUTPUTSIZE 5000
+#define TD_MAX_OUTPUTSIZE   5000
 /* Longest provider text or value quoted in a message. */
 #define TD_QUOTE_MAX 200
 #define TD_VALUE_MAX 40
@@ -114,8 +114,7 @@ static void td_free(struct source *src)
  * whitespace runs collapsed to one space, anything else shown as '?'. With
  * `strip_tags`, <…> markup is dropped so an HTML error page shows its text.
  */
-static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t max,
-                          bool strip_tags)
+static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags)
 {
     size_t start = sb->len, i = 0;
     bool in_tag = false, space = false;
@@ -144,8 +143,7 @@ static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t m
         strbuf_addstr(sb, "...");
 }
 
-static void add_prefix(struct strbuf *err, const char *source_name,
-                       const struct fetch_request *req)
+static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
 {
     strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
 }
@@ -571,7 +569,7 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
         strbuf_addbuf(&full, &msg);
         strbuf_release(&msg);
         msg = full;
-        res->error = ret == CK_ELIMIT  ? SRC_ERR_MALFORMED
+        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
                      : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
                                         : SRC_ERR_NETWORK;
         goto out;

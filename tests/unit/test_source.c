@@ -84,7 +84,8 @@ static void test_open_rejects_bad_key(void **state)
 /* Requests that cannot be right fail before any traffic (the base URL goes nowhere). */
 static void test_fetch_checks_request(void **state)
 {
-    struct source_config cfg = {.name = "td", .kind = "twelvedata", .base_url = "http://127.0.0.1:1"};
+    struct source_config cfg = {
+        .name = "td", .kind = "twelvedata", .base_url = "http://127.0.0.1:1"};
     struct source *src = NULL;
     struct strbuf err = STRBUF_INIT;
     struct fetch_result res = FETCH_RESULT_INIT;

@@ -34,10 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TEST_KEY "sk-td-SECRET-4711"
+#define TEST_KEY        "sk-td-SECRET-4711"
 #define TEST_KEY_PREFIX "sk-td-SE"
-#define PAD38 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-#define PAD190 PAD38 PAD38 PAD38 PAD38 PAD38
+#define PAD38           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define PAD190          PAD38 PAD38 PAD38 PAD38 PAD38
 
 /* 2024-03-15T12:00:45Z, a Friday. */
 #define NOW_FRI 1710504045
@@ -208,8 +208,8 @@ static void test_parse_message_exact(void **state)
 
     (void)state;
     assert_int_equal(twelvedata_parse(body, len, 200, &req, "twelvedata", &res, &err), CK_EPARSE);
-    assert_string_equal(err.buf,
-                        "twelvedata XAU/USD M15: row 2024-01-02 15:00:00: high 'abc' is not a decimal");
+    assert_string_equal(
+        err.buf, "twelvedata XAU/USD M15: row 2024-01-02 15:00:00: high 'abc' is not a decimal");
     assert_int_equal(res.candles.n, 0);
     free(body);
     strbuf_release(&err);
@@ -634,8 +634,8 @@ static void test_http_error_bodies(void **state)
         {400, NULL, "Invalid **interval** provided: 7min.", 200, CK_EINVAL, SRC_ERR_BAD_REQUEST,
          "request rejected (code 400, HTTP 200): Invalid **interval** provided: 7min.", -1},
         {400, NULL, NULL, 200, 0, SRC_OK, NULL, -1}, /* the default text: no data */
-        {500, NULL, NULL, 500, CK_EUPSTREAM, SRC_ERR_SERVER, "provider failure (code 500, HTTP 500)",
-         -1},
+        {500, NULL, NULL, 500, CK_EUPSTREAM, SRC_ERR_SERVER,
+         "provider failure (code 500, HTTP 500)", -1},
         {500, NULL, NULL, 200, CK_EUPSTREAM, SRC_ERR_SERVER, "(code 500, HTTP 200)", -1},
         /* A provider text that echoes the key is masked. */
         {401, NULL, "apikey " TEST_KEY " is not valid", 200, CK_EAUTH, SRC_ERR_AUTH,
@@ -660,8 +660,8 @@ static void test_http_error_bodies(void **state)
             json_object_set_new(e, "message", json_string(c->message));
         fake_setup(json_pack("{s:s, s:[o]}", "now", "2024-03-15T12:00:45Z", "errors", e));
         rc = fetch(&cfg, &req, &res, &err);
-        print_message("case %zu: %d -> %d %s '%s'\n", i, c->code, rc,
-                      source_error_name(res.error), err.buf);
+        print_message("case %zu: %d -> %d %s '%s'\n", i, c->code, rc, source_error_name(res.error),
+                      err.buf);
         assert_int_equal(rc, c->rc);
         assert_int_equal(res.error, c->error);
         assert_int_equal(res.http_status, c->http_status);
@@ -789,10 +789,9 @@ static void test_http_bad_value_rejects_all(void **state)
         struct strbuf err = STRBUF_INIT, want = STRBUF_INIT;
 
         req.now = utc(2024, 3, 15, 12, 7);
-        fake_setup(json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}]}", "now",
-                             "2024-03-15T12:07:00Z", "overrides", "symbol", "XAU/USD", "interval",
-                             "15min", "datetime", "2024-03-15T11:00:00Z", "field", "high",
-                             "value", bad[i]));
+        fake_setup(json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}]}", "now", "2024-03-15T12:07:00Z",
+                             "overrides", "symbol", "XAU/USD", "interval", "15min", "datetime",
+                             "2024-03-15T11:00:00Z", "field", "high", "value", bad[i]));
         assert_int_equal(fetch(&cfg, &req, &res, &err), CK_EPARSE);
         assert_int_equal(res.error, SRC_ERR_MALFORMED);
         assert_int_equal(res.candles.n, 0);
@@ -933,10 +932,9 @@ static void test_http_fake_default_timezone(void **state)
     j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
     assert_non_null(j);
     /* Newest first by default, 12:00 UTC = 08:00 EDT. */
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(j, "values"), 0),
-                                          "datetime")),
-        "2024-03-15 08:00:00");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "values"), 0), "datetime")),
+                        "2024-03-15 08:00:00");
     json_decref(j);
     strbuf_release(&url);
     strbuf_release(&err);
@@ -947,9 +945,9 @@ int main(void)
 {
     struct strbuf err = STRBUF_INIT;
     const struct CMUnitTest parse_tests[] = {
-        cmocka_unit_test(test_parse_table),        cmocka_unit_test(test_parse_message_exact),
-        cmocka_unit_test(test_parse_xau_exact),    cmocka_unit_test(test_parse_btc_volume),
-        cmocka_unit_test(test_parse_null_volume),  cmocka_unit_test(test_parse_daily_weekly),
+        cmocka_unit_test(test_parse_table),       cmocka_unit_test(test_parse_message_exact),
+        cmocka_unit_test(test_parse_xau_exact),   cmocka_unit_test(test_parse_btc_volume),
+        cmocka_unit_test(test_parse_null_volume), cmocka_unit_test(test_parse_daily_weekly),
     };
     const struct CMUnitTest http_tests[] = {
         cmocka_unit_test(test_http_first_fetch),
