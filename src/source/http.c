@@ -291,7 +291,8 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
         const struct http_header *h = &req->headers[i];
         /* A CR or LF would let a value start a header of its own. */
         if (strpbrk(h->name, "\r\n:") || strpbrk(h->value, "\r\n")) {
-            strbuf_addf(err, "%s: header '%s' contains a line break", parts.host, h->name);
+            strbuf_addf(err, "%s: invalid header '%s' (a line break, or a colon in the name)",
+                        parts.host, h->name);
             ret = CK_EINVAL;
             goto out;
         }

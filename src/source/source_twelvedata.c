@@ -11,7 +11,7 @@
  * after the latest stored candle (start_date, with the maximum outputsize).
  *
  * Response. Twelve Data reports errors in the body, often with HTTP 200, as
- * {"code":…,"message":…,"status":"error"}; the body decides, whatever the
+ * {"code":...,"message":...,"status":"error"}; the body decides, whatever the
  * HTTP status. "No data is available on the specified dates" is not a
  * failure but an empty answer. Prices arrive as JSON strings and are parsed
  * as exact decimals. The response is all or nothing: one row that does not
@@ -112,7 +112,7 @@ static void td_free(struct source *src)
 /*
  * Append at most `max` bytes of `s` for a message: printable ASCII kept,
  * whitespace runs collapsed to one space, anything else shown as '?'. With
- * `strip_tags`, <…> markup is dropped so an HTML error page shows its text.
+ * `strip_tags`, <...> markup is dropped so an HTML error page shows its text.
  */
 static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags)
 {
@@ -204,7 +204,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
     return fail(res, e, code);
 }
 
-/* {"code":…,"message":…,"status":"error"}: classify by code, whatever the HTTP status. */
+/* {"code":...,"message":...,"status":"error"}: classify by code, whatever the HTTP status. */
 static int error_body(json_t *root, long status, const struct fetch_request *req,
                       const char *source_name, struct fetch_result *res, struct strbuf *err)
 {
