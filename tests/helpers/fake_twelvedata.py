@@ -45,11 +45,12 @@ GET /time_series
     interval, open time), decimal strings with 2 decimals (metals, crypto) or
     5 (forex), with low <= open, close <= high. Intraday datetimes are
     "YYYY-MM-DD HH:MM:SS", 1day/1week/1month "YYYY-MM-DD". The still-forming
-    bar (open <= now < open + period) is included unless "forming" is false.
+    bar (open <= now < open + period) is included, once the market has been
+    open during [open, now], unless "forming" is false.
     An empty window gives the documented 400 "No data is available on the
     specified dates. Try setting different start/end dates." body.
-    Every answer carries `api-credits-used` (requests counted in the current
-    minute of the fake's clock) and `api-credits-left` (per_minute limit,
+    Every successful answer carries `api-credits-used` (requests counted in
+    the current minute of the fake's clock) and `api-credits-left` (per_minute limit,
     default 8, minus that).
     Built-in error bodies are sent with HTTP 200 (the quirk the real API
     shows); control {"error_status": "code"} sends them with their code.
@@ -614,7 +615,9 @@ class Handler(BaseHTTPRequestHandler):
             if start is not None and o < start:
                 break
             steps += 1
-            if market_open_within(info["kind"], o, iv.next(o), holidays) and \
+            # A forming bar exists once trading has happened in it, not merely because
+            # its period has begun (a daily bar on Sunday morning has no trades yet).
+            if market_open_within(info["kind"], o, min(iv.next(o), now + 1), holidays) and \
                     not any(a <= o < b for a, b in holes):
                 opens.append(o)
             o = iv.prev(o)

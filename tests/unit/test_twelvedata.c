@@ -586,6 +586,47 @@ static void test_http_no_new_data(void **state)
     strbuf_release(&err);
 }
 
+/* The fake's holidays, holes and forming switch, as the ingest tests will use them. */
+static void test_http_fake_holidays_holes(void **state)
+{
+    struct source_config cfg = test_config();
+    struct fetch_request req = {.symbol = "XAU/USD", .tf = TF_H1, .has_since = true};
+    struct fetch_result res = FETCH_RESULT_INIT;
+    struct strbuf err = STRBUF_INIT;
+    int64_t want[32];
+    size_t n = 0;
+
+    (void)state;
+    /* Tuesday 24th until the 17:00 EST close (22:00 UTC)... */
+    for (int h = 13; h <= 21; h++)
+        want[n++] = utc(2024, 12, 24, h, 0);
+    /* ...Christmas closes the trading day ending on the 25th; the next opens 18:00 EST... */
+    want[n++] = utc(2024, 12, 25, 23, 0);
+    want[n++] = utc(2024, 12, 26, 0, 0);
+    want[n++] = utc(2024, 12, 26, 1, 0);
+    /* ...and a hole at 02:00-04:00; 12:00 is the forming bar. */
+    for (int h = 4; h <= 12; h++)
+        want[n++] = utc(2024, 12, 26, h, 0);
+
+    req.since = utc(2024, 12, 24, 12, 0);
+    req.now = utc(2024, 12, 26, 12, 0);
+    fake_setup(json_pack("{s:s, s:[s], s:[{s:s, s:s, s:s, s:s}]}", "now", "2024-12-26T12:00:00Z",
+                         "holidays", "2024-12-25", "holes", "symbol", "XAU/USD", "interval", "1h",
+                         "from", "2024-12-26T02:00:00Z", "to", "2024-12-26T04:00:00Z"));
+    assert_int_equal(fetch(&cfg, &req, &res, &err), 0);
+    assert_int_equal(res.candles.n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(res.candles.v[i].open_time, want[i]);
+    fetch_result_release(&res);
+
+    fake_post("/__control", json_pack("{s:b}", "forming", 0));
+    assert_int_equal(fetch(&cfg, &req, &res, &err), 0);
+    assert_int_equal(res.candles.n, n - 1);
+    assert_int_equal(res.candles.v[n - 2].open_time, utc(2024, 12, 26, 11, 0));
+    fetch_result_release(&res);
+    strbuf_release(&err);
+}
+
 static void test_http_crypto_volume(void **state)
 {
     struct source_config cfg = test_config();
@@ -953,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_http_first_fetch),
         cmocka_unit_test(test_http_incremental),
         cmocka_unit_test(test_http_no_new_data),
+        cmocka_unit_test(test_http_fake_holidays_holes),
         cmocka_unit_test(test_http_crypto_volume),
         cmocka_unit_test(test_http_error_bodies),
         cmocka_unit_test(test_http_retry_after_header),
