@@ -25,7 +25,7 @@ struct http_header {
 };
 
 struct http_request {
-    const char *method; /* "GET" (default when NULL), "POST"; others (PUT, DELETE, HEAD) as given */
+    const char *method; /* "GET" (default when NULL), "POST", or PUT/DELETE/HEAD */
     const char *url;
     const struct http_header *headers; /* extra headers */
     size_t nheaders;
