@@ -9,9 +9,12 @@
 #include <string.h>
 
 const struct cmd cmd_table[] = {
+    {"run", cmd_run, "run the daemon (scheduler and HTTP API)"},
     {"fetch", cmd_fetch, "fetch new candles of one series from its provider"},
     {"candles", cmd_candles, "print stored candles"},
     {"gaps", cmd_gaps, "list (and re-scan) missing candles"},
+    {"jobs", cmd_jobs, "list, pause, resume and run scheduled jobs; show their history"},
+    {"status", cmd_status, "what /health says, read from the database"},
     {"config", cmd_config, "check the configuration"},
     {NULL, NULL, NULL},
 };

@@ -12,6 +12,7 @@
  */
 #include "app/settings.h"
 
+#include "sched/cron.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -127,25 +128,13 @@ static int check_holidays(const char *v, struct strbuf *why)
 
 static int check_cron5(const char *v, struct strbuf *why)
 {
-    /* Full validation comes with the scheduler; here: 5 fields or an @macro. */
-    size_t fields = 0;
-    const char *p = v;
-    if (*v == '@')
-        return 0;
-    while (*p) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        fields++;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
-    }
-    if (fields != 5) {
-        strbuf_addf(why, "'%s' is not a 5-field cron expression", v);
-        return CK_EINVAL;
-    }
-    return 0;
+    struct cron_expr ce;
+    struct strbuf err = STRBUF_INIT;
+    int rc = cron_parse(&ce, v, &err);
+    if (rc)
+        strbuf_addbuf(why, &err);
+    strbuf_release(&err);
+    return rc;
 }
 
 #define OPT(st, k, t, f, d) {.key = (k), .type = (t), .offset = offsetof(st, f), .def = (d)}
@@ -261,6 +250,26 @@ static const struct config_option heartbeat_options[] = {
     {0},
 };
 
+#define REFRESH_CRON(tf, d)                                                                        \
+    {.key = "refresh_candles_" #tf, .type = CONFIG_STRING,                                         \
+     .offset = offsetof(struct jobs_settings, refresh_cron) + TF_##tf * sizeof(char *),           \
+     .def = (d), .check = check_cron5}
+/* One minute after each candle closes (UTC), as DESIGN.md fixes for M15 H1 H4 D1. */
+static const struct config_option jobs_options[] = {
+    REFRESH_CRON(M1, "* * * * *"),
+    REFRESH_CRON(M5, "1-59/5 * * * *"),
+    REFRESH_CRON(M15, "1,16,31,46 * * * *"),
+    REFRESH_CRON(M30, "1,31 * * * *"),
+    REFRESH_CRON(H1, "1 * * * *"),
+    REFRESH_CRON(H4, "1 0,4,8,12,16,20 * * *"),
+    REFRESH_CRON(D1, "1 0 * * *"),
+    REFRESH_CRON(W1, "1 0 * * 1"),
+    {.key = "refresh_timeout", .type = CONFIG_DURATION,
+     .offset = offsetof(struct jobs_settings, refresh_timeout), .def = "0", .min = 0,
+     .max = 86400},
+    {0},
+};
+
 /* Keys of [source.NAME]; `api_key` has no env here: TWELVE_DATA_API_KEY is applied by kind. */
 static const struct config_option source_options[] = {
     OPT(struct source_settings, "kind", CONFIG_STRING, kind, NULL),
@@ -322,6 +331,7 @@ static const struct section_table sections[] = {
     {"alerts.webhook", alert_webhook_options, offsetof(struct settings, alert_webhook)},
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
+    {"jobs", jobs_options, offsetof(struct settings, jobs)},
 };
 
 /* Default base URL per adapter kind. */

@@ -77,6 +77,12 @@ struct digest_settings {
     char *schedule;
 };
 
+/* [jobs]: schedule overrides; refresh_candles_<TF> = cron, timeouts. */
+struct jobs_settings {
+    char *refresh_cron[TF_COUNT];
+    int64_t refresh_timeout; /* seconds; 0 = one period of the schedule */
+};
+
 struct heartbeat_settings {
     char *url;
     int64_t interval;
@@ -131,6 +137,7 @@ struct settings {
     struct alert_webhook_settings alert_webhook;
     struct digest_settings digest;
     struct heartbeat_settings heartbeat;
+    struct jobs_settings jobs;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

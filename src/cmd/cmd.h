@@ -28,5 +28,8 @@ int cmd_fetch(int argc, char **argv);
 int cmd_candles(int argc, char **argv);
 int cmd_gaps(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

@@ -267,7 +267,8 @@ static int64_t rule_day(const struct tz_date *d, int year)
     }
     first = days_from_civil(year, d->month, 1);
     day = first + (d->wday - weekday(first) + 7) % 7 + 7 * (d->week - 1);
-    next = d->month == 12 ? days_from_civil(year + 1, 1, 1) : days_from_civil(year, d->month + 1, 1);
+    next =
+        d->month == 12 ? days_from_civil(year + 1, 1, 1) : days_from_civil(year, d->month + 1, 1);
     while (day >= next) /* week 5 means the last such weekday */
         day -= 7;
     return day;

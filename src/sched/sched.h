@@ -79,7 +79,16 @@ struct sched_config {
     int64_t history_keep;   /* seconds of run history kept (pruned hourly) */
     struct metrics *metrics; /* may be NULL */
     const struct sched_clock *clock; /* NULL: the real clock (copied) */
+    /*
+     * Only manual runs (sched_run_now): no cron fires, no catch-up, no
+     * housekeeping. What `candlekeep jobs run` uses to run one job in the
+     * CLI process under the same rules and history as the daemon.
+     */
+    bool manual_only;
 };
+
+/* Lease name prefix of live daemons: "instance:<id>", renewed while the timer runs. */
+#define SCHED_INSTANCE_LEASE "instance:"
 
 struct sched;
 

@@ -43,8 +43,8 @@
 #include "util/banned.h"
 
 #define HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000L
-#define HTTP_DEFAULT_TIMEOUT_MS 30000L
-#define HTTP_DEFAULT_MAX_BODY ((size_t)8 << 20)
+#define HTTP_DEFAULT_TIMEOUT_MS         30000L
+#define HTTP_DEFAULT_MAX_BODY           ((size_t)8 << 20)
 /* libcurl refuses single header lines over 100 KiB; this bounds the block. */
 #define HTTP_MAX_HEADER_BLOCK ((size_t)256 << 10)
 
@@ -195,8 +195,8 @@ static bool leaks(const char *text, const char *part)
 /* libcurl's detail message, or its generic text when the detail repeats part of the URL. */
 static const char *curl_detail(const char *errbuf, CURLcode rc, const struct url_parts *p)
 {
-    if (!*errbuf || leaks(errbuf, p->path) || leaks(errbuf, p->query) ||
-        leaks(errbuf, p->user) || leaks(errbuf, p->password))
+    if (!*errbuf || leaks(errbuf, p->path) || leaks(errbuf, p->query) || leaks(errbuf, p->user) ||
+        leaks(errbuf, p->password))
         return curl_easy_strerror(rc);
     return errbuf;
 }
@@ -267,8 +267,8 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
     struct transfer t = {.resp = resp};
     char errbuf[CURL_ERROR_SIZE];
     struct strbuf line = STRBUF_INIT;
-    long connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
-                                                   : HTTP_DEFAULT_CONNECT_TIMEOUT_MS;
+    long connect_ms =
+        req->connect_timeout_ms > 0 ? req->connect_timeout_ms : HTTP_DEFAULT_CONNECT_TIMEOUT_MS;
     long total_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
     const char *method = req->method && *req->method ? req->method : "GET";
     bool is_post = !strcmp(method, "POST");
@@ -291,7 +291,8 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
         const struct http_header *h = &req->headers[i];
         /* A CR or LF would let a value start a header of its own. */
         if (strpbrk(h->name, "\r\n:") || strpbrk(h->value, "\r\n")) {
-            strbuf_addf(err, "%s: header '%s' contains a line break", parts.host, h->name);
+            strbuf_addf(err, "%s: invalid header '%s' (a line break, or a colon in the name)",
+                        parts.host, h->name);
             ret = CK_EINVAL;
             goto out;
         }
@@ -323,7 +324,8 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
     curl_easy_setopt(c, CURLOPT_USERAGENT, "candlekeep/" CK_VERSION);
     /* Decompressed bytes pass through write_cb, so the cap holds for gzip too. */
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body);
+    if (t.max_body <= (size_t)INT64_MAX)
+        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
@@ -335,6 +337,8 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(req->body ? req->body_len : 0));
+    } else if (!strcmp(method, "HEAD")) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET")) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         if (req->body) {

@@ -25,7 +25,7 @@ struct http_header {
 };
 
 struct http_request {
-    const char *method; /* "GET" (default when NULL) or "POST" */
+    const char *method; /* "GET" (default when NULL), "POST", or PUT/DELETE/HEAD */
     const char *url;
     const struct http_header *headers; /* extra headers */
     size_t nheaders;
@@ -69,7 +69,9 @@ void http_url_encode(struct strbuf *sb, const char *s);
  * Seconds to wait according to a Retry-After value: delta-seconds ("120")
  * or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT") taken relative to `now`
  * (Unix seconds; a date in the past gives 0). Surrounding whitespace is
- * ignored. Returns -1 when `value` is neither.
+ * ignored; values beyond 7 days are clamped to 7 days. Returns -1 when
+ * `value` is neither. http_do() measures a date against the response's
+ * Date header when there is one, so a skewed local clock does not matter.
  */
 int64_t http_retry_after_parse(const char *value, int64_t now);
 

@@ -30,10 +30,12 @@ extern const struct source_ops source_twelvedata_ops;
  * Turn one Twelve Data /time_series response (`body`, `len` bytes, HTTP
  * `status`) for `req` into `res`: candles sorted by open time with
  * SRC_OK, or a typed error with the reason in `err`, naming `source_name`,
- * the symbol and the timeframe. `res` must be initialised; its candles
- * are appended to and are released again on failure, so a rejected body
- * leaves none. Returns as source_fetch(). Exposed for table-driven tests
- * over recorded payloads.
+ * the symbol and the timeframe. `res` must be initialised
+ * (FETCH_RESULT_INIT) and hold no candles; on failure it holds none
+ * again, so a rejected body yields nothing. Sets `res->retry_after` for
+ * rate limits; leaves `http_status` and the credit counts to the caller.
+ * Returns as source_fetch(). Exposed for table-driven tests over recorded
+ * payloads.
  */
 int twelvedata_parse(const char *body, size_t len, long status, const struct fetch_request *req,
                      const char *source_name, struct fetch_result *res, struct strbuf *err);

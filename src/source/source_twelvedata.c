@@ -11,7 +11,7 @@
  * after the latest stored candle (start_date, with the maximum outputsize).
  *
  * Response. Twelve Data reports errors in the body, often with HTTP 200, as
- * {"code":…,"message":…,"status":"error"}; the body decides, whatever the
+ * {"code":...,"message":...,"status":"error"}; the body decides, whatever the
  * HTTP status. "No data is available on the specified dates" is not a
  * failure but an empty answer. Prices arrive as JSON strings and are parsed
  * as exact decimals. The response is all or nothing: one row that does not
@@ -23,8 +23,8 @@
  *
  * Messages name the source, symbol and timeframe, quote offending values
  * in a short sanitised form, and never contain the API key: it is not in
- * the URL, and any echo of it in a provider message is masked before the
- * message leaves this file.
+ * the URL, an echo of it in the response body is masked before parsing,
+ * and the finished message is checked once more before it leaves this file.
  */
 #include "source/source_internal.h"
 
@@ -45,7 +45,7 @@
 #include "util/banned.h"
 
 #define TD_DEFAULT_BASE_URL "https://api.twelvedata.com"
-#define TD_MAX_OUTPUTSIZE 5000
+#define TD_MAX_OUTPUTSIZE   5000
 /* Longest provider text or value quoted in a message. */
 #define TD_QUOTE_MAX 200
 #define TD_VALUE_MAX 40
@@ -112,10 +112,9 @@ static void td_free(struct source *src)
 /*
  * Append at most `max` bytes of `s` for a message: printable ASCII kept,
  * whitespace runs collapsed to one space, anything else shown as '?'. With
- * `strip_tags`, <…> markup is dropped so an HTML error page shows its text.
+ * `strip_tags`, <...> markup is dropped so an HTML error page shows its text.
  */
-static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t max,
-                          bool strip_tags)
+static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags)
 {
     size_t start = sb->len, i = 0;
     bool in_tag = false, space = false;
@@ -144,8 +143,7 @@ static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t m
         strbuf_addstr(sb, "...");
 }
 
-static void add_prefix(struct strbuf *err, const char *source_name,
-                       const struct fetch_request *req)
+static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
 {
     strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
 }
@@ -206,7 +204,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
     return fail(res, e, code);
 }
 
-/* {"code":…,"message":…,"status":"error"}: classify by code, whatever the HTTP status. */
+/* {"code":...,"message":...,"status":"error"}: classify by code, whatever the HTTP status. */
 static int error_body(json_t *root, long status, const struct fetch_request *req,
                       const char *source_name, struct fetch_result *res, struct strbuf *err)
 {
@@ -504,6 +502,23 @@ static void redact(struct strbuf *sb, const char *secret)
     strbuf_release(&out);
 }
 
+/* Overwrite every occurrence of `secret` in `sb` with '*' (same length). */
+static void mask_in_place(struct strbuf *sb, const char *secret)
+{
+    size_t slen = secret ? strlen(secret) : 0;
+    char *p = sb->buf, *end = sb->buf + sb->len;
+
+    if (!slen)
+        return;
+    while ((size_t)(end - p) >= slen) {
+        char *hit = memmem(p, (size_t)(end - p), secret, slen);
+        if (!hit)
+            break;
+        memset(hit, '*', slen);
+        p = hit + slen;
+    }
+}
+
 static void read_credits(const struct http_response *resp, const char *name, int64_t *out)
 {
     struct strbuf v = STRBUF_INIT;
@@ -554,13 +569,19 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
         strbuf_addbuf(&full, &msg);
         strbuf_release(&msg);
         msg = full;
-        res->error = ret == CK_ELIMIT  ? SRC_ERR_MALFORMED
+        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
                      : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
                                         : SRC_ERR_NETWORK;
         goto out;
     }
     read_credits(&resp, "api-credits-used", &res->credits_used);
     read_credits(&resp, "api-credits-left", &res->credits_left);
+    /*
+     * Mask a key the provider echoes before any of the body can be quoted:
+     * masking only the finished message would miss a key cut in half by
+     * the length limit of a quote.
+     */
+    mask_in_place(&resp.body, cfg->api_key);
     ret = twelvedata_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* An explicit Retry-After from the provider outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&

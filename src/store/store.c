@@ -701,3 +701,20 @@ int store_lease_release(struct store *st, const char *name, const char *instance
     rc = st->ops->lease_release(st, name, instance, err);
     return implicit_end(st, owned, rc, err);
 }
+
+void lease_infos_free(struct lease_info *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].name);
+        free(v[i].holder);
+    }
+    free(v);
+}
+
+int store_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
+                     struct lease_info **out, size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->lease_list(st, prefix ? prefix : "", valid_at_ms, out, n, err);
+}

@@ -258,7 +258,7 @@ int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out
 /* Newest first; `job_id` NULL = every job; limit 0 = no limit. */
 int store_job_runs_list(struct store *st, const char *job_id, size_t limit,
                         struct job_run **out, size_t *n, struct strbuf *err);
-/* Delete finished runs that started before `before_ms`. */
+/* Delete finished runs that started before `before_ms`, and leases created before it. */
 int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
                          struct strbuf *err);
 /*
@@ -277,6 +277,18 @@ int store_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const
  */
 int store_lease_claim(struct store *st, const char *name, const char *instance, int64_t now_ms,
                       int64_t until_ms, struct strbuf *err);
+/* A lease as listed. */
+struct lease_info {
+    char *name;
+    char *holder;
+    int64_t until_ms;
+    int64_t created_ms;
+};
+void lease_infos_free(struct lease_info *v, size_t n);
+/* Leases whose name starts with `prefix` and whose until_ms >= `valid_at_ms`, by name. */
+int store_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
+                     struct lease_info **out, size_t *n, struct strbuf *err);
+
 /* Give up a lease held by `instance` (no-op if held by another). */
 int store_lease_release(struct store *st, const char *name, const char *instance,
                         struct strbuf *err);

@@ -95,6 +95,8 @@ struct store_ops {
                        int64_t until_ms, struct strbuf *err);
     int (*lease_release)(struct store *st, const char *name, const char *instance,
                          struct strbuf *err);
+    int (*lease_list)(struct store *st, const char *prefix, int64_t valid_at_ms,
+                      struct lease_info **out, size_t *n, struct strbuf *err);
 };
 
 /* Embedded as the first member of every backend's connection. */

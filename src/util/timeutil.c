@@ -102,17 +102,6 @@ int time_parse_n(const char *s, size_t len, int64_t *out)
 
     if (!len)
         return CK_EPARSE;
-    /* All digits: Unix seconds. */
-    size_t nd = 0;
-    while (nd < len && isdigit((unsigned char)s[nd]))
-        nd++;
-    if (nd == len && len <= 12) {
-        int64_t v = 0;
-        for (size_t i = 0; i < len; i++)
-            v = v * 10 + (s[i] - '0');
-        *out = v;
-        return 0;
-    }
     if (!digits(&p, end, 4, &c.year) || p >= end || *p++ != '-' ||
         !digits(&p, end, 2, &c.month) || p >= end || *p++ != '-' || !digits(&p, end, 2, &c.day))
         return CK_EPARSE;
@@ -145,10 +134,13 @@ int time_parse_n(const char *s, size_t len, int64_t *out)
             int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
             if (!digits(&p, end, 2, &oh))
                 return CK_EPARSE;
-            if (p < end && *p == ':')
+            if (p < end && *p == ':') {
                 p++;
-            if (p < end && !digits(&p, end, 2, &om))
+                if (!digits(&p, end, 2, &om))
+                    return CK_EPARSE;
+            } else if (p < end && !digits(&p, end, 2, &om)) {
                 return CK_EPARSE;
+            }
             if (oh > 23 || om > 59)
                 return CK_EPARSE;
             offset = sign * (oh * 3600 + om * 60);

@@ -32,8 +32,8 @@ int64_t time_from_civil(const struct civil_time *c);
 /*
  * Parse a UTC time. Accepts ISO 8601 "YYYY-MM-DDTHH:MM:SS[.fff][Z|+00:00]",
  * the same with a space instead of 'T' (Twelve Data intraday), a bare date
- * "YYYY-MM-DD" (Twelve Data daily; midnight), and an all-digit Unix time in
- * seconds. A numeric offset other than zero is applied. Fields are range
+ * "YYYY-MM-DD" (Twelve Data daily; midnight). A numeric offset ("+05:30",
+ * "-0400") is applied. Fields are range
  * checked. Returns 0 or CK_EPARSE.
  */
 int time_parse(const char *s, int64_t *out);

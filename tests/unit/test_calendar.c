@@ -108,12 +108,12 @@ static void fx_block(struct strbuf *sb, char version, unsigned ts, const int64_t
     strbuf_add(sb, "TZif", 4);
     strbuf_addch(sb, version);
     strbuf_add(sb, zeros, 15);
-    put32(sb, 0);                 /* isutcnt */
-    put32(sb, 0);                 /* isstdcnt */
-    put32(sb, 0);                 /* leapcnt */
-    put32(sb, (uint32_t)n);       /* timecnt */
-    put32(sb, (uint32_t)ntypes);  /* typecnt */
-    put32(sb, 4);                 /* charcnt */
+    put32(sb, 0);                /* isutcnt */
+    put32(sb, 0);                /* isstdcnt */
+    put32(sb, 0);                /* leapcnt */
+    put32(sb, (uint32_t)n);      /* timecnt */
+    put32(sb, (uint32_t)ntypes); /* typecnt */
+    put32(sb, 4);                /* charcnt */
     for (size_t i = 0; i < n; i++) {
         if (ts == 8)
             put64(sb, at[i]);
@@ -186,8 +186,8 @@ static void test_kind_names(void **state)
         int rc;
         enum calendar_kind kind;
     } cases[] = {
-        {"crypto", 0, CAL_CRYPTO},  {"forex", 0, CAL_FOREX},    {"metals", 0, CAL_METALS},
-        {"FOREX", 0, CAL_FOREX},    {"stocks", CK_EINVAL, 0},   {"", CK_EINVAL, 0},
+        {"crypto", 0, CAL_CRYPTO}, {"forex", 0, CAL_FOREX},  {"metals", 0, CAL_METALS},
+        {"FOREX", 0, CAL_FOREX},   {"stocks", CK_EINVAL, 0}, {"", CK_EINVAL, 0},
         {"forex ", CK_EINVAL, 0},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -215,20 +215,31 @@ static void test_ny_offset_known_instants(void **state)
         int off;
     } cases[] = {
         /* 2024: DST from 2024-03-10 02:00 EST to 2024-11-03 02:00 EDT */
-        {"2024-03-10T06:59:59Z", -18000}, {"2024-03-10T07:00:00Z", -14400},
-        {"2024-11-03T05:59:59Z", -14400}, {"2024-11-03T06:00:00Z", -18000},
-        {"2023-03-12T06:59:59Z", -18000}, {"2023-03-12T07:00:00Z", -14400},
-        {"2023-11-05T05:59:59Z", -14400}, {"2023-11-05T06:00:00Z", -18000},
+        {"2024-03-10T06:59:59Z", -18000},
+        {"2024-03-10T07:00:00Z", -14400},
+        {"2024-11-03T05:59:59Z", -14400},
+        {"2024-11-03T06:00:00Z", -18000},
+        {"2023-03-12T06:59:59Z", -18000},
+        {"2023-03-12T07:00:00Z", -14400},
+        {"2023-11-05T05:59:59Z", -14400},
+        {"2023-11-05T06:00:00Z", -18000},
         /* Before the 2007 rule change: first Sunday of April, last of October. */
-        {"2006-04-02T06:59:59Z", -18000}, {"2006-04-02T07:00:00Z", -14400},
-        {"2006-10-29T05:59:59Z", -14400}, {"2006-10-29T06:00:00Z", -18000},
+        {"2006-04-02T06:59:59Z", -18000},
+        {"2006-04-02T07:00:00Z", -14400},
+        {"2006-10-29T05:59:59Z", -14400},
+        {"2006-10-29T06:00:00Z", -18000},
         {"2006-03-15T12:00:00Z", -18000}, /* would be DST under today's rule */
-        {"1970-07-01T00:00:00Z", -14400}, {"1970-01-01T00:00:00Z", -18000},
+        {"1970-07-01T00:00:00Z", -14400},
+        {"1970-01-01T00:00:00Z", -18000},
         /* Past the last transition of a fat file: the footer rule decides. */
-        {"2045-07-15T12:00:00Z", -14400}, {"2045-01-15T12:00:00Z", -18000},
-        {"2045-03-12T06:59:59Z", -18000}, {"2045-03-12T07:00:00Z", -14400},
-        {"2045-11-05T05:59:59Z", -14400}, {"2045-11-05T06:00:00Z", -18000},
-        {"2040-07-01T00:00:00Z", -14400}, {"2099-12-31T23:00:00Z", -18000},
+        {"2045-07-15T12:00:00Z", -14400},
+        {"2045-01-15T12:00:00Z", -18000},
+        {"2045-03-12T06:59:59Z", -18000},
+        {"2045-03-12T07:00:00Z", -14400},
+        {"2045-11-05T05:59:59Z", -14400},
+        {"2045-11-05T06:00:00Z", -18000},
+        {"2040-07-01T00:00:00Z", -14400},
+        {"2099-12-31T23:00:00Z", -18000},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         int got = calendar_ny_offset(cal, T(cases[i].t));
@@ -312,6 +323,9 @@ static void test_footer_rule_forms(void **state)
         {"CET-1CEST,M3.5.0,M10.5.0/3", "2024-03-31T01:00:00Z", 7200},
         {"CET-1CEST,M3.5.0,M10.5.0/3", "2024-10-27T00:59:59Z", 7200},
         {"CET-1CEST,M3.5.0,M10.5.0/3", "2024-10-27T01:00:00Z", 3600},
+        /* Aug 2024: the fifth Sunday would be September 1, so the last is August 25 */
+        {"AAA3BBB,M8.5.0/0,M11.1.0", "2024-08-25T02:59:59Z", -10800},
+        {"AAA3BBB,M8.5.0/0,M11.1.0", "2024-08-25T03:00:00Z", -7200},
         /* Jn never counts February 29: J60 is March 1 in every year */
         {"AAA3BBB,J60/0,J300/0", "2024-03-01T02:59:59Z", -10800},
         {"AAA3BBB,J60/0,J300/0", "2024-03-01T03:00:00Z", -7200},
@@ -330,8 +344,7 @@ static void test_footer_rule_forms(void **state)
         struct calendar *cal = cal_open(CAL_FOREX, NULL, 0, root);
         int got = calendar_ny_offset(cal, T(cases[i].t));
         if (got != cases[i].off)
-            fail_msg("'%s' at %s: got %d want %d", cases[i].footer, cases[i].t, got,
-                     cases[i].off);
+            fail_msg("'%s' at %s: got %d want %d", cases[i].footer, cases[i].t, got, cases[i].off);
         calendar_free(cal);
         free(root);
     }
@@ -500,27 +513,42 @@ static void test_forex_week_across_dst(void **state)
     struct calendar *cal = cal_open(CAL_FOREX, NULL, 0, NULL);
     static const struct open_case cases[] = {
         /* winter: Sunday 17:00 EST = 22:00 UTC, Friday 17:00 EST = 22:00 UTC */
-        {"2024-01-07T21:59:59Z", false}, {"2024-01-07T22:00:00Z", true},
-        {"2024-01-10T22:00:00Z", true},  {"2024-01-10T22:30:00Z", true}, /* no forex pause */
-        {"2024-01-12T21:59:59Z", true},  {"2024-01-12T22:00:00Z", false},
+        {"2024-01-07T21:59:59Z", false},
+        {"2024-01-07T22:00:00Z", true},
+        {"2024-01-10T22:00:00Z", true},
+        {"2024-01-10T22:30:00Z", true}, /* no forex pause */
+        {"2024-01-12T21:59:59Z", true},
+        {"2024-01-12T22:00:00Z", false},
         {"2024-01-13T12:00:00Z", false}, /* Saturday */
         /* summer: 17:00 EDT = 21:00 UTC */
-        {"2024-07-07T20:59:59Z", false}, {"2024-07-07T21:00:00Z", true},
-        {"2024-07-12T20:59:59Z", true},  {"2024-07-12T21:00:00Z", false},
+        {"2024-07-07T20:59:59Z", false},
+        {"2024-07-07T21:00:00Z", true},
+        {"2024-07-12T20:59:59Z", true},
+        {"2024-07-12T21:00:00Z", false},
         /* DST begins Sunday 2024-03-10 at 02:00: that evening opens on EDT */
-        {"2024-03-08T21:59:59Z", true},  {"2024-03-08T22:00:00Z", false},
-        {"2024-03-10T20:59:59Z", false}, {"2024-03-10T21:00:00Z", true},
+        {"2024-03-08T21:59:59Z", true},
+        {"2024-03-08T22:00:00Z", false},
+        {"2024-03-10T20:59:59Z", false},
+        {"2024-03-10T21:00:00Z", true},
         /* DST ends Sunday 2024-11-03 at 02:00: Friday before on EDT, Sunday on EST */
-        {"2024-11-01T20:59:59Z", true},  {"2024-11-01T21:00:00Z", false},
-        {"2024-11-03T21:59:59Z", false}, {"2024-11-03T22:00:00Z", true},
+        {"2024-11-01T20:59:59Z", true},
+        {"2024-11-01T21:00:00Z", false},
+        {"2024-11-03T21:59:59Z", false},
+        {"2024-11-03T22:00:00Z", true},
         /* 2023 */
-        {"2023-03-10T21:59:59Z", true},  {"2023-03-10T22:00:00Z", false},
-        {"2023-03-12T20:59:59Z", false}, {"2023-03-12T21:00:00Z", true},
-        {"2023-11-03T20:59:59Z", true},  {"2023-11-03T21:00:00Z", false},
-        {"2023-11-05T21:59:59Z", false}, {"2023-11-05T22:00:00Z", true},
+        {"2023-03-10T21:59:59Z", true},
+        {"2023-03-10T22:00:00Z", false},
+        {"2023-03-12T20:59:59Z", false},
+        {"2023-03-12T21:00:00Z", true},
+        {"2023-11-03T20:59:59Z", true},
+        {"2023-11-03T21:00:00Z", false},
+        {"2023-11-05T21:59:59Z", false},
+        {"2023-11-05T22:00:00Z", true},
         /* 2045: past a fat file's last transition */
-        {"2045-07-09T20:59:59Z", false}, {"2045-07-09T21:00:00Z", true},
-        {"2045-01-08T21:59:59Z", false}, {"2045-01-08T22:00:00Z", true},
+        {"2045-07-09T20:59:59Z", false},
+        {"2045-07-09T21:00:00Z", true},
+        {"2045-01-08T21:59:59Z", false},
+        {"2045-01-08T22:00:00Z", true},
     };
     check_open(cal, cases, ARRAY_SIZE(cases));
     calendar_free(cal);
@@ -532,21 +560,31 @@ static void test_metals_daily_pause(void **state)
     struct calendar *cal = cal_open(CAL_METALS, NULL, 0, NULL);
     static const struct open_case cases[] = {
         /* winter: pause 17:00-18:00 EST = 22:00-23:00 UTC */
-        {"2024-01-10T21:59:59Z", true},  {"2024-01-10T22:00:00Z", false},
-        {"2024-01-10T22:59:59Z", false}, {"2024-01-10T23:00:00Z", true},
+        {"2024-01-10T21:59:59Z", true},
+        {"2024-01-10T22:00:00Z", false},
+        {"2024-01-10T22:59:59Z", false},
+        {"2024-01-10T23:00:00Z", true},
         /* summer: 21:00-22:00 UTC */
-        {"2024-07-10T20:59:59Z", true},  {"2024-07-10T21:00:00Z", false},
-        {"2024-07-10T21:59:59Z", false}, {"2024-07-10T22:00:00Z", true},
+        {"2024-07-10T20:59:59Z", true},
+        {"2024-07-10T21:00:00Z", false},
+        {"2024-07-10T21:59:59Z", false},
+        {"2024-07-10T22:00:00Z", true},
         /* the week opens after the pause: Sunday 18:00 New York */
-        {"2024-01-07T22:30:00Z", false}, {"2024-01-07T23:00:00Z", true},
-        {"2024-07-07T21:30:00Z", false}, {"2024-07-07T22:00:00Z", true},
+        {"2024-01-07T22:30:00Z", false},
+        {"2024-01-07T23:00:00Z", true},
+        {"2024-07-07T21:30:00Z", false},
+        {"2024-07-07T22:00:00Z", true},
         /* and closes Friday 17:00 */
-        {"2024-01-12T21:59:59Z", true},  {"2024-01-12T22:00:00Z", false},
+        {"2024-01-12T21:59:59Z", true},
+        {"2024-01-12T22:00:00Z", false},
         {"2024-01-12T23:30:00Z", false},
         /* the first Monday on EDT and the first on EST */
-        {"2024-03-11T20:59:59Z", true},  {"2024-03-11T21:00:00Z", false},
-        {"2024-03-11T22:00:00Z", true},  {"2024-11-04T21:30:00Z", true},
-        {"2024-11-04T22:00:00Z", false}, {"2024-11-04T23:00:00Z", true},
+        {"2024-03-11T20:59:59Z", true},
+        {"2024-03-11T21:00:00Z", false},
+        {"2024-03-11T22:00:00Z", true},
+        {"2024-11-04T21:30:00Z", true},
+        {"2024-11-04T22:00:00Z", false},
+        {"2024-11-04T23:00:00Z", true},
     };
     check_open(cal, cases, ARRAY_SIZE(cases));
     calendar_free(cal);
@@ -619,20 +657,13 @@ static void test_expects_forex(void **state)
     struct calendar *cal = cal_open(CAL_FOREX, NULL, 0, NULL);
     static const struct expect_case cases[] = {
         {TF_H1, "2024-01-10T22:00:00Z", true}, /* forex has no pause */
-        {TF_M15, "2024-01-10T22:15:00Z", true},
-        {TF_H1, "2024-01-07T21:00:00Z", false},
-        {TF_H1, "2024-01-07T22:00:00Z", true},
-        {TF_H1, "2024-07-07T20:00:00Z", false},
-        {TF_H1, "2024-07-07T21:00:00Z", true},
-        {TF_M15, "2024-03-10T20:45:00Z", false},
-        {TF_M15, "2024-03-10T21:00:00Z", true},
-        {TF_M15, "2024-11-03T21:45:00Z", false},
-        {TF_M15, "2024-11-03T22:00:00Z", true},
-        {TF_H4, "2024-01-07T20:00:00Z", true},
-        {TF_H4, "2024-01-12T20:00:00Z", true},
-        {TF_H4, "2024-01-13T00:00:00Z", false},
-        {TF_D1, "2024-01-13T00:00:00Z", false},
-        {TF_D1, "2024-01-14T00:00:00Z", true},
+        {TF_M15, "2024-01-10T22:15:00Z", true}, {TF_H1, "2024-01-07T21:00:00Z", false},
+        {TF_H1, "2024-01-07T22:00:00Z", true},  {TF_H1, "2024-07-07T20:00:00Z", false},
+        {TF_H1, "2024-07-07T21:00:00Z", true},  {TF_M15, "2024-03-10T20:45:00Z", false},
+        {TF_M15, "2024-03-10T21:00:00Z", true}, {TF_M15, "2024-11-03T21:45:00Z", false},
+        {TF_M15, "2024-11-03T22:00:00Z", true}, {TF_H4, "2024-01-07T20:00:00Z", true},
+        {TF_H4, "2024-01-12T20:00:00Z", true},  {TF_H4, "2024-01-13T00:00:00Z", false},
+        {TF_D1, "2024-01-13T00:00:00Z", false}, {TF_D1, "2024-01-14T00:00:00Z", true},
     };
     check_expects(cal, cases, ARRAY_SIZE(cases));
     calendar_free(cal);
@@ -649,12 +680,16 @@ static void test_holidays(void **state)
     struct calendar *cr_plain = cal_open(CAL_CRYPTO, NULL, 0, NULL);
     static const struct open_case fx_cases[] = {
         /* 2024-12-25 (Wednesday) closes 12-24 17:00 EST .. 12-25 17:00 EST */
-        {"2024-12-24T21:59:59Z", true},  {"2024-12-24T22:00:00Z", false},
-        {"2024-12-25T12:00:00Z", false}, {"2024-12-25T21:59:59Z", false},
+        {"2024-12-24T21:59:59Z", true},
+        {"2024-12-24T22:00:00Z", false},
+        {"2024-12-25T12:00:00Z", false},
+        {"2024-12-25T21:59:59Z", false},
         {"2024-12-25T22:00:00Z", true},
         /* 2024-01-01 is a Monday: the week opens Monday evening, not Sunday */
-        {"2023-12-31T22:00:00Z", false}, {"2024-01-01T21:59:59Z", false},
-        {"2024-01-01T22:00:00Z", true},  {"2023-12-29T21:59:59Z", true},
+        {"2023-12-31T22:00:00Z", false},
+        {"2024-01-01T21:59:59Z", false},
+        {"2024-01-01T22:00:00Z", true},
+        {"2023-12-29T21:59:59Z", true},
     };
     static const struct open_case mt_cases[] = {
         {"2024-12-24T21:59:59Z", true},  {"2024-12-24T23:00:00Z", false},

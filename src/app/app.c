@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared state of a candlekeep process: settings, calendars, metrics,
+ * and the job table. Everything here is built before any thread starts and
+ * read-only afterwards (the metrics registry is internally locked).
+ */
+#include "app/app.h"
+
+#include "market/calendar.h"
+#include "sched/sched.h"
+#include "util/error.h"
+#include "util/metrics.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+static void declare_metrics(struct metrics *m)
+{
+    metrics_declare(m, "candlekeep_candles_ingested_total", METRIC_COUNTER,
+                    "Candles stored by refreshes, by series.");
+    metrics_declare(m, "candlekeep_candles_rejected_total", METRIC_COUNTER,
+                    "Invalid candles rejected by validation, by series.");
+    metrics_declare(m, "candlekeep_fetch_errors_total", METRIC_COUNTER,
+                    "Failed provider fetches by source and error kind.");
+    metrics_declare(m, "candlekeep_gaps_open", METRIC_GAUGE,
+                    "Open gaps in the recent window, by series.");
+}
+
+int app_init(struct app *app, struct strbuf *err)
+{
+    struct settings *s = &app->settings;
+    app->calendars = xcalloc(s->nsources ? s->nsources : 1, sizeof(*app->calendars));
+    for (size_t i = 0; i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        int rc = calendar_open(&app->calendars[i], src->calendar, src->holidays, src->nholidays,
+                               NULL, err);
+        if (rc) {
+            strbuf_addf(err, " (calendar of source '%s')", src->name);
+            return rc;
+        }
+    }
+    app->metrics = metrics_new();
+    declare_metrics(app->metrics);
+    for (int tf = 0; tf < TF_COUNT; tf++)
+        app->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
+    return 0;
+}
+
+void app_release(struct app *app)
+{
+    for (size_t i = 0; app->calendars && i < app->settings.nsources; i++)
+        calendar_free(app->calendars[i]);
+    free(app->calendars);
+    app->calendars = NULL;
+    metrics_free(app->metrics);
+    app->metrics = NULL;
+    settings_release(&app->settings);
+}
+
+const struct calendar *app_calendar(const struct app *app, size_t i)
+{
+    return app->calendars[i];
+}
+
+int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
+{
+    bool used[TF_COUNT] = {false};
+    const struct settings *st = &app->settings;
+
+    for (size_t i = 0; i < st->nsources; i++) {
+        if (!st->sources[i].enabled)
+            continue;
+        for (size_t j = 0; j < st->sources[i].ntimeframes; j++)
+            used[st->sources[i].timeframes[j]] = true;
+    }
+    for (int tf = 0; tf < TF_COUNT; tf++) {
+        struct strbuf id = STRBUF_INIT, name = STRBUF_INIT;
+        int rc;
+        if (!used[tf])
+            continue;
+        strbuf_addf(&id, "refresh_candles_%s", timeframe_name((enum timeframe)tf));
+        strbuf_addf(&name, "%s candle refresh", timeframe_name((enum timeframe)tf));
+        struct sched_job_def def = {
+            .id = id.buf,
+            .name = name.buf,
+            .cron = st->jobs.refresh_cron[tf],
+            .timeout = st->jobs.refresh_timeout,
+            .fn = refresh_job_run,
+            .arg = &app->refresh[tf],
+        };
+        rc = sched_add_job(s, &def, err);
+        strbuf_release(&id);
+        strbuf_release(&name);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_APP_APP_H
+#define CK_APP_APP_H
+
+#include "app/settings.h"
+#include "jobs/refresh.h"
+
+#include <stddef.h>
+
+struct calendar;
+struct metrics;
+struct sched;
+struct strbuf;
+
+/*
+ * What the daemon (and the CLI commands that run jobs) share, built once
+ * from the settings: a trading calendar per source (immutable, shared by
+ * every thread), the metrics registry and the job definitions.
+ */
+struct app {
+    struct settings settings;
+    struct calendar **calendars; /* one per settings.sources[i] */
+    struct metrics *metrics;
+    struct refresh_job refresh[TF_COUNT];
+};
+
+/* Build the shared parts after settings_load(); 0 or CK_E* with a message. */
+int app_init(struct app *app, struct strbuf *err);
+void app_release(struct app *app);
+
+/* Register every scheduled job (refresh_candles_<TF> for each configured timeframe). */
+int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
+
+/* The calendar of source `i`. */
+const struct calendar *app_calendar(const struct app *app, size_t i);
+
+#endif

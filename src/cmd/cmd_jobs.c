@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `candlekeep jobs ...`: the schedule and its history, over the same
+ * database rows the daemon uses, whether or not a daemon runs.
+ *
+ *   jobs [list]              every configured job: schedule, next run, paused, streak, last run
+ *   jobs runs ID [--limit N] the run history of one job, newest first
+ *   jobs pause ID | resume ID
+ *   jobs run ID              run the job now in this process, under the same
+ *                            no-overlap lease and history as the daemon
+ */
+#include "cmd/cmd.h"
+#include "cmd/common.h"
+
+#include "app/app.h"
+#include "sched/cron.h"
+#include "sched/sched.h"
+#include "source/http.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/banned.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: candlekeep jobs [list] [--format table|json|csv] [--config FILE]\n"
+                "       candlekeep jobs runs ID [--limit N] [--format table|json|csv]\n"
+                "       candlekeep jobs pause ID\n"
+                "       candlekeep jobs resume ID\n"
+                "       candlekeep jobs run ID\n\n"
+                "The scheduled jobs and their history, from the database the daemon uses.\n"
+                "pause/resume survive restarts; run executes the job now in this process\n"
+                "(refused while it runs elsewhere) and records it like a scheduled run.\n");
+}
+
+/* The configured jobs, as the daemon would register them. */
+struct job_list {
+    struct sched_job_info *v;
+    size_t n;
+    struct sched *s;
+};
+
+static int load_jobs(struct app *app, struct job_list *jl, bool manual_only, struct strbuf *err)
+{
+    struct sched_config cfg = {
+        .store_url = app->settings.storage.url,
+        .workers = 1,
+        .metrics = app->metrics,
+        .manual_only = manual_only,
+        .history_keep = app->settings.scheduler.history_keep,
+    };
+    char *inst = sched_make_instance_id();
+    struct strbuf id = STRBUF_INIT;
+    strbuf_addf(&id, "cli:%s", inst);
+    cfg.instance = id.buf;
+    jl->s = sched_new(&cfg, err);
+    free(inst);
+    strbuf_release(&id);
+    if (!jl->s || app_register_jobs(app, jl->s, err))
+        return CK_ECONFIG;
+    jl->n = sched_jobs(jl->s, NULL, 0);
+    jl->v = xcalloc(jl->n ? jl->n : 1, sizeof(*jl->v));
+    sched_jobs(jl->s, jl->v, jl->n);
+    return 0;
+}
+
+static const struct sched_job_info *find(const struct job_list *jl, const char *id)
+{
+    for (size_t i = 0; i < jl->n; i++)
+        if (!strcmp(jl->v[i].id, id))
+            return &jl->v[i];
+    return NULL;
+}
+
+static int unknown_job(const struct job_list *jl, const char *id)
+{
+    fprintf(stderr, "candlekeep jobs: no job '%s'; configured:", id);
+    for (size_t i = 0; i < jl->n; i++)
+        fprintf(stderr, " %s", jl->v[i].id);
+    fprintf(stderr, "\n");
+    return CMD_USAGE;
+}
+
+static void fmt_ms(int64_t ms, char buf[TIME_BUFSZ])
+{
+    if (ms <= 0) {
+        buf[0] = '\0';
+        return;
+    }
+    time_format_iso8601(ms / 1000, buf);
+}
+
+static int do_list(struct store *st, const struct job_list *jl, enum out_format fmt)
+{
+    static const char *const cols[] = {"id",     "schedule",    "next_run", "paused",
+                                       "streak", "last_status", "last_run", "last_message"};
+    struct strbuf err = STRBUF_INIT;
+    struct out_table *t = out_table_new(fmt, cols, 8);
+    int64_t now = time_now();
+    out_table_numeric(t, 4);
+    for (size_t i = 0; i < jl->n; i++) {
+        const struct sched_job_info *ji = &jl->v[i];
+        struct job_state js;
+        struct job_run *runs = NULL;
+        size_t nr = 0;
+        char next[TIME_BUFSZ], last[TIME_BUFSZ], streak[24];
+        struct cron_expr ce;
+        bool have = !store_job_get(st, ji->id, &js, &err);
+        strbuf_reset(&err);
+        store_job_runs_list(st, ji->id, 1, &runs, &nr, &err);
+        strbuf_reset(&err);
+        cron_parse(&ce, ji->cron, &err);
+        time_format_iso8601(cron_next(&ce, now), next);
+        fmt_ms(nr ? runs[0].started : 0, last);
+        snprintf(streak, sizeof(streak), "%" PRId64, have ? js.streak : 0);
+        const char *row[] = {ji->id,
+                             ji->cron,
+                             next,
+                             have && js.paused ? "true" : "false",
+                             streak,
+                             nr ? job_status_name(runs[0].status) : NULL,
+                             nr ? last : NULL,
+                             nr ? runs[0].message : NULL};
+        out_table_row(t, row);
+        job_runs_free(runs, nr);
+        if (have)
+            job_state_release(&js);
+    }
+    out_table_flush(t);
+    strbuf_release(&err);
+    return CMD_OK;
+}
+
+static int do_runs(struct store *st, const char *id, size_t limit, enum out_format fmt)
+{
+    static const char *const cols[] = {"id",       "job",         "status",  "scheduled",
+                                       "started",  "finished",    "duration_ms", "instance",
+                                       "message",  "details"};
+    struct strbuf err = STRBUF_INIT;
+    struct job_run *runs = NULL;
+    size_t n = 0;
+    if (store_job_runs_list(st, id, limit, &runs, &n, &err)) {
+        fprintf(stderr, "candlekeep jobs runs: %s\n", err.buf);
+        strbuf_release(&err);
+        return CMD_FAIL;
+    }
+    struct out_table *t = out_table_new(fmt, cols, 10);
+    out_table_numeric(t, 0);
+    out_table_numeric(t, 6);
+    out_table_numeric(t, 9); /* details are a JSON object */
+    for (size_t i = 0; i < n; i++) {
+        char rid[24], sch[TIME_BUFSZ], sta[TIME_BUFSZ], fin[TIME_BUFSZ], dur[24];
+        snprintf(rid, sizeof(rid), "%" PRId64, runs[i].id);
+        time_format_iso8601(runs[i].scheduled, sch);
+        fmt_ms(runs[i].started, sta);
+        fmt_ms(runs[i].finished, fin);
+        snprintf(dur, sizeof(dur), "%" PRId64,
+                 runs[i].finished ? runs[i].finished - runs[i].started : 0);
+        const char *row[] = {rid,
+                             runs[i].job_id,
+                             job_status_name(runs[i].status),
+                             sch,
+                             sta,
+                             runs[i].finished ? fin : NULL,
+                             runs[i].finished ? dur : NULL,
+                             runs[i].instance,
+                             runs[i].message,
+                             fmt == OUT_TABLE ? NULL : runs[i].details};
+        out_table_row(t, row);
+    }
+    out_table_flush(t);
+    job_runs_free(runs, n);
+    strbuf_release(&err);
+    return CMD_OK;
+}
+
+static int do_run(struct job_list *jl, const char *id, struct store *st)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct job_run *runs = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (sched_start_workers(jl->s, &err) || sched_run_now(jl->s, id, &err)) {
+        fprintf(stderr, "candlekeep jobs run: %s\n", err.buf);
+        strbuf_release(&err);
+        return CMD_FAIL;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sched_tick(jl->s, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    sched_wait_idle(jl->s);
+    rc = store_job_runs_list(st, id, 1, &runs, &n, &err);
+    if (rc || !n) {
+        fprintf(stderr, "candlekeep jobs run: %s: the run left no record%s%s\n", id,
+                err.len ? ": " : "", err.buf);
+        rc = CMD_FAIL;
+    } else {
+        printf("%s %s: %s\n", id, job_status_name(runs[0].status), runs[0].message);
+        rc = runs[0].status == JOB_OK ? CMD_OK : CMD_FAIL;
+    }
+    job_runs_free(runs, n);
+    strbuf_release(&err);
+    return rc;
+}
+
+int cmd_jobs(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"limit", required_argument, NULL, 'n'}, {"format", required_argument, NULL, 'f'},
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *config = NULL, *action = "list", *id = NULL;
+    enum out_format fmt = OUT_TABLE;
+    int64_t limit = 20;
+    struct strbuf err = STRBUF_INIT;
+    struct job_list jl = {0};
+    struct store *st = NULL;
+    struct app app;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "n:f:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (cmd_parse_int("jobs", "--limit", optarg, 1, 100000, &limit))
+                return CMD_USAGE;
+            break;
+        case 'f':
+            if (cmd_parse_format("jobs", optarg, &fmt))
+                return CMD_USAGE;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
+        default:
+            usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind < argc)
+        action = argv[optind++];
+    if (strcmp(action, "list")) {
+        if (strcmp(action, "runs") && strcmp(action, "pause") && strcmp(action, "resume") &&
+            strcmp(action, "run")) {
+            fprintf(stderr, "candlekeep jobs: unknown action '%s'\n", action);
+            usage(stderr);
+            return CMD_USAGE;
+        }
+        if (optind >= argc) {
+            fprintf(stderr, "candlekeep jobs %s: a job id is required\n", action);
+            return CMD_USAGE;
+        }
+        id = argv[optind++];
+    }
+    if (optind < argc) {
+        fprintf(stderr, "candlekeep jobs: unexpected argument '%s'\n", argv[optind]);
+        return CMD_USAGE;
+    }
+
+    memset(&app, 0, sizeof(app));
+    rc = cmd_setup(&app.settings, config, "jobs");
+    if (rc)
+        goto out;
+    if (app_init(&app, &err) || load_jobs(&app, &jl, true, &err)) {
+        fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    if (id && !find(&jl, id) && strcmp(action, "runs")) {
+        rc = unknown_job(&jl, id);
+        goto out;
+    }
+    rc = cmd_open_store(&app.settings, "jobs", &st);
+    if (rc)
+        goto out;
+    if (!strcmp(action, "list")) {
+        rc = do_list(st, &jl, fmt);
+    } else if (!strcmp(action, "runs")) {
+        rc = do_runs(st, id, (size_t)limit, fmt);
+    } else if (!strcmp(action, "run")) {
+        if (http_global_init(&err)) {
+            fprintf(stderr, "candlekeep jobs run: %s\n", err.buf);
+            rc = CMD_FAIL;
+        } else {
+            rc = do_run(&jl, id, st);
+        }
+    } else {
+        bool pause = !strcmp(action, "pause");
+        if (store_job_set_paused(st, id, pause, time_now(), &err)) {
+            fprintf(stderr, "candlekeep jobs %s: %s\n", action, err.buf);
+            rc = CMD_FAIL;
+        } else {
+            printf("%s %s\n", id, pause ? "paused" : "resumed");
+            rc = CMD_OK;
+        }
+    }
+out:
+    store_close(st);
+    sched_free(jl.s);
+    free(jl.v);
+    app_release(&app);
+    strbuf_release(&err);
+    return rc;
+}

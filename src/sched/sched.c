@@ -1,0 +1,1065 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scheduler (see sched.h for its guarantees).
+ *
+ * Threads. One timer thread (or the test calling sched_tick) owns every
+ * scheduling decision: which fire is due, what was missed, which run timed
+ * out, and it runs every `done` callback of the pool. Workers only execute
+ * runs: they open their own store connection (kept in the pool's per-worker
+ * slot), check the paused flag, take the leases, write the run row, call the
+ * job body and finish the row. API threads only read a snapshot of the job
+ * table under `lock` (sched_jobs) or request a manual run (sched_run_now).
+ *
+ * Lock. `lock` guards `jobs[*]` fields marked (L), `stopping`, and the
+ * manual-run requests; the timer thread holds it while deciding and
+ * releases it before any database call. The scheduler's own store
+ * connection (`st`) is used by the timer thread only.
+ *
+ * A run's record is written by exactly one party: the worker (ok/failed,
+ * skipped, or nothing if another instance owns the fire) unless the timer
+ * thread abandoned it first (timed_out). `run->state` decides with an
+ * atomic compare-and-swap.
+ *
+ * Exactly-once across instances. A fire F of job J is a lease
+ * "fire:J:F" valid for the job's timeout plus a margin; its holder runs
+ * it and, when the run is over, extends the lease far into the future as
+ * a "done" mark. An instance that finds the lease held remembers F and
+ * tries once more after the holder's lease would lapse: if the holder died
+ * the claim succeeds and this instance runs F; otherwise it lets F go.
+ * "run:J" is a second lease held while J runs anywhere, so no two
+ * processes (daemons or `candlekeep jobs run`) run J at once.
+ */
+#include "sched/sched.h"
+
+#include "sched/cron.h"
+#include "sched/pool.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+/* How long past its timeout a fire lease stays valid before others may take over. */
+#define LEASE_MARGIN_MS 30000
+/* "Done" mark: a fire lease extended this far is never taken over. */
+#define LEASE_DONE_MS (10LL * 365 * 86400 * 1000)
+/* Missed fires are counted up to this many for the message. */
+#define MISSED_COUNT_CAP 100000
+/* The timer thread wakes at least this often, to notice clock jumps and suspends. */
+#define MAX_SLEEP_MS 1000
+/* History pruning and stale-run sweeping interval. */
+#define HOUSEKEEPING_MS (3600 * 1000)
+
+enum run_state {
+    RUN_ACTIVE,
+    RUN_FINISHED,  /* the worker recorded the outcome */
+    RUN_ABANDONED, /* the timer thread recorded timed_out */
+};
+
+/* How a run ended, as the worker saw it. */
+enum run_outcome {
+    OUT_RAN,       /* the body ran; rc says how */
+    OUT_PAUSED,    /* the job is paused: nothing ran, nothing recorded */
+    OUT_FOREIGN,   /* another instance holds this fire */
+    OUT_BUSY,      /* running elsewhere: recorded as skipped */
+    OUT_DB_DOWN,   /* no database: nothing could be recorded */
+};
+
+struct job;
+
+struct run {
+    struct sched *s;
+    struct job *job;
+    int64_t scheduled; /* fire time, s */
+    bool manual;
+    bool takeover;     /* retrying a fire another instance held */
+    struct pool_item *item;
+    _Atomic int state;          /* enum run_state */
+    _Atomic int64_t run_id;     /* 0 until the row exists */
+    _Atomic int64_t started_ms; /* 0 until the body starts */
+    int64_t deadline_ms;
+    enum run_outcome outcome;
+    int rc;
+    int64_t finished_ms;
+    int64_t streak;
+    struct strbuf message;
+    char lease_fire[160];
+    char lease_run[160];
+    int64_t fire_lease_until;
+};
+
+struct job {
+    char *id;
+    char *name;
+    struct cron_expr cron;
+    int64_t timeout; /* s */
+    int64_t grace;   /* s */
+    int64_t period;  /* s */
+    job_fn *fn;
+    void *arg;
+    /* (L) */
+    int64_t next_fire;    /* first fire not yet handled */
+    int64_t last_fire;    /* newest fire handled */
+    struct run *run;      /* the attached run, NULL when idle */
+    bool manual_pending;
+    int64_t foreign_fire; /* a fire another instance held, 0 none */
+    int64_t foreign_retry_ms;
+};
+
+struct sched {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* wakes the timer thread */
+    pthread_t thread;
+    bool thread_started;
+    bool workers_started;
+    bool running; /* (L) the timer loop runs */
+    bool stopping; /* (L) */
+    _Atomic bool stop_flag; /* read by job_should_stop() without the lock */
+    struct job *jobs;
+    size_t njobs, jobs_alloc;
+    struct pool *pool;
+    struct store *st; /* the timer thread's connection, opened lazily */
+    char *store_url;
+    char *instance;
+    size_t workers;
+    int64_t history_keep;
+    struct metrics *metrics;
+    struct sched_clock clock;
+    int64_t next_housekeeping_ms;
+    int64_t next_heartbeat_ms;
+    bool manual_only;
+    bool initialised; /* last_fire loaded and startup sweep done */
+};
+
+static int64_t real_now_ms(void *arg)
+{
+    struct timespec ts;
+    (void)arg;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(const struct sched *s)
+{
+    return s->clock.now_ms(s->clock.arg);
+}
+
+bool job_should_stop(const struct job_ctx *ctx)
+{
+    const struct sched *s = ctx->sched_;
+    return atomic_load(&((struct sched *)s)->stop_flag) || now_ms(s) >= ctx->deadline_ms;
+}
+
+char *sched_make_instance_id(void)
+{
+    char host[128] = "localhost";
+    struct strbuf sb = STRBUF_INIT;
+    struct timespec ts;
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    strbuf_addf(&sb, "%s:%ld:%04lx", host, (long)getpid(),
+                (unsigned long)((ts.tv_nsec ^ (long)getpid() * 2654435761UL) & 0xffff));
+    return strbuf_detach(&sb, NULL);
+}
+
+static void define_metrics(struct metrics *m)
+{
+    metrics_declare(m, "candlekeep_job_runs_total", METRIC_COUNTER,
+                    "Job runs by job and final status.");
+    metrics_declare(m, "candlekeep_job_duration_seconds", METRIC_HISTOGRAM,
+                    "Duration of job runs.");
+    metrics_declare(m, "candlekeep_job_missed_fires_total", METRIC_COUNTER,
+                    "Scheduled fires that were missed (not run) by job.");
+    metrics_declare(m, "candlekeep_job_failure_streak", METRIC_GAUGE,
+                    "Consecutive failed runs by job.");
+    metrics_declare(m, "candlekeep_job_last_success_timestamp_seconds", METRIC_GAUGE,
+                    "Unix time of the last successful run by job.");
+    metrics_declare(m, "candlekeep_scheduler_running", METRIC_GAUGE,
+                    "1 while the scheduler's timer loop runs.");
+}
+
+struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err)
+{
+    struct sched *s;
+    if (!cfg->store_url || !*cfg->store_url) {
+        strbuf_addstr(err, "sched: no store URL");
+        return NULL;
+    }
+    s = xcalloc(1, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    s->store_url = xstrdup(cfg->store_url);
+    s->instance = cfg->instance && *cfg->instance ? xstrdup(cfg->instance)
+                                                  : sched_make_instance_id();
+    s->workers = cfg->workers ? cfg->workers : 1;
+    s->history_keep = cfg->history_keep > 0 ? cfg->history_keep : 30 * 86400;
+    s->metrics = cfg->metrics;
+    s->manual_only = cfg->manual_only;
+    if (cfg->clock)
+        s->clock = *cfg->clock;
+    else
+        s->clock = (struct sched_clock){.now_ms = real_now_ms};
+    define_metrics(s->metrics);
+    return s;
+}
+
+static struct job *find_job(struct sched *s, const char *id)
+{
+    for (size_t i = 0; i < s->njobs; i++)
+        if (!strcmp(s->jobs[i].id, id))
+            return &s->jobs[i];
+    return NULL;
+}
+
+int sched_add_job(struct sched *s, const struct sched_job_def *def, struct strbuf *err)
+{
+    struct cron_expr ce;
+    struct job *j;
+
+    if (s->workers_started)
+        BUG("sched_add_job after start");
+    if (!def->id || !*def->id || !def->fn) {
+        strbuf_addstr(err, "sched: a job needs an id and a function");
+        return CK_EINVAL;
+    }
+    if (find_job(s, def->id)) {
+        strbuf_addf(err, "sched: job '%s' is registered twice", def->id);
+        return CK_EINVAL;
+    }
+    if (cron_parse(&ce, def->cron, err))
+        return CK_EINVAL;
+    ALLOC_GROW(s->jobs, s->njobs + 1, s->jobs_alloc);
+    j = &s->jobs[s->njobs++];
+    memset(j, 0, sizeof(*j));
+    j->id = xstrdup(def->id);
+    j->name = xstrdup(def->name ? def->name : def->id);
+    j->cron = ce;
+    j->fn = def->fn;
+    j->arg = def->arg;
+    j->period = cron_period_hint(&ce, now_ms(s) / 1000);
+    if (j->period <= 0)
+        j->period = 86400;
+    j->timeout = def->timeout > 0 ? def->timeout : j->period;
+    j->grace = def->grace > 0 ? def->grace : j->period;
+    return 0;
+}
+
+/* The timer thread's store connection; NULL (and logged) when the database is down. */
+static struct store *timer_store(struct sched *s)
+{
+    struct strbuf err = STRBUF_INIT;
+    if (s->st && store_ping(s->st))
+        return s->st;
+    store_close(s->st);
+    s->st = NULL;
+    if (store_open(&s->st, s->store_url, &err)) {
+        log_redact(&err);
+        log_error("sched: database unreachable: %s", err.buf);
+        s->st = NULL;
+    }
+    strbuf_release(&err);
+    return s->st;
+}
+
+static void labels_job(struct strbuf *sb, const struct job *j)
+{
+    strbuf_reset(sb);
+    metrics_labels(sb, "job", j->id, NULL);
+}
+
+/* Record a finished-in-one-go row (skipped, missed) through the timer thread's connection. */
+static void record_row(struct sched *s, struct job *j, int64_t scheduled, enum job_status status,
+                       const char *message, const char *details)
+{
+    struct store *st = timer_store(s);
+    struct strbuf err = STRBUF_INIT;
+    int64_t t = now_ms(s);
+    struct job_run r = {
+        .job_id = j->id,
+        .instance = s->instance,
+        .scheduled = scheduled,
+        .started = t,
+        .finished = t,
+        .status = status,
+        .message = (char *)message,
+        .details = (char *)(details ? details : "{}"),
+    };
+    if (!st || store_job_run_insert(st, &r, &err))
+        log_error("sched: job '%s': cannot record %s run: %s", j->id, job_status_name(status),
+                  st ? err.buf : "database unreachable");
+    strbuf_release(&err);
+}
+
+/* --- the worker side ----------------------------------------------------- */
+
+static void local_store_free(void *local)
+{
+    store_close(local);
+}
+
+/* The worker's own connection: reused while it answers, reopened otherwise. */
+static struct store *worker_store(struct sched *s, void **local, struct strbuf *err)
+{
+    struct store *st = *local;
+    if (st && store_ping(st))
+        return st;
+    store_close(st);
+    *local = NULL;
+    if (store_open(&st, s->store_url, err))
+        return NULL;
+    *local = st;
+    return st;
+}
+
+/* Fire-lease name of job `j` at `fire`; manual runs have none. */
+static void lease_names(struct run *r)
+{
+    snprintf(r->lease_run, sizeof(r->lease_run), "run:%s", r->job->id);
+    if (r->manual)
+        r->lease_fire[0] = '\0';
+    else
+        snprintf(r->lease_fire, sizeof(r->lease_fire), "fire:%s:%" PRId64, r->job->id,
+                 r->scheduled);
+}
+
+/*
+ * One run on a worker: leases, paused check, run row, body, finish. Every
+ * database failure before the body means the run is not attempted; the
+ * timer thread logs it and the next fire tries again.
+ */
+static void run_body(void **local, void *arg)
+{
+    struct run *r = arg;
+    struct sched *s = r->s;
+    struct job *j = r->job;
+    struct strbuf err = STRBUF_INIT;
+    struct job_state js;
+    struct store *st;
+    int64_t t0 = now_ms(s);
+    int expected;
+    int rc;
+
+    lease_names(r);
+    st = worker_store(s, local, &err);
+    if (!st) {
+        r->outcome = OUT_DB_DOWN;
+        strbuf_addbuf(&r->message, &err);
+        goto out;
+    }
+    if (!r->manual) {
+        rc = store_job_get(st, j->id, &js, &err);
+        if (rc && rc != CK_ENOTFOUND) {
+            r->outcome = OUT_DB_DOWN;
+            strbuf_addbuf(&r->message, &err);
+            goto out;
+        }
+        bool paused = !rc && js.paused;
+        job_state_release(&js);
+        strbuf_reset(&err);
+        if (paused) {
+            r->outcome = OUT_PAUSED;
+            store_job_set_last_fire(st, j->id, r->scheduled, &err);
+            goto out;
+        }
+        r->fire_lease_until = t0 + j->timeout * 1000 + LEASE_MARGIN_MS;
+        rc = store_lease_claim(st, r->lease_fire, s->instance, t0, r->fire_lease_until, &err);
+        if (rc == CK_EBUSY) {
+            r->outcome = OUT_FOREIGN;
+            goto out;
+        } else if (rc) {
+            r->outcome = OUT_DB_DOWN;
+            strbuf_addbuf(&r->message, &err);
+            goto out;
+        }
+    }
+    rc = store_lease_claim(st, r->lease_run, s->instance, t0, t0 + j->timeout * 1000 + 5000, &err);
+    if (rc) {
+        struct job_run row = {
+            .job_id = j->id,
+            .instance = s->instance,
+            .scheduled = r->scheduled,
+            .started = t0,
+            .finished = t0,
+            .status = JOB_SKIPPED,
+            .message = (char *)(rc == CK_EBUSY ? "skipped: the job is running in another process"
+                                               : err.buf),
+            .details = (char *)"{}",
+        };
+        r->outcome = rc == CK_EBUSY ? OUT_BUSY : OUT_DB_DOWN;
+        strbuf_addstr(&r->message, row.message);
+        strbuf_reset(&err);
+        if (rc == CK_EBUSY)
+            store_job_run_insert(st, &row, &err);
+        goto release_fire;
+    }
+
+    {
+        struct job_run row = {
+            .job_id = j->id,
+            .instance = s->instance,
+            .scheduled = r->scheduled,
+            .started = t0,
+            .status = JOB_RUNNING,
+            .message = (char *)"",
+            .details = (char *)"{}",
+        };
+        if (store_job_run_insert(st, &row, &err)) {
+            r->outcome = OUT_DB_DOWN;
+            strbuf_addbuf(&r->message, &err);
+            store_lease_release(st, r->lease_run, s->instance, &err);
+            goto release_fire;
+        }
+        atomic_store(&r->run_id, row.id);
+    }
+
+    struct job_ctx ctx = {
+        .job_id = j->id,
+        .scheduled = r->scheduled,
+        .now = t0 / 1000,
+        .deadline_ms = r->deadline_ms = now_ms(s) + j->timeout * 1000,
+        .manual = r->manual,
+        .store = st,
+        .metrics = s->metrics,
+        .message = STRBUF_INIT,
+        .details = STRBUF_INIT,
+        .sched_ = s,
+    };
+    atomic_store(&r->started_ms, t0);
+    r->outcome = OUT_RAN;
+    r->rc = j->fn(&ctx, j->arg);
+    r->finished_ms = now_ms(s);
+    strbuf_addbuf(&r->message, &ctx.message);
+    log_redact(&r->message);
+
+    /* Record the outcome unless the timer thread already recorded a timeout. */
+    expected = RUN_ACTIVE;
+    if (atomic_compare_exchange_strong(&r->state, &expected, RUN_FINISHED)) {
+        struct job_run row = {
+            .id = atomic_load(&r->run_id),
+            .job_id = j->id,
+            .scheduled = r->scheduled,
+            .finished = r->finished_ms,
+            .status = r->rc ? JOB_FAILED : JOB_OK,
+            .message = r->message.buf,
+            .details = ctx.details.len ? ctx.details.buf : (char *)"{}",
+        };
+        strbuf_reset(&err);
+        /* The body may have left the connection in a transaction or broken it. */
+        if (store_in_transaction(st))
+            store_rollback(st, &err);
+        if (store_job_run_finish(st, &row, &r->streak, &err)) {
+            struct store *st2;
+            /* Once more on a fresh connection: the body's failure may have been the database's. */
+            strbuf_reset(&err);
+            st2 = worker_store(s, local, &err);
+            if (!st2 || store_job_run_finish(st2, &row, &r->streak, &err))
+                log_error("sched: job '%s': cannot record the run's outcome: %s", j->id,
+                          err.buf);
+            st = st2;
+        }
+    }
+    strbuf_release(&ctx.message);
+    strbuf_release(&ctx.details);
+    if (!st)
+        goto out;
+    strbuf_reset(&err);
+    store_lease_release(st, r->lease_run, s->instance, &err);
+
+release_fire:
+    if (r->lease_fire[0] && st) {
+        /* The fire is handled: mark the lease done so nobody takes it over. */
+        int64_t t = now_ms(s);
+        strbuf_reset(&err);
+        store_lease_claim(st, r->lease_fire, s->instance, t, t + LEASE_DONE_MS, &err);
+    }
+out:
+    strbuf_release(&err);
+}
+
+/* --- the timer side ------------------------------------------------------ */
+
+static void run_done(void *arg, bool abandoned_by_pool);
+
+static void submit_run(struct sched *s, struct job *j, int64_t scheduled, bool manual,
+                       bool takeover)
+{
+    struct run *r = xcalloc(1, sizeof(*r));
+    r->s = s;
+    r->job = j;
+    r->scheduled = scheduled;
+    r->manual = manual;
+    r->takeover = takeover;
+    strbuf_init(&r->message, 0);
+    atomic_init(&r->state, RUN_ACTIVE);
+    atomic_init(&r->run_id, 0);
+    atomic_init(&r->started_ms, 0);
+    j->run = r;
+    r->item = pool_submit(s->pool, run_body, run_done, r);
+}
+
+static void run_done(void *arg, bool abandoned_by_pool)
+{
+    struct run *r = arg;
+    struct sched *s = r->s;
+    struct job *j = r->job;
+    struct strbuf lb = STRBUF_INIT;
+    int state = atomic_load(&r->state);
+
+    pthread_mutex_lock(&s->lock);
+    if (j->run == r)
+        j->run = NULL;
+    if (!r->manual && r->scheduled > j->last_fire)
+        j->last_fire = r->scheduled;
+    if (r->outcome == OUT_FOREIGN && !r->takeover) {
+        /* Another instance has this fire; look again after its lease would lapse. */
+        j->foreign_fire = r->scheduled;
+        j->foreign_retry_ms = r->fire_lease_until + 1000;
+    }
+    pthread_mutex_unlock(&s->lock);
+
+    labels_job(&lb, j);
+    if (state == RUN_ABANDONED) {
+        log_warn("job %s: the run abandoned at its timeout has returned after %.1fs", j->id,
+                 (now_ms(s) - atomic_load(&r->started_ms)) / 1000.0);
+    } else if (abandoned_by_pool && r->outcome == OUT_RAN) {
+        /* Cannot happen: the pool abandons only on our request. */
+    } else if (abandoned_by_pool) {
+        log_info("job %s: not run, the scheduler is stopping", j->id);
+    } else {
+        switch (r->outcome) {
+        case OUT_RAN: {
+            double secs = (r->finished_ms - atomic_load(&r->started_ms)) / 1000.0;
+            const char *status = r->rc ? "failed" : "ok";
+            if (r->rc)
+                log_error("job %s %s in %.3fs (failure streak %" PRId64 "): %s", j->id, status,
+                          secs, r->streak, r->message.buf);
+            else
+                log_info("job %s %s in %.3fs: %s", j->id, status, secs, r->message.buf);
+            metrics_observe(s->metrics, "candlekeep_job_duration_seconds", lb.buf, secs);
+            metrics_set(s->metrics, "candlekeep_job_failure_streak", lb.buf, (double)r->streak);
+            if (!r->rc)
+                metrics_set(s->metrics, "candlekeep_job_last_success_timestamp_seconds", lb.buf,
+                            (double)(r->finished_ms / 1000));
+            strbuf_addf(&lb, ",status=\"%s\"", status);
+            metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+            break;
+        }
+        case OUT_PAUSED:
+            log_debug("job %s: paused, fire skipped", j->id);
+            break;
+        case OUT_FOREIGN:
+            log_debug("job %s: the fire is handled by another instance", j->id);
+            break;
+        case OUT_BUSY:
+            log_warn("job %s skipped: running in another process", j->id);
+            strbuf_addstr(&lb, ",status=\"skipped\"");
+            metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+            break;
+        case OUT_DB_DOWN:
+            log_error("job %s skipped this cycle: database unavailable: %s", j->id,
+                      r->message.buf);
+            break;
+        }
+    }
+    strbuf_release(&lb);
+    strbuf_release(&r->message);
+    free(r);
+}
+
+/* Abandon runs past their deadline: record timed_out, give the pool a fresh worker. */
+static void check_timeouts(struct sched *s, int64_t now)
+{
+    for (size_t i = 0; i < s->njobs; i++) {
+        struct job *j = &s->jobs[i];
+        struct run *r = j->run;
+        int expected = RUN_ACTIVE;
+        int64_t started;
+        if (!r || !(started = atomic_load(&r->started_ms)))
+            continue;
+        if (now < started + j->timeout * 1000)
+            continue;
+        if (!atomic_compare_exchange_strong(&r->state, &expected, RUN_ABANDONED))
+            continue;
+        pool_abandon(s->pool, r->item);
+        /* The job stays busy until the abandoned run returns (no overlap), but
+         * the fire is recorded now. */
+        struct strbuf msg = STRBUF_INIT, err = STRBUF_INIT, lb = STRBUF_INIT;
+        struct store *st = timer_store(s);
+        strbuf_addf(&msg, "timed out after %" PRId64 "s; the run was abandoned", j->timeout);
+        struct job_run row = {
+            .id = atomic_load(&r->run_id),
+            .job_id = j->id,
+            .scheduled = r->scheduled,
+            .finished = now,
+            .status = JOB_TIMED_OUT,
+            .message = msg.buf,
+            .details = (char *)"{}",
+        };
+        int64_t streak = 0;
+        if (!st || store_job_run_finish(st, &row, &streak, &err))
+            log_error("sched: job '%s': cannot record its timeout: %s", j->id,
+                      st ? err.buf : "database unreachable");
+        if (st && r->lease_fire[0]) {
+            strbuf_reset(&err);
+            store_lease_claim(st, r->lease_fire, s->instance, now, now + LEASE_DONE_MS, &err);
+        }
+        log_error("job %s timed_out after %" PRId64 "s (failure streak %" PRId64 ")", j->id,
+                  j->timeout, streak);
+        labels_job(&lb, j);
+        metrics_set(s->metrics, "candlekeep_job_failure_streak", lb.buf, (double)streak);
+        strbuf_addstr(&lb, ",status=\"timed_out\"");
+        metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+        strbuf_release(&msg);
+        strbuf_release(&err);
+        strbuf_release(&lb);
+    }
+}
+
+/* Count fires in [first, last] (capped). */
+static int64_t count_fires(const struct cron_expr *e, int64_t first, int64_t last)
+{
+    int64_t n = 0;
+    for (int64_t t = first; t >= 0 && t <= last && n < MISSED_COUNT_CAP; t = cron_next(e, t))
+        n++;
+    return n;
+}
+
+/*
+ * Handle the fires of `j` that are due at `now` (seconds). Normally that is
+ * one fire, run at once. When several are due (the process stalled, the
+ * machine slept, the daemon was down), the newest is run once if it is
+ * within the grace time and every other one is recorded as missed.
+ */
+static void handle_due(struct sched *s, struct job *j, int64_t now)
+{
+    int64_t newest, first = j->next_fire;
+    if (first < 0 || first > now)
+        return;
+    newest = cron_prev(&j->cron, now + 1);
+    if (newest < first)
+        newest = first;
+    j->next_fire = cron_next(&j->cron, newest);
+
+    bool run_newest = now - newest <= j->grace;
+    int64_t missed_last = run_newest ? cron_prev(&j->cron, newest) : newest;
+    if (missed_last >= first) {
+        int64_t n = count_fires(&j->cron, first, missed_last);
+        char a[TIME_BUFSZ], b[TIME_BUFSZ], details[160];
+        struct strbuf msg = STRBUF_INIT, lb = STRBUF_INIT;
+        time_format_iso8601(first, a);
+        time_format_iso8601(missed_last, b);
+        strbuf_addf(&msg, "missed %s%" PRId64 " fire%s from %s to %s (scheduler not running)",
+                    n >= MISSED_COUNT_CAP ? "at least " : "", n, n == 1 ? "" : "s", a, b);
+        snprintf(details, sizeof(details),
+                 "{\"missed\": %" PRId64 ", \"first\": \"%s\", \"last\": \"%s\"}", n, a, b);
+        log_warn("job %s: %s", j->id, msg.buf);
+        pthread_mutex_unlock(&s->lock);
+        record_row(s, j, missed_last, JOB_MISSED, msg.buf, details);
+        pthread_mutex_lock(&s->lock);
+        labels_job(&lb, j);
+        metrics_add(s->metrics, "candlekeep_job_missed_fires_total", lb.buf, (double)n);
+        strbuf_release(&msg);
+        strbuf_release(&lb);
+        if (missed_last > j->last_fire)
+            j->last_fire = missed_last;
+    }
+    if (!run_newest)
+        return;
+    if (j->run) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "skipped: the previous run (since %.0fs) is still running",
+                 (double)(now * 1000 - atomic_load(&j->run->started_ms)) / 1000.0);
+        log_warn("job %s %s", j->id, msg);
+        pthread_mutex_unlock(&s->lock);
+        record_row(s, j, newest, JOB_SKIPPED, msg, NULL);
+        pthread_mutex_lock(&s->lock);
+        if (newest > j->last_fire)
+            j->last_fire = newest;
+        return;
+    }
+    submit_run(s, j, newest, false, false);
+}
+
+/* First tick: load last_fire from the database, sweep runs of dead processes. */
+static void initialise(struct sched *s, int64_t now_ms_)
+{
+    struct store *st = timer_store(s);
+    struct strbuf err = STRBUF_INIT;
+    int64_t now = now_ms_ / 1000, max_timeout = 0;
+
+    for (size_t i = 0; i < s->njobs; i++) {
+        struct job *j = &s->jobs[i];
+        struct job_state js;
+        int64_t last = 0;
+        if (j->timeout > max_timeout)
+            max_timeout = j->timeout;
+        if (st && !store_job_get(st, j->id, &js, &err))
+            last = js.last_fire;
+        else if (st)
+            store_job_ensure(st, j->id, now, &err);
+        job_state_release(&js);
+        strbuf_reset(&err);
+        /* A job never seen before starts now: history before it is not "missed". */
+        j->last_fire = last;
+        j->next_fire = cron_next(&j->cron, last > 0 ? last : now - 1);
+        if (last <= 0 && j->next_fire <= now)
+            j->next_fire = cron_next(&j->cron, now);
+    }
+    if (st) {
+        int64_t n = 0;
+        if (!store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * LEASE_MARGIN_MS),
+                                       "interrupted: the process running it stopped", &n, &err) &&
+            n)
+            log_warn("sched: marked %" PRId64 " interrupted run%s as failed", n,
+                     n == 1 ? "" : "s");
+    }
+    strbuf_release(&err);
+    s->initialised = true;
+}
+
+static void housekeeping(struct sched *s, int64_t now_ms_)
+{
+    struct store *st = timer_store(s);
+    struct strbuf err = STRBUF_INIT;
+    int64_t n = 0, max_timeout = 0;
+    s->next_housekeeping_ms = now_ms_ + HOUSEKEEPING_MS;
+    if (!st)
+        return;
+    for (size_t i = 0; i < s->njobs; i++)
+        if (s->jobs[i].timeout > max_timeout)
+            max_timeout = s->jobs[i].timeout;
+    if (store_job_runs_prune(st, now_ms_ - s->history_keep * 1000, &n, &err))
+        log_error("sched: cannot prune job history: %s", err.buf);
+    else if (n)
+        log_info("sched: pruned %" PRId64 " job runs older than %" PRId64 " days", n,
+                 s->history_keep / 86400);
+    strbuf_reset(&err);
+    store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * LEASE_MARGIN_MS),
+                              "interrupted: the process running it stopped", &n, &err);
+    strbuf_release(&err);
+}
+
+/* Tell other processes this instance is alive (see SCHED_INSTANCE_LEASE). */
+static void heartbeat(struct sched *s, int64_t t)
+{
+    struct store *st = timer_store(s);
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    s->next_heartbeat_ms = t + 15000;
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", s->instance);
+    if (st && store_lease_claim(st, name.buf, s->instance, t, t + 60000, &err))
+        log_warn("sched: cannot renew the instance heartbeat: %s", err.buf);
+    strbuf_release(&err);
+    strbuf_release(&name);
+}
+
+/* One pass of decisions at `now_ms_`. Called with the lock held. */
+static void tick_locked(struct sched *s, int64_t t)
+{
+    int64_t now = t / 1000;
+
+    if (s->manual_only) {
+        for (size_t i = 0; i < s->njobs; i++) {
+            struct job *j = &s->jobs[i];
+            if (j->manual_pending && !j->run) {
+                j->manual_pending = false;
+                submit_run(s, j, now, true, false);
+            }
+        }
+        return;
+    }
+    if (!s->initialised) {
+        pthread_mutex_unlock(&s->lock);
+        initialise(s, t);
+        pthread_mutex_lock(&s->lock);
+    }
+    if (s->stopping)
+        return;
+    for (size_t i = 0; i < s->njobs; i++) {
+        struct job *j = &s->jobs[i];
+        handle_due(s, j, now);
+        if (j->manual_pending && !j->run) {
+            j->manual_pending = false;
+            submit_run(s, j, now, true, false);
+        }
+        if (j->foreign_fire && t >= j->foreign_retry_ms && !j->run) {
+            int64_t fire = j->foreign_fire;
+            j->foreign_fire = 0;
+            submit_run(s, j, fire, false, true);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    check_timeouts(s, t);
+    if (t >= s->next_housekeeping_ms)
+        housekeeping(s, t);
+    if (t >= s->next_heartbeat_ms)
+        heartbeat(s, t);
+    pthread_mutex_lock(&s->lock);
+}
+
+void sched_tick(struct sched *s, int64_t t)
+{
+    pool_reap(s->pool);
+    pthread_mutex_lock(&s->lock);
+    tick_locked(s, t);
+    pthread_mutex_unlock(&s->lock);
+    pool_reap(s->pool);
+}
+
+void sched_wait_idle(struct sched *s)
+{
+    while (pool_pending(s->pool)) {
+        pool_wait(s->pool, 50);
+        pool_reap(s->pool);
+    }
+}
+
+/* Milliseconds until something is due (bounded by MAX_SLEEP_MS). Lock held. */
+static int64_t sleep_ms_locked(struct sched *s, int64_t t)
+{
+    int64_t wake = t + MAX_SLEEP_MS;
+    for (size_t i = 0; i < s->njobs; i++) {
+        const struct job *j = &s->jobs[i];
+        if (j->next_fire >= 0 && j->next_fire * 1000 < wake)
+            wake = j->next_fire * 1000;
+        if (j->manual_pending)
+            wake = t;
+    }
+    return wake > t ? wake - t : 0;
+}
+
+static void notify_cb(void *arg)
+{
+    struct sched *s = arg;
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *timer_main(void *arg)
+{
+    struct sched *s = arg;
+    pthread_mutex_lock(&s->lock);
+    s->running = true;
+    metrics_set(s->metrics, "candlekeep_scheduler_running", NULL, 1);
+    while (!s->stopping) {
+        int64_t t = now_ms(s), wait;
+        struct timespec ts;
+
+        pthread_mutex_unlock(&s->lock);
+        pool_reap(s->pool);
+        pthread_mutex_lock(&s->lock);
+        tick_locked(s, t);
+        if (s->stopping)
+            break;
+        wait = sleep_ms_locked(s, now_ms(s));
+        if (wait <= 0)
+            continue;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    }
+    s->running = false;
+    metrics_set(s->metrics, "candlekeep_scheduler_running", NULL, 0);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int sched_start_workers(struct sched *s, struct strbuf *err)
+{
+    int rc;
+    if (s->workers_started)
+        return 0;
+    s->pool = pool_new(s->workers, local_store_free, notify_cb, s);
+    rc = pool_start(s->pool, err);
+    if (!rc)
+        s->workers_started = true;
+    return rc;
+}
+
+int sched_start(struct sched *s, struct strbuf *err)
+{
+    int rc = sched_start_workers(s, err);
+    if (rc)
+        return rc;
+    rc = pthread_create(&s->thread, NULL, timer_main, s);
+    if (rc) {
+        strbuf_addf(err, "sched: cannot start the timer thread: %s", strerror(rc));
+        return CK_EIO;
+    }
+    s->thread_started = true;
+    return 0;
+}
+
+bool sched_is_running(const struct sched *s)
+{
+    bool r;
+    if (!s)
+        return false;
+    pthread_mutex_lock((pthread_mutex_t *)&s->lock);
+    r = s->running && !s->stopping;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
+    return r;
+}
+
+void sched_stop(struct sched *s, int64_t drain_ms)
+{
+    int64_t deadline;
+    if (!s || !s->workers_started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->thread_started) {
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+    }
+    /* Let running jobs finish, up to the drain time; then ask them to stop. */
+    deadline = time_mono_ms() + drain_ms;
+    while (pool_busy(s->pool) && time_mono_ms() < deadline) {
+        pool_wait(s->pool, 50);
+        pool_reap(s->pool);
+    }
+    atomic_store(&s->stop_flag, true);
+    if (pool_busy(s->pool)) {
+        /* Still running past the drain time: record them as interrupted. */
+        struct store *st = timer_store(s);
+        struct strbuf err = STRBUF_INIT;
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->njobs; i++) {
+            struct run *r = s->jobs[i].run;
+            int expected = RUN_ACTIVE;
+            if (!r || !atomic_load(&r->run_id) ||
+                !atomic_compare_exchange_strong(&r->state, &expected, RUN_ABANDONED))
+                continue;
+            struct job_run row = {
+                .id = atomic_load(&r->run_id),
+                .job_id = s->jobs[i].id,
+                .scheduled = r->scheduled,
+                .finished = now_ms(s),
+                .status = JOB_FAILED,
+                .message = (char *)"interrupted by shutdown",
+                .details = (char *)"{}",
+            };
+            if (st)
+                store_job_run_finish(st, &row, NULL, &err);
+            log_warn("job %s interrupted by shutdown", s->jobs[i].id);
+            pool_abandon(s->pool, r->item);
+        }
+        pthread_mutex_unlock(&s->lock);
+        strbuf_release(&err);
+    }
+    pool_stop(s->pool);
+    pool_reap(s->pool);
+}
+
+void sched_free(struct sched *s)
+{
+    if (!s)
+        return;
+    sched_stop(s, 0);
+    pool_free(s->pool);
+    store_close(s->st);
+    for (size_t i = 0; i < s->njobs; i++) {
+        free(s->jobs[i].id);
+        free(s->jobs[i].name);
+    }
+    free(s->jobs);
+    free(s->store_url);
+    free(s->instance);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}
+
+int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
+{
+    struct job *j;
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    j = find_job(s, id);
+    if (!j) {
+        strbuf_addf(err, "no job '%s'", id);
+        rc = CK_ENOTFOUND;
+    } else if (j->run || j->manual_pending) {
+        strbuf_addf(err, "job '%s' is already running", id);
+        rc = CK_EBUSY;
+    } else if (s->stopping) {
+        strbuf_addstr(err, "the scheduler is stopping");
+        rc = CK_EBUSY;
+    } else {
+        j->manual_pending = true;
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void fill_info(struct sched *s, const struct job *j, int64_t now, struct sched_job_info *o)
+{
+    o->id = j->id;
+    o->name = j->name;
+    o->cron = cron_text(&j->cron);
+    o->timeout = j->timeout;
+    o->period = j->period;
+    o->next_run = j->next_fire;
+    o->running = j->run != NULL;
+    o->running_since = j->run ? atomic_load(&j->run->started_ms) : 0;
+    o->last_fire = j->last_fire;
+    /* Overdue: its next fire is more than one period in the past and nothing handled it. */
+    o->overdue = s->initialised && j->next_fire > 0 && now > j->next_fire + j->period;
+}
+
+size_t sched_jobs(struct sched *s, struct sched_job_info *out, size_t max)
+{
+    int64_t now = now_ms(s) / 1000;
+    size_t n;
+    pthread_mutex_lock(&s->lock);
+    n = s->njobs;
+    for (size_t i = 0; i < n && i < max; i++)
+        fill_info(s, &s->jobs[i], now, &out[i]);
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+int sched_job(struct sched *s, const char *id, struct sched_job_info *out)
+{
+    int64_t now = now_ms(s) / 1000;
+    struct job *j;
+    pthread_mutex_lock(&s->lock);
+    j = find_job(s, id);
+    if (j)
+        fill_info(s, j, now, out);
+    pthread_mutex_unlock(&s->lock);
+    return j ? 0 : CK_ENOTFOUND;
+}

@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scheduler semantics on an injected clock: fire times, overlap, timeouts,
+ * catch-up and missed fires, pause across restarts, failure streaks,
+ * manual runs, one run per fire across instances and takeover of a dead
+ * holder's fire, and a database that is not there. Job bodies run on real
+ * worker threads against a real store; only time is simulated.
+ */
+#include "testutil.h"
+
+#include "sched/sched.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static _Atomic int64_t fake_ms;
+static int64_t fake_now(void *arg)
+{
+    (void)arg;
+    return atomic_load(&fake_ms);
+}
+static const struct sched_clock fake_clock = {.now_ms = fake_now};
+
+static char *url;
+static unsigned seq;
+
+/* A controllable job body. */
+struct body {
+    atomic_int calls;
+    atomic_int fail;  /* >0: fail this many more times */
+    atomic_bool block; /* wait until released */
+    atomic_bool inside;
+    int64_t last_scheduled;
+    bool last_manual;
+};
+
+static int body_fn(struct job_ctx *ctx, void *arg)
+{
+    struct body *b = arg;
+    atomic_fetch_add(&b->calls, 1);
+    b->last_scheduled = ctx->scheduled;
+    b->last_manual = ctx->manual;
+    atomic_store(&b->inside, true);
+    while (atomic_load(&b->block))
+        usleep(1000);
+    atomic_store(&b->inside, false);
+    if (atomic_load(&b->fail) > 0) {
+        atomic_fetch_sub(&b->fail, 1);
+        strbuf_addstr(&ctx->message, "provider exploded");
+        return CK_EUPSTREAM;
+    }
+    strbuf_addstr(&ctx->message, "fine");
+    strbuf_addstr(&ctx->details, "{\"stored\": 4}");
+    return 0;
+}
+
+static void wait_inside(struct body *b)
+{
+    for (int i = 0; i < 5000 && !atomic_load(&b->inside); i++)
+        usleep(1000);
+    assert_true(atomic_load(&b->inside));
+}
+
+static char *job_name(const char *what)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "t%ld_%u_%s", (long)getpid(), seq++, what);
+    return strbuf_detach(&sb, NULL);
+}
+
+static struct sched *new_sched(const char *instance, size_t workers, struct strbuf *err)
+{
+    struct sched_config cfg = {
+        .store_url = url,
+        .instance = instance,
+        .workers = workers,
+        .clock = &fake_clock,
+    };
+    struct sched *s = sched_new(&cfg, err);
+    assert_non_null(s);
+    return s;
+}
+
+static void add(struct sched *s, const char *id, const char *cron, int64_t timeout, int64_t grace,
+                struct body *b)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct sched_job_def def = {.id = id, .name = id, .cron = cron, .timeout = timeout,
+                                .grace = grace, .fn = body_fn, .arg = b};
+    if (sched_add_job(s, &def, &err))
+        fail_msg("add %s: %s", id, err.buf);
+    strbuf_release(&err);
+}
+
+static void start(struct sched *s)
+{
+    struct strbuf err = STRBUF_INIT;
+    if (sched_start_workers(s, &err))
+        fail_msg("start: %s", err.buf);
+    strbuf_release(&err);
+}
+
+static void tick(struct sched *s, int64_t ms)
+{
+    atomic_store(&fake_ms, ms);
+    sched_tick(s, ms);
+}
+
+static struct store *open_store(void)
+{
+    struct store *st;
+    struct strbuf err = STRBUF_INIT;
+    if (store_open(&st, url, &err))
+        fail_msg("open %s: %s", url, err.buf);
+    strbuf_release(&err);
+    return st;
+}
+
+/* Runs of `id`, oldest first. */
+static size_t runs_of(const char *id, struct job_run **out)
+{
+    struct store *st = open_store();
+    struct strbuf err = STRBUF_INIT;
+    struct job_run *v;
+    size_t n;
+    assert_int_equal(store_job_runs_list(st, id, 0, &v, &n, &err), 0);
+    for (size_t i = 0; i < n / 2; i++) {
+        struct job_run t = v[i];
+        v[i] = v[n - 1 - i];
+        v[n - 1 - i] = t;
+    }
+    *out = v;
+    store_close(st);
+    strbuf_release(&err);
+    return n;
+}
+
+static int64_t T(const char *iso)
+{
+    int64_t t;
+    assert_int_equal(time_parse(iso, &t), 0);
+    return t;
+}
+
+static void test_fires_on_time(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("ontime");
+    struct job_run *runs;
+    (void)state;
+
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 2, &err);
+    add(s, id, "*/5 * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    tick(s, T("2024-03-13T10:04:59Z") * 1000 + 999);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+
+    struct sched_job_info ji;
+    assert_int_equal(sched_job(s, id, &ji), 0);
+    assert_int_equal(ji.next_run, T("2024-03-13T10:05:00Z"));
+    assert_int_equal(ji.period, 300);
+    assert_int_equal(ji.timeout, 300);
+
+    tick(s, T("2024-03-13T10:05:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    assert_int_equal(b.last_scheduled, T("2024-03-13T10:05:00Z"));
+    assert_int_equal(runs_of(id, &runs), 1);
+    assert_int_equal(runs[0].status, JOB_OK);
+    assert_int_equal(runs[0].scheduled, T("2024-03-13T10:05:00Z"));
+    assert_string_equal(runs[0].message, "fine");
+    assert_non_null(strstr(runs[0].details, "\"stored\""));
+    assert_string_equal(runs[0].instance, "A");
+    assert_true(runs[0].finished >= runs[0].started);
+    job_runs_free(runs, 1);
+
+    /* The same time again does not fire again. */
+    tick(s, T("2024-03-13T10:05:00Z") * 1000 + 40);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_overlap_is_skipped(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("overlap");
+    struct job_run *runs;
+    size_t n;
+    (void)state;
+
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 2, &err);
+    add(s, id, "* * * * *", 600, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    atomic_store(&b.block, true);
+    tick(s, T("2024-03-13T10:01:00Z") * 1000);
+    wait_inside(&b);
+    tick(s, T("2024-03-13T10:02:00Z") * 1000); /* still running: skipped */
+    atomic_store(&b.block, false);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 2);
+    assert_int_equal(runs[0].status, JOB_OK);
+    assert_int_equal(runs[1].status, JOB_SKIPPED);
+    assert_int_equal(runs[1].scheduled, T("2024-03-13T10:02:00Z"));
+    assert_non_null(strstr(runs[1].message, "still running"));
+    job_runs_free(runs, n);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_timeout_abandons_and_keeps_capacity(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body slow = {0}, other = {0};
+    char *id = job_name("slow"), *id2 = job_name("other");
+    struct job_run *runs;
+    size_t n;
+    (void)state;
+
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err); /* one worker: capacity matters */
+    add(s, id, "0 * * * *", 60, 0, &slow);
+    add(s, id2, "5 * * * *", 0, 0, &other);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    atomic_store(&slow.block, true);
+    tick(s, T("2024-03-13T11:00:00Z") * 1000);
+    wait_inside(&slow);
+    tick(s, T("2024-03-13T11:00:59Z") * 1000);
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 1);
+    assert_int_equal(runs[0].status, JOB_RUNNING);
+    job_runs_free(runs, n);
+
+    tick(s, T("2024-03-13T11:01:01Z") * 1000); /* past the 60 s timeout */
+    n = runs_of(id, &runs);
+    assert_int_equal(runs[0].status, JOB_TIMED_OUT);
+    assert_non_null(strstr(runs[0].message, "timed out"));
+    job_runs_free(runs, n);
+
+    /* The single worker is stuck, yet another job still runs. */
+    tick(s, T("2024-03-13T11:05:00Z") * 1000);
+    for (int i = 0; i < 5000 && atomic_load(&other.calls) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&other.calls), 1);
+
+    /* The abandoned run returns: its record stays timed_out. */
+    atomic_store(&slow.block, false);
+    sched_wait_idle(s);
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 1);
+    assert_int_equal(runs[0].status, JOB_TIMED_OUT);
+    job_runs_free(runs, n);
+
+    struct store *st = open_store();
+    struct job_state js;
+    assert_int_equal(store_job_get(st, id, &js, &err), 0);
+    assert_int_equal(js.streak, 1); /* a timeout counts as a failure */
+    job_state_release(&js);
+    store_close(st);
+    sched_free(s);
+    free(id);
+    free(id2);
+    strbuf_release(&err);
+}
+
+static void test_catch_up_and_missed(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("catchup");
+    struct job_run *runs;
+    size_t n;
+    (void)state;
+
+    /* First life: one run at 10:15. */
+    atomic_store(&fake_ms, T("2024-03-13T10:10:00Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "*/15 * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:10:00Z") * 1000);
+    tick(s, T("2024-03-13T10:15:00Z") * 1000);
+    sched_wait_idle(s);
+    sched_free(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+
+    /* Down until 10:40: 10:30 is within one period, so it runs once; nothing is missed. */
+    atomic_store(&fake_ms, T("2024-03-13T10:40:00Z") * 1000);
+    s = new_sched("A", 1, &err);
+    add(s, id, "*/15 * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:40:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 2);
+    assert_int_equal(b.last_scheduled, T("2024-03-13T10:30:00Z"));
+    sched_free(s);
+
+    /* Down until 12:20: 10:45 .. 11:45 (5 fires) missed, 12:15 caught up once. */
+    atomic_store(&fake_ms, T("2024-03-13T12:20:00Z") * 1000);
+    s = new_sched("A", 1, &err);
+    add(s, id, "*/15 * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T12:20:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 3);
+    assert_int_equal(b.last_scheduled, T("2024-03-13T12:15:00Z"));
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 4);
+    assert_int_equal(runs[2].status, JOB_MISSED);
+    assert_non_null(strstr(runs[2].message, "missed 5 fires from 2024-03-13T10:45:00Z to "
+                                            "2024-03-13T11:45:00Z"));
+    assert_non_null(strstr(runs[2].details, "\"missed\": 5"));
+    assert_int_equal(runs[3].status, JOB_OK);
+    job_runs_free(runs, n);
+    sched_free(s);
+
+    /* With a short grace, a late newest fire is missed too, never run. */
+    atomic_store(&fake_ms, T("2024-03-13T12:40:00Z") * 1000);
+    s = new_sched("A", 1, &err);
+    add(s, id, "*/15 * * * *", 0, 60, &b);
+    start(s);
+    tick(s, T("2024-03-13T12:40:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 3);
+    n = runs_of(id, &runs);
+    assert_int_equal(runs[n - 1].status, JOB_MISSED);
+    assert_non_null(strstr(runs[n - 1].message, "missed 1 fire from 2024-03-13T12:30:00Z"));
+    job_runs_free(runs, n);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_new_job_does_not_replay_history(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("fresh");
+    struct job_run *runs;
+    (void)state;
+    atomic_store(&fake_ms, T("2024-03-13T10:07:00Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "*/5 * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:07:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+    assert_int_equal(runs_of(id, &runs), 0);
+    job_runs_free(runs, 0);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_pause_survives_restart(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("pause");
+    struct store *st = open_store();
+    struct job_run *runs;
+    (void)state;
+
+    assert_int_equal(store_job_set_paused(st, id, true, 0, &err), 0);
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "* * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    tick(s, T("2024-03-13T10:01:00Z") * 1000);
+    sched_wait_idle(s);
+    sched_free(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+
+    /* A new process: still paused. */
+    atomic_store(&fake_ms, T("2024-03-13T10:01:30Z") * 1000);
+    s = new_sched("B", 1, &err);
+    add(s, id, "* * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:01:30Z") * 1000);
+    tick(s, T("2024-03-13T10:02:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+    assert_int_equal(runs_of(id, &runs), 0);
+    job_runs_free(runs, 0);
+
+    /* Resumed (as the CLI would, through the database): runs at the next fire. */
+    assert_int_equal(store_job_set_paused(st, id, false, 0, &err), 0);
+    tick(s, T("2024-03-13T10:03:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    sched_free(s);
+    store_close(st);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_failure_streak(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("streak");
+    struct store *st = open_store();
+    struct job_state js;
+    (void)state;
+
+    atomic_store(&b.fail, 3);
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "* * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    for (int m = 1; m <= 3; m++) {
+        tick(s, (T("2024-03-13T10:00:00Z") + m * 60) * 1000);
+        sched_wait_idle(s);
+        assert_int_equal(store_job_get(st, id, &js, &err), 0);
+        assert_int_equal(js.streak, m);
+        job_state_release(&js);
+    }
+    tick(s, T("2024-03-13T10:04:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(store_job_get(st, id, &js, &err), 0);
+    assert_int_equal(js.streak, 0);
+    assert_int_equal(js.last_fire, T("2024-03-13T10:04:00Z"));
+    job_state_release(&js);
+
+    struct job_run *runs;
+    size_t n = runs_of(id, &runs);
+    assert_int_equal(n, 4);
+    assert_int_equal(runs[0].status, JOB_FAILED);
+    assert_string_equal(runs[0].message, "provider exploded");
+    assert_int_equal(runs[3].status, JOB_OK);
+    job_runs_free(runs, n);
+    sched_free(s);
+    store_close(st);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_manual_run(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("manual");
+    (void)state;
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "0 0 1 1 *", 0, 0, &b);
+    start(s);
+    assert_int_equal(sched_run_now(s, "nope", &err), CK_ENOTFOUND);
+    atomic_store(&b.block, true);
+    assert_int_equal(sched_run_now(s, id, &err), 0);
+    tick(s, T("2024-03-13T10:00:31Z") * 1000);
+    wait_inside(&b);
+    strbuf_reset(&err);
+    assert_int_equal(sched_run_now(s, id, &err), CK_EBUSY);
+    assert_non_null(strstr(err.buf, "already running"));
+    atomic_store(&b.block, false);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    assert_true(b.last_manual);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_one_run_per_fire_across_instances(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body a = {0}, b = {0};
+    char *id = job_name("shared");
+    struct job_run *runs;
+    size_t n;
+    (void)state;
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *sa = new_sched("A", 1, &err), *sb = new_sched("B", 1, &err);
+    add(sa, id, "* * * * *", 0, 0, &a);
+    add(sb, id, "* * * * *", 0, 0, &b);
+    start(sa);
+    start(sb);
+    tick(sa, T("2024-03-13T10:00:30Z") * 1000);
+    tick(sb, T("2024-03-13T10:00:30Z") * 1000);
+    for (int m = 1; m <= 5; m++) {
+        int64_t t = (T("2024-03-13T10:00:00Z") + m * 60) * 1000;
+        atomic_store(&fake_ms, t);
+        sched_tick(sa, t);
+        sched_tick(sb, t);
+        sched_wait_idle(sa);
+        sched_wait_idle(sb);
+    }
+    assert_int_equal(atomic_load(&a.calls) + atomic_load(&b.calls), 5);
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(runs[i].status, JOB_OK);
+        assert_int_equal(runs[i].scheduled, T("2024-03-13T10:00:00Z") + (int64_t)(i + 1) * 60);
+    }
+    job_runs_free(runs, n);
+    sched_free(sa);
+    sched_free(sb);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_takeover_of_a_dead_holder(void **state)
+{
+    struct strbuf err = STRBUF_INIT, lease = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("takeover");
+    struct store *st = open_store();
+    int64_t fire = T("2024-03-13T10:01:00Z");
+    (void)state;
+
+    /* A holder that will die: it claimed the fire until 10:01:40. */
+    strbuf_addf(&lease, "fire:%s:%lld", id, (long long)fire);
+    assert_int_equal(store_lease_claim(st, lease.buf, "dead", fire * 1000,
+                                       (fire + 40) * 1000, &err), 0);
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("B", 1, &err);
+    add(s, id, "1 10 * * *", 60, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    tick(s, fire * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0); /* held by someone else */
+    tick(s, (fire + 30) * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+    /* The holder's lease lapses (this instance looks again after a lease's
+     * lifetime: timeout 60 s + margin): it takes the fire over. */
+    tick(s, (fire + 95) * 1000);
+    sched_wait_idle(s);
+    tick(s, (fire + 96) * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    assert_int_equal(b.last_scheduled, fire);
+    sched_free(s);
+    store_close(st);
+    strbuf_release(&lease);
+    free(id);
+    strbuf_release(&err);
+}
+
+static void test_database_away(void **state)
+{
+    struct strbuf err = STRBUF_INIT, bad = STRBUF_INIT;
+    struct body b = {0};
+    (void)state;
+    if (strncmp(url, "sqlite:", 7))
+        skip();
+    strbuf_addf(&bad, "sqlite:%s/not-yet/x.db", test_tmpdir());
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched_config cfg = {.store_url = bad.buf, .instance = "A", .workers = 1,
+                               .clock = &fake_clock};
+    struct sched *s = sched_new(&cfg, &err);
+    add(s, "dbjob", "* * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    tick(s, T("2024-03-13T10:01:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0); /* skipped its cycle, no crash */
+
+    /* The database comes back: the next fire runs. */
+    struct strbuf dir = STRBUF_INIT;
+    strbuf_addf(&dir, "%s/not-yet", test_tmpdir());
+    assert_int_equal(mkdir(dir.buf, 0700), 0);
+    tick(s, T("2024-03-13T10:02:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    sched_free(s);
+    strbuf_release(&dir);
+    strbuf_release(&bad);
+    strbuf_release(&err);
+}
+
+static void test_bad_cron_and_duplicates(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    (void)state;
+    struct sched *s = new_sched("A", 1, &err);
+    struct sched_job_def def = {.id = "x", .cron = "61 * * * *", .fn = body_fn, .arg = &b};
+    assert_int_equal(sched_add_job(s, &def, &err), CK_EINVAL);
+    assert_non_null(strstr(err.buf, "61"));
+    def.cron = "* * * * *";
+    assert_int_equal(sched_add_job(s, &def, &err), 0);
+    strbuf_reset(&err);
+    assert_int_equal(sched_add_job(s, &def, &err), CK_EINVAL);
+    assert_non_null(strstr(err.buf, "twice"));
+    sched_free(s);
+    strbuf_release(&err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fires_on_time),
+        cmocka_unit_test(test_overlap_is_skipped),
+        cmocka_unit_test(test_timeout_abandons_and_keeps_capacity),
+        cmocka_unit_test(test_catch_up_and_missed),
+        cmocka_unit_test(test_new_job_does_not_replay_history),
+        cmocka_unit_test(test_pause_survives_restart),
+        cmocka_unit_test(test_failure_streak),
+        cmocka_unit_test(test_manual_run),
+        cmocka_unit_test(test_one_run_per_fire_across_instances),
+        cmocka_unit_test(test_takeover_of_a_dead_holder),
+        cmocka_unit_test(test_database_away),
+        cmocka_unit_test(test_bad_cron_and_duplicates),
+    };
+    url = test_store_url();
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(url);
+    return rc;
+}
