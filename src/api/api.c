@@ -260,7 +260,7 @@ static bool authorize(struct api_request *req)
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         req->www_authenticate = "Bearer realm=\"candlekeep\"";
         api_reply_error(req, MHD_HTTP_UNAUTHORIZED, NULL,
-                        h ? "the Authorization header is not 'Bearer <token>'"
+                        h ? "the Authorization header is not a bearer token"
                           : "this endpoint needs 'Authorization: Bearer <api.token>'");
         return false;
     }
@@ -462,8 +462,11 @@ void api_reply_error(struct api_request *req, unsigned status, const char *detai
     va_start(ap, fmt);
     strbuf_vaddf(&msg, fmt, ap);
     va_end(ap);
-    log_redact(&msg);
-    /* Inputs are echoed through echo(), so the message is ASCII; be safe anyway. */
+    /*
+     * The message is ours (request input in it went through echo(), so it
+     * is ASCII); the detail carries text from elsewhere (database errors)
+     * and is redacted like a log line.
+     */
     json_object_set_new(o, "error", json_stringn_nocheck(msg.buf, msg.len));
     if (detail && *detail) {
         struct strbuf d = STRBUF_INIT;

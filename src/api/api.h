@@ -46,9 +46,9 @@ struct strbuf;
  * /metrics renders `metrics` (the daemon's registry) followed by families
  * computed at scrape time, whose names are therefore reserved for the API:
  * candlekeep_up, candlekeep_build_info, candlekeep_database_up,
- * candlekeep_scheduler_running, candlekeep_latest_candle_age_seconds,
- * candlekeep_gaps_open and process_{start_time_seconds,
- * resident_memory_bytes, open_fds, cpu_seconds_total}. The API itself
+ * candlekeep_latest_candle_age_seconds and process_{start_time_seconds,
+ * cpu_seconds_total, resident_memory_bytes, virtual_memory_bytes,
+ * open_fds, max_fds}. The API itself
  * counts candlekeep_http_requests_total{route,code} and observes
  * candlekeep_http_request_duration_seconds{route} in `metrics`.
  */

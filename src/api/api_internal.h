@@ -154,7 +154,8 @@ void api_reply_text(struct api_request *req, unsigned status, char *text, size_t
                     const char *content_type);
 /*
  * Reply {"error": <fmt...>} (and "detail": `detail` when not NULL or
- * empty). The detail is passed through log_redact().
+ * empty). The detail is passed through log_redact(); request input in the
+ * message must go through api_echo().
  */
 void api_reply_error(struct api_request *req, unsigned status, const char *detail,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));

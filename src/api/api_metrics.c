@@ -11,16 +11,17 @@
  *   candlekeep_up                                    1
  *   candlekeep_build_info{version}                   1
  *   candlekeep_database_up                           0/1 (a round trip)
- *   candlekeep_scheduler_running                     0/1
  *   candlekeep_latest_candle_age_seconds{source,symbol,timeframe}
  *                                                    since the newest stored candle closed
- *   candlekeep_gaps_open{source,symbol,timeframe}    open gaps in the ledger
  *   process_start_time_seconds, process_cpu_seconds_total,
  *   process_resident_memory_bytes, process_virtual_memory_bytes,
  *   process_open_fds, process_max_fds
  *
  * These names are reserved for this file (api.h says so): a family
- * rendered by both registries would make the exposition invalid.
+ * rendered by both registries would make the exposition invalid. Others
+ * that look like scrape-time values belong to their writers' registry
+ * (candlekeep_scheduler_running to the scheduler, candlekeep_gaps_open to
+ * the refresh jobs).
  *
  * A database that cannot be reached does not fail the scrape: the
  * database families are left out and candlekeep_database_up says 0, which
@@ -29,7 +30,6 @@
 #include "api/api_internal.h"
 
 #include "market/timeframe.h"
-#include "sched/sched.h"
 #include "store/store.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
@@ -58,14 +58,11 @@ static void add_store_metrics(struct metrics *m, struct store *st)
 {
     struct strbuf err = STRBUF_INIT, lab = STRBUF_INIT;
     struct series_info *series = NULL;
-    struct gap_record *gaps = NULL;
-    size_t nseries = 0, ngaps = 0;
+    size_t nseries = 0;
     int64_t now = time_now();
 
     metrics_declare(m, "candlekeep_latest_candle_age_seconds", METRIC_GAUGE,
                     "Seconds since the newest stored candle of each series closed.");
-    metrics_declare(m, "candlekeep_gaps_open", METRIC_GAUGE,
-                    "Open gaps (runs of missing candles) in the gap ledger, by series.");
     if (!store_list_series(st, &series, &nseries, &err)) {
         for (size_t i = 0; i < nseries; i++) {
             const struct series_info *si = &series[i];
@@ -76,19 +73,8 @@ static void add_store_metrics(struct metrics *m, struct store *st)
             series_labels(&lab, si->source, si->symbol, si->tf);
             metrics_set(m, "candlekeep_latest_candle_age_seconds", lab.buf,
                         (double)(age > 0 ? age : 0));
-            /* Every series has a gaps_open sample, 0 when complete. */
-            metrics_set(m, "candlekeep_gaps_open", lab.buf, 0);
         }
     }
-    strbuf_reset(&err);
-    struct gap_query q = {.has_state = true, .state = GAP_OPEN};
-    if (!store_list_gaps(st, &q, &gaps, &ngaps, &err)) {
-        for (size_t i = 0; i < ngaps; i++) {
-            series_labels(&lab, gaps[i].source, gaps[i].symbol, gaps[i].tf);
-            metrics_add(m, "candlekeep_gaps_open", lab.buf, 1);
-        }
-    }
-    gap_records_free(gaps, ngaps);
     series_info_free(series, nseries);
     strbuf_release(&lab);
     strbuf_release(&err);
@@ -167,10 +153,6 @@ void api_metrics_get(struct api_request *req)
     metrics_declare(scrape, "candlekeep_database_up", METRIC_GAUGE,
                     "1 when the database answered this scrape, 0 otherwise.");
     metrics_set(scrape, "candlekeep_database_up", NULL, db_up);
-    metrics_declare(scrape, "candlekeep_scheduler_running", METRIC_GAUGE,
-                    "1 when the job scheduler is running, 0 otherwise.");
-    metrics_set(scrape, "candlekeep_scheduler_running", NULL,
-                a->sched && sched_is_running(a->sched));
     if (db_up)
         add_store_metrics(scrape, st);
     else if (st)
