@@ -18,10 +18,12 @@
  * turn every request into a connection attempt.
  *
  * A request. libmicrohttpd calls the access handler once with the headers,
- * then once per chunk of body, then once more. Requests that carry no body
- * (every GET, and POSTs without one) are answered on the first call; for
- * others the body is counted and discarded (no endpoint reads one) and the
- * request is refused with 413 once it passes API_MAX_BODY. Dispatch is a
+ * then once per chunk of body, then once more; the reply is queued on that
+ * last call (a reply queued earlier makes libmicrohttpd close the
+ * connection, losing keep-alive). The body is counted and discarded (no
+ * endpoint reads one); a request announcing more than API_MAX_BODY is
+ * refused with 413 on the first call, one sending more on the last. Only
+ * requests with a body get a state of their own (a malloc). Dispatch is a
  * walk of the route table (api_routes.c): an unknown path is 404, a known
  * path with the wrong method 405 with Allow; a route marked needs_auth is
  * authorized here before its handler runs. The handler leaves exactly one
@@ -69,21 +71,26 @@
 /* One server thread's private state (the value of api->thread_key). */
 struct api_thread {
     struct store *st;
+    struct api_cache *cache; /* NULL until the first cached response */
     bool broken;          /* close st before the next use */
     int64_t failed_at_ms; /* monotonic time of the last failed open; 0 none */
     struct strbuf open_err;
 };
 
-/* Per-connection state, only for requests that carry a body. */
+/* Per-request state, allocated only for requests that carry a body. */
 struct conn_state {
     size_t body;
     bool too_big;
 };
 
+/* The state of every request without a body; never written. */
+static struct conn_state bodyless;
+
 static void thread_release(void *p)
 {
     struct api_thread *t = p;
     store_close(t->st);
+    api_cache_free(t->cache);
     strbuf_release(&t->open_err);
     free(t);
 }
@@ -229,7 +236,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    free(*con_cls);
+    if (*con_cls != &bodyless)
+        free(*con_cls);
     *con_cls = NULL;
 }
 
@@ -297,6 +305,15 @@ static int dump_cb(const char *buf, size_t size, void *data)
     return 0;
 }
 
+char *api_json_dump(const json_t *j, size_t *out_len)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_grow(&sb, 4096);
+    json_dump_callback(j, dump_cb, &sb, JSON_COMPACT);
+    strbuf_addch(&sb, '\n');
+    return strbuf_detach(&sb, out_len);
+}
+
 static enum MHD_Result send_reply(struct api_request *req)
 {
     struct MHD_Response *resp;
@@ -306,13 +323,9 @@ static enum MHD_Result send_reply(struct api_request *req)
     size_t len;
 
     if (req->json) {
-        struct strbuf sb = STRBUF_INIT;
-        strbuf_grow(&sb, 4096);
-        json_dump_callback(req->json, dump_cb, &sb, JSON_COMPACT);
-        strbuf_addch(&sb, '\n');
+        body = api_json_dump(req->json, &len);
         json_decref(req->json);
         req->json = NULL;
-        body = strbuf_detach(&sb, &len);
         ctype = "application/json";
     } else {
         body = req->text;
@@ -406,8 +419,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!cs) {
         uint64_t clen;
-        if (!has_body(conn, &clen))
-            return handle(a, conn, url, method, false);
+        if (!has_body(conn, &clen)) {
+            *con_cls = &bodyless;
+            return MHD_YES;
+        }
+        /* Refused at once: the connection is closed after the reply. */
         if (clen > API_MAX_BODY)
             return handle(a, conn, url, method, true);
         cs = xcalloc(1, sizeof(*cs));
@@ -415,13 +431,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size) {
-        cs->body += *upload_data_size;
-        if (cs->body > API_MAX_BODY)
-            cs->too_big = true;
+        if (cs != &bodyless) {
+            cs->body += *upload_data_size;
+            if (cs->body > API_MAX_BODY)
+                cs->too_big = true;
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return handle(a, conn, url, method, cs->too_big);
+    return handle(a, conn, url, method, cs != &bodyless && cs->too_big);
 }
 
 /* ---- helpers for handlers ---- */
@@ -489,6 +507,14 @@ static struct api_thread *this_thread(struct api *a)
         pthread_setspecific(a->thread_key, t);
     }
     return t;
+}
+
+struct api_cache *api_thread_cache(struct api_request *req)
+{
+    struct api_thread *t = this_thread(req->api);
+    if (!t->cache)
+        t->cache = api_cache_new();
+    return t->cache;
 }
 
 struct store *api_store(struct api_request *req, struct strbuf *err)

@@ -14,15 +14,19 @@
  * whose last missing candle is within the last `days` days.
  *
  * Which series: `symbol` defaults to the first symbol of the first enabled
- * source, `source` to the first enabled source that lists the symbol.
- * Both may name a series that is not configured any more (its stored
- * history is still served) as long as both are given.
+ * source, `source` to the first enabled source that lists the symbol; when
+ * no enabled source does, disabled ones are tried (disabled means "do not
+ * fetch", and what was fetched before is still served). Both may name a
+ * series that is not configured at all, as long as both are given.
  *
- * Cost. A candle request is one prepared query on this thread's
- * connection; the three strings every candle repeats (source, symbol,
- * timeframe) are made once and shared by reference between the candle
- * objects, and keys are set without jansson's UTF-8 re-check (they are
- * literals), so building the body costs little more than dumping it.
+ * Cost. A candle request is one query on this thread's connection. The
+ * rows are always read; encoding them is the expensive part, so the body
+ * is memoised per thread (api_cache.c) and re-encoded only when the rows
+ * differ from the ones it was made from, which for a client polling the
+ * newest candles happens once per candle period. When encoding, the three
+ * strings every candle repeats (source, symbol, timeframe) are made once
+ * and shared by reference, and keys are set without jansson's UTF-8
+ * re-check (they are literals).
  */
 #include "api/api_internal.h"
 
@@ -32,6 +36,7 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #include <string.h>
 
@@ -85,20 +90,23 @@ static int resolve_series(struct api_request *req, struct series_key *key)
         (symbol && check_name(req, "symbol", symbol)))
         return -1;
     if (!source) {
-        for (size_t i = 0; s && i < s->nsources && !source; i++) {
-            const struct source_settings *src = &s->sources[i];
-            if (!src->enabled || !src->nsymbols)
-                continue;
-            if (!symbol)
-                symbol = src->symbols[0];
-            if (source_settings_has_symbol(src, symbol))
-                source = src->name;
+        /* Enabled sources first; then disabled ones, whose history is still stored. */
+        for (int pass = 0; pass < 2 && !source; pass++) {
+            for (size_t i = 0; s && i < s->nsources && !source; i++) {
+                const struct source_settings *src = &s->sources[i];
+                if (src->enabled != (pass == 0) || !src->nsymbols)
+                    continue;
+                if (!symbol)
+                    symbol = src->symbols[0];
+                if (source_settings_has_symbol(src, symbol))
+                    source = src->name;
+            }
         }
         if (!source && symbol) {
             api_echo(ebuf, sizeof(ebuf), symbol);
             api_reply_error(req, MHD_HTTP_NOT_FOUND,
                             "pass source= to read a series that is not configured",
-                            "no enabled source lists symbol '%s'", ebuf);
+                            "no configured source lists symbol '%s'", ebuf);
             return -1;
         }
     } else if (!symbol) {
@@ -136,16 +144,56 @@ static int parse_time_param(struct api_request *req, const char *name, bool *has
     return -1;
 }
 
+/* The byte image of a candle that api_cache compares: every field, no padding. */
+static void pack_candle(struct strbuf *sb, const struct candle *c)
+{
+    int64_t v[7] = {c->open_time, c->open,   c->high, c->low,
+                    c->close,     c->volume, c->has_volume};
+    strbuf_add(sb, v, sizeof(v));
+}
+
+static json_t *candles_json(const struct series_key *k, const struct candle_vec *rows)
+{
+    json_t *src = json_string(k->source), *sym = json_string(k->symbol);
+    json_t *tfj = json_string_nocheck(timeframe_name(k->tf));
+    json_t *arr = json_array(), *body = json_object();
+
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct candle *c = &rows->v[i];
+        json_t *o = json_object();
+        json_object_set_nocheck(o, "source", src);
+        json_object_set_nocheck(o, "symbol", sym);
+        json_object_set_nocheck(o, "timeframe", tfj);
+        json_object_set_new_nocheck(o, "time", api_json_time(c->open_time));
+        json_object_set_new_nocheck(o, "open", api_json_price(c->open));
+        json_object_set_new_nocheck(o, "high", api_json_price(c->high));
+        json_object_set_new_nocheck(o, "low", api_json_price(c->low));
+        json_object_set_new_nocheck(o, "close", api_json_price(c->close));
+        json_object_set_new_nocheck(o, "volume",
+                                    c->has_volume ? api_json_price(c->volume) : json_null());
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new_nocheck(body, "source", src);
+    json_object_set_new_nocheck(body, "symbol", sym);
+    json_object_set_new_nocheck(body, "timeframe", tfj);
+    json_object_set_new_nocheck(body, "count", json_integer((json_int_t)rows->n));
+    json_object_set_new_nocheck(body, "candles", arr);
+    return body;
+}
+
 void api_candles_get(struct api_request *req)
 {
     struct candle_query q = {.order = STORE_DESC};
-    struct strbuf err = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT, key = STRBUF_INIT, image = STRBUF_INIT;
+    struct candle_vec rows = CANDLE_VEC_INIT;
     struct candle_iter *it = NULL;
-    json_t *src = NULL, *sym = NULL, *tfj = NULL, *arr = NULL;
+    struct api_cache *cache;
     struct store *st;
     struct candle c;
+    const char *cached;
+    char *body;
     int64_t limit;
-    size_t n = 0;
+    size_t len;
     int rc;
 
     if (parse_timeframe(req, &q.series.tf) || resolve_series(req, &q.series) ||
@@ -170,25 +218,10 @@ void api_candles_get(struct api_request *req)
         api_store_error(req, rc, "querying candles", &err);
         goto out;
     }
-
-    src = json_string(q.series.source);
-    sym = json_string(q.series.symbol);
-    tfj = json_string_nocheck(timeframe_name(q.series.tf));
-    arr = json_array();
+    strbuf_grow(&image, (size_t)limit * 7 * sizeof(int64_t));
     while ((rc = candle_iter_next(it, &c, &err)) == ITER_OK) {
-        json_t *o = json_object();
-        json_object_set_nocheck(o, "source", src);
-        json_object_set_nocheck(o, "symbol", sym);
-        json_object_set_nocheck(o, "timeframe", tfj);
-        json_object_set_new_nocheck(o, "time", api_json_time(c.open_time));
-        json_object_set_new_nocheck(o, "open", api_json_price(c.open));
-        json_object_set_new_nocheck(o, "high", api_json_price(c.high));
-        json_object_set_new_nocheck(o, "low", api_json_price(c.low));
-        json_object_set_new_nocheck(o, "close", api_json_price(c.close));
-        json_object_set_new_nocheck(o, "volume",
-                                    c.has_volume ? api_json_price(c.volume) : json_null());
-        json_array_append_new(arr, o);
-        n++;
+        candle_vec_push(&rows, &c);
+        pack_candle(&image, &c);
     }
     candle_iter_free(it);
     it = NULL;
@@ -197,20 +230,31 @@ void api_candles_get(struct api_request *req)
         goto out;
     }
 
-    json_t *body = json_object();
-    json_object_set_nocheck(body, "source", src);
-    json_object_set_nocheck(body, "symbol", sym);
-    json_object_set_nocheck(body, "timeframe", tfj);
-    json_object_set_new_nocheck(body, "count", json_integer((json_int_t)n));
-    json_object_set_new_nocheck(body, "candles", arr);
-    arr = NULL;
-    api_reply_json(req, MHD_HTTP_OK, body);
+    /*
+     * The body is a function of the series and the rows; the key also
+     * holds the bounds so that different requests keep their own entries.
+     */
+    strbuf_addf(&key, "candles %s %zu:%s %zu:%s %lld %d:%lld %d:%lld",
+                timeframe_name(q.series.tf), strlen(q.series.source), q.series.source,
+                strlen(q.series.symbol), q.series.symbol, (long long)limit, q.has_start,
+                (long long)q.start, q.has_end, (long long)q.end);
+    cache = api_thread_cache(req);
+    cached = api_cache_get(cache, key.buf, image.buf, image.len, &len);
+    if (cached) {
+        body = xmalloc(len);
+        memcpy(body, cached, len);
+    } else {
+        json_t *j = candles_json(&q.series, &rows);
+        body = api_json_dump(j, &len);
+        json_decref(j);
+        api_cache_put(cache, key.buf, image.buf, image.len, body, len);
+    }
+    api_reply_text(req, MHD_HTTP_OK, body, len, "application/json");
 out:
     candle_iter_free(it);
-    json_decref(arr);
-    json_decref(src);
-    json_decref(sym);
-    json_decref(tfj);
+    candle_vec_release(&rows);
+    strbuf_release(&image);
+    strbuf_release(&key);
     strbuf_release(&err);
 }
 

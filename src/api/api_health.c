@@ -19,18 +19,28 @@
  *
  * Reachability is a real round trip on this thread's connection; a
  * connection that fails it is reopened once, so a database restart shows
- * as reachable again on the next probe. A series' age is the time since
- * its newest stored candle closed (open time plus one period), never
- * negative.
+ * as reachable again on the next probe.
+ *
+ * The series are the configured ones (each enabled source's symbols and
+ * timeframes), so a series that never got a candle shows too, with
+ * "latest" and "age_seconds" null; finding the newest candle of each is an
+ * index probe, so a probe costs the same on a million candles as on ten.
+ * Without settings (tests), every stored series is listed instead. A
+ * series' age is the time since its newest stored candle closed (open time
+ * plus one period), never negative.
  */
 #include "api/api_internal.h"
 
 #include "market/timeframe.h"
 #include "sched/sched.h"
+#include "app/settings.h"
 #include "store/store.h"
+#include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/banned.h"
@@ -42,6 +52,67 @@ static const char *backend_of_url(const char *url)
     if (!strncmp(url, "sqlite:", 7) || (strlen(url) > 3 && !strcmp(url + strlen(url) - 3, ".db")))
         return "sqlite";
     return "unknown";
+}
+
+int64_t api_series_age(enum timeframe tf, int64_t latest, int64_t now)
+{
+    int64_t age = now - (latest + timeframe_seconds(tf));
+    return age > 0 ? age : 0;
+}
+
+int api_series_collect(struct api_request *req, struct store *st, struct api_series_list *out,
+                       struct strbuf *err)
+{
+    const struct settings *s = req->api->settings;
+    size_t alloc = 0;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!s) {
+        rc = store_list_series(st, &out->stored, &out->nstored, err);
+        for (size_t i = 0; !rc && i < out->nstored; i++) {
+            const struct series_info *si = &out->stored[i];
+            ALLOC_GROW(out->v, out->n + 1, alloc);
+            out->v[out->n++] = (struct api_series){.source = si->source,
+                                                   .symbol = si->symbol,
+                                                   .tf = si->tf,
+                                                   .has_latest = si->count > 0,
+                                                   .latest = si->last_time};
+        }
+        return rc;
+    }
+    for (size_t i = 0; i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        if (!src->enabled)
+            continue;
+        for (size_t y = 0; y < src->nsymbols; y++) {
+            for (size_t t = 0; t < src->ntimeframes; t++) {
+                struct series_key k = {src->name, src->symbols[y], src->timeframes[t]};
+                struct api_series *e;
+                int64_t latest = 0;
+                rc = store_latest_time(st, &k, &latest, err);
+                if (rc && rc != CK_ENOTFOUND)
+                    return rc;
+                strbuf_reset(err);
+                ALLOC_GROW(out->v, out->n + 1, alloc);
+                e = &out->v[out->n++];
+                *e = (struct api_series){.source = k.source,
+                                         .symbol = k.symbol,
+                                         .tf = k.tf,
+                                         .has_latest = rc == 0,
+                                         .latest = latest};
+                rc = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+void api_series_release(struct api_series_list *l)
+{
+    free(l->v);
+    series_info_free(l->stored, l->nstored);
+    memset(l, 0, sizeof(*l));
 }
 
 /* This thread's store if the database answers, else NULL with the reason in err. */
@@ -66,9 +137,9 @@ void api_health_get(struct api_request *req)
 {
     struct api *a = req->api;
     struct strbuf err = STRBUF_INIT;
-    struct series_info *series = NULL;
+    struct api_series_list series = {0};
     struct api_jobs jobs = {0};
-    size_t nseries = 0, npaused = 0, noverdue = 0, nfailing = 0;
+    size_t npaused = 0, noverdue = 0, nfailing = 0;
     struct store *st = reachable_store(req, &err);
     bool sched_running = a->sched && sched_is_running(a->sched);
     int64_t now = time_now();
@@ -104,22 +175,19 @@ void api_health_get(struct api_request *req)
     }
 
     arr = json_array();
-    if (st && !store_list_series(st, &series, &nseries, &err)) {
-        for (size_t i = 0; i < nseries; i++) {
-            const struct series_info *si = &series[i];
-            json_t *src = json_string(si->source), *sym = json_string(si->symbol);
-            int64_t age;
-            if (!si->count || !src || !sym) {
-                json_decref(src);
-                json_decref(sym);
-                continue;
-            }
-            age = now - (si->last_time + timeframe_seconds(si->tf));
-            json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:o, s:I}", "source", src,
-                                                 "symbol", sym, "timeframe",
-                                                 timeframe_name(si->tf), "latest",
-                                                 api_json_time(si->last_time), "age_seconds",
-                                                 (json_int_t)(age > 0 ? age : 0)));
+    strbuf_reset(&err);
+    if (st && !api_series_collect(req, st, &series, &err)) {
+        for (size_t i = 0; i < series.n; i++) {
+            const struct api_series *se = &series.v[i];
+            json_array_append_new(
+                arr, json_pack("{s:o, s:o, s:s, s:o, s:o}", "source", api_json_str(se->source),
+                               "symbol", api_json_str(se->symbol), "timeframe",
+                               timeframe_name(se->tf), "latest",
+                               se->has_latest ? api_json_time(se->latest) : json_null(),
+                               "age_seconds",
+                               se->has_latest
+                                   ? json_integer(api_series_age(se->tf, se->latest, now))
+                                   : json_null()));
         }
     }
 
@@ -141,7 +209,7 @@ void api_health_get(struct api_request *req)
     api_reply_json(req, !strcmp(status, "unavailable") ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                    body);
 
-    series_info_free(series, nseries);
+    api_series_release(&series);
     api_jobs_release(&jobs);
     strbuf_release(&err);
 }

@@ -9,6 +9,7 @@
  * sees them.
  */
 #include "api/api.h"
+#include "market/timeframe.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -142,6 +143,52 @@ int api_jobs_collect(struct api_request *req, struct store *st, struct api_jobs 
                      struct strbuf *err);
 void api_jobs_release(struct api_jobs *jobs);
 
+/*
+ * A per-thread memo of response bodies validated byte for byte against
+ * the data they were made from (api_cache.c explains). Bounded in entries
+ * and bytes; not thread-safe: use only the calling thread's, from
+ * api_thread_cache().
+ */
+struct api_cache;
+struct api_cache *api_cache_new(void);
+void api_cache_free(struct api_cache *c);
+/*
+ * The body cached under `key` if it was made from exactly `validator`
+ * (`vlen` bytes); NULL otherwise (an entry under `key` made from other
+ * data is dropped). The body is borrowed until the next call on `c`.
+ */
+const char *api_cache_get(struct api_cache *c, const char *key, const void *validator,
+                          size_t vlen, size_t *out_len);
+/* Remember a copy of `body` under `key`, made from `validator`. */
+void api_cache_put(struct api_cache *c, const char *key, const void *validator, size_t vlen,
+                   const char *body, size_t len);
+
+/*
+ * The series whose freshness /health and /metrics report, with the open
+ * time of their newest candle: the configured ones (every enabled
+ * source's symbols and timeframes; one index probe each) or, without
+ * settings, every stored series. Strings are borrowed from the settings
+ * or owned by `struct api_series_list`. (api_health.c)
+ */
+struct api_series {
+    const char *source;
+    const char *symbol;
+    enum timeframe tf;
+    bool has_latest; /* false: no candle stored yet */
+    int64_t latest;
+};
+struct api_series_list {
+    struct api_series *v;
+    size_t n;
+    struct series_info *stored; /* owned, when listed from the store */
+    size_t nstored;
+};
+int api_series_collect(struct api_request *req, struct store *st, struct api_series_list *out,
+                       struct strbuf *err);
+void api_series_release(struct api_series_list *l);
+/* Seconds since the candle opened at `latest` closed, never negative. */
+int64_t api_series_age(enum timeframe tf, int64_t latest, int64_t now);
+
 /* ---- helpers (api.c) ---- */
 
 /* The value of query parameter `name`, decoded; NULL when absent. Borrowed from MHD. */
@@ -149,6 +196,10 @@ const char *api_query(struct api_request *req, const char *name);
 
 /* Reply with a JSON body; takes ownership of `body`. */
 void api_reply_json(struct api_request *req, unsigned status, json_t *body);
+/* Dump `j` compactly, with a final newline, into a malloc'd buffer (the caller's). */
+char *api_json_dump(const json_t *j, size_t *out_len);
+/* This server thread's response memo. */
+struct api_cache *api_thread_cache(struct api_request *req);
 /* Reply with a text body; takes ownership of `text` (malloc'd). */
 void api_reply_text(struct api_request *req, unsigned status, char *text, size_t len,
                     const char *content_type);

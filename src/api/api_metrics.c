@@ -12,7 +12,8 @@
  *   candlekeep_build_info{version}                   1
  *   candlekeep_database_up                           0/1 (a round trip)
  *   candlekeep_latest_candle_age_seconds{source,symbol,timeframe}
- *                                                    since the newest stored candle closed
+ *                          since the newest stored candle closed (the
+ *                          series /health lists that have a candle)
  *   process_start_time_seconds, process_cpu_seconds_total,
  *   process_resident_memory_bytes, process_virtual_memory_bytes,
  *   process_open_fds, process_max_fds
@@ -54,28 +55,25 @@ static void series_labels(struct strbuf *sb, const char *source, const char *sym
     metrics_labels(sb, "source", source, "symbol", symbol, "timeframe", timeframe_name(tf), NULL);
 }
 
-static void add_store_metrics(struct metrics *m, struct store *st)
+static void add_store_metrics(struct api_request *req, struct metrics *m, struct store *st)
 {
     struct strbuf err = STRBUF_INIT, lab = STRBUF_INIT;
-    struct series_info *series = NULL;
-    size_t nseries = 0;
+    struct api_series_list series;
     int64_t now = time_now();
 
     metrics_declare(m, "candlekeep_latest_candle_age_seconds", METRIC_GAUGE,
                     "Seconds since the newest stored candle of each series closed.");
-    if (!store_list_series(st, &series, &nseries, &err)) {
-        for (size_t i = 0; i < nseries; i++) {
-            const struct series_info *si = &series[i];
-            int64_t age;
-            if (!si->count)
+    if (!api_series_collect(req, st, &series, &err)) {
+        for (size_t i = 0; i < series.n; i++) {
+            const struct api_series *se = &series.v[i];
+            if (!se->has_latest)
                 continue;
-            age = now - (si->last_time + timeframe_seconds(si->tf));
-            series_labels(&lab, si->source, si->symbol, si->tf);
+            series_labels(&lab, se->source, se->symbol, se->tf);
             metrics_set(m, "candlekeep_latest_candle_age_seconds", lab.buf,
-                        (double)(age > 0 ? age : 0));
+                        (double)api_series_age(se->tf, se->latest, now));
         }
     }
-    series_info_free(series, nseries);
+    api_series_release(&series);
     strbuf_release(&lab);
     strbuf_release(&err);
 }
@@ -154,7 +152,7 @@ void api_metrics_get(struct api_request *req)
                     "1 when the database answered this scrape, 0 otherwise.");
     metrics_set(scrape, "candlekeep_database_up", NULL, db_up);
     if (db_up)
-        add_store_metrics(scrape, st);
+        add_store_metrics(req, scrape, st);
     else if (st)
         api_store_reset(req);
     add_process_metrics(scrape, a->started_ms);

@@ -285,7 +285,8 @@ static int group_setup(void **state)
                                           .enabled = false, .symbols = other_syms,
                                           .nsymbols = 1};
     sources[1] = (struct source_settings){.name = source_name, .kind = "twelvedata",
-                                          .enabled = true, .symbols = sym_list, .nsymbols = 2};
+                                          .enabled = true, .symbols = sym_list, .nsymbols = 2,
+                                          .timeframes = {TF_M15, TF_H4}, .ntimeframes = 2};
     settings.sources = sources;
     settings.nsources = 2;
     fill_store();
@@ -467,6 +468,12 @@ static void test_candles_unknown_symbol(void **state)
     assert_error(&r, 404, "'NOPE/USD'");
     assert_non_null(json_object_get(r.json, "detail"));
     resp_release(&r);
+    /* A disabled source still serves what it stored (here: nothing). */
+    get("/candles/M15?symbol=EUR/USD", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "source"), "disabled");
+    assert_int_equal(jint(r.json, "count"), 0);
+    resp_release(&r);
     /* With both given, any stored series can be read (this one has nothing). */
     get("/candles/M15?symbol=NOPE/USD&source=elsewhere", &r);
     assert_int_equal(r.status, 200);
@@ -478,6 +485,65 @@ static void test_candles_unknown_symbol(void **state)
     get("/candles/M15?symbol=%FF%FE", &r);
     assert_error(&r, 400, "UTF-8");
     resp_release(&r);
+}
+
+static void put_one(const char *symbol, int64_t t, const char *close)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct series_key k = {.source = source_name, .symbol = symbol, .tf = TF_M15};
+    struct candle c = {.open_time = t,
+                       .open = price("100"),
+                       .high = price("200"),
+                       .low = price("50"),
+                       .close = price(close)};
+    struct store *st;
+    if (store_open(&st, store_url, &err) || store_put_candles(st, &k, &c, 1, &err))
+        fail_msg("store: %s", err.buf);
+    store_close(st);
+    strbuf_release(&err);
+}
+
+/* Bodies are memoised per server thread; they must follow every change of the data. */
+static void test_candles_follow_changes(void **state)
+{
+    struct resp r1, r2;
+    char *p = pathf("/candles/M15?symbol=MEMO/TEST&source=%s&limit=2", source_name);
+    (void)state;
+    put_one("MEMO/TEST", T0, "150");
+    put_one("MEMO/TEST", T0 + 900, "151");
+    /* Enough requests that every server thread has answered (and memoised) it. */
+    for (int i = 0; i < 8; i++) {
+        get(p, &r1);
+        assert_int_equal(r1.status, 200);
+        resp_release(&r1);
+    }
+    get(p, &r1);
+    get(p, &r2);
+    assert_string_equal(r1.body.buf, r2.body.buf);
+    assert_string_equal(jstr(json_array_get(json_object_get(r1.json, "candles"), 0), "close"),
+                        "151");
+    resp_release(&r1);
+    resp_release(&r2);
+
+    /* A corrected candle replaces the old values in the very next answer. */
+    put_one("MEMO/TEST", T0 + 900, "151.25");
+    for (int i = 0; i < 4; i++) {
+        get(p, &r1);
+        json_t *c = json_object_get(r1.json, "candles");
+        assert_string_equal(jstr(json_array_get(c, 0), "close"), "151.25");
+        assert_string_equal(jstr(json_array_get(c, 1), "close"), "150");
+        resp_release(&r1);
+    }
+    /* A new candle comes first. */
+    put_one("MEMO/TEST", T0 + 1800, "152");
+    for (int i = 0; i < 4; i++) {
+        get(p, &r1);
+        json_t *c = json_object_get(r1.json, "candles");
+        assert_string_equal(jstr(json_array_get(c, 0), "time"), "2024-01-02T00:30:00Z");
+        assert_string_equal(jstr(json_array_get(c, 1), "close"), "151.25");
+        resp_release(&r1);
+    }
+    free(p);
 }
 
 static void test_gaps(void **state)
@@ -1052,6 +1118,19 @@ static void test_health_without_scheduler(void **state)
     s = find_series(json_object_get(r.json, "series"), "BTC/USDT");
     assert_non_null(s);
     assert_int_equal(jint(s, "age_seconds"), 24 * 3600 - 45 * 60);
+    /* Configured series without a candle show, with nulls; the disabled source does not. */
+    size_t h4 = 0, n = json_array_size(json_object_get(r.json, "series"));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(json_object_get(r.json, "series"), i);
+        assert_string_equal(jstr(e, "source"), source_name);
+        if (!strcmp(jstr(e, "timeframe"), "H4")) {
+            assert_true(json_is_null(json_object_get(e, "latest")));
+            assert_true(json_is_null(json_object_get(e, "age_seconds")));
+            h4++;
+        }
+    }
+    assert_int_equal(n, 4);
+    assert_int_equal(h4, 2);
     resp_release(&r);
 }
 
@@ -1213,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_candles_bad_timeframe),
         cmocka_unit_test(test_candles_time_range),
         cmocka_unit_test(test_candles_unknown_symbol),
+        cmocka_unit_test(test_candles_follow_changes),
         cmocka_unit_test(test_gaps),
         cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_body_too_large),
