@@ -27,15 +27,18 @@
  * skips rows whose values are unchanged, so re-fetching a range rewrites no
  * page. Series ids are cached in a small open-addressing hash keyed by
  * (source, symbol, timeframe); a miss costs one SELECT, or one INSERT when
- * a write creates the series.
+ * a write creates the series. What remains is SQLite's own B-tree work per
+ * row: pages larger than 4 KiB, a cache larger than sqlite_pragmas sets or
+ * rarer checkpoints made no difference measurable with bench/ingest.c.
  *
- * Invariants: a cached series id always names a committed row or a row
- * created in the open transaction; ids created in a transaction are marked
- * tentative and dropped if it rolls back, so a rollback never leaves the
- * cache pointing at a row that does not exist. Iterators hold their own
- * statements and must be freed before the connection is closed (closing
- * with one outstanding is a BUG()). Nothing here logs: errors go to the
- * caller's strbuf as "store: sqlite 'PATH': what: sqlite's message".
+ * Invariants: series rows are never deleted, so a cached id stays valid;
+ * it names a committed row or one created in the open transaction. Ids
+ * created in a transaction are marked tentative and dropped if it rolls
+ * back, so a rollback never leaves the cache pointing at a row that does
+ * not exist. Iterators hold their own statements and must be freed before
+ * the connection is closed (closing with one outstanding is a BUG()).
+ * Nothing here logs: errors go to the caller's strbuf as
+ * "store: sqlite 'PATH': what: sqlite's message".
  */
 #include "store/store_internal.h"
 
@@ -134,7 +137,8 @@ static const char *const stmt_sql[STMT_NR] = {
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_VERSION] = "SELECT max(version) FROM schema_version",
     [STMT_VERSION_ADD] = "INSERT INTO schema_version (version) VALUES (?1)",
-    [STMT_SERIES_GET] = "SELECT id FROM series WHERE source = ?1 AND symbol = ?2 AND timeframe = ?3",
+    [STMT_SERIES_GET] =
+        "SELECT id FROM series WHERE source = ?1 AND symbol = ?2 AND timeframe = ?3",
     [STMT_SERIES_ADD] = "INSERT INTO series (source, symbol, timeframe) VALUES (?1, ?2, ?3) "
                         "ON CONFLICT (source, symbol, timeframe) DO NOTHING",
     [STMT_PUT] = "INSERT INTO candles (series_id, open_time, open, high, low, close, volume) "
@@ -239,6 +243,7 @@ static int sqlite_fail(struct sqlite_store *ss, int rc, const char *what, struct
 static int sqlite_stmt(struct sqlite_store *ss, enum sqlite_stmt_id id, sqlite3_stmt **out,
                        struct strbuf *err)
 {
+    *out = NULL;
     if (!ss->stmts[id]) {
         int rc = sqlite3_prepare_v3(ss->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                     &ss->stmts[id], NULL);
@@ -257,8 +262,8 @@ static int sqlite_stmt(struct sqlite_store *ss, enum sqlite_stmt_id id, sqlite3_
  * resets). Returns 0, CK_ENOTFOUND when a row was wanted and none came, or
  * the mapped error.
  */
-static int sqlite_step(struct sqlite_store *ss, sqlite3_stmt *st, bool want_row,
-                       const char *what, struct strbuf *err)
+static int sqlite_step(struct sqlite_store *ss, sqlite3_stmt *st, bool want_row, const char *what,
+                       struct strbuf *err)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && want_row)
@@ -426,8 +431,8 @@ static int series_select(struct sqlite_store *ss, const struct series_key *k, in
  * unless `create`, which inserts it; `create` is only used by writes, which
  * run inside a transaction.
  */
-static int series_id(struct sqlite_store *ss, const struct series_key *k, bool create,
-                     int64_t *out, struct strbuf *err)
+static int series_id(struct sqlite_store *ss, const struct series_key *k, bool create, int64_t *out,
+                     struct strbuf *err)
 {
     uint32_t hash = series_hash(k->source, k->symbol, k->tf);
     struct series_slot *e = cache_find(ss, k, hash);
@@ -624,8 +629,7 @@ static int sqlite_open(struct store **out, const char *url, struct strbuf *err)
     sqlite3_busy_timeout(ss->db, SQLITE_BUSY_TIMEOUT_MS);
     /* SQLite quietly falls back to read-only when the file is not writable. */
     if (sqlite3_db_readonly(ss->db, "main") == 1) {
-        strbuf_addf(err, "store: sqlite '%s': cannot open: the database file is read-only",
-                    path);
+        strbuf_addf(err, "store: sqlite '%s': cannot open: the database file is read-only", path);
         rc = CK_EIO;
         goto fail;
     }
@@ -648,8 +652,7 @@ static void sqlite_close(struct store *st)
         return;
     ss = sqlite_downcast(st);
     if (ss->live_iters)
-        BUG("store: closing '%s' with %zu candle iterator(s) not freed", ss->path,
-            ss->live_iters);
+        BUG("store: closing '%s' with %zu candle iterator(s) not freed", ss->path, ss->live_iters);
     if (!sqlite3_get_autocommit(ss->db))
         sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite_free(ss);
@@ -698,8 +701,8 @@ static int sqlite_rollback(struct store *st, struct strbuf *err)
 
 /* Candles. */
 
-static int sqlite_put_candles(struct store *st, const struct series_key *s,
-                              const struct candle *c, size_t n, struct strbuf *err)
+static int sqlite_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
+                              size_t n, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     sqlite3_stmt *put;
@@ -918,12 +921,11 @@ static int sqlite_list_series(struct store *st, struct series_info **out, size_t
      * Correlated subqueries rather than a grouped join: min() and max()
      * then become single probes of the primary key.
      */
-    static const char sql[] =
-        "SELECT source, symbol, timeframe,"
-        " (SELECT count(*) FROM candles WHERE series_id = s.id),"
-        " (SELECT min(open_time) FROM candles WHERE series_id = s.id),"
-        " (SELECT max(open_time) FROM candles WHERE series_id = s.id)"
-        " FROM series s";
+    static const char sql[] = "SELECT source, symbol, timeframe,"
+                              " (SELECT count(*) FROM candles WHERE series_id = s.id),"
+                              " (SELECT min(open_time) FROM candles WHERE series_id = s.id),"
+                              " (SELECT max(open_time) FROM candles WHERE series_id = s.id)"
+                              " FROM series s";
     struct sqlite_store *ss = sqlite_downcast(st);
     struct series_info *v = NULL;
     size_t nr = 0, alloc = 0;
@@ -979,6 +981,7 @@ static int gap_list_stmt(struct sqlite_store *ss, unsigned mask, sqlite3_stmt **
     struct strbuf sql = STRBUF_INIT;
     int rc;
 
+    *out = NULL;
     if (ss->gap_stmts[mask]) {
         *out = ss->gap_stmts[mask];
         return 0;
