@@ -26,7 +26,7 @@
 #include "util/banned.h"
 
 /* 2024-01-01T00:00:00Z, a Monday. */
-#define T0 1704067200LL
+#define T0  1704067200LL
 #define M15 900LL
 
 /* Fail with the store's message when a call does not return 0. */
@@ -339,6 +339,21 @@ static void test_batch_atomicity(void **state)
     CHECK_OK(store_put_candles(f->st, &other, v + 5, 10, &f->err), &f->err);
     CHECK_OK(store_commit(f->st, &f->err), &f->err);
     assert_int_equal(count_all(f, &other), 15);
+    free(v);
+}
+
+static void test_close_rolls_back(void **state)
+{
+    struct fixture *f = *state;
+    const struct series_key k = {f->source, "XAU/USD", TF_M15};
+    struct candle *v = mk_run(T0, 10);
+    struct store *st;
+
+    CHECK_OK(store_open(&st, f->url, &f->err), &f->err);
+    CHECK_OK(store_begin(st, &f->err), &f->err);
+    CHECK_OK(store_put_candles(st, &k, v, 10, &f->err), &f->err);
+    store_close(st);
+    assert_int_equal(count_all(f, &k), 0);
     free(v);
 }
 
@@ -682,9 +697,9 @@ static void test_gap_ledger(void **state)
     gap_records_free(g, n);
 
     /* An unfillable gap is not reopened when the hole is seen again. */
-    CHECK_OK(store_set_gap_state(f->st, id_a, GAP_UNFILLABLE, "provider has no data", 5000,
-                                 &f->err),
-             &f->err);
+    CHECK_OK(
+        store_set_gap_state(f->st, id_a, GAP_UNFILLABLE, "provider has no data", 5000, &f->err),
+        &f->err);
     CHECK_OK(store_sync_gaps(f->st, &k, from, to, found, 1, "fetch failed", 6000, &r, &f->err),
              &f->err);
     assert_int_equal(r.opened, 0);
@@ -791,9 +806,9 @@ static void test_gap_filters(void **state)
     size_t n = 0;
     int64_t id;
 
-    CHECK_OK(store_sync_gaps(f->st, &x, T0, T0 + 100 * M15, fx, 3, "fetch failed", 10, NULL,
-                             &f->err),
-             &f->err);
+    CHECK_OK(
+        store_sync_gaps(f->st, &x, T0, T0 + 100 * M15, fx, 3, "fetch failed", 10, NULL, &f->err),
+        &f->err);
     CHECK_OK(store_sync_gaps(f->st, &y, T0, T0 + 10 * 3600, &fy, 1, "down", 10, NULL, &f->err),
              &f->err);
 
@@ -849,9 +864,9 @@ static void test_gap_filters(void **state)
     /* A repairing gap is matched like an open one. */
     {
         struct gap_sync_result r;
-        CHECK_OK(store_sync_gaps(f->st, &x, T0, T0 + 100 * M15, fx, 3, "fetch failed", 30, &r,
-                                 &f->err),
-                 &f->err);
+        CHECK_OK(
+            store_sync_gaps(f->st, &x, T0, T0 + 100 * M15, fx, 3, "fetch failed", 30, &r, &f->err),
+            &f->err);
         assert_int_equal(r.opened, 0);
         assert_int_equal(r.updated, 3);
     }
@@ -1049,7 +1064,7 @@ static void test_sqlite_view(void **state)
     struct fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle c = {T0 + M15, 206341000000LL, 206500000000LL, 206000000000LL, 206450000000LL,
-                       0, false};
+                       0,        false};
     char *out;
 
     if (!url_is_sqlite(f->url) || !have_sqlite3_shell())
@@ -1064,6 +1079,46 @@ static void test_sqlite_view(void **state)
         strbuf_release(&want);
     }
     free(out);
+}
+
+/* A write lock held past the busy timeout is CK_EBUSY, and names the file. */
+static void test_sqlite_busy(void **state)
+{
+    struct fixture *f = *state;
+    const struct series_key k = {f->source, "XAU/USD", TF_M15};
+    struct candle *v = mk_run(T0, 10);
+    struct store *other;
+
+    if (!url_is_sqlite(f->url)) {
+        free(v);
+        skip();
+    }
+    CHECK_OK(store_open(&other, f->url, &f->err), &f->err);
+    CHECK_OK(store_begin(f->st, &f->err), &f->err);
+    CHECK_OK(store_put_candles(f->st, &k, v, 5, &f->err), &f->err);
+    /* Readers are not blocked by the writer (WAL) and see the last commit. */
+    {
+        struct candle_query q = {.series = k};
+        int64_t n = -1;
+        CHECK_OK(store_count_candles(other, &q, &n, &f->err), &f->err);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(store_put_candles(other, &k, v + 5, 5, &f->err), CK_EBUSY);
+    assert_non_null(strstr(f->err.buf, sqlite_path(f->url)));
+    assert_false(store_in_transaction(other));
+    strbuf_reset(&f->err);
+    CHECK_OK(store_commit(f->st, &f->err), &f->err);
+
+    /* Once the lock is gone the other connection writes and sees both batches. */
+    CHECK_OK(store_put_candles(other, &k, v + 5, 5, &f->err), &f->err);
+    {
+        struct candle_query q = {.series = k};
+        int64_t n = -1;
+        CHECK_OK(store_count_candles(other, &q, &n, &f->err), &f->err);
+        assert_int_equal(n, 10);
+    }
+    store_close(other);
+    free(v);
 }
 
 static off_t file_size(const char *path)
@@ -1116,6 +1171,7 @@ int main(void)
         T(test_null_volume),
         T(test_upsert_dedup_and_replace),
         T(test_batch_atomicity),
+        T(test_close_rolls_back),
         T(test_latest_time),
         T(test_range_queries),
         T(test_iterator),
@@ -1133,6 +1189,7 @@ int main(void)
         T(test_sqlite_url_forms),
         T(test_sqlite_newer_schema_refused),
         T(test_sqlite_view),
+        T(test_sqlite_busy),
         T(test_sqlite_identical_upsert_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
