@@ -300,14 +300,15 @@ static int sqlite_exec(struct sqlite_store *ss, const char *sql, const char *wha
 
 static uint32_t series_hash(const char *source, const char *symbol, enum timeframe tf)
 {
-    /* FNV-1a over "source\0symbol\0" and the timeframe. */
+    /* FNV-1a over "source\0symbol\0" and the timeframe; the NULs keep
+     * ("ab", "c") and ("a", "bc") apart. */
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)source; *p; p++)
         h = (h ^ *p) * 16777619u;
-    h = (h ^ 0) * 16777619u;
+    h *= 16777619u;
     for (const unsigned char *p = (const unsigned char *)symbol; *p; p++)
         h = (h ^ *p) * 16777619u;
-    h = (h ^ 0) * 16777619u;
+    h *= 16777619u;
     return (h ^ (uint32_t)tf) * 16777619u;
 }
 
@@ -463,7 +464,7 @@ static int series_id(struct sqlite_store *ss, const struct series_key *k, bool c
     return 0;
 }
 
-/* Parse a timeframe or gap state column; a bad value means the file was edited. */
+/* Parse a timeframe column; a bad value means the file was edited by hand. */
 static int column_tf(struct sqlite_store *ss, sqlite3_stmt *st, int col, enum timeframe *out,
                      struct strbuf *err)
 {
