@@ -43,7 +43,9 @@ double metrics_get(struct metrics *m, const char *name, const char *labels);
 
 /*
  * Build a label string: metrics_labels(&sb, "source", src, "symbol", sym,
- * NULL). Values are escaped (backslash, quote, newline).
+ * NULL). Values are escaped (backslash, quote, newline); a NULL value is
+ * "". Appends to `sb`, after a comma when `sb` is not empty. A label name
+ * that is not [a-zA-Z_][a-zA-Z0-9_]* is a BUG().
  */
 void metrics_labels(struct strbuf *sb, ...);
 

@@ -1,0 +1,721 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP server: libmicrohttpd glue, request dispatch, authorization,
+ * per-thread store connections, and the helpers the resource handlers
+ * share (query parameters, JSON replies, error mapping).
+ *
+ * Threads. libmicrohttpd runs an internal thread pool (one thread per CPU,
+ * epoll where available); a connection stays on the thread that accepted
+ * it, and the access handler runs there. Handlers share nothing mutable
+ * but the metrics registry (thread-safe) and the scheduler (whose query
+ * functions are thread-safe). Each server thread owns one store
+ * connection, kept in a pthread key: opened on the thread's first request,
+ * reused for every later one (the store caches its prepared statements, so
+ * a request costs no connection set-up or statement parsing), closed and
+ * reopened after a database error, and closed by the key's destructor when
+ * libmicrohttpd joins its threads in api_stop(). After a failed open the
+ * thread waits a second before trying again, so a dead database does not
+ * turn every request into a connection attempt.
+ *
+ * A request. libmicrohttpd calls the access handler once with the headers,
+ * then once per chunk of body, then once more. Requests that carry no body
+ * (every GET, and POSTs without one) are answered on the first call; for
+ * others the body is counted and discarded (no endpoint reads one) and the
+ * request is refused with 413 once it passes API_MAX_BODY. Dispatch is a
+ * walk of the route table (api_routes.c): an unknown path is 404, a known
+ * path with the wrong method 405 with Allow; a route marked needs_auth is
+ * authorized here before its handler runs. The handler leaves exactly one
+ * reply in the request; this file serializes it (JSON bodies are dumped by
+ * jansson straight into a heap buffer that libmicrohttpd frees after
+ * sending, MHD_RESPMEM_MUST_FREE), counts it in
+ * candlekeep_http_requests_total{route,code} and its duration in
+ * candlekeep_http_request_duration_seconds{route}, and logs it at debug
+ * level (method, path, status, milliseconds; never headers, so never the
+ * token).
+ *
+ * Ownership. api_start() copies the strings of its config; the settings,
+ * scheduler and metrics registry are borrowed and must outlive the server.
+ */
+#include "api/api_internal.h"
+
+#include "market/price.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/parse.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+#define REQUESTS_METRIC "candlekeep_http_requests_total"
+#define DURATION_METRIC "candlekeep_http_request_duration_seconds"
+/* After a failed store open, the thread waits this long before trying again. */
+#define REOPEN_DELAY_MS 1000
+
+/* One server thread's private state (the value of api->thread_key). */
+struct api_thread {
+    struct store *st;
+    bool broken;          /* close st before the next use */
+    int64_t failed_at_ms; /* monotonic time of the last failed open; 0 none */
+    struct strbuf open_err;
+};
+
+/* Per-connection state, only for requests that carry a body. */
+struct conn_state {
+    size_t body;
+    bool too_big;
+};
+
+static void thread_release(void *p)
+{
+    struct api_thread *t = p;
+    store_close(t->st);
+    strbuf_release(&t->open_err);
+    free(t);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t api_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- listen addresses ---- */
+
+/*
+ * Split "host:port" / "[v6]:port" into its parts. `host` gets a copy of
+ * the host (no brackets). Returns 0 or CK_ECONFIG with the reason.
+ */
+static int split_listen(const char *listen, char **host, char **port, struct strbuf *err)
+{
+    const char *colon;
+    *host = *port = NULL;
+    if (!listen || !*listen) {
+        strbuf_addstr(err, "api: empty listen address (api.listen)");
+        return CK_ECONFIG;
+    }
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':') {
+            strbuf_addf(err, "api: listen address '%s' is not [IPv6]:PORT", listen);
+            return CK_ECONFIG;
+        }
+        *host = xstrndup(listen + 1, (size_t)(close - listen - 1));
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || memchr(listen, ':', (size_t)(colon - listen))) {
+            strbuf_addf(err,
+                        "api: listen address '%s' is not HOST:PORT (write IPv6 as [::1]:8080)",
+                        listen);
+            return CK_ECONFIG;
+        }
+        *host = xstrndup(listen, (size_t)(colon - listen));
+    }
+    if (!**host) {
+        strbuf_addf(err, "api: listen address '%s' has no host (0.0.0.0:PORT is every interface)",
+                    listen);
+        goto fail;
+    }
+    int64_t p;
+    if (parse_int64(colon + 1, 0, 65535, &p)) {
+        strbuf_addf(err, "api: listen address '%s': port is not a number from 0 to 65535", listen);
+        goto fail;
+    }
+    *port = xstrdup(colon + 1);
+    return 0;
+fail:
+    free(*host);
+    *host = NULL;
+    return CK_ECONFIG;
+}
+
+static int resolve_listen(const char *listen, struct addrinfo **out, struct strbuf *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    char *host, *port;
+    int rc = split_listen(listen, &host, &port, err), gai;
+    if (rc)
+        return rc;
+    gai = getaddrinfo(host, port, &hints, out);
+    if (gai) {
+        strbuf_addf(err, "api: cannot resolve listen address '%s': %s", listen,
+                    gai_strerror(gai));
+        rc = CK_ECONFIG;
+    }
+    free(host);
+    free(port);
+    return rc;
+}
+
+static bool sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        const uint8_t *b = in6->sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return true;
+        /* ::ffff:127.x.y.z */
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127;
+    }
+    return false;
+}
+
+bool api_listen_is_loopback(const char *listen)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct addrinfo *res = NULL;
+    bool all = false;
+    if (!resolve_listen(listen, &res, &err)) {
+        all = res != NULL;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+            if (!sockaddr_is_loopback(ai->ai_addr))
+                all = false;
+        freeaddrinfo(res);
+    }
+    strbuf_release(&err);
+    return all;
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct api *a = cls;
+    char buf[512];
+    size_t len;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    len = strlen(buf);
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    pthread_mutex_lock(&a->log_lock);
+    if (a->starting && !a->start_log)
+        a->start_log = xstrdup(buf);
+    pthread_mutex_unlock(&a->log_lock);
+    log_warn("api: %s", buf);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* Compare without an early exit, so the time taken says nothing about where they differ. */
+static bool token_equal(const char *given, size_t glen, const char *want, size_t wlen)
+{
+    volatile unsigned char diff = glen != wlen;
+    for (size_t i = 0; i < wlen; i++)
+        diff |= (unsigned char)((i < glen ? given[i] : 0) ^ want[i]);
+    return diff == 0;
+}
+
+static bool authorize(struct api_request *req)
+{
+    struct api *a = req->api;
+    const char *h, *tok;
+    size_t len;
+
+    if (!a->token) {
+        if (a->loopback)
+            return true;
+        api_reply_error(req, MHD_HTTP_FORBIDDEN, NULL,
+                        "mutating endpoints are disabled: set api.token (CANDLEKEEP_API_TOKEN) "
+                        "or listen on loopback");
+        return false;
+    }
+    h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        req->www_authenticate = "Bearer realm=\"candlekeep\"";
+        api_reply_error(req, MHD_HTTP_UNAUTHORIZED, NULL,
+                        h ? "the Authorization header is not a bearer token"
+                          : "this endpoint needs 'Authorization: Bearer <api.token>'");
+        return false;
+    }
+    tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    len = strlen(tok);
+    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+        len--;
+    if (!token_equal(tok, len, a->token, a->token_len)) {
+        req->www_authenticate = "Bearer realm=\"candlekeep\", error=\"invalid_token\"";
+        api_reply_error(req, MHD_HTTP_UNAUTHORIZED, NULL, "invalid bearer token");
+        return false;
+    }
+    return true;
+}
+
+/* Make a printable, bounded copy of request input for an error message. */
+static void echo(char *out, size_t outsz, const char *s)
+{
+    size_t i = 0;
+    for (; *s && i + 4 < outsz; s++)
+        out[i++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+    if (*s) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    strbuf_add(data, buf, size);
+    return 0;
+}
+
+static enum MHD_Result send_reply(struct api_request *req)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    const char *ctype;
+    char *body;
+    size_t len;
+
+    if (req->json) {
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_grow(&sb, 4096);
+        json_dump_callback(req->json, dump_cb, &sb, JSON_COMPACT);
+        strbuf_addch(&sb, '\n');
+        json_decref(req->json);
+        req->json = NULL;
+        body = strbuf_detach(&sb, &len);
+        ctype = "application/json";
+    } else {
+        body = req->text;
+        len = req->text_len;
+        req->text = NULL;
+        ctype = req->content_type ? req->content_type : "text/plain; charset=utf-8";
+    }
+    /* The buffer is malloc'd (strbuf, or the handler's text); libmicrohttpd frees it. */
+    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (req->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+    if (req->www_authenticate)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, req->www_authenticate);
+    ret = MHD_queue_response(req->conn, req->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const char *url,
+                              const char *method, bool too_big)
+{
+    struct api_request req = {.api = a, .conn = conn, .method = method, .path = url};
+    const struct api_route *route = NULL;
+    int64_t t0 = mono_ns();
+    char labels[160], ebuf[80];
+    enum MHD_Result ret;
+
+    if (too_big) {
+        api_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                        "request body larger than %d bytes", API_MAX_BODY);
+    } else {
+        route = api_route_match(&req, method, url);
+        if (!route && req.allow) {
+            echo(ebuf, sizeof(ebuf), method);
+            api_reply_error(&req, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
+                            "method %s is not allowed here; allowed: %s", ebuf, req.allow);
+        } else if (!route) {
+            echo(ebuf, sizeof(ebuf), url);
+            api_reply_error(&req, MHD_HTTP_NOT_FOUND, NULL, "no such resource '%s'", ebuf);
+        } else if (!route->needs_auth || authorize(&req)) {
+            route->handler(&req);
+        }
+    }
+    if (!req.status)
+        BUG("api: the handler of %s %s left no reply", method, route ? route->pattern : url);
+
+    ret = send_reply(&req);
+
+    double secs = (double)(mono_ns() - t0) / 1e9;
+    const char *label = route ? route->pattern : "unmatched";
+    snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%u\"", label, req.status);
+    metrics_add(a->metrics, REQUESTS_METRIC, labels, 1);
+    snprintf(labels, sizeof(labels), "route=\"%s\"", label);
+    metrics_observe(a->metrics, DURATION_METRIC, labels, secs);
+    if (log_level_current <= LOG_DEBUG) {
+        echo(ebuf, sizeof(ebuf), url);
+        log_debug("api: %s %s %u %.3fms", method, ebuf, req.status, secs * 1000);
+    }
+    return ret;
+}
+
+/* Does the request announce a body (a non-zero Content-Length or chunked)? */
+static bool has_body(struct MHD_Connection *conn, uint64_t *out_len)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    int64_t n = 0;
+    *out_len = 0;
+    if (cl && !parse_int64(cl, 0, INT64_MAX, &n))
+        *out_len = (uint64_t)n;
+    return n > 0 || te != NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct api *a = cls;
+    struct conn_state *cs = *con_cls;
+    (void)version;
+    (void)upload_data;
+
+    if (!cs) {
+        uint64_t clen;
+        if (!has_body(conn, &clen))
+            return handle(a, conn, url, method, false);
+        if (clen > API_MAX_BODY)
+            return handle(a, conn, url, method, true);
+        cs = xcalloc(1, sizeof(*cs));
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        cs->body += *upload_data_size;
+        if (cs->body > API_MAX_BODY)
+            cs->too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return handle(a, conn, url, method, cs->too_big);
+}
+
+/* ---- helpers for handlers ---- */
+
+const char *api_query(struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void api_reply_json(struct api_request *req, unsigned status, json_t *body)
+{
+    if (req->status)
+        BUG("api: two replies to %s %s", req->method, req->path);
+    if (!body)
+        BUG("api: no JSON body for %s %s (a json_pack format error)", req->method, req->path);
+    req->status = status;
+    req->json = body;
+}
+
+void api_reply_text(struct api_request *req, unsigned status, char *text, size_t len,
+                    const char *content_type)
+{
+    if (req->status)
+        BUG("api: two replies to %s %s", req->method, req->path);
+    req->status = status;
+    req->text = text;
+    req->text_len = len;
+    req->content_type = content_type;
+}
+
+void api_reply_error(struct api_request *req, unsigned status, const char *detail,
+                     const char *fmt, ...)
+{
+    struct strbuf msg = STRBUF_INIT;
+    json_t *o = json_object();
+    va_list ap;
+
+    va_start(ap, fmt);
+    strbuf_vaddf(&msg, fmt, ap);
+    va_end(ap);
+    /*
+     * The message is ours (request input in it went through echo(), so it
+     * is ASCII); the detail carries text from elsewhere (database errors)
+     * and is redacted like a log line.
+     */
+    json_object_set_new(o, "error", json_stringn_nocheck(msg.buf, msg.len));
+    if (detail && *detail) {
+        struct strbuf d = STRBUF_INIT;
+        strbuf_addstr(&d, detail);
+        log_redact(&d);
+        json_t *dj = json_stringn(d.buf, d.len);
+        json_object_set_new(o, "detail", dj ? dj : json_string("(not valid UTF-8)"));
+        strbuf_release(&d);
+    }
+    strbuf_release(&msg);
+    api_reply_json(req, status, o);
+}
+
+static struct api_thread *this_thread(struct api *a)
+{
+    struct api_thread *t = pthread_getspecific(a->thread_key);
+    if (!t) {
+        t = xcalloc(1, sizeof(*t));
+        strbuf_init(&t->open_err, 0);
+        pthread_setspecific(a->thread_key, t);
+    }
+    return t;
+}
+
+struct store *api_store(struct api_request *req, struct strbuf *err)
+{
+    struct api *a = req->api;
+    struct api_thread *t = this_thread(a);
+
+    if (t->st && t->broken) {
+        store_close(t->st);
+        t->st = NULL;
+    }
+    t->broken = false;
+    if (t->st)
+        return t->st;
+    if (t->failed_at_ms && mono_ns() / 1000000 - t->failed_at_ms < REOPEN_DELAY_MS) {
+        strbuf_addbuf(err, &t->open_err);
+        return NULL;
+    }
+    strbuf_reset(&t->open_err);
+    if (store_open(&t->st, a->store_url, &t->open_err)) {
+        t->st = NULL;
+        t->failed_at_ms = mono_ns() / 1000000;
+        if (!t->failed_at_ms)
+            t->failed_at_ms = 1;
+        strbuf_addbuf(err, &t->open_err);
+        return NULL;
+    }
+    t->failed_at_ms = 0;
+    return t->st;
+}
+
+void api_store_reset(struct api_request *req)
+{
+    struct api_thread *t = this_thread(req->api);
+    store_close(t->st);
+    t->st = NULL;
+    t->broken = false;
+    t->failed_at_ms = 0;
+}
+
+void api_store_unavailable(struct api_request *req, const struct strbuf *err)
+{
+    log_warn("api: %s %s: database unavailable: %s", req->method, req->path, err->buf);
+    api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, err->buf, "database unavailable");
+}
+
+void api_store_error(struct api_request *req, int rc, const char *what, const struct strbuf *err)
+{
+    switch (rc) {
+    case CK_EINVAL:
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, err->buf, "bad request while %s", what);
+        return;
+    case CK_ENOTFOUND:
+        api_reply_error(req, MHD_HTTP_NOT_FOUND, err->buf, "not found while %s", what);
+        return;
+    default:
+        this_thread(req->api)->broken = true;
+        log_warn("api: %s %s: %s failed: %s", req->method, req->path, what, err->buf);
+        api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, err->buf,
+                        "database unavailable while %s", what);
+    }
+}
+
+int api_param_int(struct api_request *req, const char *name, int64_t def, int64_t min,
+                  int64_t max, int64_t *out)
+{
+    const char *v = api_query(req, name);
+    char ebuf[80];
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (parse_int64(v, min, max, out)) {
+        echo(ebuf, sizeof(ebuf), v);
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "parameter '%s' must be an integer from %lld to %lld (got '%s')", name,
+                        (long long)min, (long long)max, ebuf);
+        return -1;
+    }
+    return 0;
+}
+
+void api_echo(char *out, size_t outsz, const char *s)
+{
+    echo(out, outsz, s);
+}
+
+json_t *api_json_time(int64_t t)
+{
+    char buf[TIME_BUFSZ];
+    time_format_iso8601(t, buf);
+    return json_string_nocheck(buf);
+}
+
+json_t *api_json_time_or_null(int64_t t)
+{
+    return t > 0 ? api_json_time(t) : json_null();
+}
+
+json_t *api_json_str(const char *s)
+{
+    json_t *j = s ? json_string(s) : NULL;
+    return j ? j : json_null();
+}
+
+json_t *api_json_price(int64_t v)
+{
+    char buf[PRICE_BUFSZ];
+    size_t n = price_format(v, buf);
+    return json_stringn_nocheck(buf, n);
+}
+
+/* ---- lifecycle ---- */
+
+static unsigned pool_size(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > 64)
+        n = 64;
+    return (unsigned)n;
+}
+
+int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err)
+{
+    struct addrinfo *res = NULL;
+    struct api *a;
+    unsigned flags, threads = pool_size();
+    int rc;
+
+    *out = NULL;
+    rc = resolve_listen(cfg->listen, &res, err);
+    if (rc)
+        return rc;
+    if (!cfg->store_url || !*cfg->store_url) {
+        freeaddrinfo(res);
+        strbuf_addstr(err, "api: no database URL configured (storage.url)");
+        return CK_ECONFIG;
+    }
+
+    a = xcalloc(1, sizeof(*a));
+    a->loopback = sockaddr_is_loopback(res->ai_addr);
+    if (cfg->token && *cfg->token) {
+        a->token = xstrdup(cfg->token);
+        a->token_len = strlen(a->token);
+        log_add_secret(a->token);
+    }
+    a->store_url = xstrdup(cfg->store_url);
+    a->instance = xstrdup(cfg->instance ? cfg->instance : "");
+    a->settings = cfg->settings;
+    a->sched = cfg->sched;
+    a->started_ms = cfg->started_ms ? cfg->started_ms : api_now_ms();
+    a->metrics = cfg->metrics;
+    if (!a->metrics)
+        a->metrics = a->own_metrics = metrics_new();
+    metrics_declare(a->metrics, REQUESTS_METRIC, METRIC_COUNTER,
+                    "HTTP requests answered, by route and status code.");
+    metrics_declare(a->metrics, DURATION_METRIC, METRIC_HISTOGRAM,
+                    "Time to compute an HTTP response, by route.");
+    pthread_mutex_init(&a->log_lock, NULL);
+    if (pthread_key_create(&a->thread_key, thread_release)) {
+        strbuf_addstr(err, "api: cannot create thread-local storage");
+        rc = CK_EIO;
+        goto fail_key;
+    }
+
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (res->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->starting = true;
+    a->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+        MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)511, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+    pthread_mutex_lock(&a->log_lock);
+    a->starting = false;
+    pthread_mutex_unlock(&a->log_lock);
+    if (!a->mhd) {
+        strbuf_addf(err, "api: cannot listen on '%s': %s", cfg->listen,
+                    a->start_log ? a->start_log : "the HTTP server failed to start");
+        rc = CK_EIO;
+        goto fail;
+    }
+    a->port = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
+    freeaddrinfo(res);
+    log_info("api: listening on %s (port %d, %u threads%s)", cfg->listen, a->port, threads,
+             a->token ? ", token required for changes"
+                      : (a->loopback ? ", changes allowed from loopback without a token"
+                                     : ", changes disabled: no api.token"));
+    *out = a;
+    return 0;
+
+fail:
+    pthread_key_delete(a->thread_key);
+fail_key:
+    freeaddrinfo(res);
+    pthread_mutex_destroy(&a->log_lock);
+    metrics_free(a->own_metrics);
+    free(a->start_log);
+    free(a->token);
+    free(a->store_url);
+    free(a->instance);
+    free(a);
+    return rc;
+}
+
+int api_port(const struct api *a)
+{
+    return a->port;
+}
+
+void api_stop(struct api *a)
+{
+    if (!a)
+        return;
+    /* Joins the server threads, whose key destructors close their stores. */
+    MHD_stop_daemon(a->mhd);
+    pthread_key_delete(a->thread_key);
+    pthread_mutex_destroy(&a->log_lock);
+    metrics_free(a->own_metrics);
+    free(a->start_log);
+    free(a->token);
+    free(a->store_url);
+    free(a->instance);
+    free(a);
+}

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The candle resources:
+ *
+ *   GET /candles/{timeframe}?symbol=&source=&limit=100&start=&end=
+ *   GET /candles/{timeframe}/gaps?symbol=&source=&days=7&state=&limit=1000
+ *
+ * Candles come newest first, at most `limit` (1..5000), with open times in
+ * [start, end] when given (ISO 8601 UTC or YYYY-MM-DD, which means that
+ * day's midnight); each is the object DESIGN.md fixes, {"source",
+ * "symbol", "timeframe", "time", "open", "high", "low", "close",
+ * "volume"}, prices as strings exactly as stored and volume null when the
+ * instrument has none. Gaps come from the gap ledger, newest first, those
+ * whose last missing candle is within the last `days` days.
+ *
+ * Which series: `symbol` defaults to the first symbol of the first enabled
+ * source, `source` to the first enabled source that lists the symbol.
+ * Both may name a series that is not configured any more (its stored
+ * history is still served) as long as both are given.
+ *
+ * Cost. A candle request is one prepared query on this thread's
+ * connection; the three strings every candle repeats (source, symbol,
+ * timeframe) are made once and shared by reference between the candle
+ * objects, and keys are set without jansson's UTF-8 re-check (they are
+ * literals), so building the body costs little more than dumping it.
+ */
+#include "api/api_internal.h"
+
+#include "app/settings.h"
+#include "market/timeframe.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <string.h>
+
+#include "util/banned.h"
+
+/* Longest source or symbol name accepted in a query. */
+#define NAME_MAX_LEN 64
+
+static int parse_timeframe(struct api_request *req, enum timeframe *out)
+{
+    char ebuf[80];
+    if (!timeframe_parse(req->args[0], out))
+        return 0;
+    api_echo(ebuf, sizeof(ebuf), req->args[0]);
+    api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                    "timeframe '%s' is not valid; valid timeframes: %s", ebuf,
+                    timeframe_all_names());
+    return -1;
+}
+
+static int check_name(struct api_request *req, const char *param, const char *v)
+{
+    json_t *probe;
+    char ebuf[80];
+    if (!*v || strlen(v) > NAME_MAX_LEN) {
+        api_echo(ebuf, sizeof(ebuf), v);
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "parameter '%s' must be 1 to %d bytes long (got '%s')", param,
+                        NAME_MAX_LEN, ebuf);
+        return -1;
+    }
+    probe = json_string(v); /* NULL unless valid UTF-8 */
+    if (!probe) {
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL, "parameter '%s' is not valid UTF-8",
+                        param);
+        return -1;
+    }
+    json_decref(probe);
+    return 0;
+}
+
+/* Fill source and symbol of `key` from the query and the configuration; replies on error. */
+static int resolve_series(struct api_request *req, struct series_key *key)
+{
+    const struct settings *s = req->api->settings;
+    const char *source = api_query(req, "source");
+    const char *symbol = api_query(req, "symbol");
+    char ebuf[80];
+
+    if ((source && check_name(req, "source", source)) ||
+        (symbol && check_name(req, "symbol", symbol)))
+        return -1;
+    if (!source) {
+        for (size_t i = 0; s && i < s->nsources && !source; i++) {
+            const struct source_settings *src = &s->sources[i];
+            if (!src->enabled || !src->nsymbols)
+                continue;
+            if (!symbol)
+                symbol = src->symbols[0];
+            if (source_settings_has_symbol(src, symbol))
+                source = src->name;
+        }
+        if (!source && symbol) {
+            api_echo(ebuf, sizeof(ebuf), symbol);
+            api_reply_error(req, MHD_HTTP_NOT_FOUND,
+                            "pass source= to read a series that is not configured",
+                            "no enabled source lists symbol '%s'", ebuf);
+            return -1;
+        }
+    } else if (!symbol) {
+        for (size_t i = 0; s && i < s->nsources && !symbol; i++)
+            if (!strcmp(s->sources[i].name, source) && s->sources[i].nsymbols)
+                symbol = s->sources[i].symbols[0];
+    }
+    if (!symbol || !source) {
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "parameter 'symbol' is required (no default symbol is configured%s)",
+                        source ? " for this source" : "");
+        return -1;
+    }
+    key->source = source;
+    key->symbol = symbol;
+    return 0;
+}
+
+static int parse_time_param(struct api_request *req, const char *name, bool *has, int64_t *out)
+{
+    const char *v = api_query(req, name);
+    char ebuf[80];
+    *has = false;
+    if (!v)
+        return 0;
+    if (!time_parse(v, out)) {
+        *has = true;
+        return 0;
+    }
+    api_echo(ebuf, sizeof(ebuf), v);
+    api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                    "parameter '%s' must be an ISO 8601 UTC time (2024-01-02T15:00:00Z) or a "
+                    "date (2024-01-02) (got '%s')",
+                    name, ebuf);
+    return -1;
+}
+
+void api_candles_get(struct api_request *req)
+{
+    struct candle_query q = {.order = STORE_DESC};
+    struct strbuf err = STRBUF_INIT;
+    struct candle_iter *it = NULL;
+    json_t *src = NULL, *sym = NULL, *tfj = NULL, *arr = NULL;
+    struct store *st;
+    struct candle c;
+    int64_t limit;
+    size_t n = 0;
+    int rc;
+
+    if (parse_timeframe(req, &q.series.tf) || resolve_series(req, &q.series) ||
+        api_param_int(req, "limit", 100, 1, 5000, &limit) ||
+        parse_time_param(req, "start", &q.has_start, &q.start) ||
+        parse_time_param(req, "end", &q.has_end, &q.end))
+        goto out;
+    if (q.has_start && q.has_end && q.start > q.end) {
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "parameter 'start' is after parameter 'end'");
+        goto out;
+    }
+    q.limit = (size_t)limit;
+
+    st = api_store(req, &err);
+    if (!st) {
+        api_store_unavailable(req, &err);
+        goto out;
+    }
+    rc = store_query_candles(st, &q, &it, &err);
+    if (rc) {
+        api_store_error(req, rc, "querying candles", &err);
+        goto out;
+    }
+
+    src = json_string(q.series.source);
+    sym = json_string(q.series.symbol);
+    tfj = json_string_nocheck(timeframe_name(q.series.tf));
+    arr = json_array();
+    while ((rc = candle_iter_next(it, &c, &err)) == ITER_OK) {
+        json_t *o = json_object();
+        json_object_set_nocheck(o, "source", src);
+        json_object_set_nocheck(o, "symbol", sym);
+        json_object_set_nocheck(o, "timeframe", tfj);
+        json_object_set_new_nocheck(o, "time", api_json_time(c.open_time));
+        json_object_set_new_nocheck(o, "open", api_json_price(c.open));
+        json_object_set_new_nocheck(o, "high", api_json_price(c.high));
+        json_object_set_new_nocheck(o, "low", api_json_price(c.low));
+        json_object_set_new_nocheck(o, "close", api_json_price(c.close));
+        json_object_set_new_nocheck(o, "volume",
+                                    c.has_volume ? api_json_price(c.volume) : json_null());
+        json_array_append_new(arr, o);
+        n++;
+    }
+    candle_iter_free(it);
+    it = NULL;
+    if (rc != ITER_DONE) {
+        api_store_error(req, rc, "reading candles", &err);
+        goto out;
+    }
+
+    json_t *body = json_object();
+    json_object_set_nocheck(body, "source", src);
+    json_object_set_nocheck(body, "symbol", sym);
+    json_object_set_nocheck(body, "timeframe", tfj);
+    json_object_set_new_nocheck(body, "count", json_integer((json_int_t)n));
+    json_object_set_new_nocheck(body, "candles", arr);
+    arr = NULL;
+    api_reply_json(req, MHD_HTTP_OK, body);
+out:
+    candle_iter_free(it);
+    json_decref(arr);
+    json_decref(src);
+    json_decref(sym);
+    json_decref(tfj);
+    strbuf_release(&err);
+}
+
+void api_gaps_get(struct api_request *req)
+{
+    struct gap_query q = {.has_tf = true, .has_since = true};
+    struct strbuf err = STRBUF_INIT;
+    struct gap_record *gaps = NULL;
+    struct series_key key;
+    struct store *st;
+    const char *state;
+    int64_t days, limit;
+    size_t n = 0;
+    int rc;
+
+    if (parse_timeframe(req, &key.tf) || resolve_series(req, &key) ||
+        api_param_int(req, "days", 7, 1, 36500, &days) ||
+        api_param_int(req, "limit", 1000, 1, 5000, &limit))
+        goto out;
+    state = api_query(req, "state");
+    if (state && gap_state_parse(state, &q.state)) {
+        char ebuf[80];
+        api_echo(ebuf, sizeof(ebuf), state);
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "parameter 'state' must be open, repairing, filled or unfillable "
+                        "(got '%s')",
+                        ebuf);
+        goto out;
+    }
+    q.has_state = state != NULL;
+    q.source = key.source;
+    q.symbol = key.symbol;
+    q.tf = key.tf;
+    q.since = time_now() - days * 86400;
+    q.limit = (size_t)limit;
+
+    st = api_store(req, &err);
+    if (!st) {
+        api_store_unavailable(req, &err);
+        goto out;
+    }
+    rc = store_list_gaps(st, &q, &gaps, &n, &err);
+    if (rc) {
+        api_store_error(req, rc, "listing gaps", &err);
+        goto out;
+    }
+
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct gap_record *g = &gaps[i];
+        json_t *o = json_object();
+        json_object_set_new_nocheck(o, "id", json_integer(g->id));
+        json_object_set_new_nocheck(o, "first", api_json_time(g->first));
+        json_object_set_new_nocheck(o, "last", api_json_time(g->last));
+        json_object_set_new_nocheck(o, "count", json_integer(g->count));
+        json_object_set_new_nocheck(o, "state", json_string_nocheck(gap_state_name(g->state)));
+        json_t *reason = g->reason ? json_string(g->reason) : NULL;
+        json_object_set_new_nocheck(o, "reason", reason ? reason : json_null());
+        json_object_set_new_nocheck(o, "first_seen", api_json_time_or_null(g->first_seen));
+        json_object_set_new_nocheck(o, "last_checked", api_json_time_or_null(g->last_checked));
+        json_array_append_new(arr, o);
+    }
+    json_t *body = json_object();
+    json_object_set_new_nocheck(body, "source", json_string(key.source));
+    json_object_set_new_nocheck(body, "symbol", json_string(key.symbol));
+    json_object_set_new_nocheck(body, "timeframe", json_string_nocheck(timeframe_name(key.tf)));
+    json_object_set_new_nocheck(body, "days", json_integer(days));
+    json_object_set_new_nocheck(body, "count", json_integer((json_int_t)n));
+    json_object_set_new_nocheck(body, "gaps", arr);
+    api_reply_json(req, MHD_HTTP_OK, body);
+out:
+    gap_records_free(gaps, n);
+    strbuf_release(&err);
+}

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_API_API_INTERNAL_H
+#define CK_API_API_INTERNAL_H
+
+/*
+ * For the files of src/api only: the server's state, the request a handler
+ * works on, the route table and the helpers handlers share. This is the one
+ * header that includes microhttpd.h and jansson.h; nothing outside src/api
+ * sees them.
+ */
+#include "api/api.h"
+#include "sched/sched.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct strbuf;
+
+/* Largest request body accepted; larger ones get 413. */
+#define API_MAX_BODY (64 * 1024)
+/* Path parameters a route may capture ({timeframe}, {id}). */
+#define API_MAX_ARGS 2
+
+struct api {
+    struct MHD_Daemon *mhd;
+    int port;
+    bool loopback;     /* the listener is bound to a loopback address */
+    char *token;       /* NULL when none is configured */
+    size_t token_len;
+    char *store_url;
+    char *instance;
+    const struct settings *settings;
+    struct sched *sched;
+    struct metrics *metrics;     /* cfg->metrics or own_metrics; never NULL */
+    struct metrics *own_metrics; /* created when cfg->metrics is NULL */
+    int64_t started_ms;
+    /* Each server thread's store connection (struct api_thread *). */
+    pthread_key_t thread_key;
+    /* Guards start_log: messages from libmicrohttpd while starting. */
+    pthread_mutex_t log_lock;
+    bool starting;
+    char *start_log;
+};
+
+/*
+ * A request as a handler sees it, and the response it leaves behind. A
+ * handler sets exactly one reply with api_reply_*(); the glue in api.c
+ * turns it into the HTTP response, adds the Allow / WWW-Authenticate
+ * headers when set, and counts it.
+ */
+struct api_request {
+    struct api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    /* Path parameters in pattern order, NUL-terminated copies in argbuf. */
+    const char *args[API_MAX_ARGS];
+    size_t nargs;
+    char argbuf[256];
+
+    unsigned status;
+    json_t *json;             /* the body when JSON (owned) */
+    char *text;               /* the body when not JSON (owned, malloc'd) */
+    size_t text_len;
+    const char *content_type; /* for text */
+    const char *allow;        /* Allow header (405); points into allowbuf */
+    char allowbuf[64];
+    const char *www_authenticate; /* static */
+};
+
+typedef void api_handler_fn(struct api_request *req);
+
+/* One row of the route table: "{name}" in a pattern matches one non-empty segment. */
+struct api_route {
+    const char *method;
+    const char *pattern;
+    api_handler_fn *handler;
+    bool needs_auth;
+};
+
+/* api_routes.c */
+extern const struct api_route api_routes[];
+extern const size_t api_nroutes;
+
+/*
+ * Match `path` against the route table. Returns the route for `method`
+ * (HEAD matches GET routes) and fills `req->args`; NULL when none. When the
+ * path exists with other methods only, `req->allow` gets their list
+ * ("GET, HEAD", "POST") for a 405; otherwise it stays NULL (404).
+ */
+const struct api_route *api_route_match(struct api_request *req, const char *method,
+                                        const char *path);
+
+/* Handlers, one file per resource. */
+void api_health_get(struct api_request *req);
+void api_metrics_get(struct api_request *req);
+void api_candles_get(struct api_request *req);
+void api_gaps_get(struct api_request *req);
+void api_jobs_list(struct api_request *req);
+void api_job_get(struct api_request *req);
+void api_job_runs(struct api_request *req);
+void api_job_run(struct api_request *req);
+void api_job_pause(struct api_request *req);
+void api_job_resume(struct api_request *req);
+
+/*
+ * What the API knows of one job: the scheduler's live view (when the job
+ * is registered with a running daemon's scheduler) merged with its
+ * database row (paused flag, failure streak). Strings are borrowed from
+ * the scheduler or from `struct api_jobs`.
+ */
+struct api_job {
+    const char *id;
+    bool scheduled;              /* known to cfg->sched; `info` is valid */
+    struct sched_job_info info;
+    bool has_row;                /* has a database row; the fields below come from it */
+    bool paused;
+    int64_t streak;
+    int64_t last_fire;
+};
+
+struct api_jobs {
+    struct api_job *v;
+    size_t n;
+    struct job_state *rows; /* owned: the database rows `v` borrows from */
+    size_t nrows;
+};
+
+/*
+ * Every job: the scheduler's in registration order, then database rows
+ * the scheduler does not know, by id. Returns 0 or the store's error.
+ * Release with api_jobs_release() in any case. (api_jobs.c)
+ */
+int api_jobs_collect(struct api_request *req, struct store *st, struct api_jobs *out,
+                     struct strbuf *err);
+void api_jobs_release(struct api_jobs *jobs);
+
+/* ---- helpers (api.c) ---- */
+
+/* The value of query parameter `name`, decoded; NULL when absent. Borrowed from MHD. */
+const char *api_query(struct api_request *req, const char *name);
+
+/* Reply with a JSON body; takes ownership of `body`. */
+void api_reply_json(struct api_request *req, unsigned status, json_t *body);
+/* Reply with a text body; takes ownership of `text` (malloc'd). */
+void api_reply_text(struct api_request *req, unsigned status, char *text, size_t len,
+                    const char *content_type);
+/*
+ * Reply {"error": <fmt...>} (and "detail": `detail` when not NULL or
+ * empty). The detail is passed through log_redact(); request input in the
+ * message must go through api_echo().
+ */
+void api_reply_error(struct api_request *req, unsigned status, const char *detail,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * This thread's store connection, opened on first use. NULL when it
+ * cannot be opened, with the reason in `err`.
+ */
+struct store *api_store(struct api_request *req, struct strbuf *err);
+/*
+ * Report a failed store operation: CK_EIO and other database failures
+ * close this thread's connection (the next request reopens it), are logged
+ * and answered 503; CK_EINVAL is answered 400 and CK_ENOTFOUND 404.
+ * `what` says what was being done ("listing candles").
+ */
+void api_store_error(struct api_request *req, int rc, const char *what, const struct strbuf *err);
+/*
+ * Close this thread's connection now (the next api_store() reopens it). No
+ * iterator of it may be open.
+ */
+void api_store_reset(struct api_request *req);
+/* Answer 503 for a store that could not be opened, and log it. */
+void api_store_unavailable(struct api_request *req, const struct strbuf *err);
+
+/*
+ * Parse integer query parameter `name` within [min, max]; absent: `def`.
+ * On a bad value replies 400 naming the parameter and returns -1.
+ */
+int api_param_int(struct api_request *req, const char *name, int64_t def, int64_t min,
+                  int64_t max, int64_t *out);
+
+/*
+ * Copy request input into `out` for an error message: at most `outsz` - 1
+ * bytes, non-printable and non-ASCII bytes as '?', "..." when cut.
+ */
+void api_echo(char *out, size_t outsz, const char *s);
+
+/* JSON values in the API's conventions. */
+json_t *api_json_time(int64_t t);        /* "2024-01-02T15:00:00Z" */
+json_t *api_json_time_or_null(int64_t t); /* null when t <= 0 */
+json_t *api_json_price(int64_t v);       /* "2063.41" */
+json_t *api_json_str(const char *s);      /* null for NULL or text that is not UTF-8 */
+
+/* Wall clock in Unix milliseconds (uptime; durations use the monotonic clock). */
+int64_t api_now_ms(void);
+
+#endif

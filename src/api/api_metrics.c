@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * GET /metrics: the Prometheus text exposition (format 0.0.4).
+ *
+ * The body is the daemon's registry (what the jobs, the scheduler and the
+ * API count as they go) followed by families computed now, at scrape time,
+ * from the database and the process, in a registry made for this scrape
+ * and thrown away after it, so a series that disappeared (a deleted
+ * series, a filled gap) disappears from the output too:
+ *
+ *   candlekeep_up                                    1
+ *   candlekeep_build_info{version}                   1
+ *   candlekeep_database_up                           0/1 (a round trip)
+ *   candlekeep_latest_candle_age_seconds{source,symbol,timeframe}
+ *                                                    since the newest stored candle closed
+ *   process_start_time_seconds, process_cpu_seconds_total,
+ *   process_resident_memory_bytes, process_virtual_memory_bytes,
+ *   process_open_fds, process_max_fds
+ *
+ * These names are reserved for this file (api.h says so): a family
+ * rendered by both registries would make the exposition invalid. Others
+ * that look like scrape-time values belong to their writers' registry
+ * (candlekeep_scheduler_running to the scheduler, candlekeep_gaps_open to
+ * the refresh jobs).
+ *
+ * A database that cannot be reached does not fail the scrape: the
+ * database families are left out and candlekeep_database_up says 0, which
+ * is what an alert rule wants to see.
+ */
+#include "api/api_internal.h"
+
+#include "market/timeframe.h"
+#include "store/store.h"
+#include "util/metrics.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+static void series_labels(struct strbuf *sb, const char *source, const char *symbol,
+                          enum timeframe tf)
+{
+    strbuf_reset(sb);
+    metrics_labels(sb, "source", source, "symbol", symbol, "timeframe", timeframe_name(tf), NULL);
+}
+
+static void add_store_metrics(struct metrics *m, struct store *st)
+{
+    struct strbuf err = STRBUF_INIT, lab = STRBUF_INIT;
+    struct series_info *series = NULL;
+    size_t nseries = 0;
+    int64_t now = time_now();
+
+    metrics_declare(m, "candlekeep_latest_candle_age_seconds", METRIC_GAUGE,
+                    "Seconds since the newest stored candle of each series closed.");
+    if (!store_list_series(st, &series, &nseries, &err)) {
+        for (size_t i = 0; i < nseries; i++) {
+            const struct series_info *si = &series[i];
+            int64_t age;
+            if (!si->count)
+                continue;
+            age = now - (si->last_time + timeframe_seconds(si->tf));
+            series_labels(&lab, si->source, si->symbol, si->tf);
+            metrics_set(m, "candlekeep_latest_candle_age_seconds", lab.buf,
+                        (double)(age > 0 ? age : 0));
+        }
+    }
+    series_info_free(series, nseries);
+    strbuf_release(&lab);
+    strbuf_release(&err);
+}
+
+static int64_t open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int64_t n = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+static void add_process_metrics(struct metrics *m, int64_t started_ms)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long vsize = 0, rss = 0;
+    struct timespec cpu;
+    struct rlimit rl;
+    FILE *fp;
+    int64_t fds;
+
+    metrics_declare(m, "process_start_time_seconds", METRIC_GAUGE,
+                    "Start time of the process since the Unix epoch in seconds.");
+    metrics_set(m, "process_start_time_seconds", NULL, (double)started_ms / 1000.0);
+    metrics_declare(m, "process_cpu_seconds_total", METRIC_COUNTER,
+                    "Total user and system CPU time spent in seconds.");
+    if (!clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu))
+        metrics_add(m, "process_cpu_seconds_total", NULL,
+                    (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
+    fp = fopen("/proc/self/statm", "r");
+    if (fp) {
+        if (fscanf(fp, "%lu %lu", &vsize, &rss) == 2) {
+            metrics_declare(m, "process_resident_memory_bytes", METRIC_GAUGE,
+                            "Resident memory size in bytes.");
+            metrics_set(m, "process_resident_memory_bytes", NULL, (double)rss * (double)page);
+            metrics_declare(m, "process_virtual_memory_bytes", METRIC_GAUGE,
+                            "Virtual memory size in bytes.");
+            metrics_set(m, "process_virtual_memory_bytes", NULL, (double)vsize * (double)page);
+        }
+        fclose(fp);
+    }
+    fds = open_fds();
+    if (fds >= 0) {
+        metrics_declare(m, "process_open_fds", METRIC_GAUGE, "Number of open file descriptors.");
+        metrics_set(m, "process_open_fds", NULL, (double)fds);
+    }
+    if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+        metrics_declare(m, "process_max_fds", METRIC_GAUGE,
+                        "Maximum number of open file descriptors.");
+        metrics_set(m, "process_max_fds", NULL, (double)rl.rlim_cur);
+    }
+}
+
+void api_metrics_get(struct api_request *req)
+{
+    struct api *a = req->api;
+    struct strbuf out = STRBUF_INIT, err = STRBUF_INIT, lab = STRBUF_INIT;
+    struct metrics *scrape = metrics_new();
+    struct store *st = api_store(req, &err);
+    bool db_up = st && store_ping(st);
+    size_t len;
+
+    metrics_declare(scrape, "candlekeep_up", METRIC_GAUGE, "1 while candlekeep serves metrics.");
+    metrics_set(scrape, "candlekeep_up", NULL, 1);
+    metrics_declare(scrape, "candlekeep_build_info", METRIC_GAUGE,
+                    "Build information; the value is always 1.");
+    metrics_labels(&lab, "version", CK_VERSION, NULL);
+    metrics_set(scrape, "candlekeep_build_info", lab.buf, 1);
+    metrics_declare(scrape, "candlekeep_database_up", METRIC_GAUGE,
+                    "1 when the database answered this scrape, 0 otherwise.");
+    metrics_set(scrape, "candlekeep_database_up", NULL, db_up);
+    if (db_up)
+        add_store_metrics(scrape, st);
+    else if (st)
+        api_store_reset(req);
+    add_process_metrics(scrape, a->started_ms);
+
+    strbuf_grow(&out, 8192);
+    metrics_render(a->metrics, &out);
+    metrics_render(scrape, &out);
+    metrics_free(scrape);
+    char *body = strbuf_detach(&out, &len);
+    api_reply_text(req, MHD_HTTP_OK, body, len, CONTENT_TYPE);
+    strbuf_release(&lab);
+    strbuf_release(&err);
+}
