@@ -211,8 +211,8 @@ int cmd_run(int argc, char **argv)
         rc = CMD_FAIL;
         goto out;
     }
-    log_info("run: candlekeep %s started (instance %s, store %s, api %s, %d workers)", CK_VERSION,
-             instance, store_backend_name(st), app.settings.api.listen,
+    log_info("run: candlekeep %s started (instance %s, store %s, api %s port %d, %d workers)",
+             CK_VERSION, instance, store_backend_name(st), app.settings.api.listen, api_port(api),
              (int)app.settings.scheduler.workers);
     sd_notify(0, "READY=1\nSTATUS=running");
     if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
