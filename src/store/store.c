@@ -353,8 +353,10 @@ static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t fr
                 continue;
             if (recs[j].state == GAP_UNFILLABLE || recs[j].state == GAP_FILLED) {
                 /* A filled record overlapping a fresh hole is history; an
-                 * unfillable one already covers it. */
-                blocked = recs[j].state == GAP_UNFILLABLE;
+                 * unfillable one already covers it, whichever record the
+                 * listing order puts after it. */
+                if (recs[j].state == GAP_UNFILLABLE)
+                    blocked = true;
                 continue;
             }
             if (!match) {
@@ -446,11 +448,12 @@ int store_set_gap_state(struct store *st, int64_t id, enum gap_state state, cons
             recs[i].reason = xstrdup(reason);
         }
         recs[i].last_checked = now;
+        /* The backend describes its own failures, CK_ENOTFOUND included. */
         rc = st->ops->update_gap(st, &recs[i], err);
-        break;
+        goto out;
     }
-    if (rc == CK_ENOTFOUND)
-        strbuf_addf(err, "store: no gap with id %lld", (long long)id);
+    strbuf_addf(err, "store: no gap with id %lld", (long long)id);
+out:
     gap_records_free(recs, n);
     return rc;
 }

@@ -22,12 +22,18 @@ struct strbuf;
  *
  * All fallible functions return 0 or a negative CK_E* code with a message in
  * `err` (which never contains a password). CK_EIO means the database failed
- * (unreachable, busy past its timeout, disk full, read-only); CK_EINVAL
- * means bad arguments.
+ * (unreachable, disk full, read-only); CK_EBUSY that it stayed locked by
+ * another connection past the busy timeout (worth retrying later);
+ * CK_ECONFLICT that a constraint refused a write; CK_EINVAL means bad
+ * arguments.
  */
 struct store;
 
-/* Open and migrate. On failure nothing needs to be released. */
+/*
+ * Open and migrate. On failure nothing needs to be released. A database
+ * whose schema is newer than this program knows is refused with
+ * CK_ECONFIG; an unreachable or unwritable one gives CK_EIO.
+ */
 int store_open(struct store **out, const char *url, struct strbuf *err);
 /* Close; takes NULL. Rolls back an open transaction. */
 void store_close(struct store *st);

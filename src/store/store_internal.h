@@ -20,7 +20,9 @@ struct store_ops {
     /*
      * MUST. Connect to `url` (the full URL as given) and migrate the schema
      * to the newest version, applying missing migrations in order, each in
-     * its own transaction, recording the version in the database.
+     * its own transaction, recording the version in the database. A
+     * database whose version is newer than the backend knows is refused
+     * with CK_ECONFIG (and left untouched).
      */
     int (*open)(struct store **out, const char *url, struct strbuf *err);
     /* MUST. Close the connection and free everything; rolls back. */
@@ -63,7 +65,10 @@ struct store_ops {
      */
     int (*insert_gap)(struct store *st, const struct series_key *s, struct gap_record *g,
                       struct strbuf *err);
-    /* MUST. Update first, last, count, state, reason, last_checked of g->id. CK_ENOTFOUND. */
+    /*
+     * MUST. Update first, last, count, state, reason, last_checked of g->id;
+     * CK_ENOTFOUND (with a message) when there is no such record.
+     */
     int (*update_gap)(struct store *st, const struct gap_record *g, struct strbuf *err);
     /*
      * MUST (jobs). See store.h for the semantics of each; writes are called

@@ -1,0 +1,1593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL store backend, on libpq.
+ *
+ * MEASUREMENTS_PLACEHOLDER
+ *
+ * Schema. The same logical schema as the SQLite backend, in PostgreSQL's
+ * own types so that SQL users see real values: prices are NUMERIC(20,8)
+ * (volume NUMERIC(28,8), NULL when the instrument has none), open times are
+ * timestamptz, and candles_view joins each candle to its series. Migrations
+ * are SQL scripts applied in order, each in its own transaction that first
+ * takes a transaction-scoped advisory lock, so several processes opening
+ * the same database at once (a pool's workers, several daemons) migrate it
+ * exactly once; schema_version records every applied version.
+ *
+ * Exact conversions. Prices travel as decimal text with exactly eight
+ * places in both directions (price_format_fixed out, price_parse in), so no
+ * binary floating point ever touches them. Times are sent in timestamptz's
+ * binary form (a 64-bit count of microseconds since 2000-01-01 UTC, which
+ * is exact for every whole second) and read back as
+ * extract(epoch ...)::bigint, so neither depends on the session's TimeZone.
+ *
+ * Statements are prepared once per connection, on first use; a reconnect
+ * forgets them and they are prepared again.
+ *
+ * Connection loss. Before an operation that runs outside a transaction,
+ * the connection is checked: input the server sent while we were idle is
+ * consumed (a backend that was terminated or a server that restarted has
+ * said so and hung up), and a broken connection is reset once. A
+ * statement that fails because the server went away returns CK_EIO; the
+ * transaction it belonged to is lost, and nothing is retried behind the
+ * caller's back (the job fails and runs again at its next tick). Inside a
+ * transaction the connection is never reset, which would silently run the
+ * rest of the caller's transaction outside one.
+ *
+ * Messages. Every message names the database by its redacted URL, and
+ * text that comes from libpq or the server is scrubbed of the password as
+ * well, since libpq echoes parts of a malformed URL verbatim. libpq's
+ * notices (and the FATAL message of a terminated backend, which arrives
+ * while the connection is idle) are discarded instead of printed: the
+ * store never logs.
+ *
+ * A pg_store is one connection and is used by one thread at a time.
+ */
+#include "store/store_internal.h"
+
+#include "market/price.h"
+#include "util/error.h"
+#include "util/parse.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <libpq-fe.h>
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+/* Statements of the connection, prepared on first use. */
+enum pg_stmt {
+    PG_SCHEMA_VERSION,
+    PG_SERIES_GET,
+    PG_SERIES_ADD,
+    PG_RANGE_USED,
+    PG_UPSERT,
+    PG_LATEST,
+    PG_QUERY_ASC,
+    PG_QUERY_DESC,
+    PG_COUNT,
+    PG_DELETE_BEFORE,
+    PG_LIST_SERIES,
+    PG_LIST_GAPS,
+    PG_INSERT_GAP,
+    PG_UPDATE_GAP,
+    PG_STMT_COUNT
+};
+
+/* First key of the advisory locks that serialise writers of one series ("cks1"). */
+#define PG_SERIES_LOCK_CLASS "1667986225"
+
+/* The series of parameters $1..$3 (source, symbol, timeframe). */
+#define PG_SERIES_ID_OF "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
+
+static const struct {
+    const char *name;
+    const char *sql;
+} pg_stmts[PG_STMT_COUNT] = {
+    [PG_SCHEMA_VERSION] = {"ck_schema_version",
+                           "SELECT coalesce(max(version), 0) FROM schema_version"},
+    /*
+     * Writers look a series up with its write lock (see pg_put_candles); the
+     * lock is a transaction-scoped advisory lock keyed by the series id.
+     */
+    [PG_SERIES_GET] = {"ck_series_get",
+                       "SELECT id, pg_advisory_xact_lock(" PG_SERIES_LOCK_CLASS
+                       ", (id % 2147483648)::int4) FROM series WHERE source = $1::text "
+                       "AND symbol = $2::text AND timeframe = $3::text"},
+    [PG_SERIES_ADD] = {"ck_series_add",
+                       "INSERT INTO series (source, symbol, timeframe) "
+                       "VALUES ($1::text, $2::text, $3::text) "
+                       "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id, "
+                       "pg_advisory_xact_lock(" PG_SERIES_LOCK_CLASS
+                       ", (id % 2147483648)::int4)"},
+    [PG_RANGE_USED] = {"ck_range_used",
+                       "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
+                       "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},
+    /*
+     * A candle that exists is updated only when a value differs, so that
+     * re-ingesting an unchanged range writes nothing.
+     */
+    [PG_UPSERT] = {"ck_upsert",
+                   "INSERT INTO candles AS c (series_id, open_time, open, high, low, close, volume) "
+                   "SELECT $1::bigint, t.* FROM unnest($2::timestamptz[], $3::numeric[], "
+                   "$4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) AS t "
+                   "ON CONFLICT (series_id, open_time) DO UPDATE SET open = EXCLUDED.open, "
+                   "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
+                   "volume = EXCLUDED.volume "
+                   "WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM "
+                   "(EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)"},
+    [PG_LATEST] = {"ck_latest",
+                   "SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
+                   "WHERE series_id = " PG_SERIES_ID_OF},
+    [PG_QUERY_ASC] = {"ck_query_asc",
+                      "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
+                      "FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                      " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+                      "ORDER BY open_time ASC LIMIT $6::bigint"},
+    [PG_QUERY_DESC] = {"ck_query_desc",
+                       "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
+                       "FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                       " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+                       "ORDER BY open_time DESC LIMIT $6::bigint"},
+    [PG_COUNT] = {"ck_count",
+                  "SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                  " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz"},
+    [PG_DELETE_BEFORE] = {"ck_delete_before",
+                          "DELETE FROM candles WHERE series_id IN "
+                          "(SELECT id FROM series WHERE timeframe = $1::text) "
+                          "AND open_time < $2::timestamptz"},
+    [PG_LIST_SERIES] = {"ck_list_series",
+                        "SELECT s.source, s.symbol, s.timeframe, x.n, "
+                        "extract(epoch FROM x.first)::bigint, extract(epoch FROM x.last)::bigint "
+                        "FROM series s CROSS JOIN LATERAL (SELECT count(*) AS n, "
+                        "min(open_time) AS first, max(open_time) AS last "
+                        "FROM candles c WHERE c.series_id = s.id) AS x"},
+    [PG_LIST_GAPS] = {"ck_list_gaps",
+                      "SELECT g.id, s.source, s.symbol, s.timeframe, "
+                      "extract(epoch FROM g.first_time)::bigint, "
+                      "extract(epoch FROM g.last_time)::bigint, g.count, g.state, g.reason, "
+                      "extract(epoch FROM g.first_seen)::bigint, "
+                      "extract(epoch FROM g.last_checked)::bigint "
+                      "FROM gaps g JOIN series s ON s.id = g.series_id "
+                      "WHERE ($1::text IS NULL OR s.source = $1) "
+                      "AND ($2::text IS NULL OR s.symbol = $2) "
+                      "AND ($3::text IS NULL OR s.timeframe = $3) "
+                      "AND ($4::timestamptz IS NULL OR g.last_time >= $4) "
+                      "AND ($5::text IS NULL OR g.state = $5) "
+                      "ORDER BY g.first_time DESC, g.id DESC LIMIT $6::bigint"},
+    [PG_INSERT_GAP] = {"ck_insert_gap",
+                       "INSERT INTO gaps (series_id, first_time, last_time, count, state, reason, "
+                       "first_seen, last_checked) VALUES ($1::bigint, $2::timestamptz, "
+                       "$3::timestamptz, $4::bigint, $5::text, $6::text, $7::timestamptz, "
+                       "$8::timestamptz) RETURNING id"},
+    [PG_UPDATE_GAP] = {"ck_update_gap",
+                       "UPDATE gaps SET first_time = $2::timestamptz, last_time = $3::timestamptz, "
+                       "count = $4::bigint, state = $5::text, reason = coalesce($6::text, reason), "
+                       "last_checked = $7::timestamptz WHERE id = $1::bigint"},
+};
+
+/*
+ * The migrations, in order; migration i brings the schema to version i + 1.
+ * Never edit one that has shipped: add another.
+ */
+static const char *const pg_migrations[] = {
+    /* 1: series, candles, the gap ledger and the candles view. */
+    "CREATE TABLE series ("
+    "  id bigserial PRIMARY KEY,"
+    "  source text NOT NULL,"
+    "  symbol text NOT NULL,"
+    "  timeframe text NOT NULL"
+    "    CHECK (timeframe IN ('M1', 'M5', 'M15', 'M30', 'H1', 'H4', 'D1', 'W1')),"
+    "  UNIQUE (source, symbol, timeframe)"
+    ");"
+    /*
+     * candles.series_id is not declared a foreign key: PostgreSQL checks
+     * one row at a time, which more than halves the speed of a backfill
+     * (see the measurements at the top). The store only writes ids it has
+     * just read under the series' lock, and the trigger below keeps the
+     * other direction: a series that still has candles cannot be deleted
+     * or renumbered, as with a foreign key.
+     */
+    "CREATE TABLE candles ("
+    "  series_id bigint NOT NULL,"
+    "  open_time timestamptz NOT NULL,"
+    "  open NUMERIC(20,8) NOT NULL,"
+    "  high NUMERIC(20,8) NOT NULL,"
+    "  low NUMERIC(20,8) NOT NULL,"
+    "  close NUMERIC(20,8) NOT NULL,"
+    "  volume NUMERIC(28,8),"
+    "  PRIMARY KEY (series_id, open_time)"
+    ");"
+    "CREATE TABLE gaps ("
+    "  id bigserial PRIMARY KEY,"
+    "  series_id bigint NOT NULL REFERENCES series (id),"
+    "  first_time timestamptz NOT NULL,"
+    "  last_time timestamptz NOT NULL,"
+    "  count bigint NOT NULL,"
+    "  state text NOT NULL DEFAULT 'open'"
+    "    CHECK (state IN ('open', 'repairing', 'filled', 'unfillable')),"
+    "  reason text NOT NULL DEFAULT '',"
+    "  first_seen timestamptz NOT NULL,"
+    "  last_checked timestamptz NOT NULL"
+    ");"
+    "CREATE INDEX gaps_series_last ON gaps (series_id, last_time);"
+    "CREATE FUNCTION series_keep_candles() RETURNS trigger LANGUAGE plpgsql"
+    "  SET search_path FROM CURRENT AS $$"
+    "BEGIN"
+    "  IF (TG_OP = 'DELETE' OR NEW.id <> OLD.id)"
+    "     AND EXISTS (SELECT 1 FROM candles WHERE series_id = OLD.id) THEN"
+    "    RAISE EXCEPTION 'series % (% % %) still has candles', OLD.id, OLD.source,"
+    "      OLD.symbol, OLD.timeframe USING ERRCODE = 'foreign_key_violation';"
+    "  END IF;"
+    "  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;"
+    "  RETURN NEW;"
+    "END $$;"
+    "CREATE TRIGGER series_keep_candles BEFORE DELETE OR UPDATE OF id ON series"
+    "  FOR EACH ROW EXECUTE FUNCTION series_keep_candles();"
+    "CREATE VIEW candles_view AS"
+    "  SELECT s.source, s.symbol, s.timeframe, c.open_time,"
+    "         c.open, c.high, c.low, c.close, c.volume"
+    "  FROM candles c JOIN series s ON s.id = c.series_id;",
+};
+#define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
+
+/* Key of the advisory lock that serialises migrations ("ckmigrat"). */
+#define PG_MIGRATE_LOCK "7713666909727727988"
+
+/* Candles per upsert statement, and per page of a query. */
+#define PG_UPSERT_CHUNK 10000
+#define PG_PAGE_ROWS 5000
+
+/*
+ * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
+ * store keeps times of the years 1 to 9999 (which COPY's text form and
+ * every client can spell); bounds outside them become -infinity/infinity
+ * in comparisons, which selects the same rows.
+ */
+#define PG_EPOCH_UNIX 946684800LL
+#define PG_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define PG_TIME_END 253402300800LL   /* 10000-01-01T00:00:00Z */
+
+struct pg_store {
+    struct store base;
+    PGconn *conn;
+    char *redacted;   /* the URL with its password masked, for messages */
+    char *secrets[2]; /* the password as written in the URL and decoded */
+    bool ready[PG_STMT_COUNT];
+    struct strbuf cols[6];           /* upsert arrays / COPY data, reused */
+    struct strbuf scratch;           /* formatting of messages */
+};
+static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
+
+static struct pg_store *pg_downcast(struct store *st)
+{
+    if (st->ops != &store_pg_ops)
+        BUG("store: a %s store passed to the postgresql backend", st->ops->name);
+    return (struct pg_store *)st;
+}
+
+/* libpq prints notices on stderr by default; the store never logs. */
+static void pg_notice_ignore(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* --- messages --------------------------------------------------------- */
+
+static int pg_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * The password of `url` as written (userinfo after the first ':' up to the
+ * last '@' of the authority, or a password= parameter), and percent-decoded.
+ * Best effort on malformed URLs: the point is to find what to scrub.
+ */
+static void pg_find_secrets(const char *url, char *out[2])
+{
+    const char *auth = strstr(url, "://");
+    const char *p = NULL, *end = NULL;
+
+    out[0] = out[1] = NULL;
+    if (auth) {
+        const char *host_end;
+        auth += 3;
+        host_end = auth + strcspn(auth, "/?");
+        for (const char *q = auth; q < host_end; q++)
+            if (*q == '@')
+                end = q;
+        if (end) {
+            const char *colon = memchr(auth, ':', (size_t)(end - auth));
+            if (colon) {
+                p = colon + 1;
+            }
+        }
+    }
+    if (!p) {
+        const char *q = strstr(url, "password=");
+        if (q) {
+            p = q + 9;
+            end = p + strcspn(p, "& ");
+        }
+    }
+    if (!p || end <= p)
+        return;
+    out[0] = xstrndup(p, (size_t)(end - p));
+    {
+        struct strbuf sb = STRBUF_INIT;
+        for (const char *q = p; q < end; q++) {
+            int hi, lo;
+            if (*q == '%' && end - q >= 3 && (hi = pg_hexval(q[1])) >= 0 &&
+                (lo = pg_hexval(q[2])) >= 0) {
+                strbuf_addch(&sb, hi * 16 + lo);
+                q += 2;
+            } else {
+                strbuf_addch(&sb, *q);
+            }
+        }
+        if (sb.len && strcmp(sb.buf, out[0]))
+            out[1] = strbuf_detach(&sb, NULL);
+        strbuf_release(&sb);
+    }
+}
+
+/* Append `text` to `err` with every occurrence of a secret replaced by "***". */
+static void pg_add_scrubbed(struct strbuf *err, const char *text, char *const secrets[2])
+{
+    size_t start = err->len;
+
+    strbuf_addstr(err, text);
+    /* Trim the newline libpq ends its messages with. */
+    while (err->len > start && (err->buf[err->len - 1] == '\n' || err->buf[err->len - 1] == ' '))
+        strbuf_setlen(err, err->len - 1);
+    for (int i = 0; i < 2; i++) {
+        const char *s = secrets[i];
+        size_t slen = s ? strlen(s) : 0;
+        char *hit;
+        if (!slen)
+            continue;
+        while ((hit = strstr(err->buf + start, s))) {
+            struct strbuf tmp = STRBUF_INIT;
+            size_t at = (size_t)(hit - err->buf);
+            strbuf_add(&tmp, err->buf + at + slen, err->len - at - slen);
+            strbuf_setlen(err, at);
+            strbuf_addstr(err, "***");
+            strbuf_addbuf(err, &tmp);
+            strbuf_release(&tmp);
+        }
+    }
+}
+
+/* The connection's own error text, scrubbed, or a fallback. */
+static void pg_add_conn_error(struct pg_store *ps, struct strbuf *err)
+{
+    const char *m = ps->conn ? PQerrorMessage(ps->conn) : NULL;
+    pg_add_scrubbed(err, m && *m ? m : "no further detail", ps->secrets);
+}
+
+/*
+ * Map a failed result to a CK_E* code and append the message. `res` may be
+ * NULL (libpq could not even produce a result).
+ */
+static int pg_result_error(struct pg_store *ps, const PGresult *res, const char *what,
+                           struct strbuf *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    bool lost = PQstatus(ps->conn) == CONNECTION_BAD;
+    int rc = CK_EIO;
+
+    if (!state)
+        state = "";
+    if (!strcmp(state, "23505"))
+        rc = CK_ECONFLICT;
+    else if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
+        rc = CK_EBUSY;
+    else if (!strcmp(state, "57014"))
+        rc = CK_ETIMEDOUT;
+    else if (!strncmp(state, "22", 2) || !strncmp(state, "23", 2))
+        rc = CK_EINVAL;
+    if (lost || !strncmp(state, "08", 2) || !strncmp(state, "57P0", 4))
+        rc = CK_EIO;
+
+    strbuf_addf(err, "store: cannot %s: ", what);
+    if (lost)
+        strbuf_addf(err, "lost the connection to '%s': ", ps->redacted);
+    if (msg && *msg)
+        pg_add_scrubbed(err, msg, ps->secrets);
+    else
+        pg_add_conn_error(ps, err);
+    if (*state)
+        strbuf_addf(err, " (SQLSTATE %s)", state);
+    return rc;
+}
+
+/* --- connection and statements --------------------------------------- */
+
+/*
+ * Make the connection usable for an operation. Outside a transaction a
+ * connection that broke while idle is reset once (see the top of the file).
+ */
+static int pg_ready(struct pg_store *ps, struct strbuf *err)
+{
+    if (ps->base.in_tx) {
+        if (PQstatus(ps->conn) != CONNECTION_BAD)
+            return 0;
+        strbuf_addf(err, "store: lost the connection to '%s' inside a transaction: ",
+                    ps->redacted);
+        pg_add_conn_error(ps, err);
+        return CK_EIO;
+    }
+    /*
+     * A backend that was terminated sends its FATAL message and closes the
+     * socket; reading the pending input (which never blocks) turns that
+     * into CONNECTION_BAD before a statement is wasted on it.
+     */
+    if (PQstatus(ps->conn) == CONNECTION_OK && PQtransactionStatus(ps->conn) == PQTRANS_IDLE)
+        PQconsumeInput(ps->conn);
+    if (PQstatus(ps->conn) != CONNECTION_BAD)
+        return 0;
+    PQreset(ps->conn);
+    memset(ps->ready, 0, sizeof(ps->ready));
+    if (PQstatus(ps->conn) != CONNECTION_OK) {
+        strbuf_addf(err, "store: cannot reconnect to '%s': ", ps->redacted);
+        pg_add_conn_error(ps, err);
+        return CK_EIO;
+    }
+    return 0;
+}
+
+/* Parameters of one statement; strings are borrowed or kept in `text`. */
+#define PG_MAX_PARAMS 8
+struct pg_params {
+    int n;
+    const char *values[PG_MAX_PARAMS];
+    int lengths[PG_MAX_PARAMS];
+    int formats[PG_MAX_PARAMS];
+    char text[PG_MAX_PARAMS][24];
+    char bin[PG_MAX_PARAMS][8];
+};
+
+static int pg_param_slot(struct pg_params *p)
+{
+    if (p->n >= PG_MAX_PARAMS)
+        BUG("too many statement parameters");
+    return p->n++;
+}
+
+static void pp_text(struct pg_params *p, const char *s)
+{
+    int i = pg_param_slot(p);
+    p->values[i] = s;
+    p->lengths[i] = 0;
+    p->formats[i] = 0;
+}
+
+static void pp_null(struct pg_params *p)
+{
+    pp_text(p, NULL);
+}
+
+static void pp_int(struct pg_params *p, int64_t v)
+{
+    int i = pg_param_slot(p);
+    snprintf(p->text[i], sizeof(p->text[i]), "%lld", (long long)v);
+    p->values[i] = p->text[i];
+    p->lengths[i] = 0;
+    p->formats[i] = 0;
+}
+
+static void pg_put_be64(char *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static void pg_put_be32(char *out, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        out[i] = (char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+/* Can `t` be stored (as a candle or gap time)? */
+static bool pg_time_storable(int64_t t)
+{
+    return t >= PG_TIME_MIN && t < PG_TIME_END;
+}
+
+/* Unix seconds as timestamptz's binary value, outside the kept years +-infinity. */
+static int64_t pg_time_value(int64_t t)
+{
+    if (t < PG_TIME_MIN)
+        return INT64_MIN;
+    if (t >= PG_TIME_END)
+        return INT64_MAX;
+    return (t - PG_EPOCH_UNIX) * 1000000;
+}
+
+static void pp_time(struct pg_params *p, int64_t t)
+{
+    int i = pg_param_slot(p);
+    pg_put_be64(p->bin[i], (uint64_t)pg_time_value(t));
+    p->values[i] = p->bin[i];
+    p->lengths[i] = 8;
+    p->formats[i] = 1;
+}
+
+static void pp_series(struct pg_params *p, const struct series_key *s)
+{
+    pp_text(p, s->source);
+    pp_text(p, s->symbol);
+    pp_text(p, timeframe_name(s->tf));
+}
+
+static int pg_prepare(struct pg_store *ps, enum pg_stmt id, struct strbuf *err)
+{
+    PGresult *res;
+    int rc = 0;
+
+    if (ps->ready[id])
+        return 0;
+    res = PQprepare(ps->conn, pg_stmts[id].name, pg_stmts[id].sql, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        strbuf_reset(&ps->scratch);
+        strbuf_addf(&ps->scratch, "prepare statement %s", pg_stmts[id].name);
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+    } else {
+        ps->ready[id] = true;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Run prepared statement `id`. On success *out holds the result (the
+ * caller clears it); on failure the error is reported, with what the
+ * statement was for in `fmt`.
+ */
+__attribute__((format(printf, 6, 7))) static int pg_run(struct pg_store *ps, enum pg_stmt id,
+                                                         const struct pg_params *p,
+                                                         PGresult **out, struct strbuf *err,
+                                                         const char *fmt, ...)
+{
+    PGresult *res;
+    ExecStatusType status;
+    int rc;
+
+    *out = NULL;
+    rc = pg_prepare(ps, id, err);
+    if (rc)
+        return rc;
+    res = PQexecPrepared(ps->conn, pg_stmts[id].name, p ? p->n : 0, p ? p->values : NULL,
+                         p ? p->lengths : NULL, p ? p->formats : NULL, 0);
+    status = PQresultStatus(res);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        *out = res;
+        return 0;
+    }
+    {
+        va_list ap;
+        strbuf_reset(&ps->scratch);
+        va_start(ap, fmt);
+        strbuf_vaddf(&ps->scratch, fmt, ap);
+        va_end(ap);
+    }
+    rc = pg_result_error(ps, res, ps->scratch.buf, err);
+    PQclear(res);
+    return rc;
+}
+
+/* A plain command without parameters (transaction control, DDL). */
+static int pg_command(struct pg_store *ps, const char *sql, const char *what, struct strbuf *err)
+{
+    PGresult *res = PQexec(ps->conn, sql);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pg_result_error(ps, res, what, err);
+    PQclear(res);
+    return rc;
+}
+
+/* Parse a bigint column; NULL or junk is a CK_EPARSE. */
+static int pg_get_int(struct pg_store *ps, const PGresult *res, int row, int col, int64_t *out,
+                      struct strbuf *err)
+{
+    const char *v = PQgetvalue(res, row, col);
+    if (PQgetisnull(res, row, col) || parse_int64(v, INT64_MIN, INT64_MAX, out)) {
+        strbuf_addf(err, "store: unexpected value '%s' in column %s from '%s'", v,
+                    PQfname(res, col), ps->redacted);
+        return CK_EPARSE;
+    }
+    return 0;
+}
+
+static int pg_get_price(struct pg_store *ps, const PGresult *res, int row, int col, int64_t *out,
+                        struct strbuf *err)
+{
+    const char *v = PQgetvalue(res, row, col);
+    if (PQgetisnull(res, row, col) || price_parse(v, (size_t)PQgetlength(res, row, col), out)) {
+        strbuf_addf(err, "store: unexpected price '%s' in column %s from '%s'", v,
+                    PQfname(res, col), ps->redacted);
+        return CK_EPARSE;
+    }
+    return 0;
+}
+
+static int pg_get_tf(struct pg_store *ps, const PGresult *res, int row, int col,
+                     enum timeframe *out, struct strbuf *err)
+{
+    const char *v = PQgetvalue(res, row, col);
+    if (timeframe_parse(v, out)) {
+        strbuf_addf(err, "store: unknown timeframe '%s' in '%s'", v, ps->redacted);
+        return CK_EPARSE;
+    }
+    return 0;
+}
+
+/* --- open, migrate, close --------------------------------------------- */
+
+/* The version the database is at, 0 when it has no schema_version table yet. */
+static int pg_read_version(struct pg_store *ps, int *out, struct strbuf *err)
+{
+    PGresult *res;
+    int64_t v;
+    int rc;
+
+    res = PQexec(ps->conn, "SELECT to_regclass('schema_version') IS NOT NULL");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pg_result_error(ps, res, "read the schema version", err);
+        PQclear(res);
+        return rc;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "t")) {
+        PQclear(res);
+        *out = 0;
+        return 0;
+    }
+    PQclear(res);
+    /* Not prepared: the table may have been created since this session began. */
+    res = PQexec(ps->conn, pg_stmts[PG_SCHEMA_VERSION].sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pg_result_error(ps, res, "read the schema version", err);
+        PQclear(res);
+        return rc;
+    }
+    rc = pg_get_int(ps, res, 0, 0, &v, err);
+    PQclear(res);
+    if (!rc)
+        *out = (int)v;
+    return rc;
+}
+
+/*
+ * Bring the schema up to date. The version is read without a lock first
+ * (the common case: nothing to do); otherwise each step takes the advisory
+ * lock, reads the version again (another process may have migrated in the
+ * meantime) and applies the next migration in the same transaction.
+ */
+static int pg_migrate(struct pg_store *ps, struct strbuf *err)
+{
+    int version, rc;
+
+    rc = pg_read_version(ps, &version, err);
+    while (!rc && version < PG_SCHEMA_LATEST) {
+        struct strbuf sql = STRBUF_INIT;
+
+        rc = pg_command(ps, "BEGIN", "begin a migration", err);
+        if (rc)
+            break;
+        rc = pg_command(ps, "SELECT pg_advisory_xact_lock(" PG_MIGRATE_LOCK ")",
+                        "lock the schema for migration", err);
+        if (!rc)
+            rc = pg_read_version(ps, &version, err);
+        if (!rc && version == 0)
+            rc = pg_command(ps,
+                            "CREATE TABLE IF NOT EXISTS schema_version ("
+                            "version integer PRIMARY KEY, "
+                            "applied_at timestamptz NOT NULL DEFAULT now())",
+                            "create the schema_version table", err);
+        if (!rc && version < PG_SCHEMA_LATEST) {
+            strbuf_reset(&ps->scratch);
+            strbuf_addf(&ps->scratch, "apply migration %d", version + 1);
+            strbuf_addstr(&sql, pg_migrations[version]);
+            strbuf_addf(&sql, ";INSERT INTO schema_version (version) VALUES (%d)", version + 1);
+            rc = pg_command(ps, sql.buf, ps->scratch.buf, err);
+            if (!rc)
+                version++;
+        }
+        strbuf_release(&sql);
+        if (!rc) {
+            rc = pg_command(ps, "COMMIT", "commit a migration", err);
+        } else {
+            PQclear(PQexec(ps->conn, "ROLLBACK"));
+        }
+    }
+    if (!rc && version > PG_SCHEMA_LATEST) {
+        strbuf_addf(err,
+                    "store: the database '%s' has schema version %d, newer than this "
+                    "candlekeep knows (%d); upgrade candlekeep",
+                    ps->redacted, version, PG_SCHEMA_LATEST);
+        rc = CK_ECONFIG;
+    }
+    return rc;
+}
+
+static void pg_free(struct pg_store *ps)
+{
+    if (!ps)
+        return;
+    if (ps->conn)
+        PQfinish(ps->conn);
+    free(ps->redacted);
+    free(ps->secrets[0]);
+    free(ps->secrets[1]);
+    for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
+        strbuf_release(&ps->cols[i]);
+    strbuf_release(&ps->scratch);
+    free(ps);
+}
+
+static int pg_open(struct store **out, const char *url, struct strbuf *err)
+{
+    /*
+     * The URL is passed through as libpq's dbname (expanded), so every
+     * libpq parameter works; the defaults before it are overridden by the
+     * URL, the ones after it (none) would override the URL.
+     */
+    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
+    const char *const vals[] = {"10", "candlekeep", url, NULL};
+    struct pg_store *ps = xcalloc(1, sizeof(*ps));
+    int rc = 0;
+
+    *out = NULL;
+    ps->base.ops = &store_pg_ops;
+    ps->redacted = store_redact_url(url);
+    pg_find_secrets(url, ps->secrets);
+    for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
+        strbuf_init(&ps->cols[i], 0);
+    strbuf_init(&ps->scratch, 0);
+
+    ps->conn = PQconnectdbParams(keys, vals, 1);
+    if (!ps->conn || PQstatus(ps->conn) != CONNECTION_OK) {
+        strbuf_addf(err, "store: cannot connect to '%s': ", ps->redacted);
+        pg_add_conn_error(ps, err);
+        rc = CK_EIO;
+        goto out;
+    }
+    PQsetNoticeProcessor(ps->conn, pg_notice_ignore, NULL);
+    {
+        /* Binary timestamps are 64-bit microseconds only with integer datetimes. */
+        const char *idt = PQparameterStatus(ps->conn, "integer_datetimes");
+        if (!idt || strcmp(idt, "on")) {
+            strbuf_addf(err, "store: '%s' uses floating-point timestamps, which are not supported",
+                        ps->redacted);
+            rc = CK_ECONFIG;
+            goto out;
+        }
+    }
+    rc = pg_migrate(ps, err);
+out:
+    if (rc) {
+        pg_free(ps);
+        return rc;
+    }
+    *out = &ps->base;
+    return 0;
+}
+
+static void pg_close(struct store *st)
+{
+    pg_free(pg_downcast(st));
+}
+
+static int pg_schema_version(struct store *st, int *out, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    PGresult *res;
+    int64_t v;
+    int rc = pg_ready(ps, err);
+
+    if (!rc)
+        rc = pg_run(ps, PG_SCHEMA_VERSION, NULL, &res, err, "read the schema version");
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, &v, err);
+    PQclear(res);
+    if (!rc)
+        *out = (int)v;
+    return rc;
+}
+
+static bool pg_ping(struct store *st)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct strbuf ignored = STRBUF_INIT;
+    bool ok = false;
+
+    /* Outside a transaction, a connection lost mid-query gets one more chance. */
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        PGresult *res;
+        if (pg_ready(ps, &ignored))
+            break;
+        res = PQexec(ps->conn, "SELECT 1");
+        ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        if (ps->base.in_tx || PQstatus(ps->conn) != CONNECTION_BAD)
+            break;
+    }
+    strbuf_release(&ignored);
+    return ok;
+}
+
+/* --- transactions ------------------------------------------------------ */
+
+static int pg_begin(struct store *st, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    int rc = pg_ready(ps, err);
+    if (!rc)
+        /* The write path relies on READ COMMITTED (each statement sees what
+         * committed before it); say so whatever the server's default is. */
+        rc = pg_command(ps, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin a transaction", err);
+    return rc;
+}
+
+static int pg_commit(struct store *st, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    PGresult *res = PQexec(ps->conn, "COMMIT");
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = pg_result_error(ps, res, "commit", err);
+    } else if (strcmp(PQcmdStatus(res), "COMMIT")) {
+        /* COMMIT of a transaction in which a statement failed rolls it back. */
+        strbuf_addstr(err, "store: cannot commit: the transaction had failed and was rolled back");
+        rc = CK_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_rollback(struct store *st, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    /* With the connection gone the server has rolled the transaction back. */
+    if (PQstatus(ps->conn) == CONNECTION_BAD)
+        return 0;
+    return pg_command(ps, "ROLLBACK", "roll back", err);
+}
+
+/* --- candles ----------------------------------------------------------- */
+
+static void pg_add_series_name(struct strbuf *sb, const struct series_key *s)
+{
+    strbuf_addf(sb, "%s %s %s", s->source, s->symbol, timeframe_name(s->tf));
+}
+
+/*
+ * The id of series `s`; with `create`, the series is added when missing.
+ * CK_ENOTFOUND without `create` when it does not exist.
+ */
+static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool create,
+                        int64_t *out, struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pp_series(&p, s);
+    /* Look, add, look again: a concurrent writer may add it between the first two. */
+    for (int step = 0; step < 3; step++) {
+        bool add = step == 1;
+        if (add && !create)
+            break;
+        rc = pg_run(ps, add ? PG_SERIES_ADD : PG_SERIES_GET, &p, &res, err,
+                    "%s series '%s %s %s'", add ? "add" : "look up", s->source, s->symbol,
+                    timeframe_name(s->tf));
+        if (rc)
+            return rc;
+        if (PQntuples(res) == 1) {
+            rc = pg_get_int(ps, res, 0, 0, out, err);
+            PQclear(res);
+            return rc;
+        }
+        PQclear(res);
+    }
+    return CK_ENOTFOUND;
+}
+
+struct pg_order {
+    int64_t t;
+    size_t i;
+};
+
+static int pg_order_cmp(const void *a, const void *b)
+{
+    const struct pg_order *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * The candles to send, ascending by open time with one candle per time:
+ * when a batch names the same time twice the later one wins, as it would
+ * if the candles were upserted one by one (a single INSERT ... ON CONFLICT
+ * cannot update a row twice). Returns `c` itself when it is already in
+ * order, else a new array in *owned (the caller frees it).
+ */
+static const struct candle *pg_normalise(const struct candle *c, size_t *n, struct candle **owned)
+{
+    struct pg_order *ord;
+    struct candle *v;
+    size_t m = 0;
+    bool sorted = true;
+
+    *owned = NULL;
+    for (size_t i = 1; i < *n && sorted; i++)
+        sorted = c[i - 1].open_time < c[i].open_time;
+    if (sorted)
+        return c;
+    ord = xmalloc(*n * sizeof(*ord));
+    for (size_t i = 0; i < *n; i++)
+        ord[i] = (struct pg_order){.t = c[i].open_time, .i = i};
+    qsort(ord, *n, sizeof(*ord), pg_order_cmp);
+    v = xmalloc(*n * sizeof(*v));
+    for (size_t i = 0; i < *n; i++) {
+        if (i + 1 < *n && ord[i + 1].t == ord[i].t)
+            continue; /* a later candle of the same time follows */
+        v[m++] = c[ord[i].i];
+    }
+    free(ord);
+    *n = m;
+    *owned = v;
+    return v;
+}
+
+static void pg_add_price(struct strbuf *sb, int64_t v)
+{
+    char buf[PRICE_BUFSZ];
+    size_t len = price_format_fixed(v, buf);
+    strbuf_add(sb, buf, len);
+}
+
+/*
+ * Upsert c[0..n) (ascending, distinct times) with one INSERT ... SELECT FROM
+ * unnest(arrays) ... ON CONFLICT DO UPDATE. The times travel as a binary
+ * timestamptz[] (one dimension, no NULLs, element type 1184), the prices as
+ * text numeric[] literals with eight decimals.
+ */
+static int pg_upsert_unnest(struct pg_store *ps, int64_t series_id, const struct series_key *s,
+                            const struct candle *c, size_t n, struct strbuf *err)
+{
+    struct strbuf *times = &ps->cols[0];
+    struct pg_params p = {0};
+    PGresult *res;
+    char hdr[20];
+    int rc, slot;
+
+    strbuf_reset(times);
+    pg_put_be32(hdr, 1);
+    pg_put_be32(hdr + 4, 0);
+    pg_put_be32(hdr + 8, 1184);
+    pg_put_be32(hdr + 12, (uint32_t)n);
+    pg_put_be32(hdr + 16, 1);
+    strbuf_add(times, hdr, sizeof(hdr));
+    strbuf_grow(times, n * 12);
+    for (int k = 1; k < 6; k++) {
+        strbuf_reset(&ps->cols[k]);
+        strbuf_grow(&ps->cols[k], n * 16 + 2);
+        strbuf_addch(&ps->cols[k], '{');
+    }
+    for (size_t i = 0; i < n; i++) {
+        char elem[12];
+        pg_put_be32(elem, 8);
+        pg_put_be64(elem + 4, (uint64_t)pg_time_value(c[i].open_time));
+        strbuf_add(times, elem, sizeof(elem));
+        if (i) {
+            for (int k = 1; k < 6; k++)
+                strbuf_addch(&ps->cols[k], ',');
+        }
+        pg_add_price(&ps->cols[1], c[i].open);
+        pg_add_price(&ps->cols[2], c[i].high);
+        pg_add_price(&ps->cols[3], c[i].low);
+        pg_add_price(&ps->cols[4], c[i].close);
+        if (c[i].has_volume)
+            pg_add_price(&ps->cols[5], c[i].volume);
+        else
+            strbuf_addstr(&ps->cols[5], "NULL");
+    }
+    for (int k = 1; k < 6; k++)
+        strbuf_addch(&ps->cols[k], '}');
+
+    pp_int(&p, series_id);
+    slot = pg_param_slot(&p);
+    p.values[slot] = times->buf;
+    p.lengths[slot] = (int)times->len;
+    p.formats[slot] = 1;
+    for (int k = 1; k < 6; k++)
+        pp_text(&p, ps->cols[k].buf);
+    rc = pg_run(ps, PG_UPSERT, &p, &res, err, "upsert candles of '%s %s %s'", s->source, s->symbol,
+                timeframe_name(s->tf));
+    PQclear(res);
+    return rc;
+}
+
+/* "2024-01-02 15:00:00+00": exact, and independent of the session's TimeZone and DateStyle. */
+static void pg_add_copy_time(struct strbuf *sb, int64_t t)
+{
+    struct civil_time ct;
+    char buf[40];
+    int len;
+
+    time_to_civil(t, &ct);
+    len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+00", ct.year, ct.month, ct.day,
+                   ct.hour, ct.min, ct.sec);
+    strbuf_add(sb, buf, (size_t)len);
+}
+
+/*
+ * Insert c[0..n), none of which exists, with COPY (text format) straight
+ * into candles: COPY inserts rows in batches, which makes it the fastest
+ * way in by far (see the measurements at the top).
+ */
+static int pg_insert_copy(struct pg_store *ps, int64_t series_id, const struct series_key *s,
+                          const struct candle *c, size_t n, struct strbuf *err)
+{
+    struct strbuf *data = &ps->cols[0];
+    PGresult *res;
+    char id[24];
+    int idlen = snprintf(id, sizeof(id), "%lld\t", (long long)series_id);
+    int rc = 0;
+
+    strbuf_reset(data);
+    strbuf_grow(data, n * 100);
+    for (size_t i = 0; i < n; i++) {
+        strbuf_add(data, id, (size_t)idlen);
+        pg_add_copy_time(data, c[i].open_time);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].open);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].high);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].low);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].close);
+        strbuf_addch(data, '\t');
+        if (c[i].has_volume)
+            pg_add_price(data, c[i].volume);
+        else
+            strbuf_addstr(data, "\\N");
+        strbuf_addch(data, '\n');
+    }
+
+    strbuf_reset(&ps->scratch);
+    strbuf_addf(&ps->scratch, "insert candles of '%s %s %s'", s->source, s->symbol,
+                timeframe_name(s->tf));
+    res = PQexec(ps->conn, "COPY candles (series_id, open_time, open, high, low, close, volume) "
+                           "FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    if (PQputCopyData(ps->conn, data->buf, (int)data->len) != 1 ||
+        PQputCopyEnd(ps->conn, NULL) != 1) {
+        strbuf_addf(err, "store: cannot %s: ", ps->scratch.buf);
+        pg_add_conn_error(ps, err);
+        rc = CK_EIO;
+    }
+    /* The COPY's own result, then NULL; drain whatever comes. */
+    while ((res = PQgetResult(ps->conn))) {
+        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_result_error(ps, res, ps->scratch.buf, err);
+        PQclear(res);
+        if (PQstatus(ps->conn) == CONNECTION_BAD)
+            break;
+    }
+    return rc;
+}
+
+/* Does series `id` hold a candle with first <= open_time <= last? */
+static int pg_range_used(struct pg_store *ps, int64_t id, int64_t first, int64_t last, bool *out,
+                         struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pp_int(&p, id);
+    pp_time(&p, first);
+    pp_time(&p, last);
+    rc = pg_run(ps, PG_RANGE_USED, &p, &res, err, "look for stored candles");
+    if (rc)
+        return rc;
+    *out = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * The write path. The series is looked up (or added) with its write lock,
+ * so candlekeep's writers of one series take turns until their
+ * transactions end. Then each chunk of sorted candles whose time range
+ * holds no stored candle yet (a backfill, the next candles of a refresh, a
+ * gap repair) is inserted with COPY; the lock guarantees that no other
+ * writer adds one of those times before the transaction ends. A chunk that
+ * overlaps stored candles is upserted instead.
+ */
+static int pg_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
+                          size_t n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct candle *owned = NULL;
+    int64_t series_id;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!pg_time_storable(c[i].open_time)) {
+            strbuf_addf(err, "store: open time %lld of a candle of '", (long long)c[i].open_time);
+            pg_add_series_name(err, s);
+            strbuf_addstr(err, "' is outside the years 1 to 9999");
+            return CK_EINVAL;
+        }
+    }
+    rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    c = pg_normalise(c, &n, &owned);
+    rc = pg_series_id(ps, s, true, &series_id, err);
+    for (size_t off = 0; !rc && off < n; off += PG_UPSERT_CHUNK) {
+        size_t m = n - off < PG_UPSERT_CHUNK ? n - off : PG_UPSERT_CHUNK;
+        bool used;
+        rc = pg_range_used(ps, series_id, c[off].open_time, c[off + m - 1].open_time, &used, err);
+        if (rc)
+            break;
+        if (used)
+            rc = pg_upsert_unnest(ps, series_id, s, c + off, m, err);
+        else
+            rc = pg_insert_copy(ps, series_id, s, c + off, m, err);
+    }
+    free(owned);
+    return rc;
+}
+
+static int pg_latest_time(struct store *st, const struct series_key *s, int64_t *out,
+                          struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_series(&p, s);
+    rc = pg_run(ps, PG_LATEST, &p, &res, err, "read the newest candle of '%s %s %s'", s->source,
+                s->symbol, timeframe_name(s->tf));
+    if (rc)
+        return rc;
+    if (PQgetisnull(res, 0, 0)) {
+        strbuf_addstr(err, "store: no candles of '");
+        pg_add_series_name(err, s);
+        strbuf_addch(err, '\'');
+        rc = CK_ENOTFOUND;
+    } else {
+        rc = pg_get_int(ps, res, 0, 0, out, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * The query iterator reads the result in pages of PG_PAGE_ROWS, each page
+ * a fresh query that resumes after the last open time seen (keyset
+ * paging). Memory stays bounded for any range, no server-side cursor ties
+ * the connection to the iterator, and the store can be used between calls.
+ */
+struct pg_candle_iter {
+    struct candle_iter base;
+    struct pg_store *ps;
+    char *source, *symbol;
+    enum timeframe tf;
+    bool desc;
+    int64_t lo, hi;      /* bounds still to read, inclusive */
+    bool has_lo, has_hi; /* false: unbounded on that side */
+    size_t remaining;    /* candles still wanted (SIZE_MAX: all) */
+    PGresult *res;
+    int row, nrows;
+    bool last_page;
+};
+
+static int pg_iter_fetch(struct pg_candle_iter *it, struct strbuf *err)
+{
+    struct pg_store *ps = it->ps;
+    struct series_key s = {.source = it->source, .symbol = it->symbol, .tf = it->tf};
+    struct pg_params p = {0};
+    size_t want = it->remaining < PG_PAGE_ROWS ? it->remaining : PG_PAGE_ROWS;
+    int rc;
+
+    PQclear(it->res);
+    it->res = NULL;
+    it->row = it->nrows = 0;
+    rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_series(&p, &s);
+    pp_time(&p, it->has_lo ? it->lo : INT64_MIN);
+    pp_time(&p, it->has_hi ? it->hi : INT64_MAX);
+    pp_int(&p, (int64_t)want);
+    rc = pg_run(ps, it->desc ? PG_QUERY_DESC : PG_QUERY_ASC, &p, &it->res, err,
+                "query candles of '%s %s %s'", s.source, s.symbol, timeframe_name(s.tf));
+    if (rc)
+        return rc;
+    it->nrows = PQntuples(it->res);
+    it->last_page = (size_t)it->nrows < want;
+    return 0;
+}
+
+static int pg_iter_next(struct candle_iter *base, struct candle *out, struct strbuf *err)
+{
+    struct pg_candle_iter *it = (struct pg_candle_iter *)base;
+    const PGresult *res;
+    struct candle c = {0};
+    int rc, r;
+
+    if (it->row >= it->nrows) {
+        if (it->last_page || !it->remaining)
+            return ITER_DONE;
+        rc = pg_iter_fetch(it, err);
+        if (rc)
+            return rc;
+        if (!it->nrows)
+            return ITER_DONE;
+    }
+    res = it->res;
+    r = it->row;
+    rc = pg_get_int(it->ps, res, r, 0, &c.open_time, err);
+    if (!rc)
+        rc = pg_get_price(it->ps, res, r, 1, &c.open, err);
+    if (!rc)
+        rc = pg_get_price(it->ps, res, r, 2, &c.high, err);
+    if (!rc)
+        rc = pg_get_price(it->ps, res, r, 3, &c.low, err);
+    if (!rc)
+        rc = pg_get_price(it->ps, res, r, 4, &c.close, err);
+    if (!rc && !PQgetisnull(res, r, 5)) {
+        c.has_volume = true;
+        rc = pg_get_price(it->ps, res, r, 5, &c.volume, err);
+    }
+    if (rc)
+        return rc;
+    it->row++;
+    if (it->remaining != SIZE_MAX)
+        it->remaining--;
+    /* Times are whole seconds, so the next page starts one second on. */
+    if (it->desc) {
+        it->has_hi = true;
+        it->hi = c.open_time - 1;
+    } else {
+        it->has_lo = true;
+        it->lo = c.open_time + 1;
+    }
+    *out = c;
+    return ITER_OK;
+}
+
+static void pg_iter_free(struct candle_iter *base)
+{
+    struct pg_candle_iter *it = (struct pg_candle_iter *)base;
+    PQclear(it->res);
+    free(it->source);
+    free(it->symbol);
+    free(it);
+}
+
+static int pg_query_candles(struct store *st, const struct candle_query *q,
+                            struct candle_iter **out, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_candle_iter *it = xcalloc(1, sizeof(*it));
+    int rc;
+
+    it->base.next = pg_iter_next;
+    it->base.free = pg_iter_free;
+    it->ps = ps;
+    it->source = xstrdup(q->series.source);
+    it->symbol = xstrdup(q->series.symbol);
+    it->tf = q->series.tf;
+    it->desc = q->order == STORE_DESC;
+    it->has_lo = q->has_start;
+    it->lo = q->start;
+    it->has_hi = q->has_end;
+    it->hi = q->end;
+    it->remaining = q->limit ? q->limit : SIZE_MAX;
+    /* The first page is read now, so that a failing query fails here. */
+    rc = pg_iter_fetch(it, err);
+    if (rc) {
+        pg_iter_free(&it->base);
+        return rc;
+    }
+    *out = &it->base;
+    return 0;
+}
+
+static int pg_count_candles(struct store *st, const struct candle_query *q, int64_t *out,
+                            struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_series(&p, &q->series);
+    pp_time(&p, q->has_start ? q->start : INT64_MIN);
+    pp_time(&p, q->has_end ? q->end : INT64_MAX);
+    rc = pg_run(ps, PG_COUNT, &p, &res, err, "count candles of '%s %s %s'", q->series.source,
+                q->series.symbol, timeframe_name(q->series.tf));
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, out, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+                                    int64_t *deleted, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, timeframe_name(tf));
+    pp_time(&p, before);
+    rc = pg_run(ps, PG_DELETE_BEFORE, &p, &res, err, "delete %s candles", timeframe_name(tf));
+    if (rc)
+        return rc;
+    rc = parse_int64(PQcmdTuples(res), 0, INT64_MAX, deleted) ? CK_EPARSE : 0;
+    if (rc)
+        strbuf_addf(err, "store: unexpected row count '%s' from '%s'", PQcmdTuples(res),
+                    ps->redacted);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_series_info_cmp(const void *a, const void *b)
+{
+    const struct series_info *x = a, *y = b;
+    int c = strcmp(x->source, y->source);
+    if (!c)
+        c = strcmp(x->symbol, y->symbol);
+    if (!c)
+        c = (x->tf > y->tf) - (x->tf < y->tf);
+    return c;
+}
+
+static int pg_list_series(struct store *st, struct series_info **out, size_t *n,
+                          struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct series_info *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    rc = pg_run(ps, PG_LIST_SERIES, NULL, &res, err, "list series");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++) {
+        v[r].source = xstrdup(PQgetvalue(res, r, 0));
+        v[r].symbol = xstrdup(PQgetvalue(res, r, 1));
+        rc = pg_get_tf(ps, res, r, 2, &v[r].tf, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 3, &v[r].count, err);
+        if (!rc && v[r].count) {
+            rc = pg_get_int(ps, res, r, 4, &v[r].first_time, err);
+            if (!rc)
+                rc = pg_get_int(ps, res, r, 5, &v[r].last_time, err);
+        }
+    }
+    PQclear(res);
+    if (rc) {
+        series_info_free(v, (size_t)rows);
+        return rc;
+    }
+    /*
+     * Sorted here rather than by ORDER BY: byte order of the names (as
+     * SQLite's BINARY collation) whatever the database's collation, and
+     * timeframes in their natural order rather than alphabetical.
+     */
+    qsort(v, (size_t)rows, sizeof(*v), pg_series_info_cmp);
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+/* --- the gap ledger ---------------------------------------------------- */
+
+static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+                        size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct gap_record *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, q->source);
+    pp_text(&p, q->symbol);
+    if (q->has_tf)
+        pp_text(&p, timeframe_name(q->tf));
+    else
+        pp_null(&p);
+    if (q->has_since)
+        pp_time(&p, q->since);
+    else
+        pp_null(&p);
+    if (q->has_state)
+        pp_text(&p, gap_state_name(q->state));
+    else
+        pp_null(&p);
+    if (q->limit)
+        pp_int(&p, (int64_t)q->limit);
+    else
+        pp_null(&p);
+    rc = pg_run(ps, PG_LIST_GAPS, &p, &res, err, "list gaps");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++) {
+        struct gap_record *g = &v[r];
+        g->source = xstrdup(PQgetvalue(res, r, 1));
+        g->symbol = xstrdup(PQgetvalue(res, r, 2));
+        g->reason = xstrdup(PQgetvalue(res, r, 8));
+        rc = pg_get_int(ps, res, r, 0, &g->id, err);
+        if (!rc)
+            rc = pg_get_tf(ps, res, r, 3, &g->tf, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 4, &g->first, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 5, &g->last, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 6, &g->count, err);
+        if (!rc && gap_state_parse(PQgetvalue(res, r, 7), &g->state)) {
+            strbuf_addf(err, "store: unknown gap state '%s' in '%s'", PQgetvalue(res, r, 7),
+                        ps->redacted);
+            rc = CK_EPARSE;
+        }
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 9, &g->first_seen, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 10, &g->last_checked, err);
+    }
+    PQclear(res);
+    if (rc) {
+        gap_records_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+static int pg_insert_gap(struct store *st, const struct series_key *s, struct gap_record *g,
+                         struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    int64_t series_id;
+    PGresult *res;
+    int rc;
+
+    if (!pg_time_storable(g->first) || !pg_time_storable(g->last) ||
+        !pg_time_storable(g->first_seen) || !pg_time_storable(g->last_checked)) {
+        strbuf_addstr(err, "store: a time of a gap record is outside the years 1 to 9999");
+        return CK_EINVAL;
+    }
+    rc = pg_ready(ps, err);
+    if (!rc)
+        rc = pg_series_id(ps, s, true, &series_id, err);
+    if (rc)
+        return rc;
+    pp_int(&p, series_id);
+    pp_time(&p, g->first);
+    pp_time(&p, g->last);
+    pp_int(&p, g->count);
+    pp_text(&p, gap_state_name(g->state));
+    pp_text(&p, g->reason ? g->reason : "");
+    pp_time(&p, g->first_seen);
+    pp_time(&p, g->last_checked);
+    rc = pg_run(ps, PG_INSERT_GAP, &p, &res, err, "record a gap of '%s %s %s'", s->source,
+                s->symbol, timeframe_name(s->tf));
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, &g->id, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_update_gap(struct store *st, const struct gap_record *g, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    if (!pg_time_storable(g->first) || !pg_time_storable(g->last) ||
+        !pg_time_storable(g->last_checked)) {
+        strbuf_addf(err, "store: a time of gap %lld is outside the years 1 to 9999",
+                    (long long)g->id);
+        return CK_EINVAL;
+    }
+    rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_int(&p, g->id);
+    pp_time(&p, g->first);
+    pp_time(&p, g->last);
+    pp_int(&p, g->count);
+    pp_text(&p, gap_state_name(g->state));
+    pp_text(&p, g->reason);
+    pp_time(&p, g->last_checked);
+    rc = pg_run(ps, PG_UPDATE_GAP, &p, &res, err, "update gap %lld", (long long)g->id);
+    if (rc)
+        return rc;
+    if (strcmp(PQcmdTuples(res), "1")) {
+        strbuf_addf(err, "store: no gap with id %lld", (long long)g->id);
+        rc = CK_ENOTFOUND;
+    }
+    PQclear(res);
+    return rc;
+}
+
+const struct store_ops store_pg_ops = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .schema_version = pg_schema_version,
+    .ping = pg_ping,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .put_candles = pg_put_candles,
+    .latest_time = pg_latest_time,
+    .query_candles = pg_query_candles,
+    .count_candles = pg_count_candles,
+    .delete_candles_before = pg_delete_candles_before,
+    .list_series = pg_list_series,
+    .list_gaps = pg_list_gaps,
+    .insert_gap = pg_insert_gap,
+    .update_gap = pg_update_gap,
+};

@@ -1,0 +1,1157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite backend of the store: candlekeep's embedded default.
+ *
+ * A connection (`struct sqlite_store`) wraps one sqlite3 handle opened in
+ * multi-thread mode: the store contract gives each thread its own
+ * connection, so SQLite's per-connection mutex would only cost time. The
+ * database runs in WAL mode with synchronous=NORMAL, which lets readers in
+ * other processes (the CLI next to the daemon) proceed during a write and
+ * makes a commit an append to the log rather than an fsync; a crash can lose
+ * the last commits but never corrupt the file.
+ *
+ * Schema. Migrations are an ordered array of SQL scripts; migration i
+ * brings the schema to version i + 1 and is applied in its own IMMEDIATE
+ * transaction that re-reads the version first, so two processes opening a
+ * fresh file at once apply each step exactly once. The applied versions
+ * are rows of `schema_version`. A database with a version newer than the
+ * array knows is refused rather than misread.
+ *
+ * Prices are stored exactly as the scaled integers of market/price.h; the
+ * view `candles_view` shows them as decimals, with ISO times, for people
+ * using the sqlite3 shell. Volume is NULL when the candle has none.
+ *
+ * Speed. Every fixed statement is prepared once per connection and kept
+ * (see stmt_sql[]); the upsert binds integers only, rebinds nothing that
+ * does not change within a batch, and its DO UPDATE carries a WHERE that
+ * skips rows whose values are unchanged, so re-fetching a range rewrites no
+ * page. Series ids are cached in a small open-addressing hash keyed by
+ * (source, symbol, timeframe); a miss costs one SELECT, or one INSERT when
+ * a write creates the series. What remains is SQLite's own B-tree work per
+ * row: pages larger than 4 KiB, a cache larger than sqlite_pragmas sets or
+ * rarer checkpoints made no difference measurable with bench/ingest.c.
+ *
+ * Invariants: series rows are never deleted, so a cached id stays valid;
+ * it names a committed row or one created in the open transaction. Ids
+ * created in a transaction are marked tentative and dropped if it rolls
+ * back, so a rollback never leaves the cache pointing at a row that does
+ * not exist. Iterators hold their own statements and must be freed before
+ * the connection is closed (closing with one outstanding is a BUG()).
+ * Nothing here logs: errors go to the caller's strbuf as
+ * "store: sqlite 'PATH': what: sqlite's message".
+ */
+#include "store/store_internal.h"
+
+#include "market/timeframe.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+/* How long a statement waits for another connection's write lock. */
+#define SQLITE_BUSY_TIMEOUT_MS 5000
+
+/*
+ * Applied at every open. cache_size is negative: KiB, here 16 MiB, enough
+ * to keep the hot right edge of the candle tree and the series table
+ * resident during a large backfill.
+ */
+static const char sqlite_pragmas[] = "PRAGMA journal_mode=WAL;"
+                                     "PRAGMA synchronous=NORMAL;"
+                                     "PRAGMA foreign_keys=ON;"
+                                     "PRAGMA temp_store=MEMORY;"
+                                     "PRAGMA cache_size=-16384;";
+
+/*
+ * The migrations, oldest first; never edit one that has shipped, append a
+ * new one. Each runs inside the transaction that records its version.
+ */
+static const char *const migrations[] = {
+    /* 1: series, candles, the gap ledger and a view for humans. */
+    "CREATE TABLE series ("
+    "  id INTEGER PRIMARY KEY,"
+    "  source TEXT NOT NULL,"
+    "  symbol TEXT NOT NULL,"
+    "  timeframe TEXT NOT NULL,"
+    "  UNIQUE (source, symbol, timeframe));"
+    "CREATE TABLE candles ("
+    "  series_id INTEGER NOT NULL REFERENCES series(id),"
+    "  open_time INTEGER NOT NULL,"
+    "  open INTEGER NOT NULL,"
+    "  high INTEGER NOT NULL,"
+    "  low INTEGER NOT NULL,"
+    "  close INTEGER NOT NULL,"
+    "  volume INTEGER,"
+    "  PRIMARY KEY (series_id, open_time)) WITHOUT ROWID;"
+    "CREATE TABLE gaps ("
+    "  id INTEGER PRIMARY KEY,"
+    "  series_id INTEGER NOT NULL REFERENCES series(id),"
+    "  first_time INTEGER NOT NULL,"
+    "  last_time INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('open', 'repairing', 'filled', 'unfillable')),"
+    "  reason TEXT NOT NULL,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_checked INTEGER NOT NULL);"
+    "CREATE INDEX gaps_series_last ON gaps (series_id, last_time);"
+    "CREATE VIEW candles_view AS"
+    "  SELECT s.source AS source, s.symbol AS symbol, s.timeframe AS timeframe,"
+    "         strftime('%Y-%m-%dT%H:%M:%SZ', c.open_time, 'unixepoch') AS time,"
+    "         c.open / 1e8 AS open, c.high / 1e8 AS high, c.low / 1e8 AS low,"
+    "         c.close / 1e8 AS close, c.volume / 1e8 AS volume"
+    "  FROM candles c JOIN series s ON s.id = c.series_id;",
+};
+#define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
+
+/* The cached statements, prepared on first use and kept until close. */
+enum sqlite_stmt_id {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_VERSION,
+    STMT_VERSION_ADD,
+    STMT_SERIES_GET,
+    STMT_SERIES_ADD,
+    STMT_PUT,
+    STMT_LATEST,
+    STMT_COUNT,
+    STMT_DELETE_BEFORE,
+    STMT_GAP_INSERT,
+    STMT_GAP_UPDATE,
+    STMT_NR
+};
+
+static const char *const stmt_sql[STMT_NR] = {
+    /* IMMEDIATE takes the write lock up front: a deferred transaction that
+     * reads and then writes can fail with SQLITE_BUSY without waiting when
+     * another process committed in between. */
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_VERSION] = "SELECT max(version) FROM schema_version",
+    [STMT_VERSION_ADD] = "INSERT INTO schema_version (version) VALUES (?1)",
+    [STMT_SERIES_GET] =
+        "SELECT id FROM series WHERE source = ?1 AND symbol = ?2 AND timeframe = ?3",
+    [STMT_SERIES_ADD] = "INSERT INTO series (source, symbol, timeframe) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT (source, symbol, timeframe) DO NOTHING",
+    [STMT_PUT] = "INSERT INTO candles (series_id, open_time, open, high, low, close, volume) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                 "ON CONFLICT (series_id, open_time) DO UPDATE SET "
+                 "open = excluded.open, high = excluded.high, low = excluded.low, "
+                 "close = excluded.close, volume = excluded.volume "
+                 "WHERE candles.open <> excluded.open OR candles.high <> excluded.high "
+                 "OR candles.low <> excluded.low OR candles.close <> excluded.close "
+                 "OR candles.volume IS NOT excluded.volume",
+    [STMT_LATEST] = "SELECT max(open_time) FROM candles WHERE series_id = ?1",
+    [STMT_COUNT] = "SELECT count(*) FROM candles "
+                   "WHERE series_id = ?1 AND open_time >= ?2 AND open_time <= ?3",
+    [STMT_DELETE_BEFORE] = "DELETE FROM candles WHERE open_time < ?2 AND series_id IN "
+                           "(SELECT id FROM series WHERE timeframe = ?1)",
+    [STMT_GAP_INSERT] = "INSERT INTO gaps (series_id, first_time, last_time, count, state, "
+                        "reason, first_seen, last_checked) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [STMT_GAP_UPDATE] = "UPDATE gaps SET first_time = ?2, last_time = ?3, count = ?4, "
+                        "state = ?5, reason = coalesce(?6, reason), last_checked = ?7 "
+                        "WHERE id = ?1",
+};
+
+/*
+ * Gap listing filters; each combination of present filters is its own
+ * statement (so the planner can use the series key and the gaps index),
+ * cached by the bit mask of the filters.
+ */
+enum gap_filter {
+    GAPF_SOURCE = 1 << 0,
+    GAPF_SYMBOL = 1 << 1,
+    GAPF_TF = 1 << 2,
+    GAPF_SINCE = 1 << 3,
+    GAPF_STATE = 1 << 4,
+    GAPF_LIMIT = 1 << 5,
+    GAPF_NR = 1 << 6
+};
+
+/* One cached series id. An empty slot has source == NULL. */
+struct series_slot {
+    char *source;
+    char *symbol;
+    enum timeframe tf;
+    uint32_t hash;
+    bool tentative; /* created in the open transaction */
+    int64_t id;
+};
+
+struct sqlite_store {
+    struct store base; /* first: the store.c view of this connection */
+    sqlite3 *db;
+    char *path; /* for messages */
+    sqlite3_stmt *stmts[STMT_NR];
+    sqlite3_stmt *gap_stmts[GAPF_NR];
+    /* Series id cache: open addressing, linear probing, power-of-two size. */
+    struct series_slot *slots;
+    size_t nslots, nused;
+    bool has_tentative;
+    size_t live_iters; /* iterators not yet freed */
+};
+
+struct sqlite_iter {
+    struct candle_iter base; /* first: the store.c view of this iterator */
+    struct sqlite_store *ss;
+    sqlite3_stmt *stmt; /* NULL when the series does not exist */
+    bool done;
+};
+
+static struct sqlite_store *sqlite_downcast(struct store *st)
+{
+    if (st->ops != &store_sqlite_ops)
+        BUG("store: %s store passed to the sqlite backend", st->ops->name);
+    return (struct sqlite_store *)((char *)st - offsetof(struct sqlite_store, base));
+}
+
+/* Translate an SQLite result code into the project's code space. */
+static int sqlite_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CK_EBUSY;
+    case SQLITE_CONSTRAINT:
+        return CK_ECONFLICT;
+    default:
+        return CK_EIO;
+    }
+}
+
+/*
+ * Describe the failure `rc` of `what` and return its code. Call before
+ * resetting the failed statement so that SQLite's message is still the
+ * one of this failure.
+ */
+static int sqlite_fail(struct sqlite_store *ss, int rc, const char *what, struct strbuf *err)
+{
+    const char *msg = ss->db ? sqlite3_errmsg(ss->db) : sqlite3_errstr(rc);
+    strbuf_addf(err, "store: sqlite '%s': %s: %s", ss->path, what, msg);
+    return sqlite_code(rc);
+}
+
+static int sqlite_stmt(struct sqlite_store *ss, enum sqlite_stmt_id id, sqlite3_stmt **out,
+                       struct strbuf *err)
+{
+    *out = NULL;
+    if (!ss->stmts[id]) {
+        int rc = sqlite3_prepare_v3(ss->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &ss->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            ss->stmts[id] = NULL;
+            return sqlite_fail(ss, rc, "cannot prepare statement", err);
+        }
+    }
+    *out = ss->stmts[id];
+    return 0;
+}
+
+/*
+ * Step `st` once, expecting a row (want_row) or completion, and reset it
+ * unless a row was returned and the caller will read it (then the caller
+ * resets). Returns 0, CK_ENOTFOUND when a row was wanted and none came, or
+ * the mapped error.
+ */
+static int sqlite_step(struct sqlite_store *ss, sqlite3_stmt *st, bool want_row, const char *what,
+                       struct strbuf *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && want_row)
+        return 0;
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+        sqlite3_reset(st);
+        return want_row ? CK_ENOTFOUND : 0;
+    }
+    rc = sqlite_fail(ss, rc, what, err);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Run a fixed statement that returns nothing. */
+static int sqlite_run(struct sqlite_store *ss, enum sqlite_stmt_id id, const char *what,
+                      struct strbuf *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_stmt(ss, id, &st, err);
+    if (rc)
+        return rc;
+    return sqlite_step(ss, st, false, what, err);
+}
+
+/* Run a script (several statements, no parameters), e.g. a migration. */
+static int sqlite_exec(struct sqlite_store *ss, const char *sql, const char *what,
+                       struct strbuf *err)
+{
+    int rc = sqlite3_exec(ss->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sqlite_fail(ss, rc, what, err);
+}
+
+/* The series id cache. */
+
+static uint32_t series_hash(const char *source, const char *symbol, enum timeframe tf)
+{
+    /* FNV-1a over "source\0symbol\0" and the timeframe; the NULs keep
+     * ("ab", "c") and ("a", "bc") apart. */
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)source; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h *= 16777619u;
+    for (const unsigned char *p = (const unsigned char *)symbol; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h *= 16777619u;
+    return (h ^ (uint32_t)tf) * 16777619u;
+}
+
+static struct series_slot *cache_find(struct sqlite_store *ss, const struct series_key *k,
+                                      uint32_t hash)
+{
+    if (!ss->nslots)
+        return NULL;
+    for (size_t i = hash & (ss->nslots - 1);; i = (i + 1) & (ss->nslots - 1)) {
+        struct series_slot *e = &ss->slots[i];
+        if (!e->source)
+            return NULL;
+        if (e->hash == hash && e->tf == k->tf && !strcmp(e->source, k->source) &&
+            !strcmp(e->symbol, k->symbol))
+            return e;
+    }
+}
+
+/* Place `e` (whose strings the table takes over) into a table with room. */
+static void cache_place(struct series_slot *slots, size_t nslots, const struct series_slot *e)
+{
+    size_t i = e->hash & (nslots - 1);
+    while (slots[i].source)
+        i = (i + 1) & (nslots - 1);
+    slots[i] = *e;
+}
+
+/* Rebuild with `nslots` slots, leaving out tentative entries if `drop_tentative`. */
+static void cache_rebuild(struct sqlite_store *ss, size_t nslots, bool drop_tentative)
+{
+    struct series_slot *slots = xcalloc(nslots, sizeof(*slots));
+    size_t nused = 0;
+    for (size_t i = 0; i < ss->nslots; i++) {
+        struct series_slot *e = &ss->slots[i];
+        if (!e->source)
+            continue;
+        if (drop_tentative && e->tentative) {
+            free(e->source);
+            free(e->symbol);
+            continue;
+        }
+        cache_place(slots, nslots, e);
+        nused++;
+    }
+    free(ss->slots);
+    ss->slots = slots;
+    ss->nslots = nslots;
+    ss->nused = nused;
+}
+
+static void cache_add(struct sqlite_store *ss, const struct series_key *k, uint32_t hash,
+                      int64_t id, bool tentative)
+{
+    struct series_slot e = {
+        .source = xstrdup(k->source),
+        .symbol = xstrdup(k->symbol),
+        .tf = k->tf,
+        .hash = hash,
+        .tentative = tentative,
+        .id = id,
+    };
+    /* Keep the load at or below one half so that probes stay short. */
+    if ((ss->nused + 1) * 2 > ss->nslots)
+        cache_rebuild(ss, ss->nslots ? ss->nslots * 2 : 16, false);
+    cache_place(ss->slots, ss->nslots, &e);
+    ss->nused++;
+    if (tentative)
+        ss->has_tentative = true;
+}
+
+/* The transaction ended: commit makes tentative ids permanent, rollback drops them. */
+static void cache_end_transaction(struct sqlite_store *ss, bool committed)
+{
+    if (!ss->has_tentative)
+        return;
+    if (committed) {
+        for (size_t i = 0; i < ss->nslots; i++)
+            ss->slots[i].tentative = false;
+    } else {
+        cache_rebuild(ss, ss->nslots, true);
+    }
+    ss->has_tentative = false;
+}
+
+static void cache_free(struct sqlite_store *ss)
+{
+    for (size_t i = 0; i < ss->nslots; i++) {
+        free(ss->slots[i].source);
+        free(ss->slots[i].symbol);
+    }
+    free(ss->slots);
+    ss->slots = NULL;
+    ss->nslots = ss->nused = 0;
+}
+
+static void bind_series_key(sqlite3_stmt *st, const struct series_key *k)
+{
+    sqlite3_bind_text(st, 1, k->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->symbol, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, timeframe_name(k->tf), -1, SQLITE_STATIC);
+}
+
+static int series_select(struct sqlite_store *ss, const struct series_key *k, int64_t *out,
+                         struct strbuf *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_stmt(ss, STMT_SERIES_GET, &st, err);
+    if (rc)
+        return rc;
+    bind_series_key(st, k);
+    rc = sqlite_step(ss, st, true, "cannot look up series", err);
+    if (!rc) {
+        *out = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+/*
+ * The id of series `k`. When it does not exist: CK_ENOTFOUND (no message)
+ * unless `create`, which inserts it; `create` is only used by writes, which
+ * run inside a transaction.
+ */
+static int series_id(struct sqlite_store *ss, const struct series_key *k, bool create, int64_t *out,
+                     struct strbuf *err)
+{
+    uint32_t hash = series_hash(k->source, k->symbol, k->tf);
+    struct series_slot *e = cache_find(ss, k, hash);
+    sqlite3_stmt *st;
+    bool created = false;
+    int rc;
+
+    if (e) {
+        *out = e->id;
+        return 0;
+    }
+    rc = series_select(ss, k, out, err);
+    if (rc == CK_ENOTFOUND && create) {
+        rc = sqlite_stmt(ss, STMT_SERIES_ADD, &st, err);
+        if (rc)
+            return rc;
+        bind_series_key(st, k);
+        rc = sqlite_step(ss, st, false, "cannot add series", err);
+        if (rc)
+            return rc;
+        /* DO NOTHING leaves changes() at 0 if a concurrent writer won. */
+        created = sqlite3_changes(ss->db) > 0;
+        rc = series_select(ss, k, out, err);
+    }
+    if (rc)
+        return rc;
+    cache_add(ss, k, hash, *out, created && !sqlite3_get_autocommit(ss->db));
+    return 0;
+}
+
+/* Parse a timeframe column; a bad value means the file was edited by hand. */
+static int column_tf(struct sqlite_store *ss, sqlite3_stmt *st, int col, enum timeframe *out,
+                     struct strbuf *err)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    if (s && !timeframe_parse(s, out))
+        return 0;
+    strbuf_addf(err, "store: sqlite '%s': unknown timeframe '%s' in the database", ss->path,
+                s ? s : "(null)");
+    return CK_EPARSE;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int col)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    return xstrdup(s ? s : "");
+}
+
+/* Open, configure and migrate. */
+
+/* The file path of a sqlite URL: "sqlite:PATH", "sqlite://PATH" or a bare "PATH.db". */
+static const char *url_path(const char *url)
+{
+    if (!strncmp(url, "sqlite://", 9))
+        return url + 9;
+    if (!strncmp(url, "sqlite:", 7))
+        return url + 7;
+    return url;
+}
+
+static int read_version(struct sqlite_store *ss, int *out, struct strbuf *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_stmt(ss, STMT_VERSION, &st, err);
+    if (rc)
+        return rc;
+    rc = sqlite_step(ss, st, true, "cannot read schema version", err);
+    if (rc == CK_ENOTFOUND)
+        BUG("max() returned no row");
+    if (rc)
+        return rc;
+    *out = sqlite3_column_int(st, 0); /* NULL (no rows) reads as 0 */
+    sqlite3_reset(st);
+    return 0;
+}
+
+/* The version without taking a lock: 0 for a file that has no schema_version yet. */
+static int peek_version(struct sqlite_store *ss, int *out, struct strbuf *err)
+{
+    sqlite3_stmt *st;
+    bool exists;
+    int rc = sqlite3_prepare_v2(ss->db,
+                                "SELECT 1 FROM sqlite_master "
+                                "WHERE type = 'table' AND name = 'schema_version'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(ss, rc, "cannot read schema", err);
+    rc = sqlite3_step(st);
+    exists = rc == SQLITE_ROW;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot read schema", err);
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    *out = 0;
+    return exists ? read_version(ss, out, err) : 0;
+}
+
+static int refuse_newer(struct sqlite_store *ss, int version, struct strbuf *err)
+{
+    strbuf_addf(err,
+                "store: sqlite '%s': database schema version %d is newer than the newest "
+                "this candlekeep knows (%d); upgrade candlekeep",
+                ss->path, version, SCHEMA_VERSION);
+    return CK_ECONFIG;
+}
+
+/*
+ * One migration step in its own transaction: read the version under the
+ * write lock (another process may have migrated meanwhile) and apply the
+ * migration that follows it, if any. `*version` gets the version after.
+ */
+static int migrate_step(struct sqlite_store *ss, int *version, struct strbuf *err)
+{
+    sqlite3_stmt *add;
+    int rc = sqlite_run(ss, STMT_BEGIN, "cannot begin migration", err);
+    if (rc)
+        return rc;
+    rc = sqlite_exec(ss,
+                     "CREATE TABLE IF NOT EXISTS schema_version ("
+                     "  version INTEGER PRIMARY KEY,"
+                     "  applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))",
+                     "cannot create schema_version", err);
+    if (!rc)
+        rc = read_version(ss, version, err);
+    if (!rc && *version > SCHEMA_VERSION)
+        rc = refuse_newer(ss, *version, err);
+    if (!rc && *version < SCHEMA_VERSION) {
+        struct strbuf what = STRBUF_INIT;
+        strbuf_addf(&what, "migration to version %d failed", *version + 1);
+        rc = sqlite_exec(ss, migrations[*version], what.buf, err);
+        strbuf_release(&what);
+        if (!rc)
+            rc = sqlite_stmt(ss, STMT_VERSION_ADD, &add, err);
+        if (!rc) {
+            sqlite3_bind_int(add, 1, *version + 1);
+            rc = sqlite_step(ss, add, false, "cannot record schema version", err);
+        }
+        if (!rc)
+            ++*version;
+    }
+    if (!rc)
+        rc = sqlite_run(ss, STMT_COMMIT, "cannot commit migration", err);
+    if (rc && !sqlite3_get_autocommit(ss->db))
+        sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int migrate(struct sqlite_store *ss, struct strbuf *err)
+{
+    int version;
+    int rc = peek_version(ss, &version, err);
+
+    /* The common case, an up-to-date file, takes no write lock. */
+    while (!rc && version < SCHEMA_VERSION)
+        rc = migrate_step(ss, &version, err);
+    if (!rc && version > SCHEMA_VERSION)
+        rc = refuse_newer(ss, version, err);
+    return rc;
+}
+
+static void sqlite_free(struct sqlite_store *ss)
+{
+    for (size_t i = 0; i < STMT_NR; i++)
+        sqlite3_finalize(ss->stmts[i]);
+    for (size_t i = 0; i < GAPF_NR; i++)
+        sqlite3_finalize(ss->gap_stmts[i]);
+    sqlite3_close(ss->db);
+    cache_free(ss);
+    free(ss->path);
+    free(ss);
+}
+
+static int sqlite_open(struct store **out, const char *url, struct strbuf *err)
+{
+    const char *path = url_path(url);
+    struct sqlite_store *ss;
+    int rc;
+
+    *out = NULL;
+    if (!*path) {
+        strbuf_addf(err, "store: sqlite URL '%s' has no file path", url);
+        return CK_ECONFIG;
+    }
+    ss = xcalloc(1, sizeof(*ss));
+    ss->base.ops = &store_sqlite_ops;
+    ss->path = xstrdup(path);
+
+    rc = sqlite3_open_v2(path, &ss->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sqlite_fail(ss, rc, "cannot open", err);
+        goto fail;
+    }
+    sqlite3_busy_timeout(ss->db, SQLITE_BUSY_TIMEOUT_MS);
+    /* SQLite quietly falls back to read-only when the file is not writable. */
+    if (sqlite3_db_readonly(ss->db, "main") == 1) {
+        strbuf_addf(err, "store: sqlite '%s': cannot open: the database file is read-only", path);
+        rc = CK_EIO;
+        goto fail;
+    }
+    rc = sqlite_exec(ss, sqlite_pragmas, "cannot configure", err);
+    if (!rc)
+        rc = migrate(ss, err);
+    if (rc)
+        goto fail;
+    *out = &ss->base;
+    return 0;
+fail:
+    sqlite_free(ss);
+    return rc;
+}
+
+static void sqlite_close(struct store *st)
+{
+    struct sqlite_store *ss;
+    if (!st)
+        return;
+    ss = sqlite_downcast(st);
+    if (ss->live_iters)
+        BUG("store: closing '%s' with %zu candle iterator(s) not freed", ss->path, ss->live_iters);
+    if (!sqlite3_get_autocommit(ss->db))
+        sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite_free(ss);
+}
+
+static int sqlite_schema_version(struct store *st, int *out, struct strbuf *err)
+{
+    return read_version(sqlite_downcast(st), out, err);
+}
+
+static bool sqlite_ping(struct store *st)
+{
+    struct strbuf ignored = STRBUF_INIT;
+    int version;
+    /* Reading the version table touches the file, unlike SELECT 1. */
+    int rc = read_version(sqlite_downcast(st), &version, &ignored);
+    strbuf_release(&ignored);
+    return !rc;
+}
+
+/* Transactions. */
+
+static int sqlite_begin(struct store *st, struct strbuf *err)
+{
+    return sqlite_run(sqlite_downcast(st), STMT_BEGIN, "cannot begin transaction", err);
+}
+
+static int sqlite_commit(struct store *st, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    int rc = sqlite_run(ss, STMT_COMMIT, "cannot commit", err);
+    if (!rc)
+        cache_end_transaction(ss, true);
+    return rc;
+}
+
+static int sqlite_rollback(struct store *st, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    cache_end_transaction(ss, false);
+    /* SQLite rolls back by itself on some errors (disk full, I/O errors). */
+    if (sqlite3_get_autocommit(ss->db))
+        return 0;
+    return sqlite_run(ss, STMT_ROLLBACK, "cannot roll back", err);
+}
+
+/* Candles. */
+
+static int sqlite_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
+                              size_t n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *put;
+    int64_t sid;
+    int rc;
+
+    rc = series_id(ss, s, true, &sid, err);
+    if (!rc)
+        rc = sqlite_stmt(ss, STMT_PUT, &put, err);
+    if (rc)
+        return rc;
+    /*
+     * Bindings survive sqlite3_reset(), so the series id is bound once and
+     * every parameter that varies is rebound on each row.
+     */
+    sqlite3_bind_int64(put, 1, sid);
+    for (size_t i = 0; i < n; i++) {
+        const struct candle *k = &c[i];
+        sqlite3_bind_int64(put, 2, k->open_time);
+        sqlite3_bind_int64(put, 3, k->open);
+        sqlite3_bind_int64(put, 4, k->high);
+        sqlite3_bind_int64(put, 5, k->low);
+        sqlite3_bind_int64(put, 6, k->close);
+        if (k->has_volume)
+            sqlite3_bind_int64(put, 7, k->volume);
+        else
+            sqlite3_bind_null(put, 7);
+        rc = sqlite3_step(put);
+        if (rc != SQLITE_DONE) {
+            rc = sqlite_fail(ss, rc, "cannot store candles", err);
+            sqlite3_reset(put);
+            return rc;
+        }
+        sqlite3_reset(put);
+    }
+    return 0;
+}
+
+static int sqlite_latest_time(struct store *st, const struct series_key *s, int64_t *out,
+                              struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int64_t sid;
+    int rc = series_id(ss, s, false, &sid, err);
+
+    if (!rc)
+        rc = sqlite_stmt(ss, STMT_LATEST, &q, err);
+    if (!rc) {
+        sqlite3_bind_int64(q, 1, sid);
+        rc = sqlite_step(ss, q, true, "cannot read latest candle", err);
+    }
+    if (!rc) {
+        /* max() of no rows is one NULL row. */
+        if (sqlite3_column_type(q, 0) == SQLITE_NULL)
+            rc = CK_ENOTFOUND;
+        else
+            *out = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+    }
+    if (rc == CK_ENOTFOUND)
+        strbuf_addf(err, "store: no candles for %s %s %s", s->source, s->symbol,
+                    timeframe_name(s->tf));
+    return rc;
+}
+
+static int64_t query_lo(const struct candle_query *q)
+{
+    return q->has_start ? q->start : INT64_MIN;
+}
+
+static int64_t query_hi(const struct candle_query *q)
+{
+    return q->has_end ? q->end : INT64_MAX;
+}
+
+static int sqlite_iter_next(struct candle_iter *base, struct candle *out, struct strbuf *err)
+{
+    struct sqlite_iter *it = (struct sqlite_iter *)base;
+    int rc;
+
+    /* Once done, stay done: stepping a finished statement would rerun it. */
+    if (it->done || !it->stmt)
+        return ITER_DONE;
+    rc = sqlite3_step(it->stmt);
+    if (rc == SQLITE_ROW) {
+        out->open_time = sqlite3_column_int64(it->stmt, 0);
+        out->open = sqlite3_column_int64(it->stmt, 1);
+        out->high = sqlite3_column_int64(it->stmt, 2);
+        out->low = sqlite3_column_int64(it->stmt, 3);
+        out->close = sqlite3_column_int64(it->stmt, 4);
+        out->has_volume = sqlite3_column_type(it->stmt, 5) != SQLITE_NULL;
+        out->volume = out->has_volume ? sqlite3_column_int64(it->stmt, 5) : 0;
+        return ITER_OK;
+    }
+    it->done = true;
+    if (rc == SQLITE_DONE)
+        return ITER_DONE;
+    return sqlite_fail(it->ss, rc, "cannot read candles", err);
+}
+
+static void sqlite_iter_free(struct candle_iter *base)
+{
+    struct sqlite_iter *it = (struct sqlite_iter *)base;
+    sqlite3_finalize(it->stmt);
+    it->ss->live_iters--;
+    free(it);
+}
+
+static int sqlite_query_candles(struct store *st, const struct candle_query *q,
+                                struct candle_iter **out, struct strbuf *err)
+{
+    static const char *const sql[] = {
+        [STORE_ASC] = "SELECT open_time, open, high, low, close, volume FROM candles "
+                      "WHERE series_id = ?1 AND open_time >= ?2 AND open_time <= ?3 "
+                      "ORDER BY open_time ASC LIMIT ?4",
+        [STORE_DESC] = "SELECT open_time, open, high, low, close, volume FROM candles "
+                       "WHERE series_id = ?1 AND open_time >= ?2 AND open_time <= ?3 "
+                       "ORDER BY open_time DESC LIMIT ?4",
+    };
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct sqlite_iter *it;
+    int64_t sid;
+    int rc;
+
+    if ((unsigned)q->order >= ARRAY_SIZE(sql))
+        BUG("invalid store order %d", (int)q->order);
+    rc = series_id(ss, &q->series, false, &sid, err);
+    if (rc && rc != CK_ENOTFOUND)
+        return rc;
+
+    it = xcalloc(1, sizeof(*it));
+    it->base.next = sqlite_iter_next;
+    it->base.free = sqlite_iter_free;
+    it->ss = ss;
+    if (!rc) {
+        /* A prepared statement of its own: the iterator may outlive other calls. */
+        rc = sqlite3_prepare_v2(ss->db, sql[q->order], -1, &it->stmt, NULL);
+        if (rc != SQLITE_OK) {
+            rc = sqlite_fail(ss, rc, "cannot prepare candle query", err);
+            free(it);
+            return rc;
+        }
+        sqlite3_bind_int64(it->stmt, 1, sid);
+        sqlite3_bind_int64(it->stmt, 2, query_lo(q));
+        sqlite3_bind_int64(it->stmt, 3, query_hi(q));
+        /* A negative LIMIT is no limit in SQLite. */
+        sqlite3_bind_int64(it->stmt, 4,
+                           q->limit && q->limit <= (size_t)INT64_MAX ? (int64_t)q->limit : -1);
+    }
+    ss->live_iters++;
+    *out = &it->base;
+    return 0;
+}
+
+static int sqlite_count_candles(struct store *st, const struct candle_query *q, int64_t *out,
+                                struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *cnt;
+    int64_t sid;
+    int rc = series_id(ss, &q->series, false, &sid, err);
+
+    if (rc == CK_ENOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (!rc)
+        rc = sqlite_stmt(ss, STMT_COUNT, &cnt, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(cnt, 1, sid);
+    sqlite3_bind_int64(cnt, 2, query_lo(q));
+    sqlite3_bind_int64(cnt, 3, query_hi(q));
+    rc = sqlite_step(ss, cnt, true, "cannot count candles", err);
+    if (rc == CK_ENOTFOUND)
+        BUG("count() returned no row");
+    if (!rc) {
+        *out = sqlite3_column_int64(cnt, 0);
+        sqlite3_reset(cnt);
+    }
+    return rc;
+}
+
+static int sqlite_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+                                        int64_t *deleted, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *del;
+    int rc = sqlite_stmt(ss, STMT_DELETE_BEFORE, &del, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(del, 1, timeframe_name(tf), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(del, 2, before);
+    rc = sqlite_step(ss, del, false, "cannot delete candles", err);
+    if (!rc)
+        *deleted = sqlite3_changes64(ss->db);
+    return rc;
+}
+
+static int series_info_cmp(const void *a, const void *b)
+{
+    const struct series_info *x = a, *y = b;
+    int c = strcmp(x->source, y->source);
+    if (!c)
+        c = strcmp(x->symbol, y->symbol);
+    if (!c)
+        c = (x->tf > y->tf) - (x->tf < y->tf);
+    return c;
+}
+
+static int sqlite_list_series(struct store *st, struct series_info **out, size_t *n,
+                              struct strbuf *err)
+{
+    /*
+     * Correlated subqueries rather than a grouped join: min() and max()
+     * then become single probes of the primary key.
+     */
+    static const char sql[] = "SELECT source, symbol, timeframe,"
+                              " (SELECT count(*) FROM candles WHERE series_id = s.id),"
+                              " (SELECT min(open_time) FROM candles WHERE series_id = s.id),"
+                              " (SELECT max(open_time) FROM candles WHERE series_id = s.id)"
+                              " FROM series s";
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct series_info *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(ss->db, sql, -1, &q, NULL);
+
+    if (rc != SQLITE_OK)
+        return sqlite_fail(ss, rc, "cannot prepare series listing", err);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct series_info *si;
+        ALLOC_GROW(v, nr + 1, alloc);
+        si = &v[nr];
+        memset(si, 0, sizeof(*si));
+        if (column_tf(ss, q, 2, &si->tf, err)) {
+            rc = CK_EPARSE;
+            goto out;
+        }
+        si->source = column_strdup(q, 0);
+        si->symbol = column_strdup(q, 1);
+        si->count = sqlite3_column_int64(q, 3);
+        si->first_time = sqlite3_column_int64(q, 4); /* NULL reads as 0 */
+        si->last_time = sqlite3_column_int64(q, 5);
+        nr++;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot list series", err);
+out:
+    sqlite3_finalize(q);
+    if (rc) {
+        series_info_free(v, nr);
+        return rc;
+    }
+    /* Sorted here so that timeframes come in their natural order, M1 first. */
+    if (nr)
+        qsort(v, nr, sizeof(*v), series_info_cmp);
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+/* The gap ledger. */
+
+static unsigned gap_filters(const struct gap_query *q)
+{
+    return (q->source ? GAPF_SOURCE : 0) | (q->symbol ? GAPF_SYMBOL : 0) |
+           (q->has_tf ? GAPF_TF : 0) | (q->has_since ? GAPF_SINCE : 0) |
+           (q->has_state ? GAPF_STATE : 0) | (q->limit ? GAPF_LIMIT : 0);
+}
+
+/* The statement for a combination of filters; parameters are numbered by filter. */
+static int gap_list_stmt(struct sqlite_store *ss, unsigned mask, sqlite3_stmt **out,
+                         struct strbuf *err)
+{
+    struct strbuf sql = STRBUF_INIT;
+    int rc;
+
+    *out = NULL;
+    if (ss->gap_stmts[mask]) {
+        *out = ss->gap_stmts[mask];
+        return 0;
+    }
+    strbuf_addstr(&sql, "SELECT g.id, s.source, s.symbol, s.timeframe, g.first_time, "
+                        "g.last_time, g.count, g.state, g.reason, g.first_seen, "
+                        "g.last_checked FROM gaps g JOIN series s ON s.id = g.series_id "
+                        "WHERE 1");
+    if (mask & GAPF_SOURCE)
+        strbuf_addstr(&sql, " AND s.source = ?1");
+    if (mask & GAPF_SYMBOL)
+        strbuf_addstr(&sql, " AND s.symbol = ?2");
+    if (mask & GAPF_TF)
+        strbuf_addstr(&sql, " AND s.timeframe = ?3");
+    if (mask & GAPF_SINCE)
+        strbuf_addstr(&sql, " AND g.last_time >= ?4");
+    if (mask & GAPF_STATE)
+        strbuf_addstr(&sql, " AND g.state = ?5");
+    strbuf_addstr(&sql, " ORDER BY g.first_time DESC, g.id DESC");
+    if (mask & GAPF_LIMIT)
+        strbuf_addstr(&sql, " LIMIT ?6");
+    rc = sqlite3_prepare_v3(ss->db, sql.buf, (int)sql.len, SQLITE_PREPARE_PERSISTENT,
+                            &ss->gap_stmts[mask], NULL);
+    strbuf_release(&sql);
+    if (rc != SQLITE_OK) {
+        ss->gap_stmts[mask] = NULL;
+        return sqlite_fail(ss, rc, "cannot prepare gap listing", err);
+    }
+    *out = ss->gap_stmts[mask];
+    return 0;
+}
+
+static int read_gap(struct sqlite_store *ss, sqlite3_stmt *q, struct gap_record *g,
+                    struct strbuf *err)
+{
+    const char *state = (const char *)sqlite3_column_text(q, 7);
+
+    memset(g, 0, sizeof(*g));
+    if (column_tf(ss, q, 3, &g->tf, err))
+        return CK_EPARSE;
+    if (!state || gap_state_parse(state, &g->state)) {
+        strbuf_addf(err, "store: sqlite '%s': unknown gap state '%s' in the database", ss->path,
+                    state ? state : "(null)");
+        return CK_EPARSE;
+    }
+    g->id = sqlite3_column_int64(q, 0);
+    g->source = column_strdup(q, 1);
+    g->symbol = column_strdup(q, 2);
+    g->first = sqlite3_column_int64(q, 4);
+    g->last = sqlite3_column_int64(q, 5);
+    g->count = sqlite3_column_int64(q, 6);
+    g->reason = column_strdup(q, 8);
+    g->first_seen = sqlite3_column_int64(q, 9);
+    g->last_checked = sqlite3_column_int64(q, 10);
+    return 0;
+}
+
+static int sqlite_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+                            size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    unsigned mask = gap_filters(q);
+    struct gap_record *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *sel;
+    int rc = gap_list_stmt(ss, mask, &sel, err);
+
+    if (rc)
+        return rc;
+    if (mask & GAPF_SOURCE)
+        sqlite3_bind_text(sel, 1, q->source, -1, SQLITE_STATIC);
+    if (mask & GAPF_SYMBOL)
+        sqlite3_bind_text(sel, 2, q->symbol, -1, SQLITE_STATIC);
+    if (mask & GAPF_TF)
+        sqlite3_bind_text(sel, 3, timeframe_name(q->tf), -1, SQLITE_STATIC);
+    if (mask & GAPF_SINCE)
+        sqlite3_bind_int64(sel, 4, q->since);
+    if (mask & GAPF_STATE)
+        sqlite3_bind_text(sel, 5, gap_state_name(q->state), -1, SQLITE_STATIC);
+    if (mask & GAPF_LIMIT)
+        sqlite3_bind_int64(sel, 6, q->limit <= (size_t)INT64_MAX ? (int64_t)q->limit : -1);
+
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        ALLOC_GROW(v, nr + 1, alloc);
+        rc = read_gap(ss, sel, &v[nr], err);
+        if (rc)
+            goto out;
+        nr++;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot list gaps", err);
+out:
+    /* The borrowed strings bound above must not outlive this call. */
+    sqlite3_reset(sel);
+    sqlite3_clear_bindings(sel);
+    if (rc) {
+        gap_records_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+static int sqlite_insert_gap(struct store *st, const struct series_key *s, struct gap_record *g,
+                             struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *ins;
+    int64_t sid;
+    int rc = series_id(ss, s, true, &sid, err);
+
+    if (!rc)
+        rc = sqlite_stmt(ss, STMT_GAP_INSERT, &ins, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(ins, 1, sid);
+    sqlite3_bind_int64(ins, 2, g->first);
+    sqlite3_bind_int64(ins, 3, g->last);
+    sqlite3_bind_int64(ins, 4, g->count);
+    sqlite3_bind_text(ins, 5, gap_state_name(g->state), -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 6, g->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(ins, 7, g->first_seen);
+    sqlite3_bind_int64(ins, 8, g->last_checked);
+    rc = sqlite_step(ss, ins, false, "cannot record gap", err);
+    if (!rc)
+        g->id = sqlite3_last_insert_rowid(ss->db);
+    return rc;
+}
+
+static int sqlite_update_gap(struct store *st, const struct gap_record *g, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *upd;
+    int rc = sqlite_stmt(ss, STMT_GAP_UPDATE, &upd, err);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(upd, 1, g->id);
+    sqlite3_bind_int64(upd, 2, g->first);
+    sqlite3_bind_int64(upd, 3, g->last);
+    sqlite3_bind_int64(upd, 4, g->count);
+    sqlite3_bind_text(upd, 5, gap_state_name(g->state), -1, SQLITE_STATIC);
+    /* NULL keeps the stored reason. */
+    sqlite3_bind_text(upd, 6, g->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(upd, 7, g->last_checked);
+    rc = sqlite_step(ss, upd, false, "cannot update gap", err);
+    if (!rc && sqlite3_changes(ss->db) == 0) {
+        strbuf_addf(err, "store: no gap with id %lld", (long long)g->id);
+        rc = CK_ENOTFOUND;
+    }
+    return rc;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .schema_version = sqlite_schema_version,
+    .ping = sqlite_ping,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .put_candles = sqlite_put_candles,
+    .latest_time = sqlite_latest_time,
+    .query_candles = sqlite_query_candles,
+    .count_candles = sqlite_count_candles,
+    .delete_candles_before = sqlite_delete_candles_before,
+    .list_series = sqlite_list_series,
+    .list_gaps = sqlite_list_gaps,
+    .insert_gap = sqlite_insert_gap,
+    .update_gap = sqlite_update_gap,
+};
