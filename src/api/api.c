@@ -570,6 +570,9 @@ void api_store_error(struct api_request *req, int rc, const char *what, const st
     case CK_ENOTFOUND:
         api_reply_error(req, MHD_HTTP_NOT_FOUND, err->buf, "not found while %s", what);
         return;
+    case CK_ECONFLICT:
+        api_reply_error(req, MHD_HTTP_CONFLICT, err->buf, "conflict while %s", what);
+        return;
     default:
         this_thread(req->api)->broken = true;
         log_warn("api: %s %s: %s failed: %s", req->method, req->path, what, err->buf);

@@ -217,9 +217,10 @@ void api_reply_error(struct api_request *req, unsigned status, const char *detai
  */
 struct store *api_store(struct api_request *req, struct strbuf *err);
 /*
- * Report a failed store operation: CK_EIO and other database failures
- * close this thread's connection (the next request reopens it), are logged
- * and answered 503; CK_EINVAL is answered 400 and CK_ENOTFOUND 404.
+ * Report a failed store operation: CK_EIO, CK_EBUSY and other database
+ * failures close this thread's connection (the next request reopens it),
+ * are logged and answered 503; CK_EINVAL is answered 400, CK_ENOTFOUND 404
+ * and CK_ECONFLICT 409.
  * `what` says what was being done ("listing candles").
  */
 void api_store_error(struct api_request *req, int rc, const char *what, const struct strbuf *err);

@@ -441,7 +441,8 @@ void metrics_render(struct metrics *m, struct strbuf *out)
         return;
     pthread_mutex_lock(&m->lock);
     fams = xmalloc((m->nfamilies + 1) * sizeof(*fams));
-    memcpy(fams, m->families, m->nfamilies * sizeof(*fams));
+    for (size_t i = 0; i < m->nfamilies; i++)
+        fams[i] = m->families[i];
     qsort(fams, m->nfamilies, sizeof(*fams), cmp_family);
     all = xmalloc((m->nseries + 1) * sizeof(*all));
     for (size_t i = 0; i < m->table_size; i++)

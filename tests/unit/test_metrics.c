@@ -70,6 +70,12 @@ static void test_null_registry(void **state)
     metrics_render(NULL, &sb);
     assert_int_equal(sb.len, 0);
     metrics_free(NULL);
+
+    /* An empty registry renders nothing. */
+    struct metrics *m = metrics_new();
+    metrics_render(m, &sb);
+    assert_int_equal(sb.len, 0);
+    metrics_free(m);
 }
 
 static void test_counter_and_gauge(void **state)
