@@ -36,7 +36,7 @@
 #include "util/banned.h"
 
 #define BATCH 5000
-#define CENT 1000000LL /* 0.01 at the price scale */
+#define CENT  1000000LL /* 0.01 at the price scale */
 
 static void usage(FILE *fp)
 {
@@ -82,9 +82,12 @@ static void next_candle(struct candle *c, int64_t t, int64_t *price, uint64_t *s
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},    {"count", required_argument, NULL, 'n'},
-        {"source", required_argument, NULL, 's'}, {"symbol", required_argument, NULL, 'y'},
-        {"timeframe", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"url", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},
+        {"source", required_argument, NULL, 's'},
+        {"symbol", required_argument, NULL, 'y'},
+        {"timeframe", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     struct series_key key = {.source = "twelvedata", .symbol = "XAU/USD", .tf = TF_M15};
@@ -120,8 +123,8 @@ int main(int argc, char **argv)
             break;
         case 't':
             if (timeframe_parse(optarg, &key.tf)) {
-                fprintf(stderr, "bench_fill_candles: --timeframe '%s' is not one of %s\n",
-                        optarg, timeframe_all_names());
+                fprintf(stderr, "bench_fill_candles: --timeframe '%s' is not one of %s\n", optarg,
+                        timeframe_all_names());
                 return 2;
             }
             break;

@@ -72,8 +72,8 @@
 struct api_thread {
     struct store *st;
     struct api_cache *cache; /* NULL until the first cached response */
-    bool broken;          /* close st before the next use */
-    int64_t failed_at_ms; /* monotonic time of the last failed open; 0 none */
+    bool broken;             /* close st before the next use */
+    int64_t failed_at_ms;    /* monotonic time of the last failed open; 0 none */
     struct strbuf open_err;
 };
 
@@ -134,8 +134,7 @@ static int split_listen(const char *listen, char **host, char **port, struct str
     } else {
         colon = strrchr(listen, ':');
         if (!colon || memchr(listen, ':', (size_t)(colon - listen))) {
-            strbuf_addf(err,
-                        "api: listen address '%s' is not HOST:PORT (write IPv6 as [::1]:8080)",
+            strbuf_addf(err, "api: listen address '%s' is not HOST:PORT (write IPv6 as [::1]:8080)",
                         listen);
             return CK_ECONFIG;
         }
@@ -170,8 +169,7 @@ static int resolve_listen(const char *listen, struct addrinfo **out, struct strb
         return rc;
     gai = getaddrinfo(host, port, &hints, out);
     if (gai) {
-        strbuf_addf(err, "api: cannot resolve listen address '%s': %s", listen,
-                    gai_strerror(gai));
+        strbuf_addf(err, "api: cannot resolve listen address '%s': %s", listen, gai_strerror(gai));
         rc = CK_ECONFIG;
     }
     free(host);
@@ -360,8 +358,8 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
     enum MHD_Result ret;
 
     if (too_big) {
-        api_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                        "request body larger than %d bytes", API_MAX_BODY);
+        api_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request body larger than %d bytes",
+                        API_MAX_BODY);
     } else {
         route = api_route_match(&req, method, url);
         if (!route && req.allow) {
@@ -396,10 +394,10 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
 /* Does the request announce a body (a non-zero Content-Length or chunked)? */
 static bool has_body(struct MHD_Connection *conn, uint64_t *out_len)
 {
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     int64_t n = 0;
     *out_len = 0;
     if (cl && !parse_int64(cl, 0, INT64_MAX, &n))
@@ -408,9 +406,8 @@ static bool has_body(struct MHD_Connection *conn, uint64_t *out_len)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct api *a = cls;
     struct conn_state *cs = *con_cls;
@@ -470,8 +467,8 @@ void api_reply_text(struct api_request *req, unsigned status, char *text, size_t
     req->content_type = content_type;
 }
 
-void api_reply_error(struct api_request *req, unsigned status, const char *detail,
-                     const char *fmt, ...)
+void api_reply_error(struct api_request *req, unsigned status, const char *detail, const char *fmt,
+                     ...)
 {
     struct strbuf msg = STRBUF_INIT;
     json_t *o = json_object();
@@ -581,8 +578,8 @@ void api_store_error(struct api_request *req, int rc, const char *what, const st
     }
 }
 
-int api_param_int(struct api_request *req, const char *name, int64_t def, int64_t min,
-                  int64_t max, int64_t *out)
+int api_param_int(struct api_request *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out)
 {
     const char *v = api_query(req, name);
     char ebuf[80];
@@ -692,10 +689,10 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     a->starting = true;
     a->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-        MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-        threads > 1 ? threads : 0, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)511, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_END);
     pthread_mutex_lock(&a->log_lock);
     a->starting = false;
     pthread_mutex_unlock(&a->log_lock);

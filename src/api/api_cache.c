@@ -36,7 +36,7 @@
 #include "util/banned.h"
 
 #define API_CACHE_ENTRIES 16
-#define API_CACHE_BYTES (2 * 1024 * 1024)
+#define API_CACHE_BYTES   (2 * 1024 * 1024)
 
 struct cache_entry {
     char *key;
@@ -77,8 +77,8 @@ void api_cache_free(struct api_cache *c)
     free(c);
 }
 
-const char *api_cache_get(struct api_cache *c, const char *key, const void *validator,
-                          size_t vlen, size_t *out_len)
+const char *api_cache_get(struct api_cache *c, const char *key, const void *validator, size_t vlen,
+                          size_t *out_len)
 {
     for (size_t i = 0; i < API_CACHE_ENTRIES; i++) {
         struct cache_entry *e = &c->e[i];

@@ -64,8 +64,8 @@ static int check_name(struct api_request *req, const char *param, const char *v)
     if (!*v || strlen(v) > NAME_MAX_LEN) {
         api_echo(ebuf, sizeof(ebuf), v);
         api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
-                        "parameter '%s' must be 1 to %d bytes long (got '%s')", param,
-                        NAME_MAX_LEN, ebuf);
+                        "parameter '%s' must be 1 to %d bytes long (got '%s')", param, NAME_MAX_LEN,
+                        ebuf);
         return -1;
     }
     probe = json_string(v); /* NULL unless valid UTF-8 */
@@ -147,8 +147,7 @@ static int parse_time_param(struct api_request *req, const char *name, bool *has
 /* The byte image of a candle that api_cache compares: every field, no padding. */
 static void pack_candle(struct strbuf *sb, const struct candle *c)
 {
-    int64_t v[7] = {c->open_time, c->open,   c->high, c->low,
-                    c->close,     c->volume, c->has_volume};
+    int64_t v[7] = {c->open_time, c->open, c->high, c->low, c->close, c->volume, c->has_volume};
     strbuf_add(sb, v, sizeof(v));
 }
 
@@ -234,10 +233,9 @@ void api_candles_get(struct api_request *req)
      * The body is a function of the series and the rows; the key also
      * holds the bounds so that different requests keep their own entries.
      */
-    strbuf_addf(&key, "candles %s %zu:%s %zu:%s %lld %d:%lld %d:%lld",
-                timeframe_name(q.series.tf), strlen(q.series.source), q.series.source,
-                strlen(q.series.symbol), q.series.symbol, (long long)limit, q.has_start,
-                (long long)q.start, q.has_end, (long long)q.end);
+    strbuf_addf(&key, "candles %s %zu:%s %zu:%s %lld %d:%lld %d:%lld", timeframe_name(q.series.tf),
+                strlen(q.series.source), q.series.source, strlen(q.series.symbol), q.series.symbol,
+                (long long)limit, q.has_start, (long long)q.start, q.has_end, (long long)q.end);
     cache = api_thread_cache(req);
     cached = api_cache_get(cache, key.buf, image.buf, image.len, &len);
     if (cached) {

@@ -162,16 +162,18 @@ void api_health_get(struct api_request *req)
     for (size_t i = 0; i < jobs.n; i++) {
         const struct api_job *j = &jobs.v[i];
         bool overdue = j->scheduled && j->info.overdue;
+        json_t *o = json_object();
         npaused += j->paused;
         noverdue += overdue;
         nfailing += j->streak > 0;
-        json_array_append_new(
-            list, json_pack("{s:o, s:b, s:b, s:I, s:o}", "id", api_json_str(j->id), "paused",
-                            j->paused,
-                            "overdue", overdue, "streak", (json_int_t)j->streak, "next_run",
-                            j->scheduled && j->info.next_run >= 0
-                                ? api_json_time(j->info.next_run)
-                                : json_null()));
+        json_object_set_new_nocheck(o, "id", api_json_str(j->id));
+        json_object_set_new_nocheck(o, "paused", json_boolean(j->paused));
+        json_object_set_new_nocheck(o, "overdue", json_boolean(overdue));
+        json_object_set_new_nocheck(o, "streak", json_integer(j->streak));
+        json_object_set_new_nocheck(
+            o, "next_run",
+            j->scheduled && j->info.next_run >= 0 ? api_json_time(j->info.next_run) : json_null());
+        json_array_append_new(list, o);
     }
 
     arr = json_array();
@@ -179,15 +181,17 @@ void api_health_get(struct api_request *req)
     if (st && !api_series_collect(req, st, &series, &err)) {
         for (size_t i = 0; i < series.n; i++) {
             const struct api_series *se = &series.v[i];
-            json_array_append_new(
-                arr, json_pack("{s:o, s:o, s:s, s:o, s:o}", "source", api_json_str(se->source),
-                               "symbol", api_json_str(se->symbol), "timeframe",
-                               timeframe_name(se->tf), "latest",
-                               se->has_latest ? api_json_time(se->latest) : json_null(),
-                               "age_seconds",
-                               se->has_latest
-                                   ? json_integer(api_series_age(se->tf, se->latest, now))
-                                   : json_null()));
+            json_t *o = json_object();
+            json_object_set_new_nocheck(o, "source", api_json_str(se->source));
+            json_object_set_new_nocheck(o, "symbol", api_json_str(se->symbol));
+            json_object_set_new_nocheck(o, "timeframe", json_string(timeframe_name(se->tf)));
+            json_object_set_new_nocheck(o, "latest",
+                                        se->has_latest ? api_json_time(se->latest) : json_null());
+            json_object_set_new_nocheck(o, "age_seconds",
+                                        se->has_latest
+                                            ? json_integer(api_series_age(se->tf, se->latest, now))
+                                            : json_null());
+            json_array_append_new(arr, o);
         }
     }
 
@@ -199,13 +203,20 @@ void api_health_get(struct api_request *req)
         status = "ok";
 
     int64_t uptime = (api_now_ms() - a->started_ms) / 1000;
-    json_t *body = json_pack(
-        "{s:s, s:s, s:o, s:I, s:o, s:{s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:o}", "status", status,
-        "version", CK_VERSION, "instance", api_json_str(a->instance), "uptime_seconds",
-        (json_int_t)(uptime > 0 ? uptime : 0), "database", db, "scheduler", "running",
-        sched_running, "jobs", "count", (json_int_t)jobs.n, "paused", (json_int_t)npaused,
-        "overdue", (json_int_t)noverdue, "failing", (json_int_t)nfailing, "list", list, "series",
-        arr);
+    json_t *body = json_object(), *jobs_o = json_object();
+    json_object_set_new_nocheck(jobs_o, "count", json_integer((json_int_t)jobs.n));
+    json_object_set_new_nocheck(jobs_o, "paused", json_integer((json_int_t)npaused));
+    json_object_set_new_nocheck(jobs_o, "overdue", json_integer((json_int_t)noverdue));
+    json_object_set_new_nocheck(jobs_o, "failing", json_integer((json_int_t)nfailing));
+    json_object_set_new_nocheck(jobs_o, "list", list);
+    json_object_set_new_nocheck(body, "status", json_string(status));
+    json_object_set_new_nocheck(body, "version", json_string(CK_VERSION));
+    json_object_set_new_nocheck(body, "instance", api_json_str(a->instance));
+    json_object_set_new_nocheck(body, "uptime_seconds", json_integer(uptime > 0 ? uptime : 0));
+    json_object_set_new_nocheck(body, "database", db);
+    json_object_set_new_nocheck(body, "scheduler", json_pack("{s:b}", "running", sched_running));
+    json_object_set_new_nocheck(body, "jobs", jobs_o);
+    json_object_set_new_nocheck(body, "series", arr);
     api_reply_json(req, !strcmp(status, "unavailable") ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
                    body);
 

@@ -32,8 +32,8 @@ struct strbuf;
 struct api {
     struct MHD_Daemon *mhd;
     int port;
-    bool loopback;     /* the listener is bound to a loopback address */
-    char *token;       /* NULL when none is configured */
+    bool loopback; /* the listener is bound to a loopback address */
+    char *token;   /* NULL when none is configured */
     size_t token_len;
     char *store_url;
     char *instance;
@@ -67,8 +67,8 @@ struct api_request {
     char argbuf[256];
 
     unsigned status;
-    json_t *json;             /* the body when JSON (owned) */
-    char *text;               /* the body when not JSON (owned, malloc'd) */
+    json_t *json; /* the body when JSON (owned) */
+    char *text;   /* the body when not JSON (owned, malloc'd) */
     size_t text_len;
     const char *content_type; /* for text */
     const char *allow;        /* Allow header (405); points into allowbuf */
@@ -119,9 +119,9 @@ void api_job_resume(struct api_request *req);
  */
 struct api_job {
     const char *id;
-    bool scheduled;              /* known to cfg->sched; `info` is valid */
+    bool scheduled; /* known to cfg->sched; `info` is valid */
     struct sched_job_info info;
-    bool has_row;                /* has a database row; the fields below come from it */
+    bool has_row; /* has a database row; the fields below come from it */
     bool paused;
     int64_t streak;
     int64_t last_fire;
@@ -157,8 +157,8 @@ void api_cache_free(struct api_cache *c);
  * (`vlen` bytes); NULL otherwise (an entry under `key` made from other
  * data is dropped). The body is borrowed until the next call on `c`.
  */
-const char *api_cache_get(struct api_cache *c, const char *key, const void *validator,
-                          size_t vlen, size_t *out_len);
+const char *api_cache_get(struct api_cache *c, const char *key, const void *validator, size_t vlen,
+                          size_t *out_len);
 /* Remember a copy of `body` under `key`, made from `validator`. */
 void api_cache_put(struct api_cache *c, const char *key, const void *validator, size_t vlen,
                    const char *body, size_t len);
@@ -208,8 +208,8 @@ void api_reply_text(struct api_request *req, unsigned status, char *text, size_t
  * empty). The detail is passed through log_redact(); request input in the
  * message must go through api_echo().
  */
-void api_reply_error(struct api_request *req, unsigned status, const char *detail,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void api_reply_error(struct api_request *req, unsigned status, const char *detail, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
 
 /*
  * This thread's store connection, opened on first use. NULL when it
@@ -236,8 +236,8 @@ void api_store_unavailable(struct api_request *req, const struct strbuf *err);
  * Parse integer query parameter `name` within [min, max]; absent: `def`.
  * On a bad value replies 400 naming the parameter and returns -1.
  */
-int api_param_int(struct api_request *req, const char *name, int64_t def, int64_t min,
-                  int64_t max, int64_t *out);
+int api_param_int(struct api_request *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out);
 
 /*
  * Copy request input into `out` for an error message: at most `outsz` - 1
@@ -246,9 +246,9 @@ int api_param_int(struct api_request *req, const char *name, int64_t def, int64_
 void api_echo(char *out, size_t outsz, const char *s);
 
 /* JSON values in the API's conventions. */
-json_t *api_json_time(int64_t t);        /* "2024-01-02T15:00:00Z" */
+json_t *api_json_time(int64_t t);         /* "2024-01-02T15:00:00Z" */
 json_t *api_json_time_or_null(int64_t t); /* null when t <= 0 */
-json_t *api_json_price(int64_t v);       /* "2063.41" */
+json_t *api_json_price(int64_t v);        /* "2063.41" */
 json_t *api_json_str(const char *s);      /* null for NULL or text that is not UTF-8 */
 
 /* Wall clock in Unix milliseconds (uptime; durations use the monotonic clock). */

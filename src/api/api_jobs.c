@@ -150,8 +150,7 @@ static json_t *run_json(const struct job_run *r)
     json_object_set_new_nocheck(o, "finished",
                                 r->finished ? api_json_time(r->finished / 1000) : json_null());
     json_object_set_new_nocheck(o, "duration_ms",
-                                r->finished ? json_integer(r->finished - r->started)
-                                            : json_null());
+                                r->finished ? json_integer(r->finished - r->started) : json_null());
     json_object_set_new_nocheck(o, "message", api_json_str(r->message));
     /* details is JSON text written by the job; anything else is shown as text. */
     if (r->details && *r->details) {
@@ -178,17 +177,15 @@ static json_t *job_json(const struct api_job *j, const struct job_run *last)
     json_object_set_new_nocheck(o, "scheduled", json_boolean(j->scheduled));
     json_object_set_new_nocheck(o, "paused", json_boolean(j->paused));
     json_object_set_new_nocheck(o, "running", json_boolean(in && in->running));
-    json_object_set_new_nocheck(o, "running_since", in && in->running
-                                                        ? api_json_time(in->running_since / 1000)
-                                                        : json_null());
+    json_object_set_new_nocheck(o, "running_since",
+                                in && in->running ? api_json_time(in->running_since / 1000)
+                                                  : json_null());
     json_object_set_new_nocheck(o, "overdue", json_boolean(in && in->overdue));
     json_object_set_new_nocheck(o, "streak", json_integer(j->streak));
-    json_object_set_new_nocheck(o, "next_run", in && in->next_run >= 0
-                                                   ? api_json_time(in->next_run)
-                                                   : json_null());
+    json_object_set_new_nocheck(
+        o, "next_run", in && in->next_run >= 0 ? api_json_time(in->next_run) : json_null());
     json_object_set_new_nocheck(o, "period_seconds", in ? json_integer(in->period) : json_null());
-    json_object_set_new_nocheck(o, "timeout_seconds",
-                                in ? json_integer(in->timeout) : json_null());
+    json_object_set_new_nocheck(o, "timeout_seconds", in ? json_integer(in->timeout) : json_null());
     json_object_set_new_nocheck(o, "last_fire", api_json_time_or_null(j->last_fire));
     json_object_set_new_nocheck(o, "last_run", last ? run_json(last) : json_null());
     return o;
@@ -323,9 +320,9 @@ void api_job_runs(struct api_request *req)
     json_t *arr = json_array();
     for (size_t i = 0; i < nruns; i++)
         json_array_append_new(arr, run_json(&runs[i]));
-    api_reply_json(req, MHD_HTTP_OK,
-                   json_pack("{s:s, s:I, s:o}", "job_id", id, "count", (json_int_t)nruns, "runs",
-                             arr));
+    api_reply_json(
+        req, MHD_HTTP_OK,
+        json_pack("{s:s, s:I, s:o}", "job_id", id, "count", (json_int_t)nruns, "runs", arr));
 out:
     job_runs_free(runs, nruns);
     job_state_release(&row);
@@ -361,8 +358,7 @@ void api_job_run(struct api_request *req)
         break;
     default:
         log_warn("api: cannot start job '%s': %s", id, err.buf);
-        api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, err.buf, "cannot start job '%s'",
-                        id);
+        api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, err.buf, "cannot start job '%s'", id);
     }
 out:
     strbuf_release(&err);

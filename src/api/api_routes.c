@@ -27,9 +27,10 @@ const struct api_route api_routes[] = {
     {.method = "GET", .pattern = "/jobs/{id}", .handler = api_job_get},
     {.method = "GET", .pattern = "/jobs/{id}/runs", .handler = api_job_runs},
     {.method = "POST", .pattern = "/jobs/{id}/run", .handler = api_job_run, .needs_auth = true},
-    {.method = "POST", .pattern = "/jobs/{id}/pause", .handler = api_job_pause,
-     .needs_auth = true},
-    {.method = "POST", .pattern = "/jobs/{id}/resume", .handler = api_job_resume,
+    {.method = "POST", .pattern = "/jobs/{id}/pause", .handler = api_job_pause, .needs_auth = true},
+    {.method = "POST",
+     .pattern = "/jobs/{id}/resume",
+     .handler = api_job_resume,
      .needs_auth = true},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
@@ -38,8 +39,8 @@ const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
  * Does `path` match `pattern`? Captures go to `args` (pointers into
  * `buf`). False also when the captures do not fit.
  */
-static bool pattern_match(const char *pattern, const char *path, const char **args,
-                          size_t *nargs, char *buf, size_t bufsz)
+static bool pattern_match(const char *pattern, const char *path, const char **args, size_t *nargs,
+                          char *buf, size_t bufsz)
 {
     size_t used = 0;
     *nargs = 0;

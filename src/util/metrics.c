@@ -49,7 +49,7 @@
 
 /* Upper bounds of the histogram buckets in seconds; +Inf is implicit. */
 static const double bucket_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                       2.5,   5,    10,    30,   60,  120, 300};
+                                       2.5,   5,    10,    30,   60,  120,  300};
 #define NBUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
 
 struct family {
@@ -378,8 +378,8 @@ static void add_value(struct strbuf *sb, double v)
     strbuf_addstr(sb, buf);
 }
 
-static void add_sample(struct strbuf *out, const char *name, const char *suffix,
-                       const char *labels, const char *extra_label, double v)
+static void add_sample(struct strbuf *out, const char *name, const char *suffix, const char *labels,
+                       const char *extra_label, double v)
 {
     strbuf_addstr(out, name);
     strbuf_addstr(out, suffix);

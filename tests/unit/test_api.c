@@ -31,11 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOKEN "s3cret-token-for-tests"
-#define NOW_ISO "2024-01-03T00:00:00Z"
-#define T0 1704153600 /* 2024-01-02T00:00:00Z */
-#define NXAU 12
-#define NBTC 3
+#define TOKEN    "s3cret-token-for-tests"
+#define NOW_ISO  "2024-01-03T00:00:00Z"
+#define T0       1704153600 /* 2024-01-02T00:00:00Z */
+#define NXAU     12
+#define NBTC     3
 #define PROMTOOL "/usr/bin/promtool"
 
 static char *store_url;
@@ -281,12 +281,18 @@ static int group_setup(void **state)
 
     store_url = test_store_url();
     snprintf(source_name, sizeof(source_name), "apitest%ld%d", (long)time(NULL), (int)getpid());
-    sources[0] = (struct source_settings){.name = "disabled", .kind = "twelvedata",
-                                          .enabled = false, .symbols = other_syms,
+    sources[0] = (struct source_settings){.name = "disabled",
+                                          .kind = "twelvedata",
+                                          .enabled = false,
+                                          .symbols = other_syms,
                                           .nsymbols = 1};
-    sources[1] = (struct source_settings){.name = source_name, .kind = "twelvedata",
-                                          .enabled = true, .symbols = sym_list, .nsymbols = 2,
-                                          .timeframes = {TF_M15, TF_H4}, .ntimeframes = 2};
+    sources[1] = (struct source_settings){.name = source_name,
+                                          .kind = "twelvedata",
+                                          .enabled = true,
+                                          .symbols = sym_list,
+                                          .nsymbols = 2,
+                                          .timeframes = {TF_M15, TF_H4},
+                                          .ntimeframes = 2};
     settings.sources = sources;
     settings.nsources = 2;
     fill_store();
@@ -963,15 +969,10 @@ static void test_with_scheduler(void **state)
     (void)state;
 
     snprintf(job_id, sizeof(job_id), "gated_%s", source_name);
-    struct sched_config scfg = {.store_url = store_url,
-                                .instance = "sched-test",
-                                .workers = 2,
-                                .history_keep = 86400};
-    struct sched_job_def def = {.id = job_id,
-                                .name = "API test job",
-                                .cron = "0 0 1 1 *",
-                                .timeout = 60,
-                                .fn = gated_job};
+    struct sched_config scfg = {
+        .store_url = store_url, .instance = "sched-test", .workers = 2, .history_keep = 86400};
+    struct sched_job_def def = {
+        .id = job_id, .name = "API test job", .cron = "0 0 1 1 *", .timeout = 60, .fn = gated_job};
     s = sched_new(&scfg, &err);
     if (!s || sched_add_job(s, &def, &err) || sched_start(s, &err))
         fail_msg("sched: %s", err.buf);
@@ -1204,8 +1205,8 @@ static void test_metrics(void **state)
                 source_name);
     assert_non_null(strstr(r.body.buf, want.buf));
     assert_non_null(strstr(r.body.buf, "# TYPE candlekeep_http_requests_total counter\n"));
-    assert_non_null(
-        strstr(r.body.buf, "candlekeep_http_requests_total{route=\"/candles/{timeframe}\","
+    assert_non_null(strstr(r.body.buf,
+                           "candlekeep_http_requests_total{route=\"/candles/{timeframe}\","
                            "code=\"200\"} "));
     assert_non_null(
         strstr(r.body.buf, "candlekeep_http_requests_total{route=\"unmatched\",code=\"404\"} "));

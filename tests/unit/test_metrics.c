@@ -178,10 +178,8 @@ static void test_labels_escaping(void **state)
 {
     struct strbuf sb = STRBUF_INIT;
     (void)state;
-    metrics_labels(&sb, "source", "twelve\"data", "symbol", "XAU/USD\\x\ny", "empty", NULL,
-                   NULL);
-    assert_string_equal(sb.buf,
-                        "source=\"twelve\\\"data\",symbol=\"XAU/USD\\\\x\\ny\",empty=\"\"");
+    metrics_labels(&sb, "source", "twelve\"data", "symbol", "XAU/USD\\x\ny", "empty", NULL, NULL);
+    assert_string_equal(sb.buf, "source=\"twelve\\\"data\",symbol=\"XAU/USD\\\\x\\ny\",empty=\"\"");
     /* Appending to a non-empty label string continues the list. */
     metrics_labels(&sb, "le", "1", NULL);
     assert_string_equal(sb.buf + sb.len - 7, ",le=\"1\"");
@@ -235,7 +233,7 @@ static void test_special_values(void **state)
 }
 
 #define NTHREADS 4
-#define NADDS 20000
+#define NADDS    20000
 
 static void *hammer(void *arg)
 {
@@ -289,8 +287,7 @@ static void test_promtool(void **state)
                     "Duration of job runs.");
     metrics_declare(m, "candlekeep_job_failure_streak", METRIC_GAUGE,
                     "Consecutive failed runs of each job.");
-    metrics_labels(&lab, "source", "twelve\"data", "symbol", "XAU/USD\\", "timeframe", "M15",
-                   NULL);
+    metrics_labels(&lab, "source", "twelve\"data", "symbol", "XAU/USD\\", "timeframe", "M15", NULL);
     metrics_add(m, "candlekeep_candles_ingested_total", lab.buf, 96);
     metrics_observe(m, "candlekeep_job_duration_seconds", "job=\"refresh_candles_M15\"", 0.7);
     metrics_observe(m, "candlekeep_job_duration_seconds", "job=\"refresh_candles_H1\"", 12);
@@ -314,10 +311,10 @@ static void test_promtool(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_null_registry),    cmocka_unit_test(test_counter_and_gauge),
-        cmocka_unit_test(test_render_exact),     cmocka_unit_test(test_histogram),
-        cmocka_unit_test(test_labels_escaping),  cmocka_unit_test(test_undeclared_family),
-        cmocka_unit_test(test_special_values),   cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_null_registry),   cmocka_unit_test(test_counter_and_gauge),
+        cmocka_unit_test(test_render_exact),    cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_labels_escaping), cmocka_unit_test(test_undeclared_family),
+        cmocka_unit_test(test_special_values),  cmocka_unit_test(test_threads),
         cmocka_unit_test(test_promtool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
