@@ -10,10 +10,11 @@
  * but the metrics registry (thread-safe) and the scheduler (whose query
  * functions are thread-safe). Each server thread owns one store
  * connection, kept in a pthread key: opened on the thread's first request,
- * reused for every later one (the store caches its prepared statements, so
- * a request costs no connection set-up or statement parsing), closed and
- * reopened after a database error, and closed by the key's destructor when
- * libmicrohttpd joins its threads in api_stop(). After a failed open the
+ * reused for every later one (so a request pays no connection set-up and
+ * the backend's statement caches stay warm), closed and reopened after a
+ * database error, and closed by the key's destructor when libmicrohttpd
+ * joins its threads in api_stop(). The thread's response memo
+ * (api_cache.c) lives next to it. After a failed open the
  * thread waits a second before trying again, so a dead database does not
  * turn every request into a connection attempt.
  *
@@ -221,11 +222,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     len = strlen(buf);
     while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         buf[--len] = '\0';
+    /* While starting, the first message becomes api_start()'s error instead. */
     pthread_mutex_lock(&a->log_lock);
-    if (a->starting && !a->start_log)
+    bool starting = a->starting;
+    if (starting && !a->start_log)
         a->start_log = xstrdup(buf);
     pthread_mutex_unlock(&a->log_lock);
-    log_warn("api: %s", buf);
+    if (!starting)
+        log_warn("api: %s", buf);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
