@@ -129,8 +129,13 @@ static void *worker_main(void *arg)
             p->running--;
         detached = w->detached;
         complete_locked(p, it);
-        if (p->notify)
+        if (p->notify) {
+            /* Not under our lock: the owner's callback takes its own lock, and
+             * the owner calls into the pool while holding it. */
+            pthread_mutex_unlock(&p->lock);
             p->notify(p->notify_arg);
+            pthread_mutex_lock(&p->lock);
+        }
         if (detached)
             break;
     }
