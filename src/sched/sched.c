@@ -712,7 +712,8 @@ static void initialise(struct sched *s, int64_t now_ms_)
 
     for (size_t i = 0; i < s->njobs; i++) {
         struct job *j = &s->jobs[i];
-        struct job_state js;
+        /* Zeroed: with no database, store_job_get() never fills it, yet it is released. */
+        struct job_state js = {0};
         int64_t last = 0;
         if (j->timeout > max_timeout)
             max_timeout = j->timeout;
