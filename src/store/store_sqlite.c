@@ -1292,8 +1292,7 @@ static void read_job_state(sqlite3_stmt *q, struct job_state *js)
     js->updated_at = sqlite3_column_int64(q, 4);
 }
 
-static int sqlite_job_ensure(struct store *st, const char *job_id, int64_t now,
-                             struct strbuf *err)
+static int sqlite_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     sqlite3_stmt *ins;
@@ -1325,8 +1324,7 @@ static int sqlite_job_get(struct store *st, const char *job_id, struct job_state
     return rc == CK_ENOTFOUND ? no_job(job_id, err) : rc;
 }
 
-static int sqlite_job_list(struct store *st, struct job_state **out, size_t *n,
-                           struct strbuf *err)
+static int sqlite_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     struct job_state *v = NULL;
