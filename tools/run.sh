@@ -1,11 +1,12 @@
 #!/bin/sh
-# `make run`: the main job on the embedded SQLite default. Until the daemon
-# lands this is one incremental fetch of every configured series, then the
-# newest stored candles of the first one.
+# `make run`: the main job on the embedded SQLite default — the daemon,
+# with ./candlekeep.ini if there is one (defaults otherwise: SQLite file
+# ./candlekeep.db, API on 127.0.0.1:8080, Twelve Data XAU/USD M15 H1 H4 D1).
+# It needs TWELVE_DATA_API_KEY and says so, touching nothing, without it.
 set -e
 BIN=${1:-build/candlekeep}
 CONFIG=${2:-candlekeep.ini}
-set --
-[ -f "$CONFIG" ] && set -- --config "$CONFIG"
-"$BIN" fetch "$@"
-"$BIN" candles M15 --limit 20 "$@"
+if [ -f "$CONFIG" ]; then
+    exec "$BIN" run --config "$CONFIG"
+fi
+exec "$BIN" run

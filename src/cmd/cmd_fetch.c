@@ -42,20 +42,6 @@ static void usage(FILE *fp)
             timeframe_all_names());
 }
 
-/* Refuse early, before touching the database, when a provider needs a key it lacks. */
-static int check_credentials(const struct source_settings *src)
-{
-    if (!strcmp(src->kind, "twelvedata") && (!src->api_key || !*src->api_key)) {
-        fprintf(stderr,
-                "candlekeep fetch: source '%s' needs a Twelve Data API key: set "
-                "TWELVE_DATA_API_KEY in the environment (or api_key in [source.%s]); a free key "
-                "is available at https://twelvedata.com/pricing\n",
-                src->name, src->name);
-        return CMD_FAIL;
-    }
-    return CMD_OK;
-}
-
 static int fetch_source(struct store *st, struct source_settings *src, int64_t gap_window,
                         bool refetch,
                         const char *symbol, const enum timeframe *only_tf, int *failures)
@@ -197,7 +183,7 @@ int cmd_fetch(int argc, char **argv)
             rc = CMD_USAGE;
             goto out;
         }
-        rc = check_credentials(src);
+        rc = cmd_check_credentials(src, "fetch");
         if (rc)
             goto out;
     }

@@ -161,6 +161,11 @@ int cmd_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    for (size_t i = 0; i < app.settings.nsources; i++) {
+        if (app.settings.sources[i].enabled &&
+            (rc = cmd_check_credentials(&app.settings.sources[i], "run")))
+            goto out;
+    }
     rc = lock_sqlite(app.settings.storage.url, &lock_fd);
     if (rc)
         goto out;
@@ -174,13 +179,6 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
-    }
-    for (size_t i = 0; i < app.settings.nsources; i++) {
-        const struct source_settings *src = &app.settings.sources[i];
-        if (src->enabled && !strcmp(src->kind, "twelvedata") && !*src->api_key)
-            log_warn("run: source '%s' has no API key (set TWELVE_DATA_API_KEY); its refreshes "
-                     "will fail until it has one",
-                     src->name);
     }
 
     struct sched_config scfg = {
@@ -211,8 +209,8 @@ int cmd_run(int argc, char **argv)
         rc = CMD_FAIL;
         goto out;
     }
-    log_info("run: candlekeep %s started (instance %s, store %s, api %s, %d workers)", CK_VERSION,
-             instance, store_backend_name(st), app.settings.api.listen,
+    log_info("run: candlekeep %s started (instance %s, store %s, api %s port %d, %d workers)",
+             CK_VERSION, instance, store_backend_name(st), app.settings.api.listen, api_port(api),
              (int)app.settings.scheduler.workers);
     sd_notify(0, "READY=1\nSTATUS=running");
     if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)

@@ -134,6 +134,20 @@ int cmd_resolve_series(struct settings *s, const char *cmdname, const char *sour
     return CMD_OK;
 }
 
+int cmd_check_credentials(const struct source_settings *src, const char *cmdname)
+{
+    if (!strcmp(src->kind, "twelvedata") && (!src->api_key || !*src->api_key)) {
+        fprintf(stderr,
+                "candlekeep %s: source '%s' needs a Twelve Data API key: set "
+                "TWELVE_DATA_API_KEY in the environment (or api_key in [source.%s], or "
+                "enabled = false to skip it); a free key is available at "
+                "https://twelvedata.com/pricing\n",
+                cmdname, src->name, src->name);
+        return CMD_FAIL;
+    }
+    return CMD_OK;
+}
+
 int cmd_open_store(const struct settings *s, const char *cmdname, struct store **out)
 {
     struct strbuf err = STRBUF_INIT;

@@ -38,6 +38,12 @@ int cmd_parse_int(const char *cmdname, const char *opt, const char *arg, int64_t
 int cmd_resolve_series(struct settings *s, const char *cmdname, const char *source,
                        const char *symbol, const char **out_source, const char **out_symbol);
 
+/*
+ * Refuse, before touching anything, a source whose provider needs a key it
+ * lacks: prints what to set and returns CMD_FAIL; CMD_OK otherwise.
+ */
+int cmd_check_credentials(const struct source_settings *src, const char *cmdname);
+
 /* Open the configured store; prints the (redacted) error and returns CMD_FAIL. */
 struct store;
 int cmd_open_store(const struct settings *s, const char *cmdname, struct store **out);
