@@ -1508,7 +1508,7 @@ out:
     return 0;
 }
 
-/* Run a cached statement that takes one integer and report how many rows it changed. */
+/* Run a cached statement that takes one integer; `*changed` (may be NULL) gets its row count. */
 static int run_counted(struct sqlite_store *ss, enum sqlite_stmt_id id, int64_t arg,
                        const char *what, int64_t *changed, struct strbuf *err)
 {
@@ -1520,7 +1520,7 @@ static int run_counted(struct sqlite_store *ss, enum sqlite_stmt_id id, int64_t 
     sqlite3_bind_int64(st, 1, arg);
     rc = sqlite_step(ss, st, false, what, err);
     stmt_done(st);
-    if (!rc)
+    if (!rc && changed)
         *changed = sqlite3_changes64(ss->db);
     return rc;
 }
@@ -1529,11 +1529,11 @@ static int sqlite_job_runs_prune(struct store *st, int64_t before_ms, int64_t *d
                                  struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
-    int64_t leases;
+    /* `*deleted` counts runs, the history the caller reports on; leases go quietly. */
     int rc = run_counted(ss, STMT_RUNS_PRUNE, before_ms, "cannot prune job runs", deleted, err);
 
     if (!rc)
-        rc = run_counted(ss, STMT_LEASES_PRUNE, before_ms, "cannot prune leases", &leases, err);
+        rc = run_counted(ss, STMT_LEASES_PRUNE, before_ms, "cannot prune leases", NULL, err);
     return rc;
 }
 
