@@ -649,7 +649,9 @@ static int64_t count_fires(const struct cron_expr *e, int64_t first, int64_t las
  * Handle the fires of `j` that are due at `now` (seconds). Normally that is
  * one fire, run at once. When several are due (the process stalled, the
  * machine slept, the daemon was down), the newest is run once if it is
- * within the grace time and every other one is recorded as missed.
+ * within the grace time, and that one run stands for the fires within the
+ * grace time before it too (as systemd's Persistent= runs a timer once for
+ * all it missed); every older fire is recorded as missed.
  */
 static void handle_due(struct sched *s, struct job *j, int64_t now)
 {
@@ -662,7 +664,7 @@ static void handle_due(struct sched *s, struct job *j, int64_t now)
     j->next_fire = cron_next(&j->cron, newest);
 
     bool run_newest = now - newest <= j->grace;
-    int64_t missed_last = run_newest ? cron_prev(&j->cron, newest) : newest;
+    int64_t missed_last = run_newest ? cron_prev(&j->cron, newest - j->grace) : newest;
     if (missed_last >= first) {
         int64_t n = count_fires(&j->cron, first, missed_last);
         char a[TIME_BUFSZ], b[TIME_BUFSZ], details[160];
@@ -710,7 +712,8 @@ static void initialise(struct sched *s, int64_t now_ms_)
 
     for (size_t i = 0; i < s->njobs; i++) {
         struct job *j = &s->jobs[i];
-        struct job_state js;
+        /* Zeroed: with no database, store_job_get() never fills it, yet it is released. */
+        struct job_state js = {0};
         int64_t last = 0;
         if (j->timeout > max_timeout)
             max_timeout = j->timeout;
@@ -826,9 +829,26 @@ void sched_tick(struct sched *s, int64_t t)
     pool_reap(s->pool);
 }
 
+/* Is a run attached to any job (queued, running, or abandoned and not yet returned)? */
+static bool any_run_attached(struct sched *s)
+{
+    bool busy = false;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->njobs && !busy; i++)
+        busy = s->jobs[i].run != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return busy;
+}
+
 void sched_wait_idle(struct sched *s)
 {
-    while (pool_pending(s->pool)) {
+    /*
+     * The pool stops counting a run once it is abandoned, but the run keeps
+     * its job busy until it returns and its completion is reaped; waiting
+     * for that too means no completion is left to arrive after the caller
+     * moves on (or frees the scheduler).
+     */
+    while (pool_pending(s->pool) || any_run_attached(s)) {
         pool_wait(s->pool, 50);
         pool_reap(s->pool);
     }

@@ -26,8 +26,9 @@ struct store;
  *  - a run past its timeout is abandoned and recorded as timed_out; the
  *    pool gets a fresh worker so capacity is never lost;
  *  - after a stall, suspend or downtime, missed fires are run once per job
- *    if the newest is within the grace time (default one period) and
- *    recorded as missed otherwise — never silently dropped;
+ *    if the newest is within the grace time (default one period), that run
+ *    standing for the fires within the grace time before it, and recorded
+ *    as missed otherwise — never silently dropped;
  *  - a failing job, a failing database or a crashing job body never stops
  *    the scheduler (a job whose database is unreachable records what it
  *    can and is tried again at the next fire).

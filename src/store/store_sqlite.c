@@ -31,6 +31,12 @@
  * row: pages larger than 4 KiB, a cache larger than sqlite_pragmas sets or
  * rarer checkpoints made no difference measurable with bench/ingest.c.
  *
+ * Jobs and leases (migration 2) are plain rows read and written by cached
+ * statements. A lease claim is a single upsert whose WHERE decides whether
+ * an existing lease may be taken over or extended; it runs under the write
+ * lock of the IMMEDIATE transaction store.c opens, so two processes
+ * claiming one lease cannot both succeed, and changes() says which one did.
+ *
  * Invariants: series rows are never deleted, so a cached id stays valid;
  * it names a committed row or one created in the open transaction. Ids
  * created in a transaction are marked tentative and dropped if it rolls
@@ -45,6 +51,7 @@
 #include "market/timeframe.h"
 #include "util/error.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <sqlite3.h>
@@ -107,6 +114,36 @@ static const char *const migrations[] = {
     "         c.open / 1e8 AS open, c.high / 1e8 AS high, c.low / 1e8 AS low,"
     "         c.close / 1e8 AS close, c.volume / 1e8 AS volume"
     "  FROM candles c JOIN series s ON s.id = c.series_id;",
+    /*
+     * 2: scheduled jobs (paused flag, failure streak, last fire handled),
+     * their run history and leases. Times of runs and leases are Unix ms;
+     * a run's `finished` is NULL while it runs. Runs are listed newest
+     * first per job and swept by status and start time, hence the indexes.
+     */
+    "CREATE TABLE jobs ("
+    "  job_id TEXT PRIMARY KEY,"
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  streak INTEGER NOT NULL DEFAULT 0,"
+    "  last_fire INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE job_runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job_id TEXT NOT NULL,"
+    "  instance TEXT NOT NULL,"
+    "  scheduled INTEGER NOT NULL,"
+    "  started INTEGER NOT NULL,"
+    "  finished INTEGER,"
+    "  status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped',"
+    "                                         'timed_out', 'missed')),"
+    "  message TEXT NOT NULL,"
+    "  details TEXT NOT NULL);"
+    "CREATE INDEX job_runs_job ON job_runs (job_id, id DESC);"
+    "CREATE INDEX job_runs_status_started ON job_runs (status, started);"
+    "CREATE TABLE leases ("
+    "  name TEXT PRIMARY KEY,"
+    "  holder TEXT NOT NULL,"
+    "  until_ms INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
@@ -125,8 +162,31 @@ enum sqlite_stmt_id {
     STMT_DELETE_BEFORE,
     STMT_GAP_INSERT,
     STMT_GAP_UPDATE,
+    STMT_JOB_ENSURE,
+    STMT_JOB_GET,
+    STMT_JOB_LIST,
+    STMT_JOB_PAUSE,
+    STMT_JOB_LAST_FIRE,
+    STMT_JOB_STREAK,
+    STMT_RUN_INSERT,
+    STMT_RUN_UPDATE,
+    STMT_RUNS_OF_JOB,
+    STMT_RUNS_ALL,
+    STMT_RUNS_PRUNE,
+    STMT_RUNS_FAIL_STALE,
+    STMT_LEASES_PRUNE,
+    STMT_LEASE_CLAIM,
+    STMT_LEASE_HOLDER,
+    STMT_LEASE_RELEASE,
+    STMT_LEASE_LIST_FROM,
+    STMT_LEASE_LIST_RANGE,
     STMT_NR
 };
+
+/* The columns every job-run listing reads, in read_job_run()'s order. */
+#define JOB_RUN_COLUMNS                                                                            \
+    "id, job_id, instance, scheduled, started, finished, status, message, details"
+#define LEASE_COLUMNS "name, holder, until_ms, created_ms"
 
 static const char *const stmt_sql[STMT_NR] = {
     /* IMMEDIATE takes the write lock up front: a deferred transaction that
@@ -160,6 +220,61 @@ static const char *const stmt_sql[STMT_NR] = {
     [STMT_GAP_UPDATE] = "UPDATE gaps SET first_time = ?2, last_time = ?3, count = ?4, "
                         "state = ?5, reason = coalesce(?6, reason), last_checked = ?7 "
                         "WHERE id = ?1",
+    [STMT_JOB_ENSURE] = "INSERT INTO jobs (job_id, updated_at) VALUES (?1, ?2) "
+                        "ON CONFLICT (job_id) DO NOTHING",
+    [STMT_JOB_GET] = "SELECT job_id, paused, streak, last_fire, updated_at FROM jobs "
+                     "WHERE job_id = ?1",
+    [STMT_JOB_LIST] = "SELECT job_id, paused, streak, last_fire, updated_at FROM jobs "
+                      "ORDER BY job_id",
+    [STMT_JOB_PAUSE] = "UPDATE jobs SET paused = ?2, updated_at = ?3 WHERE job_id = ?1",
+    /* max() rather than a WHERE on last_fire, so that changes() tells a
+     * missing job from an older fire. */
+    [STMT_JOB_LAST_FIRE] = "UPDATE jobs SET last_fire = max(last_fire, ?2) WHERE job_id = ?1",
+    [STMT_JOB_STREAK] = "UPDATE jobs SET streak = CASE WHEN ?2 THEN 0 ELSE streak + 1 END "
+                        "WHERE job_id = ?1 RETURNING streak",
+    [STMT_RUN_INSERT] = "INSERT INTO job_runs (job_id, instance, scheduled, started, finished, "
+                        "status, message, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [STMT_RUN_UPDATE] = "UPDATE job_runs SET status = ?2, finished = ?3, message = ?4, "
+                        "details = ?5 WHERE id = ?1",
+    /* A negative LIMIT is no limit. */
+    [STMT_RUNS_OF_JOB] = "SELECT " JOB_RUN_COLUMNS " FROM job_runs WHERE job_id = ?1 "
+                         "ORDER BY id DESC LIMIT ?2",
+    [STMT_RUNS_ALL] = "SELECT " JOB_RUN_COLUMNS " FROM job_runs ORDER BY id DESC LIMIT ?2",
+    /* The finished statuses are spelled out so that the (status, started)
+     * index serves the sweep. */
+    [STMT_RUNS_PRUNE] = "DELETE FROM job_runs WHERE status IN ('ok', 'failed', 'skipped', "
+                        "'timed_out', 'missed') AND started < ?1",
+    /*
+     * The op has no clock argument, and when such a run really ended is
+     * unknown: it is marked finished at the moment the sweep noticed,
+     * read from the database's clock (as schema_version.applied_at is),
+     * never before it started.
+     */
+    [STMT_RUNS_FAIL_STALE] =
+        "UPDATE job_runs SET status = 'failed', message = ?2, finished = max(started, "
+        "CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)) "
+        "WHERE status = 'running' AND started < ?1",
+    [STMT_LEASES_PRUNE] = "DELETE FROM leases WHERE created_ms < ?1",
+    /*
+     * The whole claim is this one statement: it inserts a free lease, and
+     * its WHERE lets it take over only an expired lease or extend one the
+     * claimant holds already; otherwise it changes nothing. The SET
+     * expressions see the old row, so created_ms moves only with the
+     * holder.
+     */
+    [STMT_LEASE_CLAIM] =
+        "INSERT INTO leases (name, holder, until_ms, created_ms) VALUES (?1, ?2, ?4, ?3) "
+        "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+        "until_ms = excluded.until_ms, created_ms = CASE WHEN leases.holder = excluded.holder "
+        "THEN leases.created_ms ELSE excluded.created_ms END "
+        "WHERE leases.until_ms < ?3 OR leases.holder = excluded.holder",
+    [STMT_LEASE_HOLDER] = "SELECT holder, until_ms FROM leases WHERE name = ?1",
+    [STMT_LEASE_RELEASE] = "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+    /* Prefix matches as a range of the primary key (see lease_prefix_end()). */
+    [STMT_LEASE_LIST_FROM] = "SELECT " LEASE_COLUMNS " FROM leases "
+                             "WHERE name >= ?1 AND until_ms >= ?3 ORDER BY name",
+    [STMT_LEASE_LIST_RANGE] = "SELECT " LEASE_COLUMNS " FROM leases "
+                              "WHERE name >= ?1 AND name < ?2 AND until_ms >= ?3 ORDER BY name",
 };
 
 /*
@@ -1136,6 +1251,432 @@ static int sqlite_update_gap(struct store *st, const struct gap_record *g, struc
     return rc;
 }
 
+/* Jobs, their runs and leases. */
+
+/*
+ * End the use of a cached statement: reset it and drop its bindings, so
+ * that no borrowed string bound with SQLITE_STATIC outlives the call.
+ */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void bind_str(sqlite3_stmt *st, int col, const char *s)
+{
+    sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+/* A run's `finished` column: NULL while it runs (or when no end time is given). */
+static void bind_finished(sqlite3_stmt *st, int col, enum job_status status, int64_t finished)
+{
+    if (status == JOB_RUNNING || !finished)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_int64(st, col, finished);
+}
+
+static int no_job(const char *job_id, struct strbuf *err)
+{
+    strbuf_addf(err, "store: no job '%s'", job_id);
+    return CK_ENOTFOUND;
+}
+
+static void read_job_state(sqlite3_stmt *q, struct job_state *js)
+{
+    js->job_id = column_strdup(q, 0);
+    js->paused = sqlite3_column_int64(q, 1) != 0;
+    js->streak = sqlite3_column_int64(q, 2);
+    js->last_fire = sqlite3_column_int64(q, 3);
+    js->updated_at = sqlite3_column_int64(q, 4);
+}
+
+static int sqlite_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *ins;
+    int rc = sqlite_stmt(ss, STMT_JOB_ENSURE, &ins, err);
+
+    if (rc)
+        return rc;
+    bind_str(ins, 1, job_id);
+    sqlite3_bind_int64(ins, 2, now);
+    rc = sqlite_step(ss, ins, false, "cannot add job", err);
+    stmt_done(ins);
+    return rc;
+}
+
+static int sqlite_job_get(struct store *st, const char *job_id, struct job_state *out,
+                          struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *sel;
+    int rc = sqlite_stmt(ss, STMT_JOB_GET, &sel, err);
+
+    if (rc)
+        return rc;
+    bind_str(sel, 1, job_id);
+    rc = sqlite_step(ss, sel, true, "cannot read job", err);
+    if (!rc)
+        read_job_state(sel, out);
+    stmt_done(sel);
+    return rc == CK_ENOTFOUND ? no_job(job_id, err) : rc;
+}
+
+static int sqlite_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct job_state *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *sel;
+    int rc = sqlite_stmt(ss, STMT_JOB_LIST, &sel, err);
+
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        ALLOC_GROW(v, nr + 1, alloc);
+        read_job_state(sel, &v[nr++]);
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot list jobs", err);
+    stmt_done(sel);
+    if (rc) {
+        job_states_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+static int sqlite_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
+                                 struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *upd;
+    int rc = sqlite_stmt(ss, STMT_JOB_PAUSE, &upd, err);
+
+    if (rc)
+        return rc;
+    bind_str(upd, 1, job_id);
+    sqlite3_bind_int(upd, 2, paused ? 1 : 0);
+    sqlite3_bind_int64(upd, 3, now);
+    rc = sqlite_step(ss, upd, false, "cannot pause or resume job", err);
+    stmt_done(upd);
+    if (!rc && sqlite3_changes(ss->db) == 0)
+        rc = no_job(job_id, err);
+    return rc;
+}
+
+static int sqlite_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
+                                    struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *upd;
+    int rc = sqlite_stmt(ss, STMT_JOB_LAST_FIRE, &upd, err);
+
+    if (rc)
+        return rc;
+    bind_str(upd, 1, job_id);
+    sqlite3_bind_int64(upd, 2, fire);
+    rc = sqlite_step(ss, upd, false, "cannot record the job's last fire", err);
+    stmt_done(upd);
+    if (!rc && sqlite3_changes(ss->db) == 0)
+        rc = no_job(job_id, err);
+    return rc;
+}
+
+static int sqlite_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *ins;
+    int rc = sqlite_stmt(ss, STMT_RUN_INSERT, &ins, err);
+
+    if (rc)
+        return rc;
+    bind_str(ins, 1, r->job_id);
+    bind_str(ins, 2, r->instance ? r->instance : "");
+    sqlite3_bind_int64(ins, 3, r->scheduled);
+    sqlite3_bind_int64(ins, 4, r->started);
+    bind_finished(ins, 5, r->status, r->finished);
+    bind_str(ins, 6, job_status_name(r->status));
+    bind_str(ins, 7, r->message ? r->message : "");
+    bind_str(ins, 8, r->details ? r->details : "{}");
+    rc = sqlite_step(ss, ins, false, "cannot record job run", err);
+    stmt_done(ins);
+    if (!rc)
+        r->id = sqlite3_last_insert_rowid(ss->db);
+    return rc;
+}
+
+static int sqlite_job_run_update(struct store *st, int64_t id, enum job_status status,
+                                 int64_t finished, const char *message, const char *details,
+                                 struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *upd;
+    int rc = sqlite_stmt(ss, STMT_RUN_UPDATE, &upd, err);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(upd, 1, id);
+    bind_str(upd, 2, job_status_name(status));
+    bind_finished(upd, 3, status, finished);
+    bind_str(upd, 4, message ? message : "");
+    bind_str(upd, 5, details ? details : "{}");
+    rc = sqlite_step(ss, upd, false, "cannot update job run", err);
+    stmt_done(upd);
+    if (!rc && sqlite3_changes(ss->db) == 0) {
+        strbuf_addf(err, "store: no job run with id %lld", (long long)id);
+        rc = CK_ENOTFOUND;
+    }
+    return rc;
+}
+
+static int sqlite_job_streak_update(struct store *st, const char *job_id, bool reset,
+                                    int64_t *out_streak, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *upd;
+    int rc = sqlite_stmt(ss, STMT_JOB_STREAK, &upd, err);
+
+    if (rc)
+        return rc;
+    bind_str(upd, 1, job_id);
+    sqlite3_bind_int(upd, 2, reset ? 1 : 0);
+    /* The update is done by the first step; resetting after reading the
+     * RETURNING row keeps it. */
+    rc = sqlite_step(ss, upd, true, "cannot update the job's failure streak", err);
+    if (!rc && out_streak)
+        *out_streak = sqlite3_column_int64(upd, 0);
+    stmt_done(upd);
+    return rc == CK_ENOTFOUND ? no_job(job_id, err) : rc;
+}
+
+static int read_job_run(struct sqlite_store *ss, sqlite3_stmt *q, struct job_run *r,
+                        struct strbuf *err)
+{
+    const char *status = (const char *)sqlite3_column_text(q, 6);
+
+    memset(r, 0, sizeof(*r));
+    if (!status || job_status_parse(status, &r->status)) {
+        strbuf_addf(err, "store: sqlite '%s': unknown job status '%s' in the database", ss->path,
+                    status ? status : "(null)");
+        return CK_EPARSE;
+    }
+    r->id = sqlite3_column_int64(q, 0);
+    r->job_id = column_strdup(q, 1);
+    r->instance = column_strdup(q, 2);
+    r->scheduled = sqlite3_column_int64(q, 3);
+    r->started = sqlite3_column_int64(q, 4);
+    r->finished = sqlite3_column_int64(q, 5); /* NULL reads as 0 */
+    r->message = column_strdup(q, 7);
+    r->details = column_strdup(q, 8);
+    return 0;
+}
+
+static int sqlite_job_runs_list(struct store *st, const char *job_id, size_t limit,
+                                struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct job_run *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *sel;
+    int rc = sqlite_stmt(ss, job_id ? STMT_RUNS_OF_JOB : STMT_RUNS_ALL, &sel, err);
+
+    if (rc)
+        return rc;
+    if (job_id)
+        bind_str(sel, 1, job_id);
+    sqlite3_bind_int64(sel, 2, limit && limit <= (size_t)INT64_MAX ? (int64_t)limit : -1);
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        ALLOC_GROW(v, nr + 1, alloc);
+        rc = read_job_run(ss, sel, &v[nr], err);
+        if (rc)
+            goto out;
+        nr++;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot list job runs", err);
+out:
+    stmt_done(sel);
+    if (rc) {
+        job_runs_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+/* Run a cached statement that takes one integer; `*changed` (may be NULL) gets its row count. */
+static int run_counted(struct sqlite_store *ss, enum sqlite_stmt_id id, int64_t arg,
+                       const char *what, int64_t *changed, struct strbuf *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_stmt(ss, id, &st, err);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, arg);
+    rc = sqlite_step(ss, st, false, what, err);
+    stmt_done(st);
+    if (!rc && changed)
+        *changed = sqlite3_changes64(ss->db);
+    return rc;
+}
+
+static int sqlite_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
+                                 struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    /* `*deleted` counts runs, the history the caller reports on; leases go quietly. */
+    int rc = run_counted(ss, STMT_RUNS_PRUNE, before_ms, "cannot prune job runs", deleted, err);
+
+    if (!rc)
+        rc = run_counted(ss, STMT_LEASES_PRUNE, before_ms, "cannot prune leases", NULL, err);
+    return rc;
+}
+
+static int sqlite_job_runs_fail_stale(struct store *st, int64_t started_before_ms,
+                                      const char *message, int64_t *count, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *upd;
+    int rc = sqlite_stmt(ss, STMT_RUNS_FAIL_STALE, &upd, err);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(upd, 1, started_before_ms);
+    bind_str(upd, 2, message ? message : "");
+    rc = sqlite_step(ss, upd, false, "cannot mark stale job runs", err);
+    stmt_done(upd);
+    if (!rc)
+        *count = sqlite3_changes64(ss->db);
+    return rc;
+}
+
+/* The claim of `name` was refused: say who holds it. */
+static int lease_busy(struct sqlite_store *ss, const char *name, struct strbuf *err)
+{
+    sqlite3_stmt *sel;
+    char until[TIME_BUFSZ];
+    int rc = sqlite_stmt(ss, STMT_LEASE_HOLDER, &sel, err);
+
+    if (rc)
+        return rc;
+    bind_str(sel, 1, name);
+    rc = sqlite_step(ss, sel, true, "cannot read lease", err);
+    if (!rc) {
+        time_format_iso8601(sqlite3_column_int64(sel, 1) / 1000, until);
+        strbuf_addf(err, "store: lease '%s' is held by '%s' until %s", name,
+                    (const char *)sqlite3_column_text(sel, 0), until);
+        rc = CK_EBUSY;
+    } else if (rc == CK_ENOTFOUND) {
+        /* Not reachable inside the claim's transaction; said plainly all the same. */
+        strbuf_addf(err, "store: lease '%s' is held by another instance", name);
+        rc = CK_EBUSY;
+    }
+    stmt_done(sel);
+    return rc;
+}
+
+static int sqlite_lease_claim(struct store *st, const char *name, const char *instance,
+                              int64_t now_ms, int64_t until_ms, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *ins;
+    int rc = sqlite_stmt(ss, STMT_LEASE_CLAIM, &ins, err);
+
+    if (rc)
+        return rc;
+    bind_str(ins, 1, name);
+    bind_str(ins, 2, instance);
+    sqlite3_bind_int64(ins, 3, now_ms);
+    sqlite3_bind_int64(ins, 4, until_ms);
+    rc = sqlite_step(ss, ins, false, "cannot claim lease", err);
+    stmt_done(ins);
+    if (rc)
+        return rc;
+    /* An upsert whose WHERE refused the update changed no row. */
+    return sqlite3_changes(ss->db) > 0 ? 0 : lease_busy(ss, name, err);
+}
+
+static int sqlite_lease_release(struct store *st, const char *name, const char *instance,
+                                struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *del;
+    int rc = sqlite_stmt(ss, STMT_LEASE_RELEASE, &del, err);
+
+    if (rc)
+        return rc;
+    bind_str(del, 1, name);
+    bind_str(del, 2, instance);
+    rc = sqlite_step(ss, del, false, "cannot release lease", err);
+    stmt_done(del);
+    return rc;
+}
+
+/*
+ * The least string above every string that starts with `prefix`, in the
+ * byte order of SQLite's BINARY collation (memcmp): the prefix without
+ * its trailing 0xff bytes, with its last byte plus one. A range scan of
+ * the primary key then replaces LIKE, whose '_' and '%' would need
+ * escaping. False when there is no such string (an empty prefix, or one
+ * of 0xff bytes only): every name >= `prefix` then starts with it.
+ */
+static bool lease_prefix_end(const char *prefix, struct strbuf *out)
+{
+    size_t len = strlen(prefix);
+
+    while (len && (unsigned char)prefix[len - 1] == 0xff)
+        len--;
+    if (!len)
+        return false;
+    strbuf_add(out, prefix, len);
+    out->buf[len - 1] = (char)((unsigned char)out->buf[len - 1] + 1);
+    return true;
+}
+
+static int sqlite_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
+                             struct lease_info **out, size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct strbuf end = STRBUF_INIT;
+    bool bounded = lease_prefix_end(prefix, &end);
+    struct lease_info *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *sel;
+    int rc = sqlite_stmt(ss, bounded ? STMT_LEASE_LIST_RANGE : STMT_LEASE_LIST_FROM, &sel, err);
+
+    if (rc)
+        goto out;
+    bind_str(sel, 1, prefix);
+    if (bounded)
+        bind_str(sel, 2, end.buf);
+    sqlite3_bind_int64(sel, 3, valid_at_ms);
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        struct lease_info *li;
+        ALLOC_GROW(v, nr + 1, alloc);
+        li = &v[nr++];
+        li->name = column_strdup(sel, 0);
+        li->holder = column_strdup(sel, 1);
+        li->until_ms = sqlite3_column_int64(sel, 2);
+        li->created_ms = sqlite3_column_int64(sel, 3);
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot list leases", err);
+    stmt_done(sel);
+out:
+    strbuf_release(&end);
+    if (rc) {
+        lease_infos_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1154,4 +1695,18 @@ const struct store_ops store_sqlite_ops = {
     .list_gaps = sqlite_list_gaps,
     .insert_gap = sqlite_insert_gap,
     .update_gap = sqlite_update_gap,
+    .job_ensure = sqlite_job_ensure,
+    .job_get = sqlite_job_get,
+    .job_list = sqlite_job_list,
+    .job_set_paused = sqlite_job_set_paused,
+    .job_set_last_fire = sqlite_job_set_last_fire,
+    .job_run_insert = sqlite_job_run_insert,
+    .job_run_update = sqlite_job_run_update,
+    .job_streak_update = sqlite_job_streak_update,
+    .job_runs_list = sqlite_job_runs_list,
+    .job_runs_prune = sqlite_job_runs_prune,
+    .job_runs_fail_stale = sqlite_job_runs_fail_stale,
+    .lease_claim = sqlite_lease_claim,
+    .lease_release = sqlite_lease_release,
+    .lease_list = sqlite_lease_list,
 };
