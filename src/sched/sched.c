@@ -690,8 +690,13 @@ static void handle_due(struct sched *s, struct job *j, int64_t now)
         return;
     if (j->run) {
         char msg[200];
-        snprintf(msg, sizeof(msg), "skipped: the previous run (since %.0fs) is still running",
-                 (double)(now * 1000 - atomic_load(&j->run->started_ms)) / 1000.0);
+        int64_t since = atomic_load(&j->run->started_ms);
+        if (since)
+            snprintf(msg, sizeof(msg), "skipped: the previous run (since %.0fs) is still running",
+                     (double)(now * 1000 - since) / 1000.0);
+        else
+            snprintf(msg, sizeof(msg),
+                     "skipped: the previous run is still queued for a free worker");
         log_warn("job %s %s", j->id, msg);
         pthread_mutex_unlock(&s->lock);
         record_row(s, j, newest, JOB_SKIPPED, msg, NULL);
