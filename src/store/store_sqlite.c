@@ -313,12 +313,20 @@ struct sqlite_store {
     size_t nslots, nused;
     bool has_tentative;
     size_t live_iters; /* iterators not yet freed */
+    /*
+     * The candle query, prepared once per order and lent to one iterator at
+     * a time (the API runs it on every request); a second concurrent
+     * iterator of the same order prepares its own.
+     */
+    sqlite3_stmt *query_stmts[2];
+    bool query_lent[2];
 };
 
 struct sqlite_iter {
     struct candle_iter base; /* first: the store.c view of this iterator */
     struct sqlite_store *ss;
     sqlite3_stmt *stmt; /* NULL when the series does not exist */
+    int lent;           /* index into ss->query_stmts when borrowed, else -1 */
     bool done;
 };
 
@@ -715,6 +723,8 @@ static void sqlite_free(struct sqlite_store *ss)
         sqlite3_finalize(ss->stmts[i]);
     for (size_t i = 0; i < GAPF_NR; i++)
         sqlite3_finalize(ss->gap_stmts[i]);
+    for (size_t i = 0; i < ARRAY_SIZE(ss->query_stmts); i++)
+        sqlite3_finalize(ss->query_stmts[i]);
     sqlite3_close(ss->db);
     cache_free(ss);
     free(ss->path);
@@ -923,7 +933,12 @@ static int sqlite_iter_next(struct candle_iter *base, struct candle *out, struct
 static void sqlite_iter_free(struct candle_iter *base)
 {
     struct sqlite_iter *it = (struct sqlite_iter *)base;
-    sqlite3_finalize(it->stmt);
+    if (it->lent >= 0) {
+        sqlite3_reset(it->stmt);
+        it->ss->query_lent[it->lent] = false;
+    } else {
+        sqlite3_finalize(it->stmt);
+    }
     it->ss->live_iters--;
     free(it);
 }
@@ -954,14 +969,28 @@ static int sqlite_query_candles(struct store *st, const struct candle_query *q,
     it->base.next = sqlite_iter_next;
     it->base.free = sqlite_iter_free;
     it->ss = ss;
+    it->lent = -1;
     if (!rc) {
-        /* A prepared statement of its own: the iterator may outlive other calls. */
-        rc = sqlite3_prepare_v2(ss->db, sql[q->order], -1, &it->stmt, NULL);
-        if (rc != SQLITE_OK) {
-            rc = sqlite_fail(ss, rc, "cannot prepare candle query", err);
-            free(it);
-            return rc;
+        int o = (int)q->order;
+        if (!ss->query_lent[o] && ss->query_stmts[o]) {
+            it->stmt = ss->query_stmts[o];
+            it->lent = o;
+        } else {
+            /* The cached one is in use (or not prepared yet): prepare. */
+            rc = sqlite3_prepare_v3(ss->db, sql[o], -1, SQLITE_PREPARE_PERSISTENT, &it->stmt,
+                                    NULL);
+            if (rc != SQLITE_OK) {
+                rc = sqlite_fail(ss, rc, "cannot prepare candle query", err);
+                free(it);
+                return rc;
+            }
+            if (!ss->query_stmts[o]) {
+                ss->query_stmts[o] = it->stmt;
+                it->lent = o;
+            }
         }
+        if (it->lent >= 0)
+            ss->query_lent[o] = true;
         sqlite3_bind_int64(it->stmt, 1, sid);
         sqlite3_bind_int64(it->stmt, 2, query_lo(q));
         sqlite3_bind_int64(it->stmt, 3, query_hi(q));
