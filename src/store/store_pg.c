@@ -54,6 +54,7 @@
 #include <libpq-fe.h>
 
 #include <assert.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -261,6 +262,7 @@ struct pg_store {
     char *redacted;   /* the URL with its password masked, for messages */
     char *secrets[2]; /* the password as written in the URL and decoded */
     bool ready[PG_STMT_COUNT];
+    bool server_gone; /* the server announced it is closing the connection */
     struct strbuf cols[6];           /* upsert arrays / COPY data, reused */
     struct strbuf scratch;           /* formatting of messages */
 };
@@ -271,13 +273,6 @@ static struct pg_store *pg_downcast(struct store *st)
     if (st->ops != &store_pg_ops)
         BUG("store: a %s store passed to the postgresql backend", st->ops->name);
     return (struct pg_store *)st;
-}
-
-/* libpq prints notices on stderr by default; the store never logs. */
-static void pg_notice_ignore(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
 }
 
 /* --- messages --------------------------------------------------------- */
@@ -420,6 +415,39 @@ static int pg_result_error(struct pg_store *ps, const PGresult *res, const char 
 /* --- connection and statements --------------------------------------- */
 
 /*
+ * libpq hands messages that arrive outside a query to the notice receiver.
+ * They are not printed (the store never logs), but a FATAL one is the
+ * server saying that it is closing this connection.
+ */
+static void pg_notice(void *arg, const PGresult *res)
+{
+    struct pg_store *ps = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))
+        ps->server_gone = true;
+}
+
+/*
+ * A backend that was terminated (or a server that shut down) sends a FATAL
+ * message and closes the socket while we are idle. Reading and parsing
+ * what is pending (poll() says whether anything is, so this never blocks)
+ * finds either the message or the closed stream before a statement is
+ * wasted on a dead connection.
+ */
+static bool pg_idle_conn_dead(struct pg_store *ps)
+{
+    for (int i = 0; i < 4 && PQstatus(ps->conn) == CONNECTION_OK && !ps->server_gone; i++) {
+        struct pollfd pfd = {.fd = PQsocket(ps->conn), .events = POLLIN};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(ps->conn))
+            break;
+        (void)PQisBusy(ps->conn); /* parses the input: a FATAL reaches pg_notice() */
+    }
+    return PQstatus(ps->conn) == CONNECTION_BAD || ps->server_gone;
+}
+
+/*
  * Make the connection usable for an operation. Outside a transaction a
  * connection that broke while idle is reset once (see the top of the file).
  */
@@ -433,16 +461,10 @@ static int pg_ready(struct pg_store *ps, struct strbuf *err)
         pg_add_conn_error(ps, err);
         return CK_EIO;
     }
-    /*
-     * A backend that was terminated sends its FATAL message and closes the
-     * socket; reading the pending input (which never blocks) turns that
-     * into CONNECTION_BAD before a statement is wasted on it.
-     */
-    if (PQstatus(ps->conn) == CONNECTION_OK && PQtransactionStatus(ps->conn) == PQTRANS_IDLE)
-        PQconsumeInput(ps->conn);
-    if (PQstatus(ps->conn) != CONNECTION_BAD)
+    if (!pg_idle_conn_dead(ps))
         return 0;
     PQreset(ps->conn);
+    ps->server_gone = false;
     memset(ps->ready, 0, sizeof(ps->ready));
     if (PQstatus(ps->conn) != CONNECTION_OK) {
         strbuf_addf(err, "store: cannot reconnect to '%s': ", ps->redacted);
@@ -645,14 +667,21 @@ static int pg_get_tf(struct pg_store *ps, const PGresult *res, int row, int col,
 
 /* --- open, migrate, close --------------------------------------------- */
 
-/* The version the database is at, 0 when it has no schema_version table yet. */
+/*
+ * The version the database is at, 0 when it has no schema_version table yet.
+ * The table is looked for in pg_class with the statement's snapshot rather
+ * than with to_regclass(): the catalog caches of a session that waited for
+ * the migration lock may still remember the table as missing.
+ */
 static int pg_read_version(struct pg_store *ps, int *out, struct strbuf *err)
 {
     PGresult *res;
     int64_t v;
     int rc;
 
-    res = PQexec(ps->conn, "SELECT to_regclass('schema_version') IS NOT NULL");
+    res = PQexec(ps->conn, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+                           "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                           "WHERE c.relname = 'schema_version' AND n.nspname = current_schema())");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pg_result_error(ps, res, "read the schema version", err);
         PQclear(res);
@@ -773,7 +802,7 @@ static int pg_open(struct store **out, const char *url, struct strbuf *err)
         rc = CK_EIO;
         goto out;
     }
-    PQsetNoticeProcessor(ps->conn, pg_notice_ignore, NULL);
+    PQsetNoticeReceiver(ps->conn, pg_notice, ps);
     {
         /* Binary timestamps are 64-bit microseconds only with integer datetimes. */
         const char *idt = PQparameterStatus(ps->conn, "integer_datetimes");
