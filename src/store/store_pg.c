@@ -2,7 +2,34 @@
 /*
  * The PostgreSQL store backend, on libpq.
  *
- * MEASUREMENTS_PLACEHOLDER
+ * Writing candles. A batch is one statement, INSERT ... SELECT FROM
+ * unnest($2::timestamptz[], $3::numeric[], ...) ON CONFLICT (series_id,
+ * open_time) DO UPDATE ... WHERE the values differ, after the series id has
+ * been looked up (or added): two round trips per batch. Measured with the
+ * workload of bench_ingest (1,000,000 M15 candles in batches of 5,000, one
+ * transaction each; a fresh, unchanged and changed pass) on the 2-core
+ * development machine with PostgreSQL 15, a new tests/helpers/pg_cluster.sh
+ * cluster for every run, four runs each, other builds running (load 2-4),
+ * in thousands of candles per second; "cpu" is candles over the client's
+ * plus the backend's CPU time, which the load disturbs less:
+ *
+ *                                          fresh    fresh cpu  unchanged  changed
+ *   (a) COPY into a temp table, then
+ *       INSERT ... SELECT ... ON CONFLICT  106-171  137-174    135-178    84-125
+ *   (b) unnest(arrays) ON CONFLICT         114-159  141-162    117-215    85-113
+ *   (a) without the foreign key            181-397  354-416    130-223    82-129
+ *   (b) without the foreign key (kept)     232-351  294-365     77-194    77-130
+ *   COPY straight into candles for a
+ *   batch known to be new, else (b)        209-379  332-385    146-238   101-137
+ *
+ * and, one warm cluster, the three without the foreign key taking turns:
+ * (a) 376-415, (b) 378-401, COPY when new 394-409. Neither the staging
+ * table nor COPY beats (b) by more than the noise, and both need more round
+ * trips and per-session state that a reconnect loses (the last also a lock
+ * per series), so (b) it is. What matters is the foreign key from candles
+ * to series, which PostgreSQL checks row by row: it costs more than the
+ * insert itself, so candles.series_id is not declared one (migration 1
+ * says how integrity is kept instead).
  *
  * Schema. The same logical schema as the SQLite backend, in PostgreSQL's
  * own types so that SQL users see real values: prices are NUMERIC(20,8)
@@ -21,7 +48,8 @@
  * extract(epoch ...)::bigint, so neither depends on the session's TimeZone.
  *
  * Statements are prepared once per connection, on first use; a reconnect
- * forgets them and they are prepared again.
+ * forgets them and they are prepared again. Query results are read in
+ * pages (keyset paging), so an iterator holds at most one page.
  *
  * Connection loss. Before an operation that runs outside a transaction,
  * the connection is checked: input the server sent while we were idle is
@@ -48,7 +76,6 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
-#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <libpq-fe.h>
@@ -68,7 +95,6 @@ enum pg_stmt {
     PG_SCHEMA_VERSION,
     PG_SERIES_GET,
     PG_SERIES_ADD,
-    PG_RANGE_USED,
     PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
@@ -82,9 +108,6 @@ enum pg_stmt {
     PG_STMT_COUNT
 };
 
-/* First key of the advisory locks that serialise writers of one series ("cks1"). */
-#define PG_SERIES_LOCK_CLASS "1667986225"
-
 /* The series of parameters $1..$3 (source, symbol, timeframe). */
 #define PG_SERIES_ID_OF "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
 
@@ -95,22 +118,17 @@ static const struct {
     [PG_SCHEMA_VERSION] = {"ck_schema_version",
                            "SELECT coalesce(max(version), 0) FROM schema_version"},
     /*
-     * Writers look a series up with its write lock (see pg_put_candles); the
-     * lock is a transaction-scoped advisory lock keyed by the series id.
+     * Writers hold the series row with a KEY SHARE lock, once per batch,
+     * as a foreign key check would per row: a concurrent DELETE of the
+     * series waits, and then finds the candles (see migration 1).
      */
     [PG_SERIES_GET] = {"ck_series_get",
-                       "SELECT id, pg_advisory_xact_lock(" PG_SERIES_LOCK_CLASS
-                       ", (id % 2147483648)::int4) FROM series WHERE source = $1::text "
-                       "AND symbol = $2::text AND timeframe = $3::text"},
+                       "SELECT id FROM series WHERE source = $1::text AND symbol = $2::text "
+                       "AND timeframe = $3::text FOR KEY SHARE"},
     [PG_SERIES_ADD] = {"ck_series_add",
                        "INSERT INTO series (source, symbol, timeframe) "
                        "VALUES ($1::text, $2::text, $3::text) "
-                       "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id, "
-                       "pg_advisory_xact_lock(" PG_SERIES_LOCK_CLASS
-                       ", (id % 2147483648)::int4)"},
-    [PG_RANGE_USED] = {"ck_range_used",
-                       "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
-                       "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},
+                       "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id"},
     /*
      * A candle that exists is updated only when a value differs, so that
      * re-ingesting an unchanged range writes nothing.
@@ -191,10 +209,10 @@ static const char *const pg_migrations[] = {
     /*
      * candles.series_id is not declared a foreign key: PostgreSQL checks
      * one row at a time, which more than halves the speed of a backfill
-     * (see the measurements at the top). The store only writes ids it has
-     * just read under the series' lock, and the trigger below keeps the
-     * other direction: a series that still has candles cannot be deleted
-     * or renumbered, as with a foreign key.
+     * (see the measurements at the top). The store only writes ids that
+     * it has just read, and locked, from series in the same transaction,
+     * and the trigger below keeps the other direction: a series that still
+     * has candles cannot be deleted or renumbered, as with a foreign key.
      */
     "CREATE TABLE candles ("
     "  series_id bigint NOT NULL,"
@@ -240,7 +258,7 @@ static const char *const pg_migrations[] = {
 #define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
 
 /* Key of the advisory lock that serialises migrations ("ckmigrat"). */
-#define PG_MIGRATE_LOCK "7713666909727727988"
+#define PG_MIGRATE_LOCK "7163939931737448820"
 
 /* Candles per upsert statement, and per page of a query. */
 #define PG_UPSERT_CHUNK 10000
@@ -248,23 +266,29 @@ static const char *const pg_migrations[] = {
 
 /*
  * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
- * store keeps times of the years 1 to 9999 (which COPY's text form and
- * every client can spell); bounds outside them become -infinity/infinity
+ * store keeps times of the years 1 to 9999 (which every client and text
+ * format can spell); bounds outside them become -infinity/infinity
  * in comparisons, which selects the same rows.
  */
 #define PG_EPOCH_UNIX 946684800LL
 #define PG_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define PG_TIME_END 253402300800LL   /* 10000-01-01T00:00:00Z */
 
+/* Strings that must never appear in a message: the URL's passwords. */
+struct pg_secrets {
+    char **v;
+    size_t n, alloc;
+};
+
 struct pg_store {
     struct store base;
     PGconn *conn;
     char *redacted;   /* the URL with its password masked, for messages */
-    char *secrets[2]; /* the password as written in the URL and decoded */
+    struct pg_secrets secrets; /* to scrub from what libpq and the server say */
     bool ready[PG_STMT_COUNT];
     bool server_gone; /* the server announced it is closing the connection */
-    struct strbuf cols[6];           /* upsert arrays / COPY data, reused */
-    struct strbuf scratch;           /* formatting of messages */
+    struct strbuf cols[6];           /* the upsert's arrays, kept between batches */
+    struct strbuf scratch;           /* what a failing statement was for */
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
 
@@ -288,80 +312,120 @@ static int pg_hexval(int c)
     return -1;
 }
 
+static void pg_secrets_push(struct pg_secrets *sec, char *s)
+{
+    ALLOC_GROW(sec->v, sec->n + 1, sec->alloc);
+    sec->v[sec->n++] = s;
+}
+
+/* Add s[0..len) as written and, if different, percent-decoded. */
+static void pg_secrets_add(struct pg_secrets *sec, const char *s, size_t len)
+{
+    struct strbuf dec = STRBUF_INIT;
+
+    if (!len)
+        return;
+    pg_secrets_push(sec, xstrndup(s, len));
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = pg_hexval(s[i + 1])) >= 0 &&
+            (lo = pg_hexval(s[i + 2])) >= 0) {
+            strbuf_addch(&dec, hi * 16 + lo);
+            i += 2;
+        } else {
+            strbuf_addch(&dec, s[i]);
+        }
+    }
+    if (dec.len && strcmp(dec.buf, sec->v[sec->n - 1]))
+        pg_secrets_push(sec, strbuf_detach(&dec, NULL));
+    strbuf_release(&dec);
+}
+
+static void pg_secrets_release(struct pg_secrets *sec)
+{
+    for (size_t i = 0; i < sec->n; i++)
+        free(sec->v[i]);
+    free(sec->v);
+    *sec = (struct pg_secrets){0};
+}
+
 /*
- * The password of `url` as written (userinfo after the first ':' up to the
- * last '@' of the authority, or a password= parameter), and percent-decoded.
- * Best effort on malformed URLs: the point is to find what to scrub.
+ * Collect the passwords in `url`: the userinfo's and any password=
+ * parameter's. A well-formed URL has its userinfo end at the first '@';
+ * one with an unencoded '@' in the password is malformed, and libpq may
+ * then quote any part of it, so the password up to the last '@' and its
+ * pieces between the '@'s (three characters or more) are scrubbed too.
  */
-static void pg_find_secrets(const char *url, char *out[2])
+static void pg_find_secrets(const char *url, struct pg_secrets *sec)
 {
     const char *auth = strstr(url, "://");
-    const char *p = NULL, *end = NULL;
+    const char *q;
 
-    out[0] = out[1] = NULL;
     if (auth) {
-        const char *host_end;
+        const char *stop, *first = NULL, *last = NULL, *colon;
         auth += 3;
-        host_end = auth + strcspn(auth, "/?");
-        for (const char *q = auth; q < host_end; q++)
-            if (*q == '@')
-                end = q;
-        if (end) {
-            const char *colon = memchr(auth, ':', (size_t)(end - auth));
-            if (colon) {
-                p = colon + 1;
+        stop = auth + strcspn(auth, "?");
+        for (const char *c = auth; c < stop; c++) {
+            if (*c != '@')
+                continue;
+            if (!first)
+                first = c;
+            last = c;
+        }
+        colon = first ? memchr(auth, ':', (size_t)(first - auth)) : NULL;
+        if (colon)
+            pg_secrets_add(sec, colon + 1, (size_t)(first - colon - 1));
+        colon = last && last != first ? memchr(auth, ':', (size_t)(last - auth)) : NULL;
+        if (colon) {
+            const char *p = colon + 1;
+            pg_secrets_add(sec, p, (size_t)(last - p));
+            while (p < last) {
+                size_t len = strcspn(p, "@");
+                if (p + len > last)
+                    len = (size_t)(last - p);
+                if (len >= 3)
+                    pg_secrets_add(sec, p, len);
+                p += len + 1;
             }
         }
     }
-    if (!p) {
-        const char *q = strstr(url, "password=");
-        if (q) {
-            p = q + 9;
-            end = p + strcspn(p, "& ");
-        }
-    }
-    if (!p || end <= p)
-        return;
-    out[0] = xstrndup(p, (size_t)(end - p));
-    {
-        struct strbuf sb = STRBUF_INIT;
-        for (const char *q = p; q < end; q++) {
-            int hi, lo;
-            if (*q == '%' && end - q >= 3 && (hi = pg_hexval(q[1])) >= 0 &&
-                (lo = pg_hexval(q[2])) >= 0) {
-                strbuf_addch(&sb, hi * 16 + lo);
-                q += 2;
-            } else {
-                strbuf_addch(&sb, *q);
-            }
-        }
-        if (sb.len && strcmp(sb.buf, out[0]))
-            out[1] = strbuf_detach(&sb, NULL);
-        strbuf_release(&sb);
-    }
+    for (q = strstr(url, "password="); q; q = strstr(q + 9, "password="))
+        pg_secrets_add(sec, q + 9, strcspn(q + 9, "& "));
 }
 
 /* Append `text` to `err` with every occurrence of a secret replaced by "***". */
-static void pg_add_scrubbed(struct strbuf *err, const char *text, char *const secrets[2])
+static void pg_add_scrubbed(struct strbuf *err, const char *text, const struct pg_secrets *sec)
 {
     size_t start = err->len;
 
-    strbuf_addstr(err, text);
-    /* Trim the newline libpq ends its messages with. */
-    while (err->len > start && (err->buf[err->len - 1] == '\n' || err->buf[err->len - 1] == ' '))
-        strbuf_setlen(err, err->len - 1);
-    for (int i = 0; i < 2; i++) {
-        const char *s = secrets[i];
-        size_t slen = s ? strlen(s) : 0;
+    /*
+     * One line: libpq ends its messages with a newline and continues some
+     * on an indented next line ("\n\tIs the server running...").
+     */
+    for (const char *c = text; *c; c++) {
+        if (*c == '\n' || *c == '\r') {
+            while (c[1] == '\n' || c[1] == '\r' || c[1] == '\t' || c[1] == ' ')
+                c++;
+            if (c[1])
+                strbuf_addch(err, ' ');
+        } else {
+            strbuf_addch(err, *c);
+        }
+    }
+    for (size_t i = 0; i < sec->n; i++) {
+        const char *s = sec->v[i];
+        size_t slen = strlen(s);
+        size_t from = start;
         char *hit;
         if (!slen)
             continue;
-        while ((hit = strstr(err->buf + start, s))) {
+        while ((hit = strstr(err->buf + from, s))) {
             struct strbuf tmp = STRBUF_INIT;
             size_t at = (size_t)(hit - err->buf);
             strbuf_add(&tmp, err->buf + at + slen, err->len - at - slen);
             strbuf_setlen(err, at);
             strbuf_addstr(err, "***");
+            from = err->len;
             strbuf_addbuf(err, &tmp);
             strbuf_release(&tmp);
         }
@@ -372,7 +436,7 @@ static void pg_add_scrubbed(struct strbuf *err, const char *text, char *const se
 static void pg_add_conn_error(struct pg_store *ps, struct strbuf *err)
 {
     const char *m = ps->conn ? PQerrorMessage(ps->conn) : NULL;
-    pg_add_scrubbed(err, m && *m ? m : "no further detail", ps->secrets);
+    pg_add_scrubbed(err, m && *m ? m : "no further detail", &ps->secrets);
 }
 
 /*
@@ -404,7 +468,7 @@ static int pg_result_error(struct pg_store *ps, const PGresult *res, const char 
     if (lost)
         strbuf_addf(err, "lost the connection to '%s': ", ps->redacted);
     if (msg && *msg)
-        pg_add_scrubbed(err, msg, ps->secrets);
+        pg_add_scrubbed(err, msg, &ps->secrets);
     else
         pg_add_conn_error(ps, err);
     if (*state)
@@ -767,8 +831,7 @@ static void pg_free(struct pg_store *ps)
     if (ps->conn)
         PQfinish(ps->conn);
     free(ps->redacted);
-    free(ps->secrets[0]);
-    free(ps->secrets[1]);
+    pg_secrets_release(&ps->secrets);
     for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
         strbuf_release(&ps->cols[i]);
     strbuf_release(&ps->scratch);
@@ -789,8 +852,15 @@ static int pg_open(struct store **out, const char *url, struct strbuf *err)
 
     *out = NULL;
     ps->base.ops = &store_pg_ops;
-    ps->redacted = store_redact_url(url);
-    pg_find_secrets(url, ps->secrets);
+    pg_find_secrets(url, &ps->secrets);
+    {
+        /* Redacted, and scrubbed too in case the URL is malformed. */
+        char *red = store_redact_url(url);
+        struct strbuf sb = STRBUF_INIT;
+        pg_add_scrubbed(&sb, red, &ps->secrets);
+        ps->redacted = strbuf_detach(&sb, NULL);
+        free(red);
+    }
     for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
         strbuf_init(&ps->cols[i], 0);
     strbuf_init(&ps->scratch, 0);
@@ -874,9 +944,7 @@ static int pg_begin(struct store *st, struct strbuf *err)
     struct pg_store *ps = pg_downcast(st);
     int rc = pg_ready(ps, err);
     if (!rc)
-        /* The write path relies on READ COMMITTED (each statement sees what
-         * committed before it); say so whatever the server's default is. */
-        rc = pg_command(ps, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin a transaction", err);
+        rc = pg_command(ps, "BEGIN", "begin a transaction", err);
     return rc;
 }
 
@@ -1001,12 +1069,12 @@ static void pg_add_price(struct strbuf *sb, int64_t v)
 }
 
 /*
- * Upsert c[0..n) (ascending, distinct times) with one INSERT ... SELECT FROM
- * unnest(arrays) ... ON CONFLICT DO UPDATE. The times travel as a binary
- * timestamptz[] (one dimension, no NULLs, element type 1184), the prices as
- * text numeric[] literals with eight decimals.
+ * Upsert c[0..n) (ascending, distinct times) with one statement: INSERT ...
+ * SELECT FROM unnest(arrays) ... ON CONFLICT DO UPDATE. The times travel as
+ * a binary timestamptz[] (one dimension, no NULLs, element type 1184), the
+ * prices as text numeric[] literals with eight decimals.
  */
-static int pg_upsert_unnest(struct pg_store *ps, int64_t series_id, const struct series_key *s,
+static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series_key *s,
                             const struct candle *c, size_t n, struct strbuf *err)
 {
     struct strbuf *times = &ps->cols[0];
@@ -1062,110 +1130,6 @@ static int pg_upsert_unnest(struct pg_store *ps, int64_t series_id, const struct
     return rc;
 }
 
-/* "2024-01-02 15:00:00+00": exact, and independent of the session's TimeZone and DateStyle. */
-static void pg_add_copy_time(struct strbuf *sb, int64_t t)
-{
-    struct civil_time ct;
-    char buf[40];
-    int len;
-
-    time_to_civil(t, &ct);
-    len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+00", ct.year, ct.month, ct.day,
-                   ct.hour, ct.min, ct.sec);
-    strbuf_add(sb, buf, (size_t)len);
-}
-
-/*
- * Insert c[0..n), none of which exists, with COPY (text format) straight
- * into candles: COPY inserts rows in batches, which makes it the fastest
- * way in by far (see the measurements at the top).
- */
-static int pg_insert_copy(struct pg_store *ps, int64_t series_id, const struct series_key *s,
-                          const struct candle *c, size_t n, struct strbuf *err)
-{
-    struct strbuf *data = &ps->cols[0];
-    PGresult *res;
-    char id[24];
-    int idlen = snprintf(id, sizeof(id), "%lld\t", (long long)series_id);
-    int rc = 0;
-
-    strbuf_reset(data);
-    strbuf_grow(data, n * 100);
-    for (size_t i = 0; i < n; i++) {
-        strbuf_add(data, id, (size_t)idlen);
-        pg_add_copy_time(data, c[i].open_time);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].open);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].high);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].low);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].close);
-        strbuf_addch(data, '\t');
-        if (c[i].has_volume)
-            pg_add_price(data, c[i].volume);
-        else
-            strbuf_addstr(data, "\\N");
-        strbuf_addch(data, '\n');
-    }
-
-    strbuf_reset(&ps->scratch);
-    strbuf_addf(&ps->scratch, "insert candles of '%s %s %s'", s->source, s->symbol,
-                timeframe_name(s->tf));
-    res = PQexec(ps->conn, "COPY candles (series_id, open_time, open, high, low, close, volume) "
-                           "FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = pg_result_error(ps, res, ps->scratch.buf, err);
-        PQclear(res);
-        return rc;
-    }
-    PQclear(res);
-    if (PQputCopyData(ps->conn, data->buf, (int)data->len) != 1 ||
-        PQputCopyEnd(ps->conn, NULL) != 1) {
-        strbuf_addf(err, "store: cannot %s: ", ps->scratch.buf);
-        pg_add_conn_error(ps, err);
-        rc = CK_EIO;
-    }
-    /* The COPY's own result, then NULL; drain whatever comes. */
-    while ((res = PQgetResult(ps->conn))) {
-        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = pg_result_error(ps, res, ps->scratch.buf, err);
-        PQclear(res);
-        if (PQstatus(ps->conn) == CONNECTION_BAD)
-            break;
-    }
-    return rc;
-}
-
-/* Does series `id` hold a candle with first <= open_time <= last? */
-static int pg_range_used(struct pg_store *ps, int64_t id, int64_t first, int64_t last, bool *out,
-                         struct strbuf *err)
-{
-    struct pg_params p = {0};
-    PGresult *res;
-    int rc;
-
-    pp_int(&p, id);
-    pp_time(&p, first);
-    pp_time(&p, last);
-    rc = pg_run(ps, PG_RANGE_USED, &p, &res, err, "look for stored candles");
-    if (rc)
-        return rc;
-    *out = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
-    PQclear(res);
-    return 0;
-}
-
-/*
- * The write path. The series is looked up (or added) with its write lock,
- * so candlekeep's writers of one series take turns until their
- * transactions end. Then each chunk of sorted candles whose time range
- * holds no stored candle yet (a backfill, the next candles of a refresh, a
- * gap repair) is inserted with COPY; the lock guarantees that no other
- * writer adds one of those times before the transaction ends. A chunk that
- * overlaps stored candles is upserted instead.
- */
 static int pg_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
                           size_t n, struct strbuf *err)
 {
@@ -1189,14 +1153,7 @@ static int pg_put_candles(struct store *st, const struct series_key *s, const st
     rc = pg_series_id(ps, s, true, &series_id, err);
     for (size_t off = 0; !rc && off < n; off += PG_UPSERT_CHUNK) {
         size_t m = n - off < PG_UPSERT_CHUNK ? n - off : PG_UPSERT_CHUNK;
-        bool used;
-        rc = pg_range_used(ps, series_id, c[off].open_time, c[off + m - 1].open_time, &used, err);
-        if (rc)
-            break;
-        if (used)
-            rc = pg_upsert_unnest(ps, series_id, s, c + off, m, err);
-        else
-            rc = pg_insert_copy(ps, series_id, s, c + off, m, err);
+        rc = pg_upsert(ps, series_id, s, c + off, m, err);
     }
     free(owned);
     return rc;

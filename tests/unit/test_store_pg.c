@@ -300,7 +300,7 @@ static void test_write_paths(void **state)
     struct store *st;
     char schema[64];
     char *url = schema_url(schema, sizeof(schema), NULL, NULL);
-    const size_t n = 12000; /* more than one COPY chunk */
+    const size_t n = 12000; /* more than one statement's worth */
     struct candle *v = xcalloc(n + 200, sizeof(*v));
     char *xmin_before;
     (void)state;
@@ -308,7 +308,7 @@ static void test_write_paths(void **state)
     CHECK_OK(store_open(&st, url, &err), &err);
     side_use(schema);
 
-    /* Fresh candles (the COPY path). */
+    /* Fresh candles. */
     for (size_t i = 0; i < n; i++)
         v[i] = mk(T0 + (int64_t)i * M15, 200000000000LL + (int64_t)i, i % 3 == 0);
     CHECK_OK(store_put_candles(st, &xau, v, n, &err), &err);
@@ -322,7 +322,7 @@ static void test_write_paths(void **state)
                                          "'2024-01-02T15:00:00Z'"));
     free(xmin_before);
 
-    /* A batch overlapping stored candles (the upsert path): 100 changed, 100 new. */
+    /* A batch overlapping stored candles: 100 changed, 100 new. */
     for (size_t i = 0; i < 200; i++) {
         v[i] = mk(T0 + (int64_t)(n - 100 + i) * M15, 300000000000LL, true);
     }
@@ -343,7 +343,7 @@ static void test_write_paths(void **state)
         assert_int_equal(count_in(st, &xau, &err), n + 103);
         assert_value("1111.00000000", side_value("SELECT open::text FROM candles WHERE "
                                                  "open_time = '2024-01-02T14:15:00Z'"));
-        /* The same again overlaps what is stored: the upsert path agrees. */
+        /* The same again, now over stored candles: still the later one. */
         b[1].open = 122200000000LL;
         CHECK_OK(store_put_candles(st, &xau, b, 4, &err), &err);
         assert_value("1111.00000000", side_value("SELECT open::text FROM candles WHERE "
@@ -368,6 +368,30 @@ static void test_write_paths(void **state)
         assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
         assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
         PQclear(res);
+    }
+    /*
+     * Nor one whose first candles are being written: the writer holds the
+     * series row, so the DELETE waits (here: gives up) instead of leaving
+     * the candles orphaned when it commits.
+     */
+    {
+        const struct series_key empty = {.source = "empty", .symbol = "XAU/USD", .tf = TF_H1};
+        struct candle one = mk(T0, 206341000000LL, false);
+        int64_t deleted = 0;
+        PGresult *res;
+
+        CHECK_OK(store_put_candles(st, &empty, &one, 1, &err), &err);
+        CHECK_OK(store_delete_candles_before(st, TF_H1, T0 + 3600, &deleted, &err), &err);
+        assert_int_equal(deleted, 1);
+        CHECK_OK(store_begin(st, &err), &err);
+        CHECK_OK(store_put_candles(st, &empty, &one, 1, &err), &err);
+        res = PQexec(side, "SET lock_timeout = 200; DELETE FROM series WHERE source = 'empty'");
+        assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+        assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "55P03");
+        PQclear(res);
+        PQclear(side_exec("RESET lock_timeout"));
+        CHECK_OK(store_commit(st, &err), &err);
+        assert_value("1", side_value("SELECT count(*) FROM candles_view WHERE source = 'empty'"));
     }
 
     free(v);
@@ -657,6 +681,9 @@ static void test_errors_hide_password(void **state)
     expect_open_fails("postgresql://ck@127.0.0.1:1/x?password=Param-Secret-9&sslmode=bogus",
                       "Param-Secret-9");
     expect_open_fails("postgres://ck:Pct%2FSecret@127.0.0.1:1/x?sslmode=bogus", "Pct/Secret");
+    /* An unencoded '@' in the password: libpq reads part of it as the host. */
+    expect_open_fails("postgresql://ck:Sec@ret-Part@127.0.0.1:1/x", "ret-Part");
+    expect_open_fails("postgresql://ck:Sec@ret-Part@127.0.0.1:1/x", "Sec@ret");
 }
 
 static void test_error_codes(void **state)
