@@ -109,7 +109,8 @@ enum pg_stmt {
 };
 
 /* The series of parameters $1..$3 (source, symbol, timeframe). */
-#define PG_SERIES_ID_OF "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
+#define PG_SERIES_ID_OF                                                                            \
+    "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
 
 static const struct {
     const char *name;
@@ -133,35 +134,35 @@ static const struct {
      * A candle that exists is updated only when a value differs, so that
      * re-ingesting an unchanged range writes nothing.
      */
-    [PG_UPSERT] = {"ck_upsert",
-                   "INSERT INTO candles AS c (series_id, open_time, open, high, low, close, volume) "
-                   "SELECT $1::bigint, t.* FROM unnest($2::timestamptz[], $3::numeric[], "
-                   "$4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) AS t "
-                   "ON CONFLICT (series_id, open_time) DO UPDATE SET open = EXCLUDED.open, "
-                   "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
-                   "volume = EXCLUDED.volume "
-                   "WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM "
-                   "(EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)"},
-    [PG_LATEST] = {"ck_latest",
-                   "SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
-                   "WHERE series_id = " PG_SERIES_ID_OF},
-    [PG_QUERY_ASC] = {"ck_query_asc",
-                      "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
-                      "FROM candles WHERE series_id = " PG_SERIES_ID_OF
-                      " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
-                      "ORDER BY open_time ASC LIMIT $6::bigint"},
-    [PG_QUERY_DESC] = {"ck_query_desc",
-                       "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
-                       "FROM candles WHERE series_id = " PG_SERIES_ID_OF
-                       " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
-                       "ORDER BY open_time DESC LIMIT $6::bigint"},
-    [PG_COUNT] = {"ck_count",
-                  "SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
-                  " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz"},
-    [PG_DELETE_BEFORE] = {"ck_delete_before",
-                          "DELETE FROM candles WHERE series_id IN "
-                          "(SELECT id FROM series WHERE timeframe = $1::text) "
-                          "AND open_time < $2::timestamptz"},
+    [PG_UPSERT] =
+        {"ck_upsert",
+         "INSERT INTO candles AS c (series_id, open_time, open, high, low, close, volume) "
+         "SELECT $1::bigint, t.* FROM unnest($2::timestamptz[], $3::numeric[], "
+         "$4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) AS t "
+         "ON CONFLICT (series_id, open_time) DO UPDATE SET open = EXCLUDED.open, "
+         "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
+         "volume = EXCLUDED.volume "
+         "WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM "
+         "(EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)"},
+    [PG_LATEST] = {"ck_latest", "SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
+                                "WHERE series_id = " PG_SERIES_ID_OF},
+    [PG_QUERY_ASC] =
+        {"ck_query_asc",
+         "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
+         "FROM candles WHERE series_id = " PG_SERIES_ID_OF
+         " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+         "ORDER BY open_time ASC LIMIT $6::bigint"},
+    [PG_QUERY_DESC] =
+        {"ck_query_desc",
+         "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
+         "FROM candles WHERE series_id = " PG_SERIES_ID_OF
+         " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+         "ORDER BY open_time DESC LIMIT $6::bigint"},
+    [PG_COUNT] = {"ck_count", "SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                              " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz"},
+    [PG_DELETE_BEFORE] = {"ck_delete_before", "DELETE FROM candles WHERE series_id IN "
+                                              "(SELECT id FROM series WHERE timeframe = $1::text) "
+                                              "AND open_time < $2::timestamptz"},
     [PG_LIST_SERIES] = {"ck_list_series",
                         "SELECT s.source, s.symbol, s.timeframe, x.n, "
                         "extract(epoch FROM x.first)::bigint, extract(epoch FROM x.last)::bigint "
@@ -262,7 +263,7 @@ static const char *const pg_migrations[] = {
 
 /* Candles per upsert statement, and per page of a query. */
 #define PG_UPSERT_CHUNK 10000
-#define PG_PAGE_ROWS 5000
+#define PG_PAGE_ROWS    5000
 
 /*
  * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
@@ -271,8 +272,8 @@ static const char *const pg_migrations[] = {
  * in comparisons, which selects the same rows.
  */
 #define PG_EPOCH_UNIX 946684800LL
-#define PG_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
-#define PG_TIME_END 253402300800LL   /* 10000-01-01T00:00:00Z */
+#define PG_TIME_MIN   (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define PG_TIME_END   253402300800LL   /* 10000-01-01T00:00:00Z */
 
 /* Strings that must never appear in a message: the URL's passwords. */
 struct pg_secrets {
@@ -283,12 +284,12 @@ struct pg_secrets {
 struct pg_store {
     struct store base;
     PGconn *conn;
-    char *redacted;   /* the URL with its password masked, for messages */
+    char *redacted;            /* the URL with its password masked, for messages */
     struct pg_secrets secrets; /* to scrub from what libpq and the server say */
     bool ready[PG_STMT_COUNT];
-    bool server_gone; /* the server announced it is closing the connection */
-    struct strbuf cols[6];           /* the upsert's arrays, kept between batches */
-    struct strbuf scratch;           /* what a failing statement was for */
+    bool server_gone;      /* the server announced it is closing the connection */
+    struct strbuf cols[6]; /* the upsert's arrays, kept between batches */
+    struct strbuf scratch; /* what a failing statement was for */
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
 
@@ -520,8 +521,7 @@ static int pg_ready(struct pg_store *ps, struct strbuf *err)
     if (ps->base.in_tx) {
         if (PQstatus(ps->conn) != CONNECTION_BAD)
             return 0;
-        strbuf_addf(err, "store: lost the connection to '%s' inside a transaction: ",
-                    ps->redacted);
+        strbuf_addf(err, "store: lost the connection to '%s' inside a transaction: ", ps->redacted);
         pg_add_conn_error(ps, err);
         return CK_EIO;
     }
@@ -650,10 +650,10 @@ static int pg_prepare(struct pg_store *ps, enum pg_stmt id, struct strbuf *err)
  * caller clears it); on failure the error is reported, with what the
  * statement was for in `fmt`.
  */
-__attribute__((format(printf, 6, 7))) static int pg_run(struct pg_store *ps, enum pg_stmt id,
-                                                         const struct pg_params *p,
-                                                         PGresult **out, struct strbuf *err,
-                                                         const char *fmt, ...)
+static int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...)
 {
     PGresult *res;
     ExecStatusType status;
@@ -843,10 +843,12 @@ static int pg_open(struct store **out, const char *url, struct strbuf *err)
     /*
      * The URL is passed through as libpq's dbname (expanded), so every
      * libpq parameter works; the defaults before it are overridden by the
-     * URL, the ones after it (none) would override the URL.
+     * URL, the ones after it (none) would override the URL. Strings are
+     * UTF-8 in candlekeep.
      */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const vals[] = {"10", "candlekeep", url, NULL};
+    const char *const keys[] = {"connect_timeout", "client_encoding", "fallback_application_name",
+                                "dbname", NULL};
+    const char *const vals[] = {"10", "UTF8", "candlekeep", url, NULL};
     struct pg_store *ps = xcalloc(1, sizeof(*ps));
     int rc = 0;
 
@@ -982,11 +984,11 @@ static void pg_add_series_name(struct strbuf *sb, const struct series_key *s)
 }
 
 /*
- * The id of series `s`; with `create`, the series is added when missing.
- * CK_ENOTFOUND without `create` when it does not exist.
+ * The id of series `s`, which is added when missing, with the row locked
+ * (KEY SHARE) until the transaction ends. Only for writers.
  */
-static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool create,
-                        int64_t *out, struct strbuf *err)
+static int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out,
+                        struct strbuf *err)
 {
     struct pg_params p = {0};
     PGresult *res;
@@ -996,11 +998,8 @@ static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool cr
     /* Look, add, look again: a concurrent writer may add it between the first two. */
     for (int step = 0; step < 3; step++) {
         bool add = step == 1;
-        if (add && !create)
-            break;
-        rc = pg_run(ps, add ? PG_SERIES_ADD : PG_SERIES_GET, &p, &res, err,
-                    "%s series '%s %s %s'", add ? "add" : "look up", s->source, s->symbol,
-                    timeframe_name(s->tf));
+        rc = pg_run(ps, add ? PG_SERIES_ADD : PG_SERIES_GET, &p, &res, err, "%s series '%s %s %s'",
+                    add ? "add" : "look up", s->source, s->symbol, timeframe_name(s->tf));
         if (rc)
             return rc;
         if (PQntuples(res) == 1) {
@@ -1010,7 +1009,11 @@ static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool cr
         }
         PQclear(res);
     }
-    return CK_ENOTFOUND;
+    /* Added by another writer and deleted again at once: give up for now. */
+    strbuf_addstr(err, "store: series '");
+    pg_add_series_name(err, s);
+    strbuf_addstr(err, "' changed under the store; try again");
+    return CK_EBUSY;
 }
 
 struct pg_order {
@@ -1075,7 +1078,7 @@ static void pg_add_price(struct strbuf *sb, int64_t v)
  * prices as text numeric[] literals with eight decimals.
  */
 static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series_key *s,
-                            const struct candle *c, size_t n, struct strbuf *err)
+                     const struct candle *c, size_t n, struct strbuf *err)
 {
     struct strbuf *times = &ps->cols[0];
     struct pg_params p = {0};
@@ -1150,7 +1153,7 @@ static int pg_put_candles(struct store *st, const struct series_key *s, const st
     if (rc)
         return rc;
     c = pg_normalise(c, &n, &owned);
-    rc = pg_series_id(ps, s, true, &series_id, err);
+    rc = pg_series_id(ps, s, &series_id, err);
     for (size_t off = 0; !rc && off < n; off += PG_UPSERT_CHUNK) {
         size_t m = n - off < PG_UPSERT_CHUNK ? n - off : PG_UPSERT_CHUNK;
         rc = pg_upsert(ps, series_id, s, c + off, m, err);
@@ -1375,8 +1378,7 @@ static int pg_series_info_cmp(const void *a, const void *b)
     return c;
 }
 
-static int pg_list_series(struct store *st, struct series_info **out, size_t *n,
-                          struct strbuf *err)
+static int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct series_info *v;
@@ -1504,7 +1506,7 @@ static int pg_insert_gap(struct store *st, const struct series_key *s, struct ga
     }
     rc = pg_ready(ps, err);
     if (!rc)
-        rc = pg_series_id(ps, s, true, &series_id, err);
+        rc = pg_series_id(ps, s, &series_id, err);
     if (rc)
         return rc;
     pp_int(&p, series_id);

@@ -35,7 +35,7 @@
 #include "util/banned.h"
 
 /* 2024-01-02T15:00:00Z */
-#define T0 1704207600LL
+#define T0  1704207600LL
 #define M15 900LL
 
 #define CHECK_OK(expr, errbuf)                                                                     \
@@ -112,8 +112,8 @@ static char *schema_url(char *out_schema, size_t size, const char *opts, const c
     }
     if (nschemas < ARRAY_SIZE(schemas))
         schemas[nschemas++] = xstrdup(out_schema);
-    strbuf_addf(&url, "%s%soptions=-csearch_path%%3D%s", base_url, strchr(base_url, '?') ? "&" : "?",
-                out_schema);
+    strbuf_addf(&url, "%s%soptions=-csearch_path%%3D%s", base_url,
+                strchr(base_url, '?') ? "&" : "?", out_schema);
     if (opts)
         strbuf_addf(&url, "%%20%s", opts);
     if (app)
@@ -253,7 +253,8 @@ static void test_timestamptz(void **state)
     /* 2024-03-10T07:00:00Z: 03:00 EDT, just after New York's clocks went forward. */
     const int64_t t = 1710054000LL;
     struct candle c = mk(t, 206341000000LL, false);
-    struct candle_query q = {.series = xau, .has_start = true, .start = t, .has_end = true, .end = t};
+    struct candle_query q = {
+        .series = xau, .has_start = true, .start = t, .has_end = true, .end = t};
     int64_t latest = 0;
     (void)state;
 
@@ -760,8 +761,8 @@ static void test_gap_times(void **state)
     (void)state;
 
     CHECK_OK(store_open(&st, url, &err), &err);
-    CHECK_OK(store_sync_gaps(st, &xau, T0 - 86400, T0 + 86400, &found, 1, "fetch failed",
-                             T0 + 3600, NULL, &err),
+    CHECK_OK(store_sync_gaps(st, &xau, T0 - 86400, T0 + 86400, &found, 1, "fetch failed", T0 + 3600,
+                             NULL, &err),
              &err);
     side_use(schema);
     assert_value("2024-01-02 15:00:00|2024-01-02 15:30:00|open|fetch failed|2024-01-02 16:00:00",
@@ -851,7 +852,8 @@ int main(void)
     };
 
     base_url = getenv("CK_TEST_STORE_URL");
-    if (!base_url || (strncmp(base_url, "postgresql://", 13) && strncmp(base_url, "postgres://", 11))) {
+    if (!base_url ||
+        (strncmp(base_url, "postgresql://", 13) && strncmp(base_url, "postgres://", 11))) {
         fprintf(stderr, "test_store_pg: skipped: CK_TEST_STORE_URL is not a PostgreSQL URL "
                         "(this test runs as pg.test_store_pg)\n");
         return 77;
