@@ -47,6 +47,13 @@
  * is exact for every whole second) and read back as
  * extract(epoch ...)::bigint, so neither depends on the session's TimeZone.
  *
+ * Jobs and leases (migration 2) are plain rows, their times timestamptz to
+ * the millisecond. A lease claim is one INSERT ... ON CONFLICT DO UPDATE
+ * whose WHERE decides whether an expired lease may be taken over or the
+ * claimant's own extended; PostgreSQL evaluates it on the locked, latest
+ * version of the row, so of several instances sharing the database that
+ * claim at once exactly one succeeds, whatever their transactions.
+ *
  * Statements are prepared once per connection, on first use; a reconnect
  * forgets them and they are prepared again. Query results are read in
  * pages (keyset paging), so an iterator holds at most one page.
@@ -76,6 +83,7 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <libpq-fe.h>
@@ -105,12 +113,41 @@ enum pg_stmt {
     PG_LIST_GAPS,
     PG_INSERT_GAP,
     PG_UPDATE_GAP,
+    PG_JOB_ENSURE,
+    PG_JOB_GET,
+    PG_JOB_LIST,
+    PG_JOB_PAUSE,
+    PG_JOB_LAST_FIRE,
+    PG_JOB_STREAK,
+    PG_RUN_INSERT,
+    PG_RUN_UPDATE,
+    PG_RUNS_OF_JOB,
+    PG_RUNS_ALL,
+    PG_RUNS_PRUNE,
+    PG_RUNS_FAIL_STALE,
+    PG_LEASES_PRUNE,
+    PG_LEASE_CLAIM,
+    PG_LEASE_HOLDER,
+    PG_LEASE_RELEASE,
+    PG_LEASE_LIST,
     PG_STMT_COUNT
 };
 
 /* The series of parameters $1..$3 (source, symbol, timeframe). */
 #define PG_SERIES_ID_OF                                                                            \
     "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
+
+/* A timestamptz column as Unix milliseconds (NULL stays NULL). */
+#define PG_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+/* The columns of a job row, in pg_read_job()'s order. */
+#define PG_JOB_COLUMNS                                                                             \
+    "job_id, paused, streak, coalesce(extract(epoch FROM last_fire)::bigint, 0), "                 \
+    "extract(epoch FROM updated_at)::bigint"
+/* The columns of a run row, in pg_read_run()'s order. */
+#define PG_RUN_COLUMNS                                                                             \
+    "id, job_id, instance, extract(epoch FROM scheduled)::bigint, " PG_MS(                         \
+        "started") ", "                                                                            \
+                   "coalesce(" PG_MS("finished") ", 0), status, message, details"
 
 static const struct {
     const char *name;
@@ -191,6 +228,75 @@ static const struct {
                        "UPDATE gaps SET first_time = $2::timestamptz, last_time = $3::timestamptz, "
                        "count = $4::bigint, state = $5::text, reason = coalesce($6::text, reason), "
                        "last_checked = $7::timestamptz WHERE id = $1::bigint"},
+    [PG_JOB_ENSURE] = {"ck_job_ensure", "INSERT INTO jobs (job_id, updated_at) "
+                                        "VALUES ($1::text, $2::timestamptz) "
+                                        "ON CONFLICT (job_id) DO NOTHING"},
+    [PG_JOB_GET] = {"ck_job_get", "SELECT " PG_JOB_COLUMNS " FROM jobs WHERE job_id = $1::text"},
+    [PG_JOB_LIST] = {"ck_job_list", "SELECT " PG_JOB_COLUMNS " FROM jobs ORDER BY job_id"},
+    [PG_JOB_PAUSE] = {"ck_job_pause", "UPDATE jobs SET paused = $2::boolean, "
+                                      "updated_at = $3::timestamptz WHERE job_id = $1::text"},
+    /* greatest() ignores the NULL of a job that has handled no fire yet. */
+    [PG_JOB_LAST_FIRE] = {"ck_job_last_fire",
+                          "UPDATE jobs SET last_fire = greatest(last_fire, $2::timestamptz) "
+                          "WHERE job_id = $1::text"},
+    [PG_JOB_STREAK] = {"ck_job_streak",
+                       "UPDATE jobs SET streak = CASE WHEN $2::boolean THEN 0 ELSE streak + 1 END "
+                       "WHERE job_id = $1::text RETURNING streak"},
+    [PG_RUN_INSERT] = {"ck_run_insert",
+                       "INSERT INTO job_runs (job_id, instance, scheduled, started, finished, "
+                       "status, message, details) VALUES ($1::text, $2::text, $3::timestamptz, "
+                       "$4::timestamptz, $5::timestamptz, $6::text, $7::text, $8::text) "
+                       "RETURNING id"},
+    [PG_RUN_UPDATE] = {"ck_run_update",
+                       "UPDATE job_runs SET status = $2::text, finished = $3::timestamptz, "
+                       "message = $4::text, details = $5::text WHERE id = $1::bigint"},
+    /* A NULL limit is no limit. */
+    [PG_RUNS_OF_JOB] = {"ck_runs_of_job", "SELECT " PG_RUN_COLUMNS " FROM job_runs "
+                                          "WHERE job_id = $1::text ORDER BY id DESC "
+                                          "LIMIT $2::bigint"},
+    [PG_RUNS_ALL] = {"ck_runs_all",
+                     "SELECT " PG_RUN_COLUMNS " FROM job_runs ORDER BY id DESC LIMIT $1::bigint"},
+    /* The finished statuses are spelled out so that the (status, started) index serves. */
+    [PG_RUNS_PRUNE] = {"ck_runs_prune",
+                       "DELETE FROM job_runs WHERE status IN ('ok', 'failed', 'skipped', "
+                       "'timed_out', 'missed') AND started < $1::timestamptz"},
+    /*
+     * When such a run really ended is unknown: it is marked finished when
+     * the sweep noticed, by the database's clock (in whole milliseconds,
+     * as the store reads them), and never before it started.
+     */
+    [PG_RUNS_FAIL_STALE] = {"ck_runs_fail_stale",
+                            "UPDATE job_runs SET status = 'failed', message = $2::text, "
+                            "finished = greatest(started, "
+                            "date_trunc('milliseconds', statement_timestamp())) "
+                            "WHERE status = 'running' AND started < $1::timestamptz"},
+    [PG_LEASES_PRUNE] = {"ck_leases_prune",
+                         "DELETE FROM leases WHERE created_at < $1::timestamptz"},
+    /*
+     * The whole claim is this statement. ON CONFLICT locks the existing
+     * row and evaluates the WHERE on its latest committed version, so of
+     * two instances claiming at once exactly one inserts or takes over;
+     * the other waits for it and then changes nothing. The SET sees the
+     * old row, so created_at moves only with the holder.
+     */
+    [PG_LEASE_CLAIM] = {"ck_lease_claim",
+                        "INSERT INTO leases AS l (name, holder, valid_until, created_at) "
+                        "VALUES ($1::text, $2::text, $4::timestamptz, $3::timestamptz) "
+                        "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+                        "valid_until = EXCLUDED.valid_until, created_at = CASE WHEN "
+                        "l.holder = EXCLUDED.holder THEN l.created_at ELSE EXCLUDED.created_at "
+                        "END WHERE l.valid_until < $3::timestamptz OR l.holder = EXCLUDED.holder"},
+    [PG_LEASE_HOLDER] = {"ck_lease_holder",
+                         "SELECT holder, " PG_MS(
+                             "valid_until") " FROM leases WHERE name = $1::text"},
+    [PG_LEASE_RELEASE] = {"ck_lease_release",
+                          "DELETE FROM leases WHERE name = $1::text AND holder = $2::text"},
+    /* name >= prefix lets the primary key serve; starts_with() takes '_' and '%' literally. */
+    [PG_LEASE_LIST] = {"ck_lease_list", "SELECT name, holder, " PG_MS("valid_until") ", " PG_MS(
+                                            "created_at") " FROM leases WHERE name >= $1::text "
+                                                          "AND starts_with(name, $1::text) AND "
+                                                          "valid_until >= $2::timestamptz "
+                                                          "ORDER BY name"},
 };
 
 /*
@@ -255,6 +361,43 @@ static const char *const pg_migrations[] = {
     "  SELECT s.source, s.symbol, s.timeframe, c.open_time,"
     "         c.open, c.high, c.low, c.close, c.volume"
     "  FROM candles c JOIN series s ON s.id = c.series_id;",
+    /*
+     * 2: scheduled jobs (paused flag, failure streak, last fire handled),
+     * their run history and leases, as in the SQLite schema but with
+     * timestamptz times (runs and leases to the millisecond; a job's
+     * last_fire and a run's finished are NULL until there is one). Names
+     * that are listed in order or matched by prefix are byte-ordered
+     * (COLLATE "C"), whatever the database's collation. details is JSON
+     * kept as text, exactly as given, so that recording a run never fails
+     * on it; details::jsonb reads it in SQL.
+     */
+    "CREATE TABLE jobs ("
+    "  job_id text COLLATE \"C\" PRIMARY KEY,"
+    "  paused boolean NOT NULL DEFAULT false,"
+    "  streak bigint NOT NULL DEFAULT 0,"
+    "  last_fire timestamptz,"
+    "  updated_at timestamptz NOT NULL"
+    ");"
+    "CREATE TABLE job_runs ("
+    "  id bigserial PRIMARY KEY,"
+    "  job_id text COLLATE \"C\" NOT NULL,"
+    "  instance text NOT NULL,"
+    "  scheduled timestamptz NOT NULL,"
+    "  started timestamptz NOT NULL,"
+    "  finished timestamptz,"
+    "  status text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped',"
+    "                                         'timed_out', 'missed')),"
+    "  message text NOT NULL,"
+    "  details text NOT NULL"
+    ");"
+    "CREATE INDEX job_runs_job ON job_runs (job_id, id DESC);"
+    "CREATE INDEX job_runs_status_started ON job_runs (status, started);"
+    "CREATE TABLE leases ("
+    "  name text COLLATE \"C\" PRIMARY KEY,"
+    "  holder text NOT NULL,"
+    "  valid_until timestamptz NOT NULL,"
+    "  created_at timestamptz NOT NULL"
+    ");",
 };
 #define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
 
@@ -1560,6 +1703,482 @@ static int pg_update_gap(struct store *st, const struct gap_record *g, struct st
     return rc;
 }
 
+/* --- jobs, runs and leases ---------------------------------------------- */
+
+#define PG_MS_MIN (PG_TIME_MIN * 1000)
+#define PG_MS_END (PG_TIME_END * 1000)
+
+/* Unix milliseconds as a binary timestamptz, outside the kept years +-infinity. */
+static void pp_ms(struct pg_params *p, int64_t ms)
+{
+    int i = pg_param_slot(p);
+    int64_t v = ms < PG_MS_MIN    ? INT64_MIN
+                : ms >= PG_MS_END ? INT64_MAX
+                                  : (ms - PG_EPOCH_UNIX * 1000) * 1000;
+    pg_put_be64(p->bin[i], (uint64_t)v);
+    p->values[i] = p->bin[i];
+    p->lengths[i] = 8;
+    p->formats[i] = 1;
+}
+
+static void pp_bool(struct pg_params *p, bool v)
+{
+    pp_text(p, v ? "t" : "f");
+}
+
+/* A time (in `unit`s per second) that is to be stored must lie in the kept years. */
+static int pg_check_time(int64_t t, int64_t unit, const char *what, struct strbuf *err)
+{
+    if (t >= PG_TIME_MIN * unit && t < PG_TIME_END * unit)
+        return 0;
+    strbuf_addf(err, "store: %s %lld is outside the years 1 to 9999", what, (long long)t);
+    return CK_EINVAL;
+}
+
+static int pg_no_job(const char *job_id, struct strbuf *err)
+{
+    strbuf_addf(err, "store: no job '%s'", job_id);
+    return CK_ENOTFOUND;
+}
+
+/* The number of rows a command changed. */
+static int64_t pg_changed(PGresult *res)
+{
+    int64_t n = 0;
+    if (parse_int64(PQcmdTuples(res), 0, INT64_MAX, &n))
+        n = 0;
+    return n;
+}
+
+static int pg_read_job(struct pg_store *ps, const PGresult *res, int r, struct job_state *js,
+                       struct strbuf *err)
+{
+    int rc;
+
+    memset(js, 0, sizeof(*js));
+    js->job_id = xstrdup(PQgetvalue(res, r, 0));
+    js->paused = !strcmp(PQgetvalue(res, r, 1), "t");
+    rc = pg_get_int(ps, res, r, 2, &js->streak, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 3, &js->last_fire, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 4, &js->updated_at, err);
+    return rc;
+}
+
+static int pg_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(now, 1, "time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_time(&p, now);
+    rc = pg_run(ps, PG_JOB_ENSURE, &p, &res, err, "add job '%s'", job_id);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_get(struct store *st, const char *job_id, struct job_state *out,
+                      struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    rc = pg_run(ps, PG_JOB_GET, &p, &res, err, "read job '%s'", job_id);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1)
+        rc = pg_no_job(job_id, err);
+    else if ((rc = pg_read_job(ps, res, 0, out, err)))
+        job_state_release(out);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct job_state *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    rc = pg_run(ps, PG_JOB_LIST, NULL, &res, err, "list jobs");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_job(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        job_states_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+static int pg_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
+                             struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(now, 1, "time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_bool(&p, paused);
+    pp_time(&p, now);
+    rc =
+        pg_run(ps, PG_JOB_PAUSE, &p, &res, err, "%s job '%s'", paused ? "pause" : "resume", job_id);
+    if (!rc && !pg_changed(res))
+        rc = pg_no_job(job_id, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
+                                struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(fire, 1, "fire time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_time(&p, fire);
+    rc = pg_run(ps, PG_JOB_LAST_FIRE, &p, &res, err, "record the last fire of job '%s'", job_id);
+    if (!rc && !pg_changed(res))
+        rc = pg_no_job(job_id, err);
+    PQclear(res);
+    return rc;
+}
+
+/* A run's finish time: NULL while it runs (or when none is given). */
+static void pp_finished(struct pg_params *p, enum job_status status, int64_t finished)
+{
+    if (status == JOB_RUNNING || !finished)
+        pp_null(p);
+    else
+        pp_ms(p, finished);
+}
+
+static int pg_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(r->scheduled, 1, "scheduled time", err);
+
+    if (!rc)
+        rc = pg_check_time(r->started, 1000, "start time (ms)", err);
+    if (!rc && r->status != JOB_RUNNING && r->finished)
+        rc = pg_check_time(r->finished, 1000, "finish time (ms)", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, r->job_id);
+    pp_text(&p, r->instance ? r->instance : "");
+    pp_time(&p, r->scheduled);
+    pp_ms(&p, r->started);
+    pp_finished(&p, r->status, r->finished);
+    pp_text(&p, job_status_name(r->status));
+    pp_text(&p, r->message ? r->message : "");
+    pp_text(&p, r->details ? r->details : "{}");
+    rc = pg_run(ps, PG_RUN_INSERT, &p, &res, err, "record a run of job '%s'", r->job_id);
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, &r->id, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_run_update(struct store *st, int64_t id, enum job_status status, int64_t finished,
+                             const char *message, const char *details, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = 0;
+
+    if (status != JOB_RUNNING && finished)
+        rc = pg_check_time(finished, 1000, "finish time (ms)", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_int(&p, id);
+    pp_text(&p, job_status_name(status));
+    pp_finished(&p, status, finished);
+    pp_text(&p, message ? message : "");
+    pp_text(&p, details ? details : "{}");
+    rc = pg_run(ps, PG_RUN_UPDATE, &p, &res, err, "update job run %lld", (long long)id);
+    if (!rc && !pg_changed(res)) {
+        strbuf_addf(err, "store: no job run with id %lld", (long long)id);
+        rc = CK_ENOTFOUND;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_streak_update(struct store *st, const char *job_id, bool reset,
+                                int64_t *out_streak, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_bool(&p, reset);
+    rc = pg_run(ps, PG_JOB_STREAK, &p, &res, err, "update the failure streak of job '%s'", job_id);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1) {
+        rc = pg_no_job(job_id, err);
+    } else {
+        int64_t streak;
+        rc = pg_get_int(ps, res, 0, 0, &streak, err);
+        if (!rc && out_streak)
+            *out_streak = streak;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_read_run(struct pg_store *ps, const PGresult *res, int r, struct job_run *run,
+                       struct strbuf *err)
+{
+    const char *status = PQgetvalue(res, r, 6);
+    int rc;
+
+    memset(run, 0, sizeof(*run));
+    run->job_id = xstrdup(PQgetvalue(res, r, 1));
+    run->instance = xstrdup(PQgetvalue(res, r, 2));
+    run->message = xstrdup(PQgetvalue(res, r, 7));
+    run->details = xstrdup(PQgetvalue(res, r, 8));
+    if (job_status_parse(status, &run->status)) {
+        strbuf_addf(err, "store: unknown job status '%s' in '%s'", status, ps->redacted);
+        return CK_EPARSE;
+    }
+    rc = pg_get_int(ps, res, r, 0, &run->id, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 3, &run->scheduled, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 4, &run->started, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 5, &run->finished, err);
+    return rc;
+}
+
+static int pg_job_runs_list(struct store *st, const char *job_id, size_t limit,
+                            struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct job_run *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    if (job_id)
+        pp_text(&p, job_id);
+    if (limit && limit <= (size_t)INT64_MAX)
+        pp_int(&p, (int64_t)limit);
+    else
+        pp_null(&p);
+    rc = pg_run(ps, job_id ? PG_RUNS_OF_JOB : PG_RUNS_ALL, &p, &res, err, "list job runs");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_run(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        job_runs_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+/* Run statement `id` with one time parameter (ms); `*changed` (may be NULL) gets the row count. */
+static int pg_run_cut(struct pg_store *ps, enum pg_stmt id, int64_t ms, const char *text,
+                      int64_t *changed, const char *what, struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pp_ms(&p, ms);
+    if (text)
+        pp_text(&p, text);
+    rc = pg_run(ps, id, &p, &res, err, "%s", what);
+    if (!rc && changed)
+        *changed = pg_changed(res);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
+                             struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    int rc = pg_ready(ps, err);
+
+    /* `*deleted` counts runs, the history the caller reports on; leases go quietly. */
+    if (!rc)
+        rc = pg_run_cut(ps, PG_RUNS_PRUNE, before_ms, NULL, deleted, "prune job runs", err);
+    if (!rc)
+        rc = pg_run_cut(ps, PG_LEASES_PRUNE, before_ms, NULL, NULL, "prune leases", err);
+    return rc;
+}
+
+static int pg_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const char *message,
+                                  int64_t *count, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    int rc = pg_ready(ps, err);
+
+    if (!rc)
+        rc = pg_run_cut(ps, PG_RUNS_FAIL_STALE, started_before_ms, message ? message : "", count,
+                        "mark stale job runs failed", err);
+    return rc;
+}
+
+/* The claim of `name` was refused: say who holds it. */
+static int pg_lease_busy(struct pg_store *ps, const char *name, struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t until = 0;
+    int rc;
+
+    pp_text(&p, name);
+    rc = pg_run(ps, PG_LEASE_HOLDER, &p, &res, err, "read lease '%s'", name);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 1 && !pg_get_int(ps, res, 0, 1, &until, err)) {
+        char when[TIME_BUFSZ];
+        time_format_iso8601(until / 1000, when);
+        strbuf_addf(err, "store: lease '%s' is held by '%s' until %s", name, PQgetvalue(res, 0, 0),
+                    when);
+    } else if (PQntuples(res) != 1) {
+        /* Released in the meantime by its holder; it was busy when claimed. */
+        strbuf_addf(err, "store: lease '%s' is held by another instance", name);
+    }
+    PQclear(res);
+    return CK_EBUSY;
+}
+
+static int pg_lease_claim(struct store *st, const char *name, const char *instance, int64_t now_ms,
+                          int64_t until_ms, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t changed;
+    int rc = pg_check_time(now_ms, 1000, "lease time (ms)", err);
+
+    if (!rc)
+        rc = pg_check_time(until_ms, 1000, "lease end (ms)", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, name);
+    pp_text(&p, instance);
+    pp_ms(&p, now_ms);
+    pp_ms(&p, until_ms);
+    rc = pg_run(ps, PG_LEASE_CLAIM, &p, &res, err, "claim lease '%s'", name);
+    if (rc)
+        return rc;
+    changed = pg_changed(res);
+    PQclear(res);
+    /* An upsert whose WHERE refused the update changed no row. */
+    return changed ? 0 : pg_lease_busy(ps, name, err);
+}
+
+static int pg_lease_release(struct store *st, const char *name, const char *instance,
+                            struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, name);
+    pp_text(&p, instance);
+    rc = pg_run(ps, PG_LEASE_RELEASE, &p, &res, err, "release lease '%s'", name);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
+                         struct lease_info **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct lease_info *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, prefix);
+    pp_ms(&p, valid_at_ms);
+    rc = pg_run(ps, PG_LEASE_LIST, &p, &res, err, "list leases");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++) {
+        v[r].name = xstrdup(PQgetvalue(res, r, 0));
+        v[r].holder = xstrdup(PQgetvalue(res, r, 1));
+        rc = pg_get_int(ps, res, r, 2, &v[r].until_ms, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 3, &v[r].created_ms, err);
+    }
+    PQclear(res);
+    if (rc) {
+        lease_infos_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1578,4 +2197,18 @@ const struct store_ops store_pg_ops = {
     .list_gaps = pg_list_gaps,
     .insert_gap = pg_insert_gap,
     .update_gap = pg_update_gap,
+    .job_ensure = pg_job_ensure,
+    .job_get = pg_job_get,
+    .job_list = pg_job_list,
+    .job_set_paused = pg_job_set_paused,
+    .job_set_last_fire = pg_job_set_last_fire,
+    .job_run_insert = pg_job_run_insert,
+    .job_run_update = pg_job_run_update,
+    .job_streak_update = pg_job_streak_update,
+    .job_runs_list = pg_job_runs_list,
+    .job_runs_prune = pg_job_runs_prune,
+    .job_runs_fail_stale = pg_job_runs_fail_stale,
+    .lease_claim = pg_lease_claim,
+    .lease_release = pg_lease_release,
+    .lease_list = pg_lease_list,
 };

@@ -795,6 +795,147 @@ static void test_gap_times(void **state)
     strbuf_release(&err);
 }
 
+/* --- jobs and leases ----------------------------------------------------- */
+
+#define LEASE_RACERS 6
+
+struct racer {
+    pthread_barrier_t *start;
+    const char *url;
+    const char *lease;
+    char holder[16];
+    int rc;
+    struct strbuf err;
+};
+
+static void *race_one(void *arg)
+{
+    struct racer *r = arg;
+    struct store *st = NULL;
+    r->rc = store_open(&st, r->url, &r->err);
+    pthread_barrier_wait(r->start);
+    if (!r->rc)
+        r->rc = store_lease_claim(st, r->lease, r->holder, 4102444800000LL, 4102444800000LL + 60000,
+                                  &r->err);
+    store_close(st);
+    return NULL;
+}
+
+/* Instances claiming one lease at the same moment: exactly one gets it. */
+static void test_lease_race(void **state)
+{
+    char schema[64];
+    char *url = schema_url(schema, sizeof(schema), NULL, NULL);
+    (void)state;
+
+    for (int round = 0; round < 5; round++) {
+        pthread_barrier_t start;
+        pthread_t th[LEASE_RACERS];
+        struct racer r[LEASE_RACERS];
+        char lease[32];
+        int winners = 0;
+        char *holder;
+
+        snprintf(lease, sizeof(lease), "fire:race:%d", round);
+        pthread_barrier_init(&start, NULL, LEASE_RACERS);
+        for (int i = 0; i < LEASE_RACERS; i++) {
+            r[i] = (struct racer){.start = &start, .url = url, .lease = lease};
+            snprintf(r[i].holder, sizeof(r[i].holder), "inst-%d", i);
+            strbuf_init(&r[i].err, 0);
+            assert_int_equal(pthread_create(&th[i], NULL, race_one, &r[i]), 0);
+        }
+        for (int i = 0; i < LEASE_RACERS; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&start);
+        side_use(schema);
+        holder = side_value("SELECT holder FROM leases WHERE name = '%s'", lease);
+        for (int i = 0; i < LEASE_RACERS; i++) {
+            if (!r[i].rc) {
+                winners++;
+                assert_string_equal(r[i].holder, holder);
+            } else if (r[i].rc != CK_EBUSY) {
+                fail_msg("claim %d failed: %s", i, r[i].err.buf);
+            } else {
+                assert_non_null(strstr(r[i].err.buf, holder));
+            }
+            strbuf_release(&r[i].err);
+        }
+        assert_int_equal(winners, 1);
+        free(holder);
+    }
+    free(url);
+}
+
+/* Job history as SQL users see it: real times to the millisecond, NULL until finished. */
+static void test_job_times(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct store *st;
+    char schema[64];
+    char *url = schema_url(schema, sizeof(schema), NULL, NULL);
+    struct job_run r = {
+        .job_id = (char *)"refresh_candles_M15",
+        .instance = (char *)"host:1:ab",
+        .scheduled = T0,
+        .started = T0 * 1000 + 60123,
+        .status = JOB_RUNNING,
+    };
+    struct job_run *runs = NULL;
+    struct job_state js;
+    size_t n = 0;
+    int64_t streak = -1;
+    (void)state;
+
+    CHECK_OK(store_open(&st, url, &err), &err);
+    CHECK_OK(store_job_run_insert(st, &r, &err), &err);
+    side_use(schema);
+    assert_value("2024-01-02 15:00:00|2024-01-02 15:01:00.123|true|{}",
+                 side_value("SELECT (scheduled AT TIME ZONE 'UTC') || '|' || (started AT TIME ZONE "
+                            "'UTC') || '|' || (finished IS NULL) || '|' || details FROM job_runs"));
+    assert_value("t", side_value("SELECT last_fire IS NULL FROM jobs"));
+
+    r.status = JOB_FAILED;
+    r.finished = r.started + 2500;
+    r.message = (char *)"fetch failed";
+    r.details = (char *)"{\"stored\": 0}";
+    CHECK_OK(store_job_run_finish(st, &r, &streak, &err), &err);
+    assert_int_equal(streak, 1);
+    assert_value("2024-01-02 15:01:02.623|failed|0",
+                 side_value("SELECT (finished AT TIME ZONE 'UTC') || '|' || status || '|' || "
+                            "(details::jsonb ->> 'stored') FROM job_runs"));
+    assert_value("2024-01-02 15:00:00", side_value("SELECT (last_fire AT TIME ZONE 'UTC')::text "
+                                                   "FROM jobs"));
+
+    CHECK_OK(store_job_runs_list(st, r.job_id, 0, &runs, &n, &err), &err);
+    assert_int_equal(n, 1);
+    assert_int_equal(runs[0].started, T0 * 1000 + 60123);
+    assert_int_equal(runs[0].finished, T0 * 1000 + 62623);
+    assert_int_equal(runs[0].scheduled, T0);
+    job_runs_free(runs, n);
+    CHECK_OK(store_job_get(st, r.job_id, &js, &err), &err);
+    assert_int_equal(js.last_fire, T0);
+    assert_int_equal(js.streak, 1);
+    job_state_release(&js);
+
+    /* A stale run is failed by the database's clock, never before it started. */
+    r = (struct job_run){
+        .job_id = (char *)"stale", .scheduled = T0, .started = T0 * 1000, .status = JOB_RUNNING};
+    CHECK_OK(store_job_run_insert(st, &r, &err), &err);
+    {
+        int64_t count = 0;
+        char *v;
+        CHECK_OK(store_job_runs_fail_stale(st, T0 * 1000 + 1, "gone", &count, &err), &err);
+        assert_int_equal(count, 1);
+        v = side_value("SELECT finished >= now() - interval '1 minute' AND finished <= now() + "
+                       "interval '1 minute' FROM job_runs WHERE job_id = 'stale'");
+        assert_value("t", v);
+    }
+
+    store_close(st);
+    free(url);
+    strbuf_release(&err);
+}
+
 /* --- setup ------------------------------------------------------------- */
 
 static void quiet(void *arg, const char *message)
@@ -849,6 +990,8 @@ int main(void)
         cmocka_unit_test(test_errors_hide_password),
         cmocka_unit_test(test_error_codes),
         cmocka_unit_test(test_gap_times),
+        cmocka_unit_test(test_lease_race),
+        cmocka_unit_test(test_job_times),
     };
 
     base_url = getenv("CK_TEST_STORE_URL");
