@@ -401,8 +401,11 @@ static const char *const pg_migrations[] = {
 };
 #define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
 
-/* Key of the advisory lock that serialises migrations ("ckmigrat"). */
-#define PG_MIGRATE_LOCK "7163939931737448820"
+/*
+ * Key of the advisory lock that serialises migrations: an arbitrary
+ * constant, fixed forever (processes of every version must agree on it).
+ */
+#define PG_MIGRATE_LOCK "7713666909727727988"
 
 /* Candles per upsert statement, and per page of a query. */
 #define PG_UPSERT_CHUNK 10000
