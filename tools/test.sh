@@ -12,8 +12,13 @@ PGDIR=$(mktemp -d /tmp/ckpg.XXXXXX)
 cleanup() { bash tests/helpers/pg_cluster.sh stop "$PGDIR" || true; rm -rf "$PGDIR"; }
 trap cleanup EXIT
 CK_TEST_PG_URL=$(bash tests/helpers/pg_cluster.sh start "$PGDIR")
+# Without a URL every pg test would skip; under `make test` that is a failure.
+case $CK_TEST_PG_URL in
+    postgresql://* | postgres://*) ;;
+    *) echo "test: pg_cluster.sh gave no PostgreSQL URL" >&2; exit 1 ;;
+esac
 export CK_TEST_PG_URL
-echo "test: PostgreSQL for the pg tests at ${CK_TEST_PG_URL%%\?*}"
+echo "test: PostgreSQL for the pg tests at $(echo "${CK_TEST_PG_URL%%\?*}" | sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#')"
 
 run_suite() {
     local dir=$1; shift

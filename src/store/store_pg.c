@@ -2,7 +2,34 @@
 /*
  * The PostgreSQL store backend, on libpq.
  *
- * MEASUREMENTS_PLACEHOLDER
+ * Writing candles. A batch is one statement, INSERT ... SELECT FROM
+ * unnest($2::timestamptz[], $3::numeric[], ...) ON CONFLICT (series_id,
+ * open_time) DO UPDATE ... WHERE the values differ, after the series id has
+ * been looked up (or added): two round trips per batch. Measured with the
+ * workload of bench_ingest (1,000,000 M15 candles in batches of 5,000, one
+ * transaction each; a fresh, unchanged and changed pass) on the 2-core
+ * development machine with PostgreSQL 15, a new tests/helpers/pg_cluster.sh
+ * cluster for every run, four runs each, other builds running (load 2-4),
+ * in thousands of candles per second; "cpu" is candles over the client's
+ * plus the backend's CPU time, which the load disturbs less:
+ *
+ *                                          fresh    fresh cpu  unchanged  changed
+ *   (a) COPY into a temp table, then
+ *       INSERT ... SELECT ... ON CONFLICT  106-171  137-174    135-178    84-125
+ *   (b) unnest(arrays) ON CONFLICT         114-159  141-162    117-215    85-113
+ *   (a) without the foreign key            181-397  354-416    130-223    82-129
+ *   (b) without the foreign key (kept)     232-351  294-365     77-194    77-130
+ *   COPY straight into candles for a
+ *   batch known to be new, else (b)        209-379  332-385    146-238   101-137
+ *
+ * and, one warm cluster, the three without the foreign key taking turns:
+ * (a) 376-415, (b) 378-401, COPY when new 394-409. Neither the staging
+ * table nor COPY beats (b) by more than the noise, and both need more round
+ * trips and per-session state that a reconnect loses (the last also a lock
+ * per series), so (b) it is. What matters is the foreign key from candles
+ * to series, which PostgreSQL checks row by row: it costs more than the
+ * insert itself, so candles.series_id is not declared one (migration 1
+ * says how integrity is kept instead).
  *
  * Schema. The same logical schema as the SQLite backend, in PostgreSQL's
  * own types so that SQL users see real values: prices are NUMERIC(20,8)
@@ -20,8 +47,16 @@
  * is exact for every whole second) and read back as
  * extract(epoch ...)::bigint, so neither depends on the session's TimeZone.
  *
+ * Jobs and leases (migration 2) are plain rows, their times timestamptz to
+ * the millisecond. A lease claim is one INSERT ... ON CONFLICT DO UPDATE
+ * whose WHERE decides whether an expired lease may be taken over or the
+ * claimant's own extended; PostgreSQL evaluates it on the locked, latest
+ * version of the row, so of several instances sharing the database that
+ * claim at once exactly one succeeds, whatever their transactions.
+ *
  * Statements are prepared once per connection, on first use; a reconnect
- * forgets them and they are prepared again.
+ * forgets them and they are prepared again. Query results are read in
+ * pages (keyset paging), so an iterator holds at most one page.
  *
  * Connection loss. Before an operation that runs outside a transaction,
  * the connection is checked: input the server sent while we were idle is
@@ -54,6 +89,7 @@
 #include <libpq-fe.h>
 
 #include <assert.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -67,7 +103,6 @@ enum pg_stmt {
     PG_SCHEMA_VERSION,
     PG_SERIES_GET,
     PG_SERIES_ADD,
-    PG_RANGE_USED,
     PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
@@ -78,14 +113,41 @@ enum pg_stmt {
     PG_LIST_GAPS,
     PG_INSERT_GAP,
     PG_UPDATE_GAP,
+    PG_JOB_ENSURE,
+    PG_JOB_GET,
+    PG_JOB_LIST,
+    PG_JOB_PAUSE,
+    PG_JOB_LAST_FIRE,
+    PG_JOB_STREAK,
+    PG_RUN_INSERT,
+    PG_RUN_UPDATE,
+    PG_RUNS_OF_JOB,
+    PG_RUNS_ALL,
+    PG_RUNS_PRUNE,
+    PG_RUNS_FAIL_STALE,
+    PG_LEASES_PRUNE,
+    PG_LEASE_CLAIM,
+    PG_LEASE_HOLDER,
+    PG_LEASE_RELEASE,
+    PG_LEASE_LIST,
     PG_STMT_COUNT
 };
 
-/* First key of the advisory locks that serialise writers of one series ("cks1"). */
-#define PG_SERIES_LOCK_CLASS "1667986225"
-
 /* The series of parameters $1..$3 (source, symbol, timeframe). */
-#define PG_SERIES_ID_OF "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
+#define PG_SERIES_ID_OF                                                                            \
+    "(SELECT id FROM series WHERE source = $1 AND symbol = $2 AND timeframe = $3)"
+
+/* A timestamptz column as Unix milliseconds (NULL stays NULL). */
+#define PG_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+/* The columns of a job row, in pg_read_job()'s order. */
+#define PG_JOB_COLUMNS                                                                             \
+    "job_id, paused, streak, coalesce(extract(epoch FROM last_fire)::bigint, 0), "                 \
+    "extract(epoch FROM updated_at)::bigint"
+/* The columns of a run row, in pg_read_run()'s order. */
+#define PG_RUN_COLUMNS                                                                             \
+    "id, job_id, instance, extract(epoch FROM scheduled)::bigint, " PG_MS(                         \
+        "started") ", "                                                                            \
+                   "coalesce(" PG_MS("finished") ", 0), status, message, details"
 
 static const struct {
     const char *name;
@@ -94,55 +156,50 @@ static const struct {
     [PG_SCHEMA_VERSION] = {"ck_schema_version",
                            "SELECT coalesce(max(version), 0) FROM schema_version"},
     /*
-     * Writers look a series up with its write lock (see pg_put_candles); the
-     * lock is a transaction-scoped advisory lock keyed by the series id.
+     * Writers hold the series row with a KEY SHARE lock, once per batch,
+     * as a foreign key check would per row: a concurrent DELETE of the
+     * series waits, and then finds the candles (see migration 1).
      */
     [PG_SERIES_GET] = {"ck_series_get",
-                       "SELECT id, pg_advisory_xact_lock(" PG_SERIES_LOCK_CLASS
-                       ", (id % 2147483648)::int4) FROM series WHERE source = $1::text "
-                       "AND symbol = $2::text AND timeframe = $3::text"},
+                       "SELECT id FROM series WHERE source = $1::text AND symbol = $2::text "
+                       "AND timeframe = $3::text FOR KEY SHARE"},
     [PG_SERIES_ADD] = {"ck_series_add",
                        "INSERT INTO series (source, symbol, timeframe) "
                        "VALUES ($1::text, $2::text, $3::text) "
-                       "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id, "
-                       "pg_advisory_xact_lock(" PG_SERIES_LOCK_CLASS
-                       ", (id % 2147483648)::int4)"},
-    [PG_RANGE_USED] = {"ck_range_used",
-                       "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
-                       "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},
+                       "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id"},
     /*
      * A candle that exists is updated only when a value differs, so that
      * re-ingesting an unchanged range writes nothing.
      */
-    [PG_UPSERT] = {"ck_upsert",
-                   "INSERT INTO candles AS c (series_id, open_time, open, high, low, close, volume) "
-                   "SELECT $1::bigint, t.* FROM unnest($2::timestamptz[], $3::numeric[], "
-                   "$4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) AS t "
-                   "ON CONFLICT (series_id, open_time) DO UPDATE SET open = EXCLUDED.open, "
-                   "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
-                   "volume = EXCLUDED.volume "
-                   "WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM "
-                   "(EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)"},
-    [PG_LATEST] = {"ck_latest",
-                   "SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
-                   "WHERE series_id = " PG_SERIES_ID_OF},
-    [PG_QUERY_ASC] = {"ck_query_asc",
-                      "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
-                      "FROM candles WHERE series_id = " PG_SERIES_ID_OF
-                      " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
-                      "ORDER BY open_time ASC LIMIT $6::bigint"},
-    [PG_QUERY_DESC] = {"ck_query_desc",
-                       "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
-                       "FROM candles WHERE series_id = " PG_SERIES_ID_OF
-                       " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
-                       "ORDER BY open_time DESC LIMIT $6::bigint"},
-    [PG_COUNT] = {"ck_count",
-                  "SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
-                  " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz"},
-    [PG_DELETE_BEFORE] = {"ck_delete_before",
-                          "DELETE FROM candles WHERE series_id IN "
-                          "(SELECT id FROM series WHERE timeframe = $1::text) "
-                          "AND open_time < $2::timestamptz"},
+    [PG_UPSERT] =
+        {"ck_upsert",
+         "INSERT INTO candles AS c (series_id, open_time, open, high, low, close, volume) "
+         "SELECT $1::bigint, t.* FROM unnest($2::timestamptz[], $3::numeric[], "
+         "$4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) AS t "
+         "ON CONFLICT (series_id, open_time) DO UPDATE SET open = EXCLUDED.open, "
+         "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
+         "volume = EXCLUDED.volume "
+         "WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM "
+         "(EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)"},
+    [PG_LATEST] = {"ck_latest", "SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
+                                "WHERE series_id = " PG_SERIES_ID_OF},
+    [PG_QUERY_ASC] =
+        {"ck_query_asc",
+         "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
+         "FROM candles WHERE series_id = " PG_SERIES_ID_OF
+         " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+         "ORDER BY open_time ASC LIMIT $6::bigint"},
+    [PG_QUERY_DESC] =
+        {"ck_query_desc",
+         "SELECT extract(epoch FROM open_time)::bigint, open, high, low, close, volume "
+         "FROM candles WHERE series_id = " PG_SERIES_ID_OF
+         " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+         "ORDER BY open_time DESC LIMIT $6::bigint"},
+    [PG_COUNT] = {"ck_count", "SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                              " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz"},
+    [PG_DELETE_BEFORE] = {"ck_delete_before", "DELETE FROM candles WHERE series_id IN "
+                                              "(SELECT id FROM series WHERE timeframe = $1::text) "
+                                              "AND open_time < $2::timestamptz"},
     [PG_LIST_SERIES] = {"ck_list_series",
                         "SELECT s.source, s.symbol, s.timeframe, x.n, "
                         "extract(epoch FROM x.first)::bigint, extract(epoch FROM x.last)::bigint "
@@ -171,6 +228,75 @@ static const struct {
                        "UPDATE gaps SET first_time = $2::timestamptz, last_time = $3::timestamptz, "
                        "count = $4::bigint, state = $5::text, reason = coalesce($6::text, reason), "
                        "last_checked = $7::timestamptz WHERE id = $1::bigint"},
+    [PG_JOB_ENSURE] = {"ck_job_ensure", "INSERT INTO jobs (job_id, updated_at) "
+                                        "VALUES ($1::text, $2::timestamptz) "
+                                        "ON CONFLICT (job_id) DO NOTHING"},
+    [PG_JOB_GET] = {"ck_job_get", "SELECT " PG_JOB_COLUMNS " FROM jobs WHERE job_id = $1::text"},
+    [PG_JOB_LIST] = {"ck_job_list", "SELECT " PG_JOB_COLUMNS " FROM jobs ORDER BY job_id"},
+    [PG_JOB_PAUSE] = {"ck_job_pause", "UPDATE jobs SET paused = $2::boolean, "
+                                      "updated_at = $3::timestamptz WHERE job_id = $1::text"},
+    /* greatest() ignores the NULL of a job that has handled no fire yet. */
+    [PG_JOB_LAST_FIRE] = {"ck_job_last_fire",
+                          "UPDATE jobs SET last_fire = greatest(last_fire, $2::timestamptz) "
+                          "WHERE job_id = $1::text"},
+    [PG_JOB_STREAK] = {"ck_job_streak",
+                       "UPDATE jobs SET streak = CASE WHEN $2::boolean THEN 0 ELSE streak + 1 END "
+                       "WHERE job_id = $1::text RETURNING streak"},
+    [PG_RUN_INSERT] = {"ck_run_insert",
+                       "INSERT INTO job_runs (job_id, instance, scheduled, started, finished, "
+                       "status, message, details) VALUES ($1::text, $2::text, $3::timestamptz, "
+                       "$4::timestamptz, $5::timestamptz, $6::text, $7::text, $8::text) "
+                       "RETURNING id"},
+    [PG_RUN_UPDATE] = {"ck_run_update",
+                       "UPDATE job_runs SET status = $2::text, finished = $3::timestamptz, "
+                       "message = $4::text, details = $5::text WHERE id = $1::bigint"},
+    /* A NULL limit is no limit. */
+    [PG_RUNS_OF_JOB] = {"ck_runs_of_job", "SELECT " PG_RUN_COLUMNS " FROM job_runs "
+                                          "WHERE job_id = $1::text ORDER BY id DESC "
+                                          "LIMIT $2::bigint"},
+    [PG_RUNS_ALL] = {"ck_runs_all",
+                     "SELECT " PG_RUN_COLUMNS " FROM job_runs ORDER BY id DESC LIMIT $1::bigint"},
+    /* The finished statuses are spelled out so that the (status, started) index serves. */
+    [PG_RUNS_PRUNE] = {"ck_runs_prune",
+                       "DELETE FROM job_runs WHERE status IN ('ok', 'failed', 'skipped', "
+                       "'timed_out', 'missed') AND started < $1::timestamptz"},
+    /*
+     * When such a run really ended is unknown: it is marked finished when
+     * the sweep noticed, by the database's clock (in whole milliseconds,
+     * as the store reads them), and never before it started.
+     */
+    [PG_RUNS_FAIL_STALE] = {"ck_runs_fail_stale",
+                            "UPDATE job_runs SET status = 'failed', message = $2::text, "
+                            "finished = greatest(started, "
+                            "date_trunc('milliseconds', statement_timestamp())) "
+                            "WHERE status = 'running' AND started < $1::timestamptz"},
+    [PG_LEASES_PRUNE] = {"ck_leases_prune",
+                         "DELETE FROM leases WHERE created_at < $1::timestamptz"},
+    /*
+     * The whole claim is this statement. ON CONFLICT locks the existing
+     * row and evaluates the WHERE on its latest committed version, so of
+     * two instances claiming at once exactly one inserts or takes over;
+     * the other waits for it and then changes nothing. The SET sees the
+     * old row, so created_at moves only with the holder.
+     */
+    [PG_LEASE_CLAIM] = {"ck_lease_claim",
+                        "INSERT INTO leases AS l (name, holder, valid_until, created_at) "
+                        "VALUES ($1::text, $2::text, $4::timestamptz, $3::timestamptz) "
+                        "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+                        "valid_until = EXCLUDED.valid_until, created_at = CASE WHEN "
+                        "l.holder = EXCLUDED.holder THEN l.created_at ELSE EXCLUDED.created_at "
+                        "END WHERE l.valid_until < $3::timestamptz OR l.holder = EXCLUDED.holder"},
+    [PG_LEASE_HOLDER] = {"ck_lease_holder",
+                         "SELECT holder, " PG_MS(
+                             "valid_until") " FROM leases WHERE name = $1::text"},
+    [PG_LEASE_RELEASE] = {"ck_lease_release",
+                          "DELETE FROM leases WHERE name = $1::text AND holder = $2::text"},
+    /* name >= prefix lets the primary key serve; starts_with() takes '_' and '%' literally. */
+    [PG_LEASE_LIST] = {"ck_lease_list", "SELECT name, holder, " PG_MS("valid_until") ", " PG_MS(
+                                            "created_at") " FROM leases WHERE name >= $1::text "
+                                                          "AND starts_with(name, $1::text) AND "
+                                                          "valid_until >= $2::timestamptz "
+                                                          "ORDER BY name"},
 };
 
 /*
@@ -190,10 +316,10 @@ static const char *const pg_migrations[] = {
     /*
      * candles.series_id is not declared a foreign key: PostgreSQL checks
      * one row at a time, which more than halves the speed of a backfill
-     * (see the measurements at the top). The store only writes ids it has
-     * just read under the series' lock, and the trigger below keeps the
-     * other direction: a series that still has candles cannot be deleted
-     * or renumbered, as with a foreign key.
+     * (see the measurements at the top). The store only writes ids that
+     * it has just read, and locked, from series in the same transaction,
+     * and the trigger below keeps the other direction: a series that still
+     * has candles cannot be deleted or renumbered, as with a foreign key.
      */
     "CREATE TABLE candles ("
     "  series_id bigint NOT NULL,"
@@ -235,34 +361,81 @@ static const char *const pg_migrations[] = {
     "  SELECT s.source, s.symbol, s.timeframe, c.open_time,"
     "         c.open, c.high, c.low, c.close, c.volume"
     "  FROM candles c JOIN series s ON s.id = c.series_id;",
+    /*
+     * 2: scheduled jobs (paused flag, failure streak, last fire handled),
+     * their run history and leases, as in the SQLite schema but with
+     * timestamptz times (runs and leases to the millisecond; a job's
+     * last_fire and a run's finished are NULL until there is one). Names
+     * that are listed in order or matched by prefix are byte-ordered
+     * (COLLATE "C"), whatever the database's collation. details is JSON
+     * kept as text, exactly as given, so that recording a run never fails
+     * on it; details::jsonb reads it in SQL.
+     */
+    "CREATE TABLE jobs ("
+    "  job_id text COLLATE \"C\" PRIMARY KEY,"
+    "  paused boolean NOT NULL DEFAULT false,"
+    "  streak bigint NOT NULL DEFAULT 0,"
+    "  last_fire timestamptz,"
+    "  updated_at timestamptz NOT NULL"
+    ");"
+    "CREATE TABLE job_runs ("
+    "  id bigserial PRIMARY KEY,"
+    "  job_id text COLLATE \"C\" NOT NULL,"
+    "  instance text NOT NULL,"
+    "  scheduled timestamptz NOT NULL,"
+    "  started timestamptz NOT NULL,"
+    "  finished timestamptz,"
+    "  status text NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped',"
+    "                                         'timed_out', 'missed')),"
+    "  message text NOT NULL,"
+    "  details text NOT NULL"
+    ");"
+    "CREATE INDEX job_runs_job ON job_runs (job_id, id DESC);"
+    "CREATE INDEX job_runs_status_started ON job_runs (status, started);"
+    "CREATE TABLE leases ("
+    "  name text COLLATE \"C\" PRIMARY KEY,"
+    "  holder text NOT NULL,"
+    "  valid_until timestamptz NOT NULL,"
+    "  created_at timestamptz NOT NULL"
+    ");",
 };
 #define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
 
-/* Key of the advisory lock that serialises migrations ("ckmigrat"). */
+/*
+ * Key of the advisory lock that serialises migrations: an arbitrary
+ * constant, fixed forever (processes of every version must agree on it).
+ */
 #define PG_MIGRATE_LOCK "7713666909727727988"
 
 /* Candles per upsert statement, and per page of a query. */
 #define PG_UPSERT_CHUNK 10000
-#define PG_PAGE_ROWS 5000
+#define PG_PAGE_ROWS    5000
 
 /*
  * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
- * store keeps times of the years 1 to 9999 (which COPY's text form and
- * every client can spell); bounds outside them become -infinity/infinity
+ * store keeps times of the years 1 to 9999 (which every client and text
+ * format can spell); bounds outside them become -infinity/infinity
  * in comparisons, which selects the same rows.
  */
 #define PG_EPOCH_UNIX 946684800LL
-#define PG_TIME_MIN (-62135596800LL) /* 0001-01-01T00:00:00Z */
-#define PG_TIME_END 253402300800LL   /* 10000-01-01T00:00:00Z */
+#define PG_TIME_MIN   (-62135596800LL) /* 0001-01-01T00:00:00Z */
+#define PG_TIME_END   253402300800LL   /* 10000-01-01T00:00:00Z */
+
+/* Strings that must never appear in a message: the URL's passwords. */
+struct pg_secrets {
+    char **v;
+    size_t n, alloc;
+};
 
 struct pg_store {
     struct store base;
     PGconn *conn;
-    char *redacted;   /* the URL with its password masked, for messages */
-    char *secrets[2]; /* the password as written in the URL and decoded */
+    char *redacted;            /* the URL with its password masked, for messages */
+    struct pg_secrets secrets; /* to scrub from what libpq and the server say */
     bool ready[PG_STMT_COUNT];
-    struct strbuf cols[6];           /* upsert arrays / COPY data, reused */
-    struct strbuf scratch;           /* formatting of messages */
+    bool server_gone;      /* the server announced it is closing the connection */
+    struct strbuf cols[6]; /* the upsert's arrays, kept between batches */
+    struct strbuf scratch; /* what a failing statement was for */
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
 
@@ -271,13 +444,6 @@ static struct pg_store *pg_downcast(struct store *st)
     if (st->ops != &store_pg_ops)
         BUG("store: a %s store passed to the postgresql backend", st->ops->name);
     return (struct pg_store *)st;
-}
-
-/* libpq prints notices on stderr by default; the store never logs. */
-static void pg_notice_ignore(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
 }
 
 /* --- messages --------------------------------------------------------- */
@@ -293,80 +459,120 @@ static int pg_hexval(int c)
     return -1;
 }
 
+static void pg_secrets_push(struct pg_secrets *sec, char *s)
+{
+    ALLOC_GROW(sec->v, sec->n + 1, sec->alloc);
+    sec->v[sec->n++] = s;
+}
+
+/* Add s[0..len) as written and, if different, percent-decoded. */
+static void pg_secrets_add(struct pg_secrets *sec, const char *s, size_t len)
+{
+    struct strbuf dec = STRBUF_INIT;
+
+    if (!len)
+        return;
+    pg_secrets_push(sec, xstrndup(s, len));
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < len && (hi = pg_hexval(s[i + 1])) >= 0 &&
+            (lo = pg_hexval(s[i + 2])) >= 0) {
+            strbuf_addch(&dec, hi * 16 + lo);
+            i += 2;
+        } else {
+            strbuf_addch(&dec, s[i]);
+        }
+    }
+    if (dec.len && strcmp(dec.buf, sec->v[sec->n - 1]))
+        pg_secrets_push(sec, strbuf_detach(&dec, NULL));
+    strbuf_release(&dec);
+}
+
+static void pg_secrets_release(struct pg_secrets *sec)
+{
+    for (size_t i = 0; i < sec->n; i++)
+        free(sec->v[i]);
+    free(sec->v);
+    *sec = (struct pg_secrets){0};
+}
+
 /*
- * The password of `url` as written (userinfo after the first ':' up to the
- * last '@' of the authority, or a password= parameter), and percent-decoded.
- * Best effort on malformed URLs: the point is to find what to scrub.
+ * Collect the passwords in `url`: the userinfo's and any password=
+ * parameter's. A well-formed URL has its userinfo end at the first '@';
+ * one with an unencoded '@' in the password is malformed, and libpq may
+ * then quote any part of it, so the password up to the last '@' and its
+ * pieces between the '@'s (three characters or more) are scrubbed too.
  */
-static void pg_find_secrets(const char *url, char *out[2])
+static void pg_find_secrets(const char *url, struct pg_secrets *sec)
 {
     const char *auth = strstr(url, "://");
-    const char *p = NULL, *end = NULL;
+    const char *q;
 
-    out[0] = out[1] = NULL;
     if (auth) {
-        const char *host_end;
+        const char *stop, *first = NULL, *last = NULL, *colon;
         auth += 3;
-        host_end = auth + strcspn(auth, "/?");
-        for (const char *q = auth; q < host_end; q++)
-            if (*q == '@')
-                end = q;
-        if (end) {
-            const char *colon = memchr(auth, ':', (size_t)(end - auth));
-            if (colon) {
-                p = colon + 1;
+        stop = auth + strcspn(auth, "?");
+        for (const char *c = auth; c < stop; c++) {
+            if (*c != '@')
+                continue;
+            if (!first)
+                first = c;
+            last = c;
+        }
+        colon = first ? memchr(auth, ':', (size_t)(first - auth)) : NULL;
+        if (colon)
+            pg_secrets_add(sec, colon + 1, (size_t)(first - colon - 1));
+        colon = last && last != first ? memchr(auth, ':', (size_t)(last - auth)) : NULL;
+        if (colon) {
+            const char *p = colon + 1;
+            pg_secrets_add(sec, p, (size_t)(last - p));
+            while (p < last) {
+                size_t len = strcspn(p, "@");
+                if (p + len > last)
+                    len = (size_t)(last - p);
+                if (len >= 3)
+                    pg_secrets_add(sec, p, len);
+                p += len + 1;
             }
         }
     }
-    if (!p) {
-        const char *q = strstr(url, "password=");
-        if (q) {
-            p = q + 9;
-            end = p + strcspn(p, "& ");
-        }
-    }
-    if (!p || end <= p)
-        return;
-    out[0] = xstrndup(p, (size_t)(end - p));
-    {
-        struct strbuf sb = STRBUF_INIT;
-        for (const char *q = p; q < end; q++) {
-            int hi, lo;
-            if (*q == '%' && end - q >= 3 && (hi = pg_hexval(q[1])) >= 0 &&
-                (lo = pg_hexval(q[2])) >= 0) {
-                strbuf_addch(&sb, hi * 16 + lo);
-                q += 2;
-            } else {
-                strbuf_addch(&sb, *q);
-            }
-        }
-        if (sb.len && strcmp(sb.buf, out[0]))
-            out[1] = strbuf_detach(&sb, NULL);
-        strbuf_release(&sb);
-    }
+    for (q = strstr(url, "password="); q; q = strstr(q + 9, "password="))
+        pg_secrets_add(sec, q + 9, strcspn(q + 9, "& "));
 }
 
 /* Append `text` to `err` with every occurrence of a secret replaced by "***". */
-static void pg_add_scrubbed(struct strbuf *err, const char *text, char *const secrets[2])
+static void pg_add_scrubbed(struct strbuf *err, const char *text, const struct pg_secrets *sec)
 {
     size_t start = err->len;
 
-    strbuf_addstr(err, text);
-    /* Trim the newline libpq ends its messages with. */
-    while (err->len > start && (err->buf[err->len - 1] == '\n' || err->buf[err->len - 1] == ' '))
-        strbuf_setlen(err, err->len - 1);
-    for (int i = 0; i < 2; i++) {
-        const char *s = secrets[i];
-        size_t slen = s ? strlen(s) : 0;
+    /*
+     * One line: libpq ends its messages with a newline and continues some
+     * on an indented next line ("\n\tIs the server running...").
+     */
+    for (const char *c = text; *c; c++) {
+        if (*c == '\n' || *c == '\r') {
+            while (c[1] == '\n' || c[1] == '\r' || c[1] == '\t' || c[1] == ' ')
+                c++;
+            if (c[1])
+                strbuf_addch(err, ' ');
+        } else {
+            strbuf_addch(err, *c);
+        }
+    }
+    for (size_t i = 0; i < sec->n; i++) {
+        const char *s = sec->v[i];
+        size_t slen = strlen(s);
+        size_t from = start;
         char *hit;
         if (!slen)
             continue;
-        while ((hit = strstr(err->buf + start, s))) {
+        while ((hit = strstr(err->buf + from, s))) {
             struct strbuf tmp = STRBUF_INIT;
             size_t at = (size_t)(hit - err->buf);
             strbuf_add(&tmp, err->buf + at + slen, err->len - at - slen);
             strbuf_setlen(err, at);
             strbuf_addstr(err, "***");
+            from = err->len;
             strbuf_addbuf(err, &tmp);
             strbuf_release(&tmp);
         }
@@ -377,7 +583,7 @@ static void pg_add_scrubbed(struct strbuf *err, const char *text, char *const se
 static void pg_add_conn_error(struct pg_store *ps, struct strbuf *err)
 {
     const char *m = ps->conn ? PQerrorMessage(ps->conn) : NULL;
-    pg_add_scrubbed(err, m && *m ? m : "no further detail", ps->secrets);
+    pg_add_scrubbed(err, m && *m ? m : "no further detail", &ps->secrets);
 }
 
 /*
@@ -409,7 +615,7 @@ static int pg_result_error(struct pg_store *ps, const PGresult *res, const char 
     if (lost)
         strbuf_addf(err, "lost the connection to '%s': ", ps->redacted);
     if (msg && *msg)
-        pg_add_scrubbed(err, msg, ps->secrets);
+        pg_add_scrubbed(err, msg, &ps->secrets);
     else
         pg_add_conn_error(ps, err);
     if (*state)
@@ -420,6 +626,39 @@ static int pg_result_error(struct pg_store *ps, const PGresult *res, const char 
 /* --- connection and statements --------------------------------------- */
 
 /*
+ * libpq hands messages that arrive outside a query to the notice receiver.
+ * They are not printed (the store never logs), but a FATAL one is the
+ * server saying that it is closing this connection.
+ */
+static void pg_notice(void *arg, const PGresult *res)
+{
+    struct pg_store *ps = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))
+        ps->server_gone = true;
+}
+
+/*
+ * A backend that was terminated (or a server that shut down) sends a FATAL
+ * message and closes the socket while we are idle. Reading and parsing
+ * what is pending (poll() says whether anything is, so this never blocks)
+ * finds either the message or the closed stream before a statement is
+ * wasted on a dead connection.
+ */
+static bool pg_idle_conn_dead(struct pg_store *ps)
+{
+    for (int i = 0; i < 4 && PQstatus(ps->conn) == CONNECTION_OK && !ps->server_gone; i++) {
+        struct pollfd pfd = {.fd = PQsocket(ps->conn), .events = POLLIN};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(ps->conn))
+            break;
+        (void)PQisBusy(ps->conn); /* parses the input: a FATAL reaches pg_notice() */
+    }
+    return PQstatus(ps->conn) == CONNECTION_BAD || ps->server_gone;
+}
+
+/*
  * Make the connection usable for an operation. Outside a transaction a
  * connection that broke while idle is reset once (see the top of the file).
  */
@@ -428,21 +667,14 @@ static int pg_ready(struct pg_store *ps, struct strbuf *err)
     if (ps->base.in_tx) {
         if (PQstatus(ps->conn) != CONNECTION_BAD)
             return 0;
-        strbuf_addf(err, "store: lost the connection to '%s' inside a transaction: ",
-                    ps->redacted);
+        strbuf_addf(err, "store: lost the connection to '%s' inside a transaction: ", ps->redacted);
         pg_add_conn_error(ps, err);
         return CK_EIO;
     }
-    /*
-     * A backend that was terminated sends its FATAL message and closes the
-     * socket; reading the pending input (which never blocks) turns that
-     * into CONNECTION_BAD before a statement is wasted on it.
-     */
-    if (PQstatus(ps->conn) == CONNECTION_OK && PQtransactionStatus(ps->conn) == PQTRANS_IDLE)
-        PQconsumeInput(ps->conn);
-    if (PQstatus(ps->conn) != CONNECTION_BAD)
+    if (!pg_idle_conn_dead(ps))
         return 0;
     PQreset(ps->conn);
+    ps->server_gone = false;
     memset(ps->ready, 0, sizeof(ps->ready));
     if (PQstatus(ps->conn) != CONNECTION_OK) {
         strbuf_addf(err, "store: cannot reconnect to '%s': ", ps->redacted);
@@ -564,10 +796,10 @@ static int pg_prepare(struct pg_store *ps, enum pg_stmt id, struct strbuf *err)
  * caller clears it); on failure the error is reported, with what the
  * statement was for in `fmt`.
  */
-__attribute__((format(printf, 6, 7))) static int pg_run(struct pg_store *ps, enum pg_stmt id,
-                                                         const struct pg_params *p,
-                                                         PGresult **out, struct strbuf *err,
-                                                         const char *fmt, ...)
+static int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...)
 {
     PGresult *res;
     ExecStatusType status;
@@ -645,14 +877,21 @@ static int pg_get_tf(struct pg_store *ps, const PGresult *res, int row, int col,
 
 /* --- open, migrate, close --------------------------------------------- */
 
-/* The version the database is at, 0 when it has no schema_version table yet. */
+/*
+ * The version the database is at, 0 when it has no schema_version table yet.
+ * The table is looked for in pg_class with the statement's snapshot rather
+ * than with to_regclass(): the catalog caches of a session that waited for
+ * the migration lock may still remember the table as missing.
+ */
 static int pg_read_version(struct pg_store *ps, int *out, struct strbuf *err)
 {
     PGresult *res;
     int64_t v;
     int rc;
 
-    res = PQexec(ps->conn, "SELECT to_regclass('schema_version') IS NOT NULL");
+    res = PQexec(ps->conn, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+                           "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                           "WHERE c.relname = 'schema_version' AND n.nspname = current_schema())");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pg_result_error(ps, res, "read the schema version", err);
         PQclear(res);
@@ -738,8 +977,7 @@ static void pg_free(struct pg_store *ps)
     if (ps->conn)
         PQfinish(ps->conn);
     free(ps->redacted);
-    free(ps->secrets[0]);
-    free(ps->secrets[1]);
+    pg_secrets_release(&ps->secrets);
     for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
         strbuf_release(&ps->cols[i]);
     strbuf_release(&ps->scratch);
@@ -751,17 +989,26 @@ static int pg_open(struct store **out, const char *url, struct strbuf *err)
     /*
      * The URL is passed through as libpq's dbname (expanded), so every
      * libpq parameter works; the defaults before it are overridden by the
-     * URL, the ones after it (none) would override the URL.
+     * URL, the ones after it (none) would override the URL. Strings are
+     * UTF-8 in candlekeep.
      */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const vals[] = {"10", "candlekeep", url, NULL};
+    const char *const keys[] = {"connect_timeout", "client_encoding", "fallback_application_name",
+                                "dbname", NULL};
+    const char *const vals[] = {"10", "UTF8", "candlekeep", url, NULL};
     struct pg_store *ps = xcalloc(1, sizeof(*ps));
     int rc = 0;
 
     *out = NULL;
     ps->base.ops = &store_pg_ops;
-    ps->redacted = store_redact_url(url);
-    pg_find_secrets(url, ps->secrets);
+    pg_find_secrets(url, &ps->secrets);
+    {
+        /* Redacted, and scrubbed too in case the URL is malformed. */
+        char *red = store_redact_url(url);
+        struct strbuf sb = STRBUF_INIT;
+        pg_add_scrubbed(&sb, red, &ps->secrets);
+        ps->redacted = strbuf_detach(&sb, NULL);
+        free(red);
+    }
     for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
         strbuf_init(&ps->cols[i], 0);
     strbuf_init(&ps->scratch, 0);
@@ -773,7 +1020,7 @@ static int pg_open(struct store **out, const char *url, struct strbuf *err)
         rc = CK_EIO;
         goto out;
     }
-    PQsetNoticeProcessor(ps->conn, pg_notice_ignore, NULL);
+    PQsetNoticeReceiver(ps->conn, pg_notice, ps);
     {
         /* Binary timestamps are 64-bit microseconds only with integer datetimes. */
         const char *idt = PQparameterStatus(ps->conn, "integer_datetimes");
@@ -845,9 +1092,7 @@ static int pg_begin(struct store *st, struct strbuf *err)
     struct pg_store *ps = pg_downcast(st);
     int rc = pg_ready(ps, err);
     if (!rc)
-        /* The write path relies on READ COMMITTED (each statement sees what
-         * committed before it); say so whatever the server's default is. */
-        rc = pg_command(ps, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin a transaction", err);
+        rc = pg_command(ps, "BEGIN", "begin a transaction", err);
     return rc;
 }
 
@@ -885,11 +1130,11 @@ static void pg_add_series_name(struct strbuf *sb, const struct series_key *s)
 }
 
 /*
- * The id of series `s`; with `create`, the series is added when missing.
- * CK_ENOTFOUND without `create` when it does not exist.
+ * The id of series `s`, which is added when missing, with the row locked
+ * (KEY SHARE) until the transaction ends. Only for writers.
  */
-static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool create,
-                        int64_t *out, struct strbuf *err)
+static int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out,
+                        struct strbuf *err)
 {
     struct pg_params p = {0};
     PGresult *res;
@@ -899,11 +1144,8 @@ static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool cr
     /* Look, add, look again: a concurrent writer may add it between the first two. */
     for (int step = 0; step < 3; step++) {
         bool add = step == 1;
-        if (add && !create)
-            break;
-        rc = pg_run(ps, add ? PG_SERIES_ADD : PG_SERIES_GET, &p, &res, err,
-                    "%s series '%s %s %s'", add ? "add" : "look up", s->source, s->symbol,
-                    timeframe_name(s->tf));
+        rc = pg_run(ps, add ? PG_SERIES_ADD : PG_SERIES_GET, &p, &res, err, "%s series '%s %s %s'",
+                    add ? "add" : "look up", s->source, s->symbol, timeframe_name(s->tf));
         if (rc)
             return rc;
         if (PQntuples(res) == 1) {
@@ -913,7 +1155,11 @@ static int pg_series_id(struct pg_store *ps, const struct series_key *s, bool cr
         }
         PQclear(res);
     }
-    return CK_ENOTFOUND;
+    /* Added by another writer and deleted again at once: give up for now. */
+    strbuf_addstr(err, "store: series '");
+    pg_add_series_name(err, s);
+    strbuf_addstr(err, "' changed under the store; try again");
+    return CK_EBUSY;
 }
 
 struct pg_order {
@@ -972,13 +1218,13 @@ static void pg_add_price(struct strbuf *sb, int64_t v)
 }
 
 /*
- * Upsert c[0..n) (ascending, distinct times) with one INSERT ... SELECT FROM
- * unnest(arrays) ... ON CONFLICT DO UPDATE. The times travel as a binary
- * timestamptz[] (one dimension, no NULLs, element type 1184), the prices as
- * text numeric[] literals with eight decimals.
+ * Upsert c[0..n) (ascending, distinct times) with one statement: INSERT ...
+ * SELECT FROM unnest(arrays) ... ON CONFLICT DO UPDATE. The times travel as
+ * a binary timestamptz[] (one dimension, no NULLs, element type 1184), the
+ * prices as text numeric[] literals with eight decimals.
  */
-static int pg_upsert_unnest(struct pg_store *ps, int64_t series_id, const struct series_key *s,
-                            const struct candle *c, size_t n, struct strbuf *err)
+static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series_key *s,
+                     const struct candle *c, size_t n, struct strbuf *err)
 {
     struct strbuf *times = &ps->cols[0];
     struct pg_params p = {0};
@@ -1033,110 +1279,6 @@ static int pg_upsert_unnest(struct pg_store *ps, int64_t series_id, const struct
     return rc;
 }
 
-/* "2024-01-02 15:00:00+00": exact, and independent of the session's TimeZone and DateStyle. */
-static void pg_add_copy_time(struct strbuf *sb, int64_t t)
-{
-    struct civil_time ct;
-    char buf[40];
-    int len;
-
-    time_to_civil(t, &ct);
-    len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+00", ct.year, ct.month, ct.day,
-                   ct.hour, ct.min, ct.sec);
-    strbuf_add(sb, buf, (size_t)len);
-}
-
-/*
- * Insert c[0..n), none of which exists, with COPY (text format) straight
- * into candles: COPY inserts rows in batches, which makes it the fastest
- * way in by far (see the measurements at the top).
- */
-static int pg_insert_copy(struct pg_store *ps, int64_t series_id, const struct series_key *s,
-                          const struct candle *c, size_t n, struct strbuf *err)
-{
-    struct strbuf *data = &ps->cols[0];
-    PGresult *res;
-    char id[24];
-    int idlen = snprintf(id, sizeof(id), "%lld\t", (long long)series_id);
-    int rc = 0;
-
-    strbuf_reset(data);
-    strbuf_grow(data, n * 100);
-    for (size_t i = 0; i < n; i++) {
-        strbuf_add(data, id, (size_t)idlen);
-        pg_add_copy_time(data, c[i].open_time);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].open);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].high);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].low);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].close);
-        strbuf_addch(data, '\t');
-        if (c[i].has_volume)
-            pg_add_price(data, c[i].volume);
-        else
-            strbuf_addstr(data, "\\N");
-        strbuf_addch(data, '\n');
-    }
-
-    strbuf_reset(&ps->scratch);
-    strbuf_addf(&ps->scratch, "insert candles of '%s %s %s'", s->source, s->symbol,
-                timeframe_name(s->tf));
-    res = PQexec(ps->conn, "COPY candles (series_id, open_time, open, high, low, close, volume) "
-                           "FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = pg_result_error(ps, res, ps->scratch.buf, err);
-        PQclear(res);
-        return rc;
-    }
-    PQclear(res);
-    if (PQputCopyData(ps->conn, data->buf, (int)data->len) != 1 ||
-        PQputCopyEnd(ps->conn, NULL) != 1) {
-        strbuf_addf(err, "store: cannot %s: ", ps->scratch.buf);
-        pg_add_conn_error(ps, err);
-        rc = CK_EIO;
-    }
-    /* The COPY's own result, then NULL; drain whatever comes. */
-    while ((res = PQgetResult(ps->conn))) {
-        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = pg_result_error(ps, res, ps->scratch.buf, err);
-        PQclear(res);
-        if (PQstatus(ps->conn) == CONNECTION_BAD)
-            break;
-    }
-    return rc;
-}
-
-/* Does series `id` hold a candle with first <= open_time <= last? */
-static int pg_range_used(struct pg_store *ps, int64_t id, int64_t first, int64_t last, bool *out,
-                         struct strbuf *err)
-{
-    struct pg_params p = {0};
-    PGresult *res;
-    int rc;
-
-    pp_int(&p, id);
-    pp_time(&p, first);
-    pp_time(&p, last);
-    rc = pg_run(ps, PG_RANGE_USED, &p, &res, err, "look for stored candles");
-    if (rc)
-        return rc;
-    *out = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
-    PQclear(res);
-    return 0;
-}
-
-/*
- * The write path. The series is looked up (or added) with its write lock,
- * so candlekeep's writers of one series take turns until their
- * transactions end. Then each chunk of sorted candles whose time range
- * holds no stored candle yet (a backfill, the next candles of a refresh, a
- * gap repair) is inserted with COPY; the lock guarantees that no other
- * writer adds one of those times before the transaction ends. A chunk that
- * overlaps stored candles is upserted instead.
- */
 static int pg_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
                           size_t n, struct strbuf *err)
 {
@@ -1157,17 +1299,10 @@ static int pg_put_candles(struct store *st, const struct series_key *s, const st
     if (rc)
         return rc;
     c = pg_normalise(c, &n, &owned);
-    rc = pg_series_id(ps, s, true, &series_id, err);
+    rc = pg_series_id(ps, s, &series_id, err);
     for (size_t off = 0; !rc && off < n; off += PG_UPSERT_CHUNK) {
         size_t m = n - off < PG_UPSERT_CHUNK ? n - off : PG_UPSERT_CHUNK;
-        bool used;
-        rc = pg_range_used(ps, series_id, c[off].open_time, c[off + m - 1].open_time, &used, err);
-        if (rc)
-            break;
-        if (used)
-            rc = pg_upsert_unnest(ps, series_id, s, c + off, m, err);
-        else
-            rc = pg_insert_copy(ps, series_id, s, c + off, m, err);
+        rc = pg_upsert(ps, series_id, s, c + off, m, err);
     }
     free(owned);
     return rc;
@@ -1389,8 +1524,7 @@ static int pg_series_info_cmp(const void *a, const void *b)
     return c;
 }
 
-static int pg_list_series(struct store *st, struct series_info **out, size_t *n,
-                          struct strbuf *err)
+static int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct series_info *v;
@@ -1518,7 +1652,7 @@ static int pg_insert_gap(struct store *st, const struct series_key *s, struct ga
     }
     rc = pg_ready(ps, err);
     if (!rc)
-        rc = pg_series_id(ps, s, true, &series_id, err);
+        rc = pg_series_id(ps, s, &series_id, err);
     if (rc)
         return rc;
     pp_int(&p, series_id);
@@ -1572,6 +1706,482 @@ static int pg_update_gap(struct store *st, const struct gap_record *g, struct st
     return rc;
 }
 
+/* --- jobs, runs and leases ---------------------------------------------- */
+
+#define PG_MS_MIN (PG_TIME_MIN * 1000)
+#define PG_MS_END (PG_TIME_END * 1000)
+
+/* Unix milliseconds as a binary timestamptz, outside the kept years +-infinity. */
+static void pp_ms(struct pg_params *p, int64_t ms)
+{
+    int i = pg_param_slot(p);
+    int64_t v = ms < PG_MS_MIN    ? INT64_MIN
+                : ms >= PG_MS_END ? INT64_MAX
+                                  : (ms - PG_EPOCH_UNIX * 1000) * 1000;
+    pg_put_be64(p->bin[i], (uint64_t)v);
+    p->values[i] = p->bin[i];
+    p->lengths[i] = 8;
+    p->formats[i] = 1;
+}
+
+static void pp_bool(struct pg_params *p, bool v)
+{
+    pp_text(p, v ? "t" : "f");
+}
+
+/* A time (in `unit`s per second) that is to be stored must lie in the kept years. */
+static int pg_check_time(int64_t t, int64_t unit, const char *what, struct strbuf *err)
+{
+    if (t >= PG_TIME_MIN * unit && t < PG_TIME_END * unit)
+        return 0;
+    strbuf_addf(err, "store: %s %lld is outside the years 1 to 9999", what, (long long)t);
+    return CK_EINVAL;
+}
+
+static int pg_no_job(const char *job_id, struct strbuf *err)
+{
+    strbuf_addf(err, "store: no job '%s'", job_id);
+    return CK_ENOTFOUND;
+}
+
+/* The number of rows a command changed. */
+static int64_t pg_changed(PGresult *res)
+{
+    int64_t n = 0;
+    if (parse_int64(PQcmdTuples(res), 0, INT64_MAX, &n))
+        n = 0;
+    return n;
+}
+
+static int pg_read_job(struct pg_store *ps, const PGresult *res, int r, struct job_state *js,
+                       struct strbuf *err)
+{
+    int rc;
+
+    memset(js, 0, sizeof(*js));
+    js->job_id = xstrdup(PQgetvalue(res, r, 0));
+    js->paused = !strcmp(PQgetvalue(res, r, 1), "t");
+    rc = pg_get_int(ps, res, r, 2, &js->streak, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 3, &js->last_fire, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 4, &js->updated_at, err);
+    return rc;
+}
+
+static int pg_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(now, 1, "time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_time(&p, now);
+    rc = pg_run(ps, PG_JOB_ENSURE, &p, &res, err, "add job '%s'", job_id);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_get(struct store *st, const char *job_id, struct job_state *out,
+                      struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    rc = pg_run(ps, PG_JOB_GET, &p, &res, err, "read job '%s'", job_id);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1)
+        rc = pg_no_job(job_id, err);
+    else if ((rc = pg_read_job(ps, res, 0, out, err)))
+        job_state_release(out);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct job_state *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    rc = pg_run(ps, PG_JOB_LIST, NULL, &res, err, "list jobs");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_job(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        job_states_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+static int pg_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
+                             struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(now, 1, "time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_bool(&p, paused);
+    pp_time(&p, now);
+    rc =
+        pg_run(ps, PG_JOB_PAUSE, &p, &res, err, "%s job '%s'", paused ? "pause" : "resume", job_id);
+    if (!rc && !pg_changed(res))
+        rc = pg_no_job(job_id, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
+                                struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(fire, 1, "fire time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_time(&p, fire);
+    rc = pg_run(ps, PG_JOB_LAST_FIRE, &p, &res, err, "record the last fire of job '%s'", job_id);
+    if (!rc && !pg_changed(res))
+        rc = pg_no_job(job_id, err);
+    PQclear(res);
+    return rc;
+}
+
+/* A run's finish time: NULL while it runs (or when none is given). */
+static void pp_finished(struct pg_params *p, enum job_status status, int64_t finished)
+{
+    if (status == JOB_RUNNING || !finished)
+        pp_null(p);
+    else
+        pp_ms(p, finished);
+}
+
+static int pg_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(r->scheduled, 1, "scheduled time", err);
+
+    if (!rc)
+        rc = pg_check_time(r->started, 1000, "start time (ms)", err);
+    if (!rc && r->status != JOB_RUNNING && r->finished)
+        rc = pg_check_time(r->finished, 1000, "finish time (ms)", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, r->job_id);
+    pp_text(&p, r->instance ? r->instance : "");
+    pp_time(&p, r->scheduled);
+    pp_ms(&p, r->started);
+    pp_finished(&p, r->status, r->finished);
+    pp_text(&p, job_status_name(r->status));
+    pp_text(&p, r->message ? r->message : "");
+    pp_text(&p, r->details ? r->details : "{}");
+    rc = pg_run(ps, PG_RUN_INSERT, &p, &res, err, "record a run of job '%s'", r->job_id);
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, &r->id, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_run_update(struct store *st, int64_t id, enum job_status status, int64_t finished,
+                             const char *message, const char *details, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = 0;
+
+    if (status != JOB_RUNNING && finished)
+        rc = pg_check_time(finished, 1000, "finish time (ms)", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_int(&p, id);
+    pp_text(&p, job_status_name(status));
+    pp_finished(&p, status, finished);
+    pp_text(&p, message ? message : "");
+    pp_text(&p, details ? details : "{}");
+    rc = pg_run(ps, PG_RUN_UPDATE, &p, &res, err, "update job run %lld", (long long)id);
+    if (!rc && !pg_changed(res)) {
+        strbuf_addf(err, "store: no job run with id %lld", (long long)id);
+        rc = CK_ENOTFOUND;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_streak_update(struct store *st, const char *job_id, bool reset,
+                                int64_t *out_streak, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, job_id);
+    pp_bool(&p, reset);
+    rc = pg_run(ps, PG_JOB_STREAK, &p, &res, err, "update the failure streak of job '%s'", job_id);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1) {
+        rc = pg_no_job(job_id, err);
+    } else {
+        int64_t streak;
+        rc = pg_get_int(ps, res, 0, 0, &streak, err);
+        if (!rc && out_streak)
+            *out_streak = streak;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_read_run(struct pg_store *ps, const PGresult *res, int r, struct job_run *run,
+                       struct strbuf *err)
+{
+    const char *status = PQgetvalue(res, r, 6);
+    int rc;
+
+    memset(run, 0, sizeof(*run));
+    run->job_id = xstrdup(PQgetvalue(res, r, 1));
+    run->instance = xstrdup(PQgetvalue(res, r, 2));
+    run->message = xstrdup(PQgetvalue(res, r, 7));
+    run->details = xstrdup(PQgetvalue(res, r, 8));
+    if (job_status_parse(status, &run->status)) {
+        strbuf_addf(err, "store: unknown job status '%s' in '%s'", status, ps->redacted);
+        return CK_EPARSE;
+    }
+    rc = pg_get_int(ps, res, r, 0, &run->id, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 3, &run->scheduled, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 4, &run->started, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 5, &run->finished, err);
+    return rc;
+}
+
+static int pg_job_runs_list(struct store *st, const char *job_id, size_t limit,
+                            struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct job_run *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    if (job_id)
+        pp_text(&p, job_id);
+    if (limit && limit <= (size_t)INT64_MAX)
+        pp_int(&p, (int64_t)limit);
+    else
+        pp_null(&p);
+    rc = pg_run(ps, job_id ? PG_RUNS_OF_JOB : PG_RUNS_ALL, &p, &res, err, "list job runs");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_run(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        job_runs_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+/* Run statement `id` with one time parameter (ms); `*changed` (may be NULL) gets the row count. */
+static int pg_run_cut(struct pg_store *ps, enum pg_stmt id, int64_t ms, const char *text,
+                      int64_t *changed, const char *what, struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pp_ms(&p, ms);
+    if (text)
+        pp_text(&p, text);
+    rc = pg_run(ps, id, &p, &res, err, "%s", what);
+    if (!rc && changed)
+        *changed = pg_changed(res);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
+                             struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    int rc = pg_ready(ps, err);
+
+    /* `*deleted` counts runs, the history the caller reports on; leases go quietly. */
+    if (!rc)
+        rc = pg_run_cut(ps, PG_RUNS_PRUNE, before_ms, NULL, deleted, "prune job runs", err);
+    if (!rc)
+        rc = pg_run_cut(ps, PG_LEASES_PRUNE, before_ms, NULL, NULL, "prune leases", err);
+    return rc;
+}
+
+static int pg_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const char *message,
+                                  int64_t *count, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    int rc = pg_ready(ps, err);
+
+    if (!rc)
+        rc = pg_run_cut(ps, PG_RUNS_FAIL_STALE, started_before_ms, message ? message : "", count,
+                        "mark stale job runs failed", err);
+    return rc;
+}
+
+/* The claim of `name` was refused: say who holds it. */
+static int pg_lease_busy(struct pg_store *ps, const char *name, struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t until = 0;
+    int rc;
+
+    pp_text(&p, name);
+    rc = pg_run(ps, PG_LEASE_HOLDER, &p, &res, err, "read lease '%s'", name);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 1 && !pg_get_int(ps, res, 0, 1, &until, err)) {
+        char when[TIME_BUFSZ];
+        time_format_iso8601(until / 1000, when);
+        strbuf_addf(err, "store: lease '%s' is held by '%s' until %s", name, PQgetvalue(res, 0, 0),
+                    when);
+    } else if (PQntuples(res) != 1) {
+        /* Released in the meantime by its holder; it was busy when claimed. */
+        strbuf_addf(err, "store: lease '%s' is held by another instance", name);
+    }
+    PQclear(res);
+    return CK_EBUSY;
+}
+
+static int pg_lease_claim(struct store *st, const char *name, const char *instance, int64_t now_ms,
+                          int64_t until_ms, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t changed;
+    int rc = pg_check_time(now_ms, 1000, "lease time (ms)", err);
+
+    if (!rc)
+        rc = pg_check_time(until_ms, 1000, "lease end (ms)", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, name);
+    pp_text(&p, instance);
+    pp_ms(&p, now_ms);
+    pp_ms(&p, until_ms);
+    rc = pg_run(ps, PG_LEASE_CLAIM, &p, &res, err, "claim lease '%s'", name);
+    if (rc)
+        return rc;
+    changed = pg_changed(res);
+    PQclear(res);
+    /* An upsert whose WHERE refused the update changed no row. */
+    return changed ? 0 : pg_lease_busy(ps, name, err);
+}
+
+static int pg_lease_release(struct store *st, const char *name, const char *instance,
+                            struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, name);
+    pp_text(&p, instance);
+    rc = pg_run(ps, PG_LEASE_RELEASE, &p, &res, err, "release lease '%s'", name);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
+                         struct lease_info **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct lease_info *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, prefix);
+    pp_ms(&p, valid_at_ms);
+    rc = pg_run(ps, PG_LEASE_LIST, &p, &res, err, "list leases");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++) {
+        v[r].name = xstrdup(PQgetvalue(res, r, 0));
+        v[r].holder = xstrdup(PQgetvalue(res, r, 1));
+        rc = pg_get_int(ps, res, r, 2, &v[r].until_ms, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 3, &v[r].created_ms, err);
+    }
+    PQclear(res);
+    if (rc) {
+        lease_infos_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -1590,4 +2200,18 @@ const struct store_ops store_pg_ops = {
     .list_gaps = pg_list_gaps,
     .insert_gap = pg_insert_gap,
     .update_gap = pg_update_gap,
+    .job_ensure = pg_job_ensure,
+    .job_get = pg_job_get,
+    .job_list = pg_job_list,
+    .job_set_paused = pg_job_set_paused,
+    .job_set_last_fire = pg_job_set_last_fire,
+    .job_run_insert = pg_job_run_insert,
+    .job_run_update = pg_job_run_update,
+    .job_streak_update = pg_job_streak_update,
+    .job_runs_list = pg_job_runs_list,
+    .job_runs_prune = pg_job_runs_prune,
+    .job_runs_fail_stale = pg_job_runs_fail_stale,
+    .lease_claim = pg_lease_claim,
+    .lease_release = pg_lease_release,
+    .lease_list = pg_lease_list,
 };

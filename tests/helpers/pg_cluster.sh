@@ -34,7 +34,9 @@ usage() {
 find_bindir() {
     local d best="" best_major=-1 major
     for d in /usr/lib/postgresql/*/bin; do
-        [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] || continue
+        if [ ! -x "$d/initdb" ] || [ ! -x "$d/pg_ctl" ] || [ ! -x "$d/postgres" ]; then
+            continue
+        fi
         major=$(basename "$(dirname "$d")")
         major=${major%%.*}
         case $major in '' | *[!0-9]*) continue ;; esac
@@ -95,7 +97,7 @@ random_password() {
 }
 
 cmd_start() {
-    local dir=$1 bin port pass url attempt started=0 superuser
+    local dir=$1 bin port pass url attempt started=0 superuser out
 
     bin=$(find_bindir)
     mkdir -p "$dir"
@@ -115,6 +117,8 @@ cmd_start() {
         superuser=$OWNER
     fi
     echo "$OWNER" >"$dir/owner"
+    # The owner may not be allowed into the caller's working directory.
+    cd "$dir"
 
     # Local (socket) connections are trusted: the socket lives in DIR, which
     # only the owner can enter. TCP needs the role's password.
@@ -125,6 +129,7 @@ cmd_start() {
 
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
+        rm -f "$dir/server.log"
         as_owner tee "$dir/data/conf.d.ck" >/dev/null <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -155,6 +160,8 @@ EOF
     done
     [ "$started" -eq 1 ] || die "could not find a free port for the server"
     echo "$port" >"$dir/port"
+    # From here on a failure must not leave the server running.
+    trap 'if [ -z "${CK_PG_STARTED:-}" ]; then cmd_stop "$dir" || true; fi' EXIT
 
     # pg_ctl -w returns once the server accepts connections; be sure anyway.
     for _ in $(seq 1 100); do
@@ -169,24 +176,29 @@ EOF
     # Connect over the socket as the superuser; ignore any PG* settings of
     # the caller's environment.
     [ -x "$bin/psql" ] || die "psql not found in $bin"
-    as_owner env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGSERVICE -u PGOPTIONS \
+    # psql's errors quote the statement: show them without the password.
+    if ! out=$(as_owner env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGSERVICE -u PGOPTIONS \
         "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U "$superuser" -d postgres \
         -c "CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$pass'" \
-        -c "CREATE DATABASE $DB OWNER $ROLE" >&2 ||
+        -c "CREATE DATABASE $DB OWNER $ROLE" 2>&1); then
+        echo "${out//$pass/***}" | sed -E "s/(PASSWORD ')[^' ]*/\1***/g" >&2
         die "could not create the role and database"
+    fi
 
     url="postgresql://$ROLE:$pass@127.0.0.1:$port/$DB"
     say "ready: postgresql://$ROLE:***@127.0.0.1:$port/$DB"
+    CK_PG_STARTED=1
     echo "$url"
 }
 
 cmd_stop() {
     local dir=$1 bin
-    [ -d "$dir" ] || exit 0
+    [ -d "$dir" ] || return 0
     dir=$(cd "$dir" && pwd)
-    [ -f "$dir/data/postmaster.pid" ] || exit 0
+    [ -f "$dir/data/postmaster.pid" ] || return 0
     if [ -f "$dir/owner" ]; then OWNER=$(cat "$dir/owner"); else OWNER=$(id -un); fi
     bin=$(find_bindir)
+    cd "$dir"
     as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
     if [ -f "$dir/data/postmaster.pid" ]; then
         # pg_ctl could not stop it (stale pid file or a dead server): make
