@@ -670,6 +670,7 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     a->store_url = xstrdup(cfg->store_url);
     a->instance = xstrdup(cfg->instance ? cfg->instance : "");
     a->settings = cfg->settings;
+    a->breakers = cfg->breakers;
     a->sched = cfg->sched;
     a->started_ms = cfg->started_ms ? cfg->started_ms : api_now_ms();
     a->metrics = cfg->metrics;

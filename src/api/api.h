@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct breaker;
 struct metrics;
 struct sched;
 struct settings;
@@ -46,7 +47,11 @@ struct strbuf;
  * /metrics renders `metrics` (the daemon's registry) followed by families
  * computed at scrape time, whose names are therefore reserved for the API:
  * candlekeep_up, candlekeep_build_info, candlekeep_database_up,
- * candlekeep_latest_candle_age_seconds and process_{start_time_seconds,
+ * candlekeep_latest_candle_age_seconds, candlekeep_circuit_state,
+ * candlekeep_circuit_next_probe_seconds, candlekeep_provider_credits_used,
+ * candlekeep_provider_credits_left, candlekeep_provider_ban_seconds,
+ * candlekeep_series_failure_streak, candlekeep_series_skipped,
+ * candlekeep_series_deferred and process_{start_time_seconds,
  * cpu_seconds_total, resident_memory_bytes, virtual_memory_bytes,
  * open_fds, max_fds}. The API itself
  * counts candlekeep_http_requests_total{route,code} and observes
@@ -64,6 +69,12 @@ struct api_config {
     const char *instance;
     /* Configured sources and symbols: defaults for symbol= and source=. May be NULL. */
     const struct settings *settings;
+    /*
+     * The circuit breaker of each configured source, in the order of
+     * settings->sources (/health and /metrics show their state). NULL when
+     * there are none (tests).
+     */
+    struct breaker *const *breakers;
     /* The running scheduler; NULL when there is none (tests): /jobs then lists the
      * database's job rows only, POST .../run answers 503 and /health reports the
      * scheduler stopped (503). */

@@ -10,6 +10,7 @@
  */
 #include "api/api.h"
 #include "market/timeframe.h"
+#include "resilience/breaker.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -21,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct source_settings;
 struct store;
 struct strbuf;
 
@@ -38,6 +40,7 @@ struct api {
     char *store_url;
     char *instance;
     const struct settings *settings;
+    struct breaker *const *breakers; /* aligned with settings->sources; may be NULL */
     struct sched *sched;
     struct metrics *metrics;     /* cfg->metrics or own_metrics; never NULL */
     struct metrics *own_metrics; /* created when cfg->metrics is NULL */
@@ -188,6 +191,39 @@ int api_series_collect(struct api_request *req, struct store *st, struct api_ser
 void api_series_release(struct api_series_list *l);
 /* Seconds since the candle opened at `latest` closed, never negative. */
 int64_t api_series_age(enum timeframe tf, int64_t latest, int64_t now);
+
+/*
+ * What /health and /metrics show of each configured (enabled) provider:
+ * its circuit breaker, its rate budget and the state of its series (the
+ * configured ones that have a row). Without settings there are none.
+ * (api_health.c)
+ */
+struct api_provider {
+    const struct source_settings *src;
+    bool has_circuit;
+    struct breaker_info circuit;
+    bool has_budget; /* the database answered */
+    struct rate_budget budget;
+    struct rate_state rate;
+    struct series_state **series; /* borrowed from `states` of struct api_providers */
+    size_t nseries;
+};
+struct api_providers {
+    struct api_provider *v;
+    size_t n;
+    struct series_state *states; /* owned */
+    size_t nstates;
+};
+/*
+ * Collect at `now_ms`; `st` may be NULL (database unreachable: breakers
+ * only). Database errors leave the budget and series out and return the
+ * error; release `out` with api_providers_release() in any case.
+ */
+int api_providers_collect(struct api_request *req, struct store *st, int64_t now_ms,
+                          struct api_providers *out, struct strbuf *err);
+void api_providers_release(struct api_providers *p);
+/* Is series state `s` skipped by the rule of `src` (its streak reached symbol_skip_after)? */
+bool api_series_is_skipped(const struct source_settings *src, const struct series_state *s);
 
 /* ---- helpers (api.c) ---- */
 

@@ -14,6 +14,15 @@
  *   candlekeep_latest_candle_age_seconds{source,symbol,timeframe}
  *                          since the newest stored candle closed (the
  *                          series /health lists that have a candle)
+ *   candlekeep_circuit_state{source}           0 closed, 1 half-open, 2 open
+ *   candlekeep_circuit_next_probe_seconds{source}  0 unless open
+ *   candlekeep_provider_credits_used{source,window}  window "minute" or "day"
+ *   candlekeep_provider_credits_left{source,window}  (no "day" without a quota)
+ *   candlekeep_provider_ban_seconds{source}    left of a ban in force, else 0
+ *   candlekeep_series_failure_streak{source,symbol,timeframe}
+ *   candlekeep_series_skipped{source,symbol,timeframe}   1 while skipped
+ *   candlekeep_series_deferred{source,symbol,timeframe}  1 while deferred
+ *                          (the configured series with a state row)
  *   process_start_time_seconds, process_cpu_seconds_total,
  *   process_resident_memory_bytes, process_virtual_memory_bytes,
  *   process_open_fds, process_max_fds
@@ -25,12 +34,15 @@
  * the refresh jobs).
  *
  * A database that cannot be reached does not fail the scrape: the
- * database families are left out and candlekeep_database_up says 0, which
- * is what an alert rule wants to see.
+ * database families are left out (the circuit breakers, which live in the
+ * process, are still shown) and candlekeep_database_up says 0, which is
+ * what an alert rule wants to see.
  */
 #include "api/api_internal.h"
 
+#include "app/settings.h"
 #include "market/timeframe.h"
+#include "resilience/breaker.h"
 #include "store/store.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
@@ -74,6 +86,79 @@ static void add_store_metrics(struct api_request *req, struct metrics *m, struct
         }
     }
     api_series_release(&series);
+    strbuf_release(&lab);
+    strbuf_release(&err);
+}
+
+static void declare_provider_metrics(struct metrics *m)
+{
+    metrics_declare(m, "candlekeep_circuit_state", METRIC_GAUGE,
+                    "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.");
+    metrics_declare(m, "candlekeep_circuit_next_probe_seconds", METRIC_GAUGE,
+                    "Seconds until an open circuit lets a probe through.");
+    metrics_declare(m, "candlekeep_provider_credits_used", METRIC_GAUGE,
+                    "Requests counted against the rate budget, per window (minute, day).");
+    metrics_declare(m, "candlekeep_provider_credits_left", METRIC_GAUGE,
+                    "Requests left in the rate budget, per window (minute, day).");
+    metrics_declare(m, "candlekeep_provider_ban_seconds", METRIC_GAUGE,
+                    "Seconds left of a wait the provider imposed (0: none).");
+    metrics_declare(m, "candlekeep_series_failure_streak", METRIC_GAUGE,
+                    "Consecutive failed fetches of a series.");
+    metrics_declare(m, "candlekeep_series_skipped", METRIC_GAUGE,
+                    "1 while a series is skipped for its failure streak.");
+    metrics_declare(m, "candlekeep_series_deferred", METRIC_GAUGE,
+                    "1 while a series waits for the rate budget.");
+}
+
+static void credits(struct metrics *m, struct strbuf *lab, const char *source, const char *window,
+                    int64_t used, int64_t limit)
+{
+    strbuf_reset(lab);
+    metrics_labels(lab, "source", source, "window", window, NULL);
+    metrics_set(m, "candlekeep_provider_credits_used", lab->buf, (double)used);
+    if (limit > 0)
+        metrics_set(m, "candlekeep_provider_credits_left", lab->buf,
+                    (double)(used < limit ? limit - used : 0));
+}
+
+/* The providers' families; `st` NULL: the circuit breakers only. */
+static void add_provider_metrics(struct api_request *req, struct metrics *m, struct store *st)
+{
+    struct strbuf err = STRBUF_INIT, lab = STRBUF_INIT;
+    struct api_providers ps;
+    int64_t now_ms = api_now_ms();
+
+    declare_provider_metrics(m);
+    api_providers_collect(req, st, now_ms, &ps, &err);
+    for (size_t i = 0; i < ps.n; i++) {
+        const struct api_provider *p = &ps.v[i];
+        const char *name = p->src->name;
+        strbuf_reset(&lab);
+        metrics_labels(&lab, "source", name, NULL);
+        if (p->has_circuit) {
+            int64_t wait = p->circuit.next_probe_ms - now_ms;
+            metrics_set(m, "candlekeep_circuit_state", lab.buf, (double)p->circuit.state);
+            metrics_set(m, "candlekeep_circuit_next_probe_seconds", lab.buf,
+                        p->circuit.state == BREAKER_OPEN && wait > 0 ? (double)wait / 1000.0 : 0);
+        }
+        if (!p->has_budget)
+            continue;
+        metrics_set(m, "candlekeep_provider_ban_seconds", lab.buf,
+                    p->rate.banned_until_ms > now_ms
+                        ? (double)(p->rate.banned_until_ms - now_ms) / 1000.0
+                        : 0);
+        credits(m, &lab, name, "minute", p->rate.window_used, p->budget.per_window);
+        credits(m, &lab, name, "day", p->rate.day_used, p->budget.per_day);
+        for (size_t j = 0; j < p->nseries; j++) {
+            const struct series_state *ss = p->series[j];
+            series_labels(&lab, name, ss->symbol, ss->tf);
+            metrics_set(m, "candlekeep_series_failure_streak", lab.buf, (double)ss->streak);
+            metrics_set(m, "candlekeep_series_skipped", lab.buf,
+                        api_series_is_skipped(p->src, ss) ? 1 : 0);
+            metrics_set(m, "candlekeep_series_deferred", lab.buf, ss->deferred_since ? 1 : 0);
+        }
+    }
+    api_providers_release(&ps);
     strbuf_release(&lab);
     strbuf_release(&err);
 }
@@ -153,7 +238,8 @@ void api_metrics_get(struct api_request *req)
     metrics_set(scrape, "candlekeep_database_up", NULL, db_up);
     if (db_up)
         add_store_metrics(req, scrape, st);
-    else if (st)
+    add_provider_metrics(req, scrape, db_up ? st : NULL);
+    if (!db_up && st)
         api_store_reset(req);
     add_process_metrics(scrape, a->started_ms);
 

@@ -7,6 +7,7 @@
 #include "app/app.h"
 
 #include "market/calendar.h"
+#include "resilience/breaker.h"
 #include "sched/sched.h"
 #include "util/error.h"
 #include "util/metrics.h"
@@ -28,6 +29,16 @@ static void declare_metrics(struct metrics *m)
                     "Failed provider fetches by source and error kind.");
     metrics_declare(m, "candlekeep_gaps_open", METRIC_GAUGE,
                     "Open gaps in the recent window, by series.");
+    metrics_declare(m, "candlekeep_retries_total", METRIC_COUNTER,
+                    "Retries of outbound calls, by operation.");
+    metrics_declare(m, "candlekeep_requests_total", METRIC_COUNTER,
+                    "Requests sent to providers, by source.");
+    metrics_declare(m, "candlekeep_series_deferred_total", METRIC_COUNTER,
+                    "Series fetches deferred for want of rate budget, by source.");
+    metrics_declare(m, "candlekeep_series_skipped_total", METRIC_COUNTER,
+                    "Series fetches skipped because of a failure streak, by source.");
+    metrics_declare(m, "candlekeep_circuit_rejected_total", METRIC_COUNTER,
+                    "Calls refused by an open circuit breaker (nothing sent), by source.");
 }
 
 int app_init(struct app *app, struct strbuf *err)
@@ -43,6 +54,16 @@ int app_init(struct app *app, struct strbuf *err)
             return rc;
         }
     }
+    app->breakers = xcalloc(s->nsources ? s->nsources : 1, sizeof(*app->breakers));
+    for (size_t i = 0; i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        struct breaker_config bc = {
+            .failures = (int)src->breaker_failures,
+            .recovery_ms = src->breaker_recovery * 1000,
+            .max_recovery_ms = src->breaker_max_recovery * 1000,
+        };
+        app->breakers[i] = breaker_new(src->name, &bc);
+    }
     app->metrics = metrics_new();
     declare_metrics(app->metrics);
     for (int tf = 0; tf < TF_COUNT; tf++)
@@ -56,6 +77,10 @@ void app_release(struct app *app)
         calendar_free(app->calendars[i]);
     free(app->calendars);
     app->calendars = NULL;
+    for (size_t i = 0; app->breakers && i < app->settings.nsources; i++)
+        breaker_free(app->breakers[i]);
+    free(app->breakers);
+    app->breakers = NULL;
     metrics_free(app->metrics);
     app->metrics = NULL;
     settings_release(&app->settings);
@@ -64,6 +89,11 @@ void app_release(struct app *app)
 const struct calendar *app_calendar(const struct app *app, size_t i)
 {
     return app->calendars[i];
+}
+
+struct breaker *app_breaker(const struct app *app, size_t i)
+{
+    return app->breakers ? app->breakers[i] : NULL;
 }
 
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+struct breaker;
 struct calendar;
 struct metrics;
 struct sched;
@@ -15,11 +16,14 @@ struct strbuf;
 /*
  * What the daemon (and the CLI commands that run jobs) share, built once
  * from the settings: a trading calendar per source (immutable, shared by
- * every thread), the metrics registry and the job definitions.
+ * every thread), a circuit breaker per source (internally locked, shared
+ * by every job that calls the provider), the metrics registry and the job
+ * definitions.
  */
 struct app {
     struct settings settings;
     struct calendar **calendars; /* one per settings.sources[i] */
+    struct breaker **breakers;   /* one per settings.sources[i] */
     struct metrics *metrics;
     struct refresh_job refresh[TF_COUNT];
 };
@@ -33,5 +37,7 @@ int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
 
 /* The calendar of source `i`. */
 const struct calendar *app_calendar(const struct app *app, size_t i);
+/* The circuit breaker of source `i`. */
+struct breaker *app_breaker(const struct app *app, size_t i);
 
 #endif

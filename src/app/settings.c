@@ -300,6 +300,21 @@ static const struct config_option source_options[] = {
      .offset = offsetof(struct source_settings, timeout), .def = "30s", .min = 1, .max = 600},
     {.key = "max_body", .type = CONFIG_INT, .offset = offsetof(struct source_settings, max_body),
      .def = "16777216", .min = 1024, .max = 1LL << 30},
+    {.key = "breaker_failures", .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, breaker_failures), .def = "5", .min = 1,
+     .max = 1000},
+    {.key = "breaker_recovery", .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, breaker_recovery), .def = "60s", .min = 1,
+     .max = 86400},
+    {.key = "breaker_max_recovery", .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, breaker_max_recovery), .def = "30m", .min = 1,
+     .max = 7 * 86400},
+    {.key = "symbol_skip_after", .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, symbol_skip_after), .def = "10", .min = 0,
+     .max = 100000},
+    {.key = "symbol_probe_every", .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, symbol_probe_every), .def = "10", .min = 1,
+     .max = 100000},
     OPT(struct source_settings, "enabled", CONFIG_BOOL, enabled, "true"),
     {0},
 };
@@ -446,6 +461,9 @@ static void derive_source(struct source_settings *src, const struct config_file 
     parse_words(src->holidays_raw, push_day, &dv);
     src->holidays = dv.v;
     src->nholidays = dv.n;
+    if (src->breaker_max_recovery < src->breaker_recovery)
+        report_at(rep, cf, sec.buf, "breaker_max_recovery",
+                  "is shorter than breaker_recovery (the recovery time only grows)");
     strbuf_release(&sec);
 }
 

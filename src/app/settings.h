@@ -104,6 +104,11 @@ struct source_settings {
     int64_t connect_timeout; /* seconds */
     int64_t timeout;         /* seconds */
     int64_t max_body;        /* bytes */
+    int64_t breaker_failures;     /* consecutive failed calls that open the circuit */
+    int64_t breaker_recovery;     /* seconds before the first probe */
+    int64_t breaker_max_recovery; /* seconds; the doubling stops here */
+    int64_t symbol_skip_after;    /* failures in a row before a series is skipped; 0: never */
+    int64_t symbol_probe_every;   /* a skipped series is probed every this many cycles */
     bool enabled;
 
     /* Derived from the raw strings above. */

@@ -59,9 +59,14 @@ static void show(const struct settings *s)
         printf("\ntimeframes =");
         for (size_t j = 0; j < src->ntimeframes; j++)
             printf(" %s", timeframe_name(src->timeframes[j]));
-        printf("\ncalendar = %s\nrate_per_minute = %lld\ndaily_quota = %lld\nbackfill = %lld\n\n",
+        printf("\ncalendar = %s\nrate_per_minute = %lld\ndaily_quota = %lld\nbackfill = %lld\n",
                calendar_kind_name(src->calendar), (long long)src->rate_per_minute,
                (long long)src->daily_quota, (long long)src->backfill);
+        printf("breaker_failures = %lld\nbreaker_recovery = %llds\nbreaker_max_recovery = "
+               "%llds\nsymbol_skip_after = %lld\nsymbol_probe_every = %lld\n\n",
+               (long long)src->breaker_failures, (long long)src->breaker_recovery,
+               (long long)src->breaker_max_recovery, (long long)src->symbol_skip_after,
+               (long long)src->symbol_probe_every);
     }
 }
 

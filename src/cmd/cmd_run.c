@@ -200,6 +200,7 @@ int cmd_run(int argc, char **argv)
         .store_url = app.settings.storage.url,
         .instance = instance,
         .settings = &app.settings,
+        .breakers = app.breakers,
         .sched = sched,
         .metrics = app.metrics,
         .started_ms = wall_ms(),

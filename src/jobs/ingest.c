@@ -48,6 +48,7 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
 
     memset(out, 0, sizeof(*out));
     rc = store_latest_time(ctx->store, &key, &latest, err);
+    out->store_failed = rc && rc != CK_ENOTFOUND;
     if (rc == CK_ENOTFOUND || (!rc && ctx->refetch)) {
         out->first_fetch = rc == CK_ENOTFOUND;
         out->since = rc ? 0 : latest;
@@ -63,7 +64,8 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         req.count = 5000;
     }
 
-    rc = source_fetch(ctx->source, &req, &res, err);
+    rc = ctx->fetch ? ctx->fetch(ctx->fetch_arg, ctx->source, &req, &res, err)
+                    : source_fetch(ctx->source, &req, &res, err);
     if (rc)
         goto out;
     out->fetched = res.candles.n;
@@ -87,11 +89,14 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
     }
 
     rc = store_put_candles(ctx->store, &key, keep.v, keep.n, err);
-    if (rc)
+    if (rc) {
+        out->store_failed = true;
         goto out;
+    }
     out->stored = keep.n;
 
     rc = ingest_scan_gaps(ctx, symbol, tf, now, out, err);
+    out->store_failed = rc != 0;
 
 out:
     if (rc && err->len && !strstr(err->buf, symbol)) {

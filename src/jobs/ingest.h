@@ -9,9 +9,19 @@
 #include <stdint.h>
 
 struct calendar;
+struct fetch_request;
+struct fetch_result;
 struct source;
 struct store;
 struct strbuf;
+
+/*
+ * How ingest_series() asks the provider: like source_fetch() (which is
+ * what it calls when no hook is set). The refresh job hooks in a guarded
+ * fetch: retries, the rate budget and the circuit breaker.
+ */
+typedef int ingest_fetch_fn(void *arg, struct source *src, const struct fetch_request *req,
+                            struct fetch_result *res, struct strbuf *err);
 
 /*
  * Ingestion of one series: latest stored open time -> fetch only newer
@@ -31,6 +41,8 @@ struct ingest_ctx {
     int64_t gap_window; /* seconds scanned for gaps after a refresh */
     bool refetch;       /* ask for the latest `backfill` candles even if some are stored,
                            so corrected values replace stored ones */
+    ingest_fetch_fn *fetch; /* NULL: source_fetch() */
+    void *fetch_arg;
 };
 
 struct ingest_stats {
@@ -44,6 +56,7 @@ struct ingest_stats {
     bool first_fetch;   /* the series had no candles */
     int64_t since;      /* latest stored open time before the fetch (if !first_fetch) */
     int64_t latest;     /* latest stored open time after the run (0: none) */
+    bool store_failed;  /* the failure was the database's, not the provider's */
 };
 
 /*

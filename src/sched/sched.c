@@ -164,6 +164,36 @@ bool job_should_stop(const struct job_ctx *ctx)
     return atomic_load(&((struct sched *)s)->stop_flag) || now_ms(s) >= ctx->deadline_ms;
 }
 
+int64_t job_now_ms(const struct job_ctx *ctx)
+{
+    return now_ms(ctx->sched_);
+}
+
+/* The slice job_sleep() sleeps at most before looking at the stop flag again. */
+#define SLEEP_SLICE_MS 200
+
+bool job_sleep(const struct job_ctx *ctx, int64_t ms)
+{
+    const struct sched *s = ctx->sched_;
+    int64_t until = now_ms(s) + (ms > 0 ? ms : 0);
+
+    for (;;) {
+        int64_t left = until - now_ms(s), slice;
+        if (job_should_stop(ctx))
+            return false;
+        if (left <= 0)
+            return true;
+        slice = left < SLEEP_SLICE_MS ? left : SLEEP_SLICE_MS;
+        if (s->clock.sleep_ms) {
+            s->clock.sleep_ms(s->clock.arg, slice);
+        } else {
+            struct timespec ts = {.tv_sec = slice / 1000, .tv_nsec = (slice % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) && errno == EINTR)
+                ;
+        }
+    }
+}
+
 char *sched_make_instance_id(void)
 {
     char host[128] = "localhost";

@@ -55,6 +55,16 @@ struct job_ctx {
 /* True when the run should stop early: past its deadline or the scheduler is stopping. */
 bool job_should_stop(const struct job_ctx *ctx);
 
+/* The scheduler's clock in Unix milliseconds (the fake one of a test). */
+int64_t job_now_ms(const struct job_ctx *ctx);
+
+/*
+ * Sleep `ms` milliseconds by the scheduler's clock, in slices short enough
+ * to notice a shutdown. Returns false, possibly early, when the run should
+ * stop (job_should_stop()); true when the time has passed.
+ */
+bool job_sleep(const struct job_ctx *ctx, int64_t ms);
+
 /* A job body: 0 on success, a negative CK_E* on failure (message set). Runs on a worker. */
 typedef int job_fn(struct job_ctx *ctx, void *arg);
 
@@ -70,6 +80,8 @@ struct sched_job_def {
 
 struct sched_clock {
     int64_t (*now_ms)(void *arg); /* Unix milliseconds */
+    /* Sleep for job_sleep(); NULL: really sleep. A fake clock advances itself here. */
+    void (*sleep_ms)(void *arg, int64_t ms);
     void *arg;
 };
 

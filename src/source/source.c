@@ -78,6 +78,34 @@ void fetch_result_release(struct fetch_result *r)
     r->credits_left = -1;
 }
 
+long fetch_result_status(const struct fetch_result *r)
+{
+    long http = r->http_status;
+
+    switch (r->error) {
+    case SRC_OK:
+        return 200;
+    case SRC_ERR_NETWORK:
+        return http >= 500 ? http : 0;
+    case SRC_ERR_AUTH:
+        return 401;
+    case SRC_ERR_PLAN:
+        return 403;
+    case SRC_ERR_RATE_MINUTE:
+    case SRC_ERR_RATE_DAY:
+        return 429;
+    case SRC_ERR_BAD_SYMBOL:
+        return 404;
+    case SRC_ERR_BAD_REQUEST:
+        return http == 408 ? 408 : 400;
+    case SRC_ERR_SERVER:
+        return http >= 500 && http <= 599 ? http : 500;
+    case SRC_ERR_MALFORMED:
+        return http;
+    }
+    return http;
+}
+
 int source_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
     const char *name = cfg->name && *cfg->name ? cfg->name : "?";

@@ -71,6 +71,17 @@ struct fetch_result {
 #define FETCH_RESULT_INIT {.candles = CANDLE_VEC_INIT, .retry_after = -1, .credits_used = -1, .credits_left = -1}
 void fetch_result_release(struct fetch_result *r);
 
+/*
+ * The HTTP status a fetch's outcome stands for, whatever status the
+ * answer carried: providers that report errors in the body (Twelve Data,
+ * often with HTTP 200) are judged by what the body said, so that retries
+ * and the circuit breaker treat every provider alike. 200 for success, 0
+ * for no answer (network, timeout), 429 for rate limits, 401/403/404/400
+ * for refusals, 5xx for provider failures; a malformed body keeps the
+ * status it came with.
+ */
+long fetch_result_status(const struct fetch_result *r);
+
 /* Create a source for `cfg` (borrowed; must outlive the source). CK_ECONFIG for an unknown kind. */
 int source_open(struct source **out, const struct source_config *cfg, struct strbuf *err);
 void source_free(struct source *src);

@@ -721,3 +721,278 @@ int store_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
     *n = 0;
     return st->ops->lease_list(st, prefix ? prefix : "", valid_at_ms, out, n, err);
 }
+
+/* --- rate budgets ---------------------------------------------------------- */
+
+#define DAY_MS (86400LL * 1000)
+
+static const char *const rate_refusal_names[] = {
+    [RATE_FREE] = "free",
+    [RATE_BANNED] = "banned",
+    [RATE_DAY] = "daily_quota",
+    [RATE_WINDOW] = "minute_window",
+};
+
+const char *rate_refusal_name(enum rate_refusal r)
+{
+    if ((unsigned)r >= ARRAY_SIZE(rate_refusal_names))
+        BUG("invalid rate refusal %d", (int)r);
+    return rate_refusal_names[r];
+}
+
+static int check_budget(const struct rate_budget *b, struct strbuf *err)
+{
+    if (!b->source || !*b->source || b->window_ms <= 0 || b->per_window < 1 || b->per_day < 0) {
+        strbuf_addstr(err, "store: a rate budget needs a source, a window and a positive limit");
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+/* Days since 1970-01-01 of the UTC day that contains `ms`. */
+static int64_t utc_day(int64_t ms)
+{
+    return ms >= 0 ? ms / DAY_MS : -((-ms + DAY_MS - 1) / DAY_MS);
+}
+
+static void copy_reason(char *dst, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= RATE_REASON_MAX)
+        n = RATE_REASON_MAX - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+/*
+ * Judge budget `b` at `now_ms` from its stored `row` (whose day count is
+ * restarted when the UTC day changed) and the request log: the first
+ * refusal found names the reason, and the retry time is the latest of all
+ * that apply, since each of them has to lapse.
+ */
+static int rate_judge(struct store *st, const struct rate_budget *b, int64_t now_ms,
+                      struct rate_row *row, struct rate_state *out, struct strbuf *err)
+{
+    int64_t day = utc_day(now_ms), count = 0, nth_ms = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (row->day != day) {
+        row->day = day;
+        row->day_used = 0;
+    }
+    rc = st->ops->rate_window(st, b->source, now_ms - b->window_ms, b->per_window, &count, &nth_ms,
+                              err);
+    if (rc)
+        return rc;
+    out->window_used = count;
+    out->day_used = row->day_used;
+    if (row->banned_until_ms > now_ms) {
+        out->banned_until_ms = row->banned_until_ms;
+        copy_reason(out->ban_reason, row->ban_reason);
+        out->refusal = RATE_BANNED;
+        out->retry_at_ms = row->banned_until_ms;
+    }
+    if (b->per_day > 0 && row->day_used >= b->per_day) {
+        int64_t next_day = (day + 1) * DAY_MS;
+        if (out->refusal == RATE_FREE)
+            out->refusal = RATE_DAY;
+        if (next_day > out->retry_at_ms)
+            out->retry_at_ms = next_day;
+    }
+    if (count >= b->per_window) {
+        /* When the per_window-th newest request leaves the window, a token is free. */
+        int64_t free_at = (nth_ms ? nth_ms : now_ms) + b->window_ms;
+        if (out->refusal == RATE_FREE)
+            out->refusal = RATE_WINDOW;
+        if (free_at > out->retry_at_ms)
+            out->retry_at_ms = free_at;
+    }
+    return 0;
+}
+
+int store_rate_take(struct store *st, const struct rate_budget *b, int64_t now_ms,
+                    struct rate_state *out, struct strbuf *err)
+{
+    struct rate_row row;
+    bool owned;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = check_budget(b, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    memset(&row, 0, sizeof(row));
+    rc = st->ops->rate_get(st, b->source, true, &row, err);
+    if (!rc)
+        rc = rate_judge(st, b, now_ms, &row, out, err);
+    if (!rc && out->refusal == RATE_FREE) {
+        row.day_used++;
+        rc = st->ops->rate_log(st, b->source, now_ms, now_ms - b->window_ms, err);
+        if (!rc)
+            rc = st->ops->rate_put(st, b->source, &row, now_ms, err);
+        if (!rc) {
+            out->granted = true;
+            out->window_used++;
+            out->day_used++;
+        }
+    }
+    rc = implicit_end(st, owned, rc, err);
+    if (rc)
+        out->granted = false;
+    return rc;
+}
+
+int store_rate_peek(struct store *st, const struct rate_budget *b, int64_t now_ms,
+                    struct rate_state *out, struct strbuf *err)
+{
+    struct rate_row row;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&row, 0, sizeof(row));
+    rc = check_budget(b, err);
+    if (!rc)
+        rc = st->ops->rate_get(st, b->source, false, &row, err);
+    if (rc == CK_ENOTFOUND) {
+        memset(&row, 0, sizeof(row));
+        rc = 0;
+    }
+    return rc ? rc : rate_judge(st, b, now_ms, &row, out, err);
+}
+
+int store_rate_ban(struct store *st, const char *source, int64_t until_ms, const char *reason,
+                   int64_t now_ms, struct strbuf *err)
+{
+    struct rate_row row;
+    bool owned;
+    int rc = check_name("source", source, err);
+
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    memset(&row, 0, sizeof(row));
+    rc = st->ops->rate_get(st, source, true, &row, err);
+    if (!rc && until_ms > row.banned_until_ms) {
+        row.banned_until_ms = until_ms;
+        copy_reason(row.ban_reason, reason);
+        rc = st->ops->rate_put(st, source, &row, now_ms, err);
+    }
+    return implicit_end(st, owned, rc, err);
+}
+
+/* --- series state ---------------------------------------------------------- */
+
+void series_state_release(struct series_state *s)
+{
+    if (!s)
+        return;
+    free(s->source);
+    free(s->symbol);
+    free(s->last_error);
+    free(s->deferred_reason);
+    memset(s, 0, sizeof(*s));
+}
+
+void series_states_free(struct series_state *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        series_state_release(&v[i]);
+    free(v);
+}
+
+int store_series_state_get(struct store *st, const struct series_key *k,
+                           struct series_state *out, struct strbuf *err)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = check_series(k, err);
+    if (rc)
+        return rc;
+    rc = st->ops->series_state_get(st, k, out, err);
+    if (rc == CK_ENOTFOUND)
+        strbuf_addf(err, "store: series %s %s %s has no state", k->source, k->symbol,
+                    timeframe_name(k->tf));
+    return rc;
+}
+
+int store_series_state_list(struct store *st, const char *source, struct series_state **out,
+                            size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->series_state_list(st, source, out, n, err);
+}
+
+/* Apply `event` to the row `s` (owned strings are replaced in place). */
+static void series_apply(struct series_state *s, enum series_event event, const char *message,
+                         int64_t now)
+{
+    const char *msg = message ? message : "";
+
+    switch (event) {
+    case SERIES_OK:
+        s->streak = 0;
+        s->skipped = 0;
+        s->last_success = now;
+        s->deferred_since = 0;
+        free(s->deferred_reason);
+        s->deferred_reason = xstrdup("");
+        break;
+    case SERIES_FAILED:
+        s->streak++;
+        s->skipped = 0;
+        s->last_failure = now;
+        free(s->last_error);
+        s->last_error = xstrdup(msg);
+        s->deferred_since = 0;
+        free(s->deferred_reason);
+        s->deferred_reason = xstrdup("");
+        break;
+    case SERIES_SKIPPED:
+        s->skipped++;
+        break;
+    case SERIES_DEFERRED:
+        if (!s->deferred_since)
+            s->deferred_since = now;
+        free(s->deferred_reason);
+        s->deferred_reason = xstrdup(msg);
+        break;
+    }
+    s->updated_at = now;
+}
+
+int store_series_record(struct store *st, const struct series_key *k, enum series_event event,
+                        const char *message, int64_t now, struct series_state *out,
+                        struct strbuf *err)
+{
+    struct series_state s;
+    bool owned;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    rc = check_series(k, err);
+    if (rc || (rc = implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->series_state_get(st, k, &s, err);
+    if (rc == CK_ENOTFOUND) {
+        memset(&s, 0, sizeof(s));
+        s.source = xstrdup(k->source);
+        s.symbol = xstrdup(k->symbol);
+        s.tf = k->tf;
+        s.last_error = xstrdup("");
+        s.deferred_reason = xstrdup("");
+        rc = 0;
+    }
+    if (!rc) {
+        series_apply(&s, event, message, now);
+        rc = st->ops->series_state_put(st, &s, err);
+    }
+    rc = implicit_end(st, owned, rc, err);
+    if (!rc && out)
+        *out = s;
+    else
+        series_state_release(&s);
+    return rc;
+}

@@ -14,6 +14,19 @@
 
 struct strbuf;
 
+/*
+ * The stored row of a rate budget. With `lock`, rate_get() is called
+ * inside a transaction, creates the row when it is missing (all zero) and
+ * locks it until the transaction ends, so that concurrent takers of one
+ * budget queue up; without, it only reads (CK_ENOTFOUND when missing).
+ */
+struct rate_row {
+    int64_t day;             /* UTC day (days since 1970-01-01) that day_used counts */
+    int64_t day_used;
+    int64_t banned_until_ms; /* 0: no ban */
+    char ban_reason[RATE_REASON_MAX];
+};
+
 struct store_ops {
     /* Backend name, "sqlite" / "postgresql". */
     const char *name;
@@ -102,6 +115,30 @@ struct store_ops {
                          struct strbuf *err);
     int (*lease_list)(struct store *st, const char *prefix, int64_t valid_at_ms,
                       struct lease_info **out, size_t *n, struct strbuf *err);
+    /*
+     * MUST (rate budgets; store.c has the logic). The stored part of a
+     * budget: the UTC day `day_used` counts, and the ban.
+     */
+    int (*rate_get)(struct store *st, const char *source, bool lock, struct rate_row *out,
+                    struct strbuf *err);
+    int (*rate_put)(struct store *st, const char *source, const struct rate_row *row,
+                    int64_t now_ms, struct strbuf *err);
+    /*
+     * Count the requests of `source` logged after `since_ms` (`*out_count`)
+     * and give the send time of the `nth` newest of them (`*out_nth_ms`, 0
+     * when there are fewer).
+     */
+    int (*rate_window)(struct store *st, const char *source, int64_t since_ms, int64_t nth,
+                       int64_t *out_count, int64_t *out_nth_ms, struct strbuf *err);
+    /* Log a request of `source` sent at `sent_ms`; forget those sent before `prune_before_ms`. */
+    int (*rate_log)(struct store *st, const char *source, int64_t sent_ms,
+                    int64_t prune_before_ms, struct strbuf *err);
+    /* MUST (series state). get: CK_ENOTFOUND without a row; put: insert or replace. */
+    int (*series_state_get)(struct store *st, const struct series_key *k,
+                            struct series_state *out, struct strbuf *err);
+    int (*series_state_put)(struct store *st, const struct series_state *s, struct strbuf *err);
+    int (*series_state_list)(struct store *st, const char *source, struct series_state **out,
+                             size_t *n, struct strbuf *err);
 };
 
 /* Embedded as the first member of every backend's connection. */

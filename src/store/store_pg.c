@@ -130,6 +130,15 @@ enum pg_stmt {
     PG_LEASE_HOLDER,
     PG_LEASE_RELEASE,
     PG_LEASE_LIST,
+    PG_RATE_ENSURE,
+    PG_RATE_LOCK,
+    PG_RATE_GET,
+    PG_RATE_PUT,
+    PG_RATE_WINDOW,
+    PG_RATE_LOG,
+    PG_SSTATE_GET,
+    PG_SSTATE_PUT,
+    PG_SSTATE_LIST,
     PG_STMT_COUNT
 };
 
@@ -148,6 +157,17 @@ enum pg_stmt {
     "id, job_id, instance, extract(epoch FROM scheduled)::bigint, " PG_MS(                         \
         "started") ", "                                                                            \
                    "coalesce(" PG_MS("finished") ", 0), status, message, details"
+
+/* The columns of a rate budget, in pg_read_rate()'s order. */
+#define PG_RATE_COLUMNS                                                                            \
+    "(day - DATE '1970-01-01')::bigint, day_used, coalesce(" PG_MS("banned_until") ", 0), "         \
+    "ban_reason"
+/* A timestamptz column as Unix seconds, 0 for NULL. */
+#define PG_S0(col) "coalesce(extract(epoch FROM " col ")::bigint, 0)"
+/* The columns of a series_state row, in pg_read_sstate()'s order. */
+#define PG_SSTATE_COLUMNS                                                                          \
+    "source, symbol, timeframe, streak, skipped, last_error, " PG_S0("last_failure") ", "           \
+    PG_S0("last_success") ", " PG_S0("deferred_since") ", deferred_reason, " PG_S0("updated_at")
 
 static const struct {
     const char *name;
@@ -297,6 +317,51 @@ static const struct {
                                                           "AND starts_with(name, $1::text) AND "
                                                           "valid_until >= $2::timestamptz "
                                                           "ORDER BY name"},
+    [PG_RATE_ENSURE] = {"ck_rate_ensure", "INSERT INTO rate_budgets (source) VALUES ($1::text) "
+                                          "ON CONFLICT (source) DO NOTHING"},
+    /*
+     * Takers of one budget queue up on this row lock until the taker
+     * before them commits; in READ COMMITTED each statement after it then
+     * sees that taker's logged request.
+     */
+    [PG_RATE_LOCK] = {"ck_rate_lock", "SELECT " PG_RATE_COLUMNS " FROM rate_budgets "
+                                      "WHERE source = $1::text FOR UPDATE"},
+    [PG_RATE_GET] = {"ck_rate_get",
+                     "SELECT " PG_RATE_COLUMNS " FROM rate_budgets WHERE source = $1::text"},
+    [PG_RATE_PUT] = {"ck_rate_put",
+                     "INSERT INTO rate_budgets AS r (source, day, day_used, banned_until, "
+                     "ban_reason, updated_at) VALUES ($1::text, DATE '1970-01-01' + $2::integer, "
+                     "$3::bigint, $4::timestamptz, $5::text, $6::timestamptz) "
+                     "ON CONFLICT (source) DO UPDATE SET day = EXCLUDED.day, "
+                     "day_used = EXCLUDED.day_used, banned_until = EXCLUDED.banned_until, "
+                     "ban_reason = EXCLUDED.ban_reason, updated_at = EXCLUDED.updated_at"},
+    [PG_RATE_WINDOW] = {"ck_rate_window",
+                        "SELECT (SELECT count(*) FROM rate_log WHERE source = $1::text "
+                        "AND sent_at > $2::timestamptz), coalesce((SELECT " PG_MS("sent_at") " "
+                        "FROM rate_log WHERE source = $1::text AND sent_at > $2::timestamptz "
+                        "ORDER BY sent_at DESC OFFSET $3::bigint LIMIT 1), 0)"},
+    [PG_RATE_LOG] = {"ck_rate_log",
+                     "WITH pruned AS (DELETE FROM rate_log WHERE source = $1::text "
+                     "AND sent_at < $3::timestamptz) "
+                     "INSERT INTO rate_log (source, sent_at) VALUES ($1::text, $2::timestamptz)"},
+    [PG_SSTATE_GET] = {"ck_sstate_get", "SELECT " PG_SSTATE_COLUMNS " FROM series_state "
+                                        "WHERE source = $1::text AND symbol = $2::text "
+                                        "AND timeframe = $3::text"},
+    [PG_SSTATE_PUT] = {"ck_sstate_put",
+                       "INSERT INTO series_state AS s (source, symbol, timeframe, streak, skipped, "
+                       "last_error, last_failure, last_success, deferred_since, deferred_reason, "
+                       "updated_at) VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
+                       "$6::text, $7::timestamptz, $8::timestamptz, $9::timestamptz, $10::text, "
+                       "$11::timestamptz) ON CONFLICT (source, symbol, timeframe) DO UPDATE SET "
+                       "streak = EXCLUDED.streak, skipped = EXCLUDED.skipped, "
+                       "last_error = EXCLUDED.last_error, last_failure = EXCLUDED.last_failure, "
+                       "last_success = EXCLUDED.last_success, "
+                       "deferred_since = EXCLUDED.deferred_since, "
+                       "deferred_reason = EXCLUDED.deferred_reason, updated_at = EXCLUDED.updated_at"},
+    /* A NULL source lists every row. */
+    [PG_SSTATE_LIST] = {"ck_sstate_list", "SELECT " PG_SSTATE_COLUMNS " FROM series_state "
+                                          "WHERE $1::text IS NULL OR source = $1::text "
+                                          "ORDER BY source, symbol, timeframe"},
 };
 
 /*
@@ -397,6 +462,41 @@ static const char *const pg_migrations[] = {
     "  holder text NOT NULL,"
     "  valid_until timestamptz NOT NULL,"
     "  created_at timestamptz NOT NULL"
+    ");",
+    /*
+     * 3: resilience, as in the SQLite schema: a rate budget per provider
+     * key (the UTC date its count is for; a ban's end, NULL when none), the
+     * log of requests sent in the last window, and the state of each
+     * fetched series (times NULL until there is one).
+     */
+    "CREATE TABLE rate_budgets ("
+    "  source text COLLATE \"C\" PRIMARY KEY,"
+    "  day date NOT NULL DEFAULT DATE '1970-01-01',"
+    "  day_used bigint NOT NULL DEFAULT 0,"
+    "  banned_until timestamptz,"
+    "  ban_reason text NOT NULL DEFAULT '',"
+    "  updated_at timestamptz NOT NULL DEFAULT now()"
+    ");"
+    "CREATE TABLE rate_log ("
+    "  id bigserial PRIMARY KEY,"
+    "  source text COLLATE \"C\" NOT NULL,"
+    "  sent_at timestamptz NOT NULL"
+    ");"
+    "CREATE INDEX rate_log_source_sent ON rate_log (source, sent_at);"
+    "CREATE TABLE series_state ("
+    "  source text COLLATE \"C\" NOT NULL,"
+    "  symbol text COLLATE \"C\" NOT NULL,"
+    "  timeframe text COLLATE \"C\" NOT NULL"
+    "    CHECK (timeframe IN ('M1', 'M5', 'M15', 'M30', 'H1', 'H4', 'D1', 'W1')),"
+    "  streak bigint NOT NULL DEFAULT 0,"
+    "  skipped bigint NOT NULL DEFAULT 0,"
+    "  last_error text NOT NULL DEFAULT '',"
+    "  last_failure timestamptz,"
+    "  last_success timestamptz,"
+    "  deferred_since timestamptz,"
+    "  deferred_reason text NOT NULL DEFAULT '',"
+    "  updated_at timestamptz NOT NULL,"
+    "  PRIMARY KEY (source, symbol, timeframe)"
     ");",
 };
 #define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
@@ -685,7 +785,7 @@ static int pg_ready(struct pg_store *ps, struct strbuf *err)
 }
 
 /* Parameters of one statement; strings are borrowed or kept in `text`. */
-#define PG_MAX_PARAMS 8
+#define PG_MAX_PARAMS 12
 struct pg_params {
     int n;
     const char *values[PG_MAX_PARAMS];
@@ -2182,6 +2282,246 @@ static int pg_lease_list(struct store *st, const char *prefix, int64_t valid_at_
     return 0;
 }
 
+/* --- rate budgets and series state -------------------------------------- */
+
+static void pg_copy_reason(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int pg_rate_get(struct store *st, const char *source, bool lock, struct rate_row *out,
+                       struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    memset(out, 0, sizeof(*out));
+    if (rc)
+        return rc;
+    pp_text(&p, source);
+    if (lock) {
+        rc = pg_run(ps, PG_RATE_ENSURE, &p, &res, err, "add the rate budget of '%s'", source);
+        PQclear(res);
+        if (rc)
+            return rc;
+    }
+    rc = pg_run(ps, lock ? PG_RATE_LOCK : PG_RATE_GET, &p, &res, err,
+                "read the rate budget of '%s'", source);
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1) {
+        rc = CK_ENOTFOUND;
+    } else {
+        rc = pg_get_int(ps, res, 0, 0, &out->day, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, 0, 1, &out->day_used, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, 0, 2, &out->banned_until_ms, err);
+        if (!rc)
+            pg_copy_reason(out->ban_reason, sizeof(out->ban_reason), PQgetvalue(res, 0, 3));
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_rate_put(struct store *st, const char *source, const struct rate_row *row,
+                       int64_t now_ms, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(now_ms, 1000, "time (ms)", err);
+
+    if (!rc && row->banned_until_ms)
+        rc = pg_check_time(row->banned_until_ms, 1000, "ban end (ms)", err);
+    if (!rc)
+        rc = pg_check_time(row->day * 86400, 1, "day", err);
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, source);
+    pp_int(&p, row->day);
+    pp_int(&p, row->day_used);
+    if (row->banned_until_ms)
+        pp_ms(&p, row->banned_until_ms);
+    else
+        pp_null(&p);
+    pp_text(&p, row->ban_reason);
+    pp_ms(&p, now_ms);
+    rc = pg_run(ps, PG_RATE_PUT, &p, &res, err, "write the rate budget of '%s'", source);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_rate_window(struct store *st, const char *source, int64_t since_ms, int64_t nth,
+                          int64_t *out_count, int64_t *out_nth_ms, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    *out_count = 0;
+    *out_nth_ms = 0;
+    if (rc)
+        return rc;
+    pp_text(&p, source);
+    pp_ms(&p, since_ms);
+    pp_int(&p, nth > 0 ? nth - 1 : 0);
+    rc = pg_run(ps, PG_RATE_WINDOW, &p, &res, err, "count the requests sent to '%s'", source);
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, out_count, err);
+    if (!rc && nth > 0)
+        rc = pg_get_int(ps, res, 0, 1, out_nth_ms, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_rate_log(struct store *st, const char *source, int64_t sent_ms,
+                       int64_t prune_before_ms, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(sent_ms, 1000, "send time (ms)", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, source);
+    pp_ms(&p, sent_ms);
+    pp_ms(&p, prune_before_ms);
+    rc = pg_run(ps, PG_RATE_LOG, &p, &res, err, "log a request sent to '%s'", source);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_read_sstate(struct pg_store *ps, const PGresult *res, int r, struct series_state *s,
+                          struct strbuf *err)
+{
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->source = xstrdup(PQgetvalue(res, r, 0));
+    s->symbol = xstrdup(PQgetvalue(res, r, 1));
+    s->last_error = xstrdup(PQgetvalue(res, r, 5));
+    s->deferred_reason = xstrdup(PQgetvalue(res, r, 9));
+    rc = pg_get_tf(ps, res, r, 2, &s->tf, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 3, &s->streak, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 4, &s->skipped, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 6, &s->last_failure, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 7, &s->last_success, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 8, &s->deferred_since, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 10, &s->updated_at, err);
+    return rc;
+}
+
+static int pg_series_state_get(struct store *st, const struct series_key *k,
+                               struct series_state *out, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    memset(out, 0, sizeof(*out));
+    if (rc)
+        return rc;
+    pp_series(&p, k);
+    rc = pg_run(ps, PG_SSTATE_GET, &p, &res, err, "read the state of series '%s %s %s'",
+                k->source, k->symbol, timeframe_name(k->tf));
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1)
+        rc = CK_ENOTFOUND;
+    else if ((rc = pg_read_sstate(ps, res, 0, out, err)))
+        series_state_release(out);
+    PQclear(res);
+    return rc;
+}
+
+/* A time that is 0 for none: NULL, else the timestamptz. */
+static void pp_time0(struct pg_params *p, int64_t t)
+{
+    if (t)
+        pp_time(p, t);
+    else
+        pp_null(p);
+}
+
+static int pg_series_state_put(struct store *st, const struct series_state *s,
+                               struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_check_time(s->updated_at, 1, "time", err);
+
+    if (!rc)
+        rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    pp_text(&p, s->source);
+    pp_text(&p, s->symbol);
+    pp_text(&p, timeframe_name(s->tf));
+    pp_int(&p, s->streak);
+    pp_int(&p, s->skipped);
+    pp_text(&p, s->last_error ? s->last_error : "");
+    pp_time0(&p, s->last_failure);
+    pp_time0(&p, s->last_success);
+    pp_time0(&p, s->deferred_since);
+    pp_text(&p, s->deferred_reason ? s->deferred_reason : "");
+    pp_time(&p, s->updated_at);
+    rc = pg_run(ps, PG_SSTATE_PUT, &p, &res, err, "write the state of series '%s %s %s'",
+                s->source, s->symbol, timeframe_name(s->tf));
+    PQclear(res);
+    return rc;
+}
+
+static int pg_series_state_list(struct store *st, const char *source, struct series_state **out,
+                                size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct series_state *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, source); /* NULL: every source */
+    rc = pg_run(ps, PG_SSTATE_LIST, &p, &res, err, "list series state");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_sstate(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        series_states_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -2214,4 +2554,11 @@ const struct store_ops store_pg_ops = {
     .lease_claim = pg_lease_claim,
     .lease_release = pg_lease_release,
     .lease_list = pg_lease_list,
+    .rate_get = pg_rate_get,
+    .rate_put = pg_rate_put,
+    .rate_window = pg_rate_window,
+    .rate_log = pg_rate_log,
+    .series_state_get = pg_series_state_get,
+    .series_state_put = pg_series_state_put,
+    .series_state_list = pg_series_state_list,
 };

@@ -144,6 +144,37 @@ static const char *const migrations[] = {
     "  holder TEXT NOT NULL,"
     "  until_ms INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL);",
+    /*
+     * 3: resilience. A rate budget per provider key (the UTC day its count
+     * is for, as days since 1970-01-01, and a ban with its end in Unix ms),
+     * the log of requests sent in the last window (Unix ms), and the state
+     * of each fetched series (times in Unix s, 0 for none).
+     */
+    "CREATE TABLE rate_budgets ("
+    "  source TEXT PRIMARY KEY,"
+    "  day INTEGER NOT NULL DEFAULT 0,"
+    "  day_used INTEGER NOT NULL DEFAULT 0,"
+    "  banned_until INTEGER NOT NULL DEFAULT 0,"
+    "  ban_reason TEXT NOT NULL DEFAULT '',"
+    "  updated_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE rate_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  source TEXT NOT NULL,"
+    "  sent_ms INTEGER NOT NULL);"
+    "CREATE INDEX rate_log_source_sent ON rate_log (source, sent_ms);"
+    "CREATE TABLE series_state ("
+    "  source TEXT NOT NULL,"
+    "  symbol TEXT NOT NULL,"
+    "  timeframe TEXT NOT NULL,"
+    "  streak INTEGER NOT NULL DEFAULT 0,"
+    "  skipped INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  last_failure INTEGER NOT NULL DEFAULT 0,"
+    "  last_success INTEGER NOT NULL DEFAULT 0,"
+    "  deferred_since INTEGER NOT NULL DEFAULT 0,"
+    "  deferred_reason TEXT NOT NULL DEFAULT '',"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (source, symbol, timeframe)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
@@ -180,6 +211,17 @@ enum sqlite_stmt_id {
     STMT_LEASE_RELEASE,
     STMT_LEASE_LIST_FROM,
     STMT_LEASE_LIST_RANGE,
+    STMT_RATE_ENSURE,
+    STMT_RATE_GET,
+    STMT_RATE_PUT,
+    STMT_RATE_COUNT,
+    STMT_RATE_NTH,
+    STMT_RATE_LOG,
+    STMT_RATE_PRUNE,
+    STMT_SSTATE_GET,
+    STMT_SSTATE_PUT,
+    STMT_SSTATE_LIST,
+    STMT_SSTATE_LIST_SOURCE,
     STMT_NR
 };
 
@@ -187,6 +229,10 @@ enum sqlite_stmt_id {
 #define JOB_RUN_COLUMNS                                                                            \
     "id, job_id, instance, scheduled, started, finished, status, message, details"
 #define LEASE_COLUMNS "name, holder, until_ms, created_ms"
+/* The columns of a series_state row, in read_series_state()'s order. */
+#define SSTATE_COLUMNS                                                                             \
+    "source, symbol, timeframe, streak, skipped, last_error, last_failure, last_success, "         \
+    "deferred_since, deferred_reason, updated_at"
 
 static const char *const stmt_sql[STMT_NR] = {
     /* IMMEDIATE takes the write lock up front: a deferred transaction that
@@ -275,6 +321,29 @@ static const char *const stmt_sql[STMT_NR] = {
                              "WHERE name >= ?1 AND until_ms >= ?3 ORDER BY name",
     [STMT_LEASE_LIST_RANGE] = "SELECT " LEASE_COLUMNS " FROM leases "
                               "WHERE name >= ?1 AND name < ?2 AND until_ms >= ?3 ORDER BY name",
+    /* The write lock of the IMMEDIATE transaction is the budget's lock. */
+    [STMT_RATE_ENSURE] = "INSERT INTO rate_budgets (source) VALUES (?1) "
+                         "ON CONFLICT (source) DO NOTHING",
+    [STMT_RATE_GET] = "SELECT day, day_used, banned_until, ban_reason FROM rate_budgets "
+                      "WHERE source = ?1",
+    [STMT_RATE_PUT] = "INSERT INTO rate_budgets (source, day, day_used, banned_until, ban_reason, "
+                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source) DO UPDATE "
+                      "SET day = excluded.day, day_used = excluded.day_used, "
+                      "banned_until = excluded.banned_until, ban_reason = excluded.ban_reason, "
+                      "updated_at = excluded.updated_at",
+    [STMT_RATE_COUNT] = "SELECT count(*) FROM rate_log WHERE source = ?1 AND sent_ms > ?2",
+    [STMT_RATE_NTH] = "SELECT sent_ms FROM rate_log WHERE source = ?1 AND sent_ms > ?2 "
+                      "ORDER BY sent_ms DESC LIMIT 1 OFFSET ?3",
+    [STMT_RATE_LOG] = "INSERT INTO rate_log (source, sent_ms) VALUES (?1, ?2)",
+    [STMT_RATE_PRUNE] = "DELETE FROM rate_log WHERE source = ?1 AND sent_ms < ?2",
+    [STMT_SSTATE_GET] = "SELECT " SSTATE_COLUMNS " FROM series_state "
+                        "WHERE source = ?1 AND symbol = ?2 AND timeframe = ?3",
+    [STMT_SSTATE_PUT] = "INSERT OR REPLACE INTO series_state (" SSTATE_COLUMNS ") "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [STMT_SSTATE_LIST] = "SELECT " SSTATE_COLUMNS " FROM series_state "
+                         "ORDER BY source, symbol, timeframe",
+    [STMT_SSTATE_LIST_SOURCE] = "SELECT " SSTATE_COLUMNS " FROM series_state WHERE source = ?1 "
+                                "ORDER BY source, symbol, timeframe",
 };
 
 /*
@@ -1706,6 +1775,217 @@ out:
     return 0;
 }
 
+/* Rate budgets and series state. */
+
+static int sqlite_rate_get(struct store *st, const char *source, bool lock, struct rate_row *out,
+                           struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (lock) {
+        /* The caller's IMMEDIATE transaction holds the write lock: the row is ours. */
+        rc = sqlite_stmt(ss, STMT_RATE_ENSURE, &q, err);
+        if (rc)
+            return rc;
+        bind_str(q, 1, source);
+        rc = sqlite_step(ss, q, false, "cannot add rate budget", err);
+        stmt_done(q);
+        if (rc)
+            return rc;
+    }
+    rc = sqlite_stmt(ss, STMT_RATE_GET, &q, err);
+    if (rc)
+        return rc;
+    bind_str(q, 1, source);
+    rc = sqlite_step(ss, q, true, "cannot read rate budget", err);
+    if (!rc) {
+        const char *reason = (const char *)sqlite3_column_text(q, 3);
+        size_t n = reason ? strlen(reason) : 0;
+        out->day = sqlite3_column_int64(q, 0);
+        out->day_used = sqlite3_column_int64(q, 1);
+        out->banned_until_ms = sqlite3_column_int64(q, 2);
+        if (n >= sizeof(out->ban_reason))
+            n = sizeof(out->ban_reason) - 1;
+        memcpy(out->ban_reason, reason ? reason : "", n);
+        out->ban_reason[n] = '\0';
+    }
+    stmt_done(q);
+    return rc;
+}
+
+static int sqlite_rate_put(struct store *st, const char *source, const struct rate_row *row,
+                           int64_t now_ms, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc = sqlite_stmt(ss, STMT_RATE_PUT, &q, err);
+
+    if (rc)
+        return rc;
+    bind_str(q, 1, source);
+    sqlite3_bind_int64(q, 2, row->day);
+    sqlite3_bind_int64(q, 3, row->day_used);
+    sqlite3_bind_int64(q, 4, row->banned_until_ms);
+    bind_str(q, 5, row->ban_reason);
+    sqlite3_bind_int64(q, 6, now_ms);
+    rc = sqlite_step(ss, q, false, "cannot write rate budget", err);
+    stmt_done(q);
+    return rc;
+}
+
+static int sqlite_rate_window(struct store *st, const char *source, int64_t since_ms, int64_t nth,
+                              int64_t *out_count, int64_t *out_nth_ms, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc = sqlite_stmt(ss, STMT_RATE_COUNT, &q, err);
+
+    *out_count = 0;
+    *out_nth_ms = 0;
+    if (rc)
+        return rc;
+    bind_str(q, 1, source);
+    sqlite3_bind_int64(q, 2, since_ms);
+    rc = sqlite_step(ss, q, true, "cannot count sent requests", err);
+    if (!rc)
+        *out_count = sqlite3_column_int64(q, 0);
+    stmt_done(q);
+    if (rc || *out_count < nth || nth < 1)
+        return rc;
+    rc = sqlite_stmt(ss, STMT_RATE_NTH, &q, err);
+    if (rc)
+        return rc;
+    bind_str(q, 1, source);
+    sqlite3_bind_int64(q, 2, since_ms);
+    sqlite3_bind_int64(q, 3, nth - 1);
+    rc = sqlite_step(ss, q, true, "cannot read sent requests", err);
+    if (!rc)
+        *out_nth_ms = sqlite3_column_int64(q, 0);
+    stmt_done(q);
+    return rc == CK_ENOTFOUND ? 0 : rc;
+}
+
+static int sqlite_rate_log(struct store *st, const char *source, int64_t sent_ms,
+                           int64_t prune_before_ms, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc = sqlite_stmt(ss, STMT_RATE_LOG, &q, err);
+
+    if (rc)
+        return rc;
+    bind_str(q, 1, source);
+    sqlite3_bind_int64(q, 2, sent_ms);
+    rc = sqlite_step(ss, q, false, "cannot log a sent request", err);
+    stmt_done(q);
+    if (rc)
+        return rc;
+    rc = sqlite_stmt(ss, STMT_RATE_PRUNE, &q, err);
+    if (rc)
+        return rc;
+    bind_str(q, 1, source);
+    sqlite3_bind_int64(q, 2, prune_before_ms);
+    rc = sqlite_step(ss, q, false, "cannot prune the request log", err);
+    stmt_done(q);
+    return rc;
+}
+
+static int read_series_state(struct sqlite_store *ss, sqlite3_stmt *q, struct series_state *s,
+                             struct strbuf *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->source = column_strdup(q, 0);
+    s->symbol = column_strdup(q, 1);
+    s->streak = sqlite3_column_int64(q, 3);
+    s->skipped = sqlite3_column_int64(q, 4);
+    s->last_error = column_strdup(q, 5);
+    s->last_failure = sqlite3_column_int64(q, 6);
+    s->last_success = sqlite3_column_int64(q, 7);
+    s->deferred_since = sqlite3_column_int64(q, 8);
+    s->deferred_reason = column_strdup(q, 9);
+    s->updated_at = sqlite3_column_int64(q, 10);
+    return column_tf(ss, q, 2, &s->tf, err);
+}
+
+static int sqlite_series_state_get(struct store *st, const struct series_key *k,
+                                   struct series_state *out, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = sqlite_stmt(ss, STMT_SSTATE_GET, &q, err);
+    if (rc)
+        return rc;
+    bind_series_key(q, k);
+    rc = sqlite_step(ss, q, true, "cannot read series state", err);
+    if (!rc && (rc = read_series_state(ss, q, out, err)))
+        series_state_release(out);
+    stmt_done(q);
+    return rc;
+}
+
+static int sqlite_series_state_put(struct store *st, const struct series_state *s,
+                                   struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc = sqlite_stmt(ss, STMT_SSTATE_PUT, &q, err);
+
+    if (rc)
+        return rc;
+    bind_str(q, 1, s->source);
+    bind_str(q, 2, s->symbol);
+    bind_str(q, 3, timeframe_name(s->tf));
+    sqlite3_bind_int64(q, 4, s->streak);
+    sqlite3_bind_int64(q, 5, s->skipped);
+    bind_str(q, 6, s->last_error ? s->last_error : "");
+    sqlite3_bind_int64(q, 7, s->last_failure);
+    sqlite3_bind_int64(q, 8, s->last_success);
+    sqlite3_bind_int64(q, 9, s->deferred_since);
+    bind_str(q, 10, s->deferred_reason ? s->deferred_reason : "");
+    sqlite3_bind_int64(q, 11, s->updated_at);
+    rc = sqlite_step(ss, q, false, "cannot write series state", err);
+    stmt_done(q);
+    return rc;
+}
+
+static int sqlite_series_state_list(struct store *st, const char *source,
+                                    struct series_state **out, size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct series_state *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *q;
+    int rc = sqlite_stmt(ss, source ? STMT_SSTATE_LIST_SOURCE : STMT_SSTATE_LIST, &q, err);
+
+    if (rc)
+        return rc;
+    if (source)
+        bind_str(q, 1, source);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        ALLOC_GROW(v, nr + 1, alloc);
+        rc = read_series_state(ss, q, &v[nr], err);
+        nr++;
+        if (rc)
+            goto out;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot list series state", err);
+out:
+    stmt_done(q);
+    if (rc) {
+        series_states_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1738,4 +2018,11 @@ const struct store_ops store_sqlite_ops = {
     .lease_claim = sqlite_lease_claim,
     .lease_release = sqlite_lease_release,
     .lease_list = sqlite_lease_list,
+    .rate_get = sqlite_rate_get,
+    .rate_put = sqlite_rate_put,
+    .rate_window = sqlite_rate_window,
+    .rate_log = sqlite_rate_log,
+    .series_state_get = sqlite_series_state_get,
+    .series_state_put = sqlite_series_state_put,
+    .series_state_list = sqlite_series_state_list,
 };

@@ -1730,6 +1730,8 @@ static void test_sqlite_migrates_from_v1(void **state)
     assert_int_equal(sqlite_direct(path, NULL, v2_tables), 5);
     assert_int_equal(sqlite_direct(path,
                                    "DROP TABLE jobs; DROP TABLE job_runs; DROP TABLE leases;"
+                                   "DROP TABLE rate_budgets; DROP TABLE rate_log;"
+                                   "DROP TABLE series_state;"
                                    "DELETE FROM schema_version WHERE version >= 2;",
                                    "SELECT max(version) FROM schema_version"),
                      1);
@@ -1737,7 +1739,7 @@ static void test_sqlite_migrates_from_v1(void **state)
 
     CHECK_OK(store_open(&f->st, f->url, &f->err), &f->err);
     CHECK_OK(store_schema_version(f->st, &version, &f->err), &f->err);
-    assert_int_equal(version, 2);
+    assert_int_equal(version, 3);
     assert_int_equal(count_all(f, &k), 30);
     {
         struct candle_query q = {.series = k, .limit = 1, .order = STORE_DESC};
@@ -1754,7 +1756,7 @@ static void test_sqlite_migrates_from_v1(void **state)
     CHECK_OK(store_job_ensure(f->st, "refresh", 2, &f->err), &f->err);
     CHECK_OK(store_lease_claim(f->st, "fire:refresh:1", "A", 1, 2, &f->err), &f->err);
     assert_int_equal(sqlite_direct(path, NULL, v2_tables), 5);
-    assert_int_equal(sqlite_direct(path, NULL, "SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(sqlite_direct(path, NULL, "SELECT count(*) FROM schema_version"), 3);
     free(v);
 }
 
