@@ -33,7 +33,7 @@
 
 int64_t retry_delay_ms(const struct retry_policy *p, int attempt, uint64_t random)
 {
-    int64_t d, cap = p->max_ms > 0 ? p->max_ms : 0;
+    int64_t d, jitter, cap = p->max_ms > 0 ? p->max_ms : 0;
     uint64_t permille = random % 1001; /* 0..1000: 0% to 10% in tenths of a percent */
 
     if (p->base_ms <= 0 || attempt < 0)
@@ -45,8 +45,10 @@ int64_t retry_delay_ms(const struct retry_policy *p, int attempt, uint64_t rando
     if (d > cap)
         d = cap;
     if (d <= INT64_MAX / 1001)
-        return d + (int64_t)((uint64_t)d * permille / 10000);
-    return d + (d / 10000) * (int64_t)permille;
+        jitter = (int64_t)((uint64_t)d * permille / 10000);
+    else
+        jitter = (d / 10000) * (int64_t)permille;
+    return d > INT64_MAX - jitter ? INT64_MAX : d + jitter;
 }
 
 bool retry_is_retryable(int rc, long status)
