@@ -33,9 +33,11 @@
  * and the series that are deferred for want of budget, skipped for their
  * failure streak, or failing but not yet skipped.
  *
- * Reachability is a real round trip on this thread's connection; a
- * connection that fails it is reopened once, so a database restart shows
- * as reachable again on the next probe.
+ * Reachability is a real round trip on this thread's connection that
+ * also checks the database takes writes (store_check_writable(): an
+ * SQLite file locked by another process past a second, a read-only
+ * PostgreSQL standby); a connection that fails it is reopened once, so a
+ * database restart shows as reachable again on the next probe.
  *
  * The series are the configured ones (each enabled source's symbols and
  * timeframes), so a series that never got a candle shows too, with
@@ -290,20 +292,22 @@ static json_t *providers_json(const struct api_providers *ps, int64_t now_ms, bo
     return arr;
 }
 
-/* This thread's store if the database answers, else NULL with the reason in err. */
+/*
+ * This thread's store if the database answers and takes writes (what the
+ * jobs need), else NULL with the reason in err.
+ */
 static struct store *reachable_store(struct api_request *req, struct strbuf *err)
 {
     struct store *st = api_store(req, err);
-    if (st && store_ping(st))
+    if (st && !store_check_writable(st, err))
         return st;
     if (st) {
         /* A connection that died (server restart): try a fresh one once. */
+        strbuf_reset(err);
         api_store_reset(req);
         st = api_store(req, err);
-        if (st && store_ping(st))
+        if (st && !store_check_writable(st, err))
             return st;
-        if (st)
-            strbuf_addstr(err, "the database does not answer");
     }
     return NULL;
 }

@@ -31,7 +31,7 @@ void ratelimit_budget(struct rate_budget *out, const char *source, int64_t per_m
                       int64_t per_day)
 {
     out->source = source;
-    out->window_ms = RATELIMIT_WINDOW_MS;
+    out->window_ms = RATELIMIT_WINDOW_MS + RATELIMIT_MARGIN_MS;
     out->per_window = per_minute > 0 ? per_minute : 1;
     out->per_day = per_day > 0 ? per_day : 0;
 }

@@ -25,12 +25,20 @@ struct strbuf;
  * first.
  */
 
-/* The per-minute window. */
+/*
+ * The per-minute window, and the margin added to it: a request is counted
+ * when its token is taken, a little before the provider sees it, and the
+ * provider's clock is not ours. With a window of 61 seconds no 60-second
+ * span of the provider's, aligned or not, can see more than `per_minute`
+ * requests, for the price of a minute being one second longer.
+ */
 #define RATELIMIT_WINDOW_MS 60000
+#define RATELIMIT_MARGIN_MS 1000
 
 /*
  * The budget of source `source` (borrowed): `per_minute` requests in any
- * 60 seconds, `per_day` per UTC day (0: no daily limit).
+ * window of RATELIMIT_WINDOW_MS + RATELIMIT_MARGIN_MS, `per_day` per UTC
+ * day (0: no daily limit).
  */
 void ratelimit_budget(struct rate_budget *out, const char *source, int64_t per_minute,
                       int64_t per_day);

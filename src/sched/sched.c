@@ -374,6 +374,30 @@ static void lease_names(struct run *r)
 }
 
 /*
+ * A lease claim refused with CK_EBUSY: is the lease really held by another
+ * instance, or was the database itself busy (an SQLite file locked by
+ * another process past the busy timeout answers CK_EBUSY too)? Reads go
+ * on while SQLite is locked for writing, so the lease can be looked at: a
+ * claim is refused only for a lease that is valid now and held by someone
+ * else, so without one the refusal was the database's.
+ */
+static bool held_elsewhere(struct store *st, const char *name, const char *instance,
+                           int64_t now_ms)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct lease_info *v = NULL;
+    size_t n = 0;
+    bool held = false;
+
+    if (!store_lease_list(st, name, now_ms, &v, &n, &err))
+        for (size_t i = 0; i < n && !held; i++)
+            held = !strcmp(v[i].name, name) && strcmp(v[i].holder, instance);
+    lease_infos_free(v, n);
+    strbuf_release(&err);
+    return held;
+}
+
+/*
  * One run on a worker: leases, paused check, run row, body, finish. Every
  * database failure before the body means the run is not attempted; the
  * timer thread logs it and the next fire tries again.
@@ -414,6 +438,8 @@ static void run_body(void **local, void *arg)
         }
         r->fire_lease_until = t0 + j->timeout * 1000 + LEASE_MARGIN_MS;
         rc = store_lease_claim(st, r->lease_fire, s->instance, t0, r->fire_lease_until, &err);
+        if (rc == CK_EBUSY && !held_elsewhere(st, r->lease_fire, s->instance, t0))
+            rc = CK_EIO;
         if (rc == CK_EBUSY) {
             r->outcome = OUT_FOREIGN;
             goto out;
@@ -424,6 +450,8 @@ static void run_body(void **local, void *arg)
         }
     }
     rc = store_lease_claim(st, r->lease_run, s->instance, t0, t0 + j->timeout * 1000 + 5000, &err);
+    if (rc == CK_EBUSY && !held_elsewhere(st, r->lease_run, s->instance, t0))
+        rc = CK_EIO;
     if (rc) {
         struct job_run row = {
             .job_id = j->id,

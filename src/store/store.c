@@ -89,6 +89,18 @@ bool store_ping(struct store *st)
     return st && st->ops->ping(st);
 }
 
+int store_check_writable(struct store *st, struct strbuf *err)
+{
+    if (st->in_tx)
+        BUG("store_check_writable inside a transaction");
+    if (st->ops->check_writable)
+        return st->ops->check_writable(st, err);
+    if (store_ping(st))
+        return 0;
+    strbuf_addstr(err, "store: the database does not answer");
+    return CK_EIO;
+}
+
 int store_begin(struct store *st, struct strbuf *err)
 {
     int rc;

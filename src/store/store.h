@@ -43,6 +43,15 @@ const char *store_backend_name(const struct store *st);
 int store_schema_version(struct store *st, int *out, struct strbuf *err);
 /* Is the database reachable right now (a trivial query succeeds)? */
 bool store_ping(struct store *st);
+/*
+ * Can the database take a write right now? Quicker to give up than a
+ * write: it waits about a second at most for another writer. SQLite: the
+ * write lock can be taken (not held by another process past that second,
+ * the file not read-only); PostgreSQL: the server answers and is not a
+ * read-only standby. 0, or CK_EIO / CK_EBUSY with the reason in `err`.
+ * For health checks; nothing is written.
+ */
+int store_check_writable(struct store *st, struct strbuf *err);
 
 /*
  * Transactions. store_begin() starts one; store_commit()/store_rollback()

@@ -44,6 +44,8 @@ struct store_ops {
     int (*schema_version)(struct store *st, int *out, struct strbuf *err);
     /* MUST. A trivial round trip. */
     bool (*ping)(struct store *st);
+    /* MAY (store.c falls back to ping). See store_check_writable(); outside a transaction. */
+    int (*check_writable)(struct store *st, struct strbuf *err);
     /* MUST. Plain transaction control; store.c tracks nesting. */
     int (*begin)(struct store *st, struct strbuf *err);
     int (*commit)(struct store *st, struct strbuf *err);

@@ -1185,6 +1185,32 @@ static bool pg_ping(struct store *st)
     return ok;
 }
 
+/*
+ * The server answers (a broken idle connection is reset first, as for any
+ * operation) and takes writes: a hot standby, or a database set read-only,
+ * would fail every job.
+ */
+static int pg_check_writable(struct store *st, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    res = PQexec(ps->conn, "SELECT pg_is_in_recovery() OR "
+                           "current_setting('default_transaction_read_only')::boolean");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pg_result_error(ps, res, "check the database", err);
+    } else if (!strcmp(PQgetvalue(res, 0, 0), "t")) {
+        strbuf_addf(err, "store: '%s' is read-only (a standby, or transactions are read-only)",
+                    ps->redacted);
+        rc = CK_EIO;
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* --- transactions ------------------------------------------------------ */
 
 static int pg_begin(struct store *st, struct strbuf *err)
@@ -2528,6 +2554,7 @@ const struct store_ops store_pg_ops = {
     .close = pg_close,
     .schema_version = pg_schema_version,
     .ping = pg_ping,
+    .check_writable = pg_check_writable,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

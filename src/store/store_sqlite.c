@@ -868,6 +868,30 @@ static bool sqlite_ping(struct store *st)
     return !rc;
 }
 
+/* How long the writability check waits for another connection's write lock. */
+#define SQLITE_CHECK_TIMEOUT_MS 1000
+
+/*
+ * Take the write lock and give it back at once. In WAL mode reads go on
+ * while another process holds the lock, so a read says nothing about
+ * whether the jobs can write; this does, and waits a second at most.
+ */
+static int sqlite_check_writable(struct store *st, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    int version, rc;
+
+    rc = read_version(ss, &version, err);
+    if (rc)
+        return rc;
+    sqlite3_busy_timeout(ss->db, SQLITE_CHECK_TIMEOUT_MS);
+    rc = sqlite_run(ss, STMT_BEGIN, "cannot take the write lock", err);
+    sqlite3_busy_timeout(ss->db, SQLITE_BUSY_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    return sqlite_run(ss, STMT_ROLLBACK, "cannot roll back", err);
+}
+
 /* Transactions. */
 
 static int sqlite_begin(struct store *st, struct strbuf *err)
@@ -1992,6 +2016,7 @@ const struct store_ops store_sqlite_ops = {
     .close = sqlite_close,
     .schema_version = sqlite_schema_version,
     .ping = sqlite_ping,
+    .check_writable = sqlite_check_writable,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,

@@ -34,7 +34,8 @@ GET /time_series
       are read, in that zone, so a client that forgets timezone=UTC sees New
       York times for XAU/USD.
     - format: JSON only (CSV gives a 400 error body).
-    Symbols: BTC/USD, ETH/USD (crypto: 24/7, with "volume"); XAU/USD, XAG/USD
+    Symbols: BTC/USD, ETH/USD and ten more coins against USD (LTC SOL XRP ADA
+    DOGE DOT LINK AVAX BCH XLM) (crypto: 24/7, with "volume"); XAU/USD, XAG/USD
     (metals: Sunday 17:00 to Friday 17:00 New York with a daily pause
     17:00-18:00, no volume field); EUR/USD, GBP/USD (forex: Sunday 17:00 to
     Friday 17:00 New York, no volume). Any other symbol gets the documented
@@ -104,9 +105,14 @@ they name and keep the others):
     POST /__reset      clear the control state, the queues, the credit
                        counters and the request log
     GET  /__requests   [{"method", "path", "query": {name: value},
-                         "authorization_present": bool}] for every
-                       /time_series request, oldest first; an `apikey` query
-                       value is shown as "***" (the key is never echoed)
+                         "authorization_present": bool, "time": float,
+                         "answer": int}] for every /time_series request,
+                       oldest first; an `apikey` query value is shown as
+                       "***" (the key is never echoed). "time" is the real
+                       Unix time the request arrived (whatever "now" says);
+                       "answer" is the error code of the body sent (429 for
+                       a credit limit, 0 for data; the HTTP status for a
+                       "raw" answer), or null while the answer is pending.
 """
 
 import argparse
@@ -143,6 +149,12 @@ SYMBOLS = {
     "ETH/USD": {"kind": "crypto", "base": 250000, "dec": 2, "volume": True,
                 "meta": {"currency_base": "Ethereum", "currency_quote": "US Dollar",
                          "exchange": "Coinbase Pro", "type": "Digital Currency"}},
+    **{f"{coin}/USD": {"kind": "crypto", "base": base, "dec": 2, "volume": True,
+                       "meta": {"currency_base": coin, "currency_quote": "US Dollar",
+                                "exchange": "Coinbase Pro", "type": "Digital Currency"}}
+       for coin, base in (("LTC", 9000), ("SOL", 12000), ("XRP", 60), ("ADA", 70),
+                          ("DOGE", 20), ("DOT", 900), ("LINK", 1800), ("AVAX", 3900),
+                          ("BCH", 30000), ("XLM", 30))},
     "XAU/USD": {"kind": "metals", "base": 206300, "dec": 2, "volume": False,
                 "meta": {"currency_base": "Gold Spot", "currency_quote": "US Dollar",
                          "type": "Physical Currency"}},
@@ -463,8 +475,15 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- /time_series
 
+    def answered(self, code):
+        entry = getattr(self, "entry", None)
+        if entry is not None:
+            with self.state.lock:
+                entry["answer"] = code
+
     def error_body(self, code, message, http_status=None, headers=None):
         st = self.state
+        self.answered(code)
         if http_status is None:
             http_status = code if st.control["error_status"] == "code" else 200
         self.send_json(http_status, {"code": code, "message": message, "status": "error"},
@@ -480,8 +499,11 @@ class Handler(BaseHTTPRequestHandler):
             logged = dict(params)
             if "apikey" in logged:
                 logged["apikey"] = "***"
-            st.requests.append({"method": "GET", "path": url.path, "query": logged,
-                                "authorization_present": auth is not None})
+            entry = {"method": "GET", "path": url.path, "query": logged,
+                     "authorization_present": auth is not None, "time": time.time(),
+                     "answer": None}
+            st.requests.append(entry)
+            self.entry = entry
             raw = pop_queue(st.raw)
             err = None if raw else pop_queue(st.errors)
             delay = float(st.control.get("delay") or 0)
@@ -491,6 +513,7 @@ class Handler(BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay)
         if raw:
+            self.answered(int(raw.get("http_status", 200)))
             self.send(int(raw.get("http_status", 200)), raw.get("body", ""),
                       content_type=raw.get("content_type", "application/json; charset=utf-8"),
                       headers=raw.get("headers"), cut=raw.get("cut"))
@@ -524,6 +547,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             self.error_body(400, MSG_NO_DATA)
             return
+        self.answered(0)
         self.send_json(200, body, headers=self.credit_headers())
 
     def count_credits(self):

@@ -318,8 +318,8 @@ static void test_budget_wait_and_deferral(void **state)
     CHECK_OK(call(f, &s, &rep), &f->err);
     /* The third waits for the window (the deadline is far). */
     CHECK_OK(call(f, &s, &rep), &f->err);
-    assert_int_equal(f->fc.slept, 60000);
-    assert_int_equal(s.times[0], T0 + 60000);
+    assert_int_equal(f->fc.slept, 61000);
+    assert_int_equal(s.times[0], T0 + 61000);
     /* With the deadline near (minus the call's reserve), it is deferred instead. */
     f->g.deadline_ms = f->fc.now + 40000; /* waits must end by now + 10 s */
     CHECK_OK(call(f, &s, &rep), &f->err);
@@ -327,7 +327,7 @@ static void test_budget_wait_and_deferral(void **state)
     assert_int_equal(rep.outcome, GUARD_DEFERRED);
     assert_int_equal(rep.sent, 0);
     assert_int_equal(s.calls, 0);
-    assert_int_equal(rep.retry_at_ms, T0 + 120000);
+    assert_int_equal(rep.retry_at_ms, T0 + 122000);
     /* A probe that found no budget is handed back: the breaker is unaffected. */
     struct breaker_info bi;
     breaker_info(f->breaker, f->fc.now, &bi);
