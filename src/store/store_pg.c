@@ -130,6 +130,11 @@ enum pg_stmt {
     PG_LEASE_HOLDER,
     PG_LEASE_RELEASE,
     PG_LEASE_LIST,
+    PG_GAPS_EXPORT,
+    PG_GAP_IMPORT_NEW,
+    PG_RUNS_EXPORT,
+    PG_RUN_IMPORT_NEW,
+    PG_JOB_IMPORT,
     PG_STMT_COUNT
 };
 
@@ -143,6 +148,11 @@ enum pg_stmt {
 #define PG_JOB_COLUMNS                                                                             \
     "job_id, paused, streak, coalesce(extract(epoch FROM last_fire)::bigint, 0), "                 \
     "extract(epoch FROM updated_at)::bigint"
+/* The columns of a gap record, in pg_read_gap()'s order (FROM gaps g JOIN series s). */
+#define PG_GAP_COLUMNS                                                                             \
+    "g.id, s.source, s.symbol, s.timeframe, extract(epoch FROM g.first_time)::bigint, "            \
+    "extract(epoch FROM g.last_time)::bigint, g.count, g.state, g.reason, "                        \
+    "extract(epoch FROM g.first_seen)::bigint, extract(epoch FROM g.last_checked)::bigint"
 /* The columns of a run row, in pg_read_run()'s order. */
 #define PG_RUN_COLUMNS                                                                             \
     "id, job_id, instance, extract(epoch FROM scheduled)::bigint, " PG_MS(                         \
@@ -207,12 +217,7 @@ static const struct {
                         "min(open_time) AS first, max(open_time) AS last "
                         "FROM candles c WHERE c.series_id = s.id) AS x"},
     [PG_LIST_GAPS] = {"ck_list_gaps",
-                      "SELECT g.id, s.source, s.symbol, s.timeframe, "
-                      "extract(epoch FROM g.first_time)::bigint, "
-                      "extract(epoch FROM g.last_time)::bigint, g.count, g.state, g.reason, "
-                      "extract(epoch FROM g.first_seen)::bigint, "
-                      "extract(epoch FROM g.last_checked)::bigint "
-                      "FROM gaps g JOIN series s ON s.id = g.series_id "
+                      "SELECT " PG_GAP_COLUMNS " FROM gaps g JOIN series s ON s.id = g.series_id "
                       "WHERE ($1::text IS NULL OR s.source = $1) "
                       "AND ($2::text IS NULL OR s.symbol = $2) "
                       "AND ($3::text IS NULL OR s.timeframe = $3) "
@@ -297,6 +302,38 @@ static const struct {
                                                           "AND starts_with(name, $1::text) AND "
                                                           "valid_until >= $2::timestamptz "
                                                           "ORDER BY name"},
+    /* Exports page by id; a NULL limit is no limit. */
+    [PG_GAPS_EXPORT] = {"ck_gaps_export", "SELECT " PG_GAP_COLUMNS " FROM gaps g JOIN series s "
+                                          "ON s.id = g.series_id WHERE g.id > $1::bigint "
+                                          "ORDER BY g.id LIMIT $2::bigint"},
+    /*
+     * Imports that leave identical rows alone. The NOT EXISTS probes the
+     * (series_id, last_time) index for gaps and the (status, started)
+     * index for runs, so it stays cheap however long the history.
+     */
+    [PG_GAP_IMPORT_NEW] = {"ck_gap_import_new",
+                           "INSERT INTO gaps (series_id, first_time, last_time, count, state, "
+                           "reason, first_seen, last_checked) SELECT $1::bigint, $2::timestamptz, "
+                           "$3::timestamptz, $4::bigint, $5::text, $6::text, $7::timestamptz, "
+                           "$8::timestamptz WHERE NOT EXISTS (SELECT 1 FROM gaps WHERE "
+                           "series_id = $1 AND last_time = $3 AND first_time = $2 AND count = $4 "
+                           "AND state = $5 AND reason = $6 AND first_seen = $7 AND "
+                           "last_checked = $8) RETURNING id"},
+    [PG_RUNS_EXPORT] = {"ck_runs_export", "SELECT " PG_RUN_COLUMNS " FROM job_runs "
+                                          "WHERE id > $1::bigint ORDER BY id LIMIT $2::bigint"},
+    [PG_RUN_IMPORT_NEW] = {"ck_run_import_new",
+                           "INSERT INTO job_runs (job_id, instance, scheduled, started, finished, "
+                           "status, message, details) SELECT $1::text, $2::text, "
+                           "$3::timestamptz, $4::timestamptz, $5::timestamptz, $6::text, $7::text, "
+                           "$8::text WHERE NOT EXISTS (SELECT 1 FROM job_runs WHERE status = $6 "
+                           "AND started = $4 AND job_id = $1 AND instance = $2 AND "
+                           "scheduled = $3 AND finished IS NOT DISTINCT FROM $5 AND "
+                           "message = $7 AND details = $8) RETURNING id"},
+    /* last_fire NULL stands for "none yet" (0 in the store's terms). */
+    [PG_JOB_IMPORT] = {"ck_job_import",
+                       "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at) "
+                       "VALUES ($1::text, $2::boolean, $3::bigint, $4::timestamptz, "
+                       "$5::timestamptz) ON CONFLICT (job_id) DO NOTHING"},
 };
 
 /*
@@ -1568,40 +1605,13 @@ static int pg_list_series(struct store *st, struct series_info **out, size_t *n,
 
 /* --- the gap ledger ---------------------------------------------------- */
 
-static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+/* The gap records of a result of PG_GAP_COLUMNS, all or nothing. */
+static int pg_read_gaps(struct pg_store *ps, const PGresult *res, struct gap_record **out,
                         size_t *n, struct strbuf *err)
 {
-    struct pg_store *ps = pg_downcast(st);
-    struct pg_params p = {0};
-    struct gap_record *v;
-    PGresult *res;
-    int rows, rc = pg_ready(ps, err);
+    int rows = PQntuples(res), rc = 0;
+    struct gap_record *v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
 
-    if (rc)
-        return rc;
-    pp_text(&p, q->source);
-    pp_text(&p, q->symbol);
-    if (q->has_tf)
-        pp_text(&p, timeframe_name(q->tf));
-    else
-        pp_null(&p);
-    if (q->has_since)
-        pp_time(&p, q->since);
-    else
-        pp_null(&p);
-    if (q->has_state)
-        pp_text(&p, gap_state_name(q->state));
-    else
-        pp_null(&p);
-    if (q->limit)
-        pp_int(&p, (int64_t)q->limit);
-    else
-        pp_null(&p);
-    rc = pg_run(ps, PG_LIST_GAPS, &p, &res, err, "list gaps");
-    if (rc)
-        return rc;
-    rows = PQntuples(res);
-    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
     for (int r = 0; r < rows && !rc; r++) {
         struct gap_record *g = &v[r];
         g->source = xstrdup(PQgetvalue(res, r, 1));
@@ -1626,7 +1636,6 @@ static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_
         if (!rc)
             rc = pg_get_int(ps, res, r, 10, &g->last_checked, err);
     }
-    PQclear(res);
     if (rc) {
         gap_records_free(v, (size_t)rows);
         return rc;
@@ -1634,6 +1643,42 @@ static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_
     *out = v;
     *n = (size_t)rows;
     return 0;
+}
+
+static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+                        size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, q->source);
+    pp_text(&p, q->symbol);
+    if (q->has_tf)
+        pp_text(&p, timeframe_name(q->tf));
+    else
+        pp_null(&p);
+    if (q->has_since)
+        pp_time(&p, q->since);
+    else
+        pp_null(&p);
+    if (q->has_state)
+        pp_text(&p, gap_state_name(q->state));
+    else
+        pp_null(&p);
+    if (q->limit)
+        pp_int(&p, (int64_t)q->limit);
+    else
+        pp_null(&p);
+    rc = pg_run(ps, PG_LIST_GAPS, &p, &res, err, "list gaps");
+    if (rc)
+        return rc;
+    rc = pg_read_gaps(ps, res, out, n, err);
+    PQclear(res);
+    return rc;
 }
 
 static int pg_insert_gap(struct store *st, const struct series_key *s, struct gap_record *g,
@@ -2182,6 +2227,295 @@ static int pg_lease_list(struct store *st, const char *prefix, int64_t valid_at_
     return 0;
 }
 
+/* --- bulk export and import -------------------------------------------- */
+
+/*
+ * Executions of one statement in flight at once in pg_run_each(). The
+ * server answers each (a few dozen bytes) while the client is still
+ * sending; a client that only writes while the server's answers pile up
+ * unread can deadlock with it once the socket buffers fill, and a few
+ * hundred answers stay far below any buffer size.
+ */
+#define PG_PIPELINE_ROWS 256
+
+/*
+ * Run prepared statement `id` once for each parameter set p[0..n), n <=
+ * PG_PIPELINE_ROWS, in libpq's pipeline mode: every execution is sent
+ * before the first answer is read, so the batch costs one round trip
+ * rather than n. `each` (may be NULL) gets the rows each execution
+ * changed, and `*changed` grows by their sum. The first failure is
+ * reported; the server skips the executions after it. Only inside a
+ * transaction, which a failure leaves failed (the caller rolls back).
+ */
+static int pg_run_each(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, size_t n,
+                       int64_t *each, size_t *changed, const char *what, struct strbuf *err)
+{
+    size_t sent = 0;
+    bool synced;
+    int rc;
+
+    if (n > PG_PIPELINE_ROWS)
+        BUG("pipeline of %zu statements", n);
+    rc = pg_prepare(ps, id, err);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(ps->conn))
+        return pg_result_error(ps, NULL, what, err);
+    for (; sent < n; sent++) {
+        const struct pg_params *q = &p[sent];
+        if (!PQsendQueryPrepared(ps->conn, pg_stmts[id].name, q->n, q->values, q->lengths,
+                                 q->formats, 0)) {
+            rc = pg_result_error(ps, NULL, what, err);
+            break;
+        }
+    }
+    synced = PQpipelineSync(ps->conn) == 1;
+    if (!synced && !rc)
+        rc = pg_result_error(ps, NULL, what, err);
+    for (size_t i = 0; i < sent; i++) {
+        PGresult *res;
+        int64_t rows = 0;
+        /* The answers to one execution end with a NULL. */
+        while ((res = PQgetResult(ps->conn))) {
+            ExecStatusType status = PQresultStatus(res);
+            if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+                rows += pg_changed(res);
+            else if (status != PGRES_PIPELINE_ABORTED && !rc)
+                rc = pg_result_error(ps, res, what, err);
+            PQclear(res);
+        }
+        if (each)
+            each[i] = rows;
+        *changed += (size_t)rows;
+        if (PQstatus(ps->conn) == CONNECTION_BAD)
+            break;
+    }
+    if (synced && PQstatus(ps->conn) != CONNECTION_BAD) {
+        PGresult *res = PQgetResult(ps->conn);
+        if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && !rc)
+            rc = pg_result_error(ps, res, what, err);
+        PQclear(res);
+    }
+    if (!PQexitPipelineMode(ps->conn) && !rc)
+        rc = pg_result_error(ps, NULL, what, err);
+    if (!rc && PQstatus(ps->conn) == CONNECTION_BAD)
+        rc = pg_result_error(ps, NULL, what, err);
+    return rc;
+}
+
+static int pg_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
+{
+    static const char *const sql[] = {
+        [STORE_TABLE_SERIES] = "SELECT count(*) FROM series",
+        [STORE_TABLE_CANDLES] = "SELECT count(*) FROM candles",
+        [STORE_TABLE_GAPS] = "SELECT count(*) FROM gaps",
+        [STORE_TABLE_JOBS] = "SELECT count(*) FROM jobs",
+        [STORE_TABLE_JOB_RUNS] = "SELECT count(*) FROM job_runs",
+        [STORE_TABLE_LEASES] = "SELECT count(*) FROM leases",
+    };
+    static_assert(ARRAY_SIZE(sql) == STORE_TABLE_COUNT, "a count for every table");
+    struct pg_store *ps = pg_downcast(st);
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    res = PQexec(ps->conn, sql[t]);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        strbuf_reset(&ps->scratch);
+        strbuf_addf(&ps->scratch, "count the rows of %s", store_table_name(t));
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+    } else {
+        rc = pg_get_int(ps, res, 0, 0, out, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The id and limit parameters of an export. */
+static void pp_page(struct pg_params *p, int64_t after_id, size_t limit)
+{
+    pp_int(p, after_id);
+    if (limit && limit <= (size_t)INT64_MAX)
+        pp_int(p, (int64_t)limit);
+    else
+        pp_null(p);
+}
+
+static int pg_export_gaps(struct store *st, int64_t after_id, size_t limit,
+                          struct gap_record **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_page(&p, after_id, limit);
+    rc = pg_run(ps, PG_GAPS_EXPORT, &p, &res, err, "export gaps");
+    if (rc)
+        return rc;
+    rc = pg_read_gaps(ps, res, out, n, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    enum pg_stmt id = flags & STORE_IMPORT_SKIP_EXISTING ? PG_GAP_IMPORT_NEW : PG_INSERT_GAP;
+    struct pg_params *p = xcalloc(n < PG_PIPELINE_ROWS ? n : PG_PIPELINE_ROWS, sizeof(*p));
+    const struct gap_record *prev = NULL;
+    int64_t series_id = 0;
+    int rc = pg_ready(ps, err);
+
+    for (size_t off = 0; off < n && !rc; off += PG_PIPELINE_ROWS) {
+        size_t m = n - off < PG_PIPELINE_ROWS ? n - off : PG_PIPELINE_ROWS;
+        for (size_t i = 0; i < m && !rc; i++) {
+            const struct gap_record *g = &v[off + i];
+            struct series_key k = {.source = g->source, .symbol = g->symbol, .tf = g->tf};
+            if (!pg_time_storable(g->first) || !pg_time_storable(g->last) ||
+                !pg_time_storable(g->first_seen) || !pg_time_storable(g->last_checked)) {
+                strbuf_addstr(err, "store: a time of a gap record of '");
+                pg_add_series_name(err, &k);
+                strbuf_addstr(err, "' is outside the years 1 to 9999");
+                rc = CK_EINVAL;
+                break;
+            }
+            /* Records come grouped by series more often than not. */
+            if (!prev || prev->tf != g->tf || strcmp(prev->source, g->source) ||
+                strcmp(prev->symbol, g->symbol)) {
+                rc = pg_series_id(ps, &k, &series_id, err);
+                if (rc)
+                    break;
+                prev = g;
+            }
+            p[i] = (struct pg_params){0};
+            pp_int(&p[i], series_id);
+            pp_time(&p[i], g->first);
+            pp_time(&p[i], g->last);
+            pp_int(&p[i], g->count);
+            pp_text(&p[i], gap_state_name(g->state));
+            pp_text(&p[i], g->reason ? g->reason : "");
+            pp_time(&p[i], g->first_seen);
+            pp_time(&p[i], g->last_checked);
+        }
+        if (!rc)
+            rc = pg_run_each(ps, id, p, m, NULL, added, "import gap records", err);
+    }
+    free(p);
+    return rc;
+}
+
+static int pg_export_job_runs(struct store *st, int64_t after_id, size_t limit,
+                              struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct job_run *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_page(&p, after_id, limit);
+    rc = pg_run(ps, PG_RUNS_EXPORT, &p, &res, err, "export job runs");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_run(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        job_runs_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+static int pg_import_job_runs(struct store *st, const struct job_run *v, size_t n, unsigned flags,
+                              size_t *added, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    enum pg_stmt id = flags & STORE_IMPORT_SKIP_EXISTING ? PG_RUN_IMPORT_NEW : PG_RUN_INSERT;
+    struct pg_params *p = xcalloc(n < PG_PIPELINE_ROWS ? n : PG_PIPELINE_ROWS, sizeof(*p));
+    int rc = pg_ready(ps, err);
+
+    for (size_t off = 0; off < n && !rc; off += PG_PIPELINE_ROWS) {
+        size_t m = n - off < PG_PIPELINE_ROWS ? n - off : PG_PIPELINE_ROWS;
+        for (size_t i = 0; i < m && !rc; i++) {
+            const struct job_run *r = &v[off + i];
+            rc = pg_check_time(r->scheduled, 1, "scheduled time", err);
+            if (!rc)
+                rc = pg_check_time(r->started, 1000, "start time (ms)", err);
+            if (!rc && r->status != JOB_RUNNING && r->finished)
+                rc = pg_check_time(r->finished, 1000, "finish time (ms)", err);
+            if (rc)
+                break;
+            /* The parameters of PG_RUN_INSERT, which both statements take. */
+            p[i] = (struct pg_params){0};
+            pp_text(&p[i], r->job_id);
+            pp_text(&p[i], r->instance ? r->instance : "");
+            pp_time(&p[i], r->scheduled);
+            pp_ms(&p[i], r->started);
+            pp_finished(&p[i], r->status, r->finished);
+            pp_text(&p[i], job_status_name(r->status));
+            pp_text(&p[i], r->message ? r->message : "");
+            pp_text(&p[i], r->details ? r->details : "{}");
+        }
+        if (!rc)
+            rc = pg_run_each(ps, id, p, m, NULL, added, "import job runs", err);
+    }
+    free(p);
+    return rc;
+}
+
+static int pg_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params *p = xcalloc(n < PG_PIPELINE_ROWS ? n : PG_PIPELINE_ROWS, sizeof(*p));
+    int64_t each[PG_PIPELINE_ROWS];
+    int rc = pg_ready(ps, err);
+
+    for (size_t off = 0; off < n && !rc; off += PG_PIPELINE_ROWS) {
+        size_t m = n - off < PG_PIPELINE_ROWS ? n - off : PG_PIPELINE_ROWS;
+        for (size_t i = 0; i < m && !rc; i++) {
+            const struct job_state *js = &v[off + i];
+            rc = pg_check_time(js->updated_at, 1, "job update time", err);
+            if (!rc && js->last_fire)
+                rc = pg_check_time(js->last_fire, 1, "fire time", err);
+            if (rc)
+                break;
+            p[i] = (struct pg_params){0};
+            pp_text(&p[i], js->job_id);
+            pp_bool(&p[i], js->paused);
+            pp_int(&p[i], js->streak);
+            if (js->last_fire)
+                pp_time(&p[i], js->last_fire);
+            else
+                pp_null(&p[i]);
+            pp_time(&p[i], js->updated_at);
+        }
+        if (!rc)
+            rc = pg_run_each(ps, PG_JOB_IMPORT, p, m, each, added, "import jobs", err);
+        for (size_t i = 0; i < m && !rc; i++) {
+            if (each[i] || (flags & STORE_IMPORT_SKIP_EXISTING))
+                continue;
+            strbuf_addf(err, "store: job '%s' exists already in '%s'", v[off + i].job_id,
+                        ps->redacted);
+            rc = CK_ECONFLICT;
+        }
+    }
+    free(p);
+    return rc;
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -2214,4 +2548,10 @@ const struct store_ops store_pg_ops = {
     .lease_claim = pg_lease_claim,
     .lease_release = pg_lease_release,
     .lease_list = pg_lease_list,
+    .count_rows = pg_count_rows,
+    .export_gaps = pg_export_gaps,
+    .import_gaps = pg_import_gaps,
+    .export_job_runs = pg_export_job_runs,
+    .import_job_runs = pg_import_job_runs,
+    .import_jobs = pg_import_jobs,
 };
