@@ -179,17 +179,17 @@ char *sched_make_instance_id(void)
 
 static void define_metrics(struct metrics *m)
 {
-    metrics_declare(m, "candlekeep_job_runs_total", METRIC_COUNTER,
+    metrics_declare(m, "job_runs_total", METRIC_COUNTER,
                     "Job runs by job and final status.");
-    metrics_declare(m, "candlekeep_job_duration_seconds", METRIC_HISTOGRAM,
+    metrics_declare(m, "job_duration_seconds", METRIC_HISTOGRAM,
                     "Duration of job runs.");
-    metrics_declare(m, "candlekeep_job_missed_fires_total", METRIC_COUNTER,
+    metrics_declare(m, "job_missed_fires_total", METRIC_COUNTER,
                     "Scheduled fires that were missed (not run) by job.");
-    metrics_declare(m, "candlekeep_job_failure_streak", METRIC_GAUGE,
+    metrics_declare(m, "job_failure_streak", METRIC_GAUGE,
                     "Consecutive failed runs by job.");
-    metrics_declare(m, "candlekeep_job_last_success_timestamp_seconds", METRIC_GAUGE,
+    metrics_declare(m, "job_last_success_timestamp_seconds", METRIC_GAUGE,
                     "Unix time of the last successful run by job.");
-    metrics_declare(m, "candlekeep_scheduler_running", METRIC_GAUGE,
+    metrics_declare(m, "scheduler_running", METRIC_GAUGE,
                     "1 while the scheduler's timer loop runs.");
 }
 
@@ -556,13 +556,13 @@ static void run_done(void *arg, bool abandoned_by_pool)
                           secs, r->streak, r->message.buf);
             else
                 log_info("job %s %s in %.3fs: %s", j->id, status, secs, r->message.buf);
-            metrics_observe(s->metrics, "candlekeep_job_duration_seconds", lb.buf, secs);
-            metrics_set(s->metrics, "candlekeep_job_failure_streak", lb.buf, (double)r->streak);
+            metrics_observe(s->metrics, "job_duration_seconds", lb.buf, secs);
+            metrics_set(s->metrics, "job_failure_streak", lb.buf, (double)r->streak);
             if (!r->rc)
-                metrics_set(s->metrics, "candlekeep_job_last_success_timestamp_seconds", lb.buf,
+                metrics_set(s->metrics, "job_last_success_timestamp_seconds", lb.buf,
                             (double)(r->finished_ms / 1000));
             strbuf_addf(&lb, ",status=\"%s\"", status);
-            metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+            metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
             break;
         }
         case OUT_PAUSED:
@@ -574,7 +574,7 @@ static void run_done(void *arg, bool abandoned_by_pool)
         case OUT_BUSY:
             log_warn("job %s skipped: running in another process", j->id);
             strbuf_addstr(&lb, ",status=\"skipped\"");
-            metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+            metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
             break;
         case OUT_DB_DOWN:
             log_error("job %s skipped this cycle: database unavailable: %s", j->id,
@@ -627,9 +627,9 @@ static void check_timeouts(struct sched *s, int64_t now)
         log_error("job %s timed_out after %" PRId64 "s (failure streak %" PRId64 ")", j->id,
                   j->timeout, streak);
         labels_job(&lb, j);
-        metrics_set(s->metrics, "candlekeep_job_failure_streak", lb.buf, (double)streak);
+        metrics_set(s->metrics, "job_failure_streak", lb.buf, (double)streak);
         strbuf_addstr(&lb, ",status=\"timed_out\"");
-        metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+        metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
         strbuf_release(&msg);
         strbuf_release(&err);
         strbuf_release(&lb);
@@ -680,7 +680,7 @@ static void handle_due(struct sched *s, struct job *j, int64_t now)
         record_row(s, j, missed_last, JOB_MISSED, msg.buf, details);
         pthread_mutex_lock(&s->lock);
         labels_job(&lb, j);
-        metrics_add(s->metrics, "candlekeep_job_missed_fires_total", lb.buf, (double)n);
+        metrics_add(s->metrics, "job_missed_fires_total", lb.buf, (double)n);
         strbuf_release(&msg);
         strbuf_release(&lb);
         if (missed_last > j->last_fire)
@@ -886,7 +886,7 @@ static void *timer_main(void *arg)
     struct sched *s = arg;
     pthread_mutex_lock(&s->lock);
     s->running = true;
-    metrics_set(s->metrics, "candlekeep_scheduler_running", NULL, 1);
+    metrics_set(s->metrics, "scheduler_running", NULL, 1);
     while (!s->stopping) {
         int64_t t = now_ms(s), wait;
         struct timespec ts;
@@ -910,7 +910,7 @@ static void *timer_main(void *arg)
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
     }
     s->running = false;
-    metrics_set(s->metrics, "candlekeep_scheduler_running", NULL, 0);
+    metrics_set(s->metrics, "scheduler_running", NULL, 0);
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
