@@ -53,16 +53,29 @@
 
 #include "util/banned.h"
 
-/* How long past its timeout a fire lease stays valid before others may take over. */
-#define LEASE_MARGIN_MS 30000
+/*
+ * How long past its timeout a fire lease stays valid before others may take
+ * over: half the timeout, between 2 and 30 seconds, so a short job's fire
+ * is taken over quickly when its holder dies.
+ */
+#define LEASE_MARGIN_MAX_MS 30000
+#define LEASE_MARGIN_MIN_MS 2000
+
+static int64_t lease_margin_ms(int64_t timeout_s)
+{
+    int64_t m = timeout_s * 1000 / 2;
+    return m < LEASE_MARGIN_MIN_MS ? LEASE_MARGIN_MIN_MS
+                                   : m > LEASE_MARGIN_MAX_MS ? LEASE_MARGIN_MAX_MS : m;
+}
 /* "Done" mark: a fire lease extended this far is never taken over. */
 #define LEASE_DONE_MS (10LL * 365 * 86400 * 1000)
 /* Missed fires are counted up to this many for the message. */
 #define MISSED_COUNT_CAP 100000
 /* The timer thread wakes at least this often, to notice clock jumps and suspends. */
 #define MAX_SLEEP_MS 1000
-/* History pruning and stale-run sweeping interval. */
-#define HOUSEKEEPING_MS (3600 * 1000)
+/* Stale-run sweeping interval (runs of dead processes), and history pruning interval. */
+#define HOUSEKEEPING_MS (60 * 1000)
+#define PRUNE_MS (3600 * 1000)
 
 enum run_state {
     RUN_ACTIVE,
@@ -140,6 +153,7 @@ struct sched {
     struct metrics *metrics;
     struct sched_clock clock;
     int64_t next_housekeeping_ms;
+    int64_t next_prune_ms;
     int64_t next_heartbeat_ms;
     bool manual_only;
     bool initialised; /* last_fire loaded and startup sweep done */
@@ -382,7 +396,7 @@ static void run_body(void **local, void *arg)
             store_job_set_last_fire(st, j->id, r->scheduled, &err);
             goto out;
         }
-        r->fire_lease_until = t0 + j->timeout * 1000 + LEASE_MARGIN_MS;
+        r->fire_lease_until = t0 + j->timeout * 1000 + lease_margin_ms(j->timeout);
         rc = store_lease_claim(st, r->lease_fire, s->instance, t0, r->fire_lease_until, &err);
         if (rc == CK_EBUSY) {
             r->outcome = OUT_FOREIGN;
@@ -736,7 +750,7 @@ static void initialise(struct sched *s, int64_t now_ms_)
     }
     if (st) {
         int64_t n = 0;
-        if (!store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * LEASE_MARGIN_MS),
+        if (!store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)),
                                        "interrupted: the process running it stopped", &n, &err) &&
             n)
             log_warn("sched: marked %" PRId64 " interrupted run%s as failed", n,
@@ -757,14 +771,23 @@ static void housekeeping(struct sched *s, int64_t now_ms_)
     for (size_t i = 0; i < s->njobs; i++)
         if (s->jobs[i].timeout > max_timeout)
             max_timeout = s->jobs[i].timeout;
-    if (store_job_runs_prune(st, now_ms_ - s->history_keep * 1000, &n, &err))
-        log_error("sched: cannot prune job history: %s", err.buf);
-    else if (n)
-        log_info("sched: pruned %" PRId64 " job runs older than %" PRId64 " days", n,
-                 s->history_keep / 86400);
-    strbuf_reset(&err);
-    store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * LEASE_MARGIN_MS),
-                              "interrupted: the process running it stopped", &n, &err);
+    if (now_ms_ >= s->next_prune_ms) {
+        s->next_prune_ms = now_ms_ + PRUNE_MS;
+        if (store_job_runs_prune(st, now_ms_ - s->history_keep * 1000, &n, &err))
+            log_error("sched: cannot prune job history: %s", err.buf);
+        else if (n)
+            log_info("sched: pruned %" PRId64 " job runs older than %" PRId64 " days", n,
+                     s->history_keep / 86400);
+        strbuf_reset(&err);
+    }
+    /* A run still "running" well past every timeout belongs to a process that died. */
+    n = 0;
+    if (!store_job_runs_fail_stale(
+            st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)),
+            "interrupted: the process running it stopped", &n, &err) &&
+        n)
+        log_warn("sched: marked %" PRId64 " run%s of a stopped process as failed", n,
+                 n == 1 ? "" : "s");
     strbuf_release(&err);
 }
 
