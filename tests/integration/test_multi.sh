@@ -59,9 +59,8 @@ check "three daemons are up" bash -c "for p in ${PORTS[*]}; do curl -fs http://1
 
 # Wait for the first fire to start somewhere, then kill its runner mid-run.
 first_fire=$(( ($(date +%s) / 60 + 1) * 60 ))
-# Too close to start? The daemons treat a fire in their first second as theirs all the same.
 victim=""
-for _ in $(seq 1 400); do
+for _ in $(seq 1 750); do
     runs=$(curl -s "http://127.0.0.1:${PORTS[0]}/jobs/$JOB/runs?limit=5")
     victim=$(echo "$runs" | py "
 import json,sys
