@@ -10,8 +10,8 @@
  *
  *   candlekeep_up                                    1
  *   candlekeep_build_info{version}                   1
- *   candlekeep_database_up                           0/1 (a round trip)
- *   candlekeep_latest_candle_age_seconds{source,symbol,timeframe}
+ *   database_up                           0/1 (a round trip)
+ *   latest_candle_age_seconds{source,symbol,timeframe}
  *                          since the newest stored candle closed (the
  *                          series /health lists that have a candle)
  *   process_start_time_seconds, process_cpu_seconds_total,
@@ -21,11 +21,11 @@
  * These names are reserved for this file (api.h says so): a family
  * rendered by both registries would make the exposition invalid. Others
  * that look like scrape-time values belong to their writers' registry
- * (candlekeep_scheduler_running to the scheduler, candlekeep_gaps_open to
+ * (scheduler_running to the scheduler, gaps_open to
  * the refresh jobs).
  *
  * A database that cannot be reached does not fail the scrape: the
- * database families are left out and candlekeep_database_up says 0, which
+ * database families are left out and database_up says 0, which
  * is what an alert rule wants to see.
  */
 #include "api/api_internal.h"
@@ -61,7 +61,7 @@ static void add_store_metrics(struct api_request *req, struct metrics *m, struct
     struct api_series_list series;
     int64_t now = time_now();
 
-    metrics_declare(m, "candlekeep_latest_candle_age_seconds", METRIC_GAUGE,
+    metrics_declare(m, "latest_candle_age_seconds", METRIC_GAUGE,
                     "Seconds since the newest stored candle of each series closed.");
     if (!api_series_collect(req, st, &series, &err)) {
         for (size_t i = 0; i < series.n; i++) {
@@ -69,7 +69,7 @@ static void add_store_metrics(struct api_request *req, struct metrics *m, struct
             if (!se->has_latest)
                 continue;
             series_labels(&lab, se->source, se->symbol, se->tf);
-            metrics_set(m, "candlekeep_latest_candle_age_seconds", lab.buf,
+            metrics_set(m, "latest_candle_age_seconds", lab.buf,
                         (double)api_series_age(se->tf, se->latest, now));
         }
     }
@@ -148,9 +148,9 @@ void api_metrics_get(struct api_request *req)
                     "Build information; the value is always 1.");
     metrics_labels(&lab, "version", CK_VERSION, NULL);
     metrics_set(scrape, "candlekeep_build_info", lab.buf, 1);
-    metrics_declare(scrape, "candlekeep_database_up", METRIC_GAUGE,
+    metrics_declare(scrape, "database_up", METRIC_GAUGE,
                     "1 when the database answered this scrape, 0 otherwise.");
-    metrics_set(scrape, "candlekeep_database_up", NULL, db_up);
+    metrics_set(scrape, "database_up", NULL, db_up);
     if (db_up)
         add_store_metrics(req, scrape, st);
     else if (st)

@@ -20,13 +20,13 @@
 
 static void declare_metrics(struct metrics *m)
 {
-    metrics_declare(m, "candlekeep_candles_ingested_total", METRIC_COUNTER,
+    metrics_declare(m, "candles_ingested_total", METRIC_COUNTER,
                     "Candles stored by refreshes, by series.");
-    metrics_declare(m, "candlekeep_candles_rejected_total", METRIC_COUNTER,
+    metrics_declare(m, "candles_rejected_total", METRIC_COUNTER,
                     "Invalid candles rejected by validation, by series.");
-    metrics_declare(m, "candlekeep_fetch_errors_total", METRIC_COUNTER,
+    metrics_declare(m, "fetch_errors_total", METRIC_COUNTER,
                     "Failed provider fetches by source and error kind.");
-    metrics_declare(m, "candlekeep_gaps_open", METRIC_GAUGE,
+    metrics_declare(m, "gaps_open", METRIC_GAUGE,
                     "Open gaps in the recent window, by series.");
 }
 

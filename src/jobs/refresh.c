@@ -43,9 +43,9 @@ static void count_series(struct metrics *m, const char *source, const char *symb
 {
     struct strbuf lb = STRBUF_INIT;
     metrics_labels(&lb, "source", source, "symbol", symbol, "timeframe", timeframe_name(tf), NULL);
-    metrics_add(m, "candlekeep_candles_ingested_total", lb.buf, (double)st->stored);
-    metrics_add(m, "candlekeep_candles_rejected_total", lb.buf, (double)st->rejected);
-    metrics_set(m, "candlekeep_gaps_open", lb.buf, (double)st->gaps_open);
+    metrics_add(m, "candles_ingested_total", lb.buf, (double)st->stored);
+    metrics_add(m, "candles_rejected_total", lb.buf, (double)st->rejected);
+    metrics_set(m, "gaps_open", lb.buf, (double)st->gaps_open);
     strbuf_release(&lb);
 }
 
@@ -53,7 +53,7 @@ static void count_error(struct metrics *m, const char *source, int rc)
 {
     struct strbuf lb = STRBUF_INIT;
     metrics_labels(&lb, "source", source, "kind", ck_strerror(rc), NULL);
-    metrics_add(m, "candlekeep_fetch_errors_total", lb.buf, 1);
+    metrics_add(m, "fetch_errors_total", lb.buf, 1);
     strbuf_release(&lb);
 }
 

@@ -2,50 +2,37 @@
 /*
  * The PostgreSQL store backend, on libpq.
  *
- * Writing candles. A batch is one statement, INSERT ... SELECT FROM
- * unnest($2::timestamptz[], $3::numeric[], ...) ON CONFLICT (series_id,
- * open_time) DO UPDATE ... WHERE the values differ, after the series id has
- * been looked up (or added): two round trips per batch. Measured with the
- * workload of bench_ingest (1,000,000 M15 candles in batches of 5,000, one
- * transaction each; a fresh, unchanged and changed pass) on the 2-core
- * development machine with PostgreSQL 15, a new tests/helpers/pg_cluster.sh
- * cluster for every run, four runs each, other builds running (load 2-4),
- * in thousands of candles per second; "cpu" is candles over the client's
- * plus the backend's CPU time, which the load disturbs less:
+ * Writing candles. The series row is locked (FOR NO KEY UPDATE) for the
+ * rest of the transaction, so candlekeep's writers of one series take
+ * turns. A chunk of candles whose time range holds no stored candle (a
+ * backfill, the candles after the newest, a gap repair: nearly every
+ * write) is then loaded with COPY straight into candles; any other chunk
+ * is upserted with one INSERT ... SELECT FROM unnest($2::timestamptz[],
+ * $3::numeric[], ...) ON CONFLICT (series_id, open_time) DO UPDATE ...
+ * WHERE the values differ. Measured with bench_ingest's workload
+ * (1,000,000 M15 candles in batches of 5,000, one transaction each: a
+ * fresh, an unchanged and a changed pass) on the 2-core development
+ * machine, PostgreSQL 15, a new tests/helpers/pg_cluster.sh cluster for
+ * every run, two runs each, in thousands of candles per second:
  *
- *                                          fresh    fresh cpu  unchanged  changed
+ *                                              fresh    unchanged  changed
+ *   with candles.series_id a foreign key:
  *   (a) COPY into a temp table, then
- *       INSERT ... SELECT ... ON CONFLICT  106-171  137-174    135-178    84-125
- *   (b) unnest(arrays) ON CONFLICT         114-159  141-162    117-215    85-113
- *   (a) without the foreign key            181-397  354-416    130-223    82-129
- *   (b) without the foreign key (kept)     232-351  294-365     77-194    77-130
- *   COPY straight into candles for a
- *   batch known to be new, else (b)        209-379  332-385    146-238   101-137
+ *       INSERT ... SELECT ... ON CONFLICT      114-114  215-239    131-137
+ *   (b) unnest(arrays) ... ON CONFLICT         131-133  284-286    128-152
+ *   (c) COPY if the range is new, else (b)     145-171  230-235    131-132
+ *   without it:
+ *   (a)                                        180-181  228-228    133-135
+ *   (b)                                        187-194  232-238    133-140
+ *   (c) (kept)                                 356-361  229-232    103-137
  *
- * and, one warm cluster, the three without the foreign key taking turns:
- * (a) 376-415, (b) 378-401, COPY when new 394-409. Neither the staging
- * table nor COPY beats (b) by more than the noise, and both need more round
- * trips and per-session state that a reconnect loses (the last also a lock
- * per series), so (b) it is. What matters is the foreign key from candles
- * to series, which PostgreSQL checks row by row: it costs more than the
- * insert itself, so candles.series_id is not declared one (migration 1
- * says how integrity is kept instead).
- *
- * Schema. The same logical schema as the SQLite backend, in PostgreSQL's
- * own types so that SQL users see real values: prices are NUMERIC(20,8)
- * (volume NUMERIC(28,8), NULL when the instrument has none), open times are
- * timestamptz, and candles_view joins each candle to its series. Migrations
- * are SQL scripts applied in order, each in its own transaction that first
- * takes a transaction-scoped advisory lock, so several processes opening
- * the same database at once (a pool's workers, several daemons) migrate it
- * exactly once; schema_version records every applied version.
- *
- * Exact conversions. Prices travel as decimal text with exactly eight
- * places in both directions (price_format_fixed out, price_parse in), so no
- * binary floating point ever touches them. Times are sent in timestamptz's
- * binary form (a 64-bit count of microseconds since 2000-01-01 UTC, which
- * is exact for every whole second) and read back as
- * extract(epoch ...)::bigint, so neither depends on the session's TimeZone.
+ * and on a warm cluster already holding 3,000,000 candles, the three
+ * taking turns (fresh only): (a) 110-131, (b) 100-160, (c) 215-273. The
+ * staging table never pays for its extra round trips; COPY straight into
+ * the table does, because it inserts a page of rows at a time, but only
+ * without the foreign key, which PostgreSQL checks row by row at a cost
+ * larger than the insert itself. So candles.series_id is not declared one
+ * (migration 1 says how integrity is kept instead).
  *
  * Jobs and leases (migration 2) are plain rows, their times timestamptz to
  * the millisecond. A lease claim is one INSERT ... ON CONFLICT DO UPDATE
@@ -103,6 +90,7 @@ enum pg_stmt {
     PG_SCHEMA_VERSION,
     PG_SERIES_GET,
     PG_SERIES_ADD,
+    PG_RANGE_USED,
     PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
@@ -166,17 +154,21 @@ static const struct {
     [PG_SCHEMA_VERSION] = {"ck_schema_version",
                            "SELECT coalesce(max(version), 0) FROM schema_version"},
     /*
-     * Writers hold the series row with a KEY SHARE lock, once per batch,
-     * as a foreign key check would per row: a concurrent DELETE of the
-     * series waits, and then finds the candles (see migration 1).
+     * Writers hold the series row (FOR NO KEY UPDATE) until their
+     * transaction ends: candlekeep's writers of one series take turns (see
+     * pg_put_candles), and a concurrent DELETE of the series waits and
+     * then finds the candles (see migration 1).
      */
     [PG_SERIES_GET] = {"ck_series_get",
                        "SELECT id FROM series WHERE source = $1::text AND symbol = $2::text "
-                       "AND timeframe = $3::text FOR KEY SHARE"},
+                       "AND timeframe = $3::text FOR NO KEY UPDATE"},
     [PG_SERIES_ADD] = {"ck_series_add",
                        "INSERT INTO series (source, symbol, timeframe) "
                        "VALUES ($1::text, $2::text, $3::text) "
                        "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id"},
+    [PG_RANGE_USED] = {"ck_range_used",
+                       "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
+                       "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},
     /*
      * A candle that exists is updated only when a value differs, so that
      * re-ingesting an unchanged range writes nothing.
@@ -471,7 +463,7 @@ struct pg_store {
     struct pg_secrets secrets; /* to scrub from what libpq and the server say */
     bool ready[PG_STMT_COUNT];
     bool server_gone;      /* the server announced it is closing the connection */
-    struct strbuf cols[6]; /* the upsert's arrays, kept between batches */
+    struct strbuf cols[6]; /* the upsert's arrays, COPY's data; kept between batches */
     struct strbuf scratch; /* what a failing statement was for */
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
@@ -1168,7 +1160,7 @@ static void pg_add_series_name(struct strbuf *sb, const struct series_key *s)
 
 /*
  * The id of series `s`, which is added when missing, with the row locked
- * (KEY SHARE) until the transaction ends. Only for writers.
+ * until the transaction ends. Only for writers.
  */
 static int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out,
                         struct strbuf *err)
@@ -1316,6 +1308,110 @@ static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series
     return rc;
 }
 
+/* "2024-01-02 15:00:00+00": exact, and independent of the session's TimeZone and DateStyle. */
+static void pg_add_copy_time(struct strbuf *sb, int64_t t)
+{
+    struct civil_time ct;
+    char buf[40];
+    int len;
+
+    time_to_civil(t, &ct);
+    len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+00", ct.year, ct.month, ct.day,
+                   ct.hour, ct.min, ct.sec);
+    strbuf_add(sb, buf, (size_t)len);
+}
+
+/*
+ * Insert c[0..n), none of which exists yet, with COPY (text format)
+ * straight into candles: COPY inserts rows a page at a time, which makes
+ * it the fastest way in (see the measurements at the top).
+ */
+static int pg_insert_copy(struct pg_store *ps, int64_t series_id, const struct series_key *s,
+                          const struct candle *c, size_t n, struct strbuf *err)
+{
+    struct strbuf *data = &ps->cols[0];
+    PGresult *res;
+    char id[24];
+    int idlen = snprintf(id, sizeof(id), "%lld\t", (long long)series_id);
+    int rc = 0;
+
+    strbuf_reset(data);
+    strbuf_grow(data, n * 100);
+    for (size_t i = 0; i < n; i++) {
+        strbuf_add(data, id, (size_t)idlen);
+        pg_add_copy_time(data, c[i].open_time);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].open);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].high);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].low);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].close);
+        strbuf_addch(data, '\t');
+        if (c[i].has_volume)
+            pg_add_price(data, c[i].volume);
+        else
+            strbuf_addstr(data, "\\N");
+        strbuf_addch(data, '\n');
+    }
+
+    strbuf_reset(&ps->scratch);
+    strbuf_addf(&ps->scratch, "insert candles of '%s %s %s'", s->source, s->symbol,
+                timeframe_name(s->tf));
+    res = PQexec(ps->conn, "COPY candles (series_id, open_time, open, high, low, close, volume) "
+                           "FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    if (PQputCopyData(ps->conn, data->buf, (int)data->len) != 1 ||
+        PQputCopyEnd(ps->conn, NULL) != 1) {
+        strbuf_addf(err, "store: cannot %s: ", ps->scratch.buf);
+        pg_add_conn_error(ps, err);
+        rc = CK_EIO;
+    }
+    /* The COPY's own result, then NULL; drain whatever comes. */
+    while ((res = PQgetResult(ps->conn))) {
+        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_result_error(ps, res, ps->scratch.buf, err);
+        PQclear(res);
+        if (PQstatus(ps->conn) == CONNECTION_BAD)
+            break;
+    }
+    return rc;
+}
+
+/* Does series `id` hold a candle with first <= open_time <= last? */
+static int pg_range_used(struct pg_store *ps, int64_t id, int64_t first, int64_t last, bool *out,
+                         struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pp_int(&p, id);
+    pp_time(&p, first);
+    pp_time(&p, last);
+    rc = pg_run(ps, PG_RANGE_USED, &p, &res, err, "look for stored candles");
+    if (rc)
+        return rc;
+    *out = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * The write path. The series is looked up (or added) and its row locked
+ * until the transaction ends, so candlekeep's writers of one series take
+ * turns. Then each chunk of the sorted candles whose time range holds no
+ * stored candle yet (a backfill, the candles after the newest, a gap
+ * repair) is inserted with COPY; the lock guarantees that no other writer
+ * adds one of those times before this transaction ends. A chunk that
+ * overlaps stored candles is upserted instead.
+ */
 static int pg_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
                           size_t n, struct strbuf *err)
 {
@@ -1339,7 +1435,14 @@ static int pg_put_candles(struct store *st, const struct series_key *s, const st
     rc = pg_series_id(ps, s, &series_id, err);
     for (size_t off = 0; !rc && off < n; off += PG_UPSERT_CHUNK) {
         size_t m = n - off < PG_UPSERT_CHUNK ? n - off : PG_UPSERT_CHUNK;
-        rc = pg_upsert(ps, series_id, s, c + off, m, err);
+        bool used;
+        rc = pg_range_used(ps, series_id, c[off].open_time, c[off + m - 1].open_time, &used, err);
+        if (rc)
+            break;
+        if (used)
+            rc = pg_upsert(ps, series_id, s, c + off, m, err);
+        else
+            rc = pg_insert_copy(ps, series_id, s, c + off, m, err);
     }
     free(owned);
     return rc;
