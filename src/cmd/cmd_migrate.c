@@ -39,22 +39,21 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: candlekeep migrate --from URL --to URL [--force] [--verify-only]\n"
-            "                          [--no-progress]\n\n"
-            "Copy every table of one store into another (candles, the gap ledger, job\n"
-            "state and job history; leases are transient and not copied), then verify\n"
-            "the row count and a SHA-256 checksum of each table on both sides.\n\n"
-            "  --from URL       the store to copy: sqlite:PATH or postgresql://...\n"
-            "  --to URL         the store to fill; it must hold no data, unless --force\n"
-            "  --force          copy into a store that holds data: candles are upserted,\n"
-            "                   gap records and job runs already there are skipped, and\n"
-            "                   jobs already there keep their state (also finishes an\n"
-            "                   interrupted copy)\n"
-            "  --verify-only    copy nothing; compare the two stores table by table\n"
-            "  --no-progress    no progress bar (there is none unless stderr is a terminal)\n\n"
-            "Exit status: 0 when every table matches, 1 on a failure or a mismatch,\n"
-            "2 on a usage error. Stop every daemon using either store first.\n");
+    fprintf(fp, "usage: candlekeep migrate --from URL --to URL [--force] [--verify-only]\n"
+                "                          [--no-progress]\n\n"
+                "Copy every table of one store into another (candles, the gap ledger, job\n"
+                "state and job history; leases are transient and not copied), then verify\n"
+                "the row count and a SHA-256 checksum of each table on both sides.\n\n"
+                "  --from URL       the store to copy: sqlite:PATH or postgresql://...\n"
+                "  --to URL         the store to fill; it must hold no data, unless --force\n"
+                "  --force          copy into a store that holds data: candles are upserted,\n"
+                "                   gap records and job runs already there are skipped, and\n"
+                "                   jobs already there keep their state (also finishes an\n"
+                "                   interrupted copy)\n"
+                "  --verify-only    copy nothing; compare the two stores table by table\n"
+                "  --no-progress    no progress bar (there is none unless stderr is a terminal)\n\n"
+                "Exit status: 0 when every table matches, 1 on a failure or a mismatch,\n"
+                "2 on a usage error. Stop every daemon using either store first.\n");
 }
 
 /* 1234567 -> "1,234,567". */
@@ -374,8 +373,8 @@ int cmd_migrate(int argc, char **argv)
     warn_live_leases(dst, "target", to_name);
 
     printf("%s %s (%s) %s %s (%s)\n", flags & MIGRATE_VERIFY_ONLY ? "comparing" : "migrating",
-           from_name, store_backend_name(src), flags & MIGRATE_VERIFY_ONLY ? "with" : "to",
-           to_name, store_backend_name(dst));
+           from_name, store_backend_name(src), flags & MIGRATE_VERIFY_ONLY ? "with" : "to", to_name,
+           store_backend_name(dst));
     fflush(stdout);
     o = (struct migrate_opts){
         .from = src,

@@ -552,8 +552,7 @@ static int side_failed(struct strbuf *err, int rc, const char *verb, const char 
     return rc;
 }
 
-static void report(const struct migrate_opts *o, struct migrate_progress *p,
-                   enum migrate_event ev)
+static void report(const struct migrate_opts *o, struct migrate_progress *p, enum migrate_event ev)
 {
     p->event = ev;
     if (o->progress)

@@ -78,7 +78,7 @@ struct migrate_opts {
     struct store *from, *to;
     /* How messages name the two stores (URLs without their passwords). */
     const char *from_name, *to_name;
-    unsigned flags; /* enum migrate_flags */
+    unsigned flags;                /* enum migrate_flags */
     migrate_progress_fn *progress; /* may be NULL */
     void *progress_arg;
 };

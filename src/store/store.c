@@ -727,8 +727,8 @@ int store_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
 /* Bulk export and import. */
 
 static const char *const table_names[] = {
-    [STORE_TABLE_SERIES] = "series", [STORE_TABLE_CANDLES] = "candles",
-    [STORE_TABLE_GAPS] = "gaps",     [STORE_TABLE_JOBS] = "jobs",
+    [STORE_TABLE_SERIES] = "series",     [STORE_TABLE_CANDLES] = "candles",
+    [STORE_TABLE_GAPS] = "gaps",         [STORE_TABLE_JOBS] = "jobs",
     [STORE_TABLE_JOB_RUNS] = "job_runs", [STORE_TABLE_LEASES] = "leases",
 };
 static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");

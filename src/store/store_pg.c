@@ -2445,8 +2445,8 @@ static void pp_page(struct pg_params *p, int64_t after_id, size_t limit)
         pp_null(p);
 }
 
-static int pg_export_gaps(struct store *st, int64_t after_id, size_t limit,
-                          struct gap_record **out, size_t *n, struct strbuf *err)
+static int pg_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
+                          size_t *n, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct pg_params p = {0};

@@ -1738,8 +1738,7 @@ out:
 
 /* Bulk export and import. */
 
-static int sqlite_count_rows(struct store *st, enum store_table t, int64_t *out,
-                             struct strbuf *err)
+static int sqlite_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
 {
     static const char *const sql[] = {
         [STORE_TABLE_SERIES] = "SELECT count(*) FROM series",
@@ -1899,8 +1898,8 @@ static int sqlite_import_job_runs(struct store *st, const struct job_run *v, siz
     return rc;
 }
 
-static int sqlite_import_jobs(struct store *st, const struct job_state *v, size_t n,
-                              unsigned flags, size_t *added, struct strbuf *err)
+static int sqlite_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                              size_t *added, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     sqlite3_stmt *ins;

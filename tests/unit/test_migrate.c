@@ -21,7 +21,7 @@
 
 #include "util/banned.h"
 
-#define T0 1704067200LL /* 2024-01-01T00:00:00Z */
+#define T0        1704067200LL /* 2024-01-01T00:00:00Z */
 #define FUTURE_MS 4102444800000LL
 
 #define CHECK_OK(expr, errbuf)                                                                     \
@@ -80,12 +80,17 @@ static void fill(struct store *st)
     CHECK_OK(store_put_candles(st, &xau, cv.v, cv.n, &err), &err);
     candle_vec_release(&cv);
     {
-        struct candle c = {.open_time = T0, .open = 1, .high = 3, .low = 1, .close = 2,
-                           .volume = 123456789012345678, .has_volume = true};
+        struct candle c = {.open_time = T0,
+                           .open = 1,
+                           .high = 3,
+                           .low = 1,
+                           .close = 2,
+                           .volume = 123456789012345678,
+                           .has_volume = true};
         CHECK_OK(store_put_candles(st, &btc, &c, 1, &err), &err);
     }
-    CHECK_OK(store_sync_gaps(st, &xau, T0 + 900 * 19000, T0 + 900 * 21000, found, 2,
-                             "fetch failed", T0 + 5, NULL, &err),
+    CHECK_OK(store_sync_gaps(st, &xau, T0 + 900 * 19000, T0 + 900 * 21000, found, 2, "fetch failed",
+                             T0 + 5, NULL, &err),
              &err);
     CHECK_OK(store_list_gaps(st, &q, &g, &ng, &err), &err);
     assert_int_equal(ng, 2);
@@ -159,8 +164,12 @@ static void test_copy_verify_and_back(void **state)
     char *url = test_store_url();
     struct store *dst = open_url(url);
     struct events ev = {.log = STRBUF_INIT};
-    struct migrate_opts o = {.from = src, .to = dst, .from_name = "src", .to_name = "dst",
-                             .progress = record, .progress_arg = &ev};
+    struct migrate_opts o = {.from = src,
+                             .to = dst,
+                             .from_name = "src",
+                             .to_name = "dst",
+                             .progress = record,
+                             .progress_arg = &ev};
     struct migrate_report rep = {0}, rep2 = {0};
     struct strbuf err = STRBUF_INIT;
     const struct migrate_table_result *t;
@@ -228,8 +237,7 @@ static void test_copy_verify_and_back(void **state)
     assert_true(migrate_report_ok(&rep2));
     for (size_t i = 0; i < rep.n; i++) {
         assert_string_equal(rep.v[i].table, rep2.v[i].table);
-        assert_memory_equal(rep.v[i].source.digest, rep2.v[i].target.digest,
-                            MIGRATE_DIGEST_SIZE);
+        assert_memory_equal(rep.v[i].source.digest, rep2.v[i].target.digest, MIGRATE_DIGEST_SIZE);
     }
     migrate_report_release(&rep2);
 
@@ -243,8 +251,8 @@ static void test_copy_verify_and_back(void **state)
                            .close = 206341000000 + 2 * 11999 + 1};
         CHECK_OK(store_put_candles(dst, &xau, &c, 1, &err), &err);
     }
-    o = (struct migrate_opts){.from = src, .to = dst, .from_name = "src", .to_name = "dst",
-                              .flags = MIGRATE_VERIFY_ONLY};
+    o = (struct migrate_opts){
+        .from = src, .to = dst, .from_name = "src", .to_name = "dst", .flags = MIGRATE_VERIFY_ONLY};
     CHECK_OK(migrate_run(&o, &rep2, &err), &err);
     assert_false(migrate_report_ok(&rep2));
     t = find(&rep2, "candles");

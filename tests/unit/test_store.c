@@ -1887,16 +1887,16 @@ static void test_count_rows(void **state)
     char *job = own_name(f, "count"), *lease = own_name(f, "lease");
     int64_t before[STORE_TABLE_COUNT];
     static const int64_t grow[STORE_TABLE_COUNT] = {
-        [STORE_TABLE_SERIES] = 1, [STORE_TABLE_CANDLES] = 3, [STORE_TABLE_GAPS] = 1,
+        [STORE_TABLE_SERIES] = 1, [STORE_TABLE_CANDLES] = 3,  [STORE_TABLE_GAPS] = 1,
         [STORE_TABLE_JOBS] = 1,   [STORE_TABLE_JOB_RUNS] = 2, [STORE_TABLE_LEASES] = 1,
     };
 
     for (int t = 0; t < STORE_TABLE_COUNT; t++)
         before[t] = count_rows(f, (enum store_table)t);
     CHECK_OK(store_put_candles(f->st, &k, c, 3, &f->err), &f->err);
-    CHECK_OK(store_sync_gaps(f->st, &k, T0, T0 + 10 * 3600, &found, 1, "missing", 1000, NULL,
-                             &f->err),
-             &f->err);
+    CHECK_OK(
+        store_sync_gaps(f->st, &k, T0, T0 + 10 * 3600, &found, 1, "missing", 1000, NULL, &f->err),
+        &f->err);
     start_run(f, job, T0, FUTURE_MS);
     start_run(f, job, T0 + 60, FUTURE_MS + 1);
     CHECK_OK(store_lease_claim(f->st, lease, "me", FUTURE_MS, FUTURE_MS + 1000, &f->err), &f->err);
@@ -1966,8 +1966,8 @@ static void test_export_import_gaps(void **state)
     size_t n, nback, nlisted, added = 99;
     int64_t gaps_before;
 
-    CHECK_OK(store_sync_gaps(f->st, &k, T0, T0 + 100 * M15, found, 3, "fetch failed", T0 + 7,
-                             NULL, &f->err),
+    CHECK_OK(store_sync_gaps(f->st, &k, T0, T0 + 100 * M15, found, 3, "fetch failed", T0 + 7, NULL,
+                             &f->err),
              &f->err);
     CHECK_OK(store_sync_gaps(f->st, &k2, T0, T0 + 30 * 14400, &found2, 1, "provider: no data",
                              T0 + 9, NULL, &f->err),
@@ -1977,8 +1977,8 @@ static void test_export_import_gaps(void **state)
     /* Newest first: [0] is slots 40-44, [1] is slot 20. */
     CHECK_OK(store_set_gap_state(f->st, listed[0].id, GAP_FILLED, NULL, T0 + 100, &f->err),
              &f->err);
-    CHECK_OK(store_set_gap_state(f->st, listed[1].id, GAP_UNFILLABLE, "no data 'quoted' \\ caf\xc3\xa9",
-                                 T0 + 200, &f->err),
+    CHECK_OK(store_set_gap_state(f->st, listed[1].id, GAP_UNFILLABLE,
+                                 "no data 'quoted' \\ caf\xc3\xa9", T0 + 200, &f->err),
              &f->err);
     gap_records_free(listed, nlisted);
 
@@ -2166,10 +2166,12 @@ static void test_import_jobs(void **state)
 {
     struct fixture *f = *state;
     char *a = own_name(f, "a"), *b = own_name(f, "b"), *c = own_name(f, "c");
-    struct job_state v[2] = {
-        {.job_id = a, .paused = true, .streak = 3, .last_fire = T0 + 900, .updated_at = T0 + 5},
-        {.job_id = b, .paused = false, .streak = 0, .last_fire = 0, .updated_at = T0 + 6},
-    }, js;
+    struct job_state v[2] =
+        {
+            {.job_id = a, .paused = true, .streak = 3, .last_fire = T0 + 900, .updated_at = T0 + 5},
+            {.job_id = b, .paused = false, .streak = 0, .last_fire = 0, .updated_at = T0 + 6},
+        },
+                     js;
     size_t added = 99;
 
     CHECK_OK(store_import_jobs(f->st, v, 2, 0, &added, &f->err), &f->err);
