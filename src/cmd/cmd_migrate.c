@@ -395,8 +395,11 @@ int cmd_migrate(int argc, char **argv)
             fprintf(stderr, "candlekeep migrate: copy into an empty database, or pass --force to "
                             "add to this one\n");
         else if (!(flags & MIGRATE_VERIFY_ONLY))
-            fprintf(stderr, "candlekeep migrate: the copy is incomplete; run the same command "
-                            "with --force to finish it\n");
+            /* A database that went away may come back; a row it refused will not change. */
+            fprintf(stderr, "candlekeep migrate: the copy is incomplete%s\n",
+                    mrc == CK_EIO || mrc == CK_EBUSY || mrc == CK_ETIMEDOUT
+                        ? "; run the same command with --force to finish it"
+                        : "");
         rc = CMD_FAIL;
         goto out;
     }

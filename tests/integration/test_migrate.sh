@@ -131,6 +131,18 @@ check "a missing source file exits 1" expect_rc 1
 check "a missing source file is named" err_has "the source '$T/nonexistent.db' does not exist"
 check "a missing source file is not created" test ! -e "$T/nonexistent.db"
 
+ck migrate --from "$SRC_URL" --to "postgresql://nobody:s3cr3tpw@127.0.0.1:1/none"
+check "an unreachable target exits 1" expect_rc 1
+check "an unreachable target is named as the target, its password masked" \
+    err_has "cannot open the target: store: cannot connect to 'postgresql://nobody:***@127.0.0.1:1/none'"
+check "the password of an unreachable target is never printed" bash -c "! grep -q s3cr3tpw '$T/out' '$T/err'"
+cp "$SRC_DB" "$T/broken.db"
+py "import sqlite3; c=sqlite3.connect('$T/broken.db'); c.execute(\"INSERT INTO series (source, symbol, timeframe) VALUES ('zz', 'X', 'M7')\"); c.commit()"
+ck migrate --from "sqlite:$T/broken.db" --to "sqlite:$T/from_broken.db"
+check "a source that cannot be read exits 1" expect_rc 1
+check "the failing side and table are named" err_has "cannot read candles from the source 'sqlite:$T/broken.db': "
+check "a row no retry can fix gets no advice to retry" bash -c "! grep -q 'with --force to finish' '$T/err'"
+
 # 3. The copy.
 ck migrate --from "$SRC_URL" --to "$DST_URL"
 check "migrate exits 0" expect_rc 0
