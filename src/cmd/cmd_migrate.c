@@ -133,6 +133,7 @@ static void draw_bar(struct ui *ui, const struct migrate_progress *p, int64_t no
     struct strbuf line = STRBUF_INIT, tail = STRBUF_INIT;
     double r = stage_rate(ui, p, now);
     int64_t pct = p->total > 0 ? p->done * 100 / p->total : 100;
+    int room, cols = terminal_columns();
     char eta[24];
     size_t head;
 
@@ -154,11 +155,12 @@ static void draw_bar(struct ui *ui, const struct migrate_progress *p, int64_t no
     if (p->event == MIGRATE_TABLE_START) {
         struct strbuf widest = STRBUF_INIT;
         add_tail(&widest, 100, p->total, p->total, 999999, "0:00:00");
-        ui->width = terminal_columns() - 1 - (int)head - (int)widest.len - 2;
+        ui->width = cols - 1 - (int)head - (int)widest.len - 2;
         strbuf_release(&widest);
     }
-    if (ui->width > terminal_columns() - 1 - (int)head - (int)tail.len - 2)
-        ui->width = terminal_columns() - 1 - (int)head - (int)tail.len - 2;
+    room = cols - 1 - (int)head - (int)tail.len - 2;
+    if (ui->width > room)
+        ui->width = room;
     if (ui->width > 40)
         ui->width = 40;
     if (ui->width >= 5) {
