@@ -4,7 +4,9 @@
 #    (upsert of 1,000,000 M15 candles in batches of 5,000, fresh and
 #    re-upsert; gap detection over a year of M1);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
-#    and on PostgreSQL.
+#    and on PostgreSQL;
+#  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
+#    to PostgreSQL, verification included.
 # Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 BUILD=${1:-build}
@@ -25,3 +27,5 @@ echo "== bench/api: SQLite =="
 bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
 echo "== bench/api: PostgreSQL =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
+echo "== bench/migrate: SQLite to PostgreSQL =="
+bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"
