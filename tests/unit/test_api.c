@@ -1205,11 +1205,9 @@ static void test_metrics(void **state)
                 source_name);
     assert_non_null(strstr(r.body.buf, want.buf));
     assert_non_null(strstr(r.body.buf, "# TYPE http_requests_total counter\n"));
-    assert_non_null(strstr(r.body.buf,
-                           "http_requests_total{route=\"/candles/{timeframe}\","
-                           "code=\"200\"} "));
-    assert_non_null(
-        strstr(r.body.buf, "http_requests_total{route=\"unmatched\",code=\"404\"} "));
+    assert_non_null(strstr(r.body.buf, "http_requests_total{route=\"/candles/{timeframe}\","
+                                       "code=\"200\"} "));
+    assert_non_null(strstr(r.body.buf, "http_requests_total{route=\"unmatched\",code=\"404\"} "));
     assert_non_null(strstr(r.body.buf, "# TYPE http_request_duration_seconds "
                                        "histogram\n"));
     assert_non_null(strstr(r.body.buf, "http_request_duration_seconds_bucket{route="
