@@ -12,6 +12,7 @@
 # Environment:
 #   CK_BENCH_DB        a SQLite file to use; filled once if it does not exist,
 #                      reused as is otherwise (default: a new temporary file)
+#   CK_BENCH_URL       benchmark another store instead (postgresql://...)
 #   CK_BENCH_DURATION  seconds per wrk run (default 10)
 #   CK_BENCH_CONNECTIONS, CK_BENCH_THREADS  (default 32, 2)
 #
@@ -43,18 +44,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-DB=${CK_BENCH_DB:-$TMP/bench.db}
-if [ ! -s "$DB" ]; then
-    echo "bench/api: filling $DB with 1,000,000 M15 candles"
-    "$FILL" --url "sqlite:$DB" --count 1000000 --source twelvedata --symbol XAU/USD \
-        --timeframe M15
+if [ -n "${CK_BENCH_URL:-}" ]; then
+    # Another store (PostgreSQL): filled by upsert every time (idempotent).
+    STORE=$CK_BENCH_URL
+    echo "bench/api: filling the store with 1,000,000 M15 candles"
+    "$FILL" --url "$STORE" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
+else
+    DB=${CK_BENCH_DB:-$TMP/bench.db}
+    STORE="sqlite:$DB"
+    if [ ! -s "$DB" ]; then
+        echo "bench/api: filling $DB with 1,000,000 M15 candles"
+        "$FILL" --url "$STORE" --count 1000000 --source twelvedata --symbol XAU/USD \
+            --timeframe M15
+    fi
 fi
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
 cat >"$TMP/candlekeep.ini" <<EOF
 [storage]
-url = sqlite:$DB
+url = $STORE
 
 [api]
 listen = 127.0.0.1:$PORT
@@ -83,7 +92,7 @@ count=$(curl -s "$BASE/candles/M15?limit=100" | python3 -c 'import json, sys; pr
 
 rss() { awk '/^VmRSS:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$PID/status"; }
 sleep 1
-echo "daemon: pid $PID, $BASE, idle RSS $(rss)"
+echo "daemon: pid $PID, $BASE, store ${STORE%%://*}, idle RSS $(rss)"
 
 # One wrk run: prints "<label>: N req/s, p99 X (non-2xx: K)".
 run_wrk() {

@@ -198,8 +198,11 @@ static int bench_gaps(struct store *st, const char *source)
     struct series_key k = {source, "XAU/USD", TF_M1};
     struct candle_vec cv = CANDLE_VEC_INIT;
     for (size_t i = 0; i < nhave; i++) {
-        struct candle c = {.open_time = have[i], .open = 200000000000, .high = 200100000000,
-                           .low = 199900000000, .close = 200050000000};
+        struct candle c = {.open_time = have[i],
+                           .open = 200000000000,
+                           .high = 200100000000,
+                           .low = 199900000000,
+                           .close = 200050000000};
         candle_vec_push(&cv, &c);
     }
     for (size_t off = 0; off < cv.n; off += BATCH) {
@@ -212,8 +215,12 @@ static int bench_gaps(struct store *st, const char *source)
     }
     candle_vec_release(&cv);
     double t0 = now_seconds();
-    struct candle_query q = {.series = k, .has_start = true, .start = from, .has_end = true,
-                             .end = to - 1, .order = STORE_ASC};
+    struct candle_query q = {.series = k,
+                             .has_start = true,
+                             .start = from,
+                             .has_end = true,
+                             .end = to - 1,
+                             .order = STORE_ASC};
     struct candle_iter *it;
     struct candle c;
     int64_t *got = NULL;
@@ -291,8 +298,7 @@ int main(int argc, char **argv)
     if (bench_gaps(st, source.buf))
         goto out;
     if (!own_db)
-        printf("note: bench series '%s XAU/USD M15 and M1' are left in the database\n",
-               source.buf);
+        printf("note: bench series '%s XAU/USD M15 and M1' are left in the database\n", source.buf);
     status = 0;
 out:
     store_close(st);

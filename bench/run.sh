@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Run the benchmarks built in BUILD_DIR (default: build) and print their
-# figures. Extra arguments go to each benchmark, e.g. a store URL:
-#   bench/run.sh build postgresql://ck@127.0.0.1:5432/ck
+# `make bench`: every benchmark, with its figures printed.
+#  - bench_ingest on a fresh SQLite file and on a throwaway PostgreSQL
+#    (upsert of 1,000,000 M15 candles in batches of 5,000, fresh and
+#    re-upsert; gap detection over a year of M1);
+#  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
+#    and on PostgreSQL;
+#  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
+#    to PostgreSQL, verification included.
+# Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 BUILD=${1:-build}
-shift || true
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[ -x "$BUILD/bench/bench_ingest" ] || { echo "bench: build first (make build)" >&2; exit 1; }
 
-benches=("$BUILD"/bench/bench_*)
-if [ ! -x "${benches[0]}" ]; then
-    echo "bench: no benchmarks in '$BUILD' (build first: make build)" >&2
-    exit 1
-fi
-for b in "${benches[@]}"; do
-    [ -x "$b" ] || continue
-    echo "== $(basename "$b") =="
-    "$b" "$@"
-done
+echo "== bench_ingest: SQLite =="
+"$BUILD/bench/bench_ingest"
+
+PGDIR=$(mktemp -d /tmp/ckbenchpg.XXXXXX)
+cleanup() { bash "$ROOT/tests/helpers/pg_cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
+trap cleanup EXIT
+URL=$(bash "$ROOT/tests/helpers/pg_cluster.sh" start "$PGDIR" 2>/dev/null)
+echo "== bench_ingest: PostgreSQL (throwaway cluster) =="
+"$BUILD/bench/bench_ingest" "$URL"
+
+echo "== bench/api: SQLite =="
+bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
+echo "== bench/api: PostgreSQL =="
+CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
+echo "== bench/migrate: SQLite to PostgreSQL =="
+bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"

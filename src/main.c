@@ -16,6 +16,7 @@ const struct cmd cmd_table[] = {
     {"jobs", cmd_jobs, "list, pause, resume and run scheduled jobs; show their history"},
     {"status", cmd_status, "what /health says, read from the database"},
     {"config", cmd_config, "check the configuration"},
+    {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
     {NULL, NULL, NULL},
 };
 

@@ -31,8 +31,8 @@
  * reply in the request; this file serializes it (JSON bodies are dumped by
  * jansson straight into a heap buffer that libmicrohttpd frees after
  * sending, MHD_RESPMEM_MUST_FREE), counts it in
- * candlekeep_http_requests_total{route,code} and its duration in
- * candlekeep_http_request_duration_seconds{route}, and logs it at debug
+ * http_requests_total{route,code} and its duration in
+ * http_request_duration_seconds{route}, and logs it at debug
  * level (method, path, status, milliseconds; never headers, so never the
  * token).
  *
@@ -64,8 +64,8 @@
 
 #include "util/banned.h"
 
-#define REQUESTS_METRIC "candlekeep_http_requests_total"
-#define DURATION_METRIC "candlekeep_http_request_duration_seconds"
+#define REQUESTS_METRIC "http_requests_total"
+#define DURATION_METRIC "http_request_duration_seconds"
 /* After a failed store open, the thread waits this long before trying again. */
 #define REOPEN_DELAY_MS 1000
 

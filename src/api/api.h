@@ -46,16 +46,15 @@ struct strbuf;
  *
  * /metrics renders `metrics` (the daemon's registry) followed by families
  * computed at scrape time, whose names are therefore reserved for the API:
- * candlekeep_up, candlekeep_build_info, candlekeep_database_up,
- * candlekeep_latest_candle_age_seconds, candlekeep_circuit_state,
- * candlekeep_circuit_next_probe_seconds, candlekeep_provider_credits_used,
- * candlekeep_provider_credits_left, candlekeep_provider_ban_seconds,
- * candlekeep_series_failure_streak, candlekeep_series_skipped,
- * candlekeep_series_deferred and process_{start_time_seconds,
+ * candlekeep_up, candlekeep_build_info, database_up,
+ * latest_candle_age_seconds, circuit_state, circuit_next_probe_seconds,
+ * provider_credits_used, provider_credits_left, provider_ban_seconds,
+ * series_failure_streak, series_skipped, series_deferred and
+ * process_{start_time_seconds,
  * cpu_seconds_total, resident_memory_bytes, virtual_memory_bytes,
  * open_fds, max_fds}. The API itself
- * counts candlekeep_http_requests_total{route,code} and observes
- * candlekeep_http_request_duration_seconds{route} in `metrics`.
+ * counts http_requests_total{route,code} and observes
+ * http_request_duration_seconds{route} in `metrics`.
  */
 
 struct api_config {

@@ -10,18 +10,18 @@
  *
  *   candlekeep_up                                    1
  *   candlekeep_build_info{version}                   1
- *   candlekeep_database_up                           0/1 (a round trip)
- *   candlekeep_latest_candle_age_seconds{source,symbol,timeframe}
+ *   database_up                                      0/1 (a round trip)
+ *   latest_candle_age_seconds{source,symbol,timeframe}
  *                          since the newest stored candle closed (the
  *                          series /health lists that have a candle)
- *   candlekeep_circuit_state{source}           0 closed, 1 half-open, 2 open
- *   candlekeep_circuit_next_probe_seconds{source}  0 unless open
- *   candlekeep_provider_credits_used{source,window}  window "minute" or "day"
- *   candlekeep_provider_credits_left{source,window}  (no "day" without a quota)
- *   candlekeep_provider_ban_seconds{source}    left of a ban in force, else 0
- *   candlekeep_series_failure_streak{source,symbol,timeframe}
- *   candlekeep_series_skipped{source,symbol,timeframe}   1 while skipped
- *   candlekeep_series_deferred{source,symbol,timeframe}  1 while deferred
+ *   circuit_state{source}                  0 closed, 1 half-open, 2 open
+ *   circuit_next_probe_seconds{source}     0 unless open
+ *   provider_credits_used{source,window}   window "minute" or "day"
+ *   provider_credits_left{source,window}   (no "day" without a quota)
+ *   provider_ban_seconds{source}           left of a ban in force, else 0
+ *   series_failure_streak{source,symbol,timeframe}
+ *   series_skipped{source,symbol,timeframe}    1 while skipped
+ *   series_deferred{source,symbol,timeframe}   1 while deferred
  *                          (the configured series with a state row)
  *   process_start_time_seconds, process_cpu_seconds_total,
  *   process_resident_memory_bytes, process_virtual_memory_bytes,
@@ -30,13 +30,13 @@
  * These names are reserved for this file (api.h says so): a family
  * rendered by both registries would make the exposition invalid. Others
  * that look like scrape-time values belong to their writers' registry
- * (candlekeep_scheduler_running to the scheduler, candlekeep_gaps_open to
+ * (scheduler_running to the scheduler, gaps_open to
  * the refresh jobs).
  *
  * A database that cannot be reached does not fail the scrape: the
  * database families are left out (the circuit breakers, which live in the
- * process, are still shown) and candlekeep_database_up says 0, which is
- * what an alert rule wants to see.
+ * process, are still shown) and database_up says 0, which is what an
+ * alert rule wants to see.
  */
 #include "api/api_internal.h"
 
@@ -73,7 +73,7 @@ static void add_store_metrics(struct api_request *req, struct metrics *m, struct
     struct api_series_list series;
     int64_t now = time_now();
 
-    metrics_declare(m, "candlekeep_latest_candle_age_seconds", METRIC_GAUGE,
+    metrics_declare(m, "latest_candle_age_seconds", METRIC_GAUGE,
                     "Seconds since the newest stored candle of each series closed.");
     if (!api_series_collect(req, st, &series, &err)) {
         for (size_t i = 0; i < series.n; i++) {
@@ -81,7 +81,7 @@ static void add_store_metrics(struct api_request *req, struct metrics *m, struct
             if (!se->has_latest)
                 continue;
             series_labels(&lab, se->source, se->symbol, se->tf);
-            metrics_set(m, "candlekeep_latest_candle_age_seconds", lab.buf,
+            metrics_set(m, "latest_candle_age_seconds", lab.buf,
                         (double)api_series_age(se->tf, se->latest, now));
         }
     }
@@ -92,21 +92,21 @@ static void add_store_metrics(struct api_request *req, struct metrics *m, struct
 
 static void declare_provider_metrics(struct metrics *m)
 {
-    metrics_declare(m, "candlekeep_circuit_state", METRIC_GAUGE,
+    metrics_declare(m, "circuit_state", METRIC_GAUGE,
                     "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.");
-    metrics_declare(m, "candlekeep_circuit_next_probe_seconds", METRIC_GAUGE,
+    metrics_declare(m, "circuit_next_probe_seconds", METRIC_GAUGE,
                     "Seconds until an open circuit lets a probe through.");
-    metrics_declare(m, "candlekeep_provider_credits_used", METRIC_GAUGE,
+    metrics_declare(m, "provider_credits_used", METRIC_GAUGE,
                     "Requests counted against the rate budget, per window (minute, day).");
-    metrics_declare(m, "candlekeep_provider_credits_left", METRIC_GAUGE,
+    metrics_declare(m, "provider_credits_left", METRIC_GAUGE,
                     "Requests left in the rate budget, per window (minute, day).");
-    metrics_declare(m, "candlekeep_provider_ban_seconds", METRIC_GAUGE,
+    metrics_declare(m, "provider_ban_seconds", METRIC_GAUGE,
                     "Seconds left of a wait the provider imposed (0: none).");
-    metrics_declare(m, "candlekeep_series_failure_streak", METRIC_GAUGE,
+    metrics_declare(m, "series_failure_streak", METRIC_GAUGE,
                     "Consecutive failed fetches of a series.");
-    metrics_declare(m, "candlekeep_series_skipped", METRIC_GAUGE,
+    metrics_declare(m, "series_skipped", METRIC_GAUGE,
                     "1 while a series is skipped for its failure streak.");
-    metrics_declare(m, "candlekeep_series_deferred", METRIC_GAUGE,
+    metrics_declare(m, "series_deferred", METRIC_GAUGE,
                     "1 while a series waits for the rate budget.");
 }
 
@@ -115,9 +115,9 @@ static void credits(struct metrics *m, struct strbuf *lab, const char *source, c
 {
     strbuf_reset(lab);
     metrics_labels(lab, "source", source, "window", window, NULL);
-    metrics_set(m, "candlekeep_provider_credits_used", lab->buf, (double)used);
+    metrics_set(m, "provider_credits_used", lab->buf, (double)used);
     if (limit > 0)
-        metrics_set(m, "candlekeep_provider_credits_left", lab->buf,
+        metrics_set(m, "provider_credits_left", lab->buf,
                     (double)(used < limit ? limit - used : 0));
 }
 
@@ -137,13 +137,13 @@ static void add_provider_metrics(struct api_request *req, struct metrics *m, str
         metrics_labels(&lab, "source", name, NULL);
         if (p->has_circuit) {
             int64_t wait = p->circuit.next_probe_ms - now_ms;
-            metrics_set(m, "candlekeep_circuit_state", lab.buf, (double)p->circuit.state);
-            metrics_set(m, "candlekeep_circuit_next_probe_seconds", lab.buf,
+            metrics_set(m, "circuit_state", lab.buf, (double)p->circuit.state);
+            metrics_set(m, "circuit_next_probe_seconds", lab.buf,
                         p->circuit.state == BREAKER_OPEN && wait > 0 ? (double)wait / 1000.0 : 0);
         }
         if (!p->has_budget)
             continue;
-        metrics_set(m, "candlekeep_provider_ban_seconds", lab.buf,
+        metrics_set(m, "provider_ban_seconds", lab.buf,
                     p->rate.banned_until_ms > now_ms
                         ? (double)(p->rate.banned_until_ms - now_ms) / 1000.0
                         : 0);
@@ -152,10 +152,10 @@ static void add_provider_metrics(struct api_request *req, struct metrics *m, str
         for (size_t j = 0; j < p->nseries; j++) {
             const struct series_state *ss = p->series[j];
             series_labels(&lab, name, ss->symbol, ss->tf);
-            metrics_set(m, "candlekeep_series_failure_streak", lab.buf, (double)ss->streak);
-            metrics_set(m, "candlekeep_series_skipped", lab.buf,
+            metrics_set(m, "series_failure_streak", lab.buf, (double)ss->streak);
+            metrics_set(m, "series_skipped", lab.buf,
                         api_series_is_skipped(p->src, ss) ? 1 : 0);
-            metrics_set(m, "candlekeep_series_deferred", lab.buf, ss->deferred_since ? 1 : 0);
+            metrics_set(m, "series_deferred", lab.buf, ss->deferred_since ? 1 : 0);
         }
     }
     api_providers_release(&ps);
@@ -233,9 +233,9 @@ void api_metrics_get(struct api_request *req)
                     "Build information; the value is always 1.");
     metrics_labels(&lab, "version", CK_VERSION, NULL);
     metrics_set(scrape, "candlekeep_build_info", lab.buf, 1);
-    metrics_declare(scrape, "candlekeep_database_up", METRIC_GAUGE,
+    metrics_declare(scrape, "database_up", METRIC_GAUGE,
                     "1 when the database answered this scrape, 0 otherwise.");
-    metrics_set(scrape, "candlekeep_database_up", NULL, db_up);
+    metrics_set(scrape, "database_up", NULL, db_up);
     if (db_up)
         add_store_metrics(req, scrape, st);
     add_provider_metrics(req, scrape, db_up ? st : NULL);

@@ -21,23 +21,23 @@
 
 static void declare_metrics(struct metrics *m)
 {
-    metrics_declare(m, "candlekeep_candles_ingested_total", METRIC_COUNTER,
+    metrics_declare(m, "candles_ingested_total", METRIC_COUNTER,
                     "Candles stored by refreshes, by series.");
-    metrics_declare(m, "candlekeep_candles_rejected_total", METRIC_COUNTER,
+    metrics_declare(m, "candles_rejected_total", METRIC_COUNTER,
                     "Invalid candles rejected by validation, by series.");
-    metrics_declare(m, "candlekeep_fetch_errors_total", METRIC_COUNTER,
+    metrics_declare(m, "fetch_errors_total", METRIC_COUNTER,
                     "Failed provider fetches by source and error kind.");
-    metrics_declare(m, "candlekeep_gaps_open", METRIC_GAUGE,
+    metrics_declare(m, "gaps_open", METRIC_GAUGE,
                     "Open gaps in the recent window, by series.");
-    metrics_declare(m, "candlekeep_retries_total", METRIC_COUNTER,
+    metrics_declare(m, "retries_total", METRIC_COUNTER,
                     "Retries of outbound calls, by operation.");
-    metrics_declare(m, "candlekeep_requests_total", METRIC_COUNTER,
+    metrics_declare(m, "provider_requests_total", METRIC_COUNTER,
                     "Requests sent to providers, by source.");
-    metrics_declare(m, "candlekeep_series_deferred_total", METRIC_COUNTER,
+    metrics_declare(m, "series_deferred_total", METRIC_COUNTER,
                     "Series fetches deferred for want of rate budget, by source.");
-    metrics_declare(m, "candlekeep_series_skipped_total", METRIC_COUNTER,
+    metrics_declare(m, "series_skipped_total", METRIC_COUNTER,
                     "Series fetches skipped because of a failure streak, by source.");
-    metrics_declare(m, "candlekeep_circuit_rejected_total", METRIC_COUNTER,
+    metrics_declare(m, "circuit_rejected_total", METRIC_COUNTER,
                     "Calls refused by an open circuit breaker (nothing sent), by source.");
 }
 

@@ -51,7 +51,7 @@ static int check_listen(const char *v, struct strbuf *why)
 {
     const char *colon = strrchr(v, ':');
     int64_t port;
-    if (!colon || colon == v || parse_int64(colon + 1, 1, 65535, &port)) {
+    if (!colon || colon == v || parse_int64(colon + 1, 0, 65535, &port)) {
         strbuf_addf(why, "'%s' is not HOST:PORT (e.g. 127.0.0.1:8080)", v);
         return CK_EINVAL;
     }

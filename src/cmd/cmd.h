@@ -31,5 +31,6 @@ int cmd_config(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 #endif

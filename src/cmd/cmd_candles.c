@@ -22,20 +22,21 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: candlekeep candles TF [--symbol S] [--source NAME] [--start TIME] [--end TIME]\n"
-            "                          [--limit N] [--order asc|desc] [--format table|json|csv]\n"
-            "                          [--config FILE]\n\n"
-            "Print stored candles of one series, newest first.\n\n"
-            "  TF             timeframe (%s)\n"
-            "  --symbol S     symbol (default: the first configured)\n"
-            "  --source NAME  source (default: the one configured for the symbol)\n"
-            "  --start TIME   first open time, ISO 8601 UTC or YYYY-MM-DD (inclusive)\n"
-            "  --end TIME     last open time (inclusive)\n"
-            "  --limit N      at most N candles (default 100, 0 = all)\n"
-            "  --order O      asc or desc (default desc)\n"
-            "  --format F     table (default), json or csv\n",
-            timeframe_all_names());
+    fprintf(
+        fp,
+        "usage: candlekeep candles TF [--symbol S] [--source NAME] [--start TIME] [--end TIME]\n"
+        "                          [--limit N] [--order asc|desc] [--format table|json|csv]\n"
+        "                          [--config FILE]\n\n"
+        "Print stored candles of one series, newest first.\n\n"
+        "  TF             timeframe (%s)\n"
+        "  --symbol S     symbol (default: the first configured)\n"
+        "  --source NAME  source (default: the one configured for the symbol)\n"
+        "  --start TIME   first open time, ISO 8601 UTC or YYYY-MM-DD (inclusive)\n"
+        "  --end TIME     last open time (inclusive)\n"
+        "  --limit N      at most N candles (default 100, 0 = all)\n"
+        "  --order O      asc or desc (default desc)\n"
+        "  --format F     table (default), json or csv\n",
+        timeframe_all_names());
 }
 
 int cmd_candles(int argc, char **argv)
@@ -47,7 +48,7 @@ int cmd_candles(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},         {0},
     };
-    static const char *const cols[] = {"source", "symbol", "timeframe", "time", "open",
+    static const char *const cols[] = {"source", "symbol", "timeframe", "time",  "open",
                                        "high",   "low",    "close",     "volume"};
     const char *symbol = NULL, *source = NULL, *config = NULL;
     struct candle_query q = {.limit = 100, .order = STORE_DESC};
@@ -122,8 +123,7 @@ int cmd_candles(int argc, char **argv)
 
     rc = cmd_setup(&s, config, "candles");
     if (!rc)
-        rc = cmd_resolve_series(&s, "candles", source, symbol, &q.series.source,
-                                &q.series.symbol);
+        rc = cmd_resolve_series(&s, "candles", source, symbol, &q.series.source, &q.series.symbol);
     if (!rc)
         rc = cmd_open_store(&s, "candles", &st);
     if (rc)
@@ -146,8 +146,15 @@ int cmd_candles(int argc, char **argv)
         price_format(cd.close, cl);
         if (cd.has_volume)
             price_format(cd.volume, v);
-        const char *row[] = {q.series.source, q.series.symbol, timeframe_name(q.series.tf),
-                             tbuf, o, h, l, cl, cd.has_volume ? v : NULL};
+        const char *row[] = {q.series.source,
+                             q.series.symbol,
+                             timeframe_name(q.series.tf),
+                             tbuf,
+                             o,
+                             h,
+                             l,
+                             cl,
+                             cd.has_volume ? v : NULL};
         out_table_row(t, row);
     }
     if (rc != ITER_DONE) {

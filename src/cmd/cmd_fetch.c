@@ -43,8 +43,8 @@ static void usage(FILE *fp)
 }
 
 static int fetch_source(struct store *st, struct source_settings *src, int64_t gap_window,
-                        bool refetch,
-                        const char *symbol, const enum timeframe *only_tf, int *failures)
+                        bool refetch, const char *symbol, const enum timeframe *only_tf,
+                        int *failures)
 {
     struct source_config scfg = {
         .name = src->name,

@@ -74,14 +74,18 @@ static int rescan(struct settings *s, struct store *st, const char *source, cons
 int cmd_gaps(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"symbol", required_argument, NULL, 's'}, {"source", required_argument, NULL, 'S'},
-        {"days", required_argument, NULL, 'd'},   {"state", required_argument, NULL, 'x'},
-        {"rescan", no_argument, NULL, 'r'},       {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+        {"symbol", required_argument, NULL, 's'},
+        {"source", required_argument, NULL, 'S'},
+        {"days", required_argument, NULL, 'd'},
+        {"state", required_argument, NULL, 'x'},
+        {"rescan", no_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'f'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
-    static const char *const cols[] = {"id",    "source", "symbol",    "timeframe",
-                                       "first", "last",   "count",     "state",
+    static const char *const cols[] = {"id",     "source",     "symbol",      "timeframe",
+                                       "first",  "last",       "count",       "state",
                                        "reason", "first_seen", "last_checked"};
     const char *symbol = NULL, *source = NULL, *config = NULL;
     struct gap_query q = {.has_tf = true, .has_since = true};
@@ -172,8 +176,9 @@ int cmd_gaps(int argc, char **argv)
         time_format_iso8601(g->last, b);
         time_format_iso8601(g->first_seen, fs);
         time_format_iso8601(g->last_checked, lc);
-        const char *row[] = {id, g->source, g->symbol, timeframe_name(g->tf), a, b, cnt,
-                             gap_state_name(g->state), g->reason, fs, lc};
+        const char *row[] = {id,        g->source, g->symbol, timeframe_name(g->tf),
+                             a,         b,         cnt,       gap_state_name(g->state),
+                             g->reason, fs,        lc};
         out_table_row(t, row);
     }
     out_table_flush(t);

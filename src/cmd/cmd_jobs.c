@@ -144,9 +144,9 @@ static int do_list(struct store *st, const struct job_list *jl, enum out_format 
 
 static int do_runs(struct store *st, const char *id, size_t limit, enum out_format fmt)
 {
-    static const char *const cols[] = {"id",       "job",         "status",  "scheduled",
-                                       "started",  "finished",    "duration_ms", "instance",
-                                       "message",  "details"};
+    static const char *const cols[] = {"id",      "job",      "status",      "scheduled",
+                                       "started", "finished", "duration_ms", "instance",
+                                       "message", "details"};
     struct strbuf err = STRBUF_INIT;
     struct job_run *runs = NULL;
     size_t n = 0;
@@ -218,8 +218,10 @@ static int do_run(struct job_list *jl, const char *id, struct store *st)
 int cmd_jobs(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"limit", required_argument, NULL, 'n'}, {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+        {"limit", required_argument, NULL, 'n'},
+        {"format", required_argument, NULL, 'f'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *config = NULL, *action = "list", *id = NULL;

@@ -159,13 +159,13 @@ int cmd_status(int argc, char **argv)
             for (size_t i = 0; i < ns; i++) {
                 char latest[TIME_BUFSZ];
                 time_format_iso8601(series[i].last_time, latest);
-                json_array_append_new(
-                    sj, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "source", series[i].source,
-                                  "symbol", series[i].symbol, "timeframe",
-                                  timeframe_name(series[i].tf), "latest", latest, "age_seconds",
-                                  (json_int_t)(now - series[i].last_time -
-                                               timeframe_seconds(series[i].tf)),
-                                  "candles", (json_int_t)series[i].count));
+                json_array_append_new(sj, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "source",
+                                                    series[i].source, "symbol", series[i].symbol,
+                                                    "timeframe", timeframe_name(series[i].tf),
+                                                    "latest", latest, "age_seconds",
+                                                    (json_int_t)(now - series[i].last_time -
+                                                                 timeframe_seconds(series[i].tf)),
+                                                    "candles", (json_int_t)series[i].count));
             }
         }
         series_info_free(series, ns);
@@ -196,8 +196,8 @@ int cmd_status(int argc, char **argv)
                    (int)json_integer_value(json_object_get(jobs, "paused")),
                    (int)json_integer_value(json_object_get(jobs, "failing")),
                    (int)json_integer_value(json_object_get(jobs, "overdue")));
-            static const char *const cols[] = {"source", "symbol", "timeframe", "latest",
-                                               "age_seconds", "candles"};
+            static const char *const cols[] = {"source", "symbol",      "timeframe",
+                                               "latest", "age_seconds", "candles"};
             struct out_table *t = out_table_new(OUT_TABLE, cols, 6);
             out_table_numeric(t, 4);
             out_table_numeric(t, 5);
@@ -211,7 +211,9 @@ int cmd_status(int argc, char **argv)
                 const char *row[] = {json_string_value(json_object_get(v, "source")),
                                      json_string_value(json_object_get(v, "symbol")),
                                      json_string_value(json_object_get(v, "timeframe")),
-                                     json_string_value(json_object_get(v, "latest")), age, cnt};
+                                     json_string_value(json_object_get(v, "latest")),
+                                     age,
+                                     cnt};
                 out_table_row(t, row);
             }
             printf("\n");

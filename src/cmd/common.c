@@ -35,7 +35,8 @@ int cmd_setup(struct settings *s, const char *path, const char *cmdname)
 
     if (rc) {
         fprintf(stderr, "%s", rep.text.buf);
-        fprintf(stderr, "candlekeep %s: %d configuration problem%s; see 'candlekeep config check'\n",
+        fprintf(stderr,
+                "candlekeep %s: %d configuration problem%s; see 'candlekeep config check'\n",
                 cmdname, rep.count, rep.count == 1 ? "" : "s");
         config_report_release(&rep);
         return CMD_USAGE;
@@ -55,8 +56,8 @@ int cmd_setup(struct settings *s, const char *path, const char *cmdname)
 int cmd_parse_timeframe(const char *cmdname, const char *arg, enum timeframe *out)
 {
     if (!arg || timeframe_parse(arg, out)) {
-        fprintf(stderr, "candlekeep %s: '%s' is not a timeframe (%s)\n", cmdname,
-                arg ? arg : "", timeframe_all_names());
+        fprintf(stderr, "candlekeep %s: '%s' is not a timeframe (%s)\n", cmdname, arg ? arg : "",
+                timeframe_all_names());
         return CMD_USAGE;
     }
     return CMD_OK;

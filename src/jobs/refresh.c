@@ -77,9 +77,9 @@ static void count_series(struct metrics *m, const char *source, const char *symb
 {
     struct strbuf lb = STRBUF_INIT;
     metrics_labels(&lb, "source", source, "symbol", symbol, "timeframe", timeframe_name(tf), NULL);
-    metrics_add(m, "candlekeep_candles_ingested_total", lb.buf, (double)st->stored);
-    metrics_add(m, "candlekeep_candles_rejected_total", lb.buf, (double)st->rejected);
-    metrics_set(m, "candlekeep_gaps_open", lb.buf, (double)st->gaps_open);
+    metrics_add(m, "candles_ingested_total", lb.buf, (double)st->stored);
+    metrics_add(m, "candles_rejected_total", lb.buf, (double)st->rejected);
+    metrics_set(m, "gaps_open", lb.buf, (double)st->gaps_open);
     strbuf_release(&lb);
 }
 
@@ -96,7 +96,7 @@ static void count_error(struct metrics *m, const char *source, int rc)
 {
     struct strbuf lb = STRBUF_INIT;
     metrics_labels(&lb, "source", source, "kind", ck_strerror(rc), NULL);
-    metrics_add(m, "candlekeep_fetch_errors_total", lb.buf, 1);
+    metrics_add(m, "fetch_errors_total", lb.buf, 1);
     strbuf_release(&lb);
 }
 
@@ -243,7 +243,7 @@ static void defer(struct source_run *sr, const char *symbol, const char *why)
         strbuf_addstr(&sr->deferred_why, why);
     json_object_set_new(o, "reason", json_string(why));
     json_array_append_new(sr->results, o);
-    count_source(sr->ctx->metrics, "candlekeep_series_deferred_total", sr->src->name, 1);
+    count_source(sr->ctx->metrics, "series_deferred_total", sr->src->name, 1);
     record(sr, symbol, SERIES_DEFERRED, why);
 }
 
@@ -345,7 +345,7 @@ static void refresh_source(struct source_run *sr, size_t src_index)
                      "%lld cycle%s)",
                      src->name, symbol, timeframe_name(tf), (long long)p->streak,
                      (long long)left, left == 1 ? "" : "s");
-            count_source(ctx->metrics, "candlekeep_series_skipped_total", src->name, 1);
+            count_source(ctx->metrics, "series_skipped_total", src->name, 1);
             record(sr, symbol, SERIES_SKIPPED, NULL);
             continue;
         }
@@ -362,7 +362,7 @@ static void refresh_source(struct source_run *sr, size_t src_index)
         memset(&sg.report, 0, sizeof(sg.report));
         rc = ingest_series(&ic, symbol, tf, ctx->now, &st, &err);
         if (sg.report.sent)
-            count_source(ctx->metrics, "candlekeep_requests_total", src->name, sg.report.sent);
+            count_source(ctx->metrics, "provider_requests_total", src->name, sg.report.sent);
         log_redact(&err);
         if (!rc) {
             sr->t->fetched += st.fetched;
@@ -403,7 +403,7 @@ static void refresh_source(struct source_run *sr, size_t src_index)
             o = series_json(sr, symbol, "rejected");
             json_object_set_new(o, "error", json_string(err.buf));
             json_array_append_new(sr->results, o);
-            count_source(ctx->metrics, "candlekeep_circuit_rejected_total", src->name, 1);
+            count_source(ctx->metrics, "circuit_rejected_total", src->name, 1);
             continue;
         default:
             break;

@@ -49,7 +49,10 @@ struct candle_vec {
     struct candle *v;
     size_t n, alloc;
 };
-#define CANDLE_VEC_INIT {0}
+#define CANDLE_VEC_INIT                                                                            \
+    {                                                                                              \
+        0                                                                                          \
+    }
 void candle_vec_push(struct candle_vec *cv, const struct candle *c);
 void candle_vec_release(struct candle_vec *cv);
 

@@ -10,7 +10,7 @@
  * (PRICE_SCALE), so "2063.41" is 206341000000 and comes back out as
  * "2063.41", never 2063.4099999. The range is +-92,233,720,368.54775807.
  */
-#define PRICE_SCALE 100000000LL
+#define PRICE_SCALE    100000000LL
 #define PRICE_DECIMALS 8
 /* Room for "-92233720368.54775808" and the NUL. */
 #define PRICE_BUFSZ 32

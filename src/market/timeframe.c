@@ -13,9 +13,9 @@ static const struct {
     const char *name;
     int64_t seconds;
 } timeframes[TF_COUNT] = {
-    [TF_M1] = {"M1", 60},        [TF_M5] = {"M5", 300},     [TF_M15] = {"M15", 900},
-    [TF_M30] = {"M30", 1800},    [TF_H1] = {"H1", 3600},    [TF_H4] = {"H4", 14400},
-    [TF_D1] = {"D1", 86400},     [TF_W1] = {"W1", 604800},
+    [TF_M1] = {"M1", 60},     [TF_M5] = {"M5", 300},    [TF_M15] = {"M15", 900},
+    [TF_M30] = {"M30", 1800}, [TF_H1] = {"H1", 3600},   [TF_H4] = {"H4", 14400},
+    [TF_D1] = {"D1", 86400},  [TF_W1] = {"W1", 604800},
 };
 
 /* 1970-01-05, the first Monday after the epoch: W1 periods start on Mondays. */

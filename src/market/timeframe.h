@@ -9,17 +9,7 @@
  * Candle timeframes. Every period is a fixed number of seconds and aligned
  * to the Unix epoch in UTC, except W1, which starts on Monday 00:00 UTC.
  */
-enum timeframe {
-    TF_M1,
-    TF_M5,
-    TF_M15,
-    TF_M30,
-    TF_H1,
-    TF_H4,
-    TF_D1,
-    TF_W1,
-    TF_COUNT
-};
+enum timeframe { TF_M1, TF_M5, TF_M15, TF_M30, TF_H1, TF_H4, TF_D1, TF_W1, TF_COUNT };
 
 /* "M15" -> TF_M15 (case-insensitive). Returns 0 or CK_EINVAL. */
 int timeframe_parse(const char *name, enum timeframe *out);

@@ -29,7 +29,7 @@
 
 #include "util/banned.h"
 
-#define RETRIES_METRIC "candlekeep_retries_total"
+#define RETRIES_METRIC "retries_total"
 
 int64_t retry_delay_ms(const struct retry_policy *p, int attempt, uint64_t random)
 {

@@ -71,7 +71,7 @@ struct retry_env {
     const char *operation;           /* e.g. "fetch:twelvedata": messages and the metric label */
     int64_t deadline_ms;             /* no wait may end after this (Unix ms); 0: none */
     const struct retry_clock *clock; /* MUST */
-    struct metrics *metrics;         /* candlekeep_retries_total{operation}; may be NULL */
+    struct metrics *metrics;         /* retries_total{operation}; may be NULL */
 };
 
 /* How one attempt went, as the attempt function judges it. */
@@ -101,7 +101,7 @@ struct retry_stats {
  * Run `fn` until it succeeds, fails in a way that is not retryable, or the
  * policy, the deadline or the clock says stop. Between attempts it waits
  * the attempt's own instruction when it gave one, else retry_delay_ms(),
- * and counts one retry in candlekeep_retries_total{operation}.
+ * and counts one retry in retries_total{operation}.
  *
  * Returns 0, or the last attempt's code with a message in `err` that
  * names the operation, the number of attempts and the last error (an

@@ -47,7 +47,7 @@ struct pool_item {
 struct worker {
     struct pool *pool;
     pthread_t thread;
-    bool detached;  /* abandoned: exits after its current item */
+    bool detached; /* abandoned: exits after its current item */
     bool exited;
     void *local;
     struct worker *next;
@@ -62,7 +62,7 @@ struct pool {
     struct pool_item *queue, *queue_tail;
     struct pool_item *completed;
     size_t running, queued, ncompleted;
-    size_t ndetached; /* abandoned workers still alive */
+    size_t ndetached;       /* abandoned workers still alive */
     struct worker *workers; /* attached workers */
     pool_local_free_fn *local_free;
     pool_notify_fn *notify;

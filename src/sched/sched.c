@@ -53,16 +53,29 @@
 
 #include "util/banned.h"
 
-/* How long past its timeout a fire lease stays valid before others may take over. */
-#define LEASE_MARGIN_MS 30000
+/*
+ * How long past its timeout a fire lease stays valid before others may take
+ * over: half the timeout, between 2 and 30 seconds, so a short job's fire
+ * is taken over quickly when its holder dies.
+ */
+#define LEASE_MARGIN_MAX_MS 30000
+#define LEASE_MARGIN_MIN_MS 2000
+
+static int64_t lease_margin_ms(int64_t timeout_s)
+{
+    int64_t m = timeout_s * 1000 / 2;
+    return m < LEASE_MARGIN_MIN_MS ? LEASE_MARGIN_MIN_MS
+                                   : m > LEASE_MARGIN_MAX_MS ? LEASE_MARGIN_MAX_MS : m;
+}
 /* "Done" mark: a fire lease extended this far is never taken over. */
 #define LEASE_DONE_MS (10LL * 365 * 86400 * 1000)
 /* Missed fires are counted up to this many for the message. */
 #define MISSED_COUNT_CAP 100000
 /* The timer thread wakes at least this often, to notice clock jumps and suspends. */
 #define MAX_SLEEP_MS 1000
-/* History pruning and stale-run sweeping interval. */
-#define HOUSEKEEPING_MS (3600 * 1000)
+/* Stale-run sweeping interval (runs of dead processes), and history pruning interval. */
+#define HOUSEKEEPING_MS (60 * 1000)
+#define PRUNE_MS (3600 * 1000)
 
 enum run_state {
     RUN_ACTIVE,
@@ -140,6 +153,7 @@ struct sched {
     struct metrics *metrics;
     struct sched_clock clock;
     int64_t next_housekeeping_ms;
+    int64_t next_prune_ms;
     int64_t next_heartbeat_ms;
     bool manual_only;
     bool initialised; /* last_fire loaded and startup sweep done */
@@ -209,17 +223,17 @@ char *sched_make_instance_id(void)
 
 static void define_metrics(struct metrics *m)
 {
-    metrics_declare(m, "candlekeep_job_runs_total", METRIC_COUNTER,
+    metrics_declare(m, "job_runs_total", METRIC_COUNTER,
                     "Job runs by job and final status.");
-    metrics_declare(m, "candlekeep_job_duration_seconds", METRIC_HISTOGRAM,
+    metrics_declare(m, "job_duration_seconds", METRIC_HISTOGRAM,
                     "Duration of job runs.");
-    metrics_declare(m, "candlekeep_job_missed_fires_total", METRIC_COUNTER,
+    metrics_declare(m, "job_missed_fires_total", METRIC_COUNTER,
                     "Scheduled fires that were missed (not run) by job.");
-    metrics_declare(m, "candlekeep_job_failure_streak", METRIC_GAUGE,
+    metrics_declare(m, "job_failure_streak", METRIC_GAUGE,
                     "Consecutive failed runs by job.");
-    metrics_declare(m, "candlekeep_job_last_success_timestamp_seconds", METRIC_GAUGE,
+    metrics_declare(m, "job_last_success_timestamp_seconds", METRIC_GAUGE,
                     "Unix time of the last successful run by job.");
-    metrics_declare(m, "candlekeep_scheduler_running", METRIC_GAUGE,
+    metrics_declare(m, "scheduler_running", METRIC_GAUGE,
                     "1 while the scheduler's timer loop runs.");
 }
 
@@ -436,7 +450,7 @@ static void run_body(void **local, void *arg)
             store_job_set_last_fire(st, j->id, r->scheduled, &err);
             goto out;
         }
-        r->fire_lease_until = t0 + j->timeout * 1000 + LEASE_MARGIN_MS;
+        r->fire_lease_until = t0 + j->timeout * 1000 + lease_margin_ms(j->timeout);
         rc = store_lease_claim(st, r->lease_fire, s->instance, t0, r->fire_lease_until, &err);
         if (rc == CK_EBUSY && !held_elsewhere(st, r->lease_fire, s->instance, t0))
             rc = CK_EIO;
@@ -614,13 +628,13 @@ static void run_done(void *arg, bool abandoned_by_pool)
                           secs, r->streak, r->message.buf);
             else
                 log_info("job %s %s in %.3fs: %s", j->id, status, secs, r->message.buf);
-            metrics_observe(s->metrics, "candlekeep_job_duration_seconds", lb.buf, secs);
-            metrics_set(s->metrics, "candlekeep_job_failure_streak", lb.buf, (double)r->streak);
+            metrics_observe(s->metrics, "job_duration_seconds", lb.buf, secs);
+            metrics_set(s->metrics, "job_failure_streak", lb.buf, (double)r->streak);
             if (!r->rc)
-                metrics_set(s->metrics, "candlekeep_job_last_success_timestamp_seconds", lb.buf,
+                metrics_set(s->metrics, "job_last_success_timestamp_seconds", lb.buf,
                             (double)(r->finished_ms / 1000));
             strbuf_addf(&lb, ",status=\"%s\"", status);
-            metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+            metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
             break;
         }
         case OUT_PAUSED:
@@ -632,7 +646,7 @@ static void run_done(void *arg, bool abandoned_by_pool)
         case OUT_BUSY:
             log_warn("job %s skipped: running in another process", j->id);
             strbuf_addstr(&lb, ",status=\"skipped\"");
-            metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+            metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
             break;
         case OUT_DB_DOWN:
             log_error("job %s skipped this cycle: database unavailable: %s", j->id,
@@ -685,9 +699,9 @@ static void check_timeouts(struct sched *s, int64_t now)
         log_error("job %s timed_out after %" PRId64 "s (failure streak %" PRId64 ")", j->id,
                   j->timeout, streak);
         labels_job(&lb, j);
-        metrics_set(s->metrics, "candlekeep_job_failure_streak", lb.buf, (double)streak);
+        metrics_set(s->metrics, "job_failure_streak", lb.buf, (double)streak);
         strbuf_addstr(&lb, ",status=\"timed_out\"");
-        metrics_add(s->metrics, "candlekeep_job_runs_total", lb.buf, 1);
+        metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
         strbuf_release(&msg);
         strbuf_release(&err);
         strbuf_release(&lb);
@@ -738,7 +752,7 @@ static void handle_due(struct sched *s, struct job *j, int64_t now)
         record_row(s, j, missed_last, JOB_MISSED, msg.buf, details);
         pthread_mutex_lock(&s->lock);
         labels_job(&lb, j);
-        metrics_add(s->metrics, "candlekeep_job_missed_fires_total", lb.buf, (double)n);
+        metrics_add(s->metrics, "job_missed_fires_total", lb.buf, (double)n);
         strbuf_release(&msg);
         strbuf_release(&lb);
         if (missed_last > j->last_fire)
@@ -794,7 +808,7 @@ static void initialise(struct sched *s, int64_t now_ms_)
     }
     if (st) {
         int64_t n = 0;
-        if (!store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * LEASE_MARGIN_MS),
+        if (!store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)),
                                        "interrupted: the process running it stopped", &n, &err) &&
             n)
             log_warn("sched: marked %" PRId64 " interrupted run%s as failed", n,
@@ -815,14 +829,23 @@ static void housekeeping(struct sched *s, int64_t now_ms_)
     for (size_t i = 0; i < s->njobs; i++)
         if (s->jobs[i].timeout > max_timeout)
             max_timeout = s->jobs[i].timeout;
-    if (store_job_runs_prune(st, now_ms_ - s->history_keep * 1000, &n, &err))
-        log_error("sched: cannot prune job history: %s", err.buf);
-    else if (n)
-        log_info("sched: pruned %" PRId64 " job runs older than %" PRId64 " days", n,
-                 s->history_keep / 86400);
-    strbuf_reset(&err);
-    store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * LEASE_MARGIN_MS),
-                              "interrupted: the process running it stopped", &n, &err);
+    if (now_ms_ >= s->next_prune_ms) {
+        s->next_prune_ms = now_ms_ + PRUNE_MS;
+        if (store_job_runs_prune(st, now_ms_ - s->history_keep * 1000, &n, &err))
+            log_error("sched: cannot prune job history: %s", err.buf);
+        else if (n)
+            log_info("sched: pruned %" PRId64 " job runs older than %" PRId64 " days", n,
+                     s->history_keep / 86400);
+        strbuf_reset(&err);
+    }
+    /* A run still "running" well past every timeout belongs to a process that died. */
+    n = 0;
+    if (!store_job_runs_fail_stale(
+            st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)),
+            "interrupted: the process running it stopped", &n, &err) &&
+        n)
+        log_warn("sched: marked %" PRId64 " run%s of a stopped process as failed", n,
+                 n == 1 ? "" : "s");
     strbuf_release(&err);
 }
 
@@ -944,7 +967,7 @@ static void *timer_main(void *arg)
     struct sched *s = arg;
     pthread_mutex_lock(&s->lock);
     s->running = true;
-    metrics_set(s->metrics, "candlekeep_scheduler_running", NULL, 1);
+    metrics_set(s->metrics, "scheduler_running", NULL, 1);
     while (!s->stopping) {
         int64_t t = now_ms(s), wait;
         struct timespec ts;
@@ -968,7 +991,7 @@ static void *timer_main(void *arg)
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
     }
     s->running = false;
-    metrics_set(s->metrics, "candlekeep_scheduler_running", NULL, 0);
+    metrics_set(s->metrics, "scheduler_running", NULL, 0);
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }

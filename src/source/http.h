@@ -37,12 +37,15 @@ struct http_request {
 };
 
 struct http_response {
-    long status;          /* HTTP status, 0 when no response arrived */
-    struct strbuf body;   /* response body */
+    long status;           /* HTTP status, 0 when no response arrived */
+    struct strbuf body;    /* response body */
     struct strbuf headers; /* raw header block of the final response */
-    int64_t retry_after;  /* seconds from Retry-After (delta or HTTP date), -1 if absent */
+    int64_t retry_after;   /* seconds from Retry-After (delta or HTTP date), -1 if absent */
 };
-#define HTTP_RESPONSE_INIT {.body = STRBUF_INIT, .headers = STRBUF_INIT, .retry_after = -1}
+#define HTTP_RESPONSE_INIT                                                                         \
+    {                                                                                              \
+        .body = STRBUF_INIT, .headers = STRBUF_INIT, .retry_after = -1                             \
+    }
 void http_response_release(struct http_response *resp);
 
 int http_global_init(struct strbuf *err);
@@ -59,7 +62,8 @@ void http_client_free(struct http_client *hc);
 int http_do(struct http_client *hc, const struct http_request *req, struct http_response *resp,
             struct strbuf *err);
 
-/* Value of header `name` (case-insensitive) in `resp->headers`, copied into `out`; 0 or CK_ENOTFOUND. */
+/* Value of header `name` (case-insensitive) in `resp->headers`, copied into `out`; 0 or
+ * CK_ENOTFOUND. */
 int http_response_header(const struct http_response *resp, const char *name, struct strbuf *out);
 
 /* Append `s` percent-encoded (RFC 3986 unreserved kept) to `sb`. */

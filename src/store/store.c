@@ -17,9 +17,11 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "util/banned.h"
 
@@ -1007,4 +1009,166 @@ int store_series_record(struct store *st, const struct series_key *k, enum serie
     else
         series_state_release(&s);
     return rc;
+}
+
+/* Bulk export and import. */
+
+static const char *const table_names[] = {
+    [STORE_TABLE_SERIES] = "series",     [STORE_TABLE_CANDLES] = "candles",
+    [STORE_TABLE_GAPS] = "gaps",         [STORE_TABLE_JOBS] = "jobs",
+    [STORE_TABLE_JOB_RUNS] = "job_runs", [STORE_TABLE_LEASES] = "leases",
+};
+static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");
+
+const char *store_table_name(enum store_table t)
+{
+    if ((unsigned)t >= STORE_TABLE_COUNT)
+        BUG("invalid store table %d", (int)t);
+    return table_names[t];
+}
+
+int store_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
+{
+    if ((unsigned)t >= STORE_TABLE_COUNT)
+        BUG("invalid store table %d", (int)t);
+    *out = 0;
+    return st->ops->count_rows(st, t, out, err);
+}
+
+int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
+                      size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->export_gaps(st, after_id, limit, out, n, err);
+}
+
+int store_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsigned flags,
+                      size_t *added, struct strbuf *err)
+{
+    size_t count = 0;
+    bool owned = false;
+    int rc = 0;
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct series_key k = {.source = v[i].source, .symbol = v[i].symbol, .tf = v[i].tf};
+        rc = check_series(&k, err);
+        if (!rc && (unsigned)v[i].state > GAP_UNFILLABLE) {
+            strbuf_addf(err, "store: invalid gap state %d", (int)v[i].state);
+            rc = CK_EINVAL;
+        }
+    }
+    if (!rc && n)
+        rc = implicit_begin(st, &owned, err);
+    if (rc || !n)
+        goto out;
+    rc = st->ops->import_gaps(st, v, n, flags, &count, err);
+    rc = implicit_end(st, owned, rc, err);
+out:
+    if (added)
+        *added = rc ? 0 : count;
+    return rc;
+}
+
+int store_export_job_runs(struct store *st, int64_t after_id, size_t limit, struct job_run **out,
+                          size_t *n, struct strbuf *err)
+{
+    *out = NULL;
+    *n = 0;
+    return st->ops->export_job_runs(st, after_id, limit, out, n, err);
+}
+
+int store_import_job_runs(struct store *st, const struct job_run *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err)
+{
+    size_t count = 0;
+    bool owned = false;
+    int rc = 0;
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = check_name("job id", v[i].job_id, err);
+        if (!rc && (unsigned)v[i].status > JOB_MISSED) {
+            strbuf_addf(err, "store: invalid job status %d", (int)v[i].status);
+            rc = CK_EINVAL;
+        }
+    }
+    if (!rc && n)
+        rc = implicit_begin(st, &owned, err);
+    if (rc || !n)
+        goto out;
+    rc = st->ops->import_job_runs(st, v, n, flags, &count, err);
+    rc = implicit_end(st, owned, rc, err);
+out:
+    if (added)
+        *added = rc ? 0 : count;
+    return rc;
+}
+
+int store_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                      size_t *added, struct strbuf *err)
+{
+    size_t count = 0;
+    bool owned = false;
+    int rc = 0;
+
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = check_name("job id", v[i].job_id, err);
+    if (!rc && n)
+        rc = implicit_begin(st, &owned, err);
+    if (rc || !n)
+        goto out;
+    rc = st->ops->import_jobs(st, v, n, flags, &count, err);
+    rc = implicit_end(st, owned, rc, err);
+out:
+    if (added)
+        *added = rc ? 0 : count;
+    return rc;
+}
+
+const char *store_url_backend(const char *url)
+{
+    const struct store_ops *ops = url ? backend_for(url) : NULL;
+    return ops ? ops->name : NULL;
+}
+
+const char *store_sqlite_file(const char *url)
+{
+    if (!url || backend_for(url) != &store_sqlite_ops)
+        return NULL;
+    /* The forms store_sqlite.c accepts, longest prefix first. */
+    if (!strncmp(url, "sqlite://", 9))
+        return url + 9;
+    if (!strncmp(url, "sqlite:", 7))
+        return url + 7;
+    return url;
+}
+
+/* A PostgreSQL URL without its scheme, which has two spellings. */
+static const char *pg_url_rest(const char *url)
+{
+    if (!strncmp(url, "postgresql://", 13))
+        return url + 13;
+    if (!strncmp(url, "postgres://", 11))
+        return url + 11;
+    return NULL;
+}
+
+bool store_same_database(const char *a, const char *b)
+{
+    const char *fa, *fb, *ra, *rb;
+    struct stat sa, sb;
+
+    if (!strcmp(a, b))
+        return true;
+    ra = pg_url_rest(a);
+    rb = pg_url_rest(b);
+    if (ra && rb)
+        return !strcmp(ra, rb);
+    fa = store_sqlite_file(a);
+    fb = store_sqlite_file(b);
+    if (!fa || !fb)
+        return false;
+    if (!strcmp(fa, fb))
+        return true;
+    return !stat(fa, &sa) && !stat(fb, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }

@@ -414,4 +414,81 @@ int store_series_state_get(struct store *st, const struct series_key *k,
 int store_series_state_list(struct store *st, const char *source, struct series_state **out,
                             size_t *n, struct strbuf *err);
 
+/*
+ * Bulk export and import, for copying one store into another (`candlekeep
+ * migrate`). Exports read rows with every field as stored, in id order and
+ * in pages (keyset paging: pass the last id seen as `after_id`, 0 to
+ * start); imports write them back as given, without the side effects of
+ * the functions above (importing a run neither creates its job nor moves
+ * its last fire). A row copied from one backend to another through these
+ * reads back identical, except that gap records and job runs get ids of
+ * the target's own. Each import call is one transaction, or joins the
+ * caller's.
+ */
+enum store_table {
+    STORE_TABLE_SERIES,
+    STORE_TABLE_CANDLES,
+    STORE_TABLE_GAPS,
+    STORE_TABLE_JOBS,
+    STORE_TABLE_JOB_RUNS,
+    STORE_TABLE_LEASES,
+    STORE_TABLE_COUNT
+};
+/* The table's name in the schema ("candles", "job_runs", ...). */
+const char *store_table_name(enum store_table t);
+/* Number of rows in table `t`. */
+int store_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err);
+
+enum store_import_flags {
+    /*
+     * Leave what is stored alone: a gap record or job run equal in every
+     * field but its id to a stored one is skipped, and a job whose id is
+     * stored keeps its stored state. Without the flag every gap record and
+     * run is inserted, and a job whose id is stored is a CK_ECONFLICT.
+     */
+    STORE_IMPORT_SKIP_EXISTING = 1 << 0,
+};
+
+/*
+ * Gap records with id > after_id, by id, at most `limit` (0 = no limit).
+ * Free with gap_records_free().
+ */
+int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
+                      size_t *n, struct strbuf *err);
+/*
+ * Insert v[0..n): each names its series by v[i].source, symbol and tf
+ * (created when missing) and keeps every field but its id. `*added` (may be
+ * NULL) gets the number inserted, less than n only with
+ * STORE_IMPORT_SKIP_EXISTING.
+ */
+int store_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsigned flags,
+                      size_t *added, struct strbuf *err);
+
+/* Job runs with id > after_id, by id, at most `limit` (0 = no limit). */
+int store_export_job_runs(struct store *st, int64_t after_id, size_t limit, struct job_run **out,
+                          size_t *n, struct strbuf *err);
+/* Insert runs v[0..n) as given (ids aside); `*added` as for store_import_gaps(). */
+int store_import_job_runs(struct store *st, const struct job_run *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err);
+
+/*
+ * Insert job rows v[0..n) as given: paused flag, streak, last fire and
+ * update time. (store_job_list() exports them.)
+ */
+int store_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                      size_t *added, struct strbuf *err);
+
+/*
+ * URLs. store_url_backend() names the backend a URL selects ("sqlite",
+ * "postgresql") or returns NULL for a URL no backend takes.
+ * store_sqlite_file() returns the file of a SQLite URL (a pointer into
+ * `url`), NULL for another backend's. store_same_database() is true when
+ * both URLs certainly name one database: equal strings, PostgreSQL URLs
+ * that differ only in the scheme's spelling, or SQLite URLs of one file
+ * (the same file by device and inode when both exist).
+ */
+const char *store_url_backend(const char *url);
+const char *store_sqlite_file(const char *url);
+bool store_same_database(const char *a, const char *b);
+
 #endif

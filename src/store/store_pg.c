@@ -2,50 +2,37 @@
 /*
  * The PostgreSQL store backend, on libpq.
  *
- * Writing candles. A batch is one statement, INSERT ... SELECT FROM
- * unnest($2::timestamptz[], $3::numeric[], ...) ON CONFLICT (series_id,
- * open_time) DO UPDATE ... WHERE the values differ, after the series id has
- * been looked up (or added): two round trips per batch. Measured with the
- * workload of bench_ingest (1,000,000 M15 candles in batches of 5,000, one
- * transaction each; a fresh, unchanged and changed pass) on the 2-core
- * development machine with PostgreSQL 15, a new tests/helpers/pg_cluster.sh
- * cluster for every run, four runs each, other builds running (load 2-4),
- * in thousands of candles per second; "cpu" is candles over the client's
- * plus the backend's CPU time, which the load disturbs less:
+ * Writing candles. The series row is locked (FOR NO KEY UPDATE) for the
+ * rest of the transaction, so candlekeep's writers of one series take
+ * turns. A chunk of candles whose time range holds no stored candle (a
+ * backfill, the candles after the newest, a gap repair: nearly every
+ * write) is then loaded with COPY straight into candles; any other chunk
+ * is upserted with one INSERT ... SELECT FROM unnest($2::timestamptz[],
+ * $3::numeric[], ...) ON CONFLICT (series_id, open_time) DO UPDATE ...
+ * WHERE the values differ. Measured with bench_ingest's workload
+ * (1,000,000 M15 candles in batches of 5,000, one transaction each: a
+ * fresh, an unchanged and a changed pass) on the 2-core development
+ * machine, PostgreSQL 15, a new tests/helpers/pg_cluster.sh cluster for
+ * every run, two runs each, in thousands of candles per second:
  *
- *                                          fresh    fresh cpu  unchanged  changed
+ *                                              fresh    unchanged  changed
+ *   with candles.series_id a foreign key:
  *   (a) COPY into a temp table, then
- *       INSERT ... SELECT ... ON CONFLICT  106-171  137-174    135-178    84-125
- *   (b) unnest(arrays) ON CONFLICT         114-159  141-162    117-215    85-113
- *   (a) without the foreign key            181-397  354-416    130-223    82-129
- *   (b) without the foreign key (kept)     232-351  294-365     77-194    77-130
- *   COPY straight into candles for a
- *   batch known to be new, else (b)        209-379  332-385    146-238   101-137
+ *       INSERT ... SELECT ... ON CONFLICT      114-114  215-239    131-137
+ *   (b) unnest(arrays) ... ON CONFLICT         131-133  284-286    128-152
+ *   (c) COPY if the range is new, else (b)     145-171  230-235    131-132
+ *   without it:
+ *   (a)                                        180-181  228-228    133-135
+ *   (b)                                        187-194  232-238    133-140
+ *   (c) (kept)                                 356-361  229-232    103-137
  *
- * and, one warm cluster, the three without the foreign key taking turns:
- * (a) 376-415, (b) 378-401, COPY when new 394-409. Neither the staging
- * table nor COPY beats (b) by more than the noise, and both need more round
- * trips and per-session state that a reconnect loses (the last also a lock
- * per series), so (b) it is. What matters is the foreign key from candles
- * to series, which PostgreSQL checks row by row: it costs more than the
- * insert itself, so candles.series_id is not declared one (migration 1
- * says how integrity is kept instead).
- *
- * Schema. The same logical schema as the SQLite backend, in PostgreSQL's
- * own types so that SQL users see real values: prices are NUMERIC(20,8)
- * (volume NUMERIC(28,8), NULL when the instrument has none), open times are
- * timestamptz, and candles_view joins each candle to its series. Migrations
- * are SQL scripts applied in order, each in its own transaction that first
- * takes a transaction-scoped advisory lock, so several processes opening
- * the same database at once (a pool's workers, several daemons) migrate it
- * exactly once; schema_version records every applied version.
- *
- * Exact conversions. Prices travel as decimal text with exactly eight
- * places in both directions (price_format_fixed out, price_parse in), so no
- * binary floating point ever touches them. Times are sent in timestamptz's
- * binary form (a 64-bit count of microseconds since 2000-01-01 UTC, which
- * is exact for every whole second) and read back as
- * extract(epoch ...)::bigint, so neither depends on the session's TimeZone.
+ * and on a warm cluster already holding 3,000,000 candles, the three
+ * taking turns (fresh only): (a) 110-131, (b) 100-160, (c) 215-273. The
+ * staging table never pays for its extra round trips; COPY straight into
+ * the table does, because it inserts a page of rows at a time, but only
+ * without the foreign key, which PostgreSQL checks row by row at a cost
+ * larger than the insert itself. So candles.series_id is not declared one
+ * (migration 1 says how integrity is kept instead).
  *
  * Jobs and leases (migration 2) are plain rows, their times timestamptz to
  * the millisecond. A lease claim is one INSERT ... ON CONFLICT DO UPDATE
@@ -103,6 +90,7 @@ enum pg_stmt {
     PG_SCHEMA_VERSION,
     PG_SERIES_GET,
     PG_SERIES_ADD,
+    PG_RANGE_USED,
     PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
@@ -139,6 +127,11 @@ enum pg_stmt {
     PG_SSTATE_GET,
     PG_SSTATE_PUT,
     PG_SSTATE_LIST,
+    PG_GAPS_EXPORT,
+    PG_GAP_IMPORT_NEW,
+    PG_RUNS_EXPORT,
+    PG_RUN_IMPORT_NEW,
+    PG_JOB_IMPORT,
     PG_STMT_COUNT
 };
 
@@ -152,6 +145,11 @@ enum pg_stmt {
 #define PG_JOB_COLUMNS                                                                             \
     "job_id, paused, streak, coalesce(extract(epoch FROM last_fire)::bigint, 0), "                 \
     "extract(epoch FROM updated_at)::bigint"
+/* The columns of a gap record, in pg_read_gap()'s order (FROM gaps g JOIN series s). */
+#define PG_GAP_COLUMNS                                                                             \
+    "g.id, s.source, s.symbol, s.timeframe, extract(epoch FROM g.first_time)::bigint, "            \
+    "extract(epoch FROM g.last_time)::bigint, g.count, g.state, g.reason, "                        \
+    "extract(epoch FROM g.first_seen)::bigint, extract(epoch FROM g.last_checked)::bigint"
 /* The columns of a run row, in pg_read_run()'s order. */
 #define PG_RUN_COLUMNS                                                                             \
     "id, job_id, instance, extract(epoch FROM scheduled)::bigint, " PG_MS(                         \
@@ -176,17 +174,21 @@ static const struct {
     [PG_SCHEMA_VERSION] = {"ck_schema_version",
                            "SELECT coalesce(max(version), 0) FROM schema_version"},
     /*
-     * Writers hold the series row with a KEY SHARE lock, once per batch,
-     * as a foreign key check would per row: a concurrent DELETE of the
-     * series waits, and then finds the candles (see migration 1).
+     * Writers hold the series row (FOR NO KEY UPDATE) until their
+     * transaction ends: candlekeep's writers of one series take turns (see
+     * pg_put_candles), and a concurrent DELETE of the series waits and
+     * then finds the candles (see migration 1).
      */
     [PG_SERIES_GET] = {"ck_series_get",
                        "SELECT id FROM series WHERE source = $1::text AND symbol = $2::text "
-                       "AND timeframe = $3::text FOR KEY SHARE"},
+                       "AND timeframe = $3::text FOR NO KEY UPDATE"},
     [PG_SERIES_ADD] = {"ck_series_add",
                        "INSERT INTO series (source, symbol, timeframe) "
                        "VALUES ($1::text, $2::text, $3::text) "
                        "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id"},
+    [PG_RANGE_USED] = {"ck_range_used",
+                       "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
+                       "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},
     /*
      * A candle that exists is updated only when a value differs, so that
      * re-ingesting an unchanged range writes nothing.
@@ -227,12 +229,7 @@ static const struct {
                         "min(open_time) AS first, max(open_time) AS last "
                         "FROM candles c WHERE c.series_id = s.id) AS x"},
     [PG_LIST_GAPS] = {"ck_list_gaps",
-                      "SELECT g.id, s.source, s.symbol, s.timeframe, "
-                      "extract(epoch FROM g.first_time)::bigint, "
-                      "extract(epoch FROM g.last_time)::bigint, g.count, g.state, g.reason, "
-                      "extract(epoch FROM g.first_seen)::bigint, "
-                      "extract(epoch FROM g.last_checked)::bigint "
-                      "FROM gaps g JOIN series s ON s.id = g.series_id "
+                      "SELECT " PG_GAP_COLUMNS " FROM gaps g JOIN series s ON s.id = g.series_id "
                       "WHERE ($1::text IS NULL OR s.source = $1) "
                       "AND ($2::text IS NULL OR s.symbol = $2) "
                       "AND ($3::text IS NULL OR s.timeframe = $3) "
@@ -362,6 +359,38 @@ static const struct {
     [PG_SSTATE_LIST] = {"ck_sstate_list", "SELECT " PG_SSTATE_COLUMNS " FROM series_state "
                                           "WHERE $1::text IS NULL OR source = $1::text "
                                           "ORDER BY source, symbol, timeframe"},
+    /* Exports page by id; a NULL limit is no limit. */
+    [PG_GAPS_EXPORT] = {"ck_gaps_export", "SELECT " PG_GAP_COLUMNS " FROM gaps g JOIN series s "
+                                          "ON s.id = g.series_id WHERE g.id > $1::bigint "
+                                          "ORDER BY g.id LIMIT $2::bigint"},
+    /*
+     * Imports that leave identical rows alone. The NOT EXISTS probes the
+     * (series_id, last_time) index for gaps and the (status, started)
+     * index for runs, so it stays cheap however long the history.
+     */
+    [PG_GAP_IMPORT_NEW] = {"ck_gap_import_new",
+                           "INSERT INTO gaps (series_id, first_time, last_time, count, state, "
+                           "reason, first_seen, last_checked) SELECT $1::bigint, $2::timestamptz, "
+                           "$3::timestamptz, $4::bigint, $5::text, $6::text, $7::timestamptz, "
+                           "$8::timestamptz WHERE NOT EXISTS (SELECT 1 FROM gaps WHERE "
+                           "series_id = $1 AND last_time = $3 AND first_time = $2 AND count = $4 "
+                           "AND state = $5 AND reason = $6 AND first_seen = $7 AND "
+                           "last_checked = $8) RETURNING id"},
+    [PG_RUNS_EXPORT] = {"ck_runs_export", "SELECT " PG_RUN_COLUMNS " FROM job_runs "
+                                          "WHERE id > $1::bigint ORDER BY id LIMIT $2::bigint"},
+    [PG_RUN_IMPORT_NEW] = {"ck_run_import_new",
+                           "INSERT INTO job_runs (job_id, instance, scheduled, started, finished, "
+                           "status, message, details) SELECT $1::text, $2::text, "
+                           "$3::timestamptz, $4::timestamptz, $5::timestamptz, $6::text, $7::text, "
+                           "$8::text WHERE NOT EXISTS (SELECT 1 FROM job_runs WHERE status = $6 "
+                           "AND started = $4 AND job_id = $1 AND instance = $2 AND "
+                           "scheduled = $3 AND finished IS NOT DISTINCT FROM $5 AND "
+                           "message = $7 AND details = $8) RETURNING id"},
+    /* last_fire NULL stands for "none yet" (0 in the store's terms). */
+    [PG_JOB_IMPORT] = {"ck_job_import",
+                       "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at) "
+                       "VALUES ($1::text, $2::boolean, $3::bigint, $4::timestamptz, "
+                       "$5::timestamptz) ON CONFLICT (job_id) DO NOTHING"},
 };
 
 /*
@@ -534,7 +563,7 @@ struct pg_store {
     struct pg_secrets secrets; /* to scrub from what libpq and the server say */
     bool ready[PG_STMT_COUNT];
     bool server_gone;      /* the server announced it is closing the connection */
-    struct strbuf cols[6]; /* the upsert's arrays, kept between batches */
+    struct strbuf cols[6]; /* the upsert's arrays, COPY's data; kept between batches */
     struct strbuf scratch; /* what a failing statement was for */
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
@@ -1257,7 +1286,7 @@ static void pg_add_series_name(struct strbuf *sb, const struct series_key *s)
 
 /*
  * The id of series `s`, which is added when missing, with the row locked
- * (KEY SHARE) until the transaction ends. Only for writers.
+ * until the transaction ends. Only for writers.
  */
 static int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out,
                         struct strbuf *err)
@@ -1405,6 +1434,110 @@ static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series
     return rc;
 }
 
+/* "2024-01-02 15:00:00+00": exact, and independent of the session's TimeZone and DateStyle. */
+static void pg_add_copy_time(struct strbuf *sb, int64_t t)
+{
+    struct civil_time ct;
+    char buf[40];
+    int len;
+
+    time_to_civil(t, &ct);
+    len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+00", ct.year, ct.month, ct.day,
+                   ct.hour, ct.min, ct.sec);
+    strbuf_add(sb, buf, (size_t)len);
+}
+
+/*
+ * Insert c[0..n), none of which exists yet, with COPY (text format)
+ * straight into candles: COPY inserts rows a page at a time, which makes
+ * it the fastest way in (see the measurements at the top).
+ */
+static int pg_insert_copy(struct pg_store *ps, int64_t series_id, const struct series_key *s,
+                          const struct candle *c, size_t n, struct strbuf *err)
+{
+    struct strbuf *data = &ps->cols[0];
+    PGresult *res;
+    char id[24];
+    int idlen = snprintf(id, sizeof(id), "%lld\t", (long long)series_id);
+    int rc = 0;
+
+    strbuf_reset(data);
+    strbuf_grow(data, n * 100);
+    for (size_t i = 0; i < n; i++) {
+        strbuf_add(data, id, (size_t)idlen);
+        pg_add_copy_time(data, c[i].open_time);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].open);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].high);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].low);
+        strbuf_addch(data, '\t');
+        pg_add_price(data, c[i].close);
+        strbuf_addch(data, '\t');
+        if (c[i].has_volume)
+            pg_add_price(data, c[i].volume);
+        else
+            strbuf_addstr(data, "\\N");
+        strbuf_addch(data, '\n');
+    }
+
+    strbuf_reset(&ps->scratch);
+    strbuf_addf(&ps->scratch, "insert candles of '%s %s %s'", s->source, s->symbol,
+                timeframe_name(s->tf));
+    res = PQexec(ps->conn, "COPY candles (series_id, open_time, open, high, low, close, volume) "
+                           "FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    if (PQputCopyData(ps->conn, data->buf, (int)data->len) != 1 ||
+        PQputCopyEnd(ps->conn, NULL) != 1) {
+        strbuf_addf(err, "store: cannot %s: ", ps->scratch.buf);
+        pg_add_conn_error(ps, err);
+        rc = CK_EIO;
+    }
+    /* The COPY's own result, then NULL; drain whatever comes. */
+    while ((res = PQgetResult(ps->conn))) {
+        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = pg_result_error(ps, res, ps->scratch.buf, err);
+        PQclear(res);
+        if (PQstatus(ps->conn) == CONNECTION_BAD)
+            break;
+    }
+    return rc;
+}
+
+/* Does series `id` hold a candle with first <= open_time <= last? */
+static int pg_range_used(struct pg_store *ps, int64_t id, int64_t first, int64_t last, bool *out,
+                         struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pp_int(&p, id);
+    pp_time(&p, first);
+    pp_time(&p, last);
+    rc = pg_run(ps, PG_RANGE_USED, &p, &res, err, "look for stored candles");
+    if (rc)
+        return rc;
+    *out = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * The write path. The series is looked up (or added) and its row locked
+ * until the transaction ends, so candlekeep's writers of one series take
+ * turns. Then each chunk of the sorted candles whose time range holds no
+ * stored candle yet (a backfill, the candles after the newest, a gap
+ * repair) is inserted with COPY; the lock guarantees that no other writer
+ * adds one of those times before this transaction ends. A chunk that
+ * overlaps stored candles is upserted instead.
+ */
 static int pg_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
                           size_t n, struct strbuf *err)
 {
@@ -1428,7 +1561,14 @@ static int pg_put_candles(struct store *st, const struct series_key *s, const st
     rc = pg_series_id(ps, s, &series_id, err);
     for (size_t off = 0; !rc && off < n; off += PG_UPSERT_CHUNK) {
         size_t m = n - off < PG_UPSERT_CHUNK ? n - off : PG_UPSERT_CHUNK;
-        rc = pg_upsert(ps, series_id, s, c + off, m, err);
+        bool used;
+        rc = pg_range_used(ps, series_id, c[off].open_time, c[off + m - 1].open_time, &used, err);
+        if (rc)
+            break;
+        if (used)
+            rc = pg_upsert(ps, series_id, s, c + off, m, err);
+        else
+            rc = pg_insert_copy(ps, series_id, s, c + off, m, err);
     }
     free(owned);
     return rc;
@@ -1694,40 +1834,13 @@ static int pg_list_series(struct store *st, struct series_info **out, size_t *n,
 
 /* --- the gap ledger ---------------------------------------------------- */
 
-static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+/* The gap records of a result of PG_GAP_COLUMNS, all or nothing. */
+static int pg_read_gaps(struct pg_store *ps, const PGresult *res, struct gap_record **out,
                         size_t *n, struct strbuf *err)
 {
-    struct pg_store *ps = pg_downcast(st);
-    struct pg_params p = {0};
-    struct gap_record *v;
-    PGresult *res;
-    int rows, rc = pg_ready(ps, err);
+    int rows = PQntuples(res), rc = 0;
+    struct gap_record *v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
 
-    if (rc)
-        return rc;
-    pp_text(&p, q->source);
-    pp_text(&p, q->symbol);
-    if (q->has_tf)
-        pp_text(&p, timeframe_name(q->tf));
-    else
-        pp_null(&p);
-    if (q->has_since)
-        pp_time(&p, q->since);
-    else
-        pp_null(&p);
-    if (q->has_state)
-        pp_text(&p, gap_state_name(q->state));
-    else
-        pp_null(&p);
-    if (q->limit)
-        pp_int(&p, (int64_t)q->limit);
-    else
-        pp_null(&p);
-    rc = pg_run(ps, PG_LIST_GAPS, &p, &res, err, "list gaps");
-    if (rc)
-        return rc;
-    rows = PQntuples(res);
-    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
     for (int r = 0; r < rows && !rc; r++) {
         struct gap_record *g = &v[r];
         g->source = xstrdup(PQgetvalue(res, r, 1));
@@ -1752,7 +1865,6 @@ static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_
         if (!rc)
             rc = pg_get_int(ps, res, r, 10, &g->last_checked, err);
     }
-    PQclear(res);
     if (rc) {
         gap_records_free(v, (size_t)rows);
         return rc;
@@ -1760,6 +1872,42 @@ static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_
     *out = v;
     *n = (size_t)rows;
     return 0;
+}
+
+static int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
+                        size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_text(&p, q->source);
+    pp_text(&p, q->symbol);
+    if (q->has_tf)
+        pp_text(&p, timeframe_name(q->tf));
+    else
+        pp_null(&p);
+    if (q->has_since)
+        pp_time(&p, q->since);
+    else
+        pp_null(&p);
+    if (q->has_state)
+        pp_text(&p, gap_state_name(q->state));
+    else
+        pp_null(&p);
+    if (q->limit)
+        pp_int(&p, (int64_t)q->limit);
+    else
+        pp_null(&p);
+    rc = pg_run(ps, PG_LIST_GAPS, &p, &res, err, "list gaps");
+    if (rc)
+        return rc;
+    rc = pg_read_gaps(ps, res, out, n, err);
+    PQclear(res);
+    return rc;
 }
 
 static int pg_insert_gap(struct store *st, const struct series_key *s, struct gap_record *g,
@@ -2308,6 +2456,295 @@ static int pg_lease_list(struct store *st, const char *prefix, int64_t valid_at_
     return 0;
 }
 
+/* --- bulk export and import -------------------------------------------- */
+
+/*
+ * Executions of one statement in flight at once in pg_run_each(). The
+ * server answers each (a few dozen bytes) while the client is still
+ * sending; a client that only writes while the server's answers pile up
+ * unread can deadlock with it once the socket buffers fill, and a few
+ * hundred answers stay far below any buffer size.
+ */
+#define PG_PIPELINE_ROWS 256
+
+/*
+ * Run prepared statement `id` once for each parameter set p[0..n), n <=
+ * PG_PIPELINE_ROWS, in libpq's pipeline mode: every execution is sent
+ * before the first answer is read, so the batch costs one round trip
+ * rather than n. `each` (may be NULL) gets the rows each execution
+ * changed, and `*changed` grows by their sum. The first failure is
+ * reported; the server skips the executions after it. Only inside a
+ * transaction, which a failure leaves failed (the caller rolls back).
+ */
+static int pg_run_each(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, size_t n,
+                       int64_t *each, size_t *changed, const char *what, struct strbuf *err)
+{
+    size_t sent = 0;
+    bool synced;
+    int rc;
+
+    if (n > PG_PIPELINE_ROWS)
+        BUG("pipeline of %zu statements", n);
+    rc = pg_prepare(ps, id, err);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(ps->conn))
+        return pg_result_error(ps, NULL, what, err);
+    for (; sent < n; sent++) {
+        const struct pg_params *q = &p[sent];
+        if (!PQsendQueryPrepared(ps->conn, pg_stmts[id].name, q->n, q->values, q->lengths,
+                                 q->formats, 0)) {
+            rc = pg_result_error(ps, NULL, what, err);
+            break;
+        }
+    }
+    synced = PQpipelineSync(ps->conn) == 1;
+    if (!synced && !rc)
+        rc = pg_result_error(ps, NULL, what, err);
+    for (size_t i = 0; i < sent; i++) {
+        PGresult *res;
+        int64_t rows = 0;
+        /* The answers to one execution end with a NULL. */
+        while ((res = PQgetResult(ps->conn))) {
+            ExecStatusType status = PQresultStatus(res);
+            if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+                rows += pg_changed(res);
+            else if (status != PGRES_PIPELINE_ABORTED && !rc)
+                rc = pg_result_error(ps, res, what, err);
+            PQclear(res);
+        }
+        if (each)
+            each[i] = rows;
+        *changed += (size_t)rows;
+        if (PQstatus(ps->conn) == CONNECTION_BAD)
+            break;
+    }
+    if (synced && PQstatus(ps->conn) != CONNECTION_BAD) {
+        PGresult *res = PQgetResult(ps->conn);
+        if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && !rc)
+            rc = pg_result_error(ps, res, what, err);
+        PQclear(res);
+    }
+    if (!PQexitPipelineMode(ps->conn) && !rc)
+        rc = pg_result_error(ps, NULL, what, err);
+    if (!rc && PQstatus(ps->conn) == CONNECTION_BAD)
+        rc = pg_result_error(ps, NULL, what, err);
+    return rc;
+}
+
+static int pg_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
+{
+    static const char *const sql[] = {
+        [STORE_TABLE_SERIES] = "SELECT count(*) FROM series",
+        [STORE_TABLE_CANDLES] = "SELECT count(*) FROM candles",
+        [STORE_TABLE_GAPS] = "SELECT count(*) FROM gaps",
+        [STORE_TABLE_JOBS] = "SELECT count(*) FROM jobs",
+        [STORE_TABLE_JOB_RUNS] = "SELECT count(*) FROM job_runs",
+        [STORE_TABLE_LEASES] = "SELECT count(*) FROM leases",
+    };
+    static_assert(ARRAY_SIZE(sql) == STORE_TABLE_COUNT, "a count for every table");
+    struct pg_store *ps = pg_downcast(st);
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    res = PQexec(ps->conn, sql[t]);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        strbuf_reset(&ps->scratch);
+        strbuf_addf(&ps->scratch, "count the rows of %s", store_table_name(t));
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+    } else {
+        rc = pg_get_int(ps, res, 0, 0, out, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The id and limit parameters of an export. */
+static void pp_page(struct pg_params *p, int64_t after_id, size_t limit)
+{
+    pp_int(p, after_id);
+    if (limit && limit <= (size_t)INT64_MAX)
+        pp_int(p, (int64_t)limit);
+    else
+        pp_null(p);
+}
+
+static int pg_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
+                          size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_page(&p, after_id, limit);
+    rc = pg_run(ps, PG_GAPS_EXPORT, &p, &res, err, "export gaps");
+    if (rc)
+        return rc;
+    rc = pg_read_gaps(ps, res, out, n, err);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    enum pg_stmt id = flags & STORE_IMPORT_SKIP_EXISTING ? PG_GAP_IMPORT_NEW : PG_INSERT_GAP;
+    struct pg_params *p = xcalloc(n < PG_PIPELINE_ROWS ? n : PG_PIPELINE_ROWS, sizeof(*p));
+    const struct gap_record *prev = NULL;
+    int64_t series_id = 0;
+    int rc = pg_ready(ps, err);
+
+    for (size_t off = 0; off < n && !rc; off += PG_PIPELINE_ROWS) {
+        size_t m = n - off < PG_PIPELINE_ROWS ? n - off : PG_PIPELINE_ROWS;
+        for (size_t i = 0; i < m && !rc; i++) {
+            const struct gap_record *g = &v[off + i];
+            struct series_key k = {.source = g->source, .symbol = g->symbol, .tf = g->tf};
+            if (!pg_time_storable(g->first) || !pg_time_storable(g->last) ||
+                !pg_time_storable(g->first_seen) || !pg_time_storable(g->last_checked)) {
+                strbuf_addstr(err, "store: a time of a gap record of '");
+                pg_add_series_name(err, &k);
+                strbuf_addstr(err, "' is outside the years 1 to 9999");
+                rc = CK_EINVAL;
+                break;
+            }
+            /* Records come grouped by series more often than not. */
+            if (!prev || prev->tf != g->tf || strcmp(prev->source, g->source) ||
+                strcmp(prev->symbol, g->symbol)) {
+                rc = pg_series_id(ps, &k, &series_id, err);
+                if (rc)
+                    break;
+                prev = g;
+            }
+            p[i] = (struct pg_params){0};
+            pp_int(&p[i], series_id);
+            pp_time(&p[i], g->first);
+            pp_time(&p[i], g->last);
+            pp_int(&p[i], g->count);
+            pp_text(&p[i], gap_state_name(g->state));
+            pp_text(&p[i], g->reason ? g->reason : "");
+            pp_time(&p[i], g->first_seen);
+            pp_time(&p[i], g->last_checked);
+        }
+        if (!rc)
+            rc = pg_run_each(ps, id, p, m, NULL, added, "import gap records", err);
+    }
+    free(p);
+    return rc;
+}
+
+static int pg_export_job_runs(struct store *st, int64_t after_id, size_t limit,
+                              struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    struct job_run *v;
+    PGresult *res;
+    int rows, rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pp_page(&p, after_id, limit);
+    rc = pg_run(ps, PG_RUNS_EXPORT, &p, &res, err, "export job runs");
+    if (rc)
+        return rc;
+    rows = PQntuples(res);
+    v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int r = 0; r < rows && !rc; r++)
+        rc = pg_read_run(ps, res, r, &v[r], err);
+    PQclear(res);
+    if (rc) {
+        job_runs_free(v, (size_t)rows);
+        return rc;
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+static int pg_import_job_runs(struct store *st, const struct job_run *v, size_t n, unsigned flags,
+                              size_t *added, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    enum pg_stmt id = flags & STORE_IMPORT_SKIP_EXISTING ? PG_RUN_IMPORT_NEW : PG_RUN_INSERT;
+    struct pg_params *p = xcalloc(n < PG_PIPELINE_ROWS ? n : PG_PIPELINE_ROWS, sizeof(*p));
+    int rc = pg_ready(ps, err);
+
+    for (size_t off = 0; off < n && !rc; off += PG_PIPELINE_ROWS) {
+        size_t m = n - off < PG_PIPELINE_ROWS ? n - off : PG_PIPELINE_ROWS;
+        for (size_t i = 0; i < m && !rc; i++) {
+            const struct job_run *r = &v[off + i];
+            rc = pg_check_time(r->scheduled, 1, "scheduled time", err);
+            if (!rc)
+                rc = pg_check_time(r->started, 1000, "start time (ms)", err);
+            if (!rc && r->status != JOB_RUNNING && r->finished)
+                rc = pg_check_time(r->finished, 1000, "finish time (ms)", err);
+            if (rc)
+                break;
+            /* The parameters of PG_RUN_INSERT, which both statements take. */
+            p[i] = (struct pg_params){0};
+            pp_text(&p[i], r->job_id);
+            pp_text(&p[i], r->instance ? r->instance : "");
+            pp_time(&p[i], r->scheduled);
+            pp_ms(&p[i], r->started);
+            pp_finished(&p[i], r->status, r->finished);
+            pp_text(&p[i], job_status_name(r->status));
+            pp_text(&p[i], r->message ? r->message : "");
+            pp_text(&p[i], r->details ? r->details : "{}");
+        }
+        if (!rc)
+            rc = pg_run_each(ps, id, p, m, NULL, added, "import job runs", err);
+    }
+    free(p);
+    return rc;
+}
+
+static int pg_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params *p = xcalloc(n < PG_PIPELINE_ROWS ? n : PG_PIPELINE_ROWS, sizeof(*p));
+    int64_t each[PG_PIPELINE_ROWS];
+    int rc = pg_ready(ps, err);
+
+    for (size_t off = 0; off < n && !rc; off += PG_PIPELINE_ROWS) {
+        size_t m = n - off < PG_PIPELINE_ROWS ? n - off : PG_PIPELINE_ROWS;
+        for (size_t i = 0; i < m && !rc; i++) {
+            const struct job_state *js = &v[off + i];
+            rc = pg_check_time(js->updated_at, 1, "job update time", err);
+            if (!rc && js->last_fire)
+                rc = pg_check_time(js->last_fire, 1, "fire time", err);
+            if (rc)
+                break;
+            p[i] = (struct pg_params){0};
+            pp_text(&p[i], js->job_id);
+            pp_bool(&p[i], js->paused);
+            pp_int(&p[i], js->streak);
+            if (js->last_fire)
+                pp_time(&p[i], js->last_fire);
+            else
+                pp_null(&p[i]);
+            pp_time(&p[i], js->updated_at);
+        }
+        if (!rc)
+            rc = pg_run_each(ps, PG_JOB_IMPORT, p, m, each, added, "import jobs", err);
+        for (size_t i = 0; i < m && !rc; i++) {
+            if (each[i] || (flags & STORE_IMPORT_SKIP_EXISTING))
+                continue;
+            strbuf_addf(err, "store: job '%s' exists already in '%s'", v[off + i].job_id,
+                        ps->redacted);
+            rc = CK_ECONFLICT;
+        }
+    }
+    free(p);
+    return rc;
+}
+
 /* --- rate budgets and series state -------------------------------------- */
 
 static void pg_copy_reason(char *dst, size_t size, const char *src)
@@ -2588,4 +3025,10 @@ const struct store_ops store_pg_ops = {
     .series_state_get = pg_series_state_get,
     .series_state_put = pg_series_state_put,
     .series_state_list = pg_series_state_list,
+    .count_rows = pg_count_rows,
+    .export_gaps = pg_export_gaps,
+    .import_gaps = pg_import_gaps,
+    .export_job_runs = pg_export_job_runs,
+    .import_job_runs = pg_import_job_runs,
+    .import_jobs = pg_import_jobs,
 };

@@ -54,6 +54,7 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+#include <assert.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -222,6 +223,11 @@ enum sqlite_stmt_id {
     STMT_SSTATE_PUT,
     STMT_SSTATE_LIST,
     STMT_SSTATE_LIST_SOURCE,
+    STMT_GAPS_EXPORT,
+    STMT_GAP_IMPORT_NEW,
+    STMT_RUNS_EXPORT,
+    STMT_RUN_IMPORT_NEW,
+    STMT_JOB_IMPORT,
     STMT_NR
 };
 
@@ -233,6 +239,10 @@ enum sqlite_stmt_id {
 #define SSTATE_COLUMNS                                                                             \
     "source, symbol, timeframe, streak, skipped, last_error, last_failure, last_success, "         \
     "deferred_since, deferred_reason, updated_at"
+/* The columns every gap listing reads, in read_gap()'s order (FROM gaps g JOIN series s). */
+#define GAP_COLUMNS                                                                                \
+    "g.id, s.source, s.symbol, s.timeframe, g.first_time, g.last_time, g.count, g.state, "         \
+    "g.reason, g.first_seen, g.last_checked"
 
 static const char *const stmt_sql[STMT_NR] = {
     /* IMMEDIATE takes the write lock up front: a deferred transaction that
@@ -344,6 +354,28 @@ static const char *const stmt_sql[STMT_NR] = {
                          "ORDER BY source, symbol, timeframe",
     [STMT_SSTATE_LIST_SOURCE] = "SELECT " SSTATE_COLUMNS " FROM series_state WHERE source = ?1 "
                                 "ORDER BY source, symbol, timeframe",
+    /* Exports page by id; a negative LIMIT is no limit. */
+    [STMT_GAPS_EXPORT] = "SELECT " GAP_COLUMNS " FROM gaps g JOIN series s ON s.id = g.series_id "
+                         "WHERE g.id > ?1 ORDER BY g.id LIMIT ?2",
+    /*
+     * An import that leaves identical rows alone: the NOT EXISTS probes
+     * the (series_id, last_time) index for gaps and the (status, started)
+     * index for runs, so it stays cheap however long the history.
+     */
+    [STMT_GAP_IMPORT_NEW] =
+        "INSERT INTO gaps (series_id, first_time, last_time, count, state, reason, first_seen, "
+        "last_checked) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM gaps "
+        "WHERE series_id = ?1 AND last_time = ?3 AND first_time = ?2 AND count = ?4 AND "
+        "state = ?5 AND reason = ?6 AND first_seen = ?7 AND last_checked = ?8)",
+    [STMT_RUNS_EXPORT] = "SELECT " JOB_RUN_COLUMNS " FROM job_runs WHERE id > ?1 ORDER BY id "
+                         "LIMIT ?2",
+    [STMT_RUN_IMPORT_NEW] =
+        "INSERT INTO job_runs (job_id, instance, scheduled, started, finished, status, message, "
+        "details) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM job_runs "
+        "WHERE status = ?6 AND started = ?4 AND job_id = ?1 AND instance = ?2 AND "
+        "scheduled = ?3 AND finished IS ?5 AND message = ?7 AND details = ?8)",
+    [STMT_JOB_IMPORT] = "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job_id) DO NOTHING",
 };
 
 /*
@@ -1224,9 +1256,7 @@ static int gap_list_stmt(struct sqlite_store *ss, unsigned mask, sqlite3_stmt **
         *out = ss->gap_stmts[mask];
         return 0;
     }
-    strbuf_addstr(&sql, "SELECT g.id, s.source, s.symbol, s.timeframe, g.first_time, "
-                        "g.last_time, g.count, g.state, g.reason, g.first_seen, "
-                        "g.last_checked FROM gaps g JOIN series s ON s.id = g.series_id "
+    strbuf_addstr(&sql, "SELECT " GAP_COLUMNS " FROM gaps g JOIN series s ON s.id = g.series_id "
                         "WHERE 1");
     if (mask & GAPF_SOURCE)
         strbuf_addstr(&sql, " AND s.source = ?1");
@@ -1799,6 +1829,197 @@ out:
     return 0;
 }
 
+/* Bulk export and import. */
+
+static int sqlite_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
+{
+    static const char *const sql[] = {
+        [STORE_TABLE_SERIES] = "SELECT count(*) FROM series",
+        [STORE_TABLE_CANDLES] = "SELECT count(*) FROM candles",
+        [STORE_TABLE_GAPS] = "SELECT count(*) FROM gaps",
+        [STORE_TABLE_JOBS] = "SELECT count(*) FROM jobs",
+        [STORE_TABLE_JOB_RUNS] = "SELECT count(*) FROM job_runs",
+        [STORE_TABLE_LEASES] = "SELECT count(*) FROM leases",
+    };
+    static_assert(ARRAY_SIZE(sql) == STORE_TABLE_COUNT, "a count for every table");
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(ss->db, sql[t], -1, &q, NULL);
+
+    if (rc != SQLITE_OK)
+        return sqlite_fail(ss, rc, "cannot prepare a row count", err);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(q, 0);
+        rc = 0;
+    } else {
+        rc = sqlite_fail(ss, rc, "cannot count rows", err);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* The LIMIT of an export: SQLite reads a negative one as none. */
+static int64_t export_limit(size_t limit)
+{
+    return limit && limit <= (size_t)INT64_MAX ? (int64_t)limit : -1;
+}
+
+static int sqlite_export_gaps(struct store *st, int64_t after_id, size_t limit,
+                              struct gap_record **out, size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct gap_record *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *sel;
+    int rc = sqlite_stmt(ss, STMT_GAPS_EXPORT, &sel, err);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(sel, 1, after_id);
+    sqlite3_bind_int64(sel, 2, export_limit(limit));
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        ALLOC_GROW(v, nr + 1, alloc);
+        rc = read_gap(ss, sel, &v[nr], err);
+        if (rc)
+            goto out;
+        nr++;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot export gaps", err);
+out:
+    stmt_done(sel);
+    if (rc) {
+        gap_records_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+static int sqlite_import_gaps(struct store *st, const struct gap_record *v, size_t n,
+                              unsigned flags, size_t *added, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    bool skip = flags & STORE_IMPORT_SKIP_EXISTING;
+    sqlite3_stmt *ins;
+    int rc = sqlite_stmt(ss, skip ? STMT_GAP_IMPORT_NEW : STMT_GAP_INSERT, &ins, err);
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct gap_record *g = &v[i];
+        struct series_key k = {.source = g->source, .symbol = g->symbol, .tf = g->tf};
+        int64_t sid;
+
+        rc = series_id(ss, &k, true, &sid, err);
+        if (rc)
+            break;
+        /* Both statements take the same parameters. */
+        sqlite3_bind_int64(ins, 1, sid);
+        sqlite3_bind_int64(ins, 2, g->first);
+        sqlite3_bind_int64(ins, 3, g->last);
+        sqlite3_bind_int64(ins, 4, g->count);
+        bind_str(ins, 5, gap_state_name(g->state));
+        bind_str(ins, 6, g->reason ? g->reason : "");
+        sqlite3_bind_int64(ins, 7, g->first_seen);
+        sqlite3_bind_int64(ins, 8, g->last_checked);
+        rc = sqlite_step(ss, ins, false, "cannot import a gap record", err);
+        if (!rc)
+            *added += (size_t)sqlite3_changes(ss->db);
+    }
+    if (ins)
+        stmt_done(ins);
+    return rc;
+}
+
+static int sqlite_export_job_runs(struct store *st, int64_t after_id, size_t limit,
+                                  struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    struct job_run *v = NULL;
+    size_t nr = 0, alloc = 0;
+    sqlite3_stmt *sel;
+    int rc = sqlite_stmt(ss, STMT_RUNS_EXPORT, &sel, err);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(sel, 1, after_id);
+    sqlite3_bind_int64(sel, 2, export_limit(limit));
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        ALLOC_GROW(v, nr + 1, alloc);
+        rc = read_job_run(ss, sel, &v[nr], err);
+        if (rc)
+            goto out;
+        nr++;
+    }
+    rc = rc == SQLITE_DONE ? 0 : sqlite_fail(ss, rc, "cannot export job runs", err);
+out:
+    stmt_done(sel);
+    if (rc) {
+        job_runs_free(v, nr);
+        return rc;
+    }
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+static int sqlite_import_job_runs(struct store *st, const struct job_run *v, size_t n,
+                                  unsigned flags, size_t *added, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    bool skip = flags & STORE_IMPORT_SKIP_EXISTING;
+    sqlite3_stmt *ins;
+    int rc = sqlite_stmt(ss, skip ? STMT_RUN_IMPORT_NEW : STMT_RUN_INSERT, &ins, err);
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct job_run *r = &v[i];
+        /* Both statements take the parameters of STMT_RUN_INSERT. */
+        bind_str(ins, 1, r->job_id);
+        bind_str(ins, 2, r->instance ? r->instance : "");
+        sqlite3_bind_int64(ins, 3, r->scheduled);
+        sqlite3_bind_int64(ins, 4, r->started);
+        bind_finished(ins, 5, r->status, r->finished);
+        bind_str(ins, 6, job_status_name(r->status));
+        bind_str(ins, 7, r->message ? r->message : "");
+        bind_str(ins, 8, r->details ? r->details : "{}");
+        rc = sqlite_step(ss, ins, false, "cannot import a job run", err);
+        if (!rc)
+            *added += (size_t)sqlite3_changes(ss->db);
+    }
+    if (ins)
+        stmt_done(ins);
+    return rc;
+}
+
+static int sqlite_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                              size_t *added, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *ins;
+    int rc = sqlite_stmt(ss, STMT_JOB_IMPORT, &ins, err);
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        const struct job_state *js = &v[i];
+        bind_str(ins, 1, js->job_id);
+        sqlite3_bind_int(ins, 2, js->paused ? 1 : 0);
+        sqlite3_bind_int64(ins, 3, js->streak);
+        sqlite3_bind_int64(ins, 4, js->last_fire);
+        sqlite3_bind_int64(ins, 5, js->updated_at);
+        rc = sqlite_step(ss, ins, false, "cannot import a job", err);
+        if (rc)
+            break;
+        if (sqlite3_changes(ss->db) > 0) {
+            ++*added;
+        } else if (!(flags & STORE_IMPORT_SKIP_EXISTING)) {
+            strbuf_addf(err, "store: sqlite '%s': job '%s' exists already", ss->path, js->job_id);
+            rc = CK_ECONFLICT;
+        }
+    }
+    if (ins)
+        stmt_done(ins);
+    return rc;
+}
+
 /* Rate budgets and series state. */
 
 static int sqlite_rate_get(struct store *st, const char *source, bool lock, struct rate_row *out,
@@ -2050,4 +2271,10 @@ const struct store_ops store_sqlite_ops = {
     .series_state_get = sqlite_series_state_get,
     .series_state_put = sqlite_series_state_put,
     .series_state_list = sqlite_series_state_list,
+    .count_rows = sqlite_count_rows,
+    .export_gaps = sqlite_export_gaps,
+    .import_gaps = sqlite_import_gaps,
+    .export_job_runs = sqlite_export_job_runs,
+    .import_job_runs = sqlite_import_job_runs,
+    .import_jobs = sqlite_import_jobs,
 };

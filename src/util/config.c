@@ -112,8 +112,8 @@ static char *counting_reader(char *str, int num, void *stream)
     size_t len = strlen(str);
     if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(ls->fp)) {
         int c;
-        config_report_add(ls->rep, "%s:%d: line longer than %d characters", ls->cf->path,
-                          ls->line, num - 2);
+        config_report_add(ls->rep, "%s:%d: line longer than %d characters", ls->cf->path, ls->line,
+                          num - 2);
         while ((c = fgetc(ls->fp)) != EOF && c != '\n')
             ;
         str[0] = '\0';
@@ -181,8 +181,8 @@ int config_file_load(struct config_file *cf, const char *path, struct config_rep
     rc = ini_parse_stream(counting_reader, &ls, handler, &ls);
     fclose(ls.fp);
     if (rc > 0)
-        config_report_add(rep, "%s:%d: syntax error (expected '[section]' or 'key = value')",
-                          path, rc);
+        config_report_add(rep, "%s:%d: syntax error (expected '[section]' or 'key = value')", path,
+                          rc);
     else if (rc < 0)
         config_report_add(rep, "%s: cannot parse configuration file", path);
     return 0;
@@ -281,11 +281,11 @@ static int set_value(const struct config_option *o, void *dst, const char *value
     }
     if ((o->min || o->max) && (v < o->min || v > o->max)) {
         if (o->type == CONFIG_DURATION)
-            strbuf_addf(why, "'%s' is out of range (%llds to %llds)", value,
-                        (long long)o->min, (long long)o->max);
+            strbuf_addf(why, "'%s' is out of range (%llds to %llds)", value, (long long)o->min,
+                        (long long)o->max);
         else
-            strbuf_addf(why, "%lld is out of range (%lld to %lld)", (long long)v,
-                        (long long)o->min, (long long)o->max);
+            strbuf_addf(why, "%lld is out of range (%lld to %lld)", (long long)v, (long long)o->min,
+                        (long long)o->max);
         return CK_ELIMIT;
     }
     *(int64_t *)field = v;

@@ -34,11 +34,11 @@ typedef int config_check_fn(const char *value, struct strbuf *why);
 struct config_option {
     const char *key;
     enum config_type type;
-    size_t offset;       /* offsetof() the field in the settings struct */
-    const char *def;     /* default, as it would be written in the file; NULL = unset */
-    int64_t min, max;    /* bounds for INT and DURATION (both 0: unbounded) */
-    const char *env;     /* environment variable overriding the file, or NULL */
-    int64_t env_unit;    /* DURATION from env: seconds per unit of a bare number (60 = minutes) */
+    size_t offset;    /* offsetof() the field in the settings struct */
+    const char *def;  /* default, as it would be written in the file; NULL = unset */
+    int64_t min, max; /* bounds for INT and DURATION (both 0: unbounded) */
+    const char *env;  /* environment variable overriding the file, or NULL */
+    int64_t env_unit; /* DURATION from env: seconds per unit of a bare number (60 = minutes) */
     config_check_fn *check;
 };
 
@@ -62,14 +62,20 @@ struct config_file {
     struct config_section *sections; /* every [header], in file order */
     size_t nsections, sections_alloc;
 };
-#define CONFIG_FILE_INIT {0}
+#define CONFIG_FILE_INIT                                                                           \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* Problems found while loading and applying; `count` of them, one per line in `text`. */
 struct config_report {
     struct strbuf text;
     int count;
 };
-#define CONFIG_REPORT_INIT {.text = STRBUF_INIT, .count = 0}
+#define CONFIG_REPORT_INIT                                                                         \
+    {                                                                                              \
+        .text = STRBUF_INIT, .count = 0                                                            \
+    }
 void config_report_add(struct config_report *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void config_report_release(struct config_report *rep);

@@ -261,7 +261,8 @@ static void mask_url_parts(struct strbuf *sb)
                 colon = end;
             end++;
         }
-        if (end < sb->len && sb->buf[end] == '@' && colon && strncmp(sb->buf + colon + 1, "***", 3)) {
+        if (end < sb->len && sb->buf[end] == '@' && colon &&
+            strncmp(sb->buf + colon + 1, "***", 3)) {
             mask(sb, colon + 1, end);
             pos = colon + 4;
         } else {
@@ -272,9 +273,9 @@ static void mask_url_parts(struct strbuf *sb)
 
 static void redact_locked(struct strbuf *sb)
 {
-    static const char *const keys[] = {"apikey",   "api_key",   "token",      "bot_token",
-                                       "secret",   "password",  "passwd",     "access_token",
-                                       "api-key",  "x-api-key", "client_secret"};
+    static const char *const keys[] = {"apikey",  "api_key",   "token",        "bot_token",
+                                       "secret",  "password",  "passwd",       "access_token",
+                                       "api-key", "x-api-key", "client_secret"};
     for (size_t i = 0; i < nsecrets; i++) {
         size_t slen = strlen(secrets[i]);
         char *hit;

@@ -65,8 +65,8 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
             log_write((lvl), __VA_ARGS__);                                                         \
     } while (0)
 #define log_debug(...) log_at_(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_at_(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_at_(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_at_(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_at_(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_at_(LOG_ERROR, __VA_ARGS__)
 
 #endif

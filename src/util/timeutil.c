@@ -102,8 +102,8 @@ int time_parse_n(const char *s, size_t len, int64_t *out)
 
     if (!len)
         return CK_EPARSE;
-    if (!digits(&p, end, 4, &c.year) || p >= end || *p++ != '-' ||
-        !digits(&p, end, 2, &c.month) || p >= end || *p++ != '-' || !digits(&p, end, 2, &c.day))
+    if (!digits(&p, end, 4, &c.year) || p >= end || *p++ != '-' || !digits(&p, end, 2, &c.month) ||
+        p >= end || *p++ != '-' || !digits(&p, end, 2, &c.day))
         return CK_EPARSE;
     if (c.month < 1 || c.month > 12 || c.day < 1 || c.day > days_in_month(c.year, c.month))
         return CK_EPARSE;
@@ -111,8 +111,7 @@ int time_parse_n(const char *s, size_t len, int64_t *out)
         if (*p != 'T' && *p != ' ' && *p != 't')
             return CK_EPARSE;
         p++;
-        if (!digits(&p, end, 2, &c.hour) || p >= end || *p++ != ':' ||
-            !digits(&p, end, 2, &c.min))
+        if (!digits(&p, end, 2, &c.hour) || p >= end || *p++ != ':' || !digits(&p, end, 2, &c.min))
             return CK_EPARSE;
         if (p < end && *p == ':') {
             p++;

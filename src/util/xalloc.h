@@ -29,7 +29,7 @@ _Noreturn void bug_fl(const char *file, int line, const char *fmt, ...)
 #define ALLOC_GROW(x, want, alloc)                                                                 \
     do {                                                                                           \
         if ((size_t)(want) > (alloc)) {                                                            \
-            size_t ag_new_ = (alloc) ? (alloc) * 2 : 16;                                           \
+            size_t ag_new_ = (alloc) ? (alloc)*2 : 16;                                             \
             if (ag_new_ < (size_t)(want))                                                          \
                 ag_new_ = (size_t)(want);                                                          \
             (x) = xrealloc((x), ag_new_ * sizeof(*(x)));                                           \

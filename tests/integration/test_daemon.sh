@@ -94,8 +94,8 @@ check "unknown job is 404" test "$(get "$API/jobs/nope")" = 404
 
 get "$API/metrics" >/dev/null
 check "/metrics passes promtool" bash -c "promtool check metrics < '$T/body'"
-check "/metrics counts ingested candles" grep -q "candlekeep_candles_ingested_total{" "$T/body"
-check "/metrics counts job runs" grep -q "candlekeep_job_runs_total{" "$T/body"
+check "/metrics counts ingested candles" grep -q "candles_ingested_total{" "$T/body"
+check "/metrics counts job runs" grep -q "job_runs_total{" "$T/body"
 
 # The CLI over the same state while the daemon runs.
 ck jobs "${CFG[@]}"

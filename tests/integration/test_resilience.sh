@@ -252,9 +252,9 @@ check "/health is degraded while a series is skipped" jq_ "d['status']=='degrade
 check "run 5 probes it (every 3rd cycle)" run_job refresh_candles_D1
 check "the probe reached the provider" test "$(foo_requests)" = 3
 check "the probe failed: streak 3" provider "$SSRC" "p['skipped'][0]['streak']==3"
-check "series_failure_streak in /metrics" test "$(metric "candlekeep_series_failure_streak{source=\"$SSRC\",symbol=\"FOO/BAR\",timeframe=\"D1\"}")" = 3
-check "series_skipped in /metrics" test "$(metric "candlekeep_series_skipped{source=\"$SSRC\",symbol=\"FOO/BAR\",timeframe=\"D1\"}")" = 1
-check "good series have no streak" test "$(metric "candlekeep_series_failure_streak{source=\"$SSRC\",symbol=\"BTC/USD\",timeframe=\"D1\"}")" = 0
+check "series_failure_streak in /metrics" test "$(metric "series_failure_streak{source=\"$SSRC\",symbol=\"FOO/BAR\",timeframe=\"D1\"}")" = 3
+check "series_skipped in /metrics" test "$(metric "series_skipped{source=\"$SSRC\",symbol=\"FOO/BAR\",timeframe=\"D1\"}")" = 1
+check "good series have no streak" test "$(metric "series_failure_streak{source=\"$SSRC\",symbol=\"BTC/USD\",timeframe=\"D1\"}")" = 0
 
 # Urgency (M30): BTC/USD has no candle, ETH/USD is 5 hours old, LTC/USD 1 hour.
 check "the urgency run finishes" wait_run refresh_candles_M30 30
@@ -298,7 +298,7 @@ check "nothing reached the fake" test "$(nreqs "$PROV")" = "$N1"
 check "it fails" run_is refresh_candles_H4 failed
 check "it says the circuit is open" run_msg_has refresh_candles_H4 "circuit open"
 check "/health shows the open circuit" provider "$PSRC" "p['circuit']['state']=='open' and p['circuit']['failures']==3 and 0 < p['circuit']['next_probe_seconds'] <= 15"
-check "circuit_state is 2 in /metrics" test "$(metric "candlekeep_circuit_state{source=\"$PSRC\"}")" = 2
+check "circuit_state is 2 in /metrics" test "$(metric "circuit_state{source=\"$PSRC\"}")" = 2
 cp "$T/5xx.run" "$T/refresh_candles_H4.run"
 check "5xx to the end fails the run" run_is refresh_candles_H4 failed
 check "three attempts reached the fake" test "$N1" = $((N0 + 3))
@@ -317,7 +317,7 @@ check "after the recovery time, the probe run finishes" run_job refresh_candles_
 check "the probe succeeds" run_is refresh_candles_H4 ok
 check "exactly one request went out" test "$(nreqs "$PROV")" = $((N0 + 1))
 check "the circuit is closed again" provider "$PSRC" "p['circuit']['state']=='closed'"
-check "circuit_state is 0 in /metrics" test "$(metric "candlekeep_circuit_state{source=\"$PSRC\"}")" = 0
+check "circuit_state is 0 in /metrics" test "$(metric "circuit_state{source=\"$PSRC\"}")" = 0
 
 # The 429 'wait for the next minute' (HTTP 200), waited out on the W1 job.
 check "the minute-429 run finishes" wait_run refresh_candles_W1 80
@@ -328,7 +328,7 @@ r=json.load(urllib.request.urlopen('$MIN/__requests'))
 assert len(r)==2 and r[0]['answer']==429 and r[1]['answer']==0, r
 t0,t1=r[0]['time'],r[1]['time']
 assert t1 >= (int(t0)//60+1)*60 and t1-t0 < 62, (t0,t1)"
-check "retries_total counts the retry" test "$(metric "candlekeep_retries_total{operation=\"fetch:$MSRC\"}")" = 1
+check "retries_total counts the retry" test "$(metric "retries_total{operation=\"fetch:$MSRC\"}")" = 1
 
 # The budget: 24 series, 8 requests a minute, 90 s per run: 16 sent, 8 deferred.
 check "the M15 budget run finishes" wait_run refresh_candles_M15 100
@@ -351,8 +351,8 @@ n=sum(json.load(open('$T/'+j+'.run'))['details']['deferred'] for j in ('refresh_
 assert n==8, n"
 check "deferred series are named in /health" provider "$BUDSRC" "len(p['deferred'])==8 and all(s['reason'] for s in p['deferred'])"
 check "credits used and left in /health" provider "$BUDSRC" "p['credits']['minute']['limit']==8 and p['credits']['day']['used']==16 and p['credits']['day']['left']==784"
-check "deferrals are counted" test "$(metric "candlekeep_series_deferred_total{source=\"$BUDSRC\"}")" = 8
-check "credits in /metrics" test "$(metric "candlekeep_provider_credits_used{source=\"$BUDSRC\",window=\"day\"}")" = 16
+check "deferrals are counted" test "$(metric "series_deferred_total{source=\"$BUDSRC\"}")" = 8
+check "credits in /metrics" test "$(metric "provider_credits_used{source=\"$BUDSRC\",window=\"day\"}")" = 16
 check "deferrals are logged" grep -q "series deferred" "$T/daemon.log"
 check "the budget runs took the second minute" test $(($(date +%s) - T_START)) -ge 60
 
@@ -425,7 +425,7 @@ check "a daily 429 defers, it is not a failure" run_is refresh_candles_H4 ok
 check "the run says it deferred" run_msg_has refresh_candles_H4 "deferred 1"
 check "one request went out" test "$(nreqs "$PROV")" = $((N0 + 1))
 check "/health shows the ban" provider "$PSRC" "p['ban'] and 'daily' in p['ban']['reason'] and p['ban']['seconds_left'] > 60"
-check "the ban is in /metrics" bash -c "[ \"\$(curl -fsS $API/metrics | grep -F 'candlekeep_provider_ban_seconds{source=\"$PSRC\"}' | awk '{printf \"%d\", \$NF}')\" -gt 60 ]"
+check "the ban is in /metrics" bash -c "[ \"\$(curl -fsS $API/metrics | grep -F 'provider_ban_seconds{source=\"$PSRC\"}' | awk '{printf \"%d\", \$NF}')\" -gt 60 ]"
 stop_daemon
 check "SIGTERM stops the daemon with exit 0" test "$DRC" = 0
 start_daemon

@@ -1170,7 +1170,7 @@ static void test_database_gone(void **state)
     /* Metrics still answer, saying the database is down. */
     http_on(c, api_port(a), "GET", "/metrics", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body.buf, "\ncandlekeep_database_up 0\n"));
+    assert_non_null(strstr(r.body.buf, "\ndatabase_up 0\n"));
     assert_non_null(strstr(r.body.buf, "\ncandlekeep_up 1\n"));
     int rc = promtool_check(r.body.buf, &report);
     if (rc)
@@ -1198,21 +1198,19 @@ static void test_metrics(void **state)
     assert_non_null(strcasestr(r.headers.buf, "content-type: text/plain; version=0.0.4"));
     assert_non_null(strstr(r.body.buf, "\ncandlekeep_up 1\n"));
     assert_non_null(strstr(r.body.buf, "candlekeep_build_info{version=\"" CK_VERSION "\"} 1\n"));
-    assert_non_null(strstr(r.body.buf, "\ncandlekeep_database_up 1\n"));
+    assert_non_null(strstr(r.body.buf, "\ndatabase_up 1\n"));
     strbuf_addf(&want,
-                "candlekeep_latest_candle_age_seconds{source=\"%s\",symbol=\"XAU/USD\","
+                "latest_candle_age_seconds{source=\"%s\",symbol=\"XAU/USD\","
                 "timeframe=\"M15\"} 75600\n",
                 source_name);
     assert_non_null(strstr(r.body.buf, want.buf));
-    assert_non_null(strstr(r.body.buf, "# TYPE candlekeep_http_requests_total counter\n"));
-    assert_non_null(strstr(r.body.buf,
-                           "candlekeep_http_requests_total{route=\"/candles/{timeframe}\","
-                           "code=\"200\"} "));
-    assert_non_null(
-        strstr(r.body.buf, "candlekeep_http_requests_total{route=\"unmatched\",code=\"404\"} "));
-    assert_non_null(strstr(r.body.buf, "# TYPE candlekeep_http_request_duration_seconds "
+    assert_non_null(strstr(r.body.buf, "# TYPE http_requests_total counter\n"));
+    assert_non_null(strstr(r.body.buf, "http_requests_total{route=\"/candles/{timeframe}\","
+                                       "code=\"200\"} "));
+    assert_non_null(strstr(r.body.buf, "http_requests_total{route=\"unmatched\",code=\"404\"} "));
+    assert_non_null(strstr(r.body.buf, "# TYPE http_request_duration_seconds "
                                        "histogram\n"));
-    assert_non_null(strstr(r.body.buf, "candlekeep_http_request_duration_seconds_bucket{route="
+    assert_non_null(strstr(r.body.buf, "http_request_duration_seconds_bucket{route="
                                        "\"/candles/{timeframe}\",le=\"+Inf\"} "));
     assert_non_null(strstr(r.body.buf, "\nprocess_resident_memory_bytes "));
     assert_non_null(strstr(r.body.buf, "\nprocess_open_fds "));

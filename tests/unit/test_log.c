@@ -101,8 +101,7 @@ static void test_bad_file(void **state)
 {
     struct strbuf err = STRBUF_INIT;
     (void)state;
-    assert_int_not_equal(log_setup(LOG_INFO, LOG_FORMAT_LOGFMT, "/nonexistent/dir/x.log", &err),
-                         0);
+    assert_int_not_equal(log_setup(LOG_INFO, LOG_FORMAT_LOGFMT, "/nonexistent/dir/x.log", &err), 0);
     assert_non_null(strstr(err.buf, "/nonexistent/dir/x.log"));
     log_shutdown();
     strbuf_release(&err);
@@ -126,10 +125,8 @@ static void test_parse_levels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_redact_shapes),
-        cmocka_unit_test(test_redact_registered),
-        cmocka_unit_test(test_logfmt_and_json_lines),
-        cmocka_unit_test(test_bad_file),
+        cmocka_unit_test(test_redact_shapes),         cmocka_unit_test(test_redact_registered),
+        cmocka_unit_test(test_logfmt_and_json_lines), cmocka_unit_test(test_bad_file),
         cmocka_unit_test(test_parse_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -281,17 +281,14 @@ static void test_promtool(void **state)
     struct metrics *m = metrics_new();
     struct strbuf sb = STRBUF_INIT, report = STRBUF_INIT, lab = STRBUF_INIT;
     (void)state;
-    metrics_declare(m, "candlekeep_candles_ingested_total", METRIC_COUNTER,
-                    "Candles stored, by series.");
-    metrics_declare(m, "candlekeep_job_duration_seconds", METRIC_HISTOGRAM,
-                    "Duration of job runs.");
-    metrics_declare(m, "candlekeep_job_failure_streak", METRIC_GAUGE,
-                    "Consecutive failed runs of each job.");
+    metrics_declare(m, "candles_ingested_total", METRIC_COUNTER, "Candles stored, by series.");
+    metrics_declare(m, "job_duration_seconds", METRIC_HISTOGRAM, "Duration of job runs.");
+    metrics_declare(m, "job_failure_streak", METRIC_GAUGE, "Consecutive failed runs of each job.");
     metrics_labels(&lab, "source", "twelve\"data", "symbol", "XAU/USD\\", "timeframe", "M15", NULL);
-    metrics_add(m, "candlekeep_candles_ingested_total", lab.buf, 96);
-    metrics_observe(m, "candlekeep_job_duration_seconds", "job=\"refresh_candles_M15\"", 0.7);
-    metrics_observe(m, "candlekeep_job_duration_seconds", "job=\"refresh_candles_H1\"", 12);
-    metrics_set(m, "candlekeep_job_failure_streak", "job=\"refresh_candles_M15\"", 0);
+    metrics_add(m, "candles_ingested_total", lab.buf, 96);
+    metrics_observe(m, "job_duration_seconds", "job=\"refresh_candles_M15\"", 0.7);
+    metrics_observe(m, "job_duration_seconds", "job=\"refresh_candles_H1\"", 12);
+    metrics_set(m, "job_failure_streak", "job=\"refresh_candles_M15\"", 0);
     render(m, &sb);
     int rc = promtool_check(sb.buf, &report);
     if (rc != 0)

@@ -169,7 +169,7 @@ static void test_succeeds_after_failures(void **state)
     assert_int_equal(fc.sleeps[1], 2000);
     assert_int_equal(fc.sleeps[2], 4000);
     assert_int_equal(s.call_times[3] - s.call_times[0], 7000);
-    assert_true(metrics_get(m, "candlekeep_retries_total", "operation=\"fetch:td\"") == 3);
+    assert_true(metrics_get(m, "retries_total", "operation=\"fetch:td\"") == 3);
     strbuf_release(&err);
     metrics_free(m);
 }
@@ -195,7 +195,7 @@ static void test_exhausted(void **state)
     assert_int_equal(fc.nsleeps, 2);
     assert_int_equal(fc.sleeps[0], 1100);
     assert_int_equal(fc.sleeps[1], 2200);
-    assert_true(metrics_get(m, "candlekeep_retries_total", "operation=\"fetch:td\"") == 2);
+    assert_true(metrics_get(m, "retries_total", "operation=\"fetch:td\"") == 2);
     strbuf_release(&err);
     metrics_free(m);
 }

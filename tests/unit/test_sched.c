@@ -37,7 +37,7 @@ static unsigned seq;
 /* A controllable job body. */
 struct body {
     atomic_int calls;
-    atomic_int fail;  /* >0: fail this many more times */
+    atomic_int fail;   /* >0: fail this many more times */
     atomic_bool block; /* wait until released */
     atomic_bool inside;
     int64_t last_scheduled;
@@ -95,8 +95,13 @@ static void add(struct sched *s, const char *id, const char *cron, int64_t timeo
                 struct body *b)
 {
     struct strbuf err = STRBUF_INIT;
-    struct sched_job_def def = {.id = id, .name = id, .cron = cron, .timeout = timeout,
-                                .grace = grace, .fn = body_fn, .arg = b};
+    struct sched_job_def def = {.id = id,
+                                .name = id,
+                                .cron = cron,
+                                .timeout = timeout,
+                                .grace = grace,
+                                .fn = body_fn,
+                                .arg = b};
     if (sched_add_job(s, &def, &err))
         fail_msg("add %s: %s", id, err.buf);
     strbuf_release(&err);
@@ -538,8 +543,8 @@ static void test_takeover_of_a_dead_holder(void **state)
 
     /* A holder that will die: it claimed the fire until 10:01:40. */
     strbuf_addf(&lease, "fire:%s:%lld", id, (long long)fire);
-    assert_int_equal(store_lease_claim(st, lease.buf, "dead", fire * 1000,
-                                       (fire + 40) * 1000, &err), 0);
+    assert_int_equal(
+        store_lease_claim(st, lease.buf, "dead", fire * 1000, (fire + 40) * 1000, &err), 0);
     atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
     struct sched *s = new_sched("B", 1, &err);
     add(s, id, "1 10 * * *", 60, 0, &b);
@@ -575,8 +580,8 @@ static void test_database_away(void **state)
         skip();
     strbuf_addf(&bad, "sqlite:%s/not-yet/x.db", test_tmpdir());
     atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
-    struct sched_config cfg = {.store_url = bad.buf, .instance = "A", .workers = 1,
-                               .clock = &fake_clock};
+    struct sched_config cfg = {
+        .store_url = bad.buf, .instance = "A", .workers = 1, .clock = &fake_clock};
     struct sched *s = sched_new(&cfg, &err);
     add(s, "dbjob", "* * * * *", 0, 0, &b);
     start(s);

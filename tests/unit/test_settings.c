@@ -24,10 +24,11 @@ static char *write_ini(const char *text)
 
 static void clear_env(void)
 {
-    static const char *const vars[] = {
-        "DATABASE_URL",         "MAX_RETRIES",          "RETRY_DELAY_SECONDS",
-        "ALERT_COOLDOWN_MINUTES", "TWELVE_DATA_API_KEY", "OPS_TELEGRAM_BOT_TOKEN",
-        "OPS_TELEGRAM_CHAT_ID", "CANDLEKEEP_API_TOKEN", "CANDLEKEEP_CONFIG", "CK_TEST_VAR"};
+    static const char *const vars[] = {"DATABASE_URL",         "MAX_RETRIES",
+                                       "RETRY_DELAY_SECONDS",  "ALERT_COOLDOWN_MINUTES",
+                                       "TWELVE_DATA_API_KEY",  "OPS_TELEGRAM_BOT_TOKEN",
+                                       "OPS_TELEGRAM_CHAT_ID", "CANDLEKEEP_API_TOKEN",
+                                       "CANDLEKEEP_CONFIG",    "CK_TEST_VAR"};
     for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
         unsetenv(vars[i]);
 }

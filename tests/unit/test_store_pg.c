@@ -309,7 +309,7 @@ static void test_write_paths(void **state)
     CHECK_OK(store_open(&st, url, &err), &err);
     side_use(schema);
 
-    /* Fresh candles. */
+    /* Fresh candles (COPY). */
     for (size_t i = 0; i < n; i++)
         v[i] = mk(T0 + (int64_t)i * M15, 200000000000LL + (int64_t)i, i % 3 == 0);
     CHECK_OK(store_put_candles(st, &xau, v, n, &err), &err);
@@ -323,7 +323,7 @@ static void test_write_paths(void **state)
                                          "'2024-01-02T15:00:00Z'"));
     free(xmin_before);
 
-    /* A batch overlapping stored candles: 100 changed, 100 new. */
+    /* A batch overlapping stored candles (the upsert): 100 changed, 100 new. */
     for (size_t i = 0; i < 200; i++) {
         v[i] = mk(T0 + (int64_t)(n - 100 + i) * M15, 300000000000LL, true);
     }
@@ -344,7 +344,7 @@ static void test_write_paths(void **state)
         assert_int_equal(count_in(st, &xau, &err), n + 103);
         assert_value("1111.00000000", side_value("SELECT open::text FROM candles WHERE "
                                                  "open_time = '2024-01-02T14:15:00Z'"));
-        /* The same again, now over stored candles: still the later one. */
+        /* The same again, now over stored candles (the upsert): still the later one. */
         b[1].open = 122200000000LL;
         CHECK_OK(store_put_candles(st, &xau, b, 4, &err), &err);
         assert_value("1111.00000000", side_value("SELECT open::text FROM candles WHERE "
@@ -396,6 +396,65 @@ static void test_write_paths(void **state)
     }
 
     free(v);
+    store_close(st);
+    free(url);
+    strbuf_release(&err);
+}
+
+struct writer {
+    const char *url;
+    struct candle *v;
+    size_t n;
+    int rc;
+    struct strbuf err;
+};
+
+static void *write_batch(void *arg)
+{
+    struct writer *w = arg;
+    struct store *st = NULL;
+    w->rc = store_open(&st, w->url, &w->err);
+    if (!w->rc)
+        w->rc = store_put_candles(st, &xau, w->v, w->n, &w->err);
+    store_close(st);
+    return NULL;
+}
+
+/*
+ * Two writers of one series with the same new candles: the second waits
+ * for the first's transaction and then upserts, instead of inserting the
+ * same times (COPY) and failing on the primary key when the first commits.
+ */
+static void test_concurrent_writers(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct store *st;
+    char schema[64];
+    char *url = schema_url(schema, sizeof(schema), NULL, NULL);
+    struct candle v[50];
+    struct writer w = {.url = url, .v = v, .n = 50};
+    pthread_t th;
+    (void)state;
+
+    for (size_t i = 0; i < 50; i++)
+        v[i] = mk(T0 + (int64_t)i * M15, 206341000000LL, false);
+    CHECK_OK(store_open(&st, url, &err), &err);
+    /* The series exists already (adding one serialises its writers anyway). */
+    {
+        struct candle before = mk(T0 - 10 * M15, 206341000000LL, false);
+        CHECK_OK(store_put_candles(st, &xau, &before, 1, &err), &err);
+    }
+    CHECK_OK(store_begin(st, &err), &err);
+    CHECK_OK(store_put_candles(st, &xau, v, 50, &err), &err);
+    strbuf_init(&w.err, 0);
+    assert_int_equal(pthread_create(&th, NULL, write_batch, &w), 0);
+    usleep(300000); /* the second writer is now waiting for the series */
+    CHECK_OK(store_commit(st, &err), &err);
+    pthread_join(th, NULL);
+    if (w.rc)
+        fail_msg("second writer failed: %s", w.err.buf);
+    assert_int_equal(count_in(st, &xau, &err), 51);
+    strbuf_release(&w.err);
     store_close(st);
     free(url);
     strbuf_release(&err);
@@ -981,17 +1040,12 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numeric_prices),
-        cmocka_unit_test(test_timestamptz),
-        cmocka_unit_test(test_write_paths),
-        cmocka_unit_test(test_paged_iterator),
-        cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_concurrent_migration),
-        cmocka_unit_test(test_errors_hide_password),
-        cmocka_unit_test(test_error_codes),
-        cmocka_unit_test(test_gap_times),
-        cmocka_unit_test(test_lease_race),
-        cmocka_unit_test(test_job_times),
+        cmocka_unit_test(test_numeric_prices),       cmocka_unit_test(test_timestamptz),
+        cmocka_unit_test(test_write_paths),          cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_paged_iterator),       cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_concurrent_migration), cmocka_unit_test(test_errors_hide_password),
+        cmocka_unit_test(test_error_codes),          cmocka_unit_test(test_gap_times),
+        cmocka_unit_test(test_lease_race),           cmocka_unit_test(test_job_times),
     };
 
     base_url = getenv("CK_TEST_STORE_URL");

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Several daemons on one PostgreSQL: three `candlekeep run` share a
+# database and a fast schedule; one is killed with SIGKILL in the middle of
+# a run. Every fire time must have run exactly once (one ok run in the
+# history), none may be lost, and the fake provider must never see more
+# requests in a minute than the provider's budget.
+# ck-test: pg
+source "$(dirname "$0")/lib.sh"
+
+if [[ "$STORE_URL" != postgres* ]]; then
+    echo "skipped: several daemons need PostgreSQL (this runs as pg.test_multi under make test)"
+    exit 77
+fi
+
+KEY="sk-multi-1a2b3c4d"
+start_fake_td "$KEY"
+RATE=4
+# Any request beyond the budget would be answered with the documented 429
+# and fail its run: the history would show it.
+td_control "{\"limits\": {\"per_minute\": $RATE, \"per_day\": 800, \"http_status\": 429}, \"delay\": 2.5}"
+
+JOB=refresh_candles_M15
+PIDS=()
+PORTS=()
+for i in 1 2 3; do
+    port=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+    PORTS+=("$port")
+    cat >"$T/ck$i.ini" <<INI
+[storage]
+url = $STORE_URL
+[api]
+listen = 127.0.0.1:$port
+[log]
+file = $T/d$i.log
+[jobs]
+refresh_candles_M15 = * * * * *
+refresh_timeout = 12s
+[source.$SRC]
+kind = twelvedata
+api_key = $KEY
+base_url = $TD_URL
+symbols = BTC/USD ETH/USD
+timeframes = M15
+calendar = crypto
+backfill = 20
+rate_per_minute = $RATE
+INI
+done
+
+for i in 1 2 3; do
+    "$CK_BIN" run --config "$T/ck$i.ini" >"$T/d$i.out" 2>&1 &
+    PIDS+=($!)
+    FAKE_PIDS+=($!)
+done
+for i in 0 1 2; do
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:${PORTS[$i]}/health" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+check "three daemons are up" bash -c "for p in ${PORTS[*]}; do curl -fs http://127.0.0.1:\$p/health >/dev/null || exit 1; done"
+
+# Wait for the first fire to start somewhere, then kill its runner mid-run.
+first_fire=$(( ($(date +%s) / 60 + 1) * 60 ))
+victim=""
+for _ in $(seq 1 750); do
+    runs=$(curl -s "http://127.0.0.1:${PORTS[0]}/jobs/$JOB/runs?limit=5")
+    victim=$(echo "$runs" | py "
+import json,sys
+for r in json.load(sys.stdin)['runs']:
+    if r['status']=='running': print(r['instance'].split(':')[1]); break")
+    [ -n "$victim" ] && break
+    sleep 0.1
+done
+check "a daemon is running the first fire" test -n "$victim"
+kill -KILL "$victim" 2>/dev/null || true
+echo "killed daemon pid $victim during the fire at $first_fire"
+
+# One more fire, plus time for the dead holder's lease to lapse and be taken over.
+sleep $(( first_fire + 80 - $(date +%s) ))
+for pid in "${PIDS[@]}"; do [ "$pid" != "$victim" ] && kill -TERM "$pid" 2>/dev/null; done
+for pid in "${PIDS[@]}"; do [ "$pid" != "$victim" ] && wait "$pid" 2>/dev/null; done
+
+"$CK_BIN" jobs runs "$JOB" --limit 100 --format json --config "$T/ck1.ini" >"$T/runs.json"
+check "every fire from the first on ran exactly once, none lost" py "
+import json
+runs=json.load(open('$T/runs.json'))
+first=$first_fire
+fires=sorted({r['scheduled'] for r in runs})
+import datetime
+def ts(s): return int(datetime.datetime.strptime(s,'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc).timestamp())
+by={}
+for r in runs:
+    by.setdefault(ts(r['scheduled']),[]).append(r)
+expect=[first, first+60]
+for f in expect:
+    ok=[r for r in by.get(f,[]) if r['status']=='ok']
+    assert len(ok)==1, (f, by.get(f))
+for f,rs in by.items():
+    assert sum(r['status']=='ok' for r in rs)<=1, (f, rs)
+    assert not any(r['status']=='running' for r in rs), (f, rs)
+"
+check "the killed daemon's run is recorded as interrupted, not left running" py "
+import json
+runs=json.load(open('$T/runs.json'))
+killed=[r for r in runs if r['instance'].split(':')[1]=='$victim']
+assert killed and all(r['status']!='running' for r in killed), killed
+"
+check "the first fire was taken over by another instance" py "
+import json,datetime
+runs=json.load(open('$T/runs.json'))
+def ts(s): return int(datetime.datetime.strptime(s,'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc).timestamp())
+ok=[r for r in runs if ts(r['scheduled'])==$first_fire and r['status']=='ok']
+assert ok and ok[0]['instance'].split(':')[1]!='$victim', ok
+"
+check "no run failed on a provider 429 (the budget held across instances)" py "
+import json
+runs=json.load(open('$T/runs.json'))
+assert not any('429' in (r['message'] or '') or 'credits' in (r['message'] or '') for r in runs), runs
+"
+finish
