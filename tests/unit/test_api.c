@@ -12,6 +12,8 @@
 #include "api/api.h"
 #include "app/settings.h"
 #include "market/price.h"
+#include "resilience/breaker.h"
+#include "resilience/ratelimit.h"
 #include "sched/sched.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -1225,6 +1227,152 @@ static void test_metrics(void **state)
     strbuf_release(&report);
 }
 
+/* ---- providers: circuit, budget, ban and series state ---- */
+
+static json_t *find_symbol(json_t *arr, const char *symbol)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (!strcmp(jstr(json_array_get(arr, i), "symbol"), symbol))
+            return json_array_get(arr, i);
+    return NULL;
+}
+
+static void test_providers(void **state)
+{
+    struct strbuf err = STRBUF_INIT, report = STRBUF_INIT, want = STRBUF_INIT;
+    struct breaker_config bc = {.failures = 2, .recovery_ms = 60000, .max_recovery_ms = 600000};
+    struct breaker *breakers[2] = {NULL, NULL};
+    struct source_settings srcs[2];
+    struct settings set = {0};
+    struct rate_budget b;
+    struct rate_state rs;
+    struct store *st = NULL;
+    char name[80];
+    int64_t now = wall_ms();
+    struct api *a;
+    struct resp r;
+    CURL *c = curl_easy_init();
+    (void)state;
+
+    /* A source of its own: its budget and states are this test's alone. */
+    snprintf(name, sizeof(name), "%sprov", source_name);
+    srcs[0] = sources[0];
+    srcs[1] = sources[1];
+    srcs[1].name = name;
+    srcs[1].rate_per_minute = 8;
+    srcs[1].daily_quota = 800;
+    srcs[1].symbol_skip_after = 3;
+    srcs[1].symbol_probe_every = 10;
+    set.sources = srcs;
+    set.nsources = 2;
+    breakers[1] = breaker_new(name, &bc);
+    for (int i = 0; i < 2; i++) {
+        enum breaker_pass pass = breaker_allow(breakers[1], now, NULL);
+        breaker_record(breakers[1], pass, BREAKER_FAILURE, now, NULL);
+    }
+
+    if (store_open(&st, store_url, &err))
+        fail_msg("store_open: %s", err.buf);
+    ratelimit_budget(&b, name, 8, 800);
+    for (int i = 0; i < 3; i++)
+        if (store_rate_take(st, &b, now - 1000 + i, &rs, &err) || !rs.granted)
+            fail_msg("take: %s", err.buf);
+    if (store_rate_ban(st, name, now + 3600 * 1000, "Retry-After 3600s (HTTP 429)", now, &err))
+        fail_msg("ban: %s", err.buf);
+    struct series_key bad = {name, "XAU/USD", TF_M15}, slow = {name, "BTC/USDT", TF_H4},
+                      flaky = {name, "BTC/USDT", TF_M15}, other = {name, "GONE/USD", TF_M15};
+    for (int i = 0; i < 4; i++)
+        if (store_series_record(st, &bad, SERIES_FAILED, "unknown symbol (code 404)", now / 1000,
+                                NULL, &err))
+            fail_msg("record: %s", err.buf);
+    if (store_series_record(st, &slow, SERIES_DEFERRED, "budget used up", now / 1000, NULL,
+                            &err) ||
+        store_series_record(st, &flaky, SERIES_FAILED, "HTTP 502", now / 1000, NULL, &err) ||
+        store_series_record(st, &other, SERIES_FAILED, "not configured", now / 1000, NULL, &err))
+        fail_msg("record: %s", err.buf);
+
+    struct api_config cfg = {.listen = "127.0.0.1:0",
+                             .store_url = store_url,
+                             .settings = &set,
+                             .breakers = breakers,
+                             .started_ms = wall_ms()};
+    if (api_start(&a, &cfg, &err))
+        fail_msg("api_start: %s", err.buf);
+
+    http_on(c, api_port(a), "GET", "/health", NULL, NULL, &r);
+    json_t *provs = json_object_get(r.json, "providers");
+    assert_int_equal(json_array_size(provs), 1); /* the disabled source has none */
+    json_t *p = json_array_get(provs, 0);
+    assert_string_equal(jstr(p, "source"), name);
+    json_t *circuit = json_object_get(p, "circuit");
+    assert_string_equal(jstr(circuit, "state"), "open");
+    assert_int_equal(jint(circuit, "failures"), 2);
+    assert_true(jint(circuit, "next_probe_seconds") > 50 && jint(circuit, "next_probe_seconds") <= 60);
+    assert_int_equal(jint(circuit, "recovery_seconds"), 60);
+    json_t *minute = json_object_get(json_object_get(p, "credits"), "minute");
+    json_t *day = json_object_get(json_object_get(p, "credits"), "day");
+    assert_int_equal(jint(minute, "used"), 3);
+    assert_int_equal(jint(minute, "left"), 5);
+    assert_int_equal(jint(minute, "limit"), 8);
+    assert_int_equal(jint(day, "used"), 3);
+    assert_int_equal(jint(day, "left"), 797);
+    json_t *ban = json_object_get(p, "ban");
+    assert_string_equal(jstr(ban, "reason"), "Retry-After 3600s (HTTP 429)");
+    assert_true(jint(ban, "seconds_left") > 3500);
+    assert_int_equal(json_array_size(json_object_get(p, "deferred")), 1);
+    json_t *d = find_symbol(json_object_get(p, "deferred"), "BTC/USDT");
+    assert_string_equal(jstr(d, "timeframe"), "H4");
+    assert_string_equal(jstr(d, "reason"), "budget used up");
+    /* 4 failures with symbol_skip_after 3: skipped; 1 failure: failing; unconfigured: absent. */
+    json_t *sk = find_symbol(json_object_get(p, "skipped"), "XAU/USD");
+    assert_non_null(sk);
+    assert_int_equal(jint(sk, "streak"), 4);
+    assert_string_equal(jstr(sk, "last_error"), "unknown symbol (code 404)");
+    assert_int_equal(json_array_size(json_object_get(p, "skipped")), 1);
+    json_t *fl = find_symbol(json_object_get(p, "failing"), "BTC/USDT");
+    assert_non_null(fl);
+    assert_int_equal(jint(fl, "streak"), 1);
+    assert_null(find_symbol(json_object_get(p, "failing"), "GONE/USD"));
+    resp_release(&r);
+
+    http_on(c, api_port(a), "GET", "/metrics", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    strbuf_addf(&want, "\ncircuit_state{source=\"%s\"} 2\n", name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nprovider_credits_used{source=\"%s\",window=\"minute\"} 3\n", name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nprovider_credits_left{source=\"%s\",window=\"day\"} 797\n", name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nseries_failure_streak{source=\"%s\",symbol=\"XAU/USD\",timeframe=\"M15\"} 4\n",
+                name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nseries_skipped{source=\"%s\",symbol=\"XAU/USD\",timeframe=\"M15\"} 1\n",
+                name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nseries_skipped{source=\"%s\",symbol=\"BTC/USDT\",timeframe=\"M15\"} 0\n",
+                name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nseries_deferred{source=\"%s\",symbol=\"BTC/USDT\",timeframe=\"H4\"} 1\n",
+                name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "\nprovider_ban_seconds{source=\"%s\"} ", name);
+    assert_non_null(strstr(r.body.buf, want.buf));
+    strbuf_setf(&want, "GONE/USD");
+    assert_null(strstr(r.body.buf, want.buf));
+    int rc = promtool_check(r.body.buf, &report);
+    if (rc)
+        fail_msg("promtool (exit %d): %s\n%s", rc, report.buf, r.body.buf);
+    resp_release(&r);
+
+    api_stop(a);
+    store_close(st);
+    breaker_free(breakers[1]);
+    curl_easy_cleanup(c);
+    strbuf_release(&want);
+    strbuf_release(&report);
+    strbuf_release(&err);
+}
+
 /* ---- concurrency and logging ---- */
 
 struct worker_arg {
@@ -1305,6 +1453,7 @@ int main(void)
         cmocka_unit_test(test_with_scheduler),
         cmocka_unit_test(test_database_gone),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_providers),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_token_never_logged),
     };

@@ -16,6 +16,7 @@
 #include "util/xalloc.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,13 @@ static int64_t fake_now(void *arg)
     (void)arg;
     return atomic_load(&fake_ms);
 }
-static const struct sched_clock fake_clock = {.now_ms = fake_now};
+/* Sleeping on the fake clock only moves it. */
+static void fake_sleep(void *arg, int64_t ms)
+{
+    (void)arg;
+    atomic_fetch_add(&fake_ms, ms);
+}
+static const struct sched_clock fake_clock = {.now_ms = fake_now, .sleep_ms = fake_sleep};
 
 static char *url;
 static unsigned seq;
@@ -603,6 +610,105 @@ static void test_database_away(void **state)
     strbuf_release(&err);
 }
 
+/* A body that sleeps through the scheduler's clock. */
+struct sleeper {
+    int64_t start_ms, after_first_ms;
+    bool first, second;
+};
+
+static int sleeper_fn(struct job_ctx *ctx, void *arg)
+{
+    struct sleeper *sl = arg;
+    sl->start_ms = job_now_ms(ctx);
+    sl->first = job_sleep(ctx, 5000);
+    sl->after_first_ms = job_now_ms(ctx);
+    /* Past the deadline: the sleep ends early and says stop. */
+    sl->second = job_sleep(ctx, 3600 * 1000);
+    return 0;
+}
+
+static void test_job_sleep(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct sleeper sl = {0};
+    char *id = job_name("sleeper");
+    (void)state;
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    struct sched_job_def def = {
+        .id = id, .name = id, .cron = "0 0 1 1 *", .timeout = 60, .fn = sleeper_fn, .arg = &sl};
+    if (sched_add_job(s, &def, &err))
+        fail_msg("add: %s", err.buf);
+    start(s);
+    assert_int_equal(sched_run_now(s, id, &err), 0);
+    sched_tick(s, atomic_load(&fake_ms));
+    sched_wait_idle(s);
+    assert_int_equal(sl.start_ms, T("2024-03-13T10:00:30Z") * 1000);
+    assert_true(sl.first);
+    assert_int_equal(sl.after_first_ms - sl.start_ms, 5000);
+    assert_false(sl.second);
+    /* It stopped at the deadline (one timeout after the start), not an hour later. */
+    assert_true(atomic_load(&fake_ms) - sl.start_ms <= 60 * 1000 + 200);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
+/*
+ * SQLite locked by another process past the busy timeout answers a lease
+ * claim with CK_EBUSY, as a lease held elsewhere does. The run is then not
+ * attempted because the database is unavailable, not skipped as "running
+ * in another process" (which would even write a skipped row once the lock
+ * went).
+ */
+/* Give the lock back after the claim gave up (5 s), while a wrong "skipped" row would wait. */
+static void *unlock_later(void *arg)
+{
+    usleep(6500 * 1000);
+    sqlite3_exec(arg, "ROLLBACK", NULL, NULL, NULL);
+    return NULL;
+}
+
+static void test_locked_database_is_not_a_busy_lease(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct job_run *runs;
+    struct body b = {0};
+    sqlite3 *db = NULL;
+    pthread_t th;
+    char *id = job_name("locked");
+    (void)state;
+    if (strncmp(url, "sqlite:", 7))
+        skip();
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "0 0 1 1 *", 0, 0, &b);
+    start(s);
+    tick(s, atomic_load(&fake_ms)); /* first tick: job rows, sweep */
+    assert_int_equal(sqlite3_open(url + 7, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(pthread_create(&th, NULL, unlock_later, db), 0);
+    assert_int_equal(sched_run_now(s, id, &err), 0);
+    tick(s, atomic_load(&fake_ms));
+    sched_wait_idle(s);
+    pthread_join(th, NULL);
+    sqlite3_close(db);
+    assert_int_equal(atomic_load(&b.calls), 0);
+    assert_int_equal(runs_of(id, &runs), 0); /* no "skipped" row */
+    job_runs_free(runs, 0);
+    /* The database is back: the next request runs. */
+    assert_int_equal(sched_run_now(s, id, &err), 0);
+    tick(s, atomic_load(&fake_ms) + 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    assert_int_equal(runs_of(id, &runs), 1);
+    assert_int_equal(runs[0].status, JOB_OK);
+    job_runs_free(runs, 1);
+    sched_free(s);
+    free(id);
+    strbuf_release(&err);
+}
+
 static void test_bad_cron_and_duplicates(void **state)
 {
     struct strbuf err = STRBUF_INIT;
@@ -635,6 +741,8 @@ int main(void)
         cmocka_unit_test(test_one_run_per_fire_across_instances),
         cmocka_unit_test(test_takeover_of_a_dead_holder),
         cmocka_unit_test(test_database_away),
+        cmocka_unit_test(test_job_sleep),
+        cmocka_unit_test(test_locked_database_is_not_a_busy_lease),
         cmocka_unit_test(test_bad_cron_and_duplicates),
     };
     url = test_store_url();
