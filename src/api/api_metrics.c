@@ -153,8 +153,7 @@ static void add_provider_metrics(struct api_request *req, struct metrics *m, str
             const struct series_state *ss = p->series[j];
             series_labels(&lab, name, ss->symbol, ss->tf);
             metrics_set(m, "series_failure_streak", lab.buf, (double)ss->streak);
-            metrics_set(m, "series_skipped", lab.buf,
-                        api_series_is_skipped(p->src, ss) ? 1 : 0);
+            metrics_set(m, "series_skipped", lab.buf, api_series_is_skipped(p->src, ss) ? 1 : 0);
             metrics_set(m, "series_deferred", lab.buf, ss->deferred_since ? 1 : 0);
         }
     }

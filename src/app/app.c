@@ -29,8 +29,7 @@ static void declare_metrics(struct metrics *m)
                     "Failed provider fetches by source and error kind.");
     metrics_declare(m, "gaps_open", METRIC_GAUGE,
                     "Open gaps in the recent window, by series.");
-    metrics_declare(m, "retries_total", METRIC_COUNTER,
-                    "Retries of outbound calls, by operation.");
+    metrics_declare(m, "retries_total", METRIC_COUNTER, "Retries of outbound calls, by operation.");
     metrics_declare(m, "provider_requests_total", METRIC_COUNTER,
                     "Requests sent to providers, by source.");
     metrics_declare(m, "series_deferred_total", METRIC_COUNTER,

@@ -333,8 +333,8 @@ static void refresh_source(struct source_run *sr, size_t src_index)
             break;
         }
         sr->t->series++;
-        action = streak_decide(p->streak, p->skipped, src->symbol_skip_after,
-                               src->symbol_probe_every);
+        action =
+            streak_decide(p->streak, p->skipped, src->symbol_skip_after, src->symbol_probe_every);
         if (action == STREAK_SKIP) {
             int64_t left = src->symbol_probe_every - 1 - p->skipped;
             sr->t->skipped++;
@@ -343,8 +343,8 @@ static void refresh_source(struct source_run *sr, size_t src_index)
             json_array_append_new(sr->results, o);
             log_info("refresh: %s %s %s: skipped after %lld failures in a row (next probe in "
                      "%lld cycle%s)",
-                     src->name, symbol, timeframe_name(tf), (long long)p->streak,
-                     (long long)left, left == 1 ? "" : "s");
+                     src->name, symbol, timeframe_name(tf), (long long)p->streak, (long long)left,
+                     left == 1 ? "" : "s");
             count_source(ctx->metrics, "series_skipped_total", src->name, 1);
             record(sr, symbol, SERIES_SKIPPED, NULL);
             continue;

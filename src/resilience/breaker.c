@@ -42,10 +42,10 @@ struct breaker {
     /* Guarded by `lock`: */
     enum breaker_state state;
     int failures;
-    int64_t recovery_ms;   /* the current recovery time */
-    int64_t opened_at_ms;  /* when it last opened */
-    int64_t probe_at_ms;   /* half-open: when the probe was handed out, 0 none */
-    int64_t opened;        /* times opened */
+    int64_t recovery_ms;  /* the current recovery time */
+    int64_t opened_at_ms; /* when it last opened */
+    int64_t probe_at_ms;  /* half-open: when the probe was handed out, 0 none */
+    int64_t opened;       /* times opened */
 };
 
 const char *breaker_state_name(enum breaker_state s)

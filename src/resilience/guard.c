@@ -109,8 +109,8 @@ static int keep_wait(struct attempt_ctx *c, const struct guard_reply *reply, int
     else
         strbuf_addf(&reason, "Retry-After %llds (HTTP %ld)", (long long)reply->retry_after,
                     reply->status);
-    rc = store_rate_ban(g->store, g->source, now_ms + reply->retry_after * 1000, reason.buf,
-                        now_ms, &why);
+    rc = store_rate_ban(g->store, g->source, now_ms + reply->retry_after * 1000, reason.buf, now_ms,
+                        &why);
     if (rc) {
         strbuf_addf(err, "; the provider's wait could not be stored: %s", why.buf);
         decide(c, GUARD_STORE, 0);
@@ -148,14 +148,14 @@ static int attempt(void *arg, int n, struct retry_verdict *verdict, struct strbu
             log_info("%s: circuit half-open: this request is the probe", breaker_name(g->breaker));
     }
     if (g->budget) {
-        rc = ratelimit_acquire(g->store, g->budget, clock, c->wait_deadline_ms,
-                               &c->report->budget, err);
+        rc = ratelimit_acquire(g->store, g->budget, clock, c->wait_deadline_ms, &c->report->budget,
+                               err);
         c->report->has_budget = true;
         if (rc) {
             if (g->breaker)
                 breaker_record(g->breaker, pass, BREAKER_UNUSED, now, NULL);
             decide(c,
-                   rc == CK_ELIMIT       ? GUARD_DEFERRED
+                   rc == CK_ELIMIT      ? GUARD_DEFERRED
                    : rc == CK_ETIMEDOUT ? GUARD_STOPPED
                                         : GUARD_STORE,
                    c->report->budget.retry_at_ms);
@@ -169,8 +169,7 @@ static int attempt(void *arg, int n, struct retry_verdict *verdict, struct strbu
     now = clock->now_ms(clock->arg);
     if (g->breaker &&
         breaker_record(g->breaker, pass,
-                       is_failure_for_breaker(rc, reply.status) ? BREAKER_FAILURE
-                                                                : BREAKER_SUCCESS,
+                       is_failure_for_breaker(rc, reply.status) ? BREAKER_FAILURE : BREAKER_SUCCESS,
                        now, &state))
         note_transition(g, state, now);
     if (!rc) {

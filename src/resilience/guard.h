@@ -67,10 +67,10 @@ const char *guard_outcome_name(enum guard_outcome o);
 
 struct guard_report {
     enum guard_outcome outcome;
-    int sent;                 /* requests that went out */
-    int attempts;             /* attempts, including those that sent nothing */
-    int64_t retry_at_ms;      /* DEFERRED: when a request may go again; REJECTED: next probe */
-    bool has_budget;          /* `budget` holds the last take's view */
+    int sent;            /* requests that went out */
+    int attempts;        /* attempts, including those that sent nothing */
+    int64_t retry_at_ms; /* DEFERRED: when a request may go again; REJECTED: next probe */
+    bool has_budget;     /* `budget` holds the last take's view */
     struct rate_state budget;
 };
 

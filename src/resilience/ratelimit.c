@@ -53,21 +53,23 @@ void ratelimit_describe(const struct rate_budget *b, const struct rate_state *s,
                     *s->ban_reason ? s->ban_reason : "no reason given");
         break;
     case RATE_DAY:
-        strbuf_addf(sb, "the daily quota of %lld requests is used up (it resets at 00:00 UTC, in "
-                        "%.0fs)",
+        strbuf_addf(sb,
+                    "the daily quota of %lld requests is used up (it resets at 00:00 UTC, in "
+                    "%.0fs)",
                     (long long)b->per_day, wait);
         break;
     case RATE_WINDOW:
-        strbuf_addf(sb, "%lld of %lld requests of the last minute are used (a token is free in "
-                        "%.1fs)",
+        strbuf_addf(sb,
+                    "%lld of %lld requests of the last minute are used (a token is free in "
+                    "%.1fs)",
                     (long long)s->window_used, (long long)b->per_window, wait);
         break;
     }
 }
 
 int ratelimit_acquire(struct store *st, const struct rate_budget *b,
-                      const struct retry_clock *clock, int64_t deadline_ms,
-                      struct rate_state *out, struct strbuf *err)
+                      const struct retry_clock *clock, int64_t deadline_ms, struct rate_state *out,
+                      struct strbuf *err)
 {
     for (;;) {
         int64_t now = clock->now_ms(clock->arg);

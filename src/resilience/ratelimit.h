@@ -52,8 +52,8 @@ void ratelimit_budget(struct rate_budget *out, const char *source, int64_t per_m
  * budget as the last take found it.
  */
 int ratelimit_acquire(struct store *st, const struct rate_budget *b,
-                      const struct retry_clock *clock, int64_t deadline_ms,
-                      struct rate_state *out, struct strbuf *err);
+                      const struct retry_clock *clock, int64_t deadline_ms, struct rate_state *out,
+                      struct strbuf *err);
 
 /* Describe why `s` refuses a take ("banned until ...: reason"); appends to `sb`. */
 void ratelimit_describe(const struct rate_budget *b, const struct rate_state *s, int64_t now_ms,

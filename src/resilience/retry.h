@@ -85,8 +85,7 @@ struct retry_verdict {
  * negative CK_E* with the reason in `err` and `out` filled in (it starts
  * as {false, -1}).
  */
-typedef int retry_attempt_fn(void *arg, int attempt, struct retry_verdict *out,
-                             struct strbuf *err);
+typedef int retry_attempt_fn(void *arg, int attempt, struct retry_verdict *out, struct strbuf *err);
 
 /* What a retry loop did. */
 struct retry_stats {

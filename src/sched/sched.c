@@ -395,8 +395,7 @@ static void lease_names(struct run *r)
  * claim is refused only for a lease that is valid now and held by someone
  * else, so without one the refusal was the database's.
  */
-static bool held_elsewhere(struct store *st, const char *name, const char *instance,
-                           int64_t now_ms)
+static bool held_elsewhere(struct store *st, const char *name, const char *instance, int64_t now_ms)
 {
     struct strbuf err = STRBUF_INIT;
     struct lease_info *v = NULL;

@@ -914,8 +914,8 @@ void series_states_free(struct series_state *v, size_t n)
     free(v);
 }
 
-int store_series_state_get(struct store *st, const struct series_key *k,
-                           struct series_state *out, struct strbuf *err)
+int store_series_state_get(struct store *st, const struct series_key *k, struct series_state *out,
+                           struct strbuf *err)
 {
     int rc;
 

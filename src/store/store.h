@@ -408,8 +408,8 @@ int store_series_record(struct store *st, const struct series_key *k, enum serie
                         const char *message, int64_t now, struct series_state *out,
                         struct strbuf *err);
 /* The row of `k`; CK_ENOTFOUND when it has none. */
-int store_series_state_get(struct store *st, const struct series_key *k,
-                           struct series_state *out, struct strbuf *err);
+int store_series_state_get(struct store *st, const struct series_key *k, struct series_state *out,
+                           struct strbuf *err);
 /* Every row (of `source` only, when not NULL), by source, symbol, timeframe. */
 int store_series_state_list(struct store *st, const char *source, struct series_state **out,
                             size_t *n, struct strbuf *err);

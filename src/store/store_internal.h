@@ -21,7 +21,7 @@ struct strbuf;
  * budget queue up; without, it only reads (CK_ENOTFOUND when missing).
  */
 struct rate_row {
-    int64_t day;             /* UTC day (days since 1970-01-01) that day_used counts */
+    int64_t day; /* UTC day (days since 1970-01-01) that day_used counts */
     int64_t day_used;
     int64_t banned_until_ms; /* 0: no ban */
     char ban_reason[RATE_REASON_MAX];
@@ -133,11 +133,11 @@ struct store_ops {
     int (*rate_window)(struct store *st, const char *source, int64_t since_ms, int64_t nth,
                        int64_t *out_count, int64_t *out_nth_ms, struct strbuf *err);
     /* Log a request of `source` sent at `sent_ms`; forget those sent before `prune_before_ms`. */
-    int (*rate_log)(struct store *st, const char *source, int64_t sent_ms,
-                    int64_t prune_before_ms, struct strbuf *err);
+    int (*rate_log)(struct store *st, const char *source, int64_t sent_ms, int64_t prune_before_ms,
+                    struct strbuf *err);
     /* MUST (series state). get: CK_ENOTFOUND without a row; put: insert or replace. */
-    int (*series_state_get)(struct store *st, const struct series_key *k,
-                            struct series_state *out, struct strbuf *err);
+    int (*series_state_get)(struct store *st, const struct series_key *k, struct series_state *out,
+                            struct strbuf *err);
     int (*series_state_put)(struct store *st, const struct series_state *s, struct strbuf *err);
     int (*series_state_list)(struct store *st, const char *source, struct series_state **out,
                              size_t *n, struct strbuf *err);

@@ -156,16 +156,17 @@ enum pg_stmt {
         "started") ", "                                                                            \
                    "coalesce(" PG_MS("finished") ", 0), status, message, details"
 
-/* The columns of a rate budget, in pg_read_rate()'s order. */
+/* The columns of a rate budget, in pg_rate_get()'s order; times as Unix ms. */
 #define PG_RATE_COLUMNS                                                                            \
-    "(day - DATE '1970-01-01')::bigint, day_used, coalesce(" PG_MS("banned_until") ", 0), "         \
-    "ban_reason"
-/* A timestamptz column as Unix seconds, 0 for NULL. */
-#define PG_S0(col) "coalesce(extract(epoch FROM " col ")::bigint, 0)"
-/* The columns of a series_state row, in pg_read_sstate()'s order. */
+    "(day - DATE '1970-01-01')::bigint, day_used, "                                                \
+    "coalesce((extract(epoch FROM banned_until) * 1000)::bigint, 0), ban_reason"
+/* The columns of a series_state row, in pg_read_sstate()'s order; times as Unix s, 0 for NULL. */
 #define PG_SSTATE_COLUMNS                                                                          \
-    "source, symbol, timeframe, streak, skipped, last_error, " PG_S0("last_failure") ", "           \
-    PG_S0("last_success") ", " PG_S0("deferred_since") ", deferred_reason, " PG_S0("updated_at")
+    "source, symbol, timeframe, streak, skipped, last_error, "                                     \
+    "coalesce(extract(epoch FROM last_failure)::bigint, 0), "                                      \
+    "coalesce(extract(epoch FROM last_success)::bigint, 0), "                                      \
+    "coalesce(extract(epoch FROM deferred_since)::bigint, 0), deferred_reason, "                   \
+    "extract(epoch FROM updated_at)::bigint"
 
 static const struct {
     const char *name;
@@ -334,7 +335,8 @@ static const struct {
                      "ban_reason = EXCLUDED.ban_reason, updated_at = EXCLUDED.updated_at"},
     [PG_RATE_WINDOW] = {"ck_rate_window",
                         "SELECT (SELECT count(*) FROM rate_log WHERE source = $1::text "
-                        "AND sent_at > $2::timestamptz), coalesce((SELECT " PG_MS("sent_at") " "
+                        "AND sent_at > $2::timestamptz), "
+                        "coalesce((SELECT (extract(epoch FROM sent_at) * 1000)::bigint "
                         "FROM rate_log WHERE source = $1::text AND sent_at > $2::timestamptz "
                         "ORDER BY sent_at DESC OFFSET $3::bigint LIMIT 1), 0)"},
     [PG_RATE_LOG] = {"ck_rate_log",
@@ -344,17 +346,18 @@ static const struct {
     [PG_SSTATE_GET] = {"ck_sstate_get", "SELECT " PG_SSTATE_COLUMNS " FROM series_state "
                                         "WHERE source = $1::text AND symbol = $2::text "
                                         "AND timeframe = $3::text"},
-    [PG_SSTATE_PUT] = {"ck_sstate_put",
-                       "INSERT INTO series_state AS s (source, symbol, timeframe, streak, skipped, "
-                       "last_error, last_failure, last_success, deferred_since, deferred_reason, "
-                       "updated_at) VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
-                       "$6::text, $7::timestamptz, $8::timestamptz, $9::timestamptz, $10::text, "
-                       "$11::timestamptz) ON CONFLICT (source, symbol, timeframe) DO UPDATE SET "
-                       "streak = EXCLUDED.streak, skipped = EXCLUDED.skipped, "
-                       "last_error = EXCLUDED.last_error, last_failure = EXCLUDED.last_failure, "
-                       "last_success = EXCLUDED.last_success, "
-                       "deferred_since = EXCLUDED.deferred_since, "
-                       "deferred_reason = EXCLUDED.deferred_reason, updated_at = EXCLUDED.updated_at"},
+    [PG_SSTATE_PUT] =
+        {"ck_sstate_put",
+         "INSERT INTO series_state AS s (source, symbol, timeframe, streak, skipped, "
+         "last_error, last_failure, last_success, deferred_since, deferred_reason, "
+         "updated_at) VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
+         "$6::text, $7::timestamptz, $8::timestamptz, $9::timestamptz, $10::text, "
+         "$11::timestamptz) ON CONFLICT (source, symbol, timeframe) DO UPDATE SET "
+         "streak = EXCLUDED.streak, skipped = EXCLUDED.skipped, "
+         "last_error = EXCLUDED.last_error, last_failure = EXCLUDED.last_failure, "
+         "last_success = EXCLUDED.last_success, "
+         "deferred_since = EXCLUDED.deferred_since, "
+         "deferred_reason = EXCLUDED.deferred_reason, updated_at = EXCLUDED.updated_at"},
     /* A NULL source lists every row. */
     [PG_SSTATE_LIST] = {"ck_sstate_list", "SELECT " PG_SSTATE_COLUMNS " FROM series_state "
                                           "WHERE $1::text IS NULL OR source = $1::text "
@@ -2906,8 +2909,8 @@ static int pg_series_state_get(struct store *st, const struct series_key *k,
     if (rc)
         return rc;
     pp_series(&p, k);
-    rc = pg_run(ps, PG_SSTATE_GET, &p, &res, err, "read the state of series '%s %s %s'",
-                k->source, k->symbol, timeframe_name(k->tf));
+    rc = pg_run(ps, PG_SSTATE_GET, &p, &res, err, "read the state of series '%s %s %s'", k->source,
+                k->symbol, timeframe_name(k->tf));
     if (rc)
         return rc;
     if (PQntuples(res) != 1)
@@ -2927,8 +2930,7 @@ static void pp_time0(struct pg_params *p, int64_t t)
         pp_null(p);
 }
 
-static int pg_series_state_put(struct store *st, const struct series_state *s,
-                               struct strbuf *err)
+static int pg_series_state_put(struct store *st, const struct series_state *s, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct pg_params p = {0};
@@ -2950,8 +2952,8 @@ static int pg_series_state_put(struct store *st, const struct series_state *s,
     pp_time0(&p, s->deferred_since);
     pp_text(&p, s->deferred_reason ? s->deferred_reason : "");
     pp_time(&p, s->updated_at);
-    rc = pg_run(ps, PG_SSTATE_PUT, &p, &res, err, "write the state of series '%s %s %s'",
-                s->source, s->symbol, timeframe_name(s->tf));
+    rc = pg_run(ps, PG_SSTATE_PUT, &p, &res, err, "write the state of series '%s %s %s'", s->source,
+                s->symbol, timeframe_name(s->tf));
     PQclear(res);
     return rc;
 }

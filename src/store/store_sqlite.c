@@ -2199,8 +2199,8 @@ static int sqlite_series_state_put(struct store *st, const struct series_state *
     return rc;
 }
 
-static int sqlite_series_state_list(struct store *st, const char *source,
-                                    struct series_state **out, size_t *n, struct strbuf *err)
+static int sqlite_series_state_list(struct store *st, const char *source, struct series_state **out,
+                                    size_t *n, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     struct series_state *v = NULL;

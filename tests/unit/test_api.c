@@ -1285,8 +1285,7 @@ static void test_providers(void **state)
         if (store_series_record(st, &bad, SERIES_FAILED, "unknown symbol (code 404)", now / 1000,
                                 NULL, &err))
             fail_msg("record: %s", err.buf);
-    if (store_series_record(st, &slow, SERIES_DEFERRED, "budget used up", now / 1000, NULL,
-                            &err) ||
+    if (store_series_record(st, &slow, SERIES_DEFERRED, "budget used up", now / 1000, NULL, &err) ||
         store_series_record(st, &flaky, SERIES_FAILED, "HTTP 502", now / 1000, NULL, &err) ||
         store_series_record(st, &other, SERIES_FAILED, "not configured", now / 1000, NULL, &err))
         fail_msg("record: %s", err.buf);
@@ -1307,7 +1306,8 @@ static void test_providers(void **state)
     json_t *circuit = json_object_get(p, "circuit");
     assert_string_equal(jstr(circuit, "state"), "open");
     assert_int_equal(jint(circuit, "failures"), 2);
-    assert_true(jint(circuit, "next_probe_seconds") > 50 && jint(circuit, "next_probe_seconds") <= 60);
+    assert_true(jint(circuit, "next_probe_seconds") > 50 &&
+                jint(circuit, "next_probe_seconds") <= 60);
     assert_int_equal(jint(circuit, "recovery_seconds"), 60);
     json_t *minute = json_object_get(json_object_get(p, "credits"), "minute");
     json_t *day = json_object_get(json_object_get(p, "credits"), "day");
@@ -1343,7 +1343,8 @@ static void test_providers(void **state)
     assert_non_null(strstr(r.body.buf, want.buf));
     strbuf_setf(&want, "\nprovider_credits_left{source=\"%s\",window=\"day\"} 797\n", name);
     assert_non_null(strstr(r.body.buf, want.buf));
-    strbuf_setf(&want, "\nseries_failure_streak{source=\"%s\",symbol=\"XAU/USD\",timeframe=\"M15\"} 4\n",
+    strbuf_setf(&want,
+                "\nseries_failure_streak{source=\"%s\",symbol=\"XAU/USD\",timeframe=\"M15\"} 4\n",
                 name);
     assert_non_null(strstr(r.body.buf, want.buf));
     strbuf_setf(&want, "\nseries_skipped{source=\"%s\",symbol=\"XAU/USD\",timeframe=\"M15\"} 1\n",

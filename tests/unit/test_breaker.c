@@ -17,7 +17,7 @@
 
 #include "util/banned.h"
 
-#define T0 1700000000000LL /* Unix ms */
+#define T0  1700000000000LL /* Unix ms */
 #define MIN 60000LL
 
 static struct breaker *mk(void)

@@ -202,8 +202,7 @@ static void test_5xx_retried_then_fails(void **state)
     assert_string_equal(f->err.buf, "fetch:test: gave up after 3 attempts: answer 3: HTTP 503");
     /* Every attempt took a token: the budget counts what went out. */
     assert_int_equal(used_in_window(f), 3);
-    assert_true(metrics_get(f->metrics, "retries_total",
-                            "operation=\"fetch:test\"") == 2);
+    assert_true(metrics_get(f->metrics, "retries_total", "operation=\"fetch:test\"") == 2);
     /* Three consecutive failures: the breaker (threshold 3) is open... */
     breaker_info(f->breaker, f->fc.now, &bi);
     assert_int_equal(bi.state, BREAKER_OPEN);

@@ -33,7 +33,7 @@
 #include "util/banned.h"
 
 /* 2024-03-15T12:00:00Z in ms. */
-#define T0 1710504000000LL
+#define T0     1710504000000LL
 #define DAY_MS 86400000LL
 
 #define CHECK_OK(expr, errbuf)                                                                     \
@@ -155,9 +155,9 @@ static void test_ban_survives_reopen(void **state)
 
     ratelimit_budget(&b, f->source, 8, 800);
     assert_true(take(f, &b, T0, &s));
-    CHECK_OK(store_rate_ban(f->st, f->source, T0 + 30000, "Retry-After 30s (HTTP 503)", T0,
-                            &f->err),
-             &f->err);
+    CHECK_OK(
+        store_rate_ban(f->st, f->source, T0 + 30000, "Retry-After 30s (HTTP 503)", T0, &f->err),
+        &f->err);
     assert_false(take(f, &b, T0 + 1000, &s));
     assert_int_equal(s.refusal, RATE_BANNED);
     assert_int_equal(s.retry_at_ms, T0 + 30000);
@@ -167,8 +167,8 @@ static void test_ban_survives_reopen(void **state)
     CHECK_OK(store_rate_ban(f->st, f->source, T0 + 5000, "short", T0 + 1000, &f->err), &f->err);
     assert_false(take(f, &b, T0 + 6000, &s));
     assert_int_equal(s.banned_until_ms, T0 + 30000);
-    CHECK_OK(store_rate_ban(f->st, f->source, T0 + DAY_MS, "daily credits used up (429)",
-                            T0 + 2000, &f->err),
+    CHECK_OK(store_rate_ban(f->st, f->source, T0 + DAY_MS, "daily credits used up (429)", T0 + 2000,
+                            &f->err),
              &f->err);
 
     /* A restart: a new connection (a new process) finds the ban. */
@@ -352,12 +352,11 @@ static void test_acquire_waits_or_defers(void **state)
     strbuf_reset(&f->err);
 
     /* A ban: waited out when it ends in time; a stop request ends the wait. */
-    CHECK_OK(store_rate_ban(f->st, f->source, T0 + 90000, "Retry-After 30s (HTTP 429)", fc.now,
-                            &f->err),
-             &f->err);
+    CHECK_OK(
+        store_rate_ban(f->st, f->source, T0 + 90000, "Retry-After 30s (HTTP 429)", fc.now, &f->err),
+        &f->err);
     fc.stop = true;
-    assert_int_equal(ratelimit_acquire(f->st, &b, &clock, T0 + 200000, &s, &f->err),
-                     CK_ETIMEDOUT);
+    assert_int_equal(ratelimit_acquire(f->st, &b, &clock, T0 + 200000, &s, &f->err), CK_ETIMEDOUT);
     strbuf_reset(&f->err);
     fc.stop = false;
     assert_int_equal(ratelimit_acquire(f->st, &b, &clock, T0 + 80000, &s, &f->err), CK_ELIMIT);
@@ -431,8 +430,7 @@ static void test_series_state(void **state)
     for (int i = 1; i <= 3; i++) {
         char msg[32];
         snprintf(msg, sizeof(msg), "HTTP 503 #%d", i);
-        CHECK_OK(store_series_record(f->st, &k, SERIES_FAILED, msg, now + i, &s, &f->err),
-                 &f->err);
+        CHECK_OK(store_series_record(f->st, &k, SERIES_FAILED, msg, now + i, &s, &f->err), &f->err);
         assert_int_equal(s.streak, i);
         series_state_release(&s);
     }

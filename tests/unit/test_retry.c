@@ -47,7 +47,10 @@ static uint64_t fake_random(void *arg)
     return ((struct fake_clock *)arg)->random;
 }
 
-#define CLOCK_OF(fc) {.now_ms = fake_now, .sleep_ms = fake_sleep, .random = fake_random, .arg = (fc)}
+#define CLOCK_OF(fc)                                                                               \
+    {                                                                                              \
+        .now_ms = fake_now, .sleep_ms = fake_sleep, .random = fake_random, .arg = (fc)             \
+    }
 
 static void test_delay_formula(void **state)
 {
@@ -103,15 +106,24 @@ static void test_retryable(void **state)
         long status;
         bool want;
     } cases[] = {
-        {CK_EUPSTREAM, 0, true},   /* connection refused / reset */
-        {CK_ETIMEDOUT, 0, true},   /* timeout */
-        {CK_EUPSTREAM, 500, true}, {CK_EUPSTREAM, 502, true}, {CK_EUPSTREAM, 503, true},
-        {CK_EINVAL, 408, true},    {CK_ELIMIT, 429, true},    {CK_EAUTH, 401, false},
-        {CK_EAUTH, 403, false},    {CK_ENOTFOUND, 404, false}, {CK_EINVAL, 400, false},
-        {CK_ELIMIT, 418, false},   /* a ban: waited out, never retried in place */
-        {CK_EPARSE, 200, false},   /* malformed content */
-        {CK_EPARSE, 0, false},     {CK_ELIMIT, 200, false}, /* a body over the cap */
-        {0, 200, false},           {0, 503, false},          {CK_EIO, 0, false},
+        {CK_EUPSTREAM, 0, true}, /* connection refused / reset */
+        {CK_ETIMEDOUT, 0, true}, /* timeout */
+        {CK_EUPSTREAM, 500, true},
+        {CK_EUPSTREAM, 502, true},
+        {CK_EUPSTREAM, 503, true},
+        {CK_EINVAL, 408, true},
+        {CK_ELIMIT, 429, true},
+        {CK_EAUTH, 401, false},
+        {CK_EAUTH, 403, false},
+        {CK_ENOTFOUND, 404, false},
+        {CK_EINVAL, 400, false},
+        {CK_ELIMIT, 418, false}, /* a ban: waited out, never retried in place */
+        {CK_EPARSE, 200, false}, /* malformed content */
+        {CK_EPARSE, 0, false},
+        {CK_ELIMIT, 200, false}, /* a body over the cap */
+        {0, 200, false},
+        {0, 503, false},
+        {CK_EIO, 0, false},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -123,10 +135,10 @@ static void test_retryable(void **state)
 
 /* A scripted attempt function. */
 struct script {
-    int fail_times;    /* attempts that fail before one succeeds (-1: all fail) */
-    int rc;            /* the failure's code */
+    int fail_times; /* attempts that fail before one succeeds (-1: all fail) */
+    int rc;         /* the failure's code */
     bool retryable;
-    int64_t wait_ms;   /* the failure's own wait instruction */
+    int64_t wait_ms; /* the failure's own wait instruction */
     int calls;
     int64_t call_times[64];
     struct fake_clock *clock;
@@ -154,8 +166,8 @@ static void test_succeeds_after_failures(void **state)
     struct metrics *m = metrics_new();
     struct retry_env env = {.operation = "fetch:td", .clock = &clock, .metrics = m};
     struct retry_policy p = {.max_retries = 5, .base_ms = 1000, .max_ms = 120000};
-    struct script s = {.fail_times = 3, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = 3, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1, .clock = &fc};
     struct retry_stats st;
     struct strbuf err = STRBUF_INIT;
     (void)state;
@@ -181,8 +193,8 @@ static void test_exhausted(void **state)
     struct metrics *m = metrics_new();
     struct retry_env env = {.operation = "fetch:td", .clock = &clock, .metrics = m};
     struct retry_policy p = {.max_retries = 2, .base_ms = 1000, .max_ms = 120000};
-    struct script s = {.fail_times = -1, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = -1, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1, .clock = &fc};
     struct retry_stats st;
     struct strbuf err = STRBUF_INIT;
     (void)state;
@@ -206,8 +218,8 @@ static void test_not_retryable(void **state)
     struct retry_clock clock = CLOCK_OF(&fc);
     struct retry_env env = {.operation = "fetch:td", .clock = &clock};
     struct retry_policy p = {.max_retries = 5, .base_ms = 1000, .max_ms = 120000};
-    struct script s = {.fail_times = -1, .rc = CK_EAUTH, .retryable = false, .wait_ms = -1,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = -1, .rc = CK_EAUTH, .retryable = false, .wait_ms = -1, .clock = &fc};
     struct retry_stats st;
     struct strbuf err = STRBUF_INIT;
     (void)state;
@@ -226,8 +238,8 @@ static void test_zero_retries(void **state)
     struct retry_clock clock = CLOCK_OF(&fc);
     struct retry_env env = {.operation = "op", .clock = &clock};
     struct retry_policy p = {.max_retries = 0, .base_ms = 1000, .max_ms = 1000};
-    struct script s = {.fail_times = -1, .rc = CK_ETIMEDOUT, .retryable = true, .wait_ms = -1,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = -1, .rc = CK_ETIMEDOUT, .retryable = true, .wait_ms = -1, .clock = &fc};
     struct retry_stats st;
     struct strbuf err = STRBUF_INIT;
     (void)state;
@@ -245,8 +257,8 @@ static void test_provider_wait_wins(void **state)
     struct retry_clock clock = CLOCK_OF(&fc);
     struct retry_env env = {.operation = "op", .clock = &clock};
     struct retry_policy p = {.max_retries = 5, .base_ms = 1000, .max_ms = 120000};
-    struct script s = {.fail_times = 2, .rc = CK_ELIMIT, .retryable = true, .wait_ms = 7000,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = 2, .rc = CK_ELIMIT, .retryable = true, .wait_ms = 7000, .clock = &fc};
     struct strbuf err = STRBUF_INIT;
     (void)state;
 
@@ -255,8 +267,8 @@ static void test_provider_wait_wins(void **state)
     /* Exactly the instruction: no backoff, no jitter; shorter than the backoff too. */
     assert_int_equal(fc.sleeps[0], 7000);
     assert_int_equal(fc.sleeps[1], 7000);
-    s = (struct script){.fail_times = 1, .rc = CK_ELIMIT, .retryable = true, .wait_ms = 10,
-                        .clock = &fc};
+    s = (struct script){
+        .fail_times = 1, .rc = CK_ELIMIT, .retryable = true, .wait_ms = 10, .clock = &fc};
     p.base_ms = 60000;
     fc.nsleeps = 0;
     assert_int_equal(retry_run(&p, &env, scripted, &s, NULL, &err), 0);
@@ -270,8 +282,8 @@ static void test_deadline(void **state)
     struct retry_clock clock = CLOCK_OF(&fc);
     struct retry_env env = {.operation = "fetch:td", .clock = &clock, .deadline_ms = 102500};
     struct retry_policy p = {.max_retries = 5, .base_ms = 1000, .max_ms = 120000};
-    struct script s = {.fail_times = -1, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = -1, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1, .clock = &fc};
     struct retry_stats st;
     struct strbuf err = STRBUF_INIT;
     (void)state;
@@ -292,8 +304,8 @@ static void test_deadline(void **state)
     strbuf_reset(&err);
     fc.now = 100000;
     fc.nsleeps = 0;
-    s = (struct script){.fail_times = -1, .rc = CK_ELIMIT, .retryable = true, .wait_ms = 60000,
-                        .clock = &fc};
+    s = (struct script){
+        .fail_times = -1, .rc = CK_ELIMIT, .retryable = true, .wait_ms = 60000, .clock = &fc};
     assert_int_equal(retry_run(&p, &env, scripted, &s, &st, &err), CK_ELIMIT);
     assert_int_equal(st.attempts, 1);
     assert_true(st.deadline);
@@ -307,8 +319,8 @@ static void test_interrupted(void **state)
     struct retry_clock clock = CLOCK_OF(&fc);
     struct retry_env env = {.operation = "op", .clock = &clock};
     struct retry_policy p = {.max_retries = 5, .base_ms = 1000, .max_ms = 120000};
-    struct script s = {.fail_times = -1, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1,
-                       .clock = &fc};
+    struct script s = {
+        .fail_times = -1, .rc = CK_EUPSTREAM, .retryable = true, .wait_ms = -1, .clock = &fc};
     struct retry_stats st;
     struct strbuf err = STRBUF_INIT;
     (void)state;
@@ -341,16 +353,11 @@ static void test_wait_until(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_delay_formula),
-        cmocka_unit_test(test_jitter_bounds),
-        cmocka_unit_test(test_retryable),
-        cmocka_unit_test(test_succeeds_after_failures),
-        cmocka_unit_test(test_exhausted),
-        cmocka_unit_test(test_not_retryable),
-        cmocka_unit_test(test_zero_retries),
-        cmocka_unit_test(test_provider_wait_wins),
-        cmocka_unit_test(test_deadline),
-        cmocka_unit_test(test_interrupted),
+        cmocka_unit_test(test_delay_formula), cmocka_unit_test(test_jitter_bounds),
+        cmocka_unit_test(test_retryable),     cmocka_unit_test(test_succeeds_after_failures),
+        cmocka_unit_test(test_exhausted),     cmocka_unit_test(test_not_retryable),
+        cmocka_unit_test(test_zero_retries),  cmocka_unit_test(test_provider_wait_wins),
+        cmocka_unit_test(test_deadline),      cmocka_unit_test(test_interrupted),
         cmocka_unit_test(test_wait_until),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
