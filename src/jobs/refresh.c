@@ -386,10 +386,22 @@ static void refresh_source(struct source_run *sr, size_t src_index)
         }
         switch (sg.report.outcome) {
         case GUARD_DEFERRED:
-            /* No token before the deadline: none for the series after it either. */
+            /*
+             * No token before the deadline: none for the series after it
+             * either. The reason they share is the budget's state, not
+             * this series' message (which names this series); a refusal
+             * by the provider itself has only the message.
+             */
             budget_out = true;
             strbuf_reset(&sr->deferred_why);
-            defer(sr, symbol, err.buf);
+            if (sg.report.has_budget && sg.report.budget.refusal != RATE_FREE) {
+                strbuf_addstr(&sr->deferred_why, "rate budget: ");
+                ratelimit_describe(&budget, &sg.report.budget, job_now_ms(ctx),
+                                   &sr->deferred_why);
+            } else {
+                strbuf_addbuf(&sr->deferred_why, &err);
+            }
+            defer(sr, symbol, sr->deferred_why.buf);
             continue;
         case GUARD_STOPPED:
             sr->stopped = true;

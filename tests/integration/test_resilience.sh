@@ -359,21 +359,25 @@ check "the budget runs took the second minute" test $(($(date +%s) - T_START)) -
 # ---- 2. The database goes away, and comes back.
 if [[ "$STORE_URL" == sqlite:* ]]; then
     DB=${STORE_URL#sqlite:}
-    # Another process holds the write lock for 8 s (past the 5 s busy timeout).
+    # Another process holds the write lock (past the 5 s busy timeout) until told to let go.
     python3 -c "
-import sqlite3,sys,time
+import os,sqlite3,sys,time
 c=sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
 c.execute('BEGIN IMMEDIATE')
 open(sys.argv[2],'w').write('locked')
-time.sleep(8)
-c.execute('ROLLBACK')" "$DB" "$T/locked" &
+for _ in range(1200):
+    if os.path.exists(sys.argv[3]): break
+    time.sleep(0.05)
+c.execute('ROLLBACK')" "$DB" "$T/locked" "$T/unlock" &
     LOCKER=$!
+    FAKE_PIDS+=("$LOCKER")
     for _ in $(seq 1 100); do [ -s "$T/locked" ] && break; sleep 0.05; done
     check "/health answers 503 while the database is locked" test "$(get "$API/health")" = 503
     check "/health says why" jq_ "not d['database']['reachable'] and 'lock' in d['database']['error']"
     check "a run is still accepted" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$API/jobs/refresh_candles_H4/run")" = 202
-    check "the job skips its cycle and says so" bash -c "for i in \$(seq 1 60); do grep -q 'refresh_candles_H4 skipped this cycle: database unavailable' '$T/daemon.log' && exit 0; sleep 0.2; done; exit 1"
+    check "the job skips its cycle and says so" bash -c "for i in \$(seq 1 150); do grep -q 'refresh_candles_H4 skipped this cycle: database unavailable' '$T/daemon.log' && exit 0; sleep 0.2; done; exit 1"
     check "the daemon is still up" alive
+    touch "$T/unlock"
     wait "$LOCKER"
 else
     # A PostgreSQL of our own, stopped and started again on the same port, under a second daemon.
