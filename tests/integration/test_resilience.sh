@@ -11,6 +11,10 @@
 #     naming the operation, the attempts and the last error;
 #   - the circuit breaker opens, calls stop reaching the fake, one probe
 #     after the recovery time closes it;
+#   - a parade of faults (an HTML 502, a reset connection, a hang past the
+#     timeout, truncated JSON, wrong types, NaN and negative prices,
+#     duplicate rows, a body over the cap): the daemon stays up, stores no
+#     invalid candle and loses none, and catches up once the fake behaves;
 #   - the most overdue series are fetched first;
 #   - a bad symbol does not stop the others, is skipped after its streak
 #     and probed now and then;
@@ -56,10 +60,12 @@ start_named_fake bud  # the budget scenario
 start_named_fake min  # the minute 429
 start_named_fake prov # provider faults, one after the other
 start_named_fake sym  # symbols: urgency, isolation
+start_named_fake fault # the fault parade
 BUD=$(cat "$T/bud.url")
 MIN=$(cat "$T/min.url")
 PROV=$(cat "$T/prov.url")
 SYM=$(cat "$T/sym.url")
+FAULT=$(cat "$T/fault.url")
 ctl() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$1/__control" >/dev/null; }
 reqs() { curl -fsS "$1/__requests"; }
 nreqs() { reqs "$1" | py "import json,sys; print(len(json.load(sys.stdin)))"; }
@@ -72,6 +78,7 @@ MSRC="${SRC}m"
 PSRC="${SRC}p"
 SSRC="${SRC}s"
 USRC="${SRC}u"
+FSRC="${SRC}f"
 NEVER="0 0 1 1 *"
 
 cat >"$T/ck.ini" <<INI
@@ -83,11 +90,12 @@ listen = 127.0.0.1:$PORT
 level = info
 file = $T/daemon.log
 [scheduler]
-workers = 6
+workers = 7
 [retry]
 max_retries = 2
 max_delay = 10s
 [jobs]
+refresh_candles_M5 = $NEVER
 refresh_candles_M15 = $NEVER
 refresh_candles_M30 = $NEVER
 refresh_candles_H1 = $NEVER
@@ -149,6 +157,20 @@ timeframes = M30
 calendar = crypto
 backfill = 10
 timeout = 5s
+INI
+cat >>"$T/ck.ini" <<INI
+[source.$FSRC]
+api_key = $KEY
+kind = twelvedata
+base_url = $FAULT
+symbols = BTC/USD
+timeframes = M5
+calendar = crypto
+backfill = 10
+rate_per_minute = 100
+timeout = 2s
+max_body = 4096
+breaker_failures = 100
 INI
 CFG=(--config "$T/ck.ini")
 
@@ -318,6 +340,66 @@ check "the probe succeeds" run_is refresh_candles_H4 ok
 check "exactly one request went out" test "$(nreqs "$PROV")" = $((N0 + 1))
 check "the circuit is closed again" provider "$PSRC" "p['circuit']['state']=='closed'"
 check "circuit_state is 0 in /metrics" test "$(metric "circuit_state{source=\"$PSRC\"}")" = 0
+
+# A parade of faults on the M5 job (a fake of its own, a 2 s timeout, a 4 KiB body cap).
+check "the fault source starts with candles" run_job refresh_candles_M5 30
+check "and succeeds" run_is refresh_candles_M5 ok
+# candles_ok: every stored candle is sane; prints how many there are.
+candles_ok() {
+    curl -fsS "$API/candles/M5?source=$FSRC&symbol=BTC/USD&limit=5000" | py "
+import json,sys
+c=json.load(sys.stdin)['candles']
+t=[x['time'] for x in c]
+assert len(t)==len(set(t)), 'duplicate times'
+for x in c:
+    o,h,l,cl=(float(x[k]) for k in ('open','high','low','close'))
+    assert 0<l<=min(o,cl) and max(o,cl)<=h, x
+    assert x['time'][14:16] in ('00','05','10','15','20','25','30','35','40','45','50','55'), x
+print(len(c))"
+}
+BEFORE=$(candles_ok)
+check "a baseline of valid candles" test "$BEFORE" -ge 9
+# raw200 TEXT [CUT]: a control queuing TEXT as the answer (HTTP 200), cut to CUT characters.
+raw200() {
+    py "import json,sys; t=sys.argv[1]; n=int(sys.argv[2]); print(json.dumps({'raw': [{'http_status': 200, 'body': t[:n] if n else t}]}))" "$1" "${2:-0}"
+}
+# values ROWS...: a Twelve Data body with these rows ("DATETIME OPEN HIGH LOW CLOSE", JSON values).
+values() {
+    py "import json,sys
+rows=[]
+for r in sys.argv[1:]:
+    d,t,o,h,l,c=r.split(' ')
+    rows.append({'datetime': d+' '+t, 'open': json.loads(o), 'high': json.loads(h), 'low': json.loads(l), 'close': json.loads(c)})
+print(json.dumps({'meta': {'symbol': 'BTC/USD', 'interval': '5min'}, 'status': 'ok', 'values': rows}))" "$@"
+}
+GOOD='2024-01-02 10:00:00 "1.0" "2.0" "0.5" "1.5"'
+# fault NAME CONTROL STATUS REQUESTS: queue CONTROL, run, expect STATUS and REQUESTS requests.
+fault() {
+    local n0 n1 now
+    n0=$(nreqs "$FAULT")
+    ctl "$FAULT" "$2"
+    run_job refresh_candles_M5 30 || return 1
+    run_is refresh_candles_M5 "$3" || return 1
+    n1=$(nreqs "$FAULT")
+    [ "$n1" -eq $((n0 + $4)) ] || { echo "$1: $((n1 - n0)) requests, expected $4" >&2; return 1; }
+    alive || { echo "$1: the daemon died" >&2; return 1; }
+    now=$(candles_ok) || return 1
+    [ "$now" -ge "$BEFORE" ] || { echo "$1: $now candles, had $BEFORE" >&2; return 1; }
+}
+check "an HTML 502 page is retried" fault html '{"raw": [{"http_status": 502, "body": "<html><h1>502 Bad Gateway</h1></html>", "content_type": "text/html"}]}' ok 2
+check "a reset connection is retried" fault reset '{"raw": [{"http_status": 200, "body": "{\"meta\": {}, \"values\": [{\"datetime\": \"2024-01-02 10:00:00\"}]}", "cut": 12}]}' ok 2
+check "a hang past the timeout is retried" fault hang '{"raw": [{"http_status": 200, "body": "{}", "delay": 3}]}' ok 2
+check "truncated JSON is not retried" fault truncated "$(raw200 "$(values "$GOOD")" 60)" failed 1
+check "a wrong type fails the fetch" fault type "$(raw200 "$(values '2024-01-02 10:00:00 5 "2.0" "0.5" "1.5"')")" failed 1
+check "NaN fails the fetch" fault nan "$(raw200 "$(values '2024-01-02 10:00:00 "NaN" "2.0" "0.5" "1.5"')")" failed 1
+check "a negative price fails the fetch" fault negative "$(raw200 "$(values '2024-01-02 10:00:00 "1.0" "2.0" "-0.5" "1.5"')")" failed 1
+check "duplicate rows fail the fetch" fault duplicate "$(raw200 "$(values "$GOOD" "$GOOD")")" failed 1
+check "a body over the cap fails the fetch" fault big "$(raw200 "$(head -c 6000 /dev/zero | tr '\0' x)")" failed 1
+check "an error body with HTTP 200 is understood" fault err200 '{"errors": [{"code": 500}]}' ok 2
+check "the run after the faults catches up" run_job refresh_candles_M5 30
+check "and succeeds" run_is refresh_candles_M5 ok
+no_loss() { local n; n=$(candles_ok) && [ "$n" -ge "$BEFORE" ]; }
+check "no stored candle was lost, none is invalid" no_loss
 
 # The 429 'wait for the next minute' (HTTP 200), waited out on the W1 job.
 check "the minute-429 run finishes" wait_run refresh_candles_W1 80
