@@ -157,9 +157,8 @@ static int guarded_fetch(void *arg, struct source *src, const struct fetch_reque
 
 /* One series of a source, as the run sees it before fetching. */
 struct series_plan {
-    size_t symbol;  /* index in the source's symbols */
-    bool has_state; /* series_state row (streak, skipped) */
-    int64_t streak, skipped;
+    size_t symbol;           /* index in the source's symbols */
+    int64_t streak, skipped; /* from its series_state row; 0 without one */
 };
 
 /*
@@ -186,7 +185,6 @@ static int plan_source(struct job_ctx *ctx, const struct source_settings *src, e
             return rc;
         strbuf_reset(err);
         if (!rc) {
-            plan[k].has_state = true;
             plan[k].streak = ss.streak;
             plan[k].skipped = ss.skipped;
         }
