@@ -29,6 +29,11 @@
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
+# The interpreter itself, not a version manager's wrapper script: the checks run it
+# hundreds of times.
+PY=$(python3 -c 'import sys; print(sys.executable)')
+py() { "$PY" -c "$@"; }
+
 KEY="sk-resil-7c6b5a4f3e"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN MAX_RETRIES CANDLEKEEP_NOW
 export RETRY_DELAY_SECONDS=1
@@ -49,7 +54,7 @@ trap resil_cleanup EXIT
 
 # start_named_fake NAME: a fake Twelve Data of its own; its URL in $T/NAME.url.
 start_named_fake() {
-    python3 "$CK_SOURCE_DIR/tests/helpers/fake_twelvedata.py" --port-file "$T/$1.port" \
+    "$PY" "$CK_SOURCE_DIR/tests/helpers/fake_twelvedata.py" --port-file "$T/$1.port" \
         --api-key "$KEY" 2>"$T/fake_$1.log" &
     FAKE_PIDS+=($!)
     for _ in $(seq 1 100); do [ -s "$T/$1.port" ] && break; sleep 0.05; done
@@ -442,7 +447,7 @@ check "the budget runs took the second minute" test $(($(date +%s) - T_START)) -
 if [[ "$STORE_URL" == sqlite:* ]]; then
     DB=${STORE_URL#sqlite:}
     # Another process holds the write lock (past the 5 s busy timeout) until told to let go.
-    python3 -c "
+    "$PY" -c "
 import os,sqlite3,sys,time
 c=sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
 c.execute('BEGIN IMMEDIATE')
