@@ -77,8 +77,56 @@ static void test_defaults_without_file(void **state)
     assert_int_equal(s.sources[0].rate_per_minute, 8);
     assert_int_equal(s.sources[0].daily_quota, 800);
     assert_int_equal(s.sources[0].backfill, 5000);
+    assert_int_equal(s.sources[0].breaker_failures, 5);
+    assert_int_equal(s.sources[0].breaker_recovery, 60);
+    assert_int_equal(s.sources[0].breaker_max_recovery, 30 * 60);
+    assert_int_equal(s.sources[0].symbol_skip_after, 10);
+    assert_int_equal(s.sources[0].symbol_probe_every, 10);
     settings_release(&s);
     config_report_release(&rep);
+}
+
+/* The resilience keys of [source.NAME]: read, bounded, and the recovery times consistent. */
+static void test_resilience_keys(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    char *path = write_ini("[source.a]\n"
+                           "breaker_failures = 3\n"
+                           "breaker_recovery = 2m\n"
+                           "breaker_max_recovery = 1h\n"
+                           "symbol_skip_after = 0\n"
+                           "symbol_probe_every = 4\n"
+                           "[source.b]\n"
+                           "breaker_failures = 0\n"
+                           "breaker_recovery = 10m\n"
+                           "breaker_max_recovery = 5m\n"
+                           "symbol_probe_every = 0\n");
+    struct strbuf want = STRBUF_INIT;
+    (void)state;
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.nsources, 2);
+    assert_int_equal(s.sources[0].breaker_failures, 3);
+    assert_int_equal(s.sources[0].breaker_recovery, 120);
+    assert_int_equal(s.sources[0].breaker_max_recovery, 3600);
+    assert_int_equal(s.sources[0].symbol_skip_after, 0);
+    assert_int_equal(s.sources[0].symbol_probe_every, 4);
+    static const char *const expected[] = {
+        ":8: key 'breaker_failures': 0 is out of range (1 to 1000)",
+        ":10: key 'breaker_max_recovery': is shorter than breaker_recovery",
+        ":11: key 'symbol_probe_every': 0 is out of range (1 to 100000)",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
+        strbuf_reset(&want);
+        strbuf_addf(&want, "%s%s", path, expected[i]);
+        if (!strstr(rep.text.buf, want.buf))
+            fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    }
+    assert_int_equal(rep.count, (int)ARRAY_SIZE(expected));
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
 }
 
 static void test_file_env_expansion_and_overrides(void **state)
@@ -241,6 +289,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_without_file),
+        cmocka_unit_test(test_resilience_keys),
         cmocka_unit_test(test_file_env_expansion_and_overrides),
         cmocka_unit_test(test_every_problem_reported_with_line),
         cmocka_unit_test(test_missing_explicit_file),
