@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_ALERT_NOTIFY_H
+#define CK_ALERT_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct settings;
+struct strbuf;
+struct retry_clock;
+
+/*
+ * Channels to the operators: Telegram and a generic webhook, each one file
+ * that fills one `struct notify_ops`. A channel turns one message into
+ * one or more HTTP requests and says how it went; it never retries on its
+ * own (the alert outbox does, with the retry policy) and never logs.
+ *
+ * Errors go to `err` without secrets: the Telegram token is part of the
+ * URL path, so no URL is ever put in a message.
+ */
+
+enum notify_severity {
+    NOTIFY_INFO,
+    NOTIFY_WARNING,
+    NOTIFY_CRITICAL,
+};
+const char *notify_severity_name(enum notify_severity s);
+int notify_severity_parse(const char *name, enum notify_severity *out);
+
+/* One message. Every string is plain text; channels escape what they must. */
+struct notify_msg {
+    const char *key;   /* alert key ("job:refresh_candles_M15"), "" for none */
+    enum notify_severity severity;
+    const char *state; /* "firing", "resolved", "reminder", "test", "digest", "signal", "outcome" */
+    const char *title;
+    const char *details; /* may span lines; may be "" */
+    int64_t time;        /* Unix seconds the condition was seen */
+    /*
+     * Parts already delivered by an earlier attempt of the same message
+     * (a long Telegram message goes out in several parts); 0 normally.
+     */
+    int parts_done;
+};
+
+struct notify_result {
+    long status;          /* HTTP status of the last request, 0 when none arrived */
+    bool retryable;       /* worth trying again later (network, timeout, 5xx, 408, 429) */
+    int64_t retry_after_ms; /* the peer's own wait (Telegram parameters.retry_after, Retry-After); -1 none */
+    int parts_done;       /* parts delivered so far, counting msg->parts_done */
+    int parts_total;
+};
+
+struct notify_channel;
+
+struct notify_ops {
+    const char *name; /* "telegram", "webhook": the label of alerts_sent_total{channel} */
+    /*
+     * MUST. Deliver `m` (from part m->parts_done on). 0 when every part
+     * arrived; otherwise CK_EUPSTREAM / CK_ETIMEDOUT / CK_ELIMIT (429) /
+     * CK_EAUTH / CK_EINVAL (refused as malformed) with the reason in `err`
+     * and `out` filled.
+     */
+    int (*send)(struct notify_channel *ch, const struct notify_msg *m, struct notify_result *out,
+                struct strbuf *err);
+    /* MUST. */
+    void (*free)(struct notify_channel *ch);
+};
+
+/* Channels embed this first. */
+struct notify_channel {
+    const struct notify_ops *ops;
+};
+
+/*
+ * The channels configured in `s` ([alerts.telegram] with bot_token and
+ * chat_id, [alerts.webhook] with url); one not configured is off, so `*n`
+ * may be 0. `clock` (may be NULL: the real clock) paces Telegram (about
+ * one message a second per chat, 20 a minute per group chat) by sleeping
+ * in send(). Free with notify_channels_free().
+ */
+int notify_channels_new(const struct settings *s, const struct retry_clock *clock,
+                        struct notify_channel ***out, size_t *n, struct strbuf *err);
+void notify_channels_free(struct notify_channel **v, size_t n);
+
+static inline const char *notify_channel_name(const struct notify_channel *ch)
+{
+    return ch->ops->name;
+}
+
+static inline int notify_send(struct notify_channel *ch, const struct notify_msg *m,
+                              struct notify_result *out, struct strbuf *err)
+{
+    return ch->ops->send(ch, m, out, err);
+}
+
+#endif
