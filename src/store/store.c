@@ -146,7 +146,7 @@ bool store_in_transaction(const struct store *st)
  * Implicit transactions: when the caller has none, begin one and remember
  * to finish it. The pair below brackets every multi-statement write.
  */
-static int implicit_begin(struct store *st, bool *owned, struct strbuf *err)
+int store_implicit_begin(struct store *st, bool *owned, struct strbuf *err)
 {
     *owned = false;
     if (st->in_tx)
@@ -157,7 +157,7 @@ static int implicit_begin(struct store *st, bool *owned, struct strbuf *err)
     return rc;
 }
 
-static int implicit_end(struct store *st, bool owned, int rc, struct strbuf *err)
+int store_implicit_end(struct store *st, bool owned, int rc, struct strbuf *err)
 {
     if (!owned)
         return rc;
@@ -187,11 +187,11 @@ int store_put_candles(struct store *st, const struct series_key *s, const struct
     int rc = check_series(s, err);
     if (rc || !n)
         return rc;
-    rc = implicit_begin(st, &owned, err);
+    rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = st->ops->put_candles(st, s, c, n, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 int store_latest_time(struct store *st, const struct series_key *s, int64_t *out,
@@ -256,11 +256,11 @@ int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t bef
 
     if ((unsigned)tf >= TF_COUNT)
         BUG("invalid timeframe %d", (int)tf);
-    rc = implicit_begin(st, &owned, err);
+    rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = st->ops->delete_candles_before(st, tf, before, &n, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (deleted)
         *deleted = rc ? 0 : n;
     return rc;
@@ -430,11 +430,11 @@ int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, 
     int rc = check_series(s, err);
     if (rc)
         return rc;
-    rc = implicit_begin(st, &owned, err);
+    rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = sync_gaps_tx(st, s, from, to, found, nfound, reason, now, &res, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (out)
         *out = rc ? (struct gap_sync_result){0} : res;
     return rc;
@@ -571,10 +571,10 @@ int store_job_ensure(struct store *st, const char *job_id, int64_t now, struct s
 {
     bool owned;
     int rc = check_name("job id", job_id, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->job_ensure(st, job_id, now, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 int store_job_get(struct store *st, const char *job_id, struct job_state *out,
@@ -597,12 +597,12 @@ int store_job_set_paused(struct store *st, const char *job_id, bool paused, int6
 {
     bool owned;
     int rc = check_name("job id", job_id, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->job_ensure(st, job_id, now, err);
     if (!rc)
         rc = st->ops->job_set_paused(st, job_id, paused, now, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
@@ -610,24 +610,24 @@ int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
 {
     bool owned;
     int rc = check_name("job id", job_id, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->job_set_last_fire(st, job_id, fire, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 int store_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err)
 {
     bool owned;
     int rc = check_name("job id", r->job_id, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->job_ensure(st, r->job_id, r->started / 1000, err);
     if (!rc)
         rc = st->ops->job_run_insert(st, r, err);
     if (!rc && r->status != JOB_RUNNING)
         rc = st->ops->job_set_last_fire(st, r->job_id, r->scheduled, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out_streak,
@@ -636,7 +636,7 @@ int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out
     int64_t streak = -1;
     bool owned;
     int rc = check_name("job id", r->job_id, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->job_run_update(st, r->id, r->status, r->finished, r->message,
                                  r->details ? r->details : "{}", err);
@@ -644,7 +644,7 @@ int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out
         rc = st->ops->job_streak_update(st, r->job_id, r->status == JOB_OK, &streak, err);
     if (!rc)
         rc = st->ops->job_set_last_fire(st, r->job_id, r->scheduled, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (!rc && out_streak) {
         if (streak < 0) {
             struct job_state js;
@@ -670,11 +670,11 @@ int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
 {
     int64_t n = 0;
     bool owned;
-    int rc = implicit_begin(st, &owned, err);
+    int rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = st->ops->job_runs_prune(st, before_ms, &n, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (deleted)
         *deleted = rc ? 0 : n;
     return rc;
@@ -685,11 +685,11 @@ int store_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const
 {
     int64_t n = 0;
     bool owned;
-    int rc = implicit_begin(st, &owned, err);
+    int rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = st->ops->job_runs_fail_stale(st, started_before_ms, message, &n, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (count)
         *count = rc ? 0 : n;
     return rc;
@@ -702,21 +702,21 @@ int store_lease_claim(struct store *st, const char *name, const char *instance, 
     int rc = check_name("lease name", name, err);
     if (!rc)
         rc = check_name("lease holder", instance, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->lease_claim(st, name, instance, now_ms, until_ms, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 int store_lease_release(struct store *st, const char *name, const char *instance,
                         struct strbuf *err)
 {
     bool owned;
-    int rc = implicit_begin(st, &owned, err);
+    int rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = st->ops->lease_release(st, name, instance, err);
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 void lease_infos_free(struct lease_info *v, size_t n)
@@ -834,7 +834,7 @@ int store_rate_take(struct store *st, const struct rate_budget *b, int64_t now_m
 
     memset(out, 0, sizeof(*out));
     rc = check_budget(b, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     memset(&row, 0, sizeof(row));
     rc = st->ops->rate_get(st, b->source, true, &row, err);
@@ -851,7 +851,7 @@ int store_rate_take(struct store *st, const struct rate_budget *b, int64_t now_m
             out->day_used++;
         }
     }
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (rc)
         out->granted = false;
     return rc;
@@ -882,7 +882,7 @@ int store_rate_ban(struct store *st, const char *source, int64_t until_ms, const
     bool owned;
     int rc = check_name("source", source, err);
 
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     memset(&row, 0, sizeof(row));
     rc = st->ops->rate_get(st, source, true, &row, err);
@@ -891,7 +891,7 @@ int store_rate_ban(struct store *st, const char *source, int64_t until_ms, const
         copy_reason(row.ban_reason, reason);
         rc = st->ops->rate_put(st, source, &row, now_ms, err);
     }
-    return implicit_end(st, owned, rc, err);
+    return store_implicit_end(st, owned, rc, err);
 }
 
 /* --- series state ---------------------------------------------------------- */
@@ -987,7 +987,7 @@ int store_series_record(struct store *st, const struct series_key *k, enum serie
     if (out)
         memset(out, 0, sizeof(*out));
     rc = check_series(k, err);
-    if (rc || (rc = implicit_begin(st, &owned, err)))
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
         return rc;
     rc = st->ops->series_state_get(st, k, &s, err);
     if (rc == CK_ENOTFOUND) {
@@ -1003,7 +1003,7 @@ int store_series_record(struct store *st, const struct series_key *k, enum serie
         series_apply(&s, event, message, now);
         rc = st->ops->series_state_put(st, &s, err);
     }
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
     if (!rc && out)
         *out = s;
     else
@@ -1059,11 +1059,11 @@ int store_import_gaps(struct store *st, const struct gap_record *v, size_t n, un
         }
     }
     if (!rc && n)
-        rc = implicit_begin(st, &owned, err);
+        rc = store_implicit_begin(st, &owned, err);
     if (rc || !n)
         goto out;
     rc = st->ops->import_gaps(st, v, n, flags, &count, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
 out:
     if (added)
         *added = rc ? 0 : count;
@@ -1093,11 +1093,11 @@ int store_import_job_runs(struct store *st, const struct job_run *v, size_t n, u
         }
     }
     if (!rc && n)
-        rc = implicit_begin(st, &owned, err);
+        rc = store_implicit_begin(st, &owned, err);
     if (rc || !n)
         goto out;
     rc = st->ops->import_job_runs(st, v, n, flags, &count, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
 out:
     if (added)
         *added = rc ? 0 : count;
@@ -1114,11 +1114,11 @@ int store_import_jobs(struct store *st, const struct job_state *v, size_t n, uns
     for (size_t i = 0; i < n && !rc; i++)
         rc = check_name("job id", v[i].job_id, err);
     if (!rc && n)
-        rc = implicit_begin(st, &owned, err);
+        rc = store_implicit_begin(st, &owned, err);
     if (rc || !n)
         goto out;
     rc = st->ops->import_jobs(st, v, n, flags, &count, err);
-    rc = implicit_end(st, owned, rc, err);
+    rc = store_implicit_end(st, owned, rc, err);
 out:
     if (added)
         *added = rc ? 0 : count;

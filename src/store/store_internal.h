@@ -27,6 +27,68 @@ struct rate_row {
     char ban_reason[RATE_REASON_MAX];
 };
 
+/*
+ * Generic statements, for tables whose few, small statements are written
+ * once for both backends (store_sql.c and the store_<area>.c files on top
+ * of it: alerts, outboxes, signals, deliveries, backtests). Placeholders
+ * are $1..$N in both dialects. A parameter carries its kind so that each
+ * backend binds it natively: SQLite binds integers (prices scaled as in
+ * market/price.h, times as Unix ms) and text; PostgreSQL sends text with
+ * the parameter's type (int8, text, boolean, numeric as the exact
+ * decimal, timestamptz), so its SQL needs no casts.
+ */
+enum sqlv_kind {
+    SQLV_NULL,
+    SQLV_INT,
+    SQLV_TEXT,
+    SQLV_BOOL,
+    SQLV_PRICE,   /* i: a price scaled by 1e8 */
+    SQLV_TIME_MS, /* i: Unix ms (PostgreSQL: timestamptz) */
+};
+
+struct sqlv {
+    enum sqlv_kind kind;
+    int64_t i;
+    const char *s;
+};
+#define SQLV_I(v)  ((struct sqlv){.kind = SQLV_INT, .i = (v)})
+#define SQLV_S(v)  ((struct sqlv){.kind = SQLV_TEXT, .s = (v)})
+#define SQLV_B(v)  ((struct sqlv){.kind = SQLV_BOOL, .i = (v) ? 1 : 0})
+#define SQLV_P(v)  ((struct sqlv){.kind = SQLV_PRICE, .i = (v)})
+#define SQLV_MS(v) ((struct sqlv){.kind = SQLV_TIME_MS, .i = (v)})
+#define SQLV_N()   ((struct sqlv){.kind = SQLV_NULL})
+
+/*
+ * The rows of a statement, every cell as text (NULL for SQL NULL), read
+ * with the sql_rows_* accessors of store_sql.c, which know how the backend
+ * spells each kind.
+ */
+struct sql_rows {
+    size_t nrows, ncols;
+    char **cells;       /* nrows * ncols */
+    int64_t changed;    /* rows inserted, updated or deleted */
+    bool scaled_prices; /* prices are the integers of price.h (SQLite), else decimals */
+};
+#define SQL_ROWS_INIT                                                                              \
+    {                                                                                              \
+        0                                                                                          \
+    }
+
+/*
+ * One statement in both dialects. The SQLite text reads times as the
+ * stored Unix ms; the PostgreSQL text must select a timestamptz column as
+ * Unix ms (SQL_PG_MS(col)) and a boolean as-is ("t"/"f").
+ */
+struct sql_stmt {
+    const char *sqlite;
+    const char *pg;
+};
+#define SQL_SAME(text)                                                                             \
+    {                                                                                              \
+        .sqlite = (text), .pg = (text)                                                             \
+    }
+#define SQL_PG_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
 struct store_ops {
     /* Backend name, "sqlite" / "postgresql". */
     const char *name;
@@ -61,8 +123,8 @@ struct store_ops {
     int (*latest_time)(struct store *st, const struct series_key *s, int64_t *out,
                        struct strbuf *err);
     /* MUST. The iterator may hold a prepared statement / result. */
-    int (*query_candles)(struct store *st, const struct candle_query *q,
-                         struct candle_iter **out, struct strbuf *err);
+    int (*query_candles)(struct store *st, const struct candle_query *q, struct candle_iter **out,
+                         struct strbuf *err);
     /* MUST. */
     int (*count_candles)(struct store *st, const struct candle_query *q, int64_t *out,
                          struct strbuf *err);
@@ -90,8 +152,7 @@ struct store_ops {
      * inside a transaction opened by store.c.
      */
     int (*job_ensure)(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
-    int (*job_get)(struct store *st, const char *job_id, struct job_state *out,
-                   struct strbuf *err);
+    int (*job_get)(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
     int (*job_list)(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
     int (*job_set_paused)(struct store *st, const char *job_id, bool paused, int64_t now,
                           struct strbuf *err);
@@ -102,10 +163,10 @@ struct store_ops {
     int (*job_run_update)(struct store *st, int64_t id, enum job_status status, int64_t finished,
                           const char *message, const char *details, struct strbuf *err);
     /* Adjust the streak of the run's job (+1, or reset when `reset`); return the new value. */
-    int (*job_streak_update)(struct store *st, const char *job_id, bool reset,
-                             int64_t *out_streak, struct strbuf *err);
-    int (*job_runs_list)(struct store *st, const char *job_id, size_t limit,
-                         struct job_run **out, size_t *n, struct strbuf *err);
+    int (*job_streak_update)(struct store *st, const char *job_id, bool reset, int64_t *out_streak,
+                             struct strbuf *err);
+    int (*job_runs_list)(struct store *st, const char *job_id, size_t limit, struct job_run **out,
+                         size_t *n, struct strbuf *err);
     int (*job_runs_prune)(struct store *st, int64_t before_ms, int64_t *deleted,
                           struct strbuf *err);
     int (*job_runs_fail_stale)(struct store *st, int64_t started_before_ms, const char *message,
@@ -162,6 +223,16 @@ struct store_ops {
                            size_t *added, struct strbuf *err);
     int (*import_jobs)(struct store *st, const struct job_state *v, size_t n, unsigned flags,
                        size_t *added, struct strbuf *err);
+    /*
+     * MUST (generic statements). Run `sql` (of this backend's dialect) with
+     * p[0..n) and collect every row into `out` (released by the caller with
+     * sql_rows_release, also on failure). The backend may cache the
+     * prepared statement by the address of `sql`, which is therefore a
+     * string with static storage. Errors: CK_ECONFLICT for a constraint,
+     * CK_EBUSY, CK_EIO, as everywhere.
+     */
+    int (*sql)(struct store *st, const char *sql, const struct sqlv *p, size_t n,
+               struct sql_rows *out, struct strbuf *err);
 };
 
 /* Embedded as the first member of every backend's connection. */
@@ -175,6 +246,34 @@ struct candle_iter {
     int (*next)(struct candle_iter *it, struct candle *out, struct strbuf *err);
     void (*free)(struct candle_iter *it);
 };
+
+/* Implicit transactions (store.c): begin one when the caller has none; end it. */
+int store_implicit_begin(struct store *st, bool *owned, struct strbuf *err);
+int store_implicit_end(struct store *st, bool owned, int rc, struct strbuf *err);
+
+/*
+ * store_sql.c. Run `stmt` in the store's dialect; `what` says what it was
+ * for in the error ("record alert 'job:x'"). `out` may be NULL when no rows
+ * are wanted (the changed count is then returned through `changed`, which
+ * may be NULL too).
+ */
+int store_sql(struct store *st, const struct sql_stmt *stmt, const struct sqlv *p, size_t n,
+              struct sql_rows *out, int64_t *changed, const char *what, struct strbuf *err);
+void sql_rows_release(struct sql_rows *r);
+/* Cell (row, col): NULL for SQL NULL. BUG() when out of range. */
+const char *sql_rows_text(const struct sql_rows *r, size_t row, size_t col);
+bool sql_rows_null(const struct sql_rows *r, size_t row, size_t col);
+/* Typed reads: 0, or CK_EPARSE naming the column when the cell is NULL or malformed. */
+int sql_rows_int(const struct sql_rows *r, size_t row, size_t col, int64_t *out,
+                 struct strbuf *err);
+int sql_rows_bool(const struct sql_rows *r, size_t row, size_t col, bool *out, struct strbuf *err);
+int sql_rows_price(const struct sql_rows *r, size_t row, size_t col, int64_t *out,
+                   struct strbuf *err);
+/* A copy of the cell ("" for NULL). */
+char *sql_rows_strdup(const struct sql_rows *r, size_t row, size_t col);
+/* Integer or 0 when NULL (times that may be absent). */
+int sql_rows_int_or0(const struct sql_rows *r, size_t row, size_t col, int64_t *out,
+                     struct strbuf *err);
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;

@@ -530,6 +530,112 @@ static const char *const pg_migrations[] = {
     "  updated_at timestamptz NOT NULL,"
     "  PRIMARY KEY (source, symbol, timeframe)"
     ");",
+    /*
+     * 4: alerts. One row per alert key with its state and what operators
+     * were last told of it, and the outbox of messages to the channels
+     * (one row per channel and message). Times are timestamptz; a lease on an
+     * outbox row (holder, until) keeps two senders off one message.
+     */
+    "CREATE TABLE alerts ("
+    "  key text COLLATE \"C\" PRIMARY KEY,"
+    "  severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),"
+    "  state text NOT NULL CHECK (state IN ('firing', 'resolved')),"
+    "  title text NOT NULL,"
+    "  details text NOT NULL,"
+    "  inhibited_by text NOT NULL DEFAULT '',"
+    "  first_seen timestamptz NOT NULL,"
+    "  last_seen timestamptz NOT NULL,"
+    "  resolved_at timestamptz,"
+    "  last_notified timestamptz,"
+    "  notified_state text NOT NULL DEFAULT '',"
+    "  times_sent bigint NOT NULL DEFAULT 0,"
+    "  updated_at timestamptz NOT NULL);"
+    "CREATE INDEX alerts_state ON alerts (state, last_seen);"
+    "CREATE TABLE alert_outbox ("
+    "  id bigserial PRIMARY KEY,"
+    "  channel text NOT NULL,"
+    "  alert_key text NOT NULL,"
+    "  severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),"
+    "  kind text NOT NULL,"
+    "  title text NOT NULL,"
+    "  details text NOT NULL,"
+    "  event_time timestamptz NOT NULL,"
+    "  created_at timestamptz NOT NULL,"
+    "  due_at timestamptz NOT NULL,"
+    "  attempts bigint NOT NULL DEFAULT 0,"
+    "  parts_done bigint NOT NULL DEFAULT 0,"
+    "  status text NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),"
+    "  last_error text NOT NULL DEFAULT '',"
+    "  sent_at timestamptz,"
+    "  lease_holder text NOT NULL DEFAULT '',"
+    "  lease_until timestamptz NOT NULL DEFAULT 'epoch');"
+    "CREATE INDEX alert_outbox_due ON alert_outbox (status, due_at);",
+    /*
+     * 5: signals, their deliveries to receivers (the outbox, leased like
+     * the alert outbox) with every attempt, outcomes and backtest results.
+     * Prices NUMERIC(20,8) as in candles; times timestamptz.
+     */
+    "CREATE TABLE signals ("
+    "  id text COLLATE \"C\" PRIMARY KEY,"
+    "  idempotency_key text UNIQUE,"
+    "  request_hash text NOT NULL,"
+    "  source text NOT NULL,"
+    "  symbol text NOT NULL,"
+    "  timeframe text NOT NULL,"
+    "  direction text NOT NULL CHECK (direction IN ('long', 'short')),"
+    "  entry NUMERIC(20,8) NOT NULL,"
+    "  stop_loss NUMERIC(20,8) NOT NULL,"
+    "  take_profit NUMERIC(20,8) NOT NULL,"
+    "  created_at timestamptz NOT NULL,"
+    "  expires_at timestamptz,"
+    "  status text NOT NULL CHECK (status IN ('active', 'won', 'lost', 'expired', 'cancelled')),"
+    "  note text NOT NULL DEFAULT '',"
+    "  updated_at timestamptz NOT NULL);"
+    "CREATE INDEX signals_status_created ON signals (status, created_at);"
+    "CREATE INDEX signals_created ON signals (created_at);"
+    "CREATE TABLE deliveries ("
+    "  id bigserial PRIMARY KEY,"
+    "  signal_id text NOT NULL REFERENCES signals (id),"
+    "  receiver text NOT NULL,"
+    "  webhook_id text NOT NULL UNIQUE,"
+    "  status text NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),"
+    "  attempts bigint NOT NULL DEFAULT 0,"
+    "  next_at timestamptz NOT NULL,"
+    "  last_error text NOT NULL DEFAULT '',"
+    "  last_status bigint NOT NULL DEFAULT 0,"
+    "  created_at timestamptz NOT NULL,"
+    "  delivered_at timestamptz,"
+    "  lease_holder text NOT NULL DEFAULT '',"
+    "  lease_until timestamptz NOT NULL DEFAULT 'epoch',"
+    "  UNIQUE (signal_id, receiver));"
+    "CREATE INDEX deliveries_due ON deliveries (status, next_at);"
+    "CREATE TABLE delivery_attempts ("
+    "  id bigserial PRIMARY KEY,"
+    "  delivery_id bigint NOT NULL REFERENCES deliveries (id),"
+    "  attempt bigint NOT NULL,"
+    "  started_at timestamptz NOT NULL,"
+    "  duration_ms bigint NOT NULL,"
+    "  http_status bigint NOT NULL,"
+    "  error text NOT NULL,"
+    "  instance text NOT NULL);"
+    "CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);"
+    "CREATE TABLE outcomes ("
+    "  signal_id text PRIMARY KEY REFERENCES signals (id),"
+    "  result text NOT NULL CHECK (result IN ('won', 'lost', 'expired')),"
+    "  price NUMERIC(20,8),"
+    "  decided_at timestamptz NOT NULL,"
+    "  timeframe text NOT NULL DEFAULT '',"
+    "  candle_time timestamptz,"
+    "  ambiguous boolean NOT NULL DEFAULT false,"
+    "  created_at timestamptz NOT NULL);"
+    "CREATE INDEX outcomes_created ON outcomes (created_at);"
+    "CREATE TABLE backtests ("
+    "  id bigserial PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  created_at timestamptz NOT NULL,"
+    "  params text NOT NULL,"
+    "  metrics text NOT NULL);"
+    "CREATE INDEX backtests_created ON backtests (created_at);",
 };
 #define PG_SCHEMA_LATEST ((int)ARRAY_SIZE(pg_migrations))
 
@@ -2987,6 +3093,98 @@ static int pg_series_state_list(struct store *st, const char *source, struct ser
     return 0;
 }
 
+/* --- generic statements ------------------------------------------------ */
+
+/* Type oids of the parameters the generic statements send (pg_type.h). */
+enum {
+    PG_OID_BOOL = 16,
+    PG_OID_INT8 = 20,
+    PG_OID_TEXT = 25,
+    PG_OID_TIMESTAMPTZ = 1184,
+    PG_OID_NUMERIC = 1700,
+};
+
+#define PG_SQL_MAX_PARAMS 24
+
+static int pg_sql(struct store *st, const char *sql, const struct sqlv *p, size_t n,
+                  struct sql_rows *out, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    Oid types[PG_SQL_MAX_PARAMS];
+    const char *values[PG_SQL_MAX_PARAMS];
+    int lengths[PG_SQL_MAX_PARAMS], formats[PG_SQL_MAX_PARAMS];
+    char text[PG_SQL_MAX_PARAMS][PRICE_BUFSZ > 24 ? PRICE_BUFSZ : 24];
+    PGresult *res;
+    ExecStatusType status;
+    int rc;
+
+    sql_rows_release(out);
+    if (n > PG_SQL_MAX_PARAMS)
+        BUG("pg: %zu statement parameters", n);
+    for (size_t i = 0; i < n; i++) {
+        lengths[i] = 0;
+        formats[i] = 0;
+        values[i] = text[i];
+        switch (p[i].kind) {
+        case SQLV_NULL:
+            types[i] = 0;
+            values[i] = NULL;
+            break;
+        case SQLV_TEXT:
+            types[i] = PG_OID_TEXT;
+            values[i] = p[i].s;
+            break;
+        case SQLV_BOOL:
+            types[i] = PG_OID_BOOL;
+            values[i] = p[i].i ? "t" : "f";
+            break;
+        case SQLV_INT:
+            types[i] = PG_OID_INT8;
+            snprintf(text[i], sizeof(text[i]), "%lld", (long long)p[i].i);
+            break;
+        case SQLV_PRICE:
+            types[i] = PG_OID_NUMERIC;
+            price_format(p[i].i, text[i]);
+            break;
+        case SQLV_TIME_MS: {
+            /* Binary timestamptz: microseconds since 2000-01-01, exact to the ms. */
+            int64_t us = (p[i].i - PG_EPOCH_UNIX * 1000) * 1000;
+            types[i] = PG_OID_TIMESTAMPTZ;
+            pg_put_be64(text[i], (uint64_t)us);
+            lengths[i] = 8;
+            formats[i] = 1;
+            break;
+        }
+        }
+    }
+    rc = pg_ready(ps, err);
+    if (rc)
+        return rc;
+    res = PQexecParams(ps->conn, sql, (int)n, types, values, lengths, formats, 0);
+    status = PQresultStatus(res);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        rc = pg_result_error(ps, res, "statement failed", err);
+        PQclear(res);
+        return rc;
+    }
+    out->scaled_prices = false;
+    out->nrows = (size_t)PQntuples(res);
+    out->ncols = (size_t)PQnfields(res);
+    out->cells = xcalloc(out->nrows * out->ncols + 1, sizeof(*out->cells));
+    for (size_t r = 0; r < out->nrows; r++)
+        for (size_t c = 0; c < out->ncols; c++)
+            if (!PQgetisnull(res, (int)r, (int)c))
+                out->cells[r * out->ncols + c] = xstrdup(PQgetvalue(res, (int)r, (int)c));
+    {
+        const char *tuples = PQcmdTuples(res);
+        int64_t v = 0;
+        if (tuples && *tuples && !parse_int64(tuples, 0, INT64_MAX, &v))
+            out->changed = v;
+    }
+    PQclear(res);
+    return 0;
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -3033,4 +3231,5 @@ const struct store_ops store_pg_ops = {
     .export_job_runs = pg_export_job_runs,
     .import_job_runs = pg_import_job_runs,
     .import_jobs = pg_import_jobs,
+    .sql = pg_sql,
 };

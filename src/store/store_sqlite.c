@@ -58,6 +58,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,112 @@ static const char *const migrations[] = {
     "  deferred_reason TEXT NOT NULL DEFAULT '',"
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (source, symbol, timeframe)) WITHOUT ROWID;",
+    /*
+     * 4: alerts. One row per alert key with its state and what operators
+     * were last told of it, and the outbox of messages to the channels
+     * (one row per channel and message). Times are Unix ms; a lease on an
+     * outbox row (holder, until) keeps two senders off one message.
+     */
+    "CREATE TABLE alerts ("
+    "  key TEXT PRIMARY KEY,"
+    "  severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),"
+    "  state TEXT NOT NULL CHECK (state IN ('firing', 'resolved')),"
+    "  title TEXT NOT NULL,"
+    "  details TEXT NOT NULL,"
+    "  inhibited_by TEXT NOT NULL DEFAULT '',"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  resolved_at INTEGER,"
+    "  last_notified INTEGER,"
+    "  notified_state TEXT NOT NULL DEFAULT '',"
+    "  times_sent INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX alerts_state ON alerts (state, last_seen);"
+    "CREATE TABLE alert_outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  channel TEXT NOT NULL,"
+    "  alert_key TEXT NOT NULL,"
+    "  severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),"
+    "  kind TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  details TEXT NOT NULL,"
+    "  event_time INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  due_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  parts_done INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  sent_at INTEGER,"
+    "  lease_holder TEXT NOT NULL DEFAULT '',"
+    "  lease_until INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX alert_outbox_due ON alert_outbox (status, due_at);",
+    /*
+     * 5: signals, their deliveries to receivers (the outbox, leased like
+     * the alert outbox) with every attempt, outcomes and backtest results.
+     * Prices are scaled integers as in candles; times Unix ms.
+     */
+    "CREATE TABLE signals ("
+    "  id TEXT PRIMARY KEY,"
+    "  idempotency_key TEXT UNIQUE,"
+    "  request_hash TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  symbol TEXT NOT NULL,"
+    "  timeframe TEXT NOT NULL,"
+    "  direction TEXT NOT NULL CHECK (direction IN ('long', 'short')),"
+    "  entry INTEGER NOT NULL,"
+    "  stop_loss INTEGER NOT NULL,"
+    "  take_profit INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER,"
+    "  status TEXT NOT NULL CHECK (status IN ('active', 'won', 'lost', 'expired', 'cancelled')),"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX signals_status_created ON signals (status, created_at);"
+    "CREATE INDEX signals_created ON signals (created_at);"
+    "CREATE TABLE deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  signal_id TEXT NOT NULL REFERENCES signals (id),"
+    "  receiver TEXT NOT NULL,"
+    "  webhook_id TEXT NOT NULL UNIQUE,"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  last_status INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  lease_holder TEXT NOT NULL DEFAULT '',"
+    "  lease_until INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (signal_id, receiver));"
+    "CREATE INDEX deliveries_due ON deliveries (status, next_at);"
+    "CREATE TABLE delivery_attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  delivery_id INTEGER NOT NULL REFERENCES deliveries (id),"
+    "  attempt INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  http_status INTEGER NOT NULL,"
+    "  error TEXT NOT NULL,"
+    "  instance TEXT NOT NULL);"
+    "CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);"
+    "CREATE TABLE outcomes ("
+    "  signal_id TEXT PRIMARY KEY REFERENCES signals (id),"
+    "  result TEXT NOT NULL CHECK (result IN ('won', 'lost', 'expired')),"
+    "  price INTEGER,"
+    "  decided_at INTEGER NOT NULL,"
+    "  timeframe TEXT NOT NULL DEFAULT '',"
+    "  candle_time INTEGER,"
+    "  ambiguous INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX outcomes_created ON outcomes (created_at);"
+    "CREATE TABLE backtests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  params TEXT NOT NULL,"
+    "  metrics TEXT NOT NULL);"
+    "CREATE INDEX backtests_created ON backtests (created_at);",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
@@ -421,6 +528,12 @@ struct sqlite_store {
      */
     sqlite3_stmt *query_stmts[2];
     bool query_lent[2];
+    /* Generic statements (store_sql.c), prepared once, keyed by the address of their text. */
+    struct sql_cached {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } *sql_cache;
+    size_t sql_ncache, sql_alloc;
 };
 
 struct sqlite_iter {
@@ -826,6 +939,9 @@ static void sqlite_free(struct sqlite_store *ss)
         sqlite3_finalize(ss->gap_stmts[i]);
     for (size_t i = 0; i < ARRAY_SIZE(ss->query_stmts); i++)
         sqlite3_finalize(ss->query_stmts[i]);
+    for (size_t i = 0; i < ss->sql_ncache; i++)
+        sqlite3_finalize(ss->sql_cache[i].stmt);
+    free(ss->sql_cache);
     sqlite3_close(ss->db);
     cache_free(ss);
     free(ss->path);
@@ -2231,6 +2347,100 @@ out:
     return 0;
 }
 
+/* --- generic statements ------------------------------------------------ */
+
+static int sqlite_sql_prepare(struct sqlite_store *ss, const char *sql, sqlite3_stmt **out,
+                              struct strbuf *err)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    for (size_t i = 0; i < ss->sql_ncache; i++) {
+        if (ss->sql_cache[i].sql == sql) {
+            *out = ss->sql_cache[i].stmt;
+            return 0;
+        }
+    }
+    rc = sqlite3_prepare_v3(ss->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(ss, rc, "cannot prepare statement", err);
+    ALLOC_GROW(ss->sql_cache, ss->sql_ncache + 1, ss->sql_alloc);
+    ss->sql_cache[ss->sql_ncache++] = (struct sql_cached){sql, stmt};
+    *out = stmt;
+    return 0;
+}
+
+static int sqlite_sql_bind(struct sqlite_store *ss, sqlite3_stmt *stmt, const struct sqlv *p,
+                           size_t n, struct strbuf *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[24];
+        int idx, rc;
+
+        snprintf(name, sizeof(name), "$%zu", i + 1);
+        idx = sqlite3_bind_parameter_index(stmt, name);
+        if (!idx)
+            continue; /* a parameter this dialect's text does not use */
+        switch (p[i].kind) {
+        case SQLV_NULL:
+            rc = sqlite3_bind_null(stmt, idx);
+            break;
+        case SQLV_TEXT:
+            rc = p[i].s ? sqlite3_bind_text(stmt, idx, p[i].s, -1, SQLITE_STATIC)
+                        : sqlite3_bind_null(stmt, idx);
+            break;
+        default:
+            rc = sqlite3_bind_int64(stmt, idx, p[i].i);
+            break;
+        }
+        if (rc != SQLITE_OK)
+            return sqlite_fail(ss, rc, "cannot bind a parameter", err);
+    }
+    if ((size_t)sqlite3_bind_parameter_count(stmt) > n)
+        BUG("sqlite: statement wants %d parameters, %zu given", sqlite3_bind_parameter_count(stmt),
+            n);
+    return 0;
+}
+
+static int sqlite_sql(struct store *st, const char *sql, const struct sqlv *p, size_t n,
+                      struct sql_rows *out, struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *stmt = NULL;
+    size_t alloc = 0;
+    int rc;
+
+    sql_rows_release(out);
+    out->scaled_prices = true;
+    rc = sqlite_sql_prepare(ss, sql, &stmt, err);
+    if (rc)
+        return rc;
+    rc = sqlite_sql_bind(ss, stmt, p, n, err);
+    if (rc) {
+        sqlite3_clear_bindings(stmt);
+        return rc;
+    }
+    out->ncols = (size_t)sqlite3_column_count(stmt);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        ALLOC_GROW(out->cells, (out->nrows + 1) * out->ncols, alloc);
+        for (size_t c = 0; c < out->ncols; c++) {
+            const unsigned char *v = sqlite3_column_text(stmt, (int)c);
+            out->cells[out->nrows * out->ncols + c] = v ? xstrdup((const char *)v) : NULL;
+        }
+        out->nrows++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sqlite_fail(ss, rc, "statement failed", err);
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        return rc;
+    }
+    out->changed = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(ss->db);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -2277,4 +2487,5 @@ const struct store_ops store_sqlite_ops = {
     .export_job_runs = sqlite_export_job_runs,
     .import_job_runs = sqlite_import_job_runs,
     .import_jobs = sqlite_import_jobs,
+    .sql = sqlite_sql,
 };
