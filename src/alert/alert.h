@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_ALERT_ALERT_H
+#define CK_ALERT_ALERT_H
+
+#include "alert/notify.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+struct settings;
+struct store;
+struct strbuf;
+struct retry_clock;
+
+/*
+ * The alert manager: turns conditions into few, useful messages.
+ *
+ * A condition is reported by key ("job:refresh_candles_M15",
+ * "breaker:twelvedata", "stale:twelvedata:XAU/USD:M15", ...) every time it
+ * is observed (alert_fire) and cleared when it is seen to be gone
+ * (alert_clear). The manager keeps one row per key in the database and
+ * decides what operators hear:
+ *
+ *   - the first fire of an episode queues one "firing" message;
+ *   - further fires while it stays firing are silent, except a "reminder"
+ *     every repeat_interval (settings alerts.repeat_interval, default 4 h;
+ *     0 = never);
+ *   - a clear of a key whose firing message went out queues one
+ *     "resolved" message;
+ *   - cooldown (alerts.cooldown / ALERT_COOLDOWN_MINUTES, default 15 min):
+ *     a key that fires again within the cooldown after its last message
+ *     does not queue a new firing message (the flapping is shown as one
+ *     episode), and a clear within the cooldown after the firing message
+ *     is held until the cooldown ends (the resolved message then goes out
+ *     if it is still clear);
+ *   - inhibition: an event may name `inhibited_by`, the key of an alert
+ *     that causes it (a provider's breaker for its per-symbol and per-job
+ *     alerts); while that alert is firing, the event is recorded but no
+ *     message is queued, and when its cause resolves without it having
+ *     cleared, it is queued then.
+ *
+ * Messages go through the outbox (table alert_outbox): one row per channel,
+ * written in the caller's transaction when there is one, and sent by
+ * alert_outbox_run() with the retry policy, so a message raised while a
+ * channel is unreachable, or before a restart, is delivered later. Several
+ * processes may run the outbox at once: each row is leased while sent.
+ *
+ * All functions take the caller's store connection (each thread has its
+ * own) and are thread-safe. Times are Unix ms. Nothing here logs secrets.
+ */
+struct alert_manager;
+
+struct alert_event {
+    const char *key;
+    enum notify_severity severity;
+    const char *title;        /* "Candle refresh failing" */
+    const char *details;      /* "M15 refresh has failed 3 consecutive times: <error>" */
+    const char *inhibited_by; /* key of the alert that causes this one, or NULL */
+    int64_t now_ms;
+};
+
+/*
+ * `channels` are borrowed (notify_channels_new()); `metrics` (may be NULL)
+ * gets alerts_sent_total{channel,severity} and alerts_failed_total{channel};
+ * `clock` (may be NULL: real time) is used by the outbox for now and
+ * backoff; `instance` names this process in leases.
+ */
+struct alert_manager *alert_manager_new(const struct settings *s, struct notify_channel **channels,
+                                        size_t nchannels, struct metrics *metrics,
+                                        const struct retry_clock *clock, const char *instance);
+void alert_manager_free(struct alert_manager *am);
+
+int alert_fire(struct alert_manager *am, struct store *st, const struct alert_event *ev,
+               struct strbuf *err);
+/* The condition of `key` is gone; a key never fired, or already resolved, is a no-op. */
+int alert_clear(struct alert_manager *am, struct store *st, const char *key, const char *details,
+                int64_t now_ms, struct strbuf *err);
+
+/*
+ * A message that is not an alert (the digest, a new signal, an outcome, a
+ * dead letter's notice is an alert): queued to every channel as is.
+ * `kind` is the notify_msg state ("digest", "signal", "outcome").
+ */
+int alert_notice(struct alert_manager *am, struct store *st, enum notify_severity severity,
+                 const char *kind, const char *title, const char *details, int64_t now_ms,
+                 struct strbuf *err);
+
+/*
+ * Send what is due in the outbox (and queue the held resolved messages
+ * whose cooldown ended, and reminders that are due): at most `max`
+ * messages; `*sent` (may be NULL) gets how many went out. A failed send is
+ * rescheduled with the retry policy ([retry]), obeying a channel's
+ * retry_after; after max_retries it is marked failed and counted.
+ * `*next_due_ms` (may be NULL) gets when the next row is due (0: none).
+ */
+int alert_outbox_run(struct alert_manager *am, struct store *st, int64_t now_ms, size_t max,
+                     size_t *sent, int64_t *next_due_ms, struct strbuf *err);
+
+/*
+ * The sender thread of `candlekeep run`: opens its own connection to
+ * `store_url`, runs the outbox when woken (alert_fire/clear/notice wake it)
+ * and at least every second. stop() waits for the send in flight.
+ */
+int alert_sender_start(struct alert_manager *am, const char *store_url, struct strbuf *err);
+void alert_sender_stop(struct alert_manager *am);
+
+/* Listing, for `candlekeep alerts` and GET /alerts. */
+enum alert_state {
+    ALERT_FIRING,
+    ALERT_RESOLVED,
+};
+const char *alert_state_name(enum alert_state s);
+int alert_state_parse(const char *name, enum alert_state *out);
+
+struct alert_info {
+    char *key;
+    enum notify_severity severity;
+    enum alert_state state;
+    char *title;
+    char *details;
+    char *inhibited_by; /* "" when not held back */
+    int64_t first_seen_ms, last_seen_ms;
+    int64_t resolved_ms;      /* 0 while firing */
+    int64_t last_notified_ms; /* 0: never told */
+    int64_t times_sent;
+};
+void alert_infos_free(struct alert_info *v, size_t n);
+
+/* Alerts, newest activity first; `state` NULL for all; limit 0 = all. */
+int alert_list(struct store *st, const enum alert_state *state, size_t limit,
+               struct alert_info **out, size_t *n, struct strbuf *err);
+
+#endif

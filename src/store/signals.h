@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_STORE_SIGNALS_H
+#define CK_STORE_SIGNALS_H
+
+/*
+ * The store's signal tables (schema 5): signals, their deliveries to the
+ * configured receivers (the outbox) with every attempt, outcomes and
+ * backtest results. Same conventions as store.h: 0 or CK_E* with a message
+ * in `err`; writes run in their own transaction unless the caller has
+ * one. Times are Unix ms; prices are the scaled integers of market/price.h.
+ */
+#include "market/timeframe.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct strbuf;
+
+enum signal_direction {
+    SIGNAL_LONG,
+    SIGNAL_SHORT,
+};
+enum signal_status {
+    SIGNAL_ACTIVE,
+    SIGNAL_WON,
+    SIGNAL_LOST,
+    SIGNAL_EXPIRED,
+    SIGNAL_CANCELLED,
+};
+const char *signal_direction_name(enum signal_direction d);
+int signal_direction_parse(const char *name, enum signal_direction *out);
+const char *signal_status_name(enum signal_status s);
+int signal_status_parse(const char *name, enum signal_status *out);
+
+#define SIGNAL_ID_MAX 64
+
+struct signal {
+    char id[SIGNAL_ID_MAX]; /* "sig_" + 26 base32 characters, time-ordered */
+    char *idempotency_key;  /* NULL when none was given */
+    char *request_hash;     /* hex SHA-256 of the canonical request (idempotency) */
+    char *source;
+    char *symbol;
+    enum timeframe tf;
+    enum signal_direction direction;
+    int64_t entry, stop_loss, take_profit;
+    int64_t created_ms;
+    int64_t expires_ms; /* 0: never */
+    enum signal_status status;
+    char *note;
+    int64_t updated_ms;
+};
+void signal_release(struct signal *s);
+void signals_free(struct signal *v, size_t n);
+
+/* A new, time-ordered, unique signal id for `now_ms`. */
+void signal_new_id(char out[SIGNAL_ID_MAX], int64_t now_ms);
+
+/*
+ * Create `s` (s->id set by the caller with signal_new_id) and one pending
+ * delivery per receiver name, due at `now_ms`, with webhook_id
+ * "<signal id>.<receiver>" — all in one transaction. With an idempotency
+ * key that is already stored: when its request_hash equals s->request_hash,
+ * `*s` is replaced by the stored signal and *existed set (nothing written);
+ * otherwise CK_ECONFLICT naming the key.
+ */
+int store_signal_create(struct store *st, struct signal *s, const char *const *receivers,
+                        size_t nreceivers, int64_t now_ms, bool *existed, struct strbuf *err);
+/* CK_ENOTFOUND when there is no such signal. */
+int store_signal_get(struct store *st, const char *id, struct signal *out, struct strbuf *err);
+
+struct signal_query {
+    const enum signal_status *status; /* NULL: any */
+    int64_t since_ms;                 /* created at or after; 0: any */
+    int64_t until_ms;                 /* created before; 0: any */
+    size_t limit;                     /* 0: all */
+    bool oldest_first;                /* default newest first */
+};
+int store_signal_list(struct store *st, const struct signal_query *q, struct signal **out,
+                      size_t *n, struct strbuf *err);
+/*
+ * Move signal `id` from `from` to `to` (cancel: active -> cancelled).
+ * CK_ENOTFOUND without the signal, CK_ECONFLICT when it is not in `from`.
+ */
+int store_signal_set_status(struct store *st, const char *id, enum signal_status from,
+                            enum signal_status to, int64_t now_ms, struct strbuf *err);
+
+/* --- deliveries ------------------------------------------------------ */
+
+enum delivery_status {
+    DELIVERY_PENDING,
+    DELIVERY_DELIVERED,
+    DELIVERY_DEAD,
+};
+const char *delivery_status_name(enum delivery_status s);
+int delivery_status_parse(const char *name, enum delivery_status *out);
+
+struct delivery {
+    int64_t id;
+    char signal_id[SIGNAL_ID_MAX];
+    char *receiver;
+    char *webhook_id;
+    enum delivery_status status;
+    int64_t attempts;
+    int64_t next_ms;
+    char *last_error;
+    int64_t last_status; /* HTTP status of the last attempt, 0 none */
+    int64_t created_ms;
+    int64_t delivered_ms; /* 0 until delivered */
+};
+void deliveries_free(struct delivery *v, size_t n);
+
+/*
+ * Lease up to `max` pending deliveries due at `now_ms` (next_at <= now)
+ * whose lease is free or lapsed, oldest due first, to `holder` until
+ * `lease_until_ms`; only those of `receiver` when not NULL. Atomic: two
+ * claimers never get the same delivery while a lease holds.
+ */
+int store_delivery_claim(struct store *st, const char *receiver, int64_t now_ms, const char *holder,
+                         int64_t lease_until_ms, size_t max, struct delivery **out, size_t *n,
+                         struct strbuf *err);
+/* When the next pending delivery is due (lease lapse included); CK_ENOTFOUND when none. */
+int store_delivery_next_due(struct store *st, int64_t *out_ms, struct strbuf *err);
+
+struct delivery_attempt {
+    int64_t attempt; /* 1-based */
+    int64_t started_ms;
+    int64_t duration_ms;
+    int64_t http_status; /* 0: no response */
+    char *error;         /* "" on success */
+    char *instance;
+};
+void delivery_attempts_free(struct delivery_attempt *v, size_t n);
+
+/*
+ * Record attempt `a` of delivery `id` held by `holder` and set its new
+ * status: delivered, pending again at `next_ms`, or dead; the lease is
+ * released. CK_ECONFLICT when `holder` no longer holds the lease (it
+ * lapsed and another took it over): nothing is written.
+ */
+int store_delivery_record(struct store *st, int64_t id, const char *holder,
+                          const struct delivery_attempt *a, enum delivery_status status,
+                          int64_t next_ms, struct strbuf *err);
+/* Deliveries of one signal, by receiver name. */
+int store_delivery_list(struct store *st, const char *signal_id, struct delivery **out, size_t *n,
+                        struct strbuf *err);
+int store_delivery_attempts(struct store *st, int64_t delivery_id, struct delivery_attempt **out,
+                            size_t *n, struct strbuf *err);
+/*
+ * Re-queue the dead deliveries of signal `signal_id` (all receivers, or
+ * only `receiver`): pending, due now, attempts kept in history but the
+ * count restarted. `*requeued` gets how many; 0 is not an error.
+ */
+int store_delivery_requeue(struct store *st, const char *signal_id, const char *receiver,
+                           int64_t now_ms, size_t *requeued, struct strbuf *err);
+/* Count deliveries by status (for /metrics and the digest). */
+int store_delivery_counts(struct store *st, int64_t out[3], struct strbuf *err);
+
+/* --- outcomes ------------------------------------------------------- */
+
+struct outcome {
+    char signal_id[SIGNAL_ID_MAX];
+    enum signal_status result; /* WON, LOST or EXPIRED */
+    bool has_price;
+    int64_t price; /* the take-profit or stop-loss level touched */
+    int64_t decided_ms;
+    bool has_candle;
+    enum timeframe tf;   /* of the deciding candle */
+    int64_t candle_time; /* its open time, Unix s */
+    bool ambiguous;      /* the candle touched both and no lower timeframe settled it */
+    int64_t created_ms;
+};
+
+/*
+ * Record the outcome of an active signal and set its status to the result,
+ * in one transaction. CK_ECONFLICT when the signal is no longer active.
+ */
+int store_outcome_record(struct store *st, const struct outcome *o, struct strbuf *err);
+int store_outcome_get(struct store *st, const char *signal_id, struct outcome *out,
+                      struct strbuf *err);
+
+/* For the digest: signals active now, created in [since, until), and outcomes decided then. */
+struct signal_counts {
+    int64_t active;
+    int64_t created;
+    int64_t won, lost, expired;
+};
+int store_signal_counts(struct store *st, int64_t since_ms, int64_t until_ms,
+                        struct signal_counts *out, struct strbuf *err);
+
+/* --- backtests ------------------------------------------------------ */
+
+struct backtest {
+    int64_t id;
+    char *name;
+    int64_t created_ms;
+    char *params;  /* JSON text as given (validated by the caller) */
+    char *metrics; /* JSON text */
+};
+void backtests_free(struct backtest *v, size_t n);
+int store_backtest_add(struct store *st, struct backtest *b, struct strbuf *err); /* sets b->id */
+int store_backtest_list(struct store *st, int64_t since_ms, size_t limit, struct backtest **out,
+                        size_t *n, struct strbuf *err);
+/* Delete up to `batch` results created before `before_ms` (0: all); `*deleted` gets how many. */
+int store_backtest_delete_before(struct store *st, int64_t before_ms, size_t batch,
+                                 int64_t *deleted, struct strbuf *err);
+int store_backtest_count_before(struct store *st, int64_t before_ms, int64_t *out,
+                                struct strbuf *err);
+
+#endif
