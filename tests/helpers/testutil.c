@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Temporary directories and paths for unit tests. */
+/* Temporary directories and paths, and local fake servers, for unit tests. */
 #include "testutil.h"
 
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -61,4 +63,81 @@ char *test_store_url(void)
     strbuf_addf(&sb, "sqlite:%s", f);
     free(f);
     return strbuf_detach(&sb, NULL);
+}
+
+int test_fake_start(struct test_fake *f, const char *script, const char *const *args)
+{
+    char *portfile = test_tmpfile(".port");
+    struct strbuf path = STRBUF_INIT;
+    const char *argv[32];
+    size_t argc = 0;
+    long port = 0;
+    pid_t pid;
+
+    f->pid = -1;
+    f->url[0] = '\0';
+    strbuf_addf(&path, "%s/tests/helpers/%s", test_source_dir(), script);
+    argv[argc++] = "python3";
+    argv[argc++] = path.buf;
+    argv[argc++] = "--port-file";
+    argv[argc++] = portfile;
+    for (size_t i = 0; args && args[i]; i++) {
+        if (argc + 2 > sizeof(argv) / sizeof(argv[0])) {
+            fprintf(stderr, "testutil: too many arguments for %s\n", script);
+            abort();
+        }
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        goto fail;
+    }
+    if (pid == 0) {
+        execvp("python3", (char *const *)argv);
+        _exit(127);
+    }
+    f->pid = (int)pid;
+    /* Up to 15 s: a loaded machine (a sanitizer build running in parallel) is slow to start python.
+     */
+    for (int i = 0; i < 1500 && !port; i++) {
+        FILE *fp = fopen(portfile, "r");
+        int status;
+        if (fp) {
+            if (fscanf(fp, "%ld", &port) != 1)
+                port = 0;
+            fclose(fp);
+        }
+        if (port)
+            break;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "testutil: %s exited early (status %d)\n", script, status);
+            f->pid = -1;
+            goto fail;
+        }
+        usleep(10000);
+    }
+    if (!port) {
+        fprintf(stderr, "testutil: %s did not write its port\n", script);
+        test_fake_stop(f);
+        goto fail;
+    }
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%ld", port);
+    strbuf_release(&path);
+    free(portfile);
+    return 0;
+fail:
+    strbuf_release(&path);
+    free(portfile);
+    return -1;
+}
+
+void test_fake_stop(struct test_fake *f)
+{
+    if (f->pid > 0) {
+        kill((pid_t)f->pid, SIGTERM);
+        waitpid((pid_t)f->pid, NULL, 0);
+    }
+    f->pid = -1;
 }
