@@ -81,6 +81,8 @@ Control API (JSON bodies; every key optional):
                                        # "drop": close at once without an answer
                 "error_code": 502,     # "error"/"html": the status (default 500)
                 "description": "...",  # "error": default per code
+                "parameters": {...},   # "error", telegram: the answer's "parameters"
+                                       #   (e.g. {"migrate_to_chat_id": -100123})
                 "retry_after": 5,      # "429" (default 5); also a "429" hook answer
                 "seconds": 3,          # "hang"
                 "headers": {"Retry-After": "7"},
@@ -459,7 +461,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATUS_TEXT.get(code, "Error")
             entry["status"], entry["reason"] = code, desc
             if target == "telegram":
-                self.tg_error(code, desc, headers=headers)
+                self.tg_error(code, desc, f.get("parameters"), headers=headers)
             else:
                 self.send(code, desc, content_type="text/plain", headers=headers)
         return True

@@ -2,8 +2,11 @@
 /* Temporary directories and paths, and local fake servers, for unit tests. */
 #include "testutil.h"
 
+#include "source/http.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include <jansson.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -140,4 +143,52 @@ void test_fake_stop(struct test_fake *f)
         waitpid((pid_t)f->pid, NULL, 0);
     }
     f->pid = -1;
+}
+
+void test_fake_post(const struct test_fake *f, const char *path, json_t *body)
+{
+    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
+    struct http_response resp = HTTP_RESPONSE_INIT;
+    const struct http_header h[] = {{"Content-Type", "application/json"}};
+    char *text = body ? json_dumps(body, JSON_COMPACT) : xstrdup("{}");
+    struct http_request req = {.method = "POST", .headers = h, .nheaders = 1, .body = text};
+    struct http_client *hc = http_client_new();
+
+    req.body_len = strlen(text);
+    strbuf_addf(&url, "%s%s", f->url, path);
+    req.url = url.buf;
+    if (http_do(hc, &req, &resp, &err))
+        fail_msg("POST %s: %s", path, err.buf);
+    if (resp.status != 200)
+        fail_msg("POST %s: HTTP %ld: %s", path, resp.status, resp.body.buf);
+    json_decref(body);
+    free(text);
+    http_client_free(hc);
+    strbuf_release(&url);
+    strbuf_release(&err);
+    http_response_release(&resp);
+}
+
+json_t *test_fake_get_json(const struct test_fake *f, const char *path)
+{
+    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
+    struct http_response resp = HTTP_RESPONSE_INIT;
+    struct http_request req = {0};
+    struct http_client *hc = http_client_new();
+    json_t *j;
+
+    strbuf_addf(&url, "%s%s", f->url, path);
+    req.url = url.buf;
+    if (http_do(hc, &req, &resp, &err))
+        fail_msg("GET %s: %s", path, err.buf);
+    if (resp.status != 200)
+        fail_msg("GET %s: HTTP %ld: %s", path, resp.status, resp.body.buf);
+    j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
+    if (!j)
+        fail_msg("GET %s: the answer is not JSON", path);
+    http_client_free(hc);
+    strbuf_release(&url);
+    strbuf_release(&err);
+    http_response_release(&resp);
+    return j;
 }

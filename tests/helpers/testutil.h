@@ -45,4 +45,10 @@ int test_fake_start(struct test_fake *f, const char *script, const char *const *
 /* Stop the fake; harmless when it is not running. */
 void test_fake_stop(struct test_fake *f);
 
+struct json_t;
+/* POST `body` (a jansson value, taken; NULL: {}) as JSON to the fake's `path`; asserts HTTP 200. */
+void test_fake_post(const struct test_fake *f, const char *path, struct json_t *body);
+/* GET the fake's `path`; asserts HTTP 200 and returns the parsed JSON (caller decrefs). */
+struct json_t *test_fake_get_json(const struct test_fake *f, const char *path);
+
 #endif
