@@ -360,23 +360,7 @@ static int fake_stop(void **state)
 /* POST `body` (taken; may be NULL) to the fake's `path`; asserts HTTP 200. */
 static void fake_post(const char *path, json_t *body)
 {
-    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
-    struct http_response resp = HTTP_RESPONSE_INIT;
-    const struct http_header h[] = {{"Content-Type", "application/json"}};
-    char *text = body ? json_dumps(body, JSON_COMPACT) : xstrdup("{}");
-    struct http_request req = {.method = "POST", .headers = h, .nheaders = 1, .body = text};
-
-    req.body_len = strlen(text);
-    strbuf_addf(&url, "%s%s", fake_url, path);
-    req.url = url.buf;
-    assert_int_equal(http_do(ctl, &req, &resp, &err), 0);
-    if (resp.status != 200)
-        fail_msg("POST %s: HTTP %ld: %s", path, resp.status, resp.body.buf);
-    json_decref(body);
-    free(text);
-    strbuf_release(&url);
-    strbuf_release(&err);
-    http_response_release(&resp);
+    test_fake_post(&fake, path, body);
 }
 
 /* Reset the fake, then apply `control` (taken). */
@@ -389,21 +373,7 @@ static void fake_setup(json_t *control)
 /* GET a path of the fake; returns the parsed JSON body (caller decrefs). */
 static json_t *fake_get_json(const char *path)
 {
-    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
-    struct http_response resp = HTTP_RESPONSE_INIT;
-    struct http_request req = {0};
-    json_t *j;
-
-    strbuf_addf(&url, "%s%s", fake_url, path);
-    req.url = url.buf;
-    assert_int_equal(http_do(ctl, &req, &resp, &err), 0);
-    assert_int_equal(resp.status, 200);
-    j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
-    assert_non_null(j);
-    strbuf_release(&url);
-    strbuf_release(&err);
-    http_response_release(&resp);
-    return j;
+    return test_fake_get_json(&fake, path);
 }
 
 /* The query of the last /time_series request the fake saw (caller decrefs). */
