@@ -530,9 +530,9 @@ static void check_telegram(const struct settings *s, const struct config_file *c
     if (cf->path && line)
         strbuf_addf(&where, "%s:%d: ", cf->path, line);
     config_report_add(rep,
-                      "%s[alerts.telegram] %s is missing (or %s): %s is set, and Telegram alerts "
-                      "need both (or neither, to turn them off)",
-                      where.buf, missing, env, have);
+                      "%s[alerts.telegram] %s is missing: %s is set, and Telegram alerts need "
+                      "both (set %s or %s; or neither, to turn them off)",
+                      where.buf, missing, have, missing, env);
     strbuf_release(&where);
 }
 
