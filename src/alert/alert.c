@@ -444,9 +444,13 @@ static int fire_tx(struct alert_manager *am, struct store *st, const struct aler
         rc = store_alert_get(st, ev->key, true, &r, err);
         if (rc != CK_ENOTFOUND)
             break;
-        if (attempt > 0)
-            BUG("alert '%s' inserted by another connection and not found", ev->key);
         err_rewind(err, mark);
+        if (attempt > 0) {
+            /* Only a transaction isolation other than the store's could get here. */
+            strbuf_addf(err, "alert: '%s' was recorded by another process but cannot be read",
+                        ev->key);
+            return CK_ECONFLICT;
+        }
         /* A new key: the first fire of its first episode. */
         r = (struct alert_row){
             .key = xstrdup(ev->key),
@@ -487,7 +491,9 @@ static int fire_tx(struct alert_manager *am, struct store *st, const struct aler
         r.firing = true;
         r.resolved_ms = 0;
     }
-    r.last_seen_ms = now;
+    /* Daemons' clocks and events may disagree by a little: last_seen never goes back. */
+    if (now > r.last_seen_ms)
+        r.last_seen_ms = now;
     set_str(&r.severity, alert_severity_name(ev->severity));
     set_str(&r.title, ev->title);
     set_str(&r.details, ev->details);
