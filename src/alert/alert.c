@@ -780,11 +780,25 @@ static int run_channel(struct run_ctx *c, struct notify_channel *ch, size_t room
                        struct strbuf *err)
 {
     struct alert_outbox_row *v = NULL;
-    size_t n = 0, want = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-    int64_t now = run_now(c);
-    int rc = store_alert_outbox_claim(c->st, notify_channel_name(ch), now, c->am->instance,
-                                      now + LEASE_MS, want, &v, &n, err);
+    size_t n = 0, want = room < CLAIM_BATCH ? room : CLAIM_BATCH, mark = err->len;
+    int64_t now = run_now(c), due;
+    int rc;
 
+    /*
+     * Look before claiming: the claim is a write, and on SQLite every
+     * write takes the database's one write lock, which the ingest jobs
+     * need too. Most passes find nothing due.
+     */
+    *more = false;
+    rc = store_alert_outbox_next_due(c->st, notify_channel_name(ch), &due, err);
+    if (rc == CK_ENOTFOUND) {
+        err_rewind(err, mark);
+        return 0;
+    }
+    if (rc || due > now)
+        return rc;
+    rc = store_alert_outbox_claim(c->st, notify_channel_name(ch), now, c->am->instance,
+                                  now + LEASE_MS, want, &v, &n, err);
     *more = !rc && n == want;
     for (size_t i = 0; !rc && i < n; i++)
         rc = deliver(c, ch, &v[i], err);
