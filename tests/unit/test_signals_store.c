@@ -501,8 +501,10 @@ static void test_claim_exclusive(void **state)
     total = c[0].nids + c[1].nids;
     assert_int_equal(total, NSIG);
     all = xcalloc(total, sizeof(*all));
-    memcpy(all, c[0].ids, c[0].nids * sizeof(*all));
-    memcpy(all + c[0].nids, c[1].ids, c[1].nids * sizeof(*all));
+    for (size_t i = 0; i < c[0].nids; i++)
+        all[i] = c[0].ids[i];
+    for (size_t i = 0; i < c[1].nids; i++)
+        all[c[0].nids + i] = c[1].ids[i];
     qsort(all, total, sizeof(*all), cmp_i64);
     for (size_t i = 1; i < total; i++)
         if (all[i] == all[i - 1])
