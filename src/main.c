@@ -19,6 +19,8 @@ const struct cmd cmd_table[] = {
     {"alerts", cmd_alerts, "list alerts: firing and resolved, and what operators were told"},
     {"config", cmd_config, "check the configuration"},
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
+    {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
+    {"backtests", cmd_backtests, "store and list backtest results"},
     {NULL, NULL, NULL},
 };
 
