@@ -97,6 +97,9 @@ enum pg_stmt {
     PG_QUERY_DESC,
     PG_COUNT,
     PG_DELETE_BEFORE,
+    PG_SERIES_OF_TF,
+    PG_DELETE_SERIES_BATCH,
+    PG_COUNT_BEFORE,
     PG_LIST_SERIES,
     PG_LIST_GAPS,
     PG_INSERT_GAP,
@@ -223,6 +226,21 @@ static const struct {
     [PG_DELETE_BEFORE] = {"ck_delete_before", "DELETE FROM candles WHERE series_id IN "
                                               "(SELECT id FROM series WHERE timeframe = $1::text) "
                                               "AND open_time < $2::timestamptz"},
+    [PG_SERIES_OF_TF] = {"ck_series_of_tf",
+                         "SELECT id FROM series WHERE timeframe = $1::text ORDER BY id"},
+    /*
+     * The oldest $3 candles of series $1 before $2, as one range of the
+     * primary key bounded by the open time of the ($3 + 1)-th oldest (all
+     * of them when there are no more).
+     */
+    [PG_DELETE_SERIES_BATCH] = {"ck_delete_series_batch",
+                                "DELETE FROM candles WHERE series_id = $1::bigint "
+                                "AND open_time < coalesce((SELECT open_time FROM candles "
+                                "WHERE series_id = $1::bigint AND open_time < $2::timestamptz "
+                                "ORDER BY open_time OFFSET $3::bigint LIMIT 1), $2::timestamptz)"},
+    [PG_COUNT_BEFORE] = {"ck_count_before", "SELECT count(*) FROM candles WHERE series_id IN "
+                                            "(SELECT id FROM series WHERE timeframe = $1::text) "
+                                            "AND open_time < $2::timestamptz"},
     [PG_LIST_SERIES] = {"ck_list_series",
                         "SELECT s.source, s.symbol, s.timeframe, x.n, "
                         "extract(epoch FROM x.first)::bigint, extract(epoch FROM x.last)::bigint "
@@ -1865,8 +1883,69 @@ static int pg_count_candles(struct store *st, const struct candle_query *q, int6
     return rc;
 }
 
+/* The number of rows a DELETE reports. */
+static int pg_deleted_count(struct pg_store *ps, PGresult *res, int64_t *out, struct strbuf *err)
+{
+    if (parse_int64(PQcmdTuples(res), 0, INT64_MAX, out)) {
+        strbuf_addf(err, "store: unexpected row count '%s' from '%s'", PQcmdTuples(res),
+                    ps->redacted);
+        return CK_EPARSE;
+    }
+    return 0;
+}
+
 static int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
-                                    int64_t *deleted, struct strbuf *err)
+                                    size_t limit, int64_t *deleted, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t *ids = NULL;
+    int nids;
+    int rc = pg_ready(ps, err);
+
+    *deleted = 0;
+    if (rc)
+        return rc;
+    pp_text(&p, timeframe_name(tf));
+    if (!limit) {
+        pp_time(&p, before);
+        rc = pg_run(ps, PG_DELETE_BEFORE, &p, &res, err, "delete %s candles", timeframe_name(tf));
+        if (rc)
+            return rc;
+        rc = pg_deleted_count(ps, res, deleted, err);
+        PQclear(res);
+        return rc;
+    }
+    /* A batch: series by series, each a range of the primary key, until `limit` rows are gone. */
+    rc = pg_run(ps, PG_SERIES_OF_TF, &p, &res, err, "list %s series", timeframe_name(tf));
+    if (rc)
+        return rc;
+    nids = PQntuples(res);
+    ids = xcalloc(nids ? (size_t)nids : 1, sizeof(*ids));
+    for (int r = 0; !rc && r < nids; r++)
+        rc = pg_get_int(ps, res, r, 0, &ids[r], err);
+    PQclear(res);
+    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit; r++) {
+        int64_t n = 0;
+        struct pg_params q = {0};
+        pp_int(&q, ids[r]);
+        pp_time(&q, before);
+        pp_int(&q, (int64_t)(limit - (size_t)*deleted));
+        rc = pg_run(ps, PG_DELETE_SERIES_BATCH, &q, &res, err, "delete %s candles",
+                    timeframe_name(tf));
+        if (rc)
+            break;
+        rc = pg_deleted_count(ps, res, &n, err);
+        PQclear(res);
+        *deleted += n;
+    }
+    free(ids);
+    return rc;
+}
+
+static int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before,
+                                   int64_t *out, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct pg_params p = {0};
@@ -1877,13 +1956,10 @@ static int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t
         return rc;
     pp_text(&p, timeframe_name(tf));
     pp_time(&p, before);
-    rc = pg_run(ps, PG_DELETE_BEFORE, &p, &res, err, "delete %s candles", timeframe_name(tf));
+    rc = pg_run(ps, PG_COUNT_BEFORE, &p, &res, err, "count %s candles", timeframe_name(tf));
     if (rc)
         return rc;
-    rc = parse_int64(PQcmdTuples(res), 0, INT64_MAX, deleted) ? CK_EPARSE : 0;
-    if (rc)
-        strbuf_addf(err, "store: unexpected row count '%s' from '%s'", PQcmdTuples(res),
-                    ps->redacted);
+    rc = pg_get_int(ps, res, 0, 0, out, err);
     PQclear(res);
     return rc;
 }
@@ -3200,6 +3276,7 @@ const struct store_ops store_pg_ops = {
     .query_candles = pg_query_candles,
     .count_candles = pg_count_candles,
     .delete_candles_before = pg_delete_candles_before,
+    .count_candles_before = pg_count_candles_before,
     .list_series = pg_list_series,
     .list_gaps = pg_list_gaps,
     .insert_gap = pg_insert_gap,
