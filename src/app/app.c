@@ -6,6 +6,7 @@
  */
 #include "app/app.h"
 
+#include "jobs/retention.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
 #include "sched/sched.h"
@@ -127,5 +128,12 @@ int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
         if (rc)
             return rc;
     }
-    return 0;
+    struct sched_job_def retention = {
+        .id = RETENTION_JOB_ID,
+        .name = "data retention",
+        .cron = st->jobs.retention_cron,
+        .fn = retention_job_run,
+        .arg = &app->settings.retention,
+    };
+    return sched_add_job(s, &retention, err);
 }

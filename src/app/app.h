@@ -32,7 +32,10 @@ struct app {
 int app_init(struct app *app, struct strbuf *err);
 void app_release(struct app *app);
 
-/* Register every scheduled job (refresh_candles_<TF> for each configured timeframe). */
+/*
+ * Register every scheduled job: refresh_candles_<TF> for each configured
+ * timeframe, retention.
+ */
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
 
 /* The calendar of source `i`. */
