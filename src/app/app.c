@@ -68,6 +68,7 @@ int app_init(struct app *app, struct strbuf *err)
     declare_metrics(app->metrics);
     for (int tf = 0; tf < TF_COUNT; tf++)
         app->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
+    app->outcomes = (struct outcomes_job){.settings = &app->settings};
     return 0;
 }
 
@@ -135,5 +136,15 @@ int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
         .fn = retention_job_run,
         .arg = &app->settings.retention,
     };
-    return sched_add_job(s, &retention, err);
+    int rc = sched_add_job(s, &retention, err);
+    if (rc)
+        return rc;
+    struct sched_job_def outcomes = {
+        .id = OUTCOMES_JOB_ID,
+        .name = "signal outcomes",
+        .cron = st->jobs.outcomes_cron,
+        .fn = outcomes_job_run,
+        .arg = &app->outcomes,
+    };
+    return sched_add_job(s, &outcomes, err);
 }
