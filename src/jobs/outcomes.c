@@ -21,6 +21,7 @@
  */
 #include "jobs/outcomes.h"
 
+#include "alert/alert.h"
 #include "app/settings.h"
 #include "market/outcome.h"
 #include "market/price.h"
@@ -284,6 +285,19 @@ void outcomes_notice_text(const struct signal *s, const struct outcome *o, struc
         strbuf_addf(details, "%s touched in the %s candle of %s",
                     o->result == SIGNAL_WON ? "take-profit" : "stop-loss", timeframe_name(o->tf),
                     when);
+}
+
+int outcomes_notify_alert(void *arg, struct store *st, const struct signal *s,
+                          const struct outcome *o, int64_t now_ms, struct strbuf *err)
+{
+    struct strbuf title = STRBUF_INIT, details = STRBUF_INIT;
+    int rc;
+
+    outcomes_notice_text(s, o, &title, &details);
+    rc = alert_notice(arg, st, NOTIFY_INFO, "outcome", title.buf, details.buf, now_ms, err);
+    strbuf_release(&title);
+    strbuf_release(&details);
+    return rc;
 }
 
 int outcomes_job_run(struct job_ctx *ctx, void *arg)

@@ -66,6 +66,15 @@ void outcomes_details_json(const struct outcomes_stats *st, struct strbuf *out);
 void outcomes_notice_text(const struct signal *s, const struct outcome *o, struct strbuf *title,
                           struct strbuf *details);
 
+/*
+ * An outcomes_notify_fn that queues the notice to every operator channel
+ * with alert_notice() (kind "outcome", severity info), in the transaction
+ * of the outcome; `arg` is the struct alert_manager. Whoever builds the
+ * daemon's alert manager sets it as the job's notify.
+ */
+int outcomes_notify_alert(void *arg, struct store *st, const struct signal *s,
+                          const struct outcome *o, int64_t now_ms, struct strbuf *err);
+
 /* The job (sched.h job_fn); `arg` is a struct outcomes_job. */
 int outcomes_job_run(struct job_ctx *ctx, void *arg);
 

@@ -9,9 +9,11 @@
  */
 #include "testutil.h"
 
+#include "alert/alert.h"
 #include "app/settings.h"
 #include "jobs/outcomes.h"
 #include "market/price.h"
+#include "store/alerts.h"
 #include "store/signals.h"
 #include "store/store.h"
 #include "util/config.h"
@@ -351,6 +353,56 @@ static void test_notify_off(void **state)
     assert_int_equal(f->cap.n, 0);
 }
 
+static int no_send(struct notify_channel *ch, const struct notify_msg *m, struct notify_result *out,
+                   struct strbuf *err)
+{
+    (void)ch;
+    (void)m;
+    (void)out;
+    strbuf_addstr(err, "not sent in this test");
+    return CK_EUPSTREAM;
+}
+
+static void no_free(struct notify_channel *ch)
+{
+    (void)ch;
+}
+
+/* Through the alert manager: the notice lands in the outbox of each channel. */
+static void test_notice_queued_in_outbox(void **state)
+{
+    struct fixture *f = *state;
+    static const struct notify_ops ops = {.name = "capture", .send = no_send, .free = no_free};
+    struct notify_channel ch = {.ops = &ops}, *chans[] = {&ch};
+    struct alert_manager *am = alert_manager_new(&f->settings, chans, 1, NULL, NULL, "test");
+    char id[SIGNAL_ID_MAX];
+    struct candle h1[] = {K(T0, 100, 111, 99, 110)};
+    put(f, "XAU/USD", TF_H1, h1, 1);
+    add_signal(f, "XAU/USD", TF_H1, SIGNAL_LONG, 90, 110, T0 * 1000, 0, id);
+
+    f->job.notify = outcomes_notify_alert;
+    f->job.notify_arg = am;
+    struct outcomes_stats st = detect(f, (T0 + 2 * H1) * 1000);
+    assert_int_equal(st.won, 1);
+
+    struct alert_outbox_query q = {.channel = "capture"};
+    struct alert_outbox_row *rows;
+    size_t n, mine = 0;
+    CHECK_OK(store_alert_outbox_list(f->st, &q, &rows, &n, &f->err), &f->err);
+    for (size_t i = 0; i < n; i++) {
+        if (!strstr(rows[i].details, id))
+            continue;
+        mine++;
+        assert_string_equal(rows[i].kind, "outcome");
+        assert_string_equal(rows[i].severity, "info");
+        assert_string_equal(rows[i].title, "Signal won: XAU/USD H1 long");
+        assert_string_equal(rows[i].alert_key, "");
+    }
+    assert_int_equal(mine, 1);
+    alert_outbox_rows_free(rows, n);
+    alert_manager_free(am);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ambiguous_without_lower, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notice_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notice_queued_in_outbox, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
