@@ -98,7 +98,8 @@ enum pg_stmt {
     PG_COUNT,
     PG_DELETE_BEFORE,
     PG_SERIES_OF_TF,
-    PG_DELETE_SERIES_BATCH,
+    PG_SERIES_OLDEST,
+    PG_DELETE_SERIES_BEFORE,
     PG_COUNT_BEFORE,
     PG_LIST_SERIES,
     PG_LIST_GAPS,
@@ -229,15 +230,18 @@ static const struct {
     [PG_SERIES_OF_TF] = {"ck_series_of_tf",
                          "SELECT id FROM series WHERE timeframe = $1::text ORDER BY id"},
     /*
-     * The oldest $3 candles of series $1 before $2, as one range of the
-     * primary key bounded by the open time of the ($3 + 1)-th oldest (all
-     * of them when there are no more).
+     * A retention batch: the oldest candle of a series, then its candles
+     * before (the oldest + n periods), a plain range of the primary key. Open times are unique and
+     * aligned, so a window of n periods holds at most n candles, and the window starting at the
+     * oldest holds at least one. Not an OFFSET from the oldest: the rows of the batches before are
+     * dead in the index until the next vacuum, and an OFFSET walks them all again, batch after
+     * batch (a million rows in batches of 10,000 took three times as long).
      */
-    [PG_DELETE_SERIES_BATCH] = {"ck_delete_series_batch",
-                                "DELETE FROM candles WHERE series_id = $1::bigint "
-                                "AND open_time < coalesce((SELECT open_time FROM candles "
-                                "WHERE series_id = $1::bigint AND open_time < $2::timestamptz "
-                                "ORDER BY open_time OFFSET $3::bigint LIMIT 1), $2::timestamptz)"},
+    [PG_SERIES_OLDEST] = {"ck_series_oldest", "SELECT extract(epoch FROM min(open_time))::bigint "
+                                              "FROM candles WHERE series_id = $1::bigint"},
+    [PG_DELETE_SERIES_BEFORE] = {"ck_delete_series_before",
+                                 "DELETE FROM candles WHERE series_id = $1::bigint "
+                                 "AND open_time < $2::timestamptz"},
     [PG_COUNT_BEFORE] = {"ck_count_before", "SELECT count(*) FROM candles WHERE series_id IN "
                                             "(SELECT id FROM series WHERE timeframe = $1::text) "
                                             "AND open_time < $2::timestamptz"},
@@ -1926,19 +1930,49 @@ static int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t
     for (int r = 0; !rc && r < nids; r++)
         rc = pg_get_int(ps, res, r, 0, &ids[r], err);
     PQclear(res);
-    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit; r++) {
-        int64_t n = 0;
+    /*
+     * Windows of (what is left of the batch) periods from the oldest
+     * candle, until the batch is full or the series has nothing older:
+     * gaps make a window hold fewer, never more.
+     */
+    /*
+     * A batch that a crash loses is deleted again by the next run: its
+     * commit need not wait for the WAL to reach the disk, which is most of
+     * the time of a small batch (synchronous_commit off for this
+     * transaction only; nothing is at risk but the delete itself).
+     */
+    if (!rc)
+        rc = pg_command(ps, "SET LOCAL synchronous_commit TO off", "relax the batch's commit", err);
+    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit;) {
+        int64_t n = 0, oldest = 0, end;
         struct pg_params q = {0};
         pp_int(&q, ids[r]);
-        pp_time(&q, before);
-        pp_int(&q, (int64_t)(limit - (size_t)*deleted));
-        rc = pg_run(ps, PG_DELETE_SERIES_BATCH, &q, &res, err, "delete %s candles",
+        rc = pg_run(ps, PG_SERIES_OLDEST, &q, &res, err, "find the oldest %s candle",
+                    timeframe_name(tf));
+        if (rc)
+            break;
+        if (PQgetisnull(res, 0, 0)) {
+            PQclear(res);
+            r++;
+            continue;
+        }
+        rc = pg_get_int(ps, res, 0, 0, &oldest, err);
+        PQclear(res);
+        if (rc)
+            break;
+        end = oldest + (int64_t)(limit - (size_t)*deleted) * timeframe_seconds(tf);
+        q = (struct pg_params){0};
+        pp_int(&q, ids[r]);
+        pp_time(&q, end < before ? end : before);
+        rc = pg_run(ps, PG_DELETE_SERIES_BEFORE, &q, &res, err, "delete %s candles",
                     timeframe_name(tf));
         if (rc)
             break;
         rc = pg_deleted_count(ps, res, &n, err);
         PQclear(res);
         *deleted += n;
+        if (!n)
+            r++;
     }
     free(ids);
     return rc;
