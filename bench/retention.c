@@ -12,8 +12,10 @@
  *
  * With --api BASE_URL (a running daemon on the same store, as
  * bench/retention.sh starts), a client thread keeps calling
- * GET BASE_URL/candles/M15?limit=100 one request at a time on one
- * keep-alive connection, and the p50/p99/max latency of the requests
+ * GET BASE_URL/candles/M15?limit=100&end=T one request at a time on one
+ * keep-alive connection (T a different time of the kept half each time,
+ * so that the API's response cache does not answer instead of the
+ * database), and the p50/p99/max latency of the requests
  * made during the delete is printed next to those of the two seconds
  * before it.
  *
@@ -32,6 +34,7 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <curl/curl.h>
@@ -124,6 +127,8 @@ struct client {
     double *lat[2]; /* ms, per phase */
     size_t n[2], alloc[2];
     size_t errors;
+    int64_t newest; /* open time of the newest candle */
+    size_t rows, k;
     pthread_t thread;
 };
 
@@ -140,13 +145,23 @@ static void *client_main(void *arg)
     CURL *h = curl_easy_init();
     long status = 0;
 
-    curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
     for (;;) {
         int ph = atomic_load(&c->phase);
         if (ph == PHASE_STOP)
             break;
+        /*
+         * Each request asks for a different page of the kept half (newest
+         * first, ending k periods before the newest candle), so no
+         * response cache answers for the database.
+         */
+        char end[TIME_BUFSZ];
+        struct strbuf url = STRBUF_INIT;
+        time_format_iso8601(c->newest - (int64_t)(c->k++ % (c->rows / 2 - 100)) * 900, end);
+        strbuf_addf(&url, "%s&end=%s", c->url, end);
+        curl_easy_setopt(h, CURLOPT_URL, url.buf);
+        strbuf_release(&url);
         double t0 = now_seconds();
         CURLcode rc = curl_easy_perform(h);
         double ms = (now_seconds() - t0) * 1000;
@@ -187,7 +202,7 @@ static int run_one(struct store *st, size_t rows, size_t batch, const char *api)
     struct retention_settings rs = {.batch = (int64_t)batch};
     struct retention_result r;
     struct strbuf err = STRBUF_INIT;
-    struct client c = {.url = api};
+    struct client c = {.url = api, .newest = START_TIME + (int64_t)(rows - 1) * 900, .rows = rows};
     char count[32], before[160], during[160];
     int64_t cutoff = START_TIME + (int64_t)(rows / 2) * 900;
     double t0, dt;
