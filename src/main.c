@@ -21,6 +21,7 @@ const struct cmd cmd_table[] = {
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
     {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
     {"backtests", cmd_backtests, "store and list backtest results"},
+    {"retention", cmd_retention, "delete candles and backtest results past their retention"},
     {NULL, NULL, NULL},
 };
 

@@ -6,6 +6,7 @@
  */
 #include "app/app.h"
 
+#include "jobs/retention.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
 #include "sched/sched.h"
@@ -67,6 +68,7 @@ int app_init(struct app *app, struct strbuf *err)
     declare_metrics(app->metrics);
     for (int tf = 0; tf < TF_COUNT; tf++)
         app->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
+    app->outcomes = (struct outcomes_job){.settings = &app->settings};
     return 0;
 }
 
@@ -127,5 +129,22 @@ int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
         if (rc)
             return rc;
     }
-    return 0;
+    struct sched_job_def retention = {
+        .id = RETENTION_JOB_ID,
+        .name = "data retention",
+        .cron = st->jobs.retention_cron,
+        .fn = retention_job_run,
+        .arg = &app->settings.retention,
+    };
+    int rc = sched_add_job(s, &retention, err);
+    if (rc)
+        return rc;
+    struct sched_job_def outcomes = {
+        .id = OUTCOMES_JOB_ID,
+        .name = "signal outcomes",
+        .cron = st->jobs.outcomes_cron,
+        .fn = outcomes_job_run,
+        .arg = &app->outcomes,
+    };
+    return sched_add_job(s, &outcomes, err);
 }

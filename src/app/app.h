@@ -3,6 +3,7 @@
 #define CK_APP_APP_H
 
 #include "app/settings.h"
+#include "jobs/outcomes.h"
 #include "jobs/refresh.h"
 
 #include <stddef.h>
@@ -26,13 +27,17 @@ struct app {
     struct breaker **breakers;   /* one per settings.sources[i] */
     struct metrics *metrics;
     struct refresh_job refresh[TF_COUNT];
+    struct outcomes_job outcomes;
 };
 
 /* Build the shared parts after settings_load(); 0 or CK_E* with a message. */
 int app_init(struct app *app, struct strbuf *err);
 void app_release(struct app *app);
 
-/* Register every scheduled job (refresh_candles_<TF> for each configured timeframe). */
+/*
+ * Register every scheduled job: refresh_candles_<TF> for each configured
+ * timeframe, retention, detect_outcomes.
+ */
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
 
 /* The calendar of source `i`. */

@@ -232,11 +232,26 @@ static const struct config_option retry_options[] = {
      .offset = offsetof(struct retention_settings, keep) + TF_##tf * sizeof(int64_t),             \
      .def = (d), .min = 0, .max = 100 * 366 * 86400LL}
 static const struct config_option retention_options[] = {
-    RETENTION(M1, "0"),    RETENTION(M5, "0"),  RETENTION(M15, "90d"), RETENTION(M30, "0"),
-    RETENTION(H1, "365d"), RETENTION(H4, "0"),  RETENTION(D1, "0"),    RETENTION(W1, "0"),
-    {.key = "backtests", .type = CONFIG_DURATION,
-     .offset = offsetof(struct retention_settings, backtests), .def = "180d", .min = 0,
+    RETENTION(M1, "0"),
+    RETENTION(M5, "0"),
+    RETENTION(M15, "90d"),
+    RETENTION(M30, "0"),
+    RETENTION(H1, "365d"),
+    RETENTION(H4, "0"),
+    RETENTION(D1, "0"),
+    RETENTION(W1, "0"),
+    {.key = "backtests",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct retention_settings, backtests),
+     .def = "180d",
+     .min = 0,
      .max = 100 * 366 * 86400LL},
+    {.key = "batch",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct retention_settings, batch),
+     .def = "10000",
+     .min = 1,
+     .max = 10000000},
     {0},
 };
 
@@ -308,9 +323,27 @@ static const struct config_option jobs_options[] = {
     REFRESH_CRON(H4, "1 0,4,8,12,16,20 * * *"),
     REFRESH_CRON(D1, "1 0 * * *"),
     REFRESH_CRON(W1, "1 0 * * 1"),
-    {.key = "refresh_timeout", .type = CONFIG_DURATION,
-     .offset = offsetof(struct jobs_settings, refresh_timeout), .def = "0", .min = 0,
+    {.key = "refresh_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct jobs_settings, refresh_timeout),
+     .def = "0",
+     .min = 0,
      .max = 86400},
+    {.key = "retention",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, retention_cron),
+     .def = "0 3 * * *",
+     .check = check_cron5},
+    {.key = "detect_outcomes",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, outcomes_cron),
+     .def = "*/5 * * * *",
+     .check = check_cron5},
+    {0},
+};
+
+static const struct config_option signals_options[] = {
+    OPT(struct signals_settings, "notify_outcomes", CONFIG_BOOL, notify_outcomes, "true"),
     {0},
 };
 
@@ -391,6 +424,7 @@ static const struct section_table sections[] = {
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
+    {"signals", signals_options, offsetof(struct settings, signals)},
 };
 
 /* Default base URL per adapter kind. */

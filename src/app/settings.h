@@ -50,7 +50,8 @@ struct retry_settings {
 
 struct retention_settings {
     int64_t keep[TF_COUNT]; /* seconds; 0 = forever */
-    int64_t backtests;
+    int64_t backtests;      /* seconds; 0 = forever */
+    int64_t batch;          /* rows deleted per transaction */
 };
 
 struct ingest_settings {
@@ -81,6 +82,13 @@ struct digest_settings {
 struct jobs_settings {
     char *refresh_cron[TF_COUNT];
     int64_t refresh_timeout; /* seconds; 0 = one period of the schedule */
+    char *retention_cron;    /* [jobs] retention */
+    char *outcomes_cron;     /* [jobs] detect_outcomes */
+};
+
+/* [signals] */
+struct signals_settings {
+    bool notify_outcomes; /* tell the operators' channels of each outcome */
 };
 
 struct heartbeat_settings {
@@ -143,6 +151,7 @@ struct settings {
     struct digest_settings digest;
     struct heartbeat_settings heartbeat;
     struct jobs_settings jobs;
+    struct signals_settings signals;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

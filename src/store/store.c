@@ -247,7 +247,7 @@ int store_count_candles(struct store *st, const struct candle_query *q, int64_t 
     return st->ops->count_candles(st, q, out, err);
 }
 
-int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err)
 {
     bool owned;
@@ -259,11 +259,20 @@ int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t bef
     rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
-    rc = st->ops->delete_candles_before(st, tf, before, &n, err);
+    rc = st->ops->delete_candles_before(st, tf, before, limit, &n, err);
     rc = store_implicit_end(st, owned, rc, err);
     if (deleted)
         *deleted = rc ? 0 : n;
     return rc;
+}
+
+int store_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
+                               struct strbuf *err)
+{
+    if ((unsigned)tf >= TF_COUNT)
+        BUG("invalid timeframe %d", (int)tf);
+    *out = 0;
+    return st->ops->count_candles_before(st, tf, before, out, err);
 }
 
 int store_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err)

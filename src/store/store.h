@@ -114,10 +114,21 @@ int store_count_candles(struct store *st, const struct candle_query *q, int64_t 
 
 /*
  * Delete candles of timeframe `tf` with open_time < `before`, for every
- * source and symbol (retention). `*deleted` gets the number removed.
+ * source and symbol (retention). `limit` 0 deletes them all; otherwise at
+ * most `limit` go, the oldest of each series first, so that a caller can
+ * delete a large backlog in batches of one transaction each (calling
+ * again until fewer than `limit` come back) and never hold the database
+ * for long. The commit of a batch may not wait for the disk (PostgreSQL:
+ * synchronous_commit off for that transaction), so a crash can undo the
+ * last batches, which the next run deletes again; a caller that joins
+ * other writes to a batch's transaction shares that. `*deleted` (may be
+ * NULL) gets the number removed.
  */
-int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err);
+/* How many candles store_delete_candles_before(tf, before, 0) would delete. */
+int store_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
+                               struct strbuf *err);
 
 /* A stored series and its extent. Strings are owned by the record. */
 struct series_info {

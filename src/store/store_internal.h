@@ -128,9 +128,17 @@ struct store_ops {
     /* MUST. */
     int (*count_candles)(struct store *st, const struct candle_query *q, int64_t *out,
                          struct strbuf *err);
-    /* MUST. Called inside a transaction. */
-    int (*delete_candles_before)(struct store *st, enum timeframe tf, int64_t before,
+    /*
+     * MUST. Called inside a transaction. `limit` 0: every candle of `tf`
+     * before `before`; otherwise at most `limit` of them, oldest of each
+     * series first (a batch of the retention job, which calls again until
+     * fewer come back). `*deleted` is the number removed.
+     */
+    int (*delete_candles_before)(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                  int64_t *deleted, struct strbuf *err);
+    /* MUST. How many candles delete_candles_before() would remove without a limit. */
+    int (*count_candles_before)(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
+                                struct strbuf *err);
     /* MUST. */
     int (*list_series)(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);
     /* MUST. Select gap records matching `q`, newest first. */

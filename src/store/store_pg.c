@@ -97,6 +97,10 @@ enum pg_stmt {
     PG_QUERY_DESC,
     PG_COUNT,
     PG_DELETE_BEFORE,
+    PG_SERIES_OF_TF,
+    PG_SERIES_OLDEST,
+    PG_DELETE_SERIES_BEFORE,
+    PG_COUNT_BEFORE,
     PG_LIST_SERIES,
     PG_LIST_GAPS,
     PG_INSERT_GAP,
@@ -223,6 +227,24 @@ static const struct {
     [PG_DELETE_BEFORE] = {"ck_delete_before", "DELETE FROM candles WHERE series_id IN "
                                               "(SELECT id FROM series WHERE timeframe = $1::text) "
                                               "AND open_time < $2::timestamptz"},
+    [PG_SERIES_OF_TF] = {"ck_series_of_tf",
+                         "SELECT id FROM series WHERE timeframe = $1::text ORDER BY id"},
+    /*
+     * A retention batch: the oldest candle of a series, then its candles
+     * before (the oldest + n periods), a plain range of the primary key. Open times are unique and
+     * aligned, so a window of n periods holds at most n candles, and the window starting at the
+     * oldest holds at least one. Not an OFFSET from the oldest: the rows of the batches before are
+     * dead in the index until the next vacuum, and an OFFSET walks them all again, batch after
+     * batch (a million rows in batches of 10,000 took three times as long).
+     */
+    [PG_SERIES_OLDEST] = {"ck_series_oldest", "SELECT extract(epoch FROM min(open_time))::bigint "
+                                              "FROM candles WHERE series_id = $1::bigint"},
+    [PG_DELETE_SERIES_BEFORE] = {"ck_delete_series_before",
+                                 "DELETE FROM candles WHERE series_id = $1::bigint "
+                                 "AND open_time < $2::timestamptz"},
+    [PG_COUNT_BEFORE] = {"ck_count_before", "SELECT count(*) FROM candles WHERE series_id IN "
+                                            "(SELECT id FROM series WHERE timeframe = $1::text) "
+                                            "AND open_time < $2::timestamptz"},
     [PG_LIST_SERIES] = {"ck_list_series",
                         "SELECT s.source, s.symbol, s.timeframe, x.n, "
                         "extract(epoch FROM x.first)::bigint, extract(epoch FROM x.last)::bigint "
@@ -1865,8 +1887,99 @@ static int pg_count_candles(struct store *st, const struct candle_query *q, int6
     return rc;
 }
 
+/* The number of rows a DELETE reports. */
+static int pg_deleted_count(struct pg_store *ps, PGresult *res, int64_t *out, struct strbuf *err)
+{
+    if (parse_int64(PQcmdTuples(res), 0, INT64_MAX, out)) {
+        strbuf_addf(err, "store: unexpected row count '%s' from '%s'", PQcmdTuples(res),
+                    ps->redacted);
+        return CK_EPARSE;
+    }
+    return 0;
+}
+
 static int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
-                                    int64_t *deleted, struct strbuf *err)
+                                    size_t limit, int64_t *deleted, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t *ids = NULL;
+    int nids;
+    int rc = pg_ready(ps, err);
+
+    *deleted = 0;
+    if (rc)
+        return rc;
+    pp_text(&p, timeframe_name(tf));
+    if (!limit) {
+        pp_time(&p, before);
+        rc = pg_run(ps, PG_DELETE_BEFORE, &p, &res, err, "delete %s candles", timeframe_name(tf));
+        if (rc)
+            return rc;
+        rc = pg_deleted_count(ps, res, deleted, err);
+        PQclear(res);
+        return rc;
+    }
+    /* A batch: series by series, each a range of the primary key, until `limit` rows are gone. */
+    rc = pg_run(ps, PG_SERIES_OF_TF, &p, &res, err, "list %s series", timeframe_name(tf));
+    if (rc)
+        return rc;
+    nids = PQntuples(res);
+    ids = xcalloc(nids ? (size_t)nids : 1, sizeof(*ids));
+    for (int r = 0; !rc && r < nids; r++)
+        rc = pg_get_int(ps, res, r, 0, &ids[r], err);
+    PQclear(res);
+    /*
+     * Windows of (what is left of the batch) periods from the oldest
+     * candle, until the batch is full or the series has nothing older:
+     * gaps make a window hold fewer, never more.
+     */
+    /*
+     * A batch that a crash loses is deleted again by the next run: its
+     * commit need not wait for the WAL to reach the disk, which is most of
+     * the time of a small batch (synchronous_commit off for this
+     * transaction only; nothing is at risk but the delete itself).
+     */
+    if (!rc)
+        rc = pg_command(ps, "SET LOCAL synchronous_commit TO off", "relax the batch's commit", err);
+    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit;) {
+        int64_t n = 0, oldest = 0, end;
+        struct pg_params q = {0};
+        pp_int(&q, ids[r]);
+        rc = pg_run(ps, PG_SERIES_OLDEST, &q, &res, err, "find the oldest %s candle",
+                    timeframe_name(tf));
+        if (rc)
+            break;
+        if (PQgetisnull(res, 0, 0)) {
+            PQclear(res);
+            r++;
+            continue;
+        }
+        rc = pg_get_int(ps, res, 0, 0, &oldest, err);
+        PQclear(res);
+        if (rc)
+            break;
+        end = oldest + (int64_t)(limit - (size_t)*deleted) * timeframe_seconds(tf);
+        q = (struct pg_params){0};
+        pp_int(&q, ids[r]);
+        pp_time(&q, end < before ? end : before);
+        rc = pg_run(ps, PG_DELETE_SERIES_BEFORE, &q, &res, err, "delete %s candles",
+                    timeframe_name(tf));
+        if (rc)
+            break;
+        rc = pg_deleted_count(ps, res, &n, err);
+        PQclear(res);
+        *deleted += n;
+        if (!n)
+            r++;
+    }
+    free(ids);
+    return rc;
+}
+
+static int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before,
+                                   int64_t *out, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct pg_params p = {0};
@@ -1877,13 +1990,10 @@ static int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t
         return rc;
     pp_text(&p, timeframe_name(tf));
     pp_time(&p, before);
-    rc = pg_run(ps, PG_DELETE_BEFORE, &p, &res, err, "delete %s candles", timeframe_name(tf));
+    rc = pg_run(ps, PG_COUNT_BEFORE, &p, &res, err, "count %s candles", timeframe_name(tf));
     if (rc)
         return rc;
-    rc = parse_int64(PQcmdTuples(res), 0, INT64_MAX, deleted) ? CK_EPARSE : 0;
-    if (rc)
-        strbuf_addf(err, "store: unexpected row count '%s' from '%s'", PQcmdTuples(res),
-                    ps->redacted);
+    rc = pg_get_int(ps, res, 0, 0, out, err);
     PQclear(res);
     return rc;
 }
@@ -3172,6 +3282,7 @@ const struct store_ops store_pg_ops = {
     .query_candles = pg_query_candles,
     .count_candles = pg_count_candles,
     .delete_candles_before = pg_delete_candles_before,
+    .count_candles_before = pg_count_candles_before,
     .list_series = pg_list_series,
     .list_gaps = pg_list_gaps,
     .insert_gap = pg_insert_gap,

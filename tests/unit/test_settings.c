@@ -129,6 +129,61 @@ static void test_resilience_keys(void **state)
     free(path);
 }
 
+/* Retention per timeframe, its batch, the schedules of retention and outcomes, [signals]. */
+static void test_retention_and_outcome_keys(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    (void)state;
+
+    /* Defaults: only M15 and H1 are pruned; every other timeframe is kept for ever. */
+    assert_int_equal(settings_load(&s, NULL, &rep), 0);
+    for (int tf = 0; tf < TF_COUNT; tf++)
+        if (tf != TF_M15 && tf != TF_H1)
+            assert_int_equal(s.retention.keep[tf], 0);
+    assert_int_equal(s.retention.batch, 10000);
+    assert_string_equal(s.jobs.retention_cron, "0 3 * * *");
+    assert_string_equal(s.jobs.outcomes_cron, "*/5 * * * *");
+    assert_true(s.signals.notify_outcomes);
+    settings_release(&s);
+
+    char *path = write_ini("[retention]\n"
+                           "M1 = 30d\n"
+                           "H1 = 0\n"
+                           "batch = 500\n"
+                           "[jobs]\n"
+                           "retention = 30 2 * * *\n"
+                           "detect_outcomes = * * * * *\n"
+                           "[signals]\n"
+                           "notify_outcomes = false\n");
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.retention.keep[TF_M1], 30 * 86400);
+    assert_int_equal(s.retention.keep[TF_M15], 90 * 86400);
+    assert_int_equal(s.retention.keep[TF_H1], 0);
+    assert_int_equal(s.retention.keep[TF_D1], 0);
+    assert_int_equal(s.retention.batch, 500);
+    assert_string_equal(s.jobs.retention_cron, "30 2 * * *");
+    assert_string_equal(s.jobs.outcomes_cron, "* * * * *");
+    assert_false(s.signals.notify_outcomes);
+    settings_release(&s);
+    free(path);
+
+    path = write_ini("[retention]\n"
+                     "batch = 0\n"
+                     "[jobs]\n"
+                     "retention = 61 3 * * *\n"
+                     "[signals]\n"
+                     "notify_outcomes = perhaps\n");
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(rep.count, 3);
+    assert_non_null(strstr(rep.text.buf, ":2: key 'batch': 0 is out of range"));
+    assert_non_null(strstr(rep.text.buf, ":4: key 'retention'"));
+    assert_non_null(strstr(rep.text.buf, ":6: key 'notify_outcomes'"));
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+}
+
 static void test_file_env_expansion_and_overrides(void **state)
 {
     struct config_report rep = CONFIG_REPORT_INIT;
@@ -290,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_without_file),
         cmocka_unit_test(test_resilience_keys),
+        cmocka_unit_test(test_retention_and_outcome_keys),
         cmocka_unit_test(test_file_env_expansion_and_overrides),
         cmocka_unit_test(test_every_problem_reported_with_line),
         cmocka_unit_test(test_missing_explicit_file),

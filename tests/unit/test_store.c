@@ -520,14 +520,16 @@ static void test_delete_before(void **state)
     for (int i = 0; i < 10; i++)
         hv[i] = mk_candle(base + i * 3600, 100000000);
     /* Whatever an earlier, interrupted run left in 1970 goes first. */
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 100 * M15, NULL, &f->err), &f->err);
-    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 100 * 3600, NULL, &f->err), &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 100 * M15, 0, NULL, &f->err),
+             &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 100 * 3600, 0, NULL, &f->err),
+             &f->err);
     CHECK_OK(store_put_candles(f->st, &a, v, 40, &f->err), &f->err);
     CHECK_OK(store_put_candles(f->st, &b, v, 25, &f->err), &f->err);
     CHECK_OK(store_put_candles(f->st, &h, hv, 10, &f->err), &f->err);
 
     /* Strictly before: the candle at the cut stays. */
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, &deleted, &f->err),
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, 0, &deleted, &f->err),
              &f->err);
     assert_int_equal(deleted, 30 + 25);
     assert_int_equal(count_all(f, &a), 10);
@@ -545,14 +547,15 @@ static void test_delete_before(void **state)
     }
 
     /* Again: nothing left to delete. NULL is fine for the count. */
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, &deleted, &f->err),
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, 0, &deleted, &f->err),
              &f->err);
     assert_int_equal(deleted, 0);
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, NULL, &f->err), &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, 0, NULL, &f->err),
+             &f->err);
 
     /* Inside a transaction that rolls back, nothing is deleted. */
     CHECK_OK(store_begin(f->st, &f->err), &f->err);
-    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 5 * 3600, &deleted, &f->err),
+    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 5 * 3600, 0, &deleted, &f->err),
              &f->err);
     assert_int_equal(deleted, 5);
     CHECK_OK(store_rollback(f->st, &f->err), &f->err);
