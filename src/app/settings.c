@@ -13,6 +13,7 @@
 #include "app/settings.h"
 
 #include "sched/cron.h"
+#include "signal/whsig.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -270,6 +271,24 @@ static const struct config_option jobs_options[] = {
     {0},
 };
 
+static const struct config_option deliver_options[] = {
+    {.key = "attempts", .type = CONFIG_INT, .offset = offsetof(struct deliver_settings, attempts),
+     .def = "5", .min = 1, .max = 100},
+    {.key = "base_delay", .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, base_delay), .def = NULL, .min = 0, .max = 3600},
+    {.key = "max_delay", .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, max_delay), .def = NULL, .min = 0, .max = 86400},
+    {.key = "lease", .type = CONFIG_DURATION, .offset = offsetof(struct deliver_settings, lease),
+     .def = "60s", .min = 2, .max = 3600},
+    {.key = "connect_timeout", .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, connect_timeout), .def = "5s", .min = 1,
+     .max = 300},
+    {.key = "timeout", .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, timeout), .def = "10s", .min = 1, .max = 600},
+    OPT(struct deliver_settings, "telegram", CONFIG_BOOL, telegram, "true"),
+    {0},
+};
+
 /* Keys of [source.NAME]; `api_key` has no env here: TWELVE_DATA_API_KEY is applied by kind. */
 static const struct config_option source_options[] = {
     OPT(struct source_settings, "kind", CONFIG_STRING, kind, NULL),
@@ -347,6 +366,7 @@ static const struct section_table sections[] = {
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
+    {"deliver", deliver_options, offsetof(struct settings, deliver)},
 };
 
 /* Default base URL per adapter kind. */
@@ -477,6 +497,42 @@ static void release_source(struct source_settings *src)
     free(src->name);
 }
 
+/* The delays [deliver] does not set are [retry]'s; a lease must outlast a request. */
+static void derive_deliver(struct settings *s, const struct config_file *cf,
+                           struct config_report *rep)
+{
+    struct deliver_settings *d = &s->deliver;
+    if (!line_of(cf, "deliver", "base_delay"))
+        d->base_delay = s->retry.base_delay;
+    if (!line_of(cf, "deliver", "max_delay"))
+        d->max_delay = s->retry.max_delay;
+    if (d->lease <= d->timeout)
+        report_at(rep, cf, "deliver", "lease",
+                  "must be longer than timeout (a lease that lapses mid-request lets another "
+                  "deliverer send the same delivery)");
+}
+
+/* A receiver's url and secret: both needed, the secret readable as a key. */
+static void check_receiver(const struct receiver_settings *r, const struct config_file *cf,
+                           const char *sec, struct config_report *rep)
+{
+    struct whsig_key key;
+    struct strbuf why = STRBUF_INIT;
+    if (!*r->url)
+        report_at(rep, cf, sec, "url", "a signal receiver needs a url");
+    if (!*r->secret) {
+        report_at(rep, cf, sec, "secret",
+                  "a signal receiver needs a secret (whsec_<base64>, or any text used as is)");
+    } else if (whsig_key_parse(r->secret, &key, &why)) {
+        struct strbuf msg = STRBUF_INIT;
+        strbuf_addf(&msg, "secret of receiver '%s': %s", r->name, why.buf);
+        report_at(rep, cf, sec, "secret", msg.buf);
+        strbuf_release(&msg);
+    }
+    memset(&key, 0, sizeof(key));
+    strbuf_release(&why);
+}
+
 static bool is_known_section(const char *sec)
 {
     for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
@@ -560,12 +616,12 @@ int settings_load(struct settings *s, const char *path, struct config_report *re
         strbuf_addf(&sec, "webhook.%s", names[i]);
         r->name = xstrdup(names[i]);
         config_apply(&cf, sec.buf, receiver_options, r, rep);
-        if (!*r->url)
-            report_at(rep, &cf, sec.buf, "url", "a signal receiver needs a url");
+        check_receiver(r, &cf, sec.buf, rep);
         s->nreceivers++;
         strbuf_release(&sec);
     }
     free(names);
+    derive_deliver(s, &cf, rep);
 
     report_unknown_sections(&cf, rep);
     config_report_unused(&cf, rep);
