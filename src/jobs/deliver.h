@@ -78,7 +78,8 @@ struct deliver_policy {
 /*
  * What attempt number `attempt` (1-based) leads to. `rc` is http_do()'s
  * result and `http_status` the answer's status (0: none); `retry_after_s`
- * the answer's Retry-After in seconds (-1: none). A 2xx answer: delivered.
+ * the answer's Retry-After in seconds (-1: none). A 2xx status: delivered
+ * (even when the rest of the answer failed).
  * Network errors, timeouts, 3xx, 5xx, 408 and 429 are worth another
  * attempt while attempts remain: pending at now + the backoff (min(base *
  * 2^(attempt-1), max) plus up to 10% jitter from `random`), or at now +
