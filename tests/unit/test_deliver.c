@@ -8,6 +8,8 @@
 #include "testutil.h"
 
 #include "jobs/deliver.h"
+#include "signal/whsig.h"
+#include "signal/whsig.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
@@ -151,6 +153,17 @@ static void test_signal_body(void **state)
                         "\"entry\":\"2063.41\",\"stop_loss\":\"2050\","
                         "\"take_profit\":\"2080.5\",\"created_at\":\"2024-01-02T15:00:00Z\","
                         "\"expires_at\":null,\"note\":null,\"status\":\"active\"}");
+
+    /* The example of docs/webhooks.md, signed with its secret. */
+    {
+        struct whsig_key key;
+        struct strbuf sig = STRBUF_INIT, err = STRBUF_INIT;
+        assert_int_equal(whsig_key_parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &key, &err), 0);
+        whsig_sign(&key, "sig_01HQ3Z8Y9X7W6V5T4S3R2Q1P0N.mybot", 1704207601, sb.buf, sb.len, &sig);
+        assert_string_equal(sig.buf, "v1,tGQ5rECmCeHiW3RhHdN5Kc+wWUArT/kZ6NN6AlL7NoQ=");
+        strbuf_release(&sig);
+        strbuf_release(&err);
+    }
 
     strbuf_reset(&sb);
     s.direction = SIGNAL_SHORT;
