@@ -17,6 +17,8 @@ const struct cmd cmd_table[] = {
     {"status", cmd_status, "what /health says, read from the database"},
     {"config", cmd_config, "check the configuration"},
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
+    {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
+    {"backtests", cmd_backtests, "store and list backtest results"},
     {NULL, NULL, NULL},
 };
 
