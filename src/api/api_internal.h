@@ -125,6 +125,7 @@ void api_signal_cancel(struct api_request *req);
 void api_signal_redeliver(struct api_request *req);
 void api_backtests_create(struct api_request *req);
 void api_backtests_list(struct api_request *req);
+void api_alerts_list(struct api_request *req);
 
 /*
  * What the API knows of one job: the scheduler's live view (when the job

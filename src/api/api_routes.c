@@ -48,6 +48,7 @@ const struct api_route api_routes[] = {
      .handler = api_backtests_create,
      .needs_auth = true},
     {.method = "GET", .pattern = "/backtests", .handler = api_backtests_list},
+    {.method = "GET", .pattern = "/alerts", .handler = api_alerts_list},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -34,5 +34,6 @@ int cmd_status(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
 int cmd_backtests(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 
 #endif
