@@ -20,6 +20,7 @@ const struct cmd cmd_table[] = {
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
     {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
     {"backtests", cmd_backtests, "store and list backtest results"},
+    {"alert", cmd_alert, "send a test message through the configured alert channels"},
     {NULL, NULL, NULL},
 };
 

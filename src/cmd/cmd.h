@@ -35,5 +35,6 @@ int cmd_migrate(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
 int cmd_backtests(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
+int cmd_alert(int argc, char **argv);
 
 #endif

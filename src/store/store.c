@@ -1017,6 +1017,10 @@ static const char *const table_names[] = {
     [STORE_TABLE_SERIES] = "series",     [STORE_TABLE_CANDLES] = "candles",
     [STORE_TABLE_GAPS] = "gaps",         [STORE_TABLE_JOBS] = "jobs",
     [STORE_TABLE_JOB_RUNS] = "job_runs", [STORE_TABLE_LEASES] = "leases",
+    [STORE_TABLE_ALERTS] = "alerts",     [STORE_TABLE_ALERT_OUTBOX] = "alert_outbox",
+    [STORE_TABLE_SIGNALS] = "signals",   [STORE_TABLE_DELIVERIES] = "deliveries",
+    [STORE_TABLE_DELIVERY_ATTEMPTS] = "delivery_attempts",
+    [STORE_TABLE_OUTCOMES] = "outcomes", [STORE_TABLE_BACKTESTS] = "backtests",
 };
 static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");
 
@@ -1027,13 +1031,6 @@ const char *store_table_name(enum store_table t)
     return table_names[t];
 }
 
-int store_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
-{
-    if ((unsigned)t >= STORE_TABLE_COUNT)
-        BUG("invalid store table %d", (int)t);
-    *out = 0;
-    return st->ops->count_rows(st, t, out, err);
-}
 
 int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
                       size_t *n, struct strbuf *err)

@@ -432,6 +432,14 @@ enum store_table {
     STORE_TABLE_JOBS,
     STORE_TABLE_JOB_RUNS,
     STORE_TABLE_LEASES,
+    /* Tables copied row by row through store_rows_export/import (store_tables.c). */
+    STORE_TABLE_ALERTS,
+    STORE_TABLE_ALERT_OUTBOX,
+    STORE_TABLE_SIGNALS,
+    STORE_TABLE_DELIVERIES,
+    STORE_TABLE_DELIVERY_ATTEMPTS,
+    STORE_TABLE_OUTCOMES,
+    STORE_TABLE_BACKTESTS,
     STORE_TABLE_COUNT
 };
 /* The table's name in the schema ("candles", "job_runs", ...). */
@@ -463,6 +471,37 @@ int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct g
  */
 int store_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsigned flags,
                       size_t *added, struct strbuf *err);
+
+/*
+ * Generic copying of the tables from STORE_TABLE_ALERTS on: rows in
+ * canonical text, one cell per column in the table's fixed order, the
+ * primary key first; NULL for SQL NULL. Integers and times (Unix ms) in
+ * decimal, prices with exactly eight decimals, booleans "t"/"f", text as
+ * stored. Ids are kept, so rows that refer to each other (a delivery's
+ * attempts) still do after a copy.
+ */
+struct store_rows {
+    size_t nrows, ncols;
+    char **cells; /* nrows * ncols */
+};
+void store_rows_release(struct store_rows *r);
+/* Is `t` copied by store_rows_export/import? */
+bool store_table_is_generic(enum store_table t);
+/* Column names of generic table `t`, NULL-terminated. */
+const char *const *store_table_columns(enum store_table t);
+/*
+ * Rows whose key follows `after` (NULL: from the first), in key order, at
+ * most `limit` (> 0).
+ */
+int store_rows_export(struct store *st, enum store_table t, const char *after, size_t limit,
+                      struct store_rows *out, struct strbuf *err);
+/*
+ * Insert the rows as given; with STORE_IMPORT_SKIP_EXISTING a row whose
+ * key is stored is left out, without it the copy fails with CK_ECONFLICT.
+ * `*added` (may be NULL) gets the number inserted.
+ */
+int store_rows_import(struct store *st, enum store_table t, const struct store_rows *rows,
+                      unsigned flags, size_t *added, struct strbuf *err);
 
 /* Job runs with id > after_id, by id, at most `limit` (0 = no limit). */
 int store_export_job_runs(struct store *st, int64_t after_id, size_t limit, struct job_run **out,

@@ -203,8 +203,7 @@ struct store_ops {
     int (*series_state_list)(struct store *st, const char *source, struct series_state **out,
                              size_t *n, struct strbuf *err);
     /*
-     * MUST (bulk copy; see store.h). count_rows counts table `t` (a valid
-     * enum value). The exports select rows with id > after_id by id, at
+     * MUST (bulk copy; see store.h). The exports select rows with id > after_id by id, at
      * most `limit` (0 = all), with every field. The imports write rows as
      * given, ids aside, called inside a transaction; with
      * STORE_IMPORT_SKIP_EXISTING a gap record or run equal in every other
@@ -212,7 +211,6 @@ struct store_ops {
      * and without it a stored job id is a CK_ECONFLICT naming the job.
      * `*added` (never NULL here) gets the number of rows inserted.
      */
-    int (*count_rows)(struct store *st, enum store_table t, int64_t *out, struct strbuf *err);
     int (*export_gaps)(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
                        size_t *n, struct strbuf *err);
     int (*import_gaps)(struct store *st, const struct gap_record *v, size_t n, unsigned flags,

@@ -2641,34 +2641,6 @@ static int pg_run_each(struct pg_store *ps, enum pg_stmt id, const struct pg_par
     return rc;
 }
 
-static int pg_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
-{
-    static const char *const sql[] = {
-        [STORE_TABLE_SERIES] = "SELECT count(*) FROM series",
-        [STORE_TABLE_CANDLES] = "SELECT count(*) FROM candles",
-        [STORE_TABLE_GAPS] = "SELECT count(*) FROM gaps",
-        [STORE_TABLE_JOBS] = "SELECT count(*) FROM jobs",
-        [STORE_TABLE_JOB_RUNS] = "SELECT count(*) FROM job_runs",
-        [STORE_TABLE_LEASES] = "SELECT count(*) FROM leases",
-    };
-    static_assert(ARRAY_SIZE(sql) == STORE_TABLE_COUNT, "a count for every table");
-    struct pg_store *ps = pg_downcast(st);
-    PGresult *res;
-    int rc = pg_ready(ps, err);
-
-    if (rc)
-        return rc;
-    res = PQexec(ps->conn, sql[t]);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        strbuf_reset(&ps->scratch);
-        strbuf_addf(&ps->scratch, "count the rows of %s", store_table_name(t));
-        rc = pg_result_error(ps, res, ps->scratch.buf, err);
-    } else {
-        rc = pg_get_int(ps, res, 0, 0, out, err);
-    }
-    PQclear(res);
-    return rc;
-}
 
 /* The id and limit parameters of an export. */
 static void pp_page(struct pg_params *p, int64_t after_id, size_t limit)
@@ -3225,7 +3197,6 @@ const struct store_ops store_pg_ops = {
     .series_state_get = pg_series_state_get,
     .series_state_put = pg_series_state_put,
     .series_state_list = pg_series_state_list,
-    .count_rows = pg_count_rows,
     .export_gaps = pg_export_gaps,
     .import_gaps = pg_import_gaps,
     .export_job_runs = pg_export_job_runs,

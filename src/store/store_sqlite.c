@@ -1947,33 +1947,6 @@ out:
 
 /* Bulk export and import. */
 
-static int sqlite_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
-{
-    static const char *const sql[] = {
-        [STORE_TABLE_SERIES] = "SELECT count(*) FROM series",
-        [STORE_TABLE_CANDLES] = "SELECT count(*) FROM candles",
-        [STORE_TABLE_GAPS] = "SELECT count(*) FROM gaps",
-        [STORE_TABLE_JOBS] = "SELECT count(*) FROM jobs",
-        [STORE_TABLE_JOB_RUNS] = "SELECT count(*) FROM job_runs",
-        [STORE_TABLE_LEASES] = "SELECT count(*) FROM leases",
-    };
-    static_assert(ARRAY_SIZE(sql) == STORE_TABLE_COUNT, "a count for every table");
-    struct sqlite_store *ss = sqlite_downcast(st);
-    sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(ss->db, sql[t], -1, &q, NULL);
-
-    if (rc != SQLITE_OK)
-        return sqlite_fail(ss, rc, "cannot prepare a row count", err);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(q, 0);
-        rc = 0;
-    } else {
-        rc = sqlite_fail(ss, rc, "cannot count rows", err);
-    }
-    sqlite3_finalize(q);
-    return rc;
-}
 
 /* The LIMIT of an export: SQLite reads a negative one as none. */
 static int64_t export_limit(size_t limit)
@@ -2481,7 +2454,6 @@ const struct store_ops store_sqlite_ops = {
     .series_state_get = sqlite_series_state_get,
     .series_state_put = sqlite_series_state_put,
     .series_state_list = sqlite_series_state_list,
-    .count_rows = sqlite_count_rows,
     .export_gaps = sqlite_export_gaps,
     .import_gaps = sqlite_import_gaps,
     .export_job_runs = sqlite_export_job_runs,
