@@ -20,6 +20,7 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,49 @@ static int check_url(const char *v, struct strbuf *why)
 {
     if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
         strbuf_addf(why, "'%s' is not an http:// or https:// URL", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+/* As check_url(), for URLs that may carry a secret: the value is not quoted. */
+static int check_secret_url(const char *v, struct strbuf *why)
+{
+    if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+        strbuf_addstr(why, "is not an http:// or https:// URL (the value is not shown: it may "
+                           "hold a secret)");
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+/* A Telegram bot token goes into a URL path: letters, digits, ':', '-' and '_' only. */
+static int check_bot_token(const char *v, struct strbuf *why)
+{
+    for (const char *p = v; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != ':' && *p != '-' && *p != '_') {
+            strbuf_addstr(why, "may contain only letters, digits, ':', '-' and '_' (as BotFather "
+                               "gives it; the value is not shown)");
+            return CK_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* A chat number (negative for groups) or an @channel name. */
+static int check_chat_id(const char *v, struct strbuf *why)
+{
+    int64_t n;
+    size_t len = strlen(v);
+    bool ok = !parse_int64(v, INT64_MIN, INT64_MAX, &n);
+
+    if (!ok && v[0] == '@' && isalpha((unsigned char)v[1]) && len >= 5 && len <= 33) {
+        ok = true;
+        for (const char *p = v + 1; *p; p++)
+            ok = ok && (isalnum((unsigned char)*p) || *p == '_');
+    }
+    if (!ok) {
+        strbuf_addf(why, "'%s' is neither a chat number (negative for a group) nor an @channel", v);
         return CK_EINVAL;
     }
     return 0;
@@ -219,10 +263,10 @@ static const struct config_option alerts_options[] = {
 static const struct config_option telegram_options[] = {
     {.key = "bot_token", .type = CONFIG_STRING,
      .offset = offsetof(struct telegram_settings, bot_token), .def = "",
-     .env = "OPS_TELEGRAM_BOT_TOKEN"},
+     .env = "OPS_TELEGRAM_BOT_TOKEN", .check = check_bot_token},
     {.key = "chat_id", .type = CONFIG_STRING,
      .offset = offsetof(struct telegram_settings, chat_id), .def = "",
-     .env = "OPS_TELEGRAM_CHAT_ID"},
+     .env = "OPS_TELEGRAM_CHAT_ID", .check = check_chat_id},
     {.key = "base_url", .type = CONFIG_STRING,
      .offset = offsetof(struct telegram_settings, base_url), .def = "https://api.telegram.org",
      .check = check_url},
@@ -231,7 +275,7 @@ static const struct config_option telegram_options[] = {
 
 static const struct config_option alert_webhook_options[] = {
     {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct alert_webhook_settings, url),
-     .def = "", .check = check_url},
+     .def = "", .check = check_secret_url},
     {0},
 };
 
@@ -467,6 +511,31 @@ static void derive_source(struct source_settings *src, const struct config_file 
     strbuf_release(&sec);
 }
 
+/*
+ * Telegram alerts need both bot_token and chat_id; one without the other is
+ * a mistake (an operator who set a token expects messages), not "off".
+ */
+static void check_telegram(const struct settings *s, const struct config_file *cf,
+                           struct config_report *rep)
+{
+    bool token = s->telegram.bot_token && *s->telegram.bot_token;
+    bool chat = s->telegram.chat_id && *s->telegram.chat_id;
+    const char *have = token ? "bot_token" : "chat_id", *missing = token ? "chat_id" : "bot_token";
+    const char *env = token ? "OPS_TELEGRAM_CHAT_ID" : "OPS_TELEGRAM_BOT_TOKEN";
+    int line = line_of(cf, "alerts.telegram", have);
+    struct strbuf where = STRBUF_INIT;
+
+    if (token == chat)
+        return;
+    if (cf->path && line)
+        strbuf_addf(&where, "%s:%d: ", cf->path, line);
+    config_report_add(rep,
+                      "%s[alerts.telegram] %s is missing (or %s): %s is set, and Telegram alerts "
+                      "need both (or neither, to turn them off)",
+                      where.buf, missing, env, have);
+    strbuf_release(&where);
+}
+
 static void release_source(struct source_settings *src)
 {
     config_release(source_options, src);
@@ -528,6 +597,8 @@ int settings_load(struct settings *s, const char *path, struct config_report *re
 
     for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
         config_apply(&cf, sections[i].name, sections[i].opts, (char *)s + sections[i].offset, rep);
+
+    check_telegram(s, &cf, rep);
 
     nnames = config_subsections(&cf, "source.", &names);
     if (!nnames) {

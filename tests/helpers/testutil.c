@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* Temporary directories and paths for unit tests. */
+/* Temporary directories and paths, and local fake servers, for unit tests. */
 #include "testutil.h"
 
+#include "source/http.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include <jansson.h>
+
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -61,4 +66,129 @@ char *test_store_url(void)
     strbuf_addf(&sb, "sqlite:%s", f);
     free(f);
     return strbuf_detach(&sb, NULL);
+}
+
+int test_fake_start(struct test_fake *f, const char *script, const char *const *args)
+{
+    char *portfile = test_tmpfile(".port");
+    struct strbuf path = STRBUF_INIT;
+    const char *argv[32];
+    size_t argc = 0;
+    long port = 0;
+    pid_t pid;
+
+    f->pid = -1;
+    f->url[0] = '\0';
+    strbuf_addf(&path, "%s/tests/helpers/%s", test_source_dir(), script);
+    argv[argc++] = "python3";
+    argv[argc++] = path.buf;
+    argv[argc++] = "--port-file";
+    argv[argc++] = portfile;
+    for (size_t i = 0; args && args[i]; i++) {
+        if (argc + 2 > sizeof(argv) / sizeof(argv[0])) {
+            fprintf(stderr, "testutil: too many arguments for %s\n", script);
+            abort();
+        }
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        goto fail;
+    }
+    if (pid == 0) {
+        execvp("python3", (char *const *)argv);
+        _exit(127);
+    }
+    f->pid = (int)pid;
+    /* Up to 15 s: a loaded machine (a sanitizer build running in parallel) is slow to start python.
+     */
+    for (int i = 0; i < 1500 && !port; i++) {
+        FILE *fp = fopen(portfile, "r");
+        int status;
+        if (fp) {
+            if (fscanf(fp, "%ld", &port) != 1)
+                port = 0;
+            fclose(fp);
+        }
+        if (port)
+            break;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "testutil: %s exited early (status %d)\n", script, status);
+            f->pid = -1;
+            goto fail;
+        }
+        usleep(10000);
+    }
+    if (!port) {
+        fprintf(stderr, "testutil: %s did not write its port\n", script);
+        test_fake_stop(f);
+        goto fail;
+    }
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%ld", port);
+    strbuf_release(&path);
+    free(portfile);
+    return 0;
+fail:
+    strbuf_release(&path);
+    free(portfile);
+    return -1;
+}
+
+void test_fake_stop(struct test_fake *f)
+{
+    if (f->pid > 0) {
+        kill((pid_t)f->pid, SIGTERM);
+        waitpid((pid_t)f->pid, NULL, 0);
+    }
+    f->pid = -1;
+}
+
+void test_fake_post(const struct test_fake *f, const char *path, json_t *body)
+{
+    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
+    struct http_response resp = HTTP_RESPONSE_INIT;
+    const struct http_header h[] = {{"Content-Type", "application/json"}};
+    char *text = body ? json_dumps(body, JSON_COMPACT) : xstrdup("{}");
+    struct http_request req = {.method = "POST", .headers = h, .nheaders = 1, .body = text};
+    struct http_client *hc = http_client_new();
+
+    req.body_len = strlen(text);
+    strbuf_addf(&url, "%s%s", f->url, path);
+    req.url = url.buf;
+    if (http_do(hc, &req, &resp, &err))
+        fail_msg("POST %s: %s", path, err.buf);
+    if (resp.status != 200)
+        fail_msg("POST %s: HTTP %ld: %s", path, resp.status, resp.body.buf);
+    json_decref(body);
+    free(text);
+    http_client_free(hc);
+    strbuf_release(&url);
+    strbuf_release(&err);
+    http_response_release(&resp);
+}
+
+json_t *test_fake_get_json(const struct test_fake *f, const char *path)
+{
+    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
+    struct http_response resp = HTTP_RESPONSE_INIT;
+    struct http_request req = {0};
+    struct http_client *hc = http_client_new();
+    json_t *j;
+
+    strbuf_addf(&url, "%s%s", f->url, path);
+    req.url = url.buf;
+    if (http_do(hc, &req, &resp, &err))
+        fail_msg("GET %s: %s", path, err.buf);
+    if (resp.status != 200)
+        fail_msg("GET %s: HTTP %ld: %s", path, resp.status, resp.body.buf);
+    j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
+    if (!j)
+        fail_msg("GET %s: the answer is not JSON", path);
+    http_client_free(hc);
+    strbuf_release(&url);
+    strbuf_release(&err);
+    http_response_release(&resp);
+    return j;
 }

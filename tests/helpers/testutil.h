@@ -27,4 +27,28 @@ const char *test_source_dir(void);
  */
 char *test_store_url(void);
 
+/*
+ * A local fake server (tests/helpers/<script>, python3) for a group of
+ * tests: started on 127.0.0.1 with `--port-file` and the extra arguments,
+ * stopped with SIGTERM. The fakes also exit when their parent does.
+ */
+struct test_fake {
+    int pid;      /* -1 when not running */
+    char url[64]; /* "http://127.0.0.1:PORT" */
+};
+
+/*
+ * Start `script` (a file name in tests/helpers/) with `args` (NULL-terminated,
+ * may be NULL) and wait until it listens. 0, or -1 with the reason on stderr.
+ */
+int test_fake_start(struct test_fake *f, const char *script, const char *const *args);
+/* Stop the fake; harmless when it is not running. */
+void test_fake_stop(struct test_fake *f);
+
+struct json_t;
+/* POST `body` (a jansson value, taken; NULL: {}) as JSON to the fake's `path`; asserts HTTP 200. */
+void test_fake_post(const struct test_fake *f, const char *path, struct json_t *body);
+/* GET the fake's `path`; asserts HTTP 200 and returns the parsed JSON (caller decrefs). */
+struct json_t *test_fake_get_json(const struct test_fake *f, const char *path);
+
 #endif

@@ -333,51 +333,17 @@ static void test_parse_daily_weekly(void **state)
 
 /* ------------------------------------------------------------- the fake provider */
 
-static pid_t fake_pid = -1;
-static char fake_url[64];
+static struct test_fake fake = {.pid = -1};
+static const char *fake_url = fake.url;
 static struct http_client *ctl;
 
 static int fake_start(void **state)
 {
-    char *portfile = test_tmpfile(".port");
-    char script[1024];
-    int64_t port = 0;
+    static const char *const args[] = {"--api-key", TEST_KEY, NULL};
 
     (void)state;
-    snprintf(script, sizeof(script), "%s/tests/helpers/fake_twelvedata.py", test_source_dir());
-    fake_pid = fork();
-    if (fake_pid < 0)
+    if (test_fake_start(&fake, "fake_twelvedata.py", args))
         return -1;
-    if (fake_pid == 0) {
-        execlp("python3", "python3", script, "--port-file", portfile, "--api-key", TEST_KEY,
-               (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 1500 && !port; i++) {
-        FILE *f = fopen(portfile, "r");
-        int status;
-        if (f) {
-            long p;
-            if (fscanf(f, "%ld", &p) == 1)
-                port = p;
-            fclose(f);
-        }
-        if (!port) {
-            if (waitpid(fake_pid, &status, WNOHANG) == fake_pid) {
-                fprintf(stderr, "fake_twelvedata.py exited early (status %d)\n", status);
-                fake_pid = -1;
-                free(portfile);
-                return -1;
-            }
-            usleep(10000);
-        }
-    }
-    free(portfile);
-    if (!port) {
-        fprintf(stderr, "fake_twelvedata.py did not write its port\n");
-        return -1;
-    }
-    snprintf(fake_url, sizeof(fake_url), "http://127.0.0.1:%ld", (long)port);
     ctl = http_client_new();
     return 0;
 }
@@ -387,34 +353,14 @@ static int fake_stop(void **state)
     (void)state;
     http_client_free(ctl);
     ctl = NULL;
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-        fake_pid = -1;
-    }
+    test_fake_stop(&fake);
     return 0;
 }
 
 /* POST `body` (taken; may be NULL) to the fake's `path`; asserts HTTP 200. */
 static void fake_post(const char *path, json_t *body)
 {
-    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
-    struct http_response resp = HTTP_RESPONSE_INIT;
-    const struct http_header h[] = {{"Content-Type", "application/json"}};
-    char *text = body ? json_dumps(body, JSON_COMPACT) : xstrdup("{}");
-    struct http_request req = {.method = "POST", .headers = h, .nheaders = 1, .body = text};
-
-    req.body_len = strlen(text);
-    strbuf_addf(&url, "%s%s", fake_url, path);
-    req.url = url.buf;
-    assert_int_equal(http_do(ctl, &req, &resp, &err), 0);
-    if (resp.status != 200)
-        fail_msg("POST %s: HTTP %ld: %s", path, resp.status, resp.body.buf);
-    json_decref(body);
-    free(text);
-    strbuf_release(&url);
-    strbuf_release(&err);
-    http_response_release(&resp);
+    test_fake_post(&fake, path, body);
 }
 
 /* Reset the fake, then apply `control` (taken). */
@@ -427,21 +373,7 @@ static void fake_setup(json_t *control)
 /* GET a path of the fake; returns the parsed JSON body (caller decrefs). */
 static json_t *fake_get_json(const char *path)
 {
-    struct strbuf url = STRBUF_INIT, err = STRBUF_INIT;
-    struct http_response resp = HTTP_RESPONSE_INIT;
-    struct http_request req = {0};
-    json_t *j;
-
-    strbuf_addf(&url, "%s%s", fake_url, path);
-    req.url = url.buf;
-    assert_int_equal(http_do(ctl, &req, &resp, &err), 0);
-    assert_int_equal(resp.status, 200);
-    j = json_loadb(resp.body.buf, resp.body.len, 0, NULL);
-    assert_non_null(j);
-    strbuf_release(&url);
-    strbuf_release(&err);
-    http_response_release(&resp);
-    return j;
+    return test_fake_get_json(&fake, path);
 }
 
 /* The query of the last /time_series request the fake saw (caller decrefs). */

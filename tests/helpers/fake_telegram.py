@@ -1,0 +1,634 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A local fake of the Telegram Bot API (sendMessage) for tests, with a
+small webhook receiver for the alert webhook channel.
+
+Python 3 standard library only. Listens on 127.0.0.1 only, on a port chosen
+by the kernel, and serves until killed (SIGTERM/SIGINT), or until its parent
+process goes away (so a crashed test leaves nothing behind; see
+--no-parent-watch).
+
+Usage:
+    fake_telegram.py --port-file PATH [--token TOKEN] [--verbose] [--no-parent-watch]
+
+The chosen port is written to PATH (atomically: written to PATH.tmp, then
+renamed), after the socket is listening. TOKEN defaults to
+"123456:TEST-token".
+
+The Bot API: /bot<TOKEN>/<method>
+    Every request is checked strictly, in this order, and the first problem
+    gets the answer Telegram gives, {"ok": false, "error_code": N,
+    "description": "..."} with HTTP status N:
+    - a path that is not /bot<something>/<method>: 404 "Not Found";
+    - a token other than TOKEN: 401 "Unauthorized";
+    - a method other than sendMessage (exactly): 404 "Not Found";
+    - parameters come from the query string and from a body in JSON
+      (application/json, an object) or a form
+      (application/x-www-form-urlencoded); another content type, or a body
+      that does not parse: 400 "Bad Request: ...";
+    - chat_id missing or empty: 400 "Bad Request: chat_id is empty"; not an
+      integer and not an @username: 400 "Bad Request: chat not found";
+    - text missing or empty: 400 "Bad Request: message text is empty";
+    - parse_mode other than "HTML" (candlekeep always sends HTML, so a
+      missing parse_mode is refused too): 400 "Bad Request: unsupported
+      parse_mode";
+    - disable_web_page_preview, when present, not a boolean (or "true" /
+      "false" in a form): 400 "Bad Request: ...";
+    - text that does not parse as Telegram HTML: 400 "Bad Request: can't
+      parse entities: <reason>", the reason worded as Telegram words it:
+        Unsupported start tag "x" at byte offset N
+        Unclosed start tag at byte offset N
+        Unclosed end tag at byte offset N
+        Unexpected end tag at byte offset N
+        Unmatched end tag at byte offset N, expected "</b>", found "</i>"
+        Can't find end tag corresponding to start tag "b"
+      The tags allowed: b strong i em u ins s strike del a code pre
+      tg-spoiler span (only with class="tg-spoiler") blockquote; names are
+      case-insensitive; attributes are name=value with the value in double
+      or single quotes or bare. The entities allowed: &lt; &gt; &amp;
+      &quot; and numeric ones (&#NNN; &#xHHH;) of valid code points.
+      Stricter than Telegram, to catch escaping bugs: a bare '&' that does
+      not start one of those entities is refused ("Unsupported entity at
+      byte offset N"; Telegram would show it as text), and so are tags
+      nested inside code or pre (other than <pre><code>), an <a> inside an
+      <a> and a blockquote inside a blockquote ("Tag "x" can't be nested
+      in "y" at byte offset N"; Telegram would drop the inner entity).
+    - the message's length: the text with the tags stripped and the
+      entities decoded, as Telegram measures it, counted in UTF-16 code
+      units (what Telegram counts); over 4096: 400 "Bad Request: message is
+      too long". Whitespace only: 400 "Bad Request: message text is empty".
+      The raw length (tags and entities included) is not limited.
+    An accepted message answers {"ok": true, "result": {"message_id", "from",
+    "chat", "date", "text"}} and is recorded.
+
+POST /hook (any path under /hook)
+    A webhook receiver: records the headers Content-Type and User-Agent and
+    the body (parsed when it is JSON) and answers 200 {"ok": true}. A body
+    that is not a JSON object answers 400.
+
+Control API (JSON bodies; every key optional):
+
+    POST /__control
+    {
+      "fail": [{"target": "telegram",  # or "hook"; default "telegram"
+                "kind": "error",       # "error": {"ok":false,...} with HTTP
+                                       #   error_code (telegram) or a plain
+                                       #   status (hook);
+                                       # "429": error 429 with retry_after;
+                                       # "html": an nginx-style HTML page;
+                                       # "hang": wait `seconds`, then close the
+                                       #   connection without an answer;
+                                       # "drop": close at once without an answer
+                "error_code": 502,     # "error"/"html": the status (default 500)
+                "description": "...",  # "error": default per code
+                "parameters": {...},   # "error", telegram: the answer's "parameters"
+                                       #   (e.g. {"migrate_to_chat_id": -100123})
+                "retry_after": 5,      # "429" (default 5); also a "429" hook answer
+                "seconds": 3,          # "hang"
+                "headers": {"Retry-After": "7"},
+                "after": 0,            # let this many requests pass first
+                "times": 1}],          # how many requests it answers
+                                       # appended to the queue of its target
+      "down": true                     # close every Bot API and hook connection
+                                       # without an answer until "down": false
+    }
+    Answer: {"ok": true, "control": <queues and down>}.
+
+    GET  /__messages   accepted messages, oldest first: {"message_id",
+                       "chat_id" (as sent), "text" (as sent), "plain" (parsed
+                       text), "parse_mode", "disable_web_page_preview", "time"}
+    GET  /__requests   every Bot API request, oldest first: {"method",
+                       "path" (the token shown as "<token>" when right and
+                       "<wrong>" otherwise; it is never echoed), "content_type",
+                       "time", "status", "reason" (the description of a
+                       refusal or a failure mode, "" when accepted)}
+    GET  /__hooks      every /hook request: {"path", "content_type",
+                       "user_agent", "body" (JSON or text), "time", "status"}
+    POST /__reset      clear the queues, "down" and every record
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+MAX_LENGTH = 4096
+ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                "tg-spoiler", "span", "blockquote"}
+NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+ENTITY_RE = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
+TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+ATTR_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+STATUS_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+               504: "Gateway Timeout", 400: "Bad Request", 401: "Unauthorized",
+               403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
+               409: "Conflict", 429: "Too Many Requests"}
+
+# What Telegram says for an error code when a failure mode names none.
+DEFAULT_DESCRIPTION = {400: "Bad Request: chat not found", 401: "Unauthorized",
+                       403: "Forbidden: bot was blocked by the user", 404: "Not Found",
+                       409: "Conflict: terminated by other getUpdates request"}
+
+
+class ParseError(Exception):
+    """Text that Telegram refuses with "can't parse entities"."""
+
+
+def byte_offset(text, i):
+    return len(text[:i].encode("utf-8"))
+
+
+def decode_entity(text, i):
+    """The character of the entity at text[i] ('&') and the index after it."""
+    m = ENTITY_RE.match(text, i)
+    if not m:
+        raise ParseError(f"Unsupported entity at byte offset {byte_offset(text, i)}")
+    if m.group(1):
+        return NAMED_ENTITIES[m.group(1)], m.end()
+    cp = int(m.group(2)) if m.group(2) else int(m.group(3), 16)
+    if cp == 0 or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+        raise ParseError(f"Unsupported entity at byte offset {byte_offset(text, i)}")
+    return chr(cp), m.end()
+
+
+def parse_attributes(text, i, begin):
+    """Attributes from text[i] up to '>': ({name: value}, index after '>')."""
+    attrs = {}
+    n = len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            raise ParseError(f"Unclosed start tag at byte offset {byte_offset(text, begin)}")
+        if text[i] == ">":
+            return attrs, i + 1
+        m = ATTR_NAME_RE.match(text, i)
+        if not m:
+            raise ParseError(f"Unclosed start tag at byte offset {byte_offset(text, begin)}")
+        name = m.group(0).lower()
+        i = m.end()
+        while i < n and text[i].isspace():
+            i += 1
+        value = ""
+        if i < n and text[i] == "=":
+            i += 1
+            while i < n and text[i].isspace():
+                i += 1
+            if i >= n:
+                raise ParseError(f"Unclosed start tag at byte offset {byte_offset(text, begin)}")
+            out = []
+            if text[i] in "\"'":
+                quote = text[i]
+                i += 1
+                while i < n and text[i] != quote:
+                    if text[i] == "&":
+                        ch, i = decode_entity(text, i)
+                        out.append(ch)
+                    else:
+                        out.append(text[i])
+                        i += 1
+                if i >= n:
+                    raise ParseError(
+                        f"Unclosed start tag at byte offset {byte_offset(text, begin)}")
+                i += 1
+            else:
+                while i < n and not text[i].isspace() and text[i] != ">":
+                    if text[i] in "\"'<=`":
+                        raise ParseError(
+                            f"Unclosed start tag at byte offset {byte_offset(text, begin)}")
+                    out.append(text[i])
+                    i += 1
+            value = "".join(out)
+        attrs[name] = value
+
+
+def parse_html(text):
+    """Telegram's HTML parse mode: the plain text, or ParseError."""
+    out = []
+    stack = []  # tag names
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "&":
+            ch, i = decode_entity(text, i)
+            out.append(ch)
+            continue
+        if c != "<":
+            out.append(c)
+            i += 1
+            continue
+        begin = i
+        if i + 1 < n and text[i + 1] == "/":
+            end = text.find(">", i)
+            if end < 0:
+                raise ParseError(f"Unclosed end tag at byte offset {byte_offset(text, begin)}")
+            name = text[i + 2:end].strip().lower()
+            if not stack:
+                raise ParseError(f"Unexpected end tag at byte offset {byte_offset(text, begin)}")
+            if name != stack[-1]:
+                raise ParseError(f"Unmatched end tag at byte offset {byte_offset(text, begin)}, "
+                                 f'expected "</{stack[-1]}>", found "</{name}>"')
+            stack.pop()
+            i = end + 1
+            continue
+        m = TAG_NAME_RE.match(text, i + 1)
+        name = m.group(0).lower() if m else ""
+        if name not in ALLOWED_TAGS:
+            raise ParseError(f'Unsupported start tag "{name}" at byte offset '
+                             f"{byte_offset(text, begin)}")
+        attrs, i = parse_attributes(text, m.end(), begin)
+        if name == "span" and attrs.get("class") != "tg-spoiler":
+            raise ParseError(f'Unsupported start tag "span" at byte offset '
+                             f"{byte_offset(text, begin)}")
+        for depth, outer in enumerate(stack):
+            # Only <pre><code class="language-x"> may sit inside code or pre.
+            pre_code = outer == "pre" and name == "code" and depth == len(stack) - 1
+            if (outer in ("code", "pre") and not pre_code) or \
+                    (outer == name and name in ("a", "blockquote")):
+                raise ParseError(f'Tag "{name}" can\'t be nested in "{outer}" at byte offset '
+                                 f"{byte_offset(text, begin)}")
+        stack.append(name)
+    if stack:
+        raise ParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
+    return "".join(out)
+
+
+def utf16_len(s):
+    return len(s.encode("utf-16-le")) // 2
+
+
+def parse_bool_param(v):
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "false", "1", "0"):
+        return v.lower() in ("true", "1")
+    raise ValueError("Bad Request: can't parse disable_web_page_preview as a Boolean")
+
+
+# ---------------------------------------------------------------- state
+
+class State:
+    def __init__(self, token):
+        self.token = token
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.fail = {"telegram": [], "hook": []}
+        self.down = False
+        self.messages = []
+        self.requests = []
+        self.hooks = []
+        self.next_id = 1
+
+    def snapshot(self):
+        return {"fail": self.fail, "down": self.down}
+
+    def apply(self, body):
+        unknown = set(body) - {"fail", "down"}
+        if unknown:
+            raise ValueError(f"unknown control keys: {sorted(unknown)}")
+        fails = body.get("fail", [])
+        if not isinstance(fails, list):
+            raise ValueError("fail is a list")
+        checked = []
+        for f in fails:
+            f = dict(f)
+            target = f.get("target", "telegram")
+            if target not in ("telegram", "hook"):
+                raise ValueError(f"unknown target {target!r}")
+            kind = f.get("kind", "error")
+            if kind not in ("error", "429", "html", "hang", "drop"):
+                raise ValueError(f"unknown kind {kind!r}")
+            f["target"], f["kind"] = target, kind
+            f["times"] = int(f.get("times", 1))
+            f["after"] = int(f.get("after", 0))
+            f["error_code"] = int(f.get("error_code", 429 if kind == "429" else 500))
+            f["retry_after"] = int(f.get("retry_after", 5))
+            f["seconds"] = float(f.get("seconds", 0))
+            checked.append(f)
+        for f in checked:
+            self.fail[f["target"]].append(f)
+        if "down" in body:
+            self.down = bool(body["down"])
+
+    def take_failure(self, target):
+        """The failure mode that answers this request, if any (call with the lock held)."""
+        queue = self.fail[target]
+        if not queue:
+            return None
+        f = queue[0]
+        if f["after"] > 0:
+            f["after"] -= 1
+            return None
+        f["times"] -= 1
+        if f["times"] <= 0:
+            queue.pop(0)
+        return f
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-telegram/1"
+    state = None  # set by main()
+    verbose = False
+
+    def log_message(self, fmt, *args):
+        if self.verbose:
+            sys.stderr.write("fake_telegram: " + (fmt % args) + "\n")
+
+    # -- plumbing
+
+    def send(self, status, body, content_type="application/json", headers=None):
+        data = body if isinstance(body, bytes) else body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def send_json(self, status, obj, headers=None):
+        self.send(status, json.dumps(obj), headers=headers)
+
+    def tg_error(self, code, description, parameters=None, headers=None):
+        body = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        self.send_json(code, body, headers=headers)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def hang_up(self):
+        self.close_connection = True
+
+    # -- dispatch
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        st = self.state
+        if url.path in ("/__messages", "/__requests", "/__hooks", "/__control"):
+            with st.lock:
+                obj = {"/__messages": st.messages, "/__requests": st.requests,
+                       "/__hooks": st.hooks, "/__control": st.snapshot()}[url.path]
+                self.send_json(200, obj)
+        elif url.path.startswith("/bot"):
+            self.bot_api(url, b"")
+        else:
+            self.tg_error(404, "Not Found")
+
+    def do_POST(self):
+        url = urlsplit(self.path)
+        raw = self.read_body()
+        st = self.state
+        if url.path == "/__reset":
+            with st.lock:
+                st.reset()
+            self.send_json(200, {"ok": True})
+        elif url.path == "/__control":
+            try:
+                body = json.loads(raw or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("the control body is a JSON object")
+                with st.lock:
+                    st.apply(body)
+                    snap = st.snapshot()
+            except (ValueError, KeyError, TypeError) as e:
+                self.send_json(400, {"ok": False, "description": f"bad control: {e}"})
+                return
+            self.send_json(200, {"ok": True, "control": snap})
+        elif url.path == "/hook" or url.path.startswith("/hook/"):
+            self.hook(url, raw)
+        elif url.path.startswith("/bot"):
+            self.bot_api(url, raw)
+        else:
+            self.tg_error(404, "Not Found")
+
+    # -- failure modes shared by the Bot API and the hook
+
+    def failure(self, target, entry):
+        """Answer with the queued failure mode or "down"; True when one applied."""
+        st = self.state
+        with st.lock:
+            down = st.down
+            f = None if down else st.take_failure(target)
+        if down:
+            entry["status"], entry["reason"] = 0, "down"
+            self.hang_up()
+            return True
+        if f is None:
+            return False
+        kind = f["kind"]
+        headers = f.get("headers")
+        if kind == "hang":
+            entry["status"], entry["reason"] = 0, f"hang {f['seconds']}s"
+            time.sleep(f["seconds"])
+            self.hang_up()
+        elif kind == "drop":
+            entry["status"], entry["reason"] = 0, "drop"
+            self.hang_up()
+        elif kind == "html":
+            code = f["error_code"]
+            text = STATUS_TEXT.get(code, "Error")
+            entry["status"], entry["reason"] = code, f"html {code}"
+            self.send(code, f"<html>\r\n<head><title>{code} {text}</title></head>\r\n<body>\r\n"
+                      f"<center><h1>{code} {text}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                      "</body>\r\n</html>\r\n", content_type="text/html", headers=headers)
+        elif kind == "429" or f["error_code"] == 429:
+            after = f["retry_after"]
+            entry["status"], entry["reason"] = 429, f"429 retry_after {after}"
+            if target == "telegram":
+                self.tg_error(429, f.get("description") or f"Too Many Requests: retry after {after}",
+                              {"retry_after": after}, headers=headers)
+            else:
+                self.send_json(429, {"error": "rate limited"},
+                               headers=headers if headers is not None else {"Retry-After": after})
+        else:
+            code = f["error_code"]
+            desc = f.get("description") or (
+                DEFAULT_DESCRIPTION.get(code) if target == "telegram" else None) or \
+                STATUS_TEXT.get(code, "Error")
+            entry["status"], entry["reason"] = code, desc
+            if target == "telegram":
+                self.tg_error(code, desc, f.get("parameters"), headers=headers)
+            else:
+                self.send(code, desc, content_type="text/plain", headers=headers)
+        return True
+
+    # -- the Bot API
+
+    def bot_api(self, url, raw):
+        st = self.state
+        m = re.fullmatch(r"/bot([^/]*)/([^/]*)", url.path)
+        shown = url.path
+        if m:
+            right = m.group(1) == st.token
+            shown = f"/bot{'<token>' if right else '<wrong>'}/{m.group(2)}"
+        entry = {"method": self.command, "path": shown,
+                 "content_type": self.headers.get("Content-Type", ""), "time": time.time(),
+                 "status": None, "reason": ""}
+        with st.lock:
+            st.requests.append(entry)
+        if self.failure("telegram", entry):
+            return
+
+        def refuse(code, description):
+            entry["status"], entry["reason"] = code, description
+            self.tg_error(code, description)
+
+        if not m:
+            return refuse(404, "Not Found")
+        if m.group(1) != st.token:
+            return refuse(401, "Unauthorized")
+        if m.group(2) != "sendMessage":
+            return refuse(404, "Not Found")
+
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if raw:
+            if ctype == "application/json":
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    return refuse(400, "Bad Request: can't parse JSON request body")
+                if not isinstance(body, dict):
+                    return refuse(400, "Bad Request: JSON request body is not an object")
+                params.update(body)
+            elif ctype == "application/x-www-form-urlencoded":
+                try:
+                    params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                            strict_parsing=True))
+                except (ValueError, UnicodeDecodeError):
+                    return refuse(400, "Bad Request: can't parse form request body")
+            else:
+                return refuse(400, f"Bad Request: unsupported Content-Type {ctype!r}")
+
+        chat_id = params.get("chat_id")
+        if chat_id is None or chat_id == "":
+            return refuse(400, "Bad Request: chat_id is empty")
+        if isinstance(chat_id, bool) or not (
+                isinstance(chat_id, int) or re.fullmatch(r"-?[0-9]{1,20}", str(chat_id))
+                or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", str(chat_id))):
+            return refuse(400, "Bad Request: chat not found")
+        text = params.get("text")
+        if not isinstance(text, str) or text == "":
+            return refuse(400, "Bad Request: message text is empty")
+        if params.get("parse_mode") != "HTML":
+            return refuse(400, "Bad Request: unsupported parse_mode")
+        preview = params.get("disable_web_page_preview")
+        if preview is not None:
+            try:
+                preview = parse_bool_param(preview)
+            except ValueError as e:
+                return refuse(400, str(e))
+        try:
+            plain = parse_html(text)
+        except ParseError as e:
+            return refuse(400, f"Bad Request: can't parse entities: {e}")
+        if not plain.strip():
+            return refuse(400, "Bad Request: message text is empty")
+        if utf16_len(plain) > MAX_LENGTH:
+            return refuse(400, "Bad Request: message is too long")
+
+        now = time.time()
+        with st.lock:
+            mid = st.next_id
+            st.next_id += 1
+            st.messages.append({"message_id": mid, "chat_id": chat_id, "text": text,
+                                "plain": plain, "parse_mode": params.get("parse_mode"),
+                                "disable_web_page_preview": preview, "time": now})
+        entry["status"] = 200
+        cid = int(chat_id) if re.fullmatch(r"-?[0-9]+", str(chat_id)) else chat_id
+        chat = ({"id": cid, "type": "channel", "username": str(cid)[1:]}
+                if isinstance(cid, str) else
+                {"id": cid, "type": "private", "first_name": "Operator"} if cid > 0 else
+                {"id": cid, "type": "supergroup", "title": "Operators"})
+        self.send_json(200, {"ok": True, "result": {
+            "message_id": mid,
+            "from": {"id": int(st.token.split(":")[0]) if st.token.split(":")[0].isdigit()
+                     else 1, "is_bot": True, "first_name": "candlekeep", "username": "ck_bot"},
+            "chat": chat, "date": int(now), "text": plain}})
+
+    # -- the webhook receiver
+
+    def hook(self, url, raw):
+        st = self.state
+        entry = {"path": url.path, "content_type": self.headers.get("Content-Type", ""),
+                 "user_agent": self.headers.get("User-Agent", ""), "body": None,
+                 "time": time.time(), "status": None}
+        try:
+            entry["body"] = json.loads(raw)
+        except ValueError:
+            entry["body"] = raw.decode("utf-8", "replace")
+        with st.lock:
+            st.hooks.append(entry)
+        if self.failure("hook", entry):
+            return
+        if not isinstance(entry["body"], dict):
+            entry["status"] = 400
+            self.send_json(400, {"ok": False, "error": "the body is not a JSON object"})
+            return
+        entry["status"] = 200
+        self.send_json(200, {"ok": True})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (a timeout test) is expected; anything else is reported.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def watch_parent():
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Local fake of the Telegram Bot API sendMessage.")
+    ap.add_argument("--port-file", required=True, help="write the chosen port here")
+    ap.add_argument("--token", default="123456:TEST-token")
+    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    ap.add_argument("--no-parent-watch", action="store_true",
+                    help="keep running when the parent process exits")
+    args = ap.parse_args()
+
+    Handler.state = State(args.token)
+    Handler.verbose = args.verbose
+    server = Server(("127.0.0.1", 0), Handler)
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{server.server_address[1]}\n")
+    os.replace(tmp, args.port_file)
+    if not args.no_parent_watch:
+        threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    main()
