@@ -17,6 +17,7 @@ const struct cmd cmd_table[] = {
     {"status", cmd_status, "what /health says, read from the database"},
     {"config", cmd_config, "check the configuration"},
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
+    {"digest", cmd_digest, "print or send the daily health digest"},
     {NULL, NULL, NULL},
 };
 
