@@ -15,6 +15,7 @@ const struct cmd cmd_table[] = {
     {"gaps", cmd_gaps, "list (and re-scan) missing candles"},
     {"jobs", cmd_jobs, "list, pause, resume and run scheduled jobs; show their history"},
     {"status", cmd_status, "what /health says, read from the database"},
+    {"alerts", cmd_alerts, "list alerts: firing and resolved, and what operators were told"},
     {"config", cmd_config, "check the configuration"},
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
     {"digest", cmd_digest, "print or send the daily health digest"},

@@ -121,7 +121,7 @@ static const char *const severity_names[] = {
     [NOTIFY_CRITICAL] = "critical",
 };
 
-static const char *severity_name(enum notify_severity s)
+const char *alert_severity_name(enum notify_severity s)
 {
     if ((size_t)s >= ARRAY_SIZE(severity_names))
         BUG("alert: severity %d", (int)s);
@@ -450,7 +450,7 @@ static int fire_tx(struct alert_manager *am, struct store *st, const struct aler
         /* A new key: the first fire of its first episode. */
         r = (struct alert_row){
             .key = xstrdup(ev->key),
-            .severity = xstrdup(severity_name(ev->severity)),
+            .severity = xstrdup(alert_severity_name(ev->severity)),
             .firing = true,
             .title = xstrdup(ev->title),
             .details = xstrdup(ev->details ? ev->details : ""),
@@ -488,7 +488,7 @@ static int fire_tx(struct alert_manager *am, struct store *st, const struct aler
         r.resolved_ms = 0;
     }
     r.last_seen_ms = now;
-    set_str(&r.severity, severity_name(ev->severity));
+    set_str(&r.severity, alert_severity_name(ev->severity));
     set_str(&r.title, ev->title);
     set_str(&r.details, ev->details);
     set_str(&r.inhibited_by, inhibited ? cause : "");
@@ -599,8 +599,8 @@ int alert_notice(struct alert_manager *am, struct store *st, enum notify_severit
     rc = tx_begin(st, &owned, err);
     if (rc)
         return rc;
-    rc = queue_message(am, st, "", severity_name(severity), kind, title, details ? details : "",
-                       now_ms, now_ms, err);
+    rc = queue_message(am, st, "", alert_severity_name(severity), kind, title,
+                       details ? details : "", now_ms, now_ms, err);
     rc = tx_end(st, owned, rc, err);
     if (!rc)
         wake_sender(am);
@@ -729,7 +729,8 @@ static int deliver(struct run_ctx *c, struct notify_channel *ch, const struct al
         rc = store_alert_outbox_sent(c->st, o->id, am->instance, res.parts_done, t, &rec);
         if (!rc) {
             c->sent++;
-            count(am->metrics, SENT_METRIC, "channel", chname, "severity", severity_name(sev));
+            count(am->metrics, SENT_METRIC, "channel", chname, "severity",
+                  alert_severity_name(sev));
         }
     } else if (res.retryable && attempts <= am->retry.max_retries) {
         int64_t wait = res.retry_after_ms >= 0 ? res.retry_after_ms

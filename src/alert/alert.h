@@ -149,6 +149,12 @@ enum alert_state {
 };
 const char *alert_state_name(enum alert_state s);
 int alert_state_parse(const char *name, enum alert_state *out);
+/*
+ * "info", "warning", "critical": the names of the schema and of the API,
+ * as notify_severity_name() spells them (the manager and its listings do
+ * not depend on the channels' code).
+ */
+const char *alert_severity_name(enum notify_severity s);
 
 struct alert_info {
     char *key;

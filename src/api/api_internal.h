@@ -113,6 +113,7 @@ void api_job_runs(struct api_request *req);
 void api_job_run(struct api_request *req);
 void api_job_pause(struct api_request *req);
 void api_job_resume(struct api_request *req);
+void api_alerts_list(struct api_request *req);
 
 /*
  * What the API knows of one job: the scheduler's live view (when the job

@@ -32,6 +32,7 @@ const struct api_route api_routes[] = {
      .pattern = "/jobs/{id}/resume",
      .handler = api_job_resume,
      .needs_auth = true},
+    {.method = "GET", .pattern = "/alerts", .handler = api_alerts_list},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

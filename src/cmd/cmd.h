@@ -33,5 +33,6 @@ int cmd_jobs(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_digest(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "testutil.h"
 
+#include "alert/alert.h"
 #include "api/api.h"
 #include "app/settings.h"
 #include "market/price.h"
@@ -1412,6 +1413,89 @@ static void test_concurrent_clients(void **state)
     }
 }
 
+/* ---- alerts ---- */
+
+static void test_alerts(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct alert_manager *am = alert_manager_new(NULL, NULL, 0, NULL, NULL, "api-test");
+    char key_a[96], key_b[96];
+    struct store *st;
+    struct resp r;
+    (void)state;
+
+    snprintf(key_a, sizeof(key_a), "job:%s:a", source_name);
+    snprintf(key_b, sizeof(key_b), "breaker:%s", source_name);
+    if (store_open(&st, store_url, &err))
+        fail_msg("store_open: %s", err.buf);
+    struct alert_event b = {.key = key_b,
+                            .severity = NOTIFY_CRITICAL,
+                            .title = "Circuit open",
+                            .details = "5 failures in a row",
+                            .now_ms = (T0 + 60) * 1000LL};
+    struct alert_event a = {.key = key_a,
+                            .severity = NOTIFY_WARNING,
+                            .title = "Refresh <failing> & \"stale\"",
+                            .details = "line 1\nline 2",
+                            .inhibited_by = key_b,
+                            .now_ms = (T0 + 120) * 1000LL};
+    if (alert_fire(am, st, &b, &err) || alert_fire(am, st, &a, &err) ||
+        alert_clear(am, st, key_b, "closed again", (T0 + 3600) * 1000LL, &err))
+        fail_msg("alerts: %s", err.buf);
+
+    get("/alerts", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(jint(r.json, "count"), 2);
+    json_t *arr = json_object_get(r.json, "alerts");
+    json_t *first = json_array_get(arr, 0), *second = json_array_get(arr, 1);
+    /* Newest activity first: the breaker resolved last. */
+    assert_string_equal(jstr(first, "key"), key_b);
+    assert_string_equal(jstr(first, "state"), "resolved");
+    assert_string_equal(jstr(first, "severity"), "critical");
+    assert_string_equal(jstr(first, "details"), "closed again");
+    assert_string_equal(jstr(first, "first_seen"), "2024-01-02T00:01:00Z");
+    assert_string_equal(jstr(first, "resolved_at"), "2024-01-02T01:00:00Z");
+    assert_string_equal(jstr(first, "last_notified"), "2024-01-02T01:00:00Z");
+    assert_int_equal(jint(first, "times_sent"), 2);
+    assert_true(json_is_null(json_object_get(first, "inhibited_by")));
+    /* Its cause resolved: let go and told. */
+    assert_string_equal(jstr(second, "key"), key_a);
+    assert_string_equal(jstr(second, "state"), "firing");
+    assert_string_equal(jstr(second, "severity"), "warning");
+    assert_string_equal(jstr(second, "title"), "Refresh <failing> & \"stale\"");
+    assert_string_equal(jstr(second, "details"), "line 1\nline 2");
+    assert_true(json_is_null(json_object_get(second, "resolved_at")));
+    assert_true(json_is_null(json_object_get(second, "inhibited_by")));
+    assert_int_equal(jint(second, "times_sent"), 1);
+    resp_release(&r);
+
+    get("/alerts?state=firing", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(jint(r.json, "count"), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "alerts"), 0), "key"), key_a);
+    resp_release(&r);
+    get("/alerts?state=resolved&limit=1", &r);
+    assert_int_equal(jint(r.json, "count"), 1);
+    resp_release(&r);
+    get("/alerts?limit=1", &r);
+    assert_int_equal(jint(r.json, "count"), 1);
+    resp_release(&r);
+
+    get("/alerts?state=open", &r);
+    assert_error(&r, 400, "'state'");
+    resp_release(&r);
+    get("/alerts?limit=0", &r);
+    assert_error(&r, 400, "'limit'");
+    resp_release(&r);
+    get("/alerts?limit=x", &r);
+    assert_error(&r, 400, "'limit'");
+    resp_release(&r);
+
+    alert_manager_free(am);
+    store_close(st);
+    strbuf_release(&err);
+}
+
 static void test_token_never_logged(void **state)
 {
     struct strbuf log = STRBUF_INIT;
@@ -1456,6 +1540,7 @@ int main(void)
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_providers),
         cmocka_unit_test(test_concurrent_clients),
+        cmocka_unit_test(test_alerts),
         cmocka_unit_test(test_token_never_logged),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
