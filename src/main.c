@@ -21,6 +21,7 @@ const struct cmd cmd_table[] = {
     {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
     {"backtests", cmd_backtests, "store and list backtest results"},
     {"alert", cmd_alert, "send a test message through the configured alert channels"},
+    {"digest", cmd_digest, "print or send the daily health digest"},
     {NULL, NULL, NULL},
 };
 

@@ -6,6 +6,8 @@
  */
 #include "app/app.h"
 
+#include "alert/watch.h"
+#include "jobs/digest.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
 #include "sched/sched.h"
@@ -127,5 +129,26 @@ int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
         if (rc)
             return rc;
     }
-    return 0;
+    /* The alert conditions polled every minute, and the daily digest (alert/watch.h,
+     * jobs/digest.h). */
+    struct sched_job_def watch = {
+        .id = "watch_alerts",
+        .name = "Alert watch",
+        .cron = st->jobs.watch_cron,
+        .fn = watch_job_run,
+        .arg = app,
+    };
+    struct sched_job_def digest = {
+        .id = "digest",
+        .name = "Health digest",
+        .cron = st->digest.schedule,
+        /* An hour at most, whatever the schedule: it is a few queries. */
+        .timeout = 3600,
+        .fn = digest_job_run,
+        .arg = app,
+    };
+    int rc = sched_add_job(s, &watch, err);
+    if (!rc)
+        rc = sched_add_job(s, &digest, err);
+    return rc;
 }

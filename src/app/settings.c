@@ -312,6 +312,9 @@ static const struct config_option jobs_options[] = {
     {.key = "refresh_timeout", .type = CONFIG_DURATION,
      .offset = offsetof(struct jobs_settings, refresh_timeout), .def = "0", .min = 0,
      .max = 86400},
+    {.key = "watch_alerts", .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, watch_cron), .def = "* * * * *",
+     .check = check_cron5},
     {0},
 };
 

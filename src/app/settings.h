@@ -81,6 +81,7 @@ struct digest_settings {
 struct jobs_settings {
     char *refresh_cron[TF_COUNT];
     int64_t refresh_timeout; /* seconds; 0 = one period of the schedule */
+    char *watch_cron;        /* watch_alerts: the alert conditions polled */
 };
 
 struct heartbeat_settings {

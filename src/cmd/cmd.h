@@ -34,6 +34,7 @@ int cmd_status(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
 int cmd_backtests(int argc, char **argv);
+int cmd_digest(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_alert(int argc, char **argv);
 
