@@ -91,10 +91,9 @@ enum delivery_status deliver_decide(const struct deliver_policy *p, int64_t atte
                                     uint64_t random, int64_t *out_next_ms);
 
 /*
- * The body sent for signal `s`: the same JSON object the API serves for a
- * signal (id, source, symbol, timeframe, direction, entry, stop_loss,
- * take_profit as exact decimal strings, created_at, expires_at (null when
- * it never expires), note (null when none), status), compact. Appends.
+ * The body sent for signal `s`: signal_json(), the object GET /signals/{id}
+ * serves without its deliveries (prices as exact decimal strings, times
+ * ISO 8601 UTC), compact. Appends.
  */
 void deliver_signal_body(const struct signal *s, struct strbuf *out);
 

@@ -6,12 +6,10 @@
  */
 #include "jobs/deliver.h"
 
-#include "market/price.h"
-#include "market/timeframe.h"
 #include "resilience/retry.h"
+#include "signal/signal.h"
 #include "util/error.h"
 #include "util/strbuf.h"
-#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <jansson.h>
@@ -51,38 +49,11 @@ enum delivery_status deliver_decide(const struct deliver_policy *p, int64_t atte
     return DELIVERY_PENDING;
 }
 
-static void iso_ms(int64_t ms, char buf[TIME_BUFSZ])
-{
-    time_format_iso8601(ms / 1000, buf);
-}
-
-static json_t *price_json(int64_t v)
-{
-    char buf[PRICE_BUFSZ];
-    price_format(v, buf);
-    return json_string(buf);
-}
-
 void deliver_signal_body(const struct signal *s, struct strbuf *out)
 {
-    char created[TIME_BUFSZ], expires[TIME_BUFSZ];
-    json_t *o;
-    char *text;
-
-    iso_ms(s->created_ms, created);
-    if (s->expires_ms)
-        iso_ms(s->expires_ms, expires);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:s}", "id", s->id,
-                  "source", s->source ? s->source : "", "symbol", s->symbol ? s->symbol : "",
-                  "timeframe", timeframe_name(s->tf), "direction",
-                  signal_direction_name(s->direction), "entry", price_json(s->entry), "stop_loss",
-                  price_json(s->stop_loss), "take_profit", price_json(s->take_profit), "created_at",
-                  created, "expires_at", s->expires_ms ? json_string(expires) : json_null(), "note",
-                  s->note && *s->note ? json_string(s->note) : json_null(), "status",
-                  signal_status_name(s->status));
-    if (!o)
-        BUG("deliver: cannot build the JSON of signal '%s'", s->id);
-    text = json_dumps(o, JSON_COMPACT);
+    /* The API's object, so a receiver and a client of GET /signals/{id} read the same thing. */
+    json_t *o = signal_json(s);
+    char *text = json_dumps(o, JSON_COMPACT);
     if (!text)
         BUG("deliver: cannot serialise the JSON of signal '%s'", s->id);
     strbuf_addstr(out, text);

@@ -145,14 +145,16 @@ static void test_signal_body(void **state)
     s.stop_loss = 205000000000LL;   /* 2050 */
     s.take_profit = 208050000000LL; /* 2080.5 */
     s.created_ms = 1704207600123LL; /* 2024-01-02T15:00:00.123Z */
+    s.updated_ms = s.created_ms;
     s.status = SIGNAL_ACTIVE;
     deliver_signal_body(&s, &sb);
     assert_string_equal(sb.buf,
                         "{\"id\":\"sig_01HQ3Z8Y9X7W6V5T4S3R2Q1P0N\",\"source\":\"twelvedata\","
                         "\"symbol\":\"XAU/USD\",\"timeframe\":\"H1\",\"direction\":\"long\","
-                        "\"entry\":\"2063.41\",\"stop_loss\":\"2050\","
-                        "\"take_profit\":\"2080.5\",\"created_at\":\"2024-01-02T15:00:00Z\","
-                        "\"expires_at\":null,\"note\":null,\"status\":\"active\"}");
+                        "\"entry\":\"2063.41\",\"stop_loss\":\"2050\",\"take_profit\":\"2080.5\","
+                        "\"status\":\"active\",\"created_at\":\"2024-01-02T15:00:00Z\","
+                        "\"expires_at\":null,\"updated_at\":\"2024-01-02T15:00:00Z\",\"note\":\"\","
+                        "\"idempotency_key\":null}");
 
     /* The example of docs/webhooks.md, signed with its secret. */
     {
@@ -160,7 +162,7 @@ static void test_signal_body(void **state)
         struct strbuf sig = STRBUF_INIT, err = STRBUF_INIT;
         assert_int_equal(whsig_key_parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &key, &err), 0);
         whsig_sign(&key, "sig_01HQ3Z8Y9X7W6V5T4S3R2Q1P0N.mybot", 1704207601, sb.buf, sb.len, &sig);
-        assert_string_equal(sig.buf, "v1,tGQ5rECmCeHiW3RhHdN5Kc+wWUArT/kZ6NN6AlL7NoQ=");
+        assert_string_equal(sig.buf, "v1,Q7ZbMp54ZgbOSIO9pLzzsUcqdK7W1LLa9TJCzuwfGmU=");
         strbuf_release(&sig);
         strbuf_release(&err);
     }
