@@ -637,6 +637,22 @@ static void declare_metrics(struct metrics *m)
     metrics_declare(m, "retries_total", METRIC_COUNTER, "Retries of outbound calls, by operation.");
 }
 
+/* Every series of a receiver exists from the start, at 0, so rates and alerts see it. */
+static void zero_series(struct metrics *m, const char *receiver)
+{
+    static const char *const results[] = {"delivered", "retry", "dead"};
+    struct strbuf labels = STRBUF_INIT;
+    for (size_t i = 0; i < ARRAY_SIZE(results); i++) {
+        strbuf_reset(&labels);
+        metrics_labels(&labels, "receiver", receiver, "result", results[i], NULL);
+        metrics_add(m, "deliveries_total", labels.buf, 0);
+    }
+    strbuf_reset(&labels);
+    metrics_labels(&labels, "receiver", receiver, NULL);
+    metrics_add(m, "delivery_dead_total", labels.buf, 0);
+    strbuf_release(&labels);
+}
+
 int deliver_start(struct deliverer **out, const struct deliver_config *cfg, struct strbuf *err)
 {
     const struct settings *s = cfg->settings;
@@ -679,6 +695,7 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
     for (size_t i = 0; i < d->nworkers; i++) {
         struct worker *w = &d->workers[i];
         struct strbuf why = STRBUF_INIT;
+        zero_series(d->metrics, s->receivers[i].name);
         w->d = d;
         w->index = i;
         w->rcv = &s->receivers[i];
