@@ -348,6 +348,49 @@ assert set(dups) <= acc, (dups, acc)
 assert not [r for r in log if r['result']=='invalid'], log"
 stop_daemon
 
+# --- 5. two daemons on one PostgreSQL share the work, never a delivery -----
+if [ -n "${CK_TEST_STORE_URL:-}" ]; then
+    start_receiver shared "$SECRET_OTHER" --delay 0.3
+    SHARED="shared$U"
+    write_config
+    printf '[webhook.%s]\nurl = %s\nsecret = %s\n' "$SHARED" "$shared_URL" "$SECRET_OTHER" >>"$T/ck.ini"
+    PORT2=$(free_port)
+    sed "s/^listen = 127.0.0.1:$PORT\$/listen = 127.0.0.1:$PORT2/" "$T/ck.ini" >"$T/ck2.ini"
+    "$CK_BIN" run --config "$T/ck2.ini" >>"$T/daemon2.out" 2>&1 &
+    D2=$!
+    FAKE_PIDS+=("$D2")
+    start_daemon
+    for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$PORT2/health" >/dev/null 2>&1 && break; sleep 0.05; done
+    BOTH=()
+    # Half through each daemon's API, so each is woken for its own.
+    for i in $(seq 1 5); do
+        BOTH+=("$(new_signal "2200.$i")")
+        BOTH+=("$(API="http://127.0.0.1:$PORT2" new_signal "2300.$i")")
+    done
+    check "two daemons: every signal settles" wait_settled "${BOTH[@]}"
+    check "two daemons: every one delivered" h states delivered "$SHARED" "${BOTH[@]}"
+    check "two daemons: each sent once (no duplicate at the receiver), one notice each" py "
+import json,urllib.request
+log=[json.loads(l) for l in open('$T/shared.log')]
+ids='${BOTH[*]}'.split()
+assert sorted(r['webhook_id'] for r in log)==sorted(i+'.$SHARED' for i in ids), log
+assert all(r['result']=='accepted' for r in log), log
+msgs=json.load(urllib.request.urlopen('$TG/__messages'))
+for i in ids:
+    assert len([m for m in msgs if 'New signal' in m['plain'] and i in m['plain']])==1, i"
+    check "two daemons: attempts by both instances" py "
+import json,subprocess
+inst=set()
+for i in '${BOTH[*]}'.split():
+    d=json.loads(subprocess.check_output(['$CK_BIN','signals','show',i,'--config','$T/ck.ini','--format','json']))
+    inst |= {h['instance'] for x in d['deliveries'] for h in x['history']}
+print('# instances that delivered:', len(inst))
+assert len(inst)==2, inst"
+    kill -TERM "$D2"
+    wait "$D2" || true
+    stop_daemon
+fi
+
 # --- 5. the example's verification refuses what it must -------------------
 check "receiver.py: a tampered body, an old timestamp and a wrong secret are refused" py "
 import sys,time
