@@ -592,17 +592,14 @@ static void *worker_main(void *arg)
                                   &err);
         if (rc) {
             store_failed(&st, "cannot claim deliveries", who.buf, &err);
-            backoff = RECONNECT_MIN_MS;
-            wait_for(d, gen, backoff);
-            backoff = 0;
+            wait_for(d, gen, RECONNECT_MIN_MS);
             continue;
         }
-        if (!n) {
-            wait_for(d, gen, WORKER_IDLE_MS);
-            continue;
-        }
-        attempt(w, &st, hc, &v[0]);
+        if (n)
+            attempt(w, &st, hc, &v[0]);
         deliveries_free(v, n);
+        if (!n)
+            wait_for(d, gen, WORKER_IDLE_MS);
     }
     store_close(st);
     http_client_free(hc);
