@@ -111,9 +111,11 @@ struct json_t *signal_json(const struct signal *s);
 int signal_detail_json(struct store *st, const char *id, struct json_t **out, struct strbuf *err);
 
 /*
- * Parse the JSON body of a backtest result {"name", "params", "metrics"};
- * CK_EPARSE for a body that is not a JSON object, CK_EINVAL naming the
- * field otherwise.
+ * Parse the JSON body of a backtest result {"name", "params", "metrics"}
+ * into b->name, b->params and b->metrics (malloc'd, the caller frees them;
+ * params and metrics are the text of the objects as sent); nothing to free
+ * on failure. CK_EPARSE for a body that is not a JSON object, CK_EINVAL
+ * naming the field otherwise (unknown fields included).
  */
 int backtest_parse_request(const char *body, size_t len, struct backtest *b, struct strbuf *err);
 /*
