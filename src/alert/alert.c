@@ -624,7 +624,7 @@ static int sweep_one(struct alert_manager *am, struct store *st, const char *key
                      int64_t now, struct strbuf *err)
 {
     struct alert_row r = {0};
-    bool owned;
+    bool owned, let_go = false;
     int rc = tx_begin(st, &owned, err);
 
     if (rc)
@@ -633,10 +633,12 @@ static int sweep_one(struct alert_manager *am, struct store *st, const char *key
     if (!rc && release && r.firing && *r.inhibited_by) {
         bool cause_fires;
         rc = is_firing(st, r.inhibited_by, &cause_fires, err);
-        if (!rc && !cause_fires)
+        if (!rc && !cause_fires) {
             set_str(&r.inhibited_by, "");
+            let_go = true;
+        }
     }
-    if (!rc && decide(am, &r, now) != OWE_NOTHING)
+    if (!rc && (let_go || decide(am, &r, now) != OWE_NOTHING))
         rc = settle(am, st, &r, now, err);
     alert_row_release(&r);
     return tx_end(st, owned, rc, err);

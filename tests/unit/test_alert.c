@@ -750,6 +750,7 @@ static void test_inhibition(void **state)
 static void test_inhibition_released_by_sweep(void **state)
 {
     struct world w;
+    struct alert_info a;
     struct alert_row r;
     (void)state;
 
@@ -765,6 +766,23 @@ static void test_inhibition_released_by_sweep(void **state)
     alert_row_release(&r);
     CHECK_OK(store_commit(w.st, &w.err), &w.err);
     run(&w, T0 + MIN);
+    assert_int_equal(count_msgs(&w.rec, "firing", "job:y"), 1);
+
+    /*
+     * Told it fires, then held back by a cause that is gone: let go
+     * (listed as not held back) without a second firing message.
+     */
+    CHECK_OK(store_begin(w.st, &w.err), &w.err);
+    CHECK_OK(store_alert_get(w.st, "job:y", true, &r, &w.err), &w.err);
+    free(r.inhibited_by);
+    r.inhibited_by = xstrdup("breaker:gone");
+    CHECK_OK(store_alert_update(w.st, &r, &w.err), &w.err);
+    alert_row_release(&r);
+    CHECK_OK(store_commit(w.st, &w.err), &w.err);
+    run(&w, T0 + 2 * MIN);
+    a = get_info(&w, "job:y");
+    assert_string_equal(a.inhibited_by, "");
+    info_release(&a);
     assert_int_equal(count_msgs(&w.rec, "firing", "job:y"), 1);
     world_release(&w);
 }
