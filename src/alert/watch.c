@@ -173,10 +173,31 @@ static bool source_lists(const struct source_settings *src, enum timeframe tf)
 
 /* --- the completion hook -------------------------------------------------- */
 
+/*
+ * Fire or clear the breaker alerts of the sources a refresh of `tf` calls;
+ * `inhibitor` gets the key of the first breaker that is not closed. Only
+ * where the breakers are the scheduler's (the daemon).
+ */
+static void sync_breakers(struct look *lk, const struct app *app, bool refresh, enum timeframe tf,
+                          struct strbuf *inhibitor)
+{
+    if (!refresh || !app->sched || !sched_is_running(app->sched))
+        return;
+    for (size_t i = 0; i < app->settings.nsources; i++) {
+        const struct source_settings *src = &app->settings.sources[i];
+        struct breaker_info bi;
+        if (!src->enabled || !source_lists(src, tf) || !app_breaker(app, i))
+            continue;
+        look_breaker(lk, app, i);
+        breaker_info(app_breaker(app, i), lk->now_ms, &bi);
+        if (!inhibitor->len && bi.state != BREAKER_CLOSED)
+            key_of_breaker(inhibitor, src->name);
+    }
+}
+
 static bool is_critical_job(const char *id)
 {
-    /* Signals that cannot be delivered, or history that is not pruned, cost more than a late
-     * candle. */
+    /* Undelivered signals or unpruned history cost more than a late candle. */
     return has_prefix(id, "deliver") || has_prefix(id, "retention");
 }
 
@@ -193,23 +214,6 @@ void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e
         return;
     if (refresh && timeframe_parse(e->job_id + strlen(REFRESH_PREFIX), &tf))
         refresh = false;
-    /*
-     * The breakers first: a refresh that just opened one must find it
-     * firing when its own alert names it as the cause. Only where the
-     * breakers are the scheduler's (the daemon).
-     */
-    if (refresh && app->sched && sched_is_running(app->sched)) {
-        for (size_t i = 0; i < app->settings.nsources; i++) {
-            const struct source_settings *src = &app->settings.sources[i];
-            struct breaker_info bi;
-            if (!src->enabled || !source_lists(src, tf) || !app_breaker(app, i))
-                continue;
-            look_breaker(&lk, app, i);
-            breaker_info(app_breaker(app, i), e->now_ms, &bi);
-            if (!inhibitor.len && bi.state != BREAKER_CLOSED)
-                key_of_breaker(&inhibitor, src->name);
-        }
-    }
     if (refresh)
         strbuf_addf(&what, "%s refresh", timeframe_name(tf));
     else
@@ -217,6 +221,15 @@ void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e
     strbuf_addf(&key, "job:%s", e->job_id);
     strbuf_addf(&tkey, "timeout:%s", e->job_id);
 
+    /*
+     * The breakers of the providers the refresh called, where they are the
+     * scheduler's (the daemon): before the job's alert when it failed, so
+     * that a breaker that just opened is firing when the alert names it as
+     * its cause; after it when it succeeded, so that a job alert held back
+     * by a breaker this run closed is cleared before the breaker lets it go.
+     */
+    if (e->status != JOB_OK)
+        sync_breakers(&lk, app, refresh, tf, &inhibitor);
     if (e->status == JOB_OK) {
         strbuf_addf(&details, "%s succeeded again: %s", what.buf, e->message);
         clear(&lk, key.buf, details.buf);
@@ -240,6 +253,8 @@ void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e
                  title.buf, details.buf, inhibited_by);
         }
     }
+    if (e->status == JOB_OK)
+        sync_breakers(&lk, app, refresh, tf, &inhibitor);
     if (lk.failures)
         log_error("watch: job %s: cannot record %zu alert change%s: %s", e->job_id, lk.failures,
                   lk.failures == 1 ? "" : "s", lk.first_error.buf);

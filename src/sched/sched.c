@@ -917,6 +917,18 @@ static void heartbeat(struct sched *s, int64_t t)
     strbuf_release(&name);
 }
 
+/* A daemon that stops is no longer alive: its instance lease goes with it. */
+static void release_instance(struct sched *s)
+{
+    struct store *st = s->st ? timer_store(s) : NULL;
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", s->instance);
+    if (st && store_lease_release(st, name.buf, s->instance, &err))
+        log_warn("sched: cannot give up the instance lease: %s", err.buf);
+    strbuf_release(&err);
+    strbuf_release(&name);
+}
+
 /* One pass of decisions at `now_ms_`. Called with the lock held. */
 static void tick_locked(struct sched *s, int64_t t)
 {
@@ -1143,6 +1155,8 @@ void sched_stop(struct sched *s, int64_t drain_ms)
     }
     pool_stop(s->pool);
     pool_reap(s->pool);
+    if (!s->manual_only)
+        release_instance(s);
 }
 
 void sched_free(struct sched *s)

@@ -589,6 +589,38 @@ static void test_run_end_hook(void **state)
     strbuf_release(&err);
 }
 
+/* A daemon that stops says so: its instance lease is given up, not left to lapse. */
+static void test_stop_releases_the_instance_lease(void **state)
+{
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    struct body b = {0};
+    char *inst = job_name("inst");
+    struct store *st = open_store();
+    struct lease_info *v;
+    size_t n;
+    (void)state;
+
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched(inst, 1, &err);
+    add(s, "leasejob", "0 0 1 1 *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", inst);
+    assert_int_equal(store_lease_list(st, name.buf, T("2024-03-13T10:00:30Z") * 1000, &v, &n, &err),
+                     0);
+    assert_int_equal(n, 1);
+    lease_infos_free(v, n);
+    sched_free(s);
+    assert_int_equal(store_lease_list(st, name.buf, T("2024-03-13T10:00:30Z") * 1000, &v, &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    lease_infos_free(v, n);
+    store_close(st);
+    free(inst);
+    strbuf_release(&name);
+    strbuf_release(&err);
+}
+
 static void test_manual_run(void **state)
 {
     struct strbuf err = STRBUF_INIT;
@@ -868,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_pause_survives_restart),
         cmocka_unit_test(test_failure_streak),
         cmocka_unit_test(test_run_end_hook),
+        cmocka_unit_test(test_stop_releases_the_instance_lease),
         cmocka_unit_test(test_manual_run),
         cmocka_unit_test(test_one_run_per_fire_across_instances),
         cmocka_unit_test(test_takeover_of_a_dead_holder),
