@@ -22,6 +22,7 @@ const struct cmd cmd_table[] = {
     {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
     {"backtests", cmd_backtests, "store and list backtest results"},
     {"retention", cmd_retention, "delete candles and backtest results past their retention"},
+    {"digest", cmd_digest, "print or send the daily health digest"},
     {NULL, NULL, NULL},
 };
 

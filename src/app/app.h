@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+struct alert_manager;
 struct breaker;
 struct calendar;
 struct metrics;
@@ -28,6 +29,13 @@ struct app {
     struct metrics *metrics;
     struct refresh_job refresh[TF_COUNT];
     struct outcomes_job outcomes;
+    /*
+     * Set by the process before its scheduler starts, read by the jobs:
+     * the alert manager (NULL: alerts are not set up, as in most
+     * commands) and the scheduler running the jobs (NULL in commands).
+     */
+    struct alert_manager *alerts;
+    struct sched *sched;
 };
 
 /* Build the shared parts after settings_load(); 0 or CK_E* with a message. */
@@ -36,7 +44,8 @@ void app_release(struct app *app);
 
 /*
  * Register every scheduled job: refresh_candles_<TF> for each configured
- * timeframe, retention, detect_outcomes.
+ * timeframe, retention, detect_outcomes, watch_alerts ([jobs] watch_alerts,
+ * every minute) and digest ([digest] schedule).
  */
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
 

@@ -84,6 +84,7 @@ struct jobs_settings {
     int64_t refresh_timeout; /* seconds; 0 = one period of the schedule */
     char *retention_cron;    /* [jobs] retention */
     char *outcomes_cron;     /* [jobs] detect_outcomes */
+    char *watch_cron;        /* watch_alerts: the alert conditions polled */
 };
 
 /* [signals] */
@@ -129,6 +130,20 @@ struct source_settings {
     size_t nholidays;
 };
 
+/*
+ * [deliver]: the signal deliverer. attempts counts the first one; the
+ * delays default to [retry]'s when the section does not set them.
+ */
+struct deliver_settings {
+    int64_t attempts;
+    int64_t base_delay;      /* seconds */
+    int64_t max_delay;       /* seconds */
+    int64_t lease;           /* seconds a claimed delivery is held; longer than timeout */
+    int64_t connect_timeout; /* seconds */
+    int64_t timeout;         /* seconds, the whole request */
+    bool telegram;           /* a short notice to the operators for each new signal */
+};
+
 /* One `[webhook.NAME]` signal receiver. */
 struct receiver_settings {
     char *name;
@@ -152,6 +167,7 @@ struct settings {
     struct heartbeat_settings heartbeat;
     struct jobs_settings jobs;
     struct signals_settings signals;
+    struct deliver_settings deliver;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

@@ -37,5 +37,6 @@ int cmd_retention(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_signals(int argc, char **argv);
 int cmd_backtests(int argc, char **argv);
+int cmd_digest(int argc, char **argv);
 
 #endif

@@ -4,8 +4,14 @@
  *
  * Start-up order: configuration (refused on any problem, each named), the
  * store (opened and migrated once here, so a bad URL fails fast), the
- * single-daemon lock for SQLite, the scheduler with every job, the HTTP
- * API, then READY=1 to systemd.
+ * single-daemon lock for SQLite, the alert channels and manager with its
+ * sender thread, the scheduler with every job (its completion hook feeds
+ * the alerts, alert/watch.h), the database watch (alert/dbwatch.h), the
+ * optional heartbeat (alert/heartbeat.h), the signal deliverer
+ * (jobs/deliver.h; the API wakes it for each new signal), the HTTP API,
+ * then READY=1 to systemd. Stopping goes the other way round; the alert sender stops
+ * after the scheduler, so what the last runs raised is queued, and sent
+ * now or by the next start.
  *
  * Signals are blocked in every thread and taken synchronously here with
  * sigtimedwait(): SIGTERM/SIGINT stop the daemon (no new runs, running ones
@@ -16,8 +22,14 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
+#include "alert/alert.h"
+#include "alert/dbwatch.h"
+#include "alert/heartbeat.h"
+#include "alert/notify.h"
+#include "alert/watch.h"
 #include "api/api.h"
 #include "app/app.h"
+#include "jobs/deliver.h"
 #include "sched/sched.h"
 #include "source/http.h"
 #include "store/store.h"
@@ -109,6 +121,46 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The timer thread wakes at least every second; this long without a tick means it is stuck. */
+#define TICK_STALL_MS 10000
+
+struct run_health {
+    struct sched *sched;
+    struct dbwatch *dbwatch;
+};
+
+/* The heartbeat's test: the scheduler ticking and the database reachable. */
+static bool run_healthy(void *arg, struct strbuf *why)
+{
+    const struct run_health *h = arg;
+    struct sched_health sh;
+    int64_t since;
+
+    sched_health(h->sched, &sh);
+    since = wall_ms() - sh.last_tick_ms;
+    if (!sh.running) {
+        strbuf_addstr(why, "the scheduler is not running");
+        return false;
+    }
+    if (since > TICK_STALL_MS) {
+        strbuf_addf(why, "the scheduler's timer has not ticked for %lld s",
+                    (long long)since / 1000);
+        return false;
+    }
+    if (!sh.store_ok || (h->dbwatch && !dbwatch_db_ok(h->dbwatch))) {
+        strbuf_addstr(why, "the database is unreachable");
+        return false;
+    }
+    return true;
+}
+
+/* The API created a signal: the deliverer sends it now rather than at its next look. */
+static void wake_deliverer(void *arg, const char *signal_id)
+{
+    (void)signal_id;
+    deliver_wake(arg);
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -122,6 +174,14 @@ int cmd_run(int argc, char **argv)
     struct store *st = NULL;
     struct sched *sched = NULL;
     struct api *api = NULL;
+    struct notify_channel **channels = NULL;
+    size_t nchannels = 0;
+    struct alert_manager *am = NULL;
+    bool sender = false;
+    struct dbwatch *dbw = NULL;
+    struct heartbeat *hb = NULL;
+    struct deliverer *dlv = NULL;
+    struct run_health health = {0};
     char *instance = NULL;
     sigset_t sigs;
     int c, rc, lock_fd = -1;
@@ -181,15 +241,77 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
+    if (notify_channels_new(&app.settings, NULL, &channels, &nchannels, &err)) {
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    am = alert_manager_new(&app.settings, channels, nchannels, app.metrics, NULL, instance);
+    app.alerts = am;
+    /* Each outcome is told in the transaction that records it ([signals] notify_outcomes). */
+    app.outcomes.notify = outcomes_notify_alert;
+    app.outcomes.notify_arg = am;
+    if (!nchannels)
+        log_info("run: no alert channel configured ([alerts.telegram], [alerts.webhook]); "
+                 "alerts are recorded only");
+
     struct sched_config scfg = {
         .store_url = app.settings.storage.url,
         .instance = instance,
         .workers = (size_t)app.settings.scheduler.workers,
         .history_keep = app.settings.scheduler.history_keep,
         .metrics = app.metrics,
+        .on_run_end = watch_on_run_end,
+        .on_run_end_arg = &app,
     };
     sched = sched_new(&scfg, &err);
-    if (!sched || app_register_jobs(&app, sched, &err) || sched_start(sched, &err)) {
+    app.sched = sched;
+    if (!sched || app_register_jobs(&app, sched, &err)) {
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    if (alert_sender_start(am, app.settings.storage.url, &err)) {
+        log_redact(&err);
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    sender = true;
+    if (sched_start(sched, &err)) {
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    struct dbwatch_config dcfg = {.settings = &app.settings, .sched = sched, .am = am};
+    if (dbwatch_start(&dbw, &dcfg, &err)) {
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    health = (struct run_health){.sched = sched, .dbwatch = dbw};
+    if (*app.settings.heartbeat.url) {
+        struct heartbeat_config hcfg = {
+            .url = app.settings.heartbeat.url,
+            .interval_ms = app.settings.heartbeat.interval * 1000,
+            .healthy = run_healthy,
+            .arg = &health,
+        };
+        if (heartbeat_start(&hb, &hcfg, &err)) {
+            fprintf(stderr, "candlekeep run: %s\n", err.buf);
+            rc = CMD_FAIL;
+            goto out;
+        }
+    }
+    struct deliver_config dlcfg = {
+        .settings = &app.settings,
+        .store_url = app.settings.storage.url,
+        .instance = instance,
+        .alerts = am,
+        .metrics = app.metrics,
+    };
+    if (deliver_start(&dlv, &dlcfg, &err)) {
+        log_redact(&err);
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
@@ -204,6 +326,8 @@ int cmd_run(int argc, char **argv)
         .sched = sched,
         .metrics = app.metrics,
         .started_ms = wall_ms(),
+        .on_signal = wake_deliverer,
+        .on_signal_arg = dlv,
     };
     if (api_start(&api, &acfg, &err)) {
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
@@ -238,12 +362,24 @@ int cmd_run(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     api_stop(api);
     api = NULL;
+    deliver_stop(dlv);
+    dlv = NULL;
+    heartbeat_stop(hb);
+    hb = NULL;
     sched_stop(sched, DRAIN_SECONDS * 1000);
     log_info("run: stopped");
     rc = CMD_OK;
 out:
     api_stop(api);
+    deliver_stop(dlv);
+    heartbeat_stop(hb);
+    sched_stop(sched, 0);
+    dbwatch_stop(dbw);
+    if (sender)
+        alert_sender_stop(am);
     sched_free(sched);
+    alert_manager_free(am);
+    notify_channels_free(channels, nchannels);
     store_close(st);
     app_release(&app);
     free(instance);

@@ -157,6 +157,14 @@ struct sched {
     int64_t next_heartbeat_ms;
     bool manual_only;
     bool initialised; /* last_fire loaded and startup sweep done */
+    sched_run_end_fn *on_run_end;
+    void *on_run_end_arg;
+    _Atomic int64_t last_tick_ms;
+    /* The timer thread's contacts with the database (sched_health), under health_lock. */
+    pthread_mutex_t health_lock;
+    int64_t store_failures;
+    int64_t store_down_since_ms;
+    char store_error[256];
 };
 
 static int64_t real_now_ms(void *arg)
@@ -260,6 +268,10 @@ struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err)
     s->history_keep = cfg->history_keep > 0 ? cfg->history_keep : 30 * 86400;
     s->metrics = cfg->metrics;
     s->manual_only = cfg->manual_only;
+    s->on_run_end = cfg->on_run_end;
+    s->on_run_end_arg = cfg->on_run_end_arg;
+    atomic_init(&s->last_tick_ms, 0);
+    pthread_mutex_init(&s->health_lock, NULL);
     if (cfg->clock)
         s->clock = *cfg->clock;
     else
@@ -309,12 +321,30 @@ int sched_add_job(struct sched *s, const struct sched_job_def *def, struct strbu
     return 0;
 }
 
+/* Remember how a contact with the database went (sched_health). */
+static void note_store(struct sched *s, bool ok, const char *error)
+{
+    pthread_mutex_lock(&s->health_lock);
+    if (ok) {
+        s->store_failures = 0;
+        s->store_down_since_ms = 0;
+        s->store_error[0] = '\0';
+    } else {
+        if (!s->store_failures++)
+            s->store_down_since_ms = now_ms(s);
+        snprintf(s->store_error, sizeof(s->store_error), "%s", error);
+    }
+    pthread_mutex_unlock(&s->health_lock);
+}
+
 /* The timer thread's store connection; NULL (and logged) when the database is down. */
 static struct store *timer_store(struct sched *s)
 {
     struct strbuf err = STRBUF_INIT;
-    if (s->st && store_ping(s->st))
+    if (s->st && store_ping(s->st)) {
+        note_store(s, true, NULL);
         return s->st;
+    }
     store_close(s->st);
     s->st = NULL;
     if (store_open(&s->st, s->store_url, &err)) {
@@ -322,8 +352,27 @@ static struct store *timer_store(struct sched *s)
         log_error("sched: database unreachable: %s", err.buf);
         s->st = NULL;
     }
+    note_store(s, s->st != NULL, err.buf);
     strbuf_release(&err);
     return s->st;
+}
+
+/* Tell the on_run_end hook about a recorded outcome. */
+static void tell_run_end(struct sched *s, struct store *st, const struct job *j,
+                         enum job_status status, int64_t streak, const char *message, bool manual)
+{
+    if (!s->on_run_end || !st)
+        return;
+    struct sched_run_end e = {
+        .job_id = j->id,
+        .job_name = j->name,
+        .status = status,
+        .streak = streak,
+        .message = message,
+        .manual = manual,
+        .now_ms = now_ms(s),
+    };
+    s->on_run_end(s->on_run_end_arg, st, &e);
 }
 
 static void labels_job(struct strbuf *sb, const struct job *j)
@@ -539,16 +588,21 @@ static void run_body(void **local, void *arg)
         /* The body may have left the connection in a transaction or broken it. */
         if (store_in_transaction(st))
             store_rollback(st, &err);
+        bool recorded = true;
         if (store_job_run_finish(st, &row, &r->streak, &err)) {
             struct store *st2;
             /* Once more on a fresh connection: the body's failure may have been the database's. */
             strbuf_reset(&err);
             st2 = worker_store(s, local, &err);
-            if (!st2 || store_job_run_finish(st2, &row, &r->streak, &err))
+            if (!st2 || store_job_run_finish(st2, &row, &r->streak, &err)) {
                 log_error("sched: job '%s': cannot record the run's outcome: %s", j->id,
                           err.buf);
+                recorded = false;
+            }
             st = st2;
         }
+        if (recorded)
+            tell_run_end(s, st, j, row.status, r->streak, row.message, r->manual);
     }
     strbuf_release(&ctx.message);
     strbuf_release(&ctx.details);
@@ -691,6 +745,8 @@ static void check_timeouts(struct sched *s, int64_t now)
         if (!st || store_job_run_finish(st, &row, &streak, &err))
             log_error("sched: job '%s': cannot record its timeout: %s", j->id,
                       st ? err.buf : "database unreachable");
+        else
+            tell_run_end(s, st, j, JOB_TIMED_OUT, streak, msg.buf, r->manual);
         if (st && r->lease_fire[0]) {
             strbuf_reset(&err);
             store_lease_claim(st, r->lease_fire, s->instance, now, now + LEASE_DONE_MS, &err);
@@ -861,11 +917,24 @@ static void heartbeat(struct sched *s, int64_t t)
     strbuf_release(&name);
 }
 
+/* A daemon that stops is no longer alive: its instance lease goes with it. */
+static void release_instance(struct sched *s)
+{
+    struct store *st = s->st ? timer_store(s) : NULL;
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", s->instance);
+    if (st && store_lease_release(st, name.buf, s->instance, &err))
+        log_warn("sched: cannot give up the instance lease: %s", err.buf);
+    strbuf_release(&err);
+    strbuf_release(&name);
+}
+
 /* One pass of decisions at `now_ms_`. Called with the lock held. */
 static void tick_locked(struct sched *s, int64_t t)
 {
     int64_t now = t / 1000;
 
+    atomic_store(&s->last_tick_ms, t);
     if (s->manual_only) {
         for (size_t i = 0; i < s->njobs; i++) {
             struct job *j = &s->jobs[i];
@@ -1086,6 +1155,8 @@ void sched_stop(struct sched *s, int64_t drain_ms)
     }
     pool_stop(s->pool);
     pool_reap(s->pool);
+    if (!s->manual_only)
+        release_instance(s);
 }
 
 void sched_free(struct sched *s)
@@ -1103,6 +1174,7 @@ void sched_free(struct sched *s)
     free(s->store_url);
     free(s->instance);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->health_lock);
     pthread_cond_destroy(&s->cond);
     free(s);
 }
@@ -1128,6 +1200,19 @@ int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+void sched_health(struct sched *s, struct sched_health *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->running = sched_is_running(s);
+    out->last_tick_ms = atomic_load(&s->last_tick_ms);
+    pthread_mutex_lock(&s->health_lock);
+    out->store_ok = s->store_failures == 0;
+    out->store_failures = s->store_failures;
+    out->store_down_since_ms = s->store_down_since_ms;
+    snprintf(out->store_error, sizeof(out->store_error), "%s", s->store_error);
+    pthread_mutex_unlock(&s->health_lock);
 }
 
 static void fill_info(struct sched *s, const struct job *j, int64_t now, struct sched_job_info *o)

@@ -2,6 +2,7 @@
 #ifndef CK_SCHED_SCHED_H
 #define CK_SCHED_SCHED_H
 
+#include "store/store.h"
 #include "util/strbuf.h"
 
 #include <stdbool.h>
@@ -9,7 +10,6 @@
 #include <stdint.h>
 
 struct metrics;
-struct store;
 
 /*
  * The scheduler: cron-timed jobs run on a bounded worker pool, with their
@@ -85,6 +85,26 @@ struct sched_clock {
     void *arg;
 };
 
+/* A finished run, as sched_config.on_run_end hears of it. Strings borrowed for the call. */
+struct sched_run_end {
+    const char *job_id;
+    const char *job_name;
+    enum job_status status; /* JOB_OK, JOB_FAILED or JOB_TIMED_OUT */
+    int64_t streak;         /* the job's failure streak after this run */
+    const char *message;    /* the run's one-line message (redacted) */
+    bool manual;
+    int64_t now_ms;
+};
+
+/*
+ * Called once per run whose outcome was recorded (ok, failed, timed out),
+ * after the record is written, with the connection that wrote it: on the
+ * worker for ok/failed, on the timer thread for a timeout. It must be
+ * quick (no network) and thread-safe; it is not called for skipped,
+ * missed or paused fires, nor when the outcome could not be recorded.
+ */
+typedef void sched_run_end_fn(void *arg, struct store *st, const struct sched_run_end *e);
+
 struct sched_config {
     const char *store_url;  /* each worker opens its own connection */
     const char *instance;   /* this process's instance id (copied) */
@@ -98,6 +118,8 @@ struct sched_config {
      * CLI process under the same rules and history as the daemon.
      */
     bool manual_only;
+    sched_run_end_fn *on_run_end; /* may be NULL */
+    void *on_run_end_arg;         /* borrowed; must outlive the scheduler */
 };
 
 /* Lease name prefix of live daemons: "instance:<id>", renewed while the timer runs. */
@@ -160,6 +182,22 @@ struct sched_job_info {
 size_t sched_jobs(struct sched *s, struct sched_job_info *out, size_t max);
 /* 0 or CK_ENOTFOUND. */
 int sched_job(struct sched *s, const char *id, struct sched_job_info *out);
+
+/*
+ * How the timer side is doing, for the daemon's watchdogs: whether its
+ * thread ticks, and how its last contacts with the database went (the
+ * timer thread reaches the database at least every 15 seconds, for the
+ * instance lease).
+ */
+struct sched_health {
+    bool running;           /* the timer loop runs */
+    int64_t last_tick_ms;   /* the clock when it last ticked; 0: never */
+    bool store_ok;          /* its last contact with the database succeeded (true before any) */
+    int64_t store_failures; /* consecutive failed contacts */
+    int64_t store_down_since_ms; /* the first of them; 0 when store_ok */
+    char store_error[256];       /* the last failure, redacted; "" when store_ok */
+};
+void sched_health(struct sched *s, struct sched_health *out);
 
 /* A fresh instance id: "<hostname>:<pid>:<4 hex>". Caller frees. */
 char *sched_make_instance_id(void);

@@ -52,6 +52,12 @@ bool store_ping(struct store *st);
  * For health checks; nothing is written.
  */
 int store_check_writable(struct store *st, struct strbuf *err);
+/*
+ * The size of the database in bytes, for reports: SQLite, its main file's
+ * pages (page_count * page_size; the write-ahead log aside); PostgreSQL,
+ * pg_database_size() of the connected database.
+ */
+int store_database_size(struct store *st, int64_t *out, struct strbuf *err);
 
 /*
  * Transactions. store_begin() starts one; store_commit()/store_rollback()

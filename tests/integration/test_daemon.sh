@@ -71,7 +71,7 @@ check "startup is logged with the instance" grep -q "started (instance" "$T/daem
 
 check "GET /health is 200" test "$(get "$API/health")" = 200
 check "/health reports database, scheduler, jobs and instance" \
-    py "import json; d=json.load(open('$T/body')); assert d['status']=='ok' and d['database']['reachable'] and d['scheduler']['running'] and sum(j['id'].startswith('refresh_candles_') for j in d['jobs']['list'])==2 and d['jobs']['count']==len(d['jobs']['list']) and d['instance'], d"
+    py "import json; d=json.load(open('$T/body')); assert d['status']=='ok' and d['database']['reachable'] and d['scheduler']['running'] and len([j for j in d['jobs']['list'] if j['id'].startswith('refresh_candles_')])==2 and d['jobs']['count']==len(d['jobs']['list']) and d['instance'], d"
 
 # A manual run through the API (no token configured, loopback listener: allowed).
 check "POST run is accepted" test "$(get -X POST "$API/jobs/$M15/run")" = 202
@@ -89,7 +89,9 @@ assert c[0]['source']=='$SRC' and c[0]['symbol']=='BTC/USD' and c[0]['timeframe'
 check "candles: a bad timeframe is a 400 naming it" test "$(get "$API/candles/M7")" = 400
 check "candles: a bad limit is a 400" test "$(get "$API/candles/M15?limit=5001")" = 400
 check "gaps endpoint answers" test "$(get "$API/candles/M15/gaps?symbol=BTC/USD&source=$SRC")" = 200
-check "GET /jobs lists both refresh jobs" bash -c "[ \"\$(curl -s $API/jobs | python3 -c 'import json,sys; print(sum(j[\"id\"].startswith(\"refresh_candles_\") for j in json.load(sys.stdin)[\"jobs\"]))')\" = 2 ]"
+check "GET /jobs lists both refresh jobs, the alert watch and the digest" py "
+import json,urllib.request; ids={j['id'] for j in json.load(urllib.request.urlopen('$API/jobs'))['jobs']}
+assert {'refresh_candles_M15','refresh_candles_H1','watch_alerts','digest'} <= ids, ids"
 check "unknown job is 404" test "$(get "$API/jobs/nope")" = 404
 
 get "$API/metrics" >/dev/null

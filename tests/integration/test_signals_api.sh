@@ -34,10 +34,10 @@ timeframes = M15 H1
 calendar = crypto
 [webhook.bot1]
 url = http://127.0.0.1:9/one
-secret = whsec_one
+secret = whsec_b25l
 [webhook.bot2]
 url = http://127.0.0.1:9/two
-secret = whsec_two
+secret = whsec_dHdv
 INI
 }
 CFG=(--config "$T/ck.ini")

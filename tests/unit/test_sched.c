@@ -474,6 +474,153 @@ static void test_failure_streak(void **state)
     strbuf_release(&err);
 }
 
+/* What the on_run_end hook heard. */
+struct ends {
+    pthread_mutex_t lock;
+    size_t n;
+    struct {
+        char job_id[64];
+        enum job_status status;
+        int64_t streak;
+        char message[128];
+        bool manual;
+        bool had_store;
+    } v[16];
+};
+
+static void on_end(void *arg, struct store *st, const struct sched_run_end *e)
+{
+    struct ends *x = arg;
+    pthread_mutex_lock(&x->lock);
+    if (x->n < 16) {
+        snprintf(x->v[x->n].job_id, sizeof(x->v[x->n].job_id), "%s", e->job_id);
+        x->v[x->n].status = e->status;
+        x->v[x->n].streak = e->streak;
+        snprintf(x->v[x->n].message, sizeof(x->v[x->n].message), "%s", e->message);
+        x->v[x->n].manual = e->manual;
+        x->v[x->n].had_store = st != NULL;
+        x->n++;
+    }
+    pthread_mutex_unlock(&x->lock);
+}
+
+/*
+ * The completion hook hears every recorded outcome with the streak after
+ * it: failures counting up, the reset on success, a timeout from the timer
+ * thread; a skipped fire is not an outcome.
+ */
+static void test_run_end_hook(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0}, slow = {0};
+    struct ends ends = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    char *id = job_name("hook"), *id2 = job_name("hookslow");
+    (void)state;
+
+    atomic_store(&b.fail, 2);
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched_config cfg = {.store_url = url,
+                               .instance = "A",
+                               .workers = 2,
+                               .clock = &fake_clock,
+                               .on_run_end = on_end,
+                               .on_run_end_arg = &ends};
+    struct sched *s = sched_new(&cfg, &err);
+    assert_non_null(s);
+    add(s, id, "* * * * *", 0, 0, &b);
+    add(s, id2, "0 * * * *", 60, 0, &slow);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    for (int m = 1; m <= 3; m++) {
+        tick(s, (T("2024-03-13T10:00:00Z") + m * 60) * 1000);
+        sched_wait_idle(s);
+    }
+    assert_int_equal(ends.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(ends.v[i].job_id, id);
+        assert_true(ends.v[i].had_store);
+        assert_false(ends.v[i].manual);
+    }
+    assert_int_equal(ends.v[0].status, JOB_FAILED);
+    assert_int_equal(ends.v[0].streak, 1);
+    assert_string_equal(ends.v[0].message, "provider exploded");
+    assert_int_equal(ends.v[1].status, JOB_FAILED);
+    assert_int_equal(ends.v[1].streak, 2);
+    assert_int_equal(ends.v[2].status, JOB_OK);
+    assert_int_equal(ends.v[2].streak, 0);
+    assert_string_equal(ends.v[2].message, "fine");
+
+    /* A manual run says so. */
+    assert_int_equal(sched_run_now(s, id, &err), 0);
+    tick(s, T("2024-03-13T10:03:10Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(ends.n, 4);
+    assert_true(ends.v[3].manual);
+
+    /* A run abandoned at its timeout is told from the timer thread, once. */
+    atomic_store(&slow.block, true);
+    tick(s, T("2024-03-13T11:00:00Z") * 1000);
+    wait_inside(&slow);
+    tick(s, T("2024-03-13T11:01:01Z") * 1000);
+    pthread_mutex_lock(&ends.lock);
+    size_t k = ends.n;
+    bool found = false;
+    for (size_t i = 4; i < k; i++) {
+        if (strcmp(ends.v[i].job_id, id2))
+            continue;
+        assert_false(found);
+        found = true;
+        assert_int_equal(ends.v[i].status, JOB_TIMED_OUT);
+        assert_int_equal(ends.v[i].streak, 1);
+        assert_non_null(strstr(ends.v[i].message, "timed out after 60s"));
+    }
+    pthread_mutex_unlock(&ends.lock);
+    assert_true(found);
+    atomic_store(&slow.block, false);
+    sched_wait_idle(s);
+    /* The abandoned run's return is not a second outcome. */
+    size_t slow_ends = 0;
+    for (size_t i = 0; i < ends.n; i++)
+        slow_ends += !strcmp(ends.v[i].job_id, id2);
+    assert_int_equal(slow_ends, 1);
+    sched_free(s);
+    free(id);
+    free(id2);
+    strbuf_release(&err);
+}
+
+/* A daemon that stops says so: its instance lease is given up, not left to lapse. */
+static void test_stop_releases_the_instance_lease(void **state)
+{
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    struct body b = {0};
+    char *inst = job_name("inst");
+    struct store *st = open_store();
+    struct lease_info *v;
+    size_t n;
+    (void)state;
+
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched(inst, 1, &err);
+    add(s, "leasejob", "0 0 1 1 *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", inst);
+    assert_int_equal(store_lease_list(st, name.buf, T("2024-03-13T10:00:30Z") * 1000, &v, &n, &err),
+                     0);
+    assert_int_equal(n, 1);
+    lease_infos_free(v, n);
+    sched_free(s);
+    assert_int_equal(store_lease_list(st, name.buf, T("2024-03-13T10:00:30Z") * 1000, &v, &n, &err),
+                     0);
+    assert_int_equal(n, 0);
+    lease_infos_free(v, n);
+    store_close(st);
+    free(inst);
+    strbuf_release(&name);
+    strbuf_release(&err);
+}
+
 static void test_manual_run(void **state)
 {
     struct strbuf err = STRBUF_INIT;
@@ -592,10 +739,19 @@ static void test_database_away(void **state)
     struct sched *s = sched_new(&cfg, &err);
     add(s, "dbjob", "* * * * *", 0, 0, &b);
     start(s);
+    struct sched_health h;
+    sched_health(s, &h);
+    assert_true(h.store_ok); /* nothing tried yet */
     tick(s, T("2024-03-13T10:00:30Z") * 1000);
     tick(s, T("2024-03-13T10:01:00Z") * 1000);
     sched_wait_idle(s);
     assert_int_equal(atomic_load(&b.calls), 0); /* skipped its cycle, no crash */
+    sched_health(s, &h);
+    assert_false(h.store_ok);
+    assert_true(h.store_failures >= 1);
+    assert_int_equal(h.store_down_since_ms, T("2024-03-13T10:00:30Z") * 1000);
+    assert_true(h.store_error[0] != '\0');
+    assert_int_equal(h.last_tick_ms, T("2024-03-13T10:01:00Z") * 1000);
 
     /* The database comes back: the next fire runs. */
     struct strbuf dir = STRBUF_INIT;
@@ -604,6 +760,11 @@ static void test_database_away(void **state)
     tick(s, T("2024-03-13T10:02:00Z") * 1000);
     sched_wait_idle(s);
     assert_int_equal(atomic_load(&b.calls), 1);
+    tick(s, T("2024-03-13T10:02:20Z") * 1000); /* the next instance heartbeat reaches it */
+    sched_health(s, &h);
+    assert_true(h.store_ok);
+    assert_int_equal(h.store_failures, 0);
+    assert_int_equal(h.store_down_since_ms, 0);
     sched_free(s);
     strbuf_release(&dir);
     strbuf_release(&bad);
@@ -738,6 +899,8 @@ int main(void)
         cmocka_unit_test(test_new_job_does_not_replay_history),
         cmocka_unit_test(test_pause_survives_restart),
         cmocka_unit_test(test_failure_streak),
+        cmocka_unit_test(test_run_end_hook),
+        cmocka_unit_test(test_stop_releases_the_instance_lease),
         cmocka_unit_test(test_manual_run),
         cmocka_unit_test(test_one_run_per_fire_across_instances),
         cmocka_unit_test(test_takeover_of_a_dead_holder),

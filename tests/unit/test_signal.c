@@ -50,7 +50,7 @@ static int load_cfg(void **state)
           "symbols = XAU/USD\n"
           "[webhook.bot1]\n"
           "url = http://127.0.0.1:1/a\n"
-          "secret = whsec_x\n",
+          "secret = whsec_eA==\n",
           fp);
     fclose(fp);
     if (settings_load(&cfg, path, &rep)) {

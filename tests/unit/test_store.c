@@ -2334,6 +2334,25 @@ static void test_generic_statements(void **state)
     }
 }
 
+/* The database's size is a real figure: positive, and it grows with what is stored. */
+static void test_database_size(void **state)
+{
+    struct fixture *f = *state;
+    struct series_key k = {f->source, "XAU/USD", TF_M15};
+    int64_t before = 0, after = 0;
+    const size_t n = 20000;
+    struct candle *v = mk_run(T0, n);
+
+    CHECK_OK(store_database_size(f->st, &before, &f->err), &f->err);
+    assert_true(before > 0);
+    CHECK_OK(store_put_candles(f->st, &k, v, n, &f->err), &f->err);
+    CHECK_OK(store_database_size(f->st, &after, &f->err), &f->err);
+    assert_true(after > before);
+    if (url_is_sqlite(f->url))
+        assert_int_equal(after % 512, 0); /* whole pages */
+    free(v);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2368,6 +2387,7 @@ int main(void)
         T(test_export_import_job_runs),
         T(test_import_jobs),
         T(test_generic_statements),
+        T(test_database_size),
         cmocka_unit_test(test_url_helpers),
         cmocka_unit_test(test_gap_state_names),
         cmocka_unit_test(test_redact_url),

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The database watch (see dbwatch.h for what it does and why the alert
+ * goes around the outbox).
+ *
+ * One thread, which owns everything but `ok` and `stopping`: its own store
+ * connection (reopened after a failure), its own notify channels (a
+ * channel holds an HTTP handle and is not shared with the alert sender's
+ * thread), and the episode: when the database went away, which channels
+ * have taken the firing message, when to try the others again. `lock`
+ * guards `ok` (read by the heartbeat's health check) and `stopping`;
+ * `cond` wakes the thread for a stop.
+ *
+ * The episode lives in memory only. A daemon stopped during an outage
+ * forgets it; the next one starts with a clean slate and, if the database
+ * is still down, reports it afresh.
+ */
+#include "alert/dbwatch.h"
+
+#include "alert/alert.h"
+#include "alert/notify.h"
+#include "app/settings.h"
+#include "sched/sched.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/banned.h"
+
+#define DEFAULT_INTERVAL_MS 5000
+/* Backoff of the direct sends: from one interval, doubling, up to a minute. */
+#define SEND_BACKOFF_MAX_MS 60000
+
+struct dbwatch {
+    const struct settings *settings;
+    struct sched *sched;
+    struct alert_manager *am;
+    int64_t interval_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stopping; /* (lock) */
+    bool ok;       /* (lock) */
+
+    /* The thread's own. */
+    struct store *st;
+    struct notify_channel **channels;
+    size_t nchannels;
+    bool *sent;            /* per channel: took the firing message */
+    int64_t failures;      /* consecutive failed looks */
+    int64_t down_since_ms; /* the first of them */
+    bool fired;            /* the episode is reported (or being reported) */
+    int64_t first_sent_ms; /* when a channel first took it; 0 none */
+    int64_t next_send_ms;
+    int64_t send_backoff_ms;
+    struct strbuf error; /* the last failure, redacted */
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_ok(struct dbwatch *w, bool ok)
+{
+    pthread_mutex_lock(&w->lock);
+    w->ok = ok;
+    pthread_mutex_unlock(&w->lock);
+}
+
+bool dbwatch_db_ok(struct dbwatch *w)
+{
+    bool ok;
+    pthread_mutex_lock(&w->lock);
+    ok = w->ok;
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
+/* One look: 0 when the database is fine; the reason in w->error otherwise. */
+static int look(struct dbwatch *w)
+{
+    struct strbuf err = STRBUF_INIT;
+    int rc = 0;
+
+    if (!w->st)
+        rc = store_open(&w->st, w->settings->storage.url, &err);
+    if (!rc)
+        rc = store_check_writable(w->st, &err);
+    if (rc) {
+        /* A fresh connection next time: this one may be the broken part. */
+        store_close(w->st);
+        w->st = NULL;
+    }
+    if (!rc && w->sched) {
+        struct sched_health h;
+        sched_health(w->sched, &h);
+        if (!h.store_ok) {
+            strbuf_addf(&err, "the scheduler cannot reach it: %s", h.store_error);
+            rc = CK_EIO;
+        }
+    }
+    if (rc) {
+        log_redact(&err);
+        strbuf_reset(&w->error);
+        strbuf_addbuf(&w->error, &err);
+    }
+    strbuf_release(&err);
+    return rc;
+}
+
+static void add_duration(struct strbuf *sb, int64_t ms)
+{
+    int64_t s = ms / 1000;
+    if (s < 120)
+        strbuf_addf(sb, "%" PRId64 " s", s);
+    else if (s < 7200)
+        strbuf_addf(sb, "%" PRId64 " min", s / 60);
+    else
+        strbuf_addf(sb, "%" PRId64 " h %02" PRId64 " min", s / 3600, s / 60 % 60);
+}
+
+/* Send the firing message to every channel that has not taken it yet. */
+static void send_direct(struct dbwatch *w, int64_t now)
+{
+    struct strbuf details = STRBUF_INIT, err = STRBUF_INIT;
+    char since[TIME_BUFSZ];
+    size_t left = 0;
+
+    if (now < w->next_send_ms)
+        return;
+    time_format_iso8601(w->down_since_ms / 1000, since);
+    strbuf_addf(&details,
+                "the %s database has been unreachable since %s: %s\n"
+                "Jobs skip their cycles until it answers. (Sent directly: the alert outbox "
+                "is in that database.)",
+                store_url_backend(w->settings->storage.url)
+                    ? store_url_backend(w->settings->storage.url)
+                    : "configured",
+                since, w->error.buf);
+    struct notify_msg m = {
+        .key = "database",
+        .severity = NOTIFY_CRITICAL,
+        .state = "firing",
+        .title = "Database unreachable",
+        .details = details.buf,
+        .time = w->down_since_ms / 1000,
+    };
+    for (size_t i = 0; i < w->nchannels; i++) {
+        struct notify_result res = {0};
+        if (w->sent[i])
+            continue;
+        strbuf_reset(&err);
+        m.parts_done = 0;
+        if (notify_send(w->channels[i], &m, &res, &err)) {
+            left++;
+            log_warn("dbwatch: cannot send the database alert through %s: %s",
+                     notify_channel_name(w->channels[i]), err.buf);
+            continue;
+        }
+        w->sent[i] = true;
+        if (!w->first_sent_ms)
+            w->first_sent_ms = now;
+        log_info("dbwatch: the database alert went out through %s",
+                 notify_channel_name(w->channels[i]));
+    }
+    if (left) {
+        w->send_backoff_ms = w->send_backoff_ms ? w->send_backoff_ms * 2 : w->interval_ms;
+        if (w->send_backoff_ms > SEND_BACKOFF_MAX_MS)
+            w->send_backoff_ms = SEND_BACKOFF_MAX_MS;
+        w->next_send_ms = now + w->send_backoff_ms;
+    }
+    strbuf_release(&details);
+    strbuf_release(&err);
+}
+
+/* The database answers again: write the episode down (see dbwatch.h). */
+static void recovered(struct dbwatch *w, int64_t now)
+{
+    struct strbuf details = STRBUF_INIT, err = STRBUF_INIT;
+    char from[TIME_BUFSZ], to[TIME_BUFSZ], told[TIME_BUFSZ];
+    int rc;
+
+    time_format_iso8601(w->down_since_ms / 1000, from);
+    time_format_iso8601(now / 1000, to);
+    strbuf_addf(&details, "the database was unreachable from %s to %s (", from, to);
+    add_duration(&details, now - w->down_since_ms);
+    strbuf_addstr(&details, ")");
+    if (!w->am) {
+        rc = 0;
+    } else if (w->first_sent_ms) {
+        time_format_iso8601(w->first_sent_ms / 1000, told);
+        strbuf_addf(&details, "; reported directly at %s (alert key database)", told);
+        rc = alert_notice(w->am, w->st, NOTIFY_CRITICAL, "resolved", "Database reachable again",
+                          details.buf, now, &err);
+    } else {
+        struct strbuf fire = STRBUF_INIT;
+        strbuf_addf(&fire, "the database was unreachable from %s: %s", from, w->error.buf);
+        struct alert_event ev = {
+            .key = "database",
+            .severity = NOTIFY_CRITICAL,
+            .title = "Database unreachable",
+            .details = fire.buf,
+            .now_ms = w->down_since_ms,
+        };
+        rc = alert_fire(w->am, w->st, &ev, &err);
+        if (!rc)
+            rc = alert_clear(w->am, w->st, "database", details.buf, now, &err);
+        strbuf_release(&fire);
+    }
+    if (rc) {
+        /* Still worth saying in the log; the next outage starts a new episode. */
+        log_redact(&err);
+        log_error("dbwatch: cannot record the database outage: %s", err.buf);
+    }
+    log_info("dbwatch: %s", details.buf);
+    strbuf_release(&details);
+    strbuf_release(&err);
+}
+
+static bool wait_or_stop(struct dbwatch *w, int64_t ms)
+{
+    struct timespec ts;
+    bool stop;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &ts) == 0)
+        ;
+    stop = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    return stop;
+}
+
+static void *dbwatch_main(void *arg)
+{
+    struct dbwatch *w = arg;
+    do {
+        int64_t now = wall_ms();
+        if (!look(w)) {
+            if (w->fired)
+                recovered(w, now);
+            else if (w->failures)
+                log_info("dbwatch: the database answers again");
+            w->failures = 0;
+            w->fired = false;
+            w->first_sent_ms = 0;
+            w->next_send_ms = 0;
+            w->send_backoff_ms = 0;
+            memset(w->sent, 0, w->nchannels * sizeof(*w->sent));
+            set_ok(w, true);
+            continue;
+        }
+        if (!w->failures++)
+            w->down_since_ms = now;
+        if (w->failures < DBWATCH_DOWN_AFTER) {
+            log_warn("dbwatch: the database does not answer: %s", w->error.buf);
+            continue;
+        }
+        set_ok(w, false);
+        if (!w->fired) {
+            w->fired = true;
+            log_error("dbwatch: the database has been unreachable for %" PRId64 " looks: %s",
+                      w->failures, w->error.buf);
+        }
+        if (w->am)
+            send_direct(w, now);
+    } while (!wait_or_stop(w, w->interval_ms));
+    return NULL;
+}
+
+int dbwatch_start(struct dbwatch **out, const struct dbwatch_config *cfg, struct strbuf *err)
+{
+    struct dbwatch *w = xcalloc(1, sizeof(*w));
+    pthread_condattr_t ca;
+    int rc = 0;
+
+    *out = NULL;
+    w->settings = cfg->settings;
+    w->sched = cfg->sched;
+    w->am = cfg->am;
+    w->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : DEFAULT_INTERVAL_MS;
+    w->ok = true;
+    strbuf_init(&w->error, 0);
+    if (w->am)
+        rc = notify_channels_new(cfg->settings, NULL, &w->channels, &w->nchannels, err);
+    if (rc) {
+        strbuf_release(&w->error);
+        free(w);
+        return rc;
+    }
+    w->sent = xcalloc(w->nchannels ? w->nchannels : 1, sizeof(*w->sent));
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    rc = pthread_create(&w->thread, NULL, dbwatch_main, w);
+    if (rc) {
+        strbuf_addf(err, "dbwatch: cannot start its thread: %s", strerror(rc));
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        notify_channels_free(w->channels, w->nchannels);
+        free(w->sent);
+        strbuf_release(&w->error);
+        free(w);
+        return CK_EIO;
+    }
+    *out = w;
+    return 0;
+}
+
+void dbwatch_stop(struct dbwatch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    store_close(w->st);
+    notify_channels_free(w->channels, w->nchannels);
+    free(w->sent);
+    strbuf_release(&w->error);
+    free(w);
+}
