@@ -114,7 +114,7 @@ int cmd_alert(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config = NULL;
+    struct cmd_common cc = CMD_COMMON_INIT("alert", usage);
     struct settings s;
     int c, rc;
 
@@ -130,22 +130,17 @@ int cmd_alert(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc - 1) {
         fprintf(stderr, "candlekeep alert: unexpected argument '%s'\n", argv[optind + 1]);
         return CMD_USAGE;
     }
-    rc = cmd_setup(&s, config, "alert");
+    rc = cmd_setup(&s, cc.config, "alert");
     if (!rc)
         rc = send_test(&s);
     settings_release(&s);

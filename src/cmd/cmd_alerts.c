@@ -49,6 +49,7 @@ int cmd_alerts(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},         {0},
     };
+    struct cmd_common cc = CMD_COMMON_INIT("alerts", usage);
     static const char *const cols[] = {
         "key",        "severity",  "state",       "title",         "details",    "inhibited_by",
         "first_seen", "last_seen", "resolved_at", "last_notified", "times_sent",
@@ -57,10 +58,8 @@ int cmd_alerts(int argc, char **argv)
         "key",        "severity",  "state",       "title",         "inhibited_by",
         "first_seen", "last_seen", "resolved_at", "last_notified", "times_sent",
     };
-    const char *config = NULL;
     enum alert_state state;
     bool has_state = false;
-    enum out_format fmt = OUT_TABLE;
     struct strbuf err = STRBUF_INIT;
     struct alert_info *v = NULL;
     struct store *st = NULL;
@@ -83,19 +82,10 @@ int cmd_alerts(int argc, char **argv)
             if (cmd_parse_int("alerts", "--limit", optarg, 1, 1000000, &limit))
                 return CMD_USAGE;
             break;
-        case 'f':
-            if (cmd_parse_format("alerts", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc) {
@@ -104,7 +94,7 @@ int cmd_alerts(int argc, char **argv)
         return CMD_USAGE;
     }
 
-    rc = cmd_setup(&s, config, "alerts");
+    rc = cmd_setup(&s, cc.config, "alerts");
     if (!rc)
         rc = cmd_open_store(&s, "alerts", &st);
     if (rc)
@@ -115,10 +105,10 @@ int cmd_alerts(int argc, char **argv)
         goto out;
     }
     /* Details may span lines: whole in JSON and CSV, left out of the table. */
-    bool details = fmt != OUT_TABLE;
+    bool details = cc.format != OUT_TABLE;
     const char *const *shown = details ? cols : table_cols;
     size_t ncols = details ? ARRAY_SIZE(cols) : ARRAY_SIZE(table_cols);
-    struct out_table *t = out_table_new(fmt, shown, ncols);
+    struct out_table *t = out_table_new(cc.format, shown, ncols);
     out_table_numeric(t, ncols - 1);
     for (size_t i = 0; i < n; i++) {
         const struct alert_info *a = &v[i];

@@ -145,10 +145,10 @@ int cmd_backtests(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config = NULL, *name = NULL, *params = NULL, *metrics = NULL, *since = NULL;
+    struct cmd_common cc = CMD_COMMON_INIT("backtests", usage);
+    const char *name = NULL, *params = NULL, *metrics = NULL, *since = NULL;
     const char *action;
     bool add_opts = false, list_opts = false;
-    enum out_format fmt = OUT_TABLE;
     int64_t limit = 50;
     struct settings cfg;
     struct store *st = NULL;
@@ -177,19 +177,10 @@ int cmd_backtests(int argc, char **argv)
                 return CMD_USAGE;
             list_opts = true;
             break;
-        case 'f':
-            if (cmd_parse_format("backtests", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind >= argc) {
@@ -218,15 +209,15 @@ int cmd_backtests(int argc, char **argv)
     }
 
     memset(&cfg, 0, sizeof(cfg));
-    rc = cmd_setup(&cfg, config, "backtests");
+    rc = cmd_setup(&cfg, cc.config, "backtests");
     if (!rc)
         rc = cmd_open_store(&cfg, "backtests", &st);
     if (rc)
         goto out;
     if (!strcmp(action, "add"))
-        rc = do_add(st, name, params, metrics, fmt);
+        rc = do_add(st, name, params, metrics, cc.format);
     else
-        rc = do_list(st, since, limit, fmt);
+        rc = do_list(st, since, limit, cc.format);
 out:
     store_close(st);
     settings_release(&cfg);

@@ -48,11 +48,11 @@ int cmd_candles(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},         {0},
     };
+    struct cmd_common cc = CMD_COMMON_INIT("candles", usage);
     static const char *const cols[] = {"source", "symbol", "timeframe", "time",  "open",
                                        "high",   "low",    "close",     "volume"};
-    const char *symbol = NULL, *source = NULL, *config = NULL;
+    const char *symbol = NULL, *source = NULL;
     struct candle_query q = {.limit = 100, .order = STORE_DESC};
-    enum out_format fmt = OUT_TABLE;
     struct strbuf err = STRBUF_INIT;
     struct candle_iter *it = NULL;
     struct store *st = NULL;
@@ -93,19 +93,10 @@ int cmd_candles(int argc, char **argv)
                 return CMD_USAGE;
             }
             break;
-        case 'f':
-            if (cmd_parse_format("candles", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind != argc - 1) {
@@ -121,7 +112,7 @@ int cmd_candles(int argc, char **argv)
         return CMD_USAGE;
     }
 
-    rc = cmd_setup(&s, config, "candles");
+    rc = cmd_setup(&s, cc.config, "candles");
     if (!rc)
         rc = cmd_resolve_series(&s, "candles", source, symbol, &q.series.source, &q.series.symbol);
     if (!rc)
@@ -134,7 +125,7 @@ int cmd_candles(int argc, char **argv)
         goto out;
     }
 
-    struct out_table *t = out_table_new(fmt, cols, 9);
+    struct out_table *t = out_table_new(cc.format, cols, 9);
     struct candle cd;
     while ((rc = candle_iter_next(it, &cd, &err)) == ITER_OK) {
         char tbuf[TIME_BUFSZ], o[PRICE_BUFSZ], h[PRICE_BUFSZ], l[PRICE_BUFSZ], cl[PRICE_BUFSZ],

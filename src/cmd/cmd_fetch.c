@@ -119,7 +119,8 @@ int cmd_fetch(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *symbol = NULL, *source = NULL, *config = NULL;
+    struct cmd_common cc = CMD_COMMON_INIT("fetch", usage);
+    const char *symbol = NULL, *source = NULL;
     enum timeframe tf;
     bool has_tf = false, refetch = false;
     struct settings s;
@@ -143,15 +144,10 @@ int cmd_fetch(int argc, char **argv)
         case 'R':
             refetch = true;
             break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc) {
@@ -159,7 +155,7 @@ int cmd_fetch(int argc, char **argv)
         return CMD_USAGE;
     }
 
-    rc = cmd_setup(&s, config, "fetch");
+    rc = cmd_setup(&s, cc.config, "fetch");
     if (rc)
         goto out;
 

@@ -84,12 +84,12 @@ int cmd_gaps(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
+    struct cmd_common cc = CMD_COMMON_INIT("gaps", usage);
     static const char *const cols[] = {"id",     "source",     "symbol",      "timeframe",
                                        "first",  "last",       "count",       "state",
                                        "reason", "first_seen", "last_checked"};
-    const char *symbol = NULL, *source = NULL, *config = NULL;
+    const char *symbol = NULL, *source = NULL;
     struct gap_query q = {.has_tf = true, .has_since = true};
-    enum out_format fmt = OUT_TABLE;
     struct strbuf err = STRBUF_INIT;
     struct gap_record *recs = NULL;
     size_t nrecs = 0;
@@ -124,19 +124,10 @@ int cmd_gaps(int argc, char **argv)
         case 'r':
             do_rescan = true;
             break;
-        case 'f':
-            if (cmd_parse_format("gaps", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind != argc - 1) {
@@ -148,7 +139,7 @@ int cmd_gaps(int argc, char **argv)
     if (cmd_parse_timeframe("gaps", argv[optind], &q.tf))
         return CMD_USAGE;
 
-    rc = cmd_setup(&s, config, "gaps");
+    rc = cmd_setup(&s, cc.config, "gaps");
     if (!rc)
         rc = cmd_resolve_series(&s, "gaps", source, symbol, &q.source, &q.symbol);
     if (!rc)
@@ -164,7 +155,7 @@ int cmd_gaps(int argc, char **argv)
         rc = CMD_FAIL;
         goto out;
     }
-    struct out_table *t = out_table_new(fmt, cols, 11);
+    struct out_table *t = out_table_new(cc.format, cols, 11);
     out_table_numeric(t, 0);
     out_table_numeric(t, 6);
     for (size_t i = 0; i < nrecs; i++) {

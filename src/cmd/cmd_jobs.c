@@ -224,8 +224,8 @@ int cmd_jobs(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config = NULL, *action = "list", *id = NULL;
-    enum out_format fmt = OUT_TABLE;
+    struct cmd_common cc = CMD_COMMON_INIT("jobs", usage);
+    const char *action = "list", *id = NULL;
     int64_t limit = 20;
     struct strbuf err = STRBUF_INIT;
     struct job_list jl = {0};
@@ -239,19 +239,10 @@ int cmd_jobs(int argc, char **argv)
             if (cmd_parse_int("jobs", "--limit", optarg, 1, 100000, &limit))
                 return CMD_USAGE;
             break;
-        case 'f':
-            if (cmd_parse_format("jobs", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc)
@@ -275,7 +266,7 @@ int cmd_jobs(int argc, char **argv)
     }
 
     memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, config, "jobs");
+    rc = cmd_setup(&app.settings, cc.config, "jobs");
     if (rc)
         goto out;
     if (app_init(&app, &err) || load_jobs(&app, &jl, true, &err)) {
@@ -291,9 +282,9 @@ int cmd_jobs(int argc, char **argv)
     if (rc)
         goto out;
     if (!strcmp(action, "list")) {
-        rc = do_list(st, &jl, fmt);
+        rc = do_list(st, &jl, cc.format);
     } else if (!strcmp(action, "runs")) {
-        rc = do_runs(st, id, (size_t)limit, fmt);
+        rc = do_runs(st, id, (size_t)limit, cc.format);
     } else if (!strcmp(action, "run")) {
         if (http_global_init(&err)) {
             fprintf(stderr, "candlekeep jobs run: %s\n", err.buf);

@@ -82,8 +82,7 @@ int cmd_retention(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config = NULL;
-    enum out_format fmt = OUT_TABLE;
+    struct cmd_common cc = CMD_COMMON_INIT("retention", usage);
     struct strbuf err = STRBUF_INIT, kept = STRBUF_INIT, sum = STRBUF_INIT;
     struct retention_result r;
     struct store *st = NULL;
@@ -96,19 +95,10 @@ int cmd_retention(int argc, char **argv)
         case 'n':
             dry_run = true;
             break;
-        case 'f':
-            if (cmd_parse_format("retention", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind != argc) {
@@ -117,7 +107,7 @@ int cmd_retention(int argc, char **argv)
         return CMD_USAGE;
     }
 
-    rc = cmd_setup(&s, config, "retention");
+    rc = cmd_setup(&s, cc.config, "retention");
     if (!rc)
         rc = cmd_open_store(&s, "retention", &st);
     if (rc)
@@ -125,7 +115,7 @@ int cmd_retention(int argc, char **argv)
 
     rc = retention_run(st, &s.retention, time_now(), dry_run, NULL, NULL, &r, &err);
     /* What went before a failure went: show it either way. */
-    print_result(&r, &s.retention, fmt);
+    print_result(&r, &s.retention, cc.format);
     retention_summary(&r, &sum);
     for (int i = 0; i < TF_COUNT; i++)
         if (!r.prune[i])

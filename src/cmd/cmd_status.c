@@ -86,8 +86,7 @@ int cmd_status(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config = NULL;
-    enum out_format fmt = OUT_TABLE;
+    struct cmd_common cc = CMD_COMMON_INIT("status", usage);
     struct strbuf err = STRBUF_INIT;
     struct store *st = NULL;
     struct app app;
@@ -95,19 +94,10 @@ int cmd_status(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "f:c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'f':
-            if (cmd_parse_format("status", optarg, &fmt))
-                return CMD_USAGE;
-            break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc) {
@@ -115,7 +105,7 @@ int cmd_status(int argc, char **argv)
         return CMD_USAGE;
     }
     memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, config, "status");
+    rc = cmd_setup(&app.settings, cc.config, "status");
     if (rc)
         goto out;
 
@@ -174,7 +164,7 @@ int cmd_status(int argc, char **argv)
     const char *status = !reachable ? "unavailable" : ndaemons ? "ok" : "no daemon running";
     json_object_set_new(root, "status", json_string(status));
 
-    if (fmt == OUT_JSON) {
+    if (cc.format == OUT_JSON) {
         char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         puts(text);
         free(text);

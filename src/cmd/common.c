@@ -85,6 +85,23 @@ int cmd_parse_int(const char *cmdname, const char *opt, const char *arg, int64_t
     return CMD_OK;
 }
 
+int cmd_common_option(struct cmd_common *cc, int c, const char *arg)
+{
+    switch (c) {
+    case 'c':
+        cc->config = arg;
+        return CMD_CONTINUE;
+    case 'f':
+        return cmd_parse_format(cc->name, arg, &cc->format) ? CMD_USAGE : CMD_CONTINUE;
+    case 'h':
+        cc->usage(stdout);
+        return CMD_OK;
+    default:
+        cc->usage(stderr);
+        return CMD_USAGE;
+    }
+}
+
 int cmd_parse_format(const char *cmdname, const char *arg, enum out_format *out)
 {
     if (!strcasecmp(arg, "table"))

@@ -6,6 +6,7 @@
 #include "market/timeframe.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /*
@@ -55,6 +56,27 @@ enum out_format {
     OUT_CSV,
 };
 int cmd_parse_format(const char *cmdname, const char *arg, enum out_format *out);
+
+/*
+ * The options every command shares: -c/--config FILE, -f/--format
+ * table|json|csv and -h/--help. A command's getopt loop handles its own
+ * options and hands every other answer of getopt to cmd_common_option(),
+ * which returns CMD_CONTINUE when it took the option, else the code the
+ * command exits with: CMD_OK after --help (usage on stdout), CMD_USAGE
+ * after a bad --format or an option getopt did not know (usage on stderr).
+ */
+struct cmd_common {
+    const char *name;        /* "alerts": messages say "candlekeep alerts: ..." */
+    void (*usage)(FILE *fp); /* the command's usage text */
+    const char *config;      /* --config; NULL when not given */
+    enum out_format format;  /* --format; OUT_TABLE when not given */
+};
+#define CMD_COMMON_INIT(name_, usage_)                                                             \
+    {                                                                                              \
+        .name = (name_), .usage = (usage_), .format = OUT_TABLE                                    \
+    }
+#define CMD_CONTINUE (-1)
+int cmd_common_option(struct cmd_common *cc, int c, const char *arg);
 
 /*
  * A simple record printer: set the columns, add rows of strings (NULL =
