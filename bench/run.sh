@@ -6,7 +6,9 @@
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
-#    to PostgreSQL, verification included.
+#    to PostgreSQL, verification included;
+#  - bench/retention.sh: retention deleting 1,000,000 of 2,000,000 M15
+#    candles in batches while the API is read, on SQLite and PostgreSQL.
 # Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 BUILD=${1:-build}
@@ -29,3 +31,7 @@ echo "== bench/api: PostgreSQL =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
 echo "== bench/migrate: SQLite to PostgreSQL =="
 bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"
+echo "== bench/retention: SQLite =="
+bash "$ROOT/bench/retention.sh" "$BUILD"
+echo "== bench/retention: PostgreSQL =="
+CK_BENCH_URL=$URL bash "$ROOT/bench/retention.sh" "$BUILD"

@@ -15,9 +15,13 @@ const struct cmd cmd_table[] = {
     {"gaps", cmd_gaps, "list (and re-scan) missing candles"},
     {"jobs", cmd_jobs, "list, pause, resume and run scheduled jobs; show their history"},
     {"status", cmd_status, "what /health says, read from the database"},
+    {"alert", cmd_alert, "send a test message through the configured alert channels"},
     {"alerts", cmd_alerts, "list alerts: firing and resolved, and what operators were told"},
     {"config", cmd_config, "check the configuration"},
     {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
+    {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
+    {"backtests", cmd_backtests, "store and list backtest results"},
+    {"retention", cmd_retention, "delete candles and backtest results past their retention"},
     {"digest", cmd_digest, "print or send the daily health digest"},
     {NULL, NULL, NULL},
 };

@@ -444,9 +444,13 @@ static int fire_tx(struct alert_manager *am, struct store *st, const struct aler
         rc = store_alert_get(st, ev->key, true, &r, err);
         if (rc != CK_ENOTFOUND)
             break;
-        if (attempt > 0)
-            BUG("alert '%s' inserted by another connection and not found", ev->key);
         err_rewind(err, mark);
+        if (attempt > 0) {
+            /* Only a transaction isolation other than the store's could get here. */
+            strbuf_addf(err, "alert: '%s' was recorded by another process but cannot be read",
+                        ev->key);
+            return CK_ECONFLICT;
+        }
         /* A new key: the first fire of its first episode. */
         r = (struct alert_row){
             .key = xstrdup(ev->key),
@@ -487,7 +491,9 @@ static int fire_tx(struct alert_manager *am, struct store *st, const struct aler
         r.firing = true;
         r.resolved_ms = 0;
     }
-    r.last_seen_ms = now;
+    /* Daemons' clocks and events may disagree by a little: last_seen never goes back. */
+    if (now > r.last_seen_ms)
+        r.last_seen_ms = now;
     set_str(&r.severity, alert_severity_name(ev->severity));
     set_str(&r.title, ev->title);
     set_str(&r.details, ev->details);
@@ -618,7 +624,7 @@ static int sweep_one(struct alert_manager *am, struct store *st, const char *key
                      int64_t now, struct strbuf *err)
 {
     struct alert_row r = {0};
-    bool owned;
+    bool owned, let_go = false;
     int rc = tx_begin(st, &owned, err);
 
     if (rc)
@@ -627,10 +633,12 @@ static int sweep_one(struct alert_manager *am, struct store *st, const char *key
     if (!rc && release && r.firing && *r.inhibited_by) {
         bool cause_fires;
         rc = is_firing(st, r.inhibited_by, &cause_fires, err);
-        if (!rc && !cause_fires)
+        if (!rc && !cause_fires) {
             set_str(&r.inhibited_by, "");
+            let_go = true;
+        }
     }
-    if (!rc && decide(am, &r, now) != OWE_NOTHING)
+    if (!rc && (let_go || decide(am, &r, now) != OWE_NOTHING))
         rc = settle(am, st, &r, now, err);
     alert_row_release(&r);
     return tx_end(st, owned, rc, err);
@@ -774,11 +782,25 @@ static int run_channel(struct run_ctx *c, struct notify_channel *ch, size_t room
                        struct strbuf *err)
 {
     struct alert_outbox_row *v = NULL;
-    size_t n = 0, want = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-    int64_t now = run_now(c);
-    int rc = store_alert_outbox_claim(c->st, notify_channel_name(ch), now, c->am->instance,
-                                      now + LEASE_MS, want, &v, &n, err);
+    size_t n = 0, want = room < CLAIM_BATCH ? room : CLAIM_BATCH, mark = err->len;
+    int64_t now = run_now(c), due;
+    int rc;
 
+    /*
+     * Look before claiming: the claim is a write, and on SQLite every
+     * write takes the database's one write lock, which the ingest jobs
+     * need too. Most passes find nothing due.
+     */
+    *more = false;
+    rc = store_alert_outbox_next_due(c->st, notify_channel_name(ch), &due, err);
+    if (rc == CK_ENOTFOUND) {
+        err_rewind(err, mark);
+        return 0;
+    }
+    if (rc || due > now)
+        return rc;
+    rc = store_alert_outbox_claim(c->st, notify_channel_name(ch), now, c->am->instance,
+                                  now + LEASE_MS, want, &v, &n, err);
     *more = !rc && n == want;
     for (size_t i = 0; !rc && i < n; i++)
         rc = deliver(c, ch, &v[i], err);

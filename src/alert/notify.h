@@ -18,6 +18,9 @@ struct retry_clock;
  *
  * Errors go to `err` without secrets: the Telegram token is part of the
  * URL path, so no URL is ever put in a message.
+ *
+ * A channel may be shared between threads: send() serialises its own
+ * requests (which also keeps the parts of a message in order).
  */
 
 enum notify_severity {
@@ -77,7 +80,10 @@ struct notify_channel {
  * chat_id, [alerts.webhook] with url); one not configured is off, so `*n`
  * may be 0. `clock` (may be NULL: the real clock) paces Telegram (about
  * one message a second per chat, 20 a minute per group chat) by sleeping
- * in send(). Free with notify_channels_free().
+ * in send(); it is borrowed and must outlive the channels. Returns 0, or
+ * CK_ECONFIG with the reason in `err` (e.g. a bot_token without a
+ * chat_id, naming the missing key) and nothing to free. Free with
+ * notify_channels_free(), which takes the array and accepts NULL.
  */
 int notify_channels_new(const struct settings *s, const struct retry_clock *clock,
                         struct notify_channel ***out, size_t *n, struct strbuf *err);

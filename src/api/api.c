@@ -21,10 +21,12 @@
  * A request. libmicrohttpd calls the access handler once with the headers,
  * then once per chunk of body, then once more; the reply is queued on that
  * last call (a reply queued earlier makes libmicrohttpd close the
- * connection, losing keep-alive). The body is counted and discarded (no
- * endpoint reads one); a request announcing more than API_MAX_BODY is
- * refused with 413 on the first call, one sending more on the last. Only
- * requests with a body get a state of their own (a malloc). Dispatch is a
+ * connection, losing keep-alive). The body is collected into the
+ * request's state (handlers that take one, such as POST /signals, read
+ * req->body); a request announcing more than API_MAX_BODY is refused with
+ * 413 on the first call, one sending more on the last (what was sent past
+ * the cap is counted, not kept). Only requests with a body get a state of
+ * their own (a malloc). Dispatch is a
  * walk of the route table (api_routes.c): an unknown path is 404, a known
  * path with the wrong method 405 with Allow; a route marked needs_auth is
  * authorized here before its handler runs. The handler leaves exactly one
@@ -80,8 +82,9 @@ struct api_thread {
 
 /* Per-request state, allocated only for requests that carry a body. */
 struct conn_state {
-    size_t body;
+    size_t body; /* bytes received */
     bool too_big;
+    struct strbuf data; /* the body, while it is within API_MAX_BODY */
 };
 
 /* The state of every request without a body; never written. */
@@ -238,8 +241,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*con_cls != &bodyless)
-        free(*con_cls);
+    if (*con_cls && *con_cls != &bodyless) {
+        struct conn_state *cs = *con_cls;
+        strbuf_release(&cs->data);
+        free(cs);
+    }
     *con_cls = NULL;
 }
 
@@ -353,7 +359,7 @@ static enum MHD_Result send_reply(struct api_request *req)
 }
 
 static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const char *url,
-                              const char *method, bool too_big)
+                              const char *method, bool too_big, const struct strbuf *body)
 {
     struct api_request req = {.api = a, .conn = conn, .method = method, .path = url};
     const struct api_route *route = NULL;
@@ -361,6 +367,10 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
     char labels[160], ebuf[80];
     enum MHD_Result ret;
 
+    if (body) {
+        req.body = body->buf;
+        req.body_len = body->len;
+    }
     if (too_big) {
         api_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request body larger than %d bytes",
                         API_MAX_BODY);
@@ -416,7 +426,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct api *a = cls;
     struct conn_state *cs = *con_cls;
     (void)version;
-    (void)upload_data;
 
     if (!cs) {
         uint64_t clen;
@@ -426,8 +435,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         /* Refused at once: the connection is closed after the reply. */
         if (clen > API_MAX_BODY)
-            return handle(a, conn, url, method, true);
+            return handle(a, conn, url, method, true, NULL);
         cs = xcalloc(1, sizeof(*cs));
+        strbuf_init(&cs->data, clen ? (size_t)clen : 0);
         *con_cls = cs;
         return MHD_YES;
     }
@@ -436,11 +446,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             cs->body += *upload_data_size;
             if (cs->body > API_MAX_BODY)
                 cs->too_big = true;
+            else
+                strbuf_add(&cs->data, upload_data, *upload_data_size);
         }
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return handle(a, conn, url, method, cs != &bodyless && cs->too_big);
+    return handle(a, conn, url, method, cs != &bodyless && cs->too_big,
+                  cs != &bodyless ? &cs->data : NULL);
 }
 
 /* ---- helpers for handlers ---- */
@@ -672,6 +685,8 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     a->settings = cfg->settings;
     a->breakers = cfg->breakers;
     a->sched = cfg->sched;
+    a->on_signal = cfg->on_signal;
+    a->on_signal_arg = cfg->on_signal_arg;
     a->started_ms = cfg->started_ms ? cfg->started_ms : api_now_ms();
     a->metrics = cfg->metrics;
     if (!a->metrics)

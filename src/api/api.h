@@ -13,8 +13,8 @@ struct strbuf;
 
 /*
  * The HTTP API of the daemon (libmicrohttpd): read-only resources for
- * candles, gaps, jobs, health and Prometheus metrics, and three mutating
- * endpoints on jobs (run, pause, resume).
+ * candles, gaps, jobs, health and Prometheus metrics, mutating endpoints
+ * on jobs (run, pause, resume), and signals and backtest results.
  *
  *   GET  /health                      200 ok/degraded, 503 unavailable
  *   GET  /metrics                     Prometheus text format 0.0.4
@@ -26,11 +26,19 @@ struct strbuf;
  *   POST /jobs/{id}/run               202, 409 when running, 503 without scheduler
  *   POST /jobs/{id}/pause             200 (the flag is written to the database)
  *   POST /jobs/{id}/resume            200
+ *   POST /signals                     201 created, 200 idempotent repeat, 409, 413, 400, 422
+ *   GET  /signals                     ?status=&since=&limit=50
+ *   GET  /signals/{id}                with deliveries, their attempts, the outcome
+ *   POST /signals/{id}/cancel         200, 409 unless active
+ *   POST /signals/{id}/redeliver      200 with the count re-queued (?receiver=)
+ *   POST /backtests                   201
+ *   GET  /backtests                   ?since=&limit=50
  *
  * Every response body is JSON except /metrics; errors are
  * {"error": "...", "detail": "..."} ("detail" when there is more to say)
- * with 400 (bad parameter, named), 401, 403, 404, 405 (with Allow), 409,
- * 413 (request body over 64 KiB) or 503 (database or scheduler
+ * with 400 (bad parameter, named; a body that is not JSON), 401, 403,
+ * 404, 405 (with Allow), 409, 413 (request body over 64 KiB), 422 (a JSON
+ * body with a bad field, named) or 503 (database or scheduler
  * unavailable). Times are ISO 8601 UTC, prices JSON strings exactly as
  * stored, an absent volume null.
  *
@@ -57,6 +65,13 @@ struct strbuf;
  * http_request_duration_seconds{route} in `metrics`.
  */
 
+/*
+ * Called once a new signal is committed (not for an idempotent repeat),
+ * on the server thread that created it, with the signal's id (borrowed for
+ * the call): the deliverer uses it to wake at once. Must not block.
+ */
+typedef void api_signal_fn(void *arg, const char *signal_id);
+
 struct api_config {
     /* "127.0.0.1:8080", "[::1]:8080", "localhost:8080", "0.0.0.0:0" (port 0: any free port). */
     const char *listen;
@@ -82,6 +97,9 @@ struct api_config {
     struct metrics *metrics;
     /* When the process started, Unix milliseconds (uptime, process_start_time_seconds). */
     int64_t started_ms;
+    /* Told of every new signal; NULL: nobody is. */
+    api_signal_fn *on_signal;
+    void *on_signal_arg;
 };
 
 struct api;

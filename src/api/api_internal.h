@@ -42,7 +42,9 @@ struct api {
     const struct settings *settings;
     struct breaker *const *breakers; /* aligned with settings->sources; may be NULL */
     struct sched *sched;
-    struct metrics *metrics;     /* cfg->metrics or own_metrics; never NULL */
+    struct metrics *metrics;  /* cfg->metrics or own_metrics; never NULL */
+    api_signal_fn *on_signal; /* may be NULL */
+    void *on_signal_arg;
     struct metrics *own_metrics; /* created when cfg->metrics is NULL */
     int64_t started_ms;
     /* Each server thread's store connection (struct api_thread *). */
@@ -64,6 +66,9 @@ struct api_request {
     struct MHD_Connection *conn;
     const char *method;
     const char *path;
+    /* The request body (NUL-terminated, not necessarily text); NULL when none was sent. */
+    const char *body;
+    size_t body_len;
     /* Path parameters in pattern order, NUL-terminated copies in argbuf. */
     const char *args[API_MAX_ARGS];
     size_t nargs;
@@ -114,6 +119,13 @@ void api_job_run(struct api_request *req);
 void api_job_pause(struct api_request *req);
 void api_job_resume(struct api_request *req);
 void api_alerts_list(struct api_request *req);
+void api_signals_create(struct api_request *req);
+void api_signals_list(struct api_request *req);
+void api_signal_get(struct api_request *req);
+void api_signal_cancel(struct api_request *req);
+void api_signal_redeliver(struct api_request *req);
+void api_backtests_create(struct api_request *req);
+void api_backtests_list(struct api_request *req);
 
 /*
  * What the API knows of one job: the scheduler's live view (when the job

@@ -33,6 +33,22 @@ const struct api_route api_routes[] = {
      .handler = api_job_resume,
      .needs_auth = true},
     {.method = "GET", .pattern = "/alerts", .handler = api_alerts_list},
+    {.method = "POST", .pattern = "/signals", .handler = api_signals_create, .needs_auth = true},
+    {.method = "GET", .pattern = "/signals", .handler = api_signals_list},
+    {.method = "GET", .pattern = "/signals/{id}", .handler = api_signal_get},
+    {.method = "POST",
+     .pattern = "/signals/{id}/cancel",
+     .handler = api_signal_cancel,
+     .needs_auth = true},
+    {.method = "POST",
+     .pattern = "/signals/{id}/redeliver",
+     .handler = api_signal_redeliver,
+     .needs_auth = true},
+    {.method = "POST",
+     .pattern = "/backtests",
+     .handler = api_backtests_create,
+     .needs_auth = true},
+    {.method = "GET", .pattern = "/backtests", .handler = api_backtests_list},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

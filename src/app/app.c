@@ -8,6 +8,7 @@
 
 #include "alert/watch.h"
 #include "jobs/digest.h"
+#include "jobs/retention.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
 #include "sched/sched.h"
@@ -29,8 +30,7 @@ static void declare_metrics(struct metrics *m)
                     "Invalid candles rejected by validation, by series.");
     metrics_declare(m, "fetch_errors_total", METRIC_COUNTER,
                     "Failed provider fetches by source and error kind.");
-    metrics_declare(m, "gaps_open", METRIC_GAUGE,
-                    "Open gaps in the recent window, by series.");
+    metrics_declare(m, "gaps_open", METRIC_GAUGE, "Open gaps in the recent window, by series.");
     metrics_declare(m, "retries_total", METRIC_COUNTER, "Retries of outbound calls, by operation.");
     metrics_declare(m, "provider_requests_total", METRIC_COUNTER,
                     "Requests sent to providers, by source.");
@@ -69,6 +69,7 @@ int app_init(struct app *app, struct strbuf *err)
     declare_metrics(app->metrics);
     for (int tf = 0; tf < TF_COUNT; tf++)
         app->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
+    app->outcomes = (struct outcomes_job){.settings = &app->settings};
     return 0;
 }
 
@@ -129,26 +130,47 @@ int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
         if (rc)
             return rc;
     }
-    /* The alert conditions polled every minute, and the daily digest (alert/watch.h,
-     * jobs/digest.h). */
-    struct sched_job_def watch = {
-        .id = "watch_alerts",
-        .name = "Alert watch",
-        .cron = st->jobs.watch_cron,
-        .fn = watch_job_run,
-        .arg = app,
+    /*
+     * Data retention, signal outcomes, the alert conditions polled every
+     * minute and the daily digest (jobs/retention.h, jobs/outcomes.h,
+     * alert/watch.h, jobs/digest.h).
+     */
+    const struct sched_job_def more[] = {
+        {
+            .id = RETENTION_JOB_ID,
+            .name = "data retention",
+            .cron = st->jobs.retention_cron,
+            .fn = retention_job_run,
+            .arg = &app->settings.retention,
+        },
+        {
+            .id = OUTCOMES_JOB_ID,
+            .name = "signal outcomes",
+            .cron = st->jobs.outcomes_cron,
+            .fn = outcomes_job_run,
+            .arg = &app->outcomes,
+        },
+        {
+            .id = "watch_alerts",
+            .name = "Alert watch",
+            .cron = st->jobs.watch_cron,
+            .fn = watch_job_run,
+            .arg = app,
+        },
+        {
+            .id = "digest",
+            .name = "Health digest",
+            .cron = st->digest.schedule,
+            /* An hour at most, whatever the schedule: it is a few queries. */
+            .timeout = 3600,
+            .fn = digest_job_run,
+            .arg = app,
+        },
     };
-    struct sched_job_def digest = {
-        .id = "digest",
-        .name = "Health digest",
-        .cron = st->digest.schedule,
-        /* An hour at most, whatever the schedule: it is a few queries. */
-        .timeout = 3600,
-        .fn = digest_job_run,
-        .arg = app,
-    };
-    int rc = sched_add_job(s, &watch, err);
-    if (!rc)
-        rc = sched_add_job(s, &digest, err);
-    return rc;
+    for (size_t i = 0; i < ARRAY_SIZE(more); i++) {
+        int rc = sched_add_job(s, &more[i], err);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }

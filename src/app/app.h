@@ -3,6 +3,7 @@
 #define CK_APP_APP_H
 
 #include "app/settings.h"
+#include "jobs/outcomes.h"
 #include "jobs/refresh.h"
 
 #include <stddef.h>
@@ -27,6 +28,7 @@ struct app {
     struct breaker **breakers;   /* one per settings.sources[i] */
     struct metrics *metrics;
     struct refresh_job refresh[TF_COUNT];
+    struct outcomes_job outcomes;
     /*
      * Set by the process before its scheduler starts, read by the jobs:
      * the alert manager (NULL: alerts are not set up, as in most
@@ -42,8 +44,8 @@ void app_release(struct app *app);
 
 /*
  * Register every scheduled job: refresh_candles_<TF> for each configured
- * timeframe, watch_alerts ([jobs] watch_alerts, every minute) and digest
- * ([digest] schedule).
+ * timeframe, retention, detect_outcomes, watch_alerts ([jobs] watch_alerts,
+ * every minute) and digest ([digest] schedule).
  */
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
 

@@ -13,6 +13,7 @@
 #include "app/settings.h"
 
 #include "sched/cron.h"
+#include "signal/whsig.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -181,123 +182,215 @@ static int check_cron5(const char *v, struct strbuf *why)
     return rc;
 }
 
-#define OPT(st, k, t, f, d) {.key = (k), .type = (t), .offset = offsetof(st, f), .def = (d)}
+#define OPT(st, k, t, f, d)                                                                        \
+    {                                                                                              \
+        .key = (k), .type = (t), .offset = offsetof(st, f), .def = (d)                             \
+    }
 
 static const struct config_option storage_options[] = {
-    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct storage_settings, url),
-     .def = "sqlite:candlekeep.db", .env = "DATABASE_URL", .check = check_storage_url},
+    {.key = "url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct storage_settings, url),
+     .def = "sqlite:candlekeep.db",
+     .env = "DATABASE_URL",
+     .check = check_storage_url},
     {0},
 };
 
 static const struct config_option api_options[] = {
-    {.key = "listen", .type = CONFIG_STRING, .offset = offsetof(struct api_settings, listen),
-     .def = "127.0.0.1:8080", .check = check_listen},
-    {.key = "token", .type = CONFIG_STRING, .offset = offsetof(struct api_settings, token),
-     .def = "", .env = "CANDLEKEEP_API_TOKEN"},
+    {.key = "listen",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct api_settings, listen),
+     .def = "127.0.0.1:8080",
+     .check = check_listen},
+    {.key = "token",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct api_settings, token),
+     .def = "",
+     .env = "CANDLEKEEP_API_TOKEN"},
     {0},
 };
 
 static const struct config_option log_options[] = {
-    {.key = "level", .type = CONFIG_STRING, .offset = offsetof(struct log_settings, level),
-     .def = "info", .check = check_log_level},
-    {.key = "format", .type = CONFIG_STRING, .offset = offsetof(struct log_settings, format),
-     .def = "logfmt", .check = check_log_format},
+    {.key = "level",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct log_settings, level),
+     .def = "info",
+     .check = check_log_level},
+    {.key = "format",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct log_settings, format),
+     .def = "logfmt",
+     .check = check_log_format},
     OPT(struct log_settings, "file", CONFIG_STRING, file, ""),
     {0},
 };
 
 static const struct config_option scheduler_options[] = {
-    {.key = "workers", .type = CONFIG_INT, .offset = offsetof(struct scheduler_settings, workers),
-     .def = "4", .min = 1, .max = 64},
-    {.key = "history_keep", .type = CONFIG_DURATION,
-     .offset = offsetof(struct scheduler_settings, history_keep), .def = "30d", .min = 3600,
+    {.key = "workers",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct scheduler_settings, workers),
+     .def = "4",
+     .min = 1,
+     .max = 64},
+    {.key = "history_keep",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct scheduler_settings, history_keep),
+     .def = "30d",
+     .min = 3600,
      .max = 3650 * 86400LL},
     {0},
 };
 
 static const struct config_option retry_options[] = {
-    {.key = "max_retries", .type = CONFIG_INT, .offset = offsetof(struct retry_settings, max_retries),
-     .def = "5", .min = 0, .max = 100, .env = "MAX_RETRIES"},
-    {.key = "base_delay", .type = CONFIG_DURATION,
-     .offset = offsetof(struct retry_settings, base_delay), .def = "5s", .min = 0, .max = 3600,
-     .env = "RETRY_DELAY_SECONDS", .env_unit = 1},
-    {.key = "max_delay", .type = CONFIG_DURATION,
-     .offset = offsetof(struct retry_settings, max_delay), .def = "120s", .min = 0,
+    {.key = "max_retries",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct retry_settings, max_retries),
+     .def = "5",
+     .min = 0,
+     .max = 100,
+     .env = "MAX_RETRIES"},
+    {.key = "base_delay",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct retry_settings, base_delay),
+     .def = "5s",
+     .min = 0,
+     .max = 3600,
+     .env = "RETRY_DELAY_SECONDS",
+     .env_unit = 1},
+    {.key = "max_delay",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct retry_settings, max_delay),
+     .def = "120s",
+     .min = 0,
      .max = 86400},
     {0},
 };
 
 #define RETENTION(tf, d)                                                                           \
-    {.key = #tf, .type = CONFIG_DURATION,                                                          \
-     .offset = offsetof(struct retention_settings, keep) + TF_##tf * sizeof(int64_t),             \
-     .def = (d), .min = 0, .max = 100 * 366 * 86400LL}
+    {                                                                                              \
+        .key = #tf, .type = CONFIG_DURATION,                                                       \
+        .offset = offsetof(struct retention_settings, keep) + TF_##tf * sizeof(int64_t),           \
+        .def = (d), .min = 0, .max = 100 * 366 * 86400LL                                           \
+    }
 static const struct config_option retention_options[] = {
-    RETENTION(M1, "0"),    RETENTION(M5, "0"),  RETENTION(M15, "90d"), RETENTION(M30, "0"),
-    RETENTION(H1, "365d"), RETENTION(H4, "0"),  RETENTION(D1, "0"),    RETENTION(W1, "0"),
-    {.key = "backtests", .type = CONFIG_DURATION,
-     .offset = offsetof(struct retention_settings, backtests), .def = "180d", .min = 0,
+    RETENTION(M1, "0"),
+    RETENTION(M5, "0"),
+    RETENTION(M15, "90d"),
+    RETENTION(M30, "0"),
+    RETENTION(H1, "365d"),
+    RETENTION(H4, "0"),
+    RETENTION(D1, "0"),
+    RETENTION(W1, "0"),
+    {.key = "backtests",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct retention_settings, backtests),
+     .def = "180d",
+     .min = 0,
      .max = 100 * 366 * 86400LL},
+    {.key = "batch",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct retention_settings, batch),
+     .def = "10000",
+     .min = 1,
+     .max = 10000000},
     {0},
 };
 
 static const struct config_option ingest_options[] = {
-    {.key = "gap_window", .type = CONFIG_DURATION,
-     .offset = offsetof(struct ingest_settings, gap_window), .def = "7d", .min = 3600,
+    {.key = "gap_window",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct ingest_settings, gap_window),
+     .def = "7d",
+     .min = 3600,
      .max = 366 * 86400LL},
     {0},
 };
 
 static const struct config_option alerts_options[] = {
-    {.key = "failure_threshold", .type = CONFIG_INT,
-     .offset = offsetof(struct alerts_settings, failure_threshold), .def = "3", .min = 1,
+    {.key = "failure_threshold",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct alerts_settings, failure_threshold),
+     .def = "3",
+     .min = 1,
      .max = 1000},
-    {.key = "cooldown", .type = CONFIG_DURATION,
-     .offset = offsetof(struct alerts_settings, cooldown), .def = "15m", .min = 0,
-     .max = 7 * 86400, .env = "ALERT_COOLDOWN_MINUTES", .env_unit = 60},
-    {.key = "repeat_interval", .type = CONFIG_DURATION,
-     .offset = offsetof(struct alerts_settings, repeat_interval), .def = "4h", .min = 0,
+    {.key = "cooldown",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct alerts_settings, cooldown),
+     .def = "15m",
+     .min = 0,
+     .max = 7 * 86400,
+     .env = "ALERT_COOLDOWN_MINUTES",
+     .env_unit = 60},
+    {.key = "repeat_interval",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct alerts_settings, repeat_interval),
+     .def = "4h",
+     .min = 0,
      .max = 30 * 86400},
     {0},
 };
 
 static const struct config_option telegram_options[] = {
-    {.key = "bot_token", .type = CONFIG_STRING,
-     .offset = offsetof(struct telegram_settings, bot_token), .def = "",
-     .env = "OPS_TELEGRAM_BOT_TOKEN", .check = check_bot_token},
-    {.key = "chat_id", .type = CONFIG_STRING,
-     .offset = offsetof(struct telegram_settings, chat_id), .def = "",
-     .env = "OPS_TELEGRAM_CHAT_ID", .check = check_chat_id},
-    {.key = "base_url", .type = CONFIG_STRING,
-     .offset = offsetof(struct telegram_settings, base_url), .def = "https://api.telegram.org",
+    {.key = "bot_token",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct telegram_settings, bot_token),
+     .def = "",
+     .env = "OPS_TELEGRAM_BOT_TOKEN",
+     .check = check_bot_token},
+    {.key = "chat_id",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct telegram_settings, chat_id),
+     .def = "",
+     .env = "OPS_TELEGRAM_CHAT_ID",
+     .check = check_chat_id},
+    {.key = "base_url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct telegram_settings, base_url),
+     .def = "https://api.telegram.org",
      .check = check_url},
     {0},
 };
 
 static const struct config_option alert_webhook_options[] = {
-    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct alert_webhook_settings, url),
-     .def = "", .check = check_secret_url},
+    {.key = "url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct alert_webhook_settings, url),
+     .def = "",
+     .check = check_secret_url},
     {0},
 };
 
 static const struct config_option digest_options[] = {
-    {.key = "schedule", .type = CONFIG_STRING, .offset = offsetof(struct digest_settings, schedule),
-     .def = "0 6 * * *", .check = check_cron5},
+    {.key = "schedule",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct digest_settings, schedule),
+     .def = "0 6 * * *",
+     .check = check_cron5},
     {0},
 };
 
 static const struct config_option heartbeat_options[] = {
-    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct heartbeat_settings, url),
-     .def = "", .check = check_url},
-    {.key = "interval", .type = CONFIG_DURATION,
-     .offset = offsetof(struct heartbeat_settings, interval), .def = "5m", .min = 10,
+    {.key = "url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct heartbeat_settings, url),
+     .def = "",
+     .check = check_url},
+    {.key = "interval",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct heartbeat_settings, interval),
+     .def = "5m",
+     .min = 10,
      .max = 86400},
     {0},
 };
 
 #define REFRESH_CRON(tf, d)                                                                        \
-    {.key = "refresh_candles_" #tf, .type = CONFIG_STRING,                                         \
-     .offset = offsetof(struct jobs_settings, refresh_cron) + TF_##tf * sizeof(char *),           \
-     .def = (d), .check = check_cron5}
+    {                                                                                              \
+        .key = "refresh_candles_" #tf, .type = CONFIG_STRING,                                      \
+        .offset = offsetof(struct jobs_settings, refresh_cron) + TF_##tf * sizeof(char *),         \
+        .def = (d), .check = check_cron5                                                           \
+    }
 /* One minute after each candle closes (UTC), as DESIGN.md fixes for M15 H1 H4 D1. */
 static const struct config_option jobs_options[] = {
     REFRESH_CRON(M1, "* * * * *"),
@@ -308,12 +401,73 @@ static const struct config_option jobs_options[] = {
     REFRESH_CRON(H4, "1 0,4,8,12,16,20 * * *"),
     REFRESH_CRON(D1, "1 0 * * *"),
     REFRESH_CRON(W1, "1 0 * * 1"),
-    {.key = "refresh_timeout", .type = CONFIG_DURATION,
-     .offset = offsetof(struct jobs_settings, refresh_timeout), .def = "0", .min = 0,
+    {.key = "refresh_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct jobs_settings, refresh_timeout),
+     .def = "0",
+     .min = 0,
      .max = 86400},
-    {.key = "watch_alerts", .type = CONFIG_STRING,
-     .offset = offsetof(struct jobs_settings, watch_cron), .def = "* * * * *",
+    {.key = "retention",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, retention_cron),
+     .def = "0 3 * * *",
      .check = check_cron5},
+    {.key = "detect_outcomes",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, outcomes_cron),
+     .def = "*/5 * * * *",
+     .check = check_cron5},
+    {.key = "watch_alerts",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, watch_cron),
+     .def = "* * * * *",
+     .check = check_cron5},
+    {0},
+};
+
+static const struct config_option signals_options[] = {
+    OPT(struct signals_settings, "notify_outcomes", CONFIG_BOOL, notify_outcomes, "true"),
+    {0},
+};
+
+static const struct config_option deliver_options[] = {
+    {.key = "attempts",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct deliver_settings, attempts),
+     .def = "5",
+     .min = 1,
+     .max = 100},
+    {.key = "base_delay",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, base_delay),
+     .def = NULL,
+     .min = 0,
+     .max = 3600},
+    {.key = "max_delay",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, max_delay),
+     .def = NULL,
+     .min = 0,
+     .max = 86400},
+    {.key = "lease",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, lease),
+     .def = "60s",
+     .min = 2,
+     .max = 3600},
+    {.key = "connect_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, connect_timeout),
+     .def = "5s",
+     .min = 1,
+     .max = 300},
+    {.key = "timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct deliver_settings, timeout),
+     .def = "10s",
+     .min = 1,
+     .max = 600},
+    OPT(struct deliver_settings, "telegram", CONFIG_BOOL, telegram, "true"),
     {0},
 };
 
@@ -321,54 +475,103 @@ static const struct config_option jobs_options[] = {
 static const struct config_option source_options[] = {
     OPT(struct source_settings, "kind", CONFIG_STRING, kind, NULL),
     OPT(struct source_settings, "api_key", CONFIG_STRING, api_key, ""),
-    {.key = "base_url", .type = CONFIG_STRING, .offset = offsetof(struct source_settings, base_url),
-     .def = NULL, .check = check_url},
+    {.key = "base_url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, base_url),
+     .def = NULL,
+     .check = check_url},
     OPT(struct source_settings, "symbols", CONFIG_STRING, symbols_raw, "XAU/USD"),
-    {.key = "timeframes", .type = CONFIG_STRING,
-     .offset = offsetof(struct source_settings, timeframes_raw), .def = "M15 H1 H4 D1",
+    {.key = "timeframes",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, timeframes_raw),
+     .def = "M15 H1 H4 D1",
      .check = check_timeframes},
-    {.key = "calendar", .type = CONFIG_STRING,
-     .offset = offsetof(struct source_settings, calendar_raw), .def = "metals",
+    {.key = "calendar",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, calendar_raw),
+     .def = "metals",
      .check = check_calendar},
-    {.key = "holidays", .type = CONFIG_STRING,
-     .offset = offsetof(struct source_settings, holidays_raw), .def = "", .check = check_holidays},
-    {.key = "rate_per_minute", .type = CONFIG_INT,
-     .offset = offsetof(struct source_settings, rate_per_minute), .def = "8", .min = 1,
+    {.key = "holidays",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, holidays_raw),
+     .def = "",
+     .check = check_holidays},
+    {.key = "rate_per_minute",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, rate_per_minute),
+     .def = "8",
+     .min = 1,
      .max = 100000},
-    {.key = "daily_quota", .type = CONFIG_INT,
-     .offset = offsetof(struct source_settings, daily_quota), .def = "800", .min = 0,
+    {.key = "daily_quota",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, daily_quota),
+     .def = "800",
+     .min = 0,
      .max = 100000000},
-    {.key = "backfill", .type = CONFIG_INT, .offset = offsetof(struct source_settings, backfill),
-     .def = "5000", .min = 1, .max = 5000},
-    {.key = "connect_timeout", .type = CONFIG_DURATION,
-     .offset = offsetof(struct source_settings, connect_timeout), .def = "10s", .min = 1,
+    {.key = "backfill",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, backfill),
+     .def = "5000",
+     .min = 1,
+     .max = 5000},
+    {.key = "connect_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, connect_timeout),
+     .def = "10s",
+     .min = 1,
      .max = 300},
-    {.key = "timeout", .type = CONFIG_DURATION,
-     .offset = offsetof(struct source_settings, timeout), .def = "30s", .min = 1, .max = 600},
-    {.key = "max_body", .type = CONFIG_INT, .offset = offsetof(struct source_settings, max_body),
-     .def = "16777216", .min = 1024, .max = 1LL << 30},
-    {.key = "breaker_failures", .type = CONFIG_INT,
-     .offset = offsetof(struct source_settings, breaker_failures), .def = "5", .min = 1,
+    {.key = "timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, timeout),
+     .def = "30s",
+     .min = 1,
+     .max = 600},
+    {.key = "max_body",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, max_body),
+     .def = "16777216",
+     .min = 1024,
+     .max = 1LL << 30},
+    {.key = "breaker_failures",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, breaker_failures),
+     .def = "5",
+     .min = 1,
      .max = 1000},
-    {.key = "breaker_recovery", .type = CONFIG_DURATION,
-     .offset = offsetof(struct source_settings, breaker_recovery), .def = "60s", .min = 1,
+    {.key = "breaker_recovery",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, breaker_recovery),
+     .def = "60s",
+     .min = 1,
      .max = 86400},
-    {.key = "breaker_max_recovery", .type = CONFIG_DURATION,
-     .offset = offsetof(struct source_settings, breaker_max_recovery), .def = "30m", .min = 1,
+    {.key = "breaker_max_recovery",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct source_settings, breaker_max_recovery),
+     .def = "30m",
+     .min = 1,
      .max = 7 * 86400},
-    {.key = "symbol_skip_after", .type = CONFIG_INT,
-     .offset = offsetof(struct source_settings, symbol_skip_after), .def = "10", .min = 0,
+    {.key = "symbol_skip_after",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, symbol_skip_after),
+     .def = "10",
+     .min = 0,
      .max = 100000},
-    {.key = "symbol_probe_every", .type = CONFIG_INT,
-     .offset = offsetof(struct source_settings, symbol_probe_every), .def = "10", .min = 1,
+    {.key = "symbol_probe_every",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct source_settings, symbol_probe_every),
+     .def = "10",
+     .min = 1,
      .max = 100000},
     OPT(struct source_settings, "enabled", CONFIG_BOOL, enabled, "true"),
     {0},
 };
 
 static const struct config_option receiver_options[] = {
-    {.key = "url", .type = CONFIG_STRING, .offset = offsetof(struct receiver_settings, url),
-     .def = "", .check = check_url},
+    {.key = "url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct receiver_settings, url),
+     .def = "",
+     .check = check_url},
     OPT(struct receiver_settings, "secret", CONFIG_STRING, secret, ""),
     {0},
 };
@@ -394,6 +597,8 @@ static const struct section_table sections[] = {
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
+    {"signals", signals_options, offsetof(struct settings, signals)},
+    {"deliver", deliver_options, offsetof(struct settings, deliver)},
 };
 
 /* Default base URL per adapter kind. */
@@ -533,9 +738,9 @@ static void check_telegram(const struct settings *s, const struct config_file *c
     if (cf->path && line)
         strbuf_addf(&where, "%s:%d: ", cf->path, line);
     config_report_add(rep,
-                      "%s[alerts.telegram] %s is missing (or %s): %s is set, and Telegram alerts "
-                      "need both (or neither, to turn them off)",
-                      where.buf, missing, env, have);
+                      "%s[alerts.telegram] %s is missing: %s is set, and Telegram alerts need "
+                      "both (set %s or %s; or neither, to turn them off)",
+                      where.buf, missing, have, missing, env);
     strbuf_release(&where);
 }
 
@@ -547,6 +752,42 @@ static void release_source(struct source_settings *src)
     free(src->symbols);
     free(src->holidays);
     free(src->name);
+}
+
+/* The delays [deliver] does not set are [retry]'s; a lease must outlast a request. */
+static void derive_deliver(struct settings *s, const struct config_file *cf,
+                           struct config_report *rep)
+{
+    struct deliver_settings *d = &s->deliver;
+    if (!line_of(cf, "deliver", "base_delay"))
+        d->base_delay = s->retry.base_delay;
+    if (!line_of(cf, "deliver", "max_delay"))
+        d->max_delay = s->retry.max_delay;
+    if (d->lease <= d->timeout)
+        report_at(rep, cf, "deliver", "lease",
+                  "must be longer than timeout (a lease that lapses mid-request lets another "
+                  "deliverer send the same delivery)");
+}
+
+/* A receiver's url and secret: both needed, the secret readable as a key. */
+static void check_receiver(const struct receiver_settings *r, const struct config_file *cf,
+                           const char *sec, struct config_report *rep)
+{
+    struct whsig_key key;
+    struct strbuf why = STRBUF_INIT;
+    if (!*r->url)
+        report_at(rep, cf, sec, "url", "a signal receiver needs a url");
+    if (!*r->secret) {
+        report_at(rep, cf, sec, "secret",
+                  "a signal receiver needs a secret (whsec_<base64>, or any text used as is)");
+    } else if (whsig_key_parse(r->secret, &key, &why)) {
+        struct strbuf msg = STRBUF_INIT;
+        strbuf_addf(&msg, "secret of receiver '%s': %s", r->name, why.buf);
+        report_at(rep, cf, sec, "secret", msg.buf);
+        strbuf_release(&msg);
+    }
+    memset(&key, 0, sizeof(key));
+    strbuf_release(&why);
 }
 
 static bool is_known_section(const char *sec)
@@ -634,12 +875,12 @@ int settings_load(struct settings *s, const char *path, struct config_report *re
         strbuf_addf(&sec, "webhook.%s", names[i]);
         r->name = xstrdup(names[i]);
         config_apply(&cf, sec.buf, receiver_options, r, rep);
-        if (!*r->url)
-            report_at(rep, &cf, sec.buf, "url", "a signal receiver needs a url");
+        check_receiver(r, &cf, sec.buf, rep);
         s->nreceivers++;
         strbuf_release(&sec);
     }
     free(names);
+    derive_deliver(s, &cf, rep);
 
     report_unknown_sections(&cf, rep);
     config_report_unused(&cf, rep);

@@ -50,7 +50,8 @@ struct retry_settings {
 
 struct retention_settings {
     int64_t keep[TF_COUNT]; /* seconds; 0 = forever */
-    int64_t backtests;
+    int64_t backtests;      /* seconds; 0 = forever */
+    int64_t batch;          /* rows deleted per transaction */
 };
 
 struct ingest_settings {
@@ -81,7 +82,14 @@ struct digest_settings {
 struct jobs_settings {
     char *refresh_cron[TF_COUNT];
     int64_t refresh_timeout; /* seconds; 0 = one period of the schedule */
+    char *retention_cron;    /* [jobs] retention */
+    char *outcomes_cron;     /* [jobs] detect_outcomes */
     char *watch_cron;        /* watch_alerts: the alert conditions polled */
+};
+
+/* [signals] */
+struct signals_settings {
+    bool notify_outcomes; /* tell the operators' channels of each outcome */
 };
 
 struct heartbeat_settings {
@@ -122,6 +130,20 @@ struct source_settings {
     size_t nholidays;
 };
 
+/*
+ * [deliver]: the signal deliverer. attempts counts the first one; the
+ * delays default to [retry]'s when the section does not set them.
+ */
+struct deliver_settings {
+    int64_t attempts;
+    int64_t base_delay;      /* seconds */
+    int64_t max_delay;       /* seconds */
+    int64_t lease;           /* seconds a claimed delivery is held; longer than timeout */
+    int64_t connect_timeout; /* seconds */
+    int64_t timeout;         /* seconds, the whole request */
+    bool telegram;           /* a short notice to the operators for each new signal */
+};
+
 /* One `[webhook.NAME]` signal receiver. */
 struct receiver_settings {
     char *name;
@@ -144,6 +166,8 @@ struct settings {
     struct digest_settings digest;
     struct heartbeat_settings heartbeat;
     struct jobs_settings jobs;
+    struct signals_settings signals;
+    struct deliver_settings deliver;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

@@ -32,7 +32,11 @@ int cmd_run(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
-int cmd_digest(int argc, char **argv);
+int cmd_alert(int argc, char **argv);
+int cmd_retention(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
+int cmd_signals(int argc, char **argv);
+int cmd_backtests(int argc, char **argv);
+int cmd_digest(int argc, char **argv);
 
 #endif

@@ -7,8 +7,9 @@
  * single-daemon lock for SQLite, the alert channels and manager with its
  * sender thread, the scheduler with every job (its completion hook feeds
  * the alerts, alert/watch.h), the database watch (alert/dbwatch.h), the
- * optional heartbeat (alert/heartbeat.h), the HTTP API, then READY=1 to
- * systemd. Stopping goes the other way round; the alert sender stops
+ * optional heartbeat (alert/heartbeat.h), the signal deliverer
+ * (jobs/deliver.h; the API wakes it for each new signal), the HTTP API,
+ * then READY=1 to systemd. Stopping goes the other way round; the alert sender stops
  * after the scheduler, so what the last runs raised is queued, and sent
  * now or by the next start.
  *
@@ -28,6 +29,7 @@
 #include "alert/watch.h"
 #include "api/api.h"
 #include "app/app.h"
+#include "jobs/deliver.h"
 #include "sched/sched.h"
 #include "source/http.h"
 #include "store/store.h"
@@ -152,6 +154,13 @@ static bool run_healthy(void *arg, struct strbuf *why)
     return true;
 }
 
+/* The API created a signal: the deliverer sends it now rather than at its next look. */
+static void wake_deliverer(void *arg, const char *signal_id)
+{
+    (void)signal_id;
+    deliver_wake(arg);
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -171,6 +180,7 @@ int cmd_run(int argc, char **argv)
     bool sender = false;
     struct dbwatch *dbw = NULL;
     struct heartbeat *hb = NULL;
+    struct deliverer *dlv = NULL;
     struct run_health health = {0};
     char *instance = NULL;
     sigset_t sigs;
@@ -238,6 +248,9 @@ int cmd_run(int argc, char **argv)
     }
     am = alert_manager_new(&app.settings, channels, nchannels, app.metrics, NULL, instance);
     app.alerts = am;
+    /* Each outcome is told in the transaction that records it ([signals] notify_outcomes). */
+    app.outcomes.notify = outcomes_notify_alert;
+    app.outcomes.notify_arg = am;
     if (!nchannels)
         log_info("run: no alert channel configured ([alerts.telegram], [alerts.webhook]); "
                  "alerts are recorded only");
@@ -290,6 +303,19 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     }
+    struct deliver_config dlcfg = {
+        .settings = &app.settings,
+        .store_url = app.settings.storage.url,
+        .instance = instance,
+        .alerts = am,
+        .metrics = app.metrics,
+    };
+    if (deliver_start(&dlv, &dlcfg, &err)) {
+        log_redact(&err);
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
     struct api_config acfg = {
         .listen = app.settings.api.listen,
         .token = app.settings.api.token,
@@ -300,6 +326,8 @@ int cmd_run(int argc, char **argv)
         .sched = sched,
         .metrics = app.metrics,
         .started_ms = wall_ms(),
+        .on_signal = wake_deliverer,
+        .on_signal_arg = dlv,
     };
     if (api_start(&api, &acfg, &err)) {
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
@@ -334,6 +362,8 @@ int cmd_run(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     api_stop(api);
     api = NULL;
+    deliver_stop(dlv);
+    dlv = NULL;
     heartbeat_stop(hb);
     hb = NULL;
     sched_stop(sched, DRAIN_SECONDS * 1000);
@@ -341,6 +371,7 @@ int cmd_run(int argc, char **argv)
     rc = CMD_OK;
 out:
     api_stop(api);
+    deliver_stop(dlv);
     heartbeat_stop(hb);
     sched_stop(sched, 0);
     dbwatch_stop(dbw);

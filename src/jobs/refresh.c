@@ -394,8 +394,7 @@ static void refresh_source(struct source_run *sr, size_t src_index)
             strbuf_reset(&sr->deferred_why);
             if (sg.report.has_budget && sg.report.budget.refusal != RATE_FREE) {
                 strbuf_addstr(&sr->deferred_why, "rate budget: ");
-                ratelimit_describe(&budget, &sg.report.budget, job_now_ms(ctx),
-                                   &sr->deferred_why);
+                ratelimit_describe(&budget, &sg.report.budget, job_now_ms(ctx), &sr->deferred_why);
             } else {
                 strbuf_addbuf(&sr->deferred_why, &err);
             }

@@ -8,7 +8,8 @@
  * copy, the verification and the check that the target is empty are loops
  * over that array, so a new table (alert state, signals, outcomes, rate
  * budgets...) is an export and an import in the store, a reader, a writer
- * and a text function here, and one more line in the array. Tables are
+ * and a text function here, and one more line in the array. Tables whose
+ * statements are generic (store_tables.c) need only the line. Tables are
  * copied in the array's order.
  *
  * Canonical text. A row is its fields in a fixed order, separated by tabs
@@ -66,6 +67,8 @@ struct batch {
     struct gap_record *gaps;
     struct job_state *jobs;
     struct job_run *runs;
+    struct store_rows rows; /* the generic tables, and which one */
+    enum store_table table;
 };
 
 /* How far reading a table has got. */
@@ -79,6 +82,9 @@ struct reader {
     int64_t resume_at;
     /* tables read in pages of ids: the last id seen */
     int64_t after_id;
+    /* the generic tables: which, and the last key seen */
+    enum store_table table;
+    char *after_key;
 };
 
 struct table {
@@ -404,6 +410,53 @@ static void runs_clear(struct batch *b)
     b->n = 0;
 }
 
+/* --- the generic tables (alerts, outboxes, signals, outcomes, backtests) --- */
+
+static int generic_read(struct reader *r, struct batch *b, struct strbuf *err)
+{
+    int rc = store_rows_export(r->st, r->table, r->after_key, ROW_BATCH, &b->rows, err);
+    if (rc)
+        return rc;
+    b->n = b->rows.nrows;
+    b->table = r->table;
+    if (b->n) {
+        const char *key = b->rows.cells[(b->n - 1) * b->rows.ncols];
+        free(r->after_key);
+        r->after_key = xstrdup(key ? key : "");
+    }
+    r->done = b->n < ROW_BATCH;
+    return 0;
+}
+
+static int generic_write(struct store *to, const struct batch *b, unsigned flags, size_t *added,
+                         struct strbuf *err)
+{
+    return store_rows_import(to, b->table, &b->rows, flags, added, err);
+}
+
+/* Every column of the table in its fixed order (store_table_columns()), keys and ids included. */
+static void generic_text(const struct batch *b, size_t i, struct strbuf *out)
+{
+    for (size_t c = 0; c < b->rows.ncols; c++) {
+        if (c)
+            TAB(out);
+        add_text(out, b->rows.cells[i * b->rows.ncols + c]);
+    }
+    strbuf_addch(out, '\n');
+}
+
+static void generic_clear(struct batch *b)
+{
+    store_rows_release(&b->rows);
+    b->n = 0;
+}
+
+#define GENERIC_TABLE(t, n)                                                                        \
+    {                                                                                              \
+        .name = n, .rows_in = t, .read = generic_read, .write = generic_write,                     \
+        .text = generic_text, .clear = generic_clear,                                              \
+    }
+
 /* The tables, in the order they are copied. Leases are left out on purpose (migrate.h). */
 static const struct table tables[] = {
     {
@@ -439,11 +492,19 @@ static const struct table tables[] = {
         .text = runs_text,
         .clear = runs_clear,
     },
+    GENERIC_TABLE(STORE_TABLE_ALERTS, "alerts"),
+    GENERIC_TABLE(STORE_TABLE_ALERT_OUTBOX, "alert_outbox"),
+    GENERIC_TABLE(STORE_TABLE_SIGNALS, "signals"),
+    GENERIC_TABLE(STORE_TABLE_DELIVERIES, "deliveries"),
+    GENERIC_TABLE(STORE_TABLE_DELIVERY_ATTEMPTS, "delivery_attempts"),
+    GENERIC_TABLE(STORE_TABLE_OUTCOMES, "outcomes"),
+    GENERIC_TABLE(STORE_TABLE_BACKTESTS, "backtests"),
 };
 
 static void reader_release(struct reader *r)
 {
     series_info_free(r->series, r->nseries);
+    free(r->after_key);
     memset(r, 0, sizeof(*r));
 }
 
@@ -566,7 +627,7 @@ static int copy_table(const struct migrate_opts *o, const struct table *t,
     struct migrate_progress p = {.stage = MIGRATE_COPY, .table = t->name};
     unsigned iflags = o->flags & MIGRATE_FORCE ? STORE_IMPORT_SKIP_EXISTING : 0;
     struct strbuf why = STRBUF_INIT;
-    struct reader r = {.st = o->from};
+    struct reader r = {.st = o->from, .table = t->rows_in};
     struct batch b = {0};
     struct summer sum;
     int rc;
@@ -622,7 +683,7 @@ static int sum_table(const struct migrate_opts *o, const struct table *t, bool s
     };
     struct store *st = source ? o->from : o->to;
     struct strbuf why = STRBUF_INIT;
-    struct reader r = {.st = st};
+    struct reader r = {.st = st, .table = t->rows_in};
     struct batch b = {0};
     struct summer sum;
     int rc;

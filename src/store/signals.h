@@ -60,10 +60,13 @@ void signal_new_id(char out[SIGNAL_ID_MAX], int64_t now_ms);
 /*
  * Create `s` (s->id set by the caller with signal_new_id) and one pending
  * delivery per receiver name, due at `now_ms`, with webhook_id
- * "<signal id>.<receiver>" — all in one transaction. With an idempotency
- * key that is already stored: when its request_hash equals s->request_hash,
- * `*s` is replaced by the stored signal and *existed set (nothing written);
- * otherwise CK_ECONFLICT naming the key.
+ * "<signal id>.<receiver>" — all in one transaction; s->created_ms and
+ * s->updated_ms become `now_ms`. With an idempotency key that is already
+ * stored: when its request_hash equals s->request_hash, `*s` is released
+ * and replaced by the stored signal and *existed set (nothing written);
+ * otherwise CK_ECONFLICT naming the key. Concurrent creators of one key
+ * agree on one signal (INSERT ... ON CONFLICT DO NOTHING). `existed` may
+ * be NULL.
  */
 int store_signal_create(struct store *st, struct signal *s, const char *const *receivers,
                         size_t nreceivers, int64_t now_ms, bool *existed, struct strbuf *err);
@@ -113,14 +116,19 @@ void deliveries_free(struct delivery *v, size_t n);
 
 /*
  * Lease up to `max` pending deliveries due at `now_ms` (next_at <= now)
- * whose lease is free or lapsed, oldest due first, to `holder` until
- * `lease_until_ms`; only those of `receiver` when not NULL. Atomic: two
- * claimers never get the same delivery while a lease holds.
+ * whose lease is free or lapsed (lease_until <= now), oldest due first
+ * (then by id), to `holder` until `lease_until_ms` (> now_ms, else
+ * CK_EINVAL); only those of `receiver` when not NULL. Atomic: two
+ * claimers never get the same delivery while a lease holds. `*out` is
+ * released with deliveries_free().
  */
 int store_delivery_claim(struct store *st, const char *receiver, int64_t now_ms, const char *holder,
                          int64_t lease_until_ms, size_t max, struct delivery **out, size_t *n,
                          struct strbuf *err);
-/* When the next pending delivery is due (lease lapse included); CK_ENOTFOUND when none. */
+/*
+ * When the next pending delivery is due: max(next_at, lease_until) of the
+ * earliest; CK_ENOTFOUND (no message: not a failure) when none is pending.
+ */
 int store_delivery_next_due(struct store *st, int64_t *out_ms, struct strbuf *err);
 
 struct delivery_attempt {
@@ -135,9 +143,12 @@ void delivery_attempts_free(struct delivery_attempt *v, size_t n);
 
 /*
  * Record attempt `a` of delivery `id` held by `holder` and set its new
- * status: delivered, pending again at `next_ms`, or dead; the lease is
- * released. CK_ECONFLICT when `holder` no longer holds the lease (it
- * lapsed and another took it over): nothing is written.
+ * status: delivered (delivered_at = a->started_ms + a->duration_ms),
+ * pending again at `next_ms` (ignored otherwise), or dead; attempts + 1,
+ * last_status and last_error from `a`; the lease is released — all in one
+ * transaction. CK_ECONFLICT when `holder` no longer holds the lease (it
+ * lapsed and another took it over) or the delivery is no longer pending:
+ * nothing is written. CK_ENOTFOUND without the delivery.
  */
 int store_delivery_record(struct store *st, int64_t id, const char *holder,
                           const struct delivery_attempt *a, enum delivery_status status,
@@ -173,8 +184,11 @@ struct outcome {
 };
 
 /*
- * Record the outcome of an active signal and set its status to the result,
- * in one transaction. CK_ECONFLICT when the signal is no longer active.
+ * Record the outcome of an active signal and set its status to the result
+ * (updated_at = o->created_ms, which defaults to o->decided_ms when 0), in
+ * one transaction. CK_ECONFLICT when the signal is no longer active,
+ * CK_ENOTFOUND without it, CK_EINVAL for a result other than won, lost or
+ * expired.
  */
 int store_outcome_record(struct store *st, const struct outcome *o, struct strbuf *err);
 int store_outcome_get(struct store *st, const char *signal_id, struct outcome *out,
@@ -202,7 +216,11 @@ void backtests_free(struct backtest *v, size_t n);
 int store_backtest_add(struct store *st, struct backtest *b, struct strbuf *err); /* sets b->id */
 int store_backtest_list(struct store *st, int64_t since_ms, size_t limit, struct backtest **out,
                         size_t *n, struct strbuf *err);
-/* Delete up to `batch` results created before `before_ms` (0: all); `*deleted` gets how many. */
+/*
+ * Delete up to `batch` (0: no limit) results created before `before_ms`
+ * (0: all), oldest first; `*deleted` gets how many. Call again until it
+ * is 0.
+ */
 int store_backtest_delete_before(struct store *st, int64_t before_ms, size_t batch,
                                  int64_t *deleted, struct strbuf *err);
 int store_backtest_count_before(struct store *st, int64_t before_ms, int64_t *out,

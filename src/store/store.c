@@ -247,7 +247,7 @@ int store_count_candles(struct store *st, const struct candle_query *q, int64_t 
     return st->ops->count_candles(st, q, out, err);
 }
 
-int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err)
 {
     bool owned;
@@ -259,11 +259,20 @@ int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t bef
     rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
-    rc = st->ops->delete_candles_before(st, tf, before, &n, err);
+    rc = st->ops->delete_candles_before(st, tf, before, limit, &n, err);
     rc = store_implicit_end(st, owned, rc, err);
     if (deleted)
         *deleted = rc ? 0 : n;
     return rc;
+}
+
+int store_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
+                               struct strbuf *err)
+{
+    if ((unsigned)tf >= TF_COUNT)
+        BUG("invalid timeframe %d", (int)tf);
+    *out = 0;
+    return st->ops->count_candles_before(st, tf, before, out, err);
 }
 
 int store_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err)
@@ -1017,6 +1026,10 @@ static const char *const table_names[] = {
     [STORE_TABLE_SERIES] = "series",     [STORE_TABLE_CANDLES] = "candles",
     [STORE_TABLE_GAPS] = "gaps",         [STORE_TABLE_JOBS] = "jobs",
     [STORE_TABLE_JOB_RUNS] = "job_runs", [STORE_TABLE_LEASES] = "leases",
+    [STORE_TABLE_ALERTS] = "alerts",     [STORE_TABLE_ALERT_OUTBOX] = "alert_outbox",
+    [STORE_TABLE_SIGNALS] = "signals",   [STORE_TABLE_DELIVERIES] = "deliveries",
+    [STORE_TABLE_DELIVERY_ATTEMPTS] = "delivery_attempts",
+    [STORE_TABLE_OUTCOMES] = "outcomes", [STORE_TABLE_BACKTESTS] = "backtests",
 };
 static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");
 
@@ -1027,13 +1040,6 @@ const char *store_table_name(enum store_table t)
     return table_names[t];
 }
 
-int store_count_rows(struct store *st, enum store_table t, int64_t *out, struct strbuf *err)
-{
-    if ((unsigned)t >= STORE_TABLE_COUNT)
-        BUG("invalid store table %d", (int)t);
-    *out = 0;
-    return st->ops->count_rows(st, t, out, err);
-}
 
 int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
                       size_t *n, struct strbuf *err)

@@ -120,10 +120,21 @@ int store_count_candles(struct store *st, const struct candle_query *q, int64_t 
 
 /*
  * Delete candles of timeframe `tf` with open_time < `before`, for every
- * source and symbol (retention). `*deleted` gets the number removed.
+ * source and symbol (retention). `limit` 0 deletes them all; otherwise at
+ * most `limit` go, the oldest of each series first, so that a caller can
+ * delete a large backlog in batches of one transaction each (calling
+ * again until fewer than `limit` come back) and never hold the database
+ * for long. The commit of a batch may not wait for the disk (PostgreSQL:
+ * synchronous_commit off for that transaction), so a crash can undo the
+ * last batches, which the next run deletes again; a caller that joins
+ * other writes to a batch's transaction shares that. `*deleted` (may be
+ * NULL) gets the number removed.
  */
-int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before,
+int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err);
+/* How many candles store_delete_candles_before(tf, before, 0) would delete. */
+int store_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
+                               struct strbuf *err);
 
 /* A stored series and its extent. Strings are owned by the record. */
 struct series_info {
@@ -445,6 +456,14 @@ enum store_table {
     STORE_TABLE_JOBS,
     STORE_TABLE_JOB_RUNS,
     STORE_TABLE_LEASES,
+    /* Tables copied row by row through store_rows_export/import (store_tables.c). */
+    STORE_TABLE_ALERTS,
+    STORE_TABLE_ALERT_OUTBOX,
+    STORE_TABLE_SIGNALS,
+    STORE_TABLE_DELIVERIES,
+    STORE_TABLE_DELIVERY_ATTEMPTS,
+    STORE_TABLE_OUTCOMES,
+    STORE_TABLE_BACKTESTS,
     STORE_TABLE_COUNT
 };
 /* The table's name in the schema ("candles", "job_runs", ...). */
@@ -476,6 +495,37 @@ int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct g
  */
 int store_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsigned flags,
                       size_t *added, struct strbuf *err);
+
+/*
+ * Generic copying of the tables from STORE_TABLE_ALERTS on: rows in
+ * canonical text, one cell per column in the table's fixed order, the
+ * primary key first; NULL for SQL NULL. Integers and times (Unix ms) in
+ * decimal, prices with exactly eight decimals, booleans "t"/"f", text as
+ * stored. Ids are kept, so rows that refer to each other (a delivery's
+ * attempts) still do after a copy.
+ */
+struct store_rows {
+    size_t nrows, ncols;
+    char **cells; /* nrows * ncols */
+};
+void store_rows_release(struct store_rows *r);
+/* Is `t` copied by store_rows_export/import? */
+bool store_table_is_generic(enum store_table t);
+/* Column names of generic table `t`, NULL-terminated. */
+const char *const *store_table_columns(enum store_table t);
+/*
+ * Rows whose key follows `after` (NULL: from the first), in key order, at
+ * most `limit` (> 0).
+ */
+int store_rows_export(struct store *st, enum store_table t, const char *after, size_t limit,
+                      struct store_rows *out, struct strbuf *err);
+/*
+ * Insert the rows as given; with STORE_IMPORT_SKIP_EXISTING a row whose
+ * key is stored is left out, without it the copy fails with CK_ECONFLICT.
+ * `*added` (may be NULL) gets the number inserted.
+ */
+int store_rows_import(struct store *st, enum store_table t, const struct store_rows *rows,
+                      unsigned flags, size_t *added, struct strbuf *err);
 
 /* Job runs with id > after_id, by id, at most `limit` (0 = no limit). */
 int store_export_job_runs(struct store *st, int64_t after_id, size_t limit, struct job_run **out,

@@ -128,9 +128,17 @@ struct store_ops {
     /* MUST. */
     int (*count_candles)(struct store *st, const struct candle_query *q, int64_t *out,
                          struct strbuf *err);
-    /* MUST. Called inside a transaction. */
-    int (*delete_candles_before)(struct store *st, enum timeframe tf, int64_t before,
+    /*
+     * MUST. Called inside a transaction. `limit` 0: every candle of `tf`
+     * before `before`; otherwise at most `limit` of them, oldest of each
+     * series first (a batch of the retention job, which calls again until
+     * fewer come back). `*deleted` is the number removed.
+     */
+    int (*delete_candles_before)(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                  int64_t *deleted, struct strbuf *err);
+    /* MUST. How many candles delete_candles_before() would remove without a limit. */
+    int (*count_candles_before)(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
+                                struct strbuf *err);
     /* MUST. */
     int (*list_series)(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);
     /* MUST. Select gap records matching `q`, newest first. */
@@ -203,8 +211,7 @@ struct store_ops {
     int (*series_state_list)(struct store *st, const char *source, struct series_state **out,
                              size_t *n, struct strbuf *err);
     /*
-     * MUST (bulk copy; see store.h). count_rows counts table `t` (a valid
-     * enum value). The exports select rows with id > after_id by id, at
+     * MUST (bulk copy; see store.h). The exports select rows with id > after_id by id, at
      * most `limit` (0 = all), with every field. The imports write rows as
      * given, ids aside, called inside a transaction; with
      * STORE_IMPORT_SKIP_EXISTING a gap record or run equal in every other
@@ -212,7 +219,6 @@ struct store_ops {
      * and without it a stored job id is a CK_ECONFLICT naming the job.
      * `*added` (never NULL here) gets the number of rows inserted.
      */
-    int (*count_rows)(struct store *st, enum store_table t, int64_t *out, struct strbuf *err);
     int (*export_gaps)(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
                        size_t *n, struct strbuf *err);
     int (*import_gaps)(struct store *st, const struct gap_record *v, size_t n, unsigned flags,

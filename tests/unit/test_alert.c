@@ -750,6 +750,7 @@ static void test_inhibition(void **state)
 static void test_inhibition_released_by_sweep(void **state)
 {
     struct world w;
+    struct alert_info a;
     struct alert_row r;
     (void)state;
 
@@ -765,6 +766,23 @@ static void test_inhibition_released_by_sweep(void **state)
     alert_row_release(&r);
     CHECK_OK(store_commit(w.st, &w.err), &w.err);
     run(&w, T0 + MIN);
+    assert_int_equal(count_msgs(&w.rec, "firing", "job:y"), 1);
+
+    /*
+     * Told it fires, then held back by a cause that is gone: let go
+     * (listed as not held back) without a second firing message.
+     */
+    CHECK_OK(store_begin(w.st, &w.err), &w.err);
+    CHECK_OK(store_alert_get(w.st, "job:y", true, &r, &w.err), &w.err);
+    free(r.inhibited_by);
+    r.inhibited_by = xstrdup("breaker:gone");
+    CHECK_OK(store_alert_update(w.st, &r, &w.err), &w.err);
+    alert_row_release(&r);
+    CHECK_OK(store_commit(w.st, &w.err), &w.err);
+    run(&w, T0 + 2 * MIN);
+    a = get_info(&w, "job:y");
+    assert_string_equal(a.inhibited_by, "");
+    info_release(&a);
     assert_int_equal(count_msgs(&w.rec, "firing", "job:y"), 1);
     world_release(&w);
 }
@@ -1000,6 +1018,71 @@ static void test_two_runners_never_send_twice(void **state)
     }
     alert_manager_free(r[1].am);
     chb[0]->ops->free(chb[0]);
+    world_release(&w);
+}
+
+/* Several daemons see one new condition at once. */
+struct firer {
+    struct alert_manager *am;
+    struct store *st;
+    const char *key;
+    pthread_barrier_t *start;
+    int rc;
+    struct strbuf err;
+};
+
+static void *firer_main(void *arg)
+{
+    struct firer *f = arg;
+    pthread_barrier_wait(f->start);
+    for (int i = 0; i < 10 && !f->rc; i++) {
+        struct alert_event ev = {.key = f->key,
+                                 .severity = NOTIFY_CRITICAL,
+                                 .title = "t",
+                                 .details = "",
+                                 .now_ms = T0 + i};
+        f->rc = alert_fire(f->am, f->st, &ev, &f->err);
+    }
+    return NULL;
+}
+
+static void test_concurrent_fires_one_message(void **state)
+{
+    enum { NF = 4, NKEYS = 20 };
+    struct world w;
+    struct firer f[NF];
+    pthread_t th[NF];
+    pthread_barrier_t start;
+    char keys[NKEYS][16];
+    (void)state;
+
+    world_init(&w, 1);
+    for (int i = 0; i < NF; i++) {
+        f[i] = (struct firer){.am = w.am, .st = open_store(w.url), .start = &start};
+        strbuf_init(&f[i].err, 0);
+    }
+    for (int k = 0; k < NKEYS; k++) {
+        snprintf(keys[k], sizeof(keys[k]), "job:new%d", k);
+        pthread_barrier_init(&start, NULL, NF);
+        for (int i = 0; i < NF; i++) {
+            f[i].key = keys[k];
+            assert_int_equal(pthread_create(&th[i], NULL, firer_main, &f[i]), 0);
+        }
+        for (int i = 0; i < NF; i++) {
+            pthread_join(th[i], NULL);
+            if (f[i].rc)
+                fail_msg("firer %d: %s", i, f[i].err.buf);
+        }
+        pthread_barrier_destroy(&start);
+    }
+    for (int i = 0; i < NF; i++) {
+        store_close(f[i].st);
+        strbuf_release(&f[i].err);
+    }
+    run(&w, T0 + MIN);
+    for (int k = 0; k < NKEYS; k++)
+        assert_int_equal(count_msgs(&w.rec, "firing", keys[k]), 1);
+    assert_int_equal(w.rec.n, NKEYS);
     world_release(&w);
 }
 
@@ -1241,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_give_up),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_two_runners_never_send_twice),
+        cmocka_unit_test(test_concurrent_fires_one_message),
         cmocka_unit_test(test_metrics_counted),
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_text_reaches_channel_unchanged),

@@ -58,6 +58,148 @@ static struct store *open_new_sqlite(void)
  * all, so more than two batches), gaps in several states, two jobs and
  * a run history.
  */
+/* Rows of the generic tables, as canonical cells (NULL for SQL NULL). */
+static void put_rows(struct store *st, enum store_table t, const char *const *cells, size_t nrows)
+{
+    struct strbuf err = STRBUF_INIT;
+    const char *const *cols = store_table_columns(t);
+    struct store_rows rows = {0};
+    size_t added = 0;
+
+    while (cols[rows.ncols])
+        rows.ncols++;
+    rows.nrows = nrows;
+    rows.cells = (char **)cells;
+    CHECK_OK(store_rows_import(st, t, &rows, 0, &added, &err), &err);
+    assert_int_equal(added, nrows);
+    strbuf_release(&err);
+}
+
+static void fill_generic(struct store *st)
+{
+    static const char *const alerts[] = {
+        "job:refresh_candles_M15",
+        "warning",
+        "firing",
+        "Candle refresh failing",
+        "M15 refresh has failed 3 consecutive times:\n<b>&\"x\"</b>\t",
+        "",
+        "1704207600123",
+        "1704207700000",
+        NULL,
+        "1704207600500",
+        "firing",
+        "1",
+        "1704207700000"};
+    static const char *const outbox[] = {"1",
+                                         "telegram",
+                                         "job:refresh_candles_M15",
+                                         "warning",
+                                         "firing",
+                                         "Candle refresh failing",
+                                         "details",
+                                         "1704207600123",
+                                         "1704207600124",
+                                         "1704207600124",
+                                         "2",
+                                         "1",
+                                         "sent",
+                                         "",
+                                         "1704207601000",
+                                         "",
+                                         "0",
+                                         "7",
+                                         "webhook",
+                                         "",
+                                         "info",
+                                         "digest",
+                                         "Daily digest",
+                                         "all fine",
+                                         "1704207600123",
+                                         "1704207600124",
+                                         "1704207600124",
+                                         "0",
+                                         "0",
+                                         "pending",
+                                         "timeout",
+                                         NULL,
+                                         "host:1:ab",
+                                         "1704207660000"};
+    static const char *const signals[] = {"sig_01HNA",
+                                          NULL,
+                                          "ab12",
+                                          "td",
+                                          "XAU/USD",
+                                          "M15",
+                                          "long",
+                                          "2063.41000000",
+                                          "2050.00000000",
+                                          "2080.00000001",
+                                          "1704207600123",
+                                          NULL,
+                                          "won",
+                                          "",
+                                          "1704207600123",
+                                          "sig_01HNB",
+                                          "key-1",
+                                          "cd34",
+                                          "td",
+                                          "XAU/USD",
+                                          "H1",
+                                          "short",
+                                          "0.00000001",
+                                          "92233720368.54775807",
+                                          "0.00000000",
+                                          "1704207600999",
+                                          "1704294000000",
+                                          "active",
+                                          "a note",
+                                          "1704207600999"};
+    static const char *const deliveries[] = {"1",
+                                             "sig_01HNA",
+                                             "bot",
+                                             "sig_01HNA.bot",
+                                             "delivered",
+                                             "2",
+                                             "1704207605000",
+                                             "",
+                                             "200",
+                                             "1704207600123",
+                                             "1704207605100",
+                                             "",
+                                             "0",
+                                             "2",
+                                             "sig_01HNB",
+                                             "bot",
+                                             "sig_01HNB.bot",
+                                             "dead",
+                                             "5",
+                                             "1704207700000",
+                                             "HTTP 500",
+                                             "500",
+                                             "1704207600999",
+                                             NULL,
+                                             "host:1:ab",
+                                             "1704207760000"};
+    static const char *const attempts[] = {
+        "1", "1", "1", "1704207600200", "15",    "503", "HTTP 503",  "host:1:ab",
+        "2", "1", "2", "1704207605000", "12",    "200", "",          "host:1:ab",
+        "3", "2", "1", "1704207601000", "10000", "0",   "timed out", "host:2:cd"};
+    static const char *const outcomes[] = {
+        "sig_01HNA",     "won", "2080.00000001", "1704208500000", "M15",
+        "1704208500000", "f",   "1704208800000"};
+    static const char *const backtests[] = {"3", "ema cross", "1704207600000", "{\"fast\": 12}",
+                                            "{\"sharpe\": 1.25}"};
+
+    put_rows(st, STORE_TABLE_ALERTS, alerts, 1);
+    put_rows(st, STORE_TABLE_ALERT_OUTBOX, outbox, 2);
+    put_rows(st, STORE_TABLE_SIGNALS, signals, 2);
+    put_rows(st, STORE_TABLE_DELIVERIES, deliveries, 2);
+    put_rows(st, STORE_TABLE_DELIVERY_ATTEMPTS, attempts, 3);
+    put_rows(st, STORE_TABLE_OUTCOMES, outcomes, 1);
+    put_rows(st, STORE_TABLE_BACKTESTS, backtests, 1);
+}
+
 static void fill(struct store *st)
 {
     const struct series_key xau = {"td", "XAU/USD", TF_M15}, btc = {"td", "BTC/USD", TF_H1};
@@ -121,6 +263,7 @@ static void fill(struct store *st)
                             .status = JOB_RUNNING};
         CHECK_OK(store_job_run_insert(st, &r, &err), &err);
     }
+    fill_generic(st);
     strbuf_release(&err);
 }
 
@@ -178,7 +321,7 @@ static void test_copy_verify_and_back(void **state)
     fill(src);
     CHECK_OK(migrate_run(&o, &rep, &err), &err);
     assert_true(migrate_report_ok(&rep));
-    assert_int_equal(rep.n, 4);
+    assert_int_equal(rep.n, 11);
     t = find(&rep, "candles");
     assert_int_equal(t->read, 12001);
     assert_int_equal(t->added, 12001);
@@ -187,6 +330,8 @@ static void test_copy_verify_and_back(void **state)
     assert_int_equal(find(&rep, "gaps")->target.rows, 2);
     assert_int_equal(find(&rep, "jobs")->target.rows, 2);
     assert_int_equal(find(&rep, "job_runs")->target.rows, 4);
+    assert_int_equal(find(&rep, "signals")->added, 2);
+    assert_int_equal(find(&rep, "delivery_attempts")->target.rows, 3);
     /* Every table is copied, then every table of the target read back. */
     assert_string_equal(ev.log.buf, "copy candles start 0/12001\n"
                                     "copy candles done 12001/12001\n"
@@ -196,6 +341,20 @@ static void test_copy_verify_and_back(void **state)
                                     "copy jobs done 2/2\n"
                                     "copy job_runs start 0/4\n"
                                     "copy job_runs done 4/4\n"
+                                    "copy alerts start 0/1\n"
+                                    "copy alerts done 1/1\n"
+                                    "copy alert_outbox start 0/2\n"
+                                    "copy alert_outbox done 2/2\n"
+                                    "copy signals start 0/2\n"
+                                    "copy signals done 2/2\n"
+                                    "copy deliveries start 0/2\n"
+                                    "copy deliveries done 2/2\n"
+                                    "copy delivery_attempts start 0/3\n"
+                                    "copy delivery_attempts done 3/3\n"
+                                    "copy outcomes start 0/1\n"
+                                    "copy outcomes done 1/1\n"
+                                    "copy backtests start 0/1\n"
+                                    "copy backtests done 1/1\n"
                                     "vdst candles start 0/12001\n"
                                     "vdst candles done 12001/12001\n"
                                     "vdst gaps start 0/2\n"
@@ -203,20 +362,37 @@ static void test_copy_verify_and_back(void **state)
                                     "vdst jobs start 0/2\n"
                                     "vdst jobs done 2/2\n"
                                     "vdst job_runs start 0/4\n"
-                                    "vdst job_runs done 4/4\n");
+                                    "vdst job_runs done 4/4\n"
+                                    "vdst alerts start 0/1\n"
+                                    "vdst alerts done 1/1\n"
+                                    "vdst alert_outbox start 0/2\n"
+                                    "vdst alert_outbox done 2/2\n"
+                                    "vdst signals start 0/2\n"
+                                    "vdst signals done 2/2\n"
+                                    "vdst deliveries start 0/2\n"
+                                    "vdst deliveries done 2/2\n"
+                                    "vdst delivery_attempts start 0/3\n"
+                                    "vdst delivery_attempts done 3/3\n"
+                                    "vdst outcomes start 0/1\n"
+                                    "vdst outcomes done 1/1\n"
+                                    "vdst backtests start 0/1\n"
+                                    "vdst backtests done 1/1\n");
     /*
      * Candles in four batches each way (a batch never spans two series:
      * BTC/USD's one candle, then 5,000 + 5,000 + 2,000 of XAU/USD), and
-     * one batch of each other table.
+     * one batch of each other table (seven of them generic).
      */
-    assert_int_equal(ev.rows_events, 2 * (4 + 1 + 1 + 1));
+    assert_int_equal(ev.rows_events, 2 * (4 + 1 + 1 + 1 + 7));
     migrate_report_release(&rep);
 
     /* Once there is data, the target is refused, and nothing is written. */
     o.progress = NULL;
     assert_int_equal(migrate_run(&o, &rep, &err), CK_ECONFLICT);
-    assert_non_null(strstr(err.buf, "the target 'dst' holds data already (2 series, 12001 "
-                                    "candles, 2 gaps, 2 jobs, 4 job_runs)"));
+    assert_non_null(strstr(err.buf,
+                           "the target 'dst' holds data already (2 series, 12001 "
+                           "candles, 2 gaps, 2 jobs, 4 job_runs, 1 alerts, 2 alert_outbox, "
+                           "2 signals, 2 deliveries, 3 delivery_attempts, 1 outcomes, "
+                           "1 backtests)"));
     assert_false(migrate_report_ok(&rep));
     migrate_report_release(&rep);
     strbuf_reset(&err);
@@ -230,6 +406,8 @@ static void test_copy_verify_and_back(void **state)
     assert_int_equal(find(&rep, "jobs")->added, 0);
     assert_int_equal(find(&rep, "job_runs")->added, 0);
     assert_int_equal(find(&rep, "job_runs")->target.rows, 4);
+    assert_int_equal(find(&rep, "signals")->added, 0);
+    assert_int_equal(find(&rep, "delivery_attempts")->target.rows, 3);
 
     /* The other way, into another SQLite file: the same digests. */
     o = (struct migrate_opts){.from = dst, .to = back, .from_name = "dst", .to_name = "back"};

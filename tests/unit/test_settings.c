@@ -129,6 +129,126 @@ static void test_resilience_keys(void **state)
     free(path);
 }
 
+/* Retention per timeframe, its batch, the schedules of retention and outcomes, [signals]. */
+static void test_retention_and_outcome_keys(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    (void)state;
+
+    /* Defaults: only M15 and H1 are pruned; every other timeframe is kept for ever. */
+    assert_int_equal(settings_load(&s, NULL, &rep), 0);
+    for (int tf = 0; tf < TF_COUNT; tf++)
+        if (tf != TF_M15 && tf != TF_H1)
+            assert_int_equal(s.retention.keep[tf], 0);
+    assert_int_equal(s.retention.batch, 10000);
+    assert_string_equal(s.jobs.retention_cron, "0 3 * * *");
+    assert_string_equal(s.jobs.outcomes_cron, "*/5 * * * *");
+    assert_true(s.signals.notify_outcomes);
+    settings_release(&s);
+
+    char *path = write_ini("[retention]\n"
+                           "M1 = 30d\n"
+                           "H1 = 0\n"
+                           "batch = 500\n"
+                           "[jobs]\n"
+                           "retention = 30 2 * * *\n"
+                           "detect_outcomes = * * * * *\n"
+                           "[signals]\n"
+                           "notify_outcomes = false\n");
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.retention.keep[TF_M1], 30 * 86400);
+    assert_int_equal(s.retention.keep[TF_M15], 90 * 86400);
+    assert_int_equal(s.retention.keep[TF_H1], 0);
+    assert_int_equal(s.retention.keep[TF_D1], 0);
+    assert_int_equal(s.retention.batch, 500);
+    assert_string_equal(s.jobs.retention_cron, "30 2 * * *");
+    assert_string_equal(s.jobs.outcomes_cron, "* * * * *");
+    assert_false(s.signals.notify_outcomes);
+    settings_release(&s);
+    free(path);
+
+    path = write_ini("[retention]\n"
+                     "batch = 0\n"
+                     "[jobs]\n"
+                     "retention = 61 3 * * *\n"
+                     "[signals]\n"
+                     "notify_outcomes = perhaps\n");
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(rep.count, 3);
+    assert_non_null(strstr(rep.text.buf, ":2: key 'batch': 0 is out of range"));
+    assert_non_null(strstr(rep.text.buf, ":4: key 'retention'"));
+    assert_non_null(strstr(rep.text.buf, ":6: key 'notify_outcomes'"));
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+}
+
+/* [deliver] and the receivers' secrets: defaults, [retry] inherited, bad secrets named by receiver. */
+static void test_deliver_and_receivers(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    char *path = write_ini("[retry]\n"
+                           "base_delay = 7s\n"
+                           "max_delay = 1m\n"
+                           "[webhook.good]\n"
+                           "url = http://127.0.0.1:9/a\n"
+                           "secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+                           "[webhook.plain]\n"
+                           "url = http://127.0.0.1:9/b\n"
+                           "secret = just some text\n");
+    struct strbuf want = STRBUF_INIT;
+    (void)state;
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.deliver.attempts, 5);
+    assert_int_equal(s.deliver.base_delay, 7);
+    assert_int_equal(s.deliver.max_delay, 60);
+    assert_int_equal(s.deliver.lease, 60);
+    assert_int_equal(s.deliver.connect_timeout, 5);
+    assert_int_equal(s.deliver.timeout, 10);
+    assert_true(s.deliver.telegram);
+    assert_int_equal(s.nreceivers, 2);
+    settings_release(&s);
+    free(path);
+
+    path = write_ini("[deliver]\n"
+                     "attempts = 3\n"
+                     "base_delay = 1s\n"
+                     "max_delay = 2s\n"
+                     "lease = 10s\n"
+                     "timeout = 10s\n"
+                     "telegram = false\n"
+                     "[webhook.bad]\n"
+                     "url = http://127.0.0.1:9/a\n"
+                     "secret = whsec_Zm9v!YmFy\n"
+                     "[webhook.nosecret]\n"
+                     "url = http://127.0.0.1:9/b\n");
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.deliver.attempts, 3);
+    assert_int_equal(s.deliver.base_delay, 1);
+    assert_int_equal(s.deliver.max_delay, 2);
+    assert_false(s.deliver.telegram);
+    static const char *const expected[] = {
+        ":5: key 'lease': must be longer than timeout",
+        ":10: key 'secret': secret of receiver 'bad': the text after 'whsec_' is not valid base64",
+        "[webhook.nosecret] secret: a signal receiver needs a secret",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
+        strbuf_reset(&want);
+        strbuf_addf(&want, "%s%s", expected[i][0] == ':' ? path : "", expected[i]);
+        if (!strstr(rep.text.buf, want.buf))
+            fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    }
+    assert_int_equal(rep.count, (int)ARRAY_SIZE(expected));
+    /* The secret itself is never repeated. */
+    assert_null(strstr(rep.text.buf, "Zm9v!YmFy"));
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
+}
+
 static void test_file_env_expansion_and_overrides(void **state)
 {
     struct config_report rep = CONFIG_REPORT_INIT;
@@ -290,6 +410,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_without_file),
         cmocka_unit_test(test_resilience_keys),
+        cmocka_unit_test(test_retention_and_outcome_keys),
+        cmocka_unit_test(test_deliver_and_receivers),
         cmocka_unit_test(test_file_env_expansion_and_overrides),
         cmocka_unit_test(test_every_problem_reported_with_line),
         cmocka_unit_test(test_missing_explicit_file),

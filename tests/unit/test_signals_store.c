@@ -427,7 +427,8 @@ struct claimer {
     const char *receiver;
     const char *holder;
     int64_t now_ms;
-    int64_t *ids; /* claimed delivery ids */
+    pthread_barrier_t *start; /* both connections are open before either claims */
+    int64_t *ids;             /* claimed delivery ids */
     size_t nids, alloc;
     int rc;
     char err[512];
@@ -440,6 +441,7 @@ static void *claim_all(void *arg)
     struct strbuf err = STRBUF_INIT;
 
     c->rc = store_open(&st, c->url, &err);
+    pthread_barrier_wait(c->start);
     while (!c->rc) {
         struct delivery *d = NULL;
         size_t n = 0;
@@ -478,6 +480,7 @@ static void test_claim_exclusive(void **state)
     const char *recv[1];
     struct claimer c[2];
     pthread_t th[2];
+    pthread_barrier_t start;
     int64_t *all;
     size_t total;
 
@@ -486,8 +489,10 @@ static void test_claim_exclusive(void **state)
     for (int i = 0; i < NSIG; i++)
         create(f, f->t0 + i, recv, 1, NULL);
 
+    pthread_barrier_init(&start, NULL, 2);
     for (int i = 0; i < 2; i++) {
         c[i] = (struct claimer){.url = f->url,
+                                .start = &start,
                                 .receiver = recv_a,
                                 .holder = i ? "holder-b" : "holder-a",
                                 .now_ms = f->t0 + DAY_MS};
@@ -498,11 +503,14 @@ static void test_claim_exclusive(void **state)
         if (c[i].rc)
             fail_msg("claimer %d: %s: %s", i, ck_strerror(c[i].rc), c[i].err);
     }
+    pthread_barrier_destroy(&start);
     total = c[0].nids + c[1].nids;
     assert_int_equal(total, NSIG);
     all = xcalloc(total, sizeof(*all));
-    memcpy(all, c[0].ids, c[0].nids * sizeof(*all));
-    memcpy(all + c[0].nids, c[1].ids, c[1].nids * sizeof(*all));
+    for (size_t i = 0; i < c[0].nids; i++)
+        all[i] = c[0].ids[i];
+    for (size_t i = 0; i < c[1].nids; i++)
+        all[c[0].nids + i] = c[1].ids[i];
     qsort(all, total, sizeof(*all), cmp_i64);
     for (size_t i = 1; i < total; i++)
         if (all[i] == all[i - 1])

@@ -12,6 +12,7 @@
 
 #include "market/price.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -519,14 +520,16 @@ static void test_delete_before(void **state)
     for (int i = 0; i < 10; i++)
         hv[i] = mk_candle(base + i * 3600, 100000000);
     /* Whatever an earlier, interrupted run left in 1970 goes first. */
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 100 * M15, NULL, &f->err), &f->err);
-    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 100 * 3600, NULL, &f->err), &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 100 * M15, 0, NULL, &f->err),
+             &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 100 * 3600, 0, NULL, &f->err),
+             &f->err);
     CHECK_OK(store_put_candles(f->st, &a, v, 40, &f->err), &f->err);
     CHECK_OK(store_put_candles(f->st, &b, v, 25, &f->err), &f->err);
     CHECK_OK(store_put_candles(f->st, &h, hv, 10, &f->err), &f->err);
 
     /* Strictly before: the candle at the cut stays. */
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, &deleted, &f->err),
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, 0, &deleted, &f->err),
              &f->err);
     assert_int_equal(deleted, 30 + 25);
     assert_int_equal(count_all(f, &a), 10);
@@ -544,14 +547,15 @@ static void test_delete_before(void **state)
     }
 
     /* Again: nothing left to delete. NULL is fine for the count. */
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, &deleted, &f->err),
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, 0, &deleted, &f->err),
              &f->err);
     assert_int_equal(deleted, 0);
-    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, NULL, &f->err), &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, base + 30 * M15, 0, NULL, &f->err),
+             &f->err);
 
     /* Inside a transaction that rolls back, nothing is deleted. */
     CHECK_OK(store_begin(f->st, &f->err), &f->err);
-    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 5 * 3600, &deleted, &f->err),
+    CHECK_OK(store_delete_candles_before(f->st, TF_H1, base + 5 * 3600, 0, &deleted, &f->err),
              &f->err);
     assert_int_equal(deleted, 5);
     CHECK_OK(store_rollback(f->st, &f->err), &f->err);
@@ -2304,6 +2308,76 @@ static void test_job_runs_fail_stale_job(void **state)
     free(b);
 }
 
+/*
+ * The generic statements bind and read every kind the same way on both
+ * backends: exact prices, times to the millisecond, booleans, NULL, text
+ * with quotes, and the count of changed rows.
+ */
+static void test_generic_statements(void **state)
+{
+    struct fixture *f = *state;
+    static const struct sql_stmt create = {
+        .sqlite = "CREATE TEMP TABLE kinds (n INTEGER, p INTEGER, t INTEGER, b INTEGER, s TEXT)",
+        .pg = "CREATE TEMP TABLE kinds (n bigint, p NUMERIC(20,8), t timestamptz, b boolean, "
+              "s text)",
+    };
+    static const struct sql_stmt insert =
+        SQL_SAME("INSERT INTO kinds (n, p, t, b, s) VALUES ($1, $2, $3, $4, $5)");
+    static const struct sql_stmt select = {
+        .sqlite = "SELECT n, p, t, b, s FROM kinds WHERE n >= $1 ORDER BY n",
+        .pg = "SELECT n, p, " SQL_PG_MS("t") ", b, s FROM kinds WHERE n >= $1 ORDER BY n",
+    };
+    static const struct sql_stmt update = SQL_SAME("UPDATE kinds SET s = $2 WHERE n < $1");
+    struct sql_rows rows = SQL_ROWS_INIT;
+    const int64_t prices[] = {206341000000, 1, 9223372036854775807LL};
+    const int64_t times[] = {1704207600123, -1000, 253402300799999};
+    int64_t changed = -1, v;
+    bool b;
+
+    CHECK_OK(store_sql(f->st, &create, NULL, 0, NULL, NULL, "create", &f->err), &f->err);
+    for (int i = 0; i < 3; i++) {
+        struct sqlv p[] = {SQLV_I(i), SQLV_P(prices[i]), SQLV_MS(times[i]), SQLV_B(i == 1),
+                           i == 2 ? SQLV_N() : SQLV_S("it's \"quoted\"")};
+        CHECK_OK(store_sql(f->st, &insert, p, 5, NULL, &changed, "insert", &f->err), &f->err);
+        assert_int_equal(changed, 1);
+    }
+    {
+        struct sqlv p[] = {SQLV_I(0)};
+        CHECK_OK(store_sql(f->st, &select, p, 1, &rows, NULL, "select", &f->err), &f->err);
+    }
+    assert_int_equal(rows.nrows, 3);
+    assert_int_equal(rows.ncols, 5);
+    for (size_t r = 0; r < 3; r++) {
+        CHECK_OK(sql_rows_int(&rows, r, 0, &v, &f->err), &f->err);
+        assert_int_equal(v, (int64_t)r);
+        CHECK_OK(sql_rows_price(&rows, r, 1, &v, &f->err), &f->err);
+        assert_int_equal(v, prices[r]);
+        CHECK_OK(sql_rows_int(&rows, r, 2, &v, &f->err), &f->err);
+        assert_int_equal(v, times[r]);
+        CHECK_OK(sql_rows_bool(&rows, r, 3, &b, &f->err), &f->err);
+        assert_int_equal(b, r == 1);
+    }
+    assert_string_equal(sql_rows_text(&rows, 0, 4), "it's \"quoted\"");
+    assert_true(sql_rows_null(&rows, 2, 4));
+    assert_int_equal(sql_rows_int(&rows, 2, 4, &v, &f->err), CK_EPARSE);
+    strbuf_reset(&f->err);
+    sql_rows_release(&rows);
+    {
+        struct sqlv p[] = {SQLV_I(2), SQLV_S("x")};
+        CHECK_OK(store_sql(f->st, &update, p, 2, NULL, &changed, "update", &f->err), &f->err);
+        assert_int_equal(changed, 2);
+    }
+    /* An error names what the statement was for. */
+    {
+        struct sqlv p[] = {SQLV_I(0), SQLV_P(1), SQLV_MS(0), SQLV_B(0), SQLV_S("dup")};
+        static const struct sql_stmt bad = SQL_SAME("INSERT INTO no_such_table VALUES ($1)");
+        assert_int_not_equal(store_sql(f->st, &bad, p, 1, NULL, NULL, "record the thing", &f->err),
+                             0);
+        assert_non_null(strstr(f->err.buf, "record the thing"));
+        strbuf_reset(&f->err);
+    }
+}
+
 /* The database's size is a real figure: positive, and it grows with what is stored. */
 static void test_database_size(void **state)
 {
@@ -2356,6 +2430,7 @@ int main(void)
         T(test_export_import_gaps),
         T(test_export_import_job_runs),
         T(test_import_jobs),
+        T(test_generic_statements),
         T(test_database_size),
         T(test_job_runs_fail_stale_job),
         cmocka_unit_test(test_url_helpers),

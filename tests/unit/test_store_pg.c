@@ -382,7 +382,7 @@ static void test_write_paths(void **state)
         PGresult *res;
 
         CHECK_OK(store_put_candles(st, &empty, &one, 1, &err), &err);
-        CHECK_OK(store_delete_candles_before(st, TF_H1, T0 + 3600, &deleted, &err), &err);
+        CHECK_OK(store_delete_candles_before(st, TF_H1, T0 + 3600, 0, &deleted, &err), &err);
         assert_int_equal(deleted, 1);
         CHECK_OK(store_begin(st, &err), &err);
         CHECK_OK(store_put_candles(st, &empty, &one, 1, &err), &err);

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `candlekeep retention [--dry-run] [--format table|json|csv]`: apply the
+ * [retention] thresholds now, as the daily job does, and print per
+ * category (a timeframe with a threshold, backtest results) the cutoff and
+ * the rows that went; with --dry-run only count the rows that would go.
+ * What is kept for ever (timeframes without a threshold, signals,
+ * outcomes) is named on stderr. The run is not recorded in the job
+ * history; `candlekeep jobs run retention` runs the job itself.
+ */
+#include "cmd/cmd.h"
+#include "cmd/common.h"
+
+#include "jobs/retention.h"
+#include "store/store.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: candlekeep retention [--dry-run] [--format table|json|csv] [--config FILE]\n\n"
+            "Delete what the [retention] thresholds say is old enough (candles per\n"
+            "timeframe, backtest results), as the daily retention job does, and print\n"
+            "per category the cutoff and the rows deleted. Signals and outcomes are never\n"
+            "deleted.\n\n"
+            "  --dry-run   delete nothing; print the rows that would be deleted\n"
+            "  --format F  table (default), json or csv\n");
+}
+
+/* "90d", "36h", "1800s": the threshold as configured, in its largest whole unit. */
+static void format_keep(int64_t seconds, char *buf, size_t size)
+{
+    if (seconds % 86400 == 0)
+        snprintf(buf, size, "%" PRId64 "d", seconds / 86400);
+    else if (seconds % 3600 == 0)
+        snprintf(buf, size, "%" PRId64 "h", seconds / 3600);
+    else
+        snprintf(buf, size, "%" PRId64 "s", seconds);
+}
+
+static void print_result(const struct retention_result *r, const struct retention_settings *rs,
+                         enum out_format fmt)
+{
+    const char *cols[] = {"category", "keep", "cutoff", r->dry_run ? "would_delete" : "deleted"};
+    struct out_table *t = out_table_new(fmt, cols, 4);
+    char keep[32], cutoff[TIME_BUFSZ], rows[24];
+
+    out_table_numeric(t, 3);
+    for (int i = 0; i < TF_COUNT; i++) {
+        if (!r->prune[i])
+            continue;
+        format_keep(rs->keep[i], keep, sizeof(keep));
+        time_format_iso8601(r->cutoff[i], cutoff);
+        snprintf(rows, sizeof(rows), "%" PRId64, r->deleted[i]);
+        const char *row[] = {timeframe_name((enum timeframe)i), keep, cutoff, rows};
+        out_table_row(t, row);
+    }
+    if (r->prune_backtests) {
+        format_keep(rs->backtests, keep, sizeof(keep));
+        time_format_iso8601(r->backtest_cutoff_ms / 1000, cutoff);
+        snprintf(rows, sizeof(rows), "%" PRId64, r->backtests);
+        const char *row[] = {"backtests", keep, cutoff, rows};
+        out_table_row(t, row);
+    }
+    out_table_flush(t);
+}
+
+int cmd_retention(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dry-run", no_argument, NULL, 'n'},
+        {"format", required_argument, NULL, 'f'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const char *config = NULL;
+    enum out_format fmt = OUT_TABLE;
+    struct strbuf err = STRBUF_INIT, kept = STRBUF_INIT, sum = STRBUF_INIT;
+    struct retention_result r;
+    struct store *st = NULL;
+    bool dry_run = false;
+    struct settings s;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "nf:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            dry_run = true;
+            break;
+        case 'f':
+            if (cmd_parse_format("retention", optarg, &fmt))
+                return CMD_USAGE;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CMD_OK;
+        default:
+            usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "candlekeep retention: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return CMD_USAGE;
+    }
+
+    rc = cmd_setup(&s, config, "retention");
+    if (!rc)
+        rc = cmd_open_store(&s, "retention", &st);
+    if (rc)
+        goto out;
+
+    rc = retention_run(st, &s.retention, time_now(), dry_run, NULL, NULL, &r, &err);
+    /* What went before a failure went: show it either way. */
+    print_result(&r, &s.retention, fmt);
+    retention_summary(&r, &sum);
+    for (int i = 0; i < TF_COUNT; i++)
+        if (!r.prune[i])
+            strbuf_addf(&kept, "%s ", timeframe_name((enum timeframe)i));
+    if (!r.prune_backtests)
+        strbuf_addstr(&kept, "backtests ");
+    strbuf_addstr(&kept, "signals outcomes");
+    if (rc) {
+        fprintf(stderr, "candlekeep retention: %s (%s)\n", err.buf, sum.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    fprintf(stderr, "%s; kept for ever: %s\n", sum.buf, kept.buf);
+    rc = CMD_OK;
+out:
+    store_close(st);
+    strbuf_release(&err);
+    strbuf_release(&kept);
+    strbuf_release(&sum);
+    settings_release(&s);
+    return rc;
+}
