@@ -106,7 +106,12 @@ static int look(struct dbwatch *w)
     if (!rc && w->sched) {
         struct sched_health h;
         sched_health(w->sched, &h);
-        if (!h.store_ok) {
+        /*
+         * The timer thread reaches the database every 15 seconds or so: one
+         * failed contact would count for three looks here, so only a run
+         * of them does.
+         */
+        if (h.store_failures >= DBWATCH_DOWN_AFTER) {
             strbuf_addf(&err, "the scheduler cannot reach it: %s", h.store_error);
             rc = CK_EIO;
         }

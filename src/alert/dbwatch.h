@@ -34,7 +34,8 @@ struct strbuf;
  *
  * Down means: this watch's own connection fails its check
  * (store_check_writable(), every `interval_ms`), or the scheduler's timer
- * thread failed its last contact with the database (sched_health()).
+ * thread failed its last DBWATCH_DOWN_AFTER contacts with the database
+ * (sched_health()).
  * Several daemons sharing a PostgreSQL that goes away each report it:
  * without the database they cannot agree on who should.
  */

@@ -5,10 +5,11 @@
  *
  *  - when a run ends (watch_on_run_end, the scheduler's completion hook,
  *    on the thread and connection that recorded the run): the job's
- *    failure streak, its timeout, its recovery; and, first, the circuit
- *    breakers of the providers a refresh job called, so that a breaker
- *    that just opened is firing before the job alert it inhibits is
- *    recorded;
+ *    failure streak, its timeout, its recovery; and the circuit breakers
+ *    of the providers a refresh job called: before a failure is recorded,
+ *    so that a breaker that just opened is firing when the job alert it
+ *    holds back names it, and after a success, so that the job alert is
+ *    cleared before the breaker's clear would let it go;
  *  - every minute in the watch_alerts job: breakers, overdue jobs, stale
  *    series, open and unfillable gaps, daily quotas.
  *

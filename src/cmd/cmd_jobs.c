@@ -13,6 +13,9 @@
 #include "cmd/common.h"
 
 #include "app/app.h"
+#include "alert/alert.h"
+#include "alert/notify.h"
+#include "alert/watch.h"
 #include "sched/cron.h"
 #include "sched/sched.h"
 #include "source/http.h"
@@ -59,6 +62,9 @@ static int load_jobs(struct app *app, struct job_list *jl, bool manual_only, str
         .metrics = app->metrics,
         .manual_only = manual_only,
         .history_keep = app->settings.scheduler.history_keep,
+        /* A run here counts in the streaks and alerts as a run of the daemon does. */
+        .on_run_end = app->alerts ? watch_on_run_end : NULL,
+        .on_run_end_arg = app,
     };
     char *inst = sched_make_instance_id();
     struct strbuf id = STRBUF_INIT;
@@ -231,6 +237,8 @@ int cmd_jobs(int argc, char **argv)
     struct job_list jl = {0};
     struct store *st = NULL;
     struct app app;
+    struct notify_channel **channels = NULL;
+    size_t nchannels = 0;
     int c, rc;
 
     while ((c = getopt_long(argc, argv, "n:f:c:h", opts, NULL)) != -1) {
@@ -269,6 +277,18 @@ int cmd_jobs(int argc, char **argv)
     rc = cmd_setup(&app.settings, cc.config, "jobs");
     if (rc)
         goto out;
+    /*
+     * A run records its alerts (streaks, the watch job's conditions, the
+     * digest) in the outbox, which a daemon's sender delivers.
+     */
+    if (!strcmp(action, "run") &&
+        notify_channels_new(&app.settings, NULL, &channels, &nchannels, &err)) {
+        fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
+        rc = CMD_FAIL;
+        goto out;
+    }
+    if (!strcmp(action, "run"))
+        app.alerts = alert_manager_new(&app.settings, channels, nchannels, NULL, NULL, NULL);
     if (app_init(&app, &err) || load_jobs(&app, &jl, true, &err)) {
         fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
         rc = CMD_FAIL;
@@ -306,6 +326,8 @@ out:
     store_close(st);
     sched_free(jl.s);
     free(jl.v);
+    alert_manager_free(app.alerts);
+    notify_channels_free(channels, nchannels);
     app_release(&app);
     strbuf_release(&err);
     return rc;

@@ -19,6 +19,7 @@
 
 #include "alert/alert.h"
 #include "app/app.h"
+#include "jobs/retention.h"
 #include "resilience/ratelimit.h"
 #include "sched/cron.h"
 #include "sched/sched.h"
@@ -108,21 +109,22 @@ out:
 
 static int collect_retention(struct store *st, struct digest_report *r, struct strbuf *err)
 {
-    struct job_run *runs = NULL;
-    size_t n = 0;
-    int rc = store_job_runs_list(st, DIGEST_RETENTION_JOB, 20, &runs, &n, err);
-    for (size_t i = 0; !rc && i < n; i++) {
-        const struct job_run *run = &runs[i];
-        if (run->status != JOB_OK && run->status != JOB_FAILED && run->status != JOB_TIMED_OUT)
-            continue;
+    struct job_run *run = NULL;
+    size_t mark = err->len;
+    int rc = retention_last_run(st, &run, err);
+
+    if (rc == CK_ENOTFOUND) {
+        strbuf_setlen(err, mark);
+        return 0;
+    }
+    if (!rc) {
         r->has_retention = true;
         r->retention_finished = (run->finished ? run->finished : run->started) / 1000;
         r->retention_status = xstrdup(job_status_name(run->status));
         r->retention_message = xstrdup(run->message ? run->message : "");
         digest_parse_deleted(run->details, &r->deleted, &r->ndeleted);
-        break;
+        job_runs_free(run, 1);
     }
-    job_runs_free(runs, n);
     return rc;
 }
 

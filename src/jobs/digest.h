@@ -58,9 +58,9 @@ struct digest_report {
     int64_t now;                  /* Unix s */
     int64_t day_start;            /* 00:00 UTC of `now` */
     struct signal_counts signals; /* active now; created and decided today */
-    bool has_retention;           /* a finished run of the `retention` job exists */
-    int64_t retention_finished;   /* Unix s */
-    char *retention_status;       /* "ok", "failed", "timed_out" */
+    bool has_retention;         /* a finished run of the retention job exists (jobs/retention.h) */
+    int64_t retention_finished; /* Unix s */
+    char *retention_status;     /* "ok", "failed", "timed_out" */
     char *retention_message;
     struct digest_count *deleted;
     size_t ndeleted;
@@ -78,9 +78,6 @@ struct digest_report {
     uint64_t disk_free, disk_total;
 };
 void digest_report_release(struct digest_report *r);
-
-/* The id of the job whose last run's details the digest reads. */
-#define DIGEST_RETENTION_JOB "retention"
 
 /*
  * Collect the report at `now_ms` from `st` for the jobs registered in `s`

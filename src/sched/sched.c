@@ -835,20 +835,51 @@ static void handle_due(struct sched *s, struct job *j, int64_t now)
     submit_run(s, j, newest, false, false);
 }
 
+/*
+ * A run still "running" well past its job's timeout belongs to a process
+ * that died: mark it failed. Each job is judged by its own timeout (a
+ * daily job with a timeout of hours must not delay the takeover of a
+ * minute job's run), and runs of jobs this process does not know (another
+ * daemon's configuration) by the longest timeout it knows.
+ */
+static void sweep_stale(struct sched *s, struct store *st, int64_t now_ms_)
+{
+    static const char msg[] = "interrupted: the process running it stopped";
+    struct strbuf err = STRBUF_INIT;
+    int64_t total = 0, n, max_timeout = 0;
+
+    for (size_t i = 0; i < s->njobs; i++) {
+        const struct job *j = &s->jobs[i];
+        int64_t before = now_ms_ - (j->timeout * 1000 + 2 * lease_margin_ms(j->timeout));
+        if (j->timeout > max_timeout)
+            max_timeout = j->timeout;
+        n = 0;
+        if (!store_job_runs_fail_stale_job(st, j->id, before, msg, now_ms_, &n, &err))
+            total += n;
+        strbuf_reset(&err);
+    }
+    n = 0;
+    if (!store_job_runs_fail_stale(
+            st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)), msg, &n, &err))
+        total += n;
+    if (total)
+        log_warn("sched: marked %" PRId64 " interrupted run%s of a stopped process as failed",
+                 total, total == 1 ? "" : "s");
+    strbuf_release(&err);
+}
+
 /* First tick: load last_fire from the database, sweep runs of dead processes. */
 static void initialise(struct sched *s, int64_t now_ms_)
 {
     struct store *st = timer_store(s);
     struct strbuf err = STRBUF_INIT;
-    int64_t now = now_ms_ / 1000, max_timeout = 0;
+    int64_t now = now_ms_ / 1000;
 
     for (size_t i = 0; i < s->njobs; i++) {
         struct job *j = &s->jobs[i];
         /* Zeroed: with no database, store_job_get() never fills it, yet it is released. */
         struct job_state js = {0};
         int64_t last = 0;
-        if (j->timeout > max_timeout)
-            max_timeout = j->timeout;
         if (st && !store_job_get(st, j->id, &js, &err))
             last = js.last_fire;
         else if (st)
@@ -861,14 +892,8 @@ static void initialise(struct sched *s, int64_t now_ms_)
         if (last <= 0 && j->next_fire <= now)
             j->next_fire = cron_next(&j->cron, now);
     }
-    if (st) {
-        int64_t n = 0;
-        if (!store_job_runs_fail_stale(st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)),
-                                       "interrupted: the process running it stopped", &n, &err) &&
-            n)
-            log_warn("sched: marked %" PRId64 " interrupted run%s as failed", n,
-                     n == 1 ? "" : "s");
-    }
+    if (st)
+        sweep_stale(s, st, now_ms_);
     strbuf_release(&err);
     s->initialised = true;
 }
@@ -877,13 +902,10 @@ static void housekeeping(struct sched *s, int64_t now_ms_)
 {
     struct store *st = timer_store(s);
     struct strbuf err = STRBUF_INIT;
-    int64_t n = 0, max_timeout = 0;
+    int64_t n = 0;
     s->next_housekeeping_ms = now_ms_ + HOUSEKEEPING_MS;
     if (!st)
         return;
-    for (size_t i = 0; i < s->njobs; i++)
-        if (s->jobs[i].timeout > max_timeout)
-            max_timeout = s->jobs[i].timeout;
     if (now_ms_ >= s->next_prune_ms) {
         s->next_prune_ms = now_ms_ + PRUNE_MS;
         if (store_job_runs_prune(st, now_ms_ - s->history_keep * 1000, &n, &err))
@@ -893,14 +915,7 @@ static void housekeeping(struct sched *s, int64_t now_ms_)
                      s->history_keep / 86400);
         strbuf_reset(&err);
     }
-    /* A run still "running" well past every timeout belongs to a process that died. */
-    n = 0;
-    if (!store_job_runs_fail_stale(
-            st, now_ms_ - (max_timeout * 1000 + 2 * lease_margin_ms(max_timeout)),
-            "interrupted: the process running it stopped", &n, &err) &&
-        n)
-        log_warn("sched: marked %" PRId64 " run%s of a stopped process as failed", n,
-                 n == 1 ? "" : "s");
+    sweep_stale(s, st, now_ms_);
     strbuf_release(&err);
 }
 

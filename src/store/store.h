@@ -299,6 +299,13 @@ int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
  */
 int store_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const char *message,
                               int64_t *count, struct strbuf *err);
+/*
+ * The same for the runs of job `job_id` only, so that each job is judged by
+ * its own timeout; `now_ms` is their finish time (never before their start).
+ */
+int store_job_runs_fail_stale_job(struct store *st, const char *job_id, int64_t started_before_ms,
+                                  const char *message, int64_t now_ms, int64_t *count,
+                                  struct strbuf *err);
 
 /*
  * Leases: at most one holder of `name` at a time (a job's fire time, a

@@ -159,9 +159,15 @@ runs_done() {
 }
 # run_job JOB: run it now through the API and wait for its row; the row in $T/JOB.run.
 run_job() {
-    local want i
+    local want i code
     want=$(($(runs_done "$1") + 1))
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$API/jobs/$1/run")" = 202 ] || return 1
+    # The previous run's row is written before the scheduler lets go of the job: 409 until then.
+    for i in $(seq 1 50); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$API/jobs/$1/run")
+        [ "$code" = 409 ] || break
+        sleep 0.1
+    done
+    [ "$code" = 202 ] || { echo "job $1: POST run answered $code" >&2; return 1; }
     for i in $(seq 1 300); do
         if [ "$(runs_done "$1")" -ge "$want" ]; then
             curl -fsS "$API/jobs/$1/runs?limit=1" | py "import json,sys; print(json.dumps(json.load(sys.stdin)['runs'][0]))" >"$T/$1.run"

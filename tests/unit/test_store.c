@@ -2264,6 +2264,50 @@ static void test_url_helpers(void **state)
     free(link);
 }
 
+/* Stale runs of one job: only its own, only before the cut, finished no earlier than started. */
+static void test_job_runs_fail_stale_job(void **state)
+{
+    struct fixture *f = *state;
+    char *a = own_name(f, "stale_a"), *b = own_name(f, "stale_b");
+    struct job_run ra1, ra2, ra3, rb, *runs = NULL;
+    size_t nr = 0;
+    int64_t n = -1;
+    int64_t base = T0 * 1000;
+
+    ra1 = start_run(f, a, T0, base + 1000);
+    ra2 = start_run(f, a, T0 + 60, base + 2000);
+    ra3 = start_run(f, a, T0 + 120, base + 9000);
+    rb = start_run(f, b, T0, base + 1000);
+    assert_int_equal(store_job_runs_fail_stale_job(f->st, "", base, "x", base, &n, &f->err),
+                     CK_EINVAL);
+    strbuf_reset(&f->err);
+    /* The finish time is the caller's now, never before a run's start. */
+    CHECK_OK(store_job_runs_fail_stale_job(f->st, a, base + 5000, "interrupted: gone", base + 1500,
+                                           &n, &f->err),
+             &f->err);
+    assert_int_equal(n, 2);
+    CHECK_OK(store_job_runs_list(f->st, a, 0, &runs, &nr, &f->err), &f->err);
+    assert_int_equal(nr, 3);
+    for (size_t i = 0; i < nr; i++) {
+        if (runs[i].id == ra3.id) {
+            assert_int_equal(runs[i].status, JOB_RUNNING);
+            continue;
+        }
+        assert_int_equal(runs[i].status, JOB_FAILED);
+        assert_string_equal(runs[i].message, "interrupted: gone");
+        assert_int_equal(runs[i].finished, runs[i].id == ra1.id ? base + 1500 : base + 2000);
+    }
+    assert_true(ra2.id != ra1.id);
+    job_runs_free(runs, nr);
+    CHECK_OK(store_job_runs_list(f->st, b, 0, &runs, &nr, &f->err), &f->err);
+    assert_int_equal(nr, 1);
+    assert_int_equal(runs[0].id, rb.id);
+    assert_int_equal(runs[0].status, JOB_RUNNING);
+    job_runs_free(runs, nr);
+    free(a);
+    free(b);
+}
+
 /*
  * The generic statements bind and read every kind the same way on both
  * backends: exact prices, times to the millisecond, booleans, NULL, text
@@ -2388,6 +2432,7 @@ int main(void)
         T(test_import_jobs),
         T(test_generic_statements),
         T(test_database_size),
+        T(test_job_runs_fail_stale_job),
         cmocka_unit_test(test_url_helpers),
         cmocka_unit_test(test_gap_state_names),
         cmocka_unit_test(test_redact_url),

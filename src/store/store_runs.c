@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Job run statements written once for both backends (generic statements,
+ * store_sql.c), beside the backends' own: marking the runs of one job that
+ * a dead process left running.
+ */
+#include "store/store_internal.h"
+
+#include "util/error.h"
+#include "util/strbuf.h"
+
+#include "util/banned.h"
+
+int store_job_runs_fail_stale_job(struct store *st, const char *job_id, int64_t started_before_ms,
+                                  const char *message, int64_t now_ms, int64_t *count,
+                                  struct strbuf *err)
+{
+    static const struct sql_stmt fail = {
+        .sqlite =
+            "UPDATE job_runs SET status = 'failed', message = $3, finished = max(started, $4) "
+            "WHERE job_id = $1 AND status = 'running' AND started < $2",
+        .pg = "UPDATE job_runs SET status = 'failed', message = $3, finished = greatest(started, "
+              "$4) WHERE job_id = $1 AND status = 'running' AND started < $2",
+    };
+    struct sqlv p[] = {SQLV_S(job_id), SQLV_MS(started_before_ms), SQLV_S(message ? message : ""),
+                       SQLV_MS(now_ms)};
+    int64_t n = 0;
+    int rc;
+
+    if (!job_id || !*job_id) {
+        strbuf_addstr(err, "store: which job's stale runs?");
+        return CK_EINVAL;
+    }
+    rc = store_sql(st, &fail, p, sizeof(p) / sizeof(p[0]), NULL, &n, "mark stale job runs", err);
+    if (count)
+        *count = rc ? 0 : n;
+    return rc;
+}
