@@ -54,7 +54,7 @@ int cmd_digest(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0},
     };
-    const char *config = NULL;
+    struct cmd_common cc = CMD_COMMON_INIT("digest", usage);
     bool print = false, send = false;
     struct app app;
     struct strbuf err = STRBUF_INIT, title = STRBUF_INIT, text = STRBUF_INIT;
@@ -76,15 +76,10 @@ int cmd_digest(int argc, char **argv)
         case 's':
             send = true;
             break;
-        case 'c':
-            config = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
-            return CMD_USAGE;
+            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+                return rc;
+            break;
         }
     }
     if (optind < argc) {
@@ -98,7 +93,7 @@ int cmd_digest(int argc, char **argv)
     }
 
     memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, config, "digest");
+    rc = cmd_setup(&app.settings, cc.config, "digest");
     if (rc)
         goto out;
     if (app_init(&app, &err)) {

@@ -402,6 +402,11 @@ else
 fi
 check "a job can be paused for the count" bash -c "'$CK_BIN' jobs pause refresh_candles_D1 --config '$T/ck.ini' >/dev/null"
 
+ck digest "${CFG[@]}"
+check "digest without --print or --send is a usage error" expect_rc 2
+check "which says so" err_has "say --print or --send"
+ck digest --print --send "${CFG[@]}"
+check "both at once too" expect_rc 2
 check "digest --print runs while the daemon does" bash -c "'$CK_BIN' digest --print --config '$T/ck.ini' >'$T/digest.live'"
 check "it sees the daemon" grep -q "^Scheduler: running (1 daemon)" "$T/digest.live"
 stop_daemon
