@@ -51,6 +51,7 @@ struct retry_settings {
 struct retention_settings {
     int64_t keep[TF_COUNT]; /* seconds; 0 = forever */
     int64_t backtests;      /* seconds; 0 = forever */
+    int64_t alert_messages; /* seconds; sent or failed alert messages; 0 = forever */
     int64_t batch;          /* rows deleted per transaction */
 };
 

@@ -70,6 +70,13 @@ static void print_result(const struct retention_result *r, const struct retentio
         const char *row[] = {"backtests", keep, cutoff, rows};
         out_table_row(t, row);
     }
+    if (r->prune_alert_messages) {
+        format_keep(rs->alert_messages, keep, sizeof(keep));
+        time_format_iso8601(r->alert_message_cutoff_ms / 1000, cutoff);
+        snprintf(rows, sizeof(rows), "%" PRId64, r->alert_messages);
+        const char *row[] = {"alert_messages", keep, cutoff, rows};
+        out_table_row(t, row);
+    }
     out_table_flush(t);
 }
 
@@ -122,6 +129,8 @@ int cmd_retention(int argc, char **argv)
             strbuf_addf(&kept, "%s ", timeframe_name((enum timeframe)i));
     if (!r.prune_backtests)
         strbuf_addstr(&kept, "backtests ");
+    if (!r.prune_alert_messages)
+        strbuf_addstr(&kept, "alert_messages ");
     strbuf_addstr(&kept, "signals outcomes");
     if (rc) {
         fprintf(stderr, "candlekeep retention: %s (%s)\n", err.buf, sum.buf);

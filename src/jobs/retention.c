@@ -18,6 +18,7 @@
 
 #include "app/settings.h"
 #include "sched/sched.h"
+#include "store/alerts.h"
 #include "store/signals.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -48,6 +49,13 @@ static int delete_backtest_batch(struct store *st, const void *what, int64_t cut
 {
     (void)what;
     return store_backtest_delete_before(st, cutoff, batch, deleted, err);
+}
+
+static int delete_alert_message_batch(struct store *st, const void *what, int64_t cutoff,
+                                      size_t batch, int64_t *deleted, struct strbuf *err)
+{
+    (void)what;
+    return store_alert_outbox_prune(st, cutoff, batch, deleted, err);
 }
 
 /* Delete by `del` in batches until one comes back short; counts into *total. */
@@ -92,6 +100,10 @@ int retention_run(struct store *st, const struct retention_settings *rs, int64_t
         out->prune_backtests = true;
         out->backtest_cutoff_ms = (now - rs->backtests) * 1000;
     }
+    if (rs->alert_messages > 0) {
+        out->prune_alert_messages = true;
+        out->alert_message_cutoff_ms = (now - rs->alert_messages) * 1000;
+    }
 
     for (int i = 0; i < TF_COUNT && !rc && !out->stopped; i++) {
         enum timeframe tf = (enum timeframe)i;
@@ -115,6 +127,17 @@ int retention_run(struct store *st, const struct retention_settings *rs, int64_t
         if (rc)
             strbuf_addstr(err, " (backtest results)");
     }
+    if (!rc && !out->stopped && out->prune_alert_messages && out->alert_message_cutoff_ms > 0) {
+        if (dry_run)
+            rc = store_alert_outbox_count_done(st, out->alert_message_cutoff_ms,
+                                               &out->alert_messages, err);
+        else
+            rc = delete_in_batches(st, delete_alert_message_batch, NULL,
+                                   out->alert_message_cutoff_ms, batch, stop, stop_arg, out,
+                                   &out->alert_messages, err);
+        if (rc)
+            strbuf_addstr(err, " (alert messages)");
+    }
     return rc;
 }
 
@@ -135,6 +158,11 @@ void retention_details_json(const struct retention_result *r, struct strbuf *out
         time_format_iso8601(r->backtest_cutoff_ms / 1000, when);
         json_object_set_new(counts, "backtests", json_integer((json_int_t)r->backtests));
         json_object_set_new(cutoffs, "backtests", json_string(when));
+    }
+    if (r->prune_alert_messages) {
+        time_format_iso8601(r->alert_message_cutoff_ms / 1000, when);
+        json_object_set_new(counts, "alert_messages", json_integer((json_int_t)r->alert_messages));
+        json_object_set_new(cutoffs, "alert_messages", json_string(when));
     }
     json_t *o = json_pack("{s:o, s:o, s:I}", r->dry_run ? "would_delete" : "deleted", counts,
                           "cutoff", cutoffs, "batches", (json_int_t)r->batches);
@@ -161,6 +189,10 @@ void retention_summary(const struct retention_result *r, struct strbuf *out)
     }
     if (r->prune_backtests) {
         strbuf_addf(out, "%sbacktests %lld", sep, (long long)r->backtests);
+        sep = ", ";
+    }
+    if (r->prune_alert_messages) {
+        strbuf_addf(out, "%salert messages %lld", sep, (long long)r->alert_messages);
         sep = ", ";
     }
     if (!*sep) {

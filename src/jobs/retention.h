@@ -35,6 +35,9 @@ struct retention_result {
     bool prune_backtests;
     int64_t backtest_cutoff_ms; /* Unix ms: results created before it go */
     int64_t backtests;
+    bool prune_alert_messages;       /* sent and failed messages of the alert outbox */
+    int64_t alert_message_cutoff_ms; /* Unix ms: messages created before it go */
+    int64_t alert_messages;
     int64_t batches; /* transactions used (0 in a dry run) */
     bool stopped;    /* the run stopped early when asked; counts are of what was done */
 };

@@ -163,5 +163,14 @@ int store_alert_outbox_list(struct store *st, const struct alert_outbox_query *q
                             struct alert_outbox_row **out, size_t *n, struct strbuf *err);
 /* Rows by status (index by enum alert_outbox_status), for /health and the digest. */
 int store_alert_outbox_counts(struct store *st, int64_t out[3], struct strbuf *err);
+/*
+ * Retention of the outbox: delete up to `batch` (0: all) messages created
+ * before `before_ms` that are done with (sent or failed, never pending),
+ * oldest first; `*deleted` gets how many. count_done counts them.
+ */
+int store_alert_outbox_prune(struct store *st, int64_t before_ms, size_t batch, int64_t *deleted,
+                             struct strbuf *err);
+int store_alert_outbox_count_done(struct store *st, int64_t before_ms, int64_t *out,
+                                  struct strbuf *err);
 
 #endif

@@ -623,3 +623,35 @@ int store_alert_outbox_counts(struct store *st, int64_t out[3], struct strbuf *e
     sql_rows_release(&rows);
     return rc;
 }
+
+/* $1 before, $2 batch: the oldest first, so each batch makes progress. */
+static const struct sql_stmt SQL_OUTBOX_PRUNE = SQL_SAME(
+    "DELETE FROM alert_outbox WHERE id IN (SELECT id FROM alert_outbox WHERE created_at < $1 "
+    "AND status IN ('sent', 'failed') ORDER BY created_at, id LIMIT $2)");
+static const struct sql_stmt SQL_OUTBOX_COUNT_DONE = SQL_SAME(
+    "SELECT count(*) FROM alert_outbox WHERE created_at < $1 AND status IN ('sent', 'failed')");
+
+int store_alert_outbox_prune(struct store *st, int64_t before_ms, size_t batch, int64_t *deleted,
+                             struct strbuf *err)
+{
+    struct sqlv p[] = {SQLV_MS(before_ms), SQLV_I(batch ? (int64_t)batch : INT64_MAX)};
+    int64_t changed = 0;
+    int rc = store_sql(st, &SQL_OUTBOX_PRUNE, p, ARRAY_SIZE(p), NULL, &changed,
+                       "delete old alert messages", err);
+    if (deleted)
+        *deleted = rc ? 0 : changed;
+    return rc;
+}
+
+int store_alert_outbox_count_done(struct store *st, int64_t before_ms, int64_t *out,
+                                  struct strbuf *err)
+{
+    struct sql_rows r = SQL_ROWS_INIT;
+    struct sqlv p[] = {SQLV_MS(before_ms)};
+    int rc = store_sql(st, &SQL_OUTBOX_COUNT_DONE, p, ARRAY_SIZE(p), &r, NULL,
+                       "count old alert messages", err);
+    if (!rc)
+        rc = sql_rows_int(&r, 0, 0, out, err);
+    sql_rows_release(&r);
+    return rc;
+}

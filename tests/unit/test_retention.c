@@ -157,6 +157,54 @@ static int64_t backtests_left(struct fixture *f)
     return n;
 }
 
+/*
+ * Alert messages: those sent or failed more than 30 days ago go (exactly at
+ * the line stays, a millisecond older goes); a pending one stays however
+ * old, since it has yet to reach the operators.
+ */
+static void test_alert_messages(void **state)
+{
+    struct fixture *f = *state;
+    int64_t line = (NOW - 30 * DAY) * 1000;
+    char at[4][24];
+    const char *status[] = {"sent", "failed", "sent", "pending"};
+    int64_t created[] = {line - 1, line - 1, line, line - 86400000};
+    const char *cells[4 * 17];
+    struct store_rows rows = {.nrows = 4, .ncols = 17, .cells = (char **)cells};
+    char ids[4][8];
+
+    for (int i = 0; i < 4; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%d", i + 1);
+        snprintf(at[i], sizeof(at[i]), "%lld", (long long)created[i]);
+        const char *row[17] = {ids[i],    "telegram", "job:x", "warning", "firing", "title",
+                               "details", at[i],      at[i],   at[i],     "1",      "1",
+                               status[i], "",         NULL,    "",        "0"};
+        memcpy(&cells[i * 17], row, sizeof(row));
+    }
+    CHECK_OK(store_rows_import(f->st, STORE_TABLE_ALERT_OUTBOX, &rows, 0, NULL, &f->err), &f->err);
+
+    struct retention_result dry = run(f, &f->rs, NOW, true);
+    assert_true(dry.prune_alert_messages);
+    assert_int_equal(dry.alert_message_cutoff_ms, line);
+    assert_int_equal(dry.alert_messages, 2);
+
+    struct retention_result r = run(f, &f->rs, NOW, false);
+    assert_int_equal(r.alert_messages, 2);
+    int64_t left = -1;
+    CHECK_OK(store_count_rows(f->st, STORE_TABLE_ALERT_OUTBOX, &left, &f->err), &f->err);
+    assert_int_equal(left, 2);
+    r = run(f, &f->rs, NOW, false);
+    assert_int_equal(r.alert_messages, 0);
+
+    /* 0 keeps them for ever. */
+    struct retention_settings keep = f->rs;
+    keep.alert_messages = 0;
+    r = run(f, &keep, NOW + 365 * DAY, false);
+    assert_false(r.prune_alert_messages);
+    CHECK_OK(store_count_rows(f->st, STORE_TABLE_ALERT_OUTBOX, &left, &f->err), &f->err);
+    assert_int_equal(left, 2);
+}
+
 /* M15 90 days: exactly at the line stays, one second older goes. */
 static void test_m15_boundary(void **state)
 {
@@ -236,7 +284,7 @@ static void test_configured_thresholds(void **state)
 
     struct strbuf sum = STRBUF_INIT;
     retention_summary(&r, &sum);
-    assert_string_equal(sum.buf, "deleted M1 2, H1 3, backtests 0 in 3 batches");
+    assert_string_equal(sum.buf, "deleted M1 2, H1 3, backtests 0, alert messages 0 in 4 batches");
     strbuf_release(&sum);
     settings_release(&s);
     config_report_release(&rep);
@@ -352,8 +400,8 @@ static void test_batches(void **state)
     assert_int_equal(r.deleted[TF_M15], 15);
     assert_int_equal(r.deleted[TF_H1], 14);
     assert_int_equal(r.backtests, 9);
-    /* M15: 7, 7 (3 + 4), 1; H1: 7, 7, 0; backtests: 7, 2. */
-    assert_int_equal(r.batches, 8);
+    /* M15: 7, 7 (3 + 4), 1; H1: 7, 7, 0; backtests: 7, 2; alert messages: 0. */
+    assert_int_equal(r.batches, 9);
     assert_int_equal(count(f, "e1", TF_M15), 3);
     assert_int_equal(count(f, "e2", TF_M15), 3);
     assert_int_equal(count(f, "e3", TF_M15), 3);
@@ -438,7 +486,8 @@ static void test_details_json(void **state)
     assert_non_null(o);
     json_t *d = json_object_get(o, "deleted");
     assert_non_null(d);
-    assert_int_equal(json_object_size(d), 3);
+    assert_int_equal(json_object_size(d), 4);
+    assert_int_equal(json_integer_value(json_object_get(d, "alert_messages")), 0);
     assert_int_equal(json_integer_value(json_object_get(d, "M15")), 4);
     assert_int_equal(json_integer_value(json_object_get(d, "H1")), 0);
     assert_int_equal(json_integer_value(json_object_get(d, "backtests")), 1);
@@ -502,6 +551,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_m15_boundary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h1_boundary_and_kept_timeframes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_configured_thresholds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backtests_boundary, setup, teardown),
