@@ -55,6 +55,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/xalloc.h"
 
 #include <inttypes.h>
@@ -195,7 +196,6 @@ struct alert_manager *alert_manager_new(const struct settings *s, struct notify_
                                         const struct retry_clock *clock, const char *instance)
 {
     struct alert_manager *am = xcalloc(1, sizeof(*am));
-    pthread_condattr_t ca;
 
     am->channels = channels;
     am->nchannels = nchannels;
@@ -217,10 +217,7 @@ struct alert_manager *alert_manager_new(const struct settings *s, struct notify_
         am->retry = (struct retry_policy){.max_retries = 5, .base_ms = 5000, .max_ms = 120000};
     }
     pthread_mutex_init(&am->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&am->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&am->cond);
 
     metrics_declare(metrics, SENT_METRIC, METRIC_COUNTER,
                     "Alert messages delivered, by channel and severity.");
@@ -913,13 +910,7 @@ static void *sender_main(void *arg)
         pthread_mutex_lock(&am->lock);
         if (!am->wake && !am->stop && wait > 0) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            ts = mono_deadline(wait);
             pthread_cond_timedwait(&am->cond, &am->lock, &ts);
         }
     }

@@ -25,6 +25,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -238,13 +239,7 @@ static bool wait_or_stop(struct dbwatch *w, int64_t ms)
 {
     struct timespec ts;
     bool stop;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ts = mono_deadline(ms);
     pthread_mutex_lock(&w->lock);
     while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &ts) == 0)
         ;
@@ -293,7 +288,6 @@ static void *dbwatch_main(void *arg)
 int dbwatch_start(struct dbwatch **out, const struct dbwatch_config *cfg, struct strbuf *err)
 {
     struct dbwatch *w = xcalloc(1, sizeof(*w));
-    pthread_condattr_t ca;
     int rc = 0;
 
     *out = NULL;
@@ -312,10 +306,7 @@ int dbwatch_start(struct dbwatch **out, const struct dbwatch_config *cfg, struct
     }
     w->sent = xcalloc(w->nchannels ? w->nchannels : 1, sizeof(*w->sent));
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&w->cond);
     rc = pthread_create(&w->thread, NULL, dbwatch_main, w);
     if (rc) {
         strbuf_addf(err, "dbwatch: cannot start its thread: %s", strerror(rc));

@@ -19,6 +19,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/xalloc.h"
 
 #include <pthread.h>
@@ -93,13 +94,7 @@ static bool wait_or_stop(struct heartbeat *hb, int64_t ms)
 {
     struct timespec ts;
     bool stop;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ts = mono_deadline(ms);
     pthread_mutex_lock(&hb->lock);
     while (!hb->stopping && pthread_cond_timedwait(&hb->cond, &hb->lock, &ts) == 0)
         ;
@@ -154,7 +149,6 @@ static void *heartbeat_main(void *arg)
 int heartbeat_start(struct heartbeat **out, const struct heartbeat_config *cfg, struct strbuf *err)
 {
     struct heartbeat *hb;
-    pthread_condattr_t ca;
     int rc;
 
     *out = NULL;
@@ -176,10 +170,7 @@ int heartbeat_start(struct heartbeat **out, const struct heartbeat_config *cfg, 
     hb->healthy = cfg->healthy;
     hb->arg = cfg->arg;
     pthread_mutex_init(&hb->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&hb->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&hb->cond);
     rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
     if (rc) {
         strbuf_addf(err, "heartbeat: cannot start its thread: %s", strerror(rc));

@@ -55,6 +55,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -143,13 +144,7 @@ static bool wait_for(struct deliverer *d, uint64_t seen, int64_t ms)
     struct timespec until;
     bool go;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = mono_deadline(ms);
     pthread_mutex_lock(&d->mu);
     while (!d->stop && d->gen == seen) {
         if (pthread_cond_timedwait(&d->cond, &d->mu, &until) == ETIMEDOUT)
@@ -654,7 +649,6 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
 {
     const struct settings *s = cfg->settings;
     struct deliverer *d = xcalloc(1, sizeof(*d));
-    pthread_condattr_t ca;
     size_t first = 0;
     int rc = 0;
 
@@ -677,10 +671,7 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
     /* A streak alert left firing by an earlier run is cleared by the first success. */
     d->streak_unclear = true;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&d->cond);
     declare_metrics(d->metrics);
 
     d->nworkers = s->nreceivers;

@@ -38,6 +38,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -64,8 +65,9 @@
 static int64_t lease_margin_ms(int64_t timeout_s)
 {
     int64_t m = timeout_s * 1000 / 2;
-    return m < LEASE_MARGIN_MIN_MS ? LEASE_MARGIN_MIN_MS
-                                   : m > LEASE_MARGIN_MAX_MS ? LEASE_MARGIN_MAX_MS : m;
+    return m < LEASE_MARGIN_MIN_MS   ? LEASE_MARGIN_MIN_MS
+           : m > LEASE_MARGIN_MAX_MS ? LEASE_MARGIN_MAX_MS
+                                     : m;
 }
 /* "Done" mark: a fire lease extended this far is never taken over. */
 #define LEASE_DONE_MS (10LL * 365 * 86400 * 1000)
@@ -75,7 +77,7 @@ static int64_t lease_margin_ms(int64_t timeout_s)
 #define MAX_SLEEP_MS 1000
 /* Stale-run sweeping interval (runs of dead processes), and history pruning interval. */
 #define HOUSEKEEPING_MS (60 * 1000)
-#define PRUNE_MS (3600 * 1000)
+#define PRUNE_MS        (3600 * 1000)
 
 enum run_state {
     RUN_ACTIVE,
@@ -85,11 +87,11 @@ enum run_state {
 
 /* How a run ended, as the worker saw it. */
 enum run_outcome {
-    OUT_RAN,       /* the body ran; rc says how */
-    OUT_PAUSED,    /* the job is paused: nothing ran, nothing recorded */
-    OUT_FOREIGN,   /* another instance holds this fire */
-    OUT_BUSY,      /* running elsewhere: recorded as skipped */
-    OUT_DB_DOWN,   /* no database: nothing could be recorded */
+    OUT_RAN,     /* the body ran; rc says how */
+    OUT_PAUSED,  /* the job is paused: nothing ran, nothing recorded */
+    OUT_FOREIGN, /* another instance holds this fire */
+    OUT_BUSY,    /* running elsewhere: recorded as skipped */
+    OUT_DB_DOWN, /* no database: nothing could be recorded */
 };
 
 struct job;
@@ -99,7 +101,7 @@ struct run {
     struct job *job;
     int64_t scheduled; /* fire time, s */
     bool manual;
-    bool takeover;     /* retrying a fire another instance held */
+    bool takeover; /* retrying a fire another instance held */
     struct pool_item *item;
     _Atomic int state;          /* enum run_state */
     _Atomic int64_t run_id;     /* 0 until the row exists */
@@ -125,9 +127,9 @@ struct job {
     job_fn *fn;
     void *arg;
     /* (L) */
-    int64_t next_fire;    /* first fire not yet handled */
-    int64_t last_fire;    /* newest fire handled */
-    struct run *run;      /* the attached run, NULL when idle */
+    int64_t next_fire; /* first fire not yet handled */
+    int64_t last_fire; /* newest fire handled */
+    struct run *run;   /* the attached run, NULL when idle */
     bool manual_pending;
     int64_t foreign_fire; /* a fire another instance held, 0 none */
     int64_t foreign_retry_ms;
@@ -139,8 +141,8 @@ struct sched {
     pthread_t thread;
     bool thread_started;
     bool workers_started;
-    bool running; /* (L) the timer loop runs */
-    bool stopping; /* (L) */
+    bool running;           /* (L) the timer loop runs */
+    bool stopping;          /* (L) */
     _Atomic bool stop_flag; /* read by job_should_stop() without the lock */
     struct job *jobs;
     size_t njobs, jobs_alloc;
@@ -231,14 +233,11 @@ char *sched_make_instance_id(void)
 
 static void define_metrics(struct metrics *m)
 {
-    metrics_declare(m, "job_runs_total", METRIC_COUNTER,
-                    "Job runs by job and final status.");
-    metrics_declare(m, "job_duration_seconds", METRIC_HISTOGRAM,
-                    "Duration of job runs.");
+    metrics_declare(m, "job_runs_total", METRIC_COUNTER, "Job runs by job and final status.");
+    metrics_declare(m, "job_duration_seconds", METRIC_HISTOGRAM, "Duration of job runs.");
     metrics_declare(m, "job_missed_fires_total", METRIC_COUNTER,
                     "Scheduled fires that were missed (not run) by job.");
-    metrics_declare(m, "job_failure_streak", METRIC_GAUGE,
-                    "Consecutive failed runs by job.");
+    metrics_declare(m, "job_failure_streak", METRIC_GAUGE, "Consecutive failed runs by job.");
     metrics_declare(m, "job_last_success_timestamp_seconds", METRIC_GAUGE,
                     "Unix time of the last successful run by job.");
     metrics_declare(m, "scheduler_running", METRIC_GAUGE,
@@ -254,16 +253,10 @@ struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err)
     }
     s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
-    {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&s->cond, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    cond_init_monotonic(&s->cond);
     s->store_url = xstrdup(cfg->store_url);
-    s->instance = cfg->instance && *cfg->instance ? xstrdup(cfg->instance)
-                                                  : sched_make_instance_id();
+    s->instance =
+        cfg->instance && *cfg->instance ? xstrdup(cfg->instance) : sched_make_instance_id();
     s->workers = cfg->workers ? cfg->workers : 1;
     s->history_keep = cfg->history_keep > 0 ? cfg->history_keep : 30 * 86400;
     s->metrics = cfg->metrics;
@@ -595,8 +588,7 @@ static void run_body(void **local, void *arg)
             strbuf_reset(&err);
             st2 = worker_store(s, local, &err);
             if (!st2 || store_job_run_finish(st2, &row, &r->streak, &err)) {
-                log_error("sched: job '%s': cannot record the run's outcome: %s", j->id,
-                          err.buf);
+                log_error("sched: job '%s': cannot record the run's outcome: %s", j->id, err.buf);
                 recorded = false;
             }
             st = st2;
@@ -702,8 +694,7 @@ static void run_done(void *arg, bool abandoned_by_pool)
             metrics_add(s->metrics, "job_runs_total", lb.buf, 1);
             break;
         case OUT_DB_DOWN:
-            log_error("job %s skipped this cycle: database unavailable: %s", j->id,
-                      r->message.buf);
+            log_error("job %s skipped this cycle: database unavailable: %s", j->id, r->message.buf);
             break;
         }
     }
@@ -1064,13 +1055,7 @@ static void *timer_main(void *arg)
         wait = sleep_ms_locked(s, now_ms(s));
         if (wait <= 0)
             continue;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = mono_deadline(wait);
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);
     }
     s->running = false;
