@@ -287,34 +287,6 @@ void notify_redact(struct strbuf *sb, const char *secret)
     strbuf_release(&out);
 }
 
-void notify_add_quoted(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags)
-{
-    size_t start = sb->len, i = 0;
-    bool space = false, in_tag = false;
-
-    for (; i < len && sb->len - start < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (strip_tags && c == '<') {
-            in_tag = space = true;
-            continue;
-        }
-        if (in_tag) {
-            in_tag = c != '>';
-            continue;
-        }
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            space = true;
-            continue;
-        }
-        if (space && sb->len > start)
-            strbuf_addch(sb, ' ');
-        space = false;
-        strbuf_addch(sb, c >= 0x20 && c < 0x7f ? c : '?');
-    }
-    if (i < len)
-        strbuf_addstr(sb, "...");
-}
-
 /* ------------------------------------------------------------------ the real clock */
 
 static int64_t real_now_ms(void *arg)

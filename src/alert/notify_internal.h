@@ -113,14 +113,6 @@ bool notify_shows_severity(const char *state);
  */
 void notify_redact(struct strbuf *sb, const char *secret);
 
-/*
- * Append at most `max` bytes of a peer's text for a message: printable
- * ASCII kept, whitespace runs collapsed, anything else shown as '?', and
- * "..." when cut. With `strip_tags`, <...> markup is dropped, so an HTML
- * error page shows its text.
- */
-void notify_add_quoted(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags);
-
 /* The real clock (monotonic milliseconds, nanosleep). */
 extern const struct retry_clock notify_real_clock;
 

@@ -400,8 +400,8 @@ int notify_telegram_new(const struct telegram_config *cfg, struct notify_channel
     }
     if (!cfg->chat_id || !chat_ok(cfg->chat_id, &num, &numeric)) {
         strbuf_addstr(err, "[alerts.telegram] chat_id '");
-        notify_add_quoted(err, cfg->chat_id ? cfg->chat_id : "",
-                          cfg->chat_id ? strlen(cfg->chat_id) : 0, 40, false);
+        strbuf_add_excerpt(err, cfg->chat_id ? cfg->chat_id : "",
+                           cfg->chat_id ? strlen(cfg->chat_id) : 0, 40, false);
         strbuf_addstr(err, "' is neither a chat number (negative for a group) nor an @channel");
         return CK_ECONFIG;
     }
@@ -537,10 +537,10 @@ static int classify(const struct http_response *resp, struct notify_result *out,
     strbuf_addch(msg, ')');
     if (desc && *desc) {
         strbuf_addstr(msg, ": ");
-        notify_add_quoted(msg, desc, strlen(desc), TG_QUOTE_MAX, false);
+        strbuf_add_excerpt(msg, desc, strlen(desc), TG_QUOTE_MAX, false);
     } else if (!api && resp->body.len) {
         strbuf_addstr(msg, ", not a Bot API answer: '");
-        notify_add_quoted(msg, resp->body.buf, resp->body.len, 80, resp->body.buf[0] == '<');
+        strbuf_add_excerpt(msg, resp->body.buf, resp->body.len, 80, resp->body.buf[0] == '<');
         strbuf_addch(msg, '\'');
     }
     if (migrate_to)

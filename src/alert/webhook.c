@@ -260,8 +260,8 @@ static int classify(const struct http_response *resp, struct notify_result *out,
             skip++;
         if (skip < resp->body.len) {
             strbuf_addstr(msg, ": '");
-            notify_add_quoted(msg, resp->body.buf + skip, resp->body.len - skip, WH_QUOTE_MAX,
-                              resp->body.buf[skip] == '<');
+            strbuf_add_excerpt(msg, resp->body.buf + skip, resp->body.len - skip, WH_QUOTE_MAX,
+                               resp->body.buf[skip] == '<');
             strbuf_addch(msg, '\'');
         }
     }

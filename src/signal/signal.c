@@ -28,6 +28,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/jsonutil.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -474,26 +475,6 @@ static const char **field_slot(struct signal_fields *f, const char *k)
         if (!strcmp(k, request_fields[i]))
             return slots[i];
     return NULL;
-}
-
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
 }
 
 int signal_parse_request(const char *body, size_t len, const struct settings *cfg, int64_t now_ms,

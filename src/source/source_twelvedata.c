@@ -32,6 +32,7 @@
 #include "source/http.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/jsonutil.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -109,40 +110,6 @@ static void td_free(struct source *src)
     free(td);
 }
 
-/*
- * Append at most `max` bytes of `s` for a message: printable ASCII kept,
- * whitespace runs collapsed to one space, anything else shown as '?'. With
- * `strip_tags`, <...> markup is dropped so an HTML error page shows its text.
- */
-static void add_sanitized(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags)
-{
-    size_t start = sb->len, i = 0;
-    bool in_tag = false, space = false;
-
-    for (; i < len && sb->len - start < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (strip_tags && c == '<') {
-            in_tag = true;
-            space = true;
-            continue;
-        }
-        if (in_tag) {
-            in_tag = c != '>';
-            continue;
-        }
-        if (isspace(c)) {
-            space = true;
-            continue;
-        }
-        if (space && sb->len > start)
-            strbuf_addch(sb, ' ');
-        space = false;
-        strbuf_addch(sb, c >= 0x20 && c < 0x7f ? c : '?');
-    }
-    if (i < len)
-        strbuf_addstr(sb, "...");
-}
-
 static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
 {
     strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
@@ -198,7 +165,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
     }
     if (len > skip) {
         strbuf_addstr(err, ": '");
-        add_sanitized(err, body + skip, len - skip, 80, body[skip] == '<');
+        strbuf_add_excerpt(err, body + skip, len - skip, 80, body[skip] == '<');
         strbuf_addch(err, '\'');
     }
     return fail(res, e, code);
@@ -259,7 +226,7 @@ static int error_body(json_t *root, long status, const struct fetch_request *req
     strbuf_addf(err, "%s (code %ld, HTTP %ld)", what, code, status);
     if (msglen) {
         strbuf_addstr(err, ": ");
-        add_sanitized(err, msg, msglen, TD_QUOTE_MAX, false);
+        strbuf_add_excerpt(err, msg, msglen, TD_QUOTE_MAX, false);
     }
     return fail(res, e, rc);
 }
@@ -271,32 +238,11 @@ static void add_row(struct strbuf *err, const char *source_name, const struct fe
     add_prefix(err, source_name, req);
     if (dt) {
         strbuf_addstr(err, "row ");
-        add_sanitized(err, dt, dtlen, TD_VALUE_MAX, false);
+        strbuf_add_excerpt(err, dt, dtlen, TD_VALUE_MAX, false);
     } else {
         strbuf_addf(err, "row #%zu", idx + 1);
     }
     strbuf_addstr(err, ": ");
-}
-
-static const char *json_type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "unknown";
 }
 
 /*
@@ -338,7 +284,7 @@ static int parse_field(json_t *row, const char *field, bool is_volume, int64_t *
         rc = 1;
     if (rc) {
         strbuf_addf(why, "%s '", field);
-        add_sanitized(why, s, json_string_length(v), TD_VALUE_MAX, false);
+        strbuf_add_excerpt(why, s, json_string_length(v), TD_VALUE_MAX, false);
         strbuf_addf(why, "' %s",
                     rc == CK_ELIMIT ? "is out of range"
                     : rc == 1       ? (is_volume ? "is negative" : "is not positive")
@@ -395,7 +341,7 @@ static int parse_values(json_t *values, const struct fetch_request *req, const c
         if (!datetime_shape_ok(dt, dtlen) || time_parse_n(dt, dtlen, &c.open_time)) {
             add_row(err, source_name, req, i, NULL, 0);
             strbuf_addstr(err, "datetime '");
-            add_sanitized(err, dt, dtlen, TD_VALUE_MAX, false);
+            strbuf_add_excerpt(err, dt, dtlen, TD_VALUE_MAX, false);
             strbuf_addstr(err, "' is not a date and time");
             ret = CK_EPARSE;
             goto out;

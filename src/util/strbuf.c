@@ -179,3 +179,32 @@ bool strbuf_starts_with(const struct strbuf *sb, const char *prefix)
     size_t n = strlen(prefix);
     return sb->len >= n && !memcmp(sb->buf, prefix, n);
 }
+
+void strbuf_add_excerpt(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags)
+{
+    size_t start = sb->len, i = 0;
+    bool in_tag = false, space = false;
+
+    for (; i < len && sb->len - start < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (strip_tags && c == '<') {
+            in_tag = true;
+            space = true;
+            continue;
+        }
+        if (in_tag) {
+            in_tag = c != '>';
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+            space = true;
+            continue;
+        }
+        if (space && sb->len > start)
+            strbuf_addch(sb, ' ');
+        space = false;
+        strbuf_addch(sb, c >= 0x20 && c < 0x7f ? (char)c : '?');
+    }
+    if (i < len)
+        strbuf_addstr(sb, "...");
+}

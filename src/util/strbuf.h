@@ -55,4 +55,12 @@ void strbuf_add_json_escaped(struct strbuf *sb, const char *s, size_t len);
 void strbuf_trim(struct strbuf *sb);
 bool strbuf_starts_with(const struct strbuf *sb, const char *prefix);
 
+/*
+ * Append at most `max` bytes of s[0..len) for a message: printable ASCII
+ * kept, runs of white space collapsed to one space, any other byte shown
+ * as '?', and "..." when it was cut. With `strip_tags`, <...> markup is
+ * dropped, so an HTML error page shows its text.
+ */
+void strbuf_add_excerpt(struct strbuf *sb, const char *s, size_t len, size_t max, bool strip_tags);
+
 #endif

@@ -180,12 +180,34 @@ static void test_json_escape(void **state)
     }
 }
 
+/* Excerpts of foreign text for messages: printable, one line, bounded, tags dropped on request. */
+static void test_excerpt(void **state)
+{
+    struct strbuf sb = STRBUF_INIT;
+    static const char html[] = "<html><body>\n  <h1>502 Bad\tGateway</h1>\r\n</body></html>";
+    (void)state;
+
+    strbuf_add_excerpt(&sb, html, strlen(html), 80, true);
+    assert_string_equal(sb.buf, "502 Bad Gateway");
+    strbuf_reset(&sb);
+    strbuf_add_excerpt(&sb, "a\x01b\xc3\xa9 c", 7, 80, false);
+    assert_string_equal(sb.buf, "a?b?? c");
+    strbuf_reset(&sb);
+    strbuf_add_excerpt(&sb, "abcdefgh", 8, 5, false);
+    assert_string_equal(sb.buf, "abcde...");
+    strbuf_reset(&sb);
+    strbuf_add_excerpt(&sb, "  lead", 6, 80, false);
+    assert_string_equal(sb.buf, "lead");
+    strbuf_release(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_release), cmocka_unit_test(test_appends),
         cmocka_unit_test(test_formatting),   cmocka_unit_test(test_detach_setlen),
         cmocka_unit_test(test_trim),         cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_excerpt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
