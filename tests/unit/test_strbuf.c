@@ -190,7 +190,10 @@ static void test_excerpt(void **state)
     strbuf_add_excerpt(&sb, html, strlen(html), 80, true);
     assert_string_equal(sb.buf, "502 Bad Gateway");
     strbuf_reset(&sb);
-    strbuf_add_excerpt(&sb, "a\x01b\xc3\xa9 c", 7, 80, false);
+    strbuf_add_excerpt(&sb,
+                       "a\x01"
+                       "b\xc3\xa9 c",
+                       7, 80, false);
     assert_string_equal(sb.buf, "a?b?? c");
     strbuf_reset(&sb);
     strbuf_add_excerpt(&sb, "abcdefgh", 8, 5, false);
