@@ -137,21 +137,7 @@ static int read_alert(const struct sql_rows *rows, size_t i, struct alert_row *o
     return rc;
 }
 
-static int read_alerts(const struct sql_rows *rows, struct alert_row **out, size_t *n,
-                       struct strbuf *err)
-{
-    struct alert_row *v = xcalloc(rows->nrows ? rows->nrows : 1, sizeof(*v));
-    for (size_t i = 0; i < rows->nrows; i++) {
-        int rc = read_alert(rows, i, &v[i], err);
-        if (rc) {
-            alert_rows_free(v, i);
-            return rc;
-        }
-    }
-    *out = v;
-    *n = rows->nrows;
-    return 0;
-}
+SQL_ROWS_READ_ALL(read_alerts, struct alert_row, read_alert, alert_rows_free)
 
 static int check_key(const char *what, const char *key, struct strbuf *err)
 {
@@ -426,21 +412,8 @@ static int read_outbox_row(const struct sql_rows *rows, size_t i, struct alert_o
     return rc;
 }
 
-static int read_outbox_rows(const struct sql_rows *rows, struct alert_outbox_row **out, size_t *n,
-                            struct strbuf *err)
-{
-    struct alert_outbox_row *v = xcalloc(rows->nrows ? rows->nrows : 1, sizeof(*v));
-    for (size_t i = 0; i < rows->nrows; i++) {
-        int rc = read_outbox_row(rows, i, &v[i], err);
-        if (rc) {
-            alert_outbox_rows_free(v, i);
-            return rc;
-        }
-    }
-    *out = v;
-    *n = rows->nrows;
-    return 0;
-}
+SQL_ROWS_READ_ALL(read_outbox_rows, struct alert_outbox_row, read_outbox_row,
+                  alert_outbox_rows_free)
 
 int store_alert_outbox_add(struct store *st, struct alert_outbox_row *r, struct strbuf *err)
 {

@@ -277,6 +277,29 @@ int sql_rows_price(const struct sql_rows *r, size_t row, size_t col, int64_t *ou
                    struct strbuf *err);
 /* A copy of the cell ("" for NULL). */
 char *sql_rows_strdup(const struct sql_rows *r, size_t row, size_t col);
+/*
+ * Define `static int name(const struct sql_rows *r, type **out, size_t *n,
+ * struct strbuf *err)`: every row read by `read_one(r, i, &v[i], err)` into
+ * a new array. When a row fails, the rows before it and what the failing
+ * one left (readers leave an element releasable) are freed with
+ * `free_all(v, count)` and nothing is returned.
+ */
+#define SQL_ROWS_READ_ALL(name, type, read_one, free_all)                                          \
+    static int name(const struct sql_rows *r, type **out, size_t *n, struct strbuf *err)           \
+    {                                                                                              \
+        type *v = xcalloc(r->nrows ? r->nrows : 1, sizeof(*v));                                    \
+        for (size_t i = 0; i < r->nrows; i++) {                                                    \
+            int rc = read_one(r, i, &v[i], err);                                                   \
+            if (rc) {                                                                              \
+                free_all(v, i + 1);                                                                \
+                return rc;                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+        *out = v;                                                                                  \
+        *n = r->nrows;                                                                             \
+        return 0;                                                                                  \
+    }
+
 /* Integer or 0 when NULL (times that may be absent). */
 int sql_rows_int_or0(const struct sql_rows *r, size_t row, size_t col, int64_t *out,
                      struct strbuf *err);

@@ -309,21 +309,7 @@ static int read_signal(const struct sql_rows *r, size_t row, struct signal *s, s
     return rc;
 }
 
-static int read_signals(const struct sql_rows *r, struct signal **out, size_t *n,
-                        struct strbuf *err)
-{
-    struct signal *v = xcalloc(r->nrows ? r->nrows : 1, sizeof(*v));
-    for (size_t i = 0; i < r->nrows; i++) {
-        int rc = read_signal(r, i, &v[i], err);
-        if (rc) {
-            signals_free(v, i);
-            return rc;
-        }
-    }
-    *out = v;
-    *n = r->nrows;
-    return 0;
-}
+SQL_ROWS_READ_ALL(read_signals, struct signal, read_signal, signals_free)
 
 #define DELIVERY_COLS_BASE                                                                         \
     "id, signal_id, receiver, webhook_id, status, attempts, next_at, last_error, last_status, "
@@ -362,21 +348,7 @@ static int read_delivery(const struct sql_rows *r, size_t row, struct delivery *
     return rc;
 }
 
-static int read_deliveries(const struct sql_rows *r, struct delivery **out, size_t *n,
-                           struct strbuf *err)
-{
-    struct delivery *v = xcalloc(r->nrows ? r->nrows : 1, sizeof(*v));
-    for (size_t i = 0; i < r->nrows; i++) {
-        int rc = read_delivery(r, i, &v[i], err);
-        if (rc) {
-            deliveries_free(v, i + 1);
-            return rc;
-        }
-    }
-    *out = v;
-    *n = r->nrows;
-    return 0;
-}
+SQL_ROWS_READ_ALL(read_deliveries, struct delivery, read_delivery, deliveries_free)
 
 /* --- signals --------------------------------------------------------- */
 
