@@ -49,13 +49,13 @@
 
 #include "app/settings.h"
 #include "resilience/retry.h"
+#include "sched/service.h"
 #include "store/alerts.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
-#include "util/sync.h"
 #include "util/xalloc.h"
 
 #include <inttypes.h>
@@ -98,15 +98,14 @@ struct alert_manager {
     struct retry_policy retry;
 
     /*
-     * The sender thread. `lock` guards wake, stop and running; `cond` is
-     * signalled when wake or stop is set. store_url and thread belong to
-     * start/stop, which the owner calls from one thread.
+     * The sender, a background service (sched/service.h). `lock` guards
+     * `sender`, which any thread may wake while start/stop (called by
+     * the owner from one thread) set and clear it. `last_error` is the
+     * sender thread's own.
      */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool wake, stop, running;
-    pthread_t thread;
-    char *store_url;
+    struct service *sender;
+    struct strbuf last_error;
 };
 
 /* --- names ------------------------------------------------------------- */
@@ -217,7 +216,7 @@ struct alert_manager *alert_manager_new(const struct settings *s, struct notify_
         am->retry = (struct retry_policy){.max_retries = 5, .base_ms = 5000, .max_ms = 120000};
     }
     pthread_mutex_init(&am->lock, NULL);
-    cond_init_monotonic(&am->cond);
+    strbuf_init(&am->last_error, 0);
 
     metrics_declare(metrics, SENT_METRIC, METRIC_COUNTER,
                     "Alert messages delivered, by channel and severity.");
@@ -233,8 +232,8 @@ void alert_manager_free(struct alert_manager *am)
     if (!am)
         return;
     alert_sender_stop(am);
-    pthread_cond_destroy(&am->cond);
     pthread_mutex_destroy(&am->lock);
+    strbuf_release(&am->last_error);
     free(am->instance);
     free(am);
 }
@@ -247,8 +246,7 @@ static int64_t am_now(const struct alert_manager *am)
 static void wake_sender(struct alert_manager *am)
 {
     pthread_mutex_lock(&am->lock);
-    am->wake = true;
-    pthread_cond_signal(&am->cond);
+    service_wake(am->sender);
     pthread_mutex_unlock(&am->lock);
 }
 
@@ -845,26 +843,26 @@ int alert_outbox_run(struct alert_manager *am, struct store *st, int64_t now_ms,
     return rc;
 }
 
-/* --- the sender thread ------------------------------------------------------ */
+/* --- the sender ------------------------------------------------------------- */
 
 /*
- * One pass of the sender: open the connection if it has none, run the
- * outbox. Returns how long to wait before the next pass. Database trouble
- * is logged when it starts or changes and when it ends, not every second;
- * a connection that failed is closed and opened again next pass.
+ * One pass of the sender: run the outbox on the service's connection.
+ * Returns how long to wait before the next pass. Database trouble is
+ * logged when it starts or changes and when it ends, not every second; a
+ * connection that failed is closed and opened again next pass.
  */
-static int64_t sender_pass(struct alert_manager *am, struct store **st, struct strbuf *last)
+static int64_t sender_pass(struct service *svc, void *arg)
 {
-    struct strbuf err = STRBUF_INIT;
+    struct alert_manager *am = arg;
+    struct strbuf err = STRBUF_INIT, *last = &am->last_error;
+    struct store *st = service_store(svc, &err);
     int64_t wait = SENDER_TICK_MS, next = 0, now;
     size_t sent = 0;
-    int rc = 0;
+    int rc = st ? 0 : CK_EIO;
 
-    if (!*st)
-        rc = store_open(st, am->store_url, &err);
-    if (!rc) {
+    if (st) {
         now = am_now(am);
-        rc = alert_outbox_run(am, *st, now, SENDER_BATCH, &sent, &next, &err);
+        rc = alert_outbox_run(am, st, now, SENDER_BATCH, &sent, &next, &err);
         if (!rc && sent == SENDER_BATCH)
             wait = 0;
         else if (!rc && next && next - now < wait)
@@ -876,10 +874,8 @@ static int64_t sender_pass(struct alert_manager *am, struct store **st, struct s
             strbuf_reset(last);
             strbuf_addbuf(last, &err);
         }
-        if (*st && rc == CK_EIO) {
-            store_close(*st);
-            *st = NULL;
-        }
+        if (rc == CK_EIO)
+            service_store_drop(svc);
         wait = SENDER_TICK_MS;
     } else if (last->len) {
         log_info("alert: the outbox runs again");
@@ -895,33 +891,9 @@ static int64_t sender_pass(struct alert_manager *am, struct store **st, struct s
     return wait;
 }
 
-static void *sender_main(void *arg)
-{
-    struct alert_manager *am = arg;
-    struct strbuf last = STRBUF_INIT;
-    struct store *st = NULL;
-
-    pthread_mutex_lock(&am->lock);
-    while (!am->stop) {
-        int64_t wait;
-        am->wake = false;
-        pthread_mutex_unlock(&am->lock);
-        wait = sender_pass(am, &st, &last);
-        pthread_mutex_lock(&am->lock);
-        if (!am->wake && !am->stop && wait > 0) {
-            struct timespec ts;
-            ts = mono_deadline(wait);
-            pthread_cond_timedwait(&am->cond, &am->lock, &ts);
-        }
-    }
-    pthread_mutex_unlock(&am->lock);
-    store_close(st);
-    strbuf_release(&last);
-    return NULL;
-}
-
 int alert_sender_start(struct alert_manager *am, const char *store_url, struct strbuf *err)
 {
+    struct service *svc;
     int rc;
 
     if (!store_url || !*store_url) {
@@ -929,40 +901,34 @@ int alert_sender_start(struct alert_manager *am, const char *store_url, struct s
         return CK_EINVAL;
     }
     pthread_mutex_lock(&am->lock);
-    if (am->running)
+    if (am->sender)
         BUG("alert_sender_start: already running");
-    am->stop = false;
-    am->wake = true;
     pthread_mutex_unlock(&am->lock);
-    free(am->store_url);
-    am->store_url = xstrdup(store_url);
-    rc = pthread_create(&am->thread, NULL, sender_main, am);
-    if (rc) {
-        strbuf_addf(err, "alert: cannot start the sender thread: %s", strerror(rc));
-        return CK_EIO;
-    }
+    strbuf_reset(&am->last_error);
+    struct service_config sc = {
+        .name = "alert sender",
+        .pass = sender_pass,
+        .arg = am,
+        .store_url = store_url,
+    };
+    rc = service_start(&svc, &sc, err);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&am->lock);
-    am->running = true;
+    am->sender = svc;
     pthread_mutex_unlock(&am->lock);
     return 0;
 }
 
 void alert_sender_stop(struct alert_manager *am)
 {
-    bool running;
+    struct service *svc;
 
     pthread_mutex_lock(&am->lock);
-    running = am->running;
-    am->stop = true;
-    pthread_cond_signal(&am->cond);
+    svc = am->sender;
+    am->sender = NULL;
     pthread_mutex_unlock(&am->lock);
-    if (running)
-        pthread_join(am->thread, NULL);
-    pthread_mutex_lock(&am->lock);
-    am->running = false;
-    pthread_mutex_unlock(&am->lock);
-    free(am->store_url);
-    am->store_url = NULL;
+    service_stop(svc);
 }
 
 /* --- listing ---------------------------------------------------------------- */

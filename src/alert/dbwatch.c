@@ -3,13 +3,13 @@
  * The database watch (see dbwatch.h for what it does and why the alert
  * goes around the outbox).
  *
- * One thread, which owns everything but `ok` and `stopping`: its own store
- * connection (reopened after a failure), its own notify channels (a
- * channel holds an HTTP handle and is not shared with the alert sender's
- * thread), and the episode: when the database went away, which channels
- * have taken the firing message, when to try the others again. `lock`
- * guards `ok` (read by the heartbeat's health check) and `stopping`;
- * `cond` wakes the thread for a stop.
+ A background service (sched/service.h) whose pass is one look. Its
+ * thread owns everything but `ok`: the service's store connection
+ * (reopened after a failure), its own notify channels (a channel holds an
+ * HTTP handle and is not shared with the alert sender's thread), and the
+ * episode: when the database went away, which channels have taken the
+ * firing message, when to try the others again. `lock` guards `ok` (read
+ * by the heartbeat's health check).
  *
  * The episode lives in memory only. A daemon stopped during an outage
  * forgets it; the next one starts with a clean slate and, if the database
@@ -21,11 +21,11 @@
 #include "alert/notify.h"
 #include "app/settings.h"
 #include "sched/sched.h"
+#include "sched/service.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
-#include "util/sync.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -46,14 +46,11 @@ struct dbwatch {
     struct sched *sched;
     struct alert_manager *am;
     int64_t interval_ms;
-    pthread_t thread;
+    struct service *svc;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stopping; /* (lock) */
-    bool ok;       /* (lock) */
+    bool ok; /* (lock) */
 
-    /* The thread's own. */
-    struct store *st;
+    /* The service thread's own. */
     struct notify_channel **channels;
     size_t nchannels;
     bool *sent;            /* per channel: took the firing message */
@@ -93,17 +90,12 @@ bool dbwatch_db_ok(struct dbwatch *w)
 static int look(struct dbwatch *w)
 {
     struct strbuf err = STRBUF_INIT;
-    int rc = 0;
+    struct store *st = service_store(w->svc, &err);
+    int rc = st ? store_check_writable(st, &err) : CK_EIO;
 
-    if (!w->st)
-        rc = store_open(&w->st, w->settings->storage.url, &err);
-    if (!rc)
-        rc = store_check_writable(w->st, &err);
-    if (rc) {
-        /* A fresh connection next time: this one may be the broken part. */
-        store_close(w->st);
-        w->st = NULL;
-    }
+    /* A fresh connection next time: this one may be the broken part. */
+    if (rc)
+        service_store_drop(w->svc);
     if (!rc && w->sched) {
         struct sched_health h;
         sched_health(w->sched, &h);
@@ -196,6 +188,7 @@ static void recovered(struct dbwatch *w, int64_t now)
 {
     struct strbuf details = STRBUF_INIT, err = STRBUF_INIT;
     char from[TIME_BUFSZ], to[TIME_BUFSZ], told[TIME_BUFSZ];
+    struct store *st;
     int rc;
 
     time_format_iso8601(w->down_since_ms / 1000, from);
@@ -203,12 +196,15 @@ static void recovered(struct dbwatch *w, int64_t now)
     strbuf_addf(&details, "the database was unreachable from %s to %s (", from, to);
     add_duration(&details, now - w->down_since_ms);
     strbuf_addstr(&details, ")");
+    st = w->am ? service_store(w->svc, &err) : NULL;
     if (!w->am) {
         rc = 0;
+    } else if (!st) {
+        rc = CK_EIO;
     } else if (w->first_sent_ms) {
         time_format_iso8601(w->first_sent_ms / 1000, told);
         strbuf_addf(&details, "; reported directly at %s (alert key database)", told);
-        rc = alert_notice(w->am, w->st, NOTIFY_CRITICAL, "resolved", "Database reachable again",
+        rc = alert_notice(w->am, st, NOTIFY_CRITICAL, "resolved", "Database reachable again",
                           details.buf, now, &err);
     } else {
         struct strbuf fire = STRBUF_INIT;
@@ -220,9 +216,9 @@ static void recovered(struct dbwatch *w, int64_t now)
             .details = fire.buf,
             .now_ms = w->down_since_ms,
         };
-        rc = alert_fire(w->am, w->st, &ev, &err);
+        rc = alert_fire(w->am, st, &ev, &err);
         if (!rc)
-            rc = alert_clear(w->am, w->st, "database", details.buf, now, &err);
+            rc = alert_clear(w->am, st, "database", details.buf, now, &err);
         strbuf_release(&fire);
     }
     if (rc) {
@@ -235,54 +231,42 @@ static void recovered(struct dbwatch *w, int64_t now)
     strbuf_release(&err);
 }
 
-static bool wait_or_stop(struct dbwatch *w, int64_t ms)
-{
-    struct timespec ts;
-    bool stop;
-    ts = mono_deadline(ms);
-    pthread_mutex_lock(&w->lock);
-    while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &ts) == 0)
-        ;
-    stop = w->stopping;
-    pthread_mutex_unlock(&w->lock);
-    return stop;
-}
-
-static void *dbwatch_main(void *arg)
+/* One pass: a look, and what it means for the episode. */
+static int64_t dbwatch_pass(struct service *svc, void *arg)
 {
     struct dbwatch *w = arg;
-    do {
-        int64_t now = wall_ms();
-        if (!look(w)) {
-            if (w->fired)
-                recovered(w, now);
-            else if (w->failures)
-                log_info("dbwatch: the database answers again");
-            w->failures = 0;
-            w->fired = false;
-            w->first_sent_ms = 0;
-            w->next_send_ms = 0;
-            w->send_backoff_ms = 0;
-            memset(w->sent, 0, w->nchannels * sizeof(*w->sent));
-            set_ok(w, true);
-            continue;
-        }
-        if (!w->failures++)
-            w->down_since_ms = now;
-        if (w->failures < DBWATCH_DOWN_AFTER) {
-            log_warn("dbwatch: the database does not answer: %s", w->error.buf);
-            continue;
-        }
-        set_ok(w, false);
-        if (!w->fired) {
-            w->fired = true;
-            log_error("dbwatch: the database has been unreachable for %" PRId64 " looks: %s",
-                      w->failures, w->error.buf);
-        }
-        if (w->am)
-            send_direct(w, now);
-    } while (!wait_or_stop(w, w->interval_ms));
-    return NULL;
+    int64_t now = wall_ms();
+
+    (void)svc;
+    if (!look(w)) {
+        if (w->fired)
+            recovered(w, now);
+        else if (w->failures)
+            log_info("dbwatch: the database answers again");
+        w->failures = 0;
+        w->fired = false;
+        w->first_sent_ms = 0;
+        w->next_send_ms = 0;
+        w->send_backoff_ms = 0;
+        memset(w->sent, 0, w->nchannels * sizeof(*w->sent));
+        set_ok(w, true);
+        return w->interval_ms;
+    }
+    if (!w->failures++)
+        w->down_since_ms = now;
+    if (w->failures < DBWATCH_DOWN_AFTER) {
+        log_warn("dbwatch: the database does not answer: %s", w->error.buf);
+        return w->interval_ms;
+    }
+    set_ok(w, false);
+    if (!w->fired) {
+        w->fired = true;
+        log_error("dbwatch: the database has been unreachable for %" PRId64 " looks: %s",
+                  w->failures, w->error.buf);
+    }
+    if (w->am)
+        send_direct(w, now);
+    return w->interval_ms;
 }
 
 int dbwatch_start(struct dbwatch **out, const struct dbwatch_config *cfg, struct strbuf *err)
@@ -306,17 +290,20 @@ int dbwatch_start(struct dbwatch **out, const struct dbwatch_config *cfg, struct
     }
     w->sent = xcalloc(w->nchannels ? w->nchannels : 1, sizeof(*w->sent));
     pthread_mutex_init(&w->lock, NULL);
-    cond_init_monotonic(&w->cond);
-    rc = pthread_create(&w->thread, NULL, dbwatch_main, w);
+    struct service_config sc = {
+        .name = "dbwatch",
+        .pass = dbwatch_pass,
+        .arg = w,
+        .store_url = w->settings->storage.url,
+    };
+    rc = service_start(&w->svc, &sc, err);
     if (rc) {
-        strbuf_addf(err, "dbwatch: cannot start its thread: %s", strerror(rc));
         pthread_mutex_destroy(&w->lock);
-        pthread_cond_destroy(&w->cond);
         notify_channels_free(w->channels, w->nchannels);
         free(w->sent);
         strbuf_release(&w->error);
         free(w);
-        return CK_EIO;
+        return rc;
     }
     *out = w;
     return 0;
@@ -326,14 +313,8 @@ void dbwatch_stop(struct dbwatch *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->lock);
-    w->stopping = true;
-    pthread_cond_broadcast(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
+    service_stop(w->svc);
     pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->cond);
-    store_close(w->st);
     notify_channels_free(w->channels, w->nchannels);
     free(w->sent);
     strbuf_release(&w->error);

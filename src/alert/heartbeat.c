@@ -2,11 +2,11 @@
 /*
  * The outbound heartbeat (see heartbeat.h).
  *
- * Thread and lock. The heartbeat thread owns its HTTP client and does all
- * the work; `lock` guards `stopping` and the counters, and `cond` wakes
- * the thread early for a stop. The wait between pings is measured on the
- * monotonic clock, so a wall clock step neither floods nor starves the
- * monitor.
+ Thread and lock. The heartbeat is a background service (sched/service.h)
+ * whose pass is one ping; everything but the counters belongs to that
+ * thread, and `lock` guards the counters. The wait between pings is
+ * measured on the monotonic clock, so a wall clock step neither floods nor
+ * starves the monitor.
  *
  * What is logged is chosen so that a monitor that stays down does not
  * fill the log: the first failure after a success (or at start) is a
@@ -15,11 +15,11 @@
  */
 #include "alert/heartbeat.h"
 
+#include "sched/service.h"
 #include "source/http.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
-#include "util/sync.h"
 #include "util/xalloc.h"
 
 #include <pthread.h>
@@ -38,11 +38,13 @@ struct heartbeat {
     int64_t interval_ms, timeout_ms;
     heartbeat_healthy_fn *healthy;
     void *arg;
-    pthread_t thread;
+    struct service *svc;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stopping;    /* (lock) */
     int64_t sent, ok; /* (lock) */
+
+    /* The service thread's own. */
+    struct strbuf where; /* the URL as logged: no secret in it */
+    bool failing, holding;
 };
 
 void heartbeat_describe_url(const char *url, struct strbuf *out)
@@ -90,60 +92,43 @@ int heartbeat_ping(const char *url, int64_t timeout_ms, long *status, struct str
     return rc;
 }
 
-static bool wait_or_stop(struct heartbeat *hb, int64_t ms)
-{
-    struct timespec ts;
-    bool stop;
-    ts = mono_deadline(ms);
-    pthread_mutex_lock(&hb->lock);
-    while (!hb->stopping && pthread_cond_timedwait(&hb->cond, &hb->lock, &ts) == 0)
-        ;
-    stop = hb->stopping;
-    pthread_mutex_unlock(&hb->lock);
-    return stop;
-}
-
-static void *heartbeat_main(void *arg)
+/* One pass: a ping, unless the daemon is not healthy. */
+static int64_t heartbeat_pass(struct service *svc, void *arg)
 {
     struct heartbeat *hb = arg;
-    struct strbuf where = STRBUF_INIT, why = STRBUF_INIT, err = STRBUF_INIT;
-    bool failing = false, holding = false;
+    struct strbuf why = STRBUF_INIT, err = STRBUF_INIT;
+    long status = 0;
+    int rc;
 
-    heartbeat_describe_url(hb->url, &where);
-    do {
-        long status = 0;
-        int rc;
-        strbuf_reset(&why);
-        if (hb->healthy && !hb->healthy(hb->arg, &why)) {
-            if (!holding)
-                log_warn("heartbeat: not pinging %s while unhealthy: %s", where.buf, why.buf);
-            holding = true;
-            continue;
-        }
-        if (holding)
-            log_info("heartbeat: healthy again, pinging %s", where.buf);
-        holding = false;
-        strbuf_reset(&err);
-        rc = heartbeat_ping(hb->url, hb->timeout_ms, &status, &err);
-        log_redact(&err);
-        pthread_mutex_lock(&hb->lock);
-        hb->sent++;
-        hb->ok += rc == 0;
-        pthread_mutex_unlock(&hb->lock);
-        if (rc && !failing)
-            log_warn("heartbeat: ping to %s failed: %s", where.buf, err.buf);
-        else if (rc)
-            log_debug("heartbeat: ping to %s failed again: %s", where.buf, err.buf);
-        else if (failing)
-            log_info("heartbeat: ping to %s works again", where.buf);
-        else
-            log_debug("heartbeat: pinged %s", where.buf);
-        failing = rc != 0;
-    } while (!wait_or_stop(hb, hb->interval_ms));
-    strbuf_release(&where);
+    (void)svc;
+    if (hb->healthy && !hb->healthy(hb->arg, &why)) {
+        if (!hb->holding)
+            log_warn("heartbeat: not pinging %s while unhealthy: %s", hb->where.buf, why.buf);
+        hb->holding = true;
+        goto out;
+    }
+    if (hb->holding)
+        log_info("heartbeat: healthy again, pinging %s", hb->where.buf);
+    hb->holding = false;
+    rc = heartbeat_ping(hb->url, hb->timeout_ms, &status, &err);
+    log_redact(&err);
+    pthread_mutex_lock(&hb->lock);
+    hb->sent++;
+    hb->ok += rc == 0;
+    pthread_mutex_unlock(&hb->lock);
+    if (rc && !hb->failing)
+        log_warn("heartbeat: ping to %s failed: %s", hb->where.buf, err.buf);
+    else if (rc)
+        log_debug("heartbeat: ping to %s failed again: %s", hb->where.buf, err.buf);
+    else if (hb->failing)
+        log_info("heartbeat: ping to %s works again", hb->where.buf);
+    else
+        log_debug("heartbeat: pinged %s", hb->where.buf);
+    hb->failing = rc != 0;
+out:
     strbuf_release(&why);
     strbuf_release(&err);
-    return NULL;
+    return hb->interval_ms;
 }
 
 int heartbeat_start(struct heartbeat **out, const struct heartbeat_config *cfg, struct strbuf *err)
@@ -169,16 +154,17 @@ int heartbeat_start(struct heartbeat **out, const struct heartbeat_config *cfg, 
         hb->timeout_ms = hb->interval_ms;
     hb->healthy = cfg->healthy;
     hb->arg = cfg->arg;
+    strbuf_init(&hb->where, 0);
+    heartbeat_describe_url(hb->url, &hb->where);
     pthread_mutex_init(&hb->lock, NULL);
-    cond_init_monotonic(&hb->cond);
-    rc = pthread_create(&hb->thread, NULL, heartbeat_main, hb);
+    struct service_config sc = {.name = "heartbeat", .pass = heartbeat_pass, .arg = hb};
+    rc = service_start(&hb->svc, &sc, err);
     if (rc) {
-        strbuf_addf(err, "heartbeat: cannot start its thread: %s", strerror(rc));
         pthread_mutex_destroy(&hb->lock);
-        pthread_cond_destroy(&hb->cond);
+        strbuf_release(&hb->where);
         free(hb->url);
         free(hb);
-        return CK_EIO;
+        return rc;
     }
     *out = hb;
     return 0;
@@ -196,13 +182,9 @@ void heartbeat_stop(struct heartbeat *hb)
 {
     if (!hb)
         return;
-    pthread_mutex_lock(&hb->lock);
-    hb->stopping = true;
-    pthread_cond_broadcast(&hb->cond);
-    pthread_mutex_unlock(&hb->lock);
-    pthread_join(hb->thread, NULL);
+    service_stop(hb->svc);
     pthread_mutex_destroy(&hb->lock);
-    pthread_cond_destroy(&hb->cond);
+    strbuf_release(&hb->where);
     free(hb->url);
     free(hb);
 }

@@ -9,16 +9,17 @@
  * is kept in memory that a restart would lose: a delivery is pending
  * (with the time of its next attempt), delivered or dead.
  *
- * Threads. A dispatcher reads when the next delivery is due and sleeps
- * until then, one second at most (another process may have created a
- * signal), or until deliver_wake(); when something is due it bumps a
- * generation counter that the workers wait on. There is one worker per
- * configured receiver: it claims the due deliveries of its receiver only,
- * one at a time, under a lease of [deliver] lease seconds, sends, records
- * and claims again until nothing of its receiver is due, then waits. A
- * receiver that hangs therefore holds up only its own worker, for at most
- * the HTTP timeout per attempt. Each thread owns its store connection
- * (reopened after a database error) and each worker its HTTP client.
+ Threads. The dispatcher and the workers are background services
+ * (sched/service.h). The dispatcher reads when the next delivery is due
+ * and sleeps until then, one second at most (another process may have
+ * created a signal), or until deliver_wake(); when something is due it
+ * wakes the workers. There is one worker per configured receiver: it
+ * claims the due deliveries of its receiver only, one at a time, under a
+ * lease of [deliver] lease seconds, sends, records and claims again until
+ * nothing of its receiver is due, then waits. A receiver that hangs
+ * therefore holds up only its own worker, for at most the HTTP timeout per
+ * attempt. Each service owns its store connection (reopened after a
+ * database error) and each worker its HTTP client.
  *
  * Leases. A claim sets holder and lease end in the database atomically;
  * the lease is longer than an attempt can take (settings_load() checks),
@@ -38,8 +39,8 @@
  * one each; only a crash between the notice and the first recorded
  * attempt can repeat it.
  *
- * Lock invariants: `mu` guards `gen`, `stop` and the failure streaks;
- * no I/O is done while holding it.
+ Lock invariants: `mu` guards the failure streaks; no I/O is done while
+ * holding it.
  */
 #include "jobs/deliver.h"
 
@@ -48,6 +49,7 @@
 #include "market/price.h"
 #include "market/timeframe.h"
 #include "resilience/retry.h"
+#include "sched/service.h"
 #include "signal/whsig.h"
 #include "source/http.h"
 #include "store/store.h"
@@ -55,7 +57,6 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
-#include "util/sync.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -90,8 +91,12 @@ struct worker {
     const struct receiver_settings *rcv;
     struct whsig_key key;
     bool announces; /* first receiver in name order: queues the new-signal notice */
-    pthread_t thread;
-    bool started;
+    struct service *svc;
+
+    /* The worker's service thread's own. */
+    struct http_client *hc;
+    struct strbuf who;  /* "receiver 'NAME'" */
+    int64_t backoff_ms; /* while the database stays away */
 };
 
 struct deliverer {
@@ -107,14 +112,11 @@ struct deliverer {
     int64_t failure_threshold;
 
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* signalled when gen or stop changes */
-    uint64_t gen;        /* bumped when there may be work: wake-ups and due deliveries */
-    bool stop;
-    int64_t *streak;     /* failed attempts in a row, per receiver */
-    bool streak_unclear; /* STREAK_KEY may be firing: clear it when no receiver fails */
+    int64_t *streak;     /* (mu) failed attempts in a row, per receiver */
+    bool streak_unclear; /* (mu) STREAK_KEY may be firing: clear it when no receiver fails */
 
-    pthread_t dispatcher;
-    bool dispatcher_started;
+    struct service *dispatcher;
+    int64_t dispatcher_backoff_ms; /* the dispatcher's own */
     struct worker *workers;
     size_t nworkers;
 };
@@ -135,123 +137,76 @@ static int64_t now_ms(const struct deliverer *d)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * Wait up to `ms` for the generation to move past `seen` or for stop.
- * Returns false when stopping. Called without `mu` held.
- */
-static bool wait_for(struct deliverer *d, uint64_t seen, int64_t ms)
+/* Something may be due: every worker looks now. */
+static void wake_workers(struct deliverer *d)
 {
-    struct timespec until;
-    bool go;
-
-    until = mono_deadline(ms);
-    pthread_mutex_lock(&d->mu);
-    while (!d->stop && d->gen == seen) {
-        if (pthread_cond_timedwait(&d->cond, &d->mu, &until) == ETIMEDOUT)
-            break;
-    }
-    go = !d->stop;
-    pthread_mutex_unlock(&d->mu);
-    return go;
-}
-
-/* The current generation, or false when stopping. */
-static bool current_gen(struct deliverer *d, uint64_t *out)
-{
-    bool go;
-    pthread_mutex_lock(&d->mu);
-    *out = d->gen;
-    go = !d->stop;
-    pthread_mutex_unlock(&d->mu);
-    return go;
-}
-
-static void bump(struct deliverer *d)
-{
-    pthread_mutex_lock(&d->mu);
-    d->gen++;
-    pthread_cond_broadcast(&d->cond);
-    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < d->nworkers; i++)
+        service_wake(d->workers[i].svc);
 }
 
 void deliver_wake(struct deliverer *d)
 {
     if (d)
-        bump(d);
+        service_wake(d->dispatcher);
 }
 
 /*
- * A store connection for a thread, opened on first use and after an
+ * The store connection of a service, opened on first use and after an
  * error; `*backoff_ms` grows while the database stays away. Returns NULL
  * (after logging the first failure of an outage) when it cannot be opened.
  */
-static struct store *thread_store(struct deliverer *d, struct store **st, int64_t *backoff_ms,
-                                  const char *who)
+static struct store *open_store(struct service *svc, int64_t *backoff_ms, const char *who)
 {
     struct strbuf err = STRBUF_INIT;
-    if (*st)
-        return *st;
-    if (store_open(st, d->store_url, &err)) {
-        log_redact(&err);
+    struct store *st = service_store(svc, &err);
+    if (!st) {
         if (!*backoff_ms)
             log_error("deliver: %s: cannot open the store: %s", who, err.buf);
         *backoff_ms = *backoff_ms ? *backoff_ms * 2 : RECONNECT_MIN_MS;
         if (*backoff_ms > RECONNECT_MAX_MS)
             *backoff_ms = RECONNECT_MAX_MS;
-        *st = NULL;
     } else if (*backoff_ms) {
         log_info("deliver: %s: the store is back", who);
         *backoff_ms = 0;
     }
     strbuf_release(&err);
-    return *st;
+    return st;
 }
 
-/* A database error on `*st`: log it (redacted) and drop the connection. */
-static void store_failed(struct store **st, const char *what, const char *who, struct strbuf *err)
+/* A database error: log it (redacted); the caller drops the connection. */
+static void store_failed(const char *what, const char *who, struct strbuf *err)
 {
     log_redact(err);
     log_error("deliver: %s: %s: %s", who, what, err->buf);
-    store_close(*st);
-    *st = NULL;
 }
 
 /* --- the dispatcher --------------------------------------------------- */
 
-static void *dispatcher_main(void *arg)
+static int64_t dispatcher_pass(struct service *svc, void *arg)
 {
     struct deliverer *d = arg;
-    struct store *st = NULL;
+    struct store *st = open_store(svc, &d->dispatcher_backoff_ms, "dispatcher");
     struct strbuf err = STRBUF_INIT;
-    int64_t backoff = 0;
-    uint64_t gen;
+    int64_t due, now, wait = POLL_MS;
+    int rc;
 
-    while (current_gen(d, &gen)) {
-        int64_t due, now, wait = POLL_MS;
-        int rc;
-
-        if (!thread_store(d, &st, &backoff, "dispatcher")) {
-            /* The workers poll by themselves meanwhile; keep them looking. */
-            bump(d);
-            wait_for(d, gen + 1, backoff);
-            continue;
-        }
-        strbuf_reset(&err);
-        rc = store_delivery_next_due(st, &due, &err);
-        now = now_ms(d);
-        if (!rc && due <= now) {
-            bump(d);
-            gen++;
-        } else if (!rc && due - now < wait) {
-            wait = due - now;
-        } else if (rc && rc != CK_ENOTFOUND) {
-            store_failed(&st, "cannot read the next due delivery", "dispatcher", &err);
-        }
-        wait_for(d, gen, wait);
+    if (!st) {
+        /* The workers poll by themselves meanwhile; keep them looking. */
+        wake_workers(d);
+        return d->dispatcher_backoff_ms;
     }
-    store_close(st);
+    rc = store_delivery_next_due(st, &due, &err);
+    now = now_ms(d);
+    if (!rc && due <= now) {
+        wake_workers(d);
+    } else if (!rc && due - now < wait) {
+        wait = due - now;
+    } else if (rc && rc != CK_ENOTFOUND) {
+        store_failed("cannot read the next due delivery", "dispatcher", &err);
+        service_store_drop(svc);
+    }
     strbuf_release(&err);
-    return NULL;
+    return wait;
 }
 
 /* --- one attempt ------------------------------------------------------ */
@@ -425,11 +380,10 @@ static void describe_answer(const struct http_response *resp, struct strbuf *out
  * Send delivery `dl` (leased to us) once and record the attempt. Returns
  * false when the store failed (the caller reopens it).
  */
-static bool attempt(struct worker *w, struct store **stp, struct http_client *hc,
+static bool attempt(struct worker *w, struct store *st, struct http_client *hc,
                     const struct delivery *dl)
 {
     struct deliverer *d = w->d;
-    struct store *st = *stp;
     struct signal s;
     struct strbuf body = STRBUF_INIT, sig = STRBUF_INIT, err = STRBUF_INIT, error = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
@@ -449,7 +403,7 @@ static bool attempt(struct worker *w, struct store **stp, struct http_client *hc
         t0 = time_mono_ms();
         goto record;
     } else if (rc) {
-        store_failed(stp, "cannot read a signal", w->rcv->name, &err);
+        store_failed("cannot read a signal", w->rcv->name, &err);
         store_ok = false;
         goto out;
     }
@@ -506,7 +460,7 @@ record:;
         goto out;
     } else if (rc) {
         /* The lease lapses and the attempt is made again: same webhook-id. */
-        store_failed(stp, "cannot record a delivery attempt", w->rcv->name, &err);
+        store_failed("cannot record a delivery attempt", w->rcv->name, &err);
         store_ok = false;
         goto out;
     }
@@ -560,47 +514,36 @@ out:
 
 /* --- the workers ------------------------------------------------------ */
 
-static void *worker_main(void *arg)
+/* One pass of a worker: claim one due delivery of its receiver and attempt it. */
+static int64_t worker_pass(struct service *svc, void *arg)
 {
     struct worker *w = arg;
     struct deliverer *d = w->d;
-    struct store *st = NULL;
-    struct http_client *hc = http_client_new();
-    struct strbuf err = STRBUF_INIT, who = STRBUF_INIT;
-    int64_t backoff = 0;
-    uint64_t gen;
+    struct store *st = open_store(svc, &w->backoff_ms, w->who.buf);
+    struct strbuf err = STRBUF_INIT;
+    struct delivery *v = NULL;
+    size_t n = 0;
+    int64_t now, wait = WORKER_IDLE_MS;
+    int rc;
 
-    strbuf_addf(&who, "receiver '%s'", w->rcv->name);
-    while (current_gen(d, &gen)) {
-        struct delivery *v = NULL;
-        size_t n = 0;
-        int64_t now;
-        int rc;
-
-        if (!thread_store(d, &st, &backoff, who.buf)) {
-            wait_for(d, gen, backoff);
-            continue;
-        }
-        now = now_ms(d);
-        strbuf_reset(&err);
-        rc = store_delivery_claim(st, w->rcv->name, now, d->instance, now + d->lease_ms, 1, &v, &n,
-                                  &err);
-        if (rc) {
-            store_failed(&st, "cannot claim deliveries", who.buf, &err);
-            wait_for(d, gen, RECONNECT_MIN_MS);
-            continue;
-        }
-        if (n)
-            attempt(w, &st, hc, &v[0]);
-        deliveries_free(v, n);
-        if (!n)
-            wait_for(d, gen, WORKER_IDLE_MS);
+    if (!st)
+        return w->backoff_ms;
+    now = now_ms(d);
+    rc = store_delivery_claim(st, w->rcv->name, now, d->instance, now + d->lease_ms, 1, &v, &n,
+                              &err);
+    if (rc) {
+        store_failed("cannot claim deliveries", w->who.buf, &err);
+        service_store_drop(svc);
+        wait = RECONNECT_MIN_MS;
+    } else if (n) {
+        /* Claim again at once: more of this receiver's deliveries may be due. */
+        wait = 0;
+        if (!attempt(w, st, w->hc, &v[0]))
+            service_store_drop(svc);
     }
-    store_close(st);
-    http_client_free(hc);
+    deliveries_free(v, n);
     strbuf_release(&err);
-    strbuf_release(&who);
-    return NULL;
+    return wait;
 }
 
 /* --- life cycle ------------------------------------------------------- */
@@ -609,13 +552,15 @@ static void deliverer_free(struct deliverer *d)
 {
     if (!d)
         return;
-    for (size_t i = 0; i < d->nworkers; i++)
+    for (size_t i = 0; i < d->nworkers; i++) {
         OPENSSL_cleanse(&d->workers[i].key, sizeof(d->workers[i].key));
+        http_client_free(d->workers[i].hc);
+        strbuf_release(&d->workers[i].who);
+    }
     free(d->workers);
     free(d->streak);
     free(d->store_url);
     free(d->instance);
-    pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -671,7 +616,6 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
     /* A streak alert left firing by an earlier run is cleared by the first success. */
     d->streak_unclear = true;
     pthread_mutex_init(&d->mu, NULL);
-    cond_init_monotonic(&d->cond);
     declare_metrics(d->metrics);
 
     d->nworkers = s->nreceivers;
@@ -688,6 +632,8 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
         w->index = i;
         w->rcv = &s->receivers[i];
         w->announces = i == first;
+        strbuf_init(&w->who, 0);
+        strbuf_addf(&w->who, "receiver '%s'", w->rcv->name);
         if (whsig_key_parse(w->rcv->secret, &w->key, &why)) {
             /* settings_load() refuses such a secret; this is a second line of defence. */
             strbuf_addf(err, "receiver '%s': %s", w->rcv->name, why.buf);
@@ -712,19 +658,25 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
             return rc;
         }
     }
-    for (size_t i = 0; i < d->nworkers; i++) {
-        if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i])) {
-            strbuf_addstr(err, "deliver: cannot start a worker thread");
-            rc = CK_EIO;
-            break;
-        }
-        d->workers[i].started = true;
+    for (size_t i = 0; i < d->nworkers && !rc; i++) {
+        struct worker *w = &d->workers[i];
+        struct service_config sc = {
+            .name = "deliver worker",
+            .pass = worker_pass,
+            .arg = w,
+            .store_url = d->store_url,
+        };
+        w->hc = http_client_new();
+        rc = service_start(&w->svc, &sc, err);
     }
-    if (!rc && pthread_create(&d->dispatcher, NULL, dispatcher_main, d)) {
-        strbuf_addstr(err, "deliver: cannot start the dispatcher thread");
-        rc = CK_EIO;
-    } else if (!rc) {
-        d->dispatcher_started = true;
+    if (!rc) {
+        struct service_config sc = {
+            .name = "deliver dispatcher",
+            .pass = dispatcher_pass,
+            .arg = d,
+            .store_url = d->store_url,
+        };
+        rc = service_start(&d->dispatcher, &sc, err);
     }
     if (rc) {
         deliver_stop(d);
@@ -740,14 +692,9 @@ void deliver_stop(struct deliverer *d)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&d->mu);
-    d->stop = true;
-    pthread_cond_broadcast(&d->cond);
-    pthread_mutex_unlock(&d->mu);
-    if (d->dispatcher_started)
-        pthread_join(d->dispatcher, NULL);
+    /* The dispatcher first: it wakes the workers. */
+    service_stop(d->dispatcher);
     for (size_t i = 0; i < d->nworkers; i++)
-        if (d->workers[i].started)
-            pthread_join(d->workers[i].thread, NULL);
+        service_stop(d->workers[i].svc);
     deliverer_free(d);
 }
