@@ -34,7 +34,7 @@ struct store;
  *                         a gap the provider cannot fill, raised once
  *   quota:<source>        90% of the provider's daily quota is used
  *
- * (the "database" key is the database watch's, alert/dbwatch.h). Per-job
+ * (the "database" key is the database watch's, daemon/dbwatch.h). Per-job
  * and per-series alerts that a provider causes name its breaker key as
  * inhibited_by, so an open circuit is one message, not one per symbol.
  *

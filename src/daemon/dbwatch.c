@@ -15,7 +15,7 @@
  * forgets it; the next one starts with a clean slate and, if the database
  * is still down, reports it afresh.
  */
-#include "alert/dbwatch.h"
+#include "daemon/dbwatch.h"
 
 #include "alert/alert.h"
 #include "alert/notify.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_ALERT_DBWATCH_H
-#define CK_ALERT_DBWATCH_H
+#ifndef CK_DAEMON_DBWATCH_H
+#define CK_DAEMON_DBWATCH_H
 
 #include <stdbool.h>
 #include <stdint.h>

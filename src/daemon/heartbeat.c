@@ -13,7 +13,7 @@
  * warning, later ones are debug lines, and the first success after a
  * failure says it is back. The same holds for "not healthy, not pinging".
  */
-#include "alert/heartbeat.h"
+#include "daemon/heartbeat.h"
 
 #include "sched/service.h"
 #include "source/http.h"

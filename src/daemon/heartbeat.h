@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_ALERT_HEARTBEAT_H
-#define CK_ALERT_HEARTBEAT_H
+#ifndef CK_DAEMON_HEARTBEAT_H
+#define CK_DAEMON_HEARTBEAT_H
 
 #include <stdbool.h>
 #include <stdint.h>

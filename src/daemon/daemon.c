@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon: start-up and shut-down order, signals, systemd.
+ *
+ * Start-up order: the single-daemon lock for SQLite, the store (opened and migrated once here,
+ * so a bad URL fails fast), the alert channels and manager with its sender,
+ * the scheduler with every job (its completion hook feeds the alerts,
+ * alert/watch.h), the database watch (daemon/dbwatch.h), the optional
+ * heartbeat (daemon/heartbeat.h), the signal deliverer (jobs/deliver.h; the
+ * API wakes it for each new signal), the HTTP API, then READY=1 to
+ * systemd. Stopping goes the other way round; the alert sender stops after
+ * the scheduler, so what the last runs raised is queued, and sent now or
+ * by the next start.
+ *
+ * Signals are blocked in every thread (they are blocked here before the
+ * first thread starts, and threads inherit the mask) and taken
+ * synchronously with sigtimedwait(): SIGTERM/SIGINT stop the daemon (no
+ * new runs, running ones get DRAIN_SECONDS to finish, then the database is
+ * closed cleanly), SIGHUP reopens the log file. The one-second wait
+ * timeout doubles as the systemd watchdog tick.
+ */
+#include "daemon/daemon.h"
+
+#include "alert/alert.h"
+#include "alert/notify.h"
+#include "alert/watch.h"
+#include "api/api.h"
+#include "app/app.h"
+#include "daemon/dbwatch.h"
+#include "daemon/heartbeat.h"
+#include "jobs/deliver.h"
+#include "sched/sched.h"
+#include "source/http.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <systemd/sd-daemon.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+/* Seconds running jobs get to finish after SIGTERM. */
+#define DRAIN_SECONDS 30
+/* The timer thread wakes at least every second; this long without a tick means it is stuck. */
+#define TICK_STALL_MS 10000
+
+/* Everything the daemon starts; stopped in daemon_stop() in reverse order. */
+struct daemon {
+    struct app *app;
+    char *instance;
+    int lock_fd;
+    struct store *st;
+    struct notify_channel **channels;
+    size_t nchannels;
+    struct alert_manager *am;
+    bool sender;
+    struct sched *sched;
+    struct dbwatch *dbw;
+    struct heartbeat *hb;
+    struct deliverer *dlv;
+    struct api *api;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * SQLite allows one daemon per database file: the second one would run
+ * every job twice. An exclusive lock on "<db>.lock" (released by the
+ * kernel if the process dies) keeps it single.
+ */
+static int lock_sqlite(const char *url, int *out_fd, struct strbuf *err)
+{
+    const char *file = store_sqlite_file(url);
+    struct strbuf path = STRBUF_INIT;
+    char pid[32], other[32] = "";
+    ssize_t n;
+    int fd;
+
+    *out_fd = -1;
+    if (!file)
+        return 0;
+    strbuf_addf(&path, "%s.lock", file);
+    fd = open(path.buf, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        strbuf_addf(err, "cannot create lock file '%s': %s", path.buf, strerror(errno));
+        strbuf_release(&path);
+        return CK_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        n = pread(fd, other, sizeof(other) - 1, 0);
+        other[n > 0 ? n : 0] = '\0';
+        other[strcspn(other, "\n")] = '\0';
+        strbuf_addf(err,
+                    "another candlekeep daemon (pid %s) is already running on '%s'; SQLite "
+                    "allows one daemon per database (use PostgreSQL to run several)",
+                    *other ? other : "?", file);
+        close(fd);
+        strbuf_release(&path);
+        return CK_ECONFLICT;
+    }
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warn("run: cannot write the pid to '%s': %s", path.buf, strerror(errno));
+    *out_fd = fd;
+    strbuf_release(&path);
+    return 0;
+}
+
+/* The heartbeat's test: the scheduler ticking and the database reachable. */
+static bool daemon_healthy(void *arg, struct strbuf *why)
+{
+    const struct daemon *d = arg;
+    struct sched_health sh;
+    int64_t since;
+
+    sched_health(d->sched, &sh);
+    since = wall_ms() - sh.last_tick_ms;
+    if (!sh.running) {
+        strbuf_addstr(why, "the scheduler is not running");
+        return false;
+    }
+    if (since > TICK_STALL_MS) {
+        strbuf_addf(why, "the scheduler's timer has not ticked for %lld s",
+                    (long long)since / 1000);
+        return false;
+    }
+    if (!sh.store_ok || (d->dbw && !dbwatch_db_ok(d->dbw))) {
+        strbuf_addstr(why, "the database is unreachable");
+        return false;
+    }
+    return true;
+}
+
+/* The API created a signal: the deliverer sends it now rather than at its next look. */
+static void wake_deliverer(void *arg, const char *signal_id)
+{
+    (void)signal_id;
+    deliver_wake(arg);
+}
+
+/* The store, its lock and the alert manager with its sender. */
+static int start_store_and_alerts(struct daemon *d, struct strbuf *err)
+{
+    struct app *app = d->app;
+    const char *url = app->settings.storage.url;
+    int rc;
+
+    if ((rc = lock_sqlite(url, &d->lock_fd, err)) || (rc = http_global_init(err)) ||
+        (rc = store_open(&d->st, url, err)))
+        return rc;
+    rc = notify_channels_new(&app->settings, NULL, &d->channels, &d->nchannels, err);
+    if (rc)
+        return rc;
+    d->am = alert_manager_new(&app->settings, d->channels, d->nchannels, app->metrics, NULL,
+                              d->instance);
+    app->alerts = d->am;
+    /* Each outcome is told in the transaction that records it ([signals] notify_outcomes). */
+    app->outcomes.notify = outcomes_notify_alert;
+    app->outcomes.notify_arg = d->am;
+    if (!d->nchannels)
+        log_info("run: no alert channel configured ([alerts.telegram], [alerts.webhook]); "
+                 "alerts are recorded only");
+    rc = alert_sender_start(d->am, url, err);
+    d->sender = rc == 0;
+    return rc;
+}
+
+/* The scheduler with every job, and the database watch beside it. */
+static int start_sched(struct daemon *d, struct strbuf *err)
+{
+    struct app *app = d->app;
+    struct sched_config scfg = {
+        .store_url = app->settings.storage.url,
+        .instance = d->instance,
+        .workers = (size_t)app->settings.scheduler.workers,
+        .history_keep = app->settings.scheduler.history_keep,
+        .metrics = app->metrics,
+        .on_run_end = watch_on_run_end,
+        .on_run_end_arg = app,
+    };
+    int rc;
+
+    d->sched = sched_new(&scfg, err);
+    app->sched = d->sched;
+    if (!d->sched)
+        return CK_EIO;
+    if ((rc = app_register_jobs(app, d->sched, err)) || (rc = sched_start(d->sched, err)))
+        return rc;
+    struct dbwatch_config dcfg = {.settings = &app->settings, .sched = d->sched, .am = d->am};
+    return dbwatch_start(&d->dbw, &dcfg, err);
+}
+
+/* The heartbeat (when configured), the signal deliverer and the HTTP API. */
+static int start_outbound(struct daemon *d, struct strbuf *err)
+{
+    struct app *app = d->app;
+    int rc;
+
+    if (*app->settings.heartbeat.url) {
+        /* Its first look would find a timer that has not ticked yet: give it a moment. */
+        struct sched_health sh;
+        for (int i = 0; i < 200; i++) {
+            sched_health(d->sched, &sh);
+            if (sh.last_tick_ms)
+                break;
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        struct heartbeat_config hcfg = {
+            .url = app->settings.heartbeat.url,
+            .interval_ms = app->settings.heartbeat.interval * 1000,
+            .healthy = daemon_healthy,
+            .arg = d,
+        };
+        if ((rc = heartbeat_start(&d->hb, &hcfg, err)))
+            return rc;
+    }
+    struct deliver_config dlcfg = {
+        .settings = &app->settings,
+        .store_url = app->settings.storage.url,
+        .instance = d->instance,
+        .alerts = d->am,
+        .metrics = app->metrics,
+    };
+    if ((rc = deliver_start(&d->dlv, &dlcfg, err)))
+        return rc;
+    struct api_config acfg = {
+        .listen = app->settings.api.listen,
+        .token = app->settings.api.token,
+        .store_url = app->settings.storage.url,
+        .instance = d->instance,
+        .settings = &app->settings,
+        .breakers = app->breakers,
+        .sched = d->sched,
+        .metrics = app->metrics,
+        .started_ms = wall_ms(),
+        .on_signal = wake_deliverer,
+        .on_signal_arg = d->dlv,
+    };
+    return api_start(&d->api, &acfg, err);
+}
+
+/* Serve until SIGTERM or SIGINT; SIGHUP reopens the log. `sigs` are blocked. */
+static void serve(struct daemon *d, const sigset_t *sigs)
+{
+    struct strbuf err = STRBUF_INIT;
+    uint64_t watchdog_usec = 0;
+
+    if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+        watchdog_usec = 0;
+    for (;;) {
+        struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGHUP) {
+            strbuf_reset(&err);
+            if (log_reopen(&err))
+                log_error("run: %s", err.buf);
+            else
+                log_info("run: log file reopened");
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_info("run: %s received, stopping (running jobs get %ds)",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT", DRAIN_SECONDS);
+            break;
+        }
+        /* Only tell the watchdog we are alive while the scheduler really is. */
+        if (watchdog_usec && sched_is_running(d->sched))
+            sd_notify(0, "WATCHDOG=1");
+    }
+    strbuf_release(&err);
+}
+
+/* Stop what runs, newest first; `drain_ms` is what running jobs get. Takes a half-started daemon.
+ */
+static void daemon_stop(struct daemon *d, int64_t drain_ms)
+{
+    api_stop(d->api);
+    deliver_stop(d->dlv);
+    heartbeat_stop(d->hb);
+    sched_stop(d->sched, drain_ms);
+    dbwatch_stop(d->dbw);
+    if (d->sender)
+        alert_sender_stop(d->am);
+    sched_free(d->sched);
+    d->app->sched = NULL;
+    alert_manager_free(d->am);
+    d->app->alerts = NULL;
+    notify_channels_free(d->channels, d->nchannels);
+    store_close(d->st);
+    free(d->instance);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+}
+
+int daemon_run(struct app *app)
+{
+    struct daemon d = {.app = app, .lock_fd = -1};
+    struct strbuf err = STRBUF_INIT;
+    sigset_t sigs;
+    int rc;
+
+    /* Block the signals taken synchronously before any thread exists. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.instance = sched_make_instance_id();
+    rc = start_store_and_alerts(&d, &err);
+    if (!rc)
+        rc = start_sched(&d, &err);
+    if (!rc)
+        rc = start_outbound(&d, &err);
+    if (rc) {
+        log_redact(&err);
+        fprintf(stderr, "candlekeep run: %s\n", err.buf);
+        daemon_stop(&d, 0);
+        strbuf_release(&err);
+        return 1;
+    }
+    log_info("run: candlekeep %s started (instance %s, store %s, api %s port %d, %d workers)",
+             CK_VERSION, d.instance, store_backend_name(d.st), app->settings.api.listen,
+             api_port(d.api), (int)app->settings.scheduler.workers);
+    sd_notify(0, "READY=1\nSTATUS=running");
+    serve(&d, &sigs);
+    sd_notify(0, "STOPPING=1");
+    daemon_stop(&d, DRAIN_SECONDS * 1000);
+    log_info("run: stopped");
+    strbuf_release(&err);
+    return 0;
+}
