@@ -216,7 +216,8 @@ bool api_listen_is_loopback(const char *listen)
 
 /* ---- libmicrohttpd callbacks ---- */
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's printf-style format, passed on as it came. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct api *a = cls;
     char buf[512];
