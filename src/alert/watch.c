@@ -437,7 +437,7 @@ static int look_health(const struct look *lk, const struct app *app, bool daemon
         .calendars = (struct calendar *const *)app->calendars,
         .store_url = app->settings.storage.url,
     };
-    return health_collect(&cfg, lk->st, NULL, lk->now_ms, out, err);
+    return health_collect(&cfg, lk->st, NULL, lk->now_ms / 1000, lk->now_ms, out, err);
 }
 
 /*

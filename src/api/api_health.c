@@ -61,6 +61,7 @@
 #include "jobs/table.h"
 #include "store/store.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,7 @@ int api_health_collect(struct api_request *req, struct store *st, const char *db
         cfg.jobs = job_table_specs(&table);
         cfg.njobs = table.n;
     }
-    rc = health_collect(&cfg, st, db_error, health_now_ms(), out, err);
+    rc = health_collect(&cfg, st, db_error, time_now(), health_now_ms(), out, err);
     free((void *)cfg.jobs);
     job_table_release(&table);
     return rc;

@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 
 #include <jansson.h>
 
@@ -136,7 +137,7 @@ static void collect(const struct settings *s, struct store *st, const char *db_e
         .store_url = s->storage.url,
     };
     /* A failing query hides only its part, as on /health. */
-    health_collect(&cfg, st, db_error, health_now_ms(), r, &err);
+    health_collect(&cfg, st, db_error, time_now(), health_now_ms(), r, &err);
     free((void *)cfg.jobs);
     job_table_release(&table);
     strbuf_release(&err);

@@ -44,12 +44,8 @@
 int64_t health_now_ms(void)
 {
     struct timespec ts;
-    int64_t now = time_now();
     clock_gettime(CLOCK_REALTIME, &ts);
-    /* The wall clock to the millisecond unless the clock is pinned. */
-    if (now == (int64_t)ts.tv_sec)
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    return now * 1000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void health_report_release(struct health_report *r)
@@ -318,13 +314,13 @@ static void part(int rc, int *first, struct strbuf *err, size_t before)
 }
 
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
-                   int64_t now_ms, struct health_report *out, struct strbuf *err)
+                   int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err)
 {
     int first = 0;
 
     memset(out, 0, sizeof(*out));
+    out->now = now;
     out->now_ms = now_ms;
-    out->now = now_ms / 1000;
     out->reachable = st != NULL;
     if (st) {
         out->backend = store_backend_name(st);

@@ -85,8 +85,8 @@ struct health_provider {
 };
 
 struct health_report {
-    int64_t now;    /* Unix s */
-    int64_t now_ms; /* the same instant in ms */
+    int64_t now;    /* Unix s: ages, jobs (the pinnable clock, time_now()) */
+    int64_t now_ms; /* Unix ms: budgets, bans, breakers (the clock they were taken by) */
     bool reachable;
     const char *backend; /* static */
     char *db_error;      /* NULL when reachable */
@@ -104,14 +104,16 @@ struct health_report {
 };
 
 /*
- * Collect the report at `now_ms` (health_now_ms()). `st` NULL: the
+ * Collect the report: ages and jobs at `now` (Unix s; time_now(), which a
+ * test or a replay pins), budgets, bans and breakers at `now_ms` (the
+ * clock the jobs take them by: health_now_ms() or a job's). `st` NULL: the
  * database cannot be reached (`db_error` says why, may be NULL); the
  * report then holds the jobs of the table, the providers' circuits, and
  * nothing from the database. A database error part way leaves that part
  * out and is returned (0 otherwise); release `out` in any case.
  */
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
-                   int64_t now_ms, struct health_report *out, struct strbuf *err);
+                   int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err);
 void health_report_release(struct health_report *r);
 
 /* Is series state `s` skipped by the rule of its provider `p`? */
@@ -123,7 +125,7 @@ bool health_series_skipped(const struct health_provider *p, const struct series_
  */
 bool health_degraded(const struct health_report *r);
 
-/* The clock of the report: Unix ms, pinned by CANDLEKEEP_NOW like time_now(). */
+/* The wall clock in Unix ms, as the jobs take budgets by it. */
 int64_t health_now_ms(void);
 
 /*

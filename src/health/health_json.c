@@ -126,8 +126,9 @@ static json_t *provider_json(const struct health_provider *p, int64_t now_ms)
             o, "ban",
             rs->banned_until_ms > now_ms
                 ? json_pack("{s:o, s:I, s:o}", "until", time_json(rs->banned_until_ms / 1000),
-                            "seconds_left", (json_int_t)((rs->banned_until_ms - now_ms + 999) / 1000),
-                            "reason", str_json(rs->ban_reason))
+                            "seconds_left",
+                            (json_int_t)((rs->banned_until_ms - now_ms + 999) / 1000), "reason",
+                            str_json(rs->ban_reason))
                 : json_null());
     } else {
         json_object_set_new_nocheck(o, "credits", json_null());

@@ -186,7 +186,7 @@ static int collect_health(const struct app *app, struct sched *s, struct store *
         cfg.jobs = job_table_specs(&table);
         cfg.njobs = table.n;
     }
-    rc = health_collect(&cfg, st, NULL, now_ms, &h, err);
+    rc = health_collect(&cfg, st, NULL, now_ms / 1000, now_ms, &h, err);
     if (!rc)
         from_health(&h, r);
     health_report_release(&h);
