@@ -32,9 +32,10 @@
 
 #include "alert/alert.h"
 #include "app/app.h"
+#include "health/health.h"
+#include "jobs/table.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
-#include "resilience/ratelimit.h"
 #include "sched/sched.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -50,8 +51,6 @@
 #include <string.h>
 
 #include "util/banned.h"
-
-#define REFRESH_PREFIX "refresh_candles_"
 
 /* --- recording ------------------------------------------------------------ */
 
@@ -208,13 +207,11 @@ void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e
     struct look lk = {.am = app->alerts, .st = st, .now_ms = e->now_ms, .first_error = STRBUF_INIT};
     struct strbuf key = STRBUF_INIT, tkey = STRBUF_INIT, title = STRBUF_INIT, details = STRBUF_INIT,
                   what = STRBUF_INIT, inhibitor = STRBUF_INIT;
-    bool refresh = has_prefix(e->job_id, REFRESH_PREFIX);
     enum timeframe tf = TF_M1;
+    bool refresh = job_is_refresh(e->job_id, &tf);
 
     if (!app->alerts || !st)
         return;
-    if (refresh && timeframe_parse(e->job_id + strlen(REFRESH_PREFIX), &tf))
-        refresh = false;
     if (refresh)
         strbuf_addf(&what, "%s refresh", timeframe_name(tf));
     else
@@ -270,30 +267,27 @@ void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e
 
 /* --- the polled conditions ------------------------------------------------ */
 
-static void look_overdue(struct look *lk, struct sched *s)
+static void look_overdue(struct look *lk, const struct health_report *h)
 {
-    size_t n = sched_jobs(s, NULL, 0);
-    struct sched_job_info *v = xcalloc(n ? n : 1, sizeof(*v));
     struct strbuf key = STRBUF_INIT, title = STRBUF_INIT, details = STRBUF_INIT;
 
-    n = sched_jobs(s, v, n);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < h->njobs; i++) {
+        const struct health_job *j = &h->jobs[i];
         char next[TIME_BUFSZ];
-        if (!v[i].overdue)
+        if (!j->overdue)
             continue;
         strbuf_reset(&key);
         strbuf_reset(&title);
         strbuf_reset(&details);
-        strbuf_addf(&key, "overdue:%s", v[i].id);
-        strbuf_addf(&title, "%s overdue", v[i].name);
-        time_format_iso8601(v[i].next_run, next);
+        strbuf_addf(&key, "overdue:%s", j->id);
+        strbuf_addf(&title, "%s overdue", j->name);
+        time_format_iso8601(j->next_run, next);
         strbuf_addf(&details,
                     "%s (%s, schedule '%s') was due at %s and has not run for more than a "
                     "period",
-                    v[i].name, v[i].id, v[i].cron, next);
+                    j->name, j->id, j->cron, next);
         fire(lk, key.buf, NOTIFY_WARNING, title.buf, details.buf, NULL);
     }
-    free(v);
     strbuf_release(&key);
     strbuf_release(&title);
     strbuf_release(&details);
@@ -309,58 +303,37 @@ static void format_age(struct strbuf *sb, int64_t secs)
         strbuf_addf(sb, "%" PRId64 "d %02" PRId64 "h", secs / 86400, secs / 3600 % 24);
 }
 
-/* Stale series; returns 0 or the store's error (which stops the look). */
-static int look_stale(struct look *lk, const struct app *app, struct strbuf *err)
+/* Stale series: WATCH_STALE_PERIODS or more periods missing by the calendar. */
+static void look_stale(struct look *lk, const struct health_report *h)
 {
-    const struct settings *s = &app->settings;
     struct strbuf key = STRBUF_INIT, title = STRBUF_INIT, details = STRBUF_INIT,
                   inhibitor = STRBUF_INIT;
-    int64_t now = lk->now_ms / 1000;
-    int rc = 0;
 
-    for (size_t i = 0; i < s->nsources && !rc; i++) {
-        const struct source_settings *src = &s->sources[i];
-        if (!src->enabled)
+    for (size_t i = 0; i < h->nseries; i++) {
+        const struct health_series *e = &h->series[i];
+        char at[TIME_BUFSZ];
+        /* Nothing stored yet: nothing to be stale against. */
+        if (!e->has_latest || e->missing < WATCH_STALE_PERIODS)
             continue;
-        key_of_breaker(&inhibitor, src->name);
-        for (size_t y = 0; y < src->nsymbols && !rc; y++) {
-            for (size_t t = 0; t < src->ntimeframes && !rc; t++) {
-                struct series_key k = {src->name, src->symbols[y], src->timeframes[t]};
-                int64_t latest, missing;
-                char at[TIME_BUFSZ];
-                rc = store_latest_time(lk->st, &k, &latest, err);
-                if (rc == CK_ENOTFOUND) {
-                    /* Nothing stored yet: nothing to be stale against. */
-                    strbuf_reset(err);
-                    rc = 0;
-                    continue;
-                }
-                if (rc)
-                    break;
-                missing = watch_missing_periods(app_calendar(app, i), k.tf, latest, now, 100000);
-                if (missing < WATCH_STALE_PERIODS)
-                    continue;
-                strbuf_reset(&key);
-                strbuf_reset(&title);
-                strbuf_reset(&details);
-                strbuf_addf(&key, "stale:%s:%s:%s", k.source, k.symbol, timeframe_name(k.tf));
-                strbuf_addf(&title, "%s %s data stale", k.symbol, timeframe_name(k.tf));
-                time_format_iso8601(latest, at);
-                strbuf_addf(&details,
-                            "%s %s %s: no new candle for %" PRId64 " periods the market was "
-                            "open; the newest opened at %s (",
-                            k.source, k.symbol, timeframe_name(k.tf), missing, at);
-                format_age(&details, now - latest - timeframe_seconds(k.tf));
-                strbuf_addstr(&details, " ago)");
-                fire(lk, key.buf, NOTIFY_WARNING, title.buf, details.buf, inhibitor.buf);
-            }
-        }
+        key_of_breaker(&inhibitor, e->source);
+        strbuf_reset(&key);
+        strbuf_reset(&title);
+        strbuf_reset(&details);
+        strbuf_addf(&key, "stale:%s:%s:%s", e->source, e->symbol, timeframe_name(e->tf));
+        strbuf_addf(&title, "%s %s data stale", e->symbol, timeframe_name(e->tf));
+        time_format_iso8601(e->latest, at);
+        strbuf_addf(&details,
+                    "%s %s %s: no new candle for %" PRId64 " periods the market was "
+                    "open; the newest opened at %s (",
+                    e->source, e->symbol, timeframe_name(e->tf), e->missing, at);
+        format_age(&details, e->age);
+        strbuf_addstr(&details, " ago)");
+        fire(lk, key.buf, NOTIFY_WARNING, title.buf, details.buf, inhibitor.buf);
     }
     strbuf_release(&key);
     strbuf_release(&title);
     strbuf_release(&details);
     strbuf_release(&inhibitor);
-    return rc;
 }
 
 static bool alert_exists(const struct alert_info *v, size_t n, const char *key)
@@ -424,39 +397,47 @@ static int look_gaps(struct look *lk, const struct alert_info *all, size_t nall,
     return rc;
 }
 
-static int look_quota(struct look *lk, const struct app *app, struct strbuf *err)
+static void look_quota(struct look *lk, const struct health_report *h)
 {
-    const struct settings *s = &app->settings;
     struct strbuf key = STRBUF_INIT, title = STRBUF_INIT, details = STRBUF_INIT;
-    int rc = 0;
 
-    for (size_t i = 0; i < s->nsources && !rc; i++) {
-        const struct source_settings *src = &s->sources[i];
-        struct rate_budget b;
-        struct rate_state rs;
-        if (!src->enabled || src->daily_quota <= 0)
-            continue;
-        ratelimit_budget(&b, src->name, src->rate_per_minute, src->daily_quota);
-        rc = store_rate_peek(lk->st, &b, lk->now_ms, &rs, err);
-        if (rc)
-            break;
-        if (rs.day_used * 100 < src->daily_quota * WATCH_QUOTA_PERCENT)
+    for (size_t i = 0; i < h->nproviders; i++) {
+        const struct health_provider *p = &h->providers[i];
+        int64_t quota = p->budget.per_day;
+        if (!p->has_budget || quota <= 0 || p->rate.day_used * 100 < quota * WATCH_QUOTA_PERCENT)
             continue;
         strbuf_reset(&key);
         strbuf_reset(&title);
         strbuf_reset(&details);
-        strbuf_addf(&key, "quota:%s", src->name);
-        strbuf_addf(&title, "%s daily quota nearly used", src->name);
+        strbuf_addf(&key, "quota:%s", p->source);
+        strbuf_addf(&title, "%s daily quota nearly used", p->source);
         strbuf_addf(&details,
                     "%s has used %" PRId64 " of its %" PRId64 " requests today (UTC); "
                     "refreshes are deferred once it is used up",
-                    src->name, rs.day_used, src->daily_quota);
+                    p->source, p->rate.day_used, quota);
         fire(lk, key.buf, NOTIFY_WARNING, title.buf, details.buf, NULL);
     }
     strbuf_release(&key);
     strbuf_release(&title);
     strbuf_release(&details);
-    return rc;
+}
+
+/*
+ * The health report the polled conditions read, at the look's time: the
+ * jobs of the daemon's scheduler (only there is "overdue" looked at), the
+ * configured series with their missing periods by the calendars, and the
+ * providers' budgets.
+ */
+static int look_health(const struct look *lk, const struct app *app, bool daemon,
+                       struct health_report *out, struct strbuf *err)
+{
+    struct health_config cfg = {
+        .settings = &app->settings,
+        .sched = daemon ? app->sched : NULL,
+        .calendars = (struct calendar *const *)app->calendars,
+        .store_url = app->settings.storage.url,
+    };
+    return health_collect(&cfg, lk->st, NULL, lk->now_ms / 1000, lk->now_ms, out, err);
 }
 
 /*
@@ -482,6 +463,7 @@ int watch_job_run(struct job_ctx *ctx, void *arg)
     struct alert_info *all = NULL, *on = NULL;
     size_t nall = 0, non = 0, cleared = 0;
     bool daemon = app->sched && sched_is_running(app->sched);
+    struct health_report h = {0};
     int rc;
 
     if (!app->alerts) {
@@ -489,17 +471,19 @@ int watch_job_run(struct job_ctx *ctx, void *arg)
         return 0;
     }
     rc = alert_list(ctx->store, NULL, 0, &all, &nall, &err);
+    if (!rc)
+        rc = look_health(&lk, app, daemon, &h, &err);
     if (!rc && daemon) {
         for (size_t i = 0; i < app->settings.nsources; i++)
             look_breaker(&lk, app, i);
-        look_overdue(&lk, app->sched);
+        look_overdue(&lk, &h);
     }
     if (!rc)
-        rc = look_stale(&lk, app, &err);
+        look_stale(&lk, &h);
     if (!rc)
         rc = look_gaps(&lk, all, nall, &err);
     if (!rc)
-        rc = look_quota(&lk, app, &err);
+        look_quota(&lk, &h);
     if (!rc)
         rc = alert_list(ctx->store, &firing, 0, &on, &non, &err);
     for (size_t i = 0; !rc && i < non; i++) {
@@ -527,6 +511,7 @@ int watch_job_run(struct job_ctx *ctx, void *arg)
     }
     alert_infos_free(all, nall);
     alert_infos_free(on, non);
+    health_report_release(&h);
     look_release(&lk);
     strbuf_release(&err);
     return rc;

@@ -27,6 +27,7 @@ struct store;
  *   stale:<source>:<symbol>:<TF>
  *                         WATCH_STALE_PERIODS or more closed periods the
  *                         calendar expects have no candle after the newest
+ *                         (health_missing_periods(), health/rules.h)
  *   gap:<source>:<symbol>:<TF>:<first>
  *                         an open gap of the ledger (first = its first open
  *                         time, ISO 8601); cleared when no longer open
@@ -38,25 +39,17 @@ struct store;
  * and per-series alerts that a provider causes name its breaker key as
  * inhibited_by, so an open circuit is one message, not one per symbol.
  *
- * Breaker state and overdue jobs are facts of the running daemon (its
- * breakers, its scheduler); they are evaluated only where the scheduler
- * runs (app->sched running), never by a one-off command.
+ * The polled conditions read the health report (health/health.h), so an
+ * alert says what /health says. Breaker state and overdue jobs are facts
+ * of the running daemon (its breakers, its scheduler); they are evaluated
+ * only where the scheduler runs (app->sched running), never by a one-off
+ * command.
  */
 
 /* Closed periods without a candle from which a series is stale. */
 #define WATCH_STALE_PERIODS 3
 /* Share of a daily quota (percent) from which quota:<source> fires. */
 #define WATCH_QUOTA_PERCENT 90
-
-/*
- * The periods of `tf` that calendar `cal` expects after the candle opening
- * at `latest`, up to the last one closed at `now` (Unix s): the candles
- * that should be stored and are not. Only expected periods count, so a
- * weekend or a daily pause of the market adds nothing. Counting stops at
- * `cap` (the window scanned is the last `cap` periods at most).
- */
-int64_t watch_missing_periods(const struct calendar *cal, enum timeframe tf, int64_t latest,
-                              int64_t now, int64_t cap);
 
 /*
  * The sched_run_end_fn of the daemon (`arg` is the struct app): streaks,

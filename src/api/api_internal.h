@@ -180,63 +180,14 @@ void api_cache_put(struct api_cache *c, const char *key, const void *validator, 
                    const char *body, size_t len);
 
 /*
- * The series whose freshness /health and /metrics report, with the open
- * time of their newest candle: the configured ones (every enabled
- * source's symbols and timeframes; one index probe each) or, without
- * settings, every stored series. Strings are borrowed from the settings
- * or owned by `struct api_series_list`. (api_health.c)
+ * The health report (health/health.h) as this server sees it: the
+ * configured series and providers, its scheduler's jobs (or, without one,
+ * the job table's), its circuit breakers. `st` NULL: the database cannot
+ * be reached (`db_error` says why). Release `out` in any case. (api_health.c)
  */
-struct api_series {
-    const char *source;
-    const char *symbol;
-    enum timeframe tf;
-    bool has_latest; /* false: no candle stored yet */
-    int64_t latest;
-};
-struct api_series_list {
-    struct api_series *v;
-    size_t n;
-    struct series_info *stored; /* owned, when listed from the store */
-    size_t nstored;
-};
-int api_series_collect(struct api_request *req, struct store *st, struct api_series_list *out,
-                       struct strbuf *err);
-void api_series_release(struct api_series_list *l);
-/* Seconds since the candle opened at `latest` closed, never negative. */
-int64_t api_series_age(enum timeframe tf, int64_t latest, int64_t now);
-
-/*
- * What /health and /metrics show of each configured (enabled) provider:
- * its circuit breaker, its rate budget and the state of its series (the
- * configured ones that have a row). Without settings there are none.
- * (api_health.c)
- */
-struct api_provider {
-    const struct source_settings *src;
-    bool has_circuit;
-    struct breaker_info circuit;
-    bool has_budget; /* the database answered */
-    struct rate_budget budget;
-    struct rate_state rate;
-    struct series_state **series; /* borrowed from `states` of struct api_providers */
-    size_t nseries;
-};
-struct api_providers {
-    struct api_provider *v;
-    size_t n;
-    struct series_state *states; /* owned */
-    size_t nstates;
-};
-/*
- * Collect at `now_ms`; `st` may be NULL (database unreachable: breakers
- * only). Database errors leave the budget and series out and return the
- * error; release `out` with api_providers_release() in any case.
- */
-int api_providers_collect(struct api_request *req, struct store *st, int64_t now_ms,
-                          struct api_providers *out, struct strbuf *err);
-void api_providers_release(struct api_providers *p);
-/* Is series state `s` skipped by the rule of `src` (its streak reached symbol_skip_after)? */
-bool api_series_is_skipped(const struct source_settings *src, const struct series_state *s);
+struct health_report;
+int api_health_collect(struct api_request *req, struct store *st, const char *db_error,
+                       struct health_report *out, struct strbuf *err);
 
 /* ---- helpers (api.c) ---- */
 

@@ -40,13 +40,12 @@
  */
 #include "api/api_internal.h"
 
-#include "app/settings.h"
+#include "health/health.h"
 #include "market/timeframe.h"
 #include "resilience/breaker.h"
 #include "store/store.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
-#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -67,27 +66,21 @@ static void series_labels(struct strbuf *sb, const char *source, const char *sym
     metrics_labels(sb, "source", source, "symbol", symbol, "timeframe", timeframe_name(tf), NULL);
 }
 
-static void add_store_metrics(struct api_request *req, struct metrics *m, struct store *st)
+/* Ages of the series with a candle. */
+static void add_series_metrics(const struct health_report *r, struct metrics *m)
 {
-    struct strbuf err = STRBUF_INIT, lab = STRBUF_INIT;
-    struct api_series_list series;
-    int64_t now = time_now();
+    struct strbuf lab = STRBUF_INIT;
 
     metrics_declare(m, "latest_candle_age_seconds", METRIC_GAUGE,
                     "Seconds since the newest stored candle of each series closed.");
-    if (!api_series_collect(req, st, &series, &err)) {
-        for (size_t i = 0; i < series.n; i++) {
-            const struct api_series *se = &series.v[i];
-            if (!se->has_latest)
-                continue;
-            series_labels(&lab, se->source, se->symbol, se->tf);
-            metrics_set(m, "latest_candle_age_seconds", lab.buf,
-                        (double)api_series_age(se->tf, se->latest, now));
-        }
+    for (size_t i = 0; i < r->nseries; i++) {
+        const struct health_series *se = &r->series[i];
+        if (!se->has_latest)
+            continue;
+        series_labels(&lab, se->source, se->symbol, se->tf);
+        metrics_set(m, "latest_candle_age_seconds", lab.buf, (double)se->age);
     }
-    api_series_release(&series);
     strbuf_release(&lab);
-    strbuf_release(&err);
 }
 
 static void declare_provider_metrics(struct metrics *m)
@@ -121,21 +114,19 @@ static void credits(struct metrics *m, struct strbuf *lab, const char *source, c
                     (double)(used < limit ? limit - used : 0));
 }
 
-/* The providers' families; `st` NULL: the circuit breakers only. */
-static void add_provider_metrics(struct api_request *req, struct metrics *m, struct store *st)
+/* The providers' families; without the database (`r` unreachable), the circuit breakers only. */
+static void add_provider_metrics(const struct health_report *r, struct metrics *m)
 {
-    struct strbuf err = STRBUF_INIT, lab = STRBUF_INIT;
-    struct api_providers ps;
-    int64_t now_ms = api_now_ms();
+    struct strbuf lab = STRBUF_INIT;
+    int64_t now_ms = r->now_ms;
 
     declare_provider_metrics(m);
-    api_providers_collect(req, st, now_ms, &ps, &err);
-    for (size_t i = 0; i < ps.n; i++) {
-        const struct api_provider *p = &ps.v[i];
-        const char *name = p->src->name;
+    for (size_t i = 0; i < r->nproviders; i++) {
+        const struct health_provider *p = &r->providers[i];
+        const char *name = p->source;
         strbuf_reset(&lab);
         metrics_labels(&lab, "source", name, NULL);
-        if (p->has_circuit) {
+        if (p->circuit_known) {
             int64_t wait = p->circuit.next_probe_ms - now_ms;
             metrics_set(m, "circuit_state", lab.buf, (double)p->circuit.state);
             metrics_set(m, "circuit_next_probe_seconds", lab.buf,
@@ -153,13 +144,11 @@ static void add_provider_metrics(struct api_request *req, struct metrics *m, str
             const struct series_state *ss = p->series[j];
             series_labels(&lab, name, ss->symbol, ss->tf);
             metrics_set(m, "series_failure_streak", lab.buf, (double)ss->streak);
-            metrics_set(m, "series_skipped", lab.buf, api_series_is_skipped(p->src, ss) ? 1 : 0);
+            metrics_set(m, "series_skipped", lab.buf, health_series_skipped(p, ss) ? 1 : 0);
             metrics_set(m, "series_deferred", lab.buf, ss->deferred_since ? 1 : 0);
         }
     }
-    api_providers_release(&ps);
     strbuf_release(&lab);
-    strbuf_release(&err);
 }
 
 static int64_t open_fds(void)
@@ -235,9 +224,13 @@ void api_metrics_get(struct api_request *req)
     metrics_declare(scrape, "database_up", METRIC_GAUGE,
                     "1 when the database answered this scrape, 0 otherwise.");
     metrics_set(scrape, "database_up", NULL, db_up);
+    struct health_report r;
+    strbuf_reset(&err);
+    api_health_collect(req, db_up ? st : NULL, NULL, &r, &err);
     if (db_up)
-        add_store_metrics(req, scrape, st);
-    add_provider_metrics(req, scrape, db_up ? st : NULL);
+        add_series_metrics(&r, scrape);
+    add_provider_metrics(&r, scrape);
+    health_report_release(&r);
     if (!db_up && st)
         api_store_reset(req);
     add_process_metrics(scrape, a->started_ms);

@@ -6,12 +6,9 @@
  */
 #include "app/app.h"
 
-#include "alert/watch.h"
-#include "jobs/digest.h"
-#include "jobs/retention.h"
+#include "jobs/table.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
-#include "sched/sched.h"
 #include "util/error.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
@@ -100,77 +97,11 @@ struct breaker *app_breaker(const struct app *app, size_t i)
 
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err)
 {
-    bool used[TF_COUNT] = {false};
-    const struct settings *st = &app->settings;
+    struct job_table t;
+    int rc;
 
-    for (size_t i = 0; i < st->nsources; i++) {
-        if (!st->sources[i].enabled)
-            continue;
-        for (size_t j = 0; j < st->sources[i].ntimeframes; j++)
-            used[st->sources[i].timeframes[j]] = true;
-    }
-    for (int tf = 0; tf < TF_COUNT; tf++) {
-        struct strbuf id = STRBUF_INIT, name = STRBUF_INIT;
-        int rc;
-        if (!used[tf])
-            continue;
-        strbuf_addf(&id, "refresh_candles_%s", timeframe_name((enum timeframe)tf));
-        strbuf_addf(&name, "%s candle refresh", timeframe_name((enum timeframe)tf));
-        struct sched_job_def def = {
-            .id = id.buf,
-            .name = name.buf,
-            .cron = st->jobs.refresh_cron[tf],
-            .timeout = st->jobs.refresh_timeout,
-            .fn = refresh_job_run,
-            .arg = &app->refresh[tf],
-        };
-        rc = sched_add_job(s, &def, err);
-        strbuf_release(&id);
-        strbuf_release(&name);
-        if (rc)
-            return rc;
-    }
-    /*
-     * Data retention, signal outcomes, the alert conditions polled every
-     * minute and the daily digest (jobs/retention.h, jobs/outcomes.h,
-     * alert/watch.h, jobs/digest.h).
-     */
-    const struct sched_job_def more[] = {
-        {
-            .id = RETENTION_JOB_ID,
-            .name = "data retention",
-            .cron = st->jobs.retention_cron,
-            .fn = retention_job_run,
-            .arg = &app->settings.retention,
-        },
-        {
-            .id = OUTCOMES_JOB_ID,
-            .name = "signal outcomes",
-            .cron = st->jobs.outcomes_cron,
-            .fn = outcomes_job_run,
-            .arg = &app->outcomes,
-        },
-        {
-            .id = "watch_alerts",
-            .name = "Alert watch",
-            .cron = st->jobs.watch_cron,
-            .fn = watch_job_run,
-            .arg = app,
-        },
-        {
-            .id = "digest",
-            .name = "Health digest",
-            .cron = st->digest.schedule,
-            /* An hour at most, whatever the schedule: it is a few queries. */
-            .timeout = 3600,
-            .fn = digest_job_run,
-            .arg = app,
-        },
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(more); i++) {
-        int rc = sched_add_job(s, &more[i], err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    job_table_build(&app->settings, app, &t);
+    rc = job_table_register(&t, s, err);
+    job_table_release(&t);
+    return rc;
 }

@@ -43,9 +43,9 @@ int app_init(struct app *app, struct strbuf *err);
 void app_release(struct app *app);
 
 /*
- * Register every scheduled job: refresh_candles_<TF> for each configured
- * timeframe, retention, detect_outcomes, watch_alerts ([jobs] watch_alerts,
- * every minute) and digest ([digest] schedule).
+ * Register every job of the job table (jobs/table.h) with `s`, each bound
+ * to what it needs from `app` (set app->alerts first: detect_outcomes
+ * tells its outcomes through it).
  */
 int app_register_jobs(struct app *app, struct sched *s, struct strbuf *err);
 

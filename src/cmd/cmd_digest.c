@@ -12,6 +12,7 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "app/app.h"
+#include "health/health.h"
 #include "jobs/digest.h"
 #include "sched/sched.h"
 #include "store/store.h"
@@ -24,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/banned.h"
 
@@ -36,13 +36,6 @@ static void usage(FILE *fp)
                 "today and the database's size. --print writes it to stdout; --send queues\n"
                 "it for the alert channels ([alerts.telegram], [alerts.webhook]), which the\n"
                 "daemon delivers. The daemon sends it by itself at [digest] schedule.\n");
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int cmd_digest(int argc, char **argv)
@@ -59,7 +52,6 @@ int cmd_digest(int argc, char **argv)
     struct app app;
     struct strbuf err = STRBUF_INIT, title = STRBUF_INIT, text = STRBUF_INIT;
     struct store *st = NULL;
-    struct sched *sched = NULL;
     struct notify_channel **channels = NULL;
     size_t nchannels = 0;
     struct alert_manager *am = NULL;
@@ -105,26 +97,9 @@ int cmd_digest(int argc, char **argv)
     if (rc)
         goto out;
 
-    /* The job table, as the daemon registers it; this scheduler never starts. */
     instance = sched_make_instance_id();
-    struct strbuf id = STRBUF_INIT;
-    strbuf_addf(&id, "cli:%s", instance);
-    struct sched_config scfg = {
-        .store_url = app.settings.storage.url,
-        .instance = id.buf,
-        .workers = 1,
-        .manual_only = true,
-    };
-    sched = sched_new(&scfg, &err);
-    strbuf_release(&id);
-    if (!sched || app_register_jobs(&app, sched, &err)) {
-        fprintf(stderr, "candlekeep digest: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-
-    int64_t now_ms = wall_ms();
-    if (digest_collect(&app, sched, st, now_ms, &r, &err)) {
+    int64_t now_ms = health_now_ms();
+    if (digest_collect(&app, NULL, st, now_ms, &r, &err)) {
         log_redact(&err);
         fprintf(stderr, "candlekeep digest: %s\n", err.buf);
         rc = CMD_FAIL;
@@ -163,7 +138,6 @@ out:
     digest_report_release(&r);
     alert_manager_free(am);
     notify_channels_free(channels, nchannels);
-    sched_free(sched);
     store_close(st);
     app_release(&app);
     free(instance);

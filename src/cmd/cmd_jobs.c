@@ -16,7 +16,8 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "alert/watch.h"
-#include "sched/cron.h"
+#include "health/health.h"
+#include "jobs/table.h"
 #include "sched/sched.h"
 #include "source/http.h"
 #include "store/store.h"
@@ -47,20 +48,17 @@ static void usage(FILE *fp)
                 "(refused while it runs elsewhere) and records it like a scheduled run.\n");
 }
 
-/* The configured jobs, as the daemon would register them. */
-struct job_list {
-    struct sched_job_info *v;
-    size_t n;
-    struct sched *s;
-};
-
-static int load_jobs(struct app *app, struct job_list *jl, bool manual_only, struct strbuf *err)
+/*
+ * A scheduler that runs only what it is told, with the job table bound to
+ * `app` (whose alert manager is set first), as the daemon's: `jobs run`.
+ */
+static struct sched *run_sched(struct app *app, struct strbuf *err)
 {
     struct sched_config cfg = {
         .store_url = app->settings.storage.url,
         .workers = 1,
         .metrics = app->metrics,
-        .manual_only = manual_only,
+        .manual_only = true,
         .history_keep = app->settings.scheduler.history_keep,
         /* A run here counts in the streaks and alerts as a run of the daemon does. */
         .on_run_end = app->alerts ? watch_on_run_end : NULL,
@@ -70,30 +68,21 @@ static int load_jobs(struct app *app, struct job_list *jl, bool manual_only, str
     struct strbuf id = STRBUF_INIT;
     strbuf_addf(&id, "cli:%s", inst);
     cfg.instance = id.buf;
-    jl->s = sched_new(&cfg, err);
+    struct sched *s = sched_new(&cfg, err);
     free(inst);
     strbuf_release(&id);
-    if (!jl->s || app_register_jobs(app, jl->s, err))
-        return CK_ECONFIG;
-    jl->n = sched_jobs(jl->s, NULL, 0);
-    jl->v = xcalloc(jl->n ? jl->n : 1, sizeof(*jl->v));
-    sched_jobs(jl->s, jl->v, jl->n);
-    return 0;
+    if (s && app_register_jobs(app, s, err)) {
+        sched_free(s);
+        s = NULL;
+    }
+    return s;
 }
 
-static const struct sched_job_info *find(const struct job_list *jl, const char *id)
-{
-    for (size_t i = 0; i < jl->n; i++)
-        if (!strcmp(jl->v[i].id, id))
-            return &jl->v[i];
-    return NULL;
-}
-
-static int unknown_job(const struct job_list *jl, const char *id)
+static int unknown_job(const struct job_table *t, const char *id)
 {
     fprintf(stderr, "candlekeep jobs: no job '%s'; configured:", id);
-    for (size_t i = 0; i < jl->n; i++)
-        fprintf(stderr, " %s", jl->v[i].id);
+    for (size_t i = 0; i < t->n; i++)
+        fprintf(stderr, " %s", t->v[i].id);
     fprintf(stderr, "\n");
     return CMD_USAGE;
 }
@@ -107,43 +96,50 @@ static void fmt_ms(int64_t ms, char buf[TIME_BUFSZ])
     time_format_iso8601(ms / 1000, buf);
 }
 
-static int do_list(struct store *st, const struct job_list *jl, enum out_format fmt)
+/* The jobs of the table with their state, from the health report (no scheduler). */
+static int do_list(struct store *st, const struct settings *set, const struct job_table *t,
+                   enum out_format fmt)
 {
     static const char *const cols[] = {"id",     "schedule",    "next_run", "paused",
                                        "streak", "last_status", "last_run", "last_message"};
     struct strbuf err = STRBUF_INIT;
-    struct out_table *t = out_table_new(fmt, cols, 8);
-    int64_t now = time_now();
-    out_table_numeric(t, 4);
-    for (size_t i = 0; i < jl->n; i++) {
-        const struct sched_job_info *ji = &jl->v[i];
-        struct job_state js;
+    struct out_table *tab = out_table_new(fmt, cols, 8);
+    struct health_report r;
+    struct health_config cfg = {
+        .settings = set,
+        .jobs = job_table_specs(t),
+        .njobs = t->n,
+        .store_url = set->storage.url,
+    };
+    health_collect(&cfg, st, NULL, time_now(), health_now_ms(), &r, &err);
+    out_table_numeric(tab, 4);
+    for (size_t i = 0; i < r.njobs; i++) {
+        const struct health_job *j = &r.jobs[i];
         struct job_run *runs = NULL;
         size_t nr = 0;
-        char next[TIME_BUFSZ], last[TIME_BUFSZ], streak[24];
-        struct cron_expr ce;
-        bool have = !store_job_get(st, ji->id, &js, &err);
+        char next[TIME_BUFSZ] = "", last[TIME_BUFSZ], streak[24];
+        if (!j->configured)
+            continue;
         strbuf_reset(&err);
-        store_job_runs_list(st, ji->id, 1, &runs, &nr, &err);
-        strbuf_reset(&err);
-        cron_parse(&ce, ji->cron, &err);
-        time_format_iso8601(cron_next(&ce, now), next);
+        store_job_runs_list(st, j->id, 1, &runs, &nr, &err);
+        if (j->next_run > 0)
+            time_format_iso8601(j->next_run, next);
         fmt_ms(nr ? runs[0].started : 0, last);
-        snprintf(streak, sizeof(streak), "%" PRId64, have ? js.streak : 0);
-        const char *row[] = {ji->id,
-                             ji->cron,
-                             next,
-                             have && js.paused ? "true" : "false",
+        snprintf(streak, sizeof(streak), "%" PRId64, j->streak);
+        const char *row[] = {j->id,
+                             j->cron,
+                             *next ? next : NULL,
+                             j->paused ? "true" : "false",
                              streak,
                              nr ? job_status_name(runs[0].status) : NULL,
                              nr ? last : NULL,
                              nr ? runs[0].message : NULL};
-        out_table_row(t, row);
+        out_table_row(tab, row);
         job_runs_free(runs, nr);
-        if (have)
-            job_state_release(&js);
     }
-    out_table_flush(t);
+    out_table_flush(tab);
+    health_report_release(&r);
+    free((void *)cfg.jobs);
     strbuf_release(&err);
     return CMD_OK;
 }
@@ -191,22 +187,25 @@ static int do_runs(struct store *st, const char *id, size_t limit, enum out_form
     return CMD_OK;
 }
 
-static int do_run(struct job_list *jl, const char *id, struct store *st)
+static int do_run(struct app *app, const char *id, struct store *st)
 {
     struct strbuf err = STRBUF_INIT;
     struct job_run *runs = NULL;
     size_t n = 0;
     int rc;
+    struct sched *s = run_sched(app, &err);
 
-    if (sched_start_workers(jl->s, &err) || sched_run_now(jl->s, id, &err)) {
+    if (!s || sched_start_workers(s, &err) || sched_run_now(s, id, &err)) {
+        sched_free(s);
         fprintf(stderr, "candlekeep jobs run: %s\n", err.buf);
         strbuf_release(&err);
         return CMD_FAIL;
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    sched_tick(jl->s, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    sched_wait_idle(jl->s);
+    sched_tick(s, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    sched_wait_idle(s);
+    sched_free(s);
     rc = store_job_runs_list(st, id, 1, &runs, &n, &err);
     if (rc || !n) {
         fprintf(stderr, "candlekeep jobs run: %s: the run left no record%s%s\n", id,
@@ -234,7 +233,7 @@ int cmd_jobs(int argc, char **argv)
     const char *action = "list", *id = NULL;
     int64_t limit = 20;
     struct strbuf err = STRBUF_INIT;
-    struct job_list jl = {0};
+    struct job_table table = {0};
     struct store *st = NULL;
     struct app app;
     struct notify_channel **channels = NULL;
@@ -289,20 +288,21 @@ int cmd_jobs(int argc, char **argv)
     }
     if (!strcmp(action, "run"))
         app.alerts = alert_manager_new(&app.settings, channels, nchannels, NULL, NULL, NULL);
-    if (app_init(&app, &err) || load_jobs(&app, &jl, true, &err)) {
+    if (app_init(&app, &err)) {
         fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
     }
-    if (id && !find(&jl, id) && strcmp(action, "runs")) {
-        rc = unknown_job(&jl, id);
+    job_table_build(&app.settings, NULL, &table);
+    if (id && !job_table_find(&table, id) && strcmp(action, "runs")) {
+        rc = unknown_job(&table, id);
         goto out;
     }
     rc = cmd_open_store(&app.settings, "jobs", &st);
     if (rc)
         goto out;
     if (!strcmp(action, "list")) {
-        rc = do_list(st, &jl, cc.format);
+        rc = do_list(st, &app.settings, &table, cc.format);
     } else if (!strcmp(action, "runs")) {
         rc = do_runs(st, id, (size_t)limit, cc.format);
     } else if (!strcmp(action, "run")) {
@@ -310,7 +310,7 @@ int cmd_jobs(int argc, char **argv)
             fprintf(stderr, "candlekeep jobs run: %s\n", err.buf);
             rc = CMD_FAIL;
         } else {
-            rc = do_run(&jl, id, st);
+            rc = do_run(&app, id, st);
         }
     } else {
         bool pause = !strcmp(action, "pause");
@@ -324,8 +324,7 @@ int cmd_jobs(int argc, char **argv)
     }
 out:
     store_close(st);
-    sched_free(jl.s);
-    free(jl.v);
+    job_table_release(&table);
     alert_manager_free(app.alerts);
     notify_channels_free(channels, nchannels);
     app_release(&app);

@@ -4,11 +4,11 @@
  *
  * Collecting reads only the database and the configuration: signal counts
  * (store_signal_counts), the last finished run of the retention job and
- * its details, the daemons whose instance lease is current, the jobs'
- * rows (paused, streak, last fire; overdue is worked out from the last
- * fire and the schedule as `candlekeep status` does), the newest candle of
- * every configured series, the open gaps, the rate budgets' day counts,
- * the database's size and, for SQLite, the free space of its file system.
+ * its details; from the health report (health/health.h, so the digest
+ * says what /health and `candlekeep status` say) the daemons, the jobs
+ * (paused, streak, overdue), the newest candle and age of every configured
+ * series, the open gaps and the rate budgets' day counts; the database's
+ * size and, for SQLite, the free space of its file system.
  *
  * Formatting is a pure function of the report, so a test can pin the text
  * without a database. The text is plain; the channels escape it (the
@@ -19,9 +19,9 @@
 
 #include "alert/alert.h"
 #include "app/app.h"
+#include "health/health.h"
+#include "jobs/table.h"
 #include "jobs/retention.h"
-#include "resilience/ratelimit.h"
-#include "sched/cron.h"
 #include "sched/sched.h"
 #include "store/signals.h"
 #include "store/store.h"
@@ -128,108 +128,70 @@ static int collect_retention(struct store *st, struct digest_report *r, struct s
     return rc;
 }
 
-/* --- the jobs ------------------------------------------------------------- */
+/* --- jobs, series, gaps, providers: the health report ---------------------- */
 
-static int collect_jobs(struct sched *s, struct store *st, struct digest_report *r,
-                        struct strbuf *err)
+static void from_health(const struct health_report *h, struct digest_report *r)
 {
-    size_t n = s ? sched_jobs(s, NULL, 0) : 0, nstates = 0;
-    struct sched_job_info *v = xcalloc(n ? n : 1, sizeof(*v));
-    struct job_state *states = NULL;
-    int rc;
-
-    if (s)
-        n = sched_jobs(s, v, n);
-    rc = store_job_list(st, &states, &nstates, err);
-    r->jobs = xcalloc(n ? n : 1, sizeof(*r->jobs));
-    for (size_t i = 0; !rc && i < n; i++) {
-        struct digest_job *j = &r->jobs[r->njobs++];
-        const struct job_state *js = NULL;
-        struct cron_expr ce;
-        struct strbuf ignored = STRBUF_INIT;
-        j->id = xstrdup(v[i].id);
-        for (size_t k = 0; k < nstates && !js; k++)
-            if (!strcmp(states[k].job_id, v[i].id))
-                js = &states[k];
-        if (!js)
+    r->daemons = h->ndaemons;
+    r->jobs = xcalloc(h->njobs ? h->njobs : 1, sizeof(*r->jobs));
+    for (size_t i = 0; i < h->njobs; i++) {
+        const struct health_job *hj = &h->jobs[i];
+        if (!hj->configured)
             continue;
-        j->paused = js->paused;
-        j->streak = js->streak;
-        /* As `candlekeep status` says it: the fire after the last one handled is a period late. */
-        if (!j->paused && js->last_fire > 0 && !cron_parse(&ce, v[i].cron, &ignored)) {
-            int64_t next = cron_next(&ce, js->last_fire);
-            j->overdue = next > 0 && r->now > next + v[i].period;
-        }
-        strbuf_release(&ignored);
+        r->jobs[r->njobs++] = (struct digest_job){.id = xstrdup(hj->id),
+                                                  .paused = hj->paused,
+                                                  .overdue = hj->overdue,
+                                                  .streak = hj->streak};
     }
-    job_states_free(states, nstates);
-    free(v);
-    return rc;
+    r->series = xcalloc(h->nseries ? h->nseries : 1, sizeof(*r->series));
+    for (size_t i = 0; i < h->nseries; i++) {
+        const struct health_series *hs = &h->series[i];
+        r->series[r->nseries++] = (struct digest_series){.source = xstrdup(hs->source),
+                                                         .symbol = xstrdup(hs->symbol),
+                                                         .tf = hs->tf,
+                                                         .has_latest = hs->has_latest,
+                                                         .latest = hs->latest,
+                                                         .age = hs->age,
+                                                         .open_gaps = hs->open_gaps};
+    }
+    r->open_gaps = h->open_gaps;
+    r->providers = xcalloc(h->nproviders ? h->nproviders : 1, sizeof(*r->providers));
+    for (size_t i = 0; i < h->nproviders; i++) {
+        const struct health_provider *p = &h->providers[i];
+        r->providers[r->nproviders++] = (struct digest_provider){.source = xstrdup(p->source),
+                                                                 .day_used = p->rate.day_used,
+                                                                 .per_day = p->budget.per_day};
+    }
 }
 
-/* --- series, gaps, providers --------------------------------------------- */
-
-static int collect_series(const struct app *app, struct store *st, struct digest_report *r,
-                          struct strbuf *err)
+/*
+ * The health report the digest reads: the jobs of `s` (the daemon's
+ * scheduler) or of the job table, with the daemon's breakers when `s` runs.
+ */
+static int collect_health(const struct app *app, struct sched *s, struct store *st, int64_t now_ms,
+                          struct digest_report *r, struct strbuf *err)
 {
-    const struct settings *s = &app->settings;
-    struct gap_query q = {.has_state = true, .state = GAP_OPEN};
-    struct gap_record *gaps = NULL;
-    size_t ngaps = 0, alloc = 0;
-    int rc = store_list_gaps(st, &q, &gaps, &ngaps, err);
+    struct job_table table = {0};
+    struct health_report h;
+    struct health_config cfg = {
+        .settings = &app->settings,
+        .sched = s,
+        .breakers = s ? app->breakers : NULL,
+        .store_url = app->settings.storage.url,
+    };
+    int rc;
 
-    r->open_gaps = (int64_t)ngaps;
-    for (size_t i = 0; !rc && i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
-        if (!src->enabled)
-            continue;
-        for (size_t y = 0; !rc && y < src->nsymbols; y++) {
-            for (size_t t = 0; !rc && t < src->ntimeframes; t++) {
-                struct series_key k = {src->name, src->symbols[y], src->timeframes[t]};
-                struct digest_series *e;
-                int64_t latest = 0;
-                rc = store_latest_time(st, &k, &latest, err);
-                if (rc && rc != CK_ENOTFOUND)
-                    break;
-                ALLOC_GROW(r->series, r->nseries + 1, alloc);
-                e = &r->series[r->nseries++];
-                memset(e, 0, sizeof(*e));
-                e->source = xstrdup(k.source);
-                e->symbol = xstrdup(k.symbol);
-                e->tf = k.tf;
-                e->has_latest = rc == 0;
-                if (e->has_latest) {
-                    e->latest = latest;
-                    e->age = r->now - (latest + timeframe_seconds(k.tf));
-                    if (e->age < 0)
-                        e->age = 0;
-                }
-                for (size_t g = 0; g < ngaps; g++)
-                    e->open_gaps += !strcmp(gaps[g].source, k.source) &&
-                                    !strcmp(gaps[g].symbol, k.symbol) && gaps[g].tf == k.tf;
-                strbuf_reset(err);
-                rc = 0;
-            }
-        }
+    if (!s) {
+        job_table_build(&app->settings, NULL, &table);
+        cfg.jobs = job_table_specs(&table);
+        cfg.njobs = table.n;
     }
-    gap_records_free(gaps, ngaps);
-    if (rc)
-        return rc;
-
-    r->providers = xcalloc(s->nsources ? s->nsources : 1, sizeof(*r->providers));
-    for (size_t i = 0; !rc && i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
-        struct rate_budget b;
-        struct rate_state rs;
-        if (!src->enabled)
-            continue;
-        ratelimit_budget(&b, src->name, src->rate_per_minute, src->daily_quota);
-        rc = store_rate_peek(st, &b, r->now * 1000, &rs, err);
-        if (rc)
-            break;
-        r->providers[r->nproviders++] = (struct digest_provider){
-            .source = xstrdup(src->name), .day_used = rs.day_used, .per_day = src->daily_quota};
-    }
+    rc = health_collect(&cfg, st, NULL, now_ms / 1000, now_ms, &h, err);
+    if (!rc)
+        from_health(&h, r);
+    health_report_release(&h);
+    free((void *)cfg.jobs);
+    job_table_release(&table);
     return rc;
 }
 
@@ -253,8 +215,6 @@ static void collect_disk(const char *url, struct digest_report *r)
 int digest_collect(const struct app *app, struct sched *s, struct store *st, int64_t now_ms,
                    struct digest_report *out, struct strbuf *err)
 {
-    struct lease_info *leases = NULL;
-    size_t nleases = 0;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -265,13 +225,7 @@ int digest_collect(const struct app *app, struct sched *s, struct store *st, int
     if (!rc)
         rc = collect_retention(st, out, err);
     if (!rc)
-        rc = store_lease_list(st, SCHED_INSTANCE_LEASE, now_ms, &leases, &nleases, err);
-    out->daemons = nleases;
-    lease_infos_free(leases, nleases);
-    if (!rc)
-        rc = collect_jobs(s, st, out, err);
-    if (!rc)
-        rc = collect_series(app, st, out, err);
+        rc = collect_health(app, s, st, now_ms, out, err);
     if (!rc)
         rc = store_database_size(st, &out->db_size, err);
     if (!rc)

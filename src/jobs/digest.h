@@ -80,9 +80,9 @@ struct digest_report {
 void digest_report_release(struct digest_report *r);
 
 /*
- * Collect the report at `now_ms` from `st` for the jobs registered in `s`
- * (any scheduler of the process, running or not: only its job table is
- * read) and the series and providers of `app`. 0, or the store's error.
+ * Collect the report at `now_ms` from `st` for the series and providers
+ * of `app` and its jobs: those of `s`, the daemon's scheduler, or, with
+ * `s` NULL, those of the job table. 0, or the store's error.
  */
 int digest_collect(const struct app *app, struct sched *s, struct store *st, int64_t now_ms,
                    struct digest_report *out, struct strbuf *err);

@@ -21,6 +21,7 @@
 
 #include "alert/alert.h"
 #include "alert/watch.h"
+#include "health/rules.h"
 #include "app/app.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
@@ -69,7 +70,7 @@ struct stale_case {
 static void run_cases(const struct calendar *cal, const struct stale_case *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t got = watch_missing_periods(cal, v[i].tf, T(v[i].latest), T(v[i].now), CAP);
+        int64_t got = health_missing_periods(cal, v[i].tf, T(v[i].latest), T(v[i].now), CAP);
         if (got != v[i].missing)
             fail_msg("%s latest %s now %s: %lld missing, expected %lld", timeframe_name(v[i].tf),
                      v[i].latest, v[i].now, (long long)got, (long long)v[i].missing);
@@ -96,11 +97,11 @@ static void test_crypto(void **state)
     (void)state;
     run_cases(cal, cases, sizeof(cases) / sizeof(cases[0]));
     /* Counting stops at the cap. */
+    assert_int_equal(health_missing_periods(cal, TF_M1, T("2023-01-01T00:00:00Z"),
+                                            T("2024-01-01T00:00:00Z"), 50),
+                     50);
     assert_int_equal(
-        watch_missing_periods(cal, TF_M1, T("2023-01-01T00:00:00Z"), T("2024-01-01T00:00:00Z"), 50),
-        50);
-    assert_int_equal(
-        watch_missing_periods(cal, TF_M1, T("2023-01-01T00:00:00Z"), T("2024-01-01T00:00:00Z"), 0),
+        health_missing_periods(cal, TF_M1, T("2023-01-01T00:00:00Z"), T("2024-01-01T00:00:00Z"), 0),
         0);
     calendar_free(cal);
 }
@@ -137,7 +138,7 @@ static void test_forex_weekend(void **state)
     run_cases(cal, cases, sizeof(cases) / sizeof(cases[0]));
     /* Every minute of a whole weekend, never stale. */
     for (int64_t now = T("2024-01-05T22:00:00Z"); now < T("2024-01-07T22:00:00Z"); now += 60)
-        assert_int_equal(watch_missing_periods(cal, TF_M15, T("2024-01-05T21:45:00Z"), now, CAP),
+        assert_int_equal(health_missing_periods(cal, TF_M15, T("2024-01-05T21:45:00Z"), now, CAP),
                          0);
     calendar_free(cal);
 }
@@ -179,8 +180,8 @@ static void test_holiday(void **state)
 
     /* The same dates without the holiday: long stale. */
     cal = cal_open(CAL_FOREX, NULL, 0);
-    assert_int_equal(watch_missing_periods(cal, TF_M15, T("2024-12-24T21:45:00Z"),
-                                           T("2024-12-25T12:00:00Z"), CAP),
+    assert_int_equal(health_missing_periods(cal, TF_M15, T("2024-12-24T21:45:00Z"),
+                                            T("2024-12-25T12:00:00Z"), CAP),
                      4 * 14);
     calendar_free(cal);
 }

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The health report (health.h): collected in one pass, each fact from one
+ * place.
+ *
+ *  - Jobs: the job table (or, in the daemon, the scheduler it was
+ *    registered with, which also knows which runs are going on), merged
+ *    with the database's rows (paused flag, failure streak, newest fire
+ *    handled), then the rows the table does not know, by id. Next run and
+ *    overdue follow from the schedule and the newest fire by the rules of
+ *    rules.h, so the daemon and a command reading the same database say
+ *    the same; the newest fire is the later of the scheduler's and the
+ *    database's.
+ *  - Series: the configured ones (every enabled source's symbols and
+ *    timeframes, one index probe each, so a report costs the same on a
+ *    million candles as on ten), or every stored series without settings;
+ *    age and missing periods by rules.h, open gaps from the ledger.
+ *  - Providers: the enabled sources; the circuit breaker where this
+ *    process has one (the daemon), and from the database (so the same for
+ *    every instance and for the command line) the rate budget, a ban in
+ *    force and the state of their series.
+ *  - Daemons: the holders of a current instance lease.
+ *
+ * Nothing here keeps state or takes a lock of its own; the scheduler and
+ * the breakers lock themselves. `st` is the caller's connection.
+ */
+#include "health/health.h"
+
+#include "app/settings.h"
+#include "health/rules.h"
+#include "resilience/ratelimit.h"
+#include "sched/sched.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/banned.h"
+
+int64_t health_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void health_report_release(struct health_report *r)
+{
+    free(r->db_error);
+    for (size_t i = 0; i < r->ndaemons; i++)
+        free(r->daemons[i]);
+    free(r->daemons);
+    for (size_t i = 0; i < r->njobs; i++) {
+        free(r->jobs[i].id);
+        free(r->jobs[i].name);
+        free(r->jobs[i].cron);
+    }
+    free(r->jobs);
+    for (size_t i = 0; i < r->nseries; i++) {
+        free(r->series[i].source);
+        free(r->series[i].symbol);
+    }
+    free(r->series);
+    for (size_t i = 0; i < r->nproviders; i++) {
+        free(r->providers[i].source);
+        free(r->providers[i].series);
+    }
+    free(r->providers);
+    series_states_free(r->states, r->nstates);
+    memset(r, 0, sizeof(*r));
+}
+
+/* --- jobs ----------------------------------------------------------------- */
+
+static struct health_job *add_job(struct health_report *r, size_t *alloc, const char *id,
+                                  const char *name, const char *cron)
+{
+    struct health_job *j;
+    ALLOC_GROW(r->jobs, r->njobs + 1, *alloc);
+    j = &r->jobs[r->njobs++];
+    memset(j, 0, sizeof(*j));
+    j->id = xstrdup(id);
+    j->name = xstrdup(name ? name : id);
+    j->cron = cron ? xstrdup(cron) : NULL;
+    j->configured = cron != NULL;
+    return j;
+}
+
+static int collect_jobs(const struct health_config *cfg, struct store *st, struct health_report *r,
+                        struct strbuf *err)
+{
+    struct sched_job_info *infos = NULL;
+    struct job_state *rows = NULL;
+    size_t ninfos = 0, nrows = 0, alloc = 0;
+    int rc = 0;
+
+    if (cfg->sched) {
+        ninfos = sched_jobs(cfg->sched, NULL, 0);
+        infos = xcalloc(ninfos ? ninfos : 1, sizeof(*infos));
+        ninfos = sched_jobs(cfg->sched, infos, ninfos);
+        for (size_t i = 0; i < ninfos; i++) {
+            struct health_job *j = add_job(r, &alloc, infos[i].id, infos[i].name, infos[i].cron);
+            j->running = infos[i].running;
+            j->last_fire = infos[i].last_fire;
+        }
+    } else {
+        for (size_t i = 0; i < cfg->njobs; i++)
+            add_job(r, &alloc, cfg->jobs[i].id, cfg->jobs[i].name, cfg->jobs[i].cron);
+    }
+    free(infos);
+
+    if (st)
+        rc = store_job_list(st, &rows, &nrows, err);
+    size_t nconfigured = r->njobs;
+    for (size_t k = 0; k < nrows; k++) {
+        const struct job_state *row = &rows[k];
+        struct health_job *j = NULL;
+        for (size_t i = 0; i < nconfigured && !j; i++)
+            if (!strcmp(r->jobs[i].id, row->job_id))
+                j = &r->jobs[i];
+        if (!j)
+            j = add_job(r, &alloc, row->job_id, NULL, NULL);
+        j->has_row = true;
+        j->paused = row->paused;
+        j->streak = row->streak;
+        if (row->last_fire > j->last_fire)
+            j->last_fire = row->last_fire;
+    }
+    job_states_free(rows, nrows);
+
+    for (size_t i = 0; i < r->njobs; i++) {
+        struct health_job *j = &r->jobs[i];
+        j->next_run = j->cron ? health_job_next_run(j->cron, j->last_fire, r->now) : -1;
+        j->period = j->cron ? health_job_period(j->cron, r->now) : 0;
+        j->overdue = health_job_overdue(j->next_run, j->period, j->paused, r->now);
+        r->paused += j->paused;
+        r->failing += j->streak > 0;
+        r->overdue += j->overdue;
+    }
+    return rc;
+}
+
+/* --- series --------------------------------------------------------------- */
+
+static struct health_series *add_series(struct health_report *r, size_t *alloc, const char *source,
+                                        const char *symbol, enum timeframe tf)
+{
+    struct health_series *e;
+    ALLOC_GROW(r->series, r->nseries + 1, *alloc);
+    e = &r->series[r->nseries++];
+    memset(e, 0, sizeof(*e));
+    e->source = xstrdup(source);
+    e->symbol = xstrdup(symbol);
+    e->tf = tf;
+    e->missing = -1;
+    return e;
+}
+
+static void set_latest(struct health_series *e, const struct calendar *cal, int64_t latest,
+                       int64_t now)
+{
+    e->has_latest = true;
+    e->latest = latest;
+    e->age = health_series_age(e->tf, latest, now);
+    if (cal)
+        e->missing = health_missing_periods(cal, e->tf, latest, now, 100000);
+}
+
+static int collect_series(const struct health_config *cfg, struct store *st,
+                          struct health_report *r, struct strbuf *err)
+{
+    const struct settings *s = cfg->settings;
+    struct gap_query q = {.has_state = true, .state = GAP_OPEN};
+    struct gap_record *gaps = NULL;
+    size_t ngaps = 0, alloc = 0, mark = err->len;
+    int rc = 0;
+
+    if (!s) {
+        struct series_info *v = NULL;
+        size_t n = 0;
+        rc = store_list_series(st, &v, &n, err);
+        for (size_t i = 0; !rc && i < n; i++) {
+            struct health_series *e = add_series(r, &alloc, v[i].source, v[i].symbol, v[i].tf);
+            if (v[i].count > 0)
+                set_latest(e, NULL, v[i].last_time, r->now);
+        }
+        series_info_free(v, n);
+    }
+    for (size_t i = 0; s && !rc && i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        if (!src->enabled)
+            continue;
+        for (size_t y = 0; !rc && y < src->nsymbols; y++) {
+            for (size_t t = 0; !rc && t < src->ntimeframes; t++) {
+                struct series_key k = {src->name, src->symbols[y], src->timeframes[t]};
+                int64_t latest = 0;
+                rc = store_latest_time(st, &k, &latest, err);
+                struct health_series *e = add_series(r, &alloc, k.source, k.symbol, k.tf);
+                if (!rc)
+                    set_latest(e, cfg->calendars ? cfg->calendars[i] : NULL, latest, r->now);
+                if (rc == CK_ENOTFOUND) {
+                    strbuf_setlen(err, mark);
+                    rc = 0;
+                }
+            }
+        }
+    }
+    if (rc)
+        return rc;
+
+    rc = store_list_gaps(st, &q, &gaps, &ngaps, err);
+    r->open_gaps = (int64_t)ngaps;
+    for (size_t i = 0; !rc && i < r->nseries; i++) {
+        struct health_series *e = &r->series[i];
+        for (size_t g = 0; g < ngaps; g++)
+            e->open_gaps += !strcmp(gaps[g].source, e->source) &&
+                            !strcmp(gaps[g].symbol, e->symbol) && gaps[g].tf == e->tf;
+    }
+    gap_records_free(gaps, ngaps);
+    return rc;
+}
+
+/* --- providers ------------------------------------------------------------ */
+
+/* Is (symbol, tf) one of the series `src` is configured for? */
+static bool configured(const struct source_settings *src, const char *symbol, enum timeframe tf)
+{
+    bool tf_ok = false;
+    for (size_t i = 0; i < src->ntimeframes; i++)
+        tf_ok = tf_ok || src->timeframes[i] == tf;
+    return tf_ok && source_settings_has_symbol(src, symbol);
+}
+
+bool health_series_skipped(const struct health_provider *p, const struct series_state *s)
+{
+    return p->skip_after > 0 && s->streak >= p->skip_after;
+}
+
+static int collect_providers(const struct health_config *cfg, struct store *st,
+                             struct health_report *r, struct strbuf *err)
+{
+    const struct settings *s = cfg->settings;
+    int rc = 0;
+
+    if (!s)
+        return 0;
+    r->providers = xcalloc(s->nsources ? s->nsources : 1, sizeof(*r->providers));
+    for (size_t i = 0; i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        struct health_provider *p;
+        if (!src->enabled)
+            continue;
+        p = &r->providers[r->nproviders++];
+        p->source = xstrdup(src->name);
+        p->skip_after = src->symbol_skip_after;
+        if (cfg->breakers && cfg->breakers[i]) {
+            p->circuit_known = true;
+            breaker_info(cfg->breakers[i], r->now_ms, &p->circuit);
+        }
+        ratelimit_budget(&p->budget, src->name, src->rate_per_minute, src->daily_quota);
+        /* The budget borrows the name: point it at the report's copy. */
+        p->budget.source = p->source;
+        if (st && !rc) {
+            rc = store_rate_peek(st, &p->budget, r->now_ms, &p->rate, err);
+            p->has_budget = !rc;
+        }
+    }
+    if (!st || rc)
+        return rc;
+    rc = store_series_state_list(st, NULL, &r->states, &r->nstates, err);
+    for (size_t i = 0, pi = 0; !rc && i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        struct health_provider *p;
+        size_t alloc = 0;
+        if (!src->enabled)
+            continue;
+        p = &r->providers[pi++];
+        for (size_t j = 0; j < r->nstates; j++) {
+            struct series_state *ss = &r->states[j];
+            if (strcmp(ss->source, src->name) || !configured(src, ss->symbol, ss->tf))
+                continue;
+            ALLOC_GROW(p->series, p->nseries + 1, alloc);
+            p->series[p->nseries++] = ss;
+        }
+    }
+    return rc;
+}
+
+/* --- the report ----------------------------------------------------------- */
+
+static int collect_daemons(struct store *st, struct health_report *r, struct strbuf *err)
+{
+    struct lease_info *leases = NULL;
+    size_t n = 0;
+    int rc = store_lease_list(st, SCHED_INSTANCE_LEASE, r->now_ms, &leases, &n, err);
+    r->daemons = xcalloc(n ? n : 1, sizeof(*r->daemons));
+    for (size_t i = 0; !rc && i < n; i++)
+        r->daemons[r->ndaemons++] = xstrdup(leases[i].holder);
+    lease_infos_free(leases, n);
+    return rc;
+}
+
+/* Keep the first error of the parts; the later ones are dropped from `err`. */
+static void part(int rc, int *first, struct strbuf *err, size_t before)
+{
+    if (rc && !*first)
+        *first = rc;
+    else if (rc)
+        strbuf_setlen(err, before);
+}
+
+int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
+                   int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err)
+{
+    int first = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->now = now;
+    out->now_ms = now_ms;
+    out->reachable = st != NULL;
+    if (st) {
+        out->backend = store_backend_name(st);
+    } else {
+        out->backend = cfg->store_url ? store_url_backend(cfg->store_url) : "unknown";
+        out->db_error = xstrdup(db_error ? db_error : "");
+    }
+    /* Each part is collected even when another failed: one failing query hides only its part. */
+    size_t before = err->len;
+    if (st)
+        part(collect_daemons(st, out, err), &first, err, before);
+    before = err->len;
+    part(collect_jobs(cfg, st, out, err), &first, err, before);
+    before = err->len;
+    if (st)
+        part(collect_series(cfg, st, out, err), &first, err, before);
+    before = err->len;
+    part(collect_providers(cfg, st, out, err), &first, err, before);
+    return first;
+}
+
+bool health_degraded(const struct health_report *r)
+{
+    if (r->overdue || r->failing)
+        return true;
+    for (size_t i = 0; i < r->nproviders; i++) {
+        const struct health_provider *p = &r->providers[i];
+        if (p->circuit_known && p->circuit.state != BREAKER_CLOSED)
+            return true;
+        if (p->has_budget && p->rate.banned_until_ms > r->now_ms)
+            return true;
+        for (size_t j = 0; j < p->nseries; j++)
+            if (health_series_skipped(p, p->series[j]))
+                return true;
+    }
+    return false;
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_HEALTH_HEALTH_H
+#define CK_HEALTH_HEALTH_H
+
+#include "market/timeframe.h"
+#include "resilience/breaker.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct calendar;
+struct json_t;
+struct sched;
+struct settings;
+struct strbuf;
+
+/*
+ * The one health read model: what /health, /metrics, `candlekeep status`,
+ * the digest and the alert watch say about how candlekeep is doing, built
+ * once from the database, the job table, the configuration and (in the
+ * daemon) the live scheduler and circuit breakers. The rules behind its
+ * derived facts (next run, overdue, age, missing periods) are in
+ * health/rules.h.
+ */
+
+/* One job the table lists (or the live scheduler runs). Strings borrowed. */
+struct health_job_spec {
+    const char *id;
+    const char *name;
+    const char *cron;
+};
+
+struct health_config {
+    /* NULL: every stored series, no providers (tests). */
+    const struct settings *settings;
+    /* The job table; ignored when `sched` is set (the daemon registered it there). */
+    const struct health_job_spec *jobs;
+    size_t njobs;
+    /* The daemon's scheduler (running jobs, its newest fires); NULL elsewhere. */
+    struct sched *sched;
+    /* Aligned with settings->sources; NULL: circuits unknown (no daemon here). */
+    struct breaker *const *breakers;
+    /* Aligned with settings->sources; NULL: missing periods unknown (-1). */
+    struct calendar *const *calendars;
+    /* The database's URL, for its backend's name when it cannot be reached. */
+    const char *store_url;
+};
+
+struct health_job {
+    char *id, *name, *cron;
+    bool configured; /* in the job table (or the live scheduler) */
+    bool has_row;    /* the database has its row */
+    bool paused;
+    bool running; /* known only where the scheduler runs */
+    int64_t streak;
+    int64_t last_fire; /* newest fire handled, Unix s; 0 none */
+    int64_t next_run;  /* health_job_next_run(); -1 none */
+    int64_t period;
+    bool overdue; /* health_job_overdue() */
+};
+
+struct health_series {
+    char *source, *symbol;
+    enum timeframe tf;
+    bool has_latest;   /* a candle is stored */
+    int64_t latest;    /* open time of the newest candle */
+    int64_t age;       /* health_series_age(), >= 0 */
+    int64_t missing;   /* health_missing_periods(); -1 unknown */
+    int64_t open_gaps; /* open gaps of the ledger */
+};
+
+struct health_provider {
+    char *source;
+    bool circuit_known; /* the breaker of this process (the daemon) */
+    struct breaker_info circuit;
+    bool has_budget; /* the database answered */
+    struct rate_budget budget;
+    struct rate_state rate;
+    int64_t skip_after; /* the source's symbol_skip_after */
+    /* The configured series with a state row; borrowed from the report's `states`. */
+    struct series_state **series;
+    size_t nseries;
+};
+
+struct health_report {
+    int64_t now;    /* Unix s: ages, jobs (the pinnable clock, time_now()) */
+    int64_t now_ms; /* Unix ms: budgets, bans, breakers (the clock they were taken by) */
+    bool reachable;
+    const char *backend; /* static */
+    char *db_error;      /* NULL when reachable */
+    char **daemons;      /* holders of a current instance lease */
+    size_t ndaemons;
+    struct health_job *jobs;
+    size_t njobs, paused, failing, overdue;
+    struct health_series *series;
+    size_t nseries;
+    int64_t open_gaps; /* every open gap of the ledger */
+    struct health_provider *providers;
+    size_t nproviders;
+    struct series_state *states; /* owned */
+    size_t nstates;
+};
+
+/*
+ * Collect the report: ages and jobs at `now` (Unix s; time_now(), which a
+ * test or a replay pins), budgets, bans and breakers at `now_ms` (the
+ * clock the jobs take them by: health_now_ms() or a job's). `st` NULL: the
+ * database cannot be reached (`db_error` says why, may be NULL); the
+ * report then holds the jobs of the table, the providers' circuits, and
+ * nothing from the database. A database error part way leaves that part
+ * out and is returned (0 otherwise); release `out` in any case.
+ */
+int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
+                   int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err);
+void health_report_release(struct health_report *r);
+
+/* Is series state `s` skipped by the rule of its provider `p`? */
+bool health_series_skipped(const struct health_provider *p, const struct series_state *s);
+
+/*
+ * Does the report need attention: a job overdue or failing, a circuit not
+ * closed, a ban in force, a series skipped?
+ */
+bool health_degraded(const struct health_report *r);
+
+/* The wall clock in Unix ms, as the jobs take budgets by it. */
+int64_t health_now_ms(void);
+
+/*
+ * The report as JSON (the shape GET /health documents): "database",
+ * "daemons", "jobs" {"count", "paused", "overdue", "failing", "list"},
+ * "series", "providers". A new reference (a jansson json_t *).
+ */
+struct json_t *health_report_json(const struct health_report *r);
+
+#endif

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The job table (table.h): the one list of candlekeep's scheduled jobs.
+ *
+ * A table is built from the settings each time it is needed; it borrows
+ * the schedules from the settings and, when built with an app, points
+ * each job at its argument inside the app, so it lives as long as both.
+ * Building it with an app also binds the hooks a job's body needs from
+ * the process (the outcome notice), which is why the daemon and
+ * `candlekeep jobs run` behave alike: both build the table from an app
+ * that has an alert manager.
+ */
+#include "jobs/table.h"
+
+#include "alert/watch.h"
+#include "app/app.h"
+#include "app/settings.h"
+#include "health/health.h"
+#include "jobs/digest.h"
+#include "jobs/outcomes.h"
+#include "jobs/refresh.h"
+#include "jobs/retention.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+static_assert(sizeof(JOB_REFRESH_PREFIX) + 4 <= sizeof(((struct job_entry *)0)->id),
+              "refresh job ids fit");
+
+void job_refresh_id(struct strbuf *out, enum timeframe tf)
+{
+    strbuf_reset(out);
+    strbuf_addf(out, JOB_REFRESH_PREFIX "%s", timeframe_name(tf));
+}
+
+bool job_is_refresh(const char *id, enum timeframe *out_tf)
+{
+    enum timeframe tf;
+    size_t n = strlen(JOB_REFRESH_PREFIX);
+    if (strncmp(id, JOB_REFRESH_PREFIX, n) || timeframe_parse(id + n, &tf))
+        return false;
+    if (out_tf)
+        *out_tf = tf;
+    return true;
+}
+
+static struct job_entry *add(struct job_table *t, size_t *alloc, const char *id, const char *name,
+                             const char *cron)
+{
+    struct job_entry *e;
+    ALLOC_GROW(t->v, t->n + 1, *alloc);
+    e = &t->v[t->n++];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    e->cron = cron;
+    return e;
+}
+
+void job_table_build(const struct settings *s, struct app *app, struct job_table *out)
+{
+    bool used[TF_COUNT] = {false};
+    struct strbuf id = STRBUF_INIT, name = STRBUF_INIT;
+    struct job_entry *e;
+    size_t alloc = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < s->nsources; i++)
+        for (size_t j = 0; s->sources[i].enabled && j < s->sources[i].ntimeframes; j++)
+            used[s->sources[i].timeframes[j]] = true;
+    for (int tf = 0; tf < TF_COUNT; tf++) {
+        if (!used[tf])
+            continue;
+        job_refresh_id(&id, (enum timeframe)tf);
+        strbuf_reset(&name);
+        strbuf_addf(&name, "%s candle refresh", timeframe_name((enum timeframe)tf));
+        e = add(out, &alloc, id.buf, name.buf, s->jobs.refresh_cron[tf]);
+        e->timeout = s->jobs.refresh_timeout;
+        if (app) {
+            e->fn = refresh_job_run;
+            e->arg = &app->refresh[tf];
+        }
+    }
+    strbuf_release(&id);
+    strbuf_release(&name);
+
+    /* Data retention (jobs/retention.h). */
+    e = add(out, &alloc, RETENTION_JOB_ID, "data retention", s->jobs.retention_cron);
+    if (app) {
+        e->fn = retention_job_run;
+        e->arg = &app->settings.retention;
+    }
+    /*
+     * Signal outcomes (jobs/outcomes.h), told to the operators wherever the
+     * process has an alert manager, in the transaction that records them.
+     */
+    e = add(out, &alloc, OUTCOMES_JOB_ID, "signal outcomes", s->jobs.outcomes_cron);
+    if (app) {
+        e->fn = outcomes_job_run;
+        e->arg = &app->outcomes;
+        app->outcomes.notify = app->alerts ? outcomes_notify_alert : NULL;
+        app->outcomes.notify_arg = app->alerts;
+    }
+    /* The alert conditions polled every minute (alert/watch.h). */
+    e = add(out, &alloc, JOB_WATCH, "Alert watch", s->jobs.watch_cron);
+    if (app) {
+        e->fn = watch_job_run;
+        e->arg = app;
+    }
+    /* The daily digest (jobs/digest.h); an hour at most, whatever the schedule. */
+    e = add(out, &alloc, JOB_DIGEST, "Health digest", s->digest.schedule);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = digest_job_run;
+        e->arg = app;
+    }
+}
+
+void job_table_release(struct job_table *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof(*t));
+}
+
+const struct job_entry *job_table_find(const struct job_table *t, const char *id)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->v[i].id, id))
+            return &t->v[i];
+    return NULL;
+}
+
+int job_table_register(const struct job_table *t, struct sched *sched, struct strbuf *err)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct job_entry *e = &t->v[i];
+        struct sched_job_def def = {
+            .id = e->id,
+            .name = e->name,
+            .cron = e->cron,
+            .timeout = e->timeout,
+            .fn = e->fn,
+            .arg = e->arg,
+        };
+        if (!e->fn)
+            BUG("job table of '%s' built without an app", e->id);
+        int rc = sched_add_job(sched, &def, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+struct health_job_spec *job_table_specs(const struct job_table *t)
+{
+    struct health_job_spec *v = xcalloc(t->n ? t->n : 1, sizeof(*v));
+    for (size_t i = 0; i < t->n; i++)
+        v[i] =
+            (struct health_job_spec){.id = t->v[i].id, .name = t->v[i].name, .cron = t->v[i].cron};
+    return v;
+}

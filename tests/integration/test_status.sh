@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `candlekeep status` and GET /health are one report: with a daemon running
+# on the fake Twelve Data, a job paused and a refresh done, `status --format
+# json` and /health agree on every job (count, paused, overdue, failing,
+# streak, next run), every series (latest, age) and every provider (rate
+# budget, ban); status shows the providers (a circuit breaker lives in the
+# daemon and shows as unknown from the command line). Both read the clock
+# pinned by CANDLEKEEP_NOW, so ages compare exactly.
+#
+# Then `candlekeep jobs run detect_outcomes` settles a signal whose
+# take-profit was touched and queues exactly one outcome notice, which the
+# daemon delivers to the fake Telegram.
+# ck-test: pg
+source "$(dirname "$0")/lib.sh"
+
+KEY="sk-status-1a2b3c4d"
+TOKEN="777002:AAH-status-SECRET-token"
+start_fake_td "$KEY"
+python3 "$CK_SOURCE_DIR/tests/helpers/fake_telegram.py" --port-file "$T/tg.port" \
+    --token "$TOKEN" 2>"$T/fake_tg.log" &
+FAKE_PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$T/tg.port" ] && break; sleep 0.05; done
+[ -s "$T/tg.port" ] || { echo "fake Telegram did not start" >&2; cat "$T/fake_tg.log" >&2; exit 1; }
+TG_URL="http://127.0.0.1:$(cat "$T/tg.port")"
+PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+API="http://127.0.0.1:$PORT"
+unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
+
+cat >"$T/ck.ini" <<INI
+[storage]
+url = $STORE_URL
+[api]
+listen = 127.0.0.1:$PORT
+[log]
+level = info
+file = $T/daemon.log
+[jobs]
+refresh_candles_M15 = 0 0 1 1 *
+refresh_candles_H1 = 0 0 1 1 *
+detect_outcomes = 0 0 1 1 *
+[alerts.telegram]
+bot_token = $TOKEN
+chat_id = -1001234567890
+base_url = $TG_URL
+[source.$SRC]
+kind = twelvedata
+api_key = $KEY
+base_url = $TD_URL
+symbols = BTC/USD ETH/USD
+timeframes = M15 H1
+calendar = crypto
+rate_per_minute = 8
+daily_quota = 800
+backfill = 50
+INI
+CFG=(--config "$T/ck.ini")
+# One pinned clock for the daemon and the commands: a minute ahead, so
+# that nothing fetched is in its future.
+PIN=$(py "import datetime; print((datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=60)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+
+CANDLEKEEP_NOW=$PIN "$CK_BIN" run "${CFG[@]}" >"$T/daemon.out" 2>&1 &
+DPID=$!
+FAKE_PIDS+=("$DPID")
+up=""
+for _ in $(seq 1 200); do
+    curl -fs "$API/health" >/dev/null 2>&1 && { up=1; break; }
+    kill -0 "$DPID" 2>/dev/null || break
+    sleep 0.05
+done
+[ -n "$up" ] || { echo "daemon did not come up" >&2; cat "$T/daemon.out" "$T/daemon.log" >&2; exit 1; }
+
+get() { curl -sS -o "$T/body" -w '%{http_code}' "$@"; }
+wait_run() { # wait until job $1 has a finished run
+    for _ in $(seq 1 200); do
+        get "$API/jobs/$1/runs?limit=5" >/dev/null
+        py "import json,sys; d=json.load(open('$T/body')); sys.exit(0 if [r for r in d['runs'] if r['status']!='running'] else 1)" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+check "a refresh is accepted" test "$(get -X POST "$API/jobs/refresh_candles_M15/run")" = 202
+check "the refresh finishes" wait_run refresh_candles_M15
+ck jobs pause refresh_candles_H1 "${CFG[@]}"
+check "jobs pause exits 0" expect_rc 0
+
+check "GET /health answers" test "$(get "$API/health")" = 200
+cp "$T/body" "$T/health.json"
+CANDLEKEEP_NOW=$PIN ck status --format json "${CFG[@]}"
+check "status --format json exits 0 with a daemon alive" expect_rc 0
+cp "$T/out" "$T/status.json"
+
+check "status and /health agree on the jobs" py "
+import json
+h=json.load(open('$T/health.json'))['jobs']; s=json.load(open('$T/status.json'))['jobs']
+for k in ('count','paused','overdue','failing'):
+    assert h[k]==s[k], (k, h[k], s[k])
+assert h['count']==6 and h['paused']==1, h
+key=lambda j: (j['id'], j['paused'], j['overdue'], j['streak'], j['next_run'])
+assert sorted(map(key,h['list']))==sorted(map(key,s['list'])), (h['list'], s['list'])
+"
+check "status and /health agree on the series" py "
+import json
+h=json.load(open('$T/health.json'))['series']; s=json.load(open('$T/status.json'))['series']
+key=lambda e: (e['source'], e['symbol'], e['timeframe'], e['latest'], e['age_seconds'])
+assert len(h)==4 and sorted(map(key,h))==sorted(map(key,s)), (h, s)
+assert any(e['latest'] for e in h) and all(e['age_seconds'] is None or e['age_seconds']>=0 for e in h), h
+"
+check "status and /health agree on the providers' budgets and bans" py "
+import json
+h=json.load(open('$T/health.json'))['providers']; s=json.load(open('$T/status.json'))['providers']
+assert [p['source'] for p in h]==[p['source'] for p in s]==['$SRC'], (h, s)
+for a,b in zip(h,s):
+    assert a['credits']==b['credits'] and a['credits']['day']['used']>=1, (a['credits'], b['credits'])
+    assert a['ban']==b['ban'] and a['deferred']==b['deferred'] and a['skipped']==b['skipped'], (a, b)
+    assert a['circuit']['state']=='closed', a
+    assert b['circuit']['state']=='unknown', b
+"
+ck status "${CFG[@]}"
+check "status shows the jobs as /health counts them" out_has "jobs:      6 (paused 1,"
+check "status shows the providers" out_has "providers: 1"
+check "status names the provider and its budget" out_has "  $SRC: circuit unknown (daemon not reachable), minute "
+
+# A long signal opened six hours ago whose take-profit every candle touches.
+SIG_AT=$(py "import datetime; print((datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=6)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
+CANDLEKEEP_NOW=$SIG_AT ck signals add --source "$SRC" --symbol BTC/USD --timeframe M15 \
+    --direction long --entry 1 --stop-loss 0.5 --take-profit 2 --ttl 48h "${CFG[@]}"
+check "the signal is stored" expect_rc 0
+ck jobs run detect_outcomes "${CFG[@]}"
+check "jobs run detect_outcomes exits 0" expect_rc 0
+check "it settled the signal" out_has 'won 1,'
+won_messages() { curl -fsS "$TG_URL/__messages" | py "import json,sys; print(len([m for m in json.load(sys.stdin) if 'won' in m['text']]))"; }
+wait_won() {
+    for _ in $(seq 1 300); do [ "$(won_messages)" -ge 1 ] && return 0; sleep 0.1; done
+    return 1
+}
+check "the daemon delivers the outcome notice" wait_won
+ck jobs run detect_outcomes "${CFG[@]}"
+check "a second run settles nothing" out_has 'won 0,'
+check "Telegram got exactly one outcome notice" test "$(won_messages)" = 1
+
+kill -TERM "$DPID"
+set +e; wait "$DPID"; DRC=$?; set -e
+check "the daemon stops with exit 0" test "$DRC" = 0
+finish
