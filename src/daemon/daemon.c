@@ -171,10 +171,8 @@ static int start_store_and_alerts(struct daemon *d, struct strbuf *err)
         return rc;
     d->am = alert_manager_new(&app->settings, d->channels, d->nchannels, app->metrics, NULL,
                               d->instance);
+    /* The job table binds it to the jobs that tell operators (jobs/table.h). */
     app->alerts = d->am;
-    /* Each outcome is told in the transaction that records it ([signals] notify_outcomes). */
-    app->outcomes.notify = outcomes_notify_alert;
-    app->outcomes.notify_arg = d->am;
     if (!d->nchannels)
         log_info("run: no alert channel configured ([alerts.telegram], [alerts.webhook]); "
                  "alerts are recorded only");

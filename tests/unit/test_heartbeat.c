@@ -8,7 +8,7 @@
  */
 #include "testutil.h"
 
-#include "alert/heartbeat.h"
+#include "daemon/heartbeat.h"
 #include "source/http.h"
 #include "util/error.h"
 #include "util/log.h"
