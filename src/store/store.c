@@ -3,7 +3,7 @@
  * The store's public face: the backend registry, the wrappers callers use,
  * and the logic that is the same on every backend.
  *
- * Backends (store_sqlite.c, store_pg.c) fill a `struct store_ops` and
+ * Backends (store/sqlite/, store/pg/) fill a `struct store_ops` and
  * implement plain statements; this file decides transactions: every write
  * that is called outside an explicit transaction gets its own, so a batch
  * of candles is always atomic. Gap reconciliation (store_sync_gaps) is
@@ -1141,7 +1141,7 @@ const char *store_sqlite_file(const char *url)
 {
     if (!url || backend_for(url) != &store_sqlite_ops)
         return NULL;
-    /* The forms store_sqlite.c accepts, longest prefix first. */
+    /* The forms the SQLite backend accepts (sqlite/conn.c), longest prefix first. */
     if (!strncmp(url, "sqlite://", 9))
         return url + 9;
     if (!strncmp(url, "sqlite:", 7))
