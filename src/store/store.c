@@ -3,7 +3,7 @@
  * The store's public face: the backend registry, the wrappers callers use,
  * and the logic that is the same on every backend.
  *
- * Backends (store_sqlite.c, store_pg.c) fill a `struct store_ops` and
+ * Backends (store/sqlite/, store/pg/) fill a `struct store_ops` and
  * implement plain statements; this file decides transactions: every write
  * that is called outside an explicit transaction gets its own, so a batch
  * of candles is always atomic. Gap reconciliation (store_sync_gaps) is
@@ -224,8 +224,8 @@ void candle_iter_free(struct candle_iter *it)
         it->free(it);
 }
 
-int store_query_candles_vec(struct store *st, const struct candle_query *q,
-                            struct candle_vec *out, struct strbuf *err)
+int store_query_candles_vec(struct store *st, const struct candle_query *q, struct candle_vec *out,
+                            struct strbuf *err)
 {
     struct candle_iter *it;
     struct candle c;
@@ -326,8 +326,8 @@ void gap_records_free(struct gap_record *v, size_t n)
     free(v);
 }
 
-int store_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out,
-                    size_t *n, struct strbuf *err)
+int store_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out, size_t *n,
+                    struct strbuf *err)
 {
     *out = NULL;
     *n = 0;
@@ -431,8 +431,8 @@ static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t fr
 }
 
 int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, int64_t to,
-                    const struct gap_range *found, size_t nfound, const char *reason,
-                    int64_t now, struct gap_sync_result *out, struct strbuf *err)
+                    const struct gap_range *found, size_t nfound, const char *reason, int64_t now,
+                    struct gap_sync_result *out, struct strbuf *err)
 {
     struct gap_sync_result res = {0};
     bool owned;
@@ -519,8 +519,9 @@ out:
 }
 
 static const char *const job_status_names[] = {
-    [JOB_RUNNING] = "running", [JOB_OK] = "ok",           [JOB_FAILED] = "failed",
-    [JOB_SKIPPED] = "skipped", [JOB_TIMED_OUT] = "timed_out", [JOB_MISSED] = "missed",
+    [JOB_RUNNING] = "running",     [JOB_OK] = "ok",
+    [JOB_FAILED] = "failed",       [JOB_SKIPPED] = "skipped",
+    [JOB_TIMED_OUT] = "timed_out", [JOB_MISSED] = "missed",
 };
 
 const char *job_status_name(enum job_status s)
@@ -586,8 +587,7 @@ int store_job_ensure(struct store *st, const char *job_id, int64_t now, struct s
     return store_implicit_end(st, owned, rc, err);
 }
 
-int store_job_get(struct store *st, const char *job_id, struct job_state *out,
-                  struct strbuf *err)
+int store_job_get(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err)
 {
     memset(out, 0, sizeof(*out));
     int rc = check_name("job id", job_id, err);
@@ -614,8 +614,7 @@ int store_job_set_paused(struct store *st, const char *job_id, bool paused, int6
     return store_implicit_end(st, owned, rc, err);
 }
 
-int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
-                            struct strbuf *err)
+int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire, struct strbuf *err)
 {
     bool owned;
     int rc = check_name("job id", job_id, err);
@@ -666,16 +665,15 @@ int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out
     return rc;
 }
 
-int store_job_runs_list(struct store *st, const char *job_id, size_t limit,
-                        struct job_run **out, size_t *n, struct strbuf *err)
+int store_job_runs_list(struct store *st, const char *job_id, size_t limit, struct job_run **out,
+                        size_t *n, struct strbuf *err)
 {
     *out = NULL;
     *n = 0;
     return st->ops->job_runs_list(st, job_id, limit, out, n, err);
 }
 
-int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted,
-                         struct strbuf *err)
+int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted, struct strbuf *err)
 {
     int64_t n = 0;
     bool owned;
@@ -1023,13 +1021,19 @@ int store_series_record(struct store *st, const struct series_key *k, enum serie
 /* Bulk export and import. */
 
 static const char *const table_names[] = {
-    [STORE_TABLE_SERIES] = "series",     [STORE_TABLE_CANDLES] = "candles",
-    [STORE_TABLE_GAPS] = "gaps",         [STORE_TABLE_JOBS] = "jobs",
-    [STORE_TABLE_JOB_RUNS] = "job_runs", [STORE_TABLE_LEASES] = "leases",
-    [STORE_TABLE_ALERTS] = "alerts",     [STORE_TABLE_ALERT_OUTBOX] = "alert_outbox",
-    [STORE_TABLE_SIGNALS] = "signals",   [STORE_TABLE_DELIVERIES] = "deliveries",
+    [STORE_TABLE_SERIES] = "series",
+    [STORE_TABLE_CANDLES] = "candles",
+    [STORE_TABLE_GAPS] = "gaps",
+    [STORE_TABLE_JOBS] = "jobs",
+    [STORE_TABLE_JOB_RUNS] = "job_runs",
+    [STORE_TABLE_LEASES] = "leases",
+    [STORE_TABLE_ALERTS] = "alerts",
+    [STORE_TABLE_ALERT_OUTBOX] = "alert_outbox",
+    [STORE_TABLE_SIGNALS] = "signals",
+    [STORE_TABLE_DELIVERIES] = "deliveries",
     [STORE_TABLE_DELIVERY_ATTEMPTS] = "delivery_attempts",
-    [STORE_TABLE_OUTCOMES] = "outcomes", [STORE_TABLE_BACKTESTS] = "backtests",
+    [STORE_TABLE_OUTCOMES] = "outcomes",
+    [STORE_TABLE_BACKTESTS] = "backtests",
 };
 static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");
 
@@ -1039,7 +1043,6 @@ const char *store_table_name(enum store_table t)
         BUG("invalid store table %d", (int)t);
     return table_names[t];
 }
-
 
 int store_export_gaps(struct store *st, int64_t after_id, size_t limit, struct gap_record **out,
                       size_t *n, struct strbuf *err)
@@ -1141,7 +1144,7 @@ const char *store_sqlite_file(const char *url)
 {
     if (!url || backend_for(url) != &store_sqlite_ops)
         return NULL;
-    /* The forms store_sqlite.c accepts, longest prefix first. */
+    /* The forms the SQLite backend accepts (sqlite/conn.c), longest prefix first. */
     if (!strncmp(url, "sqlite://", 9))
         return url + 9;
     if (!strncmp(url, "sqlite:", 7))

@@ -3,10 +3,12 @@
 #define CK_STORE_STORE_INTERNAL_H
 
 /*
- * For store.c and the backends only. A backend is one file that fills one
- * `struct store_ops` and embeds `struct store` as the first member of its
- * own connection struct. store.c owns the registry, the public wrappers
- * (which validate arguments, manage implicit transactions and implement the
+ * For store.c and the backends only. A backend is one directory
+ * (store/sqlite/, store/pg/) that fills one `struct store_ops` and embeds
+ * `struct store` as the first member of its own connection struct; its
+ * files share a header of their own (sqlite_internal.h, pg_internal.h).
+ * store.c owns the registry, the public wrappers (which validate
+ * arguments, manage implicit transactions and implement the
  * backend-independent logic such as gap reconciliation) and never lets
  * callers see `ops`.
  */

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_STORE_JOBS_H
+#define CK_STORE_JOBS_H
+
+/*
+ * The store's jobs: each scheduled job's persistent state, its run
+ * history, leases, and their bulk export and import (see store/tables.h).
+ * Part of the store interface (store/store.h).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct strbuf;
+
+/*
+ * Scheduled jobs: the persistent part of a job's state (paused flag,
+ * failure streak, the last fire time handled) and its run history. The
+ * daemon and the CLI see the same rows, so `candlekeep jobs pause` works
+ * whether or not a daemon runs, and state survives restarts.
+ */
+struct job_state {
+    char *job_id;
+    bool paused;
+    int64_t streak;    /* consecutive failed or timed-out runs */
+    int64_t last_fire; /* newest scheduled time handled (run, skipped or missed); 0: none */
+    int64_t updated_at;
+};
+void job_state_release(struct job_state *js);
+void job_states_free(struct job_state *v, size_t n);
+
+/* Create the job's row if it has none (not paused, streak 0). */
+int store_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
+/* CK_ENOTFOUND when the job has no row. Release `out` with job_state_release(). */
+int store_job_get(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
+/* Every job row, ordered by id. */
+int store_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
+/* Set the paused flag (creating the row if needed). */
+int store_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
+                         struct strbuf *err);
+/* Advance last_fire to `fire` if it is newer. */
+int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire, struct strbuf *err);
+
+enum job_status {
+    JOB_RUNNING,
+    JOB_OK,
+    JOB_FAILED,
+    JOB_SKIPPED,
+    JOB_TIMED_OUT,
+    JOB_MISSED,
+};
+const char *job_status_name(enum job_status s);
+int job_status_parse(const char *name, enum job_status *out);
+
+/* One row of job history. Strings are owned by the record. */
+struct job_run {
+    int64_t id;
+    char *job_id;
+    char *instance;    /* which daemon (or CLI) ran it */
+    int64_t scheduled; /* the fire time (Unix s) */
+    int64_t started;   /* Unix ms */
+    int64_t finished;  /* Unix ms; 0 while running */
+    enum job_status status;
+    char *message; /* one line */
+    char *details; /* JSON object text, "{}" when none */
+};
+void job_runs_free(struct job_run *v, size_t n);
+
+/*
+ * Insert a run row as given (status running for a run that starts now, or
+ * a finished status — skipped, missed — recorded in one go). Sets r->id.
+ * For a finished status the job's streak is not touched.
+ */
+int store_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err);
+/*
+ * Finish run r->id with r->status, r->finished, r->message, r->details; in
+ * the same transaction update job r->job_id: its streak (failed and
+ * timed_out add one, ok resets it to 0, others leave it) and its last_fire
+ * (to r->scheduled if newer). `*out_streak` (may be NULL) gets the streak
+ * after the update.
+ */
+int store_job_run_finish(struct store *st, const struct job_run *r, int64_t *out_streak,
+                         struct strbuf *err);
+/* Newest first; `job_id` NULL = every job; limit 0 = no limit. */
+int store_job_runs_list(struct store *st, const char *job_id, size_t limit, struct job_run **out,
+                        size_t *n, struct strbuf *err);
+/* Delete finished runs that started before `before_ms`, and leases created before it. */
+int store_job_runs_prune(struct store *st, int64_t before_ms, int64_t *deleted, struct strbuf *err);
+/*
+ * Runs still marked running that started before `started_before_ms` (their
+ * process died) are marked failed with `message`; returns how many.
+ */
+int store_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const char *message,
+                              int64_t *count, struct strbuf *err);
+/*
+ * The same for the runs of job `job_id` only, so that each job is judged by
+ * its own timeout; `now_ms` is their finish time (never before their start).
+ */
+int store_job_runs_fail_stale_job(struct store *st, const char *job_id, int64_t started_before_ms,
+                                  const char *message, int64_t now_ms, int64_t *count,
+                                  struct strbuf *err);
+
+/*
+ * Leases: at most one holder of `name` at a time (a job's fire time, a
+ * delivery, a migration...). Claiming succeeds (0) when nobody holds the
+ * lease or the holder's expired (`until_ms` of the holder < now_ms), or the
+ * holder is `instance` itself (which extends it); otherwise CK_EBUSY. A
+ * crashed holder's lease simply lapses.
+ */
+int store_lease_claim(struct store *st, const char *name, const char *instance, int64_t now_ms,
+                      int64_t until_ms, struct strbuf *err);
+/* A lease as listed. */
+struct lease_info {
+    char *name;
+    char *holder;
+    int64_t until_ms;
+    int64_t created_ms;
+};
+void lease_infos_free(struct lease_info *v, size_t n);
+/* Leases whose name starts with `prefix` and whose until_ms >= `valid_at_ms`, by name. */
+int store_lease_list(struct store *st, const char *prefix, int64_t valid_at_ms,
+                     struct lease_info **out, size_t *n, struct strbuf *err);
+
+/* Give up a lease held by `instance` (no-op if held by another). */
+int store_lease_release(struct store *st, const char *name, const char *instance,
+                        struct strbuf *err);
+
+/* Job runs with id > after_id, by id, at most `limit` (0 = no limit). */
+int store_export_job_runs(struct store *st, int64_t after_id, size_t limit, struct job_run **out,
+                          size_t *n, struct strbuf *err);
+/* Insert runs v[0..n) as given (ids aside); `*added` as for store_import_gaps(). */
+int store_import_job_runs(struct store *st, const struct job_run *v, size_t n, unsigned flags,
+                          size_t *added, struct strbuf *err);
+
+/*
+ * Insert job rows v[0..n) as given: paused flag, streak, last fire and
+ * update time. (store_job_list() exports them.)
+ */
+int store_import_jobs(struct store *st, const struct job_state *v, size_t n, unsigned flags,
+                      size_t *added, struct strbuf *err);
+
+#endif
