@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/sync.h"
 #include "util/timeutil.h"
@@ -118,7 +119,7 @@ static int look(struct dbwatch *w)
         }
     }
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_reset(&w->error);
         strbuf_addbuf(&w->error, &err);
     }
@@ -227,7 +228,7 @@ static void recovered(struct dbwatch *w, int64_t now)
     }
     if (rc) {
         /* Still worth saying in the log; the next outage starts a new episode. */
-        log_redact(&err);
+        redact_message(&err);
         log_error("dbwatch: cannot record the database outage: %s", err.buf);
     }
     log_info("dbwatch: %s", details.buf);

@@ -18,6 +18,7 @@
 #include "source/http.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/sync.h"
 #include "util/xalloc.h"
@@ -125,7 +126,7 @@ static void *heartbeat_main(void *arg)
         holding = false;
         strbuf_reset(&err);
         rc = heartbeat_ping(hb->url, hb->timeout_ms, &status, &err);
-        log_redact(&err);
+        redact_message(&err);
         pthread_mutex_lock(&hb->lock);
         hb->sent++;
         hb->ok += rc == 0;

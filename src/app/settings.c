@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -938,22 +939,19 @@ struct source_settings *settings_source_for_symbol(struct settings *s, const cha
 
 void settings_register_secrets(const struct settings *s)
 {
-    log_add_secret(s->api.token);
-    log_add_secret(s->telegram.bot_token);
-    for (size_t i = 0; i < s->nsources; i++)
-        log_add_secret(s->sources[i].api_key);
-    for (size_t i = 0; i < s->nreceivers; i++)
-        log_add_secret(s->receivers[i].secret);
-    /* The database password, if the URL carries one. */
-    const char *url = s->storage.url;
-    const char *p = url ? strstr(url, "://") : NULL;
-    if (p) {
-        const char *at = strchr(p + 3, '@');
-        const char *colon = at ? memchr(p + 3, ':', (size_t)(at - p - 3)) : NULL;
-        if (colon) {
-            char *pw = xstrndup(colon + 1, (size_t)(at - colon - 1));
-            log_add_secret(pw);
-            free(pw);
-        }
+    redact_add_secret(s->api.token);
+    redact_add_secret(s->telegram.bot_token);
+    for (size_t i = 0; i < s->nsources; i++) {
+        redact_add_secret(s->sources[i].api_key);
+        redact_add_url_secrets(s->sources[i].base_url, 0);
     }
+    for (size_t i = 0; i < s->nreceivers; i++) {
+        redact_add_secret(s->receivers[i].secret);
+        redact_add_url_secrets(s->receivers[i].url, 0);
+    }
+    /* Passwords in URLs; ping and incoming-webhook URLs are secret as a whole. */
+    redact_add_url_secrets(s->storage.url, 0);
+    redact_add_url_secrets(s->telegram.base_url, 0);
+    redact_add_url_secrets(s->heartbeat.url, REDACT_URL_PATH);
+    redact_add_url_secrets(s->alert_webhook.url, REDACT_URL_PATH);
 }

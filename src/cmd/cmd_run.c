@@ -35,6 +35,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -235,7 +236,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     if (store_open(&st, app.settings.storage.url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
@@ -272,7 +273,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     if (alert_sender_start(am, app.settings.storage.url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
@@ -320,7 +321,7 @@ int cmd_run(int argc, char **argv)
         .metrics = app.metrics,
     };
     if (deliver_start(&dlv, &dlcfg, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;

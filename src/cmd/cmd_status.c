@@ -14,6 +14,7 @@
 #include "sched/sched.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -119,7 +120,7 @@ int cmd_status(int argc, char **argv)
                                       ? "sqlite"
                                       : "postgresql"));
     if (!reachable) {
-        log_redact(&err);
+        redact_message(&err);
         json_object_set_new(json_object_get(root, "database"), "error", json_string(err.buf));
     }
     size_t ndaemons = 0;

@@ -12,6 +12,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -170,7 +171,7 @@ int cmd_open_store(const struct settings *s, const char *cmdname, struct store *
 {
     struct strbuf err = STRBUF_INIT;
     if (store_open(out, s->storage.url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep %s: %s\n", cmdname, err.buf);
         strbuf_release(&err);
         return CMD_FAIL;

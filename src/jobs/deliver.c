@@ -54,6 +54,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/sync.h"
 #include "util/timeutil.h"
@@ -192,7 +193,7 @@ static struct store *thread_store(struct deliverer *d, struct store **st, int64_
     if (*st)
         return *st;
     if (store_open(st, d->store_url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         if (!*backoff_ms)
             log_error("deliver: %s: cannot open the store: %s", who, err.buf);
         *backoff_ms = *backoff_ms ? *backoff_ms * 2 : RECONNECT_MIN_MS;
@@ -210,7 +211,7 @@ static struct store *thread_store(struct deliverer *d, struct store **st, int64_
 /* A database error on `*st`: log it (redacted) and drop the connection. */
 static void store_failed(struct store **st, const char *what, const char *who, struct strbuf *err)
 {
-    log_redact(err);
+    redact_message(err);
     log_error("deliver: %s: %s: %s", who, what, err->buf);
     store_close(*st);
     *st = NULL;

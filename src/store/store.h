@@ -214,9 +214,6 @@ int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, 
 int store_set_gap_state(struct store *st, int64_t id, enum gap_state state, const char *reason,
                         int64_t now, struct strbuf *err);
 
-/* Copy `url` with any password replaced by "***" (for messages and logs). */
-char *store_redact_url(const char *url);
-
 /*
  * Scheduled jobs: the persistent part of a job's state (paused flag,
  * failure streak, the last fire time handled) and its run history. The
