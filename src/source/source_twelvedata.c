@@ -66,7 +66,7 @@ static const char *const td_intervals[TF_COUNT] = {
 static struct twelvedata *td_downcast(struct source *src)
 {
     if (src->ops != &source_twelvedata_ops)
-        BUG("source '%s' is not a twelvedata source", src->ops->kind);
+        BUG("source '%s' is not a twelvedata source", src->ops->kind->name);
     return (struct twelvedata *)src;
 }
 
@@ -508,8 +508,17 @@ out:
     return ret;
 }
 
+static const struct source_kind td_kind = {
+    .name = "twelvedata",
+    .title = "Twelve Data",
+    .base_url = "https://api.twelvedata.com",
+    .needs_key = true,
+    .key_env = "TWELVE_DATA_API_KEY",
+    .key_help = "a free key is available at https://twelvedata.com/pricing",
+};
+
 const struct source_ops source_twelvedata_ops = {
-    .kind = "twelvedata",
+    .kind = &td_kind,
     .open = td_open,
     .free = td_free,
     .fetch = td_fetch,

@@ -304,7 +304,8 @@ static void mask_url_parts(struct strbuf *sb)
         size_t i = (size_t)(hit - sb->buf) + 4, end = i;
         while (end < sb->len && sb->buf[end] != '/' && is_value_char(sb->buf[end]))
             end++;
-        if (end > i && memchr(sb->buf + i, ':', end - i) && strncmp(sb->buf + i, MASK, 3)) {
+        /* A bot token is "<digits>:<letters>": "//bot:pw@host" is a userinfo, not one. */
+        if (end > i && isdigit((unsigned char)sb->buf[i]) && memchr(sb->buf + i, ':', end - i)) {
             mask(sb, i, end);
             pos = i + 3;
         } else {

@@ -97,11 +97,13 @@ static void test_resilience_keys(void **state)
                            "breaker_max_recovery = 1h\n"
                            "symbol_skip_after = 0\n"
                            "symbol_probe_every = 4\n"
+                           "kind = twelvedata\n"
                            "[source.b]\n"
                            "breaker_failures = 0\n"
                            "breaker_recovery = 10m\n"
                            "breaker_max_recovery = 5m\n"
-                           "symbol_probe_every = 0\n");
+                           "symbol_probe_every = 0\n"
+                           "kind = twelvedata\n");
     struct strbuf want = STRBUF_INIT;
     (void)state;
     assert_int_not_equal(settings_load(&s, path, &rep), 0);
@@ -112,9 +114,9 @@ static void test_resilience_keys(void **state)
     assert_int_equal(s.sources[0].symbol_skip_after, 0);
     assert_int_equal(s.sources[0].symbol_probe_every, 4);
     static const char *const expected[] = {
-        ":8: key 'breaker_failures': 0 is out of range (1 to 1000)",
-        ":10: key 'breaker_max_recovery': is shorter than breaker_recovery",
-        ":11: key 'symbol_probe_every': 0 is out of range (1 to 100000)",
+        ":9: key 'breaker_failures': 0 is out of range (1 to 1000)",
+        ":11: key 'breaker_max_recovery': is shorter than breaker_recovery",
+        ":12: key 'symbol_probe_every': 0 is out of range (1 to 100000)",
     };
     for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
         strbuf_reset(&want);
@@ -184,7 +186,8 @@ static void test_retention_and_outcome_keys(void **state)
     free(path);
 }
 
-/* [deliver] and the receivers' secrets: defaults, [retry] inherited, bad secrets named by receiver. */
+/* [deliver] and the receivers' secrets: defaults, [retry] inherited, bad secrets named by receiver.
+ */
 static void test_deliver_and_receivers(void **state)
 {
     struct config_report rep = CONFIG_REPORT_INIT;
