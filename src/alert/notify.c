@@ -269,24 +269,6 @@ bool notify_shows_severity(const char *state)
     return mk ? mk->severity : true;
 }
 
-void notify_redact(struct strbuf *sb, const char *secret)
-{
-    struct strbuf out = STRBUF_INIT;
-    size_t slen = secret ? strlen(secret) : 0;
-    const char *p, *hit;
-
-    if (slen < 4 || !strstr(sb->buf, secret))
-        return;
-    for (p = sb->buf; (hit = strstr(p, secret)); p = hit + slen) {
-        strbuf_add(&out, p, (size_t)(hit - p));
-        strbuf_addstr(&out, "***");
-    }
-    strbuf_addstr(&out, p);
-    strbuf_reset(sb);
-    strbuf_addbuf(sb, &out);
-    strbuf_release(&out);
-}
-
 /* ------------------------------------------------------------------ the real clock */
 
 static int64_t real_now_ms(void *arg)

@@ -107,12 +107,6 @@ const char *notify_state_emoji(const struct notify_msg *m);
 /* Whether the first line shows the severity ("[critical]"): not for resolved, digests... */
 bool notify_shows_severity(const char *state);
 
-/*
- * Replace every occurrence of `secret` (when at least 4 bytes long) in
- * `sb` with "***".
- */
-void notify_redact(struct strbuf *sb, const char *secret);
-
 /* The real clock (monotonic milliseconds, nanosleep). */
 extern const struct retry_clock notify_real_clock;
 

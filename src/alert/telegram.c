@@ -52,6 +52,7 @@
 #include "source/http.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -633,7 +634,7 @@ static int tg_send(struct notify_channel *ch, const struct notify_msg *m, struct
     }
     pthread_mutex_unlock(&tg->lock);
 
-    notify_redact(&msg, tg->token);
+    redact_value(&msg, tg->token);
     strbuf_addbuf(err, &msg);
     strbuf_release(&msg);
     strbuf_release(&html);

@@ -40,6 +40,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -86,7 +87,7 @@ static void fire(struct look *lk, const char *key, enum notify_severity sev, con
     ALLOC_GROW(lk->firing, lk->nfiring + 1, lk->alloc);
     lk->firing[lk->nfiring++] = xstrdup(key);
     if (alert_fire(lk->am, lk->st, &ev, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         look_failed(lk, key, &err);
     }
     strbuf_release(&err);
@@ -96,7 +97,7 @@ static void clear(struct look *lk, const char *key, const char *details)
 {
     struct strbuf err = STRBUF_INIT;
     if (alert_clear(lk->am, lk->st, key, details, lk->now_ms, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         look_failed(lk, key, &err);
     }
     strbuf_release(&err);
@@ -493,7 +494,7 @@ int watch_job_run(struct job_ctx *ctx, void *arg)
         cleared++;
     }
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_addf(&ctx->message, "cannot look at the alert conditions: %s", err.buf);
     } else if (lk.failures) {
         strbuf_addf(&ctx->message, "%zu alert change%s not recorded: %s", lk.failures,

@@ -32,6 +32,7 @@
 #include "resilience/retry.h"
 #include "source/http.h"
 #include "util/error.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -49,14 +50,11 @@
 #define WH_TIMEOUT_MS         20000L
 #define WH_MAX_ANSWER         ((size_t)64 << 10)
 #define WH_QUOTE_MAX          120
-/* Path segments at least this long are masked too: a token may be one of them. */
-#define WH_SEGMENT_SECRET 8
 
 struct webhook {
     struct notify_channel base; /* first */
     char *url;
-    char **secrets; /* parts of the URL that may be secret, longest first */
-    size_t nsecrets;
+    struct redact_set secrets; /* parts of the URL that may be secret */
     long connect_timeout_ms, timeout_ms;
     /* Guards `http`. */
     pthread_mutex_t lock;
@@ -68,63 +66,6 @@ static struct webhook *wh_downcast(struct notify_channel *ch)
     if (ch->ops != &notify_webhook_ops)
         BUG("channel '%s' is not a webhook channel", ch->ops->name);
     return (struct webhook *)ch;
-}
-
-static void add_secret(struct webhook *wh, const char *s, size_t len)
-{
-    if (len < 4)
-        return;
-    wh->secrets = xrealloc(wh->secrets, (wh->nsecrets + 1) * sizeof(*wh->secrets));
-    wh->secrets[wh->nsecrets++] = xstrndup(s, len);
-}
-
-static int longest_first(const void *a, const void *b)
-{
-    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
-    return (la < lb) - (la > lb);
-}
-
-/* The URL, its userinfo, path, query and fragment, and long path segments. */
-static void collect_secrets(struct webhook *wh, const char *url)
-{
-    const char *p = strstr(url, "://"), *auth_end, *at, *q;
-
-    add_secret(wh, url, strlen(url));
-    if (!p)
-        return;
-    p += 3;
-    auth_end = p + strcspn(p, "/?#");
-    at = memchr(p, '@', (size_t)(auth_end - p));
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        add_secret(wh, p, (size_t)(at - p));
-        if (colon)
-            add_secret(wh, colon + 1, (size_t)(at - colon - 1));
-    }
-    q = auth_end;
-    if (*q == '/') {
-        size_t plen = strcspn(q, "?#");
-        add_secret(wh, q, plen);
-        for (const char *s = q + 1; s < q + plen;) {
-            size_t slen = strcspn(s, "/?#");
-            if (slen >= WH_SEGMENT_SECRET)
-                add_secret(wh, s, slen);
-            s += slen + 1;
-        }
-        q += plen;
-    }
-    if (*q == '?' || *q == '#') {
-        add_secret(wh, q + 1, strlen(q + 1));
-        /* Each value alone too: a receiver may echo one parameter. */
-        for (const char *s = q + 1; *s;) {
-            size_t plen = strcspn(s, "&;#");
-            const char *eq = memchr(s, '=', plen);
-            if (eq)
-                add_secret(wh, eq + 1, plen - (size_t)(eq + 1 - s));
-            s += plen + (s[plen] ? 1 : 0);
-        }
-    }
-    qsort(wh->secrets, wh->nsecrets, sizeof(*wh->secrets), longest_first);
 }
 
 int notify_webhook_new(const struct webhook_config *cfg, struct notify_channel **out,
@@ -139,7 +80,7 @@ int notify_webhook_new(const struct webhook_config *cfg, struct notify_channel *
     wh = xcalloc(1, sizeof(*wh));
     wh->base.ops = &notify_webhook_ops;
     wh->url = xstrdup(cfg->url);
-    collect_secrets(wh, cfg->url);
+    redact_set_add_url(&wh->secrets, cfg->url, REDACT_URL_PATH);
     wh->connect_timeout_ms =
         cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : WH_CONNECT_TIMEOUT_MS;
     wh->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : WH_TIMEOUT_MS;
@@ -158,9 +99,7 @@ static void wh_free(struct notify_channel *ch)
     wh = wh_downcast(ch);
     pthread_mutex_destroy(&wh->lock);
     http_client_free(wh->http);
-    for (size_t i = 0; i < wh->nsecrets; i++)
-        free(wh->secrets[i]);
-    free(wh->secrets);
+    redact_set_release(&wh->secrets);
     free(wh->url);
     free(wh);
 }
@@ -308,8 +247,7 @@ static int wh_send(struct notify_channel *ch, const struct notify_msg *m, struct
         rc = classify(&resp, out, &msg);
 
     if (rc) {
-        for (size_t i = 0; i < wh->nsecrets; i++)
-            notify_redact(&msg, wh->secrets[i]);
+        redact_set_apply(&wh->secrets, &msg);
         strbuf_addstr(err, "webhook: ");
         strbuf_addbuf(err, &msg);
     }

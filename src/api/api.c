@@ -49,6 +49,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -504,7 +505,7 @@ void api_reply_error(struct api_request *req, unsigned status, const char *detai
     if (detail && *detail) {
         struct strbuf d = STRBUF_INIT;
         strbuf_addstr(&d, detail);
-        log_redact(&d);
+        redact_message(&d);
         json_t *dj = json_stringn(d.buf, d.len);
         json_object_set_new(o, "detail", dj ? dj : json_string("(not valid UTF-8)"));
         strbuf_release(&d);
@@ -679,7 +680,7 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     if (cfg->token && *cfg->token) {
         a->token = xstrdup(cfg->token);
         a->token_len = strlen(a->token);
-        log_add_secret(a->token);
+        redact_add_secret(a->token);
     }
     a->store_url = xstrdup(cfg->store_url);
     a->instance = xstrdup(cfg->instance ? cfg->instance : "");

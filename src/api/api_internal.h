@@ -205,7 +205,7 @@ void api_reply_text(struct api_request *req, unsigned status, char *text, size_t
                     const char *content_type);
 /*
  * Reply {"error": <fmt...>} (and "detail": `detail` when not NULL or
- * empty). The detail is passed through log_redact(); request input in the
+ * empty). The detail is passed through redact_message(); request input in the
  * message must go through api_echo().
  */
 void api_reply_error(struct api_request *req, unsigned status, const char *detail, const char *fmt,

@@ -13,10 +13,12 @@
 #include "app/settings.h"
 
 #include "sched/cron.h"
+#include "source/source.h"
 #include "signal/whsig.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -60,10 +62,13 @@ static int check_listen(const char *v, struct strbuf *why)
     return 0;
 }
 
+/* The value is quoted with its password masked. */
 static int check_url(const char *v, struct strbuf *why)
 {
     if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
-        strbuf_addf(why, "'%s' is not an http:// or https:// URL", v);
+        char *red = redact_url(v, 0);
+        strbuf_addf(why, "'%s' is not an http:// or https:// URL", red);
+        free(red);
         return CK_EINVAL;
     }
     return 0;
@@ -193,7 +198,8 @@ static const struct config_option storage_options[] = {
      .offset = offsetof(struct storage_settings, url),
      .def = "sqlite:candlekeep.db",
      .env = "DATABASE_URL",
-     .check = check_storage_url},
+     .check = check_storage_url,
+     .show = CONFIG_SHOW_URL},
     {0},
 };
 
@@ -207,7 +213,8 @@ static const struct config_option api_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct api_settings, token),
      .def = "",
-     .env = "CANDLEKEEP_API_TOKEN"},
+     .env = "CANDLEKEEP_API_TOKEN",
+     .show = CONFIG_SHOW_SECRET},
     {0},
 };
 
@@ -343,7 +350,8 @@ static const struct config_option telegram_options[] = {
      .offset = offsetof(struct telegram_settings, bot_token),
      .def = "",
      .env = "OPS_TELEGRAM_BOT_TOKEN",
-     .check = check_bot_token},
+     .check = check_bot_token,
+     .show = CONFIG_SHOW_SECRET},
     {.key = "chat_id",
      .type = CONFIG_STRING,
      .offset = offsetof(struct telegram_settings, chat_id),
@@ -354,7 +362,8 @@ static const struct config_option telegram_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct telegram_settings, base_url),
      .def = "https://api.telegram.org",
-     .check = check_url},
+     .check = check_url,
+     .show = CONFIG_SHOW_URL},
     {0},
 };
 
@@ -363,7 +372,8 @@ static const struct config_option alert_webhook_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct alert_webhook_settings, url),
      .def = "",
-     .check = check_secret_url},
+     .check = check_secret_url,
+     .show = CONFIG_SHOW_URL_PATH},
     {0},
 };
 
@@ -381,7 +391,8 @@ static const struct config_option heartbeat_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct heartbeat_settings, url),
      .def = "",
-     .check = check_url},
+     .check = check_secret_url, /* a ping URL carries its secret in the path */
+     .show = CONFIG_SHOW_URL_PATH},
     {.key = "interval",
      .type = CONFIG_DURATION,
      .offset = offsetof(struct heartbeat_settings, interval),
@@ -477,15 +488,24 @@ static const struct config_option deliver_options[] = {
     {0},
 };
 
-/* Keys of [source.NAME]; `api_key` has no env here: TWELVE_DATA_API_KEY is applied by kind. */
+/*
+ * Keys of [source.NAME]. `api_key` has no env here: the variable that
+ * overrides it depends on the kind (struct source_kind), as does the
+ * default base_url.
+ */
 static const struct config_option source_options[] = {
     OPT(struct source_settings, "kind", CONFIG_STRING, kind, NULL),
-    OPT(struct source_settings, "api_key", CONFIG_STRING, api_key, ""),
+    {.key = "api_key",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, api_key),
+     .def = "",
+     .show = CONFIG_SHOW_SECRET},
     {.key = "base_url",
      .type = CONFIG_STRING,
      .offset = offsetof(struct source_settings, base_url),
      .def = NULL,
-     .check = check_url},
+     .check = check_url,
+     .show = CONFIG_SHOW_URL},
     OPT(struct source_settings, "symbols", CONFIG_STRING, symbols_raw, "XAU/USD"),
     {.key = "timeframes",
      .type = CONFIG_STRING,
@@ -577,8 +597,13 @@ static const struct config_option receiver_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct receiver_settings, url),
      .def = "",
-     .check = check_url},
-    OPT(struct receiver_settings, "secret", CONFIG_STRING, secret, ""),
+     .check = check_url,
+     .show = CONFIG_SHOW_URL},
+    {.key = "secret",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct receiver_settings, secret),
+     .def = "",
+     .show = CONFIG_SHOW_SECRET},
     {0},
 };
 
@@ -606,14 +631,6 @@ static const struct section_table sections[] = {
     {"signals", signals_options, offsetof(struct settings, signals)},
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
 };
-
-/* Default base URL per adapter kind. */
-static const char *default_base_url(const char *kind)
-{
-    if (!strcmp(kind, "twelvedata"))
-        return "https://api.twelvedata.com";
-    return "";
-}
 
 /* The line of key `key` in section `sec`, for messages about derived values. */
 static int line_of(const struct config_file *cf, const char *sec, const char *key)
@@ -684,29 +701,96 @@ static int push_day(const char *w, size_t len, void *arg)
     return 0;
 }
 
+/*
+ * Where a message about key `key` of section `sec` points: the key's line,
+ * else the section's header, else (no file, or a section the file lacks)
+ * the section by name.
+ */
+static void add_where(struct strbuf *out, const struct config_file *cf, const char *sec,
+                      const char *key)
+{
+    int line = line_of(cf, sec, key);
+    if (!line)
+        line = config_section_line(cf, sec);
+    if (cf->path && line)
+        strbuf_addf(out, "%s:%d: key '%s': ", cf->path, line, key);
+    else
+        strbuf_addf(out, "[%s] key '%s': ", sec, key);
+}
+
+/*
+ * The kind of a source: a known adapter, whose table entry supplies the
+ * default base_url and the environment variable of the key. Returns NULL
+ * (reported) for an unknown kind.
+ */
+static const struct source_kind *derive_kind(struct source_settings *src,
+                                             const struct config_file *cf, const char *sec,
+                                             struct config_report *rep)
+{
+    const struct source_kind *kind;
+    bool named = src->kind && *src->kind;
+    struct strbuf msg = STRBUF_INIT;
+
+    if (!named) {
+        free(src->kind);
+        src->kind = xstrdup(src->name);
+    }
+    kind = source_kind_find(src->kind);
+    if (!kind) {
+        add_where(&msg, cf, sec, "kind");
+        strbuf_addf(&msg, "unknown kind '%s'%s (known kinds: ", src->kind,
+                    named ? "" : ", taken from the section name as no kind is set");
+        source_kind_names(&msg);
+        strbuf_addch(&msg, ')');
+        config_report_add(rep, "%s", msg.buf);
+        strbuf_release(&msg);
+        return NULL;
+    }
+    if (!src->base_url || !*src->base_url) {
+        free(src->base_url);
+        src->base_url = xstrdup(kind->base_url ? kind->base_url : "");
+    }
+    if (kind->key_env) {
+        const char *env = getenv(kind->key_env);
+        if (env && *env) {
+            free(src->api_key);
+            src->api_key = xstrdup(env);
+        }
+    }
+    return kind;
+}
+
+/* An enabled source whose kind needs a key it lacks: say which key and where to set it. */
+static void derive_key_problem(struct source_settings *src, const struct source_kind *kind,
+                               const struct config_file *cf, const char *sec)
+{
+    struct strbuf msg = STRBUF_INIT;
+
+    if (!kind || !kind->needs_key || !src->enabled || (src->api_key && *src->api_key))
+        return;
+    add_where(&msg, cf, sec, "api_key");
+    strbuf_addf(&msg, "source '%s' needs a %s API key: set ", src->name, kind->title);
+    if (kind->key_env)
+        strbuf_addf(&msg, "%s in the environment (or api_key in [%s], ", kind->key_env, sec);
+    else
+        strbuf_addf(&msg, "api_key in [%s] (", sec);
+    strbuf_addstr(&msg, "or enabled = false to skip it)");
+    if (kind->key_help)
+        strbuf_addf(&msg, "; %s", kind->key_help);
+    src->key_problem = strbuf_detach(&msg, NULL);
+}
+
 static void derive_source(struct source_settings *src, const struct config_file *cf,
                           struct config_report *rep)
 {
     struct strbuf sec = STRBUF_INIT;
     struct word_vec wv = {0};
     struct day_vec dv = {0};
+    const struct source_kind *kind;
 
     strbuf_addf(&sec, "source.%s", src->name);
-    if (!src->kind || !*src->kind) {
-        free(src->kind);
-        src->kind = xstrdup(src->name);
-    }
-    if (!src->base_url || !*src->base_url) {
-        free(src->base_url);
-        src->base_url = xstrdup(default_base_url(src->kind));
-    }
-    if (!strcmp(src->kind, "twelvedata")) {
-        const char *env = getenv("TWELVE_DATA_API_KEY");
-        if (env && *env) {
-            free(src->api_key);
-            src->api_key = xstrdup(env);
-        }
-    }
+    kind = derive_kind(src, cf, sec.buf, rep);
+    derive_key_problem(src, kind, cf, sec.buf);
     parse_words(src->symbols_raw, push_word, &wv);
     src->symbols = wv.v;
     src->nsymbols = wv.n;
@@ -757,6 +841,7 @@ static void release_source(struct source_settings *src)
         free(src->symbols[i]);
     free(src->symbols);
     free(src->holidays);
+    free(src->key_problem);
     free(src->name);
 }
 
@@ -936,24 +1021,63 @@ struct source_settings *settings_source_for_symbol(struct settings *s, const cha
     return NULL;
 }
 
+bool source_settings_check_key(const struct source_settings *src, struct config_report *rep)
+{
+    if (!src->key_problem)
+        return false;
+    config_report_add(rep, "%s", src->key_problem);
+    return true;
+}
+
+/* Every key of `opts` for `src`, under `section`. */
+static void show_section(const char *section, const struct config_option *opts, const void *src,
+                         settings_show_fn *fn, void *arg)
+{
+    struct strbuf value = STRBUF_INIT;
+
+    for (const struct config_option *o = opts; o->key; o++) {
+        strbuf_reset(&value);
+        config_format_value(o, src, &value);
+        fn(section, o->key, o->type, value.buf, arg);
+    }
+    strbuf_release(&value);
+}
+
+void settings_show(const struct settings *s, settings_show_fn *fn, void *arg)
+{
+    struct strbuf sec = STRBUF_INIT;
+
+    for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+        show_section(sections[i].name, sections[i].opts, (const char *)s + sections[i].offset, fn,
+                     arg);
+    for (size_t i = 0; i < s->nsources; i++) {
+        strbuf_reset(&sec);
+        strbuf_addf(&sec, "source.%s", s->sources[i].name);
+        show_section(sec.buf, source_options, &s->sources[i], fn, arg);
+    }
+    for (size_t i = 0; i < s->nreceivers; i++) {
+        strbuf_reset(&sec);
+        strbuf_addf(&sec, "webhook.%s", s->receivers[i].name);
+        show_section(sec.buf, receiver_options, &s->receivers[i], fn, arg);
+    }
+    strbuf_release(&sec);
+}
+
 void settings_register_secrets(const struct settings *s)
 {
-    log_add_secret(s->api.token);
-    log_add_secret(s->telegram.bot_token);
-    for (size_t i = 0; i < s->nsources; i++)
-        log_add_secret(s->sources[i].api_key);
-    for (size_t i = 0; i < s->nreceivers; i++)
-        log_add_secret(s->receivers[i].secret);
-    /* The database password, if the URL carries one. */
-    const char *url = s->storage.url;
-    const char *p = url ? strstr(url, "://") : NULL;
-    if (p) {
-        const char *at = strchr(p + 3, '@');
-        const char *colon = at ? memchr(p + 3, ':', (size_t)(at - p - 3)) : NULL;
-        if (colon) {
-            char *pw = xstrndup(colon + 1, (size_t)(at - colon - 1));
-            log_add_secret(pw);
-            free(pw);
-        }
+    redact_add_secret(s->api.token);
+    redact_add_secret(s->telegram.bot_token);
+    for (size_t i = 0; i < s->nsources; i++) {
+        redact_add_secret(s->sources[i].api_key);
+        redact_add_url_secrets(s->sources[i].base_url, 0);
     }
+    for (size_t i = 0; i < s->nreceivers; i++) {
+        redact_add_secret(s->receivers[i].secret);
+        redact_add_url_secrets(s->receivers[i].url, 0);
+    }
+    /* Passwords in URLs; ping and incoming-webhook URLs are secret as a whole. */
+    redact_add_url_secrets(s->storage.url, 0);
+    redact_add_url_secrets(s->telegram.base_url, 0);
+    redact_add_url_secrets(s->heartbeat.url, REDACT_URL_PATH);
+    redact_add_url_secrets(s->alert_webhook.url, REDACT_URL_PATH);
 }

@@ -18,8 +18,16 @@
  * XAU/USD M15 H1 H4 D1 on the metals calendar).
  *
  * Environment variables that override the file: DATABASE_URL, MAX_RETRIES,
- * RETRY_DELAY_SECONDS, ALERT_COOLDOWN_MINUTES, TWELVE_DATA_API_KEY,
- * OPS_TELEGRAM_BOT_TOKEN, OPS_TELEGRAM_CHAT_ID, CANDLEKEEP_API_TOKEN.
+ * RETRY_DELAY_SECONDS, ALERT_COOLDOWN_MINUTES, OPS_TELEGRAM_BOT_TOKEN,
+ * OPS_TELEGRAM_CHAT_ID, CANDLEKEEP_API_TOKEN, and the key variable of each
+ * source kind (TWELVE_DATA_API_KEY).
+ *
+ * Loading checks each [source.NAME]'s kind against the adapters' table
+ * (source/source.h): an unknown kind is a problem like any bad value. A
+ * missing API key is recorded with the source (key_problem) rather than
+ * reported, so commands that only read stored data work without the
+ * provider's key; the daemon, `fetch` and `config check` report it through
+ * source_settings_check_key().
  */
 
 struct storage_settings {
@@ -100,8 +108,8 @@ struct heartbeat_settings {
 
 /* One `[source.NAME]` section. */
 struct source_settings {
-    char *name;      /* NAME */
-    char *kind;      /* adapter; defaults to NAME */
+    char *name; /* NAME */
+    char *kind; /* adapter; defaults to NAME */
     char *api_key;
     char *base_url;
     char *symbols_raw;
@@ -111,9 +119,9 @@ struct source_settings {
     int64_t rate_per_minute;
     int64_t daily_quota;
     int64_t backfill;
-    int64_t connect_timeout; /* seconds */
-    int64_t timeout;         /* seconds */
-    int64_t max_body;        /* bytes */
+    int64_t connect_timeout;      /* seconds */
+    int64_t timeout;              /* seconds */
+    int64_t max_body;             /* bytes */
     int64_t breaker_failures;     /* consecutive failed calls that open the circuit */
     int64_t breaker_recovery;     /* seconds before the first probe */
     int64_t breaker_max_recovery; /* seconds; the doubling stops here */
@@ -129,6 +137,12 @@ struct source_settings {
     enum calendar_kind calendar;
     int64_t *holidays; /* days since epoch */
     size_t nholidays;
+    /*
+     * Why this source cannot run, `file:line: key 'api_key': ...`: it is
+     * enabled and its kind needs an API key it lacks; NULL otherwise.
+     * Reported by source_settings_check_key().
+     */
+    char *key_problem;
 };
 
 /*
@@ -192,7 +206,25 @@ struct source_settings *settings_source_for_symbol(struct settings *s, const cha
 /* Does source `src` list `symbol`? */
 bool source_settings_has_symbol(const struct source_settings *src, const char *symbol);
 
-/* Register every secret of `s` with the log redactor. */
+/*
+ * Add the key problem of `src` (see key_problem) to `rep`. Returns true
+ * when there was one: the source cannot run.
+ */
+bool source_settings_check_key(const struct source_settings *src, struct config_report *rep);
+
+/*
+ * Call `fn` for every key of every section the settings hold, in file
+ * order of sections ([storage], [api], ... then each [source.NAME] and
+ * [webhook.NAME]) with its effective value as it would be written in the
+ * file, secrets masked (keys, tokens and webhook secrets as "***", URLs
+ * through redact_url(), ping and incoming-webhook URLs without their path)
+ * and its type. `section` and `value` are borrowed for the call only.
+ */
+typedef void settings_show_fn(const char *section, const char *key, enum config_type type,
+                              const char *value, void *arg);
+void settings_show(const struct settings *s, settings_show_fn *fn, void *arg);
+
+/* Register every secret of `s` with the redactor (util/redact.h). */
 void settings_register_secrets(const struct settings *s);
 
 #endif

@@ -18,6 +18,7 @@
 #include "alert/notify.h"
 #include "source/http.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -58,7 +59,7 @@ static int send_test(const struct settings *s)
         return CMD_FAIL;
     }
     if (notify_channels_new(s, NULL, &v, &n, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep alert: %s\n", err.buf);
         strbuf_release(&err);
         return CMD_USAGE;
@@ -91,7 +92,7 @@ static int send_test(const struct settings *s)
             printf("%s: ok\n", name);
             continue;
         }
-        log_redact(&err);
+        redact_message(&err);
         printf("%s: failed: %s\n", name, without_prefix(err.buf, name));
         failed++;
     }

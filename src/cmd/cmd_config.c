@@ -2,82 +2,108 @@
 /*
  * `candlekeep config check [--config FILE]`: load the configuration the
  * way the daemon does and report every problem as `file:line: key 'x':
- * reason`; exit 2 if there is any. `config show` prints the effective
- * settings with secrets masked.
+ * reason`; exit 2 if there is any, including what would stop the daemon
+ * later (an enabled source without the API key its kind needs). `config
+ * show` prints every key of every section from the settings' own option
+ * tables (settings_show()), with secrets masked by the one redactor.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
 #include "util/config.h"
-#include "util/log.h"
+#include "util/error.h"
+#include "util/parse.h"
 #include "util/strbuf.h"
+
+#include <jansson.h>
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/banned.h"
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: candlekeep config check [--config FILE]\n"
-                "       candlekeep config show [--config FILE]\n\n"
-                "check  report every unknown key and bad value as file:line: key 'x': reason\n"
-                "       (exit 0 when the configuration is valid, 2 otherwise)\n"
-                "show   print the effective settings (defaults, file and environment), secrets "
-                "masked\n");
+    fprintf(fp,
+            "usage: candlekeep config check [--config FILE]\n"
+            "       candlekeep config show [--config FILE] [--format table|json]\n\n"
+            "check  report every unknown key, bad value, unknown source kind and missing\n"
+            "       API key as file:line: key 'x': reason\n"
+            "       (exit 0 when the configuration is valid, 2 otherwise)\n"
+            "show   print every setting of every section as in effect (defaults, file and\n"
+            "       environment), secrets masked; --format json prints an object of sections\n");
 }
 
-static const char *masked(const char *v)
+static void show_ini(const char *section, const char *key, enum config_type type, const char *value,
+                     void *arg)
 {
-    return v && *v ? "***" : "";
-}
+    struct strbuf *last = arg;
 
-static void show(const struct settings *s)
-{
-    printf("# effective configuration (%s)\n", s->path ? s->path : "defaults, no file");
-    printf("[storage]\nurl = %s\n\n", s->storage.url);
-    printf("[api]\nlisten = %s\ntoken = %s\n\n", s->api.listen, masked(s->api.token));
-    printf("[log]\nlevel = %s\nformat = %s\nfile = %s\n\n", s->log.level, s->log.format,
-           s->log.file);
-    printf("[scheduler]\nworkers = %lld\n\n", (long long)s->scheduler.workers);
-    printf("[retry]\nmax_retries = %lld\nbase_delay = %llds\nmax_delay = %llds\n\n",
-           (long long)s->retry.max_retries, (long long)s->retry.base_delay,
-           (long long)s->retry.max_delay);
-    printf("[retention]\n");
-    for (int tf = 0; tf < TF_COUNT; tf++)
-        if (s->retention.keep[tf])
-            printf("%s = %lldd\n", timeframe_name((enum timeframe)tf),
-                   (long long)(s->retention.keep[tf] / 86400));
-    printf("backtests = %lldd\n\n", (long long)(s->retention.backtests / 86400));
-    for (size_t i = 0; i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
-        printf("[source.%s]\nkind = %s\napi_key = %s\nbase_url = %s\nsymbols =", src->name,
-               src->kind, masked(src->api_key), src->base_url);
-        for (size_t j = 0; j < src->nsymbols; j++)
-            printf(" %s", src->symbols[j]);
-        printf("\ntimeframes =");
-        for (size_t j = 0; j < src->ntimeframes; j++)
-            printf(" %s", timeframe_name(src->timeframes[j]));
-        printf("\ncalendar = %s\nrate_per_minute = %lld\ndaily_quota = %lld\nbackfill = %lld\n",
-               calendar_kind_name(src->calendar), (long long)src->rate_per_minute,
-               (long long)src->daily_quota, (long long)src->backfill);
-        printf("breaker_failures = %lld\nbreaker_recovery = %llds\nbreaker_max_recovery = "
-               "%llds\nsymbol_skip_after = %lld\nsymbol_probe_every = %lld\n\n",
-               (long long)src->breaker_failures, (long long)src->breaker_recovery,
-               (long long)src->breaker_max_recovery, (long long)src->symbol_skip_after,
-               (long long)src->symbol_probe_every);
+    if (strcmp(last->buf, section)) {
+        printf("%s[%s]\n", last->len ? "\n" : "", section);
+        strbuf_reset(last);
+        strbuf_addstr(last, section);
     }
+    (void)type;
+    printf("%s =%s%s\n", key, *value ? " " : "", value);
+}
+
+/* Integers and booleans as JSON numbers and booleans; durations as written ("15m"). */
+static void show_json(const char *section, const char *key, enum config_type type,
+                      const char *value, void *arg)
+{
+    json_t *root = arg, *sec = json_object_get(root, section), *v = NULL;
+    int64_t n;
+
+    if (!sec) {
+        sec = json_object();
+        json_object_set_new(root, section, sec);
+    }
+    if (type == CONFIG_INT && !parse_int64(value, INT64_MIN, INT64_MAX, &n))
+        v = json_integer((json_int_t)n);
+    else if (type == CONFIG_BOOL)
+        v = json_boolean(!strcmp(value, "true"));
+    json_object_set_new(sec, key, v ? v : json_string(value));
+}
+
+static void show(const struct settings *s, enum out_format fmt)
+{
+    if (fmt == OUT_JSON) {
+        json_t *root = json_object();
+        char *text;
+        settings_show(s, show_json, root);
+        text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(root);
+    } else {
+        struct strbuf last = STRBUF_INIT;
+        printf("# effective configuration (%s)\n", s->path ? s->path : "defaults, no file");
+        settings_show(s, show_ini, &last);
+        strbuf_release(&last);
+    }
+}
+
+/* The problems the daemon would refuse to start with: the load's, then each source's key. */
+static int check(const struct settings *s, struct config_report *rep)
+{
+    for (size_t i = 0; i < s->nsources; i++)
+        source_settings_check_key(&s->sources[i], rep);
+    return rep->count ? CK_ECONFIG : 0;
 }
 
 int cmd_config(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"format", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
     const char *path = NULL, *action;
+    enum out_format fmt = OUT_TABLE;
     struct config_report rep = CONFIG_REPORT_INIT;
     struct settings s;
     int c, rc;
@@ -93,10 +119,19 @@ int cmd_config(int argc, char **argv)
         return CMD_USAGE;
     }
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "c:f:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             path = optarg;
+            break;
+        case 'f':
+            if (cmd_parse_format("config", optarg, &fmt))
+                return CMD_USAGE;
+            if (fmt == OUT_CSV) {
+                fprintf(stderr, "candlekeep config: --format csv is not supported here (use "
+                                "table or json)\n");
+                return CMD_USAGE;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -112,13 +147,15 @@ int cmd_config(int argc, char **argv)
     }
 
     rc = settings_load(&s, path, &rep);
+    if (!strcmp(action, "check"))
+        rc = check(&s, &rep);
     if (rc) {
         fputs(rep.text.buf, stderr);
         fprintf(stderr, "%s: %d problem%s\n", s.path ? s.path : (path ? path : "configuration"),
                 rep.count, rep.count == 1 ? "" : "s");
         rc = CMD_USAGE;
     } else if (!strcmp(action, "show")) {
-        show(&s);
+        show(&s, fmt);
         rc = CMD_OK;
     } else {
         printf("%s: ok (%zu source%s, storage %s)\n", s.path ? s.path : "defaults (no file)",

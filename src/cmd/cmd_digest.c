@@ -17,6 +17,7 @@
 #include "sched/sched.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -100,7 +101,7 @@ int cmd_digest(int argc, char **argv)
     instance = sched_make_instance_id();
     int64_t now_ms = health_now_ms();
     if (digest_collect(&app, NULL, st, now_ms, &r, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep digest: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
@@ -126,7 +127,7 @@ int cmd_digest(int argc, char **argv)
     }
     am = alert_manager_new(&app.settings, channels, nchannels, NULL, NULL, instance);
     if (alert_notice(am, st, NOTIFY_INFO, "digest", title.buf, text.buf, now_ms, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep digest: cannot queue the digest: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -89,7 +90,7 @@ static int fetch_source(struct store *st, struct source_settings *src, int64_t g
             strbuf_reset(&err);
             rc = ingest_series(&ctx, src->symbols[i], tf, time_now(), &stats, &err);
             if (rc) {
-                log_redact(&err);
+                redact_message(&err);
                 fprintf(stderr, "candlekeep fetch: %s\n", err.buf);
                 (*failures)++;
                 continue;
@@ -192,7 +193,7 @@ int cmd_fetch(int argc, char **argv)
     }
 
     if (http_global_init(&err) || store_open(&st, s.storage.url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep fetch: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;

@@ -20,6 +20,7 @@
 #include "migrate/migrate.h"
 #include "store/store.h"
 #include "util/error.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -349,8 +350,8 @@ int cmd_migrate(int argc, char **argv)
         usage(stderr);
         return CMD_USAGE;
     }
-    from_name = store_redact_url(from);
-    to_name = store_redact_url(to);
+    from_name = redact_url(from, 0);
+    to_name = redact_url(to, 0);
     rc = CMD_USAGE;
     if (!store_url_backend(from) || !store_url_backend(to)) {
         fprintf(stderr,

@@ -17,6 +17,7 @@
 #include "jobs/table.h"
 #include "store/store.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -171,7 +172,7 @@ int cmd_status(int argc, char **argv)
     if (rc)
         goto out;
     if (store_open(&st, settings.storage.url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         st = NULL;
     }
     collect(&settings, st, err.buf, &r);

@@ -12,6 +12,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -154,23 +155,23 @@ int cmd_resolve_series(struct settings *s, const char *cmdname, const char *sour
 
 int cmd_check_credentials(const struct source_settings *src, const char *cmdname)
 {
-    if (!strcmp(src->kind, "twelvedata") && (!src->api_key || !*src->api_key)) {
-        fprintf(stderr,
-                "candlekeep %s: source '%s' needs a Twelve Data API key: set "
-                "TWELVE_DATA_API_KEY in the environment (or api_key in [source.%s], or "
-                "enabled = false to skip it); a free key is available at "
-                "https://twelvedata.com/pricing\n",
-                cmdname, src->name, src->name);
-        return CMD_FAIL;
-    }
-    return CMD_OK;
+    struct config_report rep = CONFIG_REPORT_INIT;
+
+    if (!source_settings_check_key(src, &rep))
+        return CMD_OK;
+    /* Reported as cmd_setup() reports the configuration's other problems. */
+    fprintf(stderr, "%s", rep.text.buf);
+    fprintf(stderr, "candlekeep %s: 1 configuration problem; see 'candlekeep config check'\n",
+            cmdname);
+    config_report_release(&rep);
+    return CMD_USAGE;
 }
 
 int cmd_open_store(const struct settings *s, const char *cmdname, struct store **out)
 {
     struct strbuf err = STRBUF_INIT;
     if (store_open(out, s->storage.url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep %s: %s\n", cmdname, err.buf);
         strbuf_release(&err);
         return CMD_FAIL;

@@ -41,7 +41,9 @@ int cmd_resolve_series(struct settings *s, const char *cmdname, const char *sour
 
 /*
  * Refuse, before touching anything, a source whose provider needs a key it
- * lacks: prints what to set and returns CMD_FAIL; CMD_OK otherwise.
+ * lacks: prints the problem as `config check` does (file:line: key
+ * 'api_key': ..., naming the environment variable) and returns CMD_USAGE;
+ * CMD_OK otherwise.
  */
 int cmd_check_credentials(const struct source_settings *src, const char *cmdname);
 

@@ -34,6 +34,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -329,7 +330,7 @@ int daemon_run(struct app *app)
     if (!rc)
         rc = start_outbound(&d, &err);
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         fprintf(stderr, "candlekeep run: %s\n", err.buf);
         daemon_stop(&d, 0);
         strbuf_release(&err);

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -110,7 +111,7 @@ static int look(struct dbwatch *w)
         }
     }
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_reset(&w->error);
         strbuf_addbuf(&w->error, &err);
     }
@@ -223,7 +224,7 @@ static void recovered(struct dbwatch *w, int64_t now)
     }
     if (rc) {
         /* Still worth saying in the log; the next outage starts a new episode. */
-        log_redact(&err);
+        redact_message(&err);
         log_error("dbwatch: cannot record the database outage: %s", err.buf);
     }
     log_info("dbwatch: %s", details.buf);

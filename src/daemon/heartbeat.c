@@ -19,6 +19,7 @@
 #include "source/http.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -111,7 +112,7 @@ static int64_t heartbeat_pass(struct service *svc, void *arg)
         log_info("heartbeat: healthy again, pinging %s", hb->where.buf);
     hb->holding = false;
     rc = heartbeat_ping(hb->url, hb->timeout_ms, &status, &err);
-    log_redact(&err);
+    redact_message(&err);
     pthread_mutex_lock(&hb->lock);
     hb->sent++;
     hb->ok += rc == 0;

@@ -56,6 +56,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -176,7 +177,7 @@ static struct store *open_store(struct service *svc, int64_t *backoff_ms, const 
 /* A database error: log it (redacted); the caller drops the connection. */
 static void store_failed(const char *what, const char *who, struct strbuf *err)
 {
-    log_redact(err);
+    redact_message(err);
     log_error("deliver: %s: %s: %s", who, what, err->buf);
 }
 

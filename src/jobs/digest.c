@@ -27,6 +27,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -404,7 +405,7 @@ int digest_job_run(struct job_ctx *ctx, void *arg)
     }
     rc = digest_collect(app, app->sched, ctx->store, now_ms, &r, &err);
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_addf(&ctx->message, "cannot collect the digest: %s", err.buf);
         digest_report_release(&r);
         goto out;
@@ -414,7 +415,7 @@ int digest_job_run(struct job_ctx *ctx, void *arg)
     rc = alert_notice(app->alerts, ctx->store, NOTIFY_INFO, "digest", title.buf, text.buf, now_ms,
                       &err);
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_addf(&ctx->message, "cannot queue the digest: %s", err.buf);
     } else {
         strbuf_addf(&ctx->message, "digest queued: %zu series, %" PRId64 " open gaps", r.nseries,

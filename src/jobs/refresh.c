@@ -49,6 +49,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -223,7 +224,7 @@ static void record(struct source_run *sr, const char *symbol, enum series_event 
     struct strbuf err = STRBUF_INIT;
 
     if (store_series_record(sr->ctx->store, &key, event, message, sr->ctx->now, NULL, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_addf(sr->failures, "%sdatabase: %s", sr->failures->len ? "; " : "", err.buf);
         sr->db_failed = true;
     }
@@ -278,7 +279,7 @@ static void refresh_source(struct source_run *sr, size_t src_index)
     }
     rc = plan_source(ctx, src, tf, plan, items, &err);
     if (rc) {
-        log_redact(&err);
+        redact_message(&err);
         strbuf_addf(sr->failures, "%sdatabase: %s", sr->failures->len ? "; " : "", err.buf);
         sr->db_failed = true;
         goto out;
@@ -361,7 +362,7 @@ static void refresh_source(struct source_run *sr, size_t src_index)
         rc = ingest_series(&ic, symbol, tf, ctx->now, &st, &err);
         if (sg.report.sent)
             count_source(ctx->metrics, "provider_requests_total", src->name, sg.report.sent);
-        log_redact(&err);
+        redact_message(&err);
         if (!rc) {
             sr->t->fetched += st.fetched;
             sr->t->stored += st.stored;

@@ -37,6 +37,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/sync.h"
 #include "util/timeutil.h"
@@ -341,7 +342,7 @@ static struct store *timer_store(struct sched *s)
     store_close(s->st);
     s->st = NULL;
     if (store_open(&s->st, s->store_url, &err)) {
-        log_redact(&err);
+        redact_message(&err);
         log_error("sched: database unreachable: %s", err.buf);
         s->st = NULL;
     }
@@ -563,7 +564,7 @@ static void run_body(void **local, void *arg)
     r->rc = j->fn(&ctx, j->arg);
     r->finished_ms = now_ms(s);
     strbuf_addbuf(&r->message, &ctx.message);
-    log_redact(&r->message);
+    redact_message(&r->message);
 
     /* Record the outcome unless the timer thread already recorded a timeout. */
     expected = RUN_ACTIVE;

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/sync.h"
 #include "util/xalloc.h"
@@ -111,7 +112,7 @@ struct store *service_store(struct service *svc, struct strbuf *err)
     if (!svc->store_url)
         BUG("service '%s' has no store", svc->name);
     if (!svc->st && store_open(&svc->st, svc->store_url, err)) {
-        log_redact(err);
+        redact_message(err);
         svc->st = NULL;
     }
     return svc->st;

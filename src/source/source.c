@@ -29,7 +29,7 @@ static const struct source_ops *const source_backends[] = {
 static const struct source_ops *find_backend(const char *kind)
 {
     for (size_t i = 0; i < ARRAY_SIZE(source_backends); i++)
-        if (!strcmp(source_backends[i]->kind, kind))
+        if (!strcmp(source_backends[i]->kind->name, kind))
             return source_backends[i];
     return NULL;
 }
@@ -37,6 +37,18 @@ static const struct source_ops *find_backend(const char *kind)
 bool source_kind_known(const char *kind)
 {
     return kind && find_backend(kind);
+}
+
+const struct source_kind *source_kind_find(const char *name)
+{
+    const struct source_ops *ops = name ? find_backend(name) : NULL;
+    return ops ? ops->kind : NULL;
+}
+
+void source_kind_names(struct strbuf *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(source_backends); i++)
+        strbuf_addf(out, "%s%s", i ? ", " : "", source_backends[i]->kind->name);
 }
 
 const char *source_error_name(enum source_error e)
@@ -117,9 +129,8 @@ int source_open(struct source **out, const struct source_config *cfg, struct str
 
     *out = NULL;
     if (!ops) {
-        strbuf_addf(err, "source '%s': unknown kind '%s' (known:", name, kind);
-        for (size_t i = 0; i < ARRAY_SIZE(source_backends); i++)
-            strbuf_addf(err, " %s", source_backends[i]->kind);
+        strbuf_addf(err, "source '%s': unknown kind '%s' (known: ", name, kind);
+        source_kind_names(err);
         strbuf_addch(err, ')');
         return CK_ECONFIG;
     }
@@ -144,7 +155,7 @@ void source_free(struct source *src)
 
 const char *source_name(const struct source *src)
 {
-    return src->cfg->name && *src->cfg->name ? src->cfg->name : src->ops->kind;
+    return src->cfg->name && *src->cfg->name ? src->cfg->name : src->ops->kind->name;
 }
 
 int source_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *result,

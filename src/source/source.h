@@ -23,15 +23,15 @@ struct source;
 /* What a provider said went wrong; lets the caller decide about retries. */
 enum source_error {
     SRC_OK,
-    SRC_ERR_NETWORK,       /* connection failed, reset, timed out */
-    SRC_ERR_AUTH,          /* key missing or invalid */
-    SRC_ERR_PLAN,          /* the key's plan does not cover this */
-    SRC_ERR_RATE_MINUTE,   /* per-minute budget exhausted */
-    SRC_ERR_RATE_DAY,      /* daily budget exhausted */
-    SRC_ERR_BAD_SYMBOL,    /* unknown symbol */
-    SRC_ERR_BAD_REQUEST,   /* other invalid parameter */
-    SRC_ERR_SERVER,        /* provider-side failure (5xx) */
-    SRC_ERR_MALFORMED,     /* the body could not be understood */
+    SRC_ERR_NETWORK,     /* connection failed, reset, timed out */
+    SRC_ERR_AUTH,        /* key missing or invalid */
+    SRC_ERR_PLAN,        /* the key's plan does not cover this */
+    SRC_ERR_RATE_MINUTE, /* per-minute budget exhausted */
+    SRC_ERR_RATE_DAY,    /* daily budget exhausted */
+    SRC_ERR_BAD_SYMBOL,  /* unknown symbol */
+    SRC_ERR_BAD_REQUEST, /* other invalid parameter */
+    SRC_ERR_SERVER,      /* provider-side failure (5xx) */
+    SRC_ERR_MALFORMED,   /* the body could not be understood */
 };
 const char *source_error_name(enum source_error e);
 
@@ -68,7 +68,10 @@ struct fetch_result {
     int64_t credits_used;      /* provider's usage headers, -1 if absent */
     int64_t credits_left;
 };
-#define FETCH_RESULT_INIT {.candles = CANDLE_VEC_INIT, .retry_after = -1, .credits_used = -1, .credits_left = -1}
+#define FETCH_RESULT_INIT                                                                          \
+    {                                                                                              \
+        .candles = CANDLE_VEC_INIT, .retry_after = -1, .credits_used = -1, .credits_left = -1      \
+    }
 void fetch_result_release(struct fetch_result *r);
 
 /*
@@ -88,6 +91,27 @@ void source_free(struct source *src);
 const char *source_name(const struct source *src);
 /* Is `kind` a known adapter? */
 bool source_kind_known(const char *kind);
+
+/*
+ * What the configuration must know of a provider adapter (a `kind`) before
+ * any source is opened. Each adapter describes itself with one of these in
+ * its ops, and source.c's registry lists the adapters: a new provider adds
+ * one line there, and `config check`, the settings loader and every
+ * command learn of it.
+ */
+struct source_kind {
+    const char *name;     /* the `kind` of [source.NAME], e.g. "twelvedata" */
+    const char *title;    /* the provider's name in messages, e.g. "Twelve Data" */
+    const char *base_url; /* the default base_url */
+    bool needs_key;       /* refuses to run without an api_key */
+    const char *key_env;  /* environment variable supplying the key, overriding the file; or NULL */
+    const char *key_help; /* where a key is obtained, for messages; or NULL */
+};
+
+/* The kind called `name` (case-sensitive); NULL when no adapter has that name. */
+const struct source_kind *source_kind_find(const char *name);
+/* Append the known kinds' names to `out`, ", "-separated, in registry order. */
+void source_kind_names(struct strbuf *out);
 
 /*
  * Fetch candles. Returns 0 with result->error == SRC_OK, including "no new

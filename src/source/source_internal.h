@@ -8,7 +8,8 @@
 struct http_client;
 
 struct source_ops {
-    const char *kind;
+    /* MUST. The adapter's name and what configuring it takes (see source.h). */
+    const struct source_kind *kind;
     /* MUST. Allocate the adapter's struct (embedding struct source first). */
     int (*open)(struct source **out, const struct source_config *cfg, struct strbuf *err);
     /* MUST. */

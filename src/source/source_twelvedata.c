@@ -32,6 +32,7 @@
 #include "source/http.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/jsonutil.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -65,7 +66,7 @@ static const char *const td_intervals[TF_COUNT] = {
 static struct twelvedata *td_downcast(struct source *src)
 {
     if (src->ops != &source_twelvedata_ops)
-        BUG("source '%s' is not a twelvedata source", src->ops->kind);
+        BUG("source '%s' is not a twelvedata source", src->ops->kind->name);
     return (struct twelvedata *)src;
 }
 
@@ -429,42 +430,6 @@ out:
     return ret;
 }
 
-/* Replace every occurrence of `secret` in `sb` with "***". */
-static void redact(struct strbuf *sb, const char *secret)
-{
-    struct strbuf out = STRBUF_INIT;
-    size_t slen = secret ? strlen(secret) : 0;
-    const char *p, *hit;
-
-    if (!slen || !strstr(sb->buf, secret))
-        return;
-    for (p = sb->buf; (hit = strstr(p, secret)); p = hit + slen) {
-        strbuf_add(&out, p, (size_t)(hit - p));
-        strbuf_addstr(&out, "***");
-    }
-    strbuf_addstr(&out, p);
-    strbuf_reset(sb);
-    strbuf_addbuf(sb, &out);
-    strbuf_release(&out);
-}
-
-/* Overwrite every occurrence of `secret` in `sb` with '*' (same length). */
-static void mask_in_place(struct strbuf *sb, const char *secret)
-{
-    size_t slen = secret ? strlen(secret) : 0;
-    char *p = sb->buf, *end = sb->buf + sb->len;
-
-    if (!slen)
-        return;
-    while ((size_t)(end - p) >= slen) {
-        char *hit = memmem(p, (size_t)(end - p), secret, slen);
-        if (!hit)
-            break;
-        memset(hit, '*', slen);
-        p = hit + slen;
-    }
-}
-
 static void read_credits(const struct http_response *resp, const char *name, int64_t *out)
 {
     struct strbuf v = STRBUF_INIT;
@@ -527,7 +492,7 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
      * masking only the finished message would miss a key cut in half by
      * the length limit of a quote.
      */
-    mask_in_place(&resp.body, cfg->api_key);
+    redact_value_fill(&resp.body, cfg->api_key);
     ret = twelvedata_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* An explicit Retry-After from the provider outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&
@@ -535,7 +500,7 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
          res->error == SRC_ERR_SERVER))
         res->retry_after = resp.retry_after;
 out:
-    redact(&msg, cfg->api_key);
+    redact_value(&msg, cfg->api_key);
     strbuf_addbuf(err, &msg);
     strbuf_release(&msg);
     strbuf_release(&url);
@@ -543,8 +508,17 @@ out:
     return ret;
 }
 
+static const struct source_kind td_kind = {
+    .name = "twelvedata",
+    .title = "Twelve Data",
+    .base_url = "https://api.twelvedata.com",
+    .needs_key = true,
+    .key_env = "TWELVE_DATA_API_KEY",
+    .key_help = "a free key is available at https://twelvedata.com/pricing",
+};
+
 const struct source_ops source_twelvedata_ops = {
-    .kind = "twelvedata",
+    .kind = &td_kind,
     .open = td_open,
     .free = td_free,
     .fetch = td_fetch,

@@ -14,6 +14,7 @@
 #include "store/store_internal.h"
 
 #include "util/error.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -52,7 +53,7 @@ int store_open(struct store **out, const char *url, struct strbuf *err)
     }
     ops = backend_for(url);
     if (!ops) {
-        char *red = store_redact_url(url);
+        char *red = redact_url(url, 0);
         strbuf_addf(err,
                     "store: unsupported database URL '%s' (expected sqlite:PATH or "
                     "postgresql://...)",
@@ -479,43 +480,6 @@ int store_set_gap_state(struct store *st, int64_t id, enum gap_state state, cons
 out:
     gap_records_free(recs, n);
     return rc;
-}
-
-char *store_redact_url(const char *url)
-{
-    struct strbuf sb = STRBUF_INIT;
-    const char *scheme_end = strstr(url, "://");
-    const char *at, *colon;
-
-    strbuf_addstr(&sb, url);
-    if (!scheme_end)
-        goto out;
-    at = strchr(scheme_end + 3, '@');
-    if (!at)
-        goto out;
-    colon = memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3));
-    if (colon) {
-        strbuf_reset(&sb);
-        strbuf_add(&sb, url, (size_t)(colon - url) + 1);
-        strbuf_addstr(&sb, "***");
-        strbuf_addstr(&sb, at);
-    }
-out:
-    /* A password can also travel as a query parameter (?password=...). */
-    {
-        char *p = strstr(sb.buf, "password=");
-        if (p) {
-            size_t start = (size_t)(p - sb.buf) + 9;
-            size_t end = start + strcspn(sb.buf + start, "&");
-            struct strbuf tmp = STRBUF_INIT;
-            strbuf_add(&tmp, sb.buf, start);
-            strbuf_addstr(&tmp, "***");
-            strbuf_addstr(&tmp, sb.buf + end);
-            strbuf_release(&sb);
-            sb = tmp;
-        }
-    }
-    return strbuf_detach(&sb, NULL);
 }
 
 static const char *const job_status_names[] = {

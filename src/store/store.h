@@ -84,9 +84,6 @@ int store_commit(struct store *st, struct strbuf *err);
 int store_rollback(struct store *st, struct strbuf *err);
 bool store_in_transaction(const struct store *st);
 
-/* Copy `url` with any password replaced by "***" (for messages and logs). */
-char *store_redact_url(const char *url);
-
 /*
  * URLs. store_url_backend() names the backend a URL selects ("sqlite",
  * "postgresql") or returns NULL for a URL no backend takes.

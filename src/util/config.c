@@ -16,6 +16,7 @@
 
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/xalloc.h"
 
 #include <ini.h>
@@ -349,4 +350,63 @@ void config_report_unused(const struct config_file *cf, struct config_report *re
         config_report_add(rep, "%s:%d: key '%s': unknown key in section [%s]", cf->path, e->line,
                           e->key, e->section);
     }
+}
+
+void config_format_duration(int64_t seconds, struct strbuf *out)
+{
+    static const struct {
+        int64_t unit;
+        char suffix;
+    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+
+    if (!seconds) {
+        strbuf_addch(out, '0');
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (seconds % units[i].unit == 0) {
+            strbuf_addf(out, "%lld%c", (long long)(seconds / units[i].unit), units[i].suffix);
+            return;
+        }
+    }
+    strbuf_addf(out, "%llds", (long long)seconds);
+}
+
+void config_format_value(const struct config_option *o, const void *src, struct strbuf *out)
+{
+    const char *field = (const char *)src + o->offset;
+    const char *str;
+    char *red;
+
+    switch (o->type) {
+    case CONFIG_STRING:
+        str = *(char *const *)field;
+        if (!str || !*str)
+            return;
+        switch (o->show) {
+        case CONFIG_SHOW_PLAIN:
+            strbuf_addstr(out, str);
+            return;
+        case CONFIG_SHOW_SECRET:
+            strbuf_addstr(out, "***");
+            return;
+        case CONFIG_SHOW_URL:
+        case CONFIG_SHOW_URL_PATH:
+            red = redact_url(str, o->show == CONFIG_SHOW_URL_PATH ? REDACT_URL_PATH : 0);
+            strbuf_addstr(out, red);
+            free(red);
+            return;
+        }
+        BUG("unknown show mode %d for key '%s'", (int)o->show, o->key);
+    case CONFIG_INT:
+        strbuf_addf(out, "%lld", (long long)*(const int64_t *)field);
+        return;
+    case CONFIG_DURATION:
+        config_format_duration(*(const int64_t *)field, out);
+        return;
+    case CONFIG_BOOL:
+        strbuf_addstr(out, *(const bool *)field ? "true" : "false");
+        return;
+    }
+    BUG("unknown config type %d for key '%s'", (int)o->type, o->key);
 }

@@ -28,6 +28,18 @@ enum config_type {
     CONFIG_BOOL,     /* bool */
 };
 
+/*
+ * How `config show` prints a value. Secrets are never printed: a set
+ * secret shows as "***", and URLs go through redact_url() (util/redact.h).
+ */
+enum config_show {
+    CONFIG_SHOW_PLAIN = 0, /* as is */
+    CONFIG_SHOW_SECRET,    /* "***" when set: API keys, tokens, webhook secrets */
+    CONFIG_SHOW_URL,       /* a URL: its password masked */
+    CONFIG_SHOW_URL_PATH,  /* a URL that is itself a credential (ping URLs, incoming
+                              webhooks): its password, path and query masked */
+};
+
 /* Validate a string value; return 0, or non-zero with the reason in `why`. */
 typedef int config_check_fn(const char *value, struct strbuf *why);
 
@@ -40,6 +52,7 @@ struct config_option {
     const char *env;  /* environment variable overriding the file, or NULL */
     int64_t env_unit; /* DURATION from env: seconds per unit of a bare number (60 = minutes) */
     config_check_fn *check;
+    enum config_show show;
 };
 
 struct config_entry {
@@ -113,6 +126,18 @@ void config_release(const struct config_option *opts, void *dst);
 
 /* Report every entry no subsystem used: unknown keys and sections. */
 void config_report_unused(const struct config_file *cf, struct config_report *rep);
+
+/*
+ * Append the value of option `o` of `src` (the struct its table describes)
+ * as it would be written in the file, secrets masked as `o->show` says:
+ * strings as they are ("" when unset), integers in decimal, durations in
+ * the largest whole unit ("90d", "15m", "45s", "0"), booleans as true or
+ * false.
+ */
+void config_format_value(const struct config_option *o, const void *src, struct strbuf *out);
+
+/* Append a duration in seconds as the largest whole unit: "90d", "4h", "15m", "45s", "0". */
+void config_format_duration(int64_t seconds, struct strbuf *out);
 
 /* Expand ${VAR} and ${VAR:-default} in `in`; 0 or CK_EPARSE with the reason in `why`. */
 int config_expand_env(const char *in, struct strbuf *out, struct strbuf *why);

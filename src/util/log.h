@@ -11,10 +11,9 @@
  *   ts=2024-01-02T15:00:01Z level=info msg="ingest: stored 4 candles of 'XAU/USD' M15"
  *   {"ts":"2024-01-02T15:00:01Z","level":"info","msg":"..."}
  *
- * Secrets never reach the output: every line passes through log_redact(),
- * which masks known secret values registered with log_add_secret() and the
- * usual shapes of credentials (apikey=..., token=..., Authorization
- * headers, Telegram bot URLs, passwords in database URLs).
+ * Secrets never reach the output: every message passes through
+ * redact_message() (util/redact.h), which masks the registered secret
+ * values and the usual shapes of credentials.
  *
  * The level is the one mutable global besides the signal flag; the macros
  * test it before evaluating their arguments. Writing is thread-safe: each
@@ -48,14 +47,6 @@ int log_setup(enum log_level level, enum log_format format, const char *path, st
 int log_reopen(struct strbuf *err);
 /* Close the log file; output returns to stderr. */
 void log_shutdown(void);
-
-/* Register a secret value (copied) to mask in every line. Empty/short values are ignored. */
-void log_add_secret(const char *secret);
-/* Forget every registered secret (tests). */
-void log_clear_secrets(void);
-
-/* Mask secrets in `sb` in place (also usable for error messages and reports). */
-void log_redact(struct strbuf *sb);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

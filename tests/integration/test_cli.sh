@@ -63,7 +63,8 @@ check "unknown key named with file and line" err_has "$T/bad.ini:4: key 'symbol'
 check "bad timeframe named with file and line" err_has "$T/bad.ini:5: key 'timeframes': 'H2' is not a timeframe"
 check "second unknown key reported too" err_has "$T/bad.ini:6: key 'backfil': unknown key"
 check "out of range named" err_has "$T/bad.ini:8: key 'workers': 0 is out of range (1 to 64)"
-check "the count is reported" err_has "4 problems"
+check "the source without its API key is reported too" err_has "$T/bad.ini:3: key 'api_key'"
+check "the count is reported" err_has "5 problems"
 ck fetch --config "$T/bad.ini"
 check "other commands refuse a bad config with exit 2" expect_rc 2
 ck config check --config "$T/missing.ini"

@@ -220,7 +220,7 @@ base_url = $TD_URL
 INI
 unset CK_IT_KEY
 ck fetch --config "$T/nokey.ini"
-check "without a key fetch exits 1" expect_rc 1
+check "without a key fetch exits 2, a configuration problem" expect_rc 2
 check "without a key the message names TWELVE_DATA_API_KEY" err_has "TWELVE_DATA_API_KEY"
 check "without a key no database is created" test ! -e "$T/untouched.db"
 

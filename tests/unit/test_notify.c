@@ -20,6 +20,7 @@
 #include "util/config.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -975,9 +976,9 @@ static void test_channels_new(void **state)
     /* The bot token is one of the secrets the log masks. */
     settings_register_secrets(&s);
     strbuf_addstr(&sb, "said " TOKEN " once");
-    log_redact(&sb);
+    redact_message(&sb);
     assert_null(strstr(sb.buf, TOKEN));
-    log_clear_secrets();
+    redact_clear_secrets();
     settings_release(&s);
 
     /* Half a Telegram configuration is an error that names the missing key. */

@@ -4,6 +4,7 @@
 
 #include "app/settings.h"
 #include "util/config.h"
+#include "util/error.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -97,11 +98,13 @@ static void test_resilience_keys(void **state)
                            "breaker_max_recovery = 1h\n"
                            "symbol_skip_after = 0\n"
                            "symbol_probe_every = 4\n"
+                           "kind = twelvedata\n"
                            "[source.b]\n"
                            "breaker_failures = 0\n"
                            "breaker_recovery = 10m\n"
                            "breaker_max_recovery = 5m\n"
-                           "symbol_probe_every = 0\n");
+                           "symbol_probe_every = 0\n"
+                           "kind = twelvedata\n");
     struct strbuf want = STRBUF_INIT;
     (void)state;
     assert_int_not_equal(settings_load(&s, path, &rep), 0);
@@ -112,9 +115,9 @@ static void test_resilience_keys(void **state)
     assert_int_equal(s.sources[0].symbol_skip_after, 0);
     assert_int_equal(s.sources[0].symbol_probe_every, 4);
     static const char *const expected[] = {
-        ":8: key 'breaker_failures': 0 is out of range (1 to 1000)",
-        ":10: key 'breaker_max_recovery': is shorter than breaker_recovery",
-        ":11: key 'symbol_probe_every': 0 is out of range (1 to 100000)",
+        ":9: key 'breaker_failures': 0 is out of range (1 to 1000)",
+        ":11: key 'breaker_max_recovery': is shorter than breaker_recovery",
+        ":12: key 'symbol_probe_every': 0 is out of range (1 to 100000)",
     };
     for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
         strbuf_reset(&want);
@@ -184,7 +187,8 @@ static void test_retention_and_outcome_keys(void **state)
     free(path);
 }
 
-/* [deliver] and the receivers' secrets: defaults, [retry] inherited, bad secrets named by receiver. */
+/* [deliver] and the receivers' secrets: defaults, [retry] inherited, bad secrets named by receiver.
+ */
 static void test_deliver_and_receivers(void **state)
 {
     struct config_report rep = CONFIG_REPORT_INIT;
@@ -405,6 +409,176 @@ static void test_expand_env(void **state)
     clear_env();
 }
 
+/* Kinds come from the adapters' table; an unknown one is reported at its line. */
+static void test_source_kinds(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    struct strbuf want = STRBUF_INIT;
+    char *path = write_ini("[source.gold]\n"
+                           "kind = twelvedata\n"
+                           "api_key = k-1234\n"
+                           "[source.venue]\n"
+                           "kind = nosuchvenue\n"
+                           "[source.binancex]\n"
+                           "symbols = BTC/USDT\n");
+    (void)state;
+    assert_int_equal(settings_load(&s, path, &rep), CK_ECONFIG);
+    assert_int_equal(rep.count, 2);
+    strbuf_addf(&want, "%s:5: key 'kind': unknown kind 'nosuchvenue' (known kinds: twelvedata)\n",
+                path);
+    if (!strstr(rep.text.buf, want.buf))
+        fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    /* Without `kind` the section name is the kind; the message points at the header. */
+    strbuf_reset(&want);
+    strbuf_addf(&want, "%s:6: key 'kind': unknown kind 'binancex', taken from the section name",
+                path);
+    if (!strstr(rep.text.buf, want.buf))
+        fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    /* A known kind supplies the default base_url. */
+    assert_string_equal(settings_source(&s, "gold")->base_url, "https://api.twelvedata.com");
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
+}
+
+/* An enabled source whose kind needs a key it lacks: recorded, and reported on request. */
+static void test_source_key_problem(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    struct strbuf want = STRBUF_INIT;
+    char *path = write_ini("[source.gold]\n"
+                           "kind = twelvedata\n"
+                           "[source.silver]\n"
+                           "kind = twelvedata\n"
+                           "api_key =\n"
+                           "[source.off]\n"
+                           "kind = twelvedata\n"
+                           "enabled = false\n");
+    (void)state;
+    /* Loading succeeds: commands that read stored data need no key. */
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_true(source_settings_check_key(settings_source(&s, "gold"), &rep));
+    assert_true(source_settings_check_key(settings_source(&s, "silver"), &rep));
+    assert_false(source_settings_check_key(settings_source(&s, "off"), &rep));
+    assert_int_equal(rep.count, 2);
+    /* At the section's header when no api_key is written, else at the key's line. */
+    strbuf_addf(&want,
+                "%s:1: key 'api_key': source 'gold' needs a Twelve Data API key: set "
+                "TWELVE_DATA_API_KEY in the environment (or api_key in [source.gold], or "
+                "enabled = false to skip it)",
+                path);
+    if (!strstr(rep.text.buf, want.buf))
+        fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    strbuf_reset(&want);
+    strbuf_addf(&want, "%s:5: key 'api_key': source 'silver'", path);
+    if (!strstr(rep.text.buf, want.buf))
+        fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    settings_release(&s);
+    config_report_release(&rep);
+
+    /* The kind's variable supplies the key. */
+    setenv("TWELVE_DATA_API_KEY", "env-key-5678", 1);
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    for (size_t i = 0; i < s.nsources; i++)
+        assert_false(source_settings_check_key(&s.sources[i], &rep));
+    assert_string_equal(settings_source(&s, "gold")->api_key, "env-key-5678");
+    unsetenv("TWELVE_DATA_API_KEY");
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
+}
+
+struct shown {
+    struct strbuf text;
+    int sections;
+    struct strbuf last;
+};
+
+static void collect(const char *section, const char *key, enum config_type type, const char *value,
+                    void *arg)
+{
+    struct shown *sh = arg;
+    (void)type;
+    if (strcmp(sh->last.buf, section)) {
+        sh->sections++;
+        strbuf_reset(&sh->last);
+        strbuf_addstr(&sh->last, section);
+        strbuf_addf(&sh->text, "[%s]\n", section);
+    }
+    strbuf_addf(&sh->text, "%s = %s\n", key, value);
+}
+
+/* settings_show(): every section, every key, secrets masked, public values as they are. */
+static void test_show_masks_secrets(void **state)
+{
+    static const char *const secrets[] = {"PgPw-q1",     "ApiTok-q2", "BotTok-q3",
+                                          "HookPath-q4", "HookQ-q5",  "PingPath-q6",
+                                          "TdKey-q7",    "WhSec-q8",  "RecvPw-q9"};
+    static const char *const shown[] = {
+        "[storage]\nurl = postgresql://ck:***@db:5432/ck\n",
+        "token = ***\n",
+        "bot_token = ***\nchat_id = -100123\n",
+        "[alerts.webhook]\nurl = https://hooks.example/***\n",
+        "[heartbeat]\nurl = https://hc-ping.com/***\ninterval = 5m\n",
+        "api_key = ***\n",
+        "[webhook.bot]\nurl = https://u:***@bot.example/in\nsecret = ***\n",
+        "[deliver]\nattempts = 5\n",
+        "[jobs]\n",
+        "[ingest]\ngap_window = 7d\n",
+        "[digest]\nschedule = 0 6 * * *\n",
+        "[signals]\nnotify_outcomes = true\n",
+        "[alerts]\nfailure_threshold = 3\n",
+    };
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    struct shown sh = {STRBUF_INIT, 0, STRBUF_INIT};
+    char *path = write_ini("[storage]\nurl = postgresql://ck:PgPw-q1@db:5432/ck\n"
+                           "[api]\ntoken = ApiTok-q2\n"
+                           "[alerts.telegram]\nbot_token = 123:BotTok-q3\nchat_id = -100123\n"
+                           "[alerts.webhook]\nurl = https://hooks.example/HookPath-q4?t=HookQ-q5\n"
+                           "[heartbeat]\nurl = https://hc-ping.com/PingPath-q6\n"
+                           "[source.twelvedata]\napi_key = TdKey-q7\n"
+                           "[webhook.bot]\nurl = https://u:RecvPw-q9@bot.example/in\n"
+                           "secret = WhSec-q8\n");
+    (void)state;
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    settings_show(&s, collect, &sh);
+    /* 15 fixed sections, one source, one receiver. */
+    assert_int_equal(sh.sections, 17);
+    for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
+        if (strstr(sh.text.buf, secrets[i]))
+            fail_msg("'%s' shown in:\n%s", secrets[i], sh.text.buf);
+    for (size_t i = 0; i < ARRAY_SIZE(shown); i++)
+        if (!strstr(sh.text.buf, shown[i]))
+            fail_msg("missing '%s' in:\n%s", shown[i], sh.text.buf);
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&sh.text);
+    strbuf_release(&sh.last);
+    free(path);
+}
+
+static void test_format_duration(void **state)
+{
+    static const struct {
+        int64_t s;
+        const char *want;
+    } cases[] = {{0, "0"},     {45, "45s"},         {120, "2m"},
+                 {3600, "1h"}, {90 * 86400, "90d"}, {86400 + 1, "86401s"}};
+    struct strbuf sb = STRBUF_INIT;
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        strbuf_reset(&sb);
+        config_format_duration(cases[i].s, &sb);
+        assert_string_equal(sb.buf, cases[i].want);
+    }
+    strbuf_release(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +591,10 @@ int main(void)
         cmocka_unit_test(test_missing_explicit_file),
         cmocka_unit_test(test_bad_environment_value),
         cmocka_unit_test(test_expand_env),
+        cmocka_unit_test(test_source_kinds),
+        cmocka_unit_test(test_source_key_problem),
+        cmocka_unit_test(test_show_masks_secrets),
+        cmocka_unit_test(test_format_duration),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -915,29 +915,6 @@ static void test_gap_state_names(void **state)
     assert_int_equal(gap_state_parse("closed", &s), CK_EINVAL);
 }
 
-static void test_redact_url(void **state)
-{
-    static const struct {
-        const char *in, *want;
-    } cases[] = {
-        {"postgresql://ck:s3cret@db.example:5432/candles",
-         "postgresql://ck:***@db.example:5432/candles"},
-        {"postgres://ck:p%40ss@localhost/ck", "postgres://ck:***@localhost/ck"},
-        {"postgresql://ck@localhost/ck?password=hunter2&sslmode=require",
-         "postgresql://ck@localhost/ck?password=***&sslmode=require"},
-        {"postgresql://ck@localhost/ck", "postgresql://ck@localhost/ck"},
-        {"sqlite:/var/lib/candlekeep/ck.db", "sqlite:/var/lib/candlekeep/ck.db"},
-    };
-    (void)state;
-    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        char *r = store_redact_url(cases[i].in);
-        assert_string_equal(r, cases[i].want);
-        assert_null(strstr(r, "s3cret"));
-        assert_null(strstr(r, "hunter2"));
-        free(r);
-    }
-}
-
 /* SQLite only. */
 
 static void test_sqlite_unwritable(void **state)
@@ -1410,7 +1387,6 @@ int main(void)
         T(test_database_size),
         cmocka_unit_test(test_url_helpers),
         cmocka_unit_test(test_gap_state_names),
-        cmocka_unit_test(test_redact_url),
         T(test_sqlite_unwritable),
         T(test_sqlite_not_a_database),
         T(test_sqlite_url_forms),

@@ -32,6 +32,7 @@
 #include "market/price.h"
 #include "util/error.h"
 #include "util/parse.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -56,100 +57,8 @@ struct pg_store *pg_downcast(struct store *st)
 
 /* --- messages --------------------------------------------------------- */
 
-static int pg_hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void pg_secrets_push(struct pg_secrets *sec, char *s)
-{
-    ALLOC_GROW(sec->v, sec->n + 1, sec->alloc);
-    sec->v[sec->n++] = s;
-}
-
-/* Add s[0..len) as written and, if different, percent-decoded. */
-static void pg_secrets_add(struct pg_secrets *sec, const char *s, size_t len)
-{
-    struct strbuf dec = STRBUF_INIT;
-
-    if (!len)
-        return;
-    pg_secrets_push(sec, xstrndup(s, len));
-    for (size_t i = 0; i < len; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = pg_hexval(s[i + 1])) >= 0 &&
-            (lo = pg_hexval(s[i + 2])) >= 0) {
-            strbuf_addch(&dec, hi * 16 + lo);
-            i += 2;
-        } else {
-            strbuf_addch(&dec, s[i]);
-        }
-    }
-    if (dec.len && strcmp(dec.buf, sec->v[sec->n - 1]))
-        pg_secrets_push(sec, strbuf_detach(&dec, NULL));
-    strbuf_release(&dec);
-}
-
-static void pg_secrets_release(struct pg_secrets *sec)
-{
-    for (size_t i = 0; i < sec->n; i++)
-        free(sec->v[i]);
-    free(sec->v);
-    *sec = (struct pg_secrets){0};
-}
-
-/*
- * Collect the passwords in `url`: the userinfo's and any password=
- * parameter's. A well-formed URL has its userinfo end at the first '@';
- * one with an unencoded '@' in the password is malformed, and libpq may
- * then quote any part of it, so the password up to the last '@' and its
- * pieces between the '@'s (three characters or more) are scrubbed too.
- */
-static void pg_find_secrets(const char *url, struct pg_secrets *sec)
-{
-    const char *auth = strstr(url, "://");
-    const char *q;
-
-    if (auth) {
-        const char *stop, *first = NULL, *last = NULL, *colon;
-        auth += 3;
-        stop = auth + strcspn(auth, "?");
-        for (const char *c = auth; c < stop; c++) {
-            if (*c != '@')
-                continue;
-            if (!first)
-                first = c;
-            last = c;
-        }
-        colon = first ? memchr(auth, ':', (size_t)(first - auth)) : NULL;
-        if (colon)
-            pg_secrets_add(sec, colon + 1, (size_t)(first - colon - 1));
-        colon = last && last != first ? memchr(auth, ':', (size_t)(last - auth)) : NULL;
-        if (colon) {
-            const char *p = colon + 1;
-            pg_secrets_add(sec, p, (size_t)(last - p));
-            while (p < last) {
-                size_t len = strcspn(p, "@");
-                if (p + len > last)
-                    len = (size_t)(last - p);
-                if (len >= 3)
-                    pg_secrets_add(sec, p, len);
-                p += len + 1;
-            }
-        }
-    }
-    for (q = strstr(url, "password="); q; q = strstr(q + 9, "password="))
-        pg_secrets_add(sec, q + 9, strcspn(q + 9, "& "));
-}
-
 /* Append `text` to `err` with every occurrence of a secret replaced by "***". */
-static void pg_add_scrubbed(struct strbuf *err, const char *text, const struct pg_secrets *sec)
+static void pg_add_scrubbed(struct strbuf *err, const char *text, const struct redact_set *sec)
 {
     size_t start = err->len;
 
@@ -167,24 +76,13 @@ static void pg_add_scrubbed(struct strbuf *err, const char *text, const struct p
             strbuf_addch(err, *c);
         }
     }
-    for (size_t i = 0; i < sec->n; i++) {
-        const char *s = sec->v[i];
-        size_t slen = strlen(s);
-        size_t from = start;
-        char *hit;
-        if (!slen)
-            continue;
-        while ((hit = strstr(err->buf + from, s))) {
-            struct strbuf tmp = STRBUF_INIT;
-            size_t at = (size_t)(hit - err->buf);
-            strbuf_add(&tmp, err->buf + at + slen, err->len - at - slen);
-            strbuf_setlen(err, at);
-            strbuf_addstr(err, "***");
-            from = err->len;
-            strbuf_addbuf(err, &tmp);
-            strbuf_release(&tmp);
-        }
-    }
+    /* Scrub only what was appended: the text before is the caller's. */
+    struct strbuf tail = STRBUF_INIT;
+    strbuf_addstr(&tail, err->buf + start);
+    redact_set_apply(sec, &tail);
+    strbuf_setlen(err, start);
+    strbuf_addbuf(err, &tail);
+    strbuf_release(&tail);
 }
 
 /* The connection's own error text, scrubbed, or a fallback. */
@@ -571,7 +469,7 @@ static void pg_free(struct pg_store *ps)
     if (ps->conn)
         PQfinish(ps->conn);
     free(ps->redacted);
-    pg_secrets_release(&ps->secrets);
+    redact_set_release(&ps->secrets);
     for (size_t i = 0; i < ARRAY_SIZE(ps->cols); i++)
         strbuf_release(&ps->cols[i]);
     strbuf_release(&ps->scratch);
@@ -594,10 +492,14 @@ static int pg_open(struct store **out, const char *url, struct strbuf *err)
 
     *out = NULL;
     ps->base.ops = &store_pg_ops;
-    pg_find_secrets(url, &ps->secrets);
+    /*
+     * The passwords as written and percent-decoded; for a malformed URL
+     * (an unencoded '@' in the password) libpq may quote any piece of it.
+     */
+    redact_set_add_url(&ps->secrets, url, 0);
     {
         /* Redacted, and scrubbed too in case the URL is malformed. */
-        char *red = store_redact_url(url);
+        char *red = redact_url(url, 0);
         struct strbuf sb = STRBUF_INIT;
         pg_add_scrubbed(&sb, red, &ps->secrets);
         ps->redacted = strbuf_detach(&sb, NULL);

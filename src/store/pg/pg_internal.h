@@ -14,6 +14,7 @@
  * here is shared between those files and nobody else.
  */
 #include "store/store_internal.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 
 #include <libpq-fe.h>
@@ -130,17 +131,11 @@ enum pg_stmt {
 #define PG_TIME_MIN   (-62135596800LL) /* 0001-01-01T00:00:00Z */
 #define PG_TIME_END   253402300800LL   /* 10000-01-01T00:00:00Z */
 
-/* Strings that must never appear in a message: the URL's passwords. */
-struct pg_secrets {
-    char **v;
-    size_t n, alloc;
-};
-
 struct pg_store {
     struct store base;
     PGconn *conn;
     char *redacted;            /* the URL with its password masked, for messages */
-    struct pg_secrets secrets; /* to scrub from what libpq and the server say */
+    struct redact_set secrets; /* the URL's passwords, scrubbed from what libpq says */
     bool ready[PG_STMT_COUNT];
     bool server_gone;      /* the server announced it is closing the connection */
     struct strbuf cols[6]; /* the upsert's arrays, COPY's data; kept between batches */
