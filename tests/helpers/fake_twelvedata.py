@@ -37,7 +37,7 @@ GET /time_series
     Symbols: BTC/USD, ETH/USD and ten more coins against USD (LTC SOL XRP ADA
     DOGE DOT LINK AVAX BCH XLM) (crypto: 24/7, with "volume"); XAU/USD, XAG/USD
     (metals: Sunday 17:00 to Friday 17:00 New York with a daily pause
-    17:00-18:00, no volume field); EUR/USD, GBP/USD (forex: Sunday 17:00 to
+    17:00-18:00, no volume field); EUR/USD, GBP/USD, USD/CHF (forex: Sunday 17:00 to
     Friday 17:00 New York, no volume). Any other symbol gets the documented
     404 body. A candle exists iff the market is open during any part of its
     period, by the fake's own calendar (see "calendar" below: written apart
@@ -104,6 +104,13 @@ they name and keep the others):
                                         # queue of raw answers; "cut": N sends only the
                                         # first N bytes of the body but announces the
                                         # full length, then closes the connection
+      "replay": [{"symbol": "USD/CHF", "interval": "30min", "file": "/path/x.csv"}],
+                                        # serve recorded history instead of made-up
+                                        # candles: a CSV with a header line and rows
+                                        # "2024-03-15T12:00:00Z,1.0850" (open time in
+                                        # UTC, one price: open = high = low = close);
+                                        # only its rows exist, whatever the calendar
+                                        # says; replaces the list given before
       "forming": true,                 # include the still-forming bar (default true)
       "unaligned": true,               # shift every datetime by 7 minutes
       "delay": 0.5,                    # seconds to wait before each /time_series answer
@@ -187,6 +194,9 @@ SYMBOLS = {
                          "type": "Physical Currency"}},
     "GBP/USD": {"kind": "forex", "base": 127000, "dec": 5, "volume": False,
                 "meta": {"currency_base": "British Pound", "currency_quote": "US Dollar",
+                         "type": "Physical Currency"}},
+    "USD/CHF": {"kind": "forex", "base": 90000, "dec": 5, "volume": False,
+                "meta": {"currency_base": "US Dollar", "currency_quote": "Swiss Franc",
                          "type": "Physical Currency"}},
 }
 
@@ -369,7 +379,9 @@ class State:
         self.control = {
             "now": None, "holes": [], "holidays": [], "overrides": [], "forming": True,
             "unaligned": False, "delay": 0, "limits": dict(FREE_TIER), "error_status": "200",
+            "replay": [],
         }
+        self.recorded = {}  # (symbol, interval) -> {open time: price} from "replay"
         self.errors = []
         self.raw = []
         self.requests = []
@@ -394,7 +406,7 @@ class State:
 
     def apply(self, body):
         known = {"now", "holes", "holidays", "overrides", "errors", "raw", "forming",
-                 "unaligned", "delay", "limits", "error_status"}
+                 "unaligned", "delay", "limits", "error_status", "replay"}
         unknown = set(body) - known
         if unknown:
             raise ValueError(f"unknown control keys: {sorted(unknown)}")
@@ -414,14 +426,39 @@ class State:
             raise ValueError('error_status is "200" or "code"')
         if "limits" in body:
             body = dict(body, limits=checked_limits(body["limits"]))
+        recorded = {}
+        for r in body.get("replay", []):
+            if r["symbol"] not in SYMBOLS or r["interval"] not in INTRADAY:
+                raise ValueError(f"replay: unknown symbol or intraday interval in {r}")
+            recorded[(r["symbol"], r["interval"])] = read_history(r["file"])
+        if "replay" in body:
+            self.recorded = recorded
         for k in ("now", "holes", "holidays", "overrides", "forming", "unaligned", "delay",
-                  "limits", "error_status"):
+                  "limits", "error_status", "replay"):
             if k in body:
                 self.control[k] = body[k]
         for e in body.get("errors", []):
             self.errors.append(dict(e, times=int(e.get("times", 1))))
         for r in body.get("raw", []):
             self.raw.append(dict(r, times=int(r.get("times", 1))))
+
+
+def read_history(path):
+    """A recorded history file: {open time: price string}."""
+    rows = {}
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for n, line in enumerate(f, 2):
+            line = line.strip()
+            if not line:
+                continue
+            when, price = line.split(",")
+            t = parse_iso_utc(when)
+            if t in rows:
+                raise ValueError(f"{path}:{n}: {when} is there twice")
+            float(price)
+            rows[t] = price
+    return rows
 
 
 def checked_limits(limits):
@@ -680,6 +717,7 @@ class Handler(BaseHTTPRequestHandler):
             now = st.now()
             control = json.loads(json.dumps(st.control))
             holidays = st.holidays()
+            recorded = st.recorded.get((symbol, name))
         upper = iv.floor(now)
         if not control["forming"] and iv.next(upper) > now:
             upper = iv.prev(upper)
@@ -695,6 +733,12 @@ class Handler(BaseHTTPRequestHandler):
 
         opens = []
         o, steps = upper, 0
+        if recorded is not None:
+            opens = sorted((t for t in recorded
+                            if t <= upper and (start is None or t >= start)
+                            and not any(a <= t < b for a, b in holes)),
+                           reverse=True)[:outputsize]
+            o = 0
         while len(opens) < outputsize and o > 0 and steps < 2000000:
             if start is not None and o < start:
                 break
@@ -715,7 +759,10 @@ class Handler(BaseHTTPRequestHandler):
         values = []
         for t in opens:
             row = {"datetime": datetime.fromtimestamp(t + shift, tz).strftime(fmt)}
-            row.update(candle_values(symbol, name, t))
+            if recorded is not None:
+                row.update(dict.fromkeys(("open", "high", "low", "close"), recorded[t]))
+            else:
+                row.update(candle_values(symbol, name, t))
             for ov in overrides.get(t, []):
                 if ov.get("remove"):
                     row.pop(ov["field"], None)
