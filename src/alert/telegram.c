@@ -2,7 +2,8 @@
 /*
  * The Telegram channel: Bot API sendMessage, POST
  * {base_url}/bot{token}/sendMessage with a JSON body {chat_id, text,
- * parse_mode: "HTML", disable_web_page_preview: true}.
+ * parse_mode: "HTML", link_preview_options: {is_disabled: true}} (Bot API
+ * 7.0 replaced disable_web_page_preview with link_preview_options).
  *
  * Rendering. A message becomes one HTML document: a first line that says
  * what happened ("🔴 <b>FIRING</b> [critical] title"), the details, the
@@ -569,8 +570,8 @@ static int send_part(struct telegram *tg, const char *text, struct notify_result
         .timeout_ms = tg->timeout_ms,
         .max_body = TG_MAX_ANSWER,
     };
-    json_t *body = json_pack("{s:O, s:s, s:s, s:b}", "chat_id", tg->chat, "text", text,
-                             "parse_mode", "HTML", "disable_web_page_preview", 1);
+    json_t *body = json_pack("{s:O, s:s, s:s, s:{s:b}}", "chat_id", tg->chat, "text", text,
+                             "parse_mode", "HTML", "link_preview_options", "is_disabled", 1);
     char *json;
     int rc;
 

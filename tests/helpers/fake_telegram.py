@@ -32,8 +32,21 @@ The Bot API: /bot<TOKEN>/<method>
     - parse_mode other than "HTML" (candlekeep always sends HTML, so a
       missing parse_mode is refused too): 400 "Bad Request: unsupported
       parse_mode";
-    - disable_web_page_preview, when present, not a boolean (or "true" /
-      "false" in a form): 400 "Bad Request: ...";
+    - link_preview_options, when present, not a LinkPreviewOptions object
+      (in a form: the object serialised as JSON) with only its fields
+      (is_disabled, url, prefer_small_media, prefer_large_media,
+      show_above_text) of their types: 400 "Bad Request: can't parse link
+      preview options JSON object"; disable_web_page_preview, which Bot
+      API 7.0 replaced with link_preview_options but still takes, when
+      present, not a boolean (or "true" / "false" in a form): 400 "Bad
+      Request: ...". Both are accepted; the record says which was sent;
+    - a chat the bot may not post to (control "chats"): what Telegram
+      answers, 403 "Forbidden: bot was kicked from the group chat"
+      ("supergroup chat" for a -100... id, "channel chat" for an
+      @channel), 403 "Forbidden: bot was blocked by the user", 403
+      "Forbidden: user is deactivated", 403 "Forbidden: bot is not a
+      member of the channel chat" ("supergroup chat" for a -100... id) or
+      400 "Bad Request: chat not found";
     - text that does not parse as Telegram HTML: 400 "Bad Request: can't
       parse entities: <reason>", the reason worded as Telegram words it:
         Unsupported start tag "x" at byte offset N
@@ -58,6 +71,15 @@ The Bot API: /bot<TOKEN>/<method>
       units (what Telegram counts); over 4096: 400 "Bad Request: message is
       too long". Whitespace only: 400 "Bad Request: message text is empty".
       The raw length (tags and entities included) is not limited.
+    - flood control, as Telegram's FAQ states it: about one message a
+      second in a chat, and twenty a minute in a group (a negative chat id
+      or an @channel). A message that comes less than 0.75 s (1 s less
+      the tolerance) after the last one the chat accepted, or that would
+      be a group's 21st accepted in 59.75 s, gets 429 {"ok": false,
+      "error_code": 429, "description": "Too Many Requests: retry after
+      N", "parameters": {"retry_after": N}}, N the whole seconds until it
+      would be taken. Only accepted messages count. Times are the fake's
+      clock ("now" below).
     An accepted message answers {"ok": true, "result": {"message_id", "from",
     "chat", "date", "text"}} and is recorded.
 
@@ -89,14 +111,30 @@ Control API (JSON bodies; every key optional):
                 "after": 0,            # let this many requests pass first
                 "times": 1}],          # how many requests it answers
                                        # appended to the queue of its target
-      "down": true                     # close every Bot API and hook connection
+      "down": true,                    # close every Bot API and hook connection
                                        # without an answer until "down": false
+      "chats": {"-100123": "kicked"},  # chats the bot may not post to, by chat_id
+                                       # as sent: "kicked", "blocked",
+                                       # "deactivated", "not_member", "not_found",
+                                       # or "ok" (any chat not named is "ok");
+                                       # merged into the chats already named
+      "now": 1700000000.5,             # the fake's clock in Unix seconds (a number);
+                                       # null (the default) = real time
+      "limits": {"chat_interval": 1.0, "group_per_minute": 20, "tolerance": 0.25}
+                                       # flood control (default as shown); a key
+                                       # left out keeps its default; "unlimited"
+                                       # turns flood control off, for a test that
+                                       # says it needs that
     }
-    Answer: {"ok": true, "control": <queues and down>}.
+    Answer: {"ok": true, "control": <queues, down, chats, now and limits>}.
 
     GET  /__messages   accepted messages, oldest first: {"message_id",
                        "chat_id" (as sent), "text" (as sent), "plain" (parsed
-                       text), "parse_mode", "disable_web_page_preview", "time"}
+                       text), "parse_mode", "link_preview_options" (the object,
+                       or null when not sent), "disable_web_page_preview" (the
+                       boolean, or null when not sent), "preview_parameter"
+                       ("link_preview_options", "disable_web_page_preview",
+                       "both" or null), "time" (the fake's clock)}
     GET  /__requests   every Bot API request, oldest first: {"method",
                        "path" (the token shown as "<token>" when right and
                        "<wrong>" otherwise; it is never echoed), "content_type",
@@ -104,11 +142,13 @@ Control API (JSON bodies; every key optional):
                        refusal or a failure mode, "" when accepted)}
     GET  /__hooks      every /hook request: {"path", "content_type",
                        "user_agent", "body" (JSON or text), "time", "status"}
-    POST /__reset      clear the queues, "down" and every record
+    POST /__reset      clear the queues, "down", "chats", "now", "limits" (back
+                       to the defaults), the flood counters and every record
 """
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -128,6 +168,14 @@ STATUS_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service U
                504: "Gateway Timeout", 400: "Bad Request", 401: "Unauthorized",
                403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
                409: "Conflict", 429: "Too Many Requests"}
+
+# Flood control, from the Bot FAQ: about one message a second in a chat, twenty a minute in
+# a group. The tolerance absorbs the jitter of a loaded test machine.
+DEFAULT_LIMITS = {"chat_interval": 1.0, "group_per_minute": 20, "tolerance": 0.25}
+GROUP_WINDOW = 60.0
+CHAT_STATES = ("ok", "kicked", "blocked", "deactivated", "not_member", "not_found")
+PREVIEW_FIELDS = {"is_disabled": bool, "url": str, "prefer_small_media": bool,
+                  "prefer_large_media": bool, "show_above_text": bool}
 
 # What Telegram says for an error code when a failure mode names none.
 DEFAULT_DESCRIPTION = {400: "Bad Request: chat not found", 401: "Unauthorized",
@@ -258,6 +306,37 @@ def parse_html(text):
     return "".join(out)
 
 
+def chat_refusal(state, chat_id):
+    """(error_code, description) for a chat the bot may not post to."""
+    cid = str(chat_id)
+    kind = ("channel" if cid.startswith("@") else
+            "supergroup" if cid.startswith("-100") else "group")
+    if state == "kicked":
+        return 403, f"Forbidden: bot was kicked from the {kind} chat"
+    if state == "blocked":
+        return 403, "Forbidden: bot was blocked by the user"
+    if state == "deactivated":
+        return 403, "Forbidden: user is deactivated"
+    if state == "not_member":
+        return 403, ("Forbidden: bot is not a member of the "
+                     f"{'supergroup' if kind == 'supergroup' else 'channel'} chat")
+    return 400, "Bad Request: chat not found"
+
+
+def parse_preview_options(v):
+    """link_preview_options as sent (an object, or JSON text in a form): the object."""
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            v = None
+    if not isinstance(v, dict) or any(
+            k not in PREVIEW_FIELDS or not isinstance(x, PREVIEW_FIELDS[k])
+            for k, x in v.items()):
+        raise ValueError("Bad Request: can't parse link preview options JSON object")
+    return v
+
+
 def utf16_len(s):
     return len(s.encode("utf-16-le")) // 2
 
@@ -281,16 +360,24 @@ class State:
     def reset(self):
         self.fail = {"telegram": [], "hook": []}
         self.down = False
+        self.chats = {}
+        self.clock = None
+        self.limits = dict(DEFAULT_LIMITS)
+        self.accepted = {}  # chat_id as a string -> times of its accepted messages
         self.messages = []
         self.requests = []
         self.hooks = []
         self.next_id = 1
 
     def snapshot(self):
-        return {"fail": self.fail, "down": self.down}
+        return {"fail": self.fail, "down": self.down, "chats": self.chats, "now": self.clock,
+                "limits": self.limits}
+
+    def now(self):
+        return time.time() if self.clock is None else self.clock
 
     def apply(self, body):
-        unknown = set(body) - {"fail", "down"}
+        unknown = set(body) - {"fail", "down", "chats", "now", "limits"}
         if unknown:
             raise ValueError(f"unknown control keys: {sorted(unknown)}")
         fails = body.get("fail", [])
@@ -312,10 +399,45 @@ class State:
             f["retry_after"] = int(f.get("retry_after", 5))
             f["seconds"] = float(f.get("seconds", 0))
             checked.append(f)
+        chats = body.get("chats", {})
+        if not isinstance(chats, dict) or any(v not in CHAT_STATES for v in chats.values()):
+            raise ValueError(f"chats maps a chat_id to one of {', '.join(CHAT_STATES)}")
+        now = body.get("now")
+        if now is not None and (isinstance(now, bool) or not isinstance(now, (int, float))):
+            raise ValueError("now is Unix seconds (a number) or null")
+        limits = body.get("limits", {})
+        if limits != "unlimited":
+            if not isinstance(limits, dict) or set(limits) - set(DEFAULT_LIMITS) or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+                    for v in limits.values()):
+                raise ValueError('limits is "unlimited" or an object with numbers for '
+                                 f"{', '.join(DEFAULT_LIMITS)}")
+            limits = dict(DEFAULT_LIMITS, **limits)
         for f in checked:
             self.fail[f["target"]].append(f)
         if "down" in body:
             self.down = bool(body["down"])
+        self.chats.update(chats)
+        if "now" in body:
+            self.clock = now
+        if "limits" in body:
+            self.limits = limits
+
+    def flood_wait(self, chat_id, now):
+        """Seconds until the chat may take another message; 0 when it may now."""
+        if self.limits == "unlimited":
+            return 0
+        times = self.accepted.get(str(chat_id), [])
+        tolerance = self.limits["tolerance"]
+        wait = 0
+        if times:
+            wait = max(wait, times[-1] + self.limits["chat_interval"] - tolerance - now)
+        group = str(chat_id).startswith(("-", "@"))
+        cap = int(self.limits["group_per_minute"])
+        if group and len(times) >= cap:
+            oldest = times[-cap]
+            wait = max(wait, oldest + GROUP_WINDOW - tolerance - now)
+        return wait
 
     def take_failure(self, target):
         """The failure mode that answers this request, if any (call with the lock held)."""
@@ -526,12 +648,22 @@ class Handler(BaseHTTPRequestHandler):
             return refuse(400, "Bad Request: message text is empty")
         if params.get("parse_mode") != "HTML":
             return refuse(400, "Bad Request: unsupported parse_mode")
+        options = params.get("link_preview_options")
+        if options is not None:
+            try:
+                options = parse_preview_options(options)
+            except ValueError as e:
+                return refuse(400, str(e))
         preview = params.get("disable_web_page_preview")
         if preview is not None:
             try:
                 preview = parse_bool_param(preview)
             except ValueError as e:
                 return refuse(400, str(e))
+        with st.lock:
+            chat_state = st.chats.get(str(chat_id), "ok")
+        if chat_state != "ok":
+            return refuse(*chat_refusal(chat_state, chat_id))
         try:
             plain = parse_html(text)
         except ParseError as e:
@@ -541,13 +673,26 @@ class Handler(BaseHTTPRequestHandler):
         if utf16_len(plain) > MAX_LENGTH:
             return refuse(400, "Bad Request: message is too long")
 
-        now = time.time()
         with st.lock:
-            mid = st.next_id
-            st.next_id += 1
-            st.messages.append({"message_id": mid, "chat_id": chat_id, "text": text,
-                                "plain": plain, "parse_mode": params.get("parse_mode"),
-                                "disable_web_page_preview": preview, "time": now})
+            now = st.now()
+            wait = st.flood_wait(chat_id, now)
+            if wait <= 0:
+                st.accepted.setdefault(str(chat_id), []).append(now)
+                mid = st.next_id
+                st.next_id += 1
+                used = ("both" if options is not None and preview is not None else
+                        "link_preview_options" if options is not None else
+                        "disable_web_page_preview" if preview is not None else None)
+                st.messages.append({"message_id": mid, "chat_id": chat_id, "text": text,
+                                    "plain": plain, "parse_mode": params.get("parse_mode"),
+                                    "link_preview_options": options,
+                                    "disable_web_page_preview": preview,
+                                    "preview_parameter": used, "time": now})
+        if wait > 0:
+            after = max(1, math.ceil(wait))
+            entry["status"], entry["reason"] = 429, f"flood control: retry after {after}"
+            return self.tg_error(429, f"Too Many Requests: retry after {after}",
+                                 {"retry_after": after})
         entry["status"] = 200
         cid = int(chat_id) if re.fullmatch(r"-?[0-9]+", str(chat_id)) else chat_id
         chat = ({"id": cid, "type": "channel", "username": str(cid)[1:]}

@@ -37,10 +37,11 @@ GET /time_series
     Symbols: BTC/USD, ETH/USD and ten more coins against USD (LTC SOL XRP ADA
     DOGE DOT LINK AVAX BCH XLM) (crypto: 24/7, with "volume"); XAU/USD, XAG/USD
     (metals: Sunday 17:00 to Friday 17:00 New York with a daily pause
-    17:00-18:00, no volume field); EUR/USD, GBP/USD (forex: Sunday 17:00 to
+    17:00-18:00, no volume field); EUR/USD, GBP/USD, USD/CHF (forex: Sunday 17:00 to
     Friday 17:00 New York, no volume). Any other symbol gets the documented
     404 body. A candle exists iff the market is open during any part of its
-    period (candlekeep's calendar rule); intraday periods are aligned to UTC
+    period, by the fake's own calendar (see "calendar" below: written apart
+    from candlekeep's, so that the two check each other); intraday periods are aligned to UTC
     midnight, 1day to UTC midnight, 1week to Monday 00:00 UTC, 1month to the
     first of the month. Prices are deterministic functions of (symbol,
     interval, open time), decimal strings with 2 decimals (metals, crypto) or
@@ -50,9 +51,24 @@ GET /time_series
     open during [open, now], unless "forming" is false.
     An empty window gives the documented 400 "No data is available on the
     specified dates. Try setting different start/end dates." body.
-    Every successful answer carries `api-credits-used` (requests counted in
-    the current minute of the fake's clock) and `api-credits-left` (per_minute limit,
-    default 8, minus that).
+    Every successful answer carries `api-credits-used` (credits counted in
+    the current minute of the fake's clock) and, under a minute limit,
+    `api-credits-left` (the limit minus that).
+
+Credits
+    As on the Basic (free) plan, which the real API always enforces: every
+    request that passes the key check costs one credit, at most 8 in a
+    minute and 800 in a day, counted on the fake's clock ("now" below, when
+    a test sets it; minutes and days start on the UTC minute and day). A
+    request over a limit costs nothing and gets the documented 429 body
+    with HTTP status 429:
+      {"code": 429, "message": "You have run out of API credits for the
+       current minute. 9 API credits were used, with the current limit
+       being 8. Wait for the next minute or consider switching to a higher
+       tier plan at https://twelvedata.com/pricing", "status": "error"}
+    (the day's text when the day's credits are gone). A test that needs
+    more throughput says so: control {"limits": "unlimited"}, or other
+    numbers.
     Built-in error bodies are sent with HTTP 200 (the quirk the real API
     shows); control {"error_status": "code"} sends them with their code.
 
@@ -88,12 +104,21 @@ they name and keep the others):
                                         # queue of raw answers; "cut": N sends only the
                                         # first N bytes of the body but announces the
                                         # full length, then closes the connection
+      "replay": [{"symbol": "USD/CHF", "interval": "30min", "file": "/path/x.csv"}],
+                                        # serve recorded history instead of made-up
+                                        # candles: a CSV with a header line and rows
+                                        # "2024-03-15T12:00:00Z,1.0850" (open time in
+                                        # UTC, one price: open = high = low = close);
+                                        # only its rows exist, whatever the calendar
+                                        # says; replaces the list given before
       "forming": true,                 # include the still-forming bar (default true)
       "unaligned": true,               # shift every datetime by 7 minutes
       "delay": 0.5,                    # seconds to wait before each /time_series answer
       "limits": {"per_minute": 8, "per_day": 800, "http_status": 429},
-                                        # enforce credit limits on the fake's clock with
-                                        # the documented 429 bodies (off by default)
+                                        # the credit limits (default: the free tier, as
+                                        # shown); a key left out keeps the free tier's
+                                        # value, null lifts that limit; "unlimited"
+                                        # lifts both (credits are still counted)
       "error_status": "200"            # "200" (default) or "code": HTTP status of the
                                         # built-in error bodies (auth, 404, 400 ...)
     }
@@ -101,9 +126,11 @@ they name and keep the others):
     The queues ("raw" first, then "errors") answer requests before the
     key is checked. "errors" and "raw" given here are appended to the queues.
 
-    GET  /__control    the current control state
-    POST /__reset      clear the control state, the queues, the credit
-                       counters and the request log
+    GET  /__control    the current control state, with "credits_used":
+                       {"minute", "day"} on the fake's clock
+    POST /__reset      clear the control state (back to the free tier's
+                       limits), the queues, the credit counters and the
+                       request log
     GET  /__requests   [{"method", "path", "query": {name: value},
                          "authorization_present": bool, "time": float,
                          "answer": int}] for every /time_series request,
@@ -123,7 +150,6 @@ import sys
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -134,6 +160,8 @@ DAY = 86400
 WEEK = 7 * DAY
 W1_ORIGIN = 4 * DAY  # 1970-01-05, a Monday
 MAX_OUTPUTSIZE = 5000
+# The Basic (free) plan: what every key gets unless a test asks for more.
+FREE_TIER = {"per_minute": 8, "per_day": 800, "http_status": 429}
 
 INTRADAY = {
     "1min": 60, "5min": 300, "15min": 900, "30min": 1800, "45min": 2700,
@@ -166,6 +194,9 @@ SYMBOLS = {
                          "type": "Physical Currency"}},
     "GBP/USD": {"kind": "forex", "base": 127000, "dec": 5, "volume": False,
                 "meta": {"currency_base": "British Pound", "currency_quote": "US Dollar",
+                         "type": "Physical Currency"}},
+    "USD/CHF": {"kind": "forex", "base": 90000, "dec": 5, "volume": False,
+                "meta": {"currency_base": "US Dollar", "currency_quote": "Swiss Franc",
                          "type": "Physical Currency"}},
 }
 
@@ -226,33 +257,43 @@ def parse_iso_utc(s):
 
 
 # ---------------------------------------------------------------- calendar
+#
+# Written from the markets' published hours, on purpose without looking at how
+# candlekeep computes them (src/market/calendar.c): a test compares the two, so
+# they must not share a mistake. Forex and metals trade from Sunday 17:00 to
+# Friday 17:00 New York time; metals also stop every day 17:00-18:00 New York.
+#
+# An instant's trading date is the New York wall-clock date seven hours later:
+# Sunday 17:00 belongs to Monday, Friday 17:00 to Saturday. The market is open
+# at an instant iff its trading date is a weekday and not a holiday, and, for
+# metals, the New York hour is not 17. Crypto is open unless the UTC date is a
+# holiday.
+#
+# Every change of state falls on a whole New York hour, and New York is a whole
+# number of hours from UTC, so every change falls on a whole UTC hour: a
+# period [a, b) sees the market open iff it is open at a or at one of the whole
+# UTC hours inside it.
 
-@lru_cache(maxsize=200000)
-def trading_day_session(kind, ordinal, holidays):
-    """Session [start, end) of the forex/metals trading day ending 17:00 NY on a date."""
-    d = date.fromordinal(ordinal)
-    if d.weekday() >= 5 or d in holidays:  # no trading day ends on Saturday or Sunday
-        return None
-    prev = d - timedelta(days=1)
-    start = datetime(prev.year, prev.month, prev.day, 18 if kind == "metals" else 17, tzinfo=NY)
-    end = datetime(d.year, d.month, d.day, 17, tzinfo=NY)
-    return int(start.timestamp()), int(end.timestamp())
+HOUR = 3600
+
+
+def market_open_at(kind, t, holidays):
+    """Is the market open at the instant t (Unix seconds)?"""
+    if kind == "crypto":
+        return datetime.fromtimestamp(t, UTC).date() not in holidays
+    wall = datetime.fromtimestamp(t, NY)
+    trading_date = (wall.replace(tzinfo=None) + timedelta(hours=7)).date()
+    if trading_date.weekday() >= 5 or trading_date in holidays:
+        return False
+    return not (kind == "metals" and wall.hour == 17)
 
 
 def market_open_within(kind, start, end, holidays):
     """Is the market open during any part of [start, end)?"""
-    if kind == "crypto":
-        day = start // DAY
-        while day * DAY < end:
-            if date.fromordinal(date(1970, 1, 1).toordinal() + day) not in holidays:
-                return True
-            day += 1
-        return False
-    first = datetime.fromtimestamp(start, NY).date() - timedelta(days=1)
-    last = datetime.fromtimestamp(end, NY).date() + timedelta(days=1)
-    for ordinal in range(first.toordinal(), last.toordinal() + 1):
-        s = trading_day_session(kind, ordinal, holidays)
-        if s and s[0] < end and s[1] > start:
+    if market_open_at(kind, start, holidays):
+        return True
+    for t in range(start - start % HOUR + HOUR, end, HOUR):
+        if market_open_at(kind, t, holidays):
             return True
     return False
 
@@ -337,8 +378,10 @@ class State:
     def reset(self):
         self.control = {
             "now": None, "holes": [], "holidays": [], "overrides": [], "forming": True,
-            "unaligned": False, "delay": 0, "limits": None, "error_status": "200",
+            "unaligned": False, "delay": 0, "limits": dict(FREE_TIER), "error_status": "200",
+            "replay": [],
         }
+        self.recorded = {}  # (symbol, interval) -> {open time: price} from "replay"
         self.errors = []
         self.raw = []
         self.requests = []
@@ -356,11 +399,14 @@ class State:
         c = dict(self.control)
         c["errors_queued"] = self.errors
         c["raw_queued"] = self.raw
+        now = self.now()
+        c["credits_used"] = {"minute": self.minute_counts.get(now // 60, 0),
+                             "day": self.day_counts.get(now // DAY, 0)}
         return c
 
     def apply(self, body):
         known = {"now", "holes", "holidays", "overrides", "errors", "raw", "forming",
-                 "unaligned", "delay", "limits", "error_status"}
+                 "unaligned", "delay", "limits", "error_status", "replay"}
         unknown = set(body) - known
         if unknown:
             raise ValueError(f"unknown control keys: {sorted(unknown)}")
@@ -378,14 +424,59 @@ class State:
             int(e["code"])
         if body.get("error_status", "200") not in ("200", "code"):
             raise ValueError('error_status is "200" or "code"')
+        if "limits" in body:
+            body = dict(body, limits=checked_limits(body["limits"]))
+        recorded = {}
+        for r in body.get("replay", []):
+            if r["symbol"] not in SYMBOLS or r["interval"] not in INTRADAY:
+                raise ValueError(f"replay: unknown symbol or intraday interval in {r}")
+            recorded[(r["symbol"], r["interval"])] = read_history(r["file"])
+        if "replay" in body:
+            self.recorded = recorded
         for k in ("now", "holes", "holidays", "overrides", "forming", "unaligned", "delay",
-                  "limits", "error_status"):
+                  "limits", "error_status", "replay"):
             if k in body:
                 self.control[k] = body[k]
         for e in body.get("errors", []):
             self.errors.append(dict(e, times=int(e.get("times", 1))))
         for r in body.get("raw", []):
             self.raw.append(dict(r, times=int(r.get("times", 1))))
+
+
+def read_history(path):
+    """A recorded history file: {open time: price string}."""
+    rows = {}
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for n, line in enumerate(f, 2):
+            line = line.strip()
+            if not line:
+                continue
+            when, price = line.split(",")
+            t = parse_iso_utc(when)
+            if t in rows:
+                raise ValueError(f"{path}:{n}: {when} is there twice")
+            float(price)
+            rows[t] = price
+    return rows
+
+
+def checked_limits(limits):
+    """A "limits" control value, with the free tier's for the keys it leaves out."""
+    if limits == "unlimited":
+        return limits
+    if not isinstance(limits, dict):
+        raise ValueError('limits is "unlimited" or an object')
+    unknown = set(limits) - set(FREE_TIER)
+    if unknown:
+        raise ValueError(f"unknown limits keys: {sorted(unknown)}")
+    out = dict(FREE_TIER, **limits)
+    for k in ("per_minute", "per_day"):
+        if out[k] is not None and (isinstance(out[k], bool) or not isinstance(out[k], int)
+                                   or out[k] < 0):
+            raise ValueError(f"limits.{k} is a count or null")
+    int(out["http_status"])
+    return out
 
 
 def pop_queue(queue):
@@ -555,7 +646,9 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         now = st.now()
         minute, day = now // 60, now // DAY
-        limits = st.control.get("limits") or {}
+        limits = st.control["limits"]
+        if limits == "unlimited":
+            limits = {}
         used_m = st.minute_counts.get(minute, 0)
         used_d = st.day_counts.get(day, 0)
         status = int(limits.get("http_status", 429))
@@ -570,9 +663,13 @@ class Handler(BaseHTTPRequestHandler):
     def credit_headers(self):
         st = self.state
         with st.lock:
-            limit = int((st.control.get("limits") or {}).get("per_minute") or 8)
+            limits = st.control["limits"]
+            limit = None if limits == "unlimited" else limits.get("per_minute")
             used = st.minute_counts.get(st.now() // 60, 0)
-        return {"api-credits-used": used, "api-credits-left": max(limit - used, 0)}
+        headers = {"api-credits-used": used}
+        if limit is not None:
+            headers["api-credits-left"] = max(limit - used, 0)
+        return headers
 
     def build_series(self, params):
         st = self.state
@@ -620,6 +717,7 @@ class Handler(BaseHTTPRequestHandler):
             now = st.now()
             control = json.loads(json.dumps(st.control))
             holidays = st.holidays()
+            recorded = st.recorded.get((symbol, name))
         upper = iv.floor(now)
         if not control["forming"] and iv.next(upper) > now:
             upper = iv.prev(upper)
@@ -635,6 +733,12 @@ class Handler(BaseHTTPRequestHandler):
 
         opens = []
         o, steps = upper, 0
+        if recorded is not None:
+            opens = sorted((t for t in recorded
+                            if t <= upper and (start is None or t >= start)
+                            and not any(a <= t < b for a, b in holes)),
+                           reverse=True)[:outputsize]
+            o = 0
         while len(opens) < outputsize and o > 0 and steps < 2000000:
             if start is not None and o < start:
                 break
@@ -655,7 +759,10 @@ class Handler(BaseHTTPRequestHandler):
         values = []
         for t in opens:
             row = {"datetime": datetime.fromtimestamp(t + shift, tz).strftime(fmt)}
-            row.update(candle_values(symbol, name, t))
+            if recorded is not None:
+                row.update(dict.fromkeys(("open", "high", "low", "close"), recorded[t]))
+            else:
+                row.update(candle_values(symbol, name, t))
             for ov in overrides.get(t, []):
                 if ov.get("remove"):
                     row.pop(ov["field"], None)

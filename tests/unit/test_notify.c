@@ -7,8 +7,10 @@
  * (tests/helpers/fake_telegram.py, started once for the group), which
  * refuses what Telegram refuses (HTML it cannot parse, a text over 4096
  * characters after parsing, a wrong token) and plays the failures asked of
- * it. Pacing runs on a fake clock that records every sleep. Every error
- * message is checked for the bot token and the webhook URL's secrets.
+ * it. Pacing runs on a fake clock that records every sleep; the fake Bot
+ * API keeps the same time and applies Telegram's flood control to it, so a
+ * sender that paced wrongly would be answered 429. Every error message is
+ * checked for the bot token and the webhook URL's secrets.
  */
 #include "testutil.h"
 
@@ -47,7 +49,11 @@ static struct test_fake fake = {.pid = -1};
 
 /* ------------------------------------------------------------------ helpers */
 
-/* A clock that only moves when slept on, and remembers each sleep. */
+/*
+ * A clock that only moves when slept on, and remembers each sleep. Each
+ * reading is passed on to the fake Bot API, whose flood control then sees
+ * the times the sender paced by.
+ */
 struct fake_clock {
     int64_t now;
     int64_t sleeps[64];
@@ -57,7 +63,10 @@ struct fake_clock {
 
 static int64_t fc_now(void *arg)
 {
-    return ((struct fake_clock *)arg)->now;
+    int64_t now = ((struct fake_clock *)arg)->now;
+
+    test_fake_post(&fake, "/__control", json_pack("{s:f}", "now", (double)now / 1000));
+    return now;
 }
 
 static bool fc_sleep(void *arg, int64_t ms)
@@ -342,7 +351,10 @@ static void test_render_escapes(void **state)
     msg = json_array_get(msgs, 0);
     assert_string_equal(field(msg, "text"), html.buf);
     assert_string_equal(field(msg, "parse_mode"), "HTML");
-    assert_true(json_is_true(json_object_get(msg, "disable_web_page_preview")));
+    /* Link previews off, by the parameter Bot API 7.0 has for it. */
+    assert_true(
+        json_is_true(json_object_get(json_object_get(msg, "link_preview_options"), "is_disabled")));
+    assert_string_equal(field(msg, "preview_parameter"), "link_preview_options");
     assert_int_equal(json_integer_value(json_object_get(msg, "chat_id")), 12345);
     assert_string_equal(field(msg, "plain"), RED " FIRING [critical] <b>&\"x\"</b>\n"
                                                  "<b>&\"x\"</b>\n"
@@ -634,6 +646,101 @@ static void test_telegram_429(void **state)
     assert_int_equal(send_msg(ch, &simple, &res, &err), 0);
     assert_int_equal(count_recorded("/__messages"), 1);
     channel_free(ch);
+    strbuf_release(&err);
+}
+
+/*
+ * Telegram's own flood control, not a queued failure: two channels to one
+ * chat (two daemons) each pace themselves, but the chat sees both. The
+ * second is answered 429 with retry_after; the result carries the wait,
+ * and after it the message goes through.
+ */
+static void test_telegram_flood_control(void **state)
+{
+    struct fake_clock fc = {.now = 1000000};
+    struct retry_clock clock = FAKE_CLOCK(&fc);
+    struct notify_channel *a = telegram_at(TOKEN, "12345", &clock, 0);
+    struct notify_channel *b = telegram_at(TOKEN, "12345", &clock, 0);
+    struct notify_channel *ga = telegram_at(TOKEN, "-1001234567890", &clock, 0);
+    struct notify_channel *gb = telegram_at(TOKEN, "-1001234567890", &clock, 0);
+    struct strbuf err = STRBUF_INIT;
+    struct notify_result res;
+
+    (void)state;
+    assert_int_equal(send_msg(a, &simple, &res, &err), 0);
+    fc.now += 300;
+    assert_int_equal(send_msg(b, &simple, &res, &err), CK_ELIMIT);
+    assert_true(res.retryable);
+    assert_int_equal(res.status, 429);
+    assert_int_equal(res.retry_after_ms, 1000);
+    assert_int_equal(res.parts_done, 0);
+    assert_non_null(strstr(err.buf, "Too Many Requests: retry after 1"));
+    assert_int_equal(count_recorded("/__messages"), 1);
+    fc.now += res.retry_after_ms;
+    assert_int_equal(send_msg(b, &simple, &res, &err), 0);
+    assert_int_equal(count_recorded("/__messages"), 2);
+
+    /* A group: twenty a minute. Twenty from one channel, a second apart; the other's first,
+     * a second after them, is the 21st in the minute and waits for the first to age out. */
+    reset();
+    fc.now += 100000;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(send_msg(ga, &simple, &res, &err), 0);
+    fc.now += 1000;
+    assert_int_equal(send_msg(gb, &simple, &res, &err), CK_ELIMIT);
+    assert_true(res.retryable);
+    assert_int_equal(res.status, 429);
+    assert_int_equal(res.retry_after_ms, 40000);
+    assert_int_equal(count_recorded("/__messages"), 20);
+    fc.now += res.retry_after_ms;
+    assert_int_equal(send_msg(gb, &simple, &res, &err), 0);
+    assert_int_equal(count_recorded("/__messages"), 21);
+
+    channel_free(a);
+    channel_free(b);
+    channel_free(ga);
+    channel_free(gb);
+    strbuf_release(&err);
+}
+
+/* Chats the bot may not post to, refused as Telegram refuses them: not retried. */
+static void test_telegram_chat_refused(void **state)
+{
+    static const struct {
+        const char *chat, *why;
+        int rc;
+        long status;
+        const char *err_has;
+    } cases[] = {
+        {"-1001234567890", "kicked", CK_EAUTH, 403,
+         "Forbidden: bot was kicked from the supergroup chat"},
+        {"-4242", "kicked", CK_EAUTH, 403, "Forbidden: bot was kicked from the group chat"},
+        {"12345", "blocked", CK_EAUTH, 403, "Forbidden: bot was blocked by the user"},
+        {"@ck_alerts", "not_member", CK_EAUTH, 403,
+         "Forbidden: bot is not a member of the channel chat"},
+        {"777", "not_found", CK_EINVAL, 400, "Bad Request: chat not found"},
+    };
+    struct fake_clock fc = {.now = 1000};
+    struct retry_clock clock = FAKE_CLOCK(&fc);
+    struct strbuf err = STRBUF_INIT;
+    struct notify_result res;
+
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct notify_channel *ch = telegram_at(TOKEN, cases[i].chat, &clock, 0);
+        reset();
+        test_fake_post(&fake, "/__control",
+                       json_pack("{s:{s:s}}", "chats", cases[i].chat, cases[i].why));
+        assert_int_equal(send_msg(ch, &simple, &res, &err), cases[i].rc);
+        assert_false(res.retryable);
+        assert_int_equal(res.status, cases[i].status);
+        assert_int_equal(res.retry_after_ms, -1);
+        if (!strstr(err.buf, cases[i].err_has))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.buf, cases[i].err_has);
+        assert_int_equal(count_recorded("/__messages"), 0);
+        channel_free(ch);
+        fc.now += 1000;
+    }
     strbuf_release(&err);
 }
 
@@ -1045,6 +1152,8 @@ int main(void)
         cmocka_unit_test_setup(test_long_message_split, each),
         cmocka_unit_test_setup(test_parts_done_retry, each),
         cmocka_unit_test_setup(test_telegram_429, each),
+        cmocka_unit_test_setup(test_telegram_flood_control, each),
+        cmocka_unit_test_setup(test_telegram_chat_refused, each),
         cmocka_unit_test_setup(test_telegram_5xx_and_network, each),
         cmocka_unit_test_setup(test_telegram_refusals, each),
         cmocka_unit_test_setup(test_telegram_timeout, each),

@@ -669,6 +669,41 @@ static void test_http_retry_after_header(void **state)
     strbuf_release(&err);
 }
 
+/*
+ * The fake enforces the free tier without being asked, as Twelve Data does:
+ * eight requests in a minute of its clock go through, the ninth is the
+ * documented minute 429; the next minute has credits again.
+ */
+static void test_free_tier_limits(void **state)
+{
+    struct source_config cfg = test_config();
+    struct fetch_request req = {.symbol = "XAU/USD", .tf = TF_M15, .count = 5, .now = NOW_FRI};
+    struct fetch_result res = FETCH_RESULT_INIT;
+    struct strbuf err = STRBUF_INIT;
+
+    (void)state;
+    fake_setup(json_pack("{s:s}", "now", "2024-03-15T12:00:05Z"));
+    for (int i = 1; i <= 8; i++) {
+        assert_int_equal(fetch(&cfg, &req, &res, &err), 0);
+        assert_int_equal(res.credits_used, i);
+        assert_int_equal(res.credits_left, 8 - i);
+        fetch_result_release(&res);
+        res = (struct fetch_result)FETCH_RESULT_INIT;
+    }
+    assert_int_equal(fetch(&cfg, &req, &res, &err), CK_ELIMIT);
+    assert_int_equal(res.error, SRC_ERR_RATE_MINUTE);
+    assert_int_equal(res.http_status, 429);
+    assert_non_null(strstr(err.buf, "9 API credits were used, with the current limit being 8"));
+    fetch_result_release(&res);
+    res = (struct fetch_result)FETCH_RESULT_INIT;
+    strbuf_reset(&err);
+
+    fake_post("/__control", json_pack("{s:s}", "now", "2024-03-15T12:01:00Z"));
+    assert_int_equal(fetch(&cfg, &req, &res, &err), 0);
+    fetch_result_release(&res);
+    strbuf_release(&err);
+}
+
 static void test_http_real_errors(void **state)
 {
     struct source_config cfg = test_config();
@@ -931,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_http_error_bodies),
         cmocka_unit_test(test_http_retry_after_header),
         cmocka_unit_test(test_http_real_errors),
+        cmocka_unit_test(test_free_tier_limits),
         cmocka_unit_test(test_http_raw_bodies),
         cmocka_unit_test(test_http_bad_value_rejects_all),
         cmocka_unit_test(test_http_unaligned),
