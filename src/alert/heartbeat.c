@@ -15,7 +15,7 @@
  */
 #include "alert/heartbeat.h"
 
-#include "source/http.h"
+#include "net/http.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"

@@ -11,7 +11,7 @@
 
 #include "jobs/ingest.h"
 #include "market/calendar.h"
-#include "source/http.h"
+#include "net/http.h"
 #include "source/source.h"
 #include "store/store.h"
 #include "util/error.h"
