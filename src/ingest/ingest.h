@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_JOBS_INGEST_H
-#define CK_JOBS_INGEST_H
+#ifndef CK_INGEST_INGEST_H
+#define CK_INGEST_INGEST_H
 
 #include "market/timeframe.h"
 
