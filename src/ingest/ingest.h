@@ -37,19 +37,19 @@ struct ingest_ctx {
     struct source *source;
     const char *source_name;
     const struct calendar *cal;
-    int backfill;       /* candles to ask for when a series is new (1..5000) */
-    int64_t gap_window; /* seconds scanned for gaps after a refresh */
-    bool refetch;       /* ask for the latest `backfill` candles even if some are stored,
-                           so corrected values replace stored ones */
+    int backfill;           /* candles to ask for when a series is new (1..5000) */
+    int64_t gap_window;     /* seconds scanned for gaps after a refresh */
+    bool refetch;           /* ask for the latest `backfill` candles even if some are stored,
+                               so corrected values replace stored ones */
     ingest_fetch_fn *fetch; /* NULL: source_fetch() */
     void *fetch_arg;
 };
 
 struct ingest_stats {
-    size_t fetched;  /* candles in the provider's answer */
-    size_t stored;   /* candles upserted */
-    size_t rejected; /* invalid candles (reasons logged) */
-    size_t forming;  /* still-forming bars dropped */
+    size_t fetched;     /* candles in the provider's answer */
+    size_t stored;      /* candles upserted */
+    size_t rejected;    /* invalid candles (reasons logged) */
+    size_t forming;     /* still-forming bars dropped */
     size_t gaps_open;   /* open gaps in the window after the scan */
     size_t gaps_opened; /* new ledger records */
     size_t gaps_filled; /* ledger records found filled */

@@ -360,14 +360,15 @@ void ingest_refresh(struct feed *f, const struct refresh_opts *o, struct refresh
         db_failed(&r, err.buf);
         goto out;
     }
-    rc = feed_source_open(f, &source, &err);
+    if (!o->source)
+        rc = feed_source_open(f, &source, &err);
     if (rc) {
         all_failed(&r, rc, &err);
         goto out;
     }
     struct ingest_ctx ic = {
         .store = o->env.store,
-        .source = source,
+        .source = o->source ? o->source : source,
         .source_name = feed_name(f),
         .cal = feed_calendar(f),
         .backfill = fc->backfill,

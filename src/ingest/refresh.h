@@ -71,6 +71,7 @@ struct refresh_opts {
      */
     bool scheduled;
     struct feed_env env;
+    struct source *source; /* the adapter to fetch with; NULL: one opened for the refresh */
     bool (*should_stop)(void *arg); /* may be NULL */
     void *stop_arg;
 };
