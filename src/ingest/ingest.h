@@ -17,8 +17,8 @@ struct strbuf;
 
 /*
  * How ingest_series() asks the provider: like source_fetch() (which is
- * what it calls when no hook is set). The refresh job hooks in a guarded
- * fetch: retries, the rate budget and the circuit breaker.
+ * what it calls when no hook is set). A refresh (ingest/refresh.h) hooks
+ * in feed_fetch(): the circuit breaker, the rate budget, retries and bans.
  */
 typedef int ingest_fetch_fn(void *arg, struct source *src, const struct fetch_request *req,
                             struct fetch_result *res, struct strbuf *err);
