@@ -49,8 +49,8 @@
  */
 #include "alert/notify_internal.h"
 
+#include "net/http.h"
 #include "resilience/retry.h"
-#include "source/http.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/redact.h"

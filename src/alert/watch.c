@@ -435,7 +435,7 @@ static int look_health(const struct look *lk, const struct app *app, bool daemon
     struct health_config cfg = {
         .settings = &app->settings,
         .sched = daemon ? app->sched : NULL,
-        .calendars = (struct calendar *const *)app->calendars,
+        .calendars = app->calendars,
         .store_url = app->settings.storage.url,
     };
     return health_collect(&cfg, lk->st, NULL, lk->now_ms / 1000, lk->now_ms, out, err);

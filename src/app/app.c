@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shared state of a candlekeep process: settings, calendars, metrics,
+ * The shared state of a candlekeep process: settings, feeds, metrics,
  * and the job table. Everything here is built before any thread starts and
  * read-only afterwards (the metrics registry is internally locked).
  */
 #include "app/app.h"
 
+#include "ingest/feed.h"
 #include "jobs/table.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
+#include "sched/sched.h"
 #include "util/error.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
@@ -39,28 +41,58 @@ static void declare_metrics(struct metrics *m)
                     "Calls refused by an open circuit breaker (nothing sent), by source.");
 }
 
+/* The feed configuration of `src` (borrowing its strings and arrays). */
+static void feed_config_of(const struct source_settings *src, struct feed_config *out)
+{
+    *out = (struct feed_config){
+        .source =
+            {
+                .name = src->name,
+                .kind = src->kind,
+                .api_key = src->api_key,
+                .base_url = src->base_url,
+                .connect_timeout_ms = (long)src->connect_timeout * 1000,
+                .timeout_ms = (long)src->timeout * 1000,
+                .max_body = (size_t)src->max_body,
+            },
+        .calendar = src->calendar,
+        .holidays = src->holidays,
+        .nholidays = src->nholidays,
+        .breaker =
+            {
+                .failures = (int)src->breaker_failures,
+                .recovery_ms = src->breaker_recovery * 1000,
+                .max_recovery_ms = src->breaker_max_recovery * 1000,
+            },
+        .rate_per_minute = src->rate_per_minute,
+        .daily_quota = src->daily_quota,
+        .symbols = src->symbols,
+        .nsymbols = src->nsymbols,
+        .timeframes = src->timeframes,
+        .ntimeframes = src->ntimeframes,
+        .backfill = (int)src->backfill,
+        .symbol_skip_after = src->symbol_skip_after,
+        .symbol_probe_every = src->symbol_probe_every,
+        .enabled = src->enabled,
+    };
+}
+
 int app_init(struct app *app, struct strbuf *err)
 {
     struct settings *s = &app->settings;
-    app->calendars = xcalloc(s->nsources ? s->nsources : 1, sizeof(*app->calendars));
+    size_t n = s->nsources ? s->nsources : 1;
+
+    app->feeds = xcalloc(n, sizeof(*app->feeds));
+    app->breakers = xcalloc(n, sizeof(*app->breakers));
+    app->calendars = xcalloc(n, sizeof(*app->calendars));
     for (size_t i = 0; i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
-        int rc = calendar_open(&app->calendars[i], src->calendar, src->holidays, src->nholidays,
-                               NULL, err);
-        if (rc) {
-            strbuf_addf(err, " (calendar of source '%s')", src->name);
+        struct feed_config fc;
+        feed_config_of(&s->sources[i], &fc);
+        int rc = feed_open(&app->feeds[i], &fc, err);
+        if (rc)
             return rc;
-        }
-    }
-    app->breakers = xcalloc(s->nsources ? s->nsources : 1, sizeof(*app->breakers));
-    for (size_t i = 0; i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
-        struct breaker_config bc = {
-            .failures = (int)src->breaker_failures,
-            .recovery_ms = src->breaker_recovery * 1000,
-            .max_recovery_ms = src->breaker_max_recovery * 1000,
-        };
-        app->breakers[i] = breaker_new(src->name, &bc);
+        app->breakers[i] = feed_breaker(app->feeds[i]);
+        app->calendars[i] = feed_calendar(app->feeds[i]);
     }
     app->metrics = metrics_new();
     declare_metrics(app->metrics);
@@ -72,14 +104,14 @@ int app_init(struct app *app, struct strbuf *err)
 
 void app_release(struct app *app)
 {
-    for (size_t i = 0; app->calendars && i < app->settings.nsources; i++)
-        calendar_free(app->calendars[i]);
-    free(app->calendars);
-    app->calendars = NULL;
-    for (size_t i = 0; app->breakers && i < app->settings.nsources; i++)
-        breaker_free(app->breakers[i]);
+    for (size_t i = 0; app->feeds && i < app->settings.nsources; i++)
+        feed_free(app->feeds[i]);
+    free(app->feeds);
+    app->feeds = NULL;
     free(app->breakers);
     app->breakers = NULL;
+    free(app->calendars);
+    app->calendars = NULL;
     metrics_free(app->metrics);
     app->metrics = NULL;
     settings_release(&app->settings);

@@ -11,21 +11,22 @@
 struct alert_manager;
 struct breaker;
 struct calendar;
+struct feed;
 struct metrics;
 struct sched;
 struct strbuf;
 
 /*
  * What the daemon (and the CLI commands that run jobs) share, built once
- * from the settings: a trading calendar per source (immutable, shared by
- * every thread), a circuit breaker per source (internally locked, shared
- * by every job that calls the provider), the metrics registry and the job
- * definitions.
+ * from the settings: a feed per source (ingest/feed.h: its calendar,
+ * circuit breaker and rate budget, shared by every thread and command
+ * that calls the provider), the metrics registry and the job definitions.
  */
 struct app {
     struct settings settings;
-    struct calendar **calendars; /* one per settings.sources[i] */
-    struct breaker **breakers;   /* one per settings.sources[i] */
+    struct feed **feeds;               /* one per settings.sources[i] */
+    struct breaker **breakers;         /* feeds[i]'s breaker, for the API (owned by the feeds) */
+    const struct calendar **calendars; /* feeds[i]'s calendar, for health (owned by the feeds) */
     struct metrics *metrics;
     struct refresh_job refresh[TF_COUNT];
     struct outcomes_job outcomes;

@@ -16,7 +16,7 @@
 #include "cmd/common.h"
 
 #include "alert/notify.h"
-#include "source/http.h"
+#include "net/http.h"
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"

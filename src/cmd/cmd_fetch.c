@@ -3,15 +3,20 @@
  * `candlekeep fetch [--symbol S] [--timeframe TF] [--source NAME]`: one
  * incremental fetch of each selected series (by default every configured
  * symbol and timeframe), printing what was fetched, stored, rejected and
- * which gaps are open. Exit 0 when every series succeeded, 1 otherwise;
- * one failing series does not stop the others.
+ * which gaps are open. Every request goes through the source's feed
+ * (ingest/feed.h), as the daemon's do: the circuit breaker, the rate
+ * budget shared with the daemon through the database, the retry policy,
+ * and the bans a provider asked for. Exit 0 when every series succeeded,
+ * 1 otherwise (a series deferred for want of budget included); one
+ * failing series does not stop the others.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "jobs/ingest.h"
-#include "market/calendar.h"
-#include "source/http.h"
+#include "app/app.h"
+#include "ingest/refresh.h"
+#include "net/http.h"
+#include "resilience/retry.h"
 #include "source/source.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -24,8 +29,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util/banned.h"
+
+/*
+ * How long fetch may spend on retries and on waits a provider asks for,
+ * when [jobs] refresh_timeout does not say.
+ */
+#define FETCH_DEFAULT_WAIT 300
 
 static void usage(FILE *fp)
 {
@@ -39,74 +52,136 @@ static void usage(FILE *fp)
             "  --source NAME   only this [source.NAME]\n"
             "  --refetch       ask again for the latest `backfill` candles, so values the\n"
             "                  provider corrected replace the stored ones (no duplicates)\n"
-            "  --config FILE   configuration file (default ./candlekeep.ini)\n",
+            "  --config FILE   configuration file (default ./candlekeep.ini)\n\n"
+            "Requests share the source's rate budget with the daemon and every other\n"
+            "command (through the database) and respect its bans. fetch does not wait for\n"
+            "the budget: a series with no token free now, or whose provider asked to wait\n"
+            "longer than [jobs] refresh_timeout (5 minutes when unset), is reported as\n"
+            "deferred with the time a request may go again, and nothing is sent for it.\n"
+            "Failed requests are retried as [retry] says, within that time.\n\n"
+            "Exit status: 0 when every series was fetched; 1 when any failed or was\n"
+            "deferred; 2 for a usage or configuration error.\n",
             timeframe_all_names());
 }
 
-static int fetch_source(struct store *st, struct source_settings *src, int64_t gap_window,
-                        bool refetch, const char *symbol, const enum timeframe *only_tf,
-                        int *failures)
+/*
+ * The clock of a fetch: the wall clock (or CANDLEKEEP_NOW, for replays
+ * and tests) when the command started, advancing in real time, so that
+ * retries and bans are measured on the time the command works in.
+ */
+static int64_t clock_base_ms, clock_mono0_ms;
+
+static int64_t fetch_now_ms(void *arg)
 {
-    struct source_config scfg = {
-        .name = src->name,
-        .kind = src->kind,
-        .api_key = src->api_key,
-        .base_url = src->base_url,
-        .connect_timeout_ms = (long)src->connect_timeout * 1000,
-        .timeout_ms = (long)src->timeout * 1000,
-        .max_body = (size_t)src->max_body,
-    };
-    struct strbuf err = STRBUF_INIT;
-    struct calendar *cal = NULL;
-    struct source *source = NULL;
-    int rc;
+    (void)arg;
+    return clock_base_ms + (time_mono_ms() - clock_mono0_ms);
+}
 
-    rc = calendar_open(&cal, src->calendar, src->holidays, src->nholidays, NULL, &err);
-    if (!rc)
-        rc = source_open(&source, &scfg, &err);
-    if (rc) {
-        fprintf(stderr, "candlekeep fetch: source '%s': %s\n", src->name, err.buf);
-        (*failures)++;
-        goto out;
-    }
+static bool fetch_sleep_ms(void *arg, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 
-    struct ingest_ctx ctx = {
-        .store = st,
-        .source = source,
-        .source_name = src->name,
-        .cal = cal,
-        .backfill = (int)src->backfill,
-        .gap_window = gap_window,
-        .refetch = refetch,
-    };
-    for (size_t i = 0; i < src->nsymbols; i++) {
-        if (symbol && strcmp(symbol, src->symbols[i]))
+    (void)arg;
+    nanosleep(&ts, NULL);
+    return true;
+}
+
+/* Is everything selected usable? Prints why not and returns the exit status. */
+static int check_selection(const struct settings *s, const struct fetch_selection *sel)
+{
+    int matched = 0, rc;
+
+    for (size_t i = 0; i < s->nsources; i++) {
+        const struct source_settings *src = &s->sources[i];
+        bool listed = !sel->has_tf;
+
+        if (!src->enabled || (sel->source && strcmp(sel->source, src->name)) ||
+            (sel->symbol && !source_settings_has_symbol(src, sel->symbol)))
             continue;
-        for (size_t j = 0; j < src->ntimeframes; j++) {
-            enum timeframe tf = src->timeframes[j];
-            struct ingest_stats stats;
-            if (only_tf && *only_tf != tf)
-                continue;
-            strbuf_reset(&err);
-            rc = ingest_series(&ctx, src->symbols[i], tf, time_now(), &stats, &err);
-            if (rc) {
-                redact_message(&err);
-                fprintf(stderr, "candlekeep fetch: %s\n", err.buf);
-                (*failures)++;
-                continue;
-            }
-            printf("%s %s %s: fetched %zu, stored %zu, rejected %zu, forming dropped %zu, "
-                   "open gaps %zu (new %zu, filled %zu)\n",
-                   src->name, src->symbols[i], timeframe_name(tf), stats.fetched, stats.stored,
-                   stats.rejected, stats.forming, stats.gaps_open, stats.gaps_opened,
-                   stats.gaps_filled);
-        }
+        for (size_t j = 0; j < src->ntimeframes; j++)
+            listed = listed || src->timeframes[j] == sel->tf;
+        if (!listed)
+            continue;
+        matched++;
+        if ((rc = cmd_check_credentials(src, "fetch")))
+            return rc;
     }
-out:
-    source_free(source);
-    calendar_free(cal);
-    strbuf_release(&err);
-    return 0;
+    if (!matched) {
+        fprintf(stderr, "candlekeep fetch: no configured series matches%s%s%s%s%s%s\n",
+                sel->symbol ? " symbol " : "", sel->symbol ? sel->symbol : "",
+                sel->has_tf ? " timeframe " : "", sel->has_tf ? timeframe_name(sel->tf) : "",
+                sel->source ? " source " : "", sel->source ? sel->source : "");
+        return CMD_USAGE;
+    }
+    return CMD_OK;
+}
+
+/* Print one series' outcome; false when it was not fetched. */
+static bool print_series(const struct series_run *r)
+{
+    const struct ingest_stats *st = &r->stats;
+    char at[TIME_BUFSZ];
+
+    switch (r->outcome) {
+    case SERIES_RUN_OK:
+        printf("%s %s %s: fetched %zu, stored %zu, rejected %zu, forming dropped %zu, "
+               "open gaps %zu (new %zu, filled %zu)\n",
+               r->source, r->symbol, timeframe_name(r->tf), st->fetched, st->stored, st->rejected,
+               st->forming, st->gaps_open, st->gaps_opened, st->gaps_filled);
+        return true;
+    case SERIES_RUN_DEFERRED:
+        time_format_iso8601(r->retry_at_ms / 1000, at);
+        fprintf(stderr,
+                "candlekeep fetch: %s %s %s: deferred, nothing sent (next request %s%s): %s\n",
+                r->source, r->symbol, timeframe_name(r->tf), r->retry_at_ms ? "at " : "unknown",
+                r->retry_at_ms ? at : "", r->message.buf);
+        return false;
+    default:
+        fprintf(stderr, "candlekeep fetch: %s\n", r->message.buf);
+        return false;
+    }
+}
+
+/* Fetch the selected series through the feeds; the exit status. */
+static int run_fetch(struct app *app, const struct fetch_selection *sel, bool refetch)
+{
+    const struct settings *s = &app->settings;
+    const struct retry_policy policy = {
+        .max_retries = (int)s->retry.max_retries,
+        .base_ms = s->retry.base_delay * 1000,
+        .max_ms = s->retry.max_delay * 1000,
+    };
+    const struct retry_clock clock = {.now_ms = fetch_now_ms, .sleep_ms = fetch_sleep_ms};
+    int64_t wait = s->jobs.refresh_timeout ? s->jobs.refresh_timeout : FETCH_DEFAULT_WAIT;
+    struct refresh_result res = REFRESH_RESULT_INIT;
+    struct store *st = NULL;
+    int failures = 0;
+
+    if (cmd_open_store(s, "fetch", &st))
+        return CMD_FAIL;
+    clock_base_ms = time_now() * 1000;
+    clock_mono0_ms = time_mono_ms();
+    struct refresh_opts o = {
+        .now = time_now(),
+        .gap_window = s->ingest.gap_window,
+        .refetch = refetch,
+        .env = {.store = st,
+                .policy = &policy,
+                .clock = &clock,
+                .deadline_ms = clock_base_ms + wait * 1000,
+                .no_budget_wait = true,
+                .metrics = app->metrics},
+    };
+    ingest_fetch(app->feeds, s->nsources, sel, &o, &res);
+    for (size_t i = 0; i < res.n; i++)
+        failures += !print_series(&res.v[i]);
+    if (res.db_failed) {
+        fprintf(stderr, "candlekeep fetch: database: %s\n", res.db_error.buf);
+        failures++;
+    }
+    refresh_result_release(&res);
+    store_close(st);
+    return failures ? CMD_FAIL : CMD_OK;
 }
 
 int cmd_fetch(int argc, char **argv)
@@ -121,94 +196,42 @@ int cmd_fetch(int argc, char **argv)
         {0},
     };
     struct cmd_common cc = CMD_COMMON_INIT("fetch", usage);
-    const char *symbol = NULL, *source = NULL;
-    enum timeframe tf;
-    bool has_tf = false, refetch = false;
-    struct settings s;
+    struct fetch_selection sel = {0};
+    bool refetch = false;
     struct strbuf err = STRBUF_INIT;
-    struct store *st = NULL;
-    int c, rc, failures = 0, matched = 0;
+    struct app app;
+    int c, rc;
 
     while ((c = getopt_long(argc, argv, "s:t:S:Rc:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            symbol = optarg;
-            break;
-        case 't':
-            if (cmd_parse_timeframe("fetch", optarg, &tf))
-                return CMD_USAGE;
-            has_tf = true;
-            break;
-        case 'S':
-            source = optarg;
-            break;
-        case 'R':
+        if (c == 's')
+            sel.symbol = optarg;
+        else if (c == 't' && cmd_parse_timeframe("fetch", optarg, &sel.tf))
+            return CMD_USAGE;
+        else if (c == 't')
+            sel.has_tf = true;
+        else if (c == 'S')
+            sel.source = optarg;
+        else if (c == 'R')
             refetch = true;
-            break;
-        default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
-        }
+        else if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
+            return rc;
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep fetch: unexpected argument '%s'\n", argv[optind]);
         return CMD_USAGE;
     }
-
-    rc = cmd_setup(&s, cc.config, "fetch");
-    if (rc)
-        goto out;
-
-    /* Which sources take part, and do they have what they need? */
-    for (size_t i = 0; i < s.nsources; i++) {
-        struct source_settings *src = &s.sources[i];
-        if (!src->enabled || (source && strcmp(source, src->name)) ||
-            (symbol && !source_settings_has_symbol(src, symbol)))
-            continue;
-        if (has_tf) {
-            bool listed = false;
-            for (size_t j = 0; j < src->ntimeframes; j++)
-                listed = listed || src->timeframes[j] == tf;
-            if (!listed)
-                continue;
-        }
-        matched++;
-        if (!source_kind_known(src->kind)) {
-            fprintf(stderr, "candlekeep fetch: source '%s' has unknown kind '%s'\n", src->name,
-                    src->kind);
-            rc = CMD_USAGE;
-            goto out;
-        }
-        rc = cmd_check_credentials(src, "fetch");
-        if (rc)
-            goto out;
-    }
-    if (!matched) {
-        fprintf(stderr, "candlekeep fetch: no configured series matches%s%s%s%s%s%s\n",
-                symbol ? " symbol " : "", symbol ? symbol : "", has_tf ? " timeframe " : "",
-                has_tf ? timeframe_name(tf) : "", source ? " source " : "", source ? source : "");
-        rc = CMD_USAGE;
-        goto out;
-    }
-
-    if (http_global_init(&err) || store_open(&st, s.storage.url, &err)) {
+    memset(&app, 0, sizeof(app));
+    rc = cmd_setup(&app.settings, cc.config, "fetch");
+    if (!rc)
+        rc = check_selection(&app.settings, &sel);
+    if (!rc && (app_init(&app, &err) || http_global_init(&err))) {
         redact_message(&err);
         fprintf(stderr, "candlekeep fetch: %s\n", err.buf);
         rc = CMD_FAIL;
-        goto out;
     }
-    for (size_t i = 0; i < s.nsources; i++) {
-        struct source_settings *src = &s.sources[i];
-        if (!src->enabled || (source && strcmp(source, src->name)) ||
-            (symbol && !source_settings_has_symbol(src, symbol)))
-            continue;
-        fetch_source(st, src, s.ingest.gap_window, refetch, symbol, has_tf ? &tf : NULL, &failures);
-    }
-    rc = failures ? CMD_FAIL : CMD_OK;
-out:
-    store_close(st);
+    if (!rc)
+        rc = run_fetch(&app, &sel, refetch);
+    app_release(&app);
     strbuf_release(&err);
-    settings_release(&s);
     return rc;
 }

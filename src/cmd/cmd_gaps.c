@@ -9,7 +9,7 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "jobs/ingest.h"
+#include "ingest/ingest.h"
 #include "market/calendar.h"
 #include "store/store.h"
 #include "util/strbuf.h"

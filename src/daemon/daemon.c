@@ -30,7 +30,7 @@
 #include "daemon/heartbeat.h"
 #include "jobs/deliver.h"
 #include "sched/sched.h"
-#include "source/http.h"
+#include "net/http.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"

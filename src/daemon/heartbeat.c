@@ -15,8 +15,8 @@
  */
 #include "daemon/heartbeat.h"
 
+#include "net/http.h"
 #include "sched/service.h"
-#include "source/http.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/redact.h"

@@ -43,7 +43,7 @@ struct health_config {
     /* Aligned with settings->sources; NULL: circuits unknown (no daemon here). */
     struct breaker *const *breakers;
     /* Aligned with settings->sources; NULL: missing periods unknown (-1). */
-    struct calendar *const *calendars;
+    const struct calendar *const *calendars;
     /* The database's URL, for its backend's name when it cannot be reached. */
     const char *store_url;
 };

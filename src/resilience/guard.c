@@ -148,7 +148,9 @@ static int attempt(void *arg, int n, struct retry_verdict *verdict, struct strbu
             log_info("%s: circuit half-open: this request is the probe", breaker_name(g->breaker));
     }
     if (g->budget) {
-        rc = ratelimit_acquire(g->store, g->budget, clock, c->wait_deadline_ms, &c->report->budget,
+        /* Without waiting, a token must be free now: the deadline is now. */
+        rc = ratelimit_acquire(g->store, g->budget, clock,
+                               g->budget_nowait ? now : c->wait_deadline_ms, &c->report->budget,
                                err);
         c->report->has_budget = true;
         if (rc) {

@@ -31,6 +31,7 @@ struct guard {
     const char *source;                /* the provider key (budget and bans) */
     struct store *store;               /* MUST when `budget` is set */
     const struct rate_budget *budget;  /* NULL: calls are not rate limited */
+    bool budget_nowait;                /* no token free now: deferred at once, without waiting */
     struct breaker *breaker;           /* NULL: no circuit breaker */
     const struct retry_policy *policy; /* MUST */
     const struct retry_clock *clock;   /* MUST */

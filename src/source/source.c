@@ -12,7 +12,7 @@
  */
 #include "source/source.h"
 
-#include "source/http.h"
+#include "net/http.h"
 #include "source/source_internal.h"
 #include "util/error.h"
 #include "util/strbuf.h"

@@ -29,7 +29,7 @@
 #include "source/source_internal.h"
 
 #include "market/price.h"
-#include "source/http.h"
+#include "net/http.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/redact.h"

@@ -2,7 +2,7 @@
 /* Temporary directories and paths, and local fake servers, for unit tests. */
 #include "testutil.h"
 
-#include "source/http.h"
+#include "net/http.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 

@@ -231,7 +231,7 @@ provider() {
 }
 metric() { curl -fsS "$API/metrics" | grep -F "$1" | head -n 1 | awk '{print $NF}'; }
 
-# ---- 0. Seed the urgency source with old data (the CLI fetch takes no budget).
+# ---- 0. Seed the urgency source with old data (the CLI fetch draws on its budget too).
 NOW=$(date -u +%s)
 iso() { py "import datetime; print(datetime.datetime.fromtimestamp($1, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))"; }
 seed() { # seed SYMBOL SECONDS_AGO

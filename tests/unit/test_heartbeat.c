@@ -9,7 +9,7 @@
 #include "testutil.h"
 
 #include "daemon/heartbeat.h"
-#include "source/http.h"
+#include "net/http.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"

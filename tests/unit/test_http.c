@@ -9,7 +9,7 @@
  */
 #include "testutil.h"
 
-#include "source/http.h"
+#include "net/http.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"

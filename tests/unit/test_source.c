@@ -5,7 +5,7 @@
  */
 #include "testutil.h"
 
-#include "source/http.h"
+#include "net/http.h"
 #include "source/source.h"
 #include "util/error.h"
 #include "util/strbuf.h"

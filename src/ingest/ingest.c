@@ -14,7 +14,7 @@
  *  5. The recent window is scanned against the trading calendar and the
  *     gap ledger reconciled.
  */
-#include "jobs/ingest.h"
+#include "ingest/ingest.h"
 
 #include "market/calendar.h"
 #include "market/candle.h"

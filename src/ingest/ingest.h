@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_JOBS_INGEST_H
-#define CK_JOBS_INGEST_H
+#ifndef CK_INGEST_INGEST_H
+#define CK_INGEST_INGEST_H
 
 #include "market/timeframe.h"
 
@@ -17,8 +17,8 @@ struct strbuf;
 
 /*
  * How ingest_series() asks the provider: like source_fetch() (which is
- * what it calls when no hook is set). The refresh job hooks in a guarded
- * fetch: retries, the rate budget and the circuit breaker.
+ * what it calls when no hook is set). A refresh (ingest/refresh.h) hooks
+ * in feed_fetch(): the circuit breaker, the rate budget, retries and bans.
  */
 typedef int ingest_fetch_fn(void *arg, struct source *src, const struct fetch_request *req,
                             struct fetch_result *res, struct strbuf *err);
@@ -37,19 +37,19 @@ struct ingest_ctx {
     struct source *source;
     const char *source_name;
     const struct calendar *cal;
-    int backfill;       /* candles to ask for when a series is new (1..5000) */
-    int64_t gap_window; /* seconds scanned for gaps after a refresh */
-    bool refetch;       /* ask for the latest `backfill` candles even if some are stored,
-                           so corrected values replace stored ones */
+    int backfill;           /* candles to ask for when a series is new (1..5000) */
+    int64_t gap_window;     /* seconds scanned for gaps after a refresh */
+    bool refetch;           /* ask for the latest `backfill` candles even if some are stored,
+                               so corrected values replace stored ones */
     ingest_fetch_fn *fetch; /* NULL: source_fetch() */
     void *fetch_arg;
 };
 
 struct ingest_stats {
-    size_t fetched;  /* candles in the provider's answer */
-    size_t stored;   /* candles upserted */
-    size_t rejected; /* invalid candles (reasons logged) */
-    size_t forming;  /* still-forming bars dropped */
+    size_t fetched;     /* candles in the provider's answer */
+    size_t stored;      /* candles upserted */
+    size_t rejected;    /* invalid candles (reasons logged) */
+    size_t forming;     /* still-forming bars dropped */
     size_t gaps_open;   /* open gaps in the window after the scan */
     size_t gaps_opened; /* new ledger records */
     size_t gaps_filled; /* ledger records found filled */

@@ -25,7 +25,7 @@
  * A client is not thread-safe; signals are never used (CURLOPT_NOSIGNAL),
  * so clients may be used on worker threads, one per thread.
  */
-#include "source/http.h"
+#include "net/http.h"
 
 #include "util/error.h"
 #include "util/strbuf.h"

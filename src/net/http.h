@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_SOURCE_HTTP_H
-#define CK_SOURCE_HTTP_H
+#ifndef CK_NET_HTTP_H
+#define CK_NET_HTTP_H
 
 #include "util/strbuf.h"
 
