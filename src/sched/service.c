@@ -74,8 +74,11 @@ int service_start(struct service **out, const struct service_config *cfg, struct
     svc->store_url = cfg->store_url ? xstrdup(cfg->store_url) : NULL;
     pthread_mutex_init(&svc->lock, NULL);
     cond_init_monotonic(&svc->cond);
+    /* Before the thread starts: its first pass may read the owner's pointer to it. */
+    *out = svc;
     rc = pthread_create(&svc->thread, NULL, service_main, svc);
     if (rc) {
+        *out = NULL;
         strbuf_addf(err, "%s: cannot start its thread: %s", svc->name, strerror(rc));
         pthread_mutex_destroy(&svc->lock);
         pthread_cond_destroy(&svc->cond);
@@ -84,7 +87,6 @@ int service_start(struct service **out, const struct service_config *cfg, struct
         free(svc);
         return CK_EIO;
     }
-    *out = svc;
     return 0;
 }
 

@@ -37,7 +37,10 @@ struct service_config {
     const char *store_url; /* NULL: no store (copied) */
 };
 
-/* Start the thread; its first pass runs at once. 0, or CK_EIO with the reason in `err`. */
+/*
+ * Start the thread; its first pass runs at once. `*out` is set before the
+ * thread starts, so a pass may read it. 0, or CK_EIO with the reason in `err`.
+ */
 int service_start(struct service **out, const struct service_config *cfg, struct strbuf *err);
 
 /* Ask for a pass now. Any thread; takes NULL. */
