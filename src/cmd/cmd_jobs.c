@@ -15,7 +15,7 @@
 #include "app/app.h"
 #include "alert/alert.h"
 #include "alert/notify.h"
-#include "alert/watch.h"
+#include "jobs/watch.h"
 #include "health/health.h"
 #include "jobs/table.h"
 #include "net/http.h"

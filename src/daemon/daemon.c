@@ -23,7 +23,7 @@
 
 #include "alert/alert.h"
 #include "alert/notify.h"
-#include "alert/watch.h"
+#include "jobs/watch.h"
 #include "api/api.h"
 #include "app/app.h"
 #include "daemon/dbwatch.h"

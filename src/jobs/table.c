@@ -12,7 +12,7 @@
  */
 #include "jobs/table.h"
 
-#include "alert/watch.h"
+#include "jobs/watch.h"
 #include "app/app.h"
 #include "app/settings.h"
 #include "health/health.h"

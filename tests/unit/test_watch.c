@@ -20,7 +20,7 @@
 #include "testutil.h"
 
 #include "alert/alert.h"
-#include "alert/watch.h"
+#include "jobs/watch.h"
 #include "health/rules.h"
 #include "app/app.h"
 #include "market/calendar.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_ALERT_WATCH_H
-#define CK_ALERT_WATCH_H
+#ifndef CK_JOBS_WATCH_H
+#define CK_JOBS_WATCH_H
 
 #include "market/timeframe.h"
 

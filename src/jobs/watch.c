@@ -28,7 +28,7 @@
  * circuit breaker, which lives in each process: with several daemons the
  * breaker alert follows the breaker of whichever daemon looked last.
  */
-#include "alert/watch.h"
+#include "jobs/watch.h"
 
 #include "alert/alert.h"
 #include "app/app.h"
