@@ -27,7 +27,7 @@
  *              (default 10000)
  *   --fill-only  fill the series (or put its old half back) and stop
  */
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "jobs/retention.h"
 #include "market/candle.h"
 #include "store/store.h"

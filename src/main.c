@@ -1,32 +1,55 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * candlekeep: subcommand dispatch only. Every subcommand is a function in
- * cmd/cmd_<verb>.c listed in cmd_table.
+ * candlekeep: the command table and the one place that handles what every
+ * command shares (after git's git.c): the options --config, --format and
+ * --help, wherever they stand on the command line; the process context
+ * (ck/ck.h), set up from what the command declares it needs and released
+ * when it returns.
  */
 #include "cmd/cmd.h"
+#include "cmd/common.h"
+#include "ck/ck.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/banned.h"
+
+/* What the record printers and the commands that read the database need. */
+#define READS (CK_NEEDS_CONFIG | CK_NEEDS_STORE)
+
 const struct cmd cmd_table[] = {
-    {"run", cmd_run, "run the daemon (scheduler and HTTP API)"},
-    {"fetch", cmd_fetch, "fetch new candles of one series from its provider"},
-    {"candles", cmd_candles, "print stored candles"},
-    {"gaps", cmd_gaps, "list (and re-scan) missing candles"},
-    {"jobs", cmd_jobs, "list, pause, resume and run scheduled jobs; show their history"},
-    {"status", cmd_status, "what /health says, read from the database"},
-    {"alert", cmd_alert, "send a test message through the configured alert channels"},
-    {"alerts", cmd_alerts, "list alerts: firing and resolved, and what operators were told"},
-    {"config", cmd_config, "check the configuration"},
-    {"migrate", cmd_migrate, "copy one store into another (SQLite to PostgreSQL) and verify it"},
-    {"signals", cmd_signals, "add, list, show, cancel and redeliver trading signals"},
-    {"backtests", cmd_backtests, "store and list backtest results"},
-    {"retention", cmd_retention, "delete candles and backtest results past their retention"},
-    {"digest", cmd_digest, "print or send the daily health digest"},
-    {NULL, NULL, NULL},
+    {"run", cmd_run, cmd_run_usage, CK_NEEDS_KEYS | CK_NEEDS_HTTP | CK_NEEDS_FEEDS,
+     "run the daemon (scheduler and HTTP API)"},
+    {"fetch", cmd_fetch, cmd_fetch_usage, CK_NEEDS_KEYS | READS | CK_NEEDS_HTTP | CK_NEEDS_FEEDS,
+     "fetch new candles of one series from its provider"},
+    {"candles", cmd_candles, cmd_candles_usage, READS, "print stored candles"},
+    {"gaps", cmd_gaps, cmd_gaps_usage, READS | CK_NEEDS_FEEDS,
+     "list (and re-scan) missing candles"},
+    {"jobs", cmd_jobs, cmd_jobs_usage, READS,
+     "list, pause, resume and run scheduled jobs; show their history"},
+    {"status", cmd_status, cmd_status_usage, READS | CK_NEEDS_FEEDS,
+     "what /health says, read from the database"},
+    {"alert", cmd_alert, cmd_alert_usage, CK_NEEDS_CONFIG | CK_NEEDS_HTTP,
+     "send a test message through the configured alert channels"},
+    {"alerts", cmd_alerts, cmd_alerts_usage, READS,
+     "list alerts: firing and resolved, and what operators were told"},
+    {"config", cmd_config, cmd_config_usage, 0, "check the configuration"},
+    {"migrate", cmd_migrate, cmd_migrate_usage, 0,
+     "copy one store into another (SQLite to PostgreSQL) and verify it"},
+    {"signals", cmd_signals, cmd_signals_usage, READS,
+     "add, list, show, cancel and redeliver trading signals"},
+    {"backtests", cmd_backtests, cmd_backtests_usage, READS, "store and list backtest results"},
+    {"retention", cmd_retention, cmd_retention_usage, READS,
+     "delete candles and backtest results past their retention"},
+    {"digest", cmd_digest, cmd_digest_usage, READS | CK_NEEDS_FEEDS,
+     "print or send the daily health digest"},
+    {0},
 };
 
 static void usage(FILE *fp)
@@ -35,90 +58,127 @@ static void usage(FILE *fp)
                 "subcommands:\n");
     for (const struct cmd *c = cmd_table; c->name; c++)
         fprintf(fp, "  %-12s %s\n", c->name, c->summary);
-    fprintf(fp, "\n'candlekeep SUBCOMMAND --help' describes each.\n");
+    fprintf(fp, "\nEvery subcommand takes --config FILE, --format table|json|csv where it prints\n"
+                "records, and --help, anywhere on the line.\n"
+                "'candlekeep SUBCOMMAND --help' describes each.\n");
 }
 
-/*
- * How many words global option `arg` takes (itself included): 2 for
- * "--config FILE" and "-f json", 1 for "--config=FILE", "-cFILE", "-h" and
- * "--help", 0 when `arg` is not a global option.
- */
-static int global_option_words(const char *arg)
-{
-    static const char *const with_value[] = {"-c", "--config", "-f", "--format"};
-    if (!strcmp(arg, "-h") || !strcmp(arg, "--help") || !strncmp(arg, "--config=", 9) ||
-        !strncmp(arg, "--format=", 9) ||
-        ((arg[1] == 'c' || arg[1] == 'f') && arg[0] == '-' && arg[2] && arg[1] != '-'))
-        return 1;
-    for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
-        if (!strcmp(arg, with_value[i]))
-            return 2;
-    return 0;
-}
+/* The options every command shares, taken out of argv. */
+struct globals {
+    const char *config;
+    const char *format;
+    bool help;
+};
 
 /*
- * The options every command shares (--config, --format, --help) may stand
- * anywhere: before the subcommand, between an action and its options, or
- * after them ("candlekeep --config X jobs", "candlekeep config --config X
- * check"). Rewrite argv[1..] as the subcommand, its own words in their
- * order, then the global options, then "--" and what follows it, which is
- * left alone; each command parses the global options where it always did.
- * Returns the new vector (argv[0] first, NULL-terminated, out[1] NULL when
- * there is no subcommand; freed by the caller).
+ * If argv[*i] is a global option, take it (and its value) and return
+ * true; a missing value is a usage error (*bad set).
  */
-static char **normalise_globals(int argc, char **argv)
+static bool take_global(int argc, char **argv, int *i, struct globals *g, bool *bad)
 {
-    char **out = xcalloc((size_t)argc + 1, sizeof(*out));
-    char **globals = xcalloc((size_t)argc, sizeof(*globals));
-    int n = 1, ng = 0, i = 1;
+    static const struct {
+        const char *s, *l;
+        size_t off;
+    } opts[] = {
+        {"-c", "--config", offsetof(struct globals, config)},
+        {"-f", "--format", offsetof(struct globals, format)},
+    };
+    const char *a = argv[*i];
 
-    out[0] = argv[0];
-    for (; i < argc && strcmp(argv[i], "--"); i++) {
-        int words = global_option_words(argv[i]);
-        if (words) {
-            for (int w = 0; w < words && i + w < argc; w++)
-                globals[ng++] = argv[i + w];
-            i += words - 1;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+        return g->help = true;
+    for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+        const char **slot = (const char **)((char *)g + opts[k].off);
+        size_t ll = strlen(opts[k].l);
+        if (!strncmp(a, opts[k].l, ll) && a[ll] == '=') {
+            *slot = a + ll + 1;
+        } else if (!strcmp(a, opts[k].s) || !strcmp(a, opts[k].l)) {
+            if (*i + 1 >= argc) {
+                fprintf(stderr, "candlekeep: option '%s' needs a value\n", a);
+                *bad = true;
+                return true;
+            }
+            *slot = argv[++*i];
+        } else {
             continue;
         }
-        out[n++] = argv[i];
+        return true;
     }
-    /* No subcommand among the words: out[1] stays NULL. */
-    for (int g = 0; g < ng && n > 1; g++)
-        out[n++] = globals[g];
-    for (; i < argc; i++)
-        out[n++] = argv[i];
-    free(globals);
-    return out;
+    return false;
+}
+
+/*
+ * Split argv[1..] into the global options and the rest, in order: the
+ * subcommand's name first, then its own words. "--" ends the options; it
+ * and what follows are passed on untouched. Returns the rest
+ * (NULL-terminated, freed by the caller; *out_n words) or NULL after a
+ * usage error.
+ */
+static char **split_globals(int argc, char **argv, struct globals *g, int *out_n)
+{
+    char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
+    bool bad = false, options = true;
+    int n = 0;
+
+    for (int i = 1; i < argc && !bad; i++) {
+        if (options && !strcmp(argv[i], "--"))
+            options = false;
+        if (!options || !take_global(argc, argv, &i, g, &bad))
+            rest[n++] = argv[i];
+    }
+    if (bad) {
+        free(rest);
+        return NULL;
+    }
+    *out_n = n;
+    return rest;
+}
+
+/* Run command `c` on its words `args[0..n)` (args[0] is its name). */
+static int run_command(const struct cmd *c, int n, char **args, const struct globals *g)
+{
+    enum out_format format = OUT_TABLE;
+    struct ck ck;
+    int rc;
+
+    if (g->help) {
+        c->usage(stdout);
+        return CMD_OK;
+    }
+    if (g->format && cmd_parse_format(c->name, g->format, &format))
+        return CMD_USAGE;
+    ck_init(&ck, c->name, g->config, format, c->needs);
+    rc = c->fn(n, args, &ck);
+    ck_release(&ck);
+    log_shutdown();
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return CMD_USAGE;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
-        return CMD_OK;
-    }
-    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    struct globals g = {0};
+    char **args;
+    int n = 0, rc = CMD_USAGE;
+
+    if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         printf("candlekeep %s\n", CK_VERSION);
         return CMD_OK;
     }
-    char **args = normalise_globals(argc, argv);
-    int rc = CMD_USAGE;
-    bool found = false;
-    for (const struct cmd *c = cmd_table; c->name && !found; c++) {
-        if (args[1] && !strcmp(args[1], c->name)) {
-            found = true;
-            rc = c->fn(argc - 1, args + 1);
-        }
+    args = split_globals(argc, argv, &g, &n);
+    if (!args)
+        return CMD_USAGE;
+    if (!n || !strcmp(args[0], "help")) {
+        usage(n || g.help ? stdout : stderr);
+        free(args);
+        return n || g.help ? CMD_OK : CMD_USAGE;
     }
-    if (!found && args[1])
-        fprintf(stderr, "candlekeep: '%s' is not a subcommand; see 'candlekeep --help'\n", args[1]);
-    else if (!found)
-        usage(stderr);
+    const struct cmd *c = cmd_table;
+    while (c->name && strcmp(c->name, args[0]))
+        c++;
+    if (c->name)
+        rc = run_command(c, n, args, &g);
+    else
+        fprintf(stderr, "candlekeep: '%s' is not a subcommand; see 'candlekeep --help'\n", args[0]);
     free(args);
     return rc;
 }

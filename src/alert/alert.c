@@ -47,7 +47,7 @@
  */
 #include "alert/alert.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "resilience/retry.h"
 #include "sched/service.h"
 #include "store/alerts.h"

@@ -18,7 +18,7 @@
 #include "alert/notify.h"
 
 #include "alert/notify_internal.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "resilience/retry.h"
 #include "util/error.h"
 #include "util/strbuf.h"

@@ -30,7 +30,7 @@
  */
 #include "api/api_internal.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "market/timeframe.h"
 #include "store/store.h"
 #include "util/error.h"

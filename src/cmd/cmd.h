@@ -2,10 +2,18 @@
 #ifndef CK_CMD_CMD_H
 #define CK_CMD_CMD_H
 
+#include <stdio.h>
+
+struct ck;
+
 /*
  * Subcommands. Each lives in cmd/cmd_<verb>.c and has the signature of
- * cmd_fn: argv[0] is the subcommand name. Exit codes: 0 ok, 1 failure,
- * 2 usage (CMD_OK, CMD_FAIL, CMD_USAGE).
+ * cmd_fn: argv[0] is the subcommand name, and the options every command
+ * shares (--config, --format, --help) are already taken out (main.c);
+ * `ck` is the process context, built from the command's needs when the
+ * command calls cmd_ready() (cmd/common.h), after parsing its arguments,
+ * so that a usage error touches nothing. Exit codes: 0 ok, 1 failure,
+ * 2 usage or configuration (CMD_OK, CMD_FAIL, CMD_USAGE).
  */
 enum {
     CMD_OK = 0,
@@ -13,30 +21,37 @@ enum {
     CMD_USAGE = 2,
 };
 
-typedef int cmd_fn(int argc, char **argv);
+typedef int cmd_fn(int argc, char **argv, struct ck *ck);
+typedef void cmd_usage_fn(FILE *fp);
 
 struct cmd {
     const char *name;
     cmd_fn *fn;
+    cmd_usage_fn *usage; /* the text of --help */
+    unsigned needs;      /* enum ck_needs: what cmd_ready() builds */
     const char *summary;
 };
 
-/* The table in main.c's order; NULL-terminated. */
+/* The table in main.c's order; ends with a zeroed entry. */
 extern const struct cmd cmd_table[];
 
-int cmd_fetch(int argc, char **argv);
-int cmd_candles(int argc, char **argv);
-int cmd_gaps(int argc, char **argv);
-int cmd_config(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_jobs(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_migrate(int argc, char **argv);
-int cmd_alert(int argc, char **argv);
-int cmd_retention(int argc, char **argv);
-int cmd_alerts(int argc, char **argv);
-int cmd_signals(int argc, char **argv);
-int cmd_backtests(int argc, char **argv);
-int cmd_digest(int argc, char **argv);
+#define CMD_DECLARE(verb)                                                                          \
+    int cmd_##verb(int argc, char **argv, struct ck *ck);                                          \
+    void cmd_##verb##_usage(FILE *fp)
+
+CMD_DECLARE(fetch);
+CMD_DECLARE(candles);
+CMD_DECLARE(gaps);
+CMD_DECLARE(config);
+CMD_DECLARE(run);
+CMD_DECLARE(jobs);
+CMD_DECLARE(status);
+CMD_DECLARE(migrate);
+CMD_DECLARE(alert);
+CMD_DECLARE(retention);
+CMD_DECLARE(alerts);
+CMD_DECLARE(signals);
+CMD_DECLARE(backtests);
+CMD_DECLARE(digest);
 
 #endif

@@ -20,7 +20,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_candles_usage(FILE *fp)
 {
     fprintf(
         fp,
@@ -39,28 +39,27 @@ static void usage(FILE *fp)
         timeframe_all_names());
 }
 
-int cmd_candles(int argc, char **argv)
+int cmd_candles(int argc, char **argv, struct ck *ck)
 {
     static const struct option opts[] = {
-        {"symbol", required_argument, NULL, 's'}, {"source", required_argument, NULL, 'S'},
-        {"start", required_argument, NULL, 'a'},  {"end", required_argument, NULL, 'b'},
-        {"limit", required_argument, NULL, 'n'},  {"order", required_argument, NULL, 'o'},
-        {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {0},
+        {"symbol", required_argument, NULL, 's'},
+        {"source", required_argument, NULL, 'S'},
+        {"start", required_argument, NULL, 'a'},
+        {"end", required_argument, NULL, 'b'},
+        {"limit", required_argument, NULL, 'n'},
+        {"order", required_argument, NULL, 'o'},
+        {0},
     };
-    struct cmd_common cc = CMD_COMMON_INIT("candles", usage);
     static const char *const cols[] = {"source", "symbol", "timeframe", "time",  "open",
                                        "high",   "low",    "close",     "volume"};
     const char *symbol = NULL, *source = NULL;
     struct candle_query q = {.limit = 100, .order = STORE_DESC};
     struct strbuf err = STRBUF_INIT;
     struct candle_iter *it = NULL;
-    struct store *st = NULL;
-    struct settings s;
     int64_t n;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "s:S:a:b:n:o:f:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:S:a:b:n:o:", opts, NULL)) != -1) {
         switch (c) {
         case 's':
             symbol = optarg;
@@ -94,15 +93,14 @@ int cmd_candles(int argc, char **argv)
             }
             break;
         default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
+            cmd_candles_usage(stderr);
+            return CMD_USAGE;
         }
     }
     if (optind != argc - 1) {
         fprintf(stderr, "candlekeep candles: %s\n",
                 optind >= argc ? "a timeframe is required" : "too many arguments");
-        usage(stderr);
+        cmd_candles_usage(stderr);
         return CMD_USAGE;
     }
     if (cmd_parse_timeframe("candles", argv[optind], &q.series.tf))
@@ -112,20 +110,19 @@ int cmd_candles(int argc, char **argv)
         return CMD_USAGE;
     }
 
-    rc = cmd_setup(&s, cc.config, "candles");
+    rc = cmd_ready(ck);
     if (!rc)
-        rc = cmd_resolve_series(&s, "candles", source, symbol, &q.series.source, &q.series.symbol);
-    if (!rc)
-        rc = cmd_open_store(&s, "candles", &st);
+        rc = cmd_resolve_series(&ck->settings, "candles", source, symbol, &q.series.source,
+                                &q.series.symbol);
     if (rc)
         goto out;
-    if (store_query_candles(st, &q, &it, &err)) {
+    if (store_query_candles(ck->store, &q, &it, &err)) {
         fprintf(stderr, "candlekeep candles: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
     }
 
-    struct out_table *t = out_table_new(cc.format, cols, 9);
+    struct out_table *t = out_table_new(ck->format, cols, 9);
     struct candle cd;
     while ((rc = candle_iter_next(it, &cd, &err)) == ITER_OK) {
         char tbuf[TIME_BUFSZ], o[PRICE_BUFSZ], h[PRICE_BUFSZ], l[PRICE_BUFSZ], cl[PRICE_BUFSZ],
@@ -158,8 +155,6 @@ int cmd_candles(int argc, char **argv)
     rc = CMD_OK;
 out:
     candle_iter_free(it);
-    store_close(st);
     strbuf_release(&err);
-    settings_release(&s);
     return rc;
 }

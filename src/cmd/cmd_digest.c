@@ -11,7 +11,7 @@
 
 #include "alert/alert.h"
 #include "alert/notify.h"
-#include "app/app.h"
+#include "ck/ck.h"
 #include "health/health.h"
 #include "jobs/digest.h"
 #include "sched/sched.h"
@@ -50,7 +50,7 @@ int cmd_digest(int argc, char **argv)
     };
     struct cmd_common cc = CMD_COMMON_INIT("digest", usage);
     bool print = false, send = false;
-    struct app app;
+    struct ck app;
     struct strbuf err = STRBUF_INIT, title = STRBUF_INIT, text = STRBUF_INIT;
     struct store *st = NULL;
     struct notify_channel **channels = NULL;
@@ -89,7 +89,7 @@ int cmd_digest(int argc, char **argv)
     rc = cmd_setup(&app.settings, cc.config, "digest");
     if (rc)
         goto out;
-    if (app_init(&app, &err)) {
+    if (ck_init(&app, &err)) {
         fprintf(stderr, "candlekeep digest: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
@@ -140,7 +140,7 @@ out:
     alert_manager_free(am);
     notify_channels_free(channels, nchannels);
     store_close(st);
-    app_release(&app);
+    ck_release(&app);
     free(instance);
     strbuf_release(&err);
     strbuf_release(&title);

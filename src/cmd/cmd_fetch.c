@@ -13,7 +13,7 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "app/app.h"
+#include "ck/ck.h"
 #include "ingest/refresh.h"
 #include "net/http.h"
 #include "resilience/retry.h"
@@ -143,7 +143,7 @@ static bool print_series(const struct series_run *r)
 }
 
 /* Fetch the selected series through the feeds; the exit status. */
-static int run_fetch(struct app *app, const struct fetch_selection *sel, bool refetch)
+static int run_fetch(struct ck *app, const struct fetch_selection *sel, bool refetch)
 {
     const struct settings *s = &app->settings;
     const struct retry_policy policy = {
@@ -199,7 +199,7 @@ int cmd_fetch(int argc, char **argv)
     struct fetch_selection sel = {0};
     bool refetch = false;
     struct strbuf err = STRBUF_INIT;
-    struct app app;
+    struct ck app;
     int c, rc;
 
     while ((c = getopt_long(argc, argv, "s:t:S:Rc:h", opts, NULL)) != -1) {
@@ -224,14 +224,14 @@ int cmd_fetch(int argc, char **argv)
     rc = cmd_setup(&app.settings, cc.config, "fetch");
     if (!rc)
         rc = check_selection(&app.settings, &sel);
-    if (!rc && (app_init(&app, &err) || http_global_init(&err))) {
+    if (!rc && (ck_init(&app, &err) || http_global_init(&err))) {
         redact_message(&err);
         fprintf(stderr, "candlekeep fetch: %s\n", err.buf);
         rc = CMD_FAIL;
     }
     if (!rc)
         rc = run_fetch(&app, &sel, refetch);
-    app_release(&app);
+    ck_release(&app);
     strbuf_release(&err);
     return rc;
 }

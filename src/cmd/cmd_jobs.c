@@ -12,7 +12,7 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "app/app.h"
+#include "ck/ck.h"
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "jobs/watch.h"
@@ -53,7 +53,7 @@ static void usage(FILE *fp)
  * A scheduler that runs only what it is told, with the job table bound to
  * `app` (whose alert manager is set first), as the daemon's: `jobs run`.
  */
-static struct sched *run_sched(struct app *app, struct strbuf *err)
+static struct sched *run_sched(struct ck *app, struct strbuf *err)
 {
     struct sched_config cfg = {
         .store_url = app->settings.storage.url,
@@ -72,7 +72,7 @@ static struct sched *run_sched(struct app *app, struct strbuf *err)
     struct sched *s = sched_new(&cfg, err);
     free(inst);
     strbuf_release(&id);
-    if (s && app_register_jobs(app, s, err)) {
+    if (s && ck_register_jobs(app, s, err)) {
         sched_free(s);
         s = NULL;
     }
@@ -188,7 +188,7 @@ static int do_runs(struct store *st, const char *id, size_t limit, enum out_form
     return CMD_OK;
 }
 
-static int do_run(struct app *app, const char *id, struct store *st)
+static int do_run(struct ck *app, const char *id, struct store *st)
 {
     struct strbuf err = STRBUF_INIT;
     struct job_run *runs = NULL;
@@ -236,7 +236,7 @@ int cmd_jobs(int argc, char **argv)
     struct strbuf err = STRBUF_INIT;
     struct job_table table = {0};
     struct store *st = NULL;
-    struct app app;
+    struct ck app;
     struct notify_channel **channels = NULL;
     size_t nchannels = 0;
     int c, rc;
@@ -289,7 +289,7 @@ int cmd_jobs(int argc, char **argv)
     }
     if (!strcmp(action, "run"))
         app.alerts = alert_manager_new(&app.settings, channels, nchannels, NULL, NULL, NULL);
-    if (app_init(&app, &err)) {
+    if (ck_init(&app, &err)) {
         fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
         rc = CMD_FAIL;
         goto out;
@@ -328,7 +328,7 @@ out:
     job_table_release(&table);
     alert_manager_free(app.alerts);
     notify_channels_free(channels, nchannels);
-    app_release(&app);
+    ck_release(&app);
     strbuf_release(&err);
     return rc;
 }

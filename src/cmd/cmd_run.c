@@ -6,18 +6,14 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "app/app.h"
 #include "daemon/daemon.h"
-#include "util/log.h"
-#include "util/strbuf.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_run_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep run [--config FILE]\n\n"
                 "Run the daemon: the scheduler refreshes every configured series one minute\n"
@@ -26,38 +22,17 @@ static void usage(FILE *fp)
                 "SIGHUP reopens the log file.\n");
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(int argc, char **argv, struct ck *ck)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct cmd_common cc = CMD_COMMON_INIT("run", usage);
-    struct strbuf err = STRBUF_INIT;
-    struct app app;
-    int c, rc;
+    int rc;
 
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1)
-        if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-            return rc;
-    if (optind < argc) {
-        fprintf(stderr, "candlekeep run: unexpected argument '%s'\n", argv[optind]);
+    if (argc > 1) {
+        fprintf(stderr, "candlekeep run: unexpected argument '%s'\n", argv[1]);
+        cmd_run_usage(stderr);
         return CMD_USAGE;
     }
-    memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, cc.config, "run");
-    for (size_t i = 0; !rc && i < app.settings.nsources; i++)
-        if (app.settings.sources[i].enabled)
-            rc = cmd_check_credentials(&app.settings.sources[i], "run");
-    if (!rc && app_init(&app, &err)) {
-        fprintf(stderr, "candlekeep run: %s\n", err.buf);
-        rc = CMD_FAIL;
-    }
+    rc = cmd_ready(ck);
     if (!rc)
-        rc = daemon_run(&app) ? CMD_FAIL : CMD_OK;
-    app_release(&app);
-    strbuf_release(&err);
-    log_shutdown();
+        rc = daemon_run(ck) ? CMD_FAIL : CMD_OK;
     return rc;
 }

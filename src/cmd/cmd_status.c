@@ -12,7 +12,7 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "health/health.h"
 #include "jobs/table.h"
 #include "store/store.h"

@@ -26,32 +26,26 @@
 
 #include "util/banned.h"
 
-int cmd_setup(struct settings *s, const char *path, const char *cmdname)
+int cmd_need(struct ck *ck, unsigned needs)
 {
-    struct config_report rep = CONFIG_REPORT_INIT;
     struct strbuf err = STRBUF_INIT;
-    enum log_level level = LOG_INFO;
-    enum log_format fmt = LOG_FORMAT_LOGFMT;
-    int rc = settings_load(s, path, &rep);
+    int rc = ck_require(ck, needs, &err);
 
-    if (rc) {
-        fprintf(stderr, "%s", rep.text.buf);
+    if (rc == CK_ECONFIG) {
+        fprintf(stderr, "%s", err.buf);
         fprintf(stderr,
                 "candlekeep %s: %d configuration problem%s; see 'candlekeep config check'\n",
-                cmdname, rep.count, rep.count == 1 ? "" : "s");
-        config_report_release(&rep);
-        return CMD_USAGE;
+                ck->name, ck->config_problems, ck->config_problems == 1 ? "" : "s");
+    } else if (rc) {
+        fprintf(stderr, "candlekeep %s: %s\n", ck->name, err.buf);
     }
-    config_report_release(&rep);
-    log_level_parse(s->log.level, &level);
-    log_format_parse(s->log.format, &fmt);
-    settings_register_secrets(s);
-    if (log_setup(level, fmt, s->log.file, &err)) {
-        fprintf(stderr, "candlekeep %s: %s\n", cmdname, err.buf);
-        strbuf_release(&err);
-        return CMD_FAIL;
-    }
-    return CMD_OK;
+    strbuf_release(&err);
+    return rc == CK_ECONFIG ? CMD_USAGE : rc ? CMD_FAIL : CMD_OK;
+}
+
+int cmd_ready(struct ck *ck)
+{
+    return cmd_need(ck, ck->needs);
 }
 
 int cmd_parse_timeframe(const char *cmdname, const char *arg, enum timeframe *out)
@@ -84,23 +78,6 @@ int cmd_parse_int(const char *cmdname, const char *opt, const char *arg, int64_t
         return CMD_USAGE;
     }
     return CMD_OK;
-}
-
-int cmd_common_option(struct cmd_common *cc, int c, const char *arg)
-{
-    switch (c) {
-    case 'c':
-        cc->config = arg;
-        return CMD_CONTINUE;
-    case 'f':
-        return cmd_parse_format(cc->name, arg, &cc->format) ? CMD_USAGE : CMD_CONTINUE;
-    case 'h':
-        cc->usage(stdout);
-        return CMD_OK;
-    default:
-        cc->usage(stderr);
-        return CMD_USAGE;
-    }
 }
 
 int cmd_parse_format(const char *cmdname, const char *arg, enum out_format *out)
@@ -165,18 +142,6 @@ int cmd_check_credentials(const struct source_settings *src, const char *cmdname
             cmdname);
     config_report_release(&rep);
     return CMD_USAGE;
-}
-
-int cmd_open_store(const struct settings *s, const char *cmdname, struct store **out)
-{
-    struct strbuf err = STRBUF_INIT;
-    if (store_open(out, s->storage.url, &err)) {
-        redact_message(&err);
-        fprintf(stderr, "candlekeep %s: %s\n", cmdname, err.buf);
-        strbuf_release(&err);
-        return CMD_FAIL;
-    }
-    return CMD_OK;
 }
 
 struct out_table {

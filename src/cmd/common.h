@@ -2,7 +2,7 @@
 #ifndef CK_CMD_COMMON_H
 #define CK_CMD_COMMON_H
 
-#include "app/settings.h"
+#include "ck/ck.h"
 #include "market/timeframe.h"
 
 #include <stdbool.h>
@@ -10,17 +10,22 @@
 #include <stdint.h>
 
 /*
- * What every subcommand shares: loading the configuration (reporting every
- * problem and mapping it to exit code 2), setting up logging and secret
- * redaction, and parsing common option values.
+ * What every subcommand shares: building its context (reporting every
+ * configuration problem and mapping it to exit code 2), parsing common
+ * option values, and printing records.
  */
 
 /*
- * Load settings from `path` (NULL: the default search) and configure
- * logging. On problems prints them to stderr and returns CMD_USAGE; else
- * CMD_OK. The settings must be released either way.
+ * Build what the command declared it needs (ck->needs), once its
+ * arguments are parsed: prints what went wrong, as "candlekeep NAME: ..."
+ * (configuration problems each on its own line, as `config check` says
+ * them), and returns the exit code: CMD_USAGE for a configuration problem,
+ * CMD_FAIL when a part cannot be built (the store, say), CMD_OK when all
+ * is ready. cmd_need() does the same for more than the declared needs
+ * (`jobs run` needs the alert manager that `jobs list` does not).
  */
-int cmd_setup(struct settings *s, const char *path, const char *cmdname);
+int cmd_ready(struct ck *ck);
+int cmd_need(struct ck *ck, unsigned needs);
 
 /* Parse a timeframe argument; prints a usage error naming `what`. */
 int cmd_parse_timeframe(const char *cmdname, const char *arg, enum timeframe *out);
@@ -47,38 +52,8 @@ int cmd_resolve_series(struct settings *s, const char *cmdname, const char *sour
  */
 int cmd_check_credentials(const struct source_settings *src, const char *cmdname);
 
-/* Open the configured store; prints the (redacted) error and returns CMD_FAIL. */
-struct store;
-int cmd_open_store(const struct settings *s, const char *cmdname, struct store **out);
-
-/* Output formats for records. */
-enum out_format {
-    OUT_TABLE,
-    OUT_JSON,
-    OUT_CSV,
-};
+/* Parse a --format value (table, json or csv); prints a usage error. */
 int cmd_parse_format(const char *cmdname, const char *arg, enum out_format *out);
-
-/*
- * The options every command shares: -c/--config FILE, -f/--format
- * table|json|csv and -h/--help. A command's getopt loop handles its own
- * options and hands every other answer of getopt to cmd_common_option(),
- * which returns CMD_CONTINUE when it took the option, else the code the
- * command exits with: CMD_OK after --help (usage on stdout), CMD_USAGE
- * after a bad --format or an option getopt did not know (usage on stderr).
- */
-struct cmd_common {
-    const char *name;        /* "alerts": messages say "candlekeep alerts: ..." */
-    void (*usage)(FILE *fp); /* the command's usage text */
-    const char *config;      /* --config; NULL when not given */
-    enum out_format format;  /* --format; OUT_TABLE when not given */
-};
-#define CMD_COMMON_INIT(name_, usage_)                                                             \
-    {                                                                                              \
-        .name = (name_), .usage = (usage_), .format = OUT_TABLE                                    \
-    }
-#define CMD_CONTINUE (-1)
-int cmd_common_option(struct cmd_common *cc, int c, const char *arg);
 
 /*
  * A simple record printer: set the columns, add rows of strings (NULL =

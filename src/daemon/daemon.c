@@ -25,12 +25,12 @@
 #include "alert/notify.h"
 #include "jobs/watch.h"
 #include "api/api.h"
-#include "app/app.h"
+#include "ck/ck.h"
 #include "daemon/dbwatch.h"
 #include "daemon/heartbeat.h"
 #include "jobs/deliver.h"
+#include "jobs/table.h"
 #include "sched/sched.h"
-#include "net/http.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -60,13 +60,10 @@
 
 /* Everything the daemon starts; stopped in daemon_stop() in reverse order. */
 struct daemon {
-    struct app *app;
-    char *instance;
+    struct ck *app;
+    const char *instance; /* app->instance */
     int lock_fd;
-    struct store *st;
-    struct notify_channel **channels;
-    size_t nchannels;
-    struct alert_manager *am;
+    struct alert_manager *am; /* app->alerts */
     bool sender;
     struct sched *sched;
     struct dbwatch *dbw;
@@ -160,21 +157,17 @@ static void wake_deliverer(void *arg, const char *signal_id)
 /* The store, its lock and the alert manager with its sender. */
 static int start_store_and_alerts(struct daemon *d, struct strbuf *err)
 {
-    struct app *app = d->app;
+    struct ck *app = d->app;
     const char *url = app->settings.storage.url;
     int rc;
 
-    if ((rc = lock_sqlite(url, &d->lock_fd, err)) || (rc = http_global_init(err)) ||
-        (rc = store_open(&d->st, url, err)))
+    /* The lock before the store: a second daemon must not even migrate it. */
+    if ((rc = lock_sqlite(url, &d->lock_fd, err)) ||
+        (rc = ck_require(app, CK_NEEDS_STORE | CK_NEEDS_ALERTS, err)))
         return rc;
-    rc = notify_channels_new(&app->settings, NULL, &d->channels, &d->nchannels, err);
-    if (rc)
-        return rc;
-    d->am = alert_manager_new(&app->settings, d->channels, d->nchannels, app->metrics, NULL,
-                              d->instance);
     /* The job table binds it to the jobs that tell operators (jobs/table.h). */
-    app->alerts = d->am;
-    if (!d->nchannels)
+    d->am = app->alerts;
+    if (!app->nchannels)
         log_info("run: no alert channel configured ([alerts.telegram], [alerts.webhook]); "
                  "alerts are recorded only");
     rc = alert_sender_start(d->am, url, err);
@@ -185,7 +178,7 @@ static int start_store_and_alerts(struct daemon *d, struct strbuf *err)
 /* The scheduler with every job, and the database watch beside it. */
 static int start_sched(struct daemon *d, struct strbuf *err)
 {
-    struct app *app = d->app;
+    struct ck *app = d->app;
     struct sched_config scfg = {
         .store_url = app->settings.storage.url,
         .instance = d->instance,
@@ -201,7 +194,7 @@ static int start_sched(struct daemon *d, struct strbuf *err)
     app->sched = d->sched;
     if (!d->sched)
         return CK_EIO;
-    if ((rc = app_register_jobs(app, d->sched, err)) || (rc = sched_start(d->sched, err)))
+    if ((rc = jobs_register(app, d->sched, err)) || (rc = sched_start(d->sched, err)))
         return rc;
     struct dbwatch_config dcfg = {.settings = &app->settings, .sched = d->sched, .am = d->am};
     return dbwatch_start(&d->dbw, &dcfg, err);
@@ -210,7 +203,7 @@ static int start_sched(struct daemon *d, struct strbuf *err)
 /* The heartbeat (when configured), the signal deliverer and the HTTP API. */
 static int start_outbound(struct daemon *d, struct strbuf *err)
 {
-    struct app *app = d->app;
+    struct ck *app = d->app;
     int rc;
 
     if (*app->settings.heartbeat.url) {
@@ -299,16 +292,11 @@ static void daemon_stop(struct daemon *d, int64_t drain_ms)
         alert_sender_stop(d->am);
     sched_free(d->sched);
     d->app->sched = NULL;
-    alert_manager_free(d->am);
-    d->app->alerts = NULL;
-    notify_channels_free(d->channels, d->nchannels);
-    store_close(d->st);
-    free(d->instance);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
 }
 
-int daemon_run(struct app *app)
+int daemon_run(struct ck *app)
 {
     struct daemon d = {.app = app, .lock_fd = -1};
     struct strbuf err = STRBUF_INIT;
@@ -323,7 +311,8 @@ int daemon_run(struct app *app)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    d.instance = sched_make_instance_id();
+    app->instance = sched_make_instance_id();
+    d.instance = app->instance;
     rc = start_store_and_alerts(&d, &err);
     if (!rc)
         rc = start_sched(&d, &err);
@@ -337,7 +326,7 @@ int daemon_run(struct app *app)
         return 1;
     }
     log_info("run: candlekeep %s started (instance %s, store %s, api %s port %d, %d workers)",
-             CK_VERSION, d.instance, store_backend_name(d.st), app->settings.api.listen,
+             CK_VERSION, d.instance, store_backend_name(app->store), app->settings.api.listen,
              api_port(d.api), (int)app->settings.scheduler.workers);
     sd_notify(0, "READY=1\nSTATUS=running");
     serve(&d, &sigs);

@@ -19,7 +19,7 @@
 
 #include "alert/alert.h"
 #include "alert/notify.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "sched/sched.h"
 #include "sched/service.h"
 #include "store/store.h"

@@ -26,7 +26,7 @@
  */
 #include "health/health.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "health/rules.h"
 #include "resilience/ratelimit.h"
 #include "sched/sched.h"

@@ -45,7 +45,7 @@
 #include "jobs/deliver.h"
 
 #include "alert/alert.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "market/price.h"
 #include "market/timeframe.h"
 #include "net/http.h"

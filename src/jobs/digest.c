@@ -18,7 +18,7 @@
 #include "jobs/digest.h"
 
 #include "alert/alert.h"
-#include "app/app.h"
+#include "ck/ck.h"
 #include "health/health.h"
 #include "jobs/table.h"
 #include "jobs/retention.h"
@@ -169,7 +169,7 @@ static void from_health(const struct health_report *h, struct digest_report *r)
  * The health report the digest reads: the jobs of `s` (the daemon's
  * scheduler) or of the job table, with the daemon's breakers when `s` runs.
  */
-static int collect_health(const struct app *app, struct sched *s, struct store *st, int64_t now_ms,
+static int collect_health(const struct ck *app, struct sched *s, struct store *st, int64_t now_ms,
                           struct digest_report *r, struct strbuf *err)
 {
     struct job_table table = {0};
@@ -213,7 +213,7 @@ static void collect_disk(const char *url, struct digest_report *r)
     free(copy);
 }
 
-int digest_collect(const struct app *app, struct sched *s, struct store *st, int64_t now_ms,
+int digest_collect(const struct ck *app, struct sched *s, struct store *st, int64_t now_ms,
                    struct digest_report *out, struct strbuf *err)
 {
     int rc;
@@ -393,7 +393,7 @@ void digest_format(const struct digest_report *r, struct strbuf *out)
 
 int digest_job_run(struct job_ctx *ctx, void *arg)
 {
-    struct app *app = arg;
+    struct ck *app = arg;
     struct digest_report r;
     struct strbuf err = STRBUF_INIT, title = STRBUF_INIT, text = STRBUF_INIT;
     int64_t now_ms = job_now_ms(ctx);

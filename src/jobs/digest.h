@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct app;
+struct ck;
 struct job_ctx;
 struct sched;
 struct store;
@@ -84,7 +84,7 @@ void digest_report_release(struct digest_report *r);
  * of `app` and its jobs: those of `s`, the daemon's scheduler, or, with
  * `s` NULL, those of the job table. 0, or the store's error.
  */
-int digest_collect(const struct app *app, struct sched *s, struct store *st, int64_t now_ms,
+int digest_collect(const struct ck *app, struct sched *s, struct store *st, int64_t now_ms,
                    struct digest_report *out, struct strbuf *err);
 
 /* "Health digest 2024-03-15 06:00 UTC". */
@@ -100,7 +100,7 @@ void digest_format(const struct digest_report *r, struct strbuf *out);
  */
 void digest_parse_deleted(const char *details, struct digest_count **out, size_t *n);
 
-/* The job_fn of `digest` (`arg` is the struct app): collect, format, queue through alert_notice. */
+/* The job_fn of `digest` (`arg` is the struct ck): collect, format, queue through alert_notice. */
 int digest_job_run(struct job_ctx *ctx, void *arg);
 
 #endif

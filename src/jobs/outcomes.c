@@ -22,7 +22,7 @@
 #include "jobs/outcomes.h"
 
 #include "alert/alert.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "market/outcome.h"
 #include "market/price.h"
 #include "sched/sched.h"

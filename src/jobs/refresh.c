@@ -19,7 +19,7 @@
  */
 #include "jobs/refresh.h"
 
-#include "app/app.h"
+#include "ck/ck.h"
 #include "ingest/feed.h"
 #include "ingest/refresh.h"
 #include "resilience/retry.h"
@@ -179,7 +179,7 @@ static int set_message(struct job_ctx *ctx, const struct refresh_result *res,
 int refresh_job_run(struct job_ctx *ctx, void *arg)
 {
     const struct refresh_job *job = arg;
-    const struct app *app = job->app;
+    const struct ck *app = job->app;
     const struct settings *s = &app->settings;
     struct refresh_result res = REFRESH_RESULT_INIT;
     struct strbuf failures = STRBUF_INIT;

@@ -4,7 +4,7 @@
 
 #include "market/timeframe.h"
 
-struct app;
+struct ck;
 struct job_ctx;
 
 /*
@@ -14,7 +14,7 @@ struct job_ctx;
  * run fails (with every failure named) if any series failed.
  */
 struct refresh_job {
-    const struct app *app;
+    const struct ck *app;
     enum timeframe tf;
 };
 

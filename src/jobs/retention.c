@@ -16,7 +16,7 @@
  */
 #include "jobs/retention.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "sched/sched.h"
 #include "store/alerts.h"
 #include "store/signals.h"

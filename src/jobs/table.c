@@ -13,8 +13,8 @@
 #include "jobs/table.h"
 
 #include "jobs/watch.h"
-#include "app/app.h"
-#include "app/settings.h"
+#include "ck/ck.h"
+#include "ck/settings.h"
 #include "health/health.h"
 #include "jobs/digest.h"
 #include "jobs/outcomes.h"
@@ -64,8 +64,28 @@ static struct job_entry *add(struct job_table *t, size_t *alloc, const char *id,
     return e;
 }
 
-void job_table_build(const struct settings *s, struct app *app, struct job_table *out)
+/* What the job bodies are bound to; one per context, freed with it (ck->job_args). */
+struct job_args {
+    struct refresh_job refresh[TF_COUNT];
+    struct outcomes_job outcomes;
+};
+
+static struct job_args *job_args_of(struct ck *app)
 {
+    struct job_args *a = app->job_args;
+    if (!a) {
+        a = xcalloc(1, sizeof(*a));
+        for (int tf = 0; tf < TF_COUNT; tf++)
+            a->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
+        a->outcomes = (struct outcomes_job){.settings = &app->settings};
+        app->job_args = a;
+    }
+    return a;
+}
+
+void job_table_build(const struct settings *s, struct ck *app, struct job_table *out)
+{
+    struct job_args *args = app ? job_args_of(app) : NULL;
     bool used[TF_COUNT] = {false};
     struct strbuf id = STRBUF_INIT, name = STRBUF_INIT;
     struct job_entry *e;
@@ -85,7 +105,7 @@ void job_table_build(const struct settings *s, struct app *app, struct job_table
         e->timeout = s->jobs.refresh_timeout;
         if (app) {
             e->fn = refresh_job_run;
-            e->arg = &app->refresh[tf];
+            e->arg = &args->refresh[tf];
         }
     }
     strbuf_release(&id);
@@ -104,9 +124,9 @@ void job_table_build(const struct settings *s, struct app *app, struct job_table
     e = add(out, &alloc, OUTCOMES_JOB_ID, "signal outcomes", s->jobs.outcomes_cron);
     if (app) {
         e->fn = outcomes_job_run;
-        e->arg = &app->outcomes;
-        app->outcomes.notify = app->alerts ? outcomes_notify_alert : NULL;
-        app->outcomes.notify_arg = app->alerts;
+        e->arg = &args->outcomes;
+        args->outcomes.notify = app->alerts ? outcomes_notify_alert : NULL;
+        args->outcomes.notify_arg = app->alerts;
     }
     /* The alert conditions polled every minute (alert/watch.h). */
     e = add(out, &alloc, JOB_WATCH, "Alert watch", s->jobs.watch_cron);
@@ -165,4 +185,15 @@ struct health_job_spec *job_table_specs(const struct job_table *t)
         v[i] =
             (struct health_job_spec){.id = t->v[i].id, .name = t->v[i].name, .cron = t->v[i].cron};
     return v;
+}
+
+int jobs_register(struct ck *app, struct sched *s, struct strbuf *err)
+{
+    struct job_table t;
+    int rc;
+
+    job_table_build(&app->settings, app, &t);
+    rc = job_table_register(&t, s, err);
+    job_table_release(&t);
+    return rc;
 }

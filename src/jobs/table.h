@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct app;
+struct ck;
 struct health_job_spec;
 struct settings;
 struct strbuf;
@@ -60,7 +60,7 @@ struct job_table {
  * Without `app` the table only lists (fn NULL). Release with
  * job_table_release().
  */
-void job_table_build(const struct settings *s, struct app *app, struct job_table *out);
+void job_table_build(const struct settings *s, struct ck *app, struct job_table *out);
 void job_table_release(struct job_table *t);
 
 /* The row of `id`, or NULL. */
@@ -74,6 +74,13 @@ struct health_job_spec *job_table_specs(const struct job_table *t);
 
 /* Register every job of `t` (built with an app) with `sched`. 0 or CK_E*. */
 int job_table_register(const struct job_table *t, struct sched *sched, struct strbuf *err);
+
+/*
+ * Register every job of the table with `s`, each bound to what it needs
+ * from `app` (set app->alerts first: detect_outcomes tells its outcomes
+ * through it). 0 or CK_E*.
+ */
+int jobs_register(struct ck *app, struct sched *s, struct strbuf *err);
 
 /* "refresh_candles_<TF>" into `out` (reset first). */
 void job_refresh_id(struct strbuf *out, enum timeframe tf);

@@ -31,7 +31,7 @@
 #include "jobs/watch.h"
 
 #include "alert/alert.h"
-#include "app/app.h"
+#include "ck/ck.h"
 #include "health/health.h"
 #include "jobs/table.h"
 #include "market/calendar.h"
@@ -133,10 +133,10 @@ static void key_of_breaker(struct strbuf *sb, const char *source)
 /* --- circuit breakers ----------------------------------------------------- */
 
 /* Fire or clear breaker:<source> for source `i` as its breaker is now. */
-static void look_breaker(struct look *lk, const struct app *app, size_t i)
+static void look_breaker(struct look *lk, const struct ck *app, size_t i)
 {
     const struct source_settings *src = &app->settings.sources[i];
-    struct breaker *b = app_breaker(app, i);
+    struct breaker *b = ck_breaker(app, i);
     struct strbuf key = STRBUF_INIT, details = STRBUF_INIT, title = STRBUF_INIT;
     struct breaker_info bi;
 
@@ -179,7 +179,7 @@ static bool source_lists(const struct source_settings *src, enum timeframe tf)
  * `inhibitor` gets the key of the first breaker that is not closed. Only
  * where the breakers are the scheduler's (the daemon).
  */
-static void sync_breakers(struct look *lk, const struct app *app, bool refresh, enum timeframe tf,
+static void sync_breakers(struct look *lk, const struct ck *app, bool refresh, enum timeframe tf,
                           struct strbuf *inhibitor)
 {
     if (!refresh || !app->sched || !sched_is_running(app->sched))
@@ -187,10 +187,10 @@ static void sync_breakers(struct look *lk, const struct app *app, bool refresh, 
     for (size_t i = 0; i < app->settings.nsources; i++) {
         const struct source_settings *src = &app->settings.sources[i];
         struct breaker_info bi;
-        if (!src->enabled || !source_lists(src, tf) || !app_breaker(app, i))
+        if (!src->enabled || !source_lists(src, tf) || !ck_breaker(app, i))
             continue;
         look_breaker(lk, app, i);
-        breaker_info(app_breaker(app, i), lk->now_ms, &bi);
+        breaker_info(ck_breaker(app, i), lk->now_ms, &bi);
         if (!inhibitor->len && bi.state != BREAKER_CLOSED)
             key_of_breaker(inhibitor, src->name);
     }
@@ -204,7 +204,7 @@ static bool is_critical_job(const char *id)
 
 void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e)
 {
-    struct app *app = arg;
+    struct ck *app = arg;
     struct look lk = {.am = app->alerts, .st = st, .now_ms = e->now_ms, .first_error = STRBUF_INIT};
     struct strbuf key = STRBUF_INIT, tkey = STRBUF_INIT, title = STRBUF_INIT, details = STRBUF_INIT,
                   what = STRBUF_INIT, inhibitor = STRBUF_INIT;
@@ -429,7 +429,7 @@ static void look_quota(struct look *lk, const struct health_report *h)
  * configured series with their missing periods by the calendars, and the
  * providers' budgets.
  */
-static int look_health(const struct look *lk, const struct app *app, bool daemon,
+static int look_health(const struct look *lk, const struct ck *app, bool daemon,
                        struct health_report *out, struct strbuf *err)
 {
     struct health_config cfg = {
@@ -456,7 +456,7 @@ static bool polled_key(const char *key, bool daemon)
 
 int watch_job_run(struct job_ctx *ctx, void *arg)
 {
-    struct app *app = arg;
+    struct ck *app = arg;
     struct look lk = {
         .am = app->alerts, .st = ctx->store, .now_ms = job_now_ms(ctx), .first_error = STRBUF_INIT};
     struct strbuf err = STRBUF_INIT;

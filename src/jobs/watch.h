@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct app;
+struct ck;
 struct calendar;
 struct job_ctx;
 struct sched_run_end;
@@ -17,7 +17,7 @@ struct store;
 /*
  * What candlekeep watches and tells its operators about: the conditions
  * behind each alert key, turned into alert_fire() / alert_clear() calls on
- * the alert manager of `struct app` (app->alerts). The keys:
+ * the alert manager of `struct ck` (app->alerts). The keys:
  *
  *   job:<job_id>          a job's failure streak reached [alerts]
  *                         failure_threshold; cleared by its next ok run
@@ -52,14 +52,14 @@ struct store;
 #define WATCH_QUOTA_PERCENT 90
 
 /*
- * The sched_run_end_fn of the daemon (`arg` is the struct app): streaks,
+ * The sched_run_end_fn of the daemon (`arg` is the struct ck): streaks,
  * timeouts and recoveries of every job, and the breakers of the providers
  * a refresh job calls (synced first, so that inhibition sees them).
  * Failures to record an alert are logged.
  */
 void watch_on_run_end(void *arg, struct store *st, const struct sched_run_end *e);
 
-/* The job_fn of `watch_alerts` (`arg` is the struct app): every polled condition above. */
+/* The job_fn of `watch_alerts` (`arg` is the struct ck): every polled condition above. */
 int watch_job_run(struct job_ctx *ctx, void *arg);
 
 #endif

@@ -21,7 +21,7 @@
  */
 #include "signal/signal.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "market/price.h"
 #include "market/timeframe.h"
 #include "store/signals.h"

@@ -16,7 +16,7 @@
 #include "testutil.h"
 
 #include "alert/alert.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "resilience/retry.h"
 #include "store/alerts.h"
 #include "store/store.h"

@@ -11,7 +11,7 @@
 
 #include "alert/alert.h"
 #include "api/api.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "market/price.h"
 #include "resilience/breaker.h"
 #include "resilience/ratelimit.h"

@@ -16,7 +16,7 @@
 
 #include "alert/notify.h"
 #include "alert/notify_internal.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "net/http.h"
 #include "resilience/retry.h"
 #include "util/config.h"

@@ -10,7 +10,7 @@
 #include "testutil.h"
 
 #include "alert/alert.h"
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "jobs/outcomes.h"
 #include "market/price.h"
 #include "store/alerts.h"

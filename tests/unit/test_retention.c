@@ -9,7 +9,7 @@
  */
 #include "testutil.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "jobs/retention.h"
 #include "market/price.h"
 #include "store/signals.h"

@@ -2,7 +2,7 @@
 /* The configuration loader and candlekeep's option tables. */
 #include "testutil.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/strbuf.h"

@@ -7,7 +7,7 @@
  */
 #include "testutil.h"
 
-#include "app/settings.h"
+#include "ck/settings.h"
 #include "market/price.h"
 #include "signal/signal.h"
 #include "store/signals.h"

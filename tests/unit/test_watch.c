@@ -22,7 +22,7 @@
 #include "alert/alert.h"
 #include "jobs/watch.h"
 #include "health/rules.h"
-#include "app/app.h"
+#include "ck/ck.h"
 #include "market/calendar.h"
 #include "resilience/breaker.h"
 #include "resilience/ratelimit.h"
@@ -209,7 +209,7 @@ static const struct sched_clock fake_clock = {.now_ms = fake_now, .sleep_ms = fa
     } while (0)
 
 struct world {
-    struct app app;
+    struct ck app;
     struct store *st;
     struct sched *sched;
     char src[48];
@@ -239,7 +239,7 @@ static void world_open(struct world *w)
     if (settings_load(&w->app.settings, ini, &rep))
         fail_msg("settings: %s", rep.text.buf);
     config_report_release(&rep);
-    CHECK_OK(app_init(&w->app, &w->err), &w->err);
+    CHECK_OK(ck_init(&w->app, &w->err), &w->err);
     CHECK_OK(store_open(&w->st, url, &w->err), &w->err);
     w->app.alerts = alert_manager_new(&w->app.settings, NULL, 0, NULL, NULL, "test");
     struct sched_config cfg = {
@@ -253,7 +253,7 @@ static void world_open(struct world *w)
     w->sched = sched_new(&cfg, &w->err);
     assert_non_null(w->sched);
     w->app.sched = w->sched;
-    CHECK_OK(app_register_jobs(&w->app, w->sched, &w->err), &w->err);
+    CHECK_OK(ck_register_jobs(&w->app, w->sched, &w->err), &w->err);
     /* The timer thread runs (as in the daemon): breakers and overdue jobs are looked at. */
     CHECK_OK(sched_start(w->sched, &w->err), &w->err);
     for (int i = 0; i < 500 && !sched_is_running(w->sched); i++)
@@ -268,7 +268,7 @@ static void world_close(struct world *w)
     sched_free(w->sched);
     alert_manager_free(w->app.alerts);
     store_close(w->st);
-    app_release(&w->app);
+    ck_release(&w->app);
     strbuf_release(&w->err);
 }
 
@@ -486,7 +486,7 @@ static void test_watch_job(void **state)
     /* The breaker opens: critical; a stale series then is held back by it. */
     now = T("2024-03-14T02:00:00Z");
     atomic_store(&fake_ms, now * 1000);
-    struct breaker *br = app_breaker(&w.app, 0);
+    struct breaker *br = ck_breaker(&w.app, 0);
     for (int i = 0; i < 2; i++) {
         enum breaker_pass pass = breaker_allow(br, now * 1000, NULL);
         breaker_record(br, pass, BREAKER_FAILURE, now * 1000, NULL);
@@ -578,7 +578,7 @@ static void test_run_end(void **state)
     expect(&w, "timeout:digest", ALERT_RESOLVED, NULL);
 
     /* With the provider's breaker open, a refresh's alert names it as its cause. */
-    struct breaker *br = app_breaker(&w.app, 0);
+    struct breaker *br = ck_breaker(&w.app, 0);
     int64_t now = atomic_load(&fake_ms);
     for (int i = 0; i < 2; i++)
         breaker_record(br, breaker_allow(br, now, NULL), BREAKER_FAILURE, now, NULL);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_APP_SETTINGS_H
-#define CK_APP_SETTINGS_H
+#ifndef CK_CK_SETTINGS_H
+#define CK_CK_SETTINGS_H
 
 #include "market/calendar.h"
 #include "market/timeframe.h"

@@ -10,7 +10,7 @@
  * here after the tables are applied, and problems are reported against the
  * line of the key they came from.
  */
-#include "app/settings.h"
+#include "ck/settings.h"
 
 #include "sched/cron.h"
 #include "source/source.h"
