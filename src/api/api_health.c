@@ -94,7 +94,8 @@ int api_health_collect(struct api_request *req, struct store *st, const char *db
     struct api *a = req->api;
     struct job_table table = {0};
     struct health_config cfg = {
-        .settings = a->settings,
+        .sources = a->settings->sources,
+        .nsources = a->settings->nsources,
         .sched = a->sched,
         .breakers = a->breakers,
         .store_url = a->store_url,

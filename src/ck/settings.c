@@ -1003,14 +1003,6 @@ struct source_settings *settings_source(struct settings *s, const char *name)
     return NULL;
 }
 
-bool source_settings_has_symbol(const struct source_settings *src, const char *symbol)
-{
-    for (size_t i = 0; i < src->nsymbols; i++)
-        if (!strcmp(src->symbols[i], symbol))
-            return true;
-    return false;
-}
-
 struct source_settings *settings_source_for_symbol(struct settings *s, const char *symbol)
 {
     for (size_t i = 0; i < s->nsources; i++) {

@@ -3,6 +3,7 @@
 #define CK_CK_SETTINGS_H
 
 #include "market/calendar.h"
+#include "source/source_settings.h"
 #include "market/timeframe.h"
 #include "util/config.h"
 
@@ -106,45 +107,6 @@ struct heartbeat_settings {
     int64_t interval;
 };
 
-/* One `[source.NAME]` section. */
-struct source_settings {
-    char *name; /* NAME */
-    char *kind; /* adapter; defaults to NAME */
-    char *api_key;
-    char *base_url;
-    char *symbols_raw;
-    char *timeframes_raw;
-    char *calendar_raw;
-    char *holidays_raw;
-    int64_t rate_per_minute;
-    int64_t daily_quota;
-    int64_t backfill;
-    int64_t connect_timeout;      /* seconds */
-    int64_t timeout;              /* seconds */
-    int64_t max_body;             /* bytes */
-    int64_t breaker_failures;     /* consecutive failed calls that open the circuit */
-    int64_t breaker_recovery;     /* seconds before the first probe */
-    int64_t breaker_max_recovery; /* seconds; the doubling stops here */
-    int64_t symbol_skip_after;    /* failures in a row before a series is skipped; 0: never */
-    int64_t symbol_probe_every;   /* a skipped series is probed every this many cycles */
-    bool enabled;
-
-    /* Derived from the raw strings above. */
-    char **symbols;
-    size_t nsymbols;
-    enum timeframe timeframes[TF_COUNT];
-    size_t ntimeframes;
-    enum calendar_kind calendar;
-    int64_t *holidays; /* days since epoch */
-    size_t nholidays;
-    /*
-     * Why this source cannot run, `file:line: key 'api_key': ...`: it is
-     * enabled and its kind needs an API key it lacks; NULL otherwise.
-     * Reported by source_settings_check_key().
-     */
-    char *key_problem;
-};
-
 /*
  * [deliver]: the signal deliverer. attempts counts the first one; the
  * delays default to [retry]'s when the section does not set them.
@@ -203,8 +165,6 @@ void settings_release(struct settings *s);
 struct source_settings *settings_source(struct settings *s, const char *name);
 /* The first enabled source that lists `symbol` (NULL: the first enabled source). */
 struct source_settings *settings_source_for_symbol(struct settings *s, const char *symbol);
-/* Does source `src` list `symbol`? */
-bool source_settings_has_symbol(const struct source_settings *src, const char *symbol);
 
 /*
  * Add the key problem of `src` (see key_problem) to `rep`. Returns true

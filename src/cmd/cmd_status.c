@@ -132,7 +132,8 @@ static void collect(const struct settings *s, struct store *st, const char *db_e
     struct job_table table;
     job_table_build(s, NULL, &table);
     struct health_config cfg = {
-        .settings = s,
+        .sources = s->sources,
+        .nsources = s->nsources,
         .jobs = job_table_specs(&table),
         .njobs = table.n,
         .store_url = s->storage.url,

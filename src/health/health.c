@@ -26,7 +26,6 @@
  */
 #include "health/health.h"
 
-#include "ck/settings.h"
 #include "health/rules.h"
 #include "resilience/ratelimit.h"
 #include "sched/sched.h"
@@ -173,13 +172,12 @@ static void set_latest(struct health_series *e, const struct calendar *cal, int6
 static int collect_series(const struct health_config *cfg, struct store *st,
                           struct health_report *r, struct strbuf *err)
 {
-    const struct settings *s = cfg->settings;
     struct gap_query q = {.has_state = true, .state = GAP_OPEN};
     struct gap_record *gaps = NULL;
     size_t ngaps = 0, alloc = 0, mark = err->len;
     int rc = 0;
 
-    if (!s) {
+    if (!cfg->sources) {
         struct series_info *v = NULL;
         size_t n = 0;
         rc = store_list_series(st, &v, &n, err);
@@ -190,8 +188,8 @@ static int collect_series(const struct health_config *cfg, struct store *st,
         }
         series_info_free(v, n);
     }
-    for (size_t i = 0; s && !rc && i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
+    for (size_t i = 0; cfg->sources && !rc && i < cfg->nsources; i++) {
+        const struct source_settings *src = &cfg->sources[i];
         if (!src->enabled)
             continue;
         for (size_t y = 0; !rc && y < src->nsymbols; y++) {
@@ -243,14 +241,13 @@ bool health_series_skipped(const struct health_provider *p, const struct series_
 static int collect_providers(const struct health_config *cfg, struct store *st,
                              struct health_report *r, struct strbuf *err)
 {
-    const struct settings *s = cfg->settings;
     int rc = 0;
 
-    if (!s)
+    if (!cfg->sources)
         return 0;
-    r->providers = xcalloc(s->nsources ? s->nsources : 1, sizeof(*r->providers));
-    for (size_t i = 0; i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
+    r->providers = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof(*r->providers));
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        const struct source_settings *src = &cfg->sources[i];
         struct health_provider *p;
         if (!src->enabled)
             continue;
@@ -272,8 +269,8 @@ static int collect_providers(const struct health_config *cfg, struct store *st,
     if (!st || rc)
         return rc;
     rc = store_series_state_list(st, NULL, &r->states, &r->nstates, err);
-    for (size_t i = 0, pi = 0; !rc && i < s->nsources; i++) {
-        const struct source_settings *src = &s->sources[i];
+    for (size_t i = 0, pi = 0; !rc && i < cfg->nsources; i++) {
+        const struct source_settings *src = &cfg->sources[i];
         struct health_provider *p;
         size_t alloc = 0;
         if (!src->enabled)

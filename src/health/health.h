@@ -13,7 +13,7 @@
 struct calendar;
 struct json_t;
 struct sched;
-struct settings;
+struct source_settings;
 struct strbuf;
 
 /*
@@ -33,16 +33,17 @@ struct health_job_spec {
 };
 
 struct health_config {
-    /* NULL: every stored series, no providers (tests). */
-    const struct settings *settings;
+    /* The configured sources; none: every stored series, no providers (tests). */
+    const struct source_settings *sources;
+    size_t nsources;
     /* The job table; ignored when `sched` is set (the daemon registered it there). */
     const struct health_job_spec *jobs;
     size_t njobs;
     /* The daemon's scheduler (running jobs, its newest fires); NULL elsewhere. */
     struct sched *sched;
-    /* Aligned with settings->sources; NULL: circuits unknown (no daemon here). */
+    /* Aligned with sources; NULL: circuits unknown (no daemon here). */
     struct breaker *const *breakers;
-    /* Aligned with settings->sources; NULL: missing periods unknown (-1). */
+    /* Aligned with sources; NULL: missing periods unknown (-1). */
     const struct calendar *const *calendars;
     /* The database's URL, for its backend's name when it cannot be reached. */
     const char *store_url;

@@ -175,7 +175,8 @@ static int collect_health(const struct ck *app, struct sched *s, struct store *s
     struct job_table table = {0};
     struct health_report h;
     struct health_config cfg = {
-        .settings = &app->settings,
+        .sources = app->settings.sources,
+        .nsources = app->settings.nsources,
         .sched = s,
         .breakers = s ? app->breakers : NULL,
         .store_url = app->settings.storage.url,

@@ -433,7 +433,8 @@ static int look_health(const struct look *lk, const struct ck *app, bool daemon,
                        struct health_report *out, struct strbuf *err)
 {
     struct health_config cfg = {
-        .settings = &app->settings,
+        .sources = app->settings.sources,
+        .nsources = app->settings.nsources,
         .sched = daemon ? app->sched : NULL,
         .calendars = app->calendars,
         .store_url = app->settings.storage.url,

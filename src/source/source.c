@@ -14,6 +14,7 @@
 
 #include "net/http.h"
 #include "source/source_internal.h"
+#include "source/source_settings.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -185,4 +186,12 @@ int source_fetch(struct source *src, const struct fetch_request *req, struct fet
         result->error = SRC_OK;
     }
     return ret;
+}
+
+bool source_settings_has_symbol(const struct source_settings *src, const char *symbol)
+{
+    for (size_t i = 0; i < src->nsymbols; i++)
+        if (!strcmp(src->symbols[i], symbol))
+            return true;
+    return false;
 }

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_SOURCE_SOURCE_SETTINGS_H
+#define CK_SOURCE_SOURCE_SETTINGS_H
+
+#include "market/calendar.h"
+#include "market/timeframe.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A configured source, parsed and checked by the settings loader
+ * (ck/settings.c fills it from the [source.NAME] option table). Defined
+ * here, below every subsystem that reads it (ingest, signal, health), so
+ * that they take the sources rather than the whole settings.
+ */
+/* One `[source.NAME]` section. */
+struct source_settings {
+    char *name; /* NAME */
+    char *kind; /* adapter; defaults to NAME */
+    char *api_key;
+    char *base_url;
+    char *symbols_raw;
+    char *timeframes_raw;
+    char *calendar_raw;
+    char *holidays_raw;
+    int64_t rate_per_minute;
+    int64_t daily_quota;
+    int64_t backfill;
+    int64_t connect_timeout;      /* seconds */
+    int64_t timeout;              /* seconds */
+    int64_t max_body;             /* bytes */
+    int64_t breaker_failures;     /* consecutive failed calls that open the circuit */
+    int64_t breaker_recovery;     /* seconds before the first probe */
+    int64_t breaker_max_recovery; /* seconds; the doubling stops here */
+    int64_t symbol_skip_after;    /* failures in a row before a series is skipped; 0: never */
+    int64_t symbol_probe_every;   /* a skipped series is probed every this many cycles */
+    bool enabled;
+
+    /* Derived from the raw strings above. */
+    char **symbols;
+    size_t nsymbols;
+    enum timeframe timeframes[TF_COUNT];
+    size_t ntimeframes;
+    enum calendar_kind calendar;
+    int64_t *holidays; /* days since epoch */
+    size_t nholidays;
+    /*
+     * Why this source cannot run, `file:line: key 'api_key': ...`: it is
+     * enabled and its kind needs an API key it lacks; NULL otherwise.
+     * Reported by source_settings_check_key().
+     */
+    char *key_problem;
+};
+
+/* Does source `src` list `symbol`? */
+bool source_settings_has_symbol(const struct source_settings *src, const char *symbol);
+
+#endif
