@@ -291,15 +291,7 @@ int cmd_run(int argc, char **argv)
     }
     health = (struct run_health){.sched = sched, .dbwatch = dbw};
     if (*app.settings.heartbeat.url) {
-        /* Its first look would find a timer that has not ticked yet: give it a moment. */
-        struct sched_health sh;
-        for (int i = 0; i < 200; i++) {
-            sched_health(sched, &sh);
-            if (sh.last_tick_ms)
-                break;
-            struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
-            nanosleep(&pause, NULL);
-        }
+        /* The timer has ticked once (sched_start), so the first look finds it healthy. */
         struct heartbeat_config hcfg = {
             .url = app.settings.heartbeat.url,
             .interval_ms = app.settings.heartbeat.interval * 1000,
