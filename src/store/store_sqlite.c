@@ -968,21 +968,26 @@ static int migrate(struct sqlite_store *ss, struct strbuf *err)
 static int configure(struct sqlite_store *ss, struct strbuf *err)
 {
     int64_t deadline = time_mono_ms() + SQLITE_BUSY_TIMEOUT_MS;
-    size_t err_len = err->len;
+    struct strbuf attempt = STRBUF_INIT; /* what the latest attempt said */
     int pause_ms = 1;
     int rc;
 
     for (;;) {
-        rc = sqlite_exec(ss, sqlite_pragmas, "cannot configure", err);
+        strbuf_reset(&attempt);
+        rc = sqlite_exec(ss, sqlite_pragmas, "cannot configure", &attempt);
         if (!rc)
-            rc = migrate(ss, err);
+            rc = migrate(ss, &attempt);
         if (rc != CK_EBUSY || time_mono_ms() + pause_ms > deadline)
-            return rc;
-        strbuf_setlen(err, err_len);
+            break;
         sqlite3_sleep(pause_ms);
         if (pause_ms < SQLITE_OPEN_PAUSE_MAX_MS)
             pause_ms *= 2;
     }
+    /* Only a failure writes to `err`: callers need not release it after a success. */
+    if (rc)
+        strbuf_addbuf(err, &attempt);
+    strbuf_release(&attempt);
+    return rc;
 }
 
 static void sqlite_free(struct sqlite_store *ss)
