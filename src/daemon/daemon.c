@@ -207,15 +207,6 @@ static int start_outbound(struct daemon *d, struct strbuf *err)
     int rc;
 
     if (*app->settings.heartbeat.url) {
-        /* Its first look would find a timer that has not ticked yet: give it a moment. */
-        struct sched_health sh;
-        for (int i = 0; i < 200; i++) {
-            sched_health(d->sched, &sh);
-            if (sh.last_tick_ms)
-                break;
-            struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000000L};
-            nanosleep(&pause, NULL);
-        }
         struct heartbeat_config hcfg = {
             .url = app->settings.heartbeat.url,
             .interval_ms = app->settings.heartbeat.interval * 1000,

@@ -138,11 +138,13 @@ struct job {
 
 struct sched {
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* wakes the timer thread */
+    pthread_cond_t cond;    /* wakes the timer thread */
+    pthread_cond_t started; /* the timer thread's first tick is over (sched_start waits) */
     pthread_t thread;
     bool thread_started;
     bool workers_started;
     bool running;           /* (L) the timer loop runs */
+    bool first_tick_done;   /* (L) the timer thread finished its first tick */
     bool stopping;          /* (L) */
     _Atomic bool stop_flag; /* read by job_should_stop() without the lock */
     struct job *jobs;
@@ -159,7 +161,7 @@ struct sched {
     int64_t next_prune_ms;
     int64_t next_heartbeat_ms;
     bool manual_only;
-    bool initialised; /* last_fire loaded and startup sweep done */
+    bool initialised; /* (L) last_fire loaded and startup sweep done */
     sched_run_end_fn *on_run_end;
     void *on_run_end_arg;
     _Atomic int64_t last_tick_ms;
@@ -255,6 +257,7 @@ struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err)
     s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
     cond_init_monotonic(&s->cond);
+    pthread_cond_init(&s->started, NULL);
     s->store_url = xstrdup(cfg->store_url);
     s->instance =
         cfg->instance && *cfg->instance ? xstrdup(cfg->instance) : sched_make_instance_id();
@@ -860,7 +863,10 @@ static void sweep_stale(struct sched *s, struct store *st, int64_t now_ms_)
     strbuf_release(&err);
 }
 
-/* First tick: load last_fire from the database, sweep runs of dead processes. */
+/*
+ * First tick: load last_fire from the database, sweep runs of dead
+ * processes. Called without the lock; takes it to set the jobs' fields.
+ */
 static void initialise(struct sched *s, int64_t now_ms_)
 {
     struct store *st = timer_store(s);
@@ -878,16 +884,17 @@ static void initialise(struct sched *s, int64_t now_ms_)
             store_job_ensure(st, j->id, now, &err);
         job_state_release(&js);
         strbuf_reset(&err);
+        pthread_mutex_lock(&s->lock);
         /* A job never seen before starts now: history before it is not "missed". */
         j->last_fire = last;
         j->next_fire = cron_next(&j->cron, last > 0 ? last : now - 1);
         if (last <= 0 && j->next_fire <= now)
             j->next_fire = cron_next(&j->cron, now);
+        pthread_mutex_unlock(&s->lock);
     }
     if (st)
         sweep_stale(s, st, now_ms_);
     strbuf_release(&err);
-    s->initialised = true;
 }
 
 static void housekeeping(struct sched *s, int64_t now_ms_)
@@ -956,6 +963,7 @@ static void tick_locked(struct sched *s, int64_t t)
         pthread_mutex_unlock(&s->lock);
         initialise(s, t);
         pthread_mutex_lock(&s->lock);
+        s->initialised = true;
     }
     if (s->stopping)
         return;
@@ -1051,6 +1059,10 @@ static void *timer_main(void *arg)
         pool_reap(s->pool);
         pthread_mutex_lock(&s->lock);
         tick_locked(s, t);
+        if (!s->first_tick_done) {
+            s->first_tick_done = true;
+            pthread_cond_broadcast(&s->started);
+        }
         if (s->stopping)
             break;
         wait = sleep_ms_locked(s, now_ms(s));
@@ -1088,6 +1100,17 @@ int sched_start(struct sched *s, struct strbuf *err)
         return CK_EIO;
     }
     s->thread_started = true;
+    /*
+     * Return once the timer loop runs and has ticked once, so that whoever
+     * looks next (the API's /health and /jobs, the heartbeat) sees a
+     * running scheduler and real next-run times rather than a start still
+     * under way. The first tick takes as long as its database calls, which
+     * give up after their own timeouts.
+     */
+    pthread_mutex_lock(&s->lock);
+    while (!s->first_tick_done)
+        pthread_cond_wait(&s->started, &s->lock);
+    pthread_mutex_unlock(&s->lock);
     return 0;
 }
 
@@ -1177,6 +1200,7 @@ void sched_free(struct sched *s)
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->health_lock);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->started);
     free(s);
 }
 

@@ -40,11 +40,11 @@ struct metrics;
 /* What a job body gets. Owned by the scheduler; valid during the call. */
 struct job_ctx {
     const char *job_id;
-    int64_t scheduled;   /* the fire time, Unix seconds */
-    int64_t now;         /* the clock when the run started, Unix seconds */
-    int64_t deadline_ms; /* the clock (ms) after which the run is abandoned */
-    bool manual;         /* started by `jobs run` / POST /jobs/{id}/run */
-    struct store *store; /* this worker's own connection (never NULL) */
+    int64_t scheduled;       /* the fire time, Unix seconds */
+    int64_t now;             /* the clock when the run started, Unix seconds */
+    int64_t deadline_ms;     /* the clock (ms) after which the run is abandoned */
+    bool manual;             /* started by `jobs run` / POST /jobs/{id}/run */
+    struct store *store;     /* this worker's own connection (never NULL) */
     struct metrics *metrics; /* may be NULL */
     struct strbuf message;   /* out: a one-line summary (error text on failure) */
     struct strbuf details;   /* out: a JSON object as text, or empty for "{}" */
@@ -69,13 +69,13 @@ bool job_sleep(const struct job_ctx *ctx, int64_t ms);
 typedef int job_fn(struct job_ctx *ctx, void *arg);
 
 struct sched_job_def {
-    const char *id;      /* stable id, e.g. "refresh_candles_M15" (copied) */
-    const char *name;    /* human title (copied) */
-    const char *cron;    /* 5-field cron expression or @macro, UTC (copied) */
-    int64_t timeout;     /* seconds; 0 = one period of the cron spec */
-    int64_t grace;       /* seconds for catch-up; 0 = one period */
+    const char *id;   /* stable id, e.g. "refresh_candles_M15" (copied) */
+    const char *name; /* human title (copied) */
+    const char *cron; /* 5-field cron expression or @macro, UTC (copied) */
+    int64_t timeout;  /* seconds; 0 = one period of the cron spec */
+    int64_t grace;    /* seconds for catch-up; 0 = one period */
     job_fn *fn;
-    void *arg;           /* borrowed; must outlive the scheduler */
+    void *arg; /* borrowed; must outlive the scheduler */
 };
 
 struct sched_clock {
@@ -106,11 +106,11 @@ struct sched_run_end {
 typedef void sched_run_end_fn(void *arg, struct store *st, const struct sched_run_end *e);
 
 struct sched_config {
-    const char *store_url;  /* each worker opens its own connection */
-    const char *instance;   /* this process's instance id (copied) */
-    size_t workers;         /* pool size, >= 1 */
-    int64_t history_keep;   /* seconds of run history kept (pruned hourly) */
-    struct metrics *metrics; /* may be NULL */
+    const char *store_url;           /* each worker opens its own connection */
+    const char *instance;            /* this process's instance id (copied) */
+    size_t workers;                  /* pool size, >= 1 */
+    int64_t history_keep;            /* seconds of run history kept (pruned hourly) */
+    struct metrics *metrics;         /* may be NULL */
     const struct sched_clock *clock; /* NULL: the real clock (copied) */
     /*
      * Only manual runs (sched_run_now): no cron fires, no catch-up, no
@@ -137,7 +137,11 @@ int sched_add_job(struct sched *s, const struct sched_job_def *def, struct strbu
 
 /*
  * Start the pool and the timer thread. The first thing it does is mark
- * runs left "running" by a dead process as failed, and catch up.
+ * runs left "running" by a dead process as failed, and catch up. Returns
+ * once the timer thread has run its first tick: from then on
+ * sched_is_running() is true (until sched_stop) and every job's next_run
+ * is computed. That tick reaches the database, so it may take up to the
+ * store's timeouts when the database is slow or away.
  */
 int sched_start(struct sched *s, struct strbuf *err);
 /*
@@ -171,8 +175,8 @@ struct sched_job_info {
     const char *name;
     const char *cron;
     int64_t timeout;
-    int64_t next_run;      /* Unix s; -1 if never */
-    int64_t period;        /* seconds */
+    int64_t next_run; /* Unix s; -1 if never */
+    int64_t period;   /* seconds */
     bool running;
     int64_t running_since; /* Unix ms */
     bool overdue;          /* should have run more than one period ago and did not */

@@ -968,6 +968,7 @@ static void test_with_scheduler(void **state)
     struct resp r;
     char job_id[96], *p;
     CURL *c = curl_easy_init();
+    int64_t started = (int64_t)time(NULL), next_run;
     int port;
     (void)state;
 
@@ -997,8 +998,11 @@ static void test_with_scheduler(void **state)
     assert_true(json_is_true(json_object_get(j, "scheduled")));
     assert_string_equal(jstr(j, "name"), "API test job");
     assert_string_equal(jstr(j, "schedule"), "0 0 1 1 *");
-    /* The next 1 January at midnight. */
+    /* The next 1 January at midnight, known as soon as sched_start() returned. */
     assert_non_null(strstr(jstr(j, "next_run"), "-01-01T00:00:00Z"));
+    assert_int_equal(time_parse(jstr(j, "next_run"), &next_run), 0);
+    assert_true(next_run > started);
+    assert_true(next_run <= (int64_t)time(NULL) + 366 * 86400);
     assert_false(json_is_true(json_object_get(j, "running")));
     assert_false(json_is_true(json_object_get(j, "overdue")));
     assert_int_equal(jint(j, "timeout_seconds"), 60);

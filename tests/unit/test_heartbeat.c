@@ -17,10 +17,13 @@
 
 #include <jansson.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct test_fake fake;
@@ -126,13 +129,70 @@ static void test_ping(void **state)
 
 static atomic_bool healthy_flag;
 
+/*
+ * How often healthy() said no. The heartbeat asks before each ping, after
+ * the previous ping was answered and counted, so a refusal also says that
+ * no ping is under way.
+ */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int n; /* under lock */
+} refusals = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
 static bool healthy(void *arg, struct strbuf *why)
 {
     (void)arg;
     if (atomic_load(&healthy_flag))
         return true;
     strbuf_addstr(why, "the scheduler is not ticking");
+    pthread_mutex_lock(&refusals.lock);
+    refusals.n++;
+    pthread_cond_broadcast(&refusals.cond);
+    pthread_mutex_unlock(&refusals.lock);
     return false;
+}
+
+static int refusals_now(void)
+{
+    int n;
+    pthread_mutex_lock(&refusals.lock);
+    n = refusals.n;
+    pthread_mutex_unlock(&refusals.lock);
+    return n;
+}
+
+/* Wait (up to 10 s) until healthy() has said no `n` times in all; the count reached. */
+static int wait_refusals(int n)
+{
+    struct timespec deadline;
+    int got;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&refusals.lock);
+    while (refusals.n < n &&
+           pthread_cond_timedwait(&refusals.cond, &refusals.lock, &deadline) != ETIMEDOUT)
+        ;
+    got = refusals.n;
+    pthread_mutex_unlock(&refusals.lock);
+    return got;
+}
+
+/*
+ * Wait (up to 10 s) until the heartbeat has counted at least `n` pings as
+ * sent. It counts a ping once the answer is in, after the fake logged it.
+ */
+static int64_t wait_sent(struct heartbeat *hb, int64_t n, int64_t *ok)
+{
+    int64_t sent = 0;
+    for (int i = 0; i < 1000; i++) {
+        heartbeat_counts(hb, &sent, ok);
+        if (sent >= n)
+            break;
+        usleep(10000);
+    }
+    return sent;
 }
 
 static void test_thread_pings_while_healthy(void **state)
@@ -149,16 +209,21 @@ static void test_thread_pings_while_healthy(void **state)
     assert_int_equal(heartbeat_start(&hb, &cfg, &err), 0);
     assert_true(wait_pings(2) >= 2); /* one at start, one an interval later */
 
-    /* Unhealthy: no more pings (a ping already under way may still land). */
+    /*
+     * Unhealthy: no more pings. Once the heartbeat has been told so, no
+     * ping is under way; two refusals later it has let two intervals go.
+     */
+    int refused = refusals_now();
     atomic_store(&healthy_flag, false);
-    usleep(200000);
+    assert_true(wait_refusals(refused + 1) >= refused + 1);
     size_t held = pings();
-    sleep(3);
+    assert_true(wait_refusals(refused + 3) >= refused + 3);
     assert_int_equal(pings(), held);
 
     atomic_store(&healthy_flag, true);
     assert_true(wait_pings(held + 1) >= held + 1);
-    heartbeat_counts(hb, &sent, &ok);
+    sent = wait_sent(hb, (int64_t)held + 1, &ok);
+    assert_true(sent >= (int64_t)held + 1);
     assert_true(sent >= 3);
     assert_int_equal(sent, ok);
     heartbeat_stop(hb);

@@ -771,6 +771,45 @@ static void test_database_away(void **state)
     strbuf_release(&err);
 }
 
+/*
+ * sched_start() returns with the timer loop running and every job's next
+ * fire computed, so /health and /jobs asked at once need not wait for it.
+ * Several rounds: a start that only usually wins the race fails one.
+ */
+static void test_start_returns_running(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 10; round++) {
+        struct strbuf err = STRBUF_INIT;
+        struct body b = {0};
+        char *minutely = job_name("minutely"), *yearly = job_name("yearly");
+        struct sched_job_info info[2];
+        struct sched_health h;
+
+        atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+        struct sched *s = new_sched("A", 1, &err);
+        add(s, minutely, "* * * * *", 0, 0, &b);
+        add(s, yearly, "0 0 1 1 *", 0, 0, &b);
+        if (sched_start(s, &err))
+            fail_msg("start: %s", err.buf);
+        assert_true(sched_is_running(s));
+        sched_health(s, &h);
+        assert_true(h.running);
+        assert_int_equal(h.last_tick_ms, T("2024-03-13T10:00:30Z") * 1000);
+        assert_int_equal(sched_jobs(s, info, 2), 2);
+        assert_string_equal(info[0].id, minutely);
+        assert_int_equal(info[0].next_run, T("2024-03-13T10:01:00Z"));
+        assert_string_equal(info[1].id, yearly);
+        assert_int_equal(info[1].next_run, T("2025-01-01T00:00:00Z"));
+        assert_false(info[0].overdue || info[1].overdue);
+        sched_free(s);
+        assert_int_equal(atomic_load(&b.calls), 0);
+        free(minutely);
+        free(yearly);
+        strbuf_release(&err);
+    }
+}
+
 /* A body that sleeps through the scheduler's clock. */
 struct sleeper {
     int64_t start_ms, after_first_ms;
@@ -905,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_one_run_per_fire_across_instances),
         cmocka_unit_test(test_takeover_of_a_dead_holder),
         cmocka_unit_test(test_database_away),
+        cmocka_unit_test(test_start_returns_running),
         cmocka_unit_test(test_job_sleep),
         cmocka_unit_test(test_locked_database_is_not_a_busy_lease),
         cmocka_unit_test(test_bad_cron_and_duplicates),

@@ -483,6 +483,47 @@ static int migrate(struct sqlite_store *ss, struct strbuf *err)
     return rc;
 }
 
+/* The longest pause between two attempts of configure(). */
+#define SQLITE_OPEN_PAUSE_MAX_MS 32
+
+/*
+ * Apply the pragmas and migrate, trying again while another connection
+ * holds the file, for as long as the busy timeout would wait. Connections
+ * opening a new file at once race to switch it to WAL, and SQLite answers
+ * the losers' journal_mode pragma with SQLITE_BUSY at once: the busy
+ * handler is not called for it (nor for a read that meets the file midway
+ * through the switch), so the busy timeout alone does not cover a first
+ * open. Every step is safe to repeat: the pragmas set the same values
+ * again and each migration step rolls back whole and re-reads the version.
+ * The pause grows from 1 ms so that the usual race costs a millisecond or
+ * two. A file locked for the whole timeout still gives CK_EBUSY, with the
+ * message of the last attempt only.
+ */
+static int configure(struct sqlite_store *ss, struct strbuf *err)
+{
+    int64_t deadline = time_mono_ms() + SQLITE_BUSY_TIMEOUT_MS;
+    struct strbuf attempt = STRBUF_INIT; /* what the latest attempt said */
+    int pause_ms = 1;
+    int rc;
+
+    for (;;) {
+        strbuf_reset(&attempt);
+        rc = sqlite_exec(ss, sqlite_pragmas, "cannot configure", &attempt);
+        if (!rc)
+            rc = migrate(ss, &attempt);
+        if (rc != CK_EBUSY || time_mono_ms() + pause_ms > deadline)
+            break;
+        sqlite3_sleep(pause_ms);
+        if (pause_ms < SQLITE_OPEN_PAUSE_MAX_MS)
+            pause_ms *= 2;
+    }
+    /* Only a failure writes to `err`: callers need not release it after a success. */
+    if (rc)
+        strbuf_addbuf(err, &attempt);
+    strbuf_release(&attempt);
+    return rc;
+}
+
 static void sqlite_free(struct sqlite_store *ss)
 {
     for (size_t i = 0; i < STMT_NR; i++)
@@ -528,9 +569,7 @@ static int sqlite_open(struct store **out, const char *url, struct strbuf *err)
         rc = CK_EIO;
         goto fail;
     }
-    rc = sqlite_exec(ss, sqlite_pragmas, "cannot configure", err);
-    if (!rc)
-        rc = migrate(ss, err);
+    rc = configure(ss, err);
     if (rc)
         goto fail;
     *out = &ss->base;
