@@ -47,7 +47,6 @@
  */
 #include "alert/alert.h"
 
-#include "ck/settings.h"
 #include "resilience/retry.h"
 #include "sched/service.h"
 #include "store/alerts.h"
@@ -190,9 +189,11 @@ static char *default_instance(void)
     return strbuf_detach(&sb, NULL);
 }
 
-struct alert_manager *alert_manager_new(const struct settings *s, struct notify_channel **channels,
-                                        size_t nchannels, struct metrics *metrics,
-                                        const struct retry_clock *clock, const char *instance)
+struct alert_manager *alert_manager_new(const struct alerts_settings *alerts,
+                                        const struct retry_settings *retry,
+                                        struct notify_channel **channels, size_t nchannels,
+                                        struct metrics *metrics, const struct retry_clock *clock,
+                                        const char *instance)
 {
     struct alert_manager *am = xcalloc(1, sizeof(*am));
 
@@ -204,15 +205,13 @@ struct alert_manager *alert_manager_new(const struct settings *s, struct notify_
     else
         am->clock = (struct retry_clock){.now_ms = real_now_ms, .sleep_ms = real_sleep_ms};
     am->instance = instance && *instance ? xstrdup(instance) : default_instance();
-    if (s) {
-        am->cooldown_ms = s->alerts.cooldown * 1000;
-        am->repeat_ms = s->alerts.repeat_interval * 1000;
-        am->retry.max_retries = (int)s->retry.max_retries;
-        am->retry.base_ms = s->retry.base_delay * 1000;
-        am->retry.max_ms = s->retry.max_delay * 1000;
+    am->cooldown_ms = alerts ? alerts->cooldown * 1000 : DEFAULT_COOLDOWN_MS;
+    am->repeat_ms = alerts ? alerts->repeat_interval * 1000 : DEFAULT_REPEAT_MS;
+    if (retry) {
+        am->retry.max_retries = (int)retry->max_retries;
+        am->retry.base_ms = retry->base_delay * 1000;
+        am->retry.max_ms = retry->max_delay * 1000;
     } else {
-        am->cooldown_ms = DEFAULT_COOLDOWN_MS;
-        am->repeat_ms = DEFAULT_REPEAT_MS;
         am->retry = (struct retry_policy){.max_retries = 5, .base_ms = 5000, .max_ms = 120000};
     }
     pthread_mutex_init(&am->lock, NULL);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 struct metrics;
-struct settings;
+struct retry_settings;
 struct store;
 struct strbuf;
 struct retry_clock;
@@ -74,15 +74,26 @@ struct alert_event {
     int64_t now_ms;
 };
 
+/* [alerts]: when operators hear of a problem (seconds). */
+struct alerts_settings {
+    int64_t failure_threshold;
+    int64_t cooldown;
+    int64_t repeat_interval;
+};
+
 /*
- * `channels` are borrowed (notify_channels_new()); `metrics` (may be NULL)
+ * `alerts` and `retry` (both NULL: the defaults of [alerts] and [retry])
+ * set cooldown, reminders and the outbox's retries. `channels` are
+ * borrowed (notify_channels_new()); `metrics` (may be NULL)
  * gets alerts_sent_total{channel,severity} and alerts_failed_total{channel};
  * `clock` (may be NULL: real time) is used by the outbox for now and
  * backoff; `instance` names this process in leases.
  */
-struct alert_manager *alert_manager_new(const struct settings *s, struct notify_channel **channels,
-                                        size_t nchannels, struct metrics *metrics,
-                                        const struct retry_clock *clock, const char *instance);
+struct alert_manager *alert_manager_new(const struct alerts_settings *alerts,
+                                        const struct retry_settings *retry,
+                                        struct notify_channel **channels, size_t nchannels,
+                                        struct metrics *metrics, const struct retry_clock *clock,
+                                        const char *instance);
 void alert_manager_free(struct alert_manager *am);
 
 /*

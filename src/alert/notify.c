@@ -18,7 +18,6 @@
 #include "alert/notify.h"
 
 #include "alert/notify_internal.h"
-#include "ck/settings.h"
 #include "resilience/retry.h"
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -64,10 +63,10 @@ int notify_severity_parse(const char *name, enum notify_severity *out)
 
 /* ------------------------------------------------------------------ the set */
 
-int notify_channels_new(const struct settings *s, const struct retry_clock *clock,
-                        struct notify_channel ***out, size_t *n, struct strbuf *err)
+int notify_channels_new(const struct telegram_settings *tg, const struct alert_webhook_settings *wh,
+                        const struct retry_clock *clock, struct notify_channel ***out, size_t *n,
+                        struct strbuf *err)
 {
-    const struct telegram_settings *tg = &s->telegram;
     bool has_token = tg->bot_token && *tg->bot_token;
     bool has_chat = tg->chat_id && *tg->chat_id;
     struct notify_channel **v = xcalloc(2, sizeof(*v));
@@ -96,8 +95,8 @@ int notify_channels_new(const struct settings *s, const struct retry_clock *cloc
             goto fail;
         count++;
     }
-    if (s->alert_webhook.url && *s->alert_webhook.url) {
-        struct webhook_config cfg = {.url = s->alert_webhook.url};
+    if (wh->url && *wh->url) {
+        struct webhook_config cfg = {.url = wh->url};
         rc = notify_webhook_new(&cfg, &v[count], err);
         if (rc)
             goto fail;

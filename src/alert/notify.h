@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct settings;
 struct strbuf;
 struct retry_clock;
 
@@ -33,7 +32,7 @@ int notify_severity_parse(const char *name, enum notify_severity *out);
 
 /* One message. Every string is plain text; channels escape what they must. */
 struct notify_msg {
-    const char *key;   /* alert key ("job:refresh_candles_M15"), "" for none */
+    const char *key; /* alert key ("job:refresh_candles_M15"), "" for none */
     enum notify_severity severity;
     const char *state; /* "firing", "resolved", "reminder", "test", "digest", "signal", "outcome" */
     const char *title;
@@ -47,10 +46,11 @@ struct notify_msg {
 };
 
 struct notify_result {
-    long status;          /* HTTP status of the last request, 0 when none arrived */
-    bool retryable;       /* worth trying again later (network, timeout, 5xx, 408, 429) */
-    int64_t retry_after_ms; /* the peer's own wait (Telegram parameters.retry_after, Retry-After); -1 none */
-    int parts_done;       /* parts delivered so far, counting msg->parts_done */
+    long status;            /* HTTP status of the last request, 0 when none arrived */
+    bool retryable;         /* worth trying again later (network, timeout, 5xx, 408, 429) */
+    int64_t retry_after_ms; /* the peer's own wait (Telegram parameters.retry_after, Retry-After);
+                               -1 none */
+    int parts_done;         /* parts delivered so far, counting msg->parts_done */
     int parts_total;
 };
 
@@ -75,9 +75,21 @@ struct notify_channel {
     const struct notify_ops *ops;
 };
 
+/* [alerts.telegram]: the operators' chat. */
+struct telegram_settings {
+    char *bot_token;
+    char *chat_id;
+    char *base_url;
+};
+
+/* [alerts.webhook]: a Slack-compatible incoming webhook. */
+struct alert_webhook_settings {
+    char *url;
+};
+
 /*
- * The channels configured in `s` ([alerts.telegram] with bot_token and
- * chat_id, [alerts.webhook] with url); one not configured is off, so `*n`
+ * The channels configured in `tg` ([alerts.telegram] with bot_token and
+ * chat_id) and `wh` ([alerts.webhook] with url); one not configured is off, so `*n`
  * may be 0. `clock` (may be NULL: the real clock) paces Telegram (about
  * one message a second per chat, 20 a minute per group chat) by sleeping
  * in send(); it is borrowed and must outlive the channels. Returns 0, or
@@ -85,8 +97,9 @@ struct notify_channel {
  * chat_id, naming the missing key) and nothing to free. Free with
  * notify_channels_free(), which takes the array and accepts NULL.
  */
-int notify_channels_new(const struct settings *s, const struct retry_clock *clock,
-                        struct notify_channel ***out, size_t *n, struct strbuf *err);
+int notify_channels_new(const struct telegram_settings *tg, const struct alert_webhook_settings *wh,
+                        const struct retry_clock *clock, struct notify_channel ***out, size_t *n,
+                        struct strbuf *err);
 void notify_channels_free(struct notify_channel **v, size_t n);
 
 static inline const char *notify_channel_name(const struct notify_channel *ch)

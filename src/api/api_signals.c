@@ -135,14 +135,15 @@ void api_signals_create(struct api_request *req)
                         "entry, stop_loss, take_profit)");
         goto out;
     }
-    rc = signal_parse_request(req->body, req->body_len, req->api->settings, now_ms, &s, &err);
+    struct signal_config sc = settings_signal_config(req->api->settings);
+    rc = signal_parse_request(req->body, req->body_len, &sc, now_ms, &s, &err);
     if (rc) {
         reply_invalid(req, rc, &err);
         goto out;
     }
     if (!(st = store_or_reply(req, &err)))
         goto out;
-    rc = signal_create(st, req->api->settings, &s, key, now_ms, &existed, &err);
+    rc = signal_create(st, &sc, &s, key, now_ms, &existed, &err);
     if (rc == CK_ECONFLICT && key) {
         api_reply_error(req, MHD_HTTP_CONFLICT, NULL, "%s", err.buf);
         goto out;

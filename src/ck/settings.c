@@ -1003,6 +1003,16 @@ struct source_settings *settings_source(struct settings *s, const char *name)
     return NULL;
 }
 
+struct signal_config settings_signal_config(const struct settings *s)
+{
+    return (struct signal_config){
+        .sources = s->sources,
+        .nsources = s->nsources,
+        .receivers = s->receivers,
+        .nreceivers = s->nreceivers,
+    };
+}
+
 struct source_settings *settings_source_for_symbol(struct settings *s, const char *symbol)
 {
     for (size_t i = 0; i < s->nsources; i++) {

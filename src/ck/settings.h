@@ -2,9 +2,13 @@
 #ifndef CK_CK_SETTINGS_H
 #define CK_CK_SETTINGS_H
 
+#include "alert/alert.h"
+#include "alert/notify.h"
 #include "market/calendar.h"
+#include "signal/signal.h"
 #include "source/source_settings.h"
 #include "market/timeframe.h"
+#include "resilience/retry.h"
 #include "util/config.h"
 
 #include <stdbool.h>
@@ -51,12 +55,6 @@ struct scheduler_settings {
     int64_t history_keep; /* seconds of job history to keep */
 };
 
-struct retry_settings {
-    int64_t max_retries;
-    int64_t base_delay; /* seconds */
-    int64_t max_delay;  /* seconds */
-};
-
 struct retention_settings {
     int64_t keep[TF_COUNT]; /* seconds; 0 = forever */
     int64_t backtests;      /* seconds; 0 = forever */
@@ -66,22 +64,6 @@ struct retention_settings {
 
 struct ingest_settings {
     int64_t gap_window; /* seconds scanned for gaps after each refresh */
-};
-
-struct alerts_settings {
-    int64_t failure_threshold;
-    int64_t cooldown;
-    int64_t repeat_interval;
-};
-
-struct telegram_settings {
-    char *bot_token;
-    char *chat_id;
-    char *base_url;
-};
-
-struct alert_webhook_settings {
-    char *url;
 };
 
 struct digest_settings {
@@ -119,13 +101,6 @@ struct deliver_settings {
     int64_t connect_timeout; /* seconds */
     int64_t timeout;         /* seconds, the whole request */
     bool telegram;           /* a short notice to the operators for each new signal */
-};
-
-/* One `[webhook.NAME]` signal receiver. */
-struct receiver_settings {
-    char *name;
-    char *url;
-    char *secret;
 };
 
 struct settings {

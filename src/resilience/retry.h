@@ -5,6 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* [retry]: the policy of outbound calls, as configured (seconds). */
+struct retry_settings {
+    int64_t max_retries;
+    int64_t base_delay; /* seconds */
+    int64_t max_delay;  /* seconds */
+};
+
 struct metrics;
 struct strbuf;
 

@@ -21,9 +21,9 @@
  */
 #include "signal/signal.h"
 
-#include "ck/settings.h"
 #include "market/price.h"
 #include "market/timeframe.h"
+#include "source/source_settings.h"
 #include "store/signals.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -154,7 +154,7 @@ static bool source_has_tf(const struct source_settings *src, enum timeframe tf)
 }
 
 /* Resolve the source of symbol/tf in `cfg` (see signal.h); the name is borrowed from cfg. */
-static int resolve_series(const struct signal_fields *f, const struct settings *cfg,
+static int resolve_series(const struct signal_fields *f, const struct signal_config *cfg,
                           enum timeframe tf, const char **out, struct strbuf *err)
 {
     const struct source_settings *src = NULL;
@@ -238,7 +238,7 @@ static void request_hash(const struct signal *s, int64_t expires_at_ms, int64_t 
     json_decref(c);
 }
 
-static int validate(const struct signal_fields *f, const struct settings *cfg, int64_t now_ms,
+static int validate(const struct signal_fields *f, const struct signal_config *cfg, int64_t now_ms,
                     struct signal *s, struct strbuf *err)
 {
     int64_t expires_at_ms = 0, ttl_s = 0;
@@ -323,7 +323,7 @@ static int validate(const struct signal_fields *f, const struct settings *cfg, i
     return 0;
 }
 
-int signal_validate(const struct signal_fields *f, const struct settings *cfg, int64_t now_ms,
+int signal_validate(const struct signal_fields *f, const struct signal_config *cfg, int64_t now_ms,
                     struct signal *out, struct strbuf *err)
 {
     memset(out, 0, sizeof(*out));
@@ -477,8 +477,8 @@ static const char **field_slot(struct signal_fields *f, const char *k)
     return NULL;
 }
 
-int signal_parse_request(const char *body, size_t len, const struct settings *cfg, int64_t now_ms,
-                         struct signal *out, struct strbuf *err)
+int signal_parse_request(const char *body, size_t len, const struct signal_config *cfg,
+                         int64_t now_ms, struct signal *out, struct strbuf *err)
 {
     struct signal_fields f = {0};
     char *numbers[3] = {NULL, NULL, NULL};
@@ -539,8 +539,8 @@ out:
 
 /* --- creation ------------------------------------------------------------ */
 
-int signal_create(struct store *st, const struct settings *cfg, struct signal *s, const char *key,
-                  int64_t now_ms, bool *existed, struct strbuf *err)
+int signal_create(struct store *st, const struct signal_config *cfg, struct signal *s,
+                  const char *key, int64_t now_ms, bool *existed, struct strbuf *err)
 {
     size_t n = cfg ? cfg->nreceivers : 0;
     const char **names = xcalloc(n ? n : 1, sizeof(*names));

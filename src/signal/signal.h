@@ -33,11 +33,30 @@
 #include <stdint.h>
 
 struct json_t;
-struct settings;
+struct source_settings;
 struct signal;
 struct store;
 struct strbuf;
 struct backtest;
+
+/* One `[webhook.NAME]` signal receiver. */
+struct receiver_settings {
+    char *name;
+    char *url;
+    char *secret;
+};
+
+/*
+ * What signals are checked against and delivered to: the configured
+ * sources (a signal names a series one of them lists) and the receivers
+ * (each gets one delivery). Borrowed; ck/settings.h builds one.
+ */
+struct signal_config {
+    const struct source_settings *sources;
+    size_t nsources;
+    const struct receiver_settings *receivers;
+    size_t nreceivers;
+};
 
 /* Longest note, in characters (UTF-8 code points). */
 #define SIGNAL_NOTE_MAX 500
@@ -71,7 +90,7 @@ struct signal_fields {
  * status active; id, idempotency key and times are left to the caller.
  * Returns 0, or CK_EINVAL with "FIELD: reason" in `err`.
  */
-int signal_validate(const struct signal_fields *f, const struct settings *cfg, int64_t now_ms,
+int signal_validate(const struct signal_fields *f, const struct signal_config *cfg, int64_t now_ms,
                     struct signal *out, struct strbuf *err);
 
 /*
@@ -81,8 +100,8 @@ int signal_validate(const struct signal_fields *f, const struct settings *cfg, i
  * CK_EINVAL when a field is missing, of the wrong type, unknown or breaks
  * a rule (the message names the field).
  */
-int signal_parse_request(const char *body, size_t len, const struct settings *cfg, int64_t now_ms,
-                         struct signal *out, struct strbuf *err);
+int signal_parse_request(const char *body, size_t len, const struct signal_config *cfg,
+                         int64_t now_ms, struct signal *out, struct strbuf *err);
 
 /*
  * Check an idempotency key: 1 to SIGNAL_KEY_MAX printable ASCII
@@ -97,8 +116,8 @@ int signal_check_key(const char *key, const char *what, struct strbuf *err);
  * see store_signal_create(): `*existed` and `*s` replaced, or
  * CK_ECONFLICT. Other errors are the store's.
  */
-int signal_create(struct store *st, const struct settings *cfg, struct signal *s, const char *key,
-                  int64_t now_ms, bool *existed, struct strbuf *err);
+int signal_create(struct store *st, const struct signal_config *cfg, struct signal *s,
+                  const char *key, int64_t now_ms, bool *existed, struct strbuf *err);
 
 /* The JSON object of a signal. */
 struct json_t *signal_json(const struct signal *s);

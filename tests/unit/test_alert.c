@@ -275,7 +275,8 @@ static void world_init(struct world *w, size_t nch)
     for (size_t i = 0; i < nch; i++)
         w->ch[i] = rec_channel_new(i ? "rec2" : "rec", &w->rec);
     w->metrics = metrics_new();
-    w->am = alert_manager_new(&w->s, w->ch, w->nch, w->metrics, &fake_clock, "test-a");
+    w->am = alert_manager_new(&w->s.alerts, &w->s.retry, w->ch, w->nch, w->metrics, &fake_clock,
+                              "test-a");
 }
 
 static void world_release(struct world *w)
@@ -672,7 +673,7 @@ static void test_reminders(void **state)
 
     /* Two daemons sweep at the reminder's time: one reminder. */
     st2 = open_store(w.url);
-    other = alert_manager_new(&w.s, w.ch, w.nch, NULL, &fake_clock, "test-b");
+    other = alert_manager_new(&w.s.alerts, &w.s.retry, w.ch, w.nch, NULL, &fake_clock, "test-b");
     atomic_store(&fake_ms, T0 + REPEAT);
     CHECK_OK(alert_outbox_run(other, st2, T0 + REPEAT, 0, NULL, NULL, &w.err), &w.err);
     run(&w, T0 + REPEAT);
@@ -692,7 +693,8 @@ static void test_reminders(void **state)
     /* repeat_interval 0: never. */
     alert_manager_free(w.am);
     w.s.alerts.repeat_interval = 0;
-    w.am = alert_manager_new(&w.s, w.ch, w.nch, w.metrics, &fake_clock, "test-a");
+    w.am =
+        alert_manager_new(&w.s.alerts, &w.s.retry, w.ch, w.nch, w.metrics, &fake_clock, "test-a");
     run(&w, T0 + 10 * REPEAT);
     assert_int_equal(count_msgs(&w.rec, "reminder", "k"), 2);
     world_release(&w);
@@ -935,7 +937,8 @@ static void test_restart(void **state)
     alert_manager_free(w.am);
     store_close(w.st);
     w.st = open_store(w.url);
-    w.am = alert_manager_new(&w.s, w.ch, w.nch, w.metrics, &fake_clock, "test-restarted");
+    w.am = alert_manager_new(&w.s.alerts, &w.s.retry, w.ch, w.nch, w.metrics, &fake_clock,
+                             "test-restarted");
     assert_int_equal(run(&w, T0 + 5 * SEC), 2);
     assert_int_equal(count_msgs(&w.rec, "firing", "k"), 1);
     assert_int_equal(count_msgs(&w.rec, "firing", "k2"), 1);
@@ -985,8 +988,9 @@ static void test_two_runners_never_send_twice(void **state)
     }
     chb[0] = rec_channel_new("rec", &w.rec); /* the same channel, another instance */
     r[0] = (struct runner){.am = w.am, .st = open_store(w.url)};
-    r[1] = (struct runner){.am = alert_manager_new(&w.s, chb, 1, w.metrics, &fake_clock, "test-b"),
-                           .st = open_store(w.url)};
+    r[1] = (struct runner){
+        .am = alert_manager_new(&w.s.alerts, &w.s.retry, chb, 1, w.metrics, &fake_clock, "test-b"),
+        .st = open_store(w.url)};
     for (int i = 0; i < 2; i++) {
         strbuf_init(&r[i].err, 0);
         assert_int_equal(pthread_create(&th[i], NULL, runner_main, &r[i]), 0);
@@ -1246,7 +1250,7 @@ static void test_sender_thread(void **state)
     dir = test_tmpfile(".d");
     strbuf_addf(&sb, "sqlite:%s/alerts.db", dir);
     url = strbuf_detach(&sb, NULL);
-    am = alert_manager_new(&w.s, w.ch, w.nch, w.metrics, &fake_clock, "sender");
+    am = alert_manager_new(&w.s.alerts, &w.s.retry, w.ch, w.nch, w.metrics, &fake_clock, "sender");
     CHECK_OK(alert_sender_start(am, url, &w.err), &w.err);
     usleep(50 * 1000);
     assert_int_equal(mkdir(dir, 0700), 0);

@@ -1422,7 +1422,7 @@ static void test_concurrent_clients(void **state)
 static void test_alerts(void **state)
 {
     struct strbuf err = STRBUF_INIT;
-    struct alert_manager *am = alert_manager_new(NULL, NULL, 0, NULL, NULL, "api-test");
+    struct alert_manager *am = alert_manager_new(NULL, NULL, NULL, 0, NULL, NULL, "api-test");
     char key_a[96], key_b[96];
     struct store *st;
     struct resp r;

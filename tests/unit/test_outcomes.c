@@ -374,7 +374,8 @@ static void test_notice_queued_in_outbox(void **state)
     struct fixture *f = *state;
     static const struct notify_ops ops = {.name = "capture", .send = no_send, .free = no_free};
     struct notify_channel ch = {.ops = &ops}, *chans[] = {&ch};
-    struct alert_manager *am = alert_manager_new(&f->settings, chans, 1, NULL, NULL, "test");
+    struct alert_manager *am =
+        alert_manager_new(&f->settings.alerts, &f->settings.retry, chans, 1, NULL, NULL, "test");
     char id[SIGNAL_ID_MAX];
     struct candle h1[] = {K(T0, 100, 111, 99, 110)};
     put(f, "XAU/USD", TF_H1, h1, 1);

@@ -26,7 +26,8 @@
 /* 2024-01-02T15:00:00Z in ms. */
 #define NOW_MS 1704207600000LL
 
-static struct settings cfg;
+static struct settings settings;
+static struct signal_config cfg;
 
 static int load_cfg(void **state)
 {
@@ -53,19 +54,20 @@ static int load_cfg(void **state)
           "secret = whsec_eA==\n",
           fp);
     fclose(fp);
-    if (settings_load(&cfg, path, &rep)) {
+    if (settings_load(&settings, path, &rep)) {
         fprintf(stderr, "settings: %s\n", rep.text.buf);
         return -1;
     }
     config_report_release(&rep);
     free(path);
+    cfg = settings_signal_config(&settings);
     return 0;
 }
 
 static int free_cfg(void **state)
 {
     (void)state;
-    settings_release(&cfg);
+    settings_release(&settings);
     return 0;
 }
 
