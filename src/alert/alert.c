@@ -55,6 +55,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <inttypes.h>
@@ -165,10 +166,8 @@ int alert_state_parse(const char *name, enum alert_state *out)
 
 static int64_t real_now_ms(void *arg)
 {
-    struct timespec ts;
     (void)arg;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return time_wall_ms();
 }
 
 static bool real_sleep_ms(void *arg, int64_t ms)

@@ -107,13 +107,6 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t api_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- listen addresses ---- */
 
 /*
@@ -689,7 +682,7 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     a->sched = cfg->sched;
     a->on_signal = cfg->on_signal;
     a->on_signal_arg = cfg->on_signal_arg;
-    a->started_ms = cfg->started_ms ? cfg->started_ms : api_now_ms();
+    a->started_ms = cfg->started_ms ? cfg->started_ms : time_wall_ms();
     a->metrics = cfg->metrics;
     if (!a->metrics)
         a->metrics = a->own_metrics = metrics_new();

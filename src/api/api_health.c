@@ -108,7 +108,7 @@ int api_health_collect(struct api_request *req, struct store *st, const char *db
         cfg.jobs = job_table_specs(&table);
         cfg.njobs = table.n;
     }
-    rc = health_collect(&cfg, st, db_error, time_now(), health_now_ms(), out, err);
+    rc = health_collect(&cfg, st, db_error, time_now(), time_wall_ms(), out, err);
     free((void *)cfg.jobs);
     job_table_release(&table);
     return rc;
@@ -132,7 +132,7 @@ void api_health_get(struct api_request *req)
     else
         status = "ok";
 
-    int64_t uptime = (api_now_ms() - a->started_ms) / 1000;
+    int64_t uptime = (time_wall_ms() - a->started_ms) / 1000;
     json_t *body = json_object(), *rep = health_report_json(&r);
     json_object_set_new_nocheck(body, "status", json_string(status));
     json_object_set_new_nocheck(body, "version", json_string(CK_VERSION));

@@ -251,7 +251,4 @@ json_t *api_json_time_or_null(int64_t t); /* null when t <= 0 */
 json_t *api_json_price(int64_t v);        /* "2063.41" */
 json_t *api_json_str(const char *s);      /* null for NULL or text that is not UTF-8 */
 
-/* Wall clock in Unix milliseconds (uptime; durations use the monotonic clock). */
-int64_t api_now_ms(void);
-
 #endif

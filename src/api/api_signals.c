@@ -121,7 +121,7 @@ void api_signals_create(struct api_request *req)
     struct store *st;
     json_t *body = NULL;
     bool existed = false;
-    int64_t now_ms = api_now_ms();
+    int64_t now_ms = time_wall_ms();
     int rc;
 
     key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Idempotency-Key");
@@ -244,7 +244,7 @@ void api_signal_cancel(struct api_request *req)
 
     if (!id || !(st = store_or_reply(req, &err)))
         goto out;
-    rc = store_signal_set_status(st, id, SIGNAL_ACTIVE, SIGNAL_CANCELLED, api_now_ms(), &err);
+    rc = store_signal_set_status(st, id, SIGNAL_ACTIVE, SIGNAL_CANCELLED, time_wall_ms(), &err);
     if (rc == CK_ENOTFOUND) {
         api_reply_error(req, MHD_HTTP_NOT_FOUND, NULL, "no signal '%s'", id);
         goto out;
@@ -286,7 +286,7 @@ void api_signal_redeliver(struct api_request *req)
         goto out;
     }
     if (!rc)
-        rc = store_delivery_requeue(st, id, receiver && *receiver ? receiver : NULL, api_now_ms(),
+        rc = store_delivery_requeue(st, id, receiver && *receiver ? receiver : NULL, time_wall_ms(),
                                     &requeued, &err);
     if (rc) {
         api_store_error(req, rc, "re-queueing deliveries", &err);
@@ -321,7 +321,7 @@ void api_backtests_create(struct api_request *req)
     }
     if (!(st = store_or_reply(req, &err)))
         goto out;
-    b.created_ms = api_now_ms();
+    b.created_ms = time_wall_ms();
     rc = store_backtest_add(st, &b, &err);
     if (rc) {
         api_store_error(req, rc, "storing the backtest result", &err);

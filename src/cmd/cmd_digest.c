@@ -99,7 +99,7 @@ int cmd_digest(int argc, char **argv)
         goto out;
 
     instance = sched_make_instance_id();
-    int64_t now_ms = health_now_ms();
+    int64_t now_ms = time_wall_ms();
     if (digest_collect(&app, NULL, st, now_ms, &r, &err)) {
         redact_message(&err);
         fprintf(stderr, "candlekeep digest: %s\n", err.buf);

@@ -112,7 +112,7 @@ static int do_list(struct store *st, const struct settings *set, const struct jo
         .njobs = t->n,
         .store_url = set->storage.url,
     };
-    health_collect(&cfg, st, NULL, time_now(), health_now_ms(), &r, &err);
+    health_collect(&cfg, st, NULL, time_now(), time_wall_ms(), &r, &err);
     out_table_numeric(tab, 4);
     for (size_t i = 0; i < r.njobs; i++) {
         const struct health_job *j = &r.jobs[i];

@@ -139,7 +139,7 @@ static void collect(const struct settings *s, struct store *st, const char *db_e
         .store_url = s->storage.url,
     };
     /* A failing query hides only its part, as on /health. */
-    health_collect(&cfg, st, db_error, time_now(), health_now_ms(), r, &err);
+    health_collect(&cfg, st, db_error, time_now(), time_wall_ms(), r, &err);
     free((void *)cfg.jobs);
     job_table_release(&table);
     strbuf_release(&err);

@@ -72,13 +72,6 @@ struct daemon {
     struct api *api;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * SQLite allows one daemon per database file: the second one would run
  * every job twice. An exclusive lock on "<db>.lock" (released by the
@@ -130,7 +123,7 @@ static bool daemon_healthy(void *arg, struct strbuf *why)
     int64_t since;
 
     sched_health(d->sched, &sh);
-    since = wall_ms() - sh.last_tick_ms;
+    since = time_wall_ms() - sh.last_tick_ms;
     if (!sh.running) {
         strbuf_addstr(why, "the scheduler is not running");
         return false;
@@ -234,7 +227,7 @@ static int start_outbound(struct daemon *d, struct strbuf *err)
         .breakers = app->breakers,
         .sched = d->sched,
         .metrics = app->metrics,
-        .started_ms = wall_ms(),
+        .started_ms = time_wall_ms(),
         .on_signal = wake_deliverer,
         .on_signal_arg = d->dlv,
     };

@@ -64,13 +64,6 @@ struct dbwatch {
     struct strbuf error; /* the last failure, redacted */
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void set_ok(struct dbwatch *w, bool ok)
 {
     pthread_mutex_lock(&w->lock);
@@ -236,7 +229,7 @@ static void recovered(struct dbwatch *w, int64_t now)
 static int64_t dbwatch_pass(struct service *svc, void *arg)
 {
     struct dbwatch *w = arg;
-    int64_t now = wall_ms();
+    int64_t now = time_wall_ms();
 
     (void)svc;
     if (!look(w)) {

@@ -40,13 +40,6 @@
 
 #include "util/banned.h"
 
-int64_t health_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void health_report_release(struct health_report *r)
 {
     free(r->db_error);

@@ -107,7 +107,7 @@ struct health_report {
 /*
  * Collect the report: ages and jobs at `now` (Unix s; time_now(), which a
  * test or a replay pins), budgets, bans and breakers at `now_ms` (the
- * clock the jobs take them by: health_now_ms() or a job's). `st` NULL: the
+ * clock the jobs take them by: time_wall_ms() or a job's). `st` NULL: the
  * database cannot be reached (`db_error` says why, may be NULL); the
  * report then holds the jobs of the table, the providers' circuits, and
  * nothing from the database. A database error part way leaves that part
@@ -125,9 +125,6 @@ bool health_series_skipped(const struct health_provider *p, const struct series_
  * closed, a ban in force, a series skipped?
  */
 bool health_degraded(const struct health_report *r);
-
-/* The wall clock in Unix ms, as the jobs take budgets by it. */
-int64_t health_now_ms(void);
 
 /*
  * The report as JSON (the shape GET /health documents): "database",

@@ -131,11 +131,7 @@ static void iso_ms(int64_t ms, char buf[TIME_BUFSZ])
 
 static int64_t now_ms(const struct deliverer *d)
 {
-    struct timespec ts;
-    if (d->clock)
-        return d->clock->now_ms(d->clock->arg);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return d->clock ? d->clock->now_ms(d->clock->arg) : time_wall_ms();
 }
 
 /* Something may be due: every worker looks now. */

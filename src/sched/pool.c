@@ -16,6 +16,7 @@
 
 #include "util/error.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -75,7 +76,8 @@ struct pool *pool_new(size_t workers, pool_local_free_fn *local_free, pool_notif
     struct pool *p = xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work_cond, NULL);
-    pthread_cond_init(&p->done_cond, NULL);
+    /* Waited on with deadlines: monotonic, so a wall clock step does not stretch them. */
+    cond_init_monotonic(&p->done_cond);
     p->nworkers = workers ? workers : 1;
     p->local_free = local_free;
     p->notify = notify;
@@ -277,14 +279,8 @@ size_t pool_pending(struct pool *p)
 
 void pool_wait(struct pool *p, long timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = mono_deadline(timeout_ms);
+
     pthread_mutex_lock(&p->lock);
     while (!p->completed) {
         if (pthread_cond_timedwait(&p->done_cond, &p->lock, &ts) == ETIMEDOUT)
@@ -332,8 +328,7 @@ void pool_free(struct pool *p)
      * Give such stragglers a moment; one that is stuck for good keeps the
      * pool alive (a small, deliberate leak) rather than touching freed memory.
      */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 2;
+    ts = mono_deadline(2000);
     pthread_mutex_lock(&p->lock);
     while (p->ndetached) {
         if (pthread_cond_timedwait(&p->done_cond, &p->lock, &ts) == ETIMEDOUT) {

@@ -174,10 +174,8 @@ struct sched {
 
 static int64_t real_now_ms(void *arg)
 {
-    struct timespec ts;
     (void)arg;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return time_wall_ms();
 }
 
 static int64_t now_ms(const struct sched *s)

@@ -49,6 +49,13 @@ void time_format_date(int64_t t, char buf[TIME_BUFSZ]);
 
 /* Wall-clock now in Unix seconds; honours CANDLEKEEP_NOW (ISO 8601) for replay and tests. */
 int64_t time_now(void);
+/*
+ * Wall-clock now in Unix milliseconds, never pinned: the time of leases,
+ * budgets, bans, job runs and log lines, which must agree with other
+ * processes and the database. The one place that reads the real-time clock
+ * for a timestamp.
+ */
+int64_t time_wall_ms(void);
 /* Monotonic milliseconds, for measuring durations. */
 int64_t time_mono_ms(void);
 
