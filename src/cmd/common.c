@@ -31,12 +31,13 @@ int cmd_need(struct ck *ck, unsigned needs)
     struct strbuf err = STRBUF_INIT;
     int rc = ck_require(ck, needs, &err);
 
-    if (rc == CK_ECONFIG) {
+    if (rc == CK_ECONFIG && ck->config_problems) {
         fprintf(stderr, "%s", err.buf);
         fprintf(stderr,
                 "candlekeep %s: %d configuration problem%s; see 'candlekeep config check'\n",
                 ck->name, ck->config_problems, ck->config_problems == 1 ? "" : "s");
     } else if (rc) {
+        /* A part that refuses its section (CK_ECONFIG) is a usage error all the same. */
         fprintf(stderr, "candlekeep %s: %s\n", ck->name, err.buf);
     }
     strbuf_release(&err);
