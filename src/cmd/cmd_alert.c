@@ -16,8 +16,6 @@
 #include "cmd/common.h"
 
 #include "alert/notify.h"
-#include "net/http.h"
-#include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -29,7 +27,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_alert_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep alert test [--config FILE]\n\n"
                 "test   send a test message (state test, severity info) through every configured\n"
@@ -45,30 +43,18 @@ static const char *without_prefix(const char *err, const char *name)
     return !strncmp(err, name, n) && !strncmp(err + n, ": ", 2) ? err + n + 2 : err;
 }
 
-static int send_test(const struct settings *s)
+/* Send the test message through the context's channels `v[0..n)`; prints a line per channel. */
+static int send_test(struct notify_channel *const *v, size_t n)
 {
-    struct notify_channel **v = NULL;
     struct strbuf err = STRBUF_INIT, details = STRBUF_INIT;
     char host[256] = "";
-    size_t n = 0, failed = 0;
+    size_t failed = 0;
     int rc = CMD_OK;
 
-    if (http_global_init(&err)) {
-        fprintf(stderr, "candlekeep alert: %s\n", err.buf);
-        strbuf_release(&err);
-        return CMD_FAIL;
-    }
-    if (notify_channels_new(s, NULL, &v, &n, &err)) {
-        redact_message(&err);
-        fprintf(stderr, "candlekeep alert: %s\n", err.buf);
-        strbuf_release(&err);
-        return CMD_USAGE;
-    }
     if (!n) {
         fprintf(stderr, "candlekeep alert: no alert channel is configured: set [alerts.telegram] "
                         "bot_token and chat_id (or OPS_TELEGRAM_BOT_TOKEN and "
                         "OPS_TELEGRAM_CHAT_ID), or [alerts.webhook] url\n");
-        notify_channels_free(v, n);
         return CMD_FAIL;
     }
     if (gethostname(host, sizeof(host) - 1))
@@ -102,48 +88,39 @@ static int send_test(const struct settings *s)
                 n == 1 ? "" : "s");
         rc = CMD_FAIL;
     }
-    notify_channels_free(v, n);
     strbuf_release(&err);
     strbuf_release(&details);
     return rc;
 }
 
-int cmd_alert(int argc, char **argv)
+int cmd_alert(int argc, char **argv, struct ck *ck)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct cmd_common cc = CMD_COMMON_INIT("alert", usage);
-    struct settings s;
-    int c, rc;
+    static const struct option opts[] = {{0}};
+    int rc;
 
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CMD_USAGE : CMD_OK;
+    if (argc < 2) {
+        cmd_alert_usage(stderr);
+        return CMD_USAGE;
     }
     if (strcmp(argv[1], "test")) {
         fprintf(stderr, "candlekeep alert: unknown action '%s'\n", argv[1]);
-        usage(stderr);
+        cmd_alert_usage(stderr);
         return CMD_USAGE;
     }
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
-        switch (c) {
-        default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
-        }
+    if (getopt_long(argc - 1, argv + 1, "", opts, NULL) != -1) {
+        cmd_alert_usage(stderr);
+        return CMD_USAGE;
     }
     if (optind < argc - 1) {
         fprintf(stderr, "candlekeep alert: unexpected argument '%s'\n", argv[optind + 1]);
         return CMD_USAGE;
     }
-    rc = cmd_setup(&s, cc.config, "alert");
+    /* The channels are the daemon's; the message goes out now, not through the outbox. */
+    rc = cmd_ready(ck);
     if (!rc)
-        rc = send_test(&s);
-    settings_release(&s);
+        rc = cmd_need(ck, CK_NEEDS_ALERTS);
+    if (!rc)
+        rc = send_test(ck->channels, ck->nchannels);
     return rc;
 }

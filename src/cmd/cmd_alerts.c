@@ -22,7 +22,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_alerts_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep alerts [--state firing|resolved] [--limit N]\n"
                 "                         [--format table|json|csv] [--config FILE]\n\n"
@@ -42,14 +42,9 @@ static const char *fmt_ms(int64_t ms, char buf[TIME_BUFSZ])
     return buf;
 }
 
-int cmd_alerts(int argc, char **argv)
+/* The alerts `v[0..n)` as records in `fmt`. */
+static void print_alerts(const struct alert_info *v, size_t n, enum out_format fmt)
 {
-    static const struct option opts[] = {
-        {"state", required_argument, NULL, 's'},  {"limit", required_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'f'}, {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {0},
-    };
-    struct cmd_common cc = CMD_COMMON_INIT("alerts", usage);
     static const char *const cols[] = {
         "key",        "severity",  "state",       "title",         "details",    "inhibited_by",
         "first_seen", "last_seen", "resolved_at", "last_notified", "times_sent",
@@ -58,57 +53,11 @@ int cmd_alerts(int argc, char **argv)
         "key",        "severity",  "state",       "title",         "inhibited_by",
         "first_seen", "last_seen", "resolved_at", "last_notified", "times_sent",
     };
-    enum alert_state state;
-    bool has_state = false;
-    struct strbuf err = STRBUF_INIT;
-    struct alert_info *v = NULL;
-    struct store *st = NULL;
-    struct settings s;
-    int64_t limit = 0;
-    size_t n = 0;
-    int c, rc;
-
-    while ((c = getopt_long(argc, argv, "s:n:f:c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (alert_state_parse(optarg, &state)) {
-                fprintf(stderr, "candlekeep alerts: --state '%s' is not firing or resolved\n",
-                        optarg);
-                return CMD_USAGE;
-            }
-            has_state = true;
-            break;
-        case 'n':
-            if (cmd_parse_int("alerts", "--limit", optarg, 1, 1000000, &limit))
-                return CMD_USAGE;
-            break;
-        default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "candlekeep alerts: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return CMD_USAGE;
-    }
-
-    rc = cmd_setup(&s, cc.config, "alerts");
-    if (!rc)
-        rc = cmd_open_store(&s, "alerts", &st);
-    if (rc)
-        goto out;
-    if (alert_list(st, has_state ? &state : NULL, (size_t)limit, &v, &n, &err)) {
-        fprintf(stderr, "candlekeep alerts: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
     /* Details may span lines: whole in JSON and CSV, left out of the table. */
-    bool details = cc.format != OUT_TABLE;
+    bool details = fmt != OUT_TABLE;
     const char *const *shown = details ? cols : table_cols;
     size_t ncols = details ? ARRAY_SIZE(cols) : ARRAY_SIZE(table_cols);
-    struct out_table *t = out_table_new(cc.format, shown, ncols);
+    struct out_table *t = out_table_new(fmt, shown, ncols);
     out_table_numeric(t, ncols - 1);
     for (size_t i = 0; i < n; i++) {
         const struct alert_info *a = &v[i];
@@ -130,11 +79,58 @@ int cmd_alerts(int argc, char **argv)
         out_table_row(t, row);
     }
     out_table_flush(t);
-    rc = CMD_OK;
-out:
+}
+
+int cmd_alerts(int argc, char **argv, struct ck *ck)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},
+        {"limit", required_argument, NULL, 'n'},
+        {0},
+    };
+    enum alert_state state;
+    bool has_state = false;
+    struct strbuf err = STRBUF_INIT;
+    struct alert_info *v = NULL;
+    int64_t limit = 0;
+    size_t n = 0;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "s:n:", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (alert_state_parse(optarg, &state)) {
+                fprintf(stderr, "candlekeep alerts: --state '%s' is not firing or resolved\n",
+                        optarg);
+                return CMD_USAGE;
+            }
+            has_state = true;
+            break;
+        case 'n':
+            if (cmd_parse_int("alerts", "--limit", optarg, 1, 1000000, &limit))
+                return CMD_USAGE;
+            break;
+        default:
+            cmd_alerts_usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "candlekeep alerts: unexpected argument '%s'\n", argv[optind]);
+        cmd_alerts_usage(stderr);
+        return CMD_USAGE;
+    }
+
+    rc = cmd_ready(ck);
+    if (rc)
+        return rc;
+    if (alert_list(ck->store, has_state ? &state : NULL, (size_t)limit, &v, &n, &err)) {
+        fprintf(stderr, "candlekeep alerts: %s\n", err.buf);
+        rc = CMD_FAIL;
+    } else {
+        print_alerts(v, n, ck->format);
+    }
     alert_infos_free(v, n);
-    store_close(st);
     strbuf_release(&err);
-    settings_release(&s);
     return rc;
 }

@@ -24,7 +24,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_config_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: candlekeep config check [--config FILE]\n"
@@ -94,59 +94,13 @@ static int check(const struct settings *s, struct config_report *rep)
     return rep->count ? CK_ECONFIG : 0;
 }
 
-int cmd_config(int argc, char **argv)
+/* Load the settings from `path` and do `action` (check or show); the exit code. */
+static int load_and_report(const char *action, const char *path, enum out_format fmt)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    const char *path = NULL, *action;
-    enum out_format fmt = OUT_TABLE;
     struct config_report rep = CONFIG_REPORT_INIT;
     struct settings s;
-    int c, rc;
+    int rc = settings_load(&s, path, &rep);
 
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? CMD_USAGE : CMD_OK;
-    }
-    action = argv[1];
-    if (strcmp(action, "check") && strcmp(action, "show")) {
-        fprintf(stderr, "candlekeep config: unknown action '%s'\n", action);
-        usage(stderr);
-        return CMD_USAGE;
-    }
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "c:f:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'f':
-            if (cmd_parse_format("config", optarg, &fmt))
-                return CMD_USAGE;
-            if (fmt == OUT_CSV) {
-                fprintf(stderr, "candlekeep config: --format csv is not supported here (use "
-                                "table or json)\n");
-                return CMD_USAGE;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
-        default:
-            usage(stderr);
-            return CMD_USAGE;
-        }
-    }
-    if (optind < argc - 1) {
-        fprintf(stderr, "candlekeep config: unexpected argument '%s'\n", argv[optind + 1]);
-        return CMD_USAGE;
-    }
-
-    rc = settings_load(&s, path, &rep);
     if (!strcmp(action, "check"))
         rc = check(&s, &rep);
     if (rc) {
@@ -166,4 +120,40 @@ int cmd_config(int argc, char **argv)
     config_report_release(&rep);
     settings_release(&s);
     return rc;
+}
+
+/*
+ * The command needs nothing built (main.c's table): it loads the settings
+ * itself, so that it reports every problem instead of stopping at them.
+ */
+int cmd_config(int argc, char **argv, struct ck *ck)
+{
+    static const struct option opts[] = {{0}};
+    const char *action;
+
+    if (argc < 2) {
+        cmd_config_usage(stderr);
+        return CMD_USAGE;
+    }
+    action = argv[1];
+    if (strcmp(action, "check") && strcmp(action, "show")) {
+        fprintf(stderr, "candlekeep config: unknown action '%s'\n", action);
+        cmd_config_usage(stderr);
+        return CMD_USAGE;
+    }
+    optind = 1;
+    if (getopt_long(argc - 1, argv + 1, "", opts, NULL) != -1) {
+        cmd_config_usage(stderr);
+        return CMD_USAGE;
+    }
+    if (ck->format == OUT_CSV) {
+        fprintf(stderr, "candlekeep config: --format csv is not supported here (use "
+                        "table or json)\n");
+        return CMD_USAGE;
+    }
+    if (optind < argc - 1) {
+        fprintf(stderr, "candlekeep config: unexpected argument '%s'\n", argv[optind + 1]);
+        return CMD_USAGE;
+    }
+    return load_and_report(action, ck->config_path, ck->format);
 }

@@ -13,31 +13,25 @@
 #include "cmd/common.h"
 
 #include "ck/ck.h"
-#include "alert/alert.h"
-#include "alert/notify.h"
-#include "jobs/watch.h"
 #include "health/health.h"
 #include "jobs/table.h"
-#include "net/http.h"
-#include "sched/cron.h"
+#include "jobs/watch.h"
 #include "sched/sched.h"
 #include "store/store.h"
-#include "util/error.h"
-#include "util/log.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
-#include "util/xalloc.h"
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_jobs_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep jobs [list] [--format table|json|csv] [--config FILE]\n"
                 "       candlekeep jobs runs ID [--limit N] [--format table|json|csv]\n"
@@ -51,19 +45,19 @@ static void usage(FILE *fp)
 
 /*
  * A scheduler that runs only what it is told, with the job table bound to
- * `app` (whose alert manager is set first), as the daemon's: `jobs run`.
+ * `ck` (whose alert manager is built first), as the daemon's: `jobs run`.
  */
-static struct sched *run_sched(struct ck *app, struct strbuf *err)
+static struct sched *run_sched(struct ck *ck, struct strbuf *err)
 {
     struct sched_config cfg = {
-        .store_url = app->settings.storage.url,
+        .store_url = ck->settings.storage.url,
         .workers = 1,
-        .metrics = app->metrics,
+        .metrics = ck->metrics,
         .manual_only = true,
-        .history_keep = app->settings.scheduler.history_keep,
+        .history_keep = ck->settings.scheduler.history_keep,
         /* A run here counts in the streaks and alerts as a run of the daemon does. */
-        .on_run_end = app->alerts ? watch_on_run_end : NULL,
-        .on_run_end_arg = app,
+        .on_run_end = ck->alerts ? watch_on_run_end : NULL,
+        .on_run_end_arg = ck,
     };
     char *inst = sched_make_instance_id();
     struct strbuf id = STRBUF_INIT;
@@ -72,7 +66,7 @@ static struct sched *run_sched(struct ck *app, struct strbuf *err)
     struct sched *s = sched_new(&cfg, err);
     free(inst);
     strbuf_release(&id);
-    if (s && ck_register_jobs(app, s, err)) {
+    if (s && jobs_register(ck, s, err)) {
         sched_free(s);
         s = NULL;
     }
@@ -188,13 +182,13 @@ static int do_runs(struct store *st, const char *id, size_t limit, enum out_form
     return CMD_OK;
 }
 
-static int do_run(struct ck *app, const char *id, struct store *st)
+static int do_run(struct ck *ck, const char *id)
 {
     struct strbuf err = STRBUF_INIT;
     struct job_run *runs = NULL;
     size_t n = 0;
     int rc;
-    struct sched *s = run_sched(app, &err);
+    struct sched *s = run_sched(ck, &err);
 
     if (!s || sched_start_workers(s, &err) || sched_run_now(s, id, &err)) {
         sched_free(s);
@@ -202,12 +196,10 @@ static int do_run(struct ck *app, const char *id, struct store *st)
         strbuf_release(&err);
         return CMD_FAIL;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    sched_tick(s, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    sched_tick(s, time_now() * 1000);
     sched_wait_idle(s);
     sched_free(s);
-    rc = store_job_runs_list(st, id, 1, &runs, &n, &err);
+    rc = store_job_runs_list(ck->store, id, 1, &runs, &n, &err);
     if (rc || !n) {
         fprintf(stderr, "candlekeep jobs run: %s: the run left no record%s%s\n", id,
                 err.len ? ": " : "", err.buf);
@@ -221,114 +213,103 @@ static int do_run(struct ck *app, const char *id, struct store *st)
     return rc;
 }
 
-int cmd_jobs(int argc, char **argv)
+/* The words of `jobs`: the action, its job id and --limit. */
+struct jobs_args {
+    const char *action;
+    const char *id;
+    int64_t limit;
+};
+
+/* Parse the command line into `a`; CMD_OK, or CMD_USAGE after printing why. */
+static int parse_args(int argc, char **argv, struct jobs_args *a)
 {
     static const struct option opts[] = {
         {"limit", required_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
         {0},
     };
-    struct cmd_common cc = CMD_COMMON_INIT("jobs", usage);
-    const char *action = "list", *id = NULL;
-    int64_t limit = 20;
-    struct strbuf err = STRBUF_INIT;
-    struct job_table table = {0};
-    struct store *st = NULL;
-    struct ck app;
-    struct notify_channel **channels = NULL;
-    size_t nchannels = 0;
-    int c, rc;
+    int c;
 
-    while ((c = getopt_long(argc, argv, "n:f:c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (cmd_parse_int("jobs", "--limit", optarg, 1, 100000, &limit))
-                return CMD_USAGE;
-            break;
-        default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
+    while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+        if (c != 'n') {
+            cmd_jobs_usage(stderr);
+            return CMD_USAGE;
         }
+        if (cmd_parse_int("jobs", "--limit", optarg, 1, 100000, &a->limit))
+            return CMD_USAGE;
     }
     if (optind < argc)
-        action = argv[optind++];
-    if (strcmp(action, "list")) {
-        if (strcmp(action, "runs") && strcmp(action, "pause") && strcmp(action, "resume") &&
-            strcmp(action, "run")) {
-            fprintf(stderr, "candlekeep jobs: unknown action '%s'\n", action);
-            usage(stderr);
+        a->action = argv[optind++];
+    if (strcmp(a->action, "list")) {
+        if (strcmp(a->action, "runs") && strcmp(a->action, "pause") &&
+            strcmp(a->action, "resume") && strcmp(a->action, "run")) {
+            fprintf(stderr, "candlekeep jobs: unknown action '%s'\n", a->action);
+            cmd_jobs_usage(stderr);
             return CMD_USAGE;
         }
         if (optind >= argc) {
-            fprintf(stderr, "candlekeep jobs %s: a job id is required\n", action);
+            fprintf(stderr, "candlekeep jobs %s: a job id is required\n", a->action);
             return CMD_USAGE;
         }
-        id = argv[optind++];
+        a->id = argv[optind++];
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep jobs: unexpected argument '%s'\n", argv[optind]);
         return CMD_USAGE;
     }
+    return CMD_OK;
+}
 
-    memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, cc.config, "jobs");
-    if (rc)
-        goto out;
+static int do_pause(struct store *st, const char *action, const char *id)
+{
+    struct strbuf err = STRBUF_INIT;
+    bool pause = !strcmp(action, "pause");
+    int rc = CMD_OK;
+
+    if (store_job_set_paused(st, id, pause, time_now(), &err)) {
+        fprintf(stderr, "candlekeep jobs %s: %s\n", action, err.buf);
+        rc = CMD_FAIL;
+    } else {
+        printf("%s %s\n", id, pause ? "paused" : "resumed");
+    }
+    strbuf_release(&err);
+    return rc;
+}
+
+static int do_action(struct ck *ck, const struct jobs_args *a, const struct job_table *table)
+{
+    if (!strcmp(a->action, "list"))
+        return do_list(ck->store, &ck->settings, table, ck->format);
+    if (!strcmp(a->action, "runs"))
+        return do_runs(ck->store, a->id, (size_t)a->limit, ck->format);
+    if (!strcmp(a->action, "run"))
+        return do_run(ck, a->id);
+    return do_pause(ck->store, a->action, a->id);
+}
+
+int cmd_jobs(int argc, char **argv, struct ck *ck)
+{
+    struct jobs_args a = {.action = "list", .limit = 20};
+    struct job_table table = {0};
+    bool run;
+    int rc;
+
+    if ((rc = parse_args(argc, argv, &a)))
+        return rc;
+    run = !strcmp(a.action, "run");
+    rc = cmd_need(ck, CK_NEEDS_CONFIG);
     /*
      * A run records its alerts (streaks, the watch job's conditions, the
      * digest) in the outbox, which a daemon's sender delivers.
      */
-    if (!strcmp(action, "run") &&
-        notify_channels_new(&app.settings, NULL, &channels, &nchannels, &err)) {
-        fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-    if (!strcmp(action, "run"))
-        app.alerts = alert_manager_new(&app.settings, channels, nchannels, NULL, NULL, NULL);
-    if (ck_init(&app, &err)) {
-        fprintf(stderr, "candlekeep jobs: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-    job_table_build(&app.settings, NULL, &table);
-    if (id && !job_table_find(&table, id) && strcmp(action, "runs")) {
-        rc = unknown_job(&table, id);
-        goto out;
-    }
-    rc = cmd_open_store(&app.settings, "jobs", &st);
+    if (!rc && run)
+        rc = cmd_need(ck, CK_NEEDS_ALERTS | CK_NEEDS_HTTP | CK_NEEDS_FEEDS);
     if (rc)
-        goto out;
-    if (!strcmp(action, "list")) {
-        rc = do_list(st, &app.settings, &table, cc.format);
-    } else if (!strcmp(action, "runs")) {
-        rc = do_runs(st, id, (size_t)limit, cc.format);
-    } else if (!strcmp(action, "run")) {
-        if (http_global_init(&err)) {
-            fprintf(stderr, "candlekeep jobs run: %s\n", err.buf);
-            rc = CMD_FAIL;
-        } else {
-            rc = do_run(&app, id, st);
-        }
-    } else {
-        bool pause = !strcmp(action, "pause");
-        if (store_job_set_paused(st, id, pause, time_now(), &err)) {
-            fprintf(stderr, "candlekeep jobs %s: %s\n", action, err.buf);
-            rc = CMD_FAIL;
-        } else {
-            printf("%s %s\n", id, pause ? "paused" : "resumed");
-            rc = CMD_OK;
-        }
-    }
-out:
-    store_close(st);
+        return rc;
+    job_table_build(&ck->settings, NULL, &table);
+    if (a.id && !job_table_find(&table, a.id) && strcmp(a.action, "runs"))
+        rc = unknown_job(&table, a.id);
+    else if (!(rc = cmd_ready(ck)))
+        rc = do_action(ck, &a, &table);
     job_table_release(&table);
-    alert_manager_free(app.alerts);
-    notify_channels_free(channels, nchannels);
-    ck_release(&app);
-    strbuf_release(&err);
     return rc;
 }
