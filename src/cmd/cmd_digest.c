@@ -10,17 +10,13 @@
 #include "cmd/common.h"
 
 #include "alert/alert.h"
-#include "alert/notify.h"
 #include "ck/ck.h"
 #include "health/health.h"
 #include "jobs/digest.h"
-#include "sched/sched.h"
 #include "store/store.h"
-#include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
-#include "util/xalloc.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,7 +25,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_digest_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep digest --print | --send [--config FILE]\n\n"
                 "The daily health digest: signals, outcomes, the last retention run, the\n"
@@ -39,68 +35,43 @@ static void usage(FILE *fp)
                 "daemon delivers. The daemon sends it by itself at [digest] schedule.\n");
 }
 
-int cmd_digest(int argc, char **argv)
+/* Queue the digest for every alert channel; the exit status. */
+static int send_digest(struct ck *ck, const struct strbuf *title, const struct strbuf *text,
+                       int64_t now_ms)
 {
-    static const struct option opts[] = {
-        {"print", no_argument, NULL, 'p'},
-        {"send", no_argument, NULL, 's'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct cmd_common cc = CMD_COMMON_INIT("digest", usage);
-    bool print = false, send = false;
-    struct ck app;
+    struct strbuf err = STRBUF_INIT;
+    int rc = cmd_need(ck, CK_NEEDS_ALERTS);
+
+    if (rc)
+        return rc;
+    if (!ck->nchannels) {
+        fprintf(stderr, "candlekeep digest: no alert channel is configured ([alerts.telegram] "
+                        "bot_token and chat_id, or [alerts.webhook] url); nothing to send to\n");
+        return CMD_FAIL;
+    }
+    if (alert_notice(ck->alerts, ck->store, NOTIFY_INFO, "digest", title->buf, text->buf, now_ms,
+                     &err)) {
+        redact_message(&err);
+        fprintf(stderr, "candlekeep digest: cannot queue the digest: %s\n", err.buf);
+        strbuf_release(&err);
+        return CMD_FAIL;
+    }
+    printf("digest queued for %zu channel%s; the daemon sends it\n", ck->nchannels,
+           ck->nchannels == 1 ? "" : "s");
+    strbuf_release(&err);
+    return CMD_OK;
+}
+
+/* Collect the digest now and print or send it; the exit status. */
+static int run_digest(struct ck *ck, bool print)
+{
     struct strbuf err = STRBUF_INIT, title = STRBUF_INIT, text = STRBUF_INIT;
-    struct store *st = NULL;
-    struct notify_channel **channels = NULL;
-    size_t nchannels = 0;
-    struct alert_manager *am = NULL;
+    /* The pinnable clock (CANDLEKEEP_NOW), as every command reads it. */
+    int64_t now_ms = time_now() * 1000;
     struct digest_report r;
-    char *instance = NULL;
-    int c, rc;
+    int rc;
 
-    memset(&r, 0, sizeof(r));
-    while ((c = getopt_long(argc, argv, "psc:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            print = true;
-            break;
-        case 's':
-            send = true;
-            break;
-        default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "candlekeep digest: unexpected argument '%s'\n", argv[optind]);
-        return CMD_USAGE;
-    }
-    if (print == send) {
-        fprintf(stderr, "candlekeep digest: say --print or --send (one of them)\n");
-        usage(stderr);
-        return CMD_USAGE;
-    }
-
-    memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, cc.config, "digest");
-    if (rc)
-        goto out;
-    if (ck_init(&app, &err)) {
-        fprintf(stderr, "candlekeep digest: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-    rc = cmd_open_store(&app.settings, "digest", &st);
-    if (rc)
-        goto out;
-
-    instance = sched_make_instance_id();
-    int64_t now_ms = time_wall_ms();
-    if (digest_collect(&app, NULL, st, now_ms, &r, &err)) {
+    if (digest_collect(ck, NULL, ck->store, now_ms, &r, &err)) {
         redact_message(&err);
         fprintf(stderr, "candlekeep digest: %s\n", err.buf);
         rc = CMD_FAIL;
@@ -111,39 +82,48 @@ int cmd_digest(int argc, char **argv)
     if (print) {
         printf("%s\n\n%s", title.buf, text.buf);
         rc = CMD_OK;
-        goto out;
+    } else {
+        rc = send_digest(ck, &title, &text, now_ms);
     }
-
-    if (notify_channels_new(&app.settings, NULL, &channels, &nchannels, &err)) {
-        fprintf(stderr, "candlekeep digest: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-    if (!nchannels) {
-        fprintf(stderr, "candlekeep digest: no alert channel is configured ([alerts.telegram] "
-                        "bot_token and chat_id, or [alerts.webhook] url); nothing to send to\n");
-        rc = CMD_FAIL;
-        goto out;
-    }
-    am = alert_manager_new(&app.settings, channels, nchannels, NULL, NULL, instance);
-    if (alert_notice(am, st, NOTIFY_INFO, "digest", title.buf, text.buf, now_ms, &err)) {
-        redact_message(&err);
-        fprintf(stderr, "candlekeep digest: cannot queue the digest: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-    printf("digest queued for %zu channel%s; the daemon sends it\n", nchannels,
-           nchannels == 1 ? "" : "s");
-    rc = CMD_OK;
 out:
     digest_report_release(&r);
-    alert_manager_free(am);
-    notify_channels_free(channels, nchannels);
-    store_close(st);
-    ck_release(&app);
-    free(instance);
     strbuf_release(&err);
     strbuf_release(&title);
     strbuf_release(&text);
+    return rc;
+}
+
+int cmd_digest(int argc, char **argv, struct ck *ck)
+{
+    static const struct option opts[] = {
+        {"print", no_argument, NULL, 'p'},
+        {"send", no_argument, NULL, 's'},
+        {0},
+    };
+    bool print = false, send = false;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "ps", opts, NULL)) != -1) {
+        if (c == 'p') {
+            print = true;
+        } else if (c == 's') {
+            send = true;
+        } else {
+            cmd_digest_usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "candlekeep digest: unexpected argument '%s'\n", argv[optind]);
+        return CMD_USAGE;
+    }
+    if (print == send) {
+        fprintf(stderr, "candlekeep digest: say --print or --send (one of them)\n");
+        cmd_digest_usage(stderr);
+        return CMD_USAGE;
+    }
+    rc = cmd_ready(ck);
+    if (!rc)
+        rc = run_digest(ck, print);
     return rc;
 }

@@ -15,13 +15,11 @@
 
 #include "ck/ck.h"
 #include "ingest/refresh.h"
-#include "net/http.h"
 #include "resilience/retry.h"
 #include "source/source.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -40,7 +38,7 @@
  */
 #define FETCH_DEFAULT_WAIT 300
 
-static void usage(FILE *fp)
+void cmd_fetch_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: candlekeep fetch [--symbol SYMBOL] [--timeframe TF] [--source NAME]\n"
@@ -143,9 +141,9 @@ static bool print_series(const struct series_run *r)
 }
 
 /* Fetch the selected series through the feeds; the exit status. */
-static int run_fetch(struct ck *app, const struct fetch_selection *sel, bool refetch)
+static int run_fetch(struct ck *ck, const struct fetch_selection *sel, bool refetch)
 {
-    const struct settings *s = &app->settings;
+    const struct settings *s = &ck->settings;
     const struct retry_policy policy = {
         .max_retries = (int)s->retry.max_retries,
         .base_ms = s->retry.base_delay * 1000,
@@ -154,25 +152,22 @@ static int run_fetch(struct ck *app, const struct fetch_selection *sel, bool ref
     const struct retry_clock clock = {.now_ms = fetch_now_ms, .sleep_ms = fetch_sleep_ms};
     int64_t wait = s->jobs.refresh_timeout ? s->jobs.refresh_timeout : FETCH_DEFAULT_WAIT;
     struct refresh_result res = REFRESH_RESULT_INIT;
-    struct store *st = NULL;
     int failures = 0;
 
-    if (cmd_open_store(s, "fetch", &st))
-        return CMD_FAIL;
     clock_base_ms = time_now() * 1000;
     clock_mono0_ms = time_mono_ms();
     struct refresh_opts o = {
         .now = time_now(),
         .gap_window = s->ingest.gap_window,
         .refetch = refetch,
-        .env = {.store = st,
+        .env = {.store = ck->store,
                 .policy = &policy,
                 .clock = &clock,
                 .deadline_ms = clock_base_ms + wait * 1000,
                 .no_budget_wait = true,
-                .metrics = app->metrics},
+                .metrics = ck->metrics},
     };
-    ingest_fetch(app->feeds, s->nsources, sel, &o, &res);
+    ingest_fetch(ck->feeds, s->nsources, sel, &o, &res);
     for (size_t i = 0; i < res.n; i++)
         failures += !print_series(&res.v[i]);
     if (res.db_failed) {
@@ -180,58 +175,49 @@ static int run_fetch(struct ck *app, const struct fetch_selection *sel, bool ref
         failures++;
     }
     refresh_result_release(&res);
-    store_close(st);
     return failures ? CMD_FAIL : CMD_OK;
 }
 
-int cmd_fetch(int argc, char **argv)
+int cmd_fetch(int argc, char **argv, struct ck *ck)
 {
     static const struct option opts[] = {
         {"symbol", required_argument, NULL, 's'},
         {"timeframe", required_argument, NULL, 't'},
         {"source", required_argument, NULL, 'S'},
         {"refetch", no_argument, NULL, 'R'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
         {0},
     };
-    struct cmd_common cc = CMD_COMMON_INIT("fetch", usage);
     struct fetch_selection sel = {0};
     bool refetch = false;
-    struct strbuf err = STRBUF_INIT;
-    struct ck app;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "s:t:S:Rc:h", opts, NULL)) != -1) {
-        if (c == 's')
+    while ((c = getopt_long(argc, argv, "s:t:S:R", opts, NULL)) != -1) {
+        if (c == 's') {
             sel.symbol = optarg;
-        else if (c == 't' && cmd_parse_timeframe("fetch", optarg, &sel.tf))
-            return CMD_USAGE;
-        else if (c == 't')
+        } else if (c == 't') {
+            if (cmd_parse_timeframe("fetch", optarg, &sel.tf))
+                return CMD_USAGE;
             sel.has_tf = true;
-        else if (c == 'S')
+        } else if (c == 'S') {
             sel.source = optarg;
-        else if (c == 'R')
+        } else if (c == 'R') {
             refetch = true;
-        else if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-            return rc;
+        } else {
+            cmd_fetch_usage(stderr);
+            return CMD_USAGE;
+        }
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep fetch: unexpected argument '%s'\n", argv[optind]);
         return CMD_USAGE;
     }
-    memset(&app, 0, sizeof(app));
-    rc = cmd_setup(&app.settings, cc.config, "fetch");
+    /* Only the selected sources need their keys: the settings first, then the rest. */
+    rc = cmd_need(ck, CK_NEEDS_CONFIG);
     if (!rc)
-        rc = check_selection(&app.settings, &sel);
-    if (!rc && (ck_init(&app, &err) || http_global_init(&err))) {
-        redact_message(&err);
-        fprintf(stderr, "candlekeep fetch: %s\n", err.buf);
-        rc = CMD_FAIL;
-    }
+        rc = check_selection(&ck->settings, &sel);
     if (!rc)
-        rc = run_fetch(&app, &sel, refetch);
-    ck_release(&app);
-    strbuf_release(&err);
+        rc = cmd_ready(ck);
+    if (!rc)
+        rc = run_fetch(ck, &sel, refetch);
     return rc;
 }

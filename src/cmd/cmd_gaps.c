@@ -10,10 +10,10 @@
 #include "cmd/common.h"
 
 #include "ingest/ingest.h"
-#include "market/calendar.h"
 #include "store/store.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+#include "util/xalloc.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,7 +22,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_gaps_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: candlekeep gaps TF [--symbol S] [--source NAME] [--days N] [--state STATE]\n"
@@ -38,27 +38,25 @@ static void usage(FILE *fp)
             timeframe_all_names());
 }
 
-static int rescan(struct settings *s, struct store *st, const char *source, const char *symbol,
-                  enum timeframe tf, int64_t days)
+/* Scan the stored candles of the series against its source's calendar. */
+static int rescan(struct ck *ck, const char *source, const char *symbol, enum timeframe tf,
+                  int64_t days)
 {
-    struct source_settings *src = settings_source(s, source);
+    const struct source_settings *src = settings_source(&ck->settings, source);
     struct strbuf err = STRBUF_INIT;
-    struct calendar *cal = NULL;
     struct ingest_stats stats;
     int rc;
 
-    rc = calendar_open(&cal, src ? src->calendar : CAL_CRYPTO, src ? src->holidays : NULL,
-                       src ? src->nholidays : 0, NULL, &err);
-    if (!rc) {
-        struct ingest_ctx ctx = {
-            .store = st,
-            .source_name = source,
-            .cal = cal,
-            .gap_window = days * 86400,
-        };
-        memset(&stats, 0, sizeof(stats));
-        rc = ingest_scan_gaps(&ctx, symbol, tf, time_now(), &stats, &err);
-    }
+    if (!src)
+        BUG("gaps: source '%s' is not configured", source);
+    struct ingest_ctx ctx = {
+        .store = ck->store,
+        .source_name = source,
+        .cal = ck_calendar(ck, (size_t)(src - ck->settings.sources)),
+        .gap_window = days * 86400,
+    };
+    memset(&stats, 0, sizeof(stats));
+    rc = ingest_scan_gaps(&ctx, symbol, tf, time_now(), &stats, &err);
     if (rc)
         fprintf(stderr, "candlekeep gaps: rescan of %s %s %s failed: %s\n", source, symbol,
                 timeframe_name(tf), err.buf);
@@ -66,96 +64,26 @@ static int rescan(struct settings *s, struct store *st, const char *source, cons
         fprintf(stderr, "rescanned %s %s %s over %lld days: %zu open, %zu new, %zu filled\n",
                 source, symbol, timeframe_name(tf), (long long)days, stats.gaps_open,
                 stats.gaps_opened, stats.gaps_filled);
-    calendar_free(cal);
     strbuf_release(&err);
     return rc ? CMD_FAIL : CMD_OK;
 }
 
-int cmd_gaps(int argc, char **argv)
+/* Print the gaps `q` selects; the exit status. */
+static int list_gaps(struct ck *ck, const struct gap_query *q)
 {
-    static const struct option opts[] = {
-        {"symbol", required_argument, NULL, 's'},
-        {"source", required_argument, NULL, 'S'},
-        {"days", required_argument, NULL, 'd'},
-        {"state", required_argument, NULL, 'x'},
-        {"rescan", no_argument, NULL, 'r'},
-        {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct cmd_common cc = CMD_COMMON_INIT("gaps", usage);
     static const char *const cols[] = {"id",     "source",     "symbol",      "timeframe",
                                        "first",  "last",       "count",       "state",
                                        "reason", "first_seen", "last_checked"};
-    const char *symbol = NULL, *source = NULL;
-    struct gap_query q = {.has_tf = true, .has_since = true};
     struct strbuf err = STRBUF_INIT;
     struct gap_record *recs = NULL;
     size_t nrecs = 0;
-    struct store *st = NULL;
-    bool do_rescan = false;
-    int64_t days = 7;
-    struct settings s;
-    int c, rc;
 
-    while ((c = getopt_long(argc, argv, "s:S:d:x:rf:c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            symbol = optarg;
-            break;
-        case 'S':
-            source = optarg;
-            break;
-        case 'd':
-            if (cmd_parse_int("gaps", "--days", optarg, 1, 36600, &days))
-                return CMD_USAGE;
-            break;
-        case 'x':
-            if (gap_state_parse(optarg, &q.state)) {
-                fprintf(stderr,
-                        "candlekeep gaps: --state '%s' is not open, repairing, filled or "
-                        "unfillable\n",
-                        optarg);
-                return CMD_USAGE;
-            }
-            q.has_state = true;
-            break;
-        case 'r':
-            do_rescan = true;
-            break;
-        default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "candlekeep gaps: %s\n",
-                optind >= argc ? "a timeframe is required" : "too many arguments");
-        usage(stderr);
-        return CMD_USAGE;
-    }
-    if (cmd_parse_timeframe("gaps", argv[optind], &q.tf))
-        return CMD_USAGE;
-
-    rc = cmd_setup(&s, cc.config, "gaps");
-    if (!rc)
-        rc = cmd_resolve_series(&s, "gaps", source, symbol, &q.source, &q.symbol);
-    if (!rc)
-        rc = cmd_open_store(&s, "gaps", &st);
-    if (!rc && do_rescan)
-        rc = rescan(&s, st, q.source, q.symbol, q.tf, days);
-    if (rc)
-        goto out;
-
-    q.since = time_now() - days * 86400;
-    if (store_list_gaps(st, &q, &recs, &nrecs, &err)) {
+    if (store_list_gaps(ck->store, q, &recs, &nrecs, &err)) {
         fprintf(stderr, "candlekeep gaps: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
+        strbuf_release(&err);
+        return CMD_FAIL;
     }
-    struct out_table *t = out_table_new(cc.format, cols, 11);
+    struct out_table *t = out_table_new(ck->format, cols, 11);
     out_table_numeric(t, 0);
     out_table_numeric(t, 6);
     for (size_t i = 0; i < nrecs; i++) {
@@ -173,11 +101,65 @@ int cmd_gaps(int argc, char **argv)
         out_table_row(t, row);
     }
     out_table_flush(t);
-    rc = CMD_OK;
-out:
     gap_records_free(recs, nrecs);
-    store_close(st);
     strbuf_release(&err);
-    settings_release(&s);
-    return rc;
+    return CMD_OK;
+}
+
+int cmd_gaps(int argc, char **argv, struct ck *ck)
+{
+    static const struct option opts[] = {
+        {"symbol", required_argument, NULL, 's'}, {"source", required_argument, NULL, 'S'},
+        {"days", required_argument, NULL, 'd'},   {"state", required_argument, NULL, 'x'},
+        {"rescan", no_argument, NULL, 'r'},       {0},
+    };
+    const char *symbol = NULL, *source = NULL;
+    struct gap_query q = {.has_tf = true, .has_since = true};
+    bool do_rescan = false;
+    int64_t days = 7;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "s:S:d:x:r", opts, NULL)) != -1) {
+        if (c == 's') {
+            symbol = optarg;
+        } else if (c == 'S') {
+            source = optarg;
+        } else if (c == 'd') {
+            if (cmd_parse_int("gaps", "--days", optarg, 1, 36600, &days))
+                return CMD_USAGE;
+        } else if (c == 'x') {
+            if (gap_state_parse(optarg, &q.state)) {
+                fprintf(stderr,
+                        "candlekeep gaps: --state '%s' is not open, repairing, filled or "
+                        "unfillable\n",
+                        optarg);
+                return CMD_USAGE;
+            }
+            q.has_state = true;
+        } else if (c == 'r') {
+            do_rescan = true;
+        } else {
+            cmd_gaps_usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "candlekeep gaps: %s\n",
+                optind >= argc ? "a timeframe is required" : "too many arguments");
+        cmd_gaps_usage(stderr);
+        return CMD_USAGE;
+    }
+    if (cmd_parse_timeframe("gaps", argv[optind], &q.tf))
+        return CMD_USAGE;
+
+    rc = cmd_ready(ck);
+    if (!rc)
+        rc = cmd_resolve_series(&ck->settings, "gaps", source, symbol, &q.source, &q.symbol);
+    /* Only a rescan reads the calendars. */
+    if (!rc && do_rescan && !(rc = cmd_need(ck, CK_NEEDS_FEEDS)))
+        rc = rescan(ck, q.source, q.symbol, q.tf, days);
+    if (rc)
+        return rc;
+    q.since = time_now() - days * 86400;
+    return list_gaps(ck, &q);
 }

@@ -12,7 +12,7 @@
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
-#include "ck/settings.h"
+#include "ck/ck.h"
 #include "health/health.h"
 #include "jobs/table.h"
 #include "store/store.h"
@@ -31,7 +31,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_status_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep status [--format table|json] [--config FILE]\n\n"
                 "Database, daemons, jobs, series freshness and providers, as GET /health\n"
@@ -124,79 +124,76 @@ static void print_table(const struct health_report *r, json_t *root, const char 
     print_series(json_object_get(root, "series"));
 }
 
-/* The report over the job table; `st` NULL: the database is unreachable. */
-static void collect(const struct settings *s, struct store *st, const char *db_error,
-                    struct health_report *r)
+/*
+ * The report over the job table, with the missing periods by the sources'
+ * calendars; ck->store NULL: the database is unreachable. The circuit
+ * breakers are the daemon's, unknown here.
+ */
+static void collect(const struct ck *ck, const char *db_error, struct health_report *r)
 {
+    const struct settings *s = &ck->settings;
     struct strbuf err = STRBUF_INIT;
     struct job_table table;
     job_table_build(s, NULL, &table);
     struct health_config cfg = {
-        .sources = s->sources,
-        .nsources = s->nsources,
+        .settings = s,
         .jobs = job_table_specs(&table),
         .njobs = table.n,
+        .calendars = ck->calendars,
         .store_url = s->storage.url,
     };
     /* A failing query hides only its part, as on /health. */
-    health_collect(&cfg, st, db_error, time_now(), time_wall_ms(), r, &err);
+    health_collect(&cfg, ck->store, db_error, time_now(), time_wall_ms(), r, &err);
     free((void *)cfg.jobs);
     job_table_release(&table);
     strbuf_release(&err);
 }
 
-int cmd_status(int argc, char **argv)
+/* Print the report as --format says; the exit status. */
+static int print_report(const struct health_report *r, enum out_format format)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
-    };
-    struct cmd_common cc = CMD_COMMON_INIT("status", usage);
-    struct strbuf err = STRBUF_INIT;
-    struct store *st = NULL;
-    struct settings settings;
-    struct health_report r;
-    int c, rc;
+    const char *status = !r->reachable        ? "unavailable"
+                         : !r->ndaemons       ? "no daemon running"
+                         : health_degraded(r) ? "degraded"
+                                              : "ok";
+    json_t *root = json_pack("{s:s}", "status", status), *rep = health_report_json(r);
+    json_object_update(root, rep);
+    json_decref(rep);
+    if (format == OUT_JSON) {
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        puts(text);
+        free(text);
+    } else {
+        print_table(r, root, status);
+    }
+    json_decref(root);
+    return r->reachable && r->ndaemons ? CMD_OK : CMD_FAIL;
+}
 
-    while ((c = getopt_long(argc, argv, "f:c:h", opts, NULL)) != -1) {
-        if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-            return rc;
+int cmd_status(int argc, char **argv, struct ck *ck)
+{
+    static const struct option opts[] = {{0}};
+    struct strbuf err = STRBUF_INIT;
+    struct health_report r;
+    int rc;
+
+    if (getopt_long(argc, argv, "", opts, NULL) != -1) {
+        cmd_status_usage(stderr);
+        return CMD_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep status: unexpected argument '%s'\n", argv[optind]);
         return CMD_USAGE;
     }
-    memset(&settings, 0, sizeof(settings));
-    rc = cmd_setup(&settings, cc.config, "status");
+    rc = cmd_ready(ck);
     if (rc)
-        goto out;
-    if (store_open(&st, settings.storage.url, &err)) {
+        return rc;
+    /* An unreachable database is part of the report, not an error. */
+    if (ck_require(ck, CK_NEEDS_STORE, &err))
         redact_message(&err);
-        st = NULL;
-    }
-    collect(&settings, st, err.buf, &r);
-    const char *status = !r.reachable          ? "unavailable"
-                         : !r.ndaemons         ? "no daemon running"
-                         : health_degraded(&r) ? "degraded"
-                                               : "ok";
-    json_t *root = json_pack("{s:s}", "status", status), *rep = health_report_json(&r);
-    json_object_update(root, rep);
-    json_decref(rep);
-    if (cc.format == OUT_JSON) {
-        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        puts(text);
-        free(text);
-    } else {
-        print_table(&r, root, status);
-    }
-    json_decref(root);
-    rc = r.reachable && r.ndaemons ? CMD_OK : CMD_FAIL;
+    collect(ck, err.buf, &r);
+    rc = print_report(&r, ck->format);
     health_report_release(&r);
-out:
-    store_close(st);
-    settings_release(&settings);
     strbuf_release(&err);
     return rc;
 }
