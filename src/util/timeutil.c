@@ -188,6 +188,17 @@ int64_t time_now(void)
     return (int64_t)time(NULL);
 }
 
+int64_t time_now_ms(void)
+{
+    const char *fake = getenv("CANDLEKEEP_NOW");
+    struct timespec ts;
+    int64_t t;
+    if (fake && *fake && !time_parse(fake, &t))
+        return t * 1000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t time_mono_ms(void)
 {
     struct timespec ts;
