@@ -26,11 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_backtests_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep backtests add --name N --params JSON --metrics JSON\n"
                 "       candlekeep backtests list [--since ISO] [--limit N] "
@@ -38,15 +37,6 @@ static void usage(FILE *fp)
                 "Both take --config FILE.\n\n"
                 "Backtest results: a name, the parameters and the metrics as JSON objects\n"
                 "(stored as written), newest first.\n");
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    if (getenv("CANDLEKEEP_NOW"))
-        return time_now() * 1000;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int do_add(struct store *st, const char *name, const char *params, const char *metrics,
@@ -63,7 +53,7 @@ static int do_add(struct store *st, const char *name, const char *params, const 
         strbuf_release(&err);
         return CMD_USAGE;
     }
-    b.created_ms = now_ms();
+    b.created_ms = time_now_ms();
     rc = store_backtest_add(st, &b, &err);
     if (rc) {
         fprintf(stderr, "candlekeep backtests add: %s\n", err.buf);
@@ -132,94 +122,101 @@ static int do_list(struct store *st, const char *since, int64_t limit, enum out_
     return CMD_OK;
 }
 
-int cmd_backtests(int argc, char **argv)
+/* The options of both actions, and which action's were given. */
+struct args {
+    const char *name, *params, *metrics, *since;
+    int64_t limit;
+    bool add_opts, list_opts;
+};
+
+/* Take the options into `a`; CMD_OK, or CMD_USAGE (printed). */
+static int parse_options(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'N'},
-        {"params", required_argument, NULL, 'p'},
-        {"metrics", required_argument, NULL, 'm'},
-        {"since", required_argument, NULL, 's'},
-        {"limit", required_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"name", required_argument, NULL, 'N'},    {"params", required_argument, NULL, 'p'},
+        {"metrics", required_argument, NULL, 'm'}, {"since", required_argument, NULL, 's'},
+        {"limit", required_argument, NULL, 'n'},   {0},
     };
-    struct cmd_common cc = CMD_COMMON_INIT("backtests", usage);
-    const char *name = NULL, *params = NULL, *metrics = NULL, *since = NULL;
-    const char *action;
-    bool add_opts = false, list_opts = false;
-    int64_t limit = 50;
-    struct settings cfg;
-    struct store *st = NULL;
-    int c, rc;
+    int c;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'N':
-            name = optarg;
-            add_opts = true;
+            a->name = optarg;
+            a->add_opts = true;
             break;
         case 'p':
-            params = optarg;
-            add_opts = true;
+            a->params = optarg;
+            a->add_opts = true;
             break;
         case 'm':
-            metrics = optarg;
-            add_opts = true;
+            a->metrics = optarg;
+            a->add_opts = true;
             break;
         case 's':
-            since = optarg;
-            list_opts = true;
+            a->since = optarg;
+            a->list_opts = true;
             break;
         case 'n':
-            if (cmd_parse_int("backtests", "--limit", optarg, 1, 100000, &limit))
+            if (cmd_parse_int("backtests", "--limit", optarg, 1, 100000, &a->limit))
                 return CMD_USAGE;
-            list_opts = true;
+            a->list_opts = true;
             break;
         default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
+            cmd_backtests_usage(stderr);
+            return CMD_USAGE;
         }
     }
+    return CMD_OK;
+}
+
+/* The action after the options, checked against them; NULL after a usage error (printed). */
+static const char *parse_action(int argc, char **argv, const struct args *a)
+{
+    const char *action;
+
     if (optind >= argc) {
         fprintf(stderr, "candlekeep backtests: an action is needed (add, list)\n");
-        usage(stderr);
-        return CMD_USAGE;
+        cmd_backtests_usage(stderr);
+        return NULL;
     }
     action = argv[optind++];
     if (strcmp(action, "add") && strcmp(action, "list")) {
         fprintf(stderr, "candlekeep backtests: unknown action '%s'\n", action);
-        usage(stderr);
-        return CMD_USAGE;
+        cmd_backtests_usage(stderr);
+        return NULL;
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep backtests %s: unexpected argument '%s'\n", action,
                 argv[optind]);
-        return CMD_USAGE;
+        return NULL;
     }
-    if ((!strcmp(action, "add") && list_opts) || (!strcmp(action, "list") && add_opts)) {
+    if ((!strcmp(action, "add") && a->list_opts) || (!strcmp(action, "list") && a->add_opts)) {
         fprintf(stderr, "candlekeep backtests %s: %s\n", action,
-                list_opts && add_opts ? "--name/--params/--metrics are for add, --since/--limit "
-                                        "for list"
-                : add_opts            ? "--name, --params and --metrics are for add"
-                                      : "--since and --limit are for list");
-        return CMD_USAGE;
+                a->list_opts && a->add_opts
+                    ? "--name/--params/--metrics are for add, --since/--limit for list"
+                : a->add_opts ? "--name, --params and --metrics are for add"
+                              : "--since and --limit are for list");
+        return NULL;
     }
+    return action;
+}
 
-    memset(&cfg, 0, sizeof(cfg));
-    rc = cmd_setup(&cfg, cc.config, "backtests");
-    if (!rc)
-        rc = cmd_open_store(&cfg, "backtests", &st);
+int cmd_backtests(int argc, char **argv, struct ck *ck)
+{
+    struct args a = {.limit = 50};
+    const char *action;
+    int rc;
+
+    if (parse_options(argc, argv, &a))
+        return CMD_USAGE;
+    action = parse_action(argc, argv, &a);
+    if (!action)
+        return CMD_USAGE;
+    rc = cmd_ready(ck);
     if (rc)
-        goto out;
+        return rc;
     if (!strcmp(action, "add"))
-        rc = do_add(st, name, params, metrics, cc.format);
-    else
-        rc = do_list(st, since, limit, cc.format);
-out:
-    store_close(st);
-    settings_release(&cfg);
-    return rc;
+        return do_add(ck->store, a.name, a.params, a.metrics, ck->format);
+    return do_list(ck->store, a.since, a.limit, ck->format);
 }

@@ -67,7 +67,7 @@ static int run_digest(struct ck *ck, bool print)
 {
     struct strbuf err = STRBUF_INIT, title = STRBUF_INIT, text = STRBUF_INIT;
     /* The pinnable clock (CANDLEKEEP_NOW), as every command reads it. */
-    int64_t now_ms = time_now() * 1000;
+    int64_t now_ms = time_now_ms();
     struct digest_report r;
     int rc;
 

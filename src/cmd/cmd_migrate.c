@@ -38,7 +38,7 @@
 /* Redraw the bar at most this often. */
 #define BAR_INTERVAL_MS 100
 
-static void usage(FILE *fp)
+void cmd_migrate_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep migrate --from URL --to URL [--force] [--verify-only]\n"
                 "                          [--no-progress]\n\n"
@@ -293,150 +293,181 @@ static int open_side(const char *url, const char *side, bool must_exist, struct 
     return rc;
 }
 
-int cmd_migrate(int argc, char **argv)
+/* What the command line asks for. */
+struct args {
+    const char *from, *to;
+    unsigned flags; /* enum migrate_flags */
+    bool bar;       /* --no-progress not given */
+};
+
+/* Parse the options into `a`; CMD_OK, or CMD_USAGE (printed). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"force", no_argument, NULL, 'F'},
-        {"verify-only", no_argument, NULL, 'V'},
-        {"no-progress", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"from", required_argument, NULL, 'f'},  {"to", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, 'F'},       {"verify-only", no_argument, NULL, 'V'},
+        {"no-progress", no_argument, NULL, 'P'}, {0},
     };
-    const char *from = NULL, *to = NULL;
-    char *from_name = NULL, *to_name = NULL;
-    struct store *src = NULL, *dst = NULL;
-    struct migrate_report rep = {0};
-    struct migrate_opts o = {0};
-    struct strbuf err = STRBUF_INIT, differ = STRBUF_INIT;
-    struct ui ui = {.bar = true};
-    unsigned flags = 0;
-    int64_t t0, t1;
-    int c, rc, mrc;
+    int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            from = optarg;
+            a->from = optarg;
             break;
         case 't':
-            to = optarg;
+            a->to = optarg;
             break;
         case 'F':
-            flags |= MIGRATE_FORCE;
+            a->flags |= MIGRATE_FORCE;
             break;
         case 'V':
-            flags |= MIGRATE_VERIFY_ONLY;
+            a->flags |= MIGRATE_VERIFY_ONLY;
             break;
         case 'P':
-            ui.bar = false;
+            a->bar = false;
             break;
-        case 'h':
-            usage(stdout);
-            return CMD_OK;
         default:
-            usage(stderr);
+            cmd_migrate_usage(stderr);
             return CMD_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep migrate: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
+        cmd_migrate_usage(stderr);
         return CMD_USAGE;
     }
-    if (!from || !to || !*from || !*to) {
+    if (!a->from || !a->to || !*a->from || !*a->to) {
         fprintf(stderr, "candlekeep migrate: both --from and --to are required\n");
-        usage(stderr);
+        cmd_migrate_usage(stderr);
         return CMD_USAGE;
     }
-    from_name = redact_url(from, 0);
-    to_name = redact_url(to, 0);
-    rc = CMD_USAGE;
-    if (!store_url_backend(from) || !store_url_backend(to)) {
+    return CMD_OK;
+}
+
+/* Both URLs name databases, and not the same one; CMD_OK, or CMD_USAGE (printed). */
+static int check_urls(const struct args *a, const char *from_name, const char *to_name)
+{
+    if (!store_url_backend(a->from) || !store_url_backend(a->to)) {
         fprintf(stderr,
                 "candlekeep migrate: '%s' is not a database URL (use sqlite:PATH or "
                 "postgresql://...)\n",
-                store_url_backend(from) ? to_name : from_name);
-        goto out;
+                store_url_backend(a->from) ? to_name : from_name);
+        return CMD_USAGE;
     }
-    if (store_same_database(from, to)) {
+    if (store_same_database(a->from, a->to)) {
         fprintf(stderr, "candlekeep migrate: --from and --to name the same database '%s'\n",
                 from_name);
-        goto out;
+        return CMD_USAGE;
     }
-    ui.bar = ui.bar && isatty(STDERR_FILENO);
+    return CMD_OK;
+}
 
-    rc = open_side(from, "source", true, &src);
-    if (!rc)
-        rc = open_side(to, "target", flags & MIGRATE_VERIFY_ONLY, &dst);
-    if (rc)
-        goto out;
-    warn_live_leases(src, "source", from_name);
-    warn_live_leases(dst, "target", to_name);
+/* Say why migrate_run() failed (`mrc`, `err`) and what to do about it. */
+static void report_failure(int mrc, unsigned flags, const struct strbuf *err)
+{
+    fprintf(stderr, "candlekeep migrate: %s\n", err->buf);
+    if (mrc == CK_ECONFLICT)
+        fprintf(stderr, "candlekeep migrate: copy into an empty database, or pass --force to "
+                        "add to this one\n");
+    else if (!(flags & MIGRATE_VERIFY_ONLY))
+        /* A database that went away may come back; a row it refused will not change. */
+        fprintf(stderr, "candlekeep migrate: the copy is incomplete%s\n",
+                mrc == CK_EIO || mrc == CK_EBUSY || mrc == CK_ETIMEDOUT
+                    ? "; run the same command with --force to finish it"
+                    : "");
+}
 
-    printf("%s %s (%s) %s %s (%s)\n", flags & MIGRATE_VERIFY_ONLY ? "comparing" : "migrating",
-           from_name, store_backend_name(src), flags & MIGRATE_VERIFY_ONLY ? "with" : "to", to_name,
-           store_backend_name(dst));
-    fflush(stdout);
-    o = (struct migrate_opts){
+/* The rows read or copied in `ms`, then the verdict; CMD_OK when every table matches. */
+static int report_result(const struct migrate_report *rep, unsigned flags, int64_t ms)
+{
+    struct strbuf differ = STRBUF_INIT;
+    int64_t rows = 0;
+    char n[32];
+    int bad;
+
+    for (size_t i = 0; i < rep->n; i++)
+        rows += rep->v[i].source.rows;
+    if (flags & MIGRATE_VERIFY_ONLY)
+        printf("read %s rows on each side in %.1f s\n", fmt_count(rows, n), (double)ms / 1000.0);
+    else
+        printf("migrated %s rows in %.1f s, verification included\n", fmt_count(rows, n),
+               (double)ms / 1000.0);
+    bad = print_verdict(rep, &differ);
+    if (bad)
+        fprintf(stderr,
+                "candlekeep migrate: verification failed: table%s %s differ%s between the "
+                "source and the target\n",
+                bad > 1 ? "s" : "", differ.buf, bad > 1 ? "" : "s");
+    else
+        printf("verified: every table matches\n");
+    strbuf_release(&differ);
+    return bad ? CMD_FAIL : CMD_OK;
+}
+
+/* Copy (or compare) the stores `src` and `dst`, showing progress, and give the verdict. */
+static int migrate_stores(const struct args *a, struct store *src, struct store *dst,
+                          const char *from_name, const char *to_name)
+{
+    struct migrate_report rep = {0};
+    struct strbuf err = STRBUF_INIT;
+    struct ui ui = {.bar = a->bar && isatty(STDERR_FILENO)};
+    bool verify = a->flags & MIGRATE_VERIFY_ONLY;
+    struct migrate_opts o = {
         .from = src,
         .to = dst,
         .from_name = from_name,
         .to_name = to_name,
-        .flags = flags,
+        .flags = a->flags,
         .progress = on_progress,
         .progress_arg = &ui,
     };
-    t0 = time_mono_ms();
-    mrc = migrate_run(&o, &rep, &err);
-    t1 = time_mono_ms();
-    erase_bar(&ui);
-    if (mrc) {
-        fprintf(stderr, "candlekeep migrate: %s\n", err.buf);
-        if (mrc == CK_ECONFLICT)
-            fprintf(stderr, "candlekeep migrate: copy into an empty database, or pass --force to "
-                            "add to this one\n");
-        else if (!(flags & MIGRATE_VERIFY_ONLY))
-            /* A database that went away may come back; a row it refused will not change. */
-            fprintf(stderr, "candlekeep migrate: the copy is incomplete%s\n",
-                    mrc == CK_EIO || mrc == CK_EBUSY || mrc == CK_ETIMEDOUT
-                        ? "; run the same command with --force to finish it"
-                        : "");
-        rc = CMD_FAIL;
-        goto out;
-    }
+    int64_t t0, ms;
+    int rc;
 
-    {
-        int64_t rows = 0;
-        char n[32];
-        for (size_t i = 0; i < rep.n; i++)
-            rows += rep.v[i].source.rows;
-        if (flags & MIGRATE_VERIFY_ONLY)
-            printf("read %s rows on each side in %.1f s\n", fmt_count(rows, n),
-                   (double)(t1 - t0) / 1000.0);
-        else
-            printf("migrated %s rows in %.1f s, verification included\n", fmt_count(rows, n),
-                   (double)(t1 - t0) / 1000.0);
-    }
-    c = print_verdict(&rep, &differ);
-    if (c) {
-        fprintf(stderr,
-                "candlekeep migrate: verification failed: table%s %s differ%s between the "
-                "source and the target\n",
-                c > 1 ? "s" : "", differ.buf, c > 1 ? "" : "s");
+    printf("%s %s (%s) %s %s (%s)\n", verify ? "comparing" : "migrating", from_name,
+           store_backend_name(src), verify ? "with" : "to", to_name, store_backend_name(dst));
+    fflush(stdout);
+    t0 = time_mono_ms();
+    rc = migrate_run(&o, &rep, &err);
+    ms = time_mono_ms() - t0;
+    erase_bar(&ui);
+    if (rc) {
+        report_failure(rc, a->flags, &err);
         rc = CMD_FAIL;
     } else {
-        printf("verified: every table matches\n");
-        rc = CMD_OK;
+        rc = report_result(&rep, a->flags, ms);
     }
-out:
     migrate_report_release(&rep);
+    strbuf_release(&err);
+    return rc;
+}
+
+int cmd_migrate(int argc, char **argv, struct ck *ck)
+{
+    struct args a = {.bar = true};
+    struct store *src = NULL, *dst = NULL;
+    char *from_name, *to_name;
+    int rc;
+
+    (void)ck; /* both stores are named on the command line: nothing to build */
+    if (parse_args(argc, argv, &a))
+        return CMD_USAGE;
+    from_name = redact_url(a.from, 0);
+    to_name = redact_url(a.to, 0);
+    rc = check_urls(&a, from_name, to_name);
+    if (!rc)
+        rc = open_side(a.from, "source", true, &src);
+    if (!rc)
+        rc = open_side(a.to, "target", a.flags & MIGRATE_VERIFY_ONLY, &dst);
+    if (!rc) {
+        warn_live_leases(src, "source", from_name);
+        warn_live_leases(dst, "target", to_name);
+        rc = migrate_stores(&a, src, dst, from_name, to_name);
+    }
     store_close(src);
     store_close(dst);
     free(from_name);
     free(to_name);
-    strbuf_release(&err);
-    strbuf_release(&differ);
     return rc;
 }

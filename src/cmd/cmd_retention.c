@@ -23,7 +23,7 @@
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_retention_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: candlekeep retention [--dry-run] [--format table|json|csv] [--config FILE]\n\n"
@@ -80,70 +80,64 @@ static void print_result(const struct retention_result *r, const struct retentio
     out_table_flush(t);
 }
 
-int cmd_retention(int argc, char **argv)
+/* What the run keeps for ever, as "M1 backtests signals outcomes". */
+static void list_kept(const struct retention_result *r, struct strbuf *out)
+{
+    for (int i = 0; i < TF_COUNT; i++)
+        if (!r->prune[i])
+            strbuf_addf(out, "%s ", timeframe_name((enum timeframe)i));
+    if (!r->prune_backtests)
+        strbuf_addstr(out, "backtests ");
+    if (!r->prune_alert_messages)
+        strbuf_addstr(out, "alert_messages ");
+    strbuf_addstr(out, "signals outcomes");
+}
+
+int cmd_retention(int argc, char **argv, struct ck *ck)
 {
     static const struct option opts[] = {
         {"dry-run", no_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'f'},
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
         {0},
     };
-    struct cmd_common cc = CMD_COMMON_INIT("retention", usage);
     struct strbuf err = STRBUF_INIT, kept = STRBUF_INIT, sum = STRBUF_INIT;
     struct retention_result r;
-    struct store *st = NULL;
     bool dry_run = false;
-    struct settings s;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "nf:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             dry_run = true;
             break;
         default:
-            if ((rc = cmd_common_option(&cc, c, optarg)) != CMD_CONTINUE)
-                return rc;
-            break;
+            cmd_retention_usage(stderr);
+            return CMD_USAGE;
         }
     }
     if (optind != argc) {
         fprintf(stderr, "candlekeep retention: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
+        cmd_retention_usage(stderr);
         return CMD_USAGE;
     }
 
-    rc = cmd_setup(&s, cc.config, "retention");
-    if (!rc)
-        rc = cmd_open_store(&s, "retention", &st);
+    rc = cmd_ready(ck);
     if (rc)
-        goto out;
-
-    rc = retention_run(st, &s.retention, time_now(), dry_run, NULL, NULL, &r, &err);
+        return rc;
+    rc = retention_run(ck->store, &ck->settings.retention, time_now(), dry_run, NULL, NULL, &r,
+                       &err);
     /* What went before a failure went: show it either way. */
-    print_result(&r, &s.retention, cc.format);
+    print_result(&r, &ck->settings.retention, ck->format);
     retention_summary(&r, &sum);
-    for (int i = 0; i < TF_COUNT; i++)
-        if (!r.prune[i])
-            strbuf_addf(&kept, "%s ", timeframe_name((enum timeframe)i));
-    if (!r.prune_backtests)
-        strbuf_addstr(&kept, "backtests ");
-    if (!r.prune_alert_messages)
-        strbuf_addstr(&kept, "alert_messages ");
-    strbuf_addstr(&kept, "signals outcomes");
+    list_kept(&r, &kept);
     if (rc) {
         fprintf(stderr, "candlekeep retention: %s (%s)\n", err.buf, sum.buf);
         rc = CMD_FAIL;
-        goto out;
+    } else {
+        fprintf(stderr, "%s; kept for ever: %s\n", sum.buf, kept.buf);
+        rc = CMD_OK;
     }
-    fprintf(stderr, "%s; kept for ever: %s\n", sum.buf, kept.buf);
-    rc = CMD_OK;
-out:
-    store_close(st);
     strbuf_release(&err);
     strbuf_release(&kept);
     strbuf_release(&sum);
-    settings_release(&s);
     return rc;
 }

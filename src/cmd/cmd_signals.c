@@ -35,11 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/banned.h"
 
-static void usage(FILE *fp)
+void cmd_signals_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep signals add --symbol S --timeframe TF --direction long|short\n"
                 "                              --entry P --stop-loss P --take-profit P\n"
@@ -74,10 +73,8 @@ enum opt_id {
     O_STATUS,
     O_SINCE,
     O_LIMIT,
-    O_FORMAT,
     O_RECEIVER,
-    O_CONFIG,
-    O_HELP,
+    O_END,
 };
 
 static const struct option opts[] = {
@@ -95,10 +92,7 @@ static const struct option opts[] = {
     {"status", required_argument, NULL, O_STATUS},
     {"since", required_argument, NULL, O_SINCE},
     {"limit", required_argument, NULL, O_LIMIT},
-    {"format", required_argument, NULL, O_FORMAT},
     {"receiver", required_argument, NULL, O_RECEIVER},
-    {"config", required_argument, NULL, O_CONFIG},
-    {"help", no_argument, NULL, O_HELP},
     {0},
 };
 
@@ -112,8 +106,6 @@ static const char *opt_actions(int id)
     case O_SINCE:
     case O_LIMIT:
         return " list ";
-    case O_FORMAT:
-        return " list show ";
     case O_RECEIVER:
         return " redeliver ";
     default:
@@ -161,15 +153,6 @@ static void print_field_error(const char *msg)
         fprintf(stderr, "candlekeep signals add: %s\n", msg);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    if (getenv("CANDLEKEEP_NOW"))
-        return time_now() * 1000;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void print_json(json_t *j)
 {
     char *text = signal_dump_json(j, true, NULL);
@@ -201,7 +184,7 @@ static int do_add(struct store *st, struct settings *cfg, const struct args *a)
     struct strbuf err = STRBUF_INIT;
     struct signal s;
     bool existed = false;
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     int rc;
 
     if (a->key && signal_check_key(a->key, "--id", &err)) {
@@ -250,11 +233,41 @@ out:
     return rc;
 }
 
-static int do_list(struct store *st, const struct args *a)
+/* Signals `v[0..n)` as records in format `fmt` (not JSON). */
+static void print_list(const struct signal *v, size_t n, enum out_format fmt)
 {
     static const char *const cols[] = {"id",          "created_at", "source",     "symbol",
                                        "timeframe",   "direction",  "entry",      "stop_loss",
                                        "take_profit", "status",     "expires_at", "note"};
+    struct out_table *t = out_table_new(fmt, cols, ARRAY_SIZE(cols));
+
+    for (size_t i = 0; i < n; i++) {
+        char created[TIME_BUFSZ], expires[TIME_BUFSZ];
+        char e[PRICE_BUFSZ], sl[PRICE_BUFSZ], tp[PRICE_BUFSZ];
+        price_format(v[i].entry, e);
+        price_format(v[i].stop_loss, sl);
+        price_format(v[i].take_profit, tp);
+        fmt_ms(v[i].created_ms, created);
+        fmt_ms(v[i].expires_ms, expires);
+        const char *row[] = {v[i].id,
+                             created,
+                             v[i].source,
+                             v[i].symbol,
+                             timeframe_name(v[i].tf),
+                             signal_direction_name(v[i].direction),
+                             e,
+                             sl,
+                             tp,
+                             signal_status_name(v[i].status),
+                             v[i].expires_ms ? expires : NULL,
+                             v[i].note};
+        out_table_row(t, row);
+    }
+    out_table_flush(t);
+}
+
+static int do_list(struct store *st, const struct args *a)
+{
     struct strbuf err = STRBUF_INIT;
     struct signal_query q = {.limit = (size_t)a->limit};
     enum signal_status status;
@@ -290,30 +303,7 @@ static int do_list(struct store *st, const struct args *a)
         print_json(arr);
         json_decref(arr);
     } else {
-        struct out_table *t = out_table_new(a->fmt, cols, ARRAY_SIZE(cols));
-        for (size_t i = 0; i < n; i++) {
-            char created[TIME_BUFSZ], expires[TIME_BUFSZ];
-            char e[PRICE_BUFSZ], sl[PRICE_BUFSZ], tp[PRICE_BUFSZ];
-            price_format(v[i].entry, e);
-            price_format(v[i].stop_loss, sl);
-            price_format(v[i].take_profit, tp);
-            fmt_ms(v[i].created_ms, created);
-            fmt_ms(v[i].expires_ms, expires);
-            const char *row[] = {v[i].id,
-                                 created,
-                                 v[i].source,
-                                 v[i].symbol,
-                                 timeframe_name(v[i].tf),
-                                 signal_direction_name(v[i].direction),
-                                 e,
-                                 sl,
-                                 tp,
-                                 signal_status_name(v[i].status),
-                                 v[i].expires_ms ? expires : NULL,
-                                 v[i].note};
-            out_table_row(t, row);
-        }
-        out_table_flush(t);
+        print_list(v, n, a->fmt);
     }
     signals_free(v, n);
     strbuf_release(&err);
@@ -408,7 +398,7 @@ static int do_redeliver(struct store *st, const struct args *a)
     int rc = store_signal_get(st, a->id, &s, &err);
 
     if (!rc)
-        rc = store_delivery_requeue(st, a->id, a->receiver, now_ms(), &n, &err);
+        rc = store_delivery_requeue(st, a->id, a->receiver, time_now_ms(), &n, &err);
     if (rc) {
         fprintf(stderr, "candlekeep signals redeliver: %s\n", err.buf);
         strbuf_release(&err);
@@ -427,7 +417,8 @@ static int do_redeliver(struct store *st, const struct args *a)
 static int do_cancel(struct store *st, const struct args *a)
 {
     struct strbuf err = STRBUF_INIT;
-    int rc = store_signal_set_status(st, a->id, SIGNAL_ACTIVE, SIGNAL_CANCELLED, now_ms(), &err);
+    int rc =
+        store_signal_set_status(st, a->id, SIGNAL_ACTIVE, SIGNAL_CANCELLED, time_now_ms(), &err);
     if (rc) {
         fprintf(stderr, "candlekeep signals cancel: %s\n", err.buf);
         strbuf_release(&err);
@@ -438,136 +429,134 @@ static int do_cancel(struct store *st, const struct args *a)
     return CMD_OK;
 }
 
-int cmd_signals(int argc, char **argv)
+/* Where the value of option `id` goes; NULL for --limit, a number. */
+static const char **option_slot(struct args *a, int id)
 {
-    static const char *const actions[] = {"add", "list", "show", "redeliver", "cancel"};
-    struct args a = {.limit = 50, .fmt = OUT_TABLE};
-    const char *config = NULL, *action = NULL;
-    int used[O_HELP - O_SYMBOL + 1] = {0};
-    struct settings cfg;
-    struct store *st = NULL;
-    bool known = false;
-    int c, rc;
+    switch (id) {
+    case O_SYMBOL:
+        return &a->f.symbol;
+    case O_TIMEFRAME:
+        return &a->f.timeframe;
+    case O_DIRECTION:
+        return &a->f.direction;
+    case O_ENTRY:
+        return &a->f.entry;
+    case O_STOP_LOSS:
+        return &a->f.stop_loss;
+    case O_TAKE_PROFIT:
+        return &a->f.take_profit;
+    case O_SOURCE:
+        return &a->f.source;
+    case O_EXPIRES:
+        return &a->f.expires_at;
+    case O_TTL:
+        return &a->f.ttl;
+    case O_NOTE:
+        return &a->f.note;
+    case O_ID:
+        return &a->key;
+    case O_STATUS:
+        return &a->status;
+    case O_SINCE:
+        return &a->since;
+    case O_RECEIVER:
+        return &a->receiver;
+    default:
+        return NULL;
+    }
+}
+
+/* Take the options into `a`, marking each in `used`; CMD_OK, or CMD_USAGE (printed). */
+static int parse_options(int argc, char **argv, struct args *a, bool *used)
+{
+    int c;
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c >= O_SYMBOL && c <= O_HELP)
-            used[c - O_SYMBOL] = 1;
-        switch (c) {
-        case O_SYMBOL:
-            a.f.symbol = optarg;
-            break;
-        case O_TIMEFRAME:
-            a.f.timeframe = optarg;
-            break;
-        case O_DIRECTION:
-            a.f.direction = optarg;
-            break;
-        case O_ENTRY:
-            a.f.entry = optarg;
-            break;
-        case O_STOP_LOSS:
-            a.f.stop_loss = optarg;
-            break;
-        case O_TAKE_PROFIT:
-            a.f.take_profit = optarg;
-            break;
-        case O_SOURCE:
-            a.f.source = optarg;
-            break;
-        case O_EXPIRES:
-            a.f.expires_at = optarg;
-            break;
-        case O_TTL:
-            a.f.ttl = optarg;
-            break;
-        case O_NOTE:
-            a.f.note = optarg;
-            break;
-        case O_ID:
-            a.key = optarg;
-            break;
-        case O_STATUS:
-            a.status = optarg;
-            break;
-        case O_SINCE:
-            a.since = optarg;
-            break;
-        case O_LIMIT:
-            if (cmd_parse_int("signals", "--limit", optarg, 1, 100000, &a.limit))
-                return CMD_USAGE;
-            break;
-        case O_FORMAT:
-            if (cmd_parse_format("signals", optarg, &a.fmt))
-                return CMD_USAGE;
-            break;
-        case O_RECEIVER:
-            a.receiver = optarg;
-            break;
-        case O_CONFIG:
-            config = optarg;
-            break;
-        case O_HELP:
-            usage(stdout);
-            return CMD_OK;
-        default:
-            usage(stderr);
+        if (c < O_SYMBOL || c >= O_END) {
+            cmd_signals_usage(stderr);
             return CMD_USAGE;
         }
+        used[c - O_SYMBOL] = true;
+        if (c != O_LIMIT)
+            *option_slot(a, c) = optarg;
+        else if (cmd_parse_int("signals", "--limit", optarg, 1, 100000, &a->limit))
+            return CMD_USAGE;
     }
+    return CMD_OK;
+}
+
+/*
+ * The action after the options, with the signal id the action takes
+ * (a->id), checked against the options `used`; NULL after a usage error
+ * (printed).
+ */
+static const char *parse_action(int argc, char **argv, const bool *used, struct args *a)
+{
+    static const char *const actions[] = {"add", "list", "show", "redeliver", "cancel"};
+    const char *action;
+    char word[32];
+    bool known = false;
+
     if (optind >= argc) {
         fprintf(stderr, "candlekeep signals: an action is needed (add, list, show, redeliver, "
                         "cancel)\n");
-        usage(stderr);
-        return CMD_USAGE;
+        cmd_signals_usage(stderr);
+        return NULL;
     }
     action = argv[optind++];
     for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
         known = known || !strcmp(action, actions[i]);
     if (!known) {
         fprintf(stderr, "candlekeep signals: unknown action '%s'\n", action);
-        usage(stderr);
-        return CMD_USAGE;
+        cmd_signals_usage(stderr);
+        return NULL;
     }
-    for (int id = O_SYMBOL; id <= O_HELP; id++) {
+    snprintf(word, sizeof(word), " %s ", action);
+    for (int id = O_SYMBOL; id < O_END; id++) {
         const char *acts = opt_actions(id);
-        char word[32];
-        snprintf(word, sizeof(word), " %s ", action);
         if (used[id - O_SYMBOL] && strcmp(acts, "*") && !strstr(acts, word)) {
             fprintf(stderr, "candlekeep signals %s: option --%s does not apply here\n", action,
                     opt_name(id));
-            return CMD_USAGE;
+            return NULL;
         }
     }
     if (strcmp(action, "add") && strcmp(action, "list")) {
         if (optind >= argc) {
             fprintf(stderr, "candlekeep signals %s: a signal id is required\n", action);
-            return CMD_USAGE;
+            return NULL;
         }
-        a.id = argv[optind++];
+        a->id = argv[optind++];
     }
     if (optind < argc) {
         fprintf(stderr, "candlekeep signals %s: unexpected argument '%s'\n", action, argv[optind]);
-        return CMD_USAGE;
+        return NULL;
     }
+    return action;
+}
 
-    memset(&cfg, 0, sizeof(cfg));
-    rc = cmd_setup(&cfg, config, "signals");
-    if (!rc)
-        rc = cmd_open_store(&cfg, "signals", &st);
+int cmd_signals(int argc, char **argv, struct ck *ck)
+{
+    struct args a = {.limit = 50};
+    bool used[O_END - O_SYMBOL] = {0};
+    const char *action;
+    int rc;
+
+    if (parse_options(argc, argv, &a, used))
+        return CMD_USAGE;
+    action = parse_action(argc, argv, used, &a);
+    if (!action)
+        return CMD_USAGE;
+    a.fmt = ck->format;
+    rc = cmd_ready(ck);
     if (rc)
-        goto out;
+        return rc;
     if (!strcmp(action, "add"))
-        rc = do_add(st, &cfg, &a);
-    else if (!strcmp(action, "list"))
-        rc = do_list(st, &a);
-    else if (!strcmp(action, "show"))
-        rc = do_show(st, &a);
-    else if (!strcmp(action, "redeliver"))
-        rc = do_redeliver(st, &a);
-    else
-        rc = do_cancel(st, &a);
-out:
-    store_close(st);
-    settings_release(&cfg);
-    return rc;
+        return do_add(ck->store, &ck->settings, &a);
+    if (!strcmp(action, "list"))
+        return do_list(ck->store, &a);
+    if (!strcmp(action, "show"))
+        return do_show(ck->store, &a);
+    if (!strcmp(action, "redeliver"))
+        return do_redeliver(ck->store, &a);
+    return do_cancel(ck->store, &a);
 }

@@ -49,6 +49,8 @@ void time_format_date(int64_t t, char buf[TIME_BUFSZ]);
 
 /* Wall-clock now in Unix seconds; honours CANDLEKEEP_NOW (ISO 8601) for replay and tests. */
 int64_t time_now(void);
+/* time_now() in Unix milliseconds: the wall clock's, or CANDLEKEEP_NOW's whole second. */
+int64_t time_now_ms(void);
 /*
  * Wall-clock now in Unix milliseconds, never pinned: the time of leases,
  * budgets, bans, job runs and log lines, which must agree with other

@@ -20,6 +20,7 @@
 #include "testutil.h"
 
 #include "alert/alert.h"
+#include "jobs/table.h"
 #include "jobs/watch.h"
 #include "health/rules.h"
 #include "ck/ck.h"
@@ -28,7 +29,6 @@
 #include "resilience/ratelimit.h"
 #include "sched/sched.h"
 #include "store/store.h"
-#include "util/config.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -218,7 +218,6 @@ struct world {
 
 static void world_open(struct world *w)
 {
-    struct config_report rep = CONFIG_REPORT_INIT;
     char *ini = test_tmpfile(".ini"), *url = test_store_url();
     FILE *fp = fopen(ini, "w");
     static unsigned seq;
@@ -236,10 +235,10 @@ static void world_open(struct world *w)
             "[alerts]\nfailure_threshold = 3\ncooldown = 0\nrepeat_interval = 0\n",
             url, w->src);
     fclose(fp);
-    if (settings_load(&w->app.settings, ini, &rep))
-        fail_msg("settings: %s", rep.text.buf);
-    config_report_release(&rep);
-    CHECK_OK(ck_init(&w->app, &w->err), &w->err);
+    /* The settings and a feed per source, as the daemon builds them. */
+    ck_init(&w->app, "test", ini, OUT_TABLE, CK_NEEDS_FEEDS);
+    CHECK_OK(ck_require(&w->app, CK_NEEDS_FEEDS, &w->err), &w->err);
+    w->app.config_path = NULL; /* read once; `ini` is freed below */
     CHECK_OK(store_open(&w->st, url, &w->err), &w->err);
     w->app.alerts = alert_manager_new(&w->app.settings, NULL, 0, NULL, NULL, "test");
     struct sched_config cfg = {
@@ -253,7 +252,7 @@ static void world_open(struct world *w)
     w->sched = sched_new(&cfg, &w->err);
     assert_non_null(w->sched);
     w->app.sched = w->sched;
-    CHECK_OK(ck_register_jobs(&w->app, w->sched, &w->err), &w->err);
+    CHECK_OK(jobs_register(&w->app, w->sched, &w->err), &w->err);
     /* The timer thread runs (as in the daemon): breakers and overdue jobs are looked at. */
     CHECK_OK(sched_start(w->sched, &w->err), &w->err);
     for (int i = 0; i < 500 && !sched_is_running(w->sched); i++)
@@ -266,9 +265,8 @@ static void world_open(struct world *w)
 static void world_close(struct world *w)
 {
     sched_free(w->sched);
-    alert_manager_free(w->app.alerts);
     store_close(w->st);
-    ck_release(&w->app);
+    ck_release(&w->app); /* and the alert manager with it */
     strbuf_release(&w->err);
 }
 
