@@ -57,6 +57,7 @@
  */
 #include "api/api_internal.h"
 
+#include "ck/settings.h"
 #include "health/health.h"
 #include "jobs/table.h"
 #include "store/store.h"

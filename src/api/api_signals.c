@@ -28,6 +28,7 @@
 #include "api/api_internal.h"
 
 #include "ck/settings.h"
+
 #include "signal/signal.h"
 #include "store/signals.h"
 #include "util/error.h"

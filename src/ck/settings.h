@@ -159,6 +159,9 @@ typedef void settings_show_fn(const char *section, const char *key, enum config_
                               const char *value, void *arg);
 void settings_show(const struct settings *s, settings_show_fn *fn, void *arg);
 
+/* What signals are checked against and delivered to: `s`'s sources and receivers (borrowed). */
+struct signal_config settings_signal_config(const struct settings *s);
+
 /* Register every secret of `s` with the redactor (util/redact.h). */
 void settings_register_secrets(const struct settings *s);
 

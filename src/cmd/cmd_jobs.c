@@ -101,7 +101,8 @@ static int do_list(struct store *st, const struct settings *set, const struct jo
     struct out_table *tab = out_table_new(fmt, cols, 8);
     struct health_report r;
     struct health_config cfg = {
-        .settings = set,
+        .sources = set->sources,
+        .nsources = set->nsources,
         .jobs = job_table_specs(t),
         .njobs = t->n,
         .store_url = set->storage.url,

@@ -185,6 +185,7 @@ static int do_add(struct store *st, struct settings *cfg, const struct args *a)
     struct signal s;
     bool existed = false;
     int64_t now = time_now_ms();
+    struct signal_config sc = settings_signal_config(cfg);
     int rc;
 
     if (a->key && signal_check_key(a->key, "--id", &err)) {
@@ -192,13 +193,13 @@ static int do_add(struct store *st, struct settings *cfg, const struct args *a)
         strbuf_release(&err);
         return CMD_USAGE;
     }
-    rc = signal_validate(&a->f, cfg, now, &s, &err);
+    rc = signal_validate(&a->f, &sc, now, &s, &err);
     if (rc) {
         print_field_error(err.buf);
         rc = CMD_USAGE;
         goto out;
     }
-    rc = signal_create(st, cfg, &s, a->key, now, &existed, &err);
+    rc = signal_create(st, &sc, &s, a->key, now, &existed, &err);
     if (rc == CK_ECONFLICT && a->key) {
         fprintf(stderr, "candlekeep signals add: --id: %s\n", err.buf);
         rc = CMD_FAIL;

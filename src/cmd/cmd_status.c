@@ -136,7 +136,8 @@ static void collect(const struct ck *ck, const char *db_error, struct health_rep
     struct job_table table;
     job_table_build(s, NULL, &table);
     struct health_config cfg = {
-        .settings = s,
+        .sources = s->sources,
+        .nsources = s->nsources,
         .jobs = job_table_specs(&table),
         .njobs = table.n,
         .calendars = ck->calendars,

@@ -29,6 +29,7 @@
 #include "health/rules.h"
 #include "resilience/ratelimit.h"
 #include "sched/sched.h"
+#include "source/source_settings.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"

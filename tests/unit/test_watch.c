@@ -240,7 +240,8 @@ static void world_open(struct world *w)
     CHECK_OK(ck_require(&w->app, CK_NEEDS_FEEDS, &w->err), &w->err);
     w->app.config_path = NULL; /* read once; `ini` is freed below */
     CHECK_OK(store_open(&w->st, url, &w->err), &w->err);
-    w->app.alerts = alert_manager_new(&w->app.settings, NULL, 0, NULL, NULL, "test");
+    w->app.alerts = alert_manager_new(&w->app.settings.alerts, &w->app.settings.retry, NULL, 0,
+                                      NULL, NULL, "test");
     struct sched_config cfg = {
         .store_url = url,
         .instance = "test",
