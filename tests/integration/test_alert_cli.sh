@@ -15,7 +15,7 @@ HOOK_SECRET="hook-SECRET-4711"
 python3 "$CK_SOURCE_DIR/tests/helpers/fake_telegram.py" --port-file "$T/tg.port" \
     --token "$TOKEN" 2>"$T/fake_tg.log" &
 FAKE_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$T/tg.port" ] && break; sleep 0.05; done
+wait_for 10 test -s "$T/tg.port" || :
 [ -s "$T/tg.port" ] || { echo "fake Telegram did not start" >&2; cat "$T/fake_tg.log" >&2; exit 1; }
 TG_URL="http://127.0.0.1:$(cat "$T/tg.port")"
 
