@@ -4,6 +4,7 @@
 # error and the other still delivers; nothing configured is a clear exit 1;
 # a refused token is an error that never shows the token, nor does any
 # other output.
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 cd "$T"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_CONFIG OPS_TELEGRAM_BOT_TOKEN OPS_TELEGRAM_CHAT_ID

@@ -3,6 +3,7 @@
 # filtered by state and limited; usage errors exit 2 naming the option; a
 # database that cannot be opened exits 1. The rows are written with
 # python's sqlite3 as the alert manager writes them (times in Unix ms).
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 cd "$T"
 unset DATABASE_URL CANDLEKEEP_CONFIG

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The command line: usage errors exit 2 with a message naming the problem,
 # --help exits 0, config check reports file:line: key.
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 cd "$T"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_CONFIG

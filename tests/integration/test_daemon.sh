@@ -3,6 +3,7 @@
 # real store, driven through its HTTP API and the CLI; shutdown on SIGTERM
 # in the middle of a job; a second daemon on one SQLite file refused.
 # ck-test: pg
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 
 KEY="sk-daemon-5e6f7a8b9c"

@@ -10,6 +10,7 @@
 # to a slow receiver loses nothing and repeats nothing but under the same
 # webhook-id. Operator messages go to the fake Telegram.
 # ck-test: pg
+# ck-test: smoke-pg
 source "$(dirname "$0")/lib.sh"
 
 # outbox_idle: the alert outbox holds nothing waiting to be sent.

@@ -96,17 +96,14 @@ check "the 400 names the header" body_has "Idempotency-Key"
 
 # --- every bad body: 4xx naming the problem, nothing stored ---
 BEFORE=$(nsignals)
-bad() { # bad CODE NEEDLE BODY
+# refused CODE NEEDLE BODY: POST /signals with BODY is CODE, the answer names NEEDLE.
+refused() {
     local code=$1 needle=$2 body=$3 got
     got=$(post_signal -d "$body")
-    if [ "$got" = "$code" ] && grep -qF -- "$needle" "$T/body"; then
-        pass "bad body ($needle) is $code"
-    else
-        echo "got $got: $(cat "$T/body"); wanted $code with '$needle'" >"$T/err"
-        : >"$T/out"
-        fail "bad body ($needle) is $code"
-    fi
+    [ "$got" = "$code" ] && grep -qF -- "$needle" "$T/body" ||
+        { echo "got $got: $(cat "$T/body"); wanted $code with '$needle'" >&2; return 1; }
 }
+bad() { check "bad body ($2) is $1" refused "$@"; }
 bad 422 "symbol: missing" '{"timeframe":"M15","direction":"long","entry":"1","stop_loss":"0.5","take_profit":"2"}'
 bad 422 "timeframe: missing" '{"symbol":"XAU/USD","direction":"long","entry":"1","stop_loss":"0.5","take_profit":"2"}'
 bad 422 "direction: missing" '{"symbol":"XAU/USD","timeframe":"M15","entry":"1","stop_loss":"0.5","take_profit":"2"}'
