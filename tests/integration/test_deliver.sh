@@ -13,15 +13,23 @@
 # ck-test: smoke-pg
 source "$(dirname "$0")/lib.sh"
 
-# outbox_idle: the alert outbox holds no "New signal" notice waiting to be
-# sent (other messages may wait out a retry after Telegram's 429).
+# outbox_idle ID...: the alert outbox holds no "New signal" notice of these
+# signals waiting to be sent.
+about() { local i c="AND (false"; for i in "$@"; do c="$c OR details LIKE '%$i%'"; done; echo "$c)"; }
 if [ -n "${CK_TEST_STORE_URL:-}" ]; then
     PSQL=$(command -v psql 2>/dev/null || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)
-    outbox_pending() { "$PSQL" "$STORE_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM alert_outbox WHERE status = 'pending' AND title LIKE 'New signal%'"; }
+    outbox_pending() { "$PSQL" "$STORE_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM alert_outbox WHERE status = 'pending' AND title LIKE 'New signal%' $(about "$@")"; }
 else
-    outbox_pending() { py "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=30).execute(\"SELECT count(*) FROM alert_outbox WHERE status = 'pending' AND title LIKE 'New signal%'\").fetchone()[0])" "${STORE_URL#sqlite:}"; }
+    outbox_pending() { py "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=30).execute(sys.argv[2]).fetchone()[0])" "${STORE_URL#sqlite:}" "SELECT count(*) FROM alert_outbox WHERE status = 'pending' AND title LIKE 'New signal%' $(about "$@")"; }
 fi
-outbox_idle() { local n; n=$(outbox_pending) && [ "$n" = 0 ]; }
+outbox_dump() {
+    if [ -n "${CK_TEST_STORE_URL:-}" ]; then
+        "$PSQL" "$STORE_URL" -X -q -A -t -c "SELECT id, alert_key, kind, title, status, attempts, last_error, replace(details, chr(10), ' ') FROM alert_outbox WHERE status = 'pending'"
+    else
+        py "import sqlite3,sys; [print(r) for r in sqlite3.connect(sys.argv[1]).execute(\"SELECT id, alert_key, kind, title, status, attempts, last_error, details FROM alert_outbox WHERE status = 'pending'\")]" "${STORE_URL#sqlite:}"
+    fi
+}
+outbox_idle() { local n; n=$(outbox_pending "$@") && [ "$n" = 0 ]; }
 # notices_each OP ID...: every signal got OP ("ge" at least, "eq" exactly) one
 # "New signal" message on Telegram.
 notices_each() {
@@ -35,7 +43,11 @@ assert all((v>=1) if op=='ge' else (v==1) for v in n.values()), n" "$@"
 # one_notice_each ID...: every signal (all settled) got exactly one "New
 # signal" message. They leave at Telegram's pace (a message a second per chat
 # and daemon): wait until each has one and the outbox is empty, then count.
-one_notice_each() { wait_for 60 notices_each ge "$@" 2>/dev/null && wait_for 60 outbox_idle && notices_each eq "$@"; }
+one_notice_each() {
+    wait_for 60 notices_each ge "$@" 2>/dev/null || { notices_each ge "$@"; echo "not every signal got its notice in 60 s" >&2; return 1; }
+    wait_for 60 outbox_idle "$@" || { echo "notices still waiting in the outbox: $(outbox_pending "$@")" >&2; outbox_dump >&2; return 1; }
+    notices_each eq "$@"
+}
 
 free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 PORT=$(free_port)
