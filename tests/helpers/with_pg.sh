@@ -1,13 +1,18 @@
 #!/bin/sh
 # Run a store-backed test against the throwaway PostgreSQL that `make test`
 # starts (CK_TEST_PG_URL). Without one, the test is skipped (exit 77) and
-# says so; `make test` always provides one, so it never skips there.
+# says so, except under `make test` (CK_TEST_PG_REQUIRED=1): there a test
+# that needs PostgreSQL and gets none fails.
 #
 # Each test gets a database of its own, created here and dropped when it
 # ends, as each SQLite run gets a file of its own: a test may then count
 # every job or series in the store (the daemon's /health does) without
 # seeing those of the tests running next to it.
 if [ -z "${CK_TEST_PG_URL:-}" ]; then
+    if [ -n "${CK_TEST_PG_REQUIRED:-}" ]; then
+        echo "with_pg: CK_TEST_PG_URL is not set, and this test needs PostgreSQL" >&2
+        exit 1
+    fi
     echo "skipped: CK_TEST_PG_URL is not set (run 'make test' to start PostgreSQL)" >&2
     exit 77
 fi

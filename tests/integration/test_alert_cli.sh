@@ -4,6 +4,7 @@
 # error and the other still delivers; nothing configured is a clear exit 1;
 # a refused token is an error that never shows the token, nor does any
 # other output.
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 cd "$T"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_CONFIG OPS_TELEGRAM_BOT_TOKEN OPS_TELEGRAM_CHAT_ID
@@ -15,7 +16,7 @@ HOOK_SECRET="hook-SECRET-4711"
 python3 "$CK_SOURCE_DIR/tests/helpers/fake_telegram.py" --port-file "$T/tg.port" \
     --token "$TOKEN" 2>"$T/fake_tg.log" &
 FAKE_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$T/tg.port" ] && break; sleep 0.05; done
+wait_for 10 test -s "$T/tg.port" || :
 [ -s "$T/tg.port" ] || { echo "fake Telegram did not start" >&2; cat "$T/fake_tg.log" >&2; exit 1; }
 TG_URL="http://127.0.0.1:$(cat "$T/tg.port")"
 

@@ -10,24 +10,43 @@
 # to a slow receiver loses nothing and repeats nothing but under the same
 # webhook-id. Operator messages go to the fake Telegram.
 # ck-test: pg
+# ck-test: smoke-pg
 source "$(dirname "$0")/lib.sh"
 
-# one_notice_each ID...: every signal got exactly one "New signal" message on
-# Telegram. They leave at Telegram's pace (a message a second per chat and
-# daemon), so wait for them, then a little longer in case a second comes.
-one_notice_each() {
+# outbox_idle ID...: the alert outbox holds no "New signal" notice of these
+# signals waiting to be sent.
+about() { local i c="AND (false"; for i in "$@"; do c="$c OR details LIKE '%$i%'"; done; echo "$c)"; }
+if [ -n "${CK_TEST_STORE_URL:-}" ]; then
+    PSQL=$(command -v psql 2>/dev/null || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)
+    outbox_pending() { "$PSQL" "$STORE_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM alert_outbox WHERE status = 'pending' AND title LIKE 'New signal%' $(about "$@")"; }
+else
+    outbox_pending() { py "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=30).execute(sys.argv[2]).fetchone()[0])" "${STORE_URL#sqlite:}" "SELECT count(*) FROM alert_outbox WHERE status = 'pending' AND title LIKE 'New signal%' $(about "$@")"; }
+fi
+outbox_dump() {
+    if [ -n "${CK_TEST_STORE_URL:-}" ]; then
+        "$PSQL" "$STORE_URL" -X -q -A -t -c "SELECT id, alert_key, kind, title, status, attempts, last_error, replace(details, chr(10), ' ') FROM alert_outbox WHERE status = 'pending'"
+    else
+        py "import sqlite3,sys; [print(r) for r in sqlite3.connect(sys.argv[1]).execute(\"SELECT id, alert_key, kind, title, status, attempts, last_error, details FROM alert_outbox WHERE status = 'pending'\")]" "${STORE_URL#sqlite:}"
+    fi
+}
+outbox_idle() { local n; n=$(outbox_pending "$@") && [ "$n" = 0 ]; }
+# notices_each OP ID...: every signal got OP ("ge" at least, "eq" exactly) one
+# "New signal" message on Telegram.
+notices_each() {
     py "
-import json,time,urllib.request,sys
-ids=sys.argv[1:]
-def counts():
-    msgs=json.load(urllib.request.urlopen('$TG/__messages'))
-    return {i: len([m for m in msgs if 'New signal' in m['plain'] and i in m['plain']]) for i in ids}
-deadline=time.time()+60
-while not all(counts().values()) and time.time()<deadline:
-    time.sleep(0.5)
-time.sleep(2)
-n=counts()
-assert all(v==1 for v in n.values()), n" "$@"
+import json,urllib.request,sys
+op,ids=sys.argv[1],sys.argv[2:]
+msgs=json.load(urllib.request.urlopen('$TG/__messages'))
+n={i: len([m for m in msgs if 'New signal' in m['plain'] and i in m['plain']]) for i in ids}
+assert all((v>=1) if op=='ge' else (v==1) for v in n.values()), n" "$@"
+}
+# one_notice_each ID...: every signal (all settled) got exactly one "New
+# signal" message. They leave at Telegram's pace (a message a second per chat
+# and daemon): wait until each has one and the outbox is empty, then count.
+one_notice_each() {
+    wait_for 60 notices_each ge "$@" 2>/dev/null || { notices_each ge "$@"; echo "not every signal got its notice in 60 s" >&2; return 1; }
+    wait_for 60 outbox_idle "$@" || { echo "notices still waiting in the outbox: $(outbox_pending "$@")" >&2; outbox_dump >&2; return 1; }
+    notices_each eq "$@"
 }
 
 free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
@@ -56,8 +75,7 @@ start_receiver() {
         --log "$T/$name.log" "$@" 2>>"$T/$name.err" &
     local pid=$!
     FAKE_PIDS+=("$pid")
-    for _ in $(seq 1 100); do [ -s "$T/$name.port" ] && break; sleep 0.05; done
-    [ -s "$T/$name.port" ] || { echo "receiver $name did not start" >&2; cat "$T/$name.err" >&2; exit 1; }
+    wait_for 10 test -s "$T/$name.port" || { echo "receiver $name did not start" >&2; cat "$T/$name.err" >&2; exit 1; }
     printf -v "${name}_PID" '%s' "$pid"
     printf -v "${name}_URL" '%s' "http://127.0.0.1:$(cat "$T/$name.port")/signals"
 }
@@ -69,7 +87,7 @@ CLOSED_PORT=$(free_port) # nothing listens there (until the redeliver)
 python3 "$CK_SOURCE_DIR/tests/helpers/fake_telegram.py" --port-file "$T/tg.port" \
     --token "$TG_TOKEN" 2>"$T/tg.err" &
 FAKE_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$T/tg.port" ] && break; sleep 0.05; done
+wait_for 10 test -s "$T/tg.port" || { echo "fake Telegram did not start" >&2; exit 1; }
 TG="http://127.0.0.1:$(cat "$T/tg.port")"
 
 # write_config RECEIVER...: each of fast, flaky, closed, gone, slow.
@@ -120,19 +138,16 @@ INI
 }
 CFG=(--config "$T/ck.ini")
 DPID=""
+# up URL PID: the API at URL answers, or the daemon PID is gone.
+up() { curl -fs "$1/health" >/dev/null 2>&1 || ! kill -0 "$2" 2>/dev/null; }
 start_daemon() {
-    "$CK_BIN" run "${CFG[@]}" >>"$T/daemon.out" 2>&1 &
-    DPID=$!
-    FAKE_PIDS+=("$DPID")
-    for _ in $(seq 1 200); do
-        curl -fs "$API/health" >/dev/null 2>&1 && return 0
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
+    daemon_start "$T/daemon.out" run "${CFG[@]}"
+    DPID=$DAEMON_PID
+    if wait_for 20 up "$API" "$DPID" && kill -0 "$DPID" 2>/dev/null; then return 0; fi
     echo "daemon did not come up" >&2; cat "$T/daemon.out" "$T/daemon.log" >&2 2>/dev/null
     return 1
 }
-stop_daemon() { kill -TERM "$DPID"; wait "$DPID" || true; }
+stop_daemon() { daemon_stop "$DPID"; }
 
 # new_signal ENTRY: create a signal through the API; prints its id.
 new_signal() {
@@ -140,7 +155,7 @@ new_signal() {
         -d "{\"symbol\":\"XAU/USD\",\"timeframe\":\"H1\",\"direction\":\"long\",\"entry\":\"$1\",\"stop_loss\":\"1900\",\"take_profit\":\"2500.25\",\"note\":\"test $U\"}" \
         "$API/signals" | grep -o '"id":"sig_[0-9A-Z]*"' | head -1 | cut -d'"' -f4
 }
-show() { "$CK_BIN" signals show "$1" "${CFG[@]}" --format json >"$T/show.json"; }
+show() { ck signals show "$1" "${CFG[@]}" --format json && expect_rc 0 && cp "$T/out" "$T/show.json"; }
 # One Python process per question (starting one is slow on a loaded machine).
 cat >"$T/h.py" <<'PY'
 import json, subprocess, sys, time
@@ -170,7 +185,7 @@ tg_messages() { curl -fsS "$TG/__messages"; }
 
 # --- 1. two receivers, one failing its first two attempts -----------------
 write_config fast flaky
-start_daemon
+check "the daemon starts" start_daemon
 check "the daemon says it delivers to 2 receivers" grep -q "delivering signals to 2 receivers" "$T/daemon.log"
 IDS=()
 for e in 2000 2001.5 2002.25; do IDS+=("$(new_signal "$e")"); done
@@ -205,7 +220,7 @@ for i,e in zip('${IDS[*]}'.split(), ['2000','2001.5','2002.25']):
     for k in ('deliveries','outcome'): shown.pop(k)
     assert rows[i]==shown, (rows[i], shown)
     assert rows[i]['entry']==e and rows[i]['stop_loss']=='1900' and rows[i]['take_profit']=='2500.25', rows[i]"
-show "${IDS[0]}"
+check "signals show exits 0" show "${IDS[0]}"
 check "each attempt is recorded: 503, 503, 200 with durations" py "
 import json
 d=json.load(open('$T/show.json'))
@@ -215,7 +230,7 @@ assert all(h['duration_ms']>=0 and h['instance'] for h in x['history']), x
 assert x['history'][0]['error'].startswith('HTTP 503') and x['history'][2]['error']=='', x"
 # Not a speed test: the first attempt is made at once, not at a later tick.
 lag() { # lag ID: seconds from created_at to the first attempt of every delivery
-    show "$1"
+    show "$1" || return 1
     py "
 import json,datetime
 d=json.load(open('$T/show.json'))
@@ -225,12 +240,17 @@ print(max(t(x['history'][0]['started_at'])-t(d['created_at']) for x in d['delive
 L=$(lag "${IDS[2]}")
 echo "# API signal: first attempt $L s after created_at (1 s resolution)"
 check "a signal from the API leaves within about a second" py "assert $L < 3"
-check "metrics count attempts by receiver and result" sh -c "
-curl -fsS '$API/metrics' >'$T/metrics' &&
-grep -qx 'deliveries_total{receiver=\"$FLAKY\",result=\"retry\"} 6' '$T/metrics' &&
-grep -qx 'deliveries_total{receiver=\"$FLAKY\",result=\"delivered\"} 3' '$T/metrics' &&
-grep -qx 'deliveries_total{receiver=\"$FAST\",result=\"delivered\"} 3' '$T/metrics' &&
-grep -qx 'delivery_dead_total{receiver=\"$FAST\"} 0' '$T/metrics'"
+# metrics_are LINE...: /metrics has every LINE exactly.
+metrics_are() {
+    local l
+    curl -fsS "$API/metrics" >"$T/metrics" || return 1
+    for l in "$@"; do grep -qxF -- "$l" "$T/metrics" || { echo "/metrics lacks: $l" >&2; return 1; }; done
+}
+check "metrics count attempts by receiver and result" metrics_are \
+    "deliveries_total{receiver=\"$FLAKY\",result=\"retry\"} 6" \
+    "deliveries_total{receiver=\"$FLAKY\",result=\"delivered\"} 3" \
+    "deliveries_total{receiver=\"$FAST\",result=\"delivered\"} 3" \
+    "delivery_dead_total{receiver=\"$FAST\"} 0"
 
 # A signal added by the CLI is picked up by the running daemon's own polling.
 ck signals add "${CFG[@]}" --symbol XAU/USD --timeframe H1 --direction short --entry 2100 \
@@ -245,14 +265,14 @@ echo "# CLI signal: first attempt $L s after created_at (1 s resolution)"
 check "a signal from the CLI leaves within about a second" py "assert $L < 3"
 check "one 'New signal' notice per signal, though two receivers got it" one_notice_each \
     "${IDS[@]}" "$CLI_ID"
-stop_daemon
+check "the daemon stops with exit 0" stop_daemon
 
 # --- 2. a closed port and a receiver that refuses -------------------------
 write_config fast flaky closed gone
-start_daemon
+check "the daemon starts with four receivers" start_daemon
 DEAD_ID=$(new_signal 2003)
 check "the signal settles" wait_settled "$DEAD_ID"
-show "$DEAD_ID"
+check "signals show of the dead one exits 0" show "$DEAD_ID"
 check "the closed port is dead after 5 attempts, each a connection error" py "
 import json
 d=json.load(open('$T/show.json'))
@@ -268,7 +288,9 @@ check "the working receivers still got it" py "
 import json
 d=json.load(open('$T/show.json'))
 assert sorted(x['status'] for x in d['deliveries'] if x['receiver'] in ('$FAST','$FLAKY'))==['delivered','delivered'], d"
-"$CK_BIN" alerts "${CFG[@]}" --format json >"$T/alerts.json"
+ck alerts "${CFG[@]}" --format json
+check "alerts exits 0" expect_rc 0
+cp "$T/out" "$T/alerts.json"
 check "one critical alert per dead delivery, naming what and when" py "
 import json
 a=json.load(open('$T/alerts.json'))
@@ -289,11 +311,10 @@ for _ in range(100):
 assert len(mine)==2, mine          # one for the closed port, one for the refusal
 assert len([m for m in mine if '$CLOSED' in m['plain']])==1, mine
 assert len([m for m in mine if '$GONE' in m['plain']])==1, mine"
-check "metrics count the dead letters" sh -c "
-curl -fsS '$API/metrics' >'$T/metrics' &&
-grep -qx 'delivery_dead_total{receiver=\"$CLOSED\"} 1' '$T/metrics' &&
-grep -qx 'deliveries_total{receiver=\"$CLOSED\",result=\"retry\"} 4' '$T/metrics' &&
-grep -qx 'delivery_dead_total{receiver=\"$GONE\"} 1' '$T/metrics'"
+check "metrics count the dead letters" metrics_are \
+    "delivery_dead_total{receiver=\"$CLOSED\"} 1" \
+    "deliveries_total{receiver=\"$CLOSED\",result=\"retry\"} 4" \
+    "delivery_dead_total{receiver=\"$GONE\"} 1"
 if [ -z "${CK_TEST_STORE_URL:-}" ]; then
     # (On a shared PostgreSQL other daemons feed the same streak key.)
     check "a failure streak of the closed port fired job:deliver_signals" py "
@@ -329,22 +350,22 @@ a=json.loads(subprocess.check_output(['$CK_BIN','alerts','--config','$T/ck.ini',
 x=[x for x in a if x['key']=='job:deliver_signals'][0]
 assert x['state']=='resolved', x"
 fi
-stop_daemon
+check "the daemon stops with exit 0 after the redelivery" stop_daemon
 
 # --- 4. kill -9 in the middle of deliveries -------------------------------
 start_receiver slow "$SECRET_OTHER" --delay 0.4
 write_config slow
-start_daemon
+check "the daemon starts with the slow receiver" start_daemon
 MANY=()
 for i in $(seq 1 12); do MANY+=("$(new_signal "2100.$i")"); done
-for _ in $(seq 1 100); do
-    [ -s "$T/slow.out" ] && [ "$(wc -l <"$T/slow.out")" -ge 3 ] && break
-    sleep 0.05
-done
-kill -9 "$DPID"
-wait "$DPID" 2>/dev/null || true
-echo "# killed the daemon after $(wc -l <"$T/slow.out") of ${#MANY[@]} signals reached the receiver"
-start_daemon
+check "twelve signals created" test "${#MANY[@]}" = 12
+lines_at_least() { [ -s "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+check "deliveries are under way: three reached the receiver" wait_for 20 lines_at_least "$T/slow.out" 3
+check "kill -9 ends the daemon" daemon_kill "$DPID"
+GOT=$(wc -l <"$T/slow.out")
+echo "# killed the daemon after $GOT of ${#MANY[@]} signals reached the receiver"
+check "the kill landed in the middle of the deliveries" test "$GOT" -lt "${#MANY[@]}"
+check "the daemon starts again after kill -9" start_daemon
 check "after the restart every signal settles" wait_settled "${MANY[@]}"
 check "every one delivered" h states delivered "$SLOW" "${MANY[@]}"
 check "the receiver accepted each exactly once" py "
@@ -360,7 +381,7 @@ dups=[r['webhook_id'] for r in log if r['result']=='duplicate']
 print('# duplicates after kill -9:', len(dups))
 assert set(dups) <= acc, (dups, acc)
 assert not [r for r in log if r['result']=='invalid'], log"
-stop_daemon
+check "the restarted daemon stops with exit 0" stop_daemon
 
 # --- 5. two daemons on one PostgreSQL share the work, never a delivery -----
 if [ -n "${CK_TEST_STORE_URL:-}" ]; then
@@ -370,11 +391,10 @@ if [ -n "${CK_TEST_STORE_URL:-}" ]; then
     printf '[webhook.%s]\nurl = %s\nsecret = %s\n' "$SHARED" "$shared_URL" "$SECRET_OTHER" >>"$T/ck.ini"
     PORT2=$(free_port)
     sed "s/^listen = 127.0.0.1:$PORT\$/listen = 127.0.0.1:$PORT2/" "$T/ck.ini" >"$T/ck2.ini"
-    "$CK_BIN" run --config "$T/ck2.ini" >>"$T/daemon2.out" 2>&1 &
-    D2=$!
-    FAKE_PIDS+=("$D2")
-    start_daemon
-    for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$PORT2/health" >/dev/null 2>&1 && break; sleep 0.05; done
+    daemon_start "$T/daemon2.out" run --config "$T/ck2.ini"
+    D2=$DAEMON_PID
+    check "the first daemon starts" start_daemon
+    check "the second daemon starts" wait_for 20 curl -fs -o /dev/null "http://127.0.0.1:$PORT2/health"
     BOTH=()
     # Half through each daemon's API, so each is woken for its own.
     for i in $(seq 1 5); do
@@ -398,9 +418,8 @@ for i in '${BOTH[*]}'.split():
     inst |= {h['instance'] for x in d['deliveries'] for h in x['history']}
 print('# instances that delivered:', len(inst))
 assert len(inst)==2, inst"
-    kill -TERM "$D2"
-    wait "$D2" || true
-    stop_daemon
+    check "the second daemon stops with exit 0" daemon_stop "$D2"
+    check "the first daemon stops with exit 0" stop_daemon
 fi
 
 # --- 5. the example's verification refuses what it must -------------------
@@ -435,5 +454,7 @@ try:
 except urllib.error.HTTPError as e:
     assert e.code==401, e.code
 assert 'sig_forged' not in open('$T/fast.out').read()"
-check "no secret in the daemon's log or output" sh -c "! grep -qF -e '${SECRET_FAST#whsec_}' -e '$SECRET_FLAKY' -e '${SECRET_OTHER#whsec_}' '$T/daemon.log' '$T/daemon.out'"
+check "no secret in the daemon's log or output" lacks "${SECRET_FAST#whsec_}" "$T/daemon.log" "$T/daemon.out"
+check "nor the plain one" lacks "$SECRET_FLAKY" "$T/daemon.log" "$T/daemon.out"
+check "nor the third" lacks "${SECRET_OTHER#whsec_}" "$T/daemon.log" "$T/daemon.out"
 finish

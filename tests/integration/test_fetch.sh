@@ -64,7 +64,7 @@ at() { export CANDLEKEEP_NOW=$1; td_control "{\"now\": \"$1\"}"; }
 candle_json() {
     "$CK_BIN" candles "$1" --symbol "$2" --source "${3:-$SRC}" --limit 0 --order asc --format json "${CFG[@]}" >"$T/candles.json"
 }
-count_of() { candle_json "$@"; py "import json; print(len(json.load(open('$T/candles.json'))))"; }
+count_of() { candle_json "$@" && py "import json; print(len(json.load(open('$T/candles.json'))))"; }
 last_request() { td_requests | py "import json,sys; r=json.load(sys.stdin)[-1]; print(json.dumps(r))"; }
 req_field() { td_requests | py "import json,sys; print(json.load(sys.stdin)[-1]['query'].get('$1', '<absent>'))"; }
 
@@ -100,6 +100,7 @@ assert mine['volume'] is None and mine['source']=='$SRC' and mine['timeframe']==
 # 2. Incremental fetch: asks only for what is newer.
 at 2024-03-13T13:07:00Z
 ck fetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
+check "fetch XAU/USD exits 0" expect_rc 0
 check "incremental fetch stores the 4 new closed candles" out_has "fetched 5, stored 4, rejected 0, forming dropped 1"
 check "incremental fetch sends start_date after the newest stored candle" test "$(req_field start_date)" = "2024-03-13 12:00:00"
 check "203 candles stored" test "$(count_of M15 XAU/USD)" = 203
@@ -121,11 +122,13 @@ ck fetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
 check "a batch with one invalid candle still succeeds" expect_rc 0
 check "the invalid candle is counted" out_has "fetched 3, stored 1, rejected 1, forming dropped 1"
 check "the rejection is logged with its reason" err_has "rejected candle at 2024-03-13T13:15:00Z: high 1 is below"
-candle_json M15 XAU/USD
+check "candles M15 XAU/USD exits 0" candle_json M15 XAU/USD
 check "stored: 13:00, not 13:15" py "
 import json; t=[x['time'] for x in json.load(open('$T/candles.json'))]
 assert '2024-03-13T13:00:00Z' in t and '2024-03-13T13:15:00Z' not in t, t[-3:]"
 
+# names_series_and TEXT: one line of stderr names XAU/USD, M15 and TEXT.
+names_series_and() { grep -F 'XAU/USD' "$T/err" | grep -F 'M15' | grep -qF -- "$1"; }
 # 5. Bad values fail the whole response, name the series, and store nothing.
 BEFORE=$(count_of M15 XAU/USD)
 at 2024-03-13T14:37:00Z
@@ -134,7 +137,7 @@ for bad in abc NaN -1 1e999 0; do
     ck fetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
     check "value '$bad' fails the fetch (exit 1)" expect_rc 1
     check "value '$bad' error names the series and the value" \
-        bash -c "grep -F 'XAU/USD' '$T/err' | grep -F 'M15' | grep -qF -- \"'$bad'\""
+        names_series_and "'$bad'"
     check "value '$bad' stores nothing" test "$(count_of M15 XAU/USD)" = "$BEFORE"
 done
 td_control '{"overrides": [{"symbol": "XAU/USD", "interval": "15min", "datetime": "2024-03-13T14:00:00Z", "field": "datetime", "value": "2024-03-13 14:07:00"}]}'
@@ -161,7 +164,7 @@ check "a 401 error body with HTTP 200 fails the fetch" expect_rc 1
 td_control '{"errors": [{"code": 429, "kind": "day"}]}'
 ck fetch --source "${SRC}day" "${CFG[@]}"
 check "a daily-credit 429 fails the fetch" expect_rc 1
-check "the daily limit is named" bash -c "grep -qi 'day' '$T/err'"
+check "the daily limit is named" grep -qi 'day' "$T/err"
 check "the series is reported deferred" err_has "${SRC}day XAG/USD D1: deferred, nothing sent"
 td_control '{"errors": [{"code": 404, "message": "**symbol** or **figi** parameter is missing or invalid."}]}'
 ck fetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
@@ -184,26 +187,33 @@ ck fetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
 check "fetch over a hole succeeds" expect_rc 0
 check "the hole is one open gap (the rejected 13:15 candle came back valid)" out_has "open gaps 1 (new 1, filled 0)"
 ck gaps M15 --symbol XAU/USD --source "$SRC" --format json "${CFG[@]}"
+check "gaps M15 exits 0" expect_rc 0
 check "the hole is in the ledger exactly" py "
 import json; g=json.load(open('$T/out'))
 h=[x for x in g if x['first']=='2024-03-14T02:00:00Z']
 assert len(g)==1 and len(h)==1 and h[0]['last']=='2024-03-14T02:45:00Z' and h[0]['count']==4 and h[0]['state']=='open', g"
 ck fetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
+check "fetch XAU/USD exits 0" expect_rc 0
 ck gaps M15 --symbol XAU/USD --source "$SRC" --format json "${CFG[@]}"
+check "gaps M15 exits 0" expect_rc 0
 check "seeing the same gap again does not duplicate it" py "
 import json; g=json.load(open('$T/out')); assert len(g)==1, g"
 td_control '{"holes": []}'
 ck fetch --refetch --symbol XAU/USD --timeframe M15 "${CFG[@]}"
+check "fetch XAU/USD exits 0" expect_rc 0
 ck gaps M15 --symbol XAU/USD --source "$SRC" --state open --format json "${CFG[@]}"
+check "gaps M15 exits 0" expect_rc 0
 check "refilled gaps are no longer open" py "import json; g=json.load(open('$T/out')); assert g==[], g"
 ck gaps M15 --symbol XAU/USD --source "$SRC" --state filled --format json "${CFG[@]}"
+check "gaps M15 exits 0" expect_rc 0
 check "refilled gaps are marked filled" py "import json; g=json.load(open('$T/out')); assert len(g)==1 and g[0]['state']=='filled' and g[0]['first']=='2024-03-14T02:00:00Z', g"
 
 # 10. Weekends, the metals pause and both DST switches: no false gaps.
 at 2024-03-12T12:07:00Z
 ck fetch --symbol XAG/USD --timeframe H1 "${CFG[@]}"
+check "fetch XAG/USD exits 0" expect_rc 0
 check "H1 across the March DST switch and a weekend: no gaps" out_has "$SRC XAG/USD H1: fetched 200, stored 199, rejected 0, forming dropped 1, open gaps 0"
-candle_json H1 XAG/USD
+check "candles H1 XAG/USD exits 0" candle_json H1 XAG/USD
 check "no H1 candle in the metals pause or the weekend" py "
 import json
 from datetime import datetime, timezone
@@ -216,16 +226,20 @@ for c in json.load(open('$T/candles.json')):
 "
 at 2024-11-05T12:07:00Z
 ck fetch --symbol XAG/USD --timeframe M15 "${CFG[@]}"
+check "fetch XAG/USD exits 0" expect_rc 0
 check "M15 across the November DST switch and a weekend: no gaps" out_has "XAG/USD M15: fetched 200, stored 199, rejected 0, forming dropped 1, open gaps 0"
 
 # 11. Holidays: known to the calendar, no gap; unknown, a gap.
 td_control '{"holidays": ["2024-12-25"]}'
 at 2024-12-27T12:07:00Z
 ck fetch --source "${SRC}fx" "${CFG[@]}"
+check "fetch exits 0" expect_rc 0
 check "forex over a configured holiday: no gaps" out_has "${SRC}fx GBP/USD H1: fetched 200, stored 199, rejected 0, forming dropped 1, open gaps 0"
 ck fetch --source "${SRC}nohol" "${CFG[@]}"
+check "fetch exits 0" expect_rc 0
 check "forex over an unconfigured holiday: one gap" out_has "${SRC}nohol GBP/USD H1: fetched 200, stored 199, rejected 0, forming dropped 1, open gaps 1"
 ck gaps H1 --symbol GBP/USD --source "${SRC}nohol" --days 30 --format json "${CFG[@]}"
+check "gaps H1 exits 0" expect_rc 0
 check "the holiday gap spans the trading day of 2024-12-25" py "
 import json; g=json.load(open('$T/out'))
 assert len(g)==1 and g[0]['first']=='2024-12-24T22:00:00Z' and g[0]['last']=='2024-12-25T21:00:00Z' and g[0]['count']==24, g"
@@ -244,6 +258,6 @@ check "without a key the message names TWELVE_DATA_API_KEY" err_has "TWELVE_DATA
 check "without a key no database is created" test ! -e "$T/untouched.db"
 
 # 13. The key never appears in any output or log.
-check "the API key never appears in any output" bash -c "! grep -qF '$KEY' '$T/all.log'"
+check "the API key never appears in any output" lacks "$KEY" "$T/all.log"
 check "the output log is not empty (the check above looked at something)" test -s "$T/all.log"
 finish

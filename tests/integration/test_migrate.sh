@@ -24,6 +24,10 @@ find_psql() {
     [ -n "$PSQL" ] || { echo "test_migrate: psql not found (install postgresql-client)" >&2; exit 1; }
 }
 
+if [ -z "${CK_TEST_PG_URL:-}" ] && [ -n "${CK_TEST_PG_REQUIRED:-}" ]; then
+    echo "FAIL - test_migrate needs PostgreSQL under make test and CK_TEST_PG_URL is not set" >&2
+    exit 1
+fi
 if [ -n "${CK_TEST_PG_URL:-}" ]; then
     find_psql
     PG_DB="ck_migrate_$$_$RANDOM"
@@ -135,13 +139,13 @@ ck migrate --from "$SRC_URL" --to "postgresql://nobody:s3cr3tpw@127.0.0.1:1/none
 check "an unreachable target exits 1" expect_rc 1
 check "an unreachable target is named as the target, its password masked" \
     err_has "cannot open the target: store: cannot connect to 'postgresql://nobody:***@127.0.0.1:1/none'"
-check "the password of an unreachable target is never printed" bash -c "! grep -q s3cr3tpw '$T/out' '$T/err'"
+check "the password of an unreachable target is never printed" lacks s3cr3tpw "$T/out" "$T/err"
 cp "$SRC_DB" "$T/broken.db"
 py "import sqlite3; c=sqlite3.connect('$T/broken.db'); c.execute(\"INSERT INTO series (source, symbol, timeframe) VALUES ('zz', 'X', 'M7')\"); c.commit()"
 ck migrate --from "sqlite:$T/broken.db" --to "sqlite:$T/from_broken.db"
 check "a source that cannot be read exits 1" expect_rc 1
 check "the failing side and table are named" err_has "cannot read candles from the source 'sqlite:$T/broken.db': "
-check "a row no retry can fix gets no advice to retry" bash -c "! grep -q 'with --force to finish' '$T/err'"
+check "a row no retry can fix gets no advice to retry" lacks 'with --force to finish' "$T/err"
 
 # 3. The copy.
 ck migrate --from "$SRC_URL" --to "$DST_URL"
@@ -149,7 +153,7 @@ check "migrate exits 0" expect_rc 0
 check "migrate names both stores, the password masked" out_has "migrating $SRC_URL (sqlite) to $DST_SHOWN"
 PASSWORD=$(echo "$DST_URL" | sed -nE 's#^[a-z]+://[^:/@]*:([^@]*)@.*#\1#p')
 if [ -n "$PASSWORD" ]; then
-    check "the password is never printed" bash -c "! grep -qF -- '$PASSWORD' '$T/out' '$T/err'"
+    check "the password is never printed" lacks "$PASSWORD" "$T/out" "$T/err"
 fi
 check "candles are copied" out_has "copied candles  12,745 rows"
 check "job runs are copied" out_has "copied job_runs 6 rows"
@@ -160,17 +164,23 @@ done
 check "every table verifies ok" test "$(grep -c ' = [0-9a-f]\{16\}  ok$' "$T/out")" = 11
 check "migrate says it verified" out_has "verified: every table matches"
 check "a live lease on the source is warned about" err_has "has 1 lease still held (by 'host-a:1')"
-check "no progress bar when stderr is not a terminal" bash -c "! grep -q \$'\\r' '$T/err'"
+check "no progress bar when stderr is not a terminal" lacks $'\r' "$T/err"
 check "leases are not copied" test "$(dst_sql 'SELECT count(*) FROM leases')" = 0
 cp "$T/out" "$T/first_migrate.out"
 
+# read_json FILE ARGS...: `candlekeep ARGS --format json` into FILE; its status.
+read_json() {
+    local f=$1
+    shift
+    "$CK_BIN" "$@" --format json >"$f" 2>"$f.err" || { cat "$f.err" >&2; return 1; }
+}
 # 4. Read back through the CLI on both sides: identical.
 # same NAME CMD...: the JSON of `candlekeep CMD --format json` on the source and the target
 # match (ids aside, which the target numbers itself).
 same() {
     local what=$1; shift
-    "$CK_BIN" "$@" --format json --config "$T/src.ini" >"$T/a.json" 2>"$T/a.err" || { fail "$what (source)"; cat "$T/a.err" >&2; return; }
-    "$CK_BIN" "$@" --format json --config "$T/${TARGET_CFG:-dst}.ini" >"$T/b.json" 2>"$T/b.err" || { fail "$what (target)"; cat "$T/b.err" >&2; return; }
+    check "$what: the source reads" read_json "$T/a.json" "$@" --config "$T/src.ini"
+    check "$what: the target reads" read_json "$T/b.json" "$@" --config "$T/${TARGET_CFG:-dst}.ini"
     check "$what" py "
 import json
 def load(p):
@@ -192,13 +202,17 @@ compare_all() {
     same "H1 job history reads back identical" jobs runs refresh_candles_H1 --limit 100
 }
 compare_all
-"$CK_BIN" candles M15 --symbol XAU/USD --source "$SRC" --limit 1 --order asc --format json --config "$T/dst.ini" >"$T/out"
+ck candles M15 --symbol XAU/USD --source "$SRC" --limit 1 --order asc --format json --config "$T/dst.ini"
+check "candles M15 on the target exits 0" expect_rc 0
 check "2063.41 arrives exact" py "import json; c=json.load(open('$T/out'))[0]; assert c['open']=='2063.41' and c['volume'] is None, c"
-"$CK_BIN" candles H1 --symbol SHIB/USD --source "$SRC" --limit 1 --order asc --format json --config "$T/dst.ini" >"$T/out"
+ck candles H1 --symbol SHIB/USD --source "$SRC" --limit 1 --order asc --format json --config "$T/dst.ini"
+check "candles H1 on the target exits 0" expect_rc 0
 check "0.00000001 and a volume arrive exact" py "import json; c=json.load(open('$T/out'))[0]; assert c['open']=='0.00000001' and c['low']=='0.00000001' and c['volume']=='123456789.12345678', c"
-"$CK_BIN" jobs list --format json --config "$T/dst.ini" >"$T/out"
+ck jobs list --format json --config "$T/dst.ini"
+check "jobs list on the target exits 0" expect_rc 0
 check "the paused job and its streak arrive" py "import json; j={r['id']: r for r in json.load(open('$T/out'))}; assert j['refresh_candles_M15']['paused']=='true' and j['refresh_candles_M15']['streak']==3 and j['refresh_candles_H1']['paused']=='false', j"
-"$CK_BIN" jobs runs refresh_candles_M15 --format json --config "$T/dst.ini" >"$T/out"
+ck jobs runs refresh_candles_M15 --format json --config "$T/dst.ini"
+check "jobs runs on the target exits 0" expect_rc 0
 check "run details arrive as the same JSON" py "
 import json
 r = {x['status']: x for x in json.load(open('$T/out'))}
@@ -242,7 +256,7 @@ else
 fi
 ck migrate --verify-only --from "$SRC_URL" --to "$DST_URL"
 check "a changed price fails verification with exit 1" expect_rc 1
-check "the candles table is the mismatch" bash -c "grep -q '^candles .* != .*  MISMATCH\$' '$T/out'"
+check "the candles table is the mismatch" grep -q '^candles .* != .*  MISMATCH$' "$T/out"
 check "the other tables still match" test "$(grep -c '  ok$' "$T/out")" = 10
 check "the failure names the table" err_has "verification failed: table candles differs"
 dst_sql "DELETE FROM job_runs WHERE id = (SELECT max(id) FROM job_runs)" >/dev/null
@@ -266,13 +280,14 @@ compare_all
 # 9. A progress bar on a terminal (under script(1), when there is one).
 if command -v script >/dev/null 2>&1; then
     rm -f "$T/bar.db"
-    script -qec "'$CK_BIN' migrate --from '$SRC_URL' --to 'sqlite:$T/bar.db'" /dev/null >"$T/out" 2>&1 || true
-    check "a terminal gets a progress bar with rows/s and an ETA" bash -c "grep -q 'copying candles.*rows/s  ETA' '$T/out'"
+    # script(1) -e exits with the command's status.
+    check "migrate on a terminal exits 0" script -qec "'$CK_BIN' migrate --from '$SRC_URL' --to 'sqlite:$T/bar.db'" /dev/null >"$T/out" 2>&1
+    check "a terminal gets a progress bar with rows/s and an ETA" grep -q 'copying candles.*rows/s  ETA' "$T/out"
     check "the bar redraws in place" grep -q $'\r' "$T/out"
     rm -f "$T/bar2.db"
-    script -qec "'$CK_BIN' migrate --no-progress --from '$SRC_URL' --to 'sqlite:$T/bar2.db'" /dev/null >"$T/out" 2>&1 || true
-    check "--no-progress draws no bar" bash -c "! grep -q 'ETA' '$T/out'"
+    check "migrate --no-progress on a terminal exits 0" script -qec "'$CK_BIN' migrate --no-progress --from '$SRC_URL' --to 'sqlite:$T/bar2.db'" /dev/null >"$T/out" 2>&1
+    check "--no-progress draws no bar" lacks 'ETA' "$T/out"
 else
-    echo "# note: script(1) not found: the progress bar is not tested"
+    platform_skip "the progress bar on a terminal" "script(1) is not installed"
 fi
 finish

@@ -4,12 +4,14 @@
 # a run. Every fire time must have run exactly once (one ok run in the
 # history), none may be lost, and the fake provider must never see more
 # requests in a minute than the provider's budget.
-# ck-test: pg
+# ck-test: pg-only
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 
 if [[ "$STORE_URL" != postgres* ]]; then
-    echo "skipped: several daemons need PostgreSQL (this runs as pg.test_multi under make test)"
-    exit 77
+    require_pg
+    echo "FAIL - several daemons need the PostgreSQL store (run under tests/helpers/with_pg.sh)" >&2
+    exit 1
 fi
 
 KEY="sk-multi-1a2b3c4d"
@@ -17,7 +19,7 @@ start_fake_td "$KEY"
 RATE=4
 # Any request beyond the budget would be answered with the documented 429
 # and fail its run: the history would show it.
-td_control "{\"limits\": {\"per_minute\": $RATE, \"per_day\": 800, \"http_status\": 429}, \"delay\": 2.5}"
+td_control "{\"limits\": {\"per_minute\": $RATE, \"per_day\": 800, \"http_status\": 429}, \"delay\": 5}"
 
 JOB=refresh_candles_M15
 PIDS=()
@@ -48,37 +50,48 @@ INI
 done
 
 for i in 1 2 3; do
-    "$CK_BIN" run --config "$T/ck$i.ini" >"$T/d$i.out" 2>&1 &
-    PIDS+=($!)
-    FAKE_PIDS+=($!)
+    daemon_start "$T/d$i.out" run --config "$T/ck$i.ini"
+    PIDS+=("$DAEMON_PID")
 done
-for i in 0 1 2; do
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:${PORTS[$i]}/health" >/dev/null 2>&1 && break; sleep 0.1; done
-done
-check "three daemons are up" bash -c "for p in ${PORTS[*]}; do curl -fs http://127.0.0.1:\$p/health >/dev/null || exit 1; done"
+all_up() { local p; for p in "${PORTS[@]}"; do curl -fs "http://127.0.0.1:$p/health" >/dev/null || return 1; done; }
+check "three daemons are up" wait_for 30 all_up
 
 # Wait for the first fire to start somewhere, then kill its runner mid-run.
 first_fire=$(( ($(date +%s) / 60 + 1) * 60 ))
-victim=""
-for _ in $(seq 1 750); do
-    runs=$(curl -s "http://127.0.0.1:${PORTS[0]}/jobs/$JOB/runs?limit=5")
-    victim=$(echo "$runs" | py "
+# kill_runner: once a run of the first fire is under way (its row says
+# running; the fake provider answers each of its two requests after 5 s),
+# kill -9 its runner at once; the runner's pid in $T/victim.
+kill_runner() {
+    curl -fsS "http://127.0.0.1:${PORTS[0]}/jobs/$JOB/runs?limit=5" | py "
 import json,sys
 for r in json.load(sys.stdin)['runs']:
-    if r['status']=='running': print(r['instance'].split(':')[1]); break")
-    [ -n "$victim" ] && break
-    sleep 0.1
+    if r['status']=='running': print(r['instance'].split(':')[1]); break" >"$T/victim" &&
+        [ -s "$T/victim" ] && kill -KILL "$(cat "$T/victim")"
+}
+check "a daemon in the middle of the first fire is killed" wait_for 100 kill_runner
+victim=$(cat "$T/victim")
+check "the runner is one of ours" py "assert '$victim' in '${PIDS[*]}'.split(), '$victim'"
+check "kill -9 ended the runner" daemon_kill "$victim"
+echo "# killed daemon pid $victim during the fire at $first_fire"
+
+# One more fire, and the dead holder's lease lapsed and taken over: both
+# fires have an ok run and none is left running.
+fires_done() {
+    ck_out jobs runs "$JOB" --limit 100 --format json --config "$T/$1.ini" >"$T/runs.json" && py "
+import json,datetime
+runs=json.load(open('$T/runs.json'))
+ts=lambda s: int(datetime.datetime.strptime(s,'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc).timestamp())
+ok={ts(r['scheduled']) for r in runs if r['status']=='ok'}
+assert {$first_fire, $first_fire+60} <= ok and not any(r['status']=='running' for r in runs)"
+}
+for i in 1 2 3; do [ "${PIDS[$((i - 1))]}" != "$victim" ] && CFGN=ck$i; done
+check "the first fire is taken over and the next one runs" wait_for 150 fires_done "$CFGN"
+for pid in "${PIDS[@]}"; do
+    [ "$pid" = "$victim" ] || check "daemon $pid stops with exit 0" daemon_stop "$pid"
 done
-check "a daemon is running the first fire" test -n "$victim"
-kill -KILL "$victim" 2>/dev/null || true
-echo "killed daemon pid $victim during the fire at $first_fire"
-
-# One more fire, plus time for the dead holder's lease to lapse and be taken over.
-sleep $(( first_fire + 80 - $(date +%s) ))
-for pid in "${PIDS[@]}"; do [ "$pid" != "$victim" ] && kill -TERM "$pid" 2>/dev/null; done
-for pid in "${PIDS[@]}"; do [ "$pid" != "$victim" ] && wait "$pid" 2>/dev/null; done
-
-"$CK_BIN" jobs runs "$JOB" --limit 100 --format json --config "$T/ck1.ini" >"$T/runs.json"
+ck jobs runs "$JOB" --limit 100 --format json --config "$T/ck1.ini"
+check "jobs runs exits 0" expect_rc 0
+cp "$T/out" "$T/runs.json"
 check "every fire from the first on ran exactly once, none lost" py "
 import json
 runs=json.load(open('$T/runs.json'))

@@ -43,39 +43,40 @@ INI
 CFG=(--config "$T/ck.ini")
 DPID=""
 
+up() { curl -fs "$API/health" >/dev/null 2>&1 || ! kill -0 "$DPID" 2>/dev/null; }
 start_daemon() {
-    "$CK_BIN" run "${CFG[@]}" >"$T/daemon.out" 2>&1 &
-    DPID=$!
-    FAKE_PIDS+=("$DPID")
-    for _ in $(seq 1 200); do
-        curl -fs "$API/health" >/dev/null 2>&1 && return 0
-        kill -0 "$DPID" 2>/dev/null || break
-        sleep 0.05
-    done
+    daemon_start "$T/daemon.out" run "${CFG[@]}"
+    DPID=$DAEMON_PID
+    if wait_for 20 up && kill -0 "$DPID" 2>/dev/null; then return 0; fi
     echo "daemon did not come up" >&2; cat "$T/daemon.out" "$T/daemon.log" >&2 2>/dev/null
     return 1
 }
-stop_daemon() { kill -TERM "$DPID"; wait "$DPID" || true; }
+stop_daemon() { daemon_stop "$DPID"; }
 # req METHOD PATH [curl args...]: the status code; the body in $T/body.
 req() { local m=$1 p=$2; shift 2; curl -sS -o "$T/body" -w '%{http_code}' -X "$m" "$@" "$API$p"; }
 auth=(-H "Authorization: Bearer $TOKEN")
 post_signal() { req POST /signals "${auth[@]}" -H 'Content-Type: application/json' "$@"; }
-# jq_ EXPR: print EXPR over the body (nothing when it is just True: an assertion).
-jq_() { py "import json,sys; d=json.load(open('$T/body')); r=($1); r is True or print(r)"; }
+# jq_ EXPR: EXPR over the body (d) must be true (or exit by itself).
+jq_() { py "import json,sys; d=json.load(open('$T/body')); r=($1); assert r is True or r is None, (r, d)"; }
+# jv EXPR: print EXPR over the body.
+jv() { py "import json,sys; d=json.load(open('$T/body')); print($1)"; }
 body_has() { grep -qF -- "$1" "$T/body" || { echo "body lacks: $1" >&2; cat "$T/body" >&2; return 1; }; }
-# How many signals and backtests the store holds, through the CLI.
-nsignals() { "$CK_BIN" signals list "${CFG[@]}" --limit 100000 --format json | py "import json,sys; print(len(json.load(sys.stdin)))"; }
-nbacktests() { "$CK_BIN" backtests list "${CFG[@]}" --limit 100000 --format json | py "import json,sys; print(len(json.load(sys.stdin)))"; }
+# How many signals and backtests the store holds, through the CLI (which must exit 0).
+count_of() { ck_out "$1" list "${CFG[@]}" --limit 100000 --format json >"$T/list.json" && py "import json; print(len(json.load(open('$T/list.json'))))"; }
+nsignals() { count_of signals; }
+nbacktests() { count_of backtests; }
+# signals_are N / backtests_are N: the store holds N.
+signals_are() { local n; n=$(nsignals) && [ "$n" = "$1" ] || { echo "signals: ${n:-?}, expected $1" >&2; return 1; }; }
+backtests_are() { local n; n=$(nbacktests) && [ "$n" = "$1" ] || { echo "backtests: ${n:-?}, expected $1" >&2; return 1; }; }
 
 write_config "$TOKEN"
-start_daemon
-check "daemon starts" test -n "$DPID"
+check "the daemon starts" start_daemon
 
 GOOD='{"symbol":"XAU/USD","timeframe":"M15","direction":"long","entry":"2063.41","stop_loss":2050,"take_profit":"2090.5","ttl":"4h","note":"breakout"}'
 
 # --- create through the API ---
 check "POST /signals is 201" test "$(post_signal -H 'Idempotency-Key: key-1' -d "$GOOD")" = 201
-ID1=$(jq_ "d['id']")
+ID1=$(jv "d['id']")
 check "the signal comes back with exact prices and the receivers' deliveries" \
     jq_ "(d['id'].startswith('sig_') and len(d['id'])==30 and d['entry']=='2063.41' and d['stop_loss']=='2050' and d['take_profit']=='2090.5' and d['status']=='active' and d['source']=='$SRC' and d['note']=='breakout' and d['expires_at'] and sorted(x['receiver'] for x in d['deliveries'])==['bot1','bot2'] and all(x['status']=='pending' and x['webhook_id']==d['id']+'.'+x['receiver'] for x in d['deliveries']) and d['outcome'] is None) or sys.exit(d)"
 check "the creation is logged" grep -q "signal $ID1 created" "$T/daemon.log"
@@ -88,24 +89,21 @@ check "it is the first signal" jq_ "d['id']=='$ID1' or sys.exit(d)"
 check "the same key with another body is 409" \
     test "$(post_signal -H 'Idempotency-Key: key-1' -d "${GOOD/2063.41/2063.42}")" = 409
 check "the 409 names the key" body_has "key-1"
-check "one signal stored so far" test "$(nsignals)" = 1
+check "one signal stored so far" signals_are 1
 check "an Idempotency-Key over 200 characters is 400" \
     test "$(post_signal -H "Idempotency-Key: $(printf 'k%.0s' $(seq 1 201))" -d "$GOOD")" = 400
 check "the 400 names the header" body_has "Idempotency-Key"
 
 # --- every bad body: 4xx naming the problem, nothing stored ---
 BEFORE=$(nsignals)
-bad() { # bad CODE NEEDLE BODY
+# refused CODE NEEDLE BODY: POST /signals with BODY is CODE, the answer names NEEDLE.
+refused() {
     local code=$1 needle=$2 body=$3 got
     got=$(post_signal -d "$body")
-    if [ "$got" = "$code" ] && grep -qF -- "$needle" "$T/body"; then
-        pass "bad body ($needle) is $code"
-    else
-        echo "got $got: $(cat "$T/body"); wanted $code with '$needle'" >"$T/err"
-        : >"$T/out"
-        fail "bad body ($needle) is $code"
-    fi
+    [ "$got" = "$code" ] && grep -qF -- "$needle" "$T/body" ||
+        { echo "got $got: $(cat "$T/body"); wanted $code with '$needle'" >&2; return 1; }
 }
+bad() { check "bad body ($2) is $1" refused "$@"; }
 bad 422 "symbol: missing" '{"timeframe":"M15","direction":"long","entry":"1","stop_loss":"0.5","take_profit":"2"}'
 bad 422 "timeframe: missing" '{"symbol":"XAU/USD","direction":"long","entry":"1","stop_loss":"0.5","take_profit":"2"}'
 bad 422 "direction: missing" '{"symbol":"XAU/USD","timeframe":"M15","entry":"1","stop_loss":"0.5","take_profit":"2"}'
@@ -132,7 +130,7 @@ bad 400 "needs a JSON body" ''
 head -c 1048576 /dev/zero | tr '\0' 'x' >"$T/big.json"
 check "a 1 MB body is 413" test "$(post_signal --data-binary @"$T/big.json")" = 413
 check "the 413 says why" body_has "larger than 65536 bytes"
-check "nothing was stored by any refused request" test "$(nsignals)" = "$BEFORE"
+check "nothing was stored by any refused request" signals_are "$BEFORE"
 
 # --- the CLI writes the same rows ---
 ck signals add "${CFG[@]}" --symbol BTC/USD --timeframe H1 --direction short --entry 42000.5 \
@@ -145,6 +143,7 @@ check "its fields are those given" \
     jq_ "(d['direction']=='short' and d['entry']=='42000.5' and d['take_profit']=='0.00000001' and d['expires_at']=='2099-01-01T00:00:00Z' and d['idempotency_key']=='cli-1' and len(d['deliveries'])==2) or sys.exit(d)"
 ck signals add "${CFG[@]}" --symbol BTC/USD --timeframe H1 --direction short --entry 42000.5 \
     --stop-loss 43000 --take-profit 0.00000001 --expires 2099-01-01T00:00:00Z --id cli-1
+check "the same CLI add again exits 0" expect_rc 0
 check "the same CLI add again is the same signal" out_has "$ID2 exists already"
 ck signals add "${CFG[@]}" --symbol BTC/USD --timeframe H1 --direction short --entry 42000.5 \
     --stop-loss 41000 --take-profit 0.1
@@ -152,17 +151,18 @@ check "a CLI stop-loss on the wrong side exits 2" expect_rc 2
 check "and names the option" err_has "--stop-loss: must be above entry for a short signal"
 ck signals add "${CFG[@]}" --symbol BTC/USD --timeframe H1 --direction long --entry 1 \
     --stop-loss 0.5 --take-profit 2 --ttl 4h --expires 2099-01-01T00:00:00Z
-check "--ttl with --expires exits 2 naming --ttl" err_has "--ttl: give expires_at or ttl"
+check "--ttl with --expires exits 2 naming --ttl" rc_and_err 2 "--ttl: give expires_at or ttl"
 ck signals add "${CFG[@]}" --symbol BTC/USD --timeframe H1 --direction long --entry 1 \
     --stop-loss 0.5 --take-profit 2 --id cli-1
 check "a CLI --id reused for another request exits 1" expect_rc 1
 check "and names --id" err_has "--id:"
 ck signals add "${CFG[@]}" --symbol BTC/USD --timeframe H1 --direction long --entry abc \
     --stop-loss 0.5 --take-profit 2
+check "a CLI price that is not a number exits 2" expect_rc 2
 check "a CLI price that is not a number names --entry" err_has "--entry: 'abc' is not a plain decimal"
 ck signals list "${CFG[@]}" --status nope
-check "signals list --status nope exits 2 naming --status" err_has "--status 'nope'"
-check "two signals stored" test "$(nsignals)" = 2
+check "signals list --status nope exits 2 naming --status" rc_and_err 2 "--status 'nope'"
+check "two signals stored" signals_are 2
 
 # --- list and filters ---
 check "GET /signals lists both, newest first" test "$(req GET /signals)" = 200
@@ -194,12 +194,16 @@ check "and says why" err_has "is cancelled, not active"
 ck signals cancel "$ID2" "${CFG[@]}"
 check "CLI cancel exits 0" expect_rc 0
 ck signals list "${CFG[@]}" --status cancelled --format csv
-check "CLI list --status cancelled shows both" sh -c "test \$(grep -c '^sig_' '$T/out') = 2"
+check "CLI list --status cancelled exits 0" expect_rc 0
+check "CLI list --status cancelled shows both" test "$(grep -c '^sig_' "$T/out")" = 2
 
 # --- show and redeliver ---
 ck signals show "$ID1" "${CFG[@]}"
-check "CLI show prints the deliveries and the outcome" sh -c "grep -q 'deliveries (2)' '$T/out' && grep -q 'outcome          none yet' '$T/out'"
+check "CLI show exits 0" expect_rc 0
+check "CLI show prints the deliveries" out_has "deliveries (2)"
+check "CLI show prints the outcome" out_has "outcome          none yet"
 ck signals show "$ID1" "${CFG[@]}" --format json
+check "CLI show --format json exits 0" expect_rc 0
 check "CLI show --format json is the API's object" \
     py "import json; d=json.load(open('$T/out')); assert d['id']=='$ID1' and len(d['deliveries'])==2 and d['outcome'] is None, d"
 ck signals show sig_nothing "${CFG[@]}"
@@ -225,36 +229,36 @@ check "a backtest that is not JSON is 400" test "$(req POST /backtests "${auth[@
 ck backtests add "${CFG[@]}" --name rsi --params '{"period": 14}' --metrics '{"win_rate": 0.55}'
 check "CLI backtests add exits 0" expect_rc 0
 ck backtests add "${CFG[@]}" --name rsi --params '{"period": 14' --metrics '{}'
-check "CLI backtests add with bad --params exits 2 naming it" err_has "--params: invalid JSON"
+check "CLI backtests add with bad --params exits 2 naming it" rc_and_err 2 "--params: invalid JSON"
 check "GET /backtests lists both, newest first" test "$(req GET /backtests)" = 200
 check "newest first, the CLI's metrics intact" \
     jq_ "([b['name'] for b in d['backtests']]==['rsi','macd-h1'] and d['backtests'][0]['metrics']=={'win_rate':0.55}) or sys.exit(d)"
 check "GET /backtests?since= in the future lists none" test "$(req GET '/backtests?since=2099-01-01T00:00:00Z')" = 200
 check "none" jq_ "d['count']==0 or sys.exit(d)"
-check "two backtests stored" test "$(nbacktests)" = 2
+check "two backtests stored" backtests_are 2
 
 # --- the token rule ---
 N=$(nsignals)
 check "POST /signals without a token is 401" test "$(req POST /signals -d "$GOOD")" = 401
 check "with a wrong token is 401" test "$(req POST /signals -H 'Authorization: Bearer nope' -d "$GOOD")" = 401
-check "the 401 does not echo the token" sh -c "! grep -q '$TOKEN' '$T/body'"
+check "the 401 does not echo the token" lacks "$TOKEN" "$T/body"
 check "POST /backtests without a token is 401" test "$(req POST /backtests -d '{}')" = 401
 check "cancel without a token is 401" test "$(req POST "/signals/$ID2/cancel")" = 401
 check "GET /signals needs no token" test "$(req GET /signals)" = 200
-check "nothing stored without the token" test "$(nsignals)" = "$N"
-check "the token is in no log" sh -c "! grep -q '$TOKEN' '$T/daemon.log' '$T/daemon.out'"
-stop_daemon
+check "nothing stored without the token" signals_are "$N"
+check "the token is in no log" lacks "$TOKEN" "$T/daemon.log" "$T/daemon.out"
+check "the daemon stops with exit 0" stop_daemon
 
 # Without a token, on loopback: allowed (the rule); on a wildcard address: 403.
 write_config ""
-start_daemon
+check "the daemon starts without a token" start_daemon
 check "without a token on loopback POST /signals is 201" \
     test "$(req POST /signals -d "${GOOD/breakout/loopback}")" = 201
-stop_daemon
+check "that daemon stops with exit 0" stop_daemon
 sed -i "s/^listen = 127.0.0.1:/listen = 0.0.0.0:/" "$T/ck.ini"
-start_daemon
+check "the daemon starts on 0.0.0.0" start_daemon
 check "without a token on 0.0.0.0 POST /signals is 403" test "$(req POST /signals -d "$GOOD")" = 403
 check "the 403 says how to allow it" body_has "api.token"
-stop_daemon
+check "the last daemon stops with exit 0" stop_daemon
 
 finish
