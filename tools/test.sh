@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole suite: the test-suite lint first, then build, start a
+# Run the whole suite: the test-suite lint and the rules of the tree
+# (tools/check-rules.sh) first, then build, start a
 # throwaway PostgreSQL cluster, run every test (SQLite and PostgreSQL
 # variants), then the unit tests and a short integration smoke run (the
 # multi-daemon and shared-delivery scenarios among them, on PostgreSQL)
@@ -20,6 +21,8 @@ cd "$ROOT"
 echo "== test: lint of the test scripts =="
 bash tools/lint-tests.sh
 bash tools/lint-tests-selftest.sh
+echo "== test: rules of the tree (root files, formatting, include rings, clang) =="
+bash tools/check-rules.sh
 
 PGDIR=$(mktemp -d /tmp/ckpg.XXXXXX)
 cleanup() { bash tests/helpers/pg_cluster.sh stop "$PGDIR" || true; rm -rf "$PGDIR"; }
