@@ -12,16 +12,10 @@ unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_CONFIG
 
 ROUNDS=100
 
-# wait_for_files DEADLINE_S FILE...: wait until every FILE exists; 1 at the deadline.
-wait_for_files() {
-    local deadline=$((SECONDS + $1)) f
-    shift
-    for f in "$@"; do
-        while [ ! -e "$f" ]; do
-            [ "$SECONDS" -lt "$deadline" ] || return 1
-            sleep 0.01
-        done
-    done
+# all_exist FILE...: every FILE exists.
+all_exist() {
+    local f
+    for f in "$@"; do [ -e "$f" ] || return 1; done
 }
 
 # opener N DB: once the gate opens, list the jobs of the store DB; status in $T/rc.N.
@@ -46,7 +40,7 @@ for round in $(seq 1 "$ROUNDS"); do
     pid1=$!
     opener 2 "$db" &
     pid2=$!
-    if ! wait_for_files 30 "$T/ready.1" "$T/ready.2"; then
+    if ! wait_for 30 all_exist "$T/ready.1" "$T/ready.2"; then
         echo "round $round: the openers did not start" >&2
         exit 1
     fi

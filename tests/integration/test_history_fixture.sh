@@ -52,6 +52,7 @@ check "metals calendar: the fetch succeeds" expect_rc 0
 check "metals calendar: every candle stored, 0 gaps over both DST changes" \
     out_has "USD/CHF M30: fetched 720, stored 720, rejected 0, forming dropped 0, open gaps 0"
 ck gaps M30 --symbol USD/CHF --source "${SRC}m" --days 10000 --format json "${CFG[@]}"
+check "metals calendar: gaps exits 0" expect_rc 0
 check "metals calendar: the gap ledger is empty" py "
 import json; g=json.load(open('$T/out')); assert g==[], g"
 
@@ -59,6 +60,7 @@ ck fetch --source "${SRC}f" "${CFG[@]}"
 check "forex calendar: the fetch succeeds" expect_rc 0
 check "forex calendar: one gap" out_has "USD/CHF M30: fetched 720, stored 720, rejected 0, forming dropped 0, open gaps 1"
 ck gaps M30 --symbol USD/CHF --source "${SRC}f" --days 10000 --format json "${CFG[@]}"
+check "forex calendar: gaps exits 0" expect_rc 0
 check "forex calendar: only the Sunday 17:00-18:00 New York hours the dataset leaves out" py "
 import json
 g=sorted((x['first'], x['last'], x['count']) for x in json.load(open('$T/out')))

@@ -16,12 +16,15 @@ mk_tree() {
     printf '#include "store/s.h"\n#include "util/a.h"\n' >"$T/tree/src/cmd/c.c"
     echo 'int main(void);' >"$T/tree/src/main.c"
 }
-# tool ARGS...: run a checker; its output in $T/out, $T/err, its status in $RC.
+# tool ARGS...: run a checker; its output in $T/out, $T/err, its status in $RC,
+# which must be checked (expect_rc) before the next run, as for ck.
 tool() {
+    rc_unchecked
     set +e
     "$@" >"$T/out" 2>"$T/err"
     RC=$?
     set -e
+    RC_PENDING="$*"
 }
 rings() { tool python3 "$TOOLS/check-rings.py" "$T/tree/src"; }
 

@@ -19,8 +19,7 @@ start_fake_td "$KEY"
 python3 "$CK_SOURCE_DIR/tests/helpers/fake_telegram.py" --port-file "$T/tg.port" \
     --token "$TOKEN" 2>"$T/fake_tg.log" &
 FAKE_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$T/tg.port" ] && break; sleep 0.05; done
-[ -s "$T/tg.port" ] || { echo "fake Telegram did not start" >&2; cat "$T/fake_tg.log" >&2; exit 1; }
+wait_for 10 test -s "$T/tg.port" || { echo "fake Telegram did not start" >&2; cat "$T/fake_tg.log" >&2; exit 1; }
 TG_URL="http://127.0.0.1:$(cat "$T/tg.port")"
 PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 API="http://127.0.0.1:$PORT"
@@ -58,29 +57,20 @@ CFG=(--config "$T/ck.ini")
 # that nothing fetched is in its future.
 PIN=$(py "import datetime; print((datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=60)).strftime('%Y-%m-%dT%H:%M:%SZ'))")
 
-CANDLEKEEP_NOW=$PIN "$CK_BIN" run "${CFG[@]}" >"$T/daemon.out" 2>&1 &
-DPID=$!
-FAKE_PIDS+=("$DPID")
-up=""
-for _ in $(seq 1 200); do
-    curl -fs "$API/health" >/dev/null 2>&1 && { up=1; break; }
-    kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$up" ] || { echo "daemon did not come up" >&2; cat "$T/daemon.out" "$T/daemon.log" >&2; exit 1; }
+up() { curl -fs "$API/health" >/dev/null 2>&1; }
+CANDLEKEEP_NOW=$PIN daemon_start "$T/daemon.out" run "${CFG[@]}"
+DPID=$DAEMON_PID
+check "the daemon comes up" wait_for 20 up
 
 get() { curl -sS -o "$T/body" -w '%{http_code}' "$@"; }
-wait_run() { # wait until job $1 has a finished run
-    for _ in $(seq 1 200); do
-        get "$API/jobs/$1/runs?limit=5" >/dev/null
-        py "import json,sys; d=json.load(open('$T/body')); sys.exit(0 if [r for r in d['runs'] if r['status']!='running'] else 1)" && return 0
-        sleep 0.1
-    done
-    return 1
+# has_finished_run JOB: JOB has a finished run.
+has_finished_run() {
+    [ "$(get "$API/jobs/$1/runs?limit=5")" = 200 ] || return 1
+    py "import json,sys; d=json.load(open('$T/body')); sys.exit(0 if [r for r in d['runs'] if r['status']!='running'] else 1)"
 }
 
 check "a refresh is accepted" test "$(get -X POST "$API/jobs/refresh_candles_M15/run")" = 202
-check "the refresh finishes" wait_run refresh_candles_M15
+check "the refresh finishes" wait_for 30 has_finished_run refresh_candles_M15
 ck jobs pause refresh_candles_H1 "${CFG[@]}"
 check "jobs pause exits 0" expect_rc 0
 
@@ -117,6 +107,7 @@ for a,b in zip(h,s):
     assert b['circuit']['state']=='unknown', b
 "
 ck status "${CFG[@]}"
+check "status exits 0" expect_rc 0
 check "status shows the jobs as /health counts them" out_has "jobs:      6 (paused 1,"
 check "status shows the providers" out_has "providers: 1"
 check "status names the provider and its budget" out_has "  $SRC: circuit unknown (daemon not reachable), minute "
@@ -130,16 +121,16 @@ ck jobs run detect_outcomes "${CFG[@]}"
 check "jobs run detect_outcomes exits 0" expect_rc 0
 check "it settled the signal" out_has 'won 1,'
 won_messages() { curl -fsS "$TG_URL/__messages" | py "import json,sys; print(len([m for m in json.load(sys.stdin) if 'won' in m['text']]))"; }
-wait_won() {
-    for _ in $(seq 1 300); do [ "$(won_messages)" -ge 1 ] && return 0; sleep 0.1; done
-    return 1
+won_delivered() {
+    local n
+    n=$(won_messages) || return 1
+    [ "$n" -ge 1 ]
 }
-check "the daemon delivers the outcome notice" wait_won
+check "the daemon delivers the outcome notice" wait_for 30 won_delivered
 ck jobs run detect_outcomes "${CFG[@]}"
+check "a second jobs run detect_outcomes exits 0" expect_rc 0
 check "a second run settles nothing" out_has 'won 0,'
 check "Telegram got exactly one outcome notice" test "$(won_messages)" = 1
 
-kill -TERM "$DPID"
-set +e; wait "$DPID"; DRC=$?; set -e
-check "the daemon stops with exit 0" test "$DRC" = 0
+check "the daemon stops with exit 0" daemon_stop "$DPID"
 finish
