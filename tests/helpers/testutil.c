@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include "net/http.h"
+#include "store/store.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -15,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char tmpdir[256];
+    static char tmpdir[256];
 static unsigned counter;
 
 static void remove_tmpdir(void)
@@ -191,4 +192,33 @@ json_t *test_fake_get_json(const struct test_fake *f, const char *path)
     strbuf_release(&err);
     http_response_release(&resp);
     return j;
+}
+
+int store_fixture_setup(void **state)
+{
+    static unsigned sources;
+    struct store_fixture *f = xcalloc(1, sizeof(*f));
+
+    strbuf_init(&f->err, 0);
+    f->url = test_store_url();
+    snprintf(f->source, sizeof(f->source), "t%ld_%u", (long)getpid(), sources++);
+    if (store_open(&f->st, f->url, &f->err)) {
+        fprintf(stderr, "cannot open store: %s\n", f->err.buf);
+        free(f->url);
+        strbuf_release(&f->err);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+int store_fixture_teardown(void **state)
+{
+    struct store_fixture *f = *state;
+    store_close(f->st);
+    free(f->url);
+    strbuf_release(&f->err);
+    free(f);
+    return 0;
 }

@@ -13,6 +13,19 @@
 
 #include <cmocka.h>
 
+#include "util/error.h"
+#include "util/strbuf.h"
+
+/* Fail the test, with the message in `errbuf` (a struct strbuf *), when `expr` does not return 0.
+ */
+#define CHECK_OK(expr, errbuf)                                                                     \
+    do {                                                                                           \
+        int check_rc_ = (expr);                                                                    \
+        if (check_rc_)                                                                             \
+            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
+                     (errbuf)->buf);                                                               \
+    } while (0)
+
 /* A fresh temporary directory (removed at exit with its content). */
 const char *test_tmpdir(void);
 /* A new path inside test_tmpdir() ending in `suffix`; caller frees. */
@@ -26,6 +39,22 @@ const char *test_source_dir(void);
  * otherwise a new SQLite file in test_tmpdir(). Caller frees.
  */
 char *test_store_url(void);
+
+/*
+ * The fixture of a store-backed test: the store of test_store_url(), open,
+ * and a source name of its own ("t<pid>_<n>"), so that tests sharing one
+ * PostgreSQL database never see each other's series. cmocka setup and
+ * teardown functions; *state is a struct store_fixture.
+ */
+struct store;
+struct store_fixture {
+    struct store *st;
+    char *url;
+    char source[48];
+    struct strbuf err;
+};
+int store_fixture_setup(void **state);
+int store_fixture_teardown(void **state);
 
 /*
  * A local fake server (tests/helpers/<script>, python3) for a group of

@@ -46,14 +46,6 @@
 #define COOL   (15 * MIN)
 #define REPEAT (4 * HOUR)
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
 /* --- a store of its own per test --------------------------------------- */
 
 static const char *base_url; /* CK_TEST_STORE_URL (PostgreSQL), or NULL for SQLite */

@@ -27,14 +27,6 @@
 
 #define T0 1710504000000LL /* 2024-03-15T12:00:00Z, ms */
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
 struct fake_clock {
     int64_t now;
     int64_t slept;

@@ -24,14 +24,6 @@
 #define T0        1704067200LL /* 2024-01-01T00:00:00Z */
 #define FUTURE_MS 4102444800000LL
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
 static struct store *open_url(const char *url)
 {
     struct strbuf err = STRBUF_INIT;

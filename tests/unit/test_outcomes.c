@@ -35,14 +35,6 @@
 #define M15  900LL
 #define P(x) ((int64_t)(x)*PRICE_SCALE)
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
 /* What the notify hook saw. */
 struct captured {
     size_t n;

@@ -36,14 +36,6 @@
 #define T0     1710504000000LL
 #define DAY_MS 86400000LL
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
 struct fixture {
     struct store *st;
     char *url;

@@ -35,53 +35,6 @@
 #define T0  1704067200LL
 #define M15 900LL
 
-/* Fail with the store's message when a call does not return 0. */
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
-struct fixture {
-    struct store *st;
-    char *url;
-    char source[48];
-    struct strbuf err;
-};
-
-static unsigned name_counter;
-
-static void unique_source(char *buf, size_t size)
-{
-    snprintf(buf, size, "t%ld_%u", (long)getpid(), name_counter++);
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = xcalloc(1, sizeof(*f));
-    strbuf_init(&f->err, 0);
-    f->url = test_store_url();
-    unique_source(f->source, sizeof(f->source));
-    if (store_open(&f->st, f->url, &f->err)) {
-        fprintf(stderr, "cannot open store: %s\n", f->err.buf);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    store_close(f->st);
-    free(f->url);
-    strbuf_release(&f->err);
-    free(f);
-    return 0;
-}
-
 static bool url_is_sqlite(const char *url)
 {
     size_t len = strlen(url);
@@ -144,7 +97,7 @@ static struct candle *mk_run(int64_t start, size_t n)
     return v;
 }
 
-static int64_t count_all(struct fixture *f, const struct series_key *k)
+static int64_t count_all(struct store_fixture *f, const struct series_key *k)
 {
     struct candle_query q = {.series = *k};
     int64_t n = -1;
@@ -154,7 +107,7 @@ static int64_t count_all(struct fixture *f, const struct series_key *k)
 
 static void test_open_migrate_twice(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct store *again = NULL;
     int v1 = 0, v2 = 0;
 
@@ -178,7 +131,7 @@ static void test_open_migrate_twice(void **state)
 
 static void test_bad_urls(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct store *st = (struct store *)1;
 
     assert_int_equal(store_open(&st, "mysql://u:pw@h/db", &f->err), CK_ECONFIG);
@@ -194,7 +147,7 @@ static void test_bad_urls(void **state)
 
 static void test_exact_prices(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     static const char *const prices[] = {"2063.41", "0.00000001", "92233720368.54775807",
                                          "1999.99999999"};
@@ -234,7 +187,7 @@ static void test_exact_prices(void **state)
 
 static void test_null_volume(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_H1};
     struct candle in[2] = {mk_candle(T0, 200000000000LL), mk_candle(T0 + 3600, 200000000000LL)};
     struct candle_vec out = CANDLE_VEC_INIT;
@@ -255,7 +208,7 @@ static void test_null_volume(void **state)
 
 static void test_upsert_dedup_and_replace(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     const size_t n = 200;
     struct candle *v = mk_run(T0, n);
@@ -306,7 +259,7 @@ static void test_upsert_dedup_and_replace(void **state)
 
 static void test_batch_atomicity(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     const struct series_key other = {f->source, "EUR/USD", TF_M15};
     struct candle *v = mk_run(T0, 50);
@@ -350,7 +303,7 @@ static void test_batch_atomicity(void **state)
 
 static void test_close_rolls_back(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle *v = mk_run(T0, 10);
     struct store *st;
@@ -365,7 +318,7 @@ static void test_close_rolls_back(void **state)
 
 static void test_latest_time(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     const struct series_key empty = {f->source, "NONE/USD", TF_M15};
     struct candle v[3] = {mk_candle(T0 + 5 * M15, 100000000), mk_candle(T0 + 9 * M15, 100000000),
@@ -385,7 +338,7 @@ static void test_latest_time(void **state)
     }
 }
 
-static void expect_times(struct fixture *f, const struct candle_query *q, const int64_t *want,
+static void expect_times(struct store_fixture *f, const struct candle_query *q, const int64_t *want,
                          size_t nwant)
 {
     struct candle_vec out = CANDLE_VEC_INIT;
@@ -404,7 +357,7 @@ static void expect_times(struct fixture *f, const struct candle_query *q, const 
 
 static void test_range_queries(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle *v = mk_run(T0, 20);
     struct candle_query q = {.series = k};
@@ -476,7 +429,7 @@ static void test_range_queries(void **state)
 
 static void test_iterator(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle *v = mk_run(T0, 10);
     struct candle_query q = {.series = k, .order = STORE_DESC};
@@ -507,7 +460,7 @@ static void test_iterator(void **state)
 
 static void test_delete_before(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     /*
      * 1970 dates: deleting by timeframe spans every source, and no other
      * test (on a shared database) stores candles that old.
@@ -568,7 +521,7 @@ static void test_delete_before(void **state)
 
 static void test_list_series(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key a_h1 = {f->source, "AAA", TF_H1};
     const struct series_key a_m15 = {f->source, "AAA", TF_M15};
     const struct series_key b_d1 = {f->source, "BBB", TF_D1};
@@ -613,7 +566,7 @@ static void test_list_series(void **state)
 }
 
 /* The gaps of one series, newest first. */
-static size_t list_series_gaps(struct fixture *f, const struct series_key *k,
+static size_t list_series_gaps(struct store_fixture *f, const struct series_key *k,
                                struct gap_record **out)
 {
     struct gap_query q = {.source = k->source, .symbol = k->symbol, .has_tf = true, .tf = k->tf};
@@ -630,7 +583,7 @@ static struct gap_range gap(int64_t first_slot, int64_t last_slot)
 
 static void test_gap_ledger(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     const int64_t from = T0, to = T0 + 100 * M15;
     struct gap_range found[2] = {gap(10, 12), gap(50, 50)};
@@ -743,7 +696,7 @@ static void test_gap_ledger(void **state)
  */
 static void test_gap_unfillable_blocks_wide_hole(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     const int64_t from = T0, to = T0 + 100 * M15;
     struct gap_range found[2] = {gap(10, 12), gap(50, 52)};
@@ -779,7 +732,7 @@ static void test_gap_unfillable_blocks_wide_hole(void **state)
 /* A record that reaches outside the scanned window is not judged filled. */
 static void test_gap_window_edges(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct gap_range found = gap(-5, 2);
     struct gap_sync_result r;
@@ -808,7 +761,7 @@ static void test_gap_window_edges(void **state)
 
 static void test_gap_filters(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key x = {f->source, "XAU/USD", TF_M15};
     const struct series_key y = {f->source, "BTC/USDT", TF_H1};
     struct gap_range fx[3] = {gap(10, 10), gap(20, 21), gap(30, 33)};
@@ -896,7 +849,7 @@ static void test_gap_filters(void **state)
 
 static void test_set_gap_state_unknown(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     assert_int_equal(store_set_gap_state(f->st, INT64_MAX - 7, GAP_FILLED, NULL, 1, &f->err),
                      CK_ENOTFOUND);
     assert_non_null(strstr(f->err.buf, "no gap"));
@@ -919,7 +872,7 @@ static void test_gap_state_names(void **state)
 
 static void test_sqlite_unwritable(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     static const char *const urls[] = {
         "sqlite:/nonexistent-candlekeep-dir/sub/ck.db", /* no such directory */
         "sqlite:/proc/candlekeep-test.db",              /* not writable, even for root */
@@ -965,7 +918,7 @@ static void test_sqlite_unwritable(void **state)
 
 static void test_sqlite_not_a_database(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *path;
     struct strbuf u = STRBUF_INIT;
     struct store *st;
@@ -989,7 +942,7 @@ static void test_sqlite_not_a_database(void **state)
 
 static void test_sqlite_url_forms(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *path = test_tmpfile(".db");
     struct strbuf u = STRBUF_INIT;
     struct store *st;
@@ -1019,7 +972,7 @@ static void test_sqlite_url_forms(void **state)
 
 static void test_sqlite_newer_schema_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const char *path;
     struct store *st = NULL;
     char *out;
@@ -1079,7 +1032,7 @@ static int64_t sqlite_direct(const char *path, const char *sql, const char *sele
  */
 static void test_sqlite_migrates_from_v1(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     static const char *const v2_tables =
         "SELECT count(*) FROM sqlite_master WHERE name IN "
@@ -1138,7 +1091,7 @@ static void test_sqlite_migrates_from_v1(void **state)
 /* The view for people in the sqlite3 shell shows real decimals and ISO times. */
 static void test_sqlite_view(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle c = {T0 + M15, 206341000000LL, 206500000000LL, 206000000000LL, 206450000000LL,
                        0,        false};
@@ -1161,7 +1114,7 @@ static void test_sqlite_view(void **state)
 /* A write lock held past the busy timeout is CK_EBUSY, and names the file. */
 static void test_sqlite_busy(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle *v = mk_run(T0, 10);
     struct store *other;
@@ -1210,7 +1163,7 @@ static off_t file_size(const char *path)
  */
 static void test_sqlite_identical_upsert_writes_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     struct candle *v = mk_run(T0, 500);
     struct strbuf wal = STRBUF_INIT;
@@ -1279,7 +1232,7 @@ static void test_url_helpers(void **state)
  */
 static void test_generic_statements(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     static const struct sql_stmt create = {
         .sqlite = "CREATE TEMP TABLE kinds (n INTEGER, p INTEGER, t INTEGER, b INTEGER, s TEXT)",
         .pg = "CREATE TEMP TABLE kinds (n bigint, p NUMERIC(20,8), t timestamptz, b boolean, "
@@ -1345,7 +1298,7 @@ static void test_generic_statements(void **state)
 /* The database's size is a real figure: positive, and it grows with what is stored. */
 static void test_database_size(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     struct series_key k = {f->source, "XAU/USD", TF_M15};
     int64_t before = 0, after = 0;
     const size_t n = 20000;
@@ -1361,7 +1314,7 @@ static void test_database_size(void **state)
     free(v);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {

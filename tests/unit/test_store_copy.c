@@ -31,57 +31,10 @@
 #define T0  1704067200LL
 #define M15 900LL
 
-/* Fail with the store's message when a call does not return 0. */
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
-struct fixture {
-    struct store *st;
-    char *url;
-    char source[48];
-    struct strbuf err;
-};
-
-static unsigned name_counter;
-
-static void unique_source(char *buf, size_t size)
-{
-    snprintf(buf, size, "t%ld_%u", (long)getpid(), name_counter++);
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = xcalloc(1, sizeof(*f));
-    strbuf_init(&f->err, 0);
-    f->url = test_store_url();
-    unique_source(f->source, sizeof(f->source));
-    if (store_open(&f->st, f->url, &f->err)) {
-        fprintf(stderr, "cannot open store: %s\n", f->err.buf);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    store_close(f->st);
-    free(f->url);
-    strbuf_release(&f->err);
-    free(f);
-    return 0;
-}
-
 #define FUTURE_MS 4102444800000LL /* 2100-01-01T00:00:00Z */
 
 /* "<test source>_<what>"; caller frees. */
-static char *own_name(const struct fixture *f, const char *what)
+static char *own_name(const struct store_fixture *f, const char *what)
 {
     struct strbuf sb = STRBUF_INIT;
     strbuf_addf(&sb, "%s_%s", f->source, what);
@@ -89,7 +42,7 @@ static char *own_name(const struct fixture *f, const char *what)
 }
 
 /* Insert a running run of `job` started at `started`; returns it (strings borrowed). */
-static struct job_run start_run(struct fixture *f, const char *job, int64_t scheduled,
+static struct job_run start_run(struct store_fixture *f, const char *job, int64_t scheduled,
                                 int64_t started)
 {
     struct job_run r = {
@@ -107,7 +60,7 @@ static struct job_run start_run(struct fixture *f, const char *job, int64_t sche
 }
 
 /* The gaps of one series, newest first. */
-static size_t list_series_gaps(struct fixture *f, const struct series_key *k,
+static size_t list_series_gaps(struct store_fixture *f, const struct series_key *k,
                                struct gap_record **out)
 {
     struct gap_query q = {.source = k->source, .symbol = k->symbol, .has_tf = true, .tf = k->tf};
@@ -116,7 +69,7 @@ static size_t list_series_gaps(struct fixture *f, const struct series_key *k,
     return n;
 }
 
-static struct job_state get_job(struct fixture *f, const char *job_id)
+static struct job_state get_job(struct store_fixture *f, const char *job_id)
 {
     struct job_state js;
     CHECK_OK(store_job_get(f->st, job_id, &js, &f->err), &f->err);
@@ -135,7 +88,7 @@ static struct gap_range gap(int64_t first_slot, int64_t last_slot)
  * are compared before and after.
  */
 
-static int64_t count_rows(struct fixture *f, enum store_table t)
+static int64_t count_rows(struct store_fixture *f, enum store_table t)
 {
     int64_t n = -1;
     CHECK_OK(store_count_rows(f->st, t, &n, &f->err), &f->err);
@@ -145,7 +98,7 @@ static int64_t count_rows(struct fixture *f, enum store_table t)
 
 static void test_count_rows(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_H1};
     const struct candle c[3] = {
         {.open_time = T0, .open = 1, .high = 2, .low = 1, .close = 2},
@@ -181,7 +134,7 @@ static void test_count_rows(void **state)
 }
 
 /* Every gap record of source `source`, by id, read in pages of two. */
-static size_t export_own_gaps(struct fixture *f, const char *source, struct gap_record **out)
+static size_t export_own_gaps(struct store_fixture *f, const char *source, struct gap_record **out)
 {
     struct gap_record *all = NULL;
     size_t n = 0, alloc = 0;
@@ -225,7 +178,7 @@ static void assert_gaps_equal_but_id(const struct gap_record *a, const struct ga
 
 static void test_export_import_gaps(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const struct series_key k = {f->source, "XAU/USD", TF_M15};
     const struct series_key k2 = {f->source, "XAG/USD", TF_H4};
     struct gap_range found[3] = {gap(10, 12), gap(20, 20), gap(40, 44)};
@@ -316,7 +269,7 @@ static void test_export_import_gaps(void **state)
 }
 
 /* Every run of jobs starting with `prefix`, by id, read in pages of three. */
-static size_t export_own_runs(struct fixture *f, const char *prefix, struct job_run **out)
+static size_t export_own_runs(struct store_fixture *f, const char *prefix, struct job_run **out)
 {
     struct job_run *all = NULL;
     size_t n = 0, alloc = 0;
@@ -347,7 +300,7 @@ static size_t export_own_runs(struct fixture *f, const char *prefix, struct job_
 
 static void test_export_import_job_runs(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *job = own_name(f, "src"), *prefix = own_name(f, "src"), *copy = own_name(f, "dst");
     struct job_run *mine = NULL, *back = NULL, r;
     struct job_state js;
@@ -433,7 +386,7 @@ static void test_export_import_job_runs(void **state)
 
 static void test_import_jobs(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *a = own_name(f, "a"), *b = own_name(f, "b"), *c = own_name(f, "c");
     struct job_state v[2] =
         {
@@ -489,7 +442,7 @@ static void test_import_jobs(void **state)
     free(c);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {

@@ -30,53 +30,6 @@
 #define T0  1704067200LL
 #define M15 900LL
 
-/* Fail with the store's message when a call does not return 0. */
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
-struct fixture {
-    struct store *st;
-    char *url;
-    char source[48];
-    struct strbuf err;
-};
-
-static unsigned name_counter;
-
-static void unique_source(char *buf, size_t size)
-{
-    snprintf(buf, size, "t%ld_%u", (long)getpid(), name_counter++);
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = xcalloc(1, sizeof(*f));
-    strbuf_init(&f->err, 0);
-    f->url = test_store_url();
-    unique_source(f->source, sizeof(f->source));
-    if (store_open(&f->st, f->url, &f->err)) {
-        fprintf(stderr, "cannot open store: %s\n", f->err.buf);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    store_close(f->st);
-    free(f->url);
-    strbuf_release(&f->err);
-    free(f);
-    return 0;
-}
-
 /*
  * Jobs and leases. Job ids and lease names start with the test's own
  * source name. Runs and leases that must survive other tests' sweeps
@@ -88,14 +41,14 @@ static int teardown(void **state)
 #define FUTURE_MS 4102444800000LL /* 2100-01-01T00:00:00Z */
 
 /* "<test source>_<what>"; caller frees. */
-static char *own_name(const struct fixture *f, const char *what)
+static char *own_name(const struct store_fixture *f, const char *what)
 {
     struct strbuf sb = STRBUF_INIT;
     strbuf_addf(&sb, "%s_%s", f->source, what);
     return strbuf_detach(&sb, NULL);
 }
 
-static struct job_state get_job(struct fixture *f, const char *job_id)
+static struct job_state get_job(struct store_fixture *f, const char *job_id)
 {
     struct job_state js;
     CHECK_OK(store_job_get(f->st, job_id, &js, &f->err), &f->err);
@@ -113,7 +66,7 @@ static long find_job_state(const struct job_state *v, size_t n, const char *job_
 
 static void test_job_state(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *a = own_name(f, "a"), *b = own_name(f, "b"), *c = own_name(f, "c");
     struct job_state js, *v = NULL;
     size_t n = 0;
@@ -187,7 +140,7 @@ static void test_job_state(void **state)
 }
 
 /* Insert a running run of `job` started at `started`; returns it (strings borrowed). */
-static struct job_run start_run(struct fixture *f, const char *job, int64_t scheduled,
+static struct job_run start_run(struct store_fixture *f, const char *job, int64_t scheduled,
                                 int64_t started)
 {
     struct job_run r = {
@@ -205,7 +158,7 @@ static struct job_run start_run(struct fixture *f, const char *job, int64_t sche
 }
 
 /* Start a run and finish it with `status`; returns the streak the finish reports. */
-static int64_t run_and_finish(struct fixture *f, const char *job, int64_t scheduled,
+static int64_t run_and_finish(struct store_fixture *f, const char *job, int64_t scheduled,
                               enum job_status status)
 {
     struct job_run r = start_run(f, job, scheduled, FUTURE_MS + scheduled);
@@ -219,7 +172,7 @@ static int64_t run_and_finish(struct fixture *f, const char *job, int64_t schedu
 
 static void test_job_runs_streak(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *job = own_name(f, "streak");
     static const struct {
         enum job_status status;
@@ -319,7 +272,7 @@ static void test_job_runs_streak(void **state)
 
 static void test_job_runs_list(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *a = own_name(f, "a"), *b = own_name(f, "b");
     /* Inserted in this order; newest first is the reverse. */
     const char *const order[] = {a, b, a, a, b, a, a};
@@ -391,7 +344,7 @@ static void test_job_runs_list(void **state)
 /* Message and details come back as written: details as the same JSON value. */
 static void test_job_run_text_round_trip(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     static const char details[] = "{\"stored\": 4, \"symbols\": [\"XAU/USD\", \"EUR/USD\"], "
                                   "\"note\": \"caf\\u00e9 \\\"quoted\\\" \\\\ back\", \"nested\": "
                                   "{\"ok\": true, \"n\": null}}";
@@ -423,7 +376,7 @@ static void test_job_run_text_round_trip(void **state)
 }
 
 /* Lease names of `prefix` listed at `valid_at`, as "name=holder" lines. */
-static char *lease_lines(struct fixture *f, const char *prefix, int64_t valid_at)
+static char *lease_lines(struct store_fixture *f, const char *prefix, int64_t valid_at)
 {
     struct strbuf sb = STRBUF_INIT;
     struct lease_info *v = NULL;
@@ -445,7 +398,7 @@ static void lease_info_clear(struct lease_info *li)
 }
 
 /* The one lease called `name`; fails if there is none. */
-static struct lease_info get_lease(struct fixture *f, const char *name)
+static struct lease_info get_lease(struct store_fixture *f, const char *name)
 {
     struct lease_info *v = NULL, li;
     size_t n = 0;
@@ -460,7 +413,7 @@ static struct lease_info get_lease(struct fixture *f, const char *name)
 
 static void test_lease_claim(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const int64_t t = FUTURE_MS;
     char *name = own_name(f, "fire:job:1");
     struct lease_info li;
@@ -540,7 +493,7 @@ static void test_lease_claim(void **state)
 
 static void test_lease_list(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     const int64_t t = FUTURE_MS;
     /* '_' and '%' are LIKE wildcards; a prefix must match them literally. */
     static const char *const names[] = {"a_b:1", "aXb:1", "a%b:1", "aYb:1", "c3", "c1", "c2"};
@@ -608,7 +561,7 @@ static void test_lease_list(void **state)
  */
 static void test_job_runs_sweeps(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *job = own_name(f, "sweep");
     char *old_lease = own_name(f, "old"), *new_lease = own_name(f, "new");
     struct job_run r1, r2, r3, *runs = NULL;
@@ -692,7 +645,7 @@ static void test_job_runs_sweeps(void **state)
 /* Stale runs of one job: only its own, only before the cut, finished no earlier than started. */
 static void test_job_runs_fail_stale_job(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fixture *f = *state;
     char *a = own_name(f, "stale_a"), *b = own_name(f, "stale_b");
     struct job_run ra1, ra2, ra3, rb, *runs = NULL;
     size_t nr = 0;
@@ -733,7 +686,7 @@ static void test_job_runs_fail_stale_job(void **state)
     free(b);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {

@@ -38,14 +38,6 @@
 #define T0  1704207600LL
 #define M15 900LL
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d (%s): %s", #expr, check_rc_, ck_strerror(check_rc_),          \
-                     (errbuf)->buf);                                                               \
-    } while (0)
-
 static const char *base_url;
 static char *password; /* of base_url, to check that no message shows it */
 static PGconn *side;

@@ -201,13 +201,6 @@ static void fake_sleep(void *arg, int64_t ms)
 }
 static const struct sched_clock fake_clock = {.now_ms = fake_now, .sleep_ms = fake_sleep};
 
-#define CHECK_OK(expr, errbuf)                                                                     \
-    do {                                                                                           \
-        int check_rc_ = (expr);                                                                    \
-        if (check_rc_)                                                                             \
-            fail_msg("%s returned %d: %s", #expr, check_rc_, (errbuf)->buf);                       \
-    } while (0)
-
 struct world {
     struct ck app;
     struct store *st;
