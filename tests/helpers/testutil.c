@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-    static char tmpdir[256];
+static char tmpdir[256];
 static unsigned counter;
 
 static void remove_tmpdir(void)
