@@ -39,7 +39,9 @@ void cmd_candles_usage(FILE *fp)
         timeframe_all_names());
 }
 
-int cmd_candles(int argc, char **argv, struct ck *ck)
+/* The query, symbol and source the arguments ask for; CMD_OK or CMD_USAGE (printed). */
+static int parse_args(int argc, char **argv, struct candle_query *q, const char **symbol,
+                      const char **source)
 {
     static const struct option opts[] = {
         {"symbol", required_argument, NULL, 's'},
@@ -50,49 +52,29 @@ int cmd_candles(int argc, char **argv, struct ck *ck)
         {"order", required_argument, NULL, 'o'},
         {0},
     };
-    static const char *const cols[] = {"source", "symbol", "timeframe", "time",  "open",
-                                       "high",   "low",    "close",     "volume"};
-    const char *symbol = NULL, *source = NULL;
-    struct candle_query q = {.limit = 100, .order = STORE_DESC};
-    struct strbuf err = STRBUF_INIT;
-    struct candle_iter *it = NULL;
     int64_t n;
-    int c, rc;
+    int c;
 
     while ((c = getopt_long(argc, argv, "s:S:a:b:n:o:", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            symbol = optarg;
-            break;
-        case 'S':
-            source = optarg;
-            break;
-        case 'a':
-            if (cmd_parse_time("candles", "--start", optarg, &q.start))
+        if (c == 's') {
+            *symbol = optarg;
+        } else if (c == 'S') {
+            *source = optarg;
+        } else if (c == 'a' || c == 'b') {
+            int64_t *t = c == 'a' ? &q->start : &q->end;
+            if (cmd_parse_time("candles", c == 'a' ? "--start" : "--end", optarg, t))
                 return CMD_USAGE;
-            q.has_start = true;
-            break;
-        case 'b':
-            if (cmd_parse_time("candles", "--end", optarg, &q.end))
-                return CMD_USAGE;
-            q.has_end = true;
-            break;
-        case 'n':
+            *(c == 'a' ? &q->has_start : &q->has_end) = true;
+        } else if (c == 'n') {
             if (cmd_parse_int("candles", "--limit", optarg, 0, 100000000, &n))
                 return CMD_USAGE;
-            q.limit = (size_t)n;
-            break;
-        case 'o':
-            if (!strcmp(optarg, "asc"))
-                q.order = STORE_ASC;
-            else if (!strcmp(optarg, "desc"))
-                q.order = STORE_DESC;
-            else {
-                fprintf(stderr, "candlekeep candles: --order '%s' is not asc or desc\n", optarg);
-                return CMD_USAGE;
-            }
-            break;
-        default:
+            q->limit = (size_t)n;
+        } else if (c == 'o' && (!strcmp(optarg, "asc") || !strcmp(optarg, "desc"))) {
+            q->order = !strcmp(optarg, "asc") ? STORE_ASC : STORE_DESC;
+        } else if (c == 'o') {
+            fprintf(stderr, "candlekeep candles: --order '%s' is not asc or desc\n", optarg);
+            return CMD_USAGE;
+        } else {
             cmd_candles_usage(stderr);
             return CMD_USAGE;
         }
@@ -103,27 +85,26 @@ int cmd_candles(int argc, char **argv, struct ck *ck)
         cmd_candles_usage(stderr);
         return CMD_USAGE;
     }
-    if (cmd_parse_timeframe("candles", argv[optind], &q.series.tf))
+    if (cmd_parse_timeframe("candles", argv[optind], &q->series.tf))
         return CMD_USAGE;
-    if (q.has_start && q.has_end && q.start > q.end) {
+    if (q->has_start && q->has_end && q->start > q->end) {
         fprintf(stderr, "candlekeep candles: --start is after --end\n");
         return CMD_USAGE;
     }
+    return CMD_OK;
+}
 
-    rc = cmd_ready(ck);
-    if (!rc)
-        rc = cmd_resolve_series(&ck->settings, "candles", source, symbol, &q.series.source,
-                                &q.series.symbol);
-    if (rc)
-        goto out;
-    if (store_query_candles(ck->store, &q, &it, &err)) {
-        fprintf(stderr, "candlekeep candles: %s\n", err.buf);
-        rc = CMD_FAIL;
-        goto out;
-    }
-
-    struct out_table *t = out_table_new(ck->format, cols, 9);
+/* Print what `it` yields; CMD_OK, or CMD_FAIL (printed) when the store fails part way. */
+static int print_candles(const struct candle_query *q, struct candle_iter *it,
+                         enum out_format format)
+{
+    static const char *const cols[] = {"source", "symbol", "timeframe", "time",  "open",
+                                       "high",   "low",    "close",     "volume"};
+    struct out_table *t = out_table_new(format, cols, 9);
+    struct strbuf err = STRBUF_INIT;
     struct candle cd;
+    int rc;
+
     while ((rc = candle_iter_next(it, &cd, &err)) == ITER_OK) {
         char tbuf[TIME_BUFSZ], o[PRICE_BUFSZ], h[PRICE_BUFSZ], l[PRICE_BUFSZ], cl[PRICE_BUFSZ],
             v[PRICE_BUFSZ];
@@ -134,9 +115,9 @@ int cmd_candles(int argc, char **argv, struct ck *ck)
         price_format(cd.close, cl);
         if (cd.has_volume)
             price_format(cd.volume, v);
-        const char *row[] = {q.series.source,
-                             q.series.symbol,
-                             timeframe_name(q.series.tf),
+        const char *row[] = {q->series.source,
+                             q->series.symbol,
+                             timeframe_name(q->series.tf),
                              tbuf,
                              o,
                              h,
@@ -145,15 +126,32 @@ int cmd_candles(int argc, char **argv, struct ck *ck)
                              cd.has_volume ? v : NULL};
         out_table_row(t, row);
     }
-    if (rc != ITER_DONE) {
-        fprintf(stderr, "candlekeep candles: %s\n", err.buf);
-        out_table_flush(t);
-        rc = CMD_FAIL;
-        goto out;
-    }
     out_table_flush(t);
-    rc = CMD_OK;
-out:
+    if (rc != ITER_DONE)
+        fprintf(stderr, "candlekeep candles: %s\n", err.buf);
+    strbuf_release(&err);
+    return rc == ITER_DONE ? CMD_OK : CMD_FAIL;
+}
+
+int cmd_candles(int argc, char **argv, struct ck *ck)
+{
+    const char *symbol = NULL, *source = NULL;
+    struct candle_query q = {.limit = 100, .order = STORE_DESC};
+    struct strbuf err = STRBUF_INIT;
+    struct candle_iter *it = NULL;
+    int rc = parse_args(argc, argv, &q, &symbol, &source);
+
+    if (!rc)
+        rc = cmd_ready(ck);
+    if (!rc)
+        rc = cmd_resolve_series(&ck->settings, "candles", source, symbol, &q.series.source,
+                                &q.series.symbol);
+    if (!rc && store_query_candles(ck->store, &q, &it, &err)) {
+        fprintf(stderr, "candlekeep candles: %s\n", err.buf);
+        rc = CMD_FAIL;
+    }
+    if (!rc)
+        rc = print_candles(&q, it, ck->format);
     candle_iter_free(it);
     strbuf_release(&err);
     return rc;
