@@ -180,19 +180,47 @@ static json_t *candles_json(const struct series_key *k, const struct candle_vec 
     return body;
 }
 
+/*
+ * Answer with the candles `rows` of query `q`. The body is a function of
+ * the series and the rows (whose packed form is `image`); the key also
+ * holds the bounds so that different requests keep their own entries.
+ */
+static void reply_candles(struct api_request *req, const struct candle_query *q, size_t limit,
+                          const struct candle_vec *rows, const struct strbuf *image)
+{
+    struct strbuf key = STRBUF_INIT;
+    struct api_cache *cache = api_thread_cache(req);
+    const char *cached;
+    char *body;
+    size_t len;
+
+    strbuf_addf(&key, "candles %s %zu:%s %zu:%s %zu %d:%lld %d:%lld", timeframe_name(q->series.tf),
+                strlen(q->series.source), q->series.source, strlen(q->series.symbol),
+                q->series.symbol, limit, q->has_start, (long long)q->start, q->has_end,
+                (long long)q->end);
+    cached = api_cache_get(cache, key.buf, image->buf, image->len, &len);
+    if (cached) {
+        body = xmalloc(len);
+        memcpy(body, cached, len);
+    } else {
+        json_t *j = candles_json(&q->series, rows);
+        body = api_json_dump(j, &len);
+        json_decref(j);
+        api_cache_put(cache, key.buf, image->buf, image->len, body, len);
+    }
+    api_reply_text(req, MHD_HTTP_OK, body, len, "application/json");
+    strbuf_release(&key);
+}
+
 void api_candles_get(struct api_request *req)
 {
     struct candle_query q = {.order = STORE_DESC};
-    struct strbuf err = STRBUF_INIT, key = STRBUF_INIT, image = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT, image = STRBUF_INIT;
     struct candle_vec rows = CANDLE_VEC_INIT;
     struct candle_iter *it = NULL;
-    struct api_cache *cache;
     struct store *st;
     struct candle c;
-    const char *cached;
-    char *body;
     int64_t limit;
-    size_t len;
     int rc;
 
     if (parse_timeframe(req, &q.series.tf) || resolve_series(req, &q.series) ||
@@ -229,31 +257,41 @@ void api_candles_get(struct api_request *req)
         goto out;
     }
 
-    /*
-     * The body is a function of the series and the rows; the key also
-     * holds the bounds so that different requests keep their own entries.
-     */
-    strbuf_addf(&key, "candles %s %zu:%s %zu:%s %lld %d:%lld %d:%lld", timeframe_name(q.series.tf),
-                strlen(q.series.source), q.series.source, strlen(q.series.symbol), q.series.symbol,
-                (long long)limit, q.has_start, (long long)q.start, q.has_end, (long long)q.end);
-    cache = api_thread_cache(req);
-    cached = api_cache_get(cache, key.buf, image.buf, image.len, &len);
-    if (cached) {
-        body = xmalloc(len);
-        memcpy(body, cached, len);
-    } else {
-        json_t *j = candles_json(&q.series, &rows);
-        body = api_json_dump(j, &len);
-        json_decref(j);
-        api_cache_put(cache, key.buf, image.buf, image.len, body, len);
-    }
-    api_reply_text(req, MHD_HTTP_OK, body, len, "application/json");
+    reply_candles(req, &q, (size_t)limit, &rows, &image);
 out:
     candle_iter_free(it);
     candle_vec_release(&rows);
     strbuf_release(&image);
-    strbuf_release(&key);
     strbuf_release(&err);
+}
+
+/* The body of GET /candles/{tf}/gaps: the series, the window and its gaps. */
+static json_t *gaps_json(const struct series_key *key, int64_t days, const struct gap_record *gaps,
+                         size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct gap_record *g = &gaps[i];
+        json_t *o = json_object();
+        json_object_set_new_nocheck(o, "id", json_integer(g->id));
+        json_object_set_new_nocheck(o, "first", api_json_time(g->first));
+        json_object_set_new_nocheck(o, "last", api_json_time(g->last));
+        json_object_set_new_nocheck(o, "count", json_integer(g->count));
+        json_object_set_new_nocheck(o, "state", json_string_nocheck(gap_state_name(g->state)));
+        json_t *reason = g->reason ? json_string(g->reason) : NULL;
+        json_object_set_new_nocheck(o, "reason", reason ? reason : json_null());
+        json_object_set_new_nocheck(o, "first_seen", api_json_time_or_null(g->first_seen));
+        json_object_set_new_nocheck(o, "last_checked", api_json_time_or_null(g->last_checked));
+        json_array_append_new(arr, o);
+    }
+    json_t *body = json_object();
+    json_object_set_new_nocheck(body, "source", json_string(key->source));
+    json_object_set_new_nocheck(body, "symbol", json_string(key->symbol));
+    json_object_set_new_nocheck(body, "timeframe", json_string_nocheck(timeframe_name(key->tf)));
+    json_object_set_new_nocheck(body, "days", json_integer(days));
+    json_object_set_new_nocheck(body, "count", json_integer((json_int_t)n));
+    json_object_set_new_nocheck(body, "gaps", arr);
+    return body;
 }
 
 void api_gaps_get(struct api_request *req)
@@ -300,29 +338,7 @@ void api_gaps_get(struct api_request *req)
         goto out;
     }
 
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const struct gap_record *g = &gaps[i];
-        json_t *o = json_object();
-        json_object_set_new_nocheck(o, "id", json_integer(g->id));
-        json_object_set_new_nocheck(o, "first", api_json_time(g->first));
-        json_object_set_new_nocheck(o, "last", api_json_time(g->last));
-        json_object_set_new_nocheck(o, "count", json_integer(g->count));
-        json_object_set_new_nocheck(o, "state", json_string_nocheck(gap_state_name(g->state)));
-        json_t *reason = g->reason ? json_string(g->reason) : NULL;
-        json_object_set_new_nocheck(o, "reason", reason ? reason : json_null());
-        json_object_set_new_nocheck(o, "first_seen", api_json_time_or_null(g->first_seen));
-        json_object_set_new_nocheck(o, "last_checked", api_json_time_or_null(g->last_checked));
-        json_array_append_new(arr, o);
-    }
-    json_t *body = json_object();
-    json_object_set_new_nocheck(body, "source", json_string(key.source));
-    json_object_set_new_nocheck(body, "symbol", json_string(key.symbol));
-    json_object_set_new_nocheck(body, "timeframe", json_string_nocheck(timeframe_name(key.tf)));
-    json_object_set_new_nocheck(body, "days", json_integer(days));
-    json_object_set_new_nocheck(body, "count", json_integer((json_int_t)n));
-    json_object_set_new_nocheck(body, "gaps", arr);
-    api_reply_json(req, MHD_HTTP_OK, body);
+    api_reply_json(req, MHD_HTTP_OK, gaps_json(&key, days, gaps, n));
 out:
     gap_records_free(gaps, n);
     strbuf_release(&err);
