@@ -651,25 +651,12 @@ static unsigned pool_size(void)
     return (unsigned)n;
 }
 
-int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err)
+/* A new server from `cfg`, not listening yet (resolved address `ai`). */
+static struct api *api_new(const struct api_config *cfg, const struct addrinfo *ai)
 {
-    struct addrinfo *res = NULL;
-    struct api *a;
-    unsigned flags, threads = pool_size();
-    int rc;
+    struct api *a = xcalloc(1, sizeof(*a));
 
-    *out = NULL;
-    rc = resolve_listen(cfg->listen, &res, err);
-    if (rc)
-        return rc;
-    if (!cfg->store_url || !*cfg->store_url) {
-        freeaddrinfo(res);
-        strbuf_addstr(err, "api: no database URL configured (storage.url)");
-        return CK_ECONFIG;
-    }
-
-    a = xcalloc(1, sizeof(*a));
-    a->loopback = sockaddr_is_loopback(res->ai_addr);
+    a->loopback = sockaddr_is_loopback(ai->ai_addr);
     if (cfg->token && *cfg->token) {
         a->token = xstrdup(cfg->token);
         a->token_len = strlen(a->token);
@@ -679,6 +666,7 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     a->instance = xstrdup(cfg->instance ? cfg->instance : "");
     a->settings = cfg->settings;
     a->breakers = cfg->breakers;
+    a->calendars = cfg->calendars;
     a->sched = cfg->sched;
     a->on_signal = cfg->on_signal;
     a->on_signal_arg = cfg->on_signal_arg;
@@ -691,45 +679,12 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     metrics_declare(a->metrics, DURATION_METRIC, METRIC_HISTOGRAM,
                     "Time to compute an HTTP response, by route.");
     pthread_mutex_init(&a->log_lock, NULL);
-    if (pthread_key_create(&a->thread_key, thread_release)) {
-        strbuf_addstr(err, "api: cannot create thread-local storage");
-        rc = CK_EIO;
-        goto fail_key;
-    }
+    return a;
+}
 
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
-    if (res->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    a->starting = true;
-    a->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-        MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-        MHD_OPTION_END);
-    pthread_mutex_lock(&a->log_lock);
-    a->starting = false;
-    pthread_mutex_unlock(&a->log_lock);
-    if (!a->mhd) {
-        strbuf_addf(err, "api: cannot listen on '%s': %s", cfg->listen,
-                    a->start_log ? a->start_log : "the HTTP server failed to start");
-        rc = CK_EIO;
-        goto fail;
-    }
-    a->port = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
-    freeaddrinfo(res);
-    log_info("api: listening on %s (port %d, %u threads%s)", cfg->listen, a->port, threads,
-             a->token ? ", token required for changes"
-                      : (a->loopback ? ", changes allowed from loopback without a token"
-                                     : ", changes disabled: no api.token"));
-    *out = a;
-    return 0;
-
-fail:
-    pthread_key_delete(a->thread_key);
-fail_key:
-    freeaddrinfo(res);
+/* Free a server api_new() made (its HTTP server stopped or never started). */
+static void api_free(struct api *a)
+{
     pthread_mutex_destroy(&a->log_lock);
     metrics_free(a->own_metrics);
     free(a->start_log);
@@ -737,7 +692,67 @@ fail_key:
     free(a->store_url);
     free(a->instance);
     free(a);
-    return rc;
+}
+
+/* Start libmicrohttpd on `ai`; its first log message, if it fails, is in a->start_log. */
+static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->starting = true;
+    a->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_END);
+    pthread_mutex_lock(&a->log_lock);
+    a->starting = false;
+    pthread_mutex_unlock(&a->log_lock);
+}
+
+int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err)
+{
+    struct addrinfo *res = NULL;
+    unsigned threads = pool_size();
+    struct api *a;
+    int rc;
+
+    *out = NULL;
+    rc = resolve_listen(cfg->listen, &res, err);
+    if (rc)
+        return rc;
+    if (!cfg->store_url || !*cfg->store_url) {
+        freeaddrinfo(res);
+        strbuf_addstr(err, "api: no database URL configured (storage.url)");
+        return CK_ECONFIG;
+    }
+    a = api_new(cfg, res);
+    if (pthread_key_create(&a->thread_key, thread_release)) {
+        strbuf_addstr(err, "api: cannot create thread-local storage");
+        freeaddrinfo(res);
+        api_free(a);
+        return CK_EIO;
+    }
+    listen_on(a, res, threads);
+    freeaddrinfo(res);
+    if (!a->mhd) {
+        strbuf_addf(err, "api: cannot listen on '%s': %s", cfg->listen,
+                    a->start_log ? a->start_log : "the HTTP server failed to start");
+        pthread_key_delete(a->thread_key);
+        api_free(a);
+        return CK_EIO;
+    }
+    a->port = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
+    log_info("api: listening on %s (port %d, %u threads%s)", cfg->listen, a->port, threads,
+             a->token ? ", token required for changes"
+                      : (a->loopback ? ", changes allowed from loopback without a token"
+                                     : ", changes disabled: no api.token"));
+    *out = a;
+    return 0;
 }
 
 int api_port(const struct api *a)
@@ -752,11 +767,5 @@ void api_stop(struct api *a)
     /* Joins the server threads, whose key destructors close their stores. */
     MHD_stop_daemon(a->mhd);
     pthread_key_delete(a->thread_key);
-    pthread_mutex_destroy(&a->log_lock);
-    metrics_free(a->own_metrics);
-    free(a->start_log);
-    free(a->token);
-    free(a->store_url);
-    free(a->instance);
-    free(a);
+    api_free(a);
 }

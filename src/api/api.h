@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct breaker;
+struct calendar;
 struct metrics;
 struct sched;
 struct settings;
@@ -89,6 +90,8 @@ struct api_config {
      * there are none (tests).
      */
     struct breaker *const *breakers;
+    /* Aligned with settings->sources; NULL: missing periods unknown on /health. */
+    const struct calendar *const *calendars;
     /* The running scheduler; NULL when there is none (tests): /jobs then lists the
      * database's job rows only, POST .../run answers 503 and /health reports the
      * scheduler stopped (503). */

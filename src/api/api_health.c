@@ -99,6 +99,7 @@ int api_health_collect(struct api_request *req, struct store *st, const char *db
         .nsources = a->settings->nsources,
         .sched = a->sched,
         .breakers = a->breakers,
+        .calendars = a->calendars,
         .store_url = a->store_url,
     };
     int rc;

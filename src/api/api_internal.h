@@ -40,7 +40,8 @@ struct api {
     char *store_url;
     char *instance;
     const struct settings *settings;
-    struct breaker *const *breakers; /* aligned with settings->sources; may be NULL */
+    struct breaker *const *breakers;         /* aligned with settings->sources; may be NULL */
+    const struct calendar *const *calendars; /* the same; may be NULL */
     struct sched *sched;
     struct metrics *metrics;  /* cfg->metrics or own_metrics; never NULL */
     api_signal_fn *on_signal; /* may be NULL */

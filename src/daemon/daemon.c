@@ -225,6 +225,7 @@ static int start_outbound(struct daemon *d, struct strbuf *err)
         .instance = d->instance,
         .settings = &app->settings,
         .breakers = app->breakers,
+        .calendars = app->calendars,
         .sched = d->sched,
         .metrics = app->metrics,
         .started_ms = time_wall_ms(),
