@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
 libsqlite3-dev sqlite3 libpq-dev libssl-dev libinih-dev zlib1g-dev libzstd-dev libsystemd-dev
-libcmocka-dev postgresql python3 python3-croniter tzdata curl wrk prometheus"
+libcmocka-dev postgresql python3 python3-croniter tzdata curl wrk prometheus clang clang-format
+git"
 
 missing=""
 for p in $PKGS; do
