@@ -5,6 +5,7 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "market/calendar.h"
+#include "signal/deliver.h"
 #include "signal/signal.h"
 #include "source/source_settings.h"
 #include "market/timeframe.h"
@@ -87,20 +88,6 @@ struct signals_settings {
 struct heartbeat_settings {
     char *url;
     int64_t interval;
-};
-
-/*
- * [deliver]: the signal deliverer. attempts counts the first one; the
- * delays default to [retry]'s when the section does not set them.
- */
-struct deliver_settings {
-    int64_t attempts;
-    int64_t base_delay;      /* seconds */
-    int64_t max_delay;       /* seconds */
-    int64_t lease;           /* seconds a claimed delivery is held; longer than timeout */
-    int64_t connect_timeout; /* seconds */
-    int64_t timeout;         /* seconds, the whole request */
-    bool telegram;           /* a short notice to the operators for each new signal */
 };
 
 struct settings {

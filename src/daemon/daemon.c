@@ -6,7 +6,7 @@
  * so a bad URL fails fast), the alert channels and manager with its sender,
  * the scheduler with every job (its completion hook feeds the alerts,
  * alert/watch.h), the database watch (daemon/dbwatch.h), the optional
- * heartbeat (daemon/heartbeat.h), the signal deliverer (jobs/deliver.h; the
+ * heartbeat (daemon/heartbeat.h), the signal deliverer (signal/deliver.h; the
  * API wakes it for each new signal), the HTTP API, then READY=1 to
  * systemd. Stopping goes the other way round; the alert sender stops after
  * the scheduler, so what the last runs raised is queued, and sent now or
@@ -28,9 +28,9 @@
 #include "ck/ck.h"
 #include "daemon/dbwatch.h"
 #include "daemon/heartbeat.h"
-#include "jobs/deliver.h"
 #include "jobs/table.h"
 #include "sched/sched.h"
+#include "signal/deliver.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -210,7 +210,10 @@ static int start_outbound(struct daemon *d, struct strbuf *err)
             return rc;
     }
     struct deliver_config dlcfg = {
-        .settings = &app->settings,
+        .deliver = &app->settings.deliver,
+        .receivers = app->settings.receivers,
+        .nreceivers = app->settings.nreceivers,
+        .failure_threshold = app->settings.alerts.failure_threshold,
         .store_url = app->settings.storage.url,
         .instance = d->instance,
         .alerts = d->am,

@@ -8,8 +8,9 @@
  * backtest results. Same conventions as store.h: 0 or CK_E* with a message
  * in `err`; writes run in their own transaction unless the caller has
  * one. Times are Unix ms; prices are the scaled integers of market/price.h.
+ * The values read and written are those of market/signal.h.
  */
-#include "market/timeframe.h"
+#include "market/signal.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,42 +18,6 @@
 
 struct store;
 struct strbuf;
-
-enum signal_direction {
-    SIGNAL_LONG,
-    SIGNAL_SHORT,
-};
-enum signal_status {
-    SIGNAL_ACTIVE,
-    SIGNAL_WON,
-    SIGNAL_LOST,
-    SIGNAL_EXPIRED,
-    SIGNAL_CANCELLED,
-};
-const char *signal_direction_name(enum signal_direction d);
-int signal_direction_parse(const char *name, enum signal_direction *out);
-const char *signal_status_name(enum signal_status s);
-int signal_status_parse(const char *name, enum signal_status *out);
-
-#define SIGNAL_ID_MAX 64
-
-struct signal {
-    char id[SIGNAL_ID_MAX]; /* "sig_" + 26 base32 characters, time-ordered */
-    char *idempotency_key;  /* NULL when none was given */
-    char *request_hash;     /* hex SHA-256 of the canonical request (idempotency) */
-    char *source;
-    char *symbol;
-    enum timeframe tf;
-    enum signal_direction direction;
-    int64_t entry, stop_loss, take_profit;
-    int64_t created_ms;
-    int64_t expires_ms; /* 0: never */
-    enum signal_status status;
-    char *note;
-    int64_t updated_ms;
-};
-void signal_release(struct signal *s);
-void signals_free(struct signal *v, size_t n);
 
 /* A new, time-ordered, unique signal id for `now_ms`. */
 void signal_new_id(char out[SIGNAL_ID_MAX], int64_t now_ms);
@@ -91,29 +56,6 @@ int store_signal_set_status(struct store *st, const char *id, enum signal_status
 
 /* --- deliveries ------------------------------------------------------ */
 
-enum delivery_status {
-    DELIVERY_PENDING,
-    DELIVERY_DELIVERED,
-    DELIVERY_DEAD,
-};
-const char *delivery_status_name(enum delivery_status s);
-int delivery_status_parse(const char *name, enum delivery_status *out);
-
-struct delivery {
-    int64_t id;
-    char signal_id[SIGNAL_ID_MAX];
-    char *receiver;
-    char *webhook_id;
-    enum delivery_status status;
-    int64_t attempts;
-    int64_t next_ms;
-    char *last_error;
-    int64_t last_status; /* HTTP status of the last attempt, 0 none */
-    int64_t created_ms;
-    int64_t delivered_ms; /* 0 until delivered */
-};
-void deliveries_free(struct delivery *v, size_t n);
-
 /*
  * Lease up to `max` pending deliveries due at `now_ms` (next_at <= now)
  * whose lease is free or lapsed (lease_until <= now), oldest due first
@@ -130,16 +72,6 @@ int store_delivery_claim(struct store *st, const char *receiver, int64_t now_ms,
  * earliest; CK_ENOTFOUND (no message: not a failure) when none is pending.
  */
 int store_delivery_next_due(struct store *st, int64_t *out_ms, struct strbuf *err);
-
-struct delivery_attempt {
-    int64_t attempt; /* 1-based */
-    int64_t started_ms;
-    int64_t duration_ms;
-    int64_t http_status; /* 0: no response */
-    char *error;         /* "" on success */
-    char *instance;
-};
-void delivery_attempts_free(struct delivery_attempt *v, size_t n);
 
 /*
  * Record attempt `a` of delivery `id` held by `holder` and set its new
@@ -170,19 +102,6 @@ int store_delivery_counts(struct store *st, int64_t out[3], struct strbuf *err);
 
 /* --- outcomes ------------------------------------------------------- */
 
-struct outcome {
-    char signal_id[SIGNAL_ID_MAX];
-    enum signal_status result; /* WON, LOST or EXPIRED */
-    bool has_price;
-    int64_t price; /* the take-profit or stop-loss level touched */
-    int64_t decided_ms;
-    bool has_candle;
-    enum timeframe tf;   /* of the deciding candle */
-    int64_t candle_time; /* its open time, Unix s */
-    bool ambiguous;      /* the candle touched both and no lower timeframe settled it */
-    int64_t created_ms;
-};
-
 /*
  * Record the outcome of an active signal and set its status to the result
  * (updated_at = o->created_ms, which defaults to o->decided_ms when 0), in
@@ -205,14 +124,6 @@ int store_signal_counts(struct store *st, int64_t since_ms, int64_t until_ms,
 
 /* --- backtests ------------------------------------------------------ */
 
-struct backtest {
-    int64_t id;
-    char *name;
-    int64_t created_ms;
-    char *params;  /* JSON text as given (validated by the caller) */
-    char *metrics; /* JSON text */
-};
-void backtests_free(struct backtest *v, size_t n);
 int store_backtest_add(struct store *st, struct backtest *b, struct strbuf *err); /* sets b->id */
 int store_backtest_list(struct store *st, int64_t since_ms, size_t limit, struct backtest **out,
                         size_t *n, struct strbuf *err);

@@ -47,75 +47,6 @@
 #define TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 #define LIMIT_ALL   INT64_MAX
 
-/* --- names ----------------------------------------------------------- */
-
-static const char *const direction_names[] = {
-    [SIGNAL_LONG] = "long",
-    [SIGNAL_SHORT] = "short",
-};
-static const char *const status_names[] = {
-    [SIGNAL_ACTIVE] = "active",       [SIGNAL_WON] = "won",
-    [SIGNAL_LOST] = "lost",           [SIGNAL_EXPIRED] = "expired",
-    [SIGNAL_CANCELLED] = "cancelled",
-};
-static const char *const delivery_names[] = {
-    [DELIVERY_PENDING] = "pending",
-    [DELIVERY_DELIVERED] = "delivered",
-    [DELIVERY_DEAD] = "dead",
-};
-
-static int name_index(const char *const *names, size_t n, const char *name)
-{
-    if (!name)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(names[i], name))
-            return (int)i;
-    return -1;
-}
-
-const char *signal_direction_name(enum signal_direction d)
-{
-    return (size_t)d < ARRAY_SIZE(direction_names) ? direction_names[d] : "?";
-}
-
-int signal_direction_parse(const char *name, enum signal_direction *out)
-{
-    int i = name_index(direction_names, ARRAY_SIZE(direction_names), name);
-    if (i < 0)
-        return CK_EINVAL;
-    *out = (enum signal_direction)i;
-    return 0;
-}
-
-const char *signal_status_name(enum signal_status s)
-{
-    return (size_t)s < ARRAY_SIZE(status_names) ? status_names[s] : "?";
-}
-
-int signal_status_parse(const char *name, enum signal_status *out)
-{
-    int i = name_index(status_names, ARRAY_SIZE(status_names), name);
-    if (i < 0)
-        return CK_EINVAL;
-    *out = (enum signal_status)i;
-    return 0;
-}
-
-const char *delivery_status_name(enum delivery_status s)
-{
-    return (size_t)s < ARRAY_SIZE(delivery_names) ? delivery_names[s] : "?";
-}
-
-int delivery_status_parse(const char *name, enum delivery_status *out)
-{
-    int i = name_index(delivery_names, ARRAY_SIZE(delivery_names), name);
-    if (i < 0)
-        return CK_EINVAL;
-    *out = (enum delivery_status)i;
-    return 0;
-}
-
 /* --- ids ------------------------------------------------------------- */
 
 static void random_bytes(unsigned char *buf, size_t n)
@@ -166,64 +97,6 @@ void signal_new_id(char out[SIGNAL_ID_MAX], int64_t now_ms)
     p[26] = '\0';
 }
 
-/* --- freeing --------------------------------------------------------- */
-
-void signal_release(struct signal *s)
-{
-    if (!s)
-        return;
-    free(s->idempotency_key);
-    free(s->request_hash);
-    free(s->source);
-    free(s->symbol);
-    free(s->note);
-    memset(s, 0, sizeof(*s));
-}
-
-void signals_free(struct signal *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        signal_release(&v[i]);
-    free(v);
-}
-
-void deliveries_free(struct delivery *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].receiver);
-        free(v[i].webhook_id);
-        free(v[i].last_error);
-    }
-    free(v);
-}
-
-void delivery_attempts_free(struct delivery_attempt *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].error);
-        free(v[i].instance);
-    }
-    free(v);
-}
-
-void backtests_free(struct backtest *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].params);
-        free(v[i].metrics);
-    }
-    free(v);
-}
-
 /* --- reading rows ---------------------------------------------------- */
 
 static int copy_id(char out[SIGNAL_ID_MAX], const struct sql_rows *r, size_t row, size_t col,
@@ -238,16 +111,13 @@ static int copy_id(char out[SIGNAL_ID_MAX], const struct sql_rows *r, size_t row
     return 0;
 }
 
-static int read_enum(const struct sql_rows *r, size_t row, size_t col, const char *const *names,
-                     size_t n, int *out, struct strbuf *err)
+/* 0, or CK_EPARSE naming column `col` and its value `v` when `parsed` (its parse) failed. */
+static int check_parsed(int parsed, const char *v, size_t col, struct strbuf *err)
 {
-    const char *v = sql_rows_text(r, row, col);
-    int i = name_index(names, n, v);
-    if (i < 0) {
+    if (parsed) {
         strbuf_addf(err, "store: unexpected value '%s' in column %zu", v ? v : "NULL", col);
         return CK_EPARSE;
     }
-    *out = i;
     return 0;
 }
 
@@ -272,7 +142,7 @@ static int read_tf(const struct sql_rows *r, size_t row, size_t col, enum timefr
 
 static int read_signal(const struct sql_rows *r, size_t row, struct signal *s, struct strbuf *err)
 {
-    int dir = 0, status = 0;
+    const char *v;
     int rc;
 
     memset(s, 0, sizeof(*s));
@@ -286,8 +156,10 @@ static int read_signal(const struct sql_rows *r, size_t row, struct signal *s, s
         s->note = sql_rows_strdup(r, row, 13);
         rc = read_tf(r, row, 5, &s->tf, err);
     }
-    if (!rc)
-        rc = read_enum(r, row, 6, direction_names, ARRAY_SIZE(direction_names), &dir, err);
+    if (!rc) {
+        v = sql_rows_text(r, row, 6);
+        rc = check_parsed(signal_direction_parse(v, &s->direction), v, 6, err);
+    }
     if (!rc)
         rc = sql_rows_price(r, row, 7, &s->entry, err);
     if (!rc)
@@ -298,12 +170,12 @@ static int read_signal(const struct sql_rows *r, size_t row, struct signal *s, s
         rc = sql_rows_int(r, row, 10, &s->created_ms, err);
     if (!rc)
         rc = sql_rows_int_or0(r, row, 11, &s->expires_ms, err);
-    if (!rc)
-        rc = read_enum(r, row, 12, status_names, ARRAY_SIZE(status_names), &status, err);
+    if (!rc) {
+        v = sql_rows_text(r, row, 12);
+        rc = check_parsed(signal_status_parse(v, &s->status), v, 12, err);
+    }
     if (!rc)
         rc = sql_rows_int(r, row, 14, &s->updated_ms, err);
-    s->direction = (enum signal_direction)dir;
-    s->status = (enum signal_status)status;
     if (rc)
         signal_release(s);
     return rc;
@@ -322,7 +194,7 @@ SQL_ROWS_READ_ALL(read_signals, struct signal, read_signal, signals_free)
 static int read_delivery(const struct sql_rows *r, size_t row, struct delivery *d,
                          struct strbuf *err)
 {
-    int status = 0;
+    const char *v;
     int rc;
 
     memset(d, 0, sizeof(*d));
@@ -332,8 +204,10 @@ static int read_delivery(const struct sql_rows *r, size_t row, struct delivery *
     d->receiver = sql_rows_strdup(r, row, 2);
     d->webhook_id = sql_rows_strdup(r, row, 3);
     d->last_error = sql_rows_strdup(r, row, 7);
-    if (!rc)
-        rc = read_enum(r, row, 4, delivery_names, ARRAY_SIZE(delivery_names), &status, err);
+    if (!rc) {
+        v = sql_rows_text(r, row, 4);
+        rc = check_parsed(delivery_status_parse(v, &d->status), v, 4, err);
+    }
     if (!rc)
         rc = sql_rows_int(r, row, 5, &d->attempts, err);
     if (!rc)
@@ -344,7 +218,6 @@ static int read_delivery(const struct sql_rows *r, size_t row, struct delivery *
         rc = sql_rows_int(r, row, 9, &d->created_ms, err);
     if (!rc)
         rc = sql_rows_int_or0(r, row, 10, &d->delivered_ms, err);
-    d->status = (enum delivery_status)status;
     return rc;
 }
 
@@ -376,7 +249,7 @@ static int check_signal(const struct signal *s, struct strbuf *err)
 {
     if (!s->id[0] || !s->request_hash || !s->source || !*s->source || !s->symbol || !*s->symbol ||
         (unsigned)s->tf >= TF_COUNT || (size_t)s->direction >= 2 ||
-        (size_t)s->status >= ARRAY_SIZE(status_names)) {
+        (size_t)s->status > SIGNAL_CANCELLED) {
         strbuf_addstr(err, "store: incomplete signal (id, request hash, source, symbol, "
                            "timeframe and direction are needed)");
         return CK_EINVAL;
@@ -544,7 +417,7 @@ int store_signal_list(struct store *st, const struct signal_query *q, struct sig
     *n = 0;
     if (!q)
         q = &any;
-    if (q->status && (size_t)*q->status >= ARRAY_SIZE(status_names))
+    if (q->status && (size_t)*q->status > SIGNAL_CANCELLED)
         BUG("store_signal_list: status %d", (int)*q->status);
     p[0] = SQLV_S(q->status ? signal_status_name(*q->status) : "");
     p[1] = SQLV_MS(q->since_ms > 0 ? q->since_ms : 0);
@@ -592,7 +465,7 @@ int store_signal_set_status(struct store *st, const char *id, enum signal_status
     int64_t changed = 0;
     int rc;
 
-    if ((size_t)from >= ARRAY_SIZE(status_names) || (size_t)to >= ARRAY_SIZE(status_names))
+    if ((size_t)from > SIGNAL_CANCELLED || (size_t)to > SIGNAL_CANCELLED)
         BUG("store_signal_set_status: status %d -> %d", (int)from, (int)to);
     rc = store_sql(st, &SQL_SIGNAL_SET_STATUS, p, ARRAY_SIZE(p), NULL, &changed,
                    "set the status of a signal", err);
@@ -761,7 +634,7 @@ int store_delivery_record(struct store *st, int64_t id, const char *holder,
     bool owned;
     int rc;
 
-    if ((size_t)status >= ARRAY_SIZE(delivery_names))
+    if ((size_t)status > DELIVERY_DEAD)
         BUG("store_delivery_record: status %d", (int)status);
     if (!holder || !*holder) {
         strbuf_addstr(err, "store: recording a delivery attempt needs the lease holder");
@@ -868,9 +741,10 @@ int store_delivery_counts(struct store *st, int64_t out[3], struct strbuf *err)
 
     out[0] = out[1] = out[2] = 0;
     for (size_t i = 0; !rc && i < r.nrows; i++) {
-        int s;
+        const char *v = sql_rows_text(&r, i, 0);
+        enum delivery_status s = DELIVERY_PENDING;
         int64_t c;
-        rc = read_enum(&r, i, 0, delivery_names, ARRAY_SIZE(delivery_names), &s, err);
+        rc = check_parsed(delivery_status_parse(v, &s), v, 0, err);
         if (!rc)
             rc = sql_rows_int(&r, i, 1, &c, err);
         if (!rc)
@@ -946,7 +820,7 @@ int store_outcome_get(struct store *st, const char *signal_id, struct outcome *o
 {
     struct sql_rows r = SQL_ROWS_INIT;
     struct sqlv p[] = {SQLV_S(signal_id)};
-    int result = 0;
+    const char *v;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -957,8 +831,10 @@ int store_outcome_get(struct store *st, const char *signal_id, struct outcome *o
     }
     if (!rc)
         rc = copy_id(out->signal_id, &r, 0, 0, err);
-    if (!rc)
-        rc = read_enum(&r, 0, 1, status_names, ARRAY_SIZE(status_names), &result, err);
+    if (!rc) {
+        v = sql_rows_text(&r, 0, 1);
+        rc = check_parsed(signal_status_parse(v, &out->result), v, 1, err);
+    }
     if (!rc && !sql_rows_null(&r, 0, 2)) {
         out->has_price = true;
         rc = sql_rows_price(&r, 0, 2, &out->price, err);
@@ -977,7 +853,6 @@ int store_outcome_get(struct store *st, const char *signal_id, struct outcome *o
         rc = sql_rows_bool(&r, 0, 6, &out->ambiguous, err);
     if (!rc)
         rc = sql_rows_int(&r, 0, 7, &out->created_ms, err);
-    out->result = (enum signal_status)result;
     sql_rows_release(&r);
     return rc;
 }

@@ -7,8 +7,7 @@
  */
 #include "testutil.h"
 
-#include "jobs/deliver.h"
-#include "signal/whsig.h"
+#include "signal/deliver.h"
 #include "signal/whsig.h"
 #include "util/error.h"
 #include "util/strbuf.h"

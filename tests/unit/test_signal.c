@@ -10,7 +10,7 @@
 #include "ck/settings.h"
 #include "market/price.h"
 #include "signal/signal.h"
-#include "store/signals.h"
+#include "market/signal.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/strbuf.h"

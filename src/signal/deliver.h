@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef CK_JOBS_DELIVER_H
-#define CK_JOBS_DELIVER_H
+#ifndef CK_SIGNAL_DELIVER_H
+#define CK_SIGNAL_DELIVER_H
 
-#include "store/signals.h"
+#include "market/signal.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct alert_manager;
 struct metrics;
+struct receiver_settings;
 struct retry_clock;
-struct settings;
 struct strbuf;
 
 /*
@@ -34,8 +35,27 @@ struct strbuf;
  * drop the duplicate.
  */
 
+/*
+ * [deliver]: the signal deliverer. attempts counts the first one; the
+ * delays default to [retry]'s when the section does not set them.
+ */
+struct deliver_settings {
+    int64_t attempts;
+    int64_t base_delay;      /* seconds */
+    int64_t max_delay;       /* seconds */
+    int64_t lease;           /* seconds a claimed delivery is held; longer than timeout */
+    int64_t connect_timeout; /* seconds */
+    int64_t timeout;         /* seconds, the whole request */
+    bool telegram;           /* a short notice to the operators for each new signal */
+};
+
 struct deliver_config {
-    const struct settings *settings; /* receivers and [deliver]; borrowed */
+    const struct deliver_settings *deliver; /* borrowed */
+    /* The [webhook.NAME] receivers, one worker each; borrowed. */
+    const struct receiver_settings *receivers;
+    size_t nreceivers;
+    /* [alerts] failure_threshold: failed attempts in a row that fire the streak alert; <= 0: 3. */
+    int64_t failure_threshold;
     const char *store_url;
     const char *instance; /* this process, the lease holder; copied */
     /* Alerts and the new-signal notice; NULL: none (nothing else changes). */

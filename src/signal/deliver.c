@@ -42,16 +42,17 @@
  Lock invariants: `mu` guards the failure streaks; no I/O is done while
  * holding it.
  */
-#include "jobs/deliver.h"
+#include "signal/deliver.h"
 
 #include "alert/alert.h"
-#include "ck/settings.h"
 #include "market/price.h"
 #include "market/timeframe.h"
 #include "net/http.h"
 #include "resilience/retry.h"
 #include "sched/service.h"
+#include "signal/signal.h"
 #include "signal/whsig.h"
+#include "store/signals.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -88,7 +89,7 @@
 
 struct worker {
     struct deliverer *d;
-    size_t index; /* in settings->receivers and d->streak */
+    size_t index; /* in the receivers and d->streak */
     const struct receiver_settings *rcv;
     struct whsig_key key;
     bool announces; /* first receiver in name order: queues the new-signal notice */
@@ -101,7 +102,7 @@ struct worker {
 };
 
 struct deliverer {
-    const struct settings *settings;
+    const struct deliver_settings *settings;
     char *store_url;
     char *instance;
     struct alert_manager *alerts;
@@ -404,7 +405,7 @@ static bool attempt(struct worker *w, struct store *st, struct http_client *hc,
         store_ok = false;
         goto out;
     }
-    if (w->announces && d->alerts && d->settings->deliver.telegram && never_attempted(st, dl))
+    if (w->announces && d->alerts && d->settings->telegram && never_attempted(st, dl))
         announce(w, st, &s, started);
 
     deliver_signal_body(&s, &body);
@@ -589,7 +590,7 @@ static void zero_series(struct metrics *m, const char *receiver)
 
 int deliver_start(struct deliverer **out, const struct deliver_config *cfg, struct strbuf *err)
 {
-    const struct settings *s = cfg->settings;
+    const struct deliver_settings *s = cfg->deliver;
     struct deliverer *d = xcalloc(1, sizeof(*d));
     size_t first = 0;
     int rc = 0;
@@ -602,32 +603,32 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
     d->metrics = cfg->metrics;
     d->clock = cfg->clock;
     d->policy = (struct deliver_policy){
-        .attempts = (int)s->deliver.attempts,
-        .base_ms = s->deliver.base_delay * 1000,
-        .max_ms = s->deliver.max_delay * 1000,
+        .attempts = (int)s->attempts,
+        .base_ms = s->base_delay * 1000,
+        .max_ms = s->max_delay * 1000,
     };
-    d->lease_ms = s->deliver.lease * 1000;
-    d->connect_timeout_ms = (long)s->deliver.connect_timeout * 1000;
-    d->timeout_ms = (long)s->deliver.timeout * 1000;
-    d->failure_threshold = s->alerts.failure_threshold > 0 ? s->alerts.failure_threshold : 3;
+    d->lease_ms = s->lease * 1000;
+    d->connect_timeout_ms = (long)s->connect_timeout * 1000;
+    d->timeout_ms = (long)s->timeout * 1000;
+    d->failure_threshold = cfg->failure_threshold > 0 ? cfg->failure_threshold : 3;
     /* A streak alert left firing by an earlier run is cleared by the first success. */
     d->streak_unclear = true;
     pthread_mutex_init(&d->mu, NULL);
     declare_metrics(d->metrics);
 
-    d->nworkers = s->nreceivers;
+    d->nworkers = cfg->nreceivers;
     d->workers = xcalloc(d->nworkers ? d->nworkers : 1, sizeof(*d->workers));
     d->streak = xcalloc(d->nworkers ? d->nworkers : 1, sizeof(*d->streak));
-    for (size_t i = 1; i < s->nreceivers; i++)
-        if (strcmp(s->receivers[i].name, s->receivers[first].name) < 0)
+    for (size_t i = 1; i < cfg->nreceivers; i++)
+        if (strcmp(cfg->receivers[i].name, cfg->receivers[first].name) < 0)
             first = i;
     for (size_t i = 0; i < d->nworkers; i++) {
         struct worker *w = &d->workers[i];
         struct strbuf why = STRBUF_INIT;
-        zero_series(d->metrics, s->receivers[i].name);
+        zero_series(d->metrics, cfg->receivers[i].name);
         w->d = d;
         w->index = i;
-        w->rcv = &s->receivers[i];
+        w->rcv = &cfg->receivers[i];
         w->announces = i == first;
         strbuf_init(&w->who, 0);
         strbuf_addf(&w->who, "receiver '%s'", w->rcv->name);
@@ -680,7 +681,7 @@ int deliver_start(struct deliverer **out, const struct deliver_config *cfg, stru
         return rc;
     }
     log_info("deliver: delivering signals to %zu receiver%s (%d attempts, lease %" PRId64 "s)",
-             d->nworkers, d->nworkers == 1 ? "" : "s", d->policy.attempts, s->deliver.lease);
+             d->nworkers, d->nworkers == 1 ? "" : "s", d->policy.attempts, s->lease);
     *out = d;
     return 0;
 }

@@ -4,7 +4,7 @@
  * them: the body sent for a signal, and what an answer leads to (delivered,
  * another attempt later, or dead). Pure functions: no clock, no I/O.
  */
-#include "jobs/deliver.h"
+#include "signal/deliver.h"
 
 #include "resilience/retry.h"
 #include "signal/signal.h"
