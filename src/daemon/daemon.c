@@ -151,16 +151,18 @@ static void wake_deliverer(void *arg, const char *signal_id)
 /*
  * Each feed's circuit breaker as it was recorded (by the daemon before a
  * restart, or by `candlekeep fetch`): an open circuit stays open until its
- * retry time. A record that cannot be read leaves that breaker closed, as
- * a daemon without the record would start.
+ * retry time; one never recorded is recorded closed. A record that cannot
+ * be read leaves that breaker closed, as a daemon without the record would
+ * start.
  */
 static void restore_breakers(struct ck *app)
 {
     struct strbuf err = STRBUF_INIT;
+    int64_t now_ms = time_wall_ms();
 
     for (size_t i = 0; app->feeds && i < app->settings.nsources; i++) {
         strbuf_reset(&err);
-        if (feed_restore(app->feeds[i], app->store, &err))
+        if (feed_restore(app->feeds[i], app->store, app->instance, now_ms, &err))
             log_warn("run: %s", err.buf);
     }
     strbuf_release(&err);

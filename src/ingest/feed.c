@@ -178,14 +178,28 @@ int feed_fetch(struct feed *f, struct source *src, const struct feed_env *env,
     return rc;
 }
 
-int feed_restore(struct feed *f, struct store *st, struct strbuf *err)
+int feed_restore(struct feed *f, struct store *st, const char *instance, int64_t now_ms,
+                 struct strbuf *err)
 {
     struct breaker_row row;
     enum breaker_state state;
+    size_t mark = err->len;
     int rc = store_breaker_get(st, f->cfg.source.name, &row, err);
 
-    if (rc == CK_ENOTFOUND)
-        return 0;
+    if (rc == CK_ENOTFOUND) {
+        struct breaker_info bi;
+        strbuf_setlen(err, mark);
+        breaker_info(f->breaker, now_ms, &bi);
+        row = (struct breaker_row){
+            .source = (char *)f->cfg.source.name,
+            .state = (char *)breaker_state_name(bi.state),
+            .failures = bi.failures,
+            .updated_ms = now_ms,
+            .instance = (char *)instance,
+        };
+        /* Another process may record a transition meanwhile: its record wins. */
+        return store_breaker_add(st, &row, NULL, err);
+    }
     if (rc)
         return rc;
     if (!breaker_state_parse(row.state, &state)) {

@@ -116,11 +116,14 @@ int feed_fetch(struct feed *f, struct source *src, const struct feed_env *env,
  * Take back the state of the feed's circuit breaker that `st` recorded
  * (store_breaker_get()), before the feed's first fetch: an open circuit
  * stays open until its retry time, a half-open one lets the next caller
- * probe. Nothing recorded, or a recorded closed circuit, leaves the
- * breaker as it is. 0, or a negative CK_E* with the reason in `err` (the
+ * probe, a closed one leaves the breaker as it is. When nothing is
+ * recorded, record the breaker's fresh (closed) state at `now_ms` as
+ * `instance` (may be NULL), so that every process reports the circuit
+ * from the start. 0, or a negative CK_E* with the reason in `err` (the
  * breaker then stays closed).
  */
-int feed_restore(struct feed *f, struct store *st, struct strbuf *err);
+int feed_restore(struct feed *f, struct store *st, const char *instance, int64_t now_ms,
+                 struct strbuf *err);
 
 /*
  * Why a deferred fetch was deferred, for messages: the budget's state

@@ -106,6 +106,12 @@ void breaker_rows_free(struct breaker_row *v, size_t n);
  * written by the process holding it, in order). NULL strings are "".
  */
 int store_breaker_put(struct store *st, const struct breaker_row *r, struct strbuf *err);
+/*
+ * As store_breaker_put() when nothing is recorded for r->source; else
+ * nothing changes. `*added` (may be NULL) says which.
+ */
+int store_breaker_add(struct store *st, const struct breaker_row *r, bool *added,
+                      struct strbuf *err);
 /* The row of `source`; CK_ENOTFOUND when nothing was recorded. Release `out` on success. */
 int store_breaker_get(struct store *st, const char *source, struct breaker_row *out,
                       struct strbuf *err);

@@ -34,6 +34,9 @@ static const struct sql_stmt SQL_BREAKER_PUT =
              "failures = excluded.failures, opened_at = excluded.opened_at, "
              "retry_at = excluded.retry_at, updated_at = excluded.updated_at, "
              "instance = excluded.instance");
+static const struct sql_stmt SQL_BREAKER_ADD =
+    SQL_SAME("INSERT INTO breakers (source, state, failures, opened_at, retry_at, updated_at, "
+             "instance) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source) DO NOTHING");
 static const struct sql_stmt SQL_BREAKER_GET = {
     .sqlite = "SELECT " BREAKER_COLS_SQLITE " FROM breakers WHERE source = $1",
     .pg = "SELECT " BREAKER_COLS_PG " FROM breakers WHERE source = $1",
@@ -83,7 +86,9 @@ static int read_breaker(const struct sql_rows *rows, size_t i, struct breaker_ro
 
 SQL_ROWS_READ_ALL(read_breakers, struct breaker_row, read_breaker, breaker_rows_free)
 
-int store_breaker_put(struct store *st, const struct breaker_row *r, struct strbuf *err)
+/* Insert or replace `r` with `stmt`; `*changed` gets the rows written. */
+static int write_breaker(struct store *st, const struct sql_stmt *stmt, const struct breaker_row *r,
+                         int64_t *changed, struct strbuf *err)
 {
     const struct sqlv p[] = {
         SQLV_S(r->source ? r->source : ""),
@@ -98,8 +103,24 @@ int store_breaker_put(struct store *st, const struct breaker_row *r, struct strb
     int rc;
 
     strbuf_addf(&what, "record the circuit breaker of '%s'", r->source ? r->source : "");
-    rc = store_sql(st, &SQL_BREAKER_PUT, p, ARRAY_SIZE(p), NULL, NULL, what.buf, err);
+    rc = store_sql(st, stmt, p, ARRAY_SIZE(p), NULL, changed, what.buf, err);
     strbuf_release(&what);
+    return rc;
+}
+
+int store_breaker_put(struct store *st, const struct breaker_row *r, struct strbuf *err)
+{
+    return write_breaker(st, &SQL_BREAKER_PUT, r, NULL, err);
+}
+
+int store_breaker_add(struct store *st, const struct breaker_row *r, bool *added,
+                      struct strbuf *err)
+{
+    int64_t n = 0;
+    int rc = write_breaker(st, &SQL_BREAKER_ADD, r, &n, err);
+
+    if (added)
+        *added = !rc && n > 0;
     return rc;
 }
 

@@ -280,7 +280,7 @@ static void test_open_circuit_survives_a_restart(void **state)
     CHECK_OK(feed_open(&again, &cfg, &f->err), &f->err);
     breaker_info(feed_breaker(again), T0, &bi);
     assert_int_equal(bi.state, BREAKER_CLOSED);
-    CHECK_OK(feed_restore(again, f->st, &f->err), &f->err);
+    CHECK_OK(feed_restore(again, f->st, "host:8:bb", T0 + 1000, &f->err), &f->err);
     breaker_info(feed_breaker(again), T0 + 1000, &bi);
     assert_int_equal(bi.state, BREAKER_OPEN);
     assert_int_equal(bi.next_probe_ms, T0 + 60000);
@@ -302,16 +302,25 @@ static void test_open_circuit_survives_a_restart(void **state)
     breaker_row_release(&row);
 }
 
-/* A feed whose provider has no record starts closed. */
+/* A feed whose provider has no record starts closed, and records that. */
 static void test_restore_without_record(void **state)
 {
     struct fixture *f = *state;
     struct breaker_info bi;
+    struct breaker_row row;
 
-    CHECK_OK(feed_restore(f->feed, f->st, &f->err), &f->err);
+    CHECK_OK(feed_restore(f->feed, f->st, "host:8:bb", T0, &f->err), &f->err);
     breaker_info(feed_breaker(f->feed), T0, &bi);
     assert_int_equal(bi.state, BREAKER_CLOSED);
     assert_false(bi.active);
+    CHECK_OK(store_breaker_get(f->st, f->name, &row, &f->err), &f->err);
+    assert_string_equal(row.state, "closed");
+    assert_int_equal(row.failures, 0);
+    assert_int_equal(row.opened_at_ms, 0);
+    assert_int_equal(row.retry_at_ms, 0);
+    assert_int_equal(row.updated_ms, T0);
+    assert_string_equal(row.instance, "host:8:bb");
+    breaker_row_release(&row);
 }
 
 /* No token free now: deferred, nothing sent, and the retry time is when one is. */

@@ -1156,6 +1156,27 @@ static void test_breaker_rows(void **state)
     assert_int_equal(mine, 2);
     breaker_rows_free(all, n);
 
+    /* Adding records only what is not recorded yet. */
+    {
+        struct strbuf third = STRBUF_INIT;
+        bool added = false;
+        strbuf_addf(&third, "%s_c", f->source);
+        row.source = f->source;
+        row.state = (char *)"open";
+        CHECK_OK(store_breaker_add(f->st, &row, &added, &f->err), &f->err);
+        assert_false(added);
+        CHECK_OK(store_breaker_get(f->st, f->source, &got, &f->err), &f->err);
+        assert_string_equal(got.state, "closed");
+        breaker_row_release(&got);
+        row.source = third.buf;
+        CHECK_OK(store_breaker_add(f->st, &row, &added, &f->err), &f->err);
+        assert_true(added);
+        CHECK_OK(store_breaker_get(f->st, third.buf, &got, &f->err), &f->err);
+        assert_string_equal(got.state, "open");
+        breaker_row_release(&got);
+        strbuf_release(&third);
+    }
+
     /* The schema keeps states to the breaker's names. */
     row.state = (char *)"ajar";
     assert_true(store_breaker_put(f->st, &row, &f->err) < 0);
