@@ -14,7 +14,7 @@
  *                "missing_periods", "open_gaps"}],
  *    "providers": [{"source",
  *                   "circuit": {"state", "failures", "next_probe_seconds", "recovery_seconds"}
- *                              | {"state": "unknown", "reason"} (no breaker in this process),
+ *                              | {"state": "unknown", "reason"} (none here, none recorded),
  *                   "credits": {"minute": {"used", "left", "limit"},
  *                               "day": {"used", "left", "limit"}},
  *                   "ban": null | {"until", "seconds_left", "reason"},
@@ -31,7 +31,8 @@
  * balancer or systemd probe can therefore act on the status code alone.
  *
  * Providers are the enabled configured sources: the circuit breaker of
- * this process, and from the database (so the same for every instance)
+ * this process once it has seen traffic, else the circuit last recorded
+ * in the database (health/health.h), and from the database (so the same for every instance)
  * the rate budget (credits used and left in the last minute and the UTC
  * day; "left" and "limit" null for a day without quota), a ban in force,
  * and the series that are deferred for want of budget, skipped for their

@@ -16,6 +16,7 @@
 #include "ck/ck.h"
 #include "ingest/refresh.h"
 #include "resilience/retry.h"
+#include "sched/sched.h"
 #include "source/source.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -154,6 +155,9 @@ static int run_fetch(struct ck *ck, const struct fetch_selection *sel, bool refe
     struct refresh_result res = REFRESH_RESULT_INIT;
     int failures = 0;
 
+    /* Who recorded a transition of a breaker, as the daemon's are named. */
+    if (!ck->instance)
+        ck->instance = sched_make_instance_id();
     clock_base_ms = time_now() * 1000;
     clock_mono0_ms = time_mono_ms();
     struct refresh_opts o = {
@@ -165,7 +169,8 @@ static int run_fetch(struct ck *ck, const struct fetch_selection *sel, bool refe
                 .clock = &clock,
                 .deadline_ms = clock_base_ms + wait * 1000,
                 .no_budget_wait = true,
-                .metrics = ck->metrics},
+                .metrics = ck->metrics,
+                .instance = ck->instance},
     };
     ingest_fetch(ck->feeds, s->nsources, sel, &o, &res);
     for (size_t i = 0; i < res.n; i++)

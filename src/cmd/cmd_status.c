@@ -5,9 +5,9 @@
  * report (health/health.h) over the job table: is the database reachable,
  * which daemons are alive (their instance leases), the jobs (paused,
  * failing, overdue), how fresh each series is and the providers (rate
- * budget, ban, deferred and skipped series; their circuit breakers live in
- * the daemon's memory and show as unknown here). Exit 0 when the database
- * is reachable and a daemon is alive, 1 otherwise.
+ * budget, ban, deferred and skipped series, and the circuit its breaker's
+ * holder last recorded; unknown when none was ever recorded). Exit 0 when
+ * the database is reachable and a daemon is alive, 1 otherwise.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -35,7 +35,7 @@ void cmd_status_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep status [--format table|json] [--config FILE]\n\n"
                 "Database, daemons, jobs, series freshness and providers, as GET /health\n"
-                "reports them (a provider's circuit breaker only the daemon knows).\n"
+                "reports them (a provider's circuit as the daemon last recorded it).\n"
                 "Exit 0 when the database is reachable and a daemon is alive, 1 otherwise.\n");
 }
 
@@ -52,8 +52,7 @@ static void print_providers(const struct health_report *r)
         const struct health_provider *p = &r->providers[i];
         size_t deferred = 0, skipped = 0;
         printf("  %s: circuit %s", p->source,
-               p->circuit_known ? breaker_state_name(p->circuit.state)
-                                : "unknown (daemon not reachable)");
+               p->circuit_known ? breaker_state_name(p->circuit.state) : "unknown (none recorded)");
         if (p->has_budget) {
             printf(", minute %" PRId64 "/%" PRId64, p->rate.window_used, p->budget.per_window);
             if (p->budget.per_day > 0)
@@ -126,8 +125,8 @@ static void print_table(const struct health_report *r, json_t *root, const char 
 
 /*
  * The report over the job table, with the missing periods by the sources'
- * calendars; ck->store NULL: the database is unreachable. The circuit
- * breakers are the daemon's, unknown here.
+ * calendars; ck->store NULL: the database is unreachable. The circuits
+ * are those recorded in the database (this process calls no provider).
  */
 static void collect(const struct ck *ck, const char *db_error, struct health_report *r)
 {

@@ -3,8 +3,8 @@
  * The daemon: start-up and shut-down order, signals, systemd.
  *
  * Start-up order: the single-daemon lock for SQLite, the store (opened and migrated once here,
- * so a bad URL fails fast), the alert channels and manager with its sender,
- * the scheduler with every job (its completion hook feeds the alerts,
+ * so a bad URL fails fast) with the circuit breakers' recorded state, the alert channels and
+ * manager with its sender, the scheduler with every job (its completion hook feeds the alerts,
  * alert/watch.h), the database watch (daemon/dbwatch.h), the optional
  * heartbeat (daemon/heartbeat.h), the signal deliverer (signal/deliver.h; the
  * API wakes it for each new signal), the HTTP API, then READY=1 to
@@ -23,12 +23,13 @@
 
 #include "alert/alert.h"
 #include "alert/notify.h"
-#include "jobs/watch.h"
 #include "api/api.h"
 #include "ck/ck.h"
 #include "daemon/dbwatch.h"
 #include "daemon/heartbeat.h"
+#include "ingest/feed.h"
 #include "jobs/table.h"
+#include "jobs/watch.h"
 #include "sched/sched.h"
 #include "signal/deliver.h"
 #include "store/store.h"
@@ -147,6 +148,26 @@ static void wake_deliverer(void *arg, const char *signal_id)
     deliver_wake(arg);
 }
 
+/*
+ * Each feed's circuit breaker as it was recorded (by the daemon before a
+ * restart, or by `candlekeep fetch`): an open circuit stays open until its
+ * retry time; one never recorded is recorded closed. A record that cannot
+ * be read leaves that breaker closed, as a daemon without the record would
+ * start.
+ */
+static void restore_breakers(struct ck *app)
+{
+    struct strbuf err = STRBUF_INIT;
+    int64_t now_ms = time_wall_ms();
+
+    for (size_t i = 0; app->feeds && i < app->settings.nsources; i++) {
+        strbuf_reset(&err);
+        if (feed_restore(app->feeds[i], app->store, app->instance, now_ms, &err))
+            log_warn("run: %s", err.buf);
+    }
+    strbuf_release(&err);
+}
+
 /* The store, its lock and the alert manager with its sender. */
 static int start_store_and_alerts(struct daemon *d, struct strbuf *err)
 {
@@ -158,6 +179,7 @@ static int start_store_and_alerts(struct daemon *d, struct strbuf *err)
     if ((rc = lock_sqlite(url, &d->lock_fd, err)) ||
         (rc = ck_require(app, CK_NEEDS_STORE | CK_NEEDS_ALERTS, err)))
         return rc;
+    restore_breakers(app);
     /* The job table binds it to the jobs that tell operators (jobs/table.h). */
     d->am = app->alerts;
     if (!app->nchannels)

@@ -16,9 +16,12 @@
  *    million candles as on ten), or every stored series without settings;
  *    age and missing periods by rules.h, open gaps from the ledger.
  *  - Providers: the enabled sources; the circuit breaker where this
- *    process has one (the daemon), and from the database (so the same for
- *    every instance and for the command line) the rate budget, a ban in
- *    force and the state of their series.
+ *    process has one that has seen traffic (the daemon), else the circuit
+ *    its holder last recorded in the database (so that the command line
+ *    reports what the daemon sees), else this process's fresh breaker;
+ *    and from the database (so the same for every instance and for the
+ *    command line) the rate budget, a ban in force and the state of their
+ *    series.
  *  - Daemons: the holders of a current instance lease.
  *
  * Nothing here keeps state or takes a lock of its own; the scheduler and
@@ -35,6 +38,7 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -232,13 +236,64 @@ bool health_series_skipped(const struct health_provider *p, const struct series_
     return p->skip_after > 0 && s->streak >= p->skip_after;
 }
 
+bool health_circuit_of_row(const struct breaker_row *row, int64_t now_ms, struct breaker_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!breaker_state_parse(row->state, &out->state))
+        return false;
+    out->failures = row->failures > INT32_MAX ? INT32_MAX : (int)row->failures;
+    out->opened_at_ms = row->opened_at_ms;
+    out->active = true;
+    if (row->opened_at_ms && row->retry_at_ms > row->opened_at_ms)
+        out->recovery_ms = row->retry_at_ms - row->opened_at_ms;
+    if (out->state == BREAKER_OPEN) {
+        out->next_probe_ms = row->retry_at_ms;
+        if (now_ms >= out->next_probe_ms)
+            out->state = BREAKER_HALF_OPEN;
+    }
+    return true;
+}
+
+/*
+ * The circuit of provider `p` (source `i`): the live breaker when it has
+ * seen traffic, else the recorded row, else the fresh live breaker.
+ */
+static void set_circuit(const struct health_config *cfg, size_t i, const struct breaker_row *rows,
+                        size_t nrows, struct health_report *r, struct health_provider *p)
+{
+    struct breaker *b = cfg->breakers ? cfg->breakers[i] : NULL;
+
+    if (b) {
+        breaker_info(b, r->now_ms, &p->circuit);
+        p->circuit_known = true;
+        if (p->circuit.active)
+            return;
+    }
+    for (size_t k = 0; k < nrows; k++) {
+        struct breaker_info bi;
+        if (strcmp(rows[k].source, p->source) || !health_circuit_of_row(&rows[k], r->now_ms, &bi))
+            continue;
+        /* A closed breaker is back at its configured recovery time, live or recorded. */
+        if (bi.state == BREAKER_CLOSED)
+            bi.recovery_ms = cfg->sources[i].breaker_recovery * 1000;
+        p->circuit = bi;
+        p->circuit_known = true;
+        p->circuit_stored = true;
+        return;
+    }
+}
+
 static int collect_providers(const struct health_config *cfg, struct store *st,
                              struct health_report *r, struct strbuf *err)
 {
+    struct breaker_row *rows = NULL;
+    size_t nrows = 0;
     int rc = 0;
 
     if (!cfg->sources)
         return 0;
+    if (st)
+        rc = store_breaker_list(st, &rows, &nrows, err);
     r->providers = xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof(*r->providers));
     for (size_t i = 0; i < cfg->nsources; i++) {
         const struct source_settings *src = &cfg->sources[i];
@@ -248,10 +303,7 @@ static int collect_providers(const struct health_config *cfg, struct store *st,
         p = &r->providers[r->nproviders++];
         p->source = xstrdup(src->name);
         p->skip_after = src->symbol_skip_after;
-        if (cfg->breakers && cfg->breakers[i]) {
-            p->circuit_known = true;
-            breaker_info(cfg->breakers[i], r->now_ms, &p->circuit);
-        }
+        set_circuit(cfg, i, rows, nrows, r, p);
         ratelimit_budget(&p->budget, src->name, src->rate_per_minute, src->daily_quota);
         /* The budget borrows the name: point it at the report's copy. */
         p->budget.source = p->source;
@@ -260,6 +312,7 @@ static int collect_providers(const struct health_config *cfg, struct store *st,
             p->has_budget = !rc;
         }
     }
+    breaker_rows_free(rows, nrows);
     if (!st || rc)
         return rc;
     rc = store_series_state_list(st, NULL, &r->states, &r->nstates, err);

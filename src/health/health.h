@@ -41,7 +41,11 @@ struct health_config {
     size_t njobs;
     /* The daemon's scheduler (running jobs, its newest fires); NULL elsewhere. */
     struct sched *sched;
-    /* Aligned with sources; NULL: circuits unknown (no daemon here). */
+    /*
+     * Aligned with sources; NULL: no breaker in this process (a command).
+     * A breaker that has seen traffic (breaker_info().active) is reported
+     * as it is; otherwise the state recorded in the database, if any.
+     */
     struct breaker *const *breakers;
     /* Aligned with sources; NULL: missing periods unknown (-1). */
     const struct calendar *const *calendars;
@@ -74,7 +78,8 @@ struct health_series {
 
 struct health_provider {
     char *source;
-    bool circuit_known; /* the breaker of this process (the daemon) */
+    bool circuit_known;  /* the breaker of this process, or a recorded state */
+    bool circuit_stored; /* known from the database (health_circuit_of_row()) */
     struct breaker_info circuit;
     bool has_budget; /* the database answered */
     struct rate_budget budget;
@@ -116,6 +121,14 @@ struct health_report {
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
                    int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err);
 void health_report_release(struct health_report *r);
+
+/*
+ * The circuit that recorded row `row` describes at `now_ms`, read as
+ * breaker_info() reads a live breaker: an open circuit whose retry time
+ * has passed is half-open. False when the row's state is not a breaker
+ * state. `out->opened` (a count of this process) is 0.
+ */
+bool health_circuit_of_row(const struct breaker_row *row, int64_t now_ms, struct breaker_info *out);
 
 /* Is series state `s` skipped by the rule of its provider `p`? */
 bool health_series_skipped(const struct health_provider *p, const struct series_state *s);

@@ -3,9 +3,9 @@
  * The health report as JSON, one shape for GET /health and `candlekeep
  * status --format json` (api_health.c documents it), so that the two can
  * be compared field by field. Times are ISO 8601 UTC strings; what is not
- * known is null, never a made-up value: a circuit breaker outside the
- * daemon is {"state": "unknown"}, the age of a series without a candle is
- * null.
+ * known is null, never a made-up value: a circuit that no process here
+ * holds and none recorded is {"state": "unknown"}, the age of a series
+ * without a candle is null.
  */
 #include "health/health.h"
 
@@ -102,7 +102,7 @@ static json_t *circuit_json(const struct health_provider *p, int64_t now_ms)
     int64_t wait = bi->next_probe_ms > now_ms ? bi->next_probe_ms - now_ms : 0;
     if (!p->circuit_known)
         return json_pack("{s:s, s:s}", "state", "unknown", "reason",
-                         "the circuit breaker lives in the daemon's memory");
+                         "no circuit state was recorded for this provider");
     return json_pack("{s:s, s:i, s:o, s:I}", "state", breaker_state_name(bi->state), "failures",
                      bi->failures, "next_probe_seconds",
                      bi->state == BREAKER_CLOSED ? json_null() : json_integer((wait + 999) / 1000),

@@ -9,6 +9,9 @@
  * (its status as the body states it, the wait it asked for and why) is
  * what the guard needs for retries, bans and the breaker.
  *
+ * The breaker's transitions are recorded in the database by the guard;
+ * feed_restore() takes the record back when a daemon starts.
+ *
  * Ownership. The feed owns its calendar and breaker; its configuration and
  * the budget's source name are borrowed from the settings, which outlive
  * it. Nothing here keeps per-call state: a fetch's state is on the
@@ -23,6 +26,7 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +157,7 @@ int feed_fetch(struct feed *f, struct source *src, const struct feed_env *env,
         .budget = &f->budget,
         .budget_nowait = env->no_budget_wait,
         .breaker = f->breaker,
+        .instance = env->instance,
         .policy = env->policy,
         .clock = env->clock,
         .deadline_ms = env->deadline_ms,
@@ -170,6 +175,42 @@ int feed_fetch(struct feed *f, struct source *src, const struct feed_env *env,
     }
     if (out)
         *out = report;
+    return rc;
+}
+
+int feed_restore(struct feed *f, struct store *st, const char *instance, int64_t now_ms,
+                 struct strbuf *err)
+{
+    struct breaker_row row;
+    enum breaker_state state;
+    size_t mark = err->len;
+    int rc = store_breaker_get(st, f->cfg.source.name, &row, err);
+
+    if (rc == CK_ENOTFOUND) {
+        struct breaker_info bi;
+        strbuf_setlen(err, mark);
+        breaker_info(f->breaker, now_ms, &bi);
+        row = (struct breaker_row){
+            .source = (char *)f->cfg.source.name,
+            .state = (char *)breaker_state_name(bi.state),
+            .failures = bi.failures,
+            .updated_ms = now_ms,
+            .instance = (char *)instance,
+        };
+        /* Another process may record a transition meanwhile: its record wins. */
+        return store_breaker_add(st, &row, NULL, err);
+    }
+    if (rc)
+        return rc;
+    if (!breaker_state_parse(row.state, &state)) {
+        strbuf_addf(err, "circuit breaker of source '%s': unknown recorded state '%s'",
+                    f->cfg.source.name, row.state);
+        rc = CK_EPARSE;
+    } else {
+        breaker_restore(f->breaker, state, row.failures > INT32_MAX ? INT32_MAX : (int)row.failures,
+                        row.opened_at_ms, row.retry_at_ms);
+    }
+    breaker_row_release(&row);
     return rc;
 }
 

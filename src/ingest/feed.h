@@ -89,6 +89,8 @@ struct feed_env {
     int64_t deadline_ms;               /* no wait ends after it (Unix ms); 0: none */
     bool no_budget_wait;     /* no token free now: defer at once instead of waiting for one */
     struct metrics *metrics; /* provider_requests_total, retries_total; may be NULL */
+    const char *instance;    /* this process, recorded with the breaker's transitions; may be
+                                NULL */
 };
 
 /*
@@ -109,6 +111,19 @@ struct feed_env {
 int feed_fetch(struct feed *f, struct source *src, const struct feed_env *env,
                const struct fetch_request *req, struct fetch_result *res, struct guard_report *out,
                struct strbuf *err);
+
+/*
+ * Take back the state of the feed's circuit breaker that `st` recorded
+ * (store_breaker_get()), before the feed's first fetch: an open circuit
+ * stays open until its retry time, a half-open one lets the next caller
+ * probe, a closed one leaves the breaker as it is. When nothing is
+ * recorded, record the breaker's fresh (closed) state at `now_ms` as
+ * `instance` (may be NULL), so that every process reports the circuit
+ * from the start. 0, or a negative CK_E* with the reason in `err` (the
+ * breaker then stays closed).
+ */
+int feed_restore(struct feed *f, struct store *st, const char *instance, int64_t now_ms,
+                 struct strbuf *err);
 
 /*
  * Why a deferred fetch was deferred, for messages: the budget's state

@@ -201,7 +201,8 @@ int refresh_job_run(struct job_ctx *ctx, void *arg)
                 .policy = &policy,
                 .clock = &clock,
                 .deadline_ms = ctx->deadline_ms,
-                .metrics = ctx->metrics},
+                .metrics = ctx->metrics,
+                .instance = app->instance},
         .should_stop = job_stop,
         .stop_arg = ctx,
     };

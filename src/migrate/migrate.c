@@ -499,6 +499,7 @@ static const struct table tables[] = {
     GENERIC_TABLE(STORE_TABLE_DELIVERY_ATTEMPTS, "delivery_attempts"),
     GENERIC_TABLE(STORE_TABLE_OUTCOMES, "outcomes"),
     GENERIC_TABLE(STORE_TABLE_BACKTESTS, "backtests"),
+    GENERIC_TABLE(STORE_TABLE_BREAKERS, "breakers"),
 };
 
 static void reader_release(struct reader *r)

@@ -24,7 +24,9 @@
  * consecutive failures.
  *
  * The breaker never logs; breaker_record() says when the state changed
- * so that the caller, which knows the context, can.
+ * so that the caller, which knows the context, can. Nor does it store
+ * anything: the guard (guard.h) records its transitions in the database,
+ * and breaker_restore() takes such a record back at start-up.
  */
 #include "resilience/breaker.h"
 
@@ -32,6 +34,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/banned.h"
 
@@ -46,6 +49,7 @@ struct breaker {
     int64_t opened_at_ms; /* when it last opened */
     int64_t probe_at_ms;  /* half-open: when the probe was handed out, 0 none */
     int64_t opened;       /* times opened */
+    bool active;          /* an outcome recorded, or a state restored */
 };
 
 const char *breaker_state_name(enum breaker_state s)
@@ -59,6 +63,19 @@ const char *breaker_state_name(enum breaker_state s)
         return "open";
     }
     return "unknown";
+}
+
+bool breaker_state_parse(const char *name, enum breaker_state *out)
+{
+    static const enum breaker_state all[] = {BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN};
+
+    for (size_t i = 0; name && i < ARRAY_SIZE(all); i++) {
+        if (!strcmp(name, breaker_state_name(all[i]))) {
+            *out = all[i];
+            return true;
+        }
+    }
+    return false;
 }
 
 struct breaker *breaker_new(const char *name, const struct breaker_config *cfg)
@@ -144,6 +161,8 @@ bool breaker_record(struct breaker *b, enum breaker_pass pass, enum breaker_outc
 
     pthread_mutex_lock(&b->lock);
     before = b->state;
+    if (pass != BREAKER_REJECTED && outcome != BREAKER_UNUSED)
+        b->active = true;
     if (pass == BREAKER_PROBE && b->state == BREAKER_HALF_OPEN) {
         if (outcome == BREAKER_SUCCESS) {
             b->state = BREAKER_CLOSED;
@@ -182,6 +201,8 @@ void breaker_info(struct breaker *b, int64_t now_ms, struct breaker_info *out)
     out->failures = b->failures;
     out->recovery_ms = b->recovery_ms;
     out->opened = b->opened;
+    out->opened_at_ms = b->opened_at_ms;
+    out->active = b->active;
     out->next_probe_ms = 0;
     if (b->state == BREAKER_OPEN) {
         out->next_probe_ms = b->opened_at_ms + b->recovery_ms;
@@ -189,4 +210,31 @@ void breaker_info(struct breaker *b, int64_t now_ms, struct breaker_info *out)
             out->state = BREAKER_HALF_OPEN;
     }
     pthread_mutex_unlock(&b->lock);
+}
+
+bool breaker_restore(struct breaker *b, enum breaker_state state, int failures,
+                     int64_t opened_at_ms, int64_t retry_at_ms)
+{
+    bool done = false;
+
+    pthread_mutex_lock(&b->lock);
+    if (b->active || state == BREAKER_CLOSED) {
+        done = !b->active;
+    } else if (state == BREAKER_OPEN || state == BREAKER_HALF_OPEN) {
+        int64_t recovery = retry_at_ms - opened_at_ms;
+        if (recovery < b->cfg.recovery_ms)
+            recovery = b->cfg.recovery_ms;
+        if (recovery > b->cfg.max_recovery_ms)
+            recovery = b->cfg.max_recovery_ms;
+        b->state = state;
+        b->failures = failures > 0 ? failures : 0;
+        b->opened_at_ms = opened_at_ms;
+        b->recovery_ms = recovery;
+        /* A probe that was out when the state was recorded is lost: the next caller probes. */
+        b->probe_at_ms = 0;
+        b->active = true;
+        done = true;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return done;
 }

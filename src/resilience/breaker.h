@@ -23,6 +23,8 @@ enum breaker_state {
 };
 /* "closed", "half_open", "open". */
 const char *breaker_state_name(enum breaker_state s);
+/* The state named `name` (as breaker_state_name() spells it); false for another name. */
+bool breaker_state_parse(const char *name, enum breaker_state *out);
 
 struct breaker_config {
     int failures;            /* consecutive failed calls that open it (>= 1) */
@@ -77,8 +79,23 @@ struct breaker_info {
     int failures;             /* consecutive failed calls counted */
     int64_t next_probe_ms;    /* open: when the next probe may go (Unix ms); else 0 */
     int64_t recovery_ms;      /* the current recovery time */
+    int64_t opened_at_ms;     /* when it last opened (Unix ms); 0: never */
     int64_t opened;           /* times it has opened since the process started */
+    bool active; /* it has recorded the outcome of a call, or was restored to a state that is
+                    not closed: it knows something a fresh breaker does not */
 };
 void breaker_info(struct breaker *b, int64_t now_ms, struct breaker_info *out);
+
+/*
+ * Put a fresh breaker (one that has recorded nothing yet) into a state
+ * recorded earlier, e.g. by the process that held it before a restart:
+ * open since `opened_at_ms` with its next probe at `retry_at_ms` (the
+ * recovery time is their difference, within the configured bounds), or
+ * half-open (the next caller probes). A closed state changes nothing.
+ * Returns false, changing nothing, when the breaker has recorded an
+ * outcome already or the state is not one it can take.
+ */
+bool breaker_restore(struct breaker *b, enum breaker_state state, int failures,
+                     int64_t opened_at_ms, int64_t retry_at_ms);
 
 #endif

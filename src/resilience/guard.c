@@ -25,7 +25,13 @@
  * failure of the series: it will be fetched when the budget allows.
  *
  * Breaker transitions are logged here, once per transition, because this
- * is where they are noticed; errors are returned, never logged.
+ * is where they are noticed; errors are returned, never logged. For the
+ * same reason they are recorded in the database here (when the guard has
+ * a store), so that `candlekeep status` and every other process report
+ * the circuit this one sees. That record is a report, not part of the
+ * call: a failure to write it is logged as a warning and the call goes on
+ * (its own outcome is what the caller decides on), and the next
+ * transition writes the whole state again.
  */
 #include "resilience/guard.h"
 
@@ -89,6 +95,32 @@ static void note_transition(const struct guard *g, enum breaker_state state, int
         log_info("%s: circuit closed: the probe succeeded", breaker_name(g->breaker));
 }
 
+/* Record the breaker's state as it is after a transition at `now_ms`. */
+static void keep_circuit(const struct guard *g, int64_t now_ms)
+{
+    struct strbuf why = STRBUF_INIT;
+    struct breaker_info bi;
+    struct breaker_row row;
+
+    if (!g->store)
+        return;
+    breaker_info(g->breaker, now_ms, &bi);
+    row = (struct breaker_row){
+        .source = (char *)g->source,
+        .state = (char *)breaker_state_name(bi.state),
+        .failures = bi.failures,
+        .opened_at_ms = bi.opened_at_ms,
+        /* Half-open: when it turned so, which keeps the recovery time for a restore. */
+        .retry_at_ms = bi.state == BREAKER_CLOSED ? 0 : bi.opened_at_ms + bi.recovery_ms,
+        .updated_ms = now_ms,
+        .instance = (char *)(g->instance ? g->instance : ""),
+    };
+    if (store_breaker_put(g->store, &row, &why))
+        log_warn("%s: the circuit's state could not be recorded: %s", breaker_name(g->breaker),
+                 why.buf);
+    strbuf_release(&why);
+}
+
 static void decide(struct attempt_ctx *c, enum guard_outcome o, int64_t retry_at_ms)
 {
     c->decided = true;
@@ -144,8 +176,10 @@ static int attempt(void *arg, int n, struct retry_verdict *verdict, struct strbu
             decide(c, GUARD_REJECTED, probe_at);
             return CK_EUPSTREAM;
         }
-        if (pass == BREAKER_PROBE)
+        if (pass == BREAKER_PROBE) {
             log_info("%s: circuit half-open: this request is the probe", breaker_name(g->breaker));
+            keep_circuit(g, now);
+        }
     }
     if (g->budget) {
         /* Without waiting, a token must be free now: the deadline is now. */
@@ -172,8 +206,10 @@ static int attempt(void *arg, int n, struct retry_verdict *verdict, struct strbu
     if (g->breaker &&
         breaker_record(g->breaker, pass,
                        is_failure_for_breaker(rc, reply.status) ? BREAKER_FAILURE : BREAKER_SUCCESS,
-                       now, &state))
+                       now, &state)) {
         note_transition(g, state, now);
+        keep_circuit(g, now);
+    }
     if (!rc) {
         c->rate_limited = false;
         return 0;

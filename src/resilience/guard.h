@@ -25,6 +25,10 @@ struct strbuf;
  *   no token before the deadline -> nothing sent             GUARD_DEFERRED
  *   the call fails        -> its Retry-After stored as a ban; retried if retryable
  *   rate limited to the end -> the provider's own refusal     GUARD_DEFERRED
+ *
+ * With a store, every transition of the breaker (closed -> open, open ->
+ * half-open, half-open -> closed or open again) is recorded there
+ * (store_breaker_put()) as it happens, for every other process to report.
  */
 struct guard {
     const char *operation;             /* e.g. "fetch:twelvedata": messages, retries_total */
@@ -33,6 +37,7 @@ struct guard {
     const struct rate_budget *budget;  /* NULL: calls are not rate limited */
     bool budget_nowait;                /* no token free now: deferred at once, without waiting */
     struct breaker *breaker;           /* NULL: no circuit breaker */
+    const char *instance;              /* recorded with the breaker's transitions; NULL: "" */
     const struct retry_policy *policy; /* MUST */
     const struct retry_clock *clock;   /* MUST */
     int64_t deadline_ms;               /* Unix ms; 0: none */

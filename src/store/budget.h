@@ -4,8 +4,9 @@
 
 /*
  * The store's provider-facing state: rate budgets shared by every process
- * on the database, and the health of each fetched series. Part of the
- * store interface (store/store.h).
+ * on the database, the state of each provider's circuit breaker, and the
+ * health of each fetched series. Part of the store interface
+ * (store/store.h).
  */
 #include "market/candle.h"
 
@@ -75,6 +76,47 @@ int store_rate_peek(struct store *st, const struct rate_budget *b, int64_t now_m
  */
 int store_rate_ban(struct store *st, const char *source, int64_t until_ms, const char *reason,
                    int64_t now_ms, struct strbuf *err);
+
+/*
+ * The circuit breaker of each provider key (a source name) as the process
+ * holding it last recorded it: the guard (resilience/guard.h) writes a row
+ * on every transition, so that a command reading the database reports the
+ * circuit the daemon sees, and a daemon starting up can take the state
+ * back (an open circuit stays open across a restart until its retry time).
+ * The state is stored by the names of resilience/breaker.h ("closed",
+ * "half_open", "open"); the store does not interpret it.
+ */
+struct breaker_row {
+    char *source;
+    char *state;
+    int64_t failures;     /* consecutive failed calls counted */
+    int64_t opened_at_ms; /* when it last opened (Unix ms); 0: never */
+    int64_t retry_at_ms;  /* open: when the next probe may go (Unix ms); 0: none */
+    int64_t updated_ms;   /* when this was recorded (Unix ms) */
+    char *instance;       /* the process that recorded it; "" unknown */
+};
+/* Free the strings of `r` and zero it. Takes NULL. */
+void breaker_row_release(struct breaker_row *r);
+/* Release `n` rows and the array. Takes NULL. */
+void breaker_rows_free(struct breaker_row *v, size_t n);
+
+/*
+ * Record `r` as the state of the breaker of r->source, replacing what was
+ * recorded before (the last write wins: transitions of one breaker are
+ * written by the process holding it, in order). NULL strings are "".
+ */
+int store_breaker_put(struct store *st, const struct breaker_row *r, struct strbuf *err);
+/*
+ * As store_breaker_put() when nothing is recorded for r->source; else
+ * nothing changes. `*added` (may be NULL) says which.
+ */
+int store_breaker_add(struct store *st, const struct breaker_row *r, bool *added,
+                      struct strbuf *err);
+/* The row of `source`; CK_ENOTFOUND when nothing was recorded. Release `out` on success. */
+int store_breaker_get(struct store *st, const char *source, struct breaker_row *out,
+                      struct strbuf *err);
+/* Every row, by source. Free with breaker_rows_free(). */
+int store_breaker_list(struct store *st, struct breaker_row **out, size_t *n, struct strbuf *err);
 
 /*
  * The health of each series the refresh jobs fetch, kept across restarts:

@@ -998,6 +998,7 @@ static const char *const table_names[] = {
     [STORE_TABLE_DELIVERY_ATTEMPTS] = "delivery_attempts",
     [STORE_TABLE_OUTCOMES] = "outcomes",
     [STORE_TABLE_BACKTESTS] = "backtests",
+    [STORE_TABLE_BREAKERS] = "breakers",
 };
 static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");
 

@@ -40,6 +40,7 @@ enum store_table {
     STORE_TABLE_DELIVERY_ATTEMPTS,
     STORE_TABLE_OUTCOMES,
     STORE_TABLE_BACKTESTS,
+    STORE_TABLE_BREAKERS,
     STORE_TABLE_COUNT
 };
 /* The table's name in the schema ("candles", "job_runs", ...). */

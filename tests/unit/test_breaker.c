@@ -219,6 +219,76 @@ struct racer {
     int probes, admitted;
 };
 
+/* A recorded state taken back at start-up, and what makes a breaker "active". */
+static void test_restore_and_active(void **state)
+{
+    struct breaker *b = mk();
+    struct breaker_info bi;
+    enum breaker_state st;
+
+    (void)state;
+    assert_true(breaker_state_parse("half_open", &st));
+    assert_int_equal(st, BREAKER_HALF_OPEN);
+    assert_true(breaker_state_parse("open", &st) && st == BREAKER_OPEN);
+    assert_true(breaker_state_parse("closed", &st) && st == BREAKER_CLOSED);
+    assert_false(breaker_state_parse("Open", &st));
+    assert_false(breaker_state_parse(NULL, &st));
+
+    /* Fresh: not active; a closed record and a rejected pass change nothing. */
+    breaker_info(b, T0, &bi);
+    assert_false(bi.active);
+    assert_true(breaker_restore(b, BREAKER_CLOSED, 0, 0, 0));
+    breaker_info(b, T0, &bi);
+    assert_false(bi.active);
+
+    /* Open since T0 - 1 min with its probe at T0 + 4 min: the recovery time is 5 min. */
+    assert_true(breaker_restore(b, BREAKER_OPEN, 7, T0 - MIN, T0 + 4 * MIN));
+    breaker_info(b, T0, &bi);
+    assert_true(bi.active);
+    assert_int_equal(bi.state, BREAKER_OPEN);
+    assert_int_equal(bi.failures, 7);
+    assert_int_equal(bi.next_probe_ms, T0 + 4 * MIN);
+    assert_int_equal(bi.recovery_ms, 5 * MIN);
+    assert_int_equal(bi.opened_at_ms, T0 - MIN);
+    assert_int_equal(bi.opened, 0); /* opened in this process: never */
+    assert_int_equal(call(b, T0 + 4 * MIN - 1, BREAKER_SUCCESS), BREAKER_REJECTED);
+    /* A second restore is refused: the breaker has a state of its own now. */
+    assert_false(breaker_restore(b, BREAKER_HALF_OPEN, 0, 0, 0));
+    /* The probe's failure doubles the restored recovery time. */
+    assert_int_equal(call(b, T0 + 4 * MIN, BREAKER_FAILURE), BREAKER_PROBE);
+    breaker_info(b, T0 + 4 * MIN, &bi);
+    assert_int_equal(bi.state, BREAKER_OPEN);
+    assert_int_equal(bi.next_probe_ms, T0 + 14 * MIN);
+    breaker_free(b);
+
+    /* A recorded recovery time out of the configured bounds is brought back within them. */
+    b = mk();
+    assert_true(breaker_restore(b, BREAKER_OPEN, 5, T0, T0 + 1000 * MIN));
+    breaker_info(b, T0, &bi);
+    assert_int_equal(bi.next_probe_ms, T0 + 30 * MIN);
+    breaker_free(b);
+
+    /* Half-open: the next caller probes at once. */
+    b = mk();
+    assert_true(breaker_restore(b, BREAKER_HALF_OPEN, 5, T0 - 2 * MIN, T0 - MIN));
+    assert_int_equal(breaker_allow(b, T0, NULL), BREAKER_PROBE);
+    assert_int_equal(breaker_allow(b, T0, NULL), BREAKER_REJECTED);
+    breaker_free(b);
+
+    /* Traffic makes it active: an outcome recorded, not a pass handed back unused. */
+    b = mk();
+    assert_int_equal(breaker_allow(b, T0, NULL), BREAKER_ADMITTED);
+    breaker_record(b, BREAKER_ADMITTED, BREAKER_UNUSED, T0, NULL);
+    breaker_info(b, T0, &bi);
+    assert_false(bi.active);
+    assert_int_equal(call(b, T0, BREAKER_SUCCESS), BREAKER_ADMITTED);
+    breaker_info(b, T0, &bi);
+    assert_true(bi.active);
+    assert_false(breaker_restore(b, BREAKER_OPEN, 5, T0, T0 + MIN));
+    expect_state(b, T0, BREAKER_CLOSED, 0);
+    breaker_free(b);
+}
+
 static void *race(void *arg)
 {
     struct racer *r = arg;
@@ -268,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_late_outcomes_ignored),
         cmocka_unit_test(test_threshold_one_and_names),
         cmocka_unit_test(test_probe_race),
+        cmocka_unit_test(test_restore_and_active),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

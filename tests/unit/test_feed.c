@@ -254,6 +254,75 @@ static void test_breaker_open_sends_nothing(void **state)
     assert_int_equal(peek(f).day_used, 1);
 }
 
+/*
+ * The circuit one feed opened is recorded with the fetching process's
+ * name, and a feed built afterwards (a restarted daemon) takes it back:
+ * still open, it sends nothing until the retry time.
+ */
+static void test_open_circuit_survives_a_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct feed *again;
+    struct feed_config cfg = *feed_config(f->feed);
+    struct guard_report rep;
+    struct breaker_row row;
+    struct breaker_info bi;
+
+    f->env.instance = "host:7:aa";
+    f->p.answer = FAKE_500;
+    assert_int_equal(fetch(f, &rep), CK_EUPSTREAM);
+    CHECK_OK(store_breaker_get(f->st, f->name, &row, &f->err), &f->err);
+    assert_string_equal(row.state, "open");
+    assert_string_equal(row.instance, "host:7:aa");
+    assert_int_equal(row.retry_at_ms, T0 + 60000);
+    breaker_row_release(&row);
+
+    CHECK_OK(feed_open(&again, &cfg, &f->err), &f->err);
+    breaker_info(feed_breaker(again), T0, &bi);
+    assert_int_equal(bi.state, BREAKER_CLOSED);
+    CHECK_OK(feed_restore(again, f->st, "host:8:bb", T0 + 1000, &f->err), &f->err);
+    breaker_info(feed_breaker(again), T0 + 1000, &bi);
+    assert_int_equal(bi.state, BREAKER_OPEN);
+    assert_int_equal(bi.next_probe_ms, T0 + 60000);
+
+    /* The restored feed refuses without sending; at the retry time it probes. */
+    feed_free(f->feed);
+    f->feed = again;
+    f->src->base.cfg = &feed_config(again)->source;
+    f->p.answer = FAKE_OK;
+    f->fc.now = T0 + 30000;
+    assert_int_not_equal(fetch(f, &rep), 0);
+    assert_int_equal(rep.outcome, GUARD_REJECTED);
+    assert_int_equal(f->p.calls, 1);
+    f->fc.now = T0 + 61000; /* past the retry time, and the minute's token is free again */
+    assert_int_equal(fetch(f, &rep), 0);
+    assert_int_equal(f->p.calls, 2);
+    CHECK_OK(store_breaker_get(f->st, f->name, &row, &f->err), &f->err);
+    assert_string_equal(row.state, "closed");
+    breaker_row_release(&row);
+}
+
+/* A feed whose provider has no record starts closed, and records that. */
+static void test_restore_without_record(void **state)
+{
+    struct fixture *f = *state;
+    struct breaker_info bi;
+    struct breaker_row row;
+
+    CHECK_OK(feed_restore(f->feed, f->st, "host:8:bb", T0, &f->err), &f->err);
+    breaker_info(feed_breaker(f->feed), T0, &bi);
+    assert_int_equal(bi.state, BREAKER_CLOSED);
+    assert_false(bi.active);
+    CHECK_OK(store_breaker_get(f->st, f->name, &row, &f->err), &f->err);
+    assert_string_equal(row.state, "closed");
+    assert_int_equal(row.failures, 0);
+    assert_int_equal(row.opened_at_ms, 0);
+    assert_int_equal(row.retry_at_ms, 0);
+    assert_int_equal(row.updated_ms, T0);
+    assert_string_equal(row.instance, "host:8:bb");
+    breaker_row_release(&row);
+}
+
 /* No token free now: deferred, nothing sent, and the retry time is when one is. */
 static void test_no_token_sends_nothing(void **state)
 {
@@ -358,6 +427,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_token_sends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_is_stored_as_a_ban, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_defers_the_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_circuit_survives_a_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_without_record, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

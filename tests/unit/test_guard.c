@@ -65,6 +65,10 @@ struct script {
     size_t calls;
     int64_t times[32];
     struct fake_clock *clock;
+    /* When set: the breaker state recorded in `peek` when each call goes out. */
+    struct store *peek;
+    const char *peek_source;
+    char peeked[32][16];
 };
 
 static int scripted(void *arg, int64_t now_ms, struct guard_reply *out, struct strbuf *err)
@@ -75,6 +79,15 @@ static int scripted(void *arg, int64_t now_ms, struct guard_reply *out, struct s
     assert_int_equal(now_ms, s->clock->now);
     if (s->calls < 32)
         s->times[s->calls] = now_ms;
+    if (s->peek && s->calls < 32) {
+        struct strbuf why = STRBUF_INIT;
+        struct breaker_row row;
+        int rc = store_breaker_get(s->peek, s->peek_source, &row, &why);
+        snprintf(s->peeked[s->calls], sizeof(s->peeked[0]), "%s", rc ? "none" : row.state);
+        if (!rc)
+            breaker_row_release(&row);
+        strbuf_release(&why);
+    }
     s->calls++;
     out->status = a->status;
     out->retry_after = a->retry_after;
@@ -357,6 +370,61 @@ static void test_no_budget_no_breaker(void **state)
     assert_false(rep.has_budget);
 }
 
+static void expect_row(struct fixture *f, const char *state, int64_t failures, int64_t opened_at,
+                       int64_t retry_at, int64_t updated)
+{
+    struct breaker_row row;
+
+    CHECK_OK(store_breaker_get(f->st, f->source, &row, &f->err), &f->err);
+    assert_string_equal(row.state, state);
+    assert_int_equal(row.failures, failures);
+    assert_int_equal(row.opened_at_ms, opened_at);
+    assert_int_equal(row.retry_at_ms, retry_at);
+    assert_int_equal(row.updated_ms, updated);
+    assert_string_equal(row.instance, "host:9:zz");
+    breaker_row_release(&row);
+}
+
+/* Every transition of the breaker is recorded in the store, and nothing else is. */
+static void test_transitions_recorded(void **state)
+{
+    struct fixture *f = *state;
+    static const struct answer flaky[] = {{CK_EUPSTREAM, 503, -1, NULL}, {0, 200, -1, NULL}};
+    static const struct answer bad[] = {{CK_EUPSTREAM, 503, -1, NULL}};
+    static const struct answer ok[] = {{0, 200, -1, NULL}};
+    struct script s = {.answers = flaky, .n = 2};
+    struct guard_report rep;
+    struct breaker_row row;
+    int64_t opened, probe;
+
+    f->g.instance = "host:9:zz";
+    /* A failure that leaves the breaker closed is no transition: nothing recorded. */
+    CHECK_OK(call(f, &s, &rep), &f->err);
+    assert_int_equal(store_breaker_get(f->st, f->source, &row, &f->err), CK_ENOTFOUND);
+
+    /* closed -> open, at the third failure in a row. */
+    s = (struct script){.answers = bad, .n = 1};
+    assert_int_equal(call(f, &s, &rep), CK_EUPSTREAM);
+    opened = s.times[2];
+    expect_row(f, "open", 3, opened, opened + 60000, opened);
+
+    /* open -> half-open when the probe goes (recorded before it is sent), -> open again. */
+    f->fc.now = opened + 60000;
+    probe = f->fc.now;
+    s = (struct script){.answers = bad, .n = 1, .peek = f->st, .peek_source = f->source};
+    assert_int_equal(call(f, &s, &rep), CK_EUPSTREAM);
+    assert_int_equal(s.calls, 1); /* the retries find it open */
+    assert_string_equal(s.peeked[0], "half_open");
+    expect_row(f, "open", 4, probe, probe + 120000, probe);
+
+    /* half-open -> closed: the probe succeeds. */
+    f->fc.now = probe + 120000;
+    s = (struct script){.answers = ok, .n = 1, .peek = f->st, .peek_source = f->source};
+    CHECK_OK(call(f, &s, &rep), &f->err);
+    assert_string_equal(s.peeked[0], "half_open");
+    expect_row(f, "closed", 0, probe, 0, f->fc.now);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -370,6 +438,7 @@ int main(void)
         T(test_budget_wait_and_deferral),
         T(test_retries_respect_the_deadline),
         T(test_no_budget_no_breaker),
+        T(test_transitions_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

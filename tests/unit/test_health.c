@@ -4,14 +4,29 @@
  * job runs next, when it is overdue, how old a series is. Each row is
  * written by hand from the definition, not computed with the code under
  * test, so a rule that drifts shows as a wrong row.
+ *
+ * And where a provider's circuit comes from (health/health.h): the live
+ * breaker once it has seen traffic, else the state recorded in the store,
+ * so that a process without the breaker (`candlekeep status`) reports
+ * what the daemon does. Those tests use the store, on every backend.
  */
 #include "testutil.h"
 
+#include "health/health.h"
 #include "health/rules.h"
+#include "resilience/breaker.h"
+#include "source/source_settings.h"
+#include "store/store.h"
+#include "util/strbuf.h"
 #include "util/timeutil.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
 
 static int64_t T(const char *iso)
 {
@@ -119,13 +134,208 @@ static void test_age(void **state)
     }
 }
 
+#define NOW_MS 1710504000000LL /* 2024-03-15T12:00:00Z */
+
+/* A recorded row read as a circuit, by the rule breaker_info() applies to a live one. */
+static void test_circuit_of_row(void **state)
+{
+    struct breaker_row row = {.source = (char *)"td",
+                              .state = (char *)"open",
+                              .failures = 3,
+                              .opened_at_ms = NOW_MS - 1000,
+                              .retry_at_ms = NOW_MS + 59000};
+    struct breaker_info bi;
+
+    (void)state;
+    assert_true(health_circuit_of_row(&row, NOW_MS, &bi));
+    assert_int_equal(bi.state, BREAKER_OPEN);
+    assert_int_equal(bi.failures, 3);
+    assert_int_equal(bi.next_probe_ms, NOW_MS + 59000);
+    assert_int_equal(bi.recovery_ms, 60000);
+    assert_int_equal(bi.opened, 0);
+    /* Its retry time passed: half-open, as a caller would find it. */
+    assert_true(health_circuit_of_row(&row, NOW_MS + 59000, &bi));
+    assert_int_equal(bi.state, BREAKER_HALF_OPEN);
+    row.state = (char *)"closed";
+    row.retry_at_ms = 0;
+    assert_true(health_circuit_of_row(&row, NOW_MS, &bi));
+    assert_int_equal(bi.state, BREAKER_CLOSED);
+    assert_int_equal(bi.next_probe_ms, 0);
+    row.state = (char *)"ajar";
+    assert_false(health_circuit_of_row(&row, NOW_MS, &bi));
+}
+
+/* The report of one configured source, with `b` as this process's breaker (may be NULL). */
+static void collect(struct store_fixture *f, struct breaker *b, int64_t now_ms,
+                    struct health_report *r)
+{
+    struct source_settings src = {
+        .name = f->source,
+        .rate_per_minute = 8,
+        .breaker_failures = 3,
+        .breaker_recovery = 60,
+        .breaker_max_recovery = 600,
+        .enabled = true,
+    };
+    struct breaker *const breakers[] = {b};
+    struct health_config cfg = {.sources = &src, .nsources = 1, .breakers = b ? breakers : NULL};
+
+    CHECK_OK(health_collect(&cfg, f->st, NULL, now_ms / 1000, now_ms, r, &f->err), &f->err);
+    assert_int_equal(r->nproviders, 1);
+    /* The report keeps its own copy of the name. */
+    assert_string_equal(r->providers[0].source, f->source);
+}
+
+/* The "circuit" object of the report's one provider, as /health and status print it. */
+static json_t *circuit_json(const struct health_report *r)
+{
+    json_t *root = health_report_json(r);
+    json_t *c = json_object_get(json_array_get(json_object_get(root, "providers"), 0), "circuit");
+    json_incref(c);
+    json_decref(root);
+    return c;
+}
+
+static void expect_same_circuit(const struct health_report *a, const struct health_report *b)
+{
+    json_t *ja = circuit_json(a), *jb = circuit_json(b);
+    if (!json_equal(ja, jb)) {
+        char *ta = json_dumps(ja, JSON_SORT_KEYS), *tb = json_dumps(jb, JSON_SORT_KEYS);
+        fail_msg("circuits differ: %s vs %s", ta, tb);
+    }
+    json_decref(ja);
+    json_decref(jb);
+}
+
+/* The row the guard records for `b` after a transition at `now_ms` (resilience/guard.c). */
+static void record(struct store_fixture *f, struct breaker *b, int64_t now_ms)
+{
+    struct breaker_info bi;
+    struct breaker_row row;
+
+    breaker_info(b, now_ms, &bi);
+    row = (struct breaker_row){
+        .source = f->source,
+        .state = (char *)breaker_state_name(bi.state),
+        .failures = bi.failures,
+        .opened_at_ms = bi.opened_at_ms,
+        .retry_at_ms = bi.state == BREAKER_CLOSED ? 0 : bi.opened_at_ms + bi.recovery_ms,
+        .updated_ms = now_ms,
+        .instance = (char *)"host:1:ab",
+    };
+    CHECK_OK(store_breaker_put(f->st, &row, &f->err), &f->err);
+}
+
+/* Nothing recorded: unknown without a breaker, the fresh breaker's state with one. */
+static void test_circuit_unknown_until_recorded(void **state)
+{
+    struct store_fixture *f = *state;
+    const struct breaker_config bc = {
+        .failures = 3, .recovery_ms = 60000, .max_recovery_ms = 600000};
+    struct breaker *b = breaker_new(f->source, &bc);
+    struct health_report r;
+    json_t *c;
+
+    collect(f, NULL, NOW_MS, &r);
+    assert_false(r.providers[0].circuit_known);
+    assert_false(health_degraded(&r));
+    c = circuit_json(&r);
+    assert_string_equal(json_string_value(json_object_get(c, "state")), "unknown");
+    json_decref(c);
+    health_report_release(&r);
+
+    collect(f, b, NOW_MS, &r);
+    assert_true(r.providers[0].circuit_known);
+    assert_false(r.providers[0].circuit_stored);
+    assert_int_equal(r.providers[0].circuit.state, BREAKER_CLOSED);
+    health_report_release(&r);
+    breaker_free(b);
+}
+
+/*
+ * The daemon's breaker opens and records it: a process without the breaker
+ * reports the same circuit, field by field, open and then half-open; so
+ * does a daemon whose breaker has seen no traffic yet. Once the live
+ * breaker has seen traffic, it is reported as it is.
+ */
+static void test_circuit_recorded_agrees(void **state)
+{
+    struct store_fixture *f = *state;
+    const struct breaker_config bc = {
+        .failures = 3, .recovery_ms = 60000, .max_recovery_ms = 600000};
+    struct breaker *daemon = breaker_new(f->source, &bc), *fresh = breaker_new(f->source, &bc);
+    struct health_report live, stored, other;
+    enum breaker_state st;
+
+    for (int i = 0; i < 3; i++) {
+        enum breaker_pass pass = breaker_allow(daemon, NOW_MS - 1000, NULL);
+        breaker_record(daemon, pass, BREAKER_FAILURE, NOW_MS - 1000, &st);
+    }
+    assert_int_equal(st, BREAKER_OPEN);
+    record(f, daemon, NOW_MS - 1000);
+
+    collect(f, daemon, NOW_MS, &live);
+    collect(f, NULL, NOW_MS, &stored);
+    collect(f, fresh, NOW_MS, &other);
+    assert_false(live.providers[0].circuit_stored);
+    assert_true(stored.providers[0].circuit_stored);
+    assert_true(other.providers[0].circuit_stored);
+    assert_int_equal(stored.providers[0].circuit.state, BREAKER_OPEN);
+    assert_int_equal(stored.providers[0].circuit.failures, 3);
+    assert_true(health_degraded(&stored));
+    expect_same_circuit(&live, &stored);
+    expect_same_circuit(&live, &other);
+    health_report_release(&live);
+    health_report_release(&stored);
+    health_report_release(&other);
+
+    /* Past the retry time both say half-open, with no wait left. */
+    collect(f, daemon, NOW_MS + 59000, &live);
+    collect(f, NULL, NOW_MS + 59000, &stored);
+    assert_int_equal(stored.providers[0].circuit.state, BREAKER_HALF_OPEN);
+    expect_same_circuit(&live, &stored);
+    health_report_release(&live);
+    health_report_release(&stored);
+
+    /* The probe succeeds and closes it: recorded, both say closed again. */
+    assert_int_equal(breaker_allow(daemon, NOW_MS + 60000, NULL), BREAKER_PROBE);
+    assert_true(breaker_record(daemon, BREAKER_PROBE, BREAKER_SUCCESS, NOW_MS + 60000, &st));
+    record(f, daemon, NOW_MS + 60000);
+    collect(f, daemon, NOW_MS + 61000, &live);
+    collect(f, NULL, NOW_MS + 61000, &stored);
+    assert_int_equal(stored.providers[0].circuit.state, BREAKER_CLOSED);
+    assert_false(health_degraded(&stored));
+    expect_same_circuit(&live, &stored);
+    health_report_release(&live);
+    health_report_release(&stored);
+
+    /* A live breaker that has seen traffic wins over a record it did not write. */
+    {
+        struct breaker_row row = {.source = f->source,
+                                  .state = (char *)"open",
+                                  .failures = 9,
+                                  .opened_at_ms = NOW_MS,
+                                  .retry_at_ms = NOW_MS + 600000,
+                                  .updated_ms = NOW_MS};
+        CHECK_OK(store_breaker_put(f->st, &row, &f->err), &f->err);
+    }
+    collect(f, daemon, NOW_MS + 61000, &live);
+    assert_false(live.providers[0].circuit_stored);
+    assert_int_equal(live.providers[0].circuit.state, BREAKER_CLOSED);
+    health_report_release(&live);
+    breaker_free(daemon);
+    breaker_free(fresh);
+}
+
+#define S(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_next_run),
-        cmocka_unit_test(test_overdue),
-        cmocka_unit_test(test_period),
-        cmocka_unit_test(test_age),
+        cmocka_unit_test(test_next_run),       cmocka_unit_test(test_overdue),
+        cmocka_unit_test(test_period),         cmocka_unit_test(test_age),
+        cmocka_unit_test(test_circuit_of_row), S(test_circuit_unknown_until_recorded),
+        S(test_circuit_recorded_agrees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,6 +183,21 @@ static void fill_generic(struct store *st)
     static const char *const backtests[] = {"3", "ema cross", "1704207600000", "{\"fast\": 12}",
                                             "{\"sharpe\": 1.25}"};
 
+    static const char *const breakers[] = {"bn",
+                                           "closed",
+                                           "0",
+                                           NULL,
+                                           NULL,
+                                           "1704207600000",
+                                           "host:1:ab",
+                                           "td",
+                                           "open",
+                                           "3",
+                                           "1704207600123",
+                                           "1704207660123",
+                                           "1704207600123",
+                                           ""};
+
     put_rows(st, STORE_TABLE_ALERTS, alerts, 1);
     put_rows(st, STORE_TABLE_ALERT_OUTBOX, outbox, 2);
     put_rows(st, STORE_TABLE_SIGNALS, signals, 2);
@@ -190,6 +205,7 @@ static void fill_generic(struct store *st)
     put_rows(st, STORE_TABLE_DELIVERY_ATTEMPTS, attempts, 3);
     put_rows(st, STORE_TABLE_OUTCOMES, outcomes, 1);
     put_rows(st, STORE_TABLE_BACKTESTS, backtests, 1);
+    put_rows(st, STORE_TABLE_BREAKERS, breakers, 2);
 }
 
 static void fill(struct store *st)
@@ -313,7 +329,7 @@ static void test_copy_verify_and_back(void **state)
     fill(src);
     CHECK_OK(migrate_run(&o, &rep, &err), &err);
     assert_true(migrate_report_ok(&rep));
-    assert_int_equal(rep.n, 11);
+    assert_int_equal(rep.n, 12);
     t = find(&rep, "candles");
     assert_int_equal(t->read, 12001);
     assert_int_equal(t->added, 12001);
@@ -347,6 +363,8 @@ static void test_copy_verify_and_back(void **state)
                                     "copy outcomes done 1/1\n"
                                     "copy backtests start 0/1\n"
                                     "copy backtests done 1/1\n"
+                                    "copy breakers start 0/2\n"
+                                    "copy breakers done 2/2\n"
                                     "vdst candles start 0/12001\n"
                                     "vdst candles done 12001/12001\n"
                                     "vdst gaps start 0/2\n"
@@ -368,13 +386,15 @@ static void test_copy_verify_and_back(void **state)
                                     "vdst outcomes start 0/1\n"
                                     "vdst outcomes done 1/1\n"
                                     "vdst backtests start 0/1\n"
-                                    "vdst backtests done 1/1\n");
+                                    "vdst backtests done 1/1\n"
+                                    "vdst breakers start 0/2\n"
+                                    "vdst breakers done 2/2\n");
     /*
      * Candles in four batches each way (a batch never spans two series:
      * BTC/USD's one candle, then 5,000 + 5,000 + 2,000 of XAU/USD), and
-     * one batch of each other table (seven of them generic).
+     * one batch of each other table (eight of them generic).
      */
-    assert_int_equal(ev.rows_events, 2 * (4 + 1 + 1 + 1 + 7));
+    assert_int_equal(ev.rows_events, 2 * (4 + 1 + 1 + 1 + 8));
     migrate_report_release(&rep);
 
     /* Once there is data, the target is refused, and nothing is written. */
@@ -384,7 +404,7 @@ static void test_copy_verify_and_back(void **state)
                            "the target 'dst' holds data already (2 series, 12001 "
                            "candles, 2 gaps, 2 jobs, 4 job_runs, 1 alerts, 2 alert_outbox, "
                            "2 signals, 2 deliveries, 3 delivery_attempts, 1 outcomes, "
-                           "1 backtests)"));
+                           "1 backtests, 2 breakers)"));
     assert_false(migrate_report_ok(&rep));
     migrate_report_release(&rep);
     strbuf_reset(&err);
@@ -400,6 +420,8 @@ static void test_copy_verify_and_back(void **state)
     assert_int_equal(find(&rep, "job_runs")->target.rows, 4);
     assert_int_equal(find(&rep, "signals")->added, 0);
     assert_int_equal(find(&rep, "delivery_attempts")->target.rows, 3);
+    assert_int_equal(find(&rep, "breakers")->added, 0);
+    assert_int_equal(find(&rep, "breakers")->target.rows, 2);
 
     /* The other way, into another SQLite file: the same digests. */
     o = (struct migrate_opts){.from = dst, .to = back, .from_name = "dst", .to_name = "back"};

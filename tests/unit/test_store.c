@@ -1060,6 +1060,7 @@ static void test_sqlite_migrates_from_v1(void **state)
                                    "DROP TABLE alerts; DROP TABLE alert_outbox;"
                                    "DROP TABLE delivery_attempts; DROP TABLE deliveries;"
                                    "DROP TABLE outcomes; DROP TABLE signals; DROP TABLE backtests;"
+                                   "DROP TABLE breakers;"
                                    "DELETE FROM schema_version WHERE version >= 2;",
                                    "SELECT max(version) FROM schema_version"),
                      1);
@@ -1067,7 +1068,7 @@ static void test_sqlite_migrates_from_v1(void **state)
 
     CHECK_OK(store_open(&f->st, f->url, &f->err), &f->err);
     CHECK_OK(store_schema_version(f->st, &version, &f->err), &f->err);
-    assert_int_equal(version, 5);
+    assert_int_equal(version, 6);
     assert_int_equal(count_all(f, &k), 30);
     {
         struct candle_query q = {.series = k, .limit = 1, .order = STORE_DESC};
@@ -1084,8 +1085,107 @@ static void test_sqlite_migrates_from_v1(void **state)
     CHECK_OK(store_job_ensure(f->st, "refresh", 2, &f->err), &f->err);
     CHECK_OK(store_lease_claim(f->st, "fire:refresh:1", "A", 1, 2, &f->err), &f->err);
     assert_int_equal(sqlite_direct(path, NULL, v2_tables), 5);
-    assert_int_equal(sqlite_direct(path, NULL, "SELECT count(*) FROM schema_version"), 5);
+    assert_int_equal(sqlite_direct(path, NULL, "SELECT count(*) FROM schema_version"), 6);
     free(v);
+}
+
+/* The recorded circuit breakers: written whole, replaced whole, read back exactly. */
+static void test_breaker_rows(void **state)
+{
+    struct store_fixture *f = *state;
+    struct strbuf other = STRBUF_INIT;
+    struct breaker_row got, *all = NULL;
+    struct breaker_row row = {.source = f->source,
+                              .state = (char *)"open",
+                              .failures = 3,
+                              .opened_at_ms = 1704067200123,
+                              .retry_at_ms = 1704067260123,
+                              .updated_ms = 1704067200124,
+                              .instance = (char *)"host:1:ab"};
+    size_t n = 0, mine = 0;
+
+    strbuf_addf(&other, "%s_b", f->source);
+    assert_int_equal(store_breaker_get(f->st, f->source, &got, &f->err), CK_ENOTFOUND);
+    strbuf_reset(&f->err);
+
+    CHECK_OK(store_breaker_put(f->st, &row, &f->err), &f->err);
+    CHECK_OK(store_breaker_get(f->st, f->source, &got, &f->err), &f->err);
+    assert_string_equal(got.source, f->source);
+    assert_string_equal(got.state, "open");
+    assert_int_equal(got.failures, 3);
+    assert_int_equal(got.opened_at_ms, 1704067200123);
+    assert_int_equal(got.retry_at_ms, 1704067260123);
+    assert_int_equal(got.updated_ms, 1704067200124);
+    assert_string_equal(got.instance, "host:1:ab");
+    breaker_row_release(&got);
+
+    /* A later transition replaces every field; none-times read back as 0, NULL strings as "". */
+    row.state = (char *)"closed";
+    row.failures = 0;
+    row.retry_at_ms = 0;
+    row.updated_ms = 1704067300000;
+    row.instance = NULL;
+    CHECK_OK(store_breaker_put(f->st, &row, &f->err), &f->err);
+    CHECK_OK(store_breaker_get(f->st, f->source, &got, &f->err), &f->err);
+    assert_string_equal(got.state, "closed");
+    assert_int_equal(got.failures, 0);
+    assert_int_equal(got.opened_at_ms, 1704067200123);
+    assert_int_equal(got.retry_at_ms, 0);
+    assert_int_equal(got.updated_ms, 1704067300000);
+    assert_string_equal(got.instance, "");
+    breaker_row_release(&got);
+
+    /* Another source has a row of its own; the list holds both, by source. */
+    row.source = other.buf;
+    row.state = (char *)"half_open";
+    row.opened_at_ms = 0;
+    CHECK_OK(store_breaker_put(f->st, &row, &f->err), &f->err);
+    CHECK_OK(store_breaker_list(f->st, &all, &n, &f->err), &f->err);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            assert_true(strcmp(all[i - 1].source, all[i].source) < 0);
+        if (!strcmp(all[i].source, f->source)) {
+            assert_string_equal(all[i].state, "closed");
+            mine++;
+        } else if (!strcmp(all[i].source, other.buf)) {
+            assert_string_equal(all[i].state, "half_open");
+            assert_int_equal(all[i].opened_at_ms, 0);
+            mine++;
+        }
+    }
+    assert_int_equal(mine, 2);
+    breaker_rows_free(all, n);
+
+    /* Adding records only what is not recorded yet. */
+    {
+        struct strbuf third = STRBUF_INIT;
+        bool added = false;
+        strbuf_addf(&third, "%s_c", f->source);
+        row.source = f->source;
+        row.state = (char *)"open";
+        CHECK_OK(store_breaker_add(f->st, &row, &added, &f->err), &f->err);
+        assert_false(added);
+        CHECK_OK(store_breaker_get(f->st, f->source, &got, &f->err), &f->err);
+        assert_string_equal(got.state, "closed");
+        breaker_row_release(&got);
+        row.source = third.buf;
+        CHECK_OK(store_breaker_add(f->st, &row, &added, &f->err), &f->err);
+        assert_true(added);
+        CHECK_OK(store_breaker_get(f->st, third.buf, &got, &f->err), &f->err);
+        assert_string_equal(got.state, "open");
+        breaker_row_release(&got);
+        row.source = f->source;
+        strbuf_release(&third);
+    }
+
+    /* The schema keeps states to the breaker's names. */
+    row.state = (char *)"ajar";
+    assert_true(store_breaker_put(f->st, &row, &f->err) < 0);
+    assert_non_null(strstr(f->err.buf, "record the circuit breaker of"));
+    strbuf_reset(&f->err);
+    breaker_rows_free(NULL, 0);
+    breaker_row_release(NULL);
+    strbuf_release(&other);
 }
 
 /* The view for people in the sqlite3 shell shows real decimals and ISO times. */
@@ -1338,6 +1438,7 @@ int main(void)
         T(test_set_gap_state_unknown),
         T(test_generic_statements),
         T(test_database_size),
+        T(test_breaker_rows),
         cmocka_unit_test(test_url_helpers),
         cmocka_unit_test(test_gap_state_names),
         T(test_sqlite_unwritable),

@@ -265,5 +265,18 @@ const char *const pg_migrations[] = {
     "  params text NOT NULL,"
     "  metrics text NOT NULL);"
     "CREATE INDEX backtests_created ON backtests (created_at);",
+    /*
+     * 6: circuit breakers, as in the SQLite schema: the state of each
+     * provider's breaker as its holder last recorded it (times NULL for
+     * none).
+     */
+    "CREATE TABLE breakers ("
+    "  source text COLLATE \"C\" PRIMARY KEY,"
+    "  state text NOT NULL CHECK (state IN ('closed', 'half_open', 'open')),"
+    "  failures bigint NOT NULL DEFAULT 0,"
+    "  opened_at timestamptz,"
+    "  retry_at timestamptz,"
+    "  updated_at timestamptz NOT NULL,"
+    "  instance text NOT NULL DEFAULT '');",
 };
 const int pg_schema_latest = (int)ARRAY_SIZE(pg_migrations);

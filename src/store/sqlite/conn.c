@@ -264,6 +264,20 @@ static const char *const migrations[] = {
     "  params TEXT NOT NULL,"
     "  metrics TEXT NOT NULL);"
     "CREATE INDEX backtests_created ON backtests (created_at);",
+    /*
+     * 6: circuit breakers. The state of each provider's breaker as its
+     * holder last recorded it (on every transition), so that every process
+     * reports the same circuit and a restart keeps an open one open. Times
+     * are Unix ms, NULL for none.
+     */
+    "CREATE TABLE breakers ("
+    "  source TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL CHECK (state IN ('closed', 'half_open', 'open')),"
+    "  failures INTEGER NOT NULL DEFAULT 0,"
+    "  opened_at INTEGER,"
+    "  retry_at INTEGER,"
+    "  updated_at INTEGER NOT NULL,"
+    "  instance TEXT NOT NULL DEFAULT '');",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
