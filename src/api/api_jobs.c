@@ -23,6 +23,7 @@
  */
 #include "api/api_internal.h"
 
+#include "health/rules.h"
 #include "sched/sched.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -180,7 +181,10 @@ static json_t *job_json(const struct api_job *j, const struct job_run *last)
     json_object_set_new_nocheck(o, "running_since",
                                 in && in->running ? api_json_time(in->running_since / 1000)
                                                   : json_null());
-    json_object_set_new_nocheck(o, "overdue", json_boolean(in && in->overdue));
+    /* One definition of overdue, the health report's (health/rules.h). */
+    json_object_set_new_nocheck(
+        o, "overdue",
+        json_boolean(in && health_job_overdue(in->next_run, in->period, j->paused, time_now())));
     json_object_set_new_nocheck(o, "streak", json_integer(j->streak));
     json_object_set_new_nocheck(
         o, "next_run", in && in->next_run >= 0 ? api_json_time(in->next_run) : json_null());

@@ -1238,7 +1238,7 @@ void sched_health(struct sched *s, struct sched_health *out)
     pthread_mutex_unlock(&s->health_lock);
 }
 
-static void fill_info(struct sched *s, const struct job *j, int64_t now, struct sched_job_info *o)
+static void fill_info(const struct job *j, struct sched_job_info *o)
 {
     o->id = j->id;
     o->name = j->name;
@@ -1249,30 +1249,26 @@ static void fill_info(struct sched *s, const struct job *j, int64_t now, struct 
     o->running = j->run != NULL;
     o->running_since = j->run ? atomic_load(&j->run->started_ms) : 0;
     o->last_fire = j->last_fire;
-    /* Overdue: its next fire is more than one period in the past and nothing handled it. */
-    o->overdue = s->initialised && j->next_fire > 0 && now > j->next_fire + j->period;
 }
 
 size_t sched_jobs(struct sched *s, struct sched_job_info *out, size_t max)
 {
-    int64_t now = now_ms(s) / 1000;
     size_t n;
     pthread_mutex_lock(&s->lock);
     n = s->njobs;
     for (size_t i = 0; i < n && i < max; i++)
-        fill_info(s, &s->jobs[i], now, &out[i]);
+        fill_info(&s->jobs[i], &out[i]);
     pthread_mutex_unlock(&s->lock);
     return n;
 }
 
 int sched_job(struct sched *s, const char *id, struct sched_job_info *out)
 {
-    int64_t now = now_ms(s) / 1000;
     struct job *j;
     pthread_mutex_lock(&s->lock);
     j = find_job(s, id);
     if (j)
-        fill_info(s, j, now, out);
+        fill_info(j, out);
     pthread_mutex_unlock(&s->lock);
     return j ? 0 : CK_ENOTFOUND;
 }

@@ -179,7 +179,6 @@ struct sched_job_info {
     int64_t period;   /* seconds */
     bool running;
     int64_t running_since; /* Unix ms */
-    bool overdue;          /* should have run more than one period ago and did not */
     int64_t last_fire;     /* newest fire time handled, 0 none */
 };
 /* Number of jobs; fills up to `max` entries of `out` in registration order. */
