@@ -222,3 +222,36 @@ int store_fixture_teardown(void **state)
     free(f);
     return 0;
 }
+
+#define PROMTOOL "/usr/bin/promtool"
+
+int test_promtool_check(const char *text, struct strbuf *report)
+{
+    char *in = test_tmpfile(".prom"), *outp = test_tmpfile(".txt");
+    struct strbuf cmd = STRBUF_INIT;
+    char buf[512];
+    FILE *fp;
+    size_t n;
+    int st;
+
+    if (access(PROMTOOL, X_OK) != 0)
+        fail_msg("%s not found: install the Debian package 'prometheus' ('make test' installs "
+                 "it through 'make deps')",
+                 PROMTOOL);
+    fp = fopen(in, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    strbuf_addf(&cmd, "%s check metrics < '%s' > '%s' 2>&1", PROMTOOL, in, outp);
+    st = system(cmd.buf);
+    fp = fopen(outp, "r");
+    assert_non_null(fp);
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+        strbuf_add(report, buf, n);
+    fclose(fp);
+    strbuf_release(&cmd);
+    free(in);
+    free(outp);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}

@@ -41,6 +41,13 @@ const char *test_source_dir(void);
 char *test_store_url(void);
 
 /*
+ * Run `promtool check metrics` (Debian's prometheus package) on `text`:
+ * returns its exit status and appends what it printed to `report`. Fails
+ * the test when promtool is missing.
+ */
+int test_promtool_check(const char *text, struct strbuf *report);
+
+/*
  * The fixture of a store-backed test: the store of test_store_url(), open,
  * and a source name of its own ("t<pid>_<n>"), so that tests sharing one
  * PostgreSQL database never see each other's series. cmocka setup and

@@ -21,6 +21,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+#include "util/sync.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
@@ -30,35 +31,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define TOKEN    "s3cret-token-for-tests"
-#define NOW_ISO  "2024-01-03T00:00:00Z"
-#define T0       1704153600 /* 2024-01-02T00:00:00Z */
-#define NXAU     12
-#define NBTC     3
-#define PROMTOOL "/usr/bin/promtool"
-
+#define TOKEN   "s3cret-token-for-tests"
+#define NOW_ISO "2024-01-03T00:00:00Z"
+#define T0      1704153600 /* 2024-01-02T00:00:00Z */
+#define NXAU    12
+#define NBTC    3
 static char *store_url;
 static char source_name[64];
 static char *log_path;
 static struct api *api_main; /* token, sched NULL */
 static int port_main;
 static CURL *curl_main;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond; /* monotonic: group_setup() */
 
 static char *sym_list[] = {"XAU/USD", "BTC/USDT"};
 static char *other_syms[] = {"EUR/USD"};
 static struct source_settings sources[2];
 static struct settings settings;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- HTTP client ---- */
 
@@ -192,37 +185,6 @@ static void assert_error(struct resp *r, long status, const char *needle)
         fail_msg("error '%s' does not mention '%s'", e, needle);
 }
 
-static int promtool_check(const char *text, struct strbuf *report)
-{
-    char *in = test_tmpfile(".prom"), *outp = test_tmpfile(".txt");
-    struct strbuf cmd = STRBUF_INIT;
-    char buf[512];
-    FILE *fp;
-    size_t n;
-    int st;
-
-    if (access(PROMTOOL, X_OK) != 0)
-        fail_msg("%s not found: install the Debian package 'prometheus' ('make test' installs "
-                 "it through 'make deps')",
-                 PROMTOOL);
-    fp = fopen(in, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-    strbuf_addf(&cmd, "%s check metrics < '%s' > '%s' 2>&1", PROMTOOL, in, outp);
-    st = system(cmd.buf);
-    fp = fopen(outp, "r");
-    assert_non_null(fp);
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-        strbuf_add(report, buf, n);
-    fclose(fp);
-    strbuf_release(&cmd);
-    free(in);
-    free(outp);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
-}
-
 /* ---- fixtures ---- */
 
 static int64_t price(const char *s)
@@ -274,6 +236,7 @@ static int group_setup(void **state)
 {
     struct strbuf err = STRBUF_INIT;
     (void)state;
+    cond_init_monotonic(&gate_cond);
 
     setenv("CANDLEKEEP_NOW", NOW_ISO, 1);
     log_path = test_tmpfile(".log");
@@ -924,8 +887,6 @@ static void test_pause_resume(void **state)
 
 /* ---- with a running scheduler ---- */
 
-static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static bool gate_open;
 static int gate_started;
 
@@ -937,13 +898,7 @@ static int gated_job(struct job_ctx *ctx, void *arg)
     gate_started++;
     pthread_cond_broadcast(&gate_cond);
     while (!gate_open && !job_should_stop(ctx)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = mono_deadline(50);
         pthread_cond_timedwait(&gate_cond, &gate_lock, &ts);
     }
     pthread_mutex_unlock(&gate_lock);
@@ -952,11 +907,12 @@ static int gated_job(struct job_ctx *ctx, void *arg)
     return 0;
 }
 
-static json_t *job_in_list(json_t *list, const char *id)
+/* The object of array `arr` whose string `key` is `value`, or NULL. */
+static json_t *find_by(json_t *arr, const char *key, const char *value)
 {
-    for (size_t i = 0; i < json_array_size(list); i++)
-        if (!strcmp(jstr(json_array_get(list, i), "id"), id))
-            return json_array_get(list, i);
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (!strcmp(jstr(json_array_get(arr, i), key), value))
+            return json_array_get(arr, i);
     return NULL;
 }
 
@@ -986,14 +942,14 @@ static void test_with_scheduler(void **state)
                              .instance = "sched-test",
                              .settings = &settings,
                              .sched = s,
-                             .started_ms = wall_ms()};
+                             .started_ms = time_wall_ms()};
     if (api_start(&a, &cfg, &err))
         fail_msg("api_start: %s", err.buf);
     port = api_port(a);
 
     http_on(c, port, "GET", "/jobs", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    json_t *j = job_in_list(json_object_get(r.json, "jobs"), job_id);
+    json_t *j = find_by(json_object_get(r.json, "jobs"), "id", job_id);
     assert_non_null(j);
     assert_true(json_is_true(json_object_get(j, "scheduled")));
     assert_string_equal(jstr(j, "name"), "API test job");
@@ -1011,7 +967,8 @@ static void test_with_scheduler(void **state)
     http_on(c, port, "GET", "/health", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_true(json_is_true(json_object_get(json_object_get(r.json, "scheduler"), "running")));
-    assert_non_null(job_in_list(json_object_get(json_object_get(r.json, "jobs"), "list"), job_id));
+    assert_non_null(
+        find_by(json_object_get(json_object_get(r.json, "jobs"), "list"), "id", job_id));
     resp_release(&r);
 
     /* Run it now: accepted; while it runs a second request conflicts. */
@@ -1179,7 +1136,7 @@ static void test_database_gone(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body.buf, "\ndatabase_up 0\n"));
     assert_non_null(strstr(r.body.buf, "\ncandlekeep_up 1\n"));
-    int rc = promtool_check(r.body.buf, &report);
+    int rc = test_promtool_check(r.body.buf, &report);
     if (rc)
         fail_msg("promtool (exit %d): %s\n%s", rc, report.buf, r.body.buf);
     resp_release(&r);
@@ -1224,7 +1181,7 @@ static void test_metrics(void **state)
     assert_non_null(strstr(r.body.buf, "\nprocess_start_time_seconds 0.001\n"));
     /* No secret in the exposition. */
     assert_null(strstr(r.body.buf, TOKEN));
-    int rc = promtool_check(r.body.buf, &report);
+    int rc = test_promtool_check(r.body.buf, &report);
     if (rc)
         fail_msg("promtool (exit %d): %s\n%s", rc, report.buf, r.body.buf);
     resp_release(&r);
@@ -1233,14 +1190,6 @@ static void test_metrics(void **state)
 }
 
 /* ---- providers: circuit, budget, ban and series state ---- */
-
-static json_t *find_symbol(json_t *arr, const char *symbol)
-{
-    for (size_t i = 0; i < json_array_size(arr); i++)
-        if (!strcmp(jstr(json_array_get(arr, i), "symbol"), symbol))
-            return json_array_get(arr, i);
-    return NULL;
-}
 
 static void test_providers(void **state)
 {
@@ -1253,7 +1202,7 @@ static void test_providers(void **state)
     struct rate_state rs;
     struct store *st = NULL;
     char name[80];
-    int64_t now = wall_ms();
+    int64_t now = time_wall_ms();
     struct api *a;
     struct resp r;
     CURL *c = curl_easy_init();
@@ -1299,7 +1248,7 @@ static void test_providers(void **state)
                              .store_url = store_url,
                              .settings = &set,
                              .breakers = breakers,
-                             .started_ms = wall_ms()};
+                             .started_ms = time_wall_ms()};
     if (api_start(&a, &cfg, &err))
         fail_msg("api_start: %s", err.buf);
 
@@ -1325,19 +1274,19 @@ static void test_providers(void **state)
     assert_string_equal(jstr(ban, "reason"), "Retry-After 3600s (HTTP 429)");
     assert_true(jint(ban, "seconds_left") > 3500);
     assert_int_equal(json_array_size(json_object_get(p, "deferred")), 1);
-    json_t *d = find_symbol(json_object_get(p, "deferred"), "BTC/USDT");
+    json_t *d = find_by(json_object_get(p, "deferred"), "symbol", "BTC/USDT");
     assert_string_equal(jstr(d, "timeframe"), "H4");
     assert_string_equal(jstr(d, "reason"), "budget used up");
     /* 4 failures with symbol_skip_after 3: skipped; 1 failure: failing; unconfigured: absent. */
-    json_t *sk = find_symbol(json_object_get(p, "skipped"), "XAU/USD");
+    json_t *sk = find_by(json_object_get(p, "skipped"), "symbol", "XAU/USD");
     assert_non_null(sk);
     assert_int_equal(jint(sk, "streak"), 4);
     assert_string_equal(jstr(sk, "last_error"), "unknown symbol (code 404)");
     assert_int_equal(json_array_size(json_object_get(p, "skipped")), 1);
-    json_t *fl = find_symbol(json_object_get(p, "failing"), "BTC/USDT");
+    json_t *fl = find_by(json_object_get(p, "failing"), "symbol", "BTC/USDT");
     assert_non_null(fl);
     assert_int_equal(jint(fl, "streak"), 1);
-    assert_null(find_symbol(json_object_get(p, "failing"), "GONE/USD"));
+    assert_null(find_by(json_object_get(p, "failing"), "symbol", "GONE/USD"));
     resp_release(&r);
 
     http_on(c, api_port(a), "GET", "/metrics", NULL, NULL, &r);
@@ -1365,7 +1314,7 @@ static void test_providers(void **state)
     assert_non_null(strstr(r.body.buf, want.buf));
     strbuf_setf(&want, "GONE/USD");
     assert_null(strstr(r.body.buf, want.buf));
-    int rc = promtool_check(r.body.buf, &report);
+    int rc = test_promtool_check(r.body.buf, &report);
     if (rc)
         fail_msg("promtool (exit %d): %s\n%s", rc, report.buf, r.body.buf);
     resp_release(&r);

@@ -14,48 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PROMTOOL "/usr/bin/promtool"
-
 static void render(struct metrics *m, struct strbuf *out)
 {
     strbuf_reset(out);
     metrics_render(m, out);
-}
-
-/*
- * Run `promtool check metrics` on `text`; returns its exit status and puts
- * what it printed into `report`. Fails the test when promtool is missing.
- */
-static int promtool_check(const char *text, struct strbuf *report)
-{
-    char *in = test_tmpfile(".prom");
-    char *outp = test_tmpfile(".txt");
-    struct strbuf cmd = STRBUF_INIT;
-    FILE *fp;
-    char buf[512];
-    size_t n;
-    int st;
-
-    if (access(PROMTOOL, X_OK) != 0)
-        fail_msg("%s not found: install the Debian package 'prometheus' ('make test' installs "
-                 "it through 'make deps')",
-                 PROMTOOL);
-    fp = fopen(in, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-    strbuf_addf(&cmd, "%s check metrics < '%s' > '%s' 2>&1", PROMTOOL, in, outp);
-    st = system(cmd.buf);
-    fp = fopen(outp, "r");
-    assert_non_null(fp);
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-        strbuf_add(report, buf, n);
-    fclose(fp);
-    strbuf_release(&cmd);
-    free(in);
-    free(outp);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
 }
 
 static void test_null_registry(void **state)
@@ -290,13 +252,13 @@ static void test_promtool(void **state)
     metrics_observe(m, "job_duration_seconds", "job=\"refresh_candles_H1\"", 12);
     metrics_set(m, "job_failure_streak", "job=\"refresh_candles_M15\"", 0);
     render(m, &sb);
-    int rc = promtool_check(sb.buf, &report);
+    int rc = test_promtool_check(sb.buf, &report);
     if (rc != 0)
         fail_msg("promtool rejected the rendering (exit %d): %s\n%s", rc, report.buf, sb.buf);
 
     /* And it does reject broken text, so the check above means something. */
     strbuf_reset(&report);
-    rc = promtool_check("# TYPE x counter\nx{a=\"1} 1\n", &report);
+    rc = test_promtool_check("# TYPE x counter\nx{a=\"1} 1\n", &report);
     assert_int_not_equal(rc, 0);
 
     strbuf_release(&lab);
