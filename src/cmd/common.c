@@ -137,7 +137,7 @@ int cmd_check_credentials(const struct source_settings *src, const char *cmdname
 
     if (!source_settings_check_key(src, &rep))
         return CMD_OK;
-    /* Reported as cmd_setup() reports the configuration's other problems. */
+    /* Reported as cmd_need() reports the configuration's other problems. */
     fprintf(stderr, "%s", rep.text.buf);
     fprintf(stderr, "candlekeep %s: 1 configuration problem; see 'candlekeep config check'\n",
             cmdname);

@@ -5,7 +5,7 @@
  * Start-up order: the single-daemon lock for SQLite, the store (opened and migrated once here,
  * so a bad URL fails fast) with the circuit breakers' recorded state, the alert channels and
  * manager with its sender, the scheduler with every job (its completion hook feeds the alerts,
- * alert/watch.h), the database watch (daemon/dbwatch.h), the optional
+ * jobs/watch.h), the database watch (daemon/dbwatch.h), the optional
  * heartbeat (daemon/heartbeat.h), the signal deliverer (signal/deliver.h; the
  * API wakes it for each new signal), the HTTP API, then READY=1 to
  * systemd. Stopping goes the other way round; the alert sender stops after

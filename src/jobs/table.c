@@ -128,7 +128,7 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
         args->outcomes.notify = app->alerts ? outcomes_notify_alert : NULL;
         args->outcomes.notify_arg = app->alerts;
     }
-    /* The alert conditions polled every minute (alert/watch.h). */
+    /* The alert conditions polled every minute (jobs/watch.h). */
     e = add(out, &alloc, JOB_WATCH, "Alert watch", s->jobs.watch_cron);
     if (app) {
         e->fn = watch_job_run;
