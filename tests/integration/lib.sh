@@ -108,6 +108,13 @@ td_control() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$T
 td_reset() { curl -fsS -X POST "$TD_URL/__reset" >/dev/null; }
 td_requests() { curl -fsS "$TD_URL/__requests"; }
 
+# daemon_ini_head: the sections every daemon scenario's config starts with:
+# the test's store, the API on $PORT, an info log in $T/daemon.log.
+daemon_ini_head() {
+    printf '[storage]\nurl = %s\n[api]\nlisten = 127.0.0.1:%s\n[log]\nlevel = info\nfile = %s\n' \
+        "$STORE_URL" "$PORT" "$T/daemon.log"
+}
+
 # ck ARGS...: run candlekeep; stdout/stderr in $T/out, $T/err; status in $RC.
 # The status must be looked at (expect_rc) before the next ck or finish.
 ck() {

@@ -76,14 +76,9 @@ BSRC="${SRC}b"
 NEVER="0 0 1 1 *"
 COOLDOWN=30
 
-cat >"$T/ck.ini" <<INI
-[storage]
-url = $STORE_URL
-[api]
-listen = 127.0.0.1:$PORT
-[log]
-level = info
-file = $T/daemon.log
+{
+    daemon_ini_head
+    cat <<INI
 [scheduler]
 workers = 3
 [retry]
@@ -134,6 +129,7 @@ timeout = 5s
 breaker_failures = 2
 breaker_recovery = 8s
 INI
+} >"$T/ck.ini"
 CFG=(--config "$T/ck.ini")
 
 # ---- helpers

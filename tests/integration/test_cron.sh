@@ -16,14 +16,9 @@ unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN CANDLEKEEP_NOW
 
 PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 API="http://127.0.0.1:$PORT"
-cat >"$T/ck.ini" <<INI
-[storage]
-url = $STORE_URL
-[api]
-listen = 127.0.0.1:$PORT
-[log]
-level = info
-file = $T/daemon.log
+{
+    daemon_ini_head
+    cat <<INI
 [jobs]
 refresh_candles_H1 = 0 0 1 1 *
 watch_alerts = * * * * *
@@ -37,6 +32,7 @@ symbols = XAU/USD
 timeframes = H1
 calendar = crypto
 INI
+} >"$T/ck.ini"
 up() { curl -fs "$API/health" >/dev/null 2>&1; }
 daemon_start "$T/daemon.out" run --config "$T/ck.ini"
 DPID=$DAEMON_PID

@@ -28,14 +28,9 @@ CSRC="${SRC}c" # fetches alone: 1 a minute
 RSRC="${SRC}r" # the provider's Retry-After
 NEVER="0 0 1 1 *"
 
-cat >"$T/ck.ini" <<INI
-[storage]
-url = $STORE_URL
-[api]
-listen = 127.0.0.1:$PORT
-[log]
-level = info
-file = $T/daemon.log
+{
+    daemon_ini_head
+    cat <<INI
 [retry]
 max_retries = 1
 [jobs]
@@ -74,6 +69,7 @@ backfill = 10
 rate_per_minute = 100
 timeout = 5s
 INI
+} >"$T/ck.ini"
 CFG=(--config "$T/ck.ini")
 
 nreqs() { td_requests | py "import json,sys; print(len(json.load(sys.stdin)))"; }

@@ -11,14 +11,9 @@ unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN NOTIFY_SOCKET WATCHD
 
 PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 API="http://127.0.0.1:$PORT"
-cat >"$T/ck.ini" <<INI
-[storage]
-url = $STORE_URL
-[api]
-listen = 127.0.0.1:$PORT
-[log]
-level = info
-file = $T/daemon.log
+{
+    daemon_ini_head
+    cat <<INI
 [retry]
 max_retries = 0
 [jobs]
@@ -31,6 +26,7 @@ symbols = XAU/USD
 timeframes = H1
 calendar = crypto
 INI
+} >"$T/ck.ini"
 
 # The service manager's end: every datagram on the socket, one line each
 # (newlines inside a message turned into spaces), in $T/notify.log.

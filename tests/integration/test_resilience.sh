@@ -83,14 +83,9 @@ USRC="${SRC}u"
 FSRC="${SRC}f"
 NEVER="0 0 1 1 *"
 
-cat >"$T/ck.ini" <<INI
-[storage]
-url = $STORE_URL
-[api]
-listen = 127.0.0.1:$PORT
-[log]
-level = info
-file = $T/daemon.log
+{
+    daemon_ini_head
+    cat <<INI
 [scheduler]
 workers = 7
 [retry]
@@ -160,6 +155,7 @@ calendar = crypto
 backfill = 10
 timeout = 5s
 INI
+} >"$T/ck.ini"
 cat >>"$T/ck.ini" <<INI
 [source.$FSRC]
 api_key = $KEY

@@ -28,14 +28,9 @@ PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.ge
 API="http://127.0.0.1:$PORT"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 
-cat >"$T/ck.ini" <<INI
-[storage]
-url = $STORE_URL
-[api]
-listen = 127.0.0.1:$PORT
-[log]
-level = info
-file = $T/daemon.log
+{
+    daemon_ini_head
+    cat <<INI
 [retry]
 max_retries = 0
 [jobs]
@@ -59,6 +54,7 @@ backfill = 50
 breaker_failures = 1
 breaker_recovery = 10m
 INI
+} >"$T/ck.ini"
 CFG=(--config "$T/ck.ini")
 # One pinned clock for the daemon and the commands: a minute ahead, so
 # that nothing fetched is in its future.
