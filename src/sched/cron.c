@@ -31,8 +31,11 @@
  * rarest case is 29 February, which skips century years such as 2100 that
  * are not leap years (2096 -> 2104). A search therefore stops after
  * CRON_HORIZON_DAYS (ten years) and reports -1: the expression never fires,
- * as with "0 0 30 2 *". Arguments are limited to years 1-9999 so that the
- * date arithmetic stays far from int overflow.
+ * as with "0 0 30 2 *". Arguments and answers are limited to years
+ * 1-9999, which keeps the date arithmetic far from int overflow: a search
+ * also stops at 0001-01-01 or 9999-12-31, whichever comes first, so a
+ * fire that would fall in year 0 or 10000 is none (-1). Both ends are
+ * month boundaries, which the searches check exactly.
  *
  * Everything here is pure and thread-safe: no clock, no allocation, no
  * mutable state beyond the caller's own structs.
@@ -56,6 +59,8 @@
 /* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z. */
 #define CRON_TIME_MIN (-62135596800LL)
 #define CRON_TIME_MAX (253402300799LL)
+#define CRON_DAY_MIN  (CRON_TIME_MIN / DAY_SECONDS) /* day numbers of those dates */
+#define CRON_DAY_MAX  (CRON_TIME_MAX / DAY_SECONDS)
 
 #define MDAYS_ALL ((uint32_t)0xFFFFFFFEu) /* bits 1-31 */
 #define WDAYS_ALL ((uint8_t)0x7Fu)        /* bits 0-6 */
@@ -439,6 +444,8 @@ int64_t cron_next(const struct cron_expr *e, int64_t after)
         return -1;
     split_minute(floor_div(after, 60) * 60 + 60, &day, &y, &mon, &d, &h, &m);
     limit = day + CRON_HORIZON_DAYS;
+    if (limit > CRON_DAY_MAX)
+        limit = CRON_DAY_MAX;
 
     for (;;) {
         int64_t first = days_from_civil(y, mon, 1);
@@ -475,6 +482,8 @@ int64_t cron_prev(const struct cron_expr *e, int64_t before)
     /* The last whole minute strictly before `before`. */
     split_minute(floor_div(before - 1, 60) * 60, &day, &y, &mon, &d, &h, &m);
     limit = day - CRON_HORIZON_DAYS;
+    if (limit < CRON_DAY_MIN)
+        limit = CRON_DAY_MIN;
 
     for (;;) {
         int64_t first = days_from_civil(y, mon, 1);

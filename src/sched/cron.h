@@ -63,7 +63,8 @@ int cron_parse(struct cron_expr *out, const char *expr, struct strbuf *err);
 /*
  * The first fire time strictly after `after` (Unix seconds, UTC). Fire
  * times are whole minutes. Returns -1 when the expression never fires
- * (such as "0 0 30 2 *") or `after` lies outside years 1-9998. The search
+ * (such as "0 0 30 2 *"), when `after` lies outside years 1-9999, or when
+ * the fire would (a time in year 0 or 10000 is never answered). The search
  * skips by month, day and hour, so any call costs at most a few thousand
  * steps.
  */

@@ -459,6 +459,67 @@ static void test_time_limits(void **state)
     assert_false(cron_matches(&e, INT64_MAX));
 }
 
+/*
+ * The ends of the range, 0001-01-01 to 9999-12-31: an answer that would
+ * fall in year 0 or 10000 is none (-1), and one just inside still comes.
+ */
+struct range_case {
+    const char *expr;
+    bool prev; /* cron_prev(), else cron_next() */
+    const char *from;
+    const char *want; /* NULL: none */
+};
+
+static const struct range_case range_cases[] = {
+    /* 0001-01-01 is a Monday: the Tuesday before it is in year 0. */
+    {"2 * * * 2", true, "0001-01-02T00:00:00Z", NULL},
+    {"2 * * * 2", true, "0001-01-02T00:03:00Z", "0001-01-02T00:02:00Z"},
+    {"2 * * * 1", true, "0001-01-02T00:00:00Z", "0001-01-01T23:02:00Z"},
+    {"59 23 * * *", true, "0001-01-01T23:58:00Z", NULL},
+    {"59 23 * * *", true, "0001-01-02T00:00:00Z", "0001-01-01T23:59:00Z"},
+    {"0 0 2 1 *", true, "0001-01-01T12:00:00Z", NULL},
+    {"@yearly", true, "0001-01-01T00:00:01Z", "0001-01-01T00:00:00Z"},
+    {"@yearly", true, "0001-01-01T00:00:00Z", NULL},
+    /* Year 0 is a leap year of the proleptic calendar; it is still out. */
+    {"0 0 29 2 *", true, "0004-03-01T00:00:00Z", "0004-02-29T00:00:00Z"},
+    {"0 0 29 2 *", true, "0004-02-28T00:00:00Z", NULL},
+    /* 9996 is the last leap year in range: the next 29 February is in 10000. */
+    {"0 0 29 2 *", false, "9998-11-26T00:00:00Z", NULL},
+    {"0 0 29 2 *", false, "9996-03-01T00:00:00Z", NULL},
+    {"0 0 29 2 *", false, "9995-06-01T00:00:00Z", "9996-02-29T00:00:00Z"},
+    {"@yearly", false, "9999-06-01T00:00:00Z", NULL},
+    {"@yearly", false, "9998-06-01T00:00:00Z", "9999-01-01T00:00:00Z"},
+    /* 9999-12-31 is a Friday: the Monday after it is in year 10000. */
+    {"0 0 * * MON", false, "9999-12-28T00:00:00Z", NULL},
+    {"0 0 * * MON", false, "9999-12-26T00:00:00Z", "9999-12-27T00:00:00Z"},
+    {"59 23 31 12 *", false, "9999-01-01T00:00:00Z", "9999-12-31T23:59:00Z"},
+    {"* * * * *", false, "9999-12-31T23:58:59Z", "9999-12-31T23:59:00Z"},
+    {"* * * * *", false, "9999-12-31T23:59:00Z", NULL},
+    {"* * * * *", false, "9999-12-31T23:59:59Z", NULL},
+};
+
+static void test_no_answer_outside_years_1_to_9999(void **state)
+{
+    int wrong = 0;
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(range_cases); i++) {
+        const struct range_case *c = &range_cases[i];
+        struct cron_expr e = must_parse(c->expr);
+        int64_t from = T(c->from);
+        int64_t want = c->want ? T(c->want) : -1;
+        int64_t got = c->prev ? cron_prev(&e, from) : cron_next(&e, from);
+        if (got != want) {
+            print_error("%s('%s', %s) = %s, expected %s\n", c->prev ? "cron_prev" : "cron_next",
+                        c->expr, c->from, iso(got), iso(want));
+            wrong++;
+        }
+    }
+    assert_int_equal(wrong, 0);
+    /* The second fire after 9996-02-29 would be in 10000: no period. */
+    struct cron_expr e = must_parse("0 0 29 2 *");
+    assert_int_equal(cron_period_hint(&e, T("9995-06-01T00:00:00Z")), -1);
+}
+
 /* ---- random expressions ---- */
 
 struct rng {
@@ -873,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_h4_spellings_agree),
         cmocka_unit_test(test_matches_and_period),
         cmocka_unit_test(test_time_limits),
+        cmocka_unit_test(test_no_answer_outside_years_1_to_9999),
         cmocka_unit_test(test_self_consistency),
         cmocka_unit_test(test_oracle),
     };
