@@ -61,7 +61,7 @@ static struct sched *run_sched(struct ck *ck, struct strbuf *err)
     };
     char *inst = sched_make_instance_id();
     struct strbuf id = STRBUF_INIT;
-    strbuf_addf(&id, "cli:%s", inst);
+    strbuf_addf(&id, SCHED_CLI_PREFIX "%s", inst);
     cfg.instance = id.buf;
     struct sched *s = sched_new(&cfg, err);
     free(inst);

@@ -202,6 +202,8 @@ static int start_sched(struct daemon *d, struct strbuf *err)
         .metrics = app->metrics,
         .on_run_end = watch_on_run_end,
         .on_run_end_arg = app,
+        /* Holding the SQLite file's lock, this is the only daemon on it. */
+        .sole_daemon = d->lock_fd >= 0,
     };
     int rc;
 

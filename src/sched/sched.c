@@ -161,6 +161,7 @@ struct sched {
     int64_t next_prune_ms;
     int64_t next_heartbeat_ms;
     bool manual_only;
+    bool sole_daemon;
     bool initialised; /* (L) last_fire loaded and startup sweep done */
     sched_run_end_fn *on_run_end;
     void *on_run_end_arg;
@@ -263,6 +264,7 @@ struct sched *sched_new(const struct sched_config *cfg, struct strbuf *err)
     s->history_keep = cfg->history_keep > 0 ? cfg->history_keep : 30 * 86400;
     s->metrics = cfg->metrics;
     s->manual_only = cfg->manual_only;
+    s->sole_daemon = cfg->sole_daemon;
     s->on_run_end = cfg->on_run_end;
     s->on_run_end_arg = cfg->on_run_end_arg;
     atomic_init(&s->last_tick_ms, 0);
@@ -862,8 +864,50 @@ static void sweep_stale(struct sched *s, struct store *st, int64_t now_ms_)
 }
 
 /*
- * First tick: load last_fire from the database, sweep runs of dead
- * processes. Called without the lock; takes it to set the jobs' fields.
+ * A sole daemon's start (sched_config.sole_daemon): every other daemon's
+ * lease is a dead process's, so give it up rather than wait for it to
+ * lapse, which for a daily job is a day. Fire leases extended as "done"
+ * marks stay: they record a fire as handled, not a run under way. Then the
+ * runs such daemons left running are failed.
+ */
+static void take_over_dead(struct sched *s, struct store *st, int64_t now_ms_)
+{
+    static const char msg[] = "interrupted: its daemon died";
+    static const size_t cli_len = sizeof(SCHED_CLI_PREFIX) - 1;
+    struct strbuf err = STRBUF_INIT;
+    struct lease_info *v = NULL;
+    size_t n = 0, released = 0;
+    int64_t failed = 0;
+
+    if (store_lease_list(st, "", now_ms_, &v, &n, &err))
+        log_warn("sched: cannot list the leases of dead daemons: %s", err.buf);
+    for (size_t i = 0; i < n; i++) {
+        const struct lease_info *l = &v[i];
+        if (!strcmp(l->holder, s->instance) || !strncmp(l->holder, SCHED_CLI_PREFIX, cli_len) ||
+            l->until_ms - now_ms_ > LEASE_DONE_MS / 2)
+            continue;
+        strbuf_reset(&err);
+        if (store_lease_release(st, l->name, l->holder, &err))
+            log_warn("sched: cannot give up lease '%s' of dead daemon '%s': %s", l->name, l->holder,
+                     err.buf);
+        else
+            released++;
+    }
+    lease_infos_free(v, n);
+    strbuf_reset(&err);
+    if (store_job_runs_fail_others(st, s->instance, SCHED_CLI_PREFIX, msg, now_ms_, &failed, &err))
+        log_warn("sched: cannot mark the runs of dead daemons: %s", err.buf);
+    if (released || failed)
+        log_warn("sched: took over %zu lease%s and failed %" PRId64
+                 " interrupted run%s of a daemon that died",
+                 released, released == 1 ? "" : "s", failed, failed == 1 ? "" : "s");
+    strbuf_release(&err);
+}
+
+/*
+ * First tick: load last_fire from the database, take over what dead
+ * daemons held (sole daemon only), sweep runs of dead processes. Called
+ * without the lock; takes it to set the jobs' fields.
  */
 static void initialise(struct sched *s, int64_t now_ms_)
 {
@@ -890,6 +934,8 @@ static void initialise(struct sched *s, int64_t now_ms_)
             j->next_fire = cron_next(&j->cron, now);
         pthread_mutex_unlock(&s->lock);
     }
+    if (st && s->sole_daemon)
+        take_over_dead(s, st, now_ms_);
     if (st)
         sweep_stale(s, st, now_ms_);
     strbuf_release(&err);

@@ -118,12 +118,25 @@ struct sched_config {
      * CLI process under the same rules and history as the daemon.
      */
     bool manual_only;
+    /*
+     * No other daemon can use this database while this scheduler runs (the
+     * daemon holds the SQLite file's lock: one daemon per file). Then the
+     * leases and running runs of any other daemon are a dead process's: its
+     * first tick gives those leases up (a "done" mark aside) and marks those
+     * runs failed "interrupted: its daemon died", so a job killed mid-run is
+     * not refused for its whole timeout. Those of `candlekeep jobs run`
+     * (instance SCHED_CLI_PREFIX...) are left as they are: it may be alive.
+     * Never set for a database several daemons share (PostgreSQL).
+     */
+    bool sole_daemon;
     sched_run_end_fn *on_run_end; /* may be NULL */
     void *on_run_end_arg;         /* borrowed; must outlive the scheduler */
 };
 
 /* Lease name prefix of live daemons: "instance:<id>", renewed while the timer runs. */
 #define SCHED_INSTANCE_LEASE "instance:"
+/* Instance id prefix of `candlekeep jobs run`, a process beside the daemon. */
+#define SCHED_CLI_PREFIX "cli:"
 
 struct sched;
 

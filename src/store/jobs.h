@@ -100,6 +100,16 @@ int store_job_runs_fail_stale(struct store *st, int64_t started_before_ms, const
 int store_job_runs_fail_stale_job(struct store *st, const char *job_id, int64_t started_before_ms,
                                   const char *message, int64_t now_ms, int64_t *count,
                                   struct strbuf *err);
+/*
+ * Runs still marked running whose instance is neither `instance` nor starts
+ * with `spare_prefix` (NULL or "": none spared) are marked failed with
+ * `message`, finished at `now_ms` (never before their start); returns how
+ * many. For a caller that knows every such process is dead (the one daemon
+ * an SQLite file allows). Streaks are not touched.
+ */
+int store_job_runs_fail_others(struct store *st, const char *instance, const char *spare_prefix,
+                               const char *message, int64_t now_ms, int64_t *count,
+                               struct strbuf *err);
 
 /*
  * Leases: at most one holder of `name` at a time (a job's fire time, a

@@ -725,6 +725,130 @@ static void test_takeover_of_a_dead_holder(void **state)
     strbuf_release(&err);
 }
 
+/* The holder of lease `name` valid at `at_ms`, or "" (freed by the caller). */
+static char *holder_of(struct store *st, const char *name, int64_t at_ms)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct lease_info *v;
+    size_t n;
+    char *h = NULL;
+    assert_int_equal(store_lease_list(st, name, at_ms, &v, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].name, name))
+            h = xstrdup(v[i].holder);
+    lease_infos_free(v, n);
+    strbuf_release(&err);
+    return h ? h : xstrdup("");
+}
+
+/*
+ * A daemon killed mid-run left its "run:J" lease (valid for the job's
+ * timeout) and its run row running. A sole daemon (the one an SQLite file
+ * allows) takes both over at its start: a manual run right away runs, and
+ * the dead run is failed. A leased `jobs run` process and a "done" mark are
+ * left alone. Without sole_daemon (a shared database) the lease holds as
+ * before and the manual run is skipped.
+ */
+static void test_sole_daemon_takes_over_a_dead_daemon(void **state)
+{
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    struct body b = {0}, c = {0};
+    char *id = job_name("sole"), *shared = job_name("shared_db"), *h;
+    struct store *st;
+    struct job_run *runs;
+    size_t n;
+    int64_t now = T("2024-03-14T10:00:00Z") * 1000, day = 86400 * 1000LL;
+    (void)state;
+
+    if (strcmp(store_url_backend(url), "sqlite")) {
+        skip(); /* one daemon per database is SQLite's rule only */
+        return;
+    }
+    st = open_store();
+    for (int k = 0; k < 2; k++) {
+        const char *job = k ? shared : id;
+        struct job_run r = {.job_id = (char *)job,
+                            .instance = (char *)"dead",
+                            .scheduled = now / 1000 - 10,
+                            .started = now - 10000,
+                            .status = JOB_RUNNING,
+                            .message = (char *)"",
+                            .details = (char *)"{}"};
+        strbuf_reset(&name);
+        strbuf_addf(&name, "run:%s", job);
+        assert_int_equal(store_lease_claim(st, name.buf, "dead", now - 10000, now + day, &err), 0);
+        assert_int_equal(store_job_run_insert(st, &r, &err), 0);
+    }
+    strbuf_reset(&name);
+    strbuf_addf(&name, "fire:%s:1", id);
+    assert_int_equal(store_lease_claim(st, name.buf, "dead", now - 10000, now + 3650 * day, &err),
+                     0);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "run:%s_cli", id);
+    assert_int_equal(
+        store_lease_claim(st, name.buf, SCHED_CLI_PREFIX "h:1:ab", now - 10000, now + day, &err),
+        0);
+
+    /* A scheduler that shares its database waits for the lease. */
+    atomic_store(&fake_ms, now);
+    struct sched_config cfg = {
+        .store_url = url,
+        .instance = "D",
+        .workers = 1,
+        .clock = &fake_clock,
+    };
+    struct sched *s = sched_new(&cfg, &err);
+    assert_non_null(s);
+    add(s, shared, "0 0 1 1 *", 3600, 0, &c);
+    start(s);
+    tick(s, now);
+    assert_int_equal(sched_run_now(s, shared, &err), 0);
+    tick(s, now + 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&c.calls), 0);
+    n = runs_of(shared, &runs);
+    assert_int_equal(n, 2);
+    assert_int_equal(runs[0].status, JOB_RUNNING);
+    assert_int_equal(runs[1].status, JOB_SKIPPED);
+    job_runs_free(runs, n);
+    sched_free(s);
+
+    /* The one daemon on the file takes over. */
+    cfg.instance = "C";
+    cfg.sole_daemon = true;
+    s = sched_new(&cfg, &err);
+    assert_non_null(s);
+    add(s, id, "0 0 1 1 *", 3600, 0, &b);
+    start(s);
+    tick(s, now + 2000);
+    assert_int_equal(sched_run_now(s, id, &err), 0);
+    tick(s, now + 3000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 2);
+    assert_int_equal(runs[0].status, JOB_FAILED);
+    assert_string_equal(runs[0].message, "interrupted: its daemon died");
+    assert_int_equal(runs[0].finished, now + 2000);
+    assert_int_equal(runs[1].status, JOB_OK);
+    job_runs_free(runs, n);
+    h = holder_of(st, name.buf, now + 3000);
+    assert_string_equal(h, SCHED_CLI_PREFIX "h:1:ab");
+    free(h);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "fire:%s:1", id);
+    h = holder_of(st, name.buf, now + 3000);
+    assert_string_equal(h, "dead");
+    free(h);
+    sched_free(s);
+
+    store_close(st);
+    strbuf_release(&name);
+    free(id);
+    free(shared);
+    strbuf_release(&err);
+}
+
 static void test_database_away(void **state)
 {
     struct strbuf err = STRBUF_INIT, bad = STRBUF_INIT;
@@ -942,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_manual_run),
         cmocka_unit_test(test_one_run_per_fire_across_instances),
         cmocka_unit_test(test_takeover_of_a_dead_holder),
+        cmocka_unit_test(test_sole_daemon_takes_over_a_dead_daemon),
         cmocka_unit_test(test_database_away),
         cmocka_unit_test(test_start_returns_running),
         cmocka_unit_test(test_job_sleep),

@@ -686,15 +686,105 @@ static void test_job_runs_fail_stale_job(void **state)
     free(b);
 }
 
+/* A run of `instance` started at `started`, still running. */
+static struct job_run start_run_of(struct store_fixture *f, const char *job, const char *instance,
+                                   int64_t started)
+{
+    struct job_run r = {
+        .job_id = (char *)job,
+        .instance = (char *)instance,
+        .scheduled = T0,
+        .started = started,
+        .status = JOB_RUNNING,
+        .message = (char *)"",
+        .details = (char *)"{}",
+    };
+    CHECK_OK(store_job_run_insert(f->st, &r, &f->err), &f->err);
+    return r;
+}
+
+static enum job_status status_of(struct store_fixture *f, const char *job, int64_t id,
+                                 const char *message, int64_t finished)
+{
+    struct job_run *runs = NULL;
+    size_t nr = 0;
+    enum job_status st = JOB_OK;
+    bool found = false;
+
+    CHECK_OK(store_job_runs_list(f->st, job, 0, &runs, &nr, &f->err), &f->err);
+    for (size_t i = 0; i < nr; i++) {
+        if (runs[i].id != id)
+            continue;
+        found = true;
+        st = runs[i].status;
+        if (message)
+            assert_string_equal(runs[i].message, message);
+        if (finished)
+            assert_int_equal(runs[i].finished, finished);
+    }
+    assert_true(found);
+    job_runs_free(runs, nr);
+    return st;
+}
+
+/*
+ * The runs of every other instance: all but this one's and those whose
+ * instance starts with the spared prefix (matched as text, not a pattern).
+ * In a transaction rolled back: on a shared database other tests' rows are
+ * other instances too.
+ */
+static void test_job_runs_fail_others(void **state)
+{
+    struct store_fixture *f = *state;
+    char *job = own_name(f, "others");
+    char *me = own_name(f, "me"), *dead = own_name(f, "dead");
+    int64_t base = T0 * 1000, n = -1;
+    struct job_run rme, rdead, rcli, rlike;
+
+    CHECK_OK(store_begin(f->st, &f->err), &f->err);
+    rme = start_run_of(f, job, me, base + 1000);
+    rdead = start_run_of(f, job, dead, base + 3000);
+    rcli = start_run_of(f, job, "cli:host:1:ab", base + 1000);
+    rlike = start_run_of(f, job, "c_i:host:2:cd", base + 1000);
+    assert_int_equal(store_job_runs_fail_others(f->st, "", "cli:", "x", base, &n, &f->err),
+                     CK_EINVAL);
+    strbuf_reset(&f->err);
+    CHECK_OK(store_job_runs_fail_others(f->st, me, "cli:", "interrupted: its daemon died",
+                                        base + 2000, &n, &f->err),
+             &f->err);
+    assert_true(n >= 2);
+    assert_int_equal(status_of(f, job, rme.id, "", 0), JOB_RUNNING);
+    assert_int_equal(status_of(f, job, rcli.id, "", 0), JOB_RUNNING);
+    /* The finish time is the caller's now, never before the run's start. */
+    assert_int_equal(status_of(f, job, rdead.id, "interrupted: its daemon died", base + 3000),
+                     JOB_FAILED);
+    assert_int_equal(status_of(f, job, rlike.id, "interrupted: its daemon died", base + 2000),
+                     JOB_FAILED);
+    /* Nothing spared but this instance's own. */
+    CHECK_OK(store_job_runs_fail_others(f->st, me, NULL, "gone", base + 4000, &n, &f->err),
+             &f->err);
+    assert_int_equal(status_of(f, job, rcli.id, "gone", base + 4000), JOB_FAILED);
+    assert_int_equal(status_of(f, job, rme.id, "", 0), JOB_RUNNING);
+    CHECK_OK(store_rollback(f->st, &f->err), &f->err);
+    free(job);
+    free(me);
+    free(dead);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_job_state),       T(test_job_runs_streak),
-        T(test_job_runs_list),   T(test_job_run_text_round_trip),
-        T(test_lease_claim),     T(test_lease_list),
-        T(test_job_runs_sweeps), T(test_job_runs_fail_stale_job),
+        T(test_job_state),
+        T(test_job_runs_streak),
+        T(test_job_runs_list),
+        T(test_job_run_text_round_trip),
+        T(test_lease_claim),
+        T(test_lease_list),
+        T(test_job_runs_sweeps),
+        T(test_job_runs_fail_stale_job),
+        T(test_job_runs_fail_others),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
