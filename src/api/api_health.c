@@ -40,9 +40,11 @@
  *
  * Reachability is a real round trip on this thread's connection that
  * also checks the database takes writes (store_check_writable(): an
- * SQLite file locked by another process past a second, a read-only
- * PostgreSQL standby); a connection that fails it is reopened once, so a
- * database restart shows as reachable again on the next probe.
+ * SQLite file locked by another process past a second, made read-only,
+ * or on a full disk; a read-only PostgreSQL standby); a connection that
+ * fails it is reopened once, so a database restart shows as reachable
+ * again on the next probe. On SQLite that check is one committed write
+ * of a page to the write-ahead log, without a sync, per probe.
  *
  * The series are the configured ones (each enabled source's symbols and
  * timeframes), so a series that never got a candle shows too, with

@@ -7,7 +7,8 @@
  * failing, overdue), how fresh each series is and the providers (rate
  * budget, ban, deferred and skipped series, and the circuit its breaker's
  * holder last recorded; unknown when none was ever recorded). Exit 0 when
- * the database is reachable and a daemon is alive, 1 otherwise.
+ * the database is reachable and takes a write (as on /health: one that
+ * only answers reads fails every job) and a daemon is alive, 1 otherwise.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -141,6 +142,7 @@ static void collect(const struct ck *ck, const char *db_error, struct health_rep
         .njobs = table.n,
         .calendars = ck->calendars,
         .store_url = s->storage.url,
+        .check_write = true,
     };
     /* A failing query hides only its part, as on /health. */
     health_collect(&cfg, ck->store, db_error, time_now(), time_wall_ms(), r, &err);

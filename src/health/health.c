@@ -24,6 +24,10 @@
  *    series.
  *  - Daemons: the holders of a current instance lease.
  *
+ *  - Database: reachable when the caller has a connection and, when the
+ *    caller asks (/health, status), it takes a write: a database that
+ *    answers reads but fails every job's write is not doing its job.
+ *
  * Nothing here keeps state or takes a lock of its own; the scheduler and
  * the breakers lock themselves. `st` is the caller's connection.
  */
@@ -34,6 +38,7 @@
 #include "sched/sched.h"
 #include "source/source_settings.h"
 #include "util/error.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -365,10 +370,20 @@ int health_collect(const struct health_config *cfg, struct store *st, const char
     memset(out, 0, sizeof(*out));
     out->now = now;
     out->now_ms = now_ms;
+    if (st && cfg->check_write) {
+        struct strbuf why = STRBUF_INIT;
+        if (store_check_writable(st, &why)) {
+            redact_message(&why);
+            out->backend = store_backend_name(st);
+            out->db_error = strbuf_detach(&why, NULL);
+            st = NULL;
+        }
+        strbuf_release(&why);
+    }
     out->reachable = st != NULL;
     if (st) {
         out->backend = store_backend_name(st);
-    } else {
+    } else if (!out->db_error) {
         out->backend = cfg->store_url ? store_url_backend(cfg->store_url) : "unknown";
         out->db_error = xstrdup(db_error ? db_error : "");
     }

@@ -51,6 +51,12 @@ struct health_config {
     const struct calendar *const *calendars;
     /* The database's URL, for its backend's name when it cannot be reached. */
     const char *store_url;
+    /*
+     * First check that the database takes a write (store_check_writable());
+     * one that does not is reported unreachable with the reason, and
+     * nothing is read from it, as when `st` is NULL.
+     */
+    bool check_write;
 };
 
 struct health_job {
@@ -91,9 +97,9 @@ struct health_provider {
 };
 
 struct health_report {
-    int64_t now;    /* Unix s: ages, jobs (the pinnable clock, time_now()) */
-    int64_t now_ms; /* Unix ms: budgets, bans, breakers (the clock they were taken by) */
-    bool reachable;
+    int64_t now;         /* Unix s: ages, jobs (the pinnable clock, time_now()) */
+    int64_t now_ms;      /* Unix ms: budgets, bans, breakers (the clock they were taken by) */
+    bool reachable;      /* answers and, with `check_write`, takes writes */
     const char *backend; /* static */
     char *db_error;      /* NULL when reachable */
     char **daemons;      /* holders of a current instance lease */
@@ -115,8 +121,10 @@ struct health_report {
  * clock the jobs take them by: time_wall_ms() or a job's). `st` NULL: the
  * database cannot be reached (`db_error` says why, may be NULL); the
  * report then holds the jobs of the table, the providers' circuits, and
- * nothing from the database. A database error part way leaves that part
- * out and is returned (0 otherwise); release `out` in any case.
+ * nothing from the database; so too when `cfg->check_write` finds that it
+ * takes no writes (`db_error` then says why, redacted). A database error
+ * part way leaves that part out and is returned (0 otherwise); release
+ * `out` in any case.
  */
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
                    int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err);

@@ -59,10 +59,11 @@ bool store_ping(struct store *st);
 /*
  * Can the database take a write right now? Quicker to give up than a
  * write: it waits about a second at most for another writer. SQLite: the
- * write lock can be taken (not held by another process past that second,
- * the file not read-only); PostgreSQL: the server answers and is not a
- * read-only standby. 0, or CK_EIO / CK_EBUSY with the reason in `err`.
- * For health checks; nothing is written.
+ * file is writable and a tiny write commits (the write lock is not held
+ * by another process past that second, the disk takes the write-ahead
+ * log's page); PostgreSQL: the server answers and is not a read-only
+ * standby. 0, or CK_EIO / CK_EBUSY with the reason in `err`. For health
+ * checks; SQLite's write rewrites the schema_version rows as they are.
  */
 int store_check_writable(struct store *st, struct strbuf *err);
 /*

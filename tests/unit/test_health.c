@@ -9,6 +9,12 @@
  * breaker once it has seen traffic, else the state recorded in the store,
  * so that a process without the breaker (`candlekeep status`) reports
  * what the daemon does. Those tests use the store, on every backend.
+ *
+ * And that a database which answers reads but takes no writes is not
+ * reachable for /health and status (SQLite: the file made read-only).
+ * Root ignores file modes, so as root the file is made immutable with
+ * chattr(1), which root cannot write through either (ext4, xfs, btrfs;
+ * the test skips, saying so, where the file system has no such flag).
  */
 #include "testutil.h"
 
@@ -25,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -327,15 +335,160 @@ static void test_circuit_recorded_agrees(void **state)
     breaker_free(fresh);
 }
 
+/* An SQLite file of its own, made read-only by a test and writable again in teardown. */
+struct ro_fixture {
+    struct store *st;
+    char *path;
+    bool immutable; /* made so with chattr +i (root) */
+    bool chmodded;  /* made 0444 (anyone else) */
+    struct strbuf err;
+};
+
+static int ro_setup(void **state)
+{
+    struct ro_fixture *f = calloc(1, sizeof(*f));
+    struct strbuf url = STRBUF_INIT;
+    strbuf_init(&f->err, 0);
+    f->path = test_tmpfile(".db");
+    strbuf_addf(&url, "sqlite://%s", f->path);
+    CHECK_OK(store_open(&f->st, url.buf, &f->err), &f->err);
+    strbuf_release(&url);
+    *state = f;
+    return 0;
+}
+
+static void chattr(const char *flag, const char *path, struct strbuf *out)
+{
+    struct strbuf cmd = STRBUF_INIT;
+    strbuf_addf(&cmd, "chattr %s '%s' 2>&1", flag, path);
+    FILE *p = popen(cmd.buf, "r");
+    char line[256];
+    int rc;
+    if (!p)
+        fail_msg("cannot run '%s'", cmd.buf);
+    while (fgets(line, sizeof(line), p))
+        strbuf_addstr(out, line);
+    rc = pclose(p);
+    if (rc)
+        strbuf_addf(out, "(exit status %d)", rc);
+    strbuf_release(&cmd);
+}
+
+static int ro_teardown(void **state)
+{
+    struct ro_fixture *f = *state;
+    struct strbuf ignored = STRBUF_INIT;
+    if (f->immutable)
+        chattr("-i", f->path, &ignored);
+    if (f->chmodded)
+        chmod(f->path, 0644);
+    store_close(f->st);
+    free(f->path);
+    strbuf_release(&f->err);
+    strbuf_release(&ignored);
+    free(f);
+    return 0;
+}
+
+/* Make the database file read-only for this process; false (and skip) where it cannot be. */
+static void make_read_only(struct ro_fixture *f)
+{
+    struct strbuf out = STRBUF_INIT;
+    if (geteuid() == 0) {
+        chattr("+i", f->path, &out);
+        f->immutable = !out.len;
+    } else {
+        f->chmodded = !chmod(f->path, 0444);
+    }
+    if (!access(f->path, W_OK)) {
+        print_message("skipped: cannot make '%s' read-only here: %s\n", f->path, out.buf);
+        strbuf_release(&out);
+        skip();
+    }
+    strbuf_release(&out);
+}
+
+static void make_writable(struct ro_fixture *f)
+{
+    struct strbuf out = STRBUF_INIT;
+    if (f->immutable)
+        chattr("-i", f->path, &out);
+    if (out.len)
+        fail_msg("chattr -i '%s': %s", f->path, out.buf);
+    f->immutable = false;
+    if (f->chmodded)
+        assert_int_equal(chmod(f->path, 0644), 0);
+    f->chmodded = false;
+    strbuf_release(&out);
+}
+
+/* The report's "database" part as /health and status print it: reachable, and the error. */
+static void collect_database(struct ro_fixture *f, bool check_write, bool *reachable,
+                             struct strbuf *error)
+{
+    struct health_config cfg = {.check_write = check_write};
+    struct health_report r;
+    json_t *root, *db;
+
+    strbuf_reset(error);
+    CHECK_OK(health_collect(&cfg, f->st, NULL, T("2024-03-13T10:00:00Z"), NOW_MS, &r, &f->err),
+             &f->err);
+    root = health_report_json(&r);
+    db = json_object_get(root, "database");
+    *reachable = json_is_true(json_object_get(db, "reachable"));
+    assert_int_equal(*reachable, r.reachable);
+    assert_string_equal(json_string_value(json_object_get(db, "backend")), "sqlite");
+    if (json_is_string(json_object_get(db, "error")))
+        strbuf_addstr(error, json_string_value(json_object_get(db, "error")));
+    json_decref(root);
+    health_report_release(&r);
+}
+
+static void test_database_read_only(void **state)
+{
+    struct ro_fixture *f = *state;
+    struct strbuf error = STRBUF_INIT;
+    bool reachable;
+
+    /* The connection is open and has written (the schema) before the file turns read-only. */
+    collect_database(f, true, &reachable, &error);
+    assert_true(reachable);
+    assert_int_equal(error.len, 0);
+
+    make_read_only(f);
+    strbuf_reset(&f->err);
+    assert_int_not_equal(store_check_writable(f->st, &f->err), 0);
+    assert_non_null(strstr(f->err.buf, "read-only"));
+    collect_database(f, true, &reachable, &error);
+    assert_false(reachable);
+    if (!strstr(error.buf, "read-only") || !strstr(error.buf, f->path))
+        fail_msg("database error '%s' does not say the file '%s' is read-only", error.buf, f->path);
+    /* Reads still work: a report that does not ask for a write (the digest's) still reads. */
+    collect_database(f, false, &reachable, &error);
+    assert_true(reachable);
+
+    make_writable(f);
+    strbuf_reset(&f->err);
+    CHECK_OK(store_check_writable(f->st, &f->err), &f->err);
+    collect_database(f, true, &reachable, &error);
+    assert_true(reachable);
+    assert_int_equal(error.len, 0);
+    strbuf_release(&error);
+}
+
 #define S(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_next_run),       cmocka_unit_test(test_overdue),
-        cmocka_unit_test(test_period),         cmocka_unit_test(test_age),
-        cmocka_unit_test(test_circuit_of_row), S(test_circuit_unknown_until_recorded),
+        cmocka_unit_test(test_next_run),
+        cmocka_unit_test(test_overdue),
+        cmocka_unit_test(test_period),
+        cmocka_unit_test(test_age),
+        cmocka_unit_test(test_circuit_of_row),
+        S(test_circuit_unknown_until_recorded),
         S(test_circuit_recorded_agrees),
+        cmocka_unit_test_setup_teardown(test_database_read_only, ro_setup, ro_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,12 +36,14 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -625,24 +627,50 @@ static bool sqlite_ping(struct store *st)
 #define SQLITE_CHECK_TIMEOUT_MS 1000
 
 /*
- * Take the write lock and give it back at once. In WAL mode reads go on
- * while another process holds the lock, so a read says nothing about
- * whether the jobs can write; this does, and waits a second at most.
+ * A committed write, as small as one can be. In WAL mode reads go on while
+ * another process holds the write lock, and taking the lock writes
+ * nothing, so neither says whether the jobs can write; this does, and
+ * waits a second at most for the lock.
+ *
+ * Before it, the file itself must be writable: a connection opened before
+ * the file was made read-only keeps its descriptor and goes on writing to
+ * the write-ahead log, while every connection opened since (a worker's
+ * after a failure, the next daemon's) is refused. access() asks without
+ * opening a descriptor, which would drop this process's locks on the file.
+ * It also answers for root when the file is immutable or on a read-only
+ * mount.
+ *
+ * The commit appends one page to the write-ahead log (no sync at
+ * synchronous=NORMAL); a full disk shows once the log has to grow.
  */
 static int sqlite_check_writable(struct store *st, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
+    const char *file;
     int version, rc;
 
     rc = read_version(ss, &version, err);
     if (rc)
         return rc;
+    /* The absolute name SQLite resolved at open: the working directory may have changed. */
+    file = sqlite3_db_filename(ss->db, "main");
+    if (file && *file && access(file, W_OK)) {
+        strbuf_addf(err, "store: sqlite '%s': read-only: the database file is not writable (%s)",
+                    ss->path, strerror(errno));
+        return CK_EIO;
+    }
     sqlite3_busy_timeout(ss->db, SQLITE_CHECK_TIMEOUT_MS);
     rc = sqlite_run(ss, STMT_BEGIN, "cannot take the write lock", err);
     sqlite3_busy_timeout(ss->db, SQLITE_BUSY_TIMEOUT_MS);
     if (rc)
         return rc;
-    return sqlite_run(ss, STMT_ROLLBACK, "cannot roll back", err);
+    rc = sqlite_run(ss, STMT_VERSION_TOUCH, "cannot write", err);
+    if (!rc)
+        rc = sqlite_run(ss, STMT_COMMIT, "cannot write", err);
+    /* SQLite rolls back by itself on some errors (disk full, I/O errors). */
+    if (rc && !sqlite3_get_autocommit(ss->db))
+        sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
 }
 
 /* Transactions. */

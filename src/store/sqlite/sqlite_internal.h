@@ -28,6 +28,7 @@ enum sqlite_stmt_id {
     STMT_ROLLBACK,
     STMT_VERSION,
     STMT_VERSION_ADD,
+    STMT_VERSION_TOUCH,
     STMT_SERIES_GET,
     STMT_SERIES_ADD,
     STMT_PUT,

@@ -31,6 +31,8 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_VERSION] = "SELECT max(version) FROM schema_version",
     [STMT_VERSION_ADD] = "INSERT INTO schema_version (version) VALUES (?1)",
+    /* Rewrites the rows as they are: a committed write that changes nothing. */
+    [STMT_VERSION_TOUCH] = "UPDATE schema_version SET version = version",
     [STMT_SERIES_GET] =
         "SELECT id FROM series WHERE source = ?1 AND symbol = ?2 AND timeframe = ?3",
     [STMT_SERIES_ADD] = "INSERT INTO series (source, symbol, timeframe) VALUES (?1, ?2, ?3) "
