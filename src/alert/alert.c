@@ -81,6 +81,13 @@
  * message claimed by a daemon that died is retried within minutes.
  */
 #define LEASE_MS (5 * 60 * 1000LL)
+/*
+ * A channel that says when to come back (Telegram's flood control, a
+ * Retry-After) is not failing: such waits do not use up [retry]
+ * max_retries, up to this many attempts in all. Several daemons sharing
+ * one chat each pace themselves, so together they are told to wait often.
+ */
+#define FLOOD_ATTEMPTS_MAX 60
 /* Messages claimed per channel at once. */
 #define CLAIM_BATCH 16
 /* The sender runs at least this often, and sends this many per run. */
@@ -733,7 +740,8 @@ static int deliver(struct run_ctx *c, struct notify_channel *ch, const struct al
             count(am->metrics, SENT_METRIC, "channel", chname, "severity",
                   alert_severity_name(sev));
         }
-    } else if (res.retryable && attempts <= am->retry.max_retries) {
+    } else if (res.retryable && (attempts <= am->retry.max_retries ||
+                                 (res.retry_after_ms >= 0 && attempts <= FLOOD_ATTEMPTS_MAX))) {
         int64_t wait = res.retry_after_ms >= 0 ? res.retry_after_ms
                                                : retry_delay_ms(&am->retry, (int)(attempts - 1),
                                                                 retry_random(&am->clock));

@@ -839,6 +839,32 @@ static void test_retry_until_channel_recovers(void **state)
     world_release(&w);
 }
 
+/* Waits the channel asked for (429 with retry_after) do not use up max_retries (3 here). */
+static void test_flood_control_is_not_a_failure(void **state)
+{
+    struct world w;
+    struct alert_outbox_row *v;
+    size_t n;
+    int64_t t = T0;
+    (void)state;
+
+    world_init(&w, 1);
+    w.rec.fail = 10;
+    w.rec.retryable = true;
+    w.rec.status = 429;
+    w.rec.retry_after_ms = 1 * SEC;
+    fire(&w, "k", NULL, T0);
+    for (int i = 0; i < 11; i++, t += SEC)
+        run(&w, t);
+    v = outbox(&w, &n);
+    assert_int_equal(v[0].status, OUTBOX_SENT);
+    assert_int_equal(v[0].attempts, 11);
+    alert_outbox_rows_free(v, n);
+    assert_int_equal(count_msgs(&w.rec, "firing", "k"), 1);
+    assert_true(metrics_get(w.metrics, "alerts_failed_total", "channel=\"rec\"") == 0);
+    world_release(&w);
+}
+
 static void test_parts_resume(void **state)
 {
     struct world w;
@@ -1316,6 +1342,7 @@ int main(void)
         cmocka_unit_test(test_inhibition),
         cmocka_unit_test(test_inhibition_released_by_sweep),
         cmocka_unit_test(test_retry_until_channel_recovers),
+        cmocka_unit_test(test_flood_control_is_not_a_failure),
         cmocka_unit_test(test_parts_resume),
         cmocka_unit_test(test_give_up),
         cmocka_unit_test(test_restart),

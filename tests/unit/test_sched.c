@@ -753,7 +753,7 @@ static void test_sole_daemon_takes_over_a_dead_daemon(void **state)
 {
     struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
     struct body b = {0}, c = {0};
-    char *id = job_name("sole"), *shared = job_name("shared_db"), *h;
+    char *id, *shared, *h;
     struct store *st;
     struct job_run *runs;
     size_t n;
@@ -764,6 +764,8 @@ static void test_sole_daemon_takes_over_a_dead_daemon(void **state)
         skip(); /* one daemon per database is SQLite's rule only */
         return;
     }
+    id = job_name("sole");
+    shared = job_name("shared_db");
     st = open_store();
     for (int k = 0; k < 2; k++) {
         const char *job = k ? shared : id;
