@@ -223,6 +223,46 @@ int store_fixture_teardown(void **state)
     return 0;
 }
 
+char *store_fixture_name(const struct store_fixture *f, const char *what)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "%s_%s", f->source, what);
+    return strbuf_detach(&sb, NULL);
+}
+
+struct job_run store_fixture_start_run(struct store_fixture *f, const char *job, int64_t scheduled,
+                                       int64_t started)
+{
+    struct job_run r = {
+        .job_id = (char *)job,
+        .instance = (char *)"inst-A",
+        .scheduled = scheduled,
+        .started = started,
+        .status = JOB_RUNNING,
+        .message = (char *)"",
+        .details = (char *)"{}",
+    };
+    CHECK_OK(store_job_run_insert(f->st, &r, &f->err), &f->err);
+    assert_true(r.id > 0);
+    return r;
+}
+
+struct job_state store_fixture_job(struct store_fixture *f, const char *job_id)
+{
+    struct job_state js;
+    CHECK_OK(store_job_get(f->st, job_id, &js, &f->err), &f->err);
+    return js;
+}
+
+size_t store_fixture_gaps(struct store_fixture *f, const struct series_key *k,
+                          struct gap_record **out)
+{
+    struct gap_query q = {.source = k->source, .symbol = k->symbol, .has_tf = true, .tf = k->tf};
+    size_t n = 0;
+    CHECK_OK(store_list_gaps(f->st, &q, out, &n, &f->err), &f->err);
+    return n;
+}
+
 #define PROMTOOL "/usr/bin/promtool"
 
 int test_promtool_check(const char *text, struct strbuf *report)

@@ -63,6 +63,22 @@ struct store_fixture {
 int store_fixture_setup(void **state);
 int store_fixture_teardown(void **state);
 
+/* Helpers on a fixture's store; each fails the test on a store error. */
+struct job_run;
+struct job_state;
+struct gap_record;
+struct series_key;
+/* "<fixture source>_<what>": a job id or lease name of the test's own; caller frees. */
+char *store_fixture_name(const struct store_fixture *f, const char *what);
+/* Insert a running run of `job` (instance "inst-A"); returns it, strings borrowed. */
+struct job_run store_fixture_start_run(struct store_fixture *f, const char *job, int64_t scheduled,
+                                       int64_t started);
+/* The stored state of `job_id`; release with job_state_release(). */
+struct job_state store_fixture_job(struct store_fixture *f, const char *job_id);
+/* The gaps of series `k`, newest first, into *out (gap_records_free()); returns how many. */
+size_t store_fixture_gaps(struct store_fixture *f, const struct series_key *k,
+                          struct gap_record **out);
+
 /*
  * A local fake server (tests/helpers/<script>, python3) for a group of
  * tests: started on 127.0.0.1 with `--port-file` and the extra arguments,

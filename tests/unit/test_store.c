@@ -565,16 +565,6 @@ static void test_list_series(void **state)
     free(m15);
 }
 
-/* The gaps of one series, newest first. */
-static size_t list_series_gaps(struct store_fixture *f, const struct series_key *k,
-                               struct gap_record **out)
-{
-    struct gap_query q = {.source = k->source, .symbol = k->symbol, .has_tf = true, .tf = k->tf};
-    size_t n = 0;
-    CHECK_OK(store_list_gaps(f->st, &q, out, &n, &f->err), &f->err);
-    return n;
-}
-
 static struct gap_range gap(int64_t first_slot, int64_t last_slot)
 {
     return (struct gap_range){T0 + first_slot * M15, T0 + last_slot * M15,
@@ -599,7 +589,7 @@ static void test_gap_ledger(void **state)
     assert_int_equal(r.updated, 0);
     assert_int_equal(r.filled, 0);
     assert_int_equal(r.open, 2);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     /* Newest first. */
     assert_int_equal(g[0].first, T0 + 50 * M15);
@@ -624,7 +614,7 @@ static void test_gap_ledger(void **state)
     assert_int_equal(r.opened, 0);
     assert_int_equal(r.updated, 2);
     assert_int_equal(r.open, 2);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     assert_int_equal(g[1].id, id_a);
     assert_int_equal(g[1].first_seen, 1000);
@@ -637,7 +627,7 @@ static void test_gap_ledger(void **state)
              &f->err);
     assert_int_equal(r.opened, 0);
     assert_int_equal(r.updated, 2);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     assert_int_equal(g[1].id, id_a);
     assert_int_equal(g[1].first, T0 + 11 * M15);
@@ -653,7 +643,7 @@ static void test_gap_ledger(void **state)
     assert_int_equal(r.updated, 1);
     assert_int_equal(r.filled, 1);
     assert_int_equal(r.open, 1);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     assert_int_equal(g[0].id, id_b);
     assert_int_equal(g[0].state, GAP_FILLED);
@@ -670,7 +660,7 @@ static void test_gap_ledger(void **state)
     assert_int_equal(r.opened, 0);
     assert_int_equal(r.updated, 0);
     assert_int_equal(r.open, 0);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     assert_int_equal(g[1].id, id_a);
     assert_int_equal(g[1].state, GAP_UNFILLABLE);
@@ -682,7 +672,7 @@ static void test_gap_ledger(void **state)
     found[0] = gap(70, 71);
     CHECK_OK(store_sync_gaps(f->st, &k, from, to, found, 1, NULL, 7000, &r, &f->err), &f->err);
     assert_int_equal(r.opened, 1);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 3);
     assert_int_equal(g[0].first, T0 + 70 * M15);
     assert_int_equal(g[0].state, GAP_OPEN);
@@ -710,7 +700,7 @@ static void test_gap_unfillable_blocks_wide_hole(void **state)
     CHECK_OK(store_sync_gaps(f->st, &k, from, to, found + 1, 1, "fetch failed", 2000, &r, &f->err),
              &f->err);
     assert_int_equal(r.filled, 1);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     assert_int_equal(g[0].first, T0 + 50 * M15);
     CHECK_OK(store_set_gap_state(f->st, g[0].id, GAP_UNFILLABLE, NULL, 3000, &f->err), &f->err);
@@ -721,7 +711,7 @@ static void test_gap_unfillable_blocks_wide_hole(void **state)
              &f->err);
     assert_int_equal(r.opened, 0);
     assert_int_equal(r.open, 0);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 2);
     assert_int_equal(g[0].state, GAP_UNFILLABLE);
     assert_string_equal(g[0].reason, "fetch failed"); /* NULL kept the reason */
@@ -747,7 +737,7 @@ static void test_gap_window_edges(void **state)
     CHECK_OK(store_sync_gaps(f->st, &k, T0, T0 + 50 * M15, NULL, 0, "down", 2000, &r, &f->err),
              &f->err);
     assert_int_equal(r.filled, 0);
-    n = list_series_gaps(f, &k, &g);
+    n = store_fixture_gaps(f, &k, &g);
     assert_int_equal(n, 1);
     assert_int_equal(g[0].state, GAP_OPEN);
     gap_records_free(g, n);

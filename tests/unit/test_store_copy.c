@@ -33,49 +33,6 @@
 
 #define FUTURE_MS 4102444800000LL /* 2100-01-01T00:00:00Z */
 
-/* "<test source>_<what>"; caller frees. */
-static char *own_name(const struct store_fixture *f, const char *what)
-{
-    struct strbuf sb = STRBUF_INIT;
-    strbuf_addf(&sb, "%s_%s", f->source, what);
-    return strbuf_detach(&sb, NULL);
-}
-
-/* Insert a running run of `job` started at `started`; returns it (strings borrowed). */
-static struct job_run start_run(struct store_fixture *f, const char *job, int64_t scheduled,
-                                int64_t started)
-{
-    struct job_run r = {
-        .job_id = (char *)job,
-        .instance = (char *)"inst-A",
-        .scheduled = scheduled,
-        .started = started,
-        .status = JOB_RUNNING,
-        .message = (char *)"",
-        .details = (char *)"{}",
-    };
-    CHECK_OK(store_job_run_insert(f->st, &r, &f->err), &f->err);
-    assert_true(r.id > 0);
-    return r;
-}
-
-/* The gaps of one series, newest first. */
-static size_t list_series_gaps(struct store_fixture *f, const struct series_key *k,
-                               struct gap_record **out)
-{
-    struct gap_query q = {.source = k->source, .symbol = k->symbol, .has_tf = true, .tf = k->tf};
-    size_t n = 0;
-    CHECK_OK(store_list_gaps(f->st, &q, out, &n, &f->err), &f->err);
-    return n;
-}
-
-static struct job_state get_job(struct store_fixture *f, const char *job_id)
-{
-    struct job_state js;
-    CHECK_OK(store_job_get(f->st, job_id, &js, &f->err), &f->err);
-    return js;
-}
-
 static struct gap_range gap(int64_t first_slot, int64_t last_slot)
 {
     return (struct gap_range){T0 + first_slot * M15, T0 + last_slot * M15,
@@ -106,7 +63,7 @@ static void test_count_rows(void **state)
         {.open_time = T0 + 7200, .open = 3, .high = 4, .low = 3, .close = 4},
     };
     struct gap_range found = {T0 + 3 * 3600, T0 + 4 * 3600, 2};
-    char *job = own_name(f, "count"), *lease = own_name(f, "lease");
+    char *job = store_fixture_name(f, "count"), *lease = store_fixture_name(f, "lease");
     int64_t before[STORE_TABLE_COUNT];
     static const int64_t grow[STORE_TABLE_COUNT] = {
         [STORE_TABLE_SERIES] = 1, [STORE_TABLE_CANDLES] = 3,  [STORE_TABLE_GAPS] = 1,
@@ -119,8 +76,8 @@ static void test_count_rows(void **state)
     CHECK_OK(
         store_sync_gaps(f->st, &k, T0, T0 + 10 * 3600, &found, 1, "missing", 1000, NULL, &f->err),
         &f->err);
-    start_run(f, job, T0, FUTURE_MS);
-    start_run(f, job, T0 + 60, FUTURE_MS + 1);
+    store_fixture_start_run(f, job, T0, FUTURE_MS);
+    store_fixture_start_run(f, job, T0 + 60, FUTURE_MS + 1);
     CHECK_OK(store_lease_claim(f->st, lease, "me", FUTURE_MS, FUTURE_MS + 1000, &f->err), &f->err);
     for (int t = 0; t < STORE_TABLE_COUNT; t++) {
         int64_t now = count_rows(f, (enum store_table)t);
@@ -183,7 +140,7 @@ static void test_export_import_gaps(void **state)
     const struct series_key k2 = {f->source, "XAG/USD", TF_H4};
     struct gap_range found[3] = {gap(10, 12), gap(20, 20), gap(40, 44)};
     struct gap_range found2 = {T0 + 4 * 14400, T0 + 4 * 14400, 1};
-    char *copy = own_name(f, "copy");
+    char *copy = store_fixture_name(f, "copy");
     struct gap_record *mine = NULL, *back = NULL, *listed = NULL;
     size_t n, nback, nlisted, added = 99;
     int64_t gaps_before;
@@ -194,7 +151,7 @@ static void test_export_import_gaps(void **state)
     CHECK_OK(store_sync_gaps(f->st, &k2, T0, T0 + 30 * 14400, &found2, 1, "provider: no data",
                              T0 + 9, NULL, &f->err),
              &f->err);
-    nlisted = list_series_gaps(f, &k, &listed);
+    nlisted = store_fixture_gaps(f, &k, &listed);
     assert_int_equal(nlisted, 3);
     /* Newest first: [0] is slots 40-44, [1] is slot 20. */
     CHECK_OK(store_set_gap_state(f->st, listed[0].id, GAP_FILLED, NULL, T0 + 100, &f->err),
@@ -301,15 +258,16 @@ static size_t export_own_runs(struct store_fixture *f, const char *prefix, struc
 static void test_export_import_job_runs(void **state)
 {
     struct store_fixture *f = *state;
-    char *job = own_name(f, "src"), *prefix = own_name(f, "src"), *copy = own_name(f, "dst");
+    char *job = store_fixture_name(f, "src"), *prefix = store_fixture_name(f, "src"),
+         *copy = store_fixture_name(f, "dst");
     struct job_run *mine = NULL, *back = NULL, r;
     struct job_state js;
     size_t n, nback, added = 99;
     int64_t runs_before;
 
     /* A run still running, finished ones of every kind, odd text. */
-    start_run(f, job, T0, FUTURE_MS);
-    r = start_run(f, job, T0 + 900, FUTURE_MS + 1000);
+    store_fixture_start_run(f, job, T0, FUTURE_MS);
+    r = store_fixture_start_run(f, job, T0 + 900, FUTURE_MS + 1000);
     r.status = JOB_FAILED;
     r.finished = FUTURE_MS + 4321;
     r.message = (char *)"fetch failed: \"quoted\"\ttab\nnew line caf\xc3\xa9";
@@ -387,7 +345,8 @@ static void test_export_import_job_runs(void **state)
 static void test_import_jobs(void **state)
 {
     struct store_fixture *f = *state;
-    char *a = own_name(f, "a"), *b = own_name(f, "b"), *c = own_name(f, "c");
+    char *a = store_fixture_name(f, "a"), *b = store_fixture_name(f, "b"),
+         *c = store_fixture_name(f, "c");
     struct job_state v[2] =
         {
             {.job_id = a, .paused = true, .streak = 3, .last_fire = T0 + 900, .updated_at = T0 + 5},
@@ -398,13 +357,13 @@ static void test_import_jobs(void **state)
 
     CHECK_OK(store_import_jobs(f->st, v, 2, 0, &added, &f->err), &f->err);
     assert_int_equal(added, 2);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_true(js.paused);
     assert_int_equal(js.streak, 3);
     assert_int_equal(js.last_fire, T0 + 900);
     assert_int_equal(js.updated_at, T0 + 5);
     job_state_release(&js);
-    js = get_job(f, b);
+    js = store_fixture_job(f, b);
     assert_false(js.paused);
     assert_int_equal(js.streak, 0);
     assert_int_equal(js.last_fire, 0);
@@ -428,11 +387,11 @@ static void test_import_jobs(void **state)
     v[1].streak = 9;
     CHECK_OK(store_import_jobs(f->st, v, 2, STORE_IMPORT_SKIP_EXISTING, &added, &f->err), &f->err);
     assert_int_equal(added, 1);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_true(js.paused);
     assert_int_equal(js.streak, 3);
     job_state_release(&js);
-    js = get_job(f, c);
+    js = store_fixture_job(f, c);
     assert_true(js.paused);
     assert_int_equal(js.streak, 7);
     assert_int_equal(js.last_fire, T0 + 900);

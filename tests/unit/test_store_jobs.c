@@ -40,21 +40,6 @@
  */
 #define FUTURE_MS 4102444800000LL /* 2100-01-01T00:00:00Z */
 
-/* "<test source>_<what>"; caller frees. */
-static char *own_name(const struct store_fixture *f, const char *what)
-{
-    struct strbuf sb = STRBUF_INIT;
-    strbuf_addf(&sb, "%s_%s", f->source, what);
-    return strbuf_detach(&sb, NULL);
-}
-
-static struct job_state get_job(struct store_fixture *f, const char *job_id)
-{
-    struct job_state js;
-    CHECK_OK(store_job_get(f->st, job_id, &js, &f->err), &f->err);
-    return js;
-}
-
 /* Index of `job_id` in `v`, or -1. */
 static long find_job_state(const struct job_state *v, size_t n, const char *job_id)
 {
@@ -67,7 +52,8 @@ static long find_job_state(const struct job_state *v, size_t n, const char *job_
 static void test_job_state(void **state)
 {
     struct store_fixture *f = *state;
-    char *a = own_name(f, "a"), *b = own_name(f, "b"), *c = own_name(f, "c");
+    char *a = store_fixture_name(f, "a"), *b = store_fixture_name(f, "b"),
+         *c = store_fixture_name(f, "c");
     struct job_state js, *v = NULL;
     size_t n = 0;
     long ia, ib, ic;
@@ -79,7 +65,7 @@ static void test_job_state(void **state)
     /* Ensure creates the row once; a second call changes nothing. */
     CHECK_OK(store_job_ensure(f->st, a, 1000, &f->err), &f->err);
     CHECK_OK(store_job_ensure(f->st, a, 2000, &f->err), &f->err);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_string_equal(js.job_id, a);
     assert_false(js.paused);
     assert_int_equal(js.streak, 0);
@@ -89,19 +75,19 @@ static void test_job_state(void **state)
 
     /* Pause and resume. */
     CHECK_OK(store_job_set_paused(f->st, a, true, 3000, &f->err), &f->err);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_true(js.paused);
     assert_int_equal(js.updated_at, 3000);
     job_state_release(&js);
     CHECK_OK(store_job_set_paused(f->st, a, false, 4000, &f->err), &f->err);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_false(js.paused);
     assert_int_equal(js.updated_at, 4000);
     job_state_release(&js);
 
     /* Pausing a job without a row creates it, paused. */
     CHECK_OK(store_job_set_paused(f->st, b, true, 5000, &f->err), &f->err);
-    js = get_job(f, b);
+    js = store_fixture_job(f, b);
     assert_true(js.paused);
     assert_int_equal(js.streak, 0);
     assert_int_equal(js.updated_at, 5000);
@@ -110,11 +96,11 @@ static void test_job_state(void **state)
     /* last_fire only moves forward. */
     CHECK_OK(store_job_set_last_fire(f->st, a, T0 + 600, &f->err), &f->err);
     CHECK_OK(store_job_set_last_fire(f->st, a, T0 + 300, &f->err), &f->err);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_int_equal(js.last_fire, T0 + 600);
     job_state_release(&js);
     CHECK_OK(store_job_set_last_fire(f->st, a, T0 + 900, &f->err), &f->err);
-    js = get_job(f, a);
+    js = store_fixture_job(f, a);
     assert_int_equal(js.last_fire, T0 + 900);
     assert_false(js.paused);
     job_state_release(&js);
@@ -139,29 +125,11 @@ static void test_job_state(void **state)
     free(c);
 }
 
-/* Insert a running run of `job` started at `started`; returns it (strings borrowed). */
-static struct job_run start_run(struct store_fixture *f, const char *job, int64_t scheduled,
-                                int64_t started)
-{
-    struct job_run r = {
-        .job_id = (char *)job,
-        .instance = (char *)"inst-A",
-        .scheduled = scheduled,
-        .started = started,
-        .status = JOB_RUNNING,
-        .message = (char *)"",
-        .details = (char *)"{}",
-    };
-    CHECK_OK(store_job_run_insert(f->st, &r, &f->err), &f->err);
-    assert_true(r.id > 0);
-    return r;
-}
-
 /* Start a run and finish it with `status`; returns the streak the finish reports. */
 static int64_t run_and_finish(struct store_fixture *f, const char *job, int64_t scheduled,
                               enum job_status status)
 {
-    struct job_run r = start_run(f, job, scheduled, FUTURE_MS + scheduled);
+    struct job_run r = store_fixture_start_run(f, job, scheduled, FUTURE_MS + scheduled);
     int64_t streak = -1;
     r.status = status;
     r.finished = r.started + 1500;
@@ -173,7 +141,7 @@ static int64_t run_and_finish(struct store_fixture *f, const char *job, int64_t 
 static void test_job_runs_streak(void **state)
 {
     struct store_fixture *f = *state;
-    char *job = own_name(f, "streak");
+    char *job = store_fixture_name(f, "streak");
     static const struct {
         enum job_status status;
         int64_t streak;
@@ -186,7 +154,7 @@ static void test_job_runs_streak(void **state)
     size_t n = 0;
 
     /* A running run: the job row appears, untouched; finished reads as 0. */
-    r = start_run(f, job, T0, FUTURE_MS);
+    r = store_fixture_start_run(f, job, T0, FUTURE_MS);
     CHECK_OK(store_job_runs_list(f->st, job, 0, &runs, &n, &f->err), &f->err);
     assert_int_equal(n, 1);
     assert_int_equal(runs[0].id, r.id);
@@ -198,7 +166,7 @@ static void test_job_runs_streak(void **state)
     assert_int_equal(runs[0].status, JOB_RUNNING);
     assert_string_equal(runs[0].message, "");
     job_runs_free(runs, n);
-    js = get_job(f, job);
+    js = store_fixture_job(f, job);
     assert_int_equal(js.streak, 0);
     assert_int_equal(js.last_fire, 0);
     job_state_release(&js);
@@ -216,7 +184,7 @@ static void test_job_runs_streak(void **state)
     assert_string_equal(runs[0].message, "stored 4 candles");
     assert_string_equal(runs[0].details, "{}");
     job_runs_free(runs, n);
-    js = get_job(f, job);
+    js = store_fixture_job(f, job);
     assert_int_equal(js.last_fire, T0);
     job_state_release(&js);
 
@@ -226,7 +194,7 @@ static void test_job_runs_streak(void **state)
         if (got != steps[i].streak)
             fail_msg("step %zu (%s): streak %lld, want %lld", i, job_status_name(steps[i].status),
                      (long long)got, (long long)steps[i].streak);
-        js = get_job(f, job);
+        js = store_fixture_job(f, job);
         assert_int_equal(js.streak, steps[i].streak);
         assert_int_equal(js.last_fire, T0 + 60 * (int64_t)(i + 1));
         job_state_release(&js);
@@ -244,7 +212,7 @@ static void test_job_runs_streak(void **state)
         .details = (char *)"{}",
     };
     CHECK_OK(store_job_run_insert(f->st, &r, &f->err), &f->err);
-    js = get_job(f, job);
+    js = store_fixture_job(f, job);
     assert_int_equal(js.streak, 1);
     assert_int_equal(js.last_fire, T0 + 3600);
     job_state_release(&js);
@@ -264,7 +232,7 @@ static void test_job_runs_streak(void **state)
     assert_non_null(strstr(f->err.buf, "no job run"));
     assert_null(strstr(strstr(f->err.buf, "no job run") + 1, "no job run"));
     strbuf_reset(&f->err);
-    js = get_job(f, job);
+    js = store_fixture_job(f, job);
     assert_int_equal(js.streak, 1);
     job_state_release(&js);
     free(job);
@@ -273,7 +241,7 @@ static void test_job_runs_streak(void **state)
 static void test_job_runs_list(void **state)
 {
     struct store_fixture *f = *state;
-    char *a = own_name(f, "a"), *b = own_name(f, "b");
+    char *a = store_fixture_name(f, "a"), *b = store_fixture_name(f, "b");
     /* Inserted in this order; newest first is the reverse. */
     const char *const order[] = {a, b, a, a, b, a, a};
     int64_t ids[ARRAY_SIZE(order)];
@@ -281,7 +249,8 @@ static void test_job_runs_list(void **state)
     size_t n = 0, k;
 
     for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-        ids[i] = start_run(f, order[i], T0 + 60 * (int64_t)i, FUTURE_MS + (int64_t)i).id;
+        ids[i] =
+            store_fixture_start_run(f, order[i], T0 + 60 * (int64_t)i, FUTURE_MS + (int64_t)i).id;
 
     CHECK_OK(store_job_runs_list(f->st, a, 0, &runs, &n, &f->err), &f->err);
     assert_int_equal(n, 5);
@@ -331,7 +300,7 @@ static void test_job_runs_list(void **state)
 
     /* A job without runs has an empty history, not an error. */
     {
-        char *none = own_name(f, "none");
+        char *none = store_fixture_name(f, "none");
         CHECK_OK(store_job_runs_list(f->st, none, 0, &runs, &n, &f->err), &f->err);
         assert_int_equal(n, 0);
         job_runs_free(runs, n);
@@ -349,8 +318,8 @@ static void test_job_run_text_round_trip(void **state)
                                   "\"note\": \"caf\\u00e9 \\\"quoted\\\" \\\\ back\", \"nested\": "
                                   "{\"ok\": true, \"n\": null}}";
     static const char message[] = "fetch failed: 'XAU/USD' \"quoted\" caf\xc3\xa9 100%_done";
-    char *job = own_name(f, "json");
-    struct job_run r = start_run(f, job, T0, FUTURE_MS), *runs = NULL;
+    char *job = store_fixture_name(f, "json");
+    struct job_run r = store_fixture_start_run(f, job, T0, FUTURE_MS), *runs = NULL;
     json_t *want, *got;
     json_error_t je;
     size_t n = 0;
@@ -415,7 +384,7 @@ static void test_lease_claim(void **state)
 {
     struct store_fixture *f = *state;
     const int64_t t = FUTURE_MS;
-    char *name = own_name(f, "fire:job:1");
+    char *name = store_fixture_name(f, "fire:job:1");
     struct lease_info li;
     struct store *other;
     char *lines;
@@ -497,12 +466,12 @@ static void test_lease_list(void **state)
     const int64_t t = FUTURE_MS;
     /* '_' and '%' are LIKE wildcards; a prefix must match them literally. */
     static const char *const names[] = {"a_b:1", "aXb:1", "a%b:1", "aYb:1", "c3", "c1", "c2"};
-    char *prefix = own_name(f, "");
+    char *prefix = store_fixture_name(f, "");
     struct strbuf p = STRBUF_INIT;
     char *lines;
 
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-        char *name = own_name(f, names[i]);
+        char *name = store_fixture_name(f, names[i]);
         /* c1 lapses first. */
         int64_t until = !strcmp(names[i], "c1") ? t + 500 : t + 1000;
         CHECK_OK(store_lease_claim(f->st, name, "h", t, until, &f->err), &f->err);
@@ -562,8 +531,8 @@ static void test_lease_list(void **state)
 static void test_job_runs_sweeps(void **state)
 {
     struct store_fixture *f = *state;
-    char *job = own_name(f, "sweep");
-    char *old_lease = own_name(f, "old"), *new_lease = own_name(f, "new");
+    char *job = store_fixture_name(f, "sweep");
+    char *old_lease = store_fixture_name(f, "old"), *new_lease = store_fixture_name(f, "new");
     struct job_run r1, r2, r3, *runs = NULL;
     struct job_run done[2];
     int64_t n = -1;
@@ -575,9 +544,9 @@ static void test_job_runs_sweeps(void **state)
     CHECK_OK(store_job_runs_fail_stale(f->st, 100000, "x", NULL, &f->err), &f->err);
     CHECK_OK(store_job_runs_prune(f->st, 100000, NULL, &f->err), &f->err);
 
-    r1 = start_run(f, job, T0, 1000);
-    r2 = start_run(f, job, T0 + 60, 2000);
-    r3 = start_run(f, job, T0 + 120, 5000);
+    r1 = store_fixture_start_run(f, job, T0, 1000);
+    r2 = store_fixture_start_run(f, job, T0 + 60, 2000);
+    r3 = store_fixture_start_run(f, job, T0 + 120, 5000);
     for (size_t i = 0; i < 2; i++) {
         done[i] = (struct job_run){
             .job_id = job,
@@ -646,16 +615,16 @@ static void test_job_runs_sweeps(void **state)
 static void test_job_runs_fail_stale_job(void **state)
 {
     struct store_fixture *f = *state;
-    char *a = own_name(f, "stale_a"), *b = own_name(f, "stale_b");
+    char *a = store_fixture_name(f, "stale_a"), *b = store_fixture_name(f, "stale_b");
     struct job_run ra1, ra2, ra3, rb, *runs = NULL;
     size_t nr = 0;
     int64_t n = -1;
     int64_t base = T0 * 1000;
 
-    ra1 = start_run(f, a, T0, base + 1000);
-    ra2 = start_run(f, a, T0 + 60, base + 2000);
-    ra3 = start_run(f, a, T0 + 120, base + 9000);
-    rb = start_run(f, b, T0, base + 1000);
+    ra1 = store_fixture_start_run(f, a, T0, base + 1000);
+    ra2 = store_fixture_start_run(f, a, T0 + 60, base + 2000);
+    ra3 = store_fixture_start_run(f, a, T0 + 120, base + 9000);
+    rb = store_fixture_start_run(f, b, T0, base + 1000);
     assert_int_equal(store_job_runs_fail_stale_job(f->st, "", base, "x", base, &n, &f->err),
                      CK_EINVAL);
     strbuf_reset(&f->err);
@@ -736,8 +705,8 @@ static enum job_status status_of(struct store_fixture *f, const char *job, int64
 static void test_job_runs_fail_others(void **state)
 {
     struct store_fixture *f = *state;
-    char *job = own_name(f, "others");
-    char *me = own_name(f, "me"), *dead = own_name(f, "dead");
+    char *job = store_fixture_name(f, "others");
+    char *me = store_fixture_name(f, "me"), *dead = store_fixture_name(f, "dead");
     int64_t base = T0 * 1000, n = -1;
     struct job_run rme, rdead, rcli, rlike;
 
