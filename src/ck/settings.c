@@ -145,6 +145,40 @@ static int add_tf(const char *w, size_t len, void *arg)
     return 0;
 }
 
+static int check_symbol_map(const char *v, struct strbuf *why)
+{
+    return source_symbol_map_check(v, why);
+}
+
+/* "N/DURATION": N requests in any window of DURATION ("8/1m", "1/1s", "600/5s"). */
+static int parse_rate_limit(const char *v, int64_t *count, int64_t *window_s)
+{
+    const char *slash = strchr(v, '/');
+    char num[24];
+
+    if (!slash || slash == v || (size_t)(slash - v) >= sizeof(num))
+        return CK_EINVAL;
+    memcpy(num, v, (size_t)(slash - v));
+    num[slash - v] = '\0';
+    if (parse_int64(num, 1, 100000000, count) || parse_duration(slash + 1, window_s) ||
+        *window_s < 1 || *window_s > 86400)
+        return CK_EINVAL;
+    return 0;
+}
+
+static int check_rate_limit(const char *v, struct strbuf *why)
+{
+    int64_t n, w;
+    if (parse_rate_limit(v, &n, &w)) {
+        strbuf_addf(why,
+                    "'%s' is not REQUESTS/DURATION (e.g. 8/1m, 1/1s, 600/5s; a window of 1s to "
+                    "1d)",
+                    v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
 static int check_timeframes(const char *v, struct strbuf *why)
 {
     return parse_words(v, add_tf, why);
@@ -506,7 +540,12 @@ static const struct config_option source_options[] = {
      .def = NULL,
      .check = check_url,
      .show = CONFIG_SHOW_URL},
-    OPT(struct source_settings, "symbols", CONFIG_STRING, symbols_raw, "XAU/USD"),
+    OPT(struct source_settings, "symbols", CONFIG_STRING, symbols_raw, NULL), /* the kind's */
+    {.key = "symbol_map",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, symbol_map),
+     .def = "",
+     .check = check_symbol_map},
     {.key = "timeframes",
      .type = CONFIG_STRING,
      .offset = offsetof(struct source_settings, timeframes_raw),
@@ -515,23 +554,29 @@ static const struct config_option source_options[] = {
     {.key = "calendar",
      .type = CONFIG_STRING,
      .offset = offsetof(struct source_settings, calendar_raw),
-     .def = "metals",
+     .def = NULL, /* the kind's */
      .check = check_calendar},
     {.key = "holidays",
      .type = CONFIG_STRING,
      .offset = offsetof(struct source_settings, holidays_raw),
      .def = "",
      .check = check_holidays},
-    {.key = "rate_per_minute",
+    /* The budget's defaults are the kind's documented free limits. */
+    {.key = "rate_limit",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, rate_limit),
+     .def = NULL,
+     .check = check_rate_limit},
+    {.key = "rate_per_minute", /* rate_limit = N/1m */
      .type = CONFIG_INT,
      .offset = offsetof(struct source_settings, rate_per_minute),
-     .def = "8",
+     .def = NULL,
      .min = 1,
      .max = 100000},
     {.key = "daily_quota",
      .type = CONFIG_INT,
      .offset = offsetof(struct source_settings, daily_quota),
-     .def = "800",
+     .def = NULL,
      .min = 0,
      .max = 100000000},
     {.key = "backfill",
@@ -539,7 +584,7 @@ static const struct config_option source_options[] = {
      .offset = offsetof(struct source_settings, backfill),
      .def = "5000",
      .min = 1,
-     .max = 5000},
+     .max = 10000000},
     {.key = "connect_timeout",
      .type = CONFIG_DURATION,
      .offset = offsetof(struct source_settings, connect_timeout),
@@ -747,8 +792,9 @@ static const struct source_kind *derive_kind(struct source_settings *src,
         return NULL;
     }
     if (!src->base_url || !*src->base_url) {
+        const char *env = kind->url_env ? getenv(kind->url_env) : NULL;
         free(src->base_url);
-        src->base_url = xstrdup(kind->base_url ? kind->base_url : "");
+        src->base_url = xstrdup(env && *env ? env : kind->base_url ? kind->base_url : "");
     }
     if (kind->key_env) {
         const char *env = getenv(kind->key_env);
@@ -780,6 +826,75 @@ static void derive_key_problem(struct source_settings *src, const struct source_
     src->key_problem = strbuf_detach(&msg, NULL);
 }
 
+/*
+ * What the file leaves to the kind: symbols, calendar and the rate budget
+ * (the documented free limits), then the budget's identity (one per key,
+ * or per IP for a keyless venue) and the timeframes the venue serves.
+ */
+static void derive_venue(struct source_settings *src, const struct source_kind *kind,
+                         const struct config_file *cf, const char *sec, struct config_report *rep)
+{
+    struct strbuf sb = STRBUF_INIT;
+    int64_t n, w;
+
+    if (!src->symbols_raw)
+        src->symbols_raw = xstrdup(kind ? kind->symbols : "");
+    if (!src->calendar_raw)
+        src->calendar_raw = xstrdup(kind && kind->calendar ? kind->calendar : "crypto");
+    src->rate_window_ms = kind ? kind->rate_window_ms : 60000;
+    src->rate_per_window = kind ? kind->rate_per_window : 1;
+    if (src->rate_limit && !parse_rate_limit(src->rate_limit, &n, &w)) {
+        src->rate_per_window = n;
+        src->rate_window_ms = w * 1000;
+        if (line_of(cf, sec, "rate_per_minute"))
+            report_at(rep, cf, sec, "rate_per_minute",
+                      "rate_limit is set too: keep one of them (rate_per_minute = N is "
+                      "rate_limit = N/1m)");
+    } else if (line_of(cf, sec, "rate_per_minute")) {
+        src->rate_per_window = src->rate_per_minute;
+        src->rate_window_ms = 60000;
+    }
+    if (!line_of(cf, sec, "daily_quota"))
+        src->daily_quota = kind ? kind->daily_quota : 0;
+    /* Show what is in force. */
+    if (!src->rate_limit) {
+        strbuf_addf(&sb, "%lld/", (long long)src->rate_per_window);
+        config_format_duration(src->rate_window_ms / 1000, &sb);
+        src->rate_limit = strbuf_detach(&sb, NULL);
+    }
+    if (!line_of(cf, sec, "rate_per_minute"))
+        src->rate_per_minute = src->rate_window_ms == 60000 ? src->rate_per_window : 0;
+    if (!kind)
+        return;
+    source_budget_key(kind, src->api_key, &sb);
+    src->budget_key = strbuf_detach(&sb, NULL);
+    src->venue = kind;
+}
+
+/* Timeframes the venue does not serve are an error naming the venue. */
+static void check_venue_timeframes(const struct source_settings *src, const struct config_file *cf,
+                                   const char *sec, struct config_report *rep)
+{
+    struct strbuf msg = STRBUF_INIT;
+
+    if (!src->venue)
+        return;
+    for (size_t i = 0; i < src->ntimeframes; i++) {
+        if (source_kind_serves(src->venue, src->timeframes[i]))
+            continue;
+        strbuf_reset(&msg);
+        strbuf_addf(&msg,
+                    "%s does not serve %s candles (source '%s'; it serves:", src->venue->title,
+                    timeframe_name(src->timeframes[i]), src->name);
+        for (int tf = 0; tf < TF_COUNT; tf++)
+            if (source_kind_serves(src->venue, (enum timeframe)tf))
+                strbuf_addf(&msg, " %s", timeframe_name((enum timeframe)tf));
+        strbuf_addch(&msg, ')');
+        report_at(rep, cf, sec, "timeframes", msg.buf);
+    }
+    strbuf_release(&msg);
+}
+
 static void derive_source(struct source_settings *src, const struct config_file *cf,
                           struct config_report *rep)
 {
@@ -791,13 +906,15 @@ static void derive_source(struct source_settings *src, const struct config_file 
     strbuf_addf(&sec, "source.%s", src->name);
     kind = derive_kind(src, cf, sec.buf, rep);
     derive_key_problem(src, kind, cf, sec.buf);
+    derive_venue(src, kind, cf, sec.buf, rep);
     parse_words(src->symbols_raw, push_word, &wv);
     src->symbols = wv.v;
     src->nsymbols = wv.n;
-    if (!src->nsymbols)
+    if (!src->nsymbols && kind)
         report_at(rep, cf, sec.buf, "symbols", "no symbols listed");
     if (parse_words(src->timeframes_raw, push_tf, src) || !src->ntimeframes)
         report_at(rep, cf, sec.buf, "timeframes", "no valid timeframes listed");
+    check_venue_timeframes(src, cf, sec.buf, rep);
     if (calendar_kind_parse(src->calendar_raw, &src->calendar))
         src->calendar = CAL_CRYPTO; /* already reported by the table check */
     parse_words(src->holidays_raw, push_day, &dv);
@@ -842,6 +959,7 @@ static void release_source(struct source_settings *src)
     free(src->symbols);
     free(src->holidays);
     free(src->key_problem);
+    free(src->budget_key);
     free(src->name);
 }
 

@@ -69,6 +69,7 @@ void health_report_release(struct health_report *r)
     free(r->series);
     for (size_t i = 0; i < r->nproviders; i++) {
         free(r->providers[i].source);
+        free(r->providers[i].budget_key);
         free(r->providers[i].series);
     }
     free(r->providers);
@@ -309,9 +310,14 @@ static int collect_providers(const struct health_config *cfg, struct store *st,
         p->source = xstrdup(src->name);
         p->skip_after = src->symbol_skip_after;
         set_circuit(cfg, i, rows, nrows, r, p);
-        ratelimit_budget(&p->budget, src->name, src->rate_per_minute, src->daily_quota);
-        /* The budget borrows the name: point it at the report's copy. */
-        p->budget.source = p->source;
+        if (src->rate_per_window)
+            ratelimit_budget_window(&p->budget, src->budget_key ? src->budget_key : src->name,
+                                    src->rate_window_ms, src->rate_per_window, src->daily_quota);
+        else
+            ratelimit_budget(&p->budget, src->name, src->rate_per_minute, src->daily_quota);
+        /* The budget borrows the key: point it at the report's copy. */
+        p->budget_key = xstrdup(p->budget.source);
+        p->budget.source = p->budget_key;
         if (st && !rc) {
             rc = store_rate_peek(st, &p->budget, r->now_ms, &p->rate, err);
             p->has_budget = !rc;

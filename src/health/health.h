@@ -89,6 +89,7 @@ struct health_provider {
     struct breaker_info circuit;
     bool has_budget; /* the database answered */
     struct rate_budget budget;
+    char *budget_key; /* the budget's identity: shared by the sources of one key or venue */
     struct rate_state rate;
     int64_t skip_after; /* the source's symbol_skip_after */
     /* The configured series with a state row; borrowed from the report's `states`. */

@@ -22,6 +22,7 @@
 #include "resilience/ratelimit.h"
 #include "resilience/retry.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -54,7 +55,8 @@ int feed_open(struct feed **out, const struct feed_config *cfg, struct strbuf *e
         return rc;
     }
     f->breaker = breaker_new(cfg->source.name, &cfg->breaker);
-    ratelimit_budget(&f->budget, cfg->source.name, cfg->rate_per_minute, cfg->daily_quota);
+    ratelimit_budget_window(&f->budget, cfg->budget_key ? cfg->budget_key : cfg->source.name,
+                            cfg->rate_window_ms, cfg->rate_per_minute, cfg->daily_quota);
     strbuf_init(&f->operation, 0);
     strbuf_addf(&f->operation, "fetch:%s", cfg->source.name);
     *out = f;
@@ -136,7 +138,9 @@ static int call_source(void *arg, int64_t now_ms, struct guard_reply *out, struc
     out->status = fetch_result_status(fc->res);
     if (rc) {
         out->retry_after = fc->res->retry_after;
-        if (fc->res->error == SRC_ERR_RATE_DAY)
+        if (fc->res->wait_reason[0])
+            out->wait_reason = fc->res->wait_reason;
+        else if (fc->res->error == SRC_ERR_RATE_DAY)
             out->wait_reason = "the provider's daily credits are used up (429)";
         else if (fc->res->error == SRC_ERR_RATE_MINUTE)
             out->wait_reason = "the provider's per-minute credits are used up (429)";
@@ -166,6 +170,21 @@ int feed_fetch(struct feed *f, struct source *src, const struct feed_env *env,
         .metrics = env->metrics,
     };
     int rc = guard_call(&g, call_source, &fc, &report, err);
+
+    if (!rc && res->retry_after > 0) {
+        /*
+         * The answer is good, but the provider's usage header says the
+         * budget is spent: every caller waits until it is free again.
+         */
+        struct strbuf why = STRBUF_INIT;
+        int64_t now_ms = env->clock->now_ms(env->clock->arg);
+        if (store_rate_ban(env->store, f->budget.source, now_ms + res->retry_after * 1000,
+                           res->wait_reason[0] ? res->wait_reason
+                                               : "the provider reported its budget used up",
+                           now_ms, &why))
+            log_warn("%s: the provider's wait could not be stored: %s", feed_name(f), why.buf);
+        strbuf_release(&why);
+    }
 
     if (report.sent && env->metrics) {
         struct strbuf lb = STRBUF_INIT;

@@ -44,8 +44,11 @@ struct feed_config {
     const int64_t *holidays; /* days since the epoch */
     size_t nholidays;
     struct breaker_config breaker;
-    int64_t rate_per_minute; /* >= 1 */
+    int64_t rate_per_minute; /* >= 1; the budget's requests per window */
+    int64_t rate_window_ms;  /* the window; 0: a minute */
     int64_t daily_quota;     /* 0: no daily limit */
+    /* The budget's identity (source_budget_key()); NULL: the source's name. */
+    const char *budget_key;
     char *const *symbols;
     size_t nsymbols;
     const enum timeframe *timeframes;

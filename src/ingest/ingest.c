@@ -4,13 +4,14 @@
  * is what makes the data trustworthy:
  *
  *  1. The request asks only for what is new: the adapter gets the latest
- *     stored open time and requests candles after it.
+ *     stored open time and requests candles after it, page after page
+ *     (each page one request through the budget) until it is current.
  *  2. A malformed answer fails as a whole in the adapter, before anything
  *     is written, so earlier candles stay intact.
  *  3. A bar whose period has not closed (open_time + period > now) is
  *     dropped; it is fetched again, final, on a later run.
  *  4. Each remaining candle is validated; invalid ones are logged and
- *     counted, valid ones upserted in one transaction.
+ *     counted, valid ones upserted in one transaction per page.
  *  5. The recent window is scanned against the trading calendar and the
  *     gap ledger reconciled.
  */
@@ -34,6 +35,45 @@
 
 /* Reason recorded for a hole found after a successful fetch covering it. */
 #define GAP_REASON_NO_DATA "provider_no_data"
+/* Pages one refresh of one series may fetch at most (the deadline and budget stop it sooner). */
+#define INGEST_MAX_PAGES 1000
+
+/* Drop forming bars, validate, and upsert one page of the provider's answer. */
+static int store_page(struct ingest_ctx *ctx, const struct series_key *key,
+                      const struct fetch_result *res, int64_t now, struct ingest_stats *out,
+                      struct strbuf *err)
+{
+    struct candle_vec keep = CANDLE_VEC_INIT;
+    struct strbuf why = STRBUF_INIT;
+    int rc;
+
+    out->fetched += res->candles.n;
+    for (size_t i = 0; i < res->candles.n; i++) {
+        const struct candle *c = &res->candles.v[i];
+        if (!candle_is_final(c, key->tf, now)) {
+            out->forming++;
+            continue;
+        }
+        strbuf_reset(&why);
+        if (!candle_validate(c, key->tf, &why)) {
+            char t[TIME_BUFSZ];
+            time_format_iso8601(c->open_time, t);
+            log_warn("ingest: %s %s %s: rejected candle at %s: %s", ctx->source_name, key->symbol,
+                     timeframe_name(key->tf), t, why.buf);
+            out->rejected++;
+            continue;
+        }
+        candle_vec_push(&keep, c);
+    }
+    rc = store_put_candles(ctx->store, key, keep.v, keep.n, err);
+    if (rc)
+        out->store_failed = true;
+    else
+        out->stored += keep.n;
+    strbuf_release(&why);
+    candle_vec_release(&keep);
+    return rc;
+}
 
 int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf, int64_t now,
                   struct ingest_stats *out, struct strbuf *err)
@@ -41,9 +81,11 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
     struct series_key key = {.source = ctx->source_name, .symbol = symbol, .tf = tf};
     struct fetch_request req = {.symbol = symbol, .tf = tf, .now = now};
     struct fetch_result res = FETCH_RESULT_INIT;
-    struct candle_vec keep = CANDLE_VEC_INIT;
-    struct strbuf why = STRBUF_INIT;
-    int64_t latest = 0;
+    const struct source_kind *kind = source_kind_of(ctx->source);
+    const int64_t period = timeframe_seconds(tf);
+    /* The newest candle that can be final now. */
+    const int64_t newest = timeframe_floor(tf, now) - period;
+    int64_t latest = 0, want;
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -54,46 +96,49 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         out->since = rc ? 0 : latest;
         strbuf_reset(err);
         rc = 0;
-        req.count = ctx->backfill > 0 ? ctx->backfill : 5000;
+        want = ctx->backfill > 0 ? ctx->backfill : kind->max_rows;
+        if (want <= kind->max_rows || kind->recent_only) {
+            req.count = (int)(want < kind->max_rows ? want : kind->max_rows);
+        } else {
+            /* More than one request holds: page forward from where the backfill starts. */
+            req.has_since = true;
+            req.since = newest - want * period;
+        }
     } else if (rc) {
         goto out;
     } else {
         req.has_since = true;
         req.since = latest;
         out->since = latest;
-        req.count = 5000;
     }
+    if (req.has_since)
+        req.count = kind->max_rows;
 
-    rc = ctx->fetch ? ctx->fetch(ctx->fetch_arg, ctx->source, &req, &res, err)
-                    : source_fetch(ctx->source, &req, &res, err);
-    if (rc)
-        goto out;
-    out->fetched = res.candles.n;
+    /*
+     * One request per page, each through the hook (the budget): while the
+     * answer moves forward and the newest final candle is not reached.
+     * Each page is stored as it arrives, so a later page's failure keeps
+     * what came before.
+     */
+    for (int page = 0; page < INGEST_MAX_PAGES; page++) {
+        int64_t last;
 
-    for (size_t i = 0; i < res.candles.n; i++) {
-        const struct candle *c = &res.candles.v[i];
-        if (!candle_is_final(c, tf, now)) {
-            out->forming++;
-            continue;
-        }
-        strbuf_reset(&why);
-        if (!candle_validate(c, tf, &why)) {
-            char t[TIME_BUFSZ];
-            time_format_iso8601(c->open_time, t);
-            log_warn("ingest: %s %s %s: rejected candle at %s: %s", ctx->source_name, symbol,
-                     timeframe_name(tf), t, why.buf);
-            out->rejected++;
-            continue;
-        }
-        candle_vec_push(&keep, c);
+        rc = ctx->fetch ? ctx->fetch(ctx->fetch_arg, ctx->source, &req, &res, err)
+                        : source_fetch(ctx->source, &req, &res, err);
+        if (rc)
+            goto out;
+        out->pages++;
+        rc = store_page(ctx, &key, &res, now, out, err);
+        if (rc)
+            goto out;
+        if (!req.has_since || !res.candles.n)
+            break;
+        last = res.candles.v[res.candles.n - 1].open_time;
+        if (last <= req.since || last >= newest)
+            break;
+        req.since = last;
+        fetch_result_release(&res);
     }
-
-    rc = store_put_candles(ctx->store, &key, keep.v, keep.n, err);
-    if (rc) {
-        out->store_failed = true;
-        goto out;
-    }
-    out->stored = keep.n;
 
     rc = ingest_scan_gaps(ctx, symbol, tf, now, out, err);
     out->store_failed = rc != 0;
@@ -107,8 +152,6 @@ out:
         strbuf_addbuf(err, &msg);
         strbuf_release(&msg);
     }
-    strbuf_release(&why);
-    candle_vec_release(&keep);
     fetch_result_release(&res);
     return rc;
 }

@@ -37,7 +37,8 @@ struct ingest_ctx {
     struct source *source;
     const char *source_name;
     const struct calendar *cal;
-    int backfill;           /* candles to ask for when a series is new (1..5000) */
+    int backfill;           /* candles to ask for when a series is new; more than one request
+                               holds are fetched page by page */
     int64_t gap_window;     /* seconds scanned for gaps after a refresh */
     bool refetch;           /* ask for the latest `backfill` candles even if some are stored,
                                so corrected values replace stored ones */
@@ -46,7 +47,8 @@ struct ingest_ctx {
 };
 
 struct ingest_stats {
-    size_t fetched;     /* candles in the provider's answer */
+    size_t pages;       /* requests answered */
+    size_t fetched;     /* candles in the provider's answers */
     size_t stored;      /* candles upserted */
     size_t rejected;    /* invalid candles (reasons logged) */
     size_t forming;     /* still-forming bars dropped */
@@ -60,10 +62,13 @@ struct ingest_stats {
 };
 
 /*
- * Refresh series (ctx->source_name, symbol, tf) at time `now`. Returns 0, or
- * a negative CK_E* with a message naming the series in `err`; on failure
- * nothing from the provider's response is stored. Invalid candles are
- * logged (warn) and counted, not stored; the rest of the batch is.
+ * Refresh series (ctx->source_name, symbol, tf) at time `now`: one request,
+ * or page after page while the answers move forward and the newest final
+ * candle is not reached (catching up after downtime, or a backfill larger
+ * than one request). Returns 0, or a negative CK_E* with a message naming
+ * the series in `err`; nothing from a failed response is stored (pages
+ * answered before it are). Invalid candles are logged (warn) and counted,
+ * not stored; the rest of the batch is.
  */
 int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf, int64_t now,
                   struct ingest_stats *out, struct strbuf *err);

@@ -141,8 +141,8 @@ static int keep_wait(struct attempt_ctx *c, const struct guard_reply *reply, int
     else
         strbuf_addf(&reason, "Retry-After %llds (HTTP %ld)", (long long)reply->retry_after,
                     reply->status);
-    rc = store_rate_ban(g->store, g->source, now_ms + reply->retry_after * 1000, reason.buf, now_ms,
-                        &why);
+    rc = store_rate_ban(g->store, g->budget ? g->budget->source : g->source,
+                        now_ms + reply->retry_after * 1000, reason.buf, now_ms, &why);
     if (rc) {
         strbuf_addf(err, "; the provider's wait could not be stored: %s", why.buf);
         decide(c, GUARD_STORE, 0);

@@ -30,9 +30,21 @@
 void ratelimit_budget(struct rate_budget *out, const char *source, int64_t per_minute,
                       int64_t per_day)
 {
-    out->source = source;
-    out->window_ms = RATELIMIT_WINDOW_MS + RATELIMIT_MARGIN_MS;
-    out->per_window = per_minute > 0 ? per_minute : 1;
+    ratelimit_budget_window(out, source, RATELIMIT_WINDOW_MS, per_minute, per_day);
+}
+
+void ratelimit_budget_window(struct rate_budget *out, const char *key, int64_t window_ms,
+                             int64_t per_window, int64_t per_day)
+{
+    int64_t margin;
+
+    if (window_ms <= 0)
+        window_ms = RATELIMIT_WINDOW_MS;
+    /* A second on a minute, proportionally less on shorter windows. */
+    margin = window_ms * RATELIMIT_MARGIN_MS / RATELIMIT_WINDOW_MS;
+    out->source = key;
+    out->window_ms = window_ms + (margin > 0 ? margin : 1);
+    out->per_window = per_window > 0 ? per_window : 1;
     out->per_day = per_day > 0 ? per_day : 0;
 }
 

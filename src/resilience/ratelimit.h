@@ -42,6 +42,13 @@ struct strbuf;
  */
 void ratelimit_budget(struct rate_budget *out, const char *source, int64_t per_minute,
                       int64_t per_day);
+/*
+ * The budget of provider key `key` (borrowed; see source_budget_key()):
+ * `per_window` requests in any window of `window_ms` plus a margin in
+ * proportion (a second on a minute), `per_day` per UTC day (0: none).
+ */
+void ratelimit_budget_window(struct rate_budget *out, const char *key, int64_t window_ms,
+                             int64_t per_window, int64_t per_day);
 
 /*
  * Take one token of `b`, waiting through `clock` while a token will be

@@ -19,6 +19,9 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include <openssl/evp.h>
+
+#include <ctype.h>
 #include <string.h>
 
 #include "util/banned.h"
@@ -89,6 +92,7 @@ void fetch_result_release(struct fetch_result *r)
     r->retry_after = -1;
     r->credits_used = -1;
     r->credits_left = -1;
+    r->wait_reason[0] = '\0';
 }
 
 long fetch_result_status(const struct fetch_result *r)
@@ -154,6 +158,11 @@ void source_free(struct source *src)
     src->ops->free(src);
 }
 
+const struct source_kind *source_kind_of(const struct source *src)
+{
+    return src->ops->kind;
+}
+
 const char *source_name(const struct source *src)
 {
     return src->cfg->name && *src->cfg->name ? src->cfg->name : src->ops->kind->name;
@@ -170,9 +179,15 @@ int source_fetch(struct source *src, const struct fetch_request *req, struct fet
         result->error = SRC_ERR_BAD_REQUEST;
         return CK_EINVAL;
     }
-    if (!req->has_since && (req->count < 1 || req->count > 5000)) {
-        strbuf_addf(err, "%s %s %s: count %d is outside 1..5000", source_name(src), req->symbol,
-                    timeframe_name(req->tf), req->count);
+    if (!req->has_since && (req->count < 1 || req->count > src->ops->kind->max_rows)) {
+        strbuf_addf(err, "%s %s %s: count %d is outside 1..%d", source_name(src), req->symbol,
+                    timeframe_name(req->tf), req->count, src->ops->kind->max_rows);
+        result->error = SRC_ERR_BAD_REQUEST;
+        return CK_EINVAL;
+    }
+    if (!source_kind_serves(src->ops->kind, req->tf)) {
+        strbuf_addf(err, "%s %s %s: %s does not serve timeframe %s", source_name(src), req->symbol,
+                    timeframe_name(req->tf), src->ops->kind->title, timeframe_name(req->tf));
         result->error = SRC_ERR_BAD_REQUEST;
         return CK_EINVAL;
     }
@@ -194,4 +209,116 @@ bool source_settings_has_symbol(const struct source_settings *src, const char *s
         if (!strcmp(src->symbols[i], symbol))
             return true;
     return false;
+}
+
+bool source_kind_serves(const struct source_kind *kind, enum timeframe tf)
+{
+    return (unsigned)tf < TF_COUNT && (kind->timeframes & SOURCE_TF(tf));
+}
+
+/* The next "CANONICAL:VENUE" pair of a symbol_map at `*p`; false at the end. */
+static bool next_pair(const char **p, const char **pair, size_t *len)
+{
+    const char *s = *p;
+
+    while (*s == ',' || isspace((unsigned char)*s))
+        s++;
+    if (!*s)
+        return false;
+    *pair = s;
+    while (*s && *s != ',' && !isspace((unsigned char)*s))
+        s++;
+    *len = (size_t)(s - *pair);
+    *p = s;
+    return true;
+}
+
+int source_symbol_map_check(const char *map, struct strbuf *err)
+{
+    const char *p = map ? map : "", *pair;
+    size_t len;
+
+    while (next_pair(&p, &pair, &len)) {
+        const char *colon = memchr(pair, ':', len);
+        if (!colon || colon == pair || colon == pair + len - 1 ||
+            memchr(colon + 1, ':', len - (size_t)(colon + 1 - pair))) {
+            strbuf_addf(err, "'%.*s' is not CANONICAL:VENUE (e.g. BTC/USD:XBTUSD)", (int)len, pair);
+            return CK_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Kraken's names for assets whose usual code differs. */
+static const char *kraken_asset(const char *code, size_t len)
+{
+    if (len == 3 && !memcmp(code, "BTC", 3))
+        return "XBT";
+    if (len == 4 && !memcmp(code, "DOGE", 4))
+        return "XDG";
+    return NULL;
+}
+
+static void add_upper(struct strbuf *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        strbuf_addch(out, (char)toupper((unsigned char)s[i]));
+}
+
+int source_venue_symbol(const struct source_config *cfg, const struct source_kind *kind,
+                        const char *canonical, struct strbuf *out, struct strbuf *err)
+{
+    const char *p = cfg->symbol_map ? cfg->symbol_map : "", *pair, *slash;
+    size_t len, clen = strlen(canonical);
+
+    strbuf_reset(out);
+    while (next_pair(&p, &pair, &len)) {
+        const char *colon = memchr(pair, ':', len);
+        if (colon && (size_t)(colon - pair) == clen && !memcmp(pair, canonical, clen)) {
+            strbuf_add(out, colon + 1, len - clen - 1);
+            return 0;
+        }
+    }
+    if (kind->symbol_style == SYMBOL_AS_IS) {
+        strbuf_addstr(out, canonical);
+        return 0;
+    }
+    slash = strchr(canonical, '/');
+    if (!slash || slash == canonical || !slash[1] || strchr(slash + 1, '/')) {
+        strbuf_addf(err,
+                    "symbol '%s' is not BASE/QUOTE (e.g. BTC/USDT), and symbol_map does not "
+                    "name it for %s",
+                    canonical, kind->title);
+        return CK_EINVAL;
+    }
+    for (int part = 0; part < 2; part++) {
+        const char *code = part ? slash + 1 : canonical;
+        size_t n = part ? strlen(slash + 1) : (size_t)(slash - canonical);
+        const char *alias = kind->symbol_style == SYMBOL_KRAKEN ? kraken_asset(code, n) : NULL;
+
+        if (part && kind->symbol_style == SYMBOL_DASHED)
+            strbuf_addch(out, '-');
+        if (alias)
+            strbuf_addstr(out, alias);
+        else
+            add_upper(out, code, n);
+    }
+    return 0;
+}
+
+void source_budget_key(const struct source_kind *kind, const char *api_key, struct strbuf *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    strbuf_reset(out);
+    if (!api_key || !*api_key) {
+        strbuf_addf(out, "%s:ip", kind->name);
+        return;
+    }
+    if (!EVP_Digest(api_key, strlen(api_key), md, &mdlen, EVP_sha256(), NULL) || mdlen < 6)
+        BUG("SHA-256 is not available from OpenSSL");
+    strbuf_addf(out, "%s:key:", kind->name);
+    for (unsigned i = 0; i < 6; i++)
+        strbuf_addf(out, "%02x", md[i]);
 }

@@ -19,6 +19,7 @@
  * A `struct source` owns an HTTP client and is not thread-safe.
  */
 struct source;
+struct source_kind;
 
 /* What a provider said went wrong; lets the caller decide about retries. */
 enum source_error {
@@ -41,22 +42,33 @@ struct source_config {
     const char *kind;     /* adapter, e.g. "twelvedata" */
     const char *api_key;  /* may be NULL or "" */
     const char *base_url; /* e.g. "https://api.twelvedata.com" */
+    /*
+     * Explicit symbol names for the venue, "CANONICAL:VENUE" pairs
+     * separated by commas or spaces ("BTC/USD:XBTUSD"); NULL or "" for
+     * none. A symbol not listed here takes the kind's symbol style.
+     */
+    const char *symbol_map;
     long connect_timeout_ms;
     long timeout_ms;
     size_t max_body;
 };
 
 /*
- * One fetch. With `since` set, only candles with open_time > since are
- * wanted (the adapter may return older ones; the caller filters); without
- * it, the latest `count` candles. `now` is the caller's clock.
+ * One fetch, one request to the provider. With `since` set, the oldest
+ * candles with open_time > since are wanted, as many as one request of the
+ * venue returns (the kind's max_rows; a venue that keeps only recent
+ * history returns its oldest rows after `since` that it still has); the
+ * adapter may return older ones too (the caller filters). Without it, the
+ * latest `count` candles. `now` is the caller's clock. Paging over more
+ * than one request is the caller's (ingest/ingest.c), so that every
+ * request draws from the rate budget.
  */
 struct fetch_request {
     const char *symbol;
     enum timeframe tf;
     bool has_since;
     int64_t since;
-    int count; /* 1..5000 */
+    int count; /* 1..the kind's max_rows */
     int64_t now;
 };
 
@@ -64,9 +76,16 @@ struct fetch_result {
     struct candle_vec candles; /* ascending open_time, unvalidated */
     enum source_error error;   /* SRC_OK on success */
     long http_status;          /* 0 if no response */
-    int64_t retry_after;       /* seconds the provider asked to wait, -1 if none */
-    int64_t credits_used;      /* provider's usage headers, -1 if absent */
+    /*
+     * Seconds the provider asked to wait, -1 if none. On a success too: a
+     * venue whose usage header says its budget is spent (Binance's used
+     * weight) sets it, and the caller stores it as a ban.
+     */
+    int64_t retry_after;
+    int64_t credits_used; /* provider's usage headers, -1 if absent */
     int64_t credits_left;
+    /* Why the provider wants the wait of a success (the usage it reported); "" if none. */
+    char wait_reason[96];
 };
 #define FETCH_RESULT_INIT                                                                          \
     {                                                                                              \
@@ -91,6 +110,16 @@ void source_free(struct source *src);
 const char *source_name(const struct source *src);
 /* Is `kind` a known adapter? */
 bool source_kind_known(const char *kind);
+/* The adapter's description of an open source. */
+const struct source_kind *source_kind_of(const struct source *src);
+
+/* How a venue spells a canonical symbol ("BTC/USDT") when no symbol_map entry names it. */
+enum symbol_style {
+    SYMBOL_AS_IS,  /* "BTC/USDT" (Twelve Data) */
+    SYMBOL_JOINED, /* "BTCUSDT" (Binance, Bybit) */
+    SYMBOL_DASHED, /* "BTC-USDT" (Coinbase, OKX) */
+    SYMBOL_KRAKEN, /* "XBTUSDT": joined, with Kraken's XBT for BTC and XDG for DOGE */
+};
 
 /*
  * What the configuration must know of a provider adapter (a `kind`) before
@@ -103,10 +132,60 @@ struct source_kind {
     const char *name;     /* the `kind` of [source.NAME], e.g. "twelvedata" */
     const char *title;    /* the provider's name in messages, e.g. "Twelve Data" */
     const char *base_url; /* the default base_url */
+    /* Environment variable overriding the default base_url (not a configured one); or NULL. */
+    const char *url_env;
     bool needs_key;       /* refuses to run without an api_key */
     const char *key_env;  /* environment variable supplying the key, overriding the file; or NULL */
     const char *key_help; /* where a key is obtained, for messages; or NULL */
+    /* Timeframes the venue serves, a bit per enum timeframe (SOURCE_TF_ALL: every one). */
+    unsigned timeframes;
+    /* Most candles one request returns. */
+    int max_rows;
+    /* Only about the most recent max_rows candles are served, whatever `since` asks. */
+    bool recent_only;
+    enum symbol_style symbol_style;
+    /*
+     * The documented free rate limit, the default of the source's budget:
+     * `rate_per_window` requests in any `rate_window_ms`, `daily_quota` a
+     * UTC day (0: none).
+     */
+    int64_t rate_window_ms;
+    int64_t rate_per_window;
+    int64_t daily_quota;
+    /* The calendar of the venue's markets, the default of `calendar`: "crypto", "metals". */
+    const char *calendar;
+    /* The default of `symbols`, canonical ("BTC/USDT"). */
+    const char *symbols;
 };
+#define SOURCE_TF_ALL ((1u << TF_COUNT) - 1)
+#define SOURCE_TF(tf) (1u << (tf))
+
+/* Does `kind` serve timeframe `tf`? */
+bool source_kind_serves(const struct source_kind *kind, enum timeframe tf);
+
+/*
+ * The symbol `canonical` as the venue of `cfg` names it: its symbol_map
+ * entry, else the kind's symbol style (upper-cased). Replaces `out`'s
+ * contents. CK_EINVAL (with the reason in `err`) for a symbol the style
+ * cannot spell ("BTCUSDT" for a dashed venue needs a symbol_map entry).
+ */
+int source_venue_symbol(const struct source_config *cfg, const struct source_kind *kind,
+                        const char *canonical, struct strbuf *out, struct strbuf *err);
+
+/*
+ * Check a symbol_map value: "CANONICAL:VENUE" pairs separated by commas or
+ * blanks. 0, or CK_EINVAL with the offending pair named in `err`.
+ */
+int source_symbol_map_check(const char *map, struct strbuf *err);
+
+/*
+ * The identity of the rate budget a source draws from: one per provider
+ * key, shared by every section, job, command and daemon using it. A
+ * keyless venue is limited per IP address: "KIND:ip". A key is named by a
+ * digest of it, never the key itself: "KIND:key:<12 hex digits of
+ * SHA-256(key)>". Replaces `out`'s contents.
+ */
+void source_budget_key(const struct source_kind *kind, const char *api_key, struct strbuf *out);
 
 /* The kind called `name` (case-sensitive); NULL when no adapter has that name. */
 const struct source_kind *source_kind_find(const char *name);

@@ -5,6 +5,8 @@
 #include "market/calendar.h"
 #include "market/timeframe.h"
 
+struct source_kind;
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,10 +24,12 @@ struct source_settings {
     char *api_key;
     char *base_url;
     char *symbols_raw;
+    char *symbol_map; /* "CANONICAL:VENUE" pairs (source.h) */
     char *timeframes_raw;
     char *calendar_raw;
     char *holidays_raw;
-    int64_t rate_per_minute;
+    char *rate_limit;        /* "N/DURATION"; the kind's free limit when not set */
+    int64_t rate_per_minute; /* rate_limit = N/1m, when set */
     int64_t daily_quota;
     int64_t backfill;
     int64_t connect_timeout;      /* seconds */
@@ -44,6 +48,10 @@ struct source_settings {
     enum timeframe timeframes[TF_COUNT];
     size_t ntimeframes;
     enum calendar_kind calendar;
+    const struct source_kind *venue; /* the adapter's description; NULL for an unknown kind */
+    int64_t rate_window_ms;          /* the budget in force: per_window in any window_ms */
+    int64_t rate_per_window;
+    char *budget_key;  /* source_budget_key(): shared by the sections of one key */
     int64_t *holidays; /* days since epoch */
     size_t nholidays;
     /*

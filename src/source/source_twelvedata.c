@@ -455,8 +455,14 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
     if (td->auth)
         hdrs[hreq.nheaders++] = (struct http_header){"Authorization", td->auth};
 
+    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
+    if (ret) {
+        res->error = SRC_ERR_BAD_SYMBOL;
+        goto out;
+    }
     strbuf_addf(&url, "%s/time_series?symbol=", td->base_url);
-    http_url_encode(&url, req->symbol);
+    http_url_encode(&url, msg.buf);
+    strbuf_reset(&msg);
     strbuf_addf(&url, "&interval=%s&timezone=UTC&order=asc&format=JSON", td_intervals[req->tf]);
     if (req->has_since) {
         char t[TIME_BUFSZ];
@@ -512,9 +518,19 @@ static const struct source_kind td_kind = {
     .name = "twelvedata",
     .title = "Twelve Data",
     .base_url = "https://api.twelvedata.com",
+    .url_env = "CANDLEKEEP_TWELVEDATA_URL",
     .needs_key = true,
     .key_env = "TWELVE_DATA_API_KEY",
     .key_help = "a free key is available at https://twelvedata.com/pricing",
+    .timeframes = SOURCE_TF_ALL,
+    .max_rows = TD_MAX_OUTPUTSIZE,
+    .symbol_style = SYMBOL_AS_IS,
+    /* The free (Basic) plan: 8 credits a minute, 800 a day; time_series costs 1. */
+    .rate_window_ms = 60000,
+    .rate_per_window = 8,
+    .daily_quota = 800,
+    .calendar = "metals",
+    .symbols = "XAU/USD",
 };
 
 const struct source_ops source_twelvedata_ops = {

@@ -87,6 +87,8 @@ static const struct source_kind fake_kind = {
     .name = "fake",
     .title = "Fake",
     .base_url = "http://127.0.0.1:9",
+    .timeframes = SOURCE_TF_ALL,
+    .max_rows = 5000,
 };
 
 static const struct source_ops fake_ops = {

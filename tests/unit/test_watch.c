@@ -221,12 +221,12 @@ static void world_open(struct world *w)
     assert_non_null(fp);
     fprintf(fp,
             "[storage]\nurl = %s\n"
-            "[source.%s]\nkind = twelvedata\napi_key = k\nsymbols = BTC/USD ETH/USD\n"
+            "[source.%s]\nkind = twelvedata\napi_key = k-%s\nsymbols = BTC/USD ETH/USD\n"
             "timeframes = M15\ncalendar = crypto\ndaily_quota = 10\nbreaker_failures = 2\n"
             "[jobs]\nrefresh_candles_M15 = 0 0 1 1 *\nwatch_alerts = 0 0 1 1 *\n"
             "[digest]\nschedule = 0 0 1 1 *\n"
             "[alerts]\nfailure_threshold = 3\ncooldown = 0\nrepeat_interval = 0\n",
-            url, w->src);
+            url, w->src, w->src);
     fclose(fp);
     /* The settings and a feed per source, as the daemon builds them. */
     ck_init(&w->app, "test", ini, OUT_TABLE, CK_NEEDS_FEEDS);
@@ -454,7 +454,8 @@ static void test_watch_job(void **state)
     /* The daily quota: 8 of 10 is fine, 9 of 10 is 90%. */
     struct rate_budget b;
     struct rate_state rs;
-    ratelimit_budget(&b, w.src, 100, 10);
+    /* The budget is the key's (one per key, whichever section uses it). */
+    ratelimit_budget(&b, settings_source(&w.app.settings, w.src)->budget_key, 100, 10);
     for (int i = 0; i < 8; i++)
         CHECK_OK(store_rate_take(w.st, &b, now * 1000 + i, &rs, &w.err), &w.err);
     watch(&w);
