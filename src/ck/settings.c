@@ -866,7 +866,7 @@ static void derive_venue(struct source_settings *src, const struct source_kind *
         src->rate_per_minute = src->rate_window_ms == 60000 ? src->rate_per_window : 0;
     if (!kind)
         return;
-    source_budget_key(kind, src->api_key, &sb);
+    source_budget_key(kind, src->api_key, src->base_url, &sb);
     src->budget_key = strbuf_detach(&sb, NULL);
     src->venue = kind;
 }
@@ -1055,12 +1055,24 @@ int settings_load(struct settings *s, const char *path, struct config_report *re
 
     nnames = config_subsections(&cf, "source.", &names);
     if (!nnames) {
-        /* No source configured: the default Twelve Data source. */
-        s->sources = xcalloc(1, sizeof(*s->sources));
-        s->sources[0].name = xstrdup("twelvedata");
-        config_apply(&cf, "source.twelvedata", source_options, &s->sources[0], rep);
-        derive_source(&s->sources[0], &cf, rep);
-        s->nsources = 1;
+        /*
+         * No source configured: a keyless venue, so that the daemon runs
+         * out of the box, and Twelve Data's gold when its key is set.
+         */
+        const char *key = getenv("TWELVE_DATA_API_KEY");
+        static const char *const defaults[] = {"binance", "twelvedata"};
+        size_t n = key && *key ? 2 : 1;
+
+        s->sources = xcalloc(n, sizeof(*s->sources));
+        for (size_t i = 0; i < n; i++) {
+            struct strbuf sec = STRBUF_INIT;
+            strbuf_addf(&sec, "source.%s", defaults[i]);
+            s->sources[i].name = xstrdup(defaults[i]);
+            config_apply(&cf, sec.buf, source_options, &s->sources[i], rep);
+            derive_source(&s->sources[i], &cf, rep);
+            s->nsources++;
+            strbuf_release(&sec);
+        }
     } else {
         s->sources = xcalloc(nnames, sizeof(*s->sources));
         for (size_t i = 0; i < nnames; i++) {

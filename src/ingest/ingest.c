@@ -131,7 +131,9 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         rc = store_page(ctx, &key, &res, now, out, err);
         if (rc)
             goto out;
-        if (!req.has_since || !res.candles.n)
+        /* A short page is the provider's last: asking again would only spend budget. */
+        if (!req.has_since || !res.candles.n ||
+            (!res.more && res.candles.n < (size_t)kind->max_rows))
             break;
         last = res.candles.v[res.candles.n - 1].open_time;
         if (last <= req.since || last >= newest)

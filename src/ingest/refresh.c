@@ -73,6 +73,21 @@ void refresh_result_release(struct refresh_result *r)
     strbuf_release(&r->db_error);
 }
 
+void refresh_result_take(struct refresh_result *dst, struct refresh_result *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        ALLOC_GROW(dst->v, dst->n + 1, dst->alloc);
+        dst->v[dst->n++] = src->v[i];
+    }
+    src->n = 0;
+    if (src->db_failed && !dst->db_failed) {
+        dst->db_failed = true;
+        strbuf_reset(&dst->db_error);
+        strbuf_addbuf(&dst->db_error, &src->db_error);
+    }
+    dst->stopped = dst->stopped || src->stopped;
+}
+
 /* Add `v` to the counter `name`{source}. */
 static void count_source(struct metrics *m, const char *name, const char *source, double v)
 {

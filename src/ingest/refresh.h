@@ -56,6 +56,11 @@ struct refresh_result {
         .db_error = STRBUF_INIT                                                                    \
     }
 void refresh_result_release(struct refresh_result *r);
+/*
+ * Move the series runs of `src` to the end of `dst`, with its database
+ * failure and stop; `src` is left empty (release it still).
+ */
+void refresh_result_take(struct refresh_result *dst, struct refresh_result *src);
 
 struct refresh_opts {
     enum timeframe tf;

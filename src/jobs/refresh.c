@@ -27,8 +27,10 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +178,82 @@ static int set_message(struct job_ctx *ctx, const struct refresh_result *res,
     return rc;
 }
 
+/* One feed's refresh on a thread of its own, with a store connection of its own. */
+struct feed_run {
+    pthread_t thread;
+    bool started;
+    struct feed *feed;
+    const char *store_url;
+    struct refresh_opts o;
+    struct refresh_result res;
+};
+
+static void *feed_thread(void *arg)
+{
+    struct feed_run *fr = arg;
+    struct strbuf err = STRBUF_INIT;
+    struct store *st = NULL;
+
+    if (store_open(&st, fr->store_url, &err)) {
+        fr->res.db_failed = true;
+        strbuf_addbuf(&fr->res.db_error, &err);
+    } else {
+        fr->o.env.store = st;
+        ingest_refresh(fr->feed, &fr->o, &fr->res);
+    }
+    store_close(st);
+    strbuf_release(&err);
+    return NULL;
+}
+
+/*
+ * Refresh every enabled feed that lists the timeframe. With more than one,
+ * each fetches on a thread of its own, so that a venue retrying, banned or
+ * hanging does not hold up the others' refresh; the results are tallied
+ * in the configured order afterwards.
+ */
+static void refresh_feeds(const struct ck *app, struct job_ctx *ctx, const struct refresh_opts *o,
+                          struct refresh_result *res, struct totals *t, json_t *results,
+                          struct strbuf *failures)
+{
+    const struct settings *s = &app->settings;
+    struct feed_run *runs = xcalloc(s->nsources ? s->nsources : 1, sizeof(*runs));
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->nsources; i++) {
+        if (!s->sources[i].enabled || !feed_lists_timeframe(app->feeds[i], o->tf))
+            continue;
+        runs[n] = (struct feed_run){.feed = app->feeds[i],
+                                    .store_url = s->storage.url,
+                                    .o = *o,
+                                    .res = REFRESH_RESULT_INIT};
+        n++;
+    }
+    if (n == 1) {
+        size_t from = res->n;
+        ingest_refresh(runs[0].feed, o, res);
+        tally(res, from, t, results, failures);
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = pthread_create(&runs[i].thread, NULL, feed_thread, &runs[i]);
+        runs[i].started = !rc;
+        if (rc) /* no thread: this one runs here, after the others have started */
+            runs[i].o.env.store = ctx->store;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t from = res->n;
+        if (runs[i].started)
+            pthread_join(runs[i].thread, NULL);
+        else
+            ingest_refresh(runs[i].feed, &runs[i].o, &runs[i].res);
+        refresh_result_take(res, &runs[i].res);
+        tally(res, from, t, results, failures);
+        refresh_result_release(&runs[i].res);
+    }
+    free(runs);
+}
+
 int refresh_job_run(struct job_ctx *ctx, void *arg)
 {
     const struct refresh_job *job = arg;
@@ -207,15 +285,7 @@ int refresh_job_run(struct job_ctx *ctx, void *arg)
         .stop_arg = ctx,
     };
 
-    for (size_t i = 0; i < s->nsources && !res.stopped && !res.db_failed; i++) {
-        struct feed *f = app->feeds[i];
-        size_t from = res.n;
-
-        if (!s->sources[i].enabled || !feed_lists_timeframe(f, job->tf))
-            continue;
-        ingest_refresh(f, &o, &res);
-        tally(&res, from, &t, results, &failures);
-    }
+    refresh_feeds(app, ctx, &o, &res, &t, results, &failures);
     set_details(ctx, &t, results);
     int rc = set_message(ctx, &res, &t, &failures);
     refresh_result_release(&res);

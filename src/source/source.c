@@ -93,6 +93,7 @@ void fetch_result_release(struct fetch_result *r)
     r->credits_used = -1;
     r->credits_left = -1;
     r->wait_reason[0] = '\0';
+    r->more = false;
 }
 
 long fetch_result_status(const struct fetch_result *r)
@@ -306,19 +307,34 @@ int source_venue_symbol(const struct source_config *cfg, const struct source_kin
     return 0;
 }
 
-void source_budget_key(const struct source_kind *kind, const char *api_key, struct strbuf *out)
+/* Append 12 hex digits of SHA-256(`data`). */
+static void add_digest(struct strbuf *out, const struct strbuf *data)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
-    strbuf_reset(out);
-    if (!api_key || !*api_key) {
-        strbuf_addf(out, "%s:ip", kind->name);
-        return;
-    }
-    if (!EVP_Digest(api_key, strlen(api_key), md, &mdlen, EVP_sha256(), NULL) || mdlen < 6)
+    if (!EVP_Digest(data->buf, data->len, md, &mdlen, EVP_sha256(), NULL) || mdlen < 6)
         BUG("SHA-256 is not available from OpenSSL");
-    strbuf_addf(out, "%s:key:", kind->name);
     for (unsigned i = 0; i < 6; i++)
         strbuf_addf(out, "%02x", md[i]);
+}
+
+void source_budget_key(const struct source_kind *kind, const char *api_key, const char *base_url,
+                       struct strbuf *out)
+{
+    bool keyed = api_key && *api_key;
+    bool own_url = base_url && *base_url && (!kind->base_url || strcmp(base_url, kind->base_url));
+    struct strbuf data = STRBUF_INIT;
+
+    strbuf_reset(out);
+    strbuf_addf(out, "%s:%s", kind->name, keyed ? "key" : "ip");
+    if (keyed)
+        strbuf_addstr(&data, api_key);
+    if (own_url)
+        strbuf_addf(&data, "\n%s", base_url);
+    if (data.len) {
+        strbuf_addch(out, ':');
+        add_digest(out, &data);
+    }
+    strbuf_release(&data);
 }

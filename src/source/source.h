@@ -86,6 +86,14 @@ struct fetch_result {
     int64_t credits_left;
     /* Why the provider wants the wait of a success (the usage it reported); "" if none. */
     char wait_reason[96];
+    /*
+     * The answer stopped at the request's limit short of the present, so
+     * later candles may follow: set by an adapter whose page can be
+     * shorter than max_rows and still not the last (a window of buckets
+     * some of which had no trades). A page of max_rows candles says so
+     * by itself.
+     */
+    bool more;
 };
 #define FETCH_RESULT_INIT                                                                          \
     {                                                                                              \
@@ -183,9 +191,13 @@ int source_symbol_map_check(const char *map, struct strbuf *err);
  * key, shared by every section, job, command and daemon using it. A
  * keyless venue is limited per IP address: "KIND:ip". A key is named by a
  * digest of it, never the key itself: "KIND:key:<12 hex digits of
- * SHA-256(key)>". Replaces `out`'s contents.
+ * SHA-256(key)>". A base_url other than the kind's default is another
+ * provider (a fake, a proxy with its own limits): its digest is part of
+ * the identity ("KIND:ip:<hex>", the key's digest taken over the URL too).
+ * Replaces `out`'s contents.
  */
-void source_budget_key(const struct source_kind *kind, const char *api_key, struct strbuf *out);
+void source_budget_key(const struct source_kind *kind, const char *api_key, const char *base_url,
+                       struct strbuf *out);
 
 /* The kind called `name` (case-sensitive); NULL when no adapter has that name. */
 const struct source_kind *source_kind_find(const char *name);

@@ -8,7 +8,7 @@ process goes away (so a crashed test leaves nothing behind; see
 --no-parent-watch).
 
 Usage:
-    fake_twelvedata.py --port-file PATH [--api-key KEY] [--verbose] [--no-parent-watch]
+    fake_twelvedata.py --port-file PATH [--api-key KEY]... [--verbose] [--no-parent-watch]
 
 The chosen port is written to PATH (atomically: written to PATH.tmp, then
 renamed), after the socket is listening.
@@ -370,8 +370,8 @@ def candle_values(symbol, interval, o):
 # ---------------------------------------------------------------- state
 
 class State:
-    def __init__(self, api_key):
-        self.api_key = api_key
+    def __init__(self, api_keys):
+        self.api_keys = api_keys
         self.lock = threading.Lock()
         self.reset()
 
@@ -615,8 +615,8 @@ class Handler(BaseHTTPRequestHandler):
             self.error_body(code, msg, int(err.get("http_status", 200)), err.get("headers"))
             return
 
-        key_ok = (auth is not None and auth.strip() == f"apikey {st.api_key}") or \
-            params.get("apikey") == st.api_key
+        key_ok = any((auth is not None and auth.strip() == f"apikey {k}") or
+                     params.get("apikey") == k for k in st.api_keys)
         if not key_ok:
             self.error_body(401, MSG_401)
             return
@@ -810,13 +810,14 @@ def watch_parent():
 def main():
     ap = argparse.ArgumentParser(description="Local fake of the Twelve Data time_series API.")
     ap.add_argument("--port-file", required=True, help="write the chosen port here")
-    ap.add_argument("--api-key", default="test-key")
+    ap.add_argument("--api-key", action="append",
+                    help="a key the fake accepts (several allowed; default test-key)")
     ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
     ap.add_argument("--no-parent-watch", action="store_true",
                     help="keep running when the parent process exits")
     args = ap.parse_args()
 
-    Handler.state = State(args.api_key)
+    Handler.state = State(args.api_key or ["test-key"])
     Handler.verbose = args.verbose
     server = Server(("127.0.0.1", 0), Handler)
     tmp = args.port_file + ".tmp"

@@ -93,11 +93,12 @@ lacks_re() {
     done
 }
 
-# start_fake_td [KEY]: start the fake Twelve Data; sets TD_URL.
+# start_fake_td [KEY...]: start the fake Twelve Data accepting the keys; sets TD_URL.
 start_fake_td() {
-    local key=${1:-test-key}
+    local keys=() k
+    for k in "${@:-test-key}"; do keys+=(--api-key "$k"); done
     python3 "$CK_SOURCE_DIR/tests/helpers/fake_twelvedata.py" --port-file "$T/td.port" \
-        --api-key "$key" 2>"$T/fake_td.log" &
+        "${keys[@]}" 2>"$T/fake_td.log" &
     FAKE_PIDS+=($!)
     wait_for 10 test -s "$T/td.port" || { echo "fake Twelve Data did not start" >&2; cat "$T/fake_td.log" >&2; exit 1; }
     TD_URL="http://127.0.0.1:$(cat "$T/td.port")"

@@ -5,7 +5,9 @@
 source "$(dirname "$0")/lib.sh"
 
 KEY="sk-test-9f8e7d6c5b4a"
-start_fake_td "$KEY"
+# The daily-credit source has a key of its own: a budget (and a day's ban) is the key's.
+DAYKEY="sk-test-day-3c2b1a0f9e"
+start_fake_td "$KEY" "$DAYKEY"
 
 cat >"$T/ck.ini" <<INI
 [storage]
@@ -28,7 +30,7 @@ backfill = 200
 rate_per_minute = 1000
 [source.${SRC}day]
 kind = twelvedata
-api_key = $KEY
+api_key = $DAYKEY
 base_url = $TD_URL
 symbols = XAG/USD
 timeframes = D1
@@ -259,5 +261,6 @@ check "without a key no database is created" test ! -e "$T/untouched.db"
 
 # 13. The key never appears in any output or log.
 check "the API key never appears in any output" lacks "$KEY" "$T/all.log"
+check "nor the other key" lacks "$DAYKEY" "$T/all.log"
 check "the output log is not empty (the check above looked at something)" test -s "$T/all.log"
 finish

@@ -9,23 +9,31 @@
 #     and reports every series deferred, with the time of the next token;
 #   - earlier fetches recorded in the database use it up: the same;
 #   - a 429 with Retry-After received by fetch is stored as a ban; the
-#     daemon's next refresh of that source sends nothing.
+#     daemon's next refresh of that source sends nothing;
+#   - the budget is the key's: two sections sharing one key draw from one
+#     budget, and a ban of the key holds for both.
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
 PY=$(python3 -c 'import sys; print(sys.executable)')
 py() { "$PY" -c "$@"; }
 
+# One key per section, and one shared by two (a budget is the key's).
 KEY="sk-budget-1a2b3c4d5e"
+KEYC="sk-budget-c-6f7a8b9c"
+KEYR="sk-budget-r-0d1e2f3a"
+KEYS="sk-budget-s-4b5c6d7e"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN MAX_RETRIES CANDLEKEEP_NOW
 export RETRY_DELAY_SECONDS=1
-start_fake_td "$KEY"
+start_fake_td "$KEY" "$KEYC" "$KEYR" "$KEYS"
 
 PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 API="http://127.0.0.1:$PORT"
 BSRC="${SRC}b" # the daemon's budget: 2 a minute, 3 series
 CSRC="${SRC}c" # fetches alone: 1 a minute
 RSRC="${SRC}r" # the provider's Retry-After
+S1SRC="${SRC}s1" # two sections, one key
+S2SRC="${SRC}s2"
 NEVER="0 0 1 1 *"
 
 {
@@ -37,6 +45,7 @@ max_retries = 1
 refresh_candles_H1 = $NEVER
 refresh_candles_D1 = $NEVER
 refresh_candles_M30 = $NEVER
+refresh_candles_W1 = $NEVER
 refresh_timeout = 20s
 [source.$BSRC]
 kind = twelvedata
@@ -50,7 +59,7 @@ rate_per_minute = 2
 timeout = 5s
 [source.$CSRC]
 kind = twelvedata
-api_key = $KEY
+api_key = $KEYC
 base_url = $TD_URL
 symbols = BTC/USD ETH/USD
 timeframes = D1
@@ -60,13 +69,33 @@ rate_per_minute = 1
 timeout = 5s
 [source.$RSRC]
 kind = twelvedata
-api_key = $KEY
+api_key = $KEYR
 base_url = $TD_URL
 symbols = ETH/USD
 timeframes = M30
 calendar = crypto
 backfill = 10
 rate_per_minute = 100
+timeout = 5s
+[source.$S1SRC]
+kind = twelvedata
+api_key = $KEYS
+base_url = $TD_URL
+symbols = BTC/USD
+timeframes = W1
+calendar = crypto
+backfill = 10
+rate_per_minute = 1
+timeout = 5s
+[source.$S2SRC]
+kind = twelvedata
+api_key = $KEYS
+base_url = $TD_URL
+symbols = ETH/USD
+timeframes = W1
+calendar = crypto
+backfill = 10
+rate_per_minute = 1
 timeout = 5s
 INI
 } >"$T/ck.ini"
@@ -152,6 +181,23 @@ ck fetch --source "$RSRC" "${CFG[@]}"
 check "a second fetch during the ban exits 1" expect_rc 1
 check "and sends nothing either" test "$(nreqs)" = $((N0 + 1))
 
+# ---- 4. Two sections sharing one key draw from one budget.
+N0=$(nreqs)
+ck fetch --source "$S1SRC" "${CFG[@]}"
+check "the first section's fetch spends the key's one request of the minute" expect_rc 0
+check "it sent one request" test "$(nreqs)" = $((N0 + 1))
+ck fetch --source "$S2SRC" "${CFG[@]}"
+check "the other section of the same key is deferred in that minute" expect_rc 1
+check "it says the key's budget is used" err_has "$S2SRC ETH/USD W1: deferred, nothing sent"
+check "and sends nothing" test "$(nreqs)" = $((N0 + 1))
+shared_budget() {
+    get "$API/health" >/dev/null
+    py "import json; d=json.load(open('$T/body')); p={x['source']: x for x in d['providers']}; a, b = p['$S1SRC'], p['$S2SRC']; assert a['budget'] == b['budget'] and a['budget'].startswith('twelvedata:key:'), (a, b); assert a['credits']['minute']['used'] == 1, a"
+}
+check "/health shows both sections on one budget, named by a digest of the key" shared_budget
+
 check "SIGTERM stops the daemon with exit 0" daemon_stop "$DPID"
-check "the API key never appears in any output" lacks "$KEY" "$T/all.log" "$T/daemon.log" "$T/daemon.out"
+for k in "$KEY" "$KEYC" "$KEYR" "$KEYS"; do
+    check "the API key ${k:0:10}... never appears in any output" lacks "$k" "$T/all.log" "$T/daemon.log" "$T/daemon.out"
+done
 finish
