@@ -114,6 +114,8 @@ they name and keep the others):
       "forming": true,                 # include the still-forming bar (default true)
       "unaligned": true,               # shift every datetime by 7 minutes
       "delay": 0.5,                    # seconds to wait before each /time_series answer
+      "hold": true,                    # hold every /time_series answer until "hold": false
+                                       # (at most 300 s); GET /__control shows "held"
       "limits": {"per_minute": 8, "per_day": 800, "http_status": 429},
                                         # the credit limits (default: the free tier, as
                                         # shown); a key left out keeps the free tier's
@@ -372,6 +374,9 @@ def candle_values(symbol, interval, o):
 class State:
     def __init__(self, api_keys):
         self.api_keys = api_keys
+        self.released = threading.Event()
+        self.released.set()
+        self.held = 0
         self.lock = threading.Lock()
         self.reset()
 
@@ -397,6 +402,7 @@ class State:
 
     def snapshot(self):
         c = dict(self.control)
+        c["held"] = self.held
         c["errors_queued"] = self.errors
         c["raw_queued"] = self.raw
         now = self.now()
@@ -406,7 +412,7 @@ class State:
 
     def apply(self, body):
         known = {"now", "holes", "holidays", "overrides", "errors", "raw", "forming",
-                 "unaligned", "delay", "limits", "error_status", "replay"}
+                 "unaligned", "delay", "limits", "error_status", "replay", "hold"}
         unknown = set(body) - known
         if unknown:
             raise ValueError(f"unknown control keys: {sorted(unknown)}")
@@ -437,6 +443,11 @@ class State:
                   "limits", "error_status", "replay"):
             if k in body:
                 self.control[k] = body[k]
+        if "hold" in body:
+            if body["hold"]:
+                self.released.clear()
+            else:
+                self.released.set()
         for e in body.get("errors", []):
             self.errors.append(dict(e, times=int(e.get("times", 1))))
         for r in body.get("raw", []):
@@ -603,6 +614,12 @@ class Handler(BaseHTTPRequestHandler):
             delay = float(item["delay"])
         if delay > 0:
             time.sleep(delay)
+        if not st.released.is_set():
+            with st.lock:
+                st.held += 1
+            st.released.wait(300)
+            with st.lock:
+                st.held -= 1
         if raw:
             self.answered(int(raw.get("http_status", 200)))
             self.send(int(raw.get("http_status", 200)), raw.get("body", ""),

@@ -104,6 +104,19 @@ start_fake_td() {
     TD_URL="http://127.0.0.1:$(cat "$T/td.port")"
 }
 
+# start_fake NAME SCRIPT ARGS...: start tests/helpers/SCRIPT as a fake of its
+# own (several of one kind may run); its URL in $T/NAME.url.
+start_fake() {
+    local name=$1 script=$2
+    shift 2
+    python3 "$CK_SOURCE_DIR/tests/helpers/$script" --port-file "$T/$name.port" "$@" 2>"$T/fake_$name.log" &
+    FAKE_PIDS+=($!)
+    wait_for 10 test -s "$T/$name.port" || { echo "fake $name did not start" >&2; cat "$T/fake_$name.log" >&2; exit 1; }
+    echo "http://127.0.0.1:$(cat "$T/$name.port")" >"$T/$name.url"
+}
+# fake_ctl URL JSON: POST JSON to the control endpoint of the fake at URL.
+fake_ctl() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$1/__control" >/dev/null; }
+
 # td_control JSON: POST to the fake's control endpoint.
 td_control() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$1" "$TD_URL/__control" >/dev/null; }
 td_reset() { curl -fsS -X POST "$TD_URL/__reset" >/dev/null; }

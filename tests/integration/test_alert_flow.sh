@@ -49,15 +49,6 @@ alerts_cleanup() {
 }
 trap alerts_cleanup EXIT
 
-# start_fake NAME SCRIPT ARGS...: a fake of its own; its URL in $T/NAME.url.
-start_fake() {
-    local name=$1 script=$2
-    shift 2
-    "$PY" "$CK_SOURCE_DIR/tests/helpers/$script" --port-file "$T/$name.port" "$@" 2>"$T/fake_$name.log" &
-    FAKE_PIDS+=($!)
-    wait_for 10 test -s "$T/$name.port" || { echo "fake $name did not start" >&2; exit 1; }
-    echo "http://127.0.0.1:$(cat "$T/$name.port")" >"$T/$name.url"
-}
 start_fake tda fake_twelvedata.py --api-key "$KEY"
 start_fake tdb fake_twelvedata.py --api-key "$KEY"
 start_fake tg fake_telegram.py --token "$TOKEN"
@@ -66,7 +57,7 @@ TDA=$(cat "$T/tda.url")
 TDB=$(cat "$T/tdb.url")
 TG=$(cat "$T/tg.url")
 PING=$(cat "$T/ping.url")
-ctl() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$1/__control" >/dev/null; }
+ctl() { fake_ctl "$@"; }
 
 free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 PORT=$(free_port)
