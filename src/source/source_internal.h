@@ -56,7 +56,8 @@ int bybit_parse(const char *body, size_t len, long status, const struct fetch_re
 /*
  * OKX's /api/v5/market/candles or history-candles answer, as
  * twelvedata_parse() (the body's `code` decides). Rows OKX marks
- * unconfirmed (confirm "0", the forming candle) are left out.
+ * unconfirmed (confirm "0", the forming candle) are left out, and so are
+ * rows at or before `req->since` of a fetch that has one.
  */
 int okx_parse(const char *body, size_t len, long status, const struct fetch_request *req,
               const char *source_name, struct fetch_result *res, struct strbuf *err);

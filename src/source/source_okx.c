@@ -27,6 +27,7 @@
  * volCcyQuote, confirm], ...]}, strings, newest first (sorted here).
  * confirm "0" marks a candle OKX has not closed (the forming one): it is
  * left out here, whatever the clock says, and fetched again once final.
+ * Rows at or before `since` are left out too.
  * Errors: `code` other than "0", with HTTP 200 (51001 "Instrument ID does
  * not exist") or an error status (50011 "Rate limit reached" with HTTP
  * 429, 50014 parameter errors with HTTP 400); the code decides.
@@ -292,7 +293,11 @@ int okx_parse(const char *body, size_t len, long status, const struct fetch_requ
             ret = read_confirm(row, &c, &final, &why);
         if (ret)
             break;
-        if (final)
+        /*
+         * A window reaching past now holds rows from before `since` too
+         * (`after` bounds it from above only): they are not asked for.
+         */
+        if (final && (!req->has_since || c.open_time > req->since))
             candle_vec_push(&res->candles, &c);
     }
     if (!ret)
