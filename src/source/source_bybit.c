@@ -136,7 +136,7 @@ static int ip_ban(const char *body, size_t len, const struct fetch_request *req,
     add_prefix(err, source_name, req);
     strbuf_addf(err,
                 "Bybit banned this IP address for too frequent requests (HTTP 403); "
-                "nothing is sent for %d s",
+                "nothing is sent for at least %d s",
                 BYBIT_BAN_SECONDS);
     add_quote(err, body, len, true);
     res->retry_after = BYBIT_BAN_SECONDS;

@@ -166,7 +166,7 @@ N0=$(nreqs)
 ck fetch --symbol BTC/USDT --timeframe H1 "${CFG[@]}"
 check "the request over the limit fails" expect_rc 1
 check "it is reported as Bybit's ban" \
-    err_has "Bybit banned this IP address for too frequent requests (HTTP 403); nothing is sent for 600 s: 'access too frequent'"
+    err_has "Bybit banned this IP address for too frequent requests (HTTP 403); nothing is sent for at least 600 s: 'access too frequent'"
 check "it sent one request" test "$(nreqs)" = $((N0 + 1))
 by_control '{"ban": 0, "limits": {"per_window": 600, "window_s": 5}}'
 ck fetch --symbol BTC/USDT --timeframe H1 "${CFG[@]}"

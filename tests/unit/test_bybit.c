@@ -80,11 +80,14 @@ static const struct parse_case parse_cases[] = {
     {"error_10016.json", TF_H1, 200, CK_EUPSTREAM, SRC_ERR_SERVER, 0,
      "provider failure (retCode 10016, HTTP 200): Internal server error.", -1},
     {"text_403.txt", TF_H1, 403, CK_ELIMIT, SRC_ERR_RATE_MINUTE, 0,
-     "Bybit banned this IP address for too frequent requests (HTTP 403); nothing is sent for "
+     "Bybit banned this IP address for too frequent requests (HTTP 403); nothing is sent for at "
+     "least "
      "600 s: 'access too frequent'",
      600},
     {"html_403.html", TF_H1, 403, CK_ELIMIT, SRC_ERR_RATE_MINUTE, 0,
-     "(HTTP 403); nothing is sent for 600 s: '403 Forbidden 403 Forbidden The request could", 600},
+     "(HTTP 403); nothing is sent for at least 600 s: '403 Forbidden 403 Forbidden The request "
+     "could",
+     600},
     /* A 403 is the ban whatever its body: even a well-formed one. */
     {"btc_1h.json", TF_H1, 403, CK_ELIMIT, SRC_ERR_RATE_MINUTE, 0, "(HTTP 403)", 600},
     {"html_502.html", TF_H1, 502, CK_EUPSTREAM, SRC_ERR_SERVER, 0,
