@@ -28,6 +28,8 @@
 
 static const struct source_ops *const source_backends[] = {
     &source_twelvedata_ops,
+    &source_bybit_ops,
+    &source_okx_ops,
 };
 
 static const struct source_ops *find_backend(const char *kind)

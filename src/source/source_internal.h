@@ -6,6 +6,7 @@
 #include "source/source.h"
 
 struct http_client;
+struct json_t;
 
 struct source_ops {
     /* MUST. The adapter's name and what configuring it takes (see source.h). */
@@ -26,6 +27,8 @@ struct source {
 };
 
 extern const struct source_ops source_twelvedata_ops;
+extern const struct source_ops source_bybit_ops;
+extern const struct source_ops source_okx_ops;
 
 /*
  * Turn one Twelve Data /time_series response (`body`, `len` bytes, HTTP
@@ -40,5 +43,42 @@ extern const struct source_ops source_twelvedata_ops;
  */
 int twelvedata_parse(const char *body, size_t len, long status, const struct fetch_request *req,
                      const char *source_name, struct fetch_result *res, struct strbuf *err);
+
+/*
+ * Bybit's /v5/market/kline answer, as twelvedata_parse() (the body's
+ * retCode decides, whatever the HTTP status, except that HTTP 403 is
+ * Bybit's IP ban). Sets `res->retry_after` and `res->wait_reason` for rate
+ * limits and bans; the caller refines the wait from Bybit's headers.
+ */
+int bybit_parse(const char *body, size_t len, long status, const struct fetch_request *req,
+                const char *source_name, struct fetch_result *res, struct strbuf *err);
+
+/*
+ * OKX's /api/v5/market/candles or history-candles answer, as
+ * twelvedata_parse() (the body's `code` decides). Rows OKX marks
+ * unconfirmed (confirm "0", the forming candle) are left out, and so are
+ * rows at or before `req->since` of a fetch that has one.
+ */
+int okx_parse(const char *body, size_t len, long status, const struct fetch_request *req,
+              const char *source_name, struct fetch_result *res, struct strbuf *err);
+
+/*
+ * Parse row `idx` of an answer whose rows are arrays of strings [open time
+ * in Unix milliseconds, open, high, low, close, volume, ...] (Bybit, OKX)
+ * into `*out`: prices exact and positive, the volume zero or more (its
+ * decimals past the eighth dropped), the open time a whole second aligned
+ * to `tf`. The row must hold at least `min_fields` (6 or more) values;
+ * those past the volume are not read. Returns 0, or CK_EPARSE with
+ * "row <open time>: <reason>" ("row #<idx + 1>: ..." while the time is not
+ * known) appended to `why`.
+ */
+int source_row_parse(struct json_t *row, size_t idx, size_t min_fields, enum timeframe tf,
+                     struct candle *out, struct strbuf *why);
+
+/*
+ * Sort `cv` by open time, ascending. CK_EPARSE with "row <open time>: open
+ * time appears twice" appended to `why` when two rows share one.
+ */
+int source_rows_sort(struct candle_vec *cv, struct strbuf *why);
 
 #endif
