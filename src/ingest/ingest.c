@@ -131,11 +131,19 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         rc = store_page(ctx, &key, &res, now, out, err);
         if (rc)
             goto out;
-        /* A short page is the provider's last: asking again would only spend budget. */
-        if (!req.has_since || !res.candles.n ||
-            (!res.more && res.candles.n < (size_t)kind->max_rows))
+        if (!req.has_since)
             break;
-        last = res.candles.v[res.candles.n - 1].open_time;
+        /*
+         * A short page is the provider's last (asking again would only
+         * spend budget), unless the request was a window of periods:
+         * then paging goes on after the window, empty or not.
+         */
+        if (!res.window_end && !res.more &&
+            (!res.candles.n || res.candles.n < (size_t)kind->max_rows))
+            break;
+        last = res.candles.n ? res.candles.v[res.candles.n - 1].open_time : req.since;
+        if (res.window_end > last)
+            last = res.window_end;
         if (last <= req.since || last >= newest)
             break;
         req.since = last;

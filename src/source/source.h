@@ -94,6 +94,14 @@ struct fetch_result {
      * by itself.
      */
     bool more;
+    /*
+     * A venue asked for a window of periods (Bybit's start/end, OKX's
+     * `after`, Coinbase's start/end): the open time of the window's last
+     * period, whether or not it held candles; 0 otherwise. Paging goes on
+     * from there, so that a window with no trades at all (an exchange's
+     * maintenance) is passed over instead of asked for again and again.
+     */
+    int64_t window_end;
 };
 #define FETCH_RESULT_INIT                                                                          \
     {                                                                                              \

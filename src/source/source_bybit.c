@@ -361,6 +361,7 @@ static int bybit_fetch(struct source *src, const struct fetch_request *req,
         int64_t start = (req->since + period) * 1000;
         int64_t end = start + (int64_t)(limit - 1) * period * 1000;
         strbuf_addf(&url, "&start=%lld&end=%lld", (long long)start, (long long)end);
+        res->window_end = end / 1000;
     }
     strbuf_addf(&url, "&limit=%d", limit);
 

@@ -342,9 +342,11 @@ static int okx_fetch(struct source *src, const struct fetch_request *req, struct
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "&bar=%s&limit=%d", okx_bars[req->tf], limit);
-    if (req->has_since)
+    if (req->has_since) {
         strbuf_addf(&url, "&after=%lld",
                     (long long)((req->since + (int64_t)(limit + 1) * period) * 1000));
+        res->window_end = req->since + (int64_t)limit * period;
+    }
 
     hreq.url = url.buf;
     hreq.connect_timeout_ms = cfg->connect_timeout_ms;
