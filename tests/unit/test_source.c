@@ -18,7 +18,9 @@ static void test_kinds(void **state)
     (void)state;
     assert_true(source_kind_known("twelvedata"));
     assert_false(source_kind_known("TwelveData"));
-    assert_false(source_kind_known("binance"));
+    assert_true(source_kind_known("binance"));
+    assert_false(source_kind_known("Binance"));
+    assert_false(source_kind_known("nosuchvenue"));
     assert_false(source_kind_known(""));
     assert_false(source_kind_known(NULL));
 }
@@ -48,7 +50,8 @@ static void test_open_unknown_kind(void **state)
     (void)state;
     assert_int_equal(source_open(&src, &cfg, &err), CK_ECONFIG);
     assert_null(src);
-    assert_string_equal(err.buf, "source 'mine': unknown kind 'nosuch' (known: twelvedata)");
+    assert_string_equal(err.buf,
+                        "source 'mine': unknown kind 'nosuch' (known: twelvedata, binance)");
     strbuf_release(&err);
 }
 
