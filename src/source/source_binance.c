@@ -157,13 +157,13 @@ static bool status_error(long status, const struct fetch_request *req, struct fe
         res->retry_after = until_next_minute(req->now);
         snprintf(res->wait_reason, sizeof(res->wait_reason), "request weight limit exceeded (429)");
     } else if (status == 418) {
-        *e = SRC_ERR_RATE_MINUTE, *code = CK_ELIMIT, *what = "IP banned (418)";
+        *e = SRC_ERR_RATE_MINUTE, *code = CK_ELIMIT, *what = "IP banned";
         res->retry_after = BN_BAN_DEFAULT_S;
         snprintf(res->wait_reason, sizeof(res->wait_reason), "IP banned (418)");
     } else if (status == 403) {
-        *e = SRC_ERR_PLAN, *code = CK_EAUTH, *what = "refused by the venue's firewall (HTTP 403)";
+        *e = SRC_ERR_PLAN, *code = CK_EAUTH, *what = "refused by the venue's firewall";
     } else if (status == 451) {
-        *e = SRC_ERR_PLAN, *code = CK_EAUTH, *what = "refused for this location (HTTP 451)";
+        *e = SRC_ERR_PLAN, *code = CK_EAUTH, *what = "refused for this location";
     } else if (status >= 500) {
         *e = SRC_ERR_SERVER, *code = CK_EUPSTREAM, *what = "provider failure";
     } else {

@@ -425,7 +425,8 @@ static void test_source_kinds(void **state)
     (void)state;
     assert_int_equal(settings_load(&s, path, &rep), CK_ECONFIG);
     assert_int_equal(rep.count, 2);
-    strbuf_addf(&want, "%s:5: key 'kind': unknown kind 'nosuchvenue' (known kinds: twelvedata, binance)\n",
+    strbuf_addf(&want,
+                "%s:5: key 'kind': unknown kind 'nosuchvenue' (known kinds: twelvedata, binance)\n",
                 path);
     if (!strstr(rep.text.buf, want.buf))
         fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
