@@ -843,13 +843,13 @@ static void derive_venue(struct source_settings *src, const struct source_kind *
         src->calendar_raw = xstrdup(kind && kind->calendar ? kind->calendar : "crypto");
     src->rate_window_ms = kind ? kind->rate_window_ms : 60000;
     src->rate_per_window = kind ? kind->rate_per_window : 1;
+    if (src->rate_limit && line_of(cf, sec, "rate_per_minute"))
+        report_at(rep, cf, sec, "rate_per_minute",
+                  "rate_limit is set too: keep one of them (rate_per_minute = N is "
+                  "rate_limit = N/1m)");
     if (src->rate_limit && !parse_rate_limit(src->rate_limit, &n, &w)) {
         src->rate_per_window = n;
         src->rate_window_ms = w * 1000;
-        if (line_of(cf, sec, "rate_per_minute"))
-            report_at(rep, cf, sec, "rate_per_minute",
-                      "rate_limit is set too: keep one of them (rate_per_minute = N is "
-                      "rate_limit = N/1m)");
     } else if (line_of(cf, sec, "rate_per_minute")) {
         src->rate_per_window = src->rate_per_minute;
         src->rate_window_ms = 60000;

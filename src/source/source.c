@@ -28,6 +28,7 @@
 
 static const struct source_ops *const source_backends[] = {
     &source_twelvedata_ops,
+    &source_binance_ops,
     &source_bybit_ops,
     &source_okx_ops,
 };

@@ -27,6 +27,7 @@ struct source {
 };
 
 extern const struct source_ops source_twelvedata_ops;
+extern const struct source_ops source_binance_ops;
 extern const struct source_ops source_bybit_ops;
 extern const struct source_ops source_okx_ops;
 
@@ -43,6 +44,29 @@ extern const struct source_ops source_okx_ops;
  */
 int twelvedata_parse(const char *body, size_t len, long status, const struct fetch_request *req,
                      const char *source_name, struct fetch_result *res, struct strbuf *err);
+
+/*
+ * Turn one Binance /api/v3/klines response (`body`, `len` bytes, HTTP
+ * `status`) for `req` into `res`, as twelvedata_parse() does: candles
+ * ascending by open time without the forming kline (close time >= req->now),
+ * or a typed error naming `source_name`, the symbol and the timeframe, with
+ * no candles. Rate limits and bans set `res->retry_after` (the next minute
+ * for a 429, a long guess for a 418) and `res->wait_reason`; the caller
+ * replaces the wait with the answer's Retry-After when it has one. Returns
+ * as source_fetch(). Exposed for table-driven tests over recorded payloads.
+ */
+int binance_parse(const char *body, size_t len, long status, const struct fetch_request *req,
+                  const char *source_name, struct fetch_result *res, struct strbuf *err);
+
+/*
+ * Note Binance's X-MBX-USED-WEIGHT-1M value `used` (the weight this IP has
+ * used in the current minute; NULL or not a count: nothing happens) in
+ * `res`: credits_used and credits_left (of 6,000). When one more klines
+ * request (weight 2) would pass the limit and `res` asks no wait yet, it
+ * asks to wait until the next UTC minute after `now` (retry_after,
+ * wait_reason).
+ */
+void binance_note_weight(const char *used, int64_t now, struct fetch_result *res);
 
 /*
  * Bybit's /v5/market/kline answer, as twelvedata_parse() (the body's

@@ -66,24 +66,45 @@ static void test_defaults_without_file(void **state)
     assert_int_equal(s.alerts.failure_threshold, 3);
     assert_int_equal(s.alerts.cooldown, 15 * 60);
     assert_string_equal(s.digest.schedule, "0 6 * * *");
+    /* No source configured and no key: Binance's BTC/USDT, which needs none. */
     assert_int_equal(s.nsources, 1);
-    assert_string_equal(s.sources[0].name, "twelvedata");
-    assert_string_equal(s.sources[0].kind, "twelvedata");
-    assert_string_equal(s.sources[0].base_url, "https://api.twelvedata.com");
+    assert_string_equal(s.sources[0].name, "binance");
+    assert_string_equal(s.sources[0].kind, "binance");
+    assert_string_equal(s.sources[0].base_url, "https://data-api.binance.vision");
+    assert_null(s.sources[0].key_problem);
     assert_int_equal(s.sources[0].nsymbols, 1);
-    assert_string_equal(s.sources[0].symbols[0], "XAU/USD");
+    assert_string_equal(s.sources[0].symbols[0], "BTC/USDT");
     assert_int_equal(s.sources[0].ntimeframes, 4);
     assert_int_equal(s.sources[0].timeframes[0], TF_M15);
     assert_int_equal(s.sources[0].timeframes[3], TF_D1);
-    assert_int_equal(s.sources[0].calendar, CAL_METALS);
-    assert_int_equal(s.sources[0].rate_per_minute, 8);
-    assert_int_equal(s.sources[0].daily_quota, 800);
+    assert_int_equal(s.sources[0].calendar, CAL_CRYPTO);
+    assert_string_equal(s.sources[0].rate_limit, "3000/1m");
+    assert_int_equal(s.sources[0].daily_quota, 0);
+    assert_string_equal(s.sources[0].budget_key, "binance:ip");
     assert_int_equal(s.sources[0].backfill, 5000);
     assert_int_equal(s.sources[0].breaker_failures, 5);
     assert_int_equal(s.sources[0].breaker_recovery, 60);
     assert_int_equal(s.sources[0].breaker_max_recovery, 30 * 60);
     assert_int_equal(s.sources[0].symbol_skip_after, 10);
     assert_int_equal(s.sources[0].symbol_probe_every, 10);
+    settings_release(&s);
+    config_report_release(&rep);
+
+    /* With Twelve Data's key in the environment, its gold too, with its free limits. */
+    setenv("TWELVE_DATA_API_KEY", "td-key-0123", 1);
+    assert_int_equal(settings_load(&s, NULL, &rep), 0);
+    unsetenv("TWELVE_DATA_API_KEY");
+    assert_int_equal(rep.count, 0);
+    assert_int_equal(s.nsources, 2);
+    assert_string_equal(s.sources[1].name, "twelvedata");
+    assert_string_equal(s.sources[1].base_url, "https://api.twelvedata.com");
+    assert_string_equal(s.sources[1].symbols[0], "XAU/USD");
+    assert_int_equal(s.sources[1].calendar, CAL_METALS);
+    assert_int_equal(s.sources[1].rate_per_minute, 8);
+    assert_string_equal(s.sources[1].rate_limit, "8/1m");
+    assert_int_equal(s.sources[1].daily_quota, 800);
+    assert_true(!strncmp(s.sources[1].budget_key, "twelvedata:key:", 15));
+    assert_null(strstr(s.sources[1].budget_key, "td-key"));
     settings_release(&s);
     config_report_release(&rep);
 }
@@ -445,6 +466,52 @@ static void test_source_kinds(void **state)
     free(path);
 }
 
+/* A venue's budget: its free limit, rate_limit, rate_per_minute; symbol_map is checked. */
+static void test_source_budget_keys(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    char *path = write_ini("[source.by]\n"
+                           "kind = bybit\n"
+                           "[source.by2]\n"
+                           "kind = bybit\n"
+                           "rate_limit = 100/5s\n"
+                           "symbol_map = BTC/USDT:BTCUSDT ETH/USDT:ETHUSDT\n"
+                           "[source.td]\n"
+                           "kind = twelvedata\n"
+                           "api_key = k-1\n"
+                           "rate_per_minute = 55\n");
+    (void)state;
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(settings_source(&s, "by")->rate_per_window, 600);
+    assert_int_equal(settings_source(&s, "by")->rate_window_ms, 5000);
+    assert_string_equal(settings_source(&s, "by")->rate_limit, "600/5s");
+    assert_int_equal(settings_source(&s, "by2")->rate_per_window, 100);
+    /* Two sections of one keyless venue: one budget, the IP's. */
+    assert_string_equal(settings_source(&s, "by")->budget_key, "bybit:ip");
+    assert_string_equal(settings_source(&s, "by2")->budget_key, "bybit:ip");
+    assert_int_equal(settings_source(&s, "td")->rate_per_window, 55);
+    assert_int_equal(settings_source(&s, "td")->rate_window_ms, 60000);
+    assert_int_equal(settings_source(&s, "td")->daily_quota, 800);
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+
+    path = write_ini("[source.by]\n"
+                     "kind = bybit\n"
+                     "rate_limit = 5 per second\n"
+                     "symbol_map = BTC/USDT\n"
+                     "rate_per_minute = 3\n");
+    assert_int_equal(settings_load(&s, path, &rep), CK_ECONFIG);
+    if (!strstr(rep.text.buf, ":3: key 'rate_limit': '5 per second' is not REQUESTS/DURATION") ||
+        !strstr(rep.text.buf, ":4: key 'symbol_map': 'BTC/USDT' is not CANONICAL:VENUE") ||
+        !strstr(rep.text.buf, ":5: key 'rate_per_minute': rate_limit is set too"))
+        fail_msg("unexpected report:\n%s", rep.text.buf);
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+}
+
 /* An enabled source whose kind needs a key it lacks: recorded, and reported on request. */
 static void test_source_key_problem(void **state)
 {
@@ -595,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_expand_env),
         cmocka_unit_test(test_source_kinds),
         cmocka_unit_test(test_source_key_problem),
+        cmocka_unit_test(test_source_budget_keys),
         cmocka_unit_test(test_show_masks_secrets),
         cmocka_unit_test(test_format_duration),
     };

@@ -18,7 +18,9 @@ static void test_kinds(void **state)
     (void)state;
     assert_true(source_kind_known("twelvedata"));
     assert_false(source_kind_known("TwelveData"));
-    assert_false(source_kind_known("binance"));
+    assert_true(source_kind_known("binance"));
+    assert_false(source_kind_known("Binance"));
+    assert_false(source_kind_known("nosuchvenue"));
     assert_false(source_kind_known(""));
     assert_false(source_kind_known(NULL));
 }
