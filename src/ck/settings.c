@@ -843,7 +843,7 @@ static void derive_venue(struct source_settings *src, const struct source_kind *
         src->calendar_raw = xstrdup(kind && kind->calendar ? kind->calendar : "crypto");
     src->rate_window_ms = kind ? kind->rate_window_ms : 60000;
     src->rate_per_window = kind ? kind->rate_per_window : 1;
-    if (src->rate_limit && line_of(cf, sec, "rate_per_minute"))
+    if (line_of(cf, sec, "rate_limit") && line_of(cf, sec, "rate_per_minute"))
         report_at(rep, cf, sec, "rate_per_minute",
                   "rate_limit is set too: keep one of them (rate_per_minute = N is "
                   "rate_limit = N/1m)");
