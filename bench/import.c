@@ -44,6 +44,14 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds of this process: what the import costs whatever else the machine runs. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* "1234567" -> "1,234,567" */
 static void group_thousands(uint64_t v, char *buf, size_t size)
 {
@@ -143,14 +151,16 @@ static int run(struct import_request *rq, const char *label)
     struct import_stats st;
     struct phases ph = {0};
     char rate[32];
-    double t0, t1;
+    double t0, t1, c0, c1;
     int rc;
 
     rq->progress = on_progress;
     rq->progress_arg = &ph;
     t0 = now_seconds();
+    c0 = cpu_seconds();
     rc = import_csv(rq, &st, NULL, &err);
     t1 = now_seconds();
+    c1 = cpu_seconds();
     if (rc) {
         fprintf(stderr, "bench_import: %s: %s\n", label, err.buf);
         strbuf_release(&err);
@@ -165,9 +175,9 @@ static int run(struct import_request *rq, const char *label)
     double gaps_at = ph.seen[IMPORT_GAPS] ? ph.start[IMPORT_GAPS] : t1;
     group_thousands((uint64_t)((double)st.candles / (t1 - t0)), rate, sizeof(rate));
     printf("%s %s: %zu candles in %.3f s = %s candles/s (read+validate %.3f s, store %.3f s, "
-           "gap scan %.3f s)\n",
+           "gap scan %.3f s; this process's CPU %.3f s)\n",
            store_backend_name(rq->store), label, st.candles, t1 - t0, rate, store_at - t0,
-           gaps_at - store_at, t1 - gaps_at);
+           gaps_at - store_at, t1 - gaps_at, c1 - c0);
     fflush(stdout);
     strbuf_release(&err);
     return 0;
