@@ -164,8 +164,9 @@ static int run_command(const struct cmd *c, int n, char **args, const struct glo
         strbuf_addf(&sb, "--format=%s", g->format);
         args[1] = own_format = strbuf_detach(&sb, NULL);
         n++;
-    } else if (g->format && cmd_parse_format(c->name, g->format, &format))
+    } else if (g->format && cmd_parse_format(c->name, g->format, &format)) {
         return CMD_USAGE;
+    }
     ck_init(&ck, c->name, g->config, format, c->needs);
     rc = c->fn(n, args, &ck);
     free(own_format);
