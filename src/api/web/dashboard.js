@@ -892,9 +892,14 @@
   async function refreshAll() {
     window.clearTimeout(state.timer);
     try {
-      renderHealth(await getJSON('/health'));
+      // A series named already (in the URL, or shown before) loads while /health is read.
+      const health = getJSON('/health');
+      const key = () => state.source + '\u0000' + state.symbol + '\u0000' + state.tf;
+      const early = state.source && state.symbol && state.tf ? key() : null;
+      const candles = early ? loadCandles() : null;
+      renderHealth(await health);
       await Promise.all([
-        loadCandles(),
+        candles && key() === early ? candles : Promise.all([candles, loadCandles()]),
         refreshJobs(),
         refreshAlerts(),
         refreshDeliveries(),
