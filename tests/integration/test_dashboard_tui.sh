@@ -83,7 +83,7 @@ if ! command -v tmux >/dev/null 2>&1; then
     exit
 fi
 SOCK="$T/tmux.sock"
-trap 'tmux -S "$SOCK" kill-server 2>/dev/null; cleanup' EXIT
+trap 'tmux -S "$SOCK" kill-server 2>/dev/null || :; cleanup' EXIT
 # tui NAME: start the dashboard full screen in tmux session NAME; its exit
 # status lands in $T/NAME.rc.
 tui() {

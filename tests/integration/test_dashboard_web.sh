@@ -106,6 +106,10 @@ cp "$T/body" "$T/jobs.json"
 check "GET /candles/M15 answers 200" test "$(get "$API/candles/M15?source=$SRC&symbol=BTC/USD&limit=1")" = 200
 cp "$T/body" "$T/latest.json"
 
+check "the embedded files add under 300 KB" py "
+import os; d='$CK_SOURCE_DIR/src/api/web'; n=sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+assert 0 < n < 300 * 1024, n"
+
 # ---- the page in Chromium ----
 ARTIFACTS=${CK_BUILD_DIR:+$CK_BUILD_DIR/test-artifacts}
 ARTIFACTS=${ARTIFACTS:-$T}
