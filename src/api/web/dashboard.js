@@ -28,6 +28,7 @@
   const state = {
     health: null,
     series: [],       // [{source, symbol, timeframes: [...]}]
+    seriesSig: '',
     source: params.get('source'),
     symbol: params.get('symbol'),
     tf: params.get('tf'),
@@ -272,8 +273,10 @@
       map.get(k).timeframes.push(s.timeframe);
     });
     const series = Array.from(map.values());
+    // Rebuilt only when the configured series change, so a choice being made is left alone.
     const sig = JSON.stringify(series);
-    if (sig === JSON.stringify(state.series)) return;
+    if (sig === state.seriesSig) return;
+    state.seriesSig = sig;
     state.series = series;
     if (!series.length) return;
     let cur = series.find((s) => s.source === state.source && s.symbol === state.symbol);
