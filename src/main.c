@@ -51,6 +51,8 @@ const struct cmd cmd_table[] = {
      "delete candles and backtest results past their retention"},
     {"digest", cmd_digest, cmd_digest_usage, READS | CK_NEEDS_FEEDS,
      "print or send the daily health digest"},
+    {"dashboard", cmd_dashboard, cmd_dashboard_usage, CK_NEEDS_CONFIG | CK_NEEDS_FEEDS,
+     "a full-screen view of health, jobs, series, alerts and deliveries"},
     {0},
 };
 

@@ -54,5 +54,6 @@ CMD_DECLARE(signals);
 CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
 CMD_DECLARE(import);
+CMD_DECLARE(dashboard);
 
 #endif
