@@ -253,7 +253,7 @@ check "the alert is resolved" alert job:refresh_candles_M15 "a['state']=='resolv
 ctl "$TDA" '{"errors": [{"code": 400, "message": "flapping", "times": 3}]}'
 check "it fails three times again" runs refresh_candles_M15 3 failed
 check "and recovers again" runs refresh_candles_M15 1 ok
-# The flapping must fit in the cooldown (it takes seconds, a minute or so on a loaded machine; the cooldown is 60 s).
+# The flapping must fit in the cooldown (seconds, tens of seconds on a loaded machine; the cooldown is 60 s).
 FLAP_DONE=$(py "import time; print(time.time())")
 check "the flapping ended within the cooldown of the firing message" py "
 import json,urllib.request
