@@ -3,6 +3,9 @@
 #  - bench_ingest on a fresh SQLite file and on a throwaway PostgreSQL
 #    (upsert of 1,000,000 M15 candles in batches of 5,000, fresh and
 #    re-upsert; gap detection over a year of M1);
+#  - bench_import: candlekeep import of a generated 1,000,000-line Binance
+#    kline file (M1, milliseconds) into a fresh store, then again, on
+#    SQLite and on PostgreSQL (read and check, store, gap scan);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
@@ -17,6 +20,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 echo "== bench_ingest: SQLite =="
 "$BUILD/bench/bench_ingest"
+echo "== bench_import: SQLite =="
+"$BUILD/bench/bench_import"
 
 PGDIR=$(mktemp -d /tmp/ckbenchpg.XXXXXX)
 cleanup() { bash "$ROOT/tests/helpers/pg_cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
@@ -24,6 +29,8 @@ trap cleanup EXIT
 URL=$(bash "$ROOT/tests/helpers/pg_cluster.sh" start "$PGDIR" 2>/dev/null)
 echo "== bench_ingest: PostgreSQL (throwaway cluster) =="
 "$BUILD/bench/bench_ingest" "$URL"
+echo "== bench_import: PostgreSQL =="
+"$BUILD/bench/bench_import" "$URL"
 
 echo "== bench/api: SQLite =="
 bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"

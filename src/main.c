@@ -10,6 +10,7 @@
 #include "cmd/common.h"
 #include "ck/ck.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #include <stdbool.h>
@@ -28,6 +29,8 @@ const struct cmd cmd_table[] = {
      "run the daemon (scheduler and HTTP API)"},
     {"fetch", cmd_fetch, cmd_fetch_usage, READS | CK_NEEDS_HTTP | CK_NEEDS_FEEDS,
      "fetch new candles of one series from its provider"},
+    {"import", cmd_import, cmd_import_usage, CK_NEEDS_CONFIG,
+     "import candles from a CSV file (Binance klines or time,open,high,low,close)"},
     {"candles", cmd_candles, cmd_candles_usage, READS, "print stored candles"},
     {"gaps", cmd_gaps, cmd_gaps_usage, READS, "list (and re-scan) missing candles"},
     {"jobs", cmd_jobs, cmd_jobs_usage, READS,
@@ -48,6 +51,8 @@ const struct cmd cmd_table[] = {
      "delete candles and backtest results past their retention"},
     {"digest", cmd_digest, cmd_digest_usage, READS | CK_NEEDS_FEEDS,
      "print or send the daily health digest"},
+    {"dashboard", cmd_dashboard, cmd_dashboard_usage, CK_NEEDS_CONFIG | CK_NEEDS_FEEDS,
+     "a full-screen view of health, jobs, series, alerts and deliveries"},
     {0},
 };
 
@@ -133,10 +138,20 @@ static char **split_globals(int argc, char **argv, struct globals *g, int *out_n
     return rest;
 }
 
+/*
+ * Is --format the command's own option rather than the record format?
+ * import's names the file's format; it is handed back to it in argv.
+ */
+static bool owns_format(const struct cmd *c)
+{
+    return c->fn == cmd_import;
+}
+
 /* Run command `c` on its words `args[0..n)` (args[0] is its name). */
 static int run_command(const struct cmd *c, int n, char **args, const struct globals *g)
 {
     enum out_format format = OUT_TABLE;
+    char *own_format = NULL;
     struct ck ck;
     int rc;
 
@@ -144,10 +159,19 @@ static int run_command(const struct cmd *c, int n, char **args, const struct glo
         c->usage(stdout);
         return CMD_OK;
     }
-    if (g->format && cmd_parse_format(c->name, g->format, &format))
+    if (g->format && owns_format(c)) {
+        /* Handed back, as "--format=VALUE" after the name (args has room: it was taken out). */
+        memmove(args + 2, args + 1, (size_t)(n - 1) * sizeof(*args));
+        struct strbuf sb = STRBUF_INIT;
+        strbuf_addf(&sb, "--format=%s", g->format);
+        args[1] = own_format = strbuf_detach(&sb, NULL);
+        n++;
+    } else if (g->format && cmd_parse_format(c->name, g->format, &format)) {
         return CMD_USAGE;
+    }
     ck_init(&ck, c->name, g->config, format, c->needs);
     rc = c->fn(n, args, &ck);
+    free(own_format);
     ck_release(&ck);
     log_shutdown();
     return rc;

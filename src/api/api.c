@@ -348,6 +348,10 @@ static enum MHD_Result send_reply(struct api_request *req)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (req->www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, req->www_authenticate);
+    if (req->csp) {
+        MHD_add_response_header(resp, "Content-Security-Policy", req->csp);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    }
     ret = MHD_queue_response(req->conn, req->status, resp);
     MHD_destroy_response(resp);
     return ret;

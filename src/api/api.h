@@ -34,8 +34,12 @@ struct strbuf;
  *   POST /signals/{id}/redeliver      200 with the count re-queued (?receiver=)
  *   POST /backtests                   201
  *   GET  /backtests                   ?since=&limit=50
+ *   GET  /deliveries                  the signal outbox: counts, oldest pending, next due
+ *   GET  /  and  /dashboard           the web dashboard (?source=&symbol=&tf=&refresh=)
+ *   GET  /dashboard/{file}            its script and style sheet, built into the binary
  *
- * Every response body is JSON except /metrics; errors are
+ * Every response body is JSON except /metrics and the dashboard's files
+ * (which carry a Content-Security-Policy of their own origin only); errors are
  * {"error": "...", "detail": "..."} ("detail" when there is more to say)
  * with 400 (bad parameter, named; a body that is not JSON), 401, 403,
  * 404, 405 (with Allow), 409, 413 (request body over 64 KiB), 422 (a JSON

@@ -83,6 +83,7 @@ struct api_request {
     const char *allow;        /* Allow header (405); points into allowbuf */
     char allowbuf[64];
     const char *www_authenticate; /* static */
+    const char *csp;              /* Content-Security-Policy header (static); NULL none */
 };
 
 typedef void api_handler_fn(struct api_request *req);
@@ -127,6 +128,9 @@ void api_signal_cancel(struct api_request *req);
 void api_signal_redeliver(struct api_request *req);
 void api_backtests_create(struct api_request *req);
 void api_backtests_list(struct api_request *req);
+void api_deliveries_get(struct api_request *req);
+void api_dashboard_page(struct api_request *req);
+void api_dashboard_asset(struct api_request *req);
 
 /*
  * What the API knows of one job: the scheduler's live view (when the job

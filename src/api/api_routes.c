@@ -49,6 +49,10 @@ const struct api_route api_routes[] = {
      .handler = api_backtests_create,
      .needs_auth = true},
     {.method = "GET", .pattern = "/backtests", .handler = api_backtests_list},
+    {.method = "GET", .pattern = "/deliveries", .handler = api_deliveries_get},
+    {.method = "GET", .pattern = "/", .handler = api_dashboard_page},
+    {.method = "GET", .pattern = "/dashboard", .handler = api_dashboard_page},
+    {.method = "GET", .pattern = "/dashboard/{file}", .handler = api_dashboard_asset},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -53,5 +53,7 @@ CMD_DECLARE(alerts);
 CMD_DECLARE(signals);
 CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
+CMD_DECLARE(import);
+CMD_DECLARE(dashboard);
 
 #endif

@@ -99,6 +99,11 @@ int store_delivery_requeue(struct store *st, const char *signal_id, const char *
                            int64_t now_ms, size_t *requeued, struct strbuf *err);
 /* Count deliveries by status (for /metrics and the digest). */
 int store_delivery_counts(struct store *st, int64_t out[3], struct strbuf *err);
+/*
+ * When the oldest pending delivery was created (Unix ms); CK_ENOTFOUND (no
+ * message: not a failure) when none is pending.
+ */
+int store_delivery_oldest_pending(struct store *st, int64_t *out_ms, struct strbuf *err);
 
 /* --- outcomes ------------------------------------------------------- */
 

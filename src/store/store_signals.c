@@ -754,6 +754,24 @@ int store_delivery_counts(struct store *st, int64_t out[3], struct strbuf *err)
     return rc;
 }
 
+static const struct sql_stmt SQL_DELIVERY_OLDEST_PENDING = {
+    .sqlite = "SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'",
+    .pg = "SELECT " SQL_PG_MS("MIN(created_at)") " FROM deliveries WHERE status = 'pending'",
+};
+
+int store_delivery_oldest_pending(struct store *st, int64_t *out_ms, struct strbuf *err)
+{
+    struct sql_rows r = SQL_ROWS_INIT;
+    int rc = store_sql(st, &SQL_DELIVERY_OLDEST_PENDING, NULL, 0, &r, NULL,
+                       "find the oldest pending delivery", err);
+    if (!rc && (r.nrows == 0 || sql_rows_null(&r, 0, 0)))
+        rc = CK_ENOTFOUND; /* not a failure: nothing is pending */
+    if (!rc)
+        rc = sql_rows_int(&r, 0, 0, out_ms, err);
+    sql_rows_release(&r);
+    return rc;
+}
+
 /* --- outcomes -------------------------------------------------------- */
 
 static const struct sql_stmt SQL_SIGNAL_DECIDE =

@@ -576,23 +576,30 @@ static void test_claim_order_and_due(void **state)
     strbuf_reset(&f->err);
 }
 
-/* The next due time on a database of this test's own (SQLite: a fresh file). */
+/*
+ * The next due time and the oldest pending delivery on a database of this
+ * test's own (SQLite: a fresh file).
+ */
 static void test_next_due(void **state)
 {
     struct fixture *f = *state;
     const char *recv[] = {"nd"};
-    int64_t due = 0;
+    int64_t due = 0, oldest = 0;
     int64_t t = BASE_MS - 400 * DAY_MS; /* before every other test's window */
     struct delivery *d = NULL;
     size_t n = 0;
 
     if (is_sqlite(f)) {
         assert_int_equal(store_delivery_next_due(f->st, &due, &f->err), CK_ENOTFOUND);
+        assert_int_equal(store_delivery_oldest_pending(f->st, &oldest, &f->err), CK_ENOTFOUND);
+        assert_string_equal(f->err.buf, "");
     }
     create(f, t, recv, 1, NULL);
     create(f, t + 500, recv, 1, NULL);
     CHECK_OK(store_delivery_next_due(f->st, &due, &f->err), &f->err);
     assert_int_equal(due, t);
+    CHECK_OK(store_delivery_oldest_pending(f->st, &oldest, &f->err), &f->err);
+    assert_int_equal(oldest, t);
 
     /* A leased delivery is due again when its lease lapses. */
     CHECK_OK(store_delivery_claim(f->st, "nd", t + 100, "h", t + 10000, 1, &d, &n, &f->err),
@@ -607,6 +614,9 @@ static void test_next_due(void **state)
     deliveries_free(d, n);
     CHECK_OK(store_delivery_next_due(f->st, &due, &f->err), &f->err);
     assert_int_equal(due, t + 10000);
+    /* A lease does not change which delivery is the oldest pending. */
+    CHECK_OK(store_delivery_oldest_pending(f->st, &oldest, &f->err), &f->err);
+    assert_int_equal(oldest, t);
 }
 
 static void test_lease_lapse_and_record(void **state)
