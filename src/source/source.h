@@ -86,6 +86,12 @@ struct fetch_result {
     int64_t credits_left;
     /* Why the provider wants the wait of a success (the usage it reported); "" if none. */
     char wait_reason[96];
+    /*
+     * What the caller should know of a success, for its log; "" if
+     * nothing: candles after `since` the venue no longer serves (Kraken
+     * keeps only its most recent rows), so the series has a hole there.
+     */
+    char note[160];
 };
 #define FETCH_RESULT_INIT                                                                          \
     {                                                                                              \
