@@ -367,7 +367,13 @@ int kraken_parse(const char *body, size_t len, long status, const struct fetch_r
     }
     jerror = json_object_get(root, "error");
     if (!json_is_array(jerror)) {
-        ret = non_json(body, len, status, NULL, req, source_name, res, err);
+        if (status != 200) {
+            ret = non_json(body, len, status, NULL, req, source_name, res, err);
+            goto out;
+        }
+        add_prefix(err, source_name, req);
+        strbuf_addf(err, "HTTP %ld: response has no \"error\" array", status);
+        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     json_array_foreach(jerror, i, msg)
