@@ -425,6 +425,8 @@ static int error_status(const char *body, size_t len, long status, const struct 
     if (status == 429) {
         e = SRC_ERR_RATE_MINUTE, rc = CK_ELIMIT, what = "rate limited";
         res->retry_after = CB_RATE_WAIT;
+        snprintf(res->wait_reason, sizeof(res->wait_reason),
+                 "Coinbase's public rate limit (HTTP 429)");
     } else if (status == 404) {
         e = SRC_ERR_BAD_SYMBOL, rc = CK_ENOTFOUND, what = "unknown product";
     } else if (status == 401 || status == 403) {

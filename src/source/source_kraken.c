@@ -146,6 +146,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
         e = SRC_ERR_RATE_MINUTE;
         code = CK_ELIMIT;
         res->retry_after = KR_RATE_WAIT;
+        snprintf(res->wait_reason, sizeof(res->wait_reason), "Kraken answered HTTP 429");
         strbuf_addf(err, "rate limited (HTTP %ld)", status);
     } else if (status == 401 || status == 403) {
         e = SRC_ERR_PLAN;
@@ -182,6 +183,8 @@ static int error_entry(const char *msg, size_t msglen, long status, const struct
         has_prefix(msg, "EGeneral:Temporary lockout")) {
         e = SRC_ERR_RATE_MINUTE, rc = CK_ELIMIT, what = "rate limited";
         res->retry_after = KR_RATE_WAIT;
+        snprintf(res->wait_reason, sizeof(res->wait_reason), "Kraken throttled the calls (%.*s)",
+                 (int)(msglen < 48 ? msglen : 48), msg);
     } else if (has_prefix(msg, "EQuery:Unknown asset pair")) {
         e = SRC_ERR_BAD_SYMBOL, rc = CK_ENOTFOUND, what = "unknown asset pair";
     } else if (has_prefix(msg, "EService:") || has_prefix(msg, "EGeneral:Internal error")) {
@@ -240,7 +243,9 @@ static int parse_row(json_t *row, size_t i, const struct fetch_request *req,
     int ret = CK_EPARSE;
 
     if (!json_is_array(row) || json_array_size(row) != 8) {
-        add_row(err, source_name, req, i, false, 0);
+        jt = json_array_get(row, 0);
+        add_row(err, source_name, req, i, json_is_integer(jt),
+                json_is_integer(jt) ? (int64_t)json_integer_value(jt) : 0);
         if (json_is_array(row))
             strbuf_addf(err, "has %zu fields, not 8", json_array_size(row));
         else

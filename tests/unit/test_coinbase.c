@@ -367,6 +367,7 @@ static void test_http_errors(void **state)
     assert_int_equal(fetch(&req, &res, &err), CK_ELIMIT);
     assert_int_equal(res.error, SRC_ERR_RATE_MINUTE);
     assert_int_equal(res.retry_after, 1);
+    assert_string_equal(res.wait_reason, "Coinbase's public rate limit (HTTP 429)");
     assert_int_equal(fetch(&req, &res, &err), CK_ELIMIT);
     assert_int_equal(res.retry_after, 7);
     strbuf_reset(&err);

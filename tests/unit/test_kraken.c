@@ -133,7 +133,7 @@ static const struct parse_case parse_cases[] = {
     {"xxbtzusd_1m.json", TF_H1, 200, false, 0, 10, CK_EPARSE, SRC_ERR_MALFORMED, 0,
      "time is not aligned to H1", -1},
     {"short_row.json", TF_M1, 200, false, 0, 10, CK_EPARSE, SRC_ERR_MALFORMED, 0,
-     "row #2: has 6 fields, not 8", -1},
+     "row 2023-07-06 19:21:00: has 6 fields, not 8", -1},
     {"descending.json", TF_M1, 200, false, 0, 10, CK_EPARSE, SRC_ERR_MALFORMED, 0,
      "row 2023-07-06 19:21:00: rows are not in ascending time order", -1},
 };
@@ -427,6 +427,7 @@ static void test_http_errors(void **state)
     assert_int_equal(res.http_status, 200);
     assert_int_equal(fetch_result_status(&res), 429);
     assert_int_equal(res.retry_after, 5);
+    assert_string_equal(res.wait_reason, "Kraken throttled the calls (EGeneral:Too many requests)");
     assert_int_equal(res.candles.n, 0);
     strbuf_reset(&err);
 

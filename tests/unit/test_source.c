@@ -18,6 +18,8 @@ static void test_kinds(void **state)
     (void)state;
     assert_true(source_kind_known("twelvedata"));
     assert_false(source_kind_known("TwelveData"));
+    assert_true(source_kind_known("kraken"));
+    assert_true(source_kind_known("coinbase"));
     assert_false(source_kind_known("binance"));
     assert_false(source_kind_known(""));
     assert_false(source_kind_known(NULL));
@@ -43,13 +45,20 @@ static void test_open_unknown_kind(void **state)
 {
     struct source_config cfg = {.name = "mine", .kind = "nosuch"};
     struct source *src = (struct source *)&cfg; /* must be reset to NULL */
-    struct strbuf err = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT, want = STRBUF_INIT;
 
     (void)state;
     assert_int_equal(source_open(&src, &cfg, &err), CK_ECONFIG);
     assert_null(src);
-    assert_string_equal(err.buf, "source 'mine': unknown kind 'nosuch' (known: twelvedata)");
+    /* Every kind of the registry is listed, in its order. */
+    strbuf_addstr(&want, "source 'mine': unknown kind 'nosuch' (known: ");
+    source_kind_names(&want);
+    strbuf_addch(&want, ')');
+    assert_string_equal(err.buf, want.buf);
+    assert_true(
+        strbuf_starts_with(&err, "source 'mine': unknown kind 'nosuch' (known: twelvedata, "));
     strbuf_release(&err);
+    strbuf_release(&want);
 }
 
 static void test_open_kind_defaults_to_name(void **state)
