@@ -286,7 +286,10 @@ static int scan_row(struct scan *s, size_t idx, const struct fetch_request *req,
     for (size_t f = 0; f < ARRAY_SIZE(names); f++) {
         if (f && !at(s, ',')) {
             add_row(err, source_name, req, idx, has_time, c->open_time);
-            strbuf_addf(err, "has %zu fields, not 6", f);
+            if (s->p == s->end)
+                strbuf_addstr(err, "the body ends inside the row (cut short)");
+            else
+                strbuf_addf(err, "has %zu fields, not 6", f);
             goto out;
         }
         if (!scan_number(s, &tok, &len)) {
@@ -332,7 +335,8 @@ static int scan_row(struct scan *s, size_t idx, const struct fetch_request *req,
     }
     if (!at(s, ']')) {
         add_row(err, source_name, req, idx, true, c->open_time);
-        strbuf_addstr(err, "has more than 6 fields, or is cut short");
+        strbuf_addstr(err, s->p == s->end ? "the body ends inside the row (cut short)"
+                                          : "has more than 6 fields");
         goto out;
     }
     c->has_volume = true;
