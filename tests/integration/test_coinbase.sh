@@ -187,7 +187,28 @@ rs=json.loads('''$(cb_requests)''')
 assert rs and all(r['buckets'] is None or r['buckets']<=300 for r in rs), [r for r in rs if r['buckets'] and r['buckets']>300]
 "
 
-# 7. M30 is not served: the configuration names Coinbase.
+# 7. Without base_url, CANDLEKEEP_COINBASE_URL names the venue's address.
+cat >"$T/env.ini" <<INI
+[storage]
+url = sqlite:$T/env.db
+[retry]
+max_retries = 0
+[source.cbenv]
+kind = coinbase
+timeframes = D1
+backfill = 3
+INI
+N0=$(nreqs)
+export CANDLEKEEP_COINBASE_URL=$CB_URL
+ck fetch --config "$T/env.ini"
+unset CANDLEKEEP_COINBASE_URL
+check "a section without base_url fetches from CANDLEKEEP_COINBASE_URL" expect_rc 0
+check "the default symbol BTC/USD was asked for there, daily" py "
+import json
+rs=json.loads('''$(requests_since "$N0")''')
+assert len(rs)==1 and rs[0]['product']=='BTC-USD' and rs[0]['query']['granularity']=='86400', rs"
+
+# 8. M30 is not served: the configuration names Coinbase.
 cat >"$T/m30.ini" <<INI
 [storage]
 url = sqlite:$T/m30.db

@@ -183,6 +183,28 @@ ck config check --config "$T/w1.ini"
 check "config check refuses W1 for Kraken (exit 2)" expect_rc 2
 check "the message names the venue and the timeframe" err_has "Kraken does not serve W1 candles (source 'krw'"
 
+# 8. Without base_url, CANDLEKEEP_KRAKEN_URL names the venue's address.
+cat >"$T/env.ini" <<INI
+[storage]
+url = sqlite:$T/env.db
+[retry]
+max_retries = 0
+[source.krenv]
+kind = kraken
+timeframes = D1
+backfill = 3
+INI
+N0=$(nreqs)
+export CANDLEKEEP_KRAKEN_URL=$KR_URL
+ck fetch --config "$T/env.ini"
+unset CANDLEKEEP_KRAKEN_URL
+check "a section without base_url fetches from CANDLEKEEP_KRAKEN_URL" expect_rc 0
+check "the default symbol BTC/USD was asked for there" py "
+import json
+r=json.loads('''$(last_request)''')
+assert r['query']=={'pair': 'XBTUSD', 'interval': '1440'}, r"
+check "one request" test "$(nreqs)" = $((N0 + 1))
+
 check "the fake saw a User-Agent on every request" py "
 import json
 assert all(r['user_agent'] for r in json.loads('''$(kr_requests)''')), 'no User-Agent'"
