@@ -134,9 +134,16 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         rc = store_page(ctx, &key, &res, now, out, err);
         if (rc)
             goto out;
-        if (!req.has_since || !res.candles.n)
+        /*
+         * A request for a window of periods goes on after the window, even
+         * past one without a single trade: asking for the same empty
+         * window again would never reach now.
+         */
+        if (!req.has_since || (!res.candles.n && !res.window_end))
             break;
-        last = res.candles.v[res.candles.n - 1].open_time;
+        last = res.candles.n ? res.candles.v[res.candles.n - 1].open_time : req.since;
+        if (res.window_end > last)
+            last = res.window_end;
         if (last <= req.since || last >= newest)
             break;
         req.since = last;

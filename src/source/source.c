@@ -97,6 +97,7 @@ void fetch_result_release(struct fetch_result *r)
     r->credits_left = -1;
     r->wait_reason[0] = '\0';
     r->note[0] = '\0';
+    r->window_end = 0;
 }
 
 long fetch_result_status(const struct fetch_result *r)

@@ -92,6 +92,14 @@ struct fetch_result {
      * keeps only its most recent rows), so the series has a hole there.
      */
     char note[160];
+    /*
+     * A venue asked for a window of periods (Coinbase's start/end): the
+     * open time of the window's last period, whether or not it held
+     * candles; 0 otherwise. Paging goes on from there, so that a window
+     * with no trades at all (an exchange's maintenance) is passed over
+     * instead of asked for again and again.
+     */
+    int64_t window_end;
 };
 #define FETCH_RESULT_INIT                                                                          \
     {                                                                                              \

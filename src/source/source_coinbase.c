@@ -19,7 +19,9 @@
  * keeps each number's text and accepts nothing but the row arrays (an
  * exponent form, "1.5e-05", is written out as a plain decimal from its
  * digits, never through a double). Buckets without trades are absent,
- * not zero-filled; the gap scan records them. Coinbase may answer a
+ * not zero-filled; the gap scan records them, and `res->window_end` tells
+ * the caller the window was answered, so that a window without a single
+ * trade does not stop the paging there. Coinbase may answer a
  * bucket just before `start`: rows at or before `since` are filtered out.
  * Errors are HTTP 4xx/5xx with {"message": ...}: 429 is the rate limit
  * ("Public rate limit exceeded"), 404 an unknown product ("NotFound"), 400
@@ -552,6 +554,9 @@ static int cb_fetch(struct source *src, const struct fetch_request *req, struct 
         goto out;
     }
     ret = coinbase_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
+    /* Buckets without trades have no row: the window is covered all the same. */
+    if (!ret && req->has_since)
+        res->window_end = end;
     if (ret && resp.retry_after >= 0 &&
         (res->error == SRC_ERR_RATE_MINUTE || res->error == SRC_ERR_SERVER))
         res->retry_after = resp.retry_after;

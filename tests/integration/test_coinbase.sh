@@ -6,7 +6,8 @@
 #     most 300 buckets (a wider window would be rejected), stores exact
 #     decimals from JSON numbers and drops the forming bucket;
 #   - an incremental fetch asks for the window after the newest candle;
-#   - buckets without trades are simply absent: a gap, not an error;
+#   - buckets without trades are simply absent: a gap, not an error, and a
+#     window without any is paged past;
 #   - an unknown product (404 NotFound) fails its series only;
 #   - a 429 is a wait the next process respects (a second, or Retry-After);
 #   - garbage bodies (HTML, truncated, strings, NaN, huge numbers) store
@@ -128,6 +129,33 @@ cb_control '{"holes": [{"product": "SOL-USD", "from": "2024-03-15T13:00:00Z", "t
 ck fetch --symbol SOL/USD --timeframe M5 "${CFG[@]}"
 check "a window with quiet buckets succeeds" expect_rc 0
 check "the quiet buckets are one open gap" out_has "$SRC SOL/USD M5: fetched 697, stored 696, rejected 0, forming dropped 1, open gaps 1"
+cb_control '{"holes": []}'
+
+# 4b. Quiet for longer than a window (400 hours without a trade): the backfill pages on past it.
+QUIET=$(py "
+from datetime import datetime, timezone
+since=int(datetime(2024,3,15,14,tzinfo=timezone.utc).timestamp())-700*3600
+f=lambda t: datetime.fromtimestamp(t, timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+print(f(since+100*3600), f(since+500*3600))")
+read -r QFROM QTO <<<"$QUIET"
+cb_control "{\"holes\": [{\"product\": \"SOL-USD\", \"granularity\": 3600, \"from\": \"$QFROM\", \"to\": \"$QTO\"}]}"
+N0=$(nreqs)
+ck fetch --symbol SOL/USD --timeframe H1 "${CFG[@]}"
+check "a backfill across an empty window succeeds" expect_rc 0
+check "it stores every hour with trades, up to the last closed one" \
+    out_has "$SRC SOL/USD H1: fetched 301, stored 300, rejected 0, forming dropped 1"
+check "it went on window after window, each from the end of the one before" py "
+import json
+from datetime import datetime, timezone
+t=lambda s: int(datetime.strptime(s,'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=timezone.utc).timestamp())
+rs=json.loads('''$(requests_since "$N0")''')
+assert len(rs)==3 and all(r['answer']==200 and r['buckets']<=300 for r in rs), rs
+for a, b in zip(rs, rs[1:]):
+    assert t(b['query']['start'])==t(a['query']['end'])+3600, (a, b)"
+check "the newest stored hour is the last closed one" py "
+import json,subprocess
+c=json.loads(subprocess.run(['$CK_BIN','candles','H1','--symbol','SOL/USD','--source','$SRC','--limit','1','--format','json','--config','$T/ck.ini'],capture_output=True,check=True).stdout)
+assert c[0]['time']=='2024-03-15T14:00:00Z', c"
 cb_control '{"holes": []}'
 
 # 5. Garbage bodies store nothing.

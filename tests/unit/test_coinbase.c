@@ -327,6 +327,7 @@ static void test_http_windows(void **state)
     req.since = NOW - 1000 * 60;
     assert_int_equal(fetch(&req, &res, &err), 0);
     assert_int_equal(res.candles.n, 300);
+    assert_int_equal(res.window_end, req.since + 300 * 60);
     assert_int_equal(res.candles.v[0].open_time, req.since + 60);
     assert_int_equal(res.candles.v[299].open_time, req.since + 300 * 60);
     r = last_request();
@@ -334,6 +335,17 @@ static void test_http_windows(void **state)
     assert_true(json_integer_value(json_object_get(r, "buckets")) <= 300);
     json_decref(r);
     fetch_result_release(&res);
+
+    /* A window without trades: no rows, but the answer covers it all. */
+    test_fake_post(&fake, "/__control",
+                   json_pack("{s:[{s:s, s:s}]}", "holes", "from", "2024-03-14T00:00:00Z", "to",
+                             "2024-03-15T12:00:00Z"));
+    assert_int_equal(fetch(&req, &res, &err), 0);
+    assert_int_equal(res.candles.n, 0);
+    assert_int_equal(res.window_end, req.since + 300 * 60);
+    test_fake_post(&fake, "/__control", json_pack("{s:[]}", "holes"));
+    fetch_result_release(&res);
+    assert_int_equal(res.window_end, 0);
 
     /* Near now: the window reaches into the future, and only what exists comes back. */
     req.since = NOW - 3 * 60;
