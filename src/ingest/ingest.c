@@ -128,6 +128,9 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         if (rc)
             goto out;
         out->pages++;
+        if (res.note[0])
+            log_warn("ingest: %s %s %s: %s", ctx->source_name, symbol, timeframe_name(tf),
+                     res.note);
         rc = store_page(ctx, &key, &res, now, out, err);
         if (rc)
             goto out;

@@ -12,6 +12,7 @@
  */
 #include "source/source.h"
 
+#include "market/price.h"
 #include "net/http.h"
 #include "source/source_internal.h"
 #include "source/source_settings.h"
@@ -31,6 +32,8 @@ static const struct source_ops *const source_backends[] = {
     &source_binance_ops,
     &source_bybit_ops,
     &source_okx_ops,
+    &source_kraken_ops,
+    &source_coinbase_ops,
 };
 
 static const struct source_ops *find_backend(const char *kind)
@@ -97,6 +100,7 @@ void fetch_result_release(struct fetch_result *r)
     r->credits_left = -1;
     r->wait_reason[0] = '\0';
     r->more = false;
+    r->note[0] = '\0';
     r->window_end = 0;
 }
 
@@ -341,4 +345,28 @@ void source_budget_key(const struct source_kind *kind, const char *api_key, cons
         add_digest(out, &data);
     }
     strbuf_release(&data);
+}
+
+int source_parse_decimal(const char *s, size_t len, bool is_volume, int64_t *out,
+                         struct strbuf *why)
+{
+    const char *dot = memchr(s, '.', len);
+    int rc;
+
+    if (is_volume && dot && (size_t)(s + len - dot - 1) > PRICE_DECIMALS) {
+        bool digits = true;
+        for (const char *q = dot + 1; q < s + len; q++)
+            digits = digits && isdigit((unsigned char)*q);
+        if (digits)
+            len = (size_t)(dot - s) + 1 + PRICE_DECIMALS;
+    }
+    rc = price_parse(s, len, out);
+    if (!rc && (is_volume ? *out < 0 : *out <= 0))
+        rc = 1;
+    if (!rc)
+        return 0;
+    strbuf_addstr(why, rc == CK_ELIMIT ? "is out of range"
+                       : rc == 1       ? (is_volume ? "is negative" : "is not positive")
+                                       : "is not a decimal");
+    return CK_EPARSE;
 }

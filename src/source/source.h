@@ -95,6 +95,12 @@ struct fetch_result {
      */
     bool more;
     /*
+     * What the caller should know of a success, for its log; "" if
+     * nothing: candles after `since` the venue no longer serves (Kraken
+     * keeps only its most recent rows), so the series has a hole there.
+     */
+    char note[160];
+    /*
      * A venue asked for a window of periods (Bybit's start/end, OKX's
      * `after`, Coinbase's start/end): the open time of the window's last
      * period, whether or not it held candles; 0 otherwise. Paging goes on

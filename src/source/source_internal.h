@@ -30,6 +30,20 @@ extern const struct source_ops source_twelvedata_ops;
 extern const struct source_ops source_binance_ops;
 extern const struct source_ops source_bybit_ops;
 extern const struct source_ops source_okx_ops;
+extern const struct source_ops source_kraken_ops;
+extern const struct source_ops source_coinbase_ops;
+
+/*
+ * Parse a venue's decimal text, the `len` bytes at `s` ("2063.41"), as a
+ * price (`is_volume` false: it must be positive) or as a volume (true:
+ * zero is allowed, and decimals beyond the 8 a price keeps are dropped, a
+ * volume being a measure, not a price that must round-trip). Returns 0
+ * with the value in `out`, or CK_EPARSE with why the text was refused
+ * ("is not a decimal", "is out of range", "is not positive", "is
+ * negative") appended to `why`.
+ */
+int source_parse_decimal(const char *s, size_t len, bool is_volume, int64_t *out,
+                         struct strbuf *why);
 
 /*
  * Turn one Twelve Data /time_series response (`body`, `len` bytes, HTTP
@@ -104,5 +118,27 @@ int source_row_parse(struct json_t *row, size_t idx, size_t min_fields, enum tim
  * time appears twice" appended to `why` when two rows share one.
  */
 int source_rows_sort(struct candle_vec *cv, struct strbuf *why);
+ * Turn one Kraken /0/public/OHLC response for `req` into `res`, as
+ * twelvedata_parse() does: errors come in the body's `error` array with
+ * HTTP 200; the last row (the period still forming) is dropped, rows at or
+ * before `since` are filtered out and, without `since`, only the latest
+ * `count` are kept. When Kraken no longer serves the candles right after
+ * `since` (it keeps only its 720 most recent rows), `res->note` says which
+ * are lost. Sets `res->retry_after` for a rate limit.
+ */
+int kraken_parse(const char *body, size_t len, long status, const struct fetch_request *req,
+                 const char *source_name, struct fetch_result *res, struct strbuf *err);
+
+/*
+ * Turn one Coinbase Exchange /products/{id}/candles response for `req`
+ * into `res`, as twelvedata_parse() does: rows of JSON numbers (read as
+ * their exact decimal text), newest first, sorted here; rows at or before
+ * `since` are filtered out and, without `since`, only the latest `count`
+ * are kept. Errors are HTTP 4xx/5xx with {"message": ...}; a rate limit
+ * sets `res->retry_after` to one second (the caller puts a Retry-After
+ * header in its place).
+ */
+int coinbase_parse(const char *body, size_t len, long status, const struct fetch_request *req,
+                   const char *source_name, struct fetch_result *res, struct strbuf *err);
 
 #endif

@@ -19,7 +19,7 @@ INI
 ck config check --config "$T/kind.ini"
 check "an unknown kind exits 2" expect_rc 2
 check "an unknown kind is named at its line, with the known kinds" \
-    err_has "$T/kind.ini:4: key 'kind': unknown kind 'nosuchvenue' (known kinds: twelvedata, binance, bybit, okx"
+    err_has "$T/kind.ini:4: key 'kind': unknown kind 'nosuchvenue' (known kinds: twelvedata, binance, bybit, okx, kraken, coinbase)"
 ck candles M15 --config "$T/kind.ini"
 check "every command refuses an unknown kind with exit 2" expect_rc 2
 check "and says it the same way" err_has "$T/kind.ini:4: key 'kind': unknown kind 'nosuchvenue'"

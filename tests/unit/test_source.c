@@ -21,6 +21,8 @@ static void test_kinds(void **state)
     assert_true(source_kind_known("binance"));
     assert_false(source_kind_known("Binance"));
     assert_false(source_kind_known("nosuchvenue"));
+    assert_true(source_kind_known("kraken"));
+    assert_true(source_kind_known("coinbase"));
     assert_false(source_kind_known(""));
     assert_false(source_kind_known(NULL));
 }
