@@ -28,12 +28,8 @@
 #include "util/banned.h"
 
 static const struct source_ops *const source_backends[] = {
-    &source_twelvedata_ops,
-    &source_binance_ops,
-    &source_bybit_ops,
-    &source_okx_ops,
-    &source_kraken_ops,
-    &source_coinbase_ops,
+    &source_twelvedata_ops, &source_binance_ops, &source_bybit_ops,
+    &source_okx_ops,        &source_kraken_ops,  &source_coinbase_ops,
 };
 
 static const struct source_ops *find_backend(const char *kind)

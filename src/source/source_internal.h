@@ -118,6 +118,8 @@ int source_row_parse(struct json_t *row, size_t idx, size_t min_fields, enum tim
  * time appears twice" appended to `why` when two rows share one.
  */
 int source_rows_sort(struct candle_vec *cv, struct strbuf *why);
+
+/*
  * Turn one Kraken /0/public/OHLC response for `req` into `res`, as
  * twelvedata_parse() does: errors come in the body's `error` array with
  * HTTP 200; the last row (the period still forming) is dropped, rows at or
