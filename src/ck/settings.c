@@ -242,6 +242,7 @@ static const struct config_option api_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct api_settings, listen),
      .def = "127.0.0.1:8080",
+     .env = "CANDLEKEEP_LISTEN",
      .check = check_listen},
     {.key = "token",
      .type = CONFIG_STRING,
