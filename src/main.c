@@ -48,6 +48,12 @@ const struct cmd cmd_table[] = {
      "delete candles and backtest results past their retention"},
     {"digest", cmd_digest, cmd_digest_usage, READS | CK_NEEDS_FEEDS,
      "print or send the daily health digest"},
+    {"backup", cmd_backup, cmd_backup_usage, CK_NEEDS_CONFIG,
+     "back the database up, then restore the backup to prove it"},
+    {"restore", cmd_restore, cmd_restore_usage, CK_NEEDS_CONFIG,
+     "restore a backup into a new SQLite file or an empty PostgreSQL database"},
+    {"backups", cmd_backups, cmd_backups_usage, CK_NEEDS_CONFIG,
+     "list the backups and how their restore drills went"},
     {0},
 };
 

@@ -53,5 +53,8 @@ CMD_DECLARE(alerts);
 CMD_DECLARE(signals);
 CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
+CMD_DECLARE(backup);
+CMD_DECLARE(restore);
+CMD_DECLARE(backups);
 
 #endif
