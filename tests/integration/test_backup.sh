@@ -165,6 +165,18 @@ check "a daemon runs on the restored file" wait_for 20 health_up
 ck restore "$BFILE" --to "sqlite:$T/r2.db" --force "${CFG[@]}"
 check "a database a daemon holds is refused, even with --force" rc_and_err 1 "daemon (pid $DPID) is running"
 check "the daemon's database was not moved aside" test -z "$(ls "$T" | grep 'r2.db.pre-restore' || :)"
+# The backup job, run by hand next to the daemon, into the default directory
+# beside its database ($T/backups); GET /backups lists it.
+ck jobs run backup --config "$T/d.ini"
+check "the backup job runs ok" expect_rc 0
+get_backups() { curl -fsS "http://127.0.0.1:$PORT/backups" >"$T/backups.json"; }
+check "GET /backups answers without a token" get_backups
+api_backups() { py "import json; d=json.load(open('$T/backups.json')); $1"; }
+check "GET /backups lists the verified backups, newest first" api_backups "
+assert d['dir']=='$BK' and d['count']==len(d['backups'])>=1, d
+b=d['backups'][0]
+assert b['result']=='ok' and b['name'].endswith('.ckb') and b['bytes']>0 and b['verified_at'], b
+assert d['last_verified']==b['created'], d"
 check "the daemon stops cleanly" daemon_stop "$DPID"
 
 # 8. Damaged files: refused with a clear error, nothing written.
