@@ -319,8 +319,13 @@ static int lock_dir(const char *dir, int *out, struct strbuf *err)
     return 0;
 }
 
-/* Step 1: the database into the SQLite file `tmp_db`. */
-static int copy_database(const char *url, const char *tmp_db, struct strbuf *err)
+/*
+ * Step 1: the database into the SQLite file `tmp_db`. From PostgreSQL,
+ * migrate_run() sums the copy as it checks it: `sums` gets those sums (as
+ * `source`), which make the manifest without reading the copy again.
+ */
+static int copy_database(const char *url, const char *tmp_db, struct migrate_report *sums,
+                         struct strbuf *err)
 {
     const char *file = store_sqlite_file(url);
     struct store *from = NULL, *to = NULL;
@@ -348,16 +353,26 @@ static int copy_database(const char *url, const char *tmp_db, struct strbuf *err
             rc = CK_EIO;
         }
     }
-    migrate_report_release(&rep);
+    if (!rc) {
+        for (size_t i = 0; i < rep.n; i++)
+            rep.v[i].source = rep.v[i].target;
+        *sums = rep;
+    } else {
+        migrate_report_release(&rep);
+    }
     store_close(from);
     store_close(to);
     strbuf_release(&to_url);
     return rc;
 }
 
-/* Step 3: the manifest of the copy `tmp_db` of `o->url`. */
+/*
+ * Step 3: the manifest of the copy `tmp_db` of `o->url`, with the tables
+ * of `sums` (taken over) when the copy already summed them.
+ */
 static int make_manifest(const struct backup_opts *o, const char *tmp_db, enum backup_compress c,
-                         bool encrypted, struct backup_manifest *m, struct strbuf *err)
+                         bool encrypted, struct migrate_report *sums, struct backup_manifest *m,
+                         struct strbuf *err)
 {
     struct strbuf url = STRBUF_INIT;
     struct store *st = NULL;
@@ -376,8 +391,12 @@ static int make_manifest(const struct backup_opts *o, const char *tmp_db, enum b
     rc = store_open(&st, url.buf, err);
     if (!rc)
         rc = store_schema_version(st, &m->schema_version, err);
-    if (!rc)
+    if (!rc && sums->n) {
+        m->tables = *sums;
+        memset(sums, 0, sizeof(*sums));
+    } else if (!rc) {
         rc = migrate_sum_store(st, "the backup's copy", NULL, NULL, &m->tables, err);
+    }
     store_close(st);
     strbuf_release(&url);
     if (!rc && stat(tmp_db, &sb)) {
@@ -590,6 +609,7 @@ static int write_backup(const struct backup_opts *o, const char *dir, const char
                         struct backup_result *r, struct strbuf *err)
 {
     struct strbuf tmp_db = STRBUF_INIT, tmp = STRBUF_INIT;
+    struct migrate_report sums = {0};
     char *json = NULL;
     int64_t t0 = time_mono_ms();
     int rc;
@@ -598,11 +618,12 @@ static int write_backup(const struct backup_opts *o, const char *dir, const char
     strbuf_addf(&tmp, "%s/.candlekeep-%s.ckb.tmp", dir, st);
     remove_db_files(tmp_db.buf);
     unlink(tmp.buf);
-    rc = copy_database(o->url, tmp_db.buf, err);
+    rc = copy_database(o->url, tmp_db.buf, &sums, err);
     if (!rc)
         rc = snapshot_check(tmp_db.buf, err);
     if (!rc)
-        rc = make_manifest(o, tmp_db.buf, comp, key != NULL, &r->manifest, err);
+        rc = make_manifest(o, tmp_db.buf, comp, key != NULL, &sums, &r->manifest, err);
+    migrate_report_release(&sums);
     if (!rc) {
         json = manifest_to_json(&r->manifest);
         rc = container_write(tmp.buf, json, comp, key, tmp_db.buf, &r->bytes, err);
