@@ -276,7 +276,11 @@ static void stamp(int64_t t, char out[TIME_BUFSZ])
              c.sec);
 }
 
-/* Remove what a backup that died left in `dir`: names starting with '.' and holding ".tmp". */
+/*
+ * Remove what a backup that died left in `dir`: the temporary files, whose
+ * names start with '.' and hold ".tmp" (with SQLite's -wal and -shm of
+ * the temporary databases), and drill records half written ("*.json.tmp").
+ */
 static void remove_leftovers(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -286,7 +290,10 @@ static void remove_leftovers(const char *dir)
     if (!d)
         return;
     while ((e = readdir(d))) {
-        if (e->d_name[0] != '.' || !strstr(e->d_name, ".tmp"))
+        size_t n = strlen(e->d_name);
+        bool tmp = e->d_name[0] == '.' && strstr(e->d_name, ".tmp");
+        bool record = n > 9 && !strcmp(e->d_name + n - 9, ".json.tmp");
+        if (!tmp && !record)
             continue;
         strbuf_reset(&p);
         strbuf_addf(&p, "%s/%s", dir, e->d_name);
@@ -683,6 +690,7 @@ int backup_run(const struct backup_opts *o, struct backup_result *out, struct st
         goto out;
     }
     if (s->copy_to && *s->copy_to) {
+        remove_leftovers(s->copy_to);
         rc = copy_file(out->path, s->copy_to, &out->copy, err);
         if (rc)
             goto out;
