@@ -210,6 +210,12 @@ void backup_infos_free(struct backup_info *v, size_t n);
 void backup_retention(const struct backup_info *v, size_t n, int64_t daily, int64_t weekly,
                       int64_t monthly, bool *keep);
 
+/*
+ * Is the newest verified backup (its time `last_verified`, 0: none) older
+ * than `max_age` seconds at `now`? No verified backup at all is stale too.
+ */
+bool backup_is_stale(int64_t last_verified, int64_t max_age, int64_t now);
+
 /* The newest backup whose drill passed in `dir`: its time in *out (0: none). */
 int backup_last_verified(const char *dir, int64_t *out, struct strbuf *err);
 

@@ -194,6 +194,11 @@ void backup_retention(const struct backup_info *v, size_t n, int64_t daily, int6
     keep_by(v, n, monthly, month_key, keep);
 }
 
+bool backup_is_stale(int64_t last_verified, int64_t max_age, int64_t now)
+{
+    return !last_verified || now - last_verified > max_age;
+}
+
 int backup_last_verified(const char *dir, int64_t *out, struct strbuf *err)
 {
     struct backup_info *v = NULL;

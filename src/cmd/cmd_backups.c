@@ -3,7 +3,8 @@
  * `candlekeep backups [--dir DIR] [--format table|json|csv]`: the backups
  * in the backup directory, newest first, with their size, how long the
  * backup took, and when and how its restore drill went
- * (backup/backup.h). Reads the directory only.
+ * (backup/backup.h). Reads the directory only. A warning on stderr when
+ * no backup was verified within [backup] max_age.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -64,6 +65,27 @@ static void print_backups(const struct backup_info *v, size_t n, enum out_format
     out_table_flush(t);
 }
 
+/* Say on stderr when no backup was verified within [backup] max_age. */
+static void warn_stale(const struct backup_info *v, size_t n, int64_t max_age, const char *dir)
+{
+    int64_t last = 0;
+    char when[TIME_BUFSZ];
+
+    for (size_t i = 0; i < n && !last; i++)
+        if (v[i].verify_ok)
+            last = v[i].created;
+    if (!backup_is_stale(last, max_age, time_now()))
+        return;
+    time_format_iso8601(last, when);
+    if (last)
+        fprintf(stderr,
+                "candlekeep backups: warning: the newest verified backup in '%s' is from %s, "
+                "older than [backup] max_age (%lld s)\n",
+                dir, when, (long long)max_age);
+    else
+        fprintf(stderr, "candlekeep backups: warning: no verified backup in '%s'\n", dir);
+}
+
 int cmd_backups(int argc, char **argv, struct ck *ck)
 {
     static const struct option opts[] = {
@@ -98,6 +120,8 @@ int cmd_backups(int argc, char **argv, struct ck *ck)
         fprintf(stderr, "candlekeep backups: %s\n", err.buf);
     else
         print_backups(v, n, ck->format);
+    if (!rc)
+        warn_stale(v, n, ck->settings.backup.max_age, dir);
     backup_infos_free(v, n);
     strbuf_release(&err);
     free(dir);

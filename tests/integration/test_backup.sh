@@ -94,6 +94,10 @@ check "backups gives its size and backend" backups_json "assert d[0]['bytes']==$
 ck backups "${CFG[@]}" --format csv
 check "backups --format csv exits 0" expect_rc 0
 check "the csv has a header and one row" py "import csv; r=list(csv.reader(open('$T/out'))); assert r[0][0]=='name' and len(r)==2, r"
+check "a fresh verified backup is not stale" lacks "warning" "$T/err"
+CANDLEKEEP_NOW=2024-03-17T12:00:01Z ck backups "${CFG[@]}"
+check "backups still exits 0 when the newest verified backup is old" expect_rc 0
+check "it warns that it is older than max_age" err_has "is from 2024-03-15T12:00:00Z, older than [backup] max_age (172800 s)"
 
 # 3. Round trip into a fresh SQLite file, compared with the source by migrate.
 ck restore "$BFILE" --to "sqlite:$T/r1.db" "${CFG[@]}"
@@ -176,7 +180,7 @@ check "GET /backups lists the verified backups, newest first" api_backups "
 assert d['dir']=='$BK' and d['count']==len(d['backups'])>=1, d
 b=d['backups'][0]
 assert b['result']=='ok' and b['name'].endswith('.ckb') and b['bytes']>0 and b['verified_at'], b
-assert d['last_verified']==b['created'], d"
+assert d['last_verified']==b['created'] and d['stale'] is False and d['max_age']==172800, d"
 check "the daemon stops cleanly" daemon_stop "$DPID"
 
 # 8. Damaged files: refused with a clear error, nothing written.
