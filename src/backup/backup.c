@@ -6,8 +6,9 @@
  *
  *  1. copy: SQLite, an online copy of the file (snapshot.c) while the
  *     daemon goes on writing; PostgreSQL, every table copied into a fresh
- *     SQLite file through migrate/ (so the payload is a SQLite file
- *     whatever the engine);
+ *     SQLite file through migrate/ in one repeatable-read, read-only
+ *     transaction (so the payload is a SQLite file whatever the engine,
+ *     and of one moment);
  *  2. check: SQLite's integrity check of the copy;
  *  3. manifest: the copy opened as a store, every table summed by
  *     migrate_sum_store(), with the time, versions and backend;
@@ -346,6 +347,9 @@ static int copy_database(const char *url, const char *tmp_db, struct migrate_rep
     rc = store_open(&from, url, err);
     if (!rc)
         rc = store_open(&to, to_url.buf, err);
+    /* Every table as of one moment: one repeatable-read transaction. */
+    if (!rc)
+        rc = store_begin_snapshot(from, err);
     if (!rc) {
         struct migrate_opts mo = {
             .from = from,
@@ -359,6 +363,11 @@ static int copy_database(const char *url, const char *tmp_db, struct migrate_rep
                                "to during the copy?)");
             rc = CK_EIO;
         }
+    }
+    if (from && store_in_transaction(from)) {
+        struct strbuf ignored = STRBUF_INIT;
+        store_rollback(from, &ignored);
+        strbuf_release(&ignored);
     }
     if (!rc) {
         for (size_t i = 0; i < rep.n; i++)
