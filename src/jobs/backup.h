@@ -11,7 +11,10 @@ struct job_ctx;
  * run's message names the file and the drill's verdict; its details are
  * {"file", "bytes", "backup_ms", "drill", "drill_ms", "deleted",
  * "copy"}. A backup that cannot be made or whose drill fails fails the
- * run, so the job's failure streak alerts on it.
+ * run. Where the process has an alert manager (the daemon, `jobs run`),
+ * the critical alert "backup:failed" fires at once on such a run and
+ * clears on the next good one, and "backup:stale" fires while no backup
+ * has passed its drill within [backup] max_age.
  */
 #define BACKUP_JOB_ID "backup"
 

@@ -169,10 +169,25 @@ check "a daemon runs on the restored file" wait_for 20 health_up
 ck restore "$BFILE" --to "sqlite:$T/r2.db" --force "${CFG[@]}"
 check "a database a daemon holds is refused, even with --force" rc_and_err 1 "daemon (pid $DPID) is running"
 check "the daemon's database was not moved aside" test -z "$(ls "$T" | grep 'r2.db.pre-restore' || :)"
-# The backup job, run by hand next to the daemon, into the default directory
-# beside its database ($T/backups); GET /backups lists it.
+# The backup job, run by hand next to the daemon. Into a directory that
+# cannot be made, it fails and raises its critical alerts at once; into the
+# default directory beside its database ($T/backups) it passes, the failure
+# alert resolves, and GET /backups lists it.
+{ cat "$T/d.ini"; printf '[backup]\ndir = %s/d.ini/backups\n' "$T"; } >"$T/d-bad.ini"
+ck jobs run backup --config "$T/d-bad.ini"
+check "the backup job fails when its directory cannot be made" expect_rc 1
+check "and says why" out_has "backup failed: '$T/d.ini' is not a directory"
+ck alerts --config "$T/d.ini" --format json
+check "alerts exits 0" expect_rc 0
+alert_state() { py "import json; a={x['key']: x for x in json.load(open('$T/out'))}; k=a['$1']; assert k['state']=='$2' and k['severity']=='critical', k"; }
+check "a failed backup is a critical alert at once" alert_state backup:failed firing
+check "no verified backup is a critical alert" alert_state backup:stale firing
 ck jobs run backup --config "$T/d.ini"
 check "the backup job runs ok" expect_rc 0
+ck alerts --config "$T/d.ini" --format json
+check "alerts exits 0 again" expect_rc 0
+check "a good backup resolves the failure" alert_state backup:failed resolved
+check "a verified backup resolves the staleness" alert_state backup:stale resolved
 get_backups() { curl -fsS "http://127.0.0.1:$PORT/backups" >"$T/backups.json"; }
 check "GET /backups answers without a token" get_backups
 api_backups() { py "import json; d=json.load(open('$T/backups.json')); $1"; }
