@@ -225,7 +225,8 @@ static int pair_tables(const struct backup_manifest *m, const struct migrate_rep
 }
 
 int drill_check(struct container *c, const struct backup_manifest *m, const unsigned char *key,
-                const char *tmp_db, struct migrate_report *check, struct strbuf *err)
+                const char *tmp_db, migrate_progress_fn *progress, void *progress_arg,
+                struct migrate_report *check, struct strbuf *err)
 {
     struct migrate_report sums = {0};
     struct strbuf url = STRBUF_INIT, differ = STRBUF_INIT;
@@ -243,7 +244,7 @@ int drill_check(struct container *c, const struct backup_manifest *m, const unsi
     strbuf_addf(&url, "sqlite:%s", tmp_db);
     rc = store_open(&st, url.buf, err);
     if (!rc)
-        rc = migrate_sum_store(st, "the restored copy", NULL, NULL, &sums, err);
+        rc = migrate_sum_store(st, "the restored copy", progress, progress_arg, &sums, err);
     store_close(st);
     if (!rc)
         rc = pair_tables(m, &sums, check, err);
@@ -496,7 +497,7 @@ static void drill(const char *dir, const char *st, const unsigned char *key,
         if (!rc)
             rc = manifest_parse(c.manifest, &m, &why);
         if (!rc)
-            rc = drill_check(&c, &m, key, tmp.buf, &check, &why);
+            rc = drill_check(&c, &m, key, tmp.buf, NULL, NULL, &check, &why);
         container_close(&c);
     }
     remove_db_files(tmp.buf);

@@ -146,6 +146,13 @@ struct restore_opts {
     bool force;               /* SQLite: move a database that holds data aside */
     const unsigned char *key; /* NULL: none at hand */
     int64_t now;
+    /*
+     * Told of the tables read (the check of the payload: stage
+     * MIGRATE_VERIFY_SOURCE) and, into PostgreSQL, copied and read back
+     * (MIGRATE_COPY, MIGRATE_VERIFY_TARGET). May be NULL.
+     */
+    migrate_progress_fn *progress;
+    void *progress_arg;
 };
 
 struct restore_result {

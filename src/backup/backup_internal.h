@@ -84,9 +84,13 @@ char *dir_of(const char *path);
  */
 int write_file_atomic(const char *path, const char *text, struct strbuf *err);
 
-/* Restore the payload in `file` into a temporary SQLite copy and check it against `m`. */
+/*
+ * Restore the payload of `c` into the temporary SQLite file `tmp_db` and
+ * check it against `m`; `progress` (may be NULL) is told of the summing.
+ */
 int drill_check(struct container *c, const struct backup_manifest *m, const unsigned char *key,
-                const char *tmp_db, struct migrate_report *check, struct strbuf *err);
+                const char *tmp_db, migrate_progress_fn *progress, void *progress_arg,
+                struct migrate_report *check, struct strbuf *err);
 
 /* A digest as 64 hex digits (+ NUL). */
 void digest_hex64(const unsigned char d[MIGRATE_DIGEST_SIZE], char out[65]);

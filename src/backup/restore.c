@@ -182,7 +182,8 @@ static int restore_sqlite(const struct restore_opts *o, struct container *c,
             goto out;
     }
     strbuf_addf(&tmp, "%s.restore.tmp", db);
-    rc = drill_check(c, &out->manifest, o->key, tmp.buf, &out->check, err);
+    rc = drill_check(c, &out->manifest, o->key, tmp.buf, o->progress, o->progress_arg, &out->check,
+                     err);
     if (rc)
         goto out;
     if (exists && held)
@@ -237,7 +238,8 @@ static int restore_pg(const struct restore_opts *o, struct container *c, struct 
         goto out;
     }
     strbuf_addf(&tmp, "%s/payload.db", dir.buf);
-    rc = drill_check(c, &out->manifest, o->key, tmp.buf, &out->check, err);
+    rc = drill_check(c, &out->manifest, o->key, tmp.buf, o->progress, o->progress_arg, &out->check,
+                     err);
     if (rc)
         goto out;
     strbuf_addf(&url, "sqlite:%s", tmp.buf);
@@ -251,6 +253,8 @@ static int restore_pg(const struct restore_opts *o, struct container *c, struct 
             .to = to,
             .from_name = "the backup",
             .to_name = name,
+            .progress = o->progress,
+            .progress_arg = o->progress_arg,
         };
         rc = migrate_run(&mo, &rep, err);
     }

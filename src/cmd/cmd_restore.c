@@ -4,8 +4,9 @@
  * a backup into a new SQLite file or an empty PostgreSQL database, from a
  * backup of either engine (backup/backup.h), and print every table's row
  * count and checksum as the manifest has them and as the restored
- * database has them. Exit 0 only when every table matches; a damaged
- * file, a wrong key or a refused target writes nothing.
+ * database has them, with a progress bar on stderr when it is a terminal.
+ * Exit 0 only when every table matches; a damaged file, a wrong key or a
+ * refused target writes nothing.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -42,6 +44,32 @@ void cmd_restore_usage(FILE *fp)
                 "                   encrypt_key_file)\n\n"
                 "A database a running daemon holds is refused. Exit status: 0 when every\n"
                 "table matches the manifest, 1 otherwise, 2 on a usage error.\n");
+}
+
+/* A one-line progress bar on stderr, when it is a terminal. */
+struct bar {
+    bool on, shown;
+    int64_t drawn_ms;
+};
+
+static void on_progress(void *arg, const struct migrate_progress *p)
+{
+    static const char *const verbs[] = {
+        [MIGRATE_COPY] = "copying",
+        [MIGRATE_VERIFY_SOURCE] = "checking",
+        [MIGRATE_VERIFY_TARGET] = "verifying",
+    };
+    struct bar *b = arg;
+    int64_t now = time_mono_ms(), pct;
+
+    if (!b->on || (p->event == MIGRATE_TABLE_ROWS && now - b->drawn_ms < 100))
+        return;
+    pct = p->total > 0 ? p->done * 100 / p->total : 100;
+    fprintf(stderr, "\r%s %-18s %3d%%  %" PRId64 "/%" PRId64 " rows\033[K", verbs[p->stage],
+            p->table, (int)(pct > 100 ? 100 : pct), p->done, p->total);
+    fflush(stderr);
+    b->shown = true;
+    b->drawn_ms = now;
 }
 
 static void print_check(const struct migrate_report *rep)
@@ -106,6 +134,7 @@ int cmd_restore(int argc, char **argv, struct ck *ck)
     struct restore_result r;
     struct strbuf err = STRBUF_INIT;
     struct restore_opts o = {0};
+    struct bar bar = {.on = isatty(STDERR_FILENO)};
     const char *key_file;
     char *to_name;
     int rc;
@@ -126,8 +155,14 @@ int cmd_restore(int argc, char **argv, struct ck *ck)
     o.force = a.force;
     o.key = key_file && *key_file ? key : NULL;
     o.now = time_now();
+    o.progress = on_progress;
+    o.progress_arg = &bar;
     to_name = redact_url(a.to, 0);
     rc = restore_run(&o, &r, &err);
+    if (bar.shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
     OPENSSL_cleanse(key, sizeof(key));
     if (r.check.n) {
         char when[TIME_BUFSZ];
