@@ -10,6 +10,8 @@
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
 #    to PostgreSQL, verification included;
+#  - bench/backup.sh: candlekeep backup (with its restore drill) and
+#    restore of 1,000,000 candles, on SQLite and on PostgreSQL;
 #  - bench/retention.sh: retention deleting 1,000,000 of 2,000,000 M15
 #    candles in batches while the API is read, on SQLite and PostgreSQL.
 # Usage: bench/run.sh [BUILD_DIR]
@@ -38,6 +40,8 @@ echo "== bench/api: PostgreSQL =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
 echo "== bench/migrate: SQLite to PostgreSQL =="
 bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"
+echo "== bench/backup: SQLite and PostgreSQL =="
+bash "$ROOT/bench/backup.sh" "$BUILD" "$URL"
 echo "== bench/retention: SQLite =="
 bash "$ROOT/bench/retention.sh" "$BUILD"
 echo "== bench/retention: PostgreSQL =="

@@ -53,6 +53,12 @@ const struct cmd cmd_table[] = {
      "print or send the daily health digest"},
     {"dashboard", cmd_dashboard, cmd_dashboard_usage, CK_NEEDS_CONFIG | CK_NEEDS_FEEDS,
      "a full-screen view of health, jobs, series, alerts and deliveries"},
+    {"backup", cmd_backup, cmd_backup_usage, CK_NEEDS_CONFIG,
+     "back the database up, then restore the backup to prove it"},
+    {"restore", cmd_restore, cmd_restore_usage, CK_NEEDS_CONFIG,
+     "restore a backup into a new SQLite file or an empty PostgreSQL database"},
+    {"backups", cmd_backups, cmd_backups_usage, CK_NEEDS_CONFIG,
+     "list the backups and how their restore drills went"},
     {0},
 };
 

@@ -53,6 +53,7 @@ const struct api_route api_routes[] = {
     {.method = "GET", .pattern = "/", .handler = api_dashboard_page},
     {.method = "GET", .pattern = "/dashboard", .handler = api_dashboard_page},
     {.method = "GET", .pattern = "/dashboard/{file}", .handler = api_dashboard_asset},
+    {.method = "GET", .pattern = "/backups", .handler = api_backups_list},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -474,6 +474,11 @@ static const struct config_option jobs_options[] = {
      .offset = offsetof(struct jobs_settings, watch_cron),
      .def = "* * * * *",
      .check = check_cron5},
+    {.key = "backup",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, backup_cron),
+     .def = "30 1 * * *",
+     .check = check_cron5},
     {0},
 };
 
@@ -520,6 +525,48 @@ static const struct config_option deliver_options[] = {
      .min = 1,
      .max = 600},
     OPT(struct deliver_settings, "telegram", CONFIG_BOOL, telegram, "true"),
+    {0},
+};
+
+static int check_compress(const char *v, struct strbuf *why)
+{
+    enum backup_compress c;
+    if (backup_compress_parse(v, &c)) {
+        strbuf_addf(why, "'%s' is not a compression (zstd, gzip, none)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+#define KEEP(k, f, d)                                                                              \
+    {                                                                                              \
+        .key = (k), .type = CONFIG_INT, .offset = offsetof(struct backup_settings, f), .def = (d), \
+        .min = 0, .max = 10000                                                                     \
+    }
+static const struct config_option backup_options[] = {
+    OPT(struct backup_settings, "dir", CONFIG_STRING, dir, ""),
+    {.key = "compress",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct backup_settings, compress),
+     .def = "zstd",
+     .check = check_compress},
+    OPT(struct backup_settings, "encrypt_key_file", CONFIG_STRING, encrypt_key_file, ""),
+    KEEP("keep_daily", keep_daily, "7"),
+    KEEP("keep_weekly", keep_weekly, "4"),
+    KEEP("keep_monthly", keep_monthly, "6"),
+    OPT(struct backup_settings, "copy_to", CONFIG_STRING, copy_to, ""),
+    {.key = "copy_keep",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct backup_settings, copy_keep),
+     .def = "30d",
+     .min = 86400,
+     .max = 3650 * 86400LL},
+    {.key = "max_age",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct backup_settings, max_age),
+     .def = "2d",
+     .min = 3600,
+     .max = 366 * 86400LL},
     {0},
 };
 
@@ -676,6 +723,7 @@ static const struct section_table sections[] = {
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
     {"signals", signals_options, offsetof(struct settings, signals)},
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
+    {"backup", backup_options, offsetof(struct settings, backup)},
 };
 
 /* The line of key `key` in section `sec`, for messages about derived values. */

@@ -4,6 +4,7 @@
 
 #include "alert/alert.h"
 #include "alert/notify.h"
+#include "backup/backup.h"
 #include "market/calendar.h"
 #include "signal/deliver.h"
 #include "signal/signal.h"
@@ -78,6 +79,7 @@ struct jobs_settings {
     char *retention_cron;    /* [jobs] retention */
     char *outcomes_cron;     /* [jobs] detect_outcomes */
     char *watch_cron;        /* watch_alerts: the alert conditions polled */
+    char *backup_cron;       /* [jobs] backup */
 };
 
 /* [signals] */
@@ -107,6 +109,7 @@ struct settings {
     struct jobs_settings jobs;
     struct signals_settings signals;
     struct deliver_settings deliver;
+    struct backup_settings backup;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

@@ -13,6 +13,7 @@
 #include "jobs/table.h"
 
 #include "jobs/watch.h"
+#include "jobs/backup.h"
 #include "ck/ck.h"
 #include "ck/settings.h"
 #include "health/health.h"
@@ -139,6 +140,12 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
     e->timeout = 3600;
     if (app) {
         e->fn = digest_job_run;
+        e->arg = app;
+    }
+    /* Backups, each restored to prove it (jobs/backup.h). */
+    e = add(out, &alloc, BACKUP_JOB_ID, "Backup", s->jobs.backup_cron);
+    if (app) {
+        e->fn = backup_job_run;
         e->arg = app;
     }
 }

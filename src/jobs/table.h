@@ -24,6 +24,7 @@ struct strbuf;
  *   detect_outcomes       [jobs] detect_outcomes
  *   watch_alerts          [jobs] watch_alerts
  *   digest                [digest] schedule
+ *   backup                [jobs] backup
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -52,7 +53,7 @@ struct job_table {
 
 /*
  * The jobs `s` configures, in registration order (refreshes by timeframe,
- * then retention, detect_outcomes, watch_alerts, digest). With `app`
+ * then retention, detect_outcomes, watch_alerts, digest, backup). With `app`
  * (its settings must be `s`), each job's body is bound to what it needs:
  * the refresh jobs to the app's calendars and breakers, detect_outcomes to
  * the alert manager when the process has one (app->alerts: the daemon and

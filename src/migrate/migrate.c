@@ -775,6 +775,34 @@ int migrate_run(const struct migrate_opts *o, struct migrate_report *out, struct
     return rc;
 }
 
+int migrate_sum_store(struct store *st, const char *name, migrate_progress_fn *progress,
+                      void *progress_arg, struct migrate_report *out, struct strbuf *err)
+{
+    struct migrate_opts o = {
+        .from = st,
+        .from_name = name,
+        .flags = MIGRATE_VERIFY_ONLY,
+        .progress = progress,
+        .progress_arg = progress_arg,
+    };
+    int rc = 0;
+
+    out->v = xcalloc(ARRAY_SIZE(tables), sizeof(*out->v));
+    out->n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(tables) && !rc; i++) {
+        struct migrate_table_result *res = &out->v[out->n++];
+        res->table = tables[i].name;
+        rc = sum_table(&o, &tables[i], true, &res->source, err);
+    }
+    return rc;
+}
+
+int migrate_check_empty(struct store *st, const char *name, struct strbuf *err)
+{
+    struct migrate_opts o = {.to = st, .to_name = name};
+    return check_target_empty(&o, err);
+}
+
 void migrate_report_release(struct migrate_report *r)
 {
     if (!r)

@@ -113,6 +113,24 @@ struct migrate_report {
 int migrate_run(const struct migrate_opts *o, struct migrate_report *out, struct strbuf *err);
 void migrate_report_release(struct migrate_report *r);
 
+/*
+ * Sum every table of one store, as migrate_run() sums each side: `out`
+ * gets one result per table, in the copy's order, with only `source`
+ * filled (for a backup's manifest, and to check a restore against it).
+ * `name` names the store in messages. Progress is reported with stage
+ * MIGRATE_VERIFY_SOURCE. 0 or the store's CK_E* (`err` says where);
+ * release `out` with migrate_report_release() in every case.
+ */
+int migrate_sum_store(struct store *st, const char *name, migrate_progress_fn *progress,
+                      void *progress_arg, struct migrate_report *out, struct strbuf *err);
+
+/*
+ * 0 when `st` holds no series and no row of a copied table; CK_ECONFLICT
+ * with "the target 'NAME' holds data already (...)" in `err` otherwise, or
+ * the store's CK_E*.
+ */
+int migrate_check_empty(struct store *st, const char *name, struct strbuf *err);
+
 /* Do both sides of every table have the same count and digest? */
 bool migrate_table_ok(const struct migrate_table_result *t);
 bool migrate_report_ok(const struct migrate_report *r);

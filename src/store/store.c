@@ -138,6 +138,24 @@ int store_rollback(struct store *st, struct strbuf *err)
     return st->ops->rollback(st, err);
 }
 
+int store_begin_snapshot(struct store *st, struct strbuf *err)
+{
+    static const struct sql_stmt snapshot = {
+        .sqlite = "SELECT 1",
+        .pg = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    };
+    int rc = store_begin(st, err);
+
+    if (!rc)
+        rc = store_sql(st, &snapshot, NULL, 0, NULL, NULL, "cannot take a snapshot", err);
+    if (rc && st->in_tx) {
+        struct strbuf ignored = STRBUF_INIT;
+        store_rollback(st, &ignored);
+        strbuf_release(&ignored);
+    }
+    return rc;
+}
+
 bool store_in_transaction(const struct store *st)
 {
     return st->in_tx;

@@ -84,6 +84,13 @@ int store_begin(struct store *st, struct strbuf *err);
 int store_commit(struct store *st, struct strbuf *err);
 int store_rollback(struct store *st, struct strbuf *err);
 bool store_in_transaction(const struct store *st);
+/*
+ * Begin a transaction whose reads all see one snapshot of the database,
+ * for copying a consistent whole (a backup): PostgreSQL, REPEATABLE READ
+ * and READ ONLY; SQLite, as store_begin() (which takes the write lock:
+ * SQLite backups copy the file instead). End it with store_rollback().
+ */
+int store_begin_snapshot(struct store *st, struct strbuf *err);
 
 /*
  * URLs. store_url_backend() names the backend a URL selects ("sqlite",
