@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct api_conn;
+struct service;
 struct source_settings;
 struct store;
 struct strbuf;
@@ -54,6 +56,17 @@ struct api {
     pthread_mutex_t log_lock;
     bool starting;
     char *start_log;
+    /* Connection limits in force (api.c, "Connections"). */
+    unsigned max_connections;
+    unsigned max_connections_per_client;
+    int64_t request_timeout_ms;
+    char *timeout_reply; /* the whole 408 response, written by the deadline service */
+    size_t timeout_reply_len;
+    /* Cuts off requests that take longer than request_timeout_ms to arrive. */
+    struct service *deadline;
+    /* Guards conns and the fields of every struct api_conn in it. */
+    pthread_mutex_t conn_lock;
+    struct api_conn *conns; /* every open connection */
 };
 
 /*
