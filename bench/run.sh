@@ -3,6 +3,8 @@
 #  - bench_ingest on a fresh SQLite file and on a throwaway PostgreSQL
 #    (upsert of 1,000,000 M15 candles in batches of 5,000, fresh and
 #    re-upsert; gap detection over a year of M1);
+#  - bench_signals: signals created one transaction each (the rate at
+#    which POST /signals can acknowledge), on SQLite and PostgreSQL;
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
@@ -24,6 +26,11 @@ trap cleanup EXIT
 URL=$(bash "$ROOT/tests/helpers/pg_cluster.sh" start "$PGDIR" 2>/dev/null)
 echo "== bench_ingest: PostgreSQL (throwaway cluster) =="
 "$BUILD/bench/bench_ingest" "$URL"
+
+echo "== bench_signals: SQLite =="
+"$BUILD/bench/bench_signals"
+echo "== bench_signals: PostgreSQL (throwaway cluster) =="
+"$BUILD/bench/bench_signals" "$URL"
 
 echo "== bench/api: SQLite =="
 bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
