@@ -2,13 +2,16 @@
 # and the tests need, `make run` builds and runs the main job on the SQLite
 # default, `make test` runs every test twice: a normal build and an
 # ASan+UBSan build, each against SQLite and a throwaway PostgreSQL server.
+# `make fuzz` runs each parser's libFuzzer harness for FUZZ_SECONDS (clang).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CONFIG     ?= candlekeep.ini
 
-.PHONY: all deps build asan run test test-fast bench clean format
+.PHONY: all deps build asan run test test-fast bench fuzz clean format
 
 all: build
 
@@ -41,8 +44,12 @@ test-fast: deps
 bench: deps build
 	@bash bench/run.sh $(BUILD)
 
+# Every parser's libFuzzer harness (tests/fuzz) for FUZZ_SECONDS each (clang).
+fuzz: deps
+	@bash tools/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
