@@ -93,6 +93,9 @@
 #define DEFAULT_MAX_CONNECTIONS 1000
 #define DEFAULT_MAX_PER_CLIENT  32
 #define DEFAULT_REQUEST_TIMEOUT 10
+/* libmicrohttpd's messages logged at most, per window (see mhd_log()). */
+#define MHD_LOG_PER_WINDOW 10
+#define MHD_LOG_WINDOW_MS  10000
 /* The deadline service checks at most this often; a cut may come this much late. */
 #define DEADLINE_SLACK_MS 50
 
@@ -263,10 +266,42 @@ bool api_listen_is_loopback(const char *listen)
 
 /* ---- libmicrohttpd callbacks ---- */
 
-/* libmicrohttpd's printf-style format, passed on as it came. */
+/*
+ * Start a new window of libmicrohttpd's log budget when the last one is
+ * over; returns how many messages that one dropped. log_lock held.
+ */
+static unsigned log_window_roll(struct api *a, int64_t now)
+{
+    unsigned dropped = 0;
+    if (now - a->log_window_ms >= MHD_LOG_WINDOW_MS) {
+        dropped = a->log_dropped;
+        a->log_window_ms = now;
+        a->log_in_window = 0;
+        a->log_dropped = 0;
+    }
+    return dropped;
+}
+
+static void log_dropped(unsigned n)
+{
+    if (n)
+        log_warn("api: %u more messages from the HTTP server in %d s were not logged", n,
+                 MHD_LOG_WINDOW_MS / 1000);
+}
+
+/*
+ * libmicrohttpd's printf-style format, passed on as it came, at most
+ * MHD_LOG_PER_WINDOW messages every MHD_LOG_WINDOW_MS: a flood of clients
+ * makes one message per connection ("Server reached connection limit"),
+ * and the log must not fill the disk with them. The number left out is
+ * logged when the window is over (by the next message or the deadline
+ * service).
+ */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct api *a = cls;
+    unsigned dropped = 0;
+    bool emit = false;
     char buf[512];
     size_t len;
     vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -278,8 +313,17 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     bool starting = a->starting;
     if (starting && !a->start_log)
         a->start_log = xstrdup(buf);
+    if (!starting) {
+        dropped = log_window_roll(a, mono_ms());
+        emit = a->log_in_window < MHD_LOG_PER_WINDOW;
+        if (emit)
+            a->log_in_window++;
+        else
+            a->log_dropped++;
+    }
     pthread_mutex_unlock(&a->log_lock);
-    if (!starting)
+    log_dropped(dropped);
+    if (emit)
         log_warn("api: %s", buf);
 }
 
@@ -446,6 +490,10 @@ static int64_t deadline_pass(struct service *svc, void *arg)
         c->cut = true;
     }
     pthread_mutex_unlock(&a->conn_lock);
+    pthread_mutex_lock(&a->log_lock);
+    unsigned dropped = log_window_roll(a, now);
+    pthread_mutex_unlock(&a->log_lock);
+    log_dropped(dropped);
     if (cut) {
         metrics_add(a->metrics, TIMEOUTS_METRIC, NULL, cut);
         log_debug("api: %u request(s) not received whole within %lld ms: 408", cut,

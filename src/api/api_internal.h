@@ -52,10 +52,14 @@ struct api {
     int64_t started_ms;
     /* Each server thread's store connection (struct api_thread *). */
     pthread_key_t thread_key;
-    /* Guards start_log: messages from libmicrohttpd while starting. */
+    /* Guards start_log (messages from libmicrohttpd while starting) and the log budget. */
     pthread_mutex_t log_lock;
     bool starting;
     char *start_log;
+    /* libmicrohttpd's messages logged in the window that began at log_window_ms. */
+    int64_t log_window_ms;
+    unsigned log_in_window;
+    unsigned log_dropped; /* those over the budget in that window */
     /* Connection limits in force (api.c, "Connections"). */
     unsigned max_connections;
     unsigned max_connections_per_client;

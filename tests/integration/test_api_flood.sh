@@ -13,7 +13,9 @@
 #     /health answers within a second, a refresh runs;
 #   - 300 slow clients from 20 addresses, more than the file limit allows:
 #     the API stays at its share, and a refresh asked for then still runs
-#     (it opens its database and its provider connection).
+#     (it opens its database and its provider connection);
+#   - the log gets ten of the HTTP server's complaints every ten seconds,
+#     not one per refused connection.
 source "$(dirname "$0")/lib.sh"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 
@@ -141,6 +143,15 @@ check "a refresh asked for under the flood is accepted" test "$(get -X POST "$AP
 check "and runs: the scheduler has its descriptors" wait_for 30 run_ok 2
 check "the API never ran the daemon out of descriptors" sockets_at_most $((BASE + 128 + 4))
 flood_stop
+# The HTTP server's complaint about each refused connection is logged ten
+# times in ten seconds at most; the rest are counted.
+few_server_messages() {
+    local n
+    n=$(grep -c -E 'connection limit|closed by remote side|Connection socket is closed' "$T/daemon.log")
+    [ "$n" -le 60 ] || { echo "$n messages from the HTTP server logged" >&2; return 1; }
+}
+check "the flood does not flood the log" few_server_messages
+check "what was left out is counted" wait_for 15 grep -q "more messages from the HTTP server in 10 s were not logged" "$T/daemon.log"
 check "nothing in the log says a file could not be opened" lacks_re "unable to open|Too many open files" "$T/daemon.log"
 check "/health answers within 1 s once the flood is over" wait_for 10 health_fast
 check "/metrics counts the requests cut off" timeouts_at_least 100
