@@ -16,6 +16,7 @@
 #     (it opens its database and its provider connection);
 #   - the log gets ten of the HTTP server's complaints every ten seconds,
 #     not one per refused connection.
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 
