@@ -15,8 +15,8 @@
  * corrupts the file. A connection that acknowledges writes to someone
  * else (a signal answered 201, a delivery recorded) switches itself to
  * synchronous=FULL (sqlite_set_durable()): its commits sync the log before
- * they return. That costs a commit a few milliseconds (bench_signals:
- * 0.15 ms at NORMAL, about 3 ms at FULL on a virtual disk); ingest,
+ * they return. That costs a commit up to a few milliseconds (bench_signals:
+ * 0.15 ms at NORMAL, 0.5 to 3.5 ms at FULL on a shared virtual disk); ingest,
  * which commits thousands of candles at a time, keeps NORMAL.
  *
  * Schema. Migrations are an ordered array of SQL scripts; migration i
