@@ -6,6 +6,8 @@
 #  - bench_import: candlekeep import of a generated 1,000,000-line Binance
 #    kline file (M1, milliseconds) into a fresh store, then again, on
 #    SQLite and on PostgreSQL (read and check, store, gap scan);
+#  - bench_signals: signals created one transaction each (the rate at
+#    which POST /signals can acknowledge), on SQLite and PostgreSQL;
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
@@ -33,6 +35,11 @@ echo "== bench_ingest: PostgreSQL (throwaway cluster) =="
 "$BUILD/bench/bench_ingest" "$URL"
 echo "== bench_import: PostgreSQL =="
 "$BUILD/bench/bench_import" "$URL"
+
+echo "== bench_signals: SQLite =="
+"$BUILD/bench/bench_signals"
+echo "== bench_signals: PostgreSQL (throwaway cluster) =="
+"$BUILD/bench/bench_signals" "$URL"
 
 echo "== bench/api: SQLite =="
 bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"

@@ -4,8 +4,10 @@
 # throwaway PostgreSQL cluster, run every test (SQLite and PostgreSQL
 # variants), then the unit tests and a short integration smoke run (the
 # multi-daemon and shared-delivery scenarios among them, on PostgreSQL)
-# under ASan+UBSan; see tests/CMakeLists.txt. The cluster is stopped on
-# every exit path.
+# under ASan+UBSan; see tests/CMakeLists.txt. Both builds run every fuzz
+# harness once over its seed corpus. Last, the threaded unit tests under
+# ThreadSanitizer (tools/tsan.sh; CK_SKIP_TSAN=1 leaves them out). The
+# cluster is stopped on every exit path.
 #
 # Under this script a skipped check is a failure (CK_TEST_STRICT) and so is
 # a test that needs PostgreSQL and finds none (CK_TEST_PG_REQUIRED).
@@ -15,6 +17,7 @@ set -euo pipefail
 START=$(date +%s)
 BUILD=${1:-build}
 ASAN_BUILD=${2:-build-asan}
+TSAN_BUILD=${3:-build-tsan}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
@@ -53,5 +56,9 @@ if [ -z "${CK_SKIP_ASAN:-}" ]; then
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DCK_SANITIZE=ON -DCK_PG_INTEGRATION=ON \
         -DCK_INTEGRATION=smoke
+fi
+if [ -z "${CK_SKIP_TSAN:-}" ]; then
+    echo "== test: ThreadSanitizer build of the threaded unit tests =="
+    bash tools/tsan.sh "$TSAN_BUILD"
 fi
 echo "test: all suites passed in $(($(date +%s) - START)) s"

@@ -38,12 +38,26 @@
  * level (method, path, status, milliseconds; never headers, so never the
  * token).
  *
+ * Connections. A client address may hold max_connections_per_client
+ * connections, and the server max_connections in all, lowered at start so
+ * that a quarter of the open-file limit (at least API_FD_RESERVE) stays
+ * with the rest of the daemon: a flood of clients takes no descriptor the
+ * scheduler's jobs or the store need. Every connection is in api->conns
+ * (libmicrohttpd's socket context) from its opening to its closing; a
+ * request must arrive whole within request_timeout_ms of the opening or
+ * of the previous reply, which a background service enforces
+ * (deadline_pass()). A request is answered whatever it is: 414 for more
+ * than MAX_QUERY_ARGS query arguments (cut_long_query()), 501 for an
+ * unknown method or transfer coding; libmicrohttpd answers the errors of
+ * HTTP's framing itself (400, 413, 414, 431, 505).
+ *
  * Ownership. api_start() copies the strings of its config; the settings,
  * scheduler and metrics registry are borrowed and must outlive the server.
  */
 #include "api/api_internal.h"
 
 #include "market/price.h"
+#include "sched/service.h"
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -61,6 +75,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,8 +84,20 @@
 
 #define REQUESTS_METRIC "http_requests_total"
 #define DURATION_METRIC "http_request_duration_seconds"
+#define TIMEOUTS_METRIC "http_request_timeouts_total"
 /* After a failed store open, the thread waits this long before trying again. */
 #define REOPEN_DELAY_MS 1000
+/* Query arguments a request may carry; a request with more gets 414. */
+#define MAX_QUERY_ARGS 64
+/* Defaults of the connection limits (struct api_config). */
+#define DEFAULT_MAX_CONNECTIONS 1000
+#define DEFAULT_MAX_PER_CLIENT  32
+#define DEFAULT_REQUEST_TIMEOUT 10
+/* libmicrohttpd's messages logged at most, per window (see mhd_log()). */
+#define MHD_LOG_PER_WINDOW 10
+#define MHD_LOG_WINDOW_MS  10000
+/* The deadline service checks at most this often; a cut may come this much late. */
+#define DEADLINE_SLACK_MS 50
 
 /* One server thread's private state (the value of api->thread_key). */
 struct api_thread {
@@ -90,6 +117,30 @@ struct conn_state {
 
 /* The state of every request without a body; never written. */
 static struct conn_state bodyless;
+/* The state of a request whose query string was cut (too many arguments); never written. */
+static struct conn_state long_query;
+
+/*
+ * One open connection (libmicrohttpd's socket context): in api->conns
+ * from its opening until libmicrohttpd closes it. Every field is guarded
+ * by api->conn_lock.
+ */
+struct api_conn {
+    struct api_conn *prev, *next;
+    int fd;
+    int64_t since_ms; /* monotonic: when opened, or when the previous reply was sent */
+    bool in_request;  /* a request line has arrived since */
+    bool answering;   /* the request is whole: its handler runs or its reply is on its way */
+    bool cut;         /* the deadline service has shut the socket down */
+};
+
+/* Why a request is answered without its handler. */
+enum refusal {
+    REFUSE_NONE,
+    REFUSE_BODY_TOO_BIG,
+    REFUSE_LONG_QUERY,
+    REFUSE_CODING,
+};
 
 static void thread_release(void *p)
 {
@@ -105,6 +156,11 @@ static int64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ms(void)
+{
+    return mono_ns() / 1000000;
 }
 
 /* ---- listen addresses ---- */
@@ -210,10 +266,42 @@ bool api_listen_is_loopback(const char *listen)
 
 /* ---- libmicrohttpd callbacks ---- */
 
-/* libmicrohttpd's printf-style format, passed on as it came. */
+/*
+ * Start a new window of libmicrohttpd's log budget when the last one is
+ * over; returns how many messages that one dropped. log_lock held.
+ */
+static unsigned log_window_roll(struct api *a, int64_t now)
+{
+    unsigned dropped = 0;
+    if (now - a->log_window_ms >= MHD_LOG_WINDOW_MS) {
+        dropped = a->log_dropped;
+        a->log_window_ms = now;
+        a->log_in_window = 0;
+        a->log_dropped = 0;
+    }
+    return dropped;
+}
+
+static void log_dropped(unsigned n)
+{
+    if (n)
+        log_warn("api: %u more messages from the HTTP server in %d s were not logged", n,
+                 MHD_LOG_WINDOW_MS / 1000);
+}
+
+/*
+ * libmicrohttpd's printf-style format, passed on as it came, at most
+ * MHD_LOG_PER_WINDOW messages every MHD_LOG_WINDOW_MS: a flood of clients
+ * makes one message per connection ("Server reached connection limit"),
+ * and the log must not fill the disk with them. The number left out is
+ * logged when the window is over (by the next message or the deadline
+ * service).
+ */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct api *a = cls;
+    unsigned dropped = 0;
+    bool emit = false;
     char buf[512];
     size_t len;
     vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -225,23 +313,193 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     bool starting = a->starting;
     if (starting && !a->start_log)
         a->start_log = xstrdup(buf);
+    if (!starting) {
+        dropped = log_window_roll(a, mono_ms());
+        emit = a->log_in_window < MHD_LOG_PER_WINDOW;
+        if (emit)
+            a->log_in_window++;
+        else
+            a->log_dropped++;
+    }
     pthread_mutex_unlock(&a->log_lock);
-    if (!starting)
+    log_dropped(dropped);
+    if (emit)
         log_warn("api: %s", buf);
+}
+
+/* ---- connections ---- */
+
+static struct api_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A connection opens (tracked from now on) or closes (before its socket is closed). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct api *a = cls;
+    struct api_conn *c = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = xcalloc(1, sizeof(*c));
+        c->fd = ci ? ci->connect_fd : -1;
+        c->since_ms = mono_ms();
+        pthread_mutex_lock(&a->conn_lock);
+        c->next = a->conns;
+        if (a->conns)
+            a->conns->prev = c;
+        a->conns = c;
+        pthread_mutex_unlock(&a->conn_lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    pthread_mutex_lock(&a->conn_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&a->conn_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/*
+ * Does `uri` carry more than MAX_QUERY_ARGS query arguments? Then its
+ * query string is cut off here, before libmicrohttpd parses it.
+ * libmicrohttpd 0.9.75 keeps every argument in the connection's memory
+ * pool; when the pool runs out it logs a 431 it has no memory left to
+ * send, and the client waits for the timeout. The URI is libmicrohttpd's
+ * own copy of the request line, which it splits in place itself right
+ * after this callback; emptying the query string there leaves it nothing
+ * to store, and the request is answered 414 (see on_request).
+ */
+static bool cut_long_query(const char *uri)
+{
+    char *q = uri ? strchr(uri, '?') : NULL;
+    size_t n = 1;
+    if (!q || !q[1])
+        return false;
+    for (const char *p = q + 1; *p; p++)
+        if (*p == '&' && ++n > MAX_QUERY_ARGS) {
+            q[1] = '\0';
+            return true;
+        }
+    return false;
+}
+
+/* A request line has arrived; what is returned becomes the request's state. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct api *a = cls;
+    struct api_conn *c = conn_of(conn);
+    if (c) {
+        pthread_mutex_lock(&a->conn_lock);
+        c->in_request = true;
+        pthread_mutex_unlock(&a->conn_lock);
+    }
+    return cut_long_query(uri) ? &long_query : NULL;
+}
+
+/*
+ * The request is whole: from now on its handler runs and its reply goes
+ * out, and the deadline no longer applies. False when the deadline
+ * service cut the connection first.
+ */
+static bool begin_answer(struct api *a, struct MHD_Connection *conn)
+{
+    struct api_conn *c = conn_of(conn);
+    bool ok = true;
+    if (!c)
+        return true;
+    pthread_mutex_lock(&a->conn_lock);
+    if (c->cut)
+        ok = false;
+    else
+        c->answering = true;
+    pthread_mutex_unlock(&a->conn_lock);
+    return ok;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    struct api *a = cls;
+    struct api_conn *c = conn_of(conn);
     (void)toe;
-    if (*con_cls && *con_cls != &bodyless) {
+    if (*con_cls && *con_cls != &bodyless && *con_cls != &long_query) {
         struct conn_state *cs = *con_cls;
         strbuf_release(&cs->data);
         free(cs);
     }
     *con_cls = NULL;
+    /* The next request on this connection has its own time. */
+    if (c) {
+        pthread_mutex_lock(&a->conn_lock);
+        c->since_ms = mono_ms();
+        c->in_request = false;
+        c->answering = false;
+        pthread_mutex_unlock(&a->conn_lock);
+    }
+}
+
+/*
+ * The deadline service's pass: cut every connection whose request has not
+ * arrived whole within request_timeout_ms of the connection's opening or
+ * its previous reply. libmicrohttpd's own timeout cannot do it: it
+ * restarts on every byte, so a client sending a header line every few
+ * seconds would keep its connection for ever. A client part-way through a
+ * request gets a 408 written straight to the socket (nothing else writes
+ * to it before the request is whole); an idle keep-alive connection is
+ * just closed. Shutting the socket down wakes its server thread, which
+ * reads the end of the stream and closes the connection as if the client
+ * had. The socket stays open while the connection is in the list
+ * (libmicrohttpd reports the closing before it closes it, and that waits
+ * for conn_lock), so the descriptor cannot have been reused.
+ */
+static int64_t deadline_pass(struct service *svc, void *arg)
+{
+    struct api *a = arg;
+    int64_t now = mono_ms(), wait = a->request_timeout_ms;
+    unsigned cut = 0;
+    (void)svc;
+
+    pthread_mutex_lock(&a->conn_lock);
+    for (struct api_conn *c = a->conns; c; c = c->next) {
+        int64_t left = c->since_ms + a->request_timeout_ms - now;
+        if (c->answering || c->cut || c->fd < 0)
+            continue;
+        if (left > 0) {
+            if (left < wait)
+                wait = left;
+            continue;
+        }
+        if (c->in_request) {
+            (void)send(c->fd, a->timeout_reply, a->timeout_reply_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            cut++;
+        }
+        shutdown(c->fd, SHUT_RDWR);
+        c->cut = true;
+    }
+    pthread_mutex_unlock(&a->conn_lock);
+    pthread_mutex_lock(&a->log_lock);
+    unsigned dropped = log_window_roll(a, now);
+    pthread_mutex_unlock(&a->log_lock);
+    log_dropped(dropped);
+    if (cut) {
+        metrics_add(a->metrics, TIMEOUTS_METRIC, NULL, cut);
+        log_debug("api: %u request(s) not received whole within %lld ms: 408", cut,
+                  (long long)a->request_timeout_ms);
+    }
+    return wait < DEADLINE_SLACK_MS ? DEADLINE_SLACK_MS : wait;
 }
 
 /* Compare without an early exit, so the time taken says nothing about where they differ. */
@@ -357,8 +615,49 @@ static enum MHD_Result send_reply(struct api_request *req)
     return ret;
 }
 
+/* The methods of HTTP (RFC 9110 and PATCH); any other gets 501. */
+static bool method_is_known(const char *method)
+{
+    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                        "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(method, known[i]))
+            return true;
+    return false;
+}
+
+/* Answer a request that refusal `why` (not REFUSE_NONE) keeps from its handler. */
+static void refuse(struct api_request *req, enum refusal why)
+{
+    const char *te;
+    char ebuf[80];
+
+    switch (why) {
+    case REFUSE_BODY_TOO_BIG:
+        api_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request body larger than %d bytes",
+                        API_MAX_BODY);
+        return;
+    case REFUSE_LONG_QUERY:
+        api_reply_error(req, MHD_HTTP_URI_TOO_LONG, NULL,
+                        "more than %d query parameters in the request", MAX_QUERY_ARGS);
+        return;
+    case REFUSE_CODING:
+        te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        echo(ebuf, sizeof(ebuf), te ? te : "");
+        api_reply_error(req, MHD_HTTP_NOT_IMPLEMENTED, NULL,
+                        "transfer coding '%s' is not supported: send the body with Content-Length "
+                        "or 'Transfer-Encoding: chunked'",
+                        ebuf);
+        return;
+    case REFUSE_NONE:
+        break;
+    }
+    BUG("api: refusal %d", (int)why);
+}
+
 static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const char *url,
-                              const char *method, bool too_big, const struct strbuf *body)
+                              const char *method, enum refusal why, const struct strbuf *body)
 {
     struct api_request req = {.api = a, .conn = conn, .method = method, .path = url};
     const struct api_route *route = NULL;
@@ -366,13 +665,17 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
     char labels[160], ebuf[80];
     enum MHD_Result ret;
 
+    if (!begin_answer(a, conn))
+        return MHD_NO;
     if (body) {
         req.body = body->buf;
         req.body_len = body->len;
     }
-    if (too_big) {
-        api_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request body larger than %d bytes",
-                        API_MAX_BODY);
+    if (why != REFUSE_NONE) {
+        refuse(&req, why);
+    } else if (!method_is_known(method)) {
+        echo(ebuf, sizeof(ebuf), method);
+        api_reply_error(&req, MHD_HTTP_NOT_IMPLEMENTED, NULL, "unknown method '%s'", ebuf);
     } else {
         route = api_route_match(&req, method, url);
         if (!route && req.allow) {
@@ -404,8 +707,13 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
     return ret;
 }
 
-/* Does the request announce a body (a non-zero Content-Length or chunked)? */
-static bool has_body(struct MHD_Connection *conn, uint64_t *out_len)
+/*
+ * Does the request announce a body (a non-zero Content-Length or a
+ * Transfer-Encoding)? `out_coded` is set for a transfer coding other than
+ * chunked (gzip, "gzip, chunked"): libmicrohttpd would read such a body to
+ * the end of the connection, so it is refused (501) at once.
+ */
+static bool has_body(struct MHD_Connection *conn, uint64_t *out_len, bool *out_coded)
 {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -413,6 +721,7 @@ static bool has_body(struct MHD_Connection *conn, uint64_t *out_len)
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     int64_t n = 0;
     *out_len = 0;
+    *out_coded = te && strcasecmp(te, "chunked") != 0;
     if (cl && !parse_int64(cl, 0, INT64_MAX, &n))
         *out_len = (uint64_t)n;
     return n > 0 || te != NULL;
@@ -426,15 +735,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct conn_state *cs = *con_cls;
     (void)version;
 
+    /* Refused at once (first call), the connection is closed after the reply. */
+    if (cs == &long_query)
+        return handle(a, conn, url, method, REFUSE_LONG_QUERY, NULL);
     if (!cs) {
         uint64_t clen;
-        if (!has_body(conn, &clen)) {
+        bool coded;
+        if (!has_body(conn, &clen, &coded)) {
             *con_cls = &bodyless;
             return MHD_YES;
         }
-        /* Refused at once: the connection is closed after the reply. */
+        if (coded)
+            return handle(a, conn, url, method, REFUSE_CODING, NULL);
         if (clen > API_MAX_BODY)
-            return handle(a, conn, url, method, true, NULL);
+            return handle(a, conn, url, method, REFUSE_BODY_TOO_BIG, NULL);
         cs = xcalloc(1, sizeof(*cs));
         strbuf_init(&cs->data, clen ? (size_t)clen : 0);
         *con_cls = cs;
@@ -451,7 +765,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return handle(a, conn, url, method, cs != &bodyless && cs->too_big,
+    return handle(a, conn, url, method,
+                  cs != &bodyless && cs->too_big ? REFUSE_BODY_TOO_BIG : REFUSE_NONE,
                   cs != &bodyless ? &cs->data : NULL);
 }
 
@@ -655,6 +970,47 @@ static unsigned pool_size(void)
     return (unsigned)n;
 }
 
+/*
+ * The connections the server may hold: `wanted`, or fewer so that the
+ * rest of the process (the scheduler's jobs, the store, the deliverer,
+ * the log) keeps a quarter of the file limit, and at least API_FD_RESERVE
+ * descriptors, however many clients come.
+ */
+static unsigned connection_limit(unsigned wanted)
+{
+    struct rlimit rl;
+    rlim_t reserve, room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+        return wanted;
+    reserve = rl.rlim_cur / 4 > API_FD_RESERVE ? rl.rlim_cur / 4 : API_FD_RESERVE;
+    room = rl.rlim_cur > reserve + 8 ? rl.rlim_cur - reserve : 8;
+    if (room < wanted) {
+        log_info("api: at most %u connections, not %u, to keep %llu of the %llu file "
+                 "descriptors allowed (RLIMIT_NOFILE) for the rest of the daemon",
+                 (unsigned)room, wanted, (unsigned long long)reserve,
+                 (unsigned long long)rl.rlim_cur);
+        return (unsigned)room;
+    }
+    return wanted;
+}
+
+/* The 408 the deadline service writes, whole (a heap string; its length in `out_len`). */
+static char *timeout_reply(int64_t secs, size_t *out_len)
+{
+    struct strbuf body = STRBUF_INIT, sb = STRBUF_INIT;
+    strbuf_addf(&body, "{\"error\":\"the request did not arrive whole within %lld s\"}\n",
+                (long long)secs);
+    strbuf_addf(&sb,
+                "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                "Content-Length: %zu\r\n\r\n",
+                body.len);
+    strbuf_addbuf(&sb, &body);
+    strbuf_release(&body);
+    return strbuf_detach(&sb, out_len);
+}
+
 /* A new server from `cfg`, not listening yet (resolved address `ai`). */
 static struct api *api_new(const struct api_config *cfg, const struct addrinfo *ai)
 {
@@ -682,7 +1038,17 @@ static struct api *api_new(const struct api_config *cfg, const struct addrinfo *
                     "HTTP requests answered, by route and status code.");
     metrics_declare(a->metrics, DURATION_METRIC, METRIC_HISTOGRAM,
                     "Time to compute an HTTP response, by route.");
+    metrics_declare(a->metrics, TIMEOUTS_METRIC, METRIC_COUNTER,
+                    "Requests cut off with 408: not received whole within api.request_timeout.");
+    a->max_connections =
+        connection_limit(cfg->max_connections ? cfg->max_connections : DEFAULT_MAX_CONNECTIONS);
+    a->max_connections_per_client =
+        cfg->max_connections_per_client ? cfg->max_connections_per_client : DEFAULT_MAX_PER_CLIENT;
+    a->request_timeout_ms =
+        1000LL * (cfg->request_timeout ? cfg->request_timeout : DEFAULT_REQUEST_TIMEOUT);
+    a->timeout_reply = timeout_reply(a->request_timeout_ms / 1000, &a->timeout_reply_len);
     pthread_mutex_init(&a->log_lock, NULL);
+    pthread_mutex_init(&a->conn_lock, NULL);
     return a;
 }
 
@@ -690,6 +1056,8 @@ static struct api *api_new(const struct api_config *cfg, const struct addrinfo *
 static void api_free(struct api *a)
 {
     pthread_mutex_destroy(&a->log_lock);
+    pthread_mutex_destroy(&a->conn_lock);
+    free(a->timeout_reply);
     metrics_free(a->own_metrics);
     free(a->start_log);
     free(a->token);
@@ -707,12 +1075,19 @@ static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     a->starting = true;
+    /*
+     * The connection timeout is libmicrohttpd's idle timeout (it restarts
+     * on every byte); it still ends a reply a client stopped reading. The
+     * deadline of a request's arrival is deadline_pass()'s.
+     */
     a->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+        a->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->max_connections_per_client,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, a, MHD_OPTION_URI_LOG_CALLBACK,
+        on_request_line, a, MHD_OPTION_END);
     pthread_mutex_lock(&a->log_lock);
     a->starting = false;
     pthread_mutex_unlock(&a->log_lock);
@@ -750,8 +1125,18 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
         api_free(a);
         return CK_EIO;
     }
+    struct service_config scfg = {.name = "api deadline", .pass = deadline_pass, .arg = a};
+    if ((rc = service_start(&a->deadline, &scfg, err))) {
+        MHD_stop_daemon(a->mhd);
+        pthread_key_delete(a->thread_key);
+        api_free(a);
+        return rc;
+    }
     a->port = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
-    log_info("api: listening on %s (port %d, %u threads%s)", cfg->listen, a->port, threads,
+    log_info("api: listening on %s (port %d, %u threads, at most %u connections, %u per client, "
+             "requests within %lld s%s)",
+             cfg->listen, a->port, threads, a->max_connections, a->max_connections_per_client,
+             (long long)a->request_timeout_ms / 1000,
              a->token ? ", token required for changes"
                       : (a->loopback ? ", changes allowed from loopback without a token"
                                      : ", changes disabled: no api.token"));
@@ -768,6 +1153,7 @@ void api_stop(struct api *a)
 {
     if (!a)
         return;
+    service_stop(a->deadline);
     /* Joins the server threads, whose key destructors close their stores. */
     MHD_stop_daemon(a->mhd);
     pthread_key_delete(a->thread_key);

@@ -107,7 +107,26 @@ struct api_config {
     /* Told of every new signal; NULL: nobody is. */
     api_signal_fn *on_signal;
     void *on_signal_arg;
+    /*
+     * Connections open at once; 0: 1,000. The server lowers it further to
+     * keep a share of the process's file limit (RLIMIT_NOFILE) for the
+     * scheduler and the store: at most the limit less a quarter of it (at
+     * least API_FD_RESERVE descriptors).
+     */
+    unsigned max_connections;
+    /* Connections open at once from one client address; 0: 32. */
+    unsigned max_connections_per_client;
+    /*
+     * Seconds a request has to arrive whole (request line, headers and
+     * body), counted from the connection's opening or its previous
+     * reply; 0: 10. A client still sending then gets 408 and is
+     * disconnected; an idle keep-alive connection is closed.
+     */
+    unsigned request_timeout;
 };
+
+/* File descriptors the server leaves, at the least, to the rest of the process. */
+#define API_FD_RESERVE 128
 
 struct api;
 

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct api_conn;
+struct service;
 struct source_settings;
 struct store;
 struct strbuf;
@@ -50,10 +52,25 @@ struct api {
     int64_t started_ms;
     /* Each server thread's store connection (struct api_thread *). */
     pthread_key_t thread_key;
-    /* Guards start_log: messages from libmicrohttpd while starting. */
+    /* Guards start_log (messages from libmicrohttpd while starting) and the log budget. */
     pthread_mutex_t log_lock;
     bool starting;
     char *start_log;
+    /* libmicrohttpd's messages logged in the window that began at log_window_ms. */
+    int64_t log_window_ms;
+    unsigned log_in_window;
+    unsigned log_dropped; /* those over the budget in that window */
+    /* Connection limits in force (api.c, "Connections"). */
+    unsigned max_connections;
+    unsigned max_connections_per_client;
+    int64_t request_timeout_ms;
+    char *timeout_reply; /* the whole 408 response, written by the deadline service */
+    size_t timeout_reply_len;
+    /* Cuts off requests that take longer than request_timeout_ms to arrive. */
+    struct service *deadline;
+    /* Guards conns and the fields of every struct api_conn in it. */
+    pthread_mutex_t conn_lock;
+    struct api_conn *conns; /* every open connection */
 };
 
 /*

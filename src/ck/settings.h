@@ -44,6 +44,9 @@ struct storage_settings {
 struct api_settings {
     char *listen;
     char *token;
+    int64_t max_connections;            /* open at once, below the file limit's share */
+    int64_t max_connections_per_client; /* open at once from one address */
+    int64_t request_timeout;            /* seconds for a whole request to arrive */
 };
 
 struct log_settings {

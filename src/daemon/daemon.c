@@ -2,7 +2,8 @@
 /*
  * The daemon: start-up and shut-down order, signals, systemd.
  *
- * Start-up order: the single-daemon lock for SQLite, the store (opened and migrated once here,
+ * Start-up order: the open-file limit raised to its hard maximum, the
+ * single-daemon lock for SQLite, the store (opened and migrated once here,
  * so a bad URL fails fast) with the circuit breakers' recorded state, the alert channels and
  * manager with its sender, the scheduler with every job (its completion hook feeds the alerts,
  * jobs/watch.h), the database watch (daemon/dbwatch.h), the optional
@@ -49,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,8 +260,28 @@ static int start_outbound(struct daemon *d, struct strbuf *err)
         .started_ms = time_wall_ms(),
         .on_signal = wake_deliverer,
         .on_signal_arg = d->dlv,
+        .max_connections = (unsigned)app->settings.api.max_connections,
+        .max_connections_per_client = (unsigned)app->settings.api.max_connections_per_client,
+        .request_timeout = (unsigned)app->settings.api.request_timeout,
     };
     return api_start(&d->api, &acfg, err);
+}
+
+/*
+ * Raise the soft limit on open files to the hard one: the API's share of
+ * it grows with it (api_config.max_connections), and so does what is left
+ * for the jobs and the store.
+ */
+static void raise_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        log_warn("run: cannot raise the open-file limit from %llu to %llu: %s",
+                 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 /* Serve until SIGTERM or SIGINT; SIGHUP reopens the log. `sigs` are blocked. */
@@ -323,6 +345,7 @@ int daemon_run(struct ck *app)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    raise_file_limit();
     app->instance = sched_make_instance_id();
     d.instance = app->instance;
     rc = start_store_and_alerts(&d, &err);

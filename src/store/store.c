@@ -161,6 +161,17 @@ bool store_in_transaction(const struct store *st)
     return st->in_tx;
 }
 
+int store_durable(struct store *st, struct strbuf *err)
+{
+    int rc;
+    if (st->durable || st->in_tx)
+        return 0;
+    if (st->ops->set_durable && (rc = st->ops->set_durable(st, err)))
+        return rc;
+    st->durable = true;
+    return 0;
+}
+
 /*
  * Implicit transactions: when the caller has none, begin one and remember
  * to finish it. The pair below brackets every multi-statement write.

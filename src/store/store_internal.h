@@ -110,6 +110,14 @@ struct store_ops {
     bool (*ping)(struct store *st);
     /* MAY (store.c falls back to ping). See store_check_writable(); outside a transaction. */
     int (*check_writable)(struct store *st, struct strbuf *err);
+    /*
+     * MAY (NULL: every commit of the backend already is). From now on a
+     * commit on this connection returns only once it would survive a power
+     * loss, not only a crash of the process (SQLite: synchronous=FULL;
+     * PostgreSQL: synchronous_commit on, also after a reconnection);
+     * outside a transaction. See store_durable().
+     */
+    int (*set_durable)(struct store *st, struct strbuf *err);
     /* MUST. Plain transaction control; store.c tracks nesting. */
     int (*begin)(struct store *st, struct strbuf *err);
     int (*commit)(struct store *st, struct strbuf *err);
@@ -247,6 +255,7 @@ struct store_ops {
 struct store {
     const struct store_ops *ops;
     bool in_tx;
+    bool durable; /* store_durable() has made every commit durable */
 };
 
 /* Backend iterators embed this as their first member. */
@@ -254,6 +263,16 @@ struct candle_iter {
     int (*next)(struct candle_iter *it, struct candle *out, struct strbuf *err);
     void (*free)(struct candle_iter *it);
 };
+
+/*
+ * Make every later commit on `st` durable (set_durable); for the writes
+ * candlekeep acknowledges to someone else: a signal answered 201, a
+ * delivery's new state, a cancel. Once per connection is enough; later
+ * calls cost nothing. Must not be called inside a transaction (SQLite
+ * cannot change it there): it returns 0 without changing anything then,
+ * and the caller's transaction commits as the connection is set.
+ */
+int store_durable(struct store *st, struct strbuf *err);
 
 /* Implicit transactions (store.c): begin one when the caller has none; end it. */
 int store_implicit_begin(struct store *st, bool *owned, struct strbuf *err);

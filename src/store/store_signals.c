@@ -24,6 +24,9 @@
  *  - A lease is (lease_holder, lease_until); a free lease is ('', 0 /
  *    epoch). A lapsed lease may be taken over; the former holder's record
  *    of its attempt is then refused (CK_ECONFLICT) and writes nothing.
+ *  - What is acknowledged is durable: the connection that creates a
+ *    signal or records a delivery's attempt commits with a full sync
+ *    from then on (store_durable(); SQLite's synchronous=FULL).
  *  - Outcomes keep the deciding candle's open time in ms like every other
  *    time column (timestamptz on PostgreSQL); the API of this file speaks
  *    Unix seconds for it, as struct outcome says.
@@ -361,7 +364,10 @@ int store_signal_create(struct store *st, struct signal *s, const char *const *r
     }
     if (rc)
         return rc;
-    rc = store_implicit_begin(st, &owned, err);
+    /* The caller answers 201 once this commits: it must survive a power loss. */
+    rc = store_durable(st, err);
+    if (!rc)
+        rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = signal_create_tx(st, s, receivers, nreceivers, now_ms, existed, err);
@@ -640,7 +646,9 @@ int store_delivery_record(struct store *st, int64_t id, const char *holder,
         strbuf_addstr(err, "store: recording a delivery attempt needs the lease holder");
         return CK_EINVAL;
     }
-    rc = store_implicit_begin(st, &owned, err);
+    rc = store_durable(st, err);
+    if (!rc)
+        rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
     rc = delivery_record_tx(st, id, holder, a, status, next_ms, err);

@@ -13,6 +13,7 @@
 #include "market/price.h"
 #include "store/signals.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -1007,6 +1008,77 @@ static void test_backtests(void **state)
     strbuf_reset(&f->err);
 }
 
+/*
+ * How the connection `st` commits: SQLite's synchronous (1 NORMAL, 2
+ * FULL), PostgreSQL's synchronous_commit (1 on, 0 otherwise).
+ */
+static int64_t commit_sync(struct store *st)
+{
+    static const struct sql_stmt q = {
+        .sqlite = "PRAGMA synchronous",
+        .pg = "SELECT CASE WHEN current_setting('synchronous_commit') = 'on' THEN 1 ELSE 0 END",
+    };
+    struct sql_rows rows = SQL_ROWS_INIT;
+    struct strbuf err = STRBUF_INIT;
+    int64_t v = -1;
+    CHECK_OK(store_sql(st, &q, NULL, 0, &rows, NULL, "read the sync setting", &err), &err);
+    CHECK_OK(sql_rows_int(&rows, 0, 0, &v, &err), &err);
+    sql_rows_release(&rows);
+    strbuf_release(&err);
+    return v;
+}
+
+/*
+ * What is acknowledged survives a power loss: the connection that creates
+ * a signal (the API answers 201 after the commit) and the one that records
+ * a delivery's attempt commit with a full sync from then on; a connection
+ * that did neither keeps SQLite's cheaper NORMAL.
+ */
+static void test_acknowledged_writes_are_durable(void **state)
+{
+    struct fixture *f = *state;
+    /* PostgreSQL's default is the server's (the test server's is off): not checked. */
+    const int64_t full = is_sqlite(f) ? 2 : 1, normal = is_sqlite(f) ? 1 : -1;
+    struct store *sender = NULL, *other = NULL;
+    char recv_a[48];
+    const char *recv[1] = {recv_a};
+    char id[SIGNAL_ID_MAX];
+    struct delivery *d = NULL;
+    size_t n = 0;
+
+    snprintf(recv_a, sizeof(recv_a), "d_%s", f->tag);
+    CHECK_OK(store_open(&sender, f->url, &f->err), &f->err);
+    CHECK_OK(store_open(&other, f->url, &f->err), &f->err);
+    if (normal >= 0)
+        assert_int_equal(commit_sync(f->st), normal);
+
+    create(f, f->t0, recv, 1, id);
+    assert_int_equal(commit_sync(f->st), full);
+
+    CHECK_OK(store_delivery_claim(sender, recv_a, f->t0 + 1, "sender", f->t0 + 60000, 10, &d, &n,
+                                  &f->err),
+             &f->err);
+    assert_int_equal(n, 1);
+    if (normal >= 0)
+        assert_int_equal(commit_sync(sender), normal);
+    struct delivery_attempt a = {.attempt = 1,
+                                 .started_ms = f->t0 + 2,
+                                 .duration_ms = 5,
+                                 .http_status = 200,
+                                 .error = "",
+                                 .instance = "inst"};
+    CHECK_OK(store_delivery_record(sender, d[0].id, "sender", &a, DELIVERY_DELIVERED, 0, &f->err),
+             &f->err);
+    assert_int_equal(commit_sync(sender), full);
+    deliveries_free(d, n);
+
+    /* Reading and claiming acknowledge nothing. */
+    if (normal >= 0)
+        assert_int_equal(commit_sync(other), normal);
+    store_close(other);
+    store_close(sender);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1027,6 +1099,7 @@ int main(void)
         T(test_outcomes),
         T(test_signal_counts),
         T(test_backtests),
+        T(test_acknowledged_writes_are_durable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -186,6 +186,9 @@ int pg_ready(struct pg_store *ps, struct strbuf *err)
         pg_add_conn_error(ps, err);
         return CK_EIO;
     }
+    /* A new session: what store_durable() set is gone with the old one. */
+    if (ps->durable)
+        return pg_command(ps, "SET synchronous_commit TO on", "commit durably", err);
     return 0;
 }
 
@@ -582,6 +585,22 @@ static bool pg_ping(struct store *st)
 }
 
 /*
+ * Commits wait for the server's write-ahead log to reach the disk, whatever
+ * the server's default (synchronous_commit may be off there: a server for
+ * tests, or one tuned for bulk loads).
+ */
+static int pg_set_durable(struct store *st, struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    int rc = pg_ready(ps, err);
+    if (!rc)
+        rc = pg_command(ps, "SET synchronous_commit TO on", "commit durably", err);
+    if (!rc)
+        ps->durable = true;
+    return rc;
+}
+
+/*
  * The server answers (a broken idle connection is reset first, as for any
  * operation) and takes writes: a hot standby, or a database set read-only,
  * would fail every job.
@@ -762,6 +781,7 @@ const struct store_ops store_pg_ops = {
     .schema_version = pg_schema_version,
     .ping = pg_ping,
     .check_writable = pg_check_writable,
+    .set_durable = pg_set_durable,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

@@ -138,6 +138,7 @@ struct pg_store {
     struct redact_set secrets; /* the URL's passwords, scrubbed from what libpq says */
     bool ready[PG_STMT_COUNT];
     bool server_gone;      /* the server announced it is closing the connection */
+    bool durable;          /* synchronous_commit is on for the session (set again on reset) */
     struct strbuf cols[6]; /* the upsert's arrays, COPY's data; kept between batches */
     struct strbuf scratch; /* what a failing statement was for */
     /*
