@@ -366,3 +366,55 @@ int source_parse_decimal(const char *s, size_t len, bool is_volume, int64_t *out
                                        : "is not a decimal");
     return CK_EPARSE;
 }
+
+char *source_base_url(const struct source_config *cfg, const struct source_kind *kind)
+{
+    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : kind->base_url;
+    size_t len = strlen(base);
+
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    return xstrndup(base, len);
+}
+
+void source_msg_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
+{
+    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
+}
+
+int source_fail(struct fetch_result *res, enum source_error e, int code)
+{
+    candle_vec_release(&res->candles);
+    res->note[0] = '\0';
+    res->error = e;
+    return code;
+}
+
+int source_http_get(struct source *src, const char *url, const struct http_header *headers,
+                    size_t nheaders, const struct fetch_request *req, struct http_response *resp,
+                    struct fetch_result *res, struct strbuf *err)
+{
+    const struct source_config *cfg = src->cfg;
+    const struct http_request hreq = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .nheaders = nheaders,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .timeout_ms = cfg->timeout_ms,
+        .max_body = cfg->max_body,
+    };
+    struct strbuf msg = STRBUF_INIT;
+    int ret = http_do(src->http, &hreq, resp, &msg);
+
+    res->http_status = resp->status;
+    if (ret) {
+        source_msg_prefix(err, source_name(src), req);
+        strbuf_addbuf(err, &msg);
+        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
+                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
+                                        : SRC_ERR_NETWORK;
+    }
+    strbuf_release(&msg);
+    return ret;
+}

@@ -97,16 +97,11 @@ static struct binance *bn_downcast(struct source *src)
 
 static int bn_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
-    const char *base =
-        cfg->base_url && *cfg->base_url ? cfg->base_url : source_binance_ops.kind->base_url;
     struct binance *bn;
-    size_t blen = strlen(base);
 
     (void)err;
     bn = xcalloc(1, sizeof(*bn));
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    bn->base_url = xstrndup(base, blen);
+    bn->base_url = source_base_url(cfg, source_binance_ops.kind);
     *out = &bn->base;
     return 0;
 }
@@ -122,11 +117,6 @@ static void bn_free(struct source *src)
     free(bn);
 }
 
-static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
-{
-    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
-}
-
 /* Seconds from `now` to the start of the next UTC minute (60 on the minute itself). */
 static int64_t until_next_minute(int64_t now)
 {
@@ -134,14 +124,6 @@ static int64_t until_next_minute(int64_t now)
     if (r < 0)
         r += 60;
     return 60 - r;
-}
-
-/* Fail with a typed error; the message so far is the caller's. */
-static int fail(struct fetch_result *res, enum source_error e, int code)
-{
-    candle_vec_release(&res->candles);
-    res->error = e;
-    return code;
 }
 
 /*
@@ -184,7 +166,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
 
     while (skip < len && isspace((unsigned char)body[skip]))
         skip++;
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (status_error(status, req, res, &e, &code, &what))
         strbuf_addf(err, "%s (HTTP %ld)", what, status);
     else if (!jerr)
@@ -197,7 +179,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
         strbuf_add_excerpt(err, body + skip, len - skip, 80, body[skip] == '<');
         strbuf_addch(err, '\'');
     }
-    return fail(res, e, code);
+    return source_fail(res, e, code);
 }
 
 /* {"code":-1121,"msg":"Invalid symbol."}: classify by code, else by HTTP status. */
@@ -229,15 +211,15 @@ static int error_body(json_t *root, long status, const struct fetch_request *req
     } else if (status >= 400) {
         e = SRC_ERR_BAD_REQUEST, rc = CK_EINVAL, what = "request rejected";
     } else {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: an error object without a known code", status);
         if (msglen) {
             strbuf_addstr(err, ": ");
             strbuf_add_excerpt(err, msg, msglen, BN_QUOTE_MAX, false);
         }
-        return fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        return source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
     }
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (code)
         strbuf_addf(err, "%s (code %ld, HTTP %ld)", what, code, status);
     else
@@ -246,14 +228,14 @@ static int error_body(json_t *root, long status, const struct fetch_request *req
         strbuf_addstr(err, ": ");
         strbuf_add_excerpt(err, msg, msglen, BN_QUOTE_MAX, false);
     }
-    return fail(res, e, rc);
+    return source_fail(res, e, rc);
 }
 
 /* Start "row <time>: " (or "row #<n>: " before the time is known). */
 static void add_row(struct strbuf *err, const char *source_name, const struct fetch_request *req,
                     size_t idx, int64_t open_time, bool known)
 {
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (known) {
         char t[TIME_BUFSZ];
         time_format_datetime(open_time, t);
@@ -454,7 +436,7 @@ int binance_parse(const char *body, size_t len, long status, const struct fetch_
     } else {
         ret = parse_rows(root, req, source_name, res, err);
         if (ret)
-            ret = fail(res, SRC_ERR_MALFORMED, ret);
+            ret = source_fail(res, SRC_ERR_MALFORMED, ret);
         else
             res->error = SRC_OK;
     }
@@ -487,7 +469,6 @@ static int bn_fetch(struct source *src, const struct fetch_request *req, struct 
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT, used = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
-    struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = ARRAY_SIZE(hdrs)};
     int ret;
 
     ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
@@ -506,23 +487,9 @@ static int bn_fetch(struct source *src, const struct fetch_request *req, struct 
         strbuf_addf(&url, "&limit=%d", req->count);
     }
 
-    hreq.url = url.buf;
-    hreq.connect_timeout_ms = cfg->connect_timeout_ms;
-    hreq.timeout_ms = cfg->timeout_ms;
-    hreq.max_body = cfg->max_body;
-    ret = http_do(src->http, &hreq, &resp, &msg);
-    res->http_status = resp.status;
-    if (ret) {
-        struct strbuf full = STRBUF_INIT;
-        add_prefix(&full, name, req);
-        strbuf_addbuf(&full, &msg);
-        strbuf_release(&msg);
-        msg = full;
-        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
-                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
-                                        : SRC_ERR_NETWORK;
+    ret = source_http_get(src, url.buf, hdrs, ARRAY_SIZE(hdrs), req, &resp, res, &msg);
+    if (ret)
         goto out;
-    }
     ret = binance_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* An explicit Retry-After (a 429's wait, a 418 ban's end) outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&

@@ -79,15 +79,10 @@ static struct bybit *bybit_downcast(struct source *src)
 
 static int bybit_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
-    const char *base =
-        cfg->base_url && *cfg->base_url ? cfg->base_url : source_bybit_ops.kind->base_url;
     struct bybit *by = xcalloc(1, sizeof(*by));
-    size_t blen = strlen(base);
 
     (void)err;
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    by->base_url = xstrndup(base, blen);
+    by->base_url = source_base_url(cfg, source_bybit_ops.kind);
     *out = &by->base;
     return 0;
 }
@@ -101,19 +96,6 @@ static void bybit_free(struct source *src)
     by = bybit_downcast(src);
     free(by->base_url);
     free(by);
-}
-
-static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
-{
-    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
-}
-
-/* Fail with a typed error; the message is already in place. */
-static int fail(struct fetch_result *res, enum source_error e, int code)
-{
-    candle_vec_release(&res->candles);
-    res->error = e;
-    return code;
 }
 
 static void add_quote(struct strbuf *err, const char *s, size_t len, bool html)
@@ -133,7 +115,7 @@ static void add_quote(struct strbuf *err, const char *s, size_t len, bool html)
 static int ip_ban(const char *body, size_t len, const struct fetch_request *req,
                   const char *source_name, struct fetch_result *res, struct strbuf *err)
 {
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     strbuf_addf(err,
                 "Bybit banned this IP address for too frequent requests (HTTP 403); "
                 "nothing is sent for at least %d s",
@@ -142,7 +124,7 @@ static int ip_ban(const char *body, size_t len, const struct fetch_request *req,
     res->retry_after = BYBIT_BAN_SECONDS;
     snprintf(res->wait_reason, sizeof(res->wait_reason),
              "Bybit banned the IP address (HTTP 403, access too frequent)");
-    return fail(res, SRC_ERR_RATE_MINUTE, CK_ELIMIT);
+    return source_fail(res, SRC_ERR_RATE_MINUTE, CK_ELIMIT);
 }
 
 /* A body that is not a JSON object: an HTML error page, a truncated document, nothing. */
@@ -156,7 +138,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
 
     while (skip < len && isspace((unsigned char)body[skip]))
         skip++;
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (status >= 500) {
         e = SRC_ERR_SERVER, code = CK_EUPSTREAM;
         strbuf_addf(err, "provider failure (HTTP %ld)", status);
@@ -171,7 +153,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
                     len == skip ? "empty body" : jerr->text);
     }
     add_quote(err, body, len, true);
-    return fail(res, e, code);
+    return source_fail(res, e, code);
 }
 
 /* retCode != 0: classify by code, whatever the HTTP status. */
@@ -200,13 +182,13 @@ static int error_body(long ret_code, json_t *root, long status, const struct fet
         /* 10000, 10016, 170001 and anything undocumented: Bybit's side, worth retrying. */
         e = SRC_ERR_SERVER, rc = CK_EUPSTREAM, what = "provider failure";
     }
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     strbuf_addf(err, "%s (retCode %ld, HTTP %ld)", what, ret_code, status);
     if (msglen) {
         strbuf_addstr(err, ": ");
         strbuf_add_excerpt(err, msg, msglen, BYBIT_QUOTE_MAX, false);
     }
-    return fail(res, e, rc);
+    return source_fail(res, e, rc);
 }
 
 int bybit_parse(const char *body, size_t len, long status, const struct fetch_request *req,
@@ -229,11 +211,11 @@ int bybit_parse(const char *body, size_t len, long status, const struct fetch_re
     }
     jcode = json_object_get(root, "retCode");
     if (!json_is_integer(jcode)) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: response has no numeric \"retCode\"", status);
         add_quote(err, body, len, false);
-        ret = status >= 500 ? fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
-                            : fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = status >= 500 ? source_fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
+                            : source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     if (json_integer_value(jcode) != 0) {
@@ -242,18 +224,18 @@ int bybit_parse(const char *body, size_t len, long status, const struct fetch_re
     }
     if (status != 200) {
         /* retCode 0 with an error status: not an answer to trust. */
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld with retCode 0", status);
-        ret = status >= 500 ? fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
-                            : fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = status >= 500 ? source_fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
+                            : source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     result = json_object_get(root, "result");
     list = json_object_get(result, "list");
     if (!json_is_array(list)) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addstr(err, "response has no \"result\".\"list\" array");
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     ret = 0;
@@ -268,9 +250,9 @@ int bybit_parse(const char *body, size_t len, long status, const struct fetch_re
     if (!ret)
         ret = source_rows_sort(&res->candles, &why);
     if (ret) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addbuf(err, &why);
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     res->error = SRC_OK;
@@ -343,7 +325,6 @@ static int bybit_fetch(struct source *src, const struct fetch_request *req,
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
-    struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = ARRAY_SIZE(hdrs)};
     int limit = req->count >= 1 && req->count <= BYBIT_MAX_LIMIT ? req->count : BYBIT_MAX_LIMIT;
     int ret;
 
@@ -365,23 +346,9 @@ static int bybit_fetch(struct source *src, const struct fetch_request *req,
     }
     strbuf_addf(&url, "&limit=%d", limit);
 
-    hreq.url = url.buf;
-    hreq.connect_timeout_ms = cfg->connect_timeout_ms;
-    hreq.timeout_ms = cfg->timeout_ms;
-    hreq.max_body = cfg->max_body;
-    ret = http_do(src->http, &hreq, &resp, &msg);
-    res->http_status = resp.status;
-    if (ret) {
-        struct strbuf full = STRBUF_INIT;
-        add_prefix(&full, name, req);
-        strbuf_addbuf(&full, &msg);
-        strbuf_release(&msg);
-        msg = full;
-        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
-                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
-                                        : SRC_ERR_NETWORK;
+    ret = source_http_get(src, url.buf, hdrs, ARRAY_SIZE(hdrs), req, &resp, res, &msg);
+    if (ret)
         goto out;
-    }
     ret = bybit_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     read_usage(&resp, req, res);
 out:

@@ -78,14 +78,10 @@ static struct coinbase *cb_downcast(struct source *src)
 
 static int cb_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
-    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : CB_DEFAULT_BASE_URL;
     struct coinbase *cb = xcalloc(1, sizeof(*cb));
-    size_t blen = strlen(base);
 
     (void)err;
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    cb->base_url = xstrndup(base, blen);
+    cb->base_url = source_base_url(cfg, source_coinbase_ops.kind);
     *out = &cb->base;
     return 0;
 }
@@ -99,19 +95,6 @@ static void cb_free(struct source *src)
     cb = cb_downcast(src);
     free(cb->base_url);
     free(cb);
-}
-
-static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
-{
-    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
-}
-
-/* Fail with a typed error; the message so far is the caller's. */
-static int fail(struct fetch_result *res, enum source_error e, int code)
-{
-    candle_vec_release(&res->candles);
-    res->error = e;
-    return code;
 }
 
 /* ------------------------------------------------------------ the row scanner */
@@ -257,7 +240,7 @@ static int plain_decimal(const char *tok, size_t len, struct strbuf *out)
 static void add_row(struct strbuf *err, const char *source_name, const struct fetch_request *req,
                     size_t idx, bool has_time, int64_t t)
 {
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (has_time) {
         char buf[TIME_BUFSZ];
         time_format_datetime(t, buf);
@@ -372,7 +355,7 @@ static int scan_rows(const char *body, size_t len, const struct fetch_request *r
             candle_vec_push(&res->candles, &c);
         } while (at(&s, ','));
         if (!at(&s, ']')) {
-            add_prefix(err, source_name, req);
+            source_msg_prefix(err, source_name, req);
             strbuf_addf(err, "after row #%zu the body is not ',' or ']': ", idx);
             quote_here(err, &s);
             return CK_EPARSE;
@@ -380,7 +363,7 @@ static int scan_rows(const char *body, size_t len, const struct fetch_request *r
     }
     skip_ws(&s);
     if (s.p != s.end) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addstr(err, "text after the rows: ");
         quote_here(err, &s);
         return CK_EPARSE;
@@ -444,7 +427,7 @@ static int error_status(const char *body, size_t len, long status, const struct 
     } else {
         e = SRC_ERR_MALFORMED, rc = CK_EPARSE, what = "unexpected answer";
     }
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     strbuf_addf(err, "%s (HTTP %ld)", what, status);
     if (json_is_string(jmsg)) {
         strbuf_addstr(err, ": ");
@@ -460,7 +443,7 @@ static int error_status(const char *body, size_t len, long status, const struct 
         }
     }
     json_decref(root);
-    return fail(res, e, rc);
+    return source_fail(res, e, rc);
 }
 
 int coinbase_parse(const char *body, size_t len, long status, const struct fetch_request *req,
@@ -476,7 +459,7 @@ int coinbase_parse(const char *body, size_t len, long status, const struct fetch
     while (skip < len && isspace((unsigned char)body[skip]))
         skip++;
     if (skip == len || body[skip] != '[') {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: body is not an array of rows", status);
         if (len > skip) {
             strbuf_addstr(err, ": '");
@@ -485,11 +468,11 @@ int coinbase_parse(const char *body, size_t len, long status, const struct fetch
         } else {
             strbuf_addstr(err, " (empty body)");
         }
-        return fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        return source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
     }
     ret = scan_rows(body, len, req, source_name, res, err);
     if (ret)
-        return fail(res, SRC_ERR_MALFORMED, ret);
+        return source_fail(res, SRC_ERR_MALFORMED, ret);
     trim(req, &res->candles);
     res->error = SRC_OK;
     return 0;
@@ -516,7 +499,6 @@ static int cb_fetch(struct source *src, const struct fetch_request *req, struct 
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
-    struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = ARRAY_SIZE(hdrs)};
     int64_t start, end;
     int ret;
 
@@ -540,19 +522,9 @@ static int cb_fetch(struct source *src, const struct fetch_request *req, struct 
     add_time(&url, "start", start);
     add_time(&url, "end", end);
 
-    hreq.url = url.buf;
-    hreq.connect_timeout_ms = cfg->connect_timeout_ms;
-    hreq.timeout_ms = cfg->timeout_ms;
-    hreq.max_body = cfg->max_body;
-    ret = http_do(src->http, &hreq, &resp, &msg);
-    res->http_status = resp.status;
-    if (ret) {
-        add_prefix(err, name, req);
-        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
-                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
-                                        : SRC_ERR_NETWORK;
+    ret = source_http_get(src, url.buf, hdrs, ARRAY_SIZE(hdrs), req, &resp, res, &msg);
+    if (ret)
         goto out;
-    }
     ret = coinbase_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* Buckets without trades have no row: the window is covered all the same. */
     if (!ret && req->has_since)

@@ -6,6 +6,8 @@
 #include "source/source.h"
 
 struct http_client;
+struct http_header;
+struct http_response;
 struct json_t;
 
 struct source_ops {
@@ -25,6 +27,28 @@ struct source {
     const struct source_config *cfg;
     struct http_client *http;
 };
+
+/*
+ * The adapters' kit: what every adapter would otherwise write again.
+ */
+
+/* The base URL of `cfg` (the kind's default when none is set), without trailing slashes. */
+char *source_base_url(const struct source_config *cfg, const struct source_kind *kind);
+/* Append "NAME SYMBOL TF: ", the start of every message about a fetch. */
+void source_msg_prefix(struct strbuf *err, const char *source_name,
+                       const struct fetch_request *req);
+/* Fail a parse with typed error `e`: drop the candles and the note, return `code`. */
+int source_fail(struct fetch_result *res, enum source_error e, int code);
+/*
+ * GET `url` for `req` with the source's timeouts and body cap and the
+ * `nheaders` headers. 0 with the answer in `resp` whatever its HTTP status
+ * (res->http_status set); a transport failure (no answer, a body over the
+ * cap, a bad URL) returns its CK_E*, sets res->error (network, malformed,
+ * bad request) and appends "NAME SYMBOL TF: what failed" to `err`.
+ */
+int source_http_get(struct source *src, const char *url, const struct http_header *headers,
+                    size_t nheaders, const struct fetch_request *req, struct http_response *resp,
+                    struct fetch_result *res, struct strbuf *err);
 
 extern const struct source_ops source_twelvedata_ops;
 extern const struct source_ops source_binance_ops;

@@ -89,14 +89,10 @@ static struct kraken *kr_downcast(struct source *src)
 
 static int kr_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
-    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : KR_DEFAULT_BASE_URL;
     struct kraken *kr = xcalloc(1, sizeof(*kr));
-    size_t blen = strlen(base);
 
     (void)err;
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    kr->base_url = xstrndup(base, blen);
+    kr->base_url = source_base_url(cfg, source_kraken_ops.kind);
     *out = &kr->base;
     return 0;
 }
@@ -112,20 +108,6 @@ static void kr_free(struct source *src)
     free(kr);
 }
 
-static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
-{
-    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
-}
-
-/* Fail with a typed error; the message so far is the caller's. */
-static int fail(struct fetch_result *res, enum source_error e, int code)
-{
-    candle_vec_release(&res->candles);
-    res->note[0] = '\0';
-    res->error = e;
-    return code;
-}
-
 /* A body that is not a JSON object: an HTML page from the CDN, a truncated document, nothing. */
 static int non_json(const char *body, size_t len, long status, const json_error_t *jerr,
                     const struct fetch_request *req, const char *source_name,
@@ -137,7 +119,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
 
     while (skip < len && isspace((unsigned char)body[skip]))
         skip++;
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (status >= 500) {
         e = SRC_ERR_SERVER;
         code = CK_EUPSTREAM;
@@ -163,7 +145,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
         strbuf_add_excerpt(err, body + skip, len - skip, 80, body[skip] == '<');
         strbuf_addch(err, '\'');
     }
-    return fail(res, e, code);
+    return source_fail(res, e, code);
 }
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -195,18 +177,18 @@ static int error_entry(const char *msg, size_t msglen, long status, const struct
         /* Anything undocumented: the provider's side, worth retrying. */
         e = SRC_ERR_SERVER, rc = CK_EUPSTREAM, what = "provider error";
     }
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     strbuf_addf(err, "%s (HTTP %ld): '", what, status);
     strbuf_add_excerpt(err, msg, msglen, KR_QUOTE_MAX, false);
     strbuf_addch(err, '\'');
-    return fail(res, e, rc);
+    return source_fail(res, e, rc);
 }
 
 /* Start "row <datetime>: " (or "row #<n>: " before the time is known). */
 static void add_row(struct strbuf *err, const char *source_name, const struct fetch_request *req,
                     size_t idx, bool has_time, int64_t t)
 {
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (has_time) {
         char buf[TIME_BUFSZ];
         time_format_datetime(t, buf);
@@ -376,18 +358,18 @@ int kraken_parse(const char *body, size_t len, long status, const struct fetch_r
             ret = non_json(body, len, status, NULL, req, source_name, res, err);
             goto out;
         }
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: response has no \"error\" array", status);
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     json_array_foreach(jerror, i, msg)
     {
         if (!json_is_string(msg)) {
-            add_prefix(err, source_name, req);
+            source_msg_prefix(err, source_name, req);
             strbuf_addf(err, "HTTP %ld: error entry is %s, not a string", status,
                         json_type_name(msg));
-            ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+            ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
             goto out;
         }
         /* W...: a warning; the answer stands. */
@@ -404,9 +386,9 @@ int kraken_parse(const char *body, size_t len, long status, const struct fetch_r
     }
     result = json_object_get(root, "result");
     if (!json_is_object(result)) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: response has no \"result\" object", status);
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     json_object_foreach(result, key, v)
@@ -414,29 +396,29 @@ int kraken_parse(const char *body, size_t len, long status, const struct fetch_r
         if (!strcmp(key, "last"))
             continue;
         if (pair) {
-            add_prefix(err, source_name, req);
+            source_msg_prefix(err, source_name, req);
             strbuf_addstr(err, "result names more than one pair ('");
             strbuf_add_excerpt(err, pair, strlen(pair), KR_VALUE_MAX, false);
             strbuf_addstr(err, "', '");
             strbuf_add_excerpt(err, key, strlen(key), KR_VALUE_MAX, false);
             strbuf_addstr(err, "')");
-            ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+            ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
             goto out;
         }
         pair = key;
         rows = v;
     }
     if (!json_is_array(rows) || !last_ok(json_object_get(result, "last"))) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addstr(err, !pair                  ? "result holds no pair's rows"
                            : !json_is_array(rows) ? "the pair's rows are not an array"
                                                   : "\"last\" is not a Unix time");
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     ret = parse_rows(rows, req, source_name, res, err);
     if (ret)
-        ret = fail(res, SRC_ERR_MALFORMED, ret);
+        ret = source_fail(res, SRC_ERR_MALFORMED, ret);
     else
         res->error = SRC_OK;
 out:
@@ -453,7 +435,6 @@ static int kr_fetch(struct source *src, const struct fetch_request *req, struct 
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
-    struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = ARRAY_SIZE(hdrs)};
     int ret;
 
     ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
@@ -470,19 +451,9 @@ static int kr_fetch(struct source *src, const struct fetch_request *req, struct 
     if (req->has_since)
         strbuf_addf(&url, "&since=%lld", (long long)req->since);
 
-    hreq.url = url.buf;
-    hreq.connect_timeout_ms = cfg->connect_timeout_ms;
-    hreq.timeout_ms = cfg->timeout_ms;
-    hreq.max_body = cfg->max_body;
-    ret = http_do(src->http, &hreq, &resp, &msg);
-    res->http_status = resp.status;
-    if (ret) {
-        add_prefix(err, name, req);
-        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
-                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
-                                        : SRC_ERR_NETWORK;
+    ret = source_http_get(src, url.buf, hdrs, ARRAY_SIZE(hdrs), req, &resp, res, &msg);
+    if (ret)
         goto out;
-    }
     ret = kraken_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* A Retry-After (from a proxy or the CDN) outranks the documented wait. */
     if (ret && resp.retry_after >= 0 &&

@@ -81,15 +81,10 @@ static struct okx *okx_downcast(struct source *src)
 
 static int okx_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
-    const char *base =
-        cfg->base_url && *cfg->base_url ? cfg->base_url : source_okx_ops.kind->base_url;
     struct okx *ok = xcalloc(1, sizeof(*ok));
-    size_t blen = strlen(base);
 
     (void)err;
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    ok->base_url = xstrndup(base, blen);
+    ok->base_url = source_base_url(cfg, source_okx_ops.kind);
     *out = &ok->base;
     return 0;
 }
@@ -103,19 +98,6 @@ static void okx_free(struct source *src)
     ok = okx_downcast(src);
     free(ok->base_url);
     free(ok);
-}
-
-static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
-{
-    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
-}
-
-/* Fail with a typed error; the message is already in place. */
-static int fail(struct fetch_result *res, enum source_error e, int code)
-{
-    candle_vec_release(&res->candles);
-    res->error = e;
-    return code;
 }
 
 static void add_quote(struct strbuf *err, const char *s, size_t len)
@@ -142,7 +124,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
 
     while (skip < len && isspace((unsigned char)body[skip]))
         skip++;
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (status >= 500) {
         e = SRC_ERR_SERVER, code = CK_EUPSTREAM;
         strbuf_addf(err, "provider failure (HTTP %ld)", status);
@@ -157,7 +139,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
                     len == skip ? "empty body" : jerr->text);
     }
     add_quote(err, body, len);
-    return fail(res, e, code);
+    return source_fail(res, e, code);
 }
 
 /* `code` as a number: OKX sends a string ("51001"); its gateway's 404 an integer. */
@@ -202,13 +184,13 @@ static int error_body(long code, json_t *root, long status, const struct fetch_r
         /* Undocumented with HTTP 200: OKX's side, worth retrying. */
         e = SRC_ERR_SERVER, rc = CK_EUPSTREAM, what = "provider failure";
     }
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     strbuf_addf(err, "%s (code %ld, HTTP %ld)", what, code, status);
     if (msglen) {
         strbuf_addstr(err, ": ");
         strbuf_add_excerpt(err, msg, msglen, OKX_QUOTE_MAX, false);
     }
-    return fail(res, e, rc);
+    return source_fail(res, e, rc);
 }
 
 /* confirm: "1" a closed candle, "0" one still forming; anything else rejects the answer. */
@@ -252,15 +234,15 @@ int okx_parse(const char *body, size_t len, long status, const struct fetch_requ
         return ret;
     }
     if (!read_code(json_object_get(root, "code"), &code)) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: response has no \"code\"", status);
         add_quote(err, body, len);
         if (status == 429) {
             res->retry_after = OKX_WINDOW_SECONDS;
-            ret = fail(res, SRC_ERR_RATE_MINUTE, CK_ELIMIT);
+            ret = source_fail(res, SRC_ERR_RATE_MINUTE, CK_ELIMIT);
         } else {
-            ret = status >= 500 ? fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
-                                : fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+            ret = status >= 500 ? source_fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
+                                : source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         }
         goto out;
     }
@@ -269,17 +251,17 @@ int okx_parse(const char *body, size_t len, long status, const struct fetch_requ
         goto out;
     }
     if (status != 200) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld with code \"0\"", status);
-        ret = status >= 500 ? fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
-                            : fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = status >= 500 ? source_fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
+                            : source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     data = json_object_get(root, "data");
     if (!json_is_array(data)) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addstr(err, "response has no \"data\" array");
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     ret = 0;
@@ -303,9 +285,9 @@ int okx_parse(const char *body, size_t len, long status, const struct fetch_requ
     if (!ret)
         ret = source_rows_sort(&res->candles, &why);
     if (ret) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addbuf(err, &why);
-        ret = fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     res->error = SRC_OK;
@@ -324,7 +306,6 @@ static int okx_fetch(struct source *src, const struct fetch_request *req, struct
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
-    struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = ARRAY_SIZE(hdrs)};
     int limit = req->count >= 1 && req->count <= OKX_MAX_LIMIT ? req->count : OKX_MAX_LIMIT;
     int64_t period = timeframe_seconds(req->tf);
     const char *endpoint = "candles";
@@ -348,23 +329,9 @@ static int okx_fetch(struct source *src, const struct fetch_request *req, struct
         res->window_end = req->since + (int64_t)limit * period;
     }
 
-    hreq.url = url.buf;
-    hreq.connect_timeout_ms = cfg->connect_timeout_ms;
-    hreq.timeout_ms = cfg->timeout_ms;
-    hreq.max_body = cfg->max_body;
-    ret = http_do(src->http, &hreq, &resp, &msg);
-    res->http_status = resp.status;
-    if (ret) {
-        struct strbuf full = STRBUF_INIT;
-        add_prefix(&full, name, req);
-        strbuf_addbuf(&full, &msg);
-        strbuf_release(&msg);
-        msg = full;
-        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
-                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
-                                        : SRC_ERR_NETWORK;
+    ret = source_http_get(src, url.buf, hdrs, ARRAY_SIZE(hdrs), req, &resp, res, &msg);
+    if (ret)
         goto out;
-    }
     ret = okx_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
     /* An explicit Retry-After outranks OKX's window. */
     if (ret && res->error == SRC_ERR_RATE_MINUTE && resp.retry_after >= 0)

@@ -73,9 +73,7 @@ static struct twelvedata *td_downcast(struct source *src)
 static int td_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
 {
     const char *name = cfg->name && *cfg->name ? cfg->name : "twelvedata";
-    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : TD_DEFAULT_BASE_URL;
     struct twelvedata *td;
-    size_t blen = strlen(base);
 
     if (cfg->api_key) {
         for (const char *p = cfg->api_key; *p; p++) {
@@ -87,9 +85,7 @@ static int td_open(struct source **out, const struct source_config *cfg, struct 
         }
     }
     td = xcalloc(1, sizeof(*td));
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    td->base_url = xstrndup(base, blen);
+    td->base_url = source_base_url(cfg, source_twelvedata_ops.kind);
     if (cfg->api_key && *cfg->api_key) {
         struct strbuf sb = STRBUF_INIT;
         strbuf_addf(&sb, "apikey %s", cfg->api_key);
@@ -111,11 +107,6 @@ static void td_free(struct source *src)
     free(td);
 }
 
-static void add_prefix(struct strbuf *err, const char *source_name, const struct fetch_request *req)
-{
-    strbuf_addf(err, "%s %s %s: ", source_name, req->symbol, timeframe_name(req->tf));
-}
-
 /* Seconds from `now` to the start of the next minute / UTC day. */
 static int64_t until_next(int64_t now, int64_t unit)
 {
@@ -123,14 +114,6 @@ static int64_t until_next(int64_t now, int64_t unit)
     if (r < 0)
         r += unit;
     return unit - r;
-}
-
-/* Fail with a typed error; the message so far is the caller's. */
-static int fail(struct fetch_result *res, enum source_error e, int code)
-{
-    candle_vec_release(&res->candles);
-    res->error = e;
-    return code;
 }
 
 /* A body that is not JSON: an HTML error page, a truncated document, nothing. */
@@ -144,7 +127,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
 
     while (skip < len && isspace((unsigned char)body[skip]))
         skip++;
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (status >= 500) {
         e = SRC_ERR_SERVER;
         code = CK_EUPSTREAM;
@@ -169,7 +152,7 @@ static int non_json(const char *body, size_t len, long status, const json_error_
         strbuf_add_excerpt(err, body + skip, len - skip, 80, body[skip] == '<');
         strbuf_addch(err, '\'');
     }
-    return fail(res, e, code);
+    return source_fail(res, e, code);
 }
 
 /* {"code":...,"message":...,"status":"error"}: classify by code, whatever the HTTP status. */
@@ -223,20 +206,20 @@ static int error_body(json_t *root, long status, const struct fetch_request *req
         /* 5xx and anything undocumented: the provider's side, worth retrying. */
         e = SRC_ERR_SERVER, rc = CK_EUPSTREAM, what = "provider failure";
     }
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     strbuf_addf(err, "%s (code %ld, HTTP %ld)", what, code, status);
     if (msglen) {
         strbuf_addstr(err, ": ");
         strbuf_add_excerpt(err, msg, msglen, TD_QUOTE_MAX, false);
     }
-    return fail(res, e, rc);
+    return source_fail(res, e, rc);
 }
 
 /* Start "row <datetime>: " (or "row #<n>: " before the datetime is known). */
 static void add_row(struct strbuf *err, const char *source_name, const struct fetch_request *req,
                     size_t idx, const char *dt, size_t dtlen)
 {
-    add_prefix(err, source_name, req);
+    source_msg_prefix(err, source_name, req);
     if (dt) {
         strbuf_addstr(err, "row ");
         strbuf_add_excerpt(err, dt, dtlen, TD_VALUE_MAX, false);
@@ -382,7 +365,7 @@ static int parse_values(json_t *values, const struct fetch_request *req, const c
         if (res->candles.v[i].open_time == res->candles.v[i - 1].open_time) {
             char t[TIME_BUFSZ];
             time_format_datetime(res->candles.v[i].open_time, t);
-            add_prefix(err, source_name, req);
+            source_msg_prefix(err, source_name, req);
             strbuf_addf(err, "row %s: datetime appears twice", t);
             ret = CK_EPARSE;
             goto out;
@@ -414,15 +397,15 @@ int twelvedata_parse(const char *body, size_t len, long status, const struct fet
         goto out;
     }
     if (!json_is_array(values)) {
-        add_prefix(err, source_name, req);
+        source_msg_prefix(err, source_name, req);
         strbuf_addf(err, "HTTP %ld: response has no \"values\" array", status);
-        ret = status >= 500 ? fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
-                            : fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
+        ret = status >= 500 ? source_fail(res, SRC_ERR_SERVER, CK_EUPSTREAM)
+                            : source_fail(res, SRC_ERR_MALFORMED, CK_EPARSE);
         goto out;
     }
     ret = parse_values(values, req, source_name, res, err);
     if (ret)
-        ret = fail(res, SRC_ERR_MALFORMED, ret);
+        ret = source_fail(res, SRC_ERR_MALFORMED, ret);
     else
         res->error = SRC_OK;
 out:
@@ -449,11 +432,11 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     struct http_header hdrs[2] = {{"Accept", "application/json"}};
-    struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = 1};
+    size_t nhdrs = 1;
     int ret;
 
     if (td->auth)
-        hdrs[hreq.nheaders++] = (struct http_header){"Authorization", td->auth};
+        hdrs[nhdrs++] = (struct http_header){"Authorization", td->auth};
 
     ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
     if (ret) {
@@ -474,23 +457,9 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
         strbuf_addf(&url, "&outputsize=%d", req->count);
     }
 
-    hreq.url = url.buf;
-    hreq.connect_timeout_ms = cfg->connect_timeout_ms;
-    hreq.timeout_ms = cfg->timeout_ms;
-    hreq.max_body = cfg->max_body;
-    ret = http_do(src->http, &hreq, &resp, &msg);
-    res->http_status = resp.status;
-    if (ret) {
-        struct strbuf full = STRBUF_INIT;
-        add_prefix(&full, name, req);
-        strbuf_addbuf(&full, &msg);
-        strbuf_release(&msg);
-        msg = full;
-        res->error = ret == CK_ELIMIT   ? SRC_ERR_MALFORMED
-                     : ret == CK_EINVAL ? SRC_ERR_BAD_REQUEST
-                                        : SRC_ERR_NETWORK;
+    ret = source_http_get(src, url.buf, hdrs, nhdrs, req, &resp, res, &msg);
+    if (ret)
         goto out;
-    }
     read_credits(&resp, "api-credits-used", &res->credits_used);
     read_credits(&resp, "api-credits-left", &res->credits_left);
     /*
