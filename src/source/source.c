@@ -144,10 +144,15 @@ int source_open(struct source **out, const struct source_config *cfg, struct str
         strbuf_addch(err, ')');
         return CK_ECONFIG;
     }
-    ret = ops->open(&src, cfg, err);
-    if (ret)
-        return ret;
+    if (ops->open) {
+        ret = ops->open(&src, cfg, err);
+        if (ret)
+            return ret;
+    } else {
+        src = xcalloc(1, sizeof(*src));
+    }
     src->ops = ops;
+    src->base_url = source_base_url(cfg, ops->kind);
     src->cfg = cfg;
     src->http = http_client_new();
     *out = src;
@@ -160,7 +165,12 @@ void source_free(struct source *src)
         return;
     http_client_free(src->http);
     src->http = NULL;
-    src->ops->free(src);
+    free(src->base_url);
+    src->base_url = NULL;
+    if (src->ops->free)
+        src->ops->free(src);
+    else
+        free(src);
 }
 
 const struct source_kind *source_kind_of(const struct source *src)

@@ -78,44 +78,10 @@
 #define BN_QUOTE_MAX 200
 #define BN_VALUE_MAX 40
 
-struct binance {
-    struct source base; /* first: struct source * and struct binance * convert */
-    char *base_url;     /* without a trailing slash */
-};
-
 static const char *const bn_intervals[TF_COUNT] = {
     [TF_M1] = "1m", [TF_M5] = "5m", [TF_M15] = "15m", [TF_M30] = "30m",
     [TF_H1] = "1h", [TF_H4] = "4h", [TF_D1] = "1d",   [TF_W1] = "1w",
 };
-
-static struct binance *bn_downcast(struct source *src)
-{
-    if (src->ops != &source_binance_ops)
-        BUG("source '%s' is not a binance source", src->ops->kind->name);
-    return (struct binance *)src;
-}
-
-static int bn_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
-{
-    struct binance *bn;
-
-    (void)err;
-    bn = xcalloc(1, sizeof(*bn));
-    bn->base_url = source_base_url(cfg, source_binance_ops.kind);
-    *out = &bn->base;
-    return 0;
-}
-
-static void bn_free(struct source *src)
-{
-    struct binance *bn;
-
-    if (!src)
-        return;
-    bn = bn_downcast(src);
-    free(bn->base_url);
-    free(bn);
-}
 
 /* Seconds from `now` to the start of the next UTC minute (60 on the minute itself). */
 static int64_t until_next_minute(int64_t now)
@@ -463,7 +429,6 @@ void binance_note_weight(const char *used, int64_t now, struct fetch_result *res
 static int bn_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                     struct strbuf *err)
 {
-    struct binance *bn = bn_downcast(src);
     const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT, used = STRBUF_INIT;
@@ -476,7 +441,7 @@ static int bn_fetch(struct source *src, const struct fetch_request *req, struct 
         res->error = SRC_ERR_BAD_SYMBOL;
         goto out;
     }
-    strbuf_addf(&url, "%s/api/v3/klines?symbol=", bn->base_url);
+    strbuf_addf(&url, "%s/api/v3/klines?symbol=", src->base_url);
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "&interval=%s", bn_intervals[req->tf]);
@@ -530,7 +495,5 @@ static const struct source_kind bn_kind = {
 
 const struct source_ops source_binance_ops = {
     .kind = &bn_kind,
-    .open = bn_open,
-    .free = bn_free,
     .fetch = bn_fetch,
 };

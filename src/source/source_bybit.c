@@ -60,43 +60,10 @@
 #define BYBIT_WINDOW_SECONDS 5
 #define BYBIT_QUOTE_MAX      200
 
-struct bybit {
-    struct source base; /* first: struct source * and struct bybit * convert */
-    char *base_url;     /* without a trailing slash */
-};
-
 static const char *const bybit_intervals[TF_COUNT] = {
     [TF_M1] = "1",  [TF_M5] = "5",   [TF_M15] = "15", [TF_M30] = "30",
     [TF_H1] = "60", [TF_H4] = "240", [TF_D1] = "D",   [TF_W1] = "W",
 };
-
-static struct bybit *bybit_downcast(struct source *src)
-{
-    if (src->ops != &source_bybit_ops)
-        BUG("source '%s' is not a bybit source", src->ops->kind->name);
-    return (struct bybit *)src;
-}
-
-static int bybit_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
-{
-    struct bybit *by = xcalloc(1, sizeof(*by));
-
-    (void)err;
-    by->base_url = source_base_url(cfg, source_bybit_ops.kind);
-    *out = &by->base;
-    return 0;
-}
-
-static void bybit_free(struct source *src)
-{
-    struct bybit *by;
-
-    if (!src)
-        return;
-    by = bybit_downcast(src);
-    free(by->base_url);
-    free(by);
-}
 
 static void add_quote(struct strbuf *err, const char *s, size_t len, bool html)
 {
@@ -319,7 +286,6 @@ static void read_usage(const struct http_response *resp, const struct fetch_requ
 static int bybit_fetch(struct source *src, const struct fetch_request *req,
                        struct fetch_result *res, struct strbuf *err)
 {
-    struct bybit *by = bybit_downcast(src);
     const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
@@ -333,7 +299,7 @@ static int bybit_fetch(struct source *src, const struct fetch_request *req,
         res->error = SRC_ERR_BAD_SYMBOL;
         goto out;
     }
-    strbuf_addf(&url, "%s/v5/market/kline?category=spot&symbol=", by->base_url);
+    strbuf_addf(&url, "%s/v5/market/kline?category=spot&symbol=", src->base_url);
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "&interval=%s", bybit_intervals[req->tf]);
@@ -376,7 +342,5 @@ static const struct source_kind bybit_kind = {
 
 const struct source_ops source_bybit_ops = {
     .kind = &bybit_kind,
-    .open = bybit_open,
-    .free = bybit_free,
     .fetch = bybit_fetch,
 };

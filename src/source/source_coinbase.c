@@ -64,39 +64,6 @@
 #define CB_QUOTE_MAX    200
 #define CB_VALUE_MAX    40
 
-struct coinbase {
-    struct source base; /* first: struct source * and struct coinbase * convert */
-    char *base_url;     /* without a trailing slash */
-};
-
-static struct coinbase *cb_downcast(struct source *src)
-{
-    if (src->ops != &source_coinbase_ops)
-        BUG("source '%s' is not a coinbase source", src->ops->kind->name);
-    return (struct coinbase *)src;
-}
-
-static int cb_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
-{
-    struct coinbase *cb = xcalloc(1, sizeof(*cb));
-
-    (void)err;
-    cb->base_url = source_base_url(cfg, source_coinbase_ops.kind);
-    *out = &cb->base;
-    return 0;
-}
-
-static void cb_free(struct source *src)
-{
-    struct coinbase *cb;
-
-    if (!src)
-        return;
-    cb = cb_downcast(src);
-    free(cb->base_url);
-    free(cb);
-}
-
 /* ------------------------------------------------------------ the row scanner */
 
 struct scan {
@@ -492,7 +459,6 @@ static void add_time(struct strbuf *url, const char *name, int64_t t)
 static int cb_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                     struct strbuf *err)
 {
-    struct coinbase *cb = cb_downcast(src);
     const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     const int64_t period = timeframe_seconds(req->tf);
@@ -515,7 +481,7 @@ static int cb_fetch(struct source *src, const struct fetch_request *req, struct 
         start = timeframe_floor(req->tf, req->now) - (count - 1) * period;
         end = req->now;
     }
-    strbuf_addf(&url, "%s/products/", cb->base_url);
+    strbuf_addf(&url, "%s/products/", src->base_url);
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "/candles?granularity=%lld", (long long)period);
@@ -562,7 +528,5 @@ static const struct source_kind cb_kind = {
 
 const struct source_ops source_coinbase_ops = {
     .kind = &cb_kind,
-    .open = cb_open,
-    .free = cb_free,
     .fetch = cb_fetch,
 };

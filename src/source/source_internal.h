@@ -13,9 +13,13 @@ struct json_t;
 struct source_ops {
     /* MUST. The adapter's name and what configuring it takes (see source.h). */
     const struct source_kind *kind;
-    /* MUST. Allocate the adapter's struct (embedding struct source first). */
+    /*
+     * MAY. Allocate the adapter's struct (embedding struct source first),
+     * for an adapter that keeps more than the base URL (a key); NULL: a
+     * plain struct source.
+     */
     int (*open)(struct source **out, const struct source_config *cfg, struct strbuf *err);
-    /* MUST. */
+    /* MUST with `open`: free the adapter's struct. */
     void (*free)(struct source *src);
     /* MUST. See source_fetch(). */
     int (*fetch)(struct source *src, const struct fetch_request *req, struct fetch_result *result,
@@ -26,6 +30,7 @@ struct source {
     const struct source_ops *ops;
     const struct source_config *cfg;
     struct http_client *http;
+    char *base_url; /* source_base_url(): the configured or default URL, no trailing slash */
 };
 
 /*

@@ -69,44 +69,11 @@
 #define KR_QUOTE_MAX 200
 #define KR_VALUE_MAX 40
 
-struct kraken {
-    struct source base; /* first: struct source * and struct kraken * convert */
-    char *base_url;     /* without a trailing slash */
-};
-
 /* Minutes per interval; 0: not served (W1, see the top of the file). */
 static const int kr_minutes[TF_COUNT] = {
     [TF_M1] = 1,  [TF_M5] = 5,   [TF_M15] = 15,  [TF_M30] = 30,
     [TF_H1] = 60, [TF_H4] = 240, [TF_D1] = 1440, [TF_W1] = 0,
 };
-
-static struct kraken *kr_downcast(struct source *src)
-{
-    if (src->ops != &source_kraken_ops)
-        BUG("source '%s' is not a kraken source", src->ops->kind->name);
-    return (struct kraken *)src;
-}
-
-static int kr_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
-{
-    struct kraken *kr = xcalloc(1, sizeof(*kr));
-
-    (void)err;
-    kr->base_url = source_base_url(cfg, source_kraken_ops.kind);
-    *out = &kr->base;
-    return 0;
-}
-
-static void kr_free(struct source *src)
-{
-    struct kraken *kr;
-
-    if (!src)
-        return;
-    kr = kr_downcast(src);
-    free(kr->base_url);
-    free(kr);
-}
 
 /* A body that is not a JSON object: an HTML page from the CDN, a truncated document, nothing. */
 static int non_json(const char *body, size_t len, long status, const json_error_t *jerr,
@@ -429,7 +396,6 @@ out:
 static int kr_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                     struct strbuf *err)
 {
-    struct kraken *kr = kr_downcast(src);
     const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
@@ -444,7 +410,7 @@ static int kr_fetch(struct source *src, const struct fetch_request *req, struct 
     }
     if (!kr_minutes[req->tf])
         BUG("kraken asked for timeframe %s, which it does not serve", timeframe_name(req->tf));
-    strbuf_addf(&url, "%s/0/public/OHLC?pair=", kr->base_url);
+    strbuf_addf(&url, "%s/0/public/OHLC?pair=", src->base_url);
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "&interval=%d", kr_minutes[req->tf]);
@@ -488,7 +454,5 @@ static const struct source_kind kr_kind = {
 
 const struct source_ops source_kraken_ops = {
     .kind = &kr_kind,
-    .open = kr_open,
-    .free = kr_free,
     .fetch = kr_fetch,
 };

@@ -62,43 +62,10 @@
 #define OKX_WINDOW_SECONDS 2
 #define OKX_QUOTE_MAX      200
 
-struct okx {
-    struct source base; /* first: struct source * and struct okx * convert */
-    char *base_url;     /* without a trailing slash */
-};
-
 static const char *const okx_bars[TF_COUNT] = {
     [TF_M1] = "1m", [TF_M5] = "5m", [TF_M15] = "15m",  [TF_M30] = "30m",
     [TF_H1] = "1H", [TF_H4] = "4H", [TF_D1] = "1Dutc", [TF_W1] = "1Wutc",
 };
-
-static struct okx *okx_downcast(struct source *src)
-{
-    if (src->ops != &source_okx_ops)
-        BUG("source '%s' is not an okx source", src->ops->kind->name);
-    return (struct okx *)src;
-}
-
-static int okx_open(struct source **out, const struct source_config *cfg, struct strbuf *err)
-{
-    struct okx *ok = xcalloc(1, sizeof(*ok));
-
-    (void)err;
-    ok->base_url = source_base_url(cfg, source_okx_ops.kind);
-    *out = &ok->base;
-    return 0;
-}
-
-static void okx_free(struct source *src)
-{
-    struct okx *ok;
-
-    if (!src)
-        return;
-    ok = okx_downcast(src);
-    free(ok->base_url);
-    free(ok);
-}
 
 static void add_quote(struct strbuf *err, const char *s, size_t len)
 {
@@ -300,7 +267,6 @@ out:
 static int okx_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                      struct strbuf *err)
 {
-    struct okx *ok = okx_downcast(src);
     const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
@@ -319,7 +285,7 @@ static int okx_fetch(struct source *src, const struct fetch_request *req, struct
     if (req->has_since &&
         timeframe_floor(req->tf, req->now) - (req->since + period) >= OKX_RECENT_BARS * period)
         endpoint = "history-candles";
-    strbuf_addf(&url, "%s/api/v5/market/%s?instId=", ok->base_url, endpoint);
+    strbuf_addf(&url, "%s/api/v5/market/%s?instId=", src->base_url, endpoint);
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "&bar=%s&limit=%d", okx_bars[req->tf], limit);
@@ -364,7 +330,5 @@ static const struct source_kind okx_kind = {
 
 const struct source_ops source_okx_ops = {
     .kind = &okx_kind,
-    .open = okx_open,
-    .free = okx_free,
     .fetch = okx_fetch,
 };

@@ -54,7 +54,6 @@
 
 struct twelvedata {
     struct source base; /* first: struct source * and struct twelvedata * convert */
-    char *base_url;     /* without a trailing slash */
     char *auth;         /* "apikey KEY", or NULL without a key */
 };
 
@@ -85,7 +84,6 @@ static int td_open(struct source **out, const struct source_config *cfg, struct 
         }
     }
     td = xcalloc(1, sizeof(*td));
-    td->base_url = source_base_url(cfg, source_twelvedata_ops.kind);
     if (cfg->api_key && *cfg->api_key) {
         struct strbuf sb = STRBUF_INIT;
         strbuf_addf(&sb, "apikey %s", cfg->api_key);
@@ -102,7 +100,6 @@ static void td_free(struct source *src)
     if (!src)
         return;
     td = td_downcast(src);
-    free(td->base_url);
     free(td->auth);
     free(td);
 }
@@ -443,7 +440,7 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
         res->error = SRC_ERR_BAD_SYMBOL;
         goto out;
     }
-    strbuf_addf(&url, "%s/time_series?symbol=", td->base_url);
+    strbuf_addf(&url, "%s/time_series?symbol=", src->base_url);
     http_url_encode(&url, msg.buf);
     strbuf_reset(&msg);
     strbuf_addf(&url, "&interval=%s&timezone=UTC&order=asc&format=JSON", td_intervals[req->tf]);
