@@ -37,6 +37,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/redact.h"
+#include "resilience/ratelimit.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -415,7 +416,10 @@ static void draw_provider(struct frame *f, const struct health_provider *p, int6
         paint(f, p->circuit_known && p->circuit.state != BREAKER_CLOSED ? C_BAD : ""), circuit,
         paint(f, C_RESET));
     if (p->has_budget) {
-        put(f, "   minute %" PRId64 "/%" PRId64, p->rate.window_used, p->budget.per_window);
+        struct strbuf window = STRBUF_INIT;
+        ratelimit_window_name(&p->budget, &window);
+        put(f, "   %s %" PRId64 "/%" PRId64, window.buf, p->rate.window_used, p->budget.per_window);
+        strbuf_release(&window);
         if (p->budget.per_day > 0)
             put(f, "   day %" PRId64 "/%" PRId64, p->rate.day_used, p->budget.per_day);
         else

@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "resilience/ratelimit.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -55,7 +56,11 @@ static void print_providers(const struct health_report *r)
         printf("  %s: circuit %s", p->source,
                p->circuit_known ? breaker_state_name(p->circuit.state) : "unknown (none recorded)");
         if (p->has_budget) {
-            printf(", minute %" PRId64 "/%" PRId64, p->rate.window_used, p->budget.per_window);
+            struct strbuf window = STRBUF_INIT;
+            ratelimit_window_name(&p->budget, &window);
+            printf(", %s %" PRId64 "/%" PRId64, window.buf, p->rate.window_used,
+                   p->budget.per_window);
+            strbuf_release(&window);
             if (p->budget.per_day > 0)
                 printf(", day %" PRId64 "/%" PRId64, p->rate.day_used, p->budget.per_day);
             else

@@ -120,8 +120,9 @@ static json_t *provider_json(const struct health_provider *p, int64_t now_ms)
     if (p->has_budget) {
         /* "minute" is the budget's window, a minute unless the venue counts per second. */
         json_object_set_new_nocheck(o, "budget", str_json(p->budget_key));
-        json_object_set_new_nocheck(o, "window_seconds",
-                                    json_integer((json_int_t)(p->budget.window_ms / 1000)));
+        json_object_set_new_nocheck(
+            o, "window_seconds",
+            json_integer((json_int_t)((p->budget.period_ms ? p->budget.period_ms : 60000) / 1000)));
         json_object_set_new_nocheck(
             o, "credits",
             json_pack("{s:o, s:o}", "minute", credits_json(rs->window_used, p->budget.per_window),

@@ -17,6 +17,7 @@
 #include "resilience/ratelimit.h"
 
 #include "resilience/retry.h"
+#include "util/config.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -43,9 +44,22 @@ void ratelimit_budget_window(struct rate_budget *out, const char *key, int64_t w
     /* A second on a minute, proportionally less on shorter windows. */
     margin = window_ms * RATELIMIT_MARGIN_MS / RATELIMIT_WINDOW_MS;
     out->source = key;
+    out->period_ms = window_ms;
     out->window_ms = window_ms + (margin > 0 ? margin : 1);
     out->per_window = per_window > 0 ? per_window : 1;
     out->per_day = per_day > 0 ? per_day : 0;
+}
+
+void ratelimit_window_name(const struct rate_budget *b, struct strbuf *out)
+{
+    int64_t ms = b->period_ms ? b->period_ms : RATELIMIT_WINDOW_MS;
+
+    if (ms == RATELIMIT_WINDOW_MS)
+        strbuf_addstr(out, "minute");
+    else if (ms % 1000)
+        strbuf_addf(out, "%lldms", (long long)ms);
+    else
+        config_format_duration(ms / 1000, out);
 }
 
 void ratelimit_describe(const struct rate_budget *b, const struct rate_state *s, int64_t now_ms,
@@ -53,11 +67,13 @@ void ratelimit_describe(const struct rate_budget *b, const struct rate_state *s,
 {
     char when[TIME_BUFSZ];
     double wait = (double)(s->retry_at_ms > now_ms ? s->retry_at_ms - now_ms : 0) / 1000.0;
+    struct strbuf window = STRBUF_INIT;
 
+    ratelimit_window_name(b, &window);
     switch (s->refusal) {
     case RATE_FREE:
-        strbuf_addf(sb, "a token is free (%lld of %lld used in the last minute)",
-                    (long long)s->window_used, (long long)b->per_window);
+        strbuf_addf(sb, "a token is free (%lld of %lld used in the last %s)",
+                    (long long)s->window_used, (long long)b->per_window, window.buf);
         break;
     case RATE_BANNED:
         time_format_iso8601(s->banned_until_ms / 1000, when);
@@ -72,11 +88,12 @@ void ratelimit_describe(const struct rate_budget *b, const struct rate_state *s,
         break;
     case RATE_WINDOW:
         strbuf_addf(sb,
-                    "%lld of %lld requests of the last minute are used (a token is free in "
+                    "%lld of %lld requests of the last %s are used (a token is free in "
                     "%.1fs)",
-                    (long long)s->window_used, (long long)b->per_window, wait);
+                    (long long)s->window_used, (long long)b->per_window, window.buf, wait);
         break;
     }
+    strbuf_release(&window);
 }
 
 int ratelimit_acquire(struct store *st, const struct rate_budget *b,

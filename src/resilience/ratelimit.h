@@ -62,6 +62,9 @@ int ratelimit_acquire(struct store *st, const struct rate_budget *b,
                       const struct retry_clock *clock, int64_t deadline_ms, struct rate_state *out,
                       struct strbuf *err);
 
+/* The budget's window for messages: "minute", "5s", "1s". Appends to `out`. */
+void ratelimit_window_name(const struct rate_budget *b, struct strbuf *out);
+
 /* Describe why `s` refuses a take ("banned until ...: reason"); appends to `sb`. */
 void ratelimit_describe(const struct rate_budget *b, const struct rate_state *s, int64_t now_ms,
                         struct strbuf *sb);

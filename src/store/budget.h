@@ -29,7 +29,8 @@ struct strbuf;
  */
 struct rate_budget {
     const char *source;
-    int64_t window_ms;  /* the sliding window, 60,000 for a per-minute limit */
+    int64_t window_ms;  /* the sliding window, 61,000 for a per-minute limit (margin included) */
+    int64_t period_ms;  /* the provider's window, without the margin; 0: a minute */
     int64_t per_window; /* requests allowed in any window (>= 1) */
     int64_t per_day;    /* requests allowed per UTC day; 0: no daily limit */
 };
