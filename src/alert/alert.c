@@ -736,7 +736,7 @@ static int tell_others(struct run_ctx *c, struct notify_channel *ch,
     if (c->am->nchannels < 2 || !strncmp(o->alert_key, "channel:", 8))
         return 0;
     strbuf_addf(&key, "channel:%s", chname);
-    strbuf_addf(&title, "A %s alert message was not delivered", chname);
+    strbuf_addf(&title, "Alert message not delivered by %s", chname);
     strbuf_addf(&details, "The %s message '%s'", o->kind, o->title);
     if (*o->alert_key)
         strbuf_addf(&details, " (%s)", o->alert_key);

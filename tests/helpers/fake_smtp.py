@@ -4,7 +4,8 @@
 
 It speaks EHLO/HELO, optional STARTTLS (with --tls-cert/--tls-key), AUTH
 PLAIN and AUTH LOGIN (with --user/--password), MAIL, RCPT, DATA, RSET,
-NOOP and QUIT on 127.0.0.1, and keeps every message it accepted.
+NOOP and QUIT on 127.0.0.1, and keeps every message it accepted. It
+exits when its parent process goes away.
 
 A control endpoint (HTTP on another port, its URL in --control-file):
 
@@ -272,6 +273,13 @@ class Control(BaseHTTPRequestHandler):
             self.send_json({"error": "not found"}, 404)
 
 
+def watch_parent(ppid):
+    """Exit when the process that started us is gone: a crashed test leaves nothing behind."""
+    while os.getppid() == ppid:
+        time.sleep(1)
+    os._exit(0)
+
+
 def write_atomic(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -295,6 +303,7 @@ def main():
     threading.Thread(target=ctl.serve_forever, daemon=True).start()
     write_atomic(ARGS.control_file, "http://127.0.0.1:%d" % ctl.server_address[1])
     write_atomic(ARGS.port_file, str(smtp.server_address[1]))
+    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     try:
         smtp.serve_forever()
     except KeyboardInterrupt:
