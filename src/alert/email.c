@@ -230,26 +230,27 @@ void notify_email_add_header(struct strbuf *out, const char *name, const char *v
     }
     /*
      * Encoded words of at most 45 bytes of text (60 characters of base64,
-     * 72 with the =?UTF-8?B? ?= frame), each on its own folded line, cut
-     * between characters: RFC 2047 forbids splitting one across words.
+     * 72 with the =?UTF-8?B? ?= frame; the first word less, to fit beside
+     * the header's name), one to a line, cut between characters: RFC 2047
+     * forbids splitting one across words.
      */
     while (i < v.len) {
+        size_t room = col + 12 + 8 < EM_LINE_MAX ? (EM_LINE_MAX - col - 12) / 4 * 3 : 6;
         size_t take = 0;
+
+        if (room > 45)
+            room = 45;
         while (i + take < v.len) {
             uint32_t cp;
             size_t n = notify_utf8_next(v.buf + i + take, v.len - i - take, &cp);
-            if (take + n > 45)
+            /* A character longer than the room still goes, alone: words make progress. */
+            if (take + n > room && take)
                 break;
             take += n;
-        }
-        if (col > 1 && col + 12 + (take + 2) / 3 * 4 > EM_LINE_MAX) {
-            strbuf_addstr(out, "\r\n ");
-            col = 1;
         }
         strbuf_addstr(out, "=?UTF-8?B?");
         add_base64(out, (const unsigned char *)v.buf + i, take);
         strbuf_addstr(out, "?=");
-        col += 12 + (take + 2) / 3 * 4;
         i += take;
         if (i < v.len) {
             strbuf_addstr(out, "\r\n ");

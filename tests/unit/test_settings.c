@@ -515,9 +515,9 @@ static void collect(const char *section, const char *key, enum config_type type,
 /* settings_show(): every section, every key, secrets masked, public values as they are. */
 static void test_show_masks_secrets(void **state)
 {
-    static const char *const secrets[] = {"PgPw-q1",     "ApiTok-q2", "BotTok-q3",
-                                          "HookPath-q4", "HookQ-q5",  "PingPath-q6",
-                                          "TdKey-q7",    "WhSec-q8",  "RecvPw-q9"};
+    static const char *const secrets[] = {"PgPw-q1",   "ApiTok-q2",   "BotTok-q3", "HookPath-q4",
+                                          "HookQ-q5",  "PingPath-q6", "TdKey-q7",  "WhSec-q8",
+                                          "RecvPw-q9", "SmtpPw-q10"};
     static const char *const shown[] = {
         "[storage]\nurl = postgresql://ck:***@db:5432/ck\n",
         "token = ***\n",
@@ -532,6 +532,8 @@ static void test_show_masks_secrets(void **state)
         "[digest]\nschedule = 0 6 * * *\n",
         "[signals]\nnotify_outcomes = true\n",
         "[alerts]\nfailure_threshold = 3\n",
+        "[alerts.email]\nenabled = true\nsmtp_url = smtps://smtp.example:465\n",
+        "username = ops\npassword = ***\n",
     };
     struct config_report rep = CONFIG_REPORT_INIT;
     struct settings s;
@@ -543,12 +545,14 @@ static void test_show_masks_secrets(void **state)
                            "[heartbeat]\nurl = https://hc-ping.com/PingPath-q6\n"
                            "[source.twelvedata]\napi_key = TdKey-q7\n"
                            "[webhook.bot]\nurl = https://u:RecvPw-q9@bot.example/in\n"
-                           "secret = WhSec-q8\n");
+                           "secret = WhSec-q8\n"
+                           "[alerts.email]\nsmtp_url = smtps://smtp.example:465\nusername = ops\n"
+                           "password = SmtpPw-q10\nfrom = ck@ops.example\nto = me@ops.example\n");
     (void)state;
     assert_int_equal(settings_load(&s, path, &rep), 0);
     settings_show(&s, collect, &sh);
-    /* 16 fixed sections, one source, one receiver. */
-    assert_int_equal(sh.sections, 18);
+    /* 17 fixed sections, one source, one receiver. */
+    assert_int_equal(sh.sections, 19);
     for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
         if (strstr(sh.text.buf, secrets[i]))
             fail_msg("'%s' shown in:\n%s", secrets[i], sh.text.buf);
