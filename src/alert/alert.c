@@ -36,7 +36,9 @@
  * only while it still holds the lease; a failure is retried with the
  * [retry] policy (or the channel's retry_after), and after max_retries, or
  * at once when the channel says retrying cannot help, the row is marked
- * failed and counted. A daemon that dies mid-send leaves a lease that
+ * failed and counted, and the other channels are told that a message was
+ * lost (tell_others). A channel may decline messages it does not carry
+ * (notify_accepts): no row is queued for it. A daemon that dies mid-send leaves a lease that
  * lapses, and the row is sent again: delivery is at least once, and twice
  * only when a process died (or its lease ran out) between sending and
  * recording.

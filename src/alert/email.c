@@ -961,7 +961,7 @@ static int em_send(struct notify_channel *ch, const struct notify_msg *m, struct
             m->key && *m->key ? " about this alert" : "", (wait + 999) / 1000);
     } else {
         rc = deliver(em, subject.buf, text.buf, html.buf, m->key, m->state,
-                     m->time > 0 ? m->time : now / 1000, out, err);
+                     m->time > 0 ? m->time : time_wall_ms() / 1000, out, err);
         if (!rc)
             pace_count(em, m->key, em->clock.now_ms(em->clock.arg));
     }
