@@ -223,6 +223,10 @@ check "ALERT_EMAIL_TO names the recipients" mails "
 assert [r['rcpt_to'] for r, m in msgs] == [['<env-one@example.org>', '<env-two@example.org>']], msgs
 "
 
+ALERT_EMAIL_ENABLED=false ck alert test --config "$T/email_only.ini"
+check "ALERT_EMAIL_ENABLED=false turns email off" rc_and_err 1 "no alert channel is configured"
+check "and nothing is sent" mails "assert len(msgs) == 1, len(msgs)"
+
 # tls = required against a server without STARTTLS.
 email_ini "smtp://127.0.0.1:$SMTP_PORT" required >"$T/tls.ini"
 ck alert test --config "$T/tls.ini"
