@@ -36,7 +36,9 @@
  * only while it still holds the lease; a failure is retried with the
  * [retry] policy (or the channel's retry_after), and after max_retries, or
  * at once when the channel says retrying cannot help, the row is marked
- * failed and counted. A daemon that dies mid-send leaves a lease that
+ * failed and counted, and the other channels are told that a message was
+ * lost (tell_others). A channel may decline messages it does not carry
+ * (notify_accepts): no row is queued for it. A daemon that dies mid-send leaves a lease that
  * lapses, and the row is sent again: delivery is at least once, and twice
  * only when a process died (or its lease ran out) between sending and
  * recording.
@@ -338,12 +340,21 @@ static void note_told(struct alert_row *r, enum owed owed, int64_t now)
     r->times_sent++;
 }
 
-/* Queue `kind` with `title` and `details` to every channel. */
-static int queue_message(struct alert_manager *am, struct store *st, const char *key,
-                         const char *severity, const char *kind, const char *title,
-                         const char *details, int64_t event_ms, int64_t now, struct strbuf *err)
+/*
+ * Queue `kind` with `title` and `details` to every channel that wants it
+ * (notify_accepts), but `skip` (NULL: none).
+ */
+static int queue_to(struct alert_manager *am, struct store *st, const struct notify_channel *skip,
+                    const char *key, const char *severity, const char *kind, const char *title,
+                    const char *details, int64_t event_ms, int64_t now, struct strbuf *err)
 {
+    enum notify_severity sev = NOTIFY_CRITICAL;
+
+    /* The names are this file's own; an unknown one (never written here) counts as critical. */
+    severity_parse(severity, &sev);
     for (size_t i = 0; i < am->nchannels; i++) {
+        if (am->channels[i] == skip || !notify_accepts(am->channels[i], kind, sev))
+            continue;
         struct alert_outbox_row o = {
             .channel = (char *)notify_channel_name(am->channels[i]),
             .alert_key = (char *)key,
@@ -360,6 +371,14 @@ static int queue_message(struct alert_manager *am, struct store *st, const char 
             return rc;
     }
     return 0;
+}
+
+/* Queue `kind` with `title` and `details` to every channel that wants it. */
+static int queue_message(struct alert_manager *am, struct store *st, const char *key,
+                         const char *severity, const char *kind, const char *title,
+                         const char *details, int64_t event_ms, int64_t now, struct strbuf *err)
+{
+    return queue_to(am, st, NULL, key, severity, kind, title, details, event_ms, now, err);
 }
 
 /* Queue the message `owed` of alert `r` (already noted in `r`). */
@@ -701,6 +720,38 @@ static void count(struct metrics *m, const char *name, const char *k1, const cha
     strbuf_release(&labels);
 }
 
+/*
+ * A message `ch` gave up is an alert of its own on the other channels:
+ * operators who rely on that channel learn that they missed something.
+ * Not for the notices about lost messages themselves, so that two failing
+ * channels do not feed each other.
+ */
+static int tell_others(struct run_ctx *c, struct notify_channel *ch,
+                       const struct alert_outbox_row *o, int64_t attempts, const char *why,
+                       struct strbuf *err)
+{
+    struct strbuf key = STRBUF_INIT, title = STRBUF_INIT, details = STRBUF_INIT;
+    const char *chname = notify_channel_name(ch);
+    int64_t now = run_now(c);
+    int rc;
+
+    if (c->am->nchannels < 2 || !strncmp(o->alert_key, "channel:", 8))
+        return 0;
+    strbuf_addf(&key, "channel:%s", chname);
+    strbuf_addf(&title, "Alert message not delivered by %s", chname);
+    strbuf_addf(&details, "The %s message '%s'", o->kind, o->title);
+    if (*o->alert_key)
+        strbuf_addf(&details, " (%s)", o->alert_key);
+    strbuf_addf(&details, " was given up after %" PRId64 " attempt%s: %s", attempts,
+                attempts == 1 ? "" : "s", why);
+    rc = queue_to(c->am, c->st, ch, key.buf, alert_severity_name(NOTIFY_CRITICAL), "firing",
+                  title.buf, details.buf, now, now, err);
+    strbuf_release(&key);
+    strbuf_release(&title);
+    strbuf_release(&details);
+    return rc;
+}
+
 /* Send claimed row `o` on `ch` and record how it went. */
 static int deliver(struct run_ctx *c, struct notify_channel *ch, const struct alert_outbox_row *o,
                    struct strbuf *err)
@@ -760,8 +811,10 @@ static int deliver(struct run_ctx *c, struct notify_channel *ch, const struct al
         log_error("alert: %s message '%s' given up after %" PRId64 " attempt%s: %s", chname,
                   o->title, attempts, attempts == 1 ? "" : "s", why.buf);
         rc = store_alert_outbox_failed(c->st, o->id, am->instance, res.parts_done, why.buf, &rec);
-        if (!rc)
+        if (!rc) {
             count(am->metrics, FAILED_METRIC, "channel", chname, NULL, NULL);
+            rc = tell_others(c, ch, o, attempts, why.buf, &rec);
+        }
     }
     if (rc == CK_ECONFLICT) {
         /*

@@ -46,8 +46,9 @@ struct retry_clock;
  *     without it having cleared, it is queued then. An alert that clears
  *     while held back was never told and says nothing.
  *
- * Messages go through the outbox (table alert_outbox): one row per channel,
- * written in the caller's transaction when there is one, and sent by
+ * Messages go through the outbox (table alert_outbox): one row per channel
+ * that wants the message (notify_accepts(): email takes no reminders, for
+ * one), written in the caller's transaction when there is one, and sent by
  * alert_outbox_run() with the retry policy, so a message raised while a
  * channel is unreachable, or before a restart, is delivered later. Several
  * processes may run the outbox at once: each row is leased while sent.
@@ -132,7 +133,9 @@ int alert_notice(struct alert_manager *am, struct store *st, enum notify_severit
  * max_delay, plus up to 10% jitter), or after the channel's
  * retry_after_ms when it gave one; after max_retries retries, or at once
  * when the channel says retrying cannot help, it is marked failed and
- * counted. Each row is leased while it is sent, so several processes may
+ * counted, and the other channels are sent a critical "Alert message not
+ * delivered by <channel>" (key "channel:<name>"; not for such notices
+ * themselves). Each row is leased while it is sent, so several processes may
  * run the outbox at once. `*next_due_ms` (may be NULL) gets when the next
  * pending row of these channels can be sent (0: none). Not inside a
  * transaction. Returns a database error (the run stops there; what was

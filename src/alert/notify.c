@@ -6,7 +6,8 @@
  * needs, redaction of secrets from messages, the real clock).
  *
  * A channel is on when its section names where to send: [alerts.telegram]
- * with both bot_token and chat_id, [alerts.webhook] with a url. Telegram
+ * with both bot_token and chat_id, [alerts.webhook] with a url,
+ * [alerts.email] with an smtp_url (and enabled, the default). Telegram
  * with one of the two is a configuration error, never a silently dead
  * channel: an operator who set a token expects messages.
  *
@@ -63,13 +64,43 @@ int notify_severity_parse(const char *name, enum notify_severity *out)
 
 /* ------------------------------------------------------------------ the set */
 
+/* The email channel of [alerts.email] `em` (on: enabled with an smtp_url). */
+static int new_email(const struct email_settings *em, const struct retry_clock *clock,
+                     struct notify_channel **out, struct strbuf *err)
+{
+    struct email_config cfg = {
+        .smtp_url = em->smtp_url,
+        .ca_file = em->ca_file,
+        .username = em->username,
+        .password = em->password,
+        .from = em->from,
+        .to = em->to,
+        .min_severity = NOTIFY_CRITICAL,
+        .digest = em->digest,
+        .reports = em->reports,
+        .clock = clock,
+    };
+
+    if (em->tls && *em->tls && strcmp(em->tls, "required") && strcmp(em->tls, "off")) {
+        strbuf_addstr(err, "[alerts.email] tls must be 'required' or 'off'");
+        return CK_ECONFIG;
+    }
+    cfg.tls_off = em->tls && !strcmp(em->tls, "off");
+    if (em->min_severity && *em->min_severity &&
+        notify_severity_parse(em->min_severity, &cfg.min_severity)) {
+        strbuf_addstr(err, "[alerts.email] min_severity must be info, warning or critical");
+        return CK_ECONFIG;
+    }
+    return notify_email_new(&cfg, out, err);
+}
+
 int notify_channels_new(const struct telegram_settings *tg, const struct alert_webhook_settings *wh,
-                        const struct retry_clock *clock, struct notify_channel ***out, size_t *n,
-                        struct strbuf *err)
+                        const struct email_settings *em, const struct retry_clock *clock,
+                        struct notify_channel ***out, size_t *n, struct strbuf *err)
 {
     bool has_token = tg->bot_token && *tg->bot_token;
     bool has_chat = tg->chat_id && *tg->chat_id;
-    struct notify_channel **v = xcalloc(2, sizeof(*v));
+    struct notify_channel **v = xcalloc(3, sizeof(*v));
     size_t count = 0;
     int rc;
 
@@ -102,6 +133,12 @@ int notify_channels_new(const struct telegram_settings *tg, const struct alert_w
             goto fail;
         count++;
     }
+    if (em && em->enabled && em->smtp_url && *em->smtp_url) {
+        rc = new_email(em, clock, &v[count], err);
+        if (rc)
+            goto fail;
+        count++;
+    }
     *out = v;
     *n = count;
     return 0;
@@ -118,6 +155,21 @@ void notify_channels_free(struct notify_channel **v, size_t n)
         if (v[i])
             v[i]->ops->free(v[i]);
     free(v);
+}
+
+struct notify_channel *notify_channels_find(struct notify_channel *const *v, size_t n,
+                                            const char *name)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (!strcmp(v[i]->ops->name, name))
+            return v[i];
+    return NULL;
+}
+
+bool notify_accepts(const struct notify_channel *ch, const char *kind,
+                    enum notify_severity severity)
+{
+    return !ch->ops->accepts || ch->ops->accepts(ch, kind, severity);
 }
 
 /* ------------------------------------------------------------------ text */

@@ -10,8 +10,8 @@ struct strbuf;
 struct retry_clock;
 
 /*
- * Channels to the operators: Telegram and a generic webhook, each one file
- * that fills one `struct notify_ops`. A channel turns one message into
+ * Channels to the operators: Telegram, a generic webhook and email, each
+ * one file that fills one `struct notify_ops`. A channel turns one message into
  * one or more HTTP requests and says how it went; it never retries on its
  * own (the alert outbox does, with the retry policy) and never logs.
  *
@@ -68,6 +68,14 @@ struct notify_ops {
                 struct strbuf *err);
     /* MUST. */
     void (*free)(struct notify_channel *ch);
+    /*
+     * MAY (NULL: every message). Whether the channel wants messages of
+     * state `kind` ("firing", "digest", ...) and `severity` at all: the
+     * outbox queues nothing for it otherwise. Email takes fewer messages
+     * than a chat (no reminders, a minimum severity, the digest by choice).
+     */
+    bool (*accepts)(const struct notify_channel *ch, const char *kind,
+                    enum notify_severity severity);
 };
 
 /* Channels embed this first. */
@@ -88,19 +96,67 @@ struct alert_webhook_settings {
 };
 
 /*
+ * [alerts.email]: SMTP through libcurl. Strings are owned by the settings;
+ * `tls` is "required" or "off", `min_severity` a severity name, `to` one or
+ * more addresses separated by commas or spaces. On when `enabled` and
+ * smtp_url is set.
+ */
+struct email_settings {
+    bool enabled;
+    char *smtp_url; /* smtp://host:587 (STARTTLS) or smtps://host:465 */
+    char *tls;
+    char *ca_file; /* "" : the system's trust store */
+    char *username;
+    char *password; /* a secret: never in a message */
+    char *from;     /* "alerts@example.org" or "Name <alerts@example.org>" */
+    char *to;
+    char *min_severity;
+    bool digest;  /* the daily digest by email too */
+    bool reports; /* the reports by email (notify_email_send_html) */
+};
+
+/*
  * The channels configured in `tg` ([alerts.telegram] with bot_token and
- * chat_id) and `wh` ([alerts.webhook] with url); one not configured is off, so `*n`
- * may be 0. `clock` (may be NULL: the real clock) paces Telegram (about
- * one message a second per chat, 20 a minute per group chat) by sleeping
- * in send(); it is borrowed and must outlive the channels. Returns 0, or
- * CK_ECONFIG with the reason in `err` (e.g. a bot_token without a
- * chat_id, naming the missing key) and nothing to free. Free with
+ * chat_id), `wh` ([alerts.webhook] with url) and `em` ([alerts.email], may
+ * be NULL: off); one not configured is off, so `*n` may be 0. `clock` (may be NULL: the real clock)
+ * paces Telegram (about one message a second per chat, 20 a minute per group chat) by sleeping in
+ * send(); it is borrowed and must outlive the channels. Returns 0, or CK_ECONFIG with the reason in
+ * `err` (e.g. a bot_token without a chat_id, naming the missing key) and nothing to free. Free with
  * notify_channels_free(), which takes the array and accepts NULL.
  */
 int notify_channels_new(const struct telegram_settings *tg, const struct alert_webhook_settings *wh,
-                        const struct retry_clock *clock, struct notify_channel ***out, size_t *n,
-                        struct strbuf *err);
+                        const struct email_settings *em, const struct retry_clock *clock,
+                        struct notify_channel ***out, size_t *n, struct strbuf *err);
 void notify_channels_free(struct notify_channel **v, size_t n);
+
+/* The channel named `name` ("email") among `v[0..n)`, or NULL. Borrowed. */
+struct notify_channel *notify_channels_find(struct notify_channel *const *v, size_t n,
+                                            const char *name);
+
+/*
+ * Whether `ch` wants a message of state `kind` and `severity` (see
+ * notify_ops.accepts); true for channels that take everything.
+ */
+bool notify_accepts(const struct notify_channel *ch, const char *kind,
+                    enum notify_severity severity);
+
+/*
+ * Reports by email: whether the email channel `ch` is set to send them
+ * ([alerts.email] reports = true). False for any other channel.
+ */
+bool notify_email_wants_reports(const struct notify_channel *ch);
+
+/*
+ * Send one HTML document (a report) by the email channel `ch` now, as a
+ * multipart/alternative message with `subject`, `html` inline and `text`
+ * (may be NULL: a short note that the message is HTML) as the plain
+ * alternative. Not paced and not queued: the caller (the report job)
+ * retries when out->retryable. Returns as notify_ops.send (an SMTP 4xx
+ * is retryable, a 5xx is not); CK_EINVAL when `ch` is not an email
+ * channel. Thread-safe like send().
+ */
+int notify_email_send_html(struct notify_channel *ch, const char *subject, const char *html,
+                           const char *text, struct notify_result *out, struct strbuf *err);
 
 static inline const char *notify_channel_name(const struct notify_channel *ch)
 {

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /*
- * Between notify.c and the channel files (telegram.c, webhook.c), and for
+ * Between notify.c and the channel files (telegram.c, webhook.c, email.c), and for
  * tests: the constructors with every knob (timeouts the configuration
  * does not expose), the renderings, and the text helpers they share.
  */
@@ -47,8 +47,78 @@ struct webhook_config {
 int notify_webhook_new(const struct webhook_config *cfg, struct notify_channel **out,
                        struct strbuf *err);
 
+struct email_config {
+    const char *smtp_url; /* MUST: smtp:// (STARTTLS) or smtps:// */
+    bool tls_off;         /* smtp:// without STARTTLS: only for a relay on loopback */
+    const char *ca_file;  /* NULL or "": the system's trust store */
+    const char *username; /* NULL or "": no AUTH */
+    const char *password;
+    const char *from; /* MUST: "addr" or "Name <addr>" */
+    const char *to;   /* MUST: addresses separated by commas or whitespace */
+    enum notify_severity min_severity;
+    bool digest, reports;
+    long connect_timeout_ms; /* 0: 10 s */
+    long timeout_ms;         /* 0: 60 s, the whole SMTP conversation */
+    int per_hour;            /* messages in any hour, all keys together; 0: 30 */
+    int per_key_per_hour;    /* messages about one alert key in any hour; 0: 4 */
+    /* Paces the messages and names them; NULL: the real clock. Borrowed. */
+    const struct retry_clock *clock;
+};
+
+/*
+ * An email channel. CK_ECONFIG with the reason in `err` (never quoting the
+ * password) when the URL, the TLS choice or an address cannot be right.
+ */
+int notify_email_new(const struct email_config *cfg, struct notify_channel **out,
+                     struct strbuf *err);
+
 extern const struct notify_ops notify_telegram_ops;
 extern const struct notify_ops notify_webhook_ops;
+extern const struct notify_ops notify_email_ops;
+
+/*
+ * The parts of the email about `m`: the subject (one line, plain UTF-8,
+ * "[candlekeep] FIRING [critical] title"), the plain text and the HTML
+ * document. Each is appended to its buffer.
+ */
+void notify_email_render(const struct notify_msg *m, struct strbuf *subject, struct strbuf *text,
+                         struct strbuf *html);
+
+/* A whole message for notify_email_compose(). */
+struct email_message {
+    const char *from;      /* the From header as configured ("Name <addr>" or "addr") */
+    const char *const *to; /* the addresses */
+    size_t nto;
+    const char *subject;          /* UTF-8; RFC 2047 encoded when not ASCII */
+    const char *text, *html;      /* UTF-8 bodies */
+    const char *message_id;       /* "<...@...>" */
+    const char *references;       /* NULL, or a "<...@...>" the message threads under */
+    const char *alert_key, *kind; /* NULL, or X-Candlekeep-Alert / X-Candlekeep-State */
+    int64_t date;                 /* Unix seconds */
+};
+
+/*
+ * The RFC 5322 message (CRLF line ends): Date, Message-ID, From, To,
+ * Subject (RFC 2047 encoded words where not ASCII), MIME-Version,
+ * Auto-Submitted and a multipart/alternative body with text/plain and
+ * text/html, both UTF-8 in base64. Appended to `out`.
+ */
+void notify_email_compose(const struct email_message *em, struct strbuf *out);
+
+/*
+ * Append header `name` with the UTF-8 text `value` (control characters
+ * become spaces): as it is when printable ASCII, else as RFC 2047
+ * encoded words ("=?UTF-8?B?...?=") folded onto lines under 78
+ * characters, never cutting a character. Ends with CRLF.
+ */
+void notify_email_add_header(struct strbuf *out, const char *name, const char *value);
+
+/*
+ * The bare address of "Name <addr>" or "addr", checked: one '@' with
+ * something on both sides, printable ASCII without spaces or specials.
+ * 0 and the address (caller frees) in `*out`, or CK_EINVAL.
+ */
+int notify_email_address(const char *s, char **out);
 
 /*
  * `m` as one Telegram HTML document (appended to `out`), before any

@@ -153,8 +153,9 @@ static int build_feeds(struct ck *ck, struct strbuf *err)
 
 static int build_alerts(struct ck *ck, struct strbuf *err)
 {
-    int rc = notify_channels_new(&ck->settings.telegram, &ck->settings.alert_webhook, NULL,
-                                 &ck->channels, &ck->nchannels, err);
+    int rc =
+        notify_channels_new(&ck->settings.telegram, &ck->settings.alert_webhook,
+                            &ck->settings.alert_email, NULL, &ck->channels, &ck->nchannels, err);
     if (rc)
         return rc;
     ck->alerts = alert_manager_new(&ck->settings.alerts, &ck->settings.retry, ck->channels,

@@ -85,6 +85,43 @@ static int check_secret_url(const char *v, struct strbuf *why)
     return 0;
 }
 
+/* [alerts.email] smtp_url: the value is quoted with any password masked. */
+static int check_smtp_url(const char *v, struct strbuf *why)
+{
+    if (*v && strncmp(v, "smtp://", 7) && strncmp(v, "smtps://", 8)) {
+        char *red = redact_url(v, 0);
+        strbuf_addf(why,
+                    "'%s' is not an smtp:// (STARTTLS, usually port 587) or smtps:// (TLS, "
+                    "usually port 465) URL",
+                    red);
+        free(red);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_email_tls(const char *v, struct strbuf *why)
+{
+    if (strcmp(v, "required") && strcmp(v, "off")) {
+        strbuf_addf(why,
+                    "'%s' is neither 'required' nor 'off' (off only for a relay on the "
+                    "loopback)",
+                    v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_severity(const char *v, struct strbuf *why)
+{
+    enum notify_severity sev;
+    if (notify_severity_parse(v, &sev)) {
+        strbuf_addf(why, "'%s' is not a severity (info, warning, critical)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
 /* A Telegram bot token goes into a URL path: letters, digits, ':', '-' and '_' only. */
 static int check_bot_token(const char *v, struct strbuf *why)
 {
@@ -430,6 +467,61 @@ static const struct config_option alert_webhook_options[] = {
     {0},
 };
 
+static const struct config_option alert_email_options[] = {
+    {.key = "enabled",
+     .type = CONFIG_BOOL,
+     .offset = offsetof(struct email_settings, enabled),
+     .def = "true",
+     .env = "ALERT_EMAIL_ENABLED"},
+    {.key = "smtp_url",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, smtp_url),
+     .def = "",
+     .check = check_smtp_url,
+     .show = CONFIG_SHOW_URL},
+    {.key = "tls",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, tls),
+     .def = "required",
+     .check = check_email_tls},
+    {.key = "ca_file",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, ca_file),
+     .def = ""},
+    {.key = "username",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, username),
+     .def = ""},
+    {.key = "password",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, password),
+     .def = "",
+     .show = CONFIG_SHOW_SECRET},
+    {.key = "from",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, from),
+     .def = ""},
+    {.key = "to",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, to),
+     .def = "",
+     .env = "ALERT_EMAIL_TO"},
+    {.key = "min_severity",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct email_settings, min_severity),
+     .def = "critical",
+     .check = check_severity},
+    {.key = "digest",
+     .type = CONFIG_BOOL,
+     .offset = offsetof(struct email_settings, digest),
+     .def = "false"},
+    {.key = "reports",
+     .type = CONFIG_BOOL,
+     .offset = offsetof(struct email_settings, reports),
+     .def = "false"},
+    {0},
+};
+
 static const struct config_option digest_options[] = {
     {.key = "schedule",
      .type = CONFIG_STRING,
@@ -736,6 +828,7 @@ static const struct section_table sections[] = {
     {"alerts", alerts_options, offsetof(struct settings, alerts)},
     {"alerts.telegram", telegram_options, offsetof(struct settings, telegram)},
     {"alerts.webhook", alert_webhook_options, offsetof(struct settings, alert_webhook)},
+    {"alerts.email", alert_email_options, offsetof(struct settings, alert_email)},
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
@@ -1018,6 +1111,49 @@ static void check_telegram(const struct settings *s, const struct config_file *c
     strbuf_release(&where);
 }
 
+/*
+ * [alerts.email]: a channel that is asked for (enabled = true in the file
+ * or ALERT_EMAIL_ENABLED=true) needs an smtp_url; one with an smtp_url
+ * must make a channel (from, to, the TLS choice), checked by building it
+ * the way the daemon will.
+ */
+static void check_email(const struct settings *s, const struct config_file *cf,
+                        struct config_report *rep)
+{
+    const struct email_settings *em = &s->alert_email;
+    const char *env = getenv("ALERT_EMAIL_ENABLED");
+    bool asked = line_of(cf, "alerts.email", "enabled") != 0, on = false;
+    struct telegram_settings no_tg = {0};
+    struct alert_webhook_settings no_wh = {0};
+    struct notify_channel **v = NULL;
+    struct strbuf why = STRBUF_INIT;
+    size_t n = 0;
+
+    if (env && *env && !parse_bool(env, &on) && on)
+        asked = true;
+    if (!em->enabled)
+        return;
+    if (!*em->smtp_url) {
+        if (asked)
+            report_at(rep, cf, "alerts.email", "smtp_url",
+                      "email alerts are enabled (enabled or ALERT_EMAIL_ENABLED) but no "
+                      "smtp_url is set");
+        return;
+    }
+    if (notify_channels_new(&no_tg, &no_wh, em, NULL, &v, &n, &why)) {
+        const char *msg = why.buf;
+        const char *key = strstr(msg, "] to") ? "to" : strstr(msg, "] from") ? "from" : "smtp_url";
+        /* The channel's messages name the section; the report names file, line and key. */
+        if (!strncmp(msg, "[alerts.email] ", 15))
+            msg += 15;
+        if (!strncmp(msg, key, strlen(key)) && msg[strlen(key)] == ':')
+            msg += strlen(key) + 1 + (msg[strlen(key) + 1] == ' ');
+        report_at(rep, cf, "alerts.email", key, msg);
+    }
+    notify_channels_free(v, n);
+    strbuf_release(&why);
+}
+
 static void release_source(struct source_settings *src)
 {
     config_release(source_options, src);
@@ -1119,6 +1255,7 @@ int settings_load(struct settings *s, const char *path, struct config_report *re
         config_apply(&cf, sections[i].name, sections[i].opts, (char *)s + sections[i].offset, rep);
 
     check_telegram(s, &cf, rep);
+    check_email(s, &cf, rep);
 
     nnames = config_subsections(&cf, "source.", &names);
     if (!nnames) {
@@ -1266,6 +1403,8 @@ void settings_register_secrets(const struct settings *s)
 {
     redact_add_secret(s->api.token);
     redact_add_secret(s->telegram.bot_token);
+    redact_add_secret(s->alert_email.password);
+    redact_add_url_secrets(s->alert_email.smtp_url, 0);
     for (size_t i = 0; i < s->nsources; i++) {
         redact_add_secret(s->sources[i].api_key);
         redact_add_url_secrets(s->sources[i].base_url, 0);

@@ -107,6 +107,7 @@ struct settings {
     struct alerts_settings alerts;
     struct telegram_settings telegram;
     struct alert_webhook_settings alert_webhook;
+    struct email_settings alert_email;
     struct digest_settings digest;
     struct heartbeat_settings heartbeat;
     struct jobs_settings jobs;

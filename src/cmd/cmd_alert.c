@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `candlekeep alert test [--config FILE]`: send a test message through
- * every configured operator channel ([alerts.telegram], [alerts.webhook])
- * right now, without the alert outbox, and print one line per channel:
- * ok, or why it failed. It is how an operator checks a token, a chat id
- * or a webhook URL before an alert depends on them.
+ * every configured operator channel ([alerts.telegram], [alerts.webhook],
+ * [alerts.email]) right now, without the alert outbox, and print one line
+ * per channel: ok, or why it failed. It is how an operator checks a token,
+ * a chat id, a webhook URL or an SMTP relay before an alert depends on
+ * them.
  *
  * Exit 0 when every channel took the message; 1 when one failed or none is
  * configured; 2 for usage and configuration errors (half a Telegram
  * configuration among them). Error text comes from the channels, which
- * never quote the bot token or a webhook URL, and is passed through the log
- * redactor once more before it is printed.
+ * never quote the bot token, a webhook URL or the SMTP password, and is
+ * passed through the log redactor once more before it is printed.
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -31,9 +32,10 @@ void cmd_alert_usage(FILE *fp)
 {
     fprintf(fp, "usage: candlekeep alert test [--config FILE]\n\n"
                 "test   send a test message (state test, severity info) through every configured\n"
-                "       channel ([alerts.telegram] and [alerts.webhook]) now, without the outbox,\n"
-                "       and print one line per channel: ok, or the error. Exit 0 when every\n"
-                "       channel took it, 1 when one failed or none is configured.\n");
+                "       channel ([alerts.telegram], [alerts.webhook], [alerts.email]) now,\n"
+                "       without the outbox, and print one line per channel: ok, or the error.\n"
+                "       Exit 0 when every channel took it, 1 when one failed or none is\n"
+                "       configured.\n");
 }
 
 /* The channel's error without its own "name: " prefix: the line already names it. */
@@ -52,9 +54,10 @@ static int send_test(struct notify_channel *const *v, size_t n)
     int rc = CMD_OK;
 
     if (!n) {
-        fprintf(stderr, "candlekeep alert: no alert channel is configured: set [alerts.telegram] "
-                        "bot_token and chat_id (or OPS_TELEGRAM_BOT_TOKEN and "
-                        "OPS_TELEGRAM_CHAT_ID), or [alerts.webhook] url\n");
+        fprintf(stderr,
+                "candlekeep alert: no alert channel is configured: set [alerts.telegram] "
+                "bot_token and chat_id (or OPS_TELEGRAM_BOT_TOKEN and "
+                "OPS_TELEGRAM_CHAT_ID), [alerts.webhook] url, or [alerts.email] smtp_url\n");
         return CMD_FAIL;
     }
     if (gethostname(host, sizeof(host) - 1))

@@ -276,8 +276,9 @@ int dbwatch_start(struct dbwatch **out, const struct dbwatch_config *cfg, struct
     w->ok = true;
     strbuf_init(&w->error, 0);
     if (w->am)
-        rc = notify_channels_new(&cfg->settings->telegram, &cfg->settings->alert_webhook, NULL,
-                                 &w->channels, &w->nchannels, err);
+        rc = notify_channels_new(&cfg->settings->telegram, &cfg->settings->alert_webhook,
+                                 &cfg->settings->alert_email, NULL, &w->channels, &w->nchannels,
+                                 err);
     if (rc) {
         strbuf_release(&w->error);
         free(w);

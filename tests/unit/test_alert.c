@@ -5,7 +5,8 @@
  * `struct notify_ops` as the real ones do and fail on demand: one message
  * per streak, one resolved message, the cooldown holding back flapping and
  * early resolved messages, reminders, inhibition, retries with backoff and
- * retry_after, giving up, a restart in the middle, two runners on one
+ * retry_after, giving up (and telling the other channels), a channel that
+ * takes only some messages, a restart in the middle, two runners on one
  * outbox, metrics, listing, and the sender thread with a database that is
  * not there yet. The store layer below (store/alerts.h) is checked on its
  * own first: rows, leases, conflicts.
@@ -938,6 +939,69 @@ static void test_give_up(void **state)
     world_release(&w);
 }
 
+/* A channel that takes only critical firing and resolved messages, as email does by default. */
+static bool only_critical_episodes(const struct notify_channel *ch, const char *kind,
+                                   enum notify_severity severity)
+{
+    (void)ch;
+    return severity == NOTIFY_CRITICAL && (!strcmp(kind, "firing") || !strcmp(kind, "resolved"));
+}
+
+/*
+ * A channel's accepts() keeps the outbox from queueing what it does not
+ * want; a message it gives up becomes an alert on the other channels,
+ * never on itself.
+ */
+static void test_accepts_and_lost_messages(void **state)
+{
+    struct world w;
+    struct recorder r2;
+    struct alert_outbox_row *v;
+    size_t n;
+    (void)state;
+
+    world_init(&w, 2);
+    recorder_init(&r2);
+    w.ch[1]->ops->free(w.ch[1]);
+    w.ch[1] = rec_channel_new("mail", &r2);
+    ((struct rec_channel *)w.ch[1])->ops.accepts = only_critical_episodes;
+
+    CHECK_OK(alert_notice(w.am, w.st, NOTIFY_INFO, "signal", "New signal", "", T0, &w.err), &w.err);
+    v = outbox(&w, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].channel, "rec");
+    alert_outbox_rows_free(v, n);
+    run(&w, T0);
+    assert_int_equal(count_msgs(&w.rec, "signal", NULL), 1);
+    assert_int_equal(r2.calls, 0);
+
+    /* The mail server refuses for good: the other channel hears of it. */
+    r2.fail = 1;
+    r2.retryable = false;
+    r2.status = 550;
+    fire(&w, "k", NULL, T0 + SEC);
+    run(&w, T0 + SEC);
+    assert_int_equal(count_msgs(&w.rec, "firing", "k"), 1);
+    assert_int_equal(r2.calls, 1);
+    run(&w, T0 + 2 * SEC);
+    assert_int_equal(count_msgs(&w.rec, "firing", "channel:mail"), 1);
+    pthread_mutex_lock(&w.rec.lock);
+    for (size_t i = 0; i < w.rec.n; i++) {
+        if (strcmp(w.rec.v[i].key, "channel:mail"))
+            continue;
+        assert_string_equal(w.rec.v[i].title, "Alert message not delivered by mail");
+        assert_non_null(strstr(w.rec.v[i].details, "(k) was given up after 1 attempt"));
+        assert_non_null(strstr(w.rec.v[i].details, "HTTP 550"));
+    }
+    pthread_mutex_unlock(&w.rec.lock);
+    /* Not to the channel that lost it, and nothing more. */
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(r2.n, 0);
+    assert_true(metrics_get(w.metrics, "alerts_failed_total", "channel=\"mail\"") == 1);
+    world_release(&w);
+    recorder_release(&r2);
+}
+
 static void test_restart(void **state)
 {
     struct world w;
@@ -1345,6 +1409,7 @@ int main(void)
         cmocka_unit_test(test_flood_control_is_not_a_failure),
         cmocka_unit_test(test_parts_resume),
         cmocka_unit_test(test_give_up),
+        cmocka_unit_test(test_accepts_and_lost_messages),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_two_runners_never_send_twice),
         cmocka_unit_test(test_concurrent_fires_one_message),

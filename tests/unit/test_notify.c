@@ -1064,7 +1064,8 @@ static void test_channels_new(void **state)
 
     /* Nothing configured: no channel, no error. */
     assert_int_equal(load_settings(&s, "[alerts]\nfailure_threshold = 3\n", &rep), 0);
-    assert_int_equal(notify_channels_new(&s.telegram, &s.alert_webhook, NULL, &v, &n, &err), 0);
+    assert_int_equal(notify_channels_new(&s.telegram, &s.alert_webhook, NULL, NULL, &v, &n, &err),
+                     0);
     assert_int_equal(n, 0);
     notify_channels_free(v, n);
     settings_release(&s);
@@ -1075,7 +1076,8 @@ static void test_channels_new(void **state)
                 "[alerts.webhook]\nurl = %s/hook?token=%s\n",
                 TOKEN, fake.url, fake.url, HOOK_SECRET);
     assert_int_equal(load_settings(&s, ini.buf, &rep), 0);
-    assert_int_equal(notify_channels_new(&s.telegram, &s.alert_webhook, NULL, &v, &n, &err), 0);
+    assert_int_equal(notify_channels_new(&s.telegram, &s.alert_webhook, NULL, NULL, &v, &n, &err),
+                     0);
     assert_int_equal(n, 2);
     assert_string_equal(notify_channel_name(v[0]), "telegram");
     assert_string_equal(notify_channel_name(v[1]), "webhook");
@@ -1096,7 +1098,7 @@ static void test_channels_new(void **state)
     assert_non_null(strstr(rep.text.buf, ":2: [alerts.telegram] chat_id is missing"));
     no_secrets(rep.text.buf);
     strbuf_reset(&err);
-    assert_int_equal(notify_channels_new(&s.telegram, &s.alert_webhook, NULL, &v, &n, &err),
+    assert_int_equal(notify_channels_new(&s.telegram, &s.alert_webhook, NULL, NULL, &v, &n, &err),
                      CK_ECONFIG);
     assert_non_null(strstr(err.buf, "chat_id is missing"));
     no_secrets(err.buf);

@@ -26,11 +26,19 @@ static char *write_ini(const char *text)
 
 static void clear_env(void)
 {
-    static const char *const vars[] = {"DATABASE_URL",         "MAX_RETRIES",
-                                       "RETRY_DELAY_SECONDS",  "ALERT_COOLDOWN_MINUTES",
-                                       "TWELVE_DATA_API_KEY",  "OPS_TELEGRAM_BOT_TOKEN",
-                                       "OPS_TELEGRAM_CHAT_ID", "CANDLEKEEP_API_TOKEN",
-                                       "CANDLEKEEP_CONFIG",    "CK_TEST_VAR"};
+    static const char *const vars[] = {"DATABASE_URL",
+                                       "MAX_RETRIES",
+                                       "RETRY_DELAY_SECONDS",
+                                       "ALERT_COOLDOWN_MINUTES",
+                                       "TWELVE_DATA_API_KEY",
+                                       "OPS_TELEGRAM_BOT_TOKEN",
+                                       "OPS_TELEGRAM_CHAT_ID",
+                                       "CANDLEKEEP_API_TOKEN",
+                                       "CANDLEKEEP_CONFIG",
+                                       "CK_TEST_VAR",
+                                       "ALERT_EMAIL_ENABLED",
+                                       "ALERT_EMAIL_TO",
+                                       "CK_SMTP_PW"};
     for (size_t i = 0; i < ARRAY_SIZE(vars); i++)
         unsetenv(vars[i]);
 }
@@ -270,6 +278,88 @@ static void test_deliver_and_receivers(void **state)
     /* The secret itself is never repeated. */
     assert_null(strstr(rep.text.buf, "Zm9v!YmFy"));
     settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
+}
+
+/*
+ * [alerts.email]: the defaults, ${ENV} in the password, ALERT_EMAIL_TO and
+ * ALERT_EMAIL_ENABLED, and each mistake reported at its key's line.
+ */
+static void test_alert_email(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    struct strbuf want = STRBUF_INIT;
+    char *path = write_ini("[alerts.email]\n"
+                           "smtp_url = smtps://smtp.example.org:465\n"
+                           "username = ck\n"
+                           "password = ${CK_SMTP_PW}\n"
+                           "from = ck@example.org\n"
+                           "to = a@example.org\n");
+    (void)state;
+    setenv("CK_SMTP_PW", "pw-from-env-77", 1);
+    setenv("ALERT_EMAIL_TO", "b@example.org, c@example.org", 1);
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_true(s.alert_email.enabled);
+    assert_string_equal(s.alert_email.tls, "required");
+    assert_string_equal(s.alert_email.min_severity, "critical");
+    assert_string_equal(s.alert_email.password, "pw-from-env-77");
+    assert_string_equal(s.alert_email.to, "b@example.org, c@example.org");
+    assert_false(s.alert_email.digest);
+    assert_false(s.alert_email.reports);
+    settings_release(&s);
+    free(path);
+    unsetenv("ALERT_EMAIL_TO");
+
+    path = write_ini("[alerts.email]\n"
+                     "smtp_url = smtp://mail.example.org:25\n"
+                     "tls = off\n"
+                     "from = nobody\n"
+                     "to = a@example.org\n"
+                     "min_severity = loud\n");
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    static const char *const expected[] = {
+        ":6: key 'min_severity': 'loud' is not a severity (info, warning, critical)",
+        ":2: key 'smtp_url': tls = off is only for a relay on the loopback",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(expected); i++) {
+        strbuf_reset(&want);
+        strbuf_addf(&want, "%s%s", path, expected[i]);
+        if (!strstr(rep.text.buf, want.buf))
+            fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    }
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+
+    path = write_ini("[alerts.email]\nsmtp_url = smtp://127.0.0.1:25\ntls = off\n"
+                     "from = Ops <ops@example.org>\nto = ops@example.org, nope\n");
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    strbuf_reset(&want);
+    strbuf_addf(&want, "%s:5: key 'to': 'nope' is not an email address", path);
+    if (!strstr(rep.text.buf, want.buf))
+        fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+
+    /* Asked for without a server: an error; turned off: nothing to check. */
+    path = write_ini("[storage]\nurl = sqlite:x.db\n");
+    setenv("ALERT_EMAIL_ENABLED", "true", 1);
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    assert_non_null(strstr(rep.text.buf, "[alerts.email] smtp_url: email alerts are enabled"));
+    settings_release(&s);
+    config_report_release(&rep);
+    setenv("ALERT_EMAIL_ENABLED", "false", 1);
+    free(path);
+    path = write_ini("[alerts.email]\nsmtp_url = smtp://mail.example.org:25\ntls = off\n");
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_false(s.alert_email.enabled);
+    settings_release(&s);
+    unsetenv("ALERT_EMAIL_ENABLED");
+    unsetenv("CK_SMTP_PW");
     config_report_release(&rep);
     strbuf_release(&want);
     free(path);
@@ -584,9 +674,9 @@ static void collect(const char *section, const char *key, enum config_type type,
 /* settings_show(): every section, every key, secrets masked, public values as they are. */
 static void test_show_masks_secrets(void **state)
 {
-    static const char *const secrets[] = {"PgPw-q1",     "ApiTok-q2", "BotTok-q3",
-                                          "HookPath-q4", "HookQ-q5",  "PingPath-q6",
-                                          "TdKey-q7",    "WhSec-q8",  "RecvPw-q9"};
+    static const char *const secrets[] = {"PgPw-q1",   "ApiTok-q2",   "BotTok-q3", "HookPath-q4",
+                                          "HookQ-q5",  "PingPath-q6", "TdKey-q7",  "WhSec-q8",
+                                          "RecvPw-q9", "SmtpPw-q10"};
     static const char *const shown[] = {
         "[storage]\nurl = postgresql://ck:***@db:5432/ck\n",
         "token = ***\n",
@@ -601,6 +691,8 @@ static void test_show_masks_secrets(void **state)
         "[digest]\nschedule = 0 6 * * *\n",
         "[signals]\nnotify_outcomes = true\n",
         "[alerts]\nfailure_threshold = 3\n",
+        "[alerts.email]\nenabled = true\nsmtp_url = smtps://smtp.example:465\n",
+        "username = ops\npassword = ***\n",
     };
     struct config_report rep = CONFIG_REPORT_INIT;
     struct settings s;
@@ -612,12 +704,14 @@ static void test_show_masks_secrets(void **state)
                            "[heartbeat]\nurl = https://hc-ping.com/PingPath-q6\n"
                            "[source.twelvedata]\napi_key = TdKey-q7\n"
                            "[webhook.bot]\nurl = https://u:RecvPw-q9@bot.example/in\n"
-                           "secret = WhSec-q8\n");
+                           "secret = WhSec-q8\n"
+                           "[alerts.email]\nsmtp_url = smtps://smtp.example:465\nusername = ops\n"
+                           "password = SmtpPw-q10\nfrom = ck@ops.example\nto = me@ops.example\n");
     (void)state;
     assert_int_equal(settings_load(&s, path, &rep), 0);
     settings_show(&s, collect, &sh);
-    /* 16 fixed sections, one source, one receiver. */
-    assert_int_equal(sh.sections, 18);
+    /* 17 fixed sections, one source, one receiver. */
+    assert_int_equal(sh.sections, 19);
     for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
         if (strstr(sh.text.buf, secrets[i]))
             fail_msg("'%s' shown in:\n%s", secrets[i], sh.text.buf);
@@ -655,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_resilience_keys),
         cmocka_unit_test(test_retention_and_outcome_keys),
         cmocka_unit_test(test_deliver_and_receivers),
+        cmocka_unit_test(test_alert_email),
         cmocka_unit_test(test_file_env_expansion_and_overrides),
         cmocka_unit_test(test_every_problem_reported_with_line),
         cmocka_unit_test(test_missing_explicit_file),
