@@ -345,7 +345,11 @@ static void fetch_series(struct run *r, struct ingest_ctx *ic, struct hook *h, c
         count_series(r->o->env.metrics, s);
         record(r, symbol, SERIES_OK, NULL);
     } else {
+        size_t before = r->out->n;
         failed(r, symbol, rc, h, &st, &err);
+        /* Pages stored before the failure may have opened gaps (what was not fetched yet). */
+        if (r->out->n > before)
+            r->out->v[before].stats.gaps_opened = st.gaps_opened;
     }
     strbuf_release(&err);
 }

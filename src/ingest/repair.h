@@ -55,17 +55,17 @@ struct repair_opts {
 };
 
 struct repair_result {
-    size_t gaps;       /* gaps taken */
-    size_t not_due;    /* open gaps whose next attempt is not due yet */
-    size_t filled;     /* gaps now filled */
-    size_t open;       /* gaps still open after the attempt */
-    size_t unfillable; /* gaps that became unfillable */
-    size_t failed;     /* gaps whose fetch failed */
-    size_t deferred;   /* gaps not asked for want of budget (or a stop) */
-    size_t requests;   /* pages answered */
-    size_t stored;     /* candles stored */
-    bool db_failed;    /* the database failed: the repair stopped there */
-    bool stopped;      /* the caller asked to stop */
+    size_t gaps;         /* gaps taken */
+    size_t not_due;      /* open gaps whose next attempt is not due yet */
+    size_t filled;       /* gaps now filled */
+    size_t open;         /* gaps still open after the attempt */
+    size_t unfillable;   /* gaps that became unfillable */
+    size_t failed;       /* gaps whose fetch failed */
+    size_t deferred;     /* gaps not asked for want of budget (or a stop) */
+    size_t requests;     /* pages answered */
+    size_t stored;       /* candles stored */
+    bool db_failed;      /* the database failed: the repair stopped there */
+    bool stopped;        /* the caller asked to stop */
     struct strbuf error; /* the first failure (database or fetch), redacted */
 };
 #define REPAIR_RESULT_INIT                                                                         \

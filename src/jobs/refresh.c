@@ -97,6 +97,7 @@ static void tally(const struct refresh_result *res, size_t from, struct totals *
 
         source = s->source;
         t->series++;
+        t->gaps_opened += s->stats.gaps_opened; /* a deferred series may have opened one too */
         json_array_append_new(results, series_json(s));
         switch (s->outcome) {
         case SERIES_RUN_OK:
@@ -105,7 +106,6 @@ static void tally(const struct refresh_result *res, size_t from, struct totals *
             t->rejected += s->stats.rejected;
             t->forming += s->stats.forming;
             t->gaps_open += s->stats.gaps_open;
-            t->gaps_opened += s->stats.gaps_opened;
             break;
         case SERIES_RUN_SKIPPED:
             t->skipped++;

@@ -125,20 +125,18 @@ int repair_job_run(struct job_ctx *ctx, void *arg)
     int rc = 0;
 
     repair_gaps_now(app, ctx->store, &all, ctx->now, &clock, ctx->deadline_ms, job_stop, ctx, &r);
-    details = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "gaps",
-                        (json_int_t)r.gaps, "filled", (json_int_t)r.filled, "open",
-                        (json_int_t)r.open, "unfillable", (json_int_t)r.unfillable, "failed",
-                        (json_int_t)r.failed, "deferred", (json_int_t)r.deferred, "not_due",
-                        (json_int_t)r.not_due, "requests", (json_int_t)r.requests, "stored",
-                        (json_int_t)r.stored);
+    details = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "gaps", (json_int_t)r.gaps,
+                        "filled", (json_int_t)r.filled, "open", (json_int_t)r.open, "unfillable",
+                        (json_int_t)r.unfillable, "failed", (json_int_t)r.failed, "deferred",
+                        (json_int_t)r.deferred, "not_due", (json_int_t)r.not_due, "requests",
+                        (json_int_t)r.requests, "stored", (json_int_t)r.stored);
     text = json_dumps(details, JSON_COMPACT);
     strbuf_addstr(&ctx->details, text ? text : "{}");
     free(text);
     json_decref(details);
 
     if (r.db_failed) {
-        strbuf_addf(&ctx->message, "database unavailable after %zu gaps: %s", r.gaps,
-                    r.error.buf);
+        strbuf_addf(&ctx->message, "database unavailable after %zu gaps: %s", r.gaps, r.error.buf);
         rc = CK_EIO;
     } else if (r.stopped) {
         strbuf_addf(&ctx->message, "stopped early (deadline or shutdown) after %zu gaps", r.gaps);
