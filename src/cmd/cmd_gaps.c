@@ -129,7 +129,7 @@ static int cmd_gaps_repair(int argc, char **argv, struct ck *ck)
         fprintf(stderr, "candlekeep gaps repair: unexpected argument '%s'\n", argv[optind]);
         return CMD_USAGE;
     }
-    rc = cmd_need(ck, ck->needs | CK_NEEDS_HTTP | CK_NEEDS_FEEDS | CK_NEEDS_ALERTS);
+    rc = cmd_need(ck, ck->needs | CK_NEEDS_HTTP | CK_NEEDS_FEEDS);
     if (rc)
         return rc;
     if (f.source && !settings_source(&ck->settings, f.source)) {

@@ -22,8 +22,10 @@
  * has not been touched for an hour.
  *
  * The repair never decides alone that a window is lost: it takes
- * `attempts` empty answers spread over at least `min_age`, and the
- * unfillable hook (an alert, in the job) is called once, on the transition.
+ * `attempts` empty answers spread over at least `min_age`. Telling the
+ * operators is the watch_alerts job's (one `gap-unfillable:` alert per
+ * unfillable record, raised once), so a gap turned unfillable by the
+ * command and one turned so by the job are told alike, and once.
  */
 #include "ingest/repair.h"
 
@@ -264,11 +266,8 @@ static bool repair_gap(struct run *r, struct gap_record *g)
         g->reason = old_reason;
         goto db;
     }
-    if (g->state == GAP_UNFILLABLE) {
+    if (g->state == GAP_UNFILLABLE)
         log_gap("is unfillable: the provider has answered without it", r, g);
-        if (o->unfillable)
-            o->unfillable(o->unfillable_arg, o->env.store, g, o->now);
-    }
     g->reason = old_reason; /* the record's own string, freed with it */
     goto out;
 db:

@@ -25,18 +25,15 @@ struct store;
  *                                     back) or fetch_failed (the call failed)
  *                     -> unfillable   the provider answered without them
  *                                     `attempts` times over at least
- *                                     `min_age` seconds: told once through
- *                                     the `unfillable` hook
+ *                                     `min_age` seconds: not asked again
+ *                                     (the watch_alerts job raises its
+ *                                     alert, once: jobs/watch.c)
  *
  * A gap that was answered empty is asked again only when its next attempt
  * is due: attempts are spread evenly over `min_age` (with 3 attempts over a
  * day: at its first attempt, 12 h later and 24 h later), so a window the
  * venue never serves does not spend the budget every cycle.
  */
-
-/* Told once when gap `g` (its new state already recorded) becomes unfillable. */
-typedef void repair_unfillable_fn(void *arg, struct store *st, const struct gap_record *g,
-                                  int64_t now);
 
 struct repair_opts {
     int64_t now;      /* Unix seconds */
@@ -50,8 +47,6 @@ struct repair_opts {
     struct feed_env env;
     bool (*should_stop)(void *arg); /* may be NULL */
     void *stop_arg;
-    repair_unfillable_fn *unfillable; /* may be NULL */
-    void *unfillable_arg;
 };
 
 struct repair_result {

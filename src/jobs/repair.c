@@ -10,11 +10,9 @@
  * database fails or a gap's fetch failed; gaps deferred for want of
  * budget, or not due yet, are counted, not failures.
  *
- * Telling an unfillable gap. The repair calls its hook once, on the
- * transition to unfillable (the record never leaves that state), and the
- * hook queues one notice to the operators' channels through the alert
- * manager: a notice, not a firing alert, because nothing will resolve it
- * and reminders about a hole no one can fill would only be noise.
+ * Telling an unfillable gap is the watch_alerts job's (jobs/watch.c): it
+ * raises one `gap-unfillable:` alert per unfillable record, once, however
+ * the record got there.
  *
  * The scan job goes through every stored series of a configured source,
  * with its source's calendar, on the worker's connection; when it opens a
@@ -22,7 +20,6 @@
  */
 #include "jobs/repair.h"
 
-#include "alert/alert.h"
 #include "ck/ck.h"
 #include "ck/settings.h"
 #include "ingest/feed.h"
@@ -43,27 +40,6 @@
 #include <string.h>
 
 #include "util/banned.h"
-
-/* The repair's hook: one notice per gap that turned unfillable. */
-static void tell_unfillable(void *arg, struct store *st, const struct gap_record *g, int64_t now)
-{
-    struct alert_manager *am = arg;
-    struct strbuf title = STRBUF_INIT, details = STRBUF_INIT, err = STRBUF_INIT;
-    char a[TIME_BUFSZ], b[TIME_BUFSZ];
-
-    time_format_iso8601(g->first, a);
-    time_format_iso8601(g->last, b);
-    strbuf_addf(&title, "Gap unfillable: %s %s %s", g->source, g->symbol, timeframe_name(g->tf));
-    strbuf_addf(&details,
-                "%lld missing candles from %s to %s: the provider answered without them %lld "
-                "times; the gap is kept in the ledger as unfillable",
-                (long long)g->count, a, b, (long long)g->attempts);
-    if (alert_notice(am, st, NOTIFY_WARNING, "gap", title.buf, details.buf, now * 1000, &err))
-        log_warn("repair: cannot queue the notice of gap %lld: %s", (long long)g->id, err.buf);
-    strbuf_release(&title);
-    strbuf_release(&details);
-    strbuf_release(&err);
-}
 
 void repair_gaps_now(const struct ck *app, struct store *st, const struct repair_filter *f,
                      int64_t now, const struct retry_clock *clock, int64_t deadline_ms,
@@ -91,8 +67,6 @@ void repair_gaps_now(const struct ck *app, struct store *st, const struct repair
                 .instance = app->instance},
         .should_stop = should_stop,
         .stop_arg = stop_arg,
-        .unfillable = app->alerts ? tell_unfillable : NULL,
-        .unfillable_arg = app->alerts,
     };
 
     ingest_repair(app->feeds, s->nsources, &o, out);

@@ -19,8 +19,7 @@ struct store;
  *
  *   repair_gaps   [jobs] repair_gaps (every 15 minutes), and at once after
  *                 a refresh or a scan that opened a gap: the open gaps of
- *                 every enabled feed, window by window; a gap that turns
- *                 unfillable is told to the operators once
+ *                 every enabled feed, window by window
  *   scan_history  [jobs] scan_history (weekly): every stored series' whole
  *                 range against its calendar, into the ledger
  *
@@ -39,8 +38,7 @@ struct repair_filter {
 /*
  * Repair the open gaps `f` selects with the feeds of `app` on store
  * connection `st` at `now` (Unix s), waiting on `clock` until `deadline_ms`
- * (0: none) at most. `out` (REPAIR_RESULT_INIT) gets what happened. An
- * unfillable gap is told through app->alerts when the process has one.
+ * (0: none) at most. `out` (REPAIR_RESULT_INIT) gets what happened.
  */
 void repair_gaps_now(const struct ck *app, struct store *st, const struct repair_filter *f,
                      int64_t now, const struct retry_clock *clock, int64_t deadline_ms,

@@ -17,8 +17,8 @@
 #   5. A window the fake never serves: `candlekeep gaps repair` at moved
 #      clocks (CANDLEKEEP_NOW) asks for it at its first attempt, not again
 #      before the next one is due, and after the third empty answer a day
-#      after the first the gap is unfillable; the operators hear of it
-#      exactly once.
+#      after the first the gap is unfillable; the alert watch tells the
+#      operators of it exactly once.
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
@@ -216,12 +216,14 @@ q=[(x['query'].get('symbol'), x['query'].get('start_date'), x['query'].get('end_
 assert q==[('ETH/USD', '$(td_time $H2)', '$(td_time $((H2 + 2 * 3600)))')] * 3, q"
 tg_count() {
     curl -fsS "$TG_URL/__messages" | py "
-import json,sys; m=[x for x in json.load(sys.stdin) if 'Gap unfillable' in x.get('text', '')]
+import json,sys; m=[x for x in json.load(sys.stdin) if 'Unfillable gap in ETH/USD H1' in x.get('text', '')]
 print(len(m))"
 }
 tg_is() { [ "$(tg_count)" = "$1" ]; }
-check "the operators are told once" wait_for 30 tg_is 1
+check "the alert watch runs" run_job watch_alerts
+check "the operators are told" wait_for 30 tg_is 1
+check "the alert watch runs again" run_job watch_alerts
 check "the daemon stops" daemon_stop "$DPID"
-check "and only once" tg_is 1
+check "they were told once" tg_is 1
 check "no secret in the logs" lacks "$TOKEN" "$T/daemon.log" "$T/all.log"
 finish
