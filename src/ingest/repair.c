@@ -351,6 +351,8 @@ static void repair_feed(struct feed *f, const struct repair_opts *o, struct repa
             out->stopped = true;
             break;
         }
+        if (!r.src && o->adapter)
+            r.src = o->adapter;
         if (!r.src && feed_source_open(f, &r.src, &err)) {
             out->failed++;
             first_error(out, &err);
@@ -360,7 +362,8 @@ static void repair_feed(struct feed *f, const struct repair_opts *o, struct repa
             break;
     }
 out:
-    source_free(r.src);
+    if (r.src != o->adapter)
+        source_free(r.src);
     gap_records_free(gaps, n);
     strbuf_release(&err);
 }

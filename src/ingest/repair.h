@@ -10,8 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gap_record;
-struct store;
+struct source;
 
 /*
  * Gap repair: for each open gap of the ledger whose series a feed lists,
@@ -45,6 +44,7 @@ struct repair_opts {
     bool has_tf;
     enum timeframe tf;
     struct feed_env env;
+    struct source *adapter; /* the adapter to fetch with (one feed's); NULL: one opened per feed */
     bool (*should_stop)(void *arg); /* may be NULL */
     void *stop_arg;
 };
