@@ -17,6 +17,9 @@
  * `fetch_failed` and does not count (the venue said nothing about the
  * candles). A request that could not go out (no budget, an open circuit,
  * a stop) leaves the record open with its old reason: nothing was asked.
+ * A venue that keeps only recent rows (Kraken's 720) and answers from a
+ * horizon after the missing candles makes the gap `beyond_history`, and
+ * unfillable at once.
  *
  * A record left `repairing` by a process that died is taken again once it
  * has not been touched for an hour.
@@ -42,6 +45,7 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,8 +96,11 @@ static bool is_due(const struct repair_opts *o, const struct gap_record *g)
     return o->now >= g->first_attempt + g->attempts * spacing;
 }
 
-/* Fetch the window of `g`, page by page, storing each page. */
-static enum window_outcome fetch_window(struct run *r, const struct gap_record *g,
+/*
+ * Fetch the window of `g`, page by page, storing each page. `*oldest` gets
+ * the open time of the oldest candle the provider sent (INT64_MAX: none).
+ */
+static enum window_outcome fetch_window(struct run *r, const struct gap_record *g, int64_t *oldest,
                                         struct strbuf *err)
 {
     const struct source_kind *kind = source_kind_of(r->src);
@@ -114,6 +121,7 @@ static enum window_outcome fetch_window(struct run *r, const struct gap_record *
     struct ingest_stats st = {0};
     enum window_outcome how = WINDOW_ASKED;
 
+    *oldest = INT64_MAX;
     for (int page = 0; page < REPAIR_MAX_PAGES; page++) {
         struct guard_report report = {0};
         int64_t last;
@@ -143,6 +151,8 @@ static enum window_outcome fetch_window(struct run *r, const struct gap_record *
         }
         if (!res.candles.n)
             break;
+        if (res.candles.v[0].open_time < *oldest)
+            *oldest = res.candles.v[0].open_time;
         last = res.candles.v[res.candles.n - 1].open_time;
         if (last >= g->last || last <= req.since ||
             (!res.more && res.candles.n < (size_t)kind->max_rows))
@@ -206,6 +216,7 @@ static bool repair_gap(struct run *r, struct gap_record *g)
     struct gap_range left = {0};
     bool any, go_on = true;
     char *old_reason = g->reason;
+    int64_t oldest;
 
     out->gaps++;
     g->state = GAP_REPAIRING;
@@ -213,7 +224,7 @@ static bool repair_gap(struct run *r, struct gap_record *g)
     if (store_update_gap(o->env.store, g, &err))
         goto db;
 
-    how = fetch_window(r, g, &err);
+    how = fetch_window(r, g, &oldest, &err);
     if (how == WINDOW_DB)
         goto db;
     if (how == WINDOW_NOT_SENT) {
@@ -249,6 +260,18 @@ static bool repair_gap(struct run *r, struct gap_record *g)
         g->state = GAP_OPEN;
         if (how == WINDOW_FAILED) {
             g->reason = (char *)gap_reason_name(GAP_REASON_FETCH_FAILED);
+        } else if (source_kind_of(r->src)->recent_only && left.last < oldest &&
+                   oldest != INT64_MAX) {
+            /*
+             * A venue that keeps only recent rows answered from its
+             * horizon on: what is missing lies before it and only gets
+             * older. Asking again cannot help.
+             */
+            g->reason = (char *)gap_reason_name(GAP_REASON_BEYOND);
+            g->attempts++;
+            if (!g->first_attempt)
+                g->first_attempt = o->now;
+            g->state = GAP_UNFILLABLE;
         } else {
             g->reason = (char *)gap_reason_name(GAP_REASON_NO_DATA);
             g->attempts++;

@@ -26,7 +26,10 @@ struct source;
  *                                     `attempts` times over at least
  *                                     `min_age` seconds: not asked again
  *                                     (the watch_alerts job raises its
- *                                     alert, once: jobs/watch.c)
+ *                                     alert, once: jobs/watch.c); at once,
+ *                                     as beyond_history, when a venue that
+ *                                     keeps only recent rows answers from
+ *                                     a horizon after the missing candles
  *
  * A gap that was answered empty is asked again only when its next attempt
  * is due: attempts are spread evenly over `min_age` (with 3 attempts over a

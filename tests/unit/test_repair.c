@@ -13,7 +13,9 @@
  *    no run while its candles closed, fetch_pending otherwise;
  *  - the repair (ingest/repair.c): exactly the gap's window asked, filled;
  *    narrowed and fetch_failed when the call fails; attempts spread over
- *    min_age and unfillable after the last; deferred without a token.
+ *    min_age and unfillable after the last; deferred without a token;
+ *    beyond_history behind a recent-only venue's horizon;
+ *  - the weekly history scan finds a hole older than the gap window.
  *
  * Times are in 2031, far from the runs other tests leave in a shared
  * PostgreSQL database.
@@ -45,6 +47,7 @@
 /* The fake provider: every hour, but [hole_first, hole_last] and after `now`. */
 struct fake_provider {
     int64_t hole_first, hole_last; /* 0: no hole */
+    int64_t horizon;               /* nothing older is served (0: everything) */
     int fail_call;                 /* this call (1-based) fails; 0: none */
     int calls;
     int64_t since[64], until[64];
@@ -65,7 +68,11 @@ static int fake_fetch(struct source *src, const struct fetch_request *req, struc
 {
     struct fake_provider *p = ((struct fake_source *)src)->p;
     int64_t t = req->has_since ? req->since + H : req->now / H * H - ROWS * H;
-    int64_t end = req->until > 0 ? req->until : req->now;
+
+    if (t < p->horizon)
+        t = p->horizon;
+    /* A recent-only venue (Kraken) takes no end: it answers from its horizon on. */
+    int64_t end = req->until > 0 && !src->ops->kind->recent_only ? req->until : req->now;
 
     if (p->calls < 64) {
         p->since[p->calls] = req->since;
@@ -96,6 +103,22 @@ static const struct source_kind fake_kind = {
 
 static const struct source_ops fake_ops = {
     .kind = &fake_kind,
+    .free = fake_free,
+    .fetch = fake_fetch,
+};
+
+/* The same provider as a venue that keeps only its recent rows. */
+static const struct source_kind recent_kind = {
+    .name = "fake",
+    .title = "Fake (recent rows only)",
+    .base_url = "http://127.0.0.1:9",
+    .timeframes = SOURCE_TF_ALL,
+    .max_rows = ROWS,
+    .recent_only = true,
+};
+
+static const struct source_ops recent_ops = {
+    .kind = &recent_kind,
     .free = fake_free,
     .fetch = fake_fetch,
 };
@@ -478,6 +501,45 @@ static void test_repair_without_budget_asks_nothing(void **state)
     repair_result_release(&r);
 }
 
+static void test_repair_beyond_a_recent_venue_horizon(void **state)
+{
+    struct fixture *f = *state;
+    struct repair_result r = REPAIR_RESULT_INIT;
+    struct gap_record *g = NULL;
+    const int64_t first = T0 - 40 * H;
+
+    open_gap(f, first, 2, T0);
+    f->src.base.ops = &recent_ops;
+    f->p.horizon = T0 - 30 * H; /* it answers from here on, whatever was asked */
+    repair_at(f, T0 + 600, &r);
+    assert_int_equal(r.unfillable, 1);
+    assert_int_equal(f->p.calls, 1);
+    assert_int_equal(gaps_in(f, GAP_UNFILLABLE, &g), 1);
+    assert_string_equal(g[0].reason, "beyond_history");
+    gap_records_free(g, 1);
+    repair_result_release(&r);
+}
+
+static void test_history_scan_covers_the_whole_range(void **state)
+{
+    struct fixture *f = *state;
+    struct ingest_ctx ic = ingest_ctx_of(f);
+    const int64_t now = T0 + 600, old = T0 - 40 * 24 * H;
+    struct ingest_stats st = {0};
+    struct gap_record *g = NULL;
+
+    /* Forty days of history with a hole 39 days back that no ledger record knows. */
+    put_hours(f, old, T0 - H, old + 24 * H, old + 25 * H);
+    CHECK_OK(ingest_scan_gaps(&ic, "AAA/USD", TF_H1, now, &st, &f->sf.err), &f->sf.err);
+    assert_int_equal(st.gaps_opened, 0); /* older than the gap window */
+    CHECK_OK(ingest_scan_history(&ic, "AAA/USD", TF_H1, now, &st, &f->sf.err), &f->sf.err);
+    assert_int_equal(st.gaps_opened, 1);
+    assert_int_equal(gaps_in(f, GAP_OPEN, &g), 1);
+    assert_int_equal(g[0].first, old + 24 * H);
+    assert_int_equal(g[0].count, 2);
+    gap_records_free(g, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +552,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repair_unfillable_after_attempts_over_a_day, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repair_without_budget_asks_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_beyond_a_recent_venue_horizon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_scan_covers_the_whole_range, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
