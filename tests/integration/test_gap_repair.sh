@@ -166,6 +166,14 @@ assert q==[('BTC/USD', '15min', '$(td_time $H1)', '$(td_time $((H1 + 4 * 900)))'
 ledger "$SRC" BTC/USD M15 open >"$T/open4.json"
 check "nothing is open in the ledger" py "
 import json; g=json.load(open('$T/open4.json')); assert g==[], g"
+check "the API lists the filled gaps with their reasons" test "$(get "$API/candles/M15/gaps?symbol=BTC/USD&source=$SRC&days=400&state=filled")" = 200
+check "the pending one and the planted hole" py "
+import json
+g=sorted((x['state'], x['reason']) for x in json.load(open('$T/body'))['gaps'])
+assert g==[('filled', 'fetch_pending'), ('filled', 'provider_no_data')], g"
+check "the history scan runs" run_job scan_history
+check "it scans the stored series and finds nothing new" py "
+import sys; s=sys.argv[1]; assert s.startswith('ok 1 series scanned: 0 open gaps, 0 new'), s" "$(last_run scan_history)"
 ck candles M15 --symbol BTC/USD --source "$SRC" --limit 0 --order asc --format json "${CFG[@]}"
 check "candles exits 0" expect_rc 0
 check "no candle the fake has is missing, from the first to the newest" py "
