@@ -33,7 +33,6 @@
 #include "ingest/repair.h"
 
 #include "ingest/ingest.h"
-#include "market/calendar.h"
 #include "market/candle.h"
 #include "market/gaps.h"
 #include "resilience/guard.h"
@@ -66,6 +65,7 @@ enum window_outcome {
     WINDOW_ASKED,    /* answered (some pages may hold nothing) */
     WINDOW_FAILED,   /* a call failed: the venue said nothing about the candles */
     WINDOW_NOT_SENT, /* deferred, refused by an open circuit or stopped: nothing asked */
+    WINDOW_PARTIAL,  /* as WINDOW_NOT_SENT after some pages were answered */
     WINDOW_DB,       /* the database failed */
 };
 
@@ -136,7 +136,7 @@ static enum window_outcome fetch_window(struct run *r, const struct gap_record *
             case GUARD_REJECTED:
             case GUARD_STOPPED:
                 /* Pages already answered were asked; the rest was not. */
-                how = page ? WINDOW_FAILED : WINDOW_NOT_SENT;
+                how = page ? WINDOW_PARTIAL : WINDOW_NOT_SENT;
                 break;
             default:
                 how = WINDOW_FAILED;
@@ -166,8 +166,8 @@ static enum window_outcome fetch_window(struct run *r, const struct gap_record *
 }
 
 /*
- * The candles of `g`'s window still missing, by the calendar, as one span
- * (first, last, count) in `*left`; false when none is.
+ * The candles of `g`'s window still missing, by the calendar: `*any` says
+ * whether there are any, and `*left` spans them (first, last, count).
  */
 static int still_missing(struct run *r, const struct gap_record *g, struct gap_range *left,
                          bool *any, struct strbuf *err)
@@ -239,6 +239,8 @@ static bool repair_gap(struct run *r, struct gap_record *g)
             goto db;
         goto out;
     }
+    if (how == WINDOW_PARTIAL)
+        go_on = false; /* what was answered is stored; the rest waits for the budget */
     if (how == WINDOW_FAILED) {
         out->failed++;
         first_error(out, &err);
@@ -258,7 +260,10 @@ static bool repair_gap(struct run *r, struct gap_record *g)
         g->last = left.last;
         g->count = left.count;
         g->state = GAP_OPEN;
-        if (how == WINDOW_FAILED) {
+        if (how == WINDOW_PARTIAL) {
+            /* Not asked for all of it: no attempt, and the reason stands. */
+            out->deferred++;
+        } else if (how == WINDOW_FAILED) {
             g->reason = (char *)gap_reason_name(GAP_REASON_FETCH_FAILED);
         } else if (source_kind_of(r->src)->recent_only && left.last < oldest &&
                    oldest != INT64_MAX) {
@@ -282,7 +287,7 @@ static bool repair_gap(struct run *r, struct gap_record *g)
         }
         if (g->state == GAP_UNFILLABLE)
             out->unfillable++;
-        else
+        else if (how != WINDOW_PARTIAL)
             out->open++;
     }
     if (store_update_gap(o->env.store, g, &err)) {
