@@ -199,12 +199,17 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
     }
 
     if (plan.asked_from != INT64_MIN) {
-        rc = store_latest_time(ctx->store, &key, &latest, err);
+        /* `err` may hold the failed page's message, which the caller is to get. */
+        struct strbuf why = STRBUF_INIT;
+        rc = store_latest_time(ctx->store, &key, &latest, &why);
         if (rc && rc != CK_ENOTFOUND) {
             out->store_failed = true;
+            strbuf_reset(err);
+            strbuf_addbuf(err, &why);
+            strbuf_release(&why);
             goto out;
         }
-        strbuf_reset(err);
+        strbuf_release(&why);
         /* Short of the present, what was asked ends at the newest stored candle. */
         plan.asked_to = current ? newest : (rc ? 0 : latest);
         rc = 0;

@@ -269,6 +269,7 @@ static void test_short_catchup_is_pending(void **state)
     put_hours(f, last - 9 * H, last, 0, 0);
     f->p.fail_call = 2; /* the second page fails */
     assert_int_equal(ingest_series(&ic, "AAA/USD", TF_H1, now, &st, &f->sf.err), CK_EUPSTREAM);
+    assert_non_null(strstr(f->sf.err.buf, "provider failure")); /* the page's message */
     assert_int_equal(st.pages, 1);
     assert_int_equal(st.stored, ROWS);
     assert_int_equal(gaps_in(f, GAP_OPEN, &g), 1);
