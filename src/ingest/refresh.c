@@ -347,9 +347,12 @@ static void fetch_series(struct run *r, struct ingest_ctx *ic, struct hook *h, c
     } else {
         size_t before = r->out->n;
         failed(r, symbol, rc, h, &st, &err);
-        /* Pages stored before the failure may have opened gaps (what was not fetched yet). */
+        /*
+         * Pages before the failure were stored, and what was not fetched
+         * yet may have opened a gap: the run reports both.
+         */
         if (r->out->n > before)
-            r->out->v[before].stats.gaps_opened = st.gaps_opened;
+            r->out->v[before].stats = st;
     }
     strbuf_release(&err);
 }

@@ -97,14 +97,15 @@ static void tally(const struct refresh_result *res, size_t from, struct totals *
 
         source = s->source;
         t->series++;
-        t->gaps_opened += s->stats.gaps_opened; /* a deferred series may have opened one too */
+        /* A series that failed or was deferred after some pages stored them too. */
+        t->fetched += s->stats.fetched;
+        t->stored += s->stats.stored;
+        t->rejected += s->stats.rejected;
+        t->forming += s->stats.forming;
+        t->gaps_opened += s->stats.gaps_opened;
         json_array_append_new(results, series_json(s));
         switch (s->outcome) {
         case SERIES_RUN_OK:
-            t->fetched += s->stats.fetched;
-            t->stored += s->stats.stored;
-            t->rejected += s->stats.rejected;
-            t->forming += s->stats.forming;
             t->gaps_open += s->stats.gaps_open;
             break;
         case SERIES_RUN_SKIPPED:
