@@ -68,7 +68,9 @@ struct retention_settings {
 };
 
 struct ingest_settings {
-    int64_t gap_window; /* seconds scanned for gaps after each refresh */
+    int64_t gap_window;      /* seconds scanned for gaps after each refresh */
+    int64_t repair_attempts; /* empty answers before a gap is unfillable */
+    int64_t repair_min_age;  /* seconds those answers span at least */
 };
 
 struct digest_settings {
@@ -83,6 +85,8 @@ struct jobs_settings {
     char *outcomes_cron;     /* [jobs] detect_outcomes */
     char *watch_cron;        /* watch_alerts: the alert conditions polled */
     char *backup_cron;       /* [jobs] backup */
+    char *repair_cron;       /* [jobs] repair_gaps */
+    char *scan_history_cron; /* [jobs] scan_history */
 };
 
 /* [signals] */

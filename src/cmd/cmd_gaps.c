@@ -5,11 +5,20 @@
  * (gaps whose last missing candle lies within the last N days, default 7).
  * With --rescan, the stored candles are first scanned against the trading
  * calendar over that window and the ledger reconciled.
+ *
+ * `candlekeep gaps repair [--source NAME] [--symbol S] [--timeframe TF]`:
+ * the repair_gaps job's work now, narrowed to the series named
+ * (jobs/repair.h).
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
 
+#include "ck/ck.h"
 #include "ingest/ingest.h"
+#include "ingest/repair.h"
+#include "jobs/repair.h"
+#include "resilience/retry.h"
+#include "sched/sched.h"
 #include "store/store.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -19,6 +28,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/banned.h"
 
@@ -34,8 +44,100 @@ void cmd_gaps_usage(FILE *fp)
             "  --days N       gaps ending within the last N days (default 7)\n"
             "  --state STATE  only open, repairing, filled or unfillable gaps\n"
             "  --rescan       scan the stored candles first and update the ledger\n"
-            "  --format F     table (default), json or csv\n",
+            "  --format F     table (default), json or csv\n\n"
+            "       candlekeep gaps repair [--source NAME] [--symbol S] [--timeframe TF]\n"
+            "                       [--config FILE]\n\n"
+            "Repair open gaps now: fetch exactly their windows from the provider (through\n"
+            "the shared rate budget) and mark each filled, still open or unfillable.\n"
+            "Exit status: 0 when no fetch failed; 1 otherwise.\n",
             timeframe_all_names());
+}
+
+/* The clock of a repair: CANDLEKEEP_NOW or the wall clock at the start, advancing. */
+static int64_t clock_base_ms, clock_mono0_ms;
+
+static int64_t repair_now_ms(void *arg)
+{
+    (void)arg;
+    return clock_base_ms + (time_mono_ms() - clock_mono0_ms);
+}
+
+static bool repair_sleep_ms(void *arg, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+    (void)arg;
+    nanosleep(&ts, NULL);
+    return true;
+}
+
+/* Seconds a repair waits for the budget at most, when [jobs] refresh_timeout is not set. */
+#define REPAIR_DEFAULT_WAIT 300
+
+static int run_repair(struct ck *ck, const struct repair_filter *f)
+{
+    const struct retry_clock clock = {.now_ms = repair_now_ms, .sleep_ms = repair_sleep_ms};
+    int64_t wait = ck->settings.jobs.refresh_timeout;
+    struct repair_result r = REPAIR_RESULT_INIT;
+    int rc;
+
+    if (!ck->instance)
+        ck->instance = sched_make_instance_id();
+    clock_base_ms = time_now() * 1000;
+    clock_mono0_ms = time_mono_ms();
+    repair_gaps_now(ck, ck->store, f, time_now(), &clock,
+                    clock_base_ms + (wait ? wait : REPAIR_DEFAULT_WAIT) * 1000, NULL, NULL, &r);
+    printf("%zu gaps: filled %zu, still open %zu, unfillable %zu, failed %zu, deferred %zu, "
+           "not due %zu (%zu requests, %zu candles stored)\n",
+           r.gaps, r.filled, r.open, r.unfillable, r.failed, r.deferred, r.not_due, r.requests,
+           r.stored);
+    if (r.db_failed || r.failed)
+        fprintf(stderr, "candlekeep gaps repair: %s%s\n", r.db_failed ? "database: " : "",
+                r.error.buf);
+    rc = r.db_failed || r.failed ? CMD_FAIL : CMD_OK;
+    repair_result_release(&r);
+    return rc;
+}
+
+static int cmd_gaps_repair(int argc, char **argv, struct ck *ck)
+{
+    static const struct option opts[] = {
+        {"symbol", required_argument, NULL, 's'},
+        {"source", required_argument, NULL, 'S'},
+        {"timeframe", required_argument, NULL, 't'},
+        {0},
+    };
+    struct repair_filter f = {0};
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:S:t:", opts, NULL)) != -1) {
+        if (c == 's') {
+            f.symbol = optarg;
+        } else if (c == 'S') {
+            f.source = optarg;
+        } else if (c == 't') {
+            if (cmd_parse_timeframe("gaps repair", optarg, &f.tf))
+                return CMD_USAGE;
+            f.has_tf = true;
+        } else {
+            cmd_gaps_usage(stderr);
+            return CMD_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "candlekeep gaps repair: unexpected argument '%s'\n", argv[optind]);
+        return CMD_USAGE;
+    }
+    rc = cmd_need(ck, ck->needs | CK_NEEDS_HTTP | CK_NEEDS_FEEDS);
+    if (rc)
+        return rc;
+    if (f.source && !settings_source(&ck->settings, f.source)) {
+        fprintf(stderr, "candlekeep gaps repair: --source '%s' is not a configured source\n",
+                f.source);
+        return CMD_USAGE;
+    }
+    return run_repair(ck, &f);
 }
 
 /* Scan the stored candles of the series against its source's calendar. */
@@ -118,6 +220,9 @@ int cmd_gaps(int argc, char **argv, struct ck *ck)
     bool do_rescan = false;
     int64_t days = 7;
     int c, rc;
+
+    if (argc > 1 && !strcmp(argv[1], "repair"))
+        return cmd_gaps_repair(argc - 1, argv + 1, ck);
 
     while ((c = getopt_long(argc, argv, "s:S:d:x:r", opts, NULL)) != -1) {
         if (c == 's') {

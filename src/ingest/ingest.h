@@ -11,9 +11,23 @@
 struct calendar;
 struct fetch_request;
 struct fetch_result;
+struct series_key;
 struct source;
 struct store;
 struct strbuf;
+
+/*
+ * Why candles are missing, as the gap ledger records it. The names are
+ * part of the interface (the ledger, `candlekeep gaps`, the API).
+ */
+enum gap_reason_code {
+    GAP_REASON_NO_DATA,      /* "provider_no_data": asked, the venue had nothing */
+    GAP_REASON_FETCH_FAILED, /* "fetch_failed": asked, the call failed (retried later) */
+    GAP_REASON_PENDING,      /* "fetch_pending": not asked yet */
+    GAP_REASON_DOWN,         /* "candlekeep_down": no process ran when the candles closed */
+    GAP_REASON_BEYOND,       /* "beyond_history": before what the venue keeps */
+};
+const char *gap_reason_name(enum gap_reason_code r);
 
 /*
  * How ingest_series() asks the provider: like source_fetch() (which is
@@ -75,12 +89,38 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
 
 /*
  * Scan the stored candles of the series over the gap window ending at `now`
- * and reconcile the gap ledger. Used after every refresh and by
- * `candlekeep gaps --rescan`. The window starts no earlier than the first
- * stored candle and ends after the newest one, so a series' beginning and a
- * candle the provider has not published yet are not gaps.
+ * (and further back to the oldest gap still open) and reconcile the gap
+ * ledger. Used after every refresh and by `candlekeep gaps --rescan`. The
+ * window starts no earlier than the first stored candle and ends after the
+ * newest one, so a series' beginning and a candle the provider has not
+ * published yet are not gaps. New holes are `candlekeep_down` or
+ * `fetch_pending` (see ingest.c).
  */
 int ingest_scan_gaps(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf, int64_t now,
                      struct ingest_stats *out, struct strbuf *err);
+
+/*
+ * ingest_scan_gaps() over the whole stored range of the series, from its
+ * first candle to its newest (the weekly scan_history job).
+ */
+int ingest_scan_history(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf, int64_t now,
+                        struct ingest_stats *out, struct strbuf *err);
+
+/*
+ * Drop the forming bars of one answer of the provider, validate the rest
+ * (invalid ones logged and counted) and upsert them in one transaction;
+ * counts go to `out` (fetched, forming, rejected, stored). A database
+ * failure sets out->store_failed.
+ */
+int ingest_store_page(struct ingest_ctx *ctx, const struct series_key *key,
+                      const struct fetch_result *res, int64_t now, struct ingest_stats *out,
+                      struct strbuf *err);
+
+/*
+ * The open times of the stored candles of `key` in [from, to), ascending,
+ * in a new array `*out` (the caller frees it) of `*n`.
+ */
+int ingest_stored_times(struct store *st, const struct series_key *key, int64_t from, int64_t to,
+                        int64_t **out, size_t *n, struct strbuf *err);
 
 #endif

@@ -345,7 +345,14 @@ static void fetch_series(struct run *r, struct ingest_ctx *ic, struct hook *h, c
         count_series(r->o->env.metrics, s);
         record(r, symbol, SERIES_OK, NULL);
     } else {
+        size_t before = r->out->n;
         failed(r, symbol, rc, h, &st, &err);
+        /*
+         * Pages before the failure were stored, and what was not fetched
+         * yet may have opened a gap: the run reports both.
+         */
+        if (r->out->n > before)
+            r->out->v[before].stats = st;
     }
     strbuf_release(&err);
 }

@@ -22,6 +22,7 @@
 #include "ck/ck.h"
 #include "ingest/feed.h"
 #include "ingest/refresh.h"
+#include "jobs/repair.h"
 #include "resilience/retry.h"
 #include "sched/sched.h"
 #include "util/error.h"
@@ -38,7 +39,8 @@
 #include "util/banned.h"
 
 struct totals {
-    size_t series, failed, fetched, stored, rejected, forming, gaps_open, deferred, skipped;
+    size_t series, failed, fetched, stored, rejected, forming, gaps_open, gaps_opened, deferred,
+        skipped;
 };
 
 /* The job's clock, for the feed's waits. */
@@ -95,13 +97,15 @@ static void tally(const struct refresh_result *res, size_t from, struct totals *
 
         source = s->source;
         t->series++;
+        /* A series that failed or was deferred after some pages stored them too. */
+        t->fetched += s->stats.fetched;
+        t->stored += s->stats.stored;
+        t->rejected += s->stats.rejected;
+        t->forming += s->stats.forming;
+        t->gaps_opened += s->stats.gaps_opened;
         json_array_append_new(results, series_json(s));
         switch (s->outcome) {
         case SERIES_RUN_OK:
-            t->fetched += s->stats.fetched;
-            t->stored += s->stats.stored;
-            t->rejected += s->stats.rejected;
-            t->forming += s->stats.forming;
             t->gaps_open += s->stats.gaps_open;
             break;
         case SERIES_RUN_SKIPPED:
@@ -288,6 +292,9 @@ int refresh_job_run(struct job_ctx *ctx, void *arg)
     refresh_feeds(app, ctx, &o, &res, &t, results, &failures);
     set_details(ctx, &t, results);
     int rc = set_message(ctx, &res, &t, &failures);
+    /* A new gap is repaired now rather than at the repair job's next tick. */
+    if (t.gaps_opened)
+        repair_job_request(app);
     refresh_result_release(&res);
     strbuf_release(&failures);
     return rc;

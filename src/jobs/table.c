@@ -20,6 +20,7 @@
 #include "jobs/digest.h"
 #include "jobs/outcomes.h"
 #include "jobs/refresh.h"
+#include "jobs/repair.h"
 #include "jobs/retention.h"
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -146,6 +147,19 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
     e = add(out, &alloc, BACKUP_JOB_ID, "Backup", s->jobs.backup_cron);
     if (app) {
         e->fn = backup_job_run;
+        e->arg = app;
+    }
+    /* Gap repair and the whole-history scan (jobs/repair.h). */
+    e = add(out, &alloc, JOB_REPAIR, "Gap repair", s->jobs.repair_cron);
+    e->timeout = s->jobs.refresh_timeout; /* its requests wait for the budget as a refresh's */
+    if (app) {
+        e->fn = repair_job_run;
+        e->arg = app;
+    }
+    e = add(out, &alloc, JOB_SCAN_HISTORY, "History gap scan", s->jobs.scan_history_cron);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = scan_history_job_run;
         e->arg = app;
     }
 }

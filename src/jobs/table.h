@@ -25,6 +25,8 @@ struct strbuf;
  *   watch_alerts          [jobs] watch_alerts
  *   digest                [digest] schedule
  *   backup                [jobs] backup
+ *   repair_gaps           [jobs] repair_gaps
+ *   scan_history          [jobs] scan_history
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -35,6 +37,8 @@ struct strbuf;
 #define JOB_REFRESH_PREFIX "refresh_candles_"
 #define JOB_WATCH          "watch_alerts"
 #define JOB_DIGEST         "digest"
+#define JOB_REPAIR         "repair_gaps"
+#define JOB_SCAN_HISTORY   "scan_history"
 
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {

@@ -284,7 +284,10 @@ static int gaps_write(struct store *to, const struct batch *b, unsigned flags, s
     return store_import_gaps(to, b->gaps, b->n, flags, added, err);
 }
 
-/* source, symbol, timeframe, first, last, count, state, reason, first seen, last checked */
+/*
+ * source, symbol, timeframe, first, last, count, state, reason, first seen, last checked,
+ * repair attempts, first attempt
+ */
 static void gaps_text(const struct batch *b, size_t i, struct strbuf *out)
 {
     const struct gap_record *g = &b->gaps[i];
@@ -308,6 +311,10 @@ static void gaps_text(const struct batch *b, size_t i, struct strbuf *out)
     add_int(out, g->first_seen);
     TAB(out);
     add_int(out, g->last_checked);
+    TAB(out);
+    add_int(out, g->attempts);
+    TAB(out);
+    add_int(out, g->first_attempt);
     strbuf_addch(out, '\n');
 }
 

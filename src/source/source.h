@@ -61,13 +61,17 @@ struct source_config {
  * adapter may return older ones too (the caller filters). Without it, the
  * latest `count` candles. `now` is the caller's clock. Paging over more
  * than one request is the caller's (ingest/ingest.c), so that every
- * request draws from the rate budget.
+ * request draws from the rate budget. `until` (with `since`; 0: none) is
+ * the open time of the last candle wanted, for a repair of one window: an
+ * adapter that can bound its request by time asks for no later candle,
+ * the others may return later ones (the caller drops them).
  */
 struct fetch_request {
     const char *symbol;
     enum timeframe tf;
     bool has_since;
     int64_t since;
+    int64_t until;
     int count; /* 1..the kind's max_rows */
     int64_t now;
 };

@@ -8,7 +8,9 @@
  * Times are always asked for in UTC (the provider's default for metals and
  * forex is New York time) and in ascending order. A first fetch asks for
  * the latest `count` rows; an incremental one asks for rows from the period
- * after the latest stored candle (start_date, with the maximum outputsize).
+ * after the latest stored candle (start_date, with the maximum outputsize)
+ * up to end_date: max_rows periods later, or the end of the window a repair
+ * asked for.
  *
  * Response. Twelve Data reports errors in the body, often with HTTP 200, as
  * {"code":...,"message":...,"status":"error"}; the body decides, whatever the
@@ -445,9 +447,25 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
     strbuf_reset(&msg);
     strbuf_addf(&url, "&interval=%s&timezone=UTC&order=asc&format=JSON", td_intervals[req->tf]);
     if (req->has_since) {
+        const int64_t period = timeframe_seconds(req->tf);
+        /*
+         * The window is bounded: a window holding more rows than
+         * outputsize is answered with its LATEST rows, which would skip
+         * the oldest candles after `since`. One of max_rows periods holds
+         * at most max_rows rows; when it ends before the present, later
+         * candles may follow (res->more) even if a weekend made it short.
+         */
+        int64_t end = req->since + period + (int64_t)TD_MAX_OUTPUTSIZE * period;
         char t[TIME_BUFSZ];
-        time_format_datetime(req->since + timeframe_seconds(req->tf), t);
+        if (req->until > req->since && req->until + period < end)
+            end = req->until + period;
+        else
+            res->more = end <= req->now;
+        time_format_datetime(req->since + period, t);
         strbuf_addstr(&url, "&start_date=");
+        http_url_encode(&url, t);
+        time_format_datetime(end, t);
+        strbuf_addstr(&url, "&end_date=");
         http_url_encode(&url, t);
         strbuf_addf(&url, "&outputsize=%d", TD_MAX_OUTPUTSIZE);
     } else {

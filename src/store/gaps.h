@@ -40,6 +40,8 @@ struct gap_record {
     enum gap_state state;
     char *reason;
     int64_t first_seen, last_checked;
+    int64_t attempts;      /* repairs that asked the provider and got nothing */
+    int64_t first_attempt; /* when the first of those asked (Unix s); 0: never */
 };
 void gap_records_free(struct gap_record *v, size_t n);
 
@@ -74,10 +76,34 @@ struct gap_sync_result {
  * `reason`; an open record inside the window that no found gap overlaps is
  * marked filled. Records in other states are left alone, and a found gap
  * overlapping an unfillable record is not reopened.
+ *
  */
 int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, int64_t to,
                     const struct gap_range *found, size_t nfound, const char *reason, int64_t now,
                     struct gap_sync_result *out, struct strbuf *err);
+
+/*
+ * store_sync_gaps() where found gap i has a reason of its own: with
+ * reasons[i].text set, a new record gets that reason instead of `reason`,
+ * and with reasons[i].replace a record it updates takes it too (the caller
+ * knows better now, e.g. it has just asked the provider for that window).
+ * `reasons` may be NULL.
+ */
+struct gap_reason {
+    const char *text; /* NULL: `reason` */
+    bool replace;     /* also replace the reason of the record it updates */
+};
+int store_sync_gaps_reasons(struct store *st, const struct series_key *s, int64_t from, int64_t to,
+                            const struct gap_range *found, size_t nfound, const char *reason,
+                            const struct gap_reason *reasons, int64_t now,
+                            struct gap_sync_result *out, struct strbuf *err);
+
+/*
+ * Write record g->id back as given: first, last, count, state, reason (NULL
+ * keeps the stored one), last_checked, attempts and first_attempt.
+ * CK_ENOTFOUND if there is no such record.
+ */
+int store_update_gap(struct store *st, const struct gap_record *g, struct strbuf *err);
 
 /* Set the state (and reason, if not NULL) of gap `id`. CK_ENOTFOUND if none. */
 int store_set_gap_state(struct store *st, int64_t id, enum gap_state state, const char *reason,

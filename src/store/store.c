@@ -376,7 +376,8 @@ static bool overlaps(int64_t a_first, int64_t a_last, int64_t b_first, int64_t b
  */
 static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t from, int64_t to,
                         const struct gap_range *found, size_t nfound, const char *reason,
-                        int64_t now, struct gap_sync_result *res, struct strbuf *err)
+                        const struct gap_reason *reasons, int64_t now, struct gap_sync_result *res,
+                        struct strbuf *err)
 {
     struct gap_query q = {
         .source = s->source,
@@ -398,6 +399,8 @@ static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t fr
 
     for (size_t i = 0; i < nfound && !rc; i++) {
         const struct gap_range *g = &found[i];
+        const char *why = reasons && reasons[i].text ? reasons[i].text : reason;
+        bool replace = reasons && reasons[i].text && reasons[i].replace;
         struct gap_record *match = NULL;
         bool blocked = false;
 
@@ -418,8 +421,13 @@ static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t fr
             }
         }
         if (match) {
+            bool new_reason = replace && strcmp(match->reason, why);
             if (match->first != g->first || match->last != g->last || match->count != g->count ||
-                match->last_checked != now) {
+                match->last_checked != now || new_reason) {
+                if (new_reason) {
+                    free(match->reason);
+                    match->reason = xstrdup(why);
+                }
                 match->first = g->first;
                 match->last = g->last;
                 match->count = g->count;
@@ -434,7 +442,7 @@ static int sync_gaps_tx(struct store *st, const struct series_key *s, int64_t fr
                 .last = g->last,
                 .count = g->count,
                 .state = GAP_OPEN,
-                .reason = (char *)(reason ? reason : "missing"),
+                .reason = (char *)(why ? why : "missing"),
                 .first_seen = now,
                 .last_checked = now,
             };
@@ -464,6 +472,14 @@ int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, 
                     const struct gap_range *found, size_t nfound, const char *reason, int64_t now,
                     struct gap_sync_result *out, struct strbuf *err)
 {
+    return store_sync_gaps_reasons(st, s, from, to, found, nfound, reason, NULL, now, out, err);
+}
+
+int store_sync_gaps_reasons(struct store *st, const struct series_key *s, int64_t from, int64_t to,
+                            const struct gap_range *found, size_t nfound, const char *reason,
+                            const struct gap_reason *reasons, int64_t now,
+                            struct gap_sync_result *out, struct strbuf *err)
+{
     struct gap_sync_result res = {0};
     bool owned;
     int rc = check_series(s, err);
@@ -472,11 +488,16 @@ int store_sync_gaps(struct store *st, const struct series_key *s, int64_t from, 
     rc = store_implicit_begin(st, &owned, err);
     if (rc)
         return rc;
-    rc = sync_gaps_tx(st, s, from, to, found, nfound, reason, now, &res, err);
+    rc = sync_gaps_tx(st, s, from, to, found, nfound, reason, reasons, now, &res, err);
     rc = store_implicit_end(st, owned, rc, err);
     if (out)
         *out = rc ? (struct gap_sync_result){0} : res;
     return rc;
+}
+
+int store_update_gap(struct store *st, const struct gap_record *g, struct strbuf *err)
+{
+    return st->ops->update_gap(st, g, err);
 }
 
 int store_set_gap_state(struct store *st, int64_t id, enum gap_state state, const char *reason,

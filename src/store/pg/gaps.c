@@ -57,6 +57,10 @@ static int pg_read_gaps(struct pg_store *ps, const PGresult *res, struct gap_rec
             rc = pg_get_int(ps, res, r, 9, &g->first_seen, err);
         if (!rc)
             rc = pg_get_int(ps, res, r, 10, &g->last_checked, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 11, &g->attempts, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, r, 12, &g->first_attempt, err);
     }
     if (rc) {
         gap_records_free(v, (size_t)rows);
@@ -65,6 +69,16 @@ static int pg_read_gaps(struct pg_store *ps, const PGresult *res, struct gap_rec
     *out = v;
     *n = (size_t)rows;
     return 0;
+}
+
+/* The repair columns of a record: its attempts and the time of the first (NULL: none). */
+static void add_attempts(struct pg_params *p, const struct gap_record *g)
+{
+    pg_param_int(p, g->attempts);
+    if (g->first_attempt > 0 && pg_time_storable(g->first_attempt))
+        pg_param_time(p, g->first_attempt);
+    else
+        pg_param_null(p);
 }
 
 int pg_list_gaps(struct store *st, const struct gap_query *q, struct gap_record **out, size_t *n,
@@ -130,6 +144,7 @@ int pg_insert_gap(struct store *st, const struct series_key *s, struct gap_recor
     pg_param_text(&p, g->reason ? g->reason : "");
     pg_param_time(&p, g->first_seen);
     pg_param_time(&p, g->last_checked);
+    add_attempts(&p, g);
     rc = pg_run(ps, PG_INSERT_GAP, &p, &res, err, "record a gap of '%s %s %s'", s->source,
                 s->symbol, timeframe_name(s->tf));
     if (rc)
@@ -162,6 +177,7 @@ int pg_update_gap(struct store *st, const struct gap_record *g, struct strbuf *e
     pg_param_text(&p, gap_state_name(g->state));
     pg_param_text(&p, g->reason);
     pg_param_time(&p, g->last_checked);
+    add_attempts(&p, g);
     rc = pg_run(ps, PG_UPDATE_GAP, &p, &res, err, "update gap %lld", (long long)g->id);
     if (rc)
         return rc;
@@ -232,6 +248,7 @@ int pg_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsig
             pg_param_text(&p[i], g->reason ? g->reason : "");
             pg_param_time(&p[i], g->first_seen);
             pg_param_time(&p[i], g->last_checked);
+            add_attempts(&p[i], g);
         }
         if (!rc)
             rc = pg_run_each(ps, id, p, m, NULL, added, "import gap records", err);

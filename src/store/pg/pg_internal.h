@@ -92,7 +92,8 @@ enum pg_stmt {
 #define PG_GAP_COLUMNS                                                                             \
     "g.id, s.source, s.symbol, s.timeframe, extract(epoch FROM g.first_time)::bigint, "            \
     "extract(epoch FROM g.last_time)::bigint, g.count, g.state, g.reason, "                        \
-    "extract(epoch FROM g.first_seen)::bigint, extract(epoch FROM g.last_checked)::bigint"
+    "extract(epoch FROM g.first_seen)::bigint, extract(epoch FROM g.last_checked)::bigint, "       \
+    "g.attempts, coalesce(extract(epoch FROM g.first_attempt)::bigint, 0)"
 /* The columns of a run row, in pg_read_run()'s order. */
 #define PG_RUN_COLUMNS                                                                             \
     "id, job_id, instance, extract(epoch FROM scheduled)::bigint, " PG_MS(                         \

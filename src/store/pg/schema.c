@@ -278,5 +278,9 @@ const char *const pg_migrations[] = {
     "  retry_at timestamptz,"
     "  updated_at timestamptz NOT NULL,"
     "  instance text NOT NULL DEFAULT '');",
+    /* 7: gap repair, as in the SQLite schema (first_attempt NULL: never asked). */
+    "ALTER TABLE gaps ADD COLUMN attempts bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE gaps ADD COLUMN first_attempt timestamptz;"
+    "CREATE INDEX gaps_state ON gaps (state, series_id);",
 };
 const int pg_schema_latest = (int)ARRAY_SIZE(pg_migrations);

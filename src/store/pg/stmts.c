@@ -115,13 +115,15 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                       "ORDER BY g.first_time DESC, g.id DESC LIMIT $6::bigint"},
     [PG_INSERT_GAP] = {"ck_insert_gap",
                        "INSERT INTO gaps (series_id, first_time, last_time, count, state, reason, "
-                       "first_seen, last_checked) VALUES ($1::bigint, $2::timestamptz, "
-                       "$3::timestamptz, $4::bigint, $5::text, $6::text, $7::timestamptz, "
-                       "$8::timestamptz) RETURNING id"},
+                       "first_seen, last_checked, attempts, first_attempt) VALUES ($1::bigint, "
+                       "$2::timestamptz, $3::timestamptz, $4::bigint, $5::text, $6::text, "
+                       "$7::timestamptz, $8::timestamptz, $9::bigint, $10::timestamptz) "
+                       "RETURNING id"},
     [PG_UPDATE_GAP] = {"ck_update_gap",
                        "UPDATE gaps SET first_time = $2::timestamptz, last_time = $3::timestamptz, "
                        "count = $4::bigint, state = $5::text, reason = coalesce($6::text, reason), "
-                       "last_checked = $7::timestamptz WHERE id = $1::bigint"},
+                       "last_checked = $7::timestamptz, attempts = $8::bigint, "
+                       "first_attempt = $9::timestamptz WHERE id = $1::bigint"},
     [PG_JOB_ENSURE] = {"ck_job_ensure", "INSERT INTO jobs (job_id, updated_at) "
                                         "VALUES ($1::text, $2::timestamptz) "
                                         "ON CONFLICT (job_id) DO NOTHING"},
@@ -249,9 +251,10 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
      */
     [PG_GAP_IMPORT_NEW] = {"ck_gap_import_new",
                            "INSERT INTO gaps (series_id, first_time, last_time, count, state, "
-                           "reason, first_seen, last_checked) SELECT $1::bigint, $2::timestamptz, "
-                           "$3::timestamptz, $4::bigint, $5::text, $6::text, $7::timestamptz, "
-                           "$8::timestamptz WHERE NOT EXISTS (SELECT 1 FROM gaps WHERE "
+                           "reason, first_seen, last_checked, attempts, first_attempt) SELECT "
+                           "$1::bigint, $2::timestamptz, $3::timestamptz, $4::bigint, $5::text, "
+                           "$6::text, $7::timestamptz, $8::timestamptz, $9::bigint, "
+                           "$10::timestamptz WHERE NOT EXISTS (SELECT 1 FROM gaps WHERE "
                            "series_id = $1 AND last_time = $3 AND first_time = $2 AND count = $4 "
                            "AND state = $5 AND reason = $6 AND first_seen = $7 AND "
                            "last_checked = $8) RETURNING id"},

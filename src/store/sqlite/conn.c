@@ -286,6 +286,14 @@ static const char *const migrations[] = {
     "  retry_at INTEGER,"
     "  updated_at INTEGER NOT NULL,"
     "  instance TEXT NOT NULL DEFAULT '');",
+    /*
+     * 7: gap repair. How many times a repair asked the provider for a
+     * gap's window and got nothing, and when it first did (Unix s, 0:
+     * never), which together decide when a gap is unfillable.
+     */
+    "ALTER TABLE gaps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE gaps ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX gaps_state ON gaps (state, series_id);",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 

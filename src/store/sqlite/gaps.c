@@ -89,6 +89,8 @@ static int read_gap(struct sqlite_store *ss, sqlite3_stmt *q, struct gap_record 
     g->reason = sqlite_column_strdup(q, 8);
     g->first_seen = sqlite3_column_int64(q, 9);
     g->last_checked = sqlite3_column_int64(q, 10);
+    g->attempts = sqlite3_column_int64(q, 11);
+    g->first_attempt = sqlite3_column_int64(q, 12);
     return 0;
 }
 
@@ -158,6 +160,8 @@ int sqlite_insert_gap(struct store *st, const struct series_key *s, struct gap_r
     sqlite3_bind_text(ins, 6, g->reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(ins, 7, g->first_seen);
     sqlite3_bind_int64(ins, 8, g->last_checked);
+    sqlite3_bind_int64(ins, 9, g->attempts);
+    sqlite3_bind_int64(ins, 10, g->first_attempt);
     rc = sqlite_step(ss, ins, false, "cannot record gap", err);
     if (!rc)
         g->id = sqlite3_last_insert_rowid(ss->db);
@@ -180,6 +184,8 @@ int sqlite_update_gap(struct store *st, const struct gap_record *g, struct strbu
     /* NULL keeps the stored reason. */
     sqlite3_bind_text(upd, 6, g->reason, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(upd, 7, g->last_checked);
+    sqlite3_bind_int64(upd, 8, g->attempts);
+    sqlite3_bind_int64(upd, 9, g->first_attempt);
     rc = sqlite_step(ss, upd, false, "cannot update gap", err);
     if (!rc && sqlite3_changes(ss->db) == 0) {
         strbuf_addf(err, "store: no gap with id %lld", (long long)g->id);
@@ -245,6 +251,8 @@ int sqlite_import_gaps(struct store *st, const struct gap_record *v, size_t n, u
         sqlite_bind_str(ins, 6, g->reason ? g->reason : "");
         sqlite3_bind_int64(ins, 7, g->first_seen);
         sqlite3_bind_int64(ins, 8, g->last_checked);
+        sqlite3_bind_int64(ins, 9, g->attempts);
+        sqlite3_bind_int64(ins, 10, g->first_attempt);
         rc = sqlite_step(ss, ins, false, "cannot import a gap record", err);
         if (!rc)
             *added += (size_t)sqlite3_changes(ss->db);

@@ -89,7 +89,7 @@ enum sqlite_stmt_id {
 /* The columns every gap listing reads, in read_gap()'s order (FROM gaps g JOIN series s). */
 #define GAP_COLUMNS                                                                                \
     "g.id, s.source, s.symbol, s.timeframe, g.first_time, g.last_time, g.count, g.state, "         \
-    "g.reason, g.first_seen, g.last_checked"
+    "g.reason, g.first_seen, g.last_checked, g.attempts, g.first_attempt"
 
 /*
  * Gap listing filters; each combination of present filters is its own

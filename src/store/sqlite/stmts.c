@@ -65,11 +65,11 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
     [STMT_COUNT_BEFORE] = "SELECT count(*) FROM candles WHERE open_time < ?2 AND series_id IN "
                           "(SELECT id FROM series WHERE timeframe = ?1)",
     [STMT_GAP_INSERT] = "INSERT INTO gaps (series_id, first_time, last_time, count, state, "
-                        "reason, first_seen, last_checked) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "reason, first_seen, last_checked, attempts, first_attempt) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [STMT_GAP_UPDATE] = "UPDATE gaps SET first_time = ?2, last_time = ?3, count = ?4, "
-                        "state = ?5, reason = coalesce(?6, reason), last_checked = ?7 "
-                        "WHERE id = ?1",
+                        "state = ?5, reason = coalesce(?6, reason), last_checked = ?7, "
+                        "attempts = ?8, first_attempt = ?9 WHERE id = ?1",
     [STMT_JOB_ENSURE] = "INSERT INTO jobs (job_id, updated_at) VALUES (?1, ?2) "
                         "ON CONFLICT (job_id) DO NOTHING",
     [STMT_JOB_GET] = "SELECT job_id, paused, streak, last_fire, updated_at FROM jobs "
@@ -158,7 +158,8 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
      */
     [STMT_GAP_IMPORT_NEW] =
         "INSERT INTO gaps (series_id, first_time, last_time, count, state, reason, first_seen, "
-        "last_checked) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM gaps "
+        "last_checked, attempts, first_attempt) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
+        "WHERE NOT EXISTS (SELECT 1 FROM gaps "
         "WHERE series_id = ?1 AND last_time = ?3 AND first_time = ?2 AND count = ?4 AND "
         "state = ?5 AND reason = ?6 AND first_seen = ?7 AND last_checked = ?8)",
     [STMT_RUNS_EXPORT] = "SELECT " JOB_RUN_COLUMNS " FROM job_runs WHERE id > ?1 ORDER BY id "
