@@ -65,6 +65,13 @@ struct retention_settings {
 
 struct ingest_settings {
     int64_t gap_window; /* seconds scanned for gaps after each refresh */
+    /*
+     * backfill_reserve = 25%: the share of a budget's window (and day)
+     * that a backfill leaves to the refresh jobs; the percentage is
+     * derived from the raw text.
+     */
+    char *backfill_reserve_raw;
+    int64_t backfill_reserve; /* percent, 0..90 */
 };
 
 struct digest_settings {
@@ -78,6 +85,7 @@ struct jobs_settings {
     char *retention_cron;    /* [jobs] retention */
     char *outcomes_cron;     /* [jobs] detect_outcomes */
     char *watch_cron;        /* watch_alerts: the alert conditions polled */
+    char *backfill_cron;     /* [jobs] backfill: queued backfills carried forward */
 };
 
 /* [signals] */

@@ -38,8 +38,7 @@
 /* Pages one refresh of one series may fetch at most (the deadline and budget stop it sooner). */
 #define INGEST_MAX_PAGES 1000
 
-/* Drop forming bars, validate, and upsert one page of the provider's answer. */
-static int store_page(struct ingest_ctx *ctx, const struct series_key *key,
+int ingest_store_page(struct ingest_ctx *ctx, const struct series_key *key,
                       const struct fetch_result *res, int64_t now, struct ingest_stats *out,
                       struct strbuf *err)
 {
@@ -128,7 +127,7 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         if (rc)
             goto out;
         out->pages++;
-        rc = store_page(ctx, &key, &res, now, out, err);
+        rc = ingest_store_page(ctx, &key, &res, now, out, err);
         if (rc)
             goto out;
         /* A short page is the provider's last: asking again would only spend budget. */

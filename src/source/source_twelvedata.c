@@ -450,6 +450,7 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
     struct http_response resp = HTTP_RESPONSE_INIT;
     struct http_header hdrs[2] = {{"Accept", "application/json"}};
     struct http_request hreq = {.method = "GET", .headers = hdrs, .nheaders = 1};
+    int64_t window_end = 0;
     int ret;
 
     if (td->auth)
@@ -469,6 +470,23 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
         time_format_datetime(req->since + timeframe_seconds(req->tf), t);
         strbuf_addstr(&url, "&start_date=");
         http_url_encode(&url, t);
+        /*
+         * Twelve Data answers a window holding more rows than outputsize
+         * with its LATEST rows, so a window reaching the present from far
+         * back would skip everything but the newest page. A window of
+         * max_rows periods holds at most max_rows rows whether end_date
+         * is read as exclusive (the fake, and the safe reading: the
+         * documentation does not say) or inclusive; when it ends before
+         * now, later rows may follow (res->more).
+         */
+        window_end = req->since + (int64_t)TD_MAX_OUTPUTSIZE * timeframe_seconds(req->tf);
+        if (window_end <= req->now) {
+            time_format_datetime(window_end, t);
+            strbuf_addstr(&url, "&end_date=");
+            http_url_encode(&url, t);
+        } else {
+            window_end = 0;
+        }
         strbuf_addf(&url, "&outputsize=%d", TD_MAX_OUTPUTSIZE);
     } else {
         strbuf_addf(&url, "&outputsize=%d", req->count);
@@ -500,6 +518,8 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
      */
     redact_value_fill(&resp.body, cfg->api_key);
     ret = twelvedata_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
+    if (!ret && window_end)
+        res->more = true;
     /* An explicit Retry-After from the provider outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&
         (res->error == SRC_ERR_RATE_MINUTE || res->error == SRC_ERR_RATE_DAY ||
