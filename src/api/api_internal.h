@@ -127,6 +127,8 @@ void api_signal_cancel(struct api_request *req);
 void api_signal_redeliver(struct api_request *req);
 void api_backtests_create(struct api_request *req);
 void api_backtests_list(struct api_request *req);
+void api_backfills_create(struct api_request *req);
+void api_backfills_list(struct api_request *req);
 
 /*
  * What the API knows of one job: the scheduler's live view (when the job

@@ -49,6 +49,11 @@ const struct api_route api_routes[] = {
      .handler = api_backtests_create,
      .needs_auth = true},
     {.method = "GET", .pattern = "/backtests", .handler = api_backtests_list},
+    {.method = "POST",
+     .pattern = "/backfills",
+     .handler = api_backfills_create,
+     .needs_auth = true},
+    {.method = "GET", .pattern = "/backfills", .handler = api_backfills_list},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

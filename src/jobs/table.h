@@ -23,6 +23,7 @@ struct strbuf;
  *   retention             [jobs] retention
  *   detect_outcomes       [jobs] detect_outcomes
  *   watch_alerts          [jobs] watch_alerts
+ *   backfill              [jobs] backfill
  *   digest                [digest] schedule
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
@@ -34,6 +35,7 @@ struct strbuf;
 #define JOB_REFRESH_PREFIX "refresh_candles_"
 #define JOB_WATCH          "watch_alerts"
 #define JOB_DIGEST         "digest"
+#define JOB_BACKFILL       "backfill"
 
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {
@@ -52,7 +54,7 @@ struct job_table {
 
 /*
  * The jobs `s` configures, in registration order (refreshes by timeframe,
- * then retention, detect_outcomes, watch_alerts, digest). With `app`
+ * then retention, detect_outcomes, watch_alerts, backfill, digest). With `app`
  * (its settings must be `s`), each job's body is bound to what it needs:
  * the refresh jobs to the app's calendars and breakers, detect_outcomes to
  * the alert manager when the process has one (app->alerts: the daemon and
