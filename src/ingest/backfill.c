@@ -351,8 +351,10 @@ static void note_first(struct run *r, int64_t first)
     char a[TIME_BUFSZ], b[TIME_BUFSZ];
 
     r->row->first = first;
-    if (first > r->row->since && gaps_find(feed_calendar(r->feed), r->row->tf, r->row->since, first,
-                                           NULL, 0, &g, &n, &alloc)) {
+    /* A venue that does not serve the older candles has said why it starts later. */
+    if (!*r->row->note && first > r->row->since &&
+        gaps_find(feed_calendar(r->feed), r->row->tf, r->row->since, first, NULL, 0, &g, &n,
+                  &alloc)) {
         time_format_iso8601(first, a);
         time_format_iso8601(r->row->since, b);
         strbuf_addf(&note,
@@ -591,6 +593,7 @@ int backfill_run(struct feed *f, int64_t id, const struct backfill_opts *o,
                  struct backfill_report *out, struct strbuf *err)
 {
     struct run r = {.feed = f, .o = o, .out = out, .lease = STRBUF_INIT, .budget_left = -1};
+    struct source *own = NULL;
     bool stop = false;
     int rc;
 
@@ -621,7 +624,8 @@ int backfill_run(struct feed *f, int64_t id, const struct backfill_opts *o,
     }
     if (rc)
         goto out;
-    rc = feed_source_open(f, &r.src, err);
+    rc = o->source ? 0 : feed_source_open(f, &own, err);
+    r.src = o->source ? o->source : own;
     if (rc) {
         out->outcome = BACKFILL_RUN_FAILED;
         r.row->state = BACKFILL_FAILED;
@@ -650,7 +654,7 @@ release:
         strbuf_release(&ignored);
     }
 out:
-    source_free(r.src);
+    source_free(own);
     strbuf_release(&r.lease);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct source;
 struct source_settings;
 struct strbuf;
 
@@ -84,9 +85,11 @@ struct backfill_progress {
 typedef void backfill_progress_fn(void *arg, const struct backfill_progress *p);
 
 struct backfill_opts {
-    struct feed_env env; /* the store is the caller's connection; no_budget_wait is set here */
-    int64_t reserve_pct; /* [ingest] backfill_reserve */
-    bool wait;           /* wait for the budget (until the deadline) instead of deferring */
+    struct feed_env env;   /* the store is the caller's connection; no_budget_wait is set here;
+                              env.instance MUST be set (the lease's holder) */
+    struct source *source; /* the adapter to fetch with; NULL: one opened for the run */
+    int64_t reserve_pct;   /* [ingest] backfill_reserve */
+    bool wait;             /* wait for the budget (until the deadline) instead of deferring */
     bool (*should_stop)(void *arg); /* may be NULL */
     void *stop_arg;
     backfill_progress_fn *progress; /* may be NULL */

@@ -7,7 +7,8 @@
 # one in flight; on the free tier (8 a minute) the backfill leaves the
 # reserve to the live refresh, whose request is granted while the
 # backfill runs; POST /backfills (bearer token) queues one that the
-# daemon's `backfill` job carries to its end, and GET /backfills shows it.
+# daemon's `backfill` job carries to its end (with the one the command
+# left deferred), and GET /backfills shows it.
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
