@@ -395,6 +395,7 @@ static int store_progress(struct run *r, struct fetch_result *res, int64_t end, 
         .store = r->o->env.store, .source = r->src, .source_name = r->row->source};
     struct ingest_stats st = {0};
     struct backfill_row next = *r->row;
+    bool past_end = res->candles.n && res->candles.v[res->candles.n - 1].open_time > end;
     size_t keep = 0;
     int rc;
 
@@ -403,7 +404,13 @@ static int store_progress(struct run *r, struct fetch_result *res, int64_t end, 
             res->candles.v[keep++] = res->candles.v[i];
     res->candles.n = keep;
 
-    if (keep) {
+    if (past_end) {
+        /*
+         * The answer (the oldest candles after the position) reaches past
+         * the end: every candle up to the end was in it.
+         */
+        next.position = end;
+    } else if (keep) {
         next.position = res->candles.v[keep - 1].open_time;
     } else if (res->more) {
         /*
