@@ -39,22 +39,24 @@
 
 void cmd_backfill_usage(FILE *fp)
 {
-    fprintf(fp, "usage: candlekeep backfill --source NAME --symbol S --timeframe TF --since DATE\n"
-                "                           [--until DATE] [--config FILE]\n"
-                "       candlekeep backfill --list [--format table|json|csv]\n\n"
-                "Fetch the candles of one series from DATE (open times from it; an ISO 8601 time\n"
-                "or a date, UTC) up to --until (exclusive) or the present, forwards, one request\n"
-                "per page within the venue's limits, each page stored as it arrives.\n\n"
-                "The backfill's position is kept in the database: run the same command again\n"
-                "after it was killed or stopped and it continues where it was; the daemon's\n"
-                "`backfill` job carries on one left unfinished. Requests share the source's\n"
-                "rate budget with the daemon and leave it [ingest] backfill_reserve (25%% by\n"
-                "default) of each window, waiting when only that is left. Where the venue's\n"
-                "history starts later than DATE, or a venue serves only its latest candles,\n"
-                "the backfill says so in a note and is done.\n\n"
-                "  --list   every backfill: state, position, candles, requests, note\n\n"
-                "Exit status: 0 done; 1 failed, stopped, or carried forward by another process;\n"
-                "2 for a usage or configuration error.\n");
+    fprintf(
+        fp,
+        "usage: candlekeep backfill --source NAME --symbol S --timeframe TF --since DATE\n"
+        "                           [--until DATE] [--config FILE]\n"
+        "       candlekeep backfill --list [--format table|json|csv]\n\n"
+        "Fetch the candles of one series from DATE (open times from it; an ISO 8601 time\n"
+        "or a date, UTC) up to --until (exclusive) or the present, forwards, one request\n"
+        "per page within the venue's limits, each page stored as it arrives.\n\n"
+        "The backfill's position is kept in the database: run the same command again\n"
+        "after it was killed or stopped and it continues where it was; the daemon's\n"
+        "`backfill` job carries on one left unfinished. Requests share the source's\n"
+        "rate budget with the daemon and leave it [ingest] backfill_reserve (25%% by\n"
+        "default) of each window, waiting when only that is left. Where the venue's\n"
+        "history starts later than DATE, or a venue serves only its latest candles,\n"
+        "the backfill says so in a note and is done.\n\n"
+        "  --list   every backfill: state, next open time asked for, candles, requests, note\n\n"
+        "Exit status: 0 done; 1 failed, stopped, or carried forward by another process;\n"
+        "2 for a usage or configuration error.\n");
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -162,7 +164,9 @@ static int print_report(const struct backfill_report *r, bool tty)
         return CMD_OK;
     fprintf(stderr, "candlekeep backfill: backfill %lld %s: %s%s\n", (long long)b->id,
             backfill_outcome_name(r->outcome), r->message.buf,
-            r->outcome == BACKFILL_RUN_BUSY ? "" : " (run the command again to continue)");
+            r->outcome == BACKFILL_RUN_BUSY     ? ""
+            : r->outcome == BACKFILL_RUN_FAILED ? " (the same command retries it)"
+                                                : " (run the command again to continue)");
     return CMD_FAIL;
 }
 
@@ -282,7 +286,15 @@ static int list_backfills(struct ck *ck)
     return CMD_OK;
 }
 
-int cmd_backfill(int argc, char **argv, struct ck *ck)
+/* What the command line asks for. */
+struct args {
+    const char *source;
+    struct backfill_spec spec;
+    bool list, has_tf, has_since;
+};
+
+/* Parse the options into `a`; CMD_OK, or CMD_USAGE (said). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
         {"source", required_argument, NULL, 'S'},
@@ -293,38 +305,27 @@ int cmd_backfill(int argc, char **argv, struct ck *ck)
         {"list", no_argument, NULL, 'l'},
         {0},
     };
-    struct backfill_spec spec = {0};
-    const char *source = NULL;
-    bool list = false, has_tf = false, has_since = false;
-    int c, rc;
-    size_t i;
+    int c;
 
     while ((c = getopt_long(argc, argv, "S:s:t:f:u:l", opts, NULL)) != -1) {
-        switch (c) {
-        case 'S':
-            source = optarg;
-            break;
-        case 's':
-            spec.symbol = optarg;
-            break;
-        case 't':
-            if (cmd_parse_timeframe("backfill", optarg, &spec.tf))
+        if (c == 'S') {
+            a->source = optarg;
+        } else if (c == 's') {
+            a->spec.symbol = optarg;
+        } else if (c == 't') {
+            if (cmd_parse_timeframe("backfill", optarg, &a->spec.tf))
                 return CMD_USAGE;
-            has_tf = true;
-            break;
-        case 'f':
-            if (cmd_parse_time("backfill", "--since", optarg, &spec.since))
+            a->has_tf = true;
+        } else if (c == 'f') {
+            if (cmd_parse_time("backfill", "--since", optarg, &a->spec.since))
                 return CMD_USAGE;
-            has_since = true;
-            break;
-        case 'u':
-            if (cmd_parse_time("backfill", "--until", optarg, &spec.until))
+            a->has_since = true;
+        } else if (c == 'u') {
+            if (cmd_parse_time("backfill", "--until", optarg, &a->spec.until))
                 return CMD_USAGE;
-            break;
-        case 'l':
-            list = true;
-            break;
-        default:
+        } else if (c == 'l') {
+            a->list = true;
+        } else {
             cmd_backfill_usage(stderr);
             return CMD_USAGE;
         }
@@ -333,24 +334,35 @@ int cmd_backfill(int argc, char **argv, struct ck *ck)
         fprintf(stderr, "candlekeep backfill: unexpected argument '%s'\n", argv[optind]);
         return CMD_USAGE;
     }
-    if (list)
-        return (rc = cmd_need(ck, CK_NEEDS_CONFIG | CK_NEEDS_STORE)) ? rc : list_backfills(ck);
-    if (!source || !spec.symbol || !has_tf || !has_since) {
+    if (!a->list && (!a->source || !a->spec.symbol || !a->has_tf || !a->has_since)) {
         fprintf(stderr, "candlekeep backfill: --source, --symbol, --timeframe and --since are "
                         "required (see --help)\n");
         return CMD_USAGE;
     }
+    return CMD_OK;
+}
+
+int cmd_backfill(int argc, char **argv, struct ck *ck)
+{
+    struct args a = {0};
+    size_t i;
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc)
+        return rc;
+    if (a.list)
+        return (rc = cmd_need(ck, CK_NEEDS_CONFIG | CK_NEEDS_STORE)) ? rc : list_backfills(ck);
     rc = cmd_need(ck, CK_NEEDS_CONFIG);
     if (rc)
         return rc;
-    i = find_source(&ck->settings, source);
+    i = find_source(&ck->settings, a.source);
     if (i == ck->settings.nsources) {
-        fprintf(stderr, "candlekeep backfill: no [source.%s] is configured\n", source);
+        fprintf(stderr, "candlekeep backfill: no [source.%s] is configured\n", a.source);
         return CMD_USAGE;
     }
     if ((rc = cmd_check_credentials(&ck->settings.sources[i], "backfill")))
         return rc;
     if ((rc = cmd_ready(ck)))
         return rc;
-    return run_backfill(ck, i, &spec);
+    return run_backfill(ck, i, &a.spec);
 }
