@@ -238,8 +238,8 @@ out:
 
 static int list_backfills(struct ck *ck)
 {
-    static const char *const cols[] = {"id",    "source", "symbol",   "timeframe", "since",
-                                       "until", "state",  "position", "candles",   "requests",
+    static const char *const cols[] = {"id",    "source", "symbol", "timeframe", "since",
+                                       "until", "state",  "next",   "candles",   "requests",
                                        "first", "note",   "error"};
     struct strbuf err = STRBUF_INIT;
     struct backfill_row *v = NULL;
