@@ -132,20 +132,26 @@ int backfill_job_run(struct job_ctx *ctx, void *arg)
     int64_t start_ms = job_now_ms(ctx), margin = (ctx->deadline_ms - start_ms) / 10;
     struct job_run_ctx jr = {
         .ctx = ctx, .soft_deadline_ms = ctx->deadline_ms - (margin < 5000 ? 5000 : margin)};
+    /* The daemon's instance holds the leases; under `jobs run` (no daemon) a command's does. */
+    struct strbuf err = STRBUF_INIT, inst = STRBUF_INIT;
+    char *id = app->instance ? NULL : sched_make_instance_id();
+
+    if (id)
+        strbuf_addf(&inst, SCHED_CLI_PREFIX "%s", id);
+    free(id);
     const struct backfill_opts o = {
         .env = {.store = ctx->store,
                 .policy = &policy,
                 .clock = &clock,
                 .deadline_ms = jr.soft_deadline_ms,
                 .metrics = ctx->metrics,
-                .instance = app->instance},
+                .instance = app->instance ? app->instance : inst.buf},
         .reserve_pct = s->ingest.backfill_reserve,
         .wait = true,
         .should_stop = job_stop,
         .stop_arg = &jr,
     };
     struct tally t = {.failures = STRBUF_INIT};
-    struct strbuf err = STRBUF_INIT;
     struct backfill_row *v = NULL;
     size_t n = 0;
     int rc = store_backfill_list(ctx->store, true, &v, &n, &err);
@@ -184,5 +190,6 @@ int backfill_job_run(struct job_ctx *ctx, void *arg)
     backfill_rows_free(v, n);
     strbuf_release(&t.failures);
     strbuf_release(&err);
+    strbuf_release(&inst);
     return rc;
 }

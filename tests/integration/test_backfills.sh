@@ -7,8 +7,8 @@
 # one in flight; on the free tier (8 a minute) the backfill leaves the
 # reserve to the live refresh, whose request is granted while the
 # backfill runs; POST /backfills (bearer token) queues one that the
-# daemon's `backfill` job carries to its end (with the one the command
-# left deferred), and GET /backfills shows it.
+# daemon's `backfill` job carries to its end, as `jobs run backfill` does
+# the one the command left deferred, and GET /backfills shows it.
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
@@ -158,10 +158,17 @@ check "it says how to continue" file_has "$T/bf2.log" "(run the command again to
 ID2=$(sed -n 's/^backfill \([0-9]*\): .*/\1/p' "$T/bf2.log" | head -n 1)
 check "its state is deferred" test "$(field "$ID2" state)" = deferred
 
-# --- POST /backfills, the daemon's job, GET /backfills ---
+# --- the backfill job: `jobs run` carries on what the command left ---
 curl -fsS -X POST "$TD/__reset" >/dev/null
 fake_ctl "$TD" '{"limits": "unlimited"}'
 write_ini 600/1m "$TD"
+ck jobs run backfill "${CFG[@]}"
+check "jobs run backfill exits 0" expect_rc 0
+check "it carried one backfill to its end" out_has "1 backfills: "
+check "the backfill the command left deferred is done" test "$(field "$ID2" state)" = done
+check "with every candle of its range" test "$(count M1 2023-01-01 2023-02-28T23:59:00Z)" = 84960
+
+# --- POST /backfills, the daemon's job, GET /backfills ---
 daemon_start "$T/daemon.out" run "${CFG[@]}"
 D=$DAEMON_PID
 up() { curl -fs "$API/health" >/dev/null 2>&1; }
@@ -185,7 +192,6 @@ assert b['state'] == 'done' and b['percent'] == 100, b
 assert b['candles'] == 1092, b"
 }
 check "the job carries it to its end; GET /backfills shows it done" wait_for 60 done_api
-check "the backfill the command left deferred is carried to its end too" test "$(field "$ID2" state)" = done
 check "every H4 candle of the half year is stored" test "$(count H4 2024-01-01 2024-06-30T20:00:00Z)" = 1092
 check "the daemon stops cleanly" daemon_stop "$D"
 check "no API key in any output" lacks "$KEY" "$T/all.log" "$T/bf1.log" "$T/bf2.log" "$T/daemon.out" "$T/daemon.log"
