@@ -15,7 +15,9 @@
 #  - bench/backup.sh: candlekeep backup (with its restore drill) and
 #    restore of 1,000,000 candles, on SQLite and on PostgreSQL;
 #  - bench/retention.sh: retention deleting 1,000,000 of 2,000,000 M15
-#    candles in batches while the API is read, on SQLite and PostgreSQL.
+#    candles in batches while the API is read, on SQLite and PostgreSQL;
+#  - bench/backfill.sh: `candlekeep backfill` of a year of M1 (525,600
+#    candles) from a fake provider with 20 ms latency, on SQLite and PostgreSQL.
 # Usage: bench/run.sh [BUILD_DIR]
 set -euo pipefail
 BUILD=${1:-build}
@@ -53,3 +55,7 @@ echo "== bench/retention: SQLite =="
 bash "$ROOT/bench/retention.sh" "$BUILD"
 echo "== bench/retention: PostgreSQL =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/retention.sh" "$BUILD"
+echo "== bench/backfill: SQLite =="
+bash "$ROOT/bench/backfill.sh" "$BUILD/candlekeep"
+echo "== bench/backfill: PostgreSQL =="
+CK_BENCH_URL=$URL bash "$ROOT/bench/backfill.sh" "$BUILD/candlekeep"

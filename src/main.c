@@ -31,6 +31,8 @@ const struct cmd cmd_table[] = {
      "fetch new candles of one series from its provider"},
     {"import", cmd_import, cmd_import_usage, CK_NEEDS_CONFIG,
      "import candles from a CSV file (Binance klines or time,open,high,low,close)"},
+    {"backfill", cmd_backfill, cmd_backfill_usage, READS | CK_NEEDS_HTTP | CK_NEEDS_FEEDS,
+     "fetch a series' history from a date, resumably, within the budget"},
     {"candles", cmd_candles, cmd_candles_usage, READS, "print stored candles"},
     {"gaps", cmd_gaps, cmd_gaps_usage, READS, "list (and re-scan) missing candles"},
     {"jobs", cmd_jobs, cmd_jobs_usage, READS,

@@ -149,6 +149,8 @@ void api_backtests_list(struct api_request *req);
 void api_deliveries_get(struct api_request *req);
 void api_dashboard_page(struct api_request *req);
 void api_dashboard_asset(struct api_request *req);
+void api_backfills_create(struct api_request *req);
+void api_backfills_list(struct api_request *req);
 
 /*
  * What the API knows of one job: the scheduler's live view (when the job

@@ -54,6 +54,11 @@ const struct api_route api_routes[] = {
     {.method = "GET", .pattern = "/dashboard", .handler = api_dashboard_page},
     {.method = "GET", .pattern = "/dashboard/{file}", .handler = api_dashboard_asset},
     {.method = "GET", .pattern = "/backups", .handler = api_backups_list},
+    {.method = "POST",
+     .pattern = "/backfills",
+     .handler = api_backfills_create,
+     .needs_auth = true},
+    {.method = "GET", .pattern = "/backfills", .handler = api_backfills_list},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

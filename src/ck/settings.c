@@ -247,6 +247,32 @@ static int check_holidays(const char *v, struct strbuf *why)
     return parse_words(v, check_date_word, why);
 }
 
+/* "25%" or "25": a whole percentage the backfill leaves to the refresh jobs (0..90). */
+static int parse_reserve(const char *v, int64_t *out)
+{
+    char num[16];
+    size_t len = strlen(v);
+
+    if (len && v[len - 1] == '%')
+        len--;
+    if (!len || len >= sizeof(num))
+        return CK_EINVAL;
+    memcpy(num, v, len);
+    num[len] = '\0';
+    return parse_int64(num, 0, 90, out);
+}
+
+static int check_reserve(const char *v, struct strbuf *why)
+{
+    int64_t pct;
+
+    if (parse_reserve(v, &pct)) {
+        strbuf_addf(why, "'%s' is not a percentage from 0%% to 90%% (e.g. 25%%)", v);
+        return -1;
+    }
+    return 0;
+}
+
 static int check_cron5(const char *v, struct strbuf *why)
 {
     struct cron_expr ce;
@@ -419,6 +445,11 @@ static const struct config_option ingest_options[] = {
      .def = "1d",
      .min = 0,
      .max = 366 * 86400LL},
+    {.key = "backfill_reserve",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct ingest_settings, backfill_reserve_raw),
+     .def = "25%",
+     .check = check_reserve},
     {0},
 };
 
@@ -610,6 +641,11 @@ static const struct config_option jobs_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct jobs_settings, scan_history_cron),
      .def = "30 5 * * 0",
+     .check = check_cron5},
+    {.key = "backfill",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct jobs_settings, backfill_cron),
+     .def = "* * * * *",
      .check = check_cron5},
     {0},
 };
@@ -1275,6 +1311,9 @@ int settings_load(struct settings *s, const char *path, struct config_report *re
 
     for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
         config_apply(&cf, sections[i].name, sections[i].opts, (char *)s + sections[i].offset, rep);
+    if (!s->ingest.backfill_reserve_raw ||
+        parse_reserve(s->ingest.backfill_reserve_raw, &s->ingest.backfill_reserve))
+        s->ingest.backfill_reserve = 25; /* reported by check_reserve() */
 
     check_telegram(s, &cf, rep);
     check_email(s, &cf, rep);

@@ -71,6 +71,13 @@ struct ingest_settings {
     int64_t gap_window;      /* seconds scanned for gaps after each refresh */
     int64_t repair_attempts; /* empty answers before a gap is unfillable */
     int64_t repair_min_age;  /* seconds those answers span at least */
+    /*
+     * backfill_reserve = 25%: the share of a budget's window (and day)
+     * that a backfill leaves to the refresh jobs; the percentage is
+     * derived from the raw text.
+     */
+    char *backfill_reserve_raw;
+    int64_t backfill_reserve; /* percent, 0..90 */
 };
 
 struct digest_settings {
@@ -87,6 +94,7 @@ struct jobs_settings {
     char *backup_cron;       /* [jobs] backup */
     char *repair_cron;       /* [jobs] repair_gaps */
     char *scan_history_cron; /* [jobs] scan_history */
+    char *backfill_cron;     /* [jobs] backfill: queued backfills carried forward */
 };
 
 /* [signals] */

@@ -40,6 +40,7 @@ extern const struct cmd cmd_table[];
     void cmd_##verb##_usage(FILE *fp)
 
 CMD_DECLARE(fetch);
+CMD_DECLARE(backfill);
 CMD_DECLARE(candles);
 CMD_DECLARE(gaps);
 CMD_DECLARE(config);

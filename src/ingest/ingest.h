@@ -88,6 +88,18 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
                   struct ingest_stats *out, struct strbuf *err);
 
 /*
+ * Store one page of the provider's answer for series `key`: drop the bars
+ * still forming at `now`, validate the rest (invalid ones are logged and
+ * counted), upsert the valid ones in one call (joining the caller's
+ * transaction if there is one). Adds to out->fetched, forming, rejected
+ * and stored; sets out->store_failed when the database failed. The one
+ * place a fetched candle is judged, for a refresh and a backfill alike.
+ */
+int ingest_store_page(struct ingest_ctx *ctx, const struct series_key *key,
+                      const struct fetch_result *res, int64_t now, struct ingest_stats *out,
+                      struct strbuf *err);
+
+/*
  * Scan the stored candles of the series over the gap window ending at `now`
  * (and further back to the oldest gap still open) and reconcile the gap
  * ledger. Used after every refresh and by `candlekeep gaps --rescan`. The

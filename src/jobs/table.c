@@ -17,6 +17,7 @@
 #include "ck/ck.h"
 #include "ck/settings.h"
 #include "health/health.h"
+#include "jobs/backfill.h"
 #include "jobs/digest.h"
 #include "jobs/outcomes.h"
 #include "jobs/refresh.h"
@@ -134,6 +135,12 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
     e = add(out, &alloc, JOB_WATCH, "Alert watch", s->jobs.watch_cron);
     if (app) {
         e->fn = watch_job_run;
+        e->arg = app;
+    }
+    /* Backfills carried forward (jobs/backfill.h), within the budget's reserve. */
+    e = add(out, &alloc, JOB_BACKFILL, "Backfills", s->jobs.backfill_cron);
+    if (app) {
+        e->fn = backfill_job_run;
         e->arg = app;
     }
     /* The daily digest (jobs/digest.h); an hour at most, whatever the schedule. */

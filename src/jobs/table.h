@@ -23,6 +23,7 @@ struct strbuf;
  *   retention             [jobs] retention
  *   detect_outcomes       [jobs] detect_outcomes
  *   watch_alerts          [jobs] watch_alerts
+ *   backfill              [jobs] backfill
  *   digest                [digest] schedule
  *   backup                [jobs] backup
  *   repair_gaps           [jobs] repair_gaps
@@ -39,6 +40,7 @@ struct strbuf;
 #define JOB_DIGEST         "digest"
 #define JOB_REPAIR         "repair_gaps"
 #define JOB_SCAN_HISTORY   "scan_history"
+#define JOB_BACKFILL       "backfill"
 
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {
@@ -57,7 +59,7 @@ struct job_table {
 
 /*
  * The jobs `s` configures, in registration order (refreshes by timeframe,
- * then retention, detect_outcomes, watch_alerts, digest, backup). With `app`
+ * then retention, detect_outcomes, watch_alerts, backfill, digest, backup). With `app`
  * (its settings must be `s`), each job's body is bound to what it needs:
  * the refresh jobs to the app's calendars and breakers, detect_outcomes to
  * the alert manager when the process has one (app->alerts: the daemon and

@@ -507,6 +507,7 @@ static const struct table tables[] = {
     GENERIC_TABLE(STORE_TABLE_OUTCOMES, "outcomes"),
     GENERIC_TABLE(STORE_TABLE_BACKTESTS, "backtests"),
     GENERIC_TABLE(STORE_TABLE_BREAKERS, "breakers"),
+    GENERIC_TABLE(STORE_TABLE_BACKFILLS, "backfills"),
 };
 
 static void reader_release(struct reader *r)

@@ -484,6 +484,8 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
      */
     redact_value_fill(&resp.body, cfg->api_key);
     ret = twelvedata_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
+    if (!ret && window_end)
+        res->more = true;
     /* An explicit Retry-After from the provider outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&
         (res->error == SRC_ERR_RATE_MINUTE || res->error == SRC_ERR_RATE_DAY ||

@@ -1049,6 +1049,7 @@ static const char *const table_names[] = {
     [STORE_TABLE_OUTCOMES] = "outcomes",
     [STORE_TABLE_BACKTESTS] = "backtests",
     [STORE_TABLE_BREAKERS] = "breakers",
+    [STORE_TABLE_BACKFILLS] = "backfills",
 };
 static_assert(ARRAY_SIZE(table_names) == STORE_TABLE_COUNT, "a name for every table");
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/backfill.h"
 #include "store/budget.h"
 #include "store/candles.h"
 #include "store/gaps.h"
@@ -37,8 +38,8 @@ struct strbuf;
  * and URLs. It includes the headers of each concern, so that a caller
  * includes this one: candles (store/candles.h), the gap ledger
  * (store/gaps.h), jobs, runs and leases (store/jobs.h), rate budgets and
- * series state (store/budget.h), and the tables with their bulk copy
- * (store/tables.h).
+ * series state (store/budget.h), backfills (store/backfill.h), and the
+ * tables with their bulk copy (store/tables.h).
  */
 struct store;
 

@@ -2,7 +2,8 @@
 /*
  * Row counts of every table, and the generic copy of the tables whose
  * statements are written once for both backends (alerts, outboxes,
- * signals, deliveries, outcomes, backtests, circuit breakers): each is described here by its
+ * signals, deliveries, outcomes, backtests, circuit breakers, backfills): each is described
+ * here by its
  * columns and their kinds, and its statements are generated from that
  * description the first time they are needed, once per process (the
  * SQLite backend caches prepared statements by the address of their text).
@@ -131,6 +132,14 @@ static const struct column breakers_cols[] = {
     C("source", TEXT),      C("state", TEXT),         C("failures", INT),  C("opened_at", TIME_MS),
     C("retry_at", TIME_MS), C("updated_at", TIME_MS), C("instance", TEXT), {NULL, SQLV_NULL},
 };
+static const struct column backfills_cols[] = {
+    C("id", INT),           C("source", TEXT),        C("symbol", TEXT),
+    C("timeframe", TEXT),   C("since_at", TIME_MS),   C("until_at", TIME_MS),
+    C("position", TIME_MS), C("state", TEXT),         C("candles", INT),
+    C("requests", INT),     C("first_at", TIME_MS),   C("note", TEXT),
+    C("error", TEXT),       C("created_at", TIME_MS), C("updated_at", TIME_MS),
+    {NULL, SQLV_NULL},
+};
 #undef C
 
 /* In copy order: a table comes after those it refers to. */
@@ -143,6 +152,7 @@ static struct generic_table generic[] = {
     {.id = STORE_TABLE_OUTCOMES, .name = "outcomes", .cols = outcomes_cols},
     {.id = STORE_TABLE_BACKTESTS, .name = "backtests", .cols = backtests_cols},
     {.id = STORE_TABLE_BREAKERS, .name = "breakers", .cols = breakers_cols},
+    {.id = STORE_TABLE_BACKFILLS, .name = "backfills", .cols = backfills_cols},
 };
 
 static struct sql_stmt counts[STORE_TABLE_COUNT];

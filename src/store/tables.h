@@ -41,6 +41,7 @@ enum store_table {
     STORE_TABLE_OUTCOMES,
     STORE_TABLE_BACKTESTS,
     STORE_TABLE_BREAKERS,
+    STORE_TABLE_BACKFILLS,
     STORE_TABLE_COUNT
 };
 /* The table's name in the schema ("candles", "job_runs", ...). */

@@ -183,6 +183,21 @@ static void fill_generic(struct store *st)
     static const char *const backtests[] = {"3", "ema cross", "1704207600000", "{\"fast\": 12}",
                                             "{\"sharpe\": 1.25}"};
 
+    static const char *const backfills[] = {"4",
+                                            "bn",
+                                            "BTC/USDT",
+                                            "M1",
+                                            "1704067200000",
+                                            NULL,
+                                            "1704153540000",
+                                            "deferred",
+                                            "1440",
+                                            "2",
+                                            "1704067200000",
+                                            "",
+                                            "",
+                                            "1704207600000",
+                                            "1704207660000"};
     static const char *const breakers[] = {"bn",
                                            "closed",
                                            "0",
@@ -206,6 +221,7 @@ static void fill_generic(struct store *st)
     put_rows(st, STORE_TABLE_OUTCOMES, outcomes, 1);
     put_rows(st, STORE_TABLE_BACKTESTS, backtests, 1);
     put_rows(st, STORE_TABLE_BREAKERS, breakers, 2);
+    put_rows(st, STORE_TABLE_BACKFILLS, backfills, 1);
 }
 
 static void fill(struct store *st)
@@ -329,7 +345,7 @@ static void test_copy_verify_and_back(void **state)
     fill(src);
     CHECK_OK(migrate_run(&o, &rep, &err), &err);
     assert_true(migrate_report_ok(&rep));
-    assert_int_equal(rep.n, 12);
+    assert_int_equal(rep.n, 13);
     t = find(&rep, "candles");
     assert_int_equal(t->read, 12001);
     assert_int_equal(t->added, 12001);
@@ -365,6 +381,8 @@ static void test_copy_verify_and_back(void **state)
                                     "copy backtests done 1/1\n"
                                     "copy breakers start 0/2\n"
                                     "copy breakers done 2/2\n"
+                                    "copy backfills start 0/1\n"
+                                    "copy backfills done 1/1\n"
                                     "vdst candles start 0/12001\n"
                                     "vdst candles done 12001/12001\n"
                                     "vdst gaps start 0/2\n"
@@ -388,13 +406,15 @@ static void test_copy_verify_and_back(void **state)
                                     "vdst backtests start 0/1\n"
                                     "vdst backtests done 1/1\n"
                                     "vdst breakers start 0/2\n"
-                                    "vdst breakers done 2/2\n");
+                                    "vdst breakers done 2/2\n"
+                                    "vdst backfills start 0/1\n"
+                                    "vdst backfills done 1/1\n");
     /*
      * Candles in four batches each way (a batch never spans two series:
      * BTC/USD's one candle, then 5,000 + 5,000 + 2,000 of XAU/USD), and
      * one batch of each other table (eight of them generic).
      */
-    assert_int_equal(ev.rows_events, 2 * (4 + 1 + 1 + 1 + 8));
+    assert_int_equal(ev.rows_events, 2 * (4 + 1 + 1 + 1 + 9));
     migrate_report_release(&rep);
 
     /* Once there is data, the target is refused, and nothing is written. */
@@ -404,7 +424,7 @@ static void test_copy_verify_and_back(void **state)
                            "the target 'dst' holds data already (2 series, 12001 "
                            "candles, 2 gaps, 2 jobs, 4 job_runs, 1 alerts, 2 alert_outbox, "
                            "2 signals, 2 deliveries, 3 delivery_attempts, 1 outcomes, "
-                           "1 backtests, 2 breakers)"));
+                           "1 backtests, 2 breakers, 1 backfills)"));
     assert_false(migrate_report_ok(&rep));
     migrate_report_release(&rep);
     strbuf_reset(&err);

@@ -162,6 +162,42 @@ static void test_resilience_keys(void **state)
     free(path);
 }
 
+/* [ingest] backfill_reserve: a percentage with or without '%', 25% by default; [jobs] backfill. */
+static void test_backfill_keys(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    char *path = write_ini("[source.a]\nkind = twelvedata\napi_key = k\n"
+                           "[ingest]\nbackfill_reserve = 40%\n[jobs]\nbackfill = */5 * * * *\n");
+    struct strbuf want = STRBUF_INIT;
+    (void)state;
+
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.ingest.backfill_reserve, 40);
+    assert_string_equal(s.jobs.backfill_cron, "*/5 * * * *");
+    settings_release(&s);
+    free(path);
+
+    path = write_ini("[source.a]\nkind = twelvedata\napi_key = k\n");
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.ingest.backfill_reserve, 25);
+    assert_string_equal(s.jobs.backfill_cron, "* * * * *");
+    settings_release(&s);
+    free(path);
+
+    path = write_ini("[source.a]\nkind = twelvedata\napi_key = k\n"
+                     "[ingest]\nbackfill_reserve = 95%\n");
+    assert_int_not_equal(settings_load(&s, path, &rep), 0);
+    strbuf_addf(&want, "%s:5: key 'backfill_reserve': '95%%' is not a percentage from 0%% to 90%%",
+                path);
+    if (!strstr(rep.text.buf, want.buf))
+        fail_msg("missing '%s' in:\n%s", want.buf, rep.text.buf);
+    settings_release(&s);
+    config_report_release(&rep);
+    strbuf_release(&want);
+    free(path);
+}
+
 /* Retention per timeframe, its batch, the schedules of retention and outcomes, [signals]. */
 static void test_retention_and_outcome_keys(void **state)
 {
@@ -747,6 +783,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_without_file),
         cmocka_unit_test(test_resilience_keys),
+        cmocka_unit_test(test_backfill_keys),
         cmocka_unit_test(test_retention_and_outcome_keys),
         cmocka_unit_test(test_deliver_and_receivers),
         cmocka_unit_test(test_alert_email),

@@ -1050,7 +1050,7 @@ static void test_sqlite_migrates_from_v1(void **state)
                                    "DROP TABLE alerts; DROP TABLE alert_outbox;"
                                    "DROP TABLE delivery_attempts; DROP TABLE deliveries;"
                                    "DROP TABLE outcomes; DROP TABLE signals; DROP TABLE backtests;"
-                                   "DROP TABLE breakers;"
+                                   "DROP TABLE breakers; DROP TABLE backfills;"
                                    "DROP INDEX gaps_state; ALTER TABLE gaps DROP COLUMN attempts;"
                                    "ALTER TABLE gaps DROP COLUMN first_attempt;"
                                    "DELETE FROM schema_version WHERE version >= 2;",

@@ -282,5 +282,23 @@ const char *const pg_migrations[] = {
     "ALTER TABLE gaps ADD COLUMN attempts bigint NOT NULL DEFAULT 0;"
     "ALTER TABLE gaps ADD COLUMN first_attempt timestamptz;"
     "CREATE INDEX gaps_state ON gaps (state, series_id);",
+    /* 8: backfills, as in the SQLite schema (until_at and first_at NULL for none). */
+    "CREATE TABLE backfills ("
+    "  id bigserial PRIMARY KEY,"
+    "  source text COLLATE \"C\" NOT NULL,"
+    "  symbol text COLLATE \"C\" NOT NULL,"
+    "  timeframe text NOT NULL,"
+    "  since_at timestamptz NOT NULL,"
+    "  until_at timestamptz,"
+    "  position timestamptz NOT NULL,"
+    "  state text NOT NULL CHECK (state IN ('queued', 'running', 'deferred', 'done', 'failed')),"
+    "  candles bigint NOT NULL DEFAULT 0,"
+    "  requests bigint NOT NULL DEFAULT 0,"
+    "  first_at timestamptz,"
+    "  note text NOT NULL DEFAULT '',"
+    "  error text NOT NULL DEFAULT '',"
+    "  created_at timestamptz NOT NULL,"
+    "  updated_at timestamptz NOT NULL);"
+    "CREATE INDEX backfills_series ON backfills (source, symbol, timeframe);",
 };
 const int pg_schema_latest = (int)ARRAY_SIZE(pg_migrations);

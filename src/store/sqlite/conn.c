@@ -294,6 +294,31 @@ static const char *const migrations[] = {
     "ALTER TABLE gaps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE gaps ADD COLUMN first_attempt INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX gaps_state ON gaps (state, series_id);",
+    /*
+     * 8: backfills. The deep history of a series fetched page by page: what
+     * was asked for (open times from since_at, before until_at or up to
+     * the present when NULL), where it stands (the next request asks for
+     * candles after `position`), and what the venue said (`first_at`, its
+     * first candle in the range; a note when it has or serves nothing
+     * before). Times are Unix ms.
+     */
+    "CREATE TABLE backfills ("
+    "  id INTEGER PRIMARY KEY,"
+    "  source TEXT NOT NULL,"
+    "  symbol TEXT NOT NULL,"
+    "  timeframe TEXT NOT NULL,"
+    "  since_at INTEGER NOT NULL,"
+    "  until_at INTEGER,"
+    "  position INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'deferred', 'done', 'failed')),"
+    "  candles INTEGER NOT NULL DEFAULT 0,"
+    "  requests INTEGER NOT NULL DEFAULT 0,"
+    "  first_at INTEGER,"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX backfills_series ON backfills (source, symbol, timeframe);",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
