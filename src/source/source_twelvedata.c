@@ -461,6 +461,10 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
             end = req->until + period;
         else
             res->more = end <= req->now;
+        /* A window that ends before now is paged past even when it held nothing (a closed market).
+         */
+        if (res->more)
+            res->window_end = end - period;
         time_format_datetime(req->since + period, t);
         strbuf_addstr(&url, "&start_date=");
         http_url_encode(&url, t);
@@ -484,8 +488,6 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
      */
     redact_value_fill(&resp.body, cfg->api_key);
     ret = twelvedata_parse(resp.body.buf, resp.body.len, resp.status, req, name, res, &msg);
-    if (!ret && window_end)
-        res->more = true;
     /* An explicit Retry-After from the provider outranks the computed wait. */
     if (ret && resp.retry_after >= 0 &&
         (res->error == SRC_ERR_RATE_MINUTE || res->error == SRC_ERR_RATE_DAY ||
