@@ -51,6 +51,15 @@ static int check_log_format(const char *v, struct strbuf *why)
     return 0;
 }
 
+static int check_log_compress(const char *v, struct strbuf *why)
+{
+    if (strcmp(v, "gzip") && strcmp(v, "none")) {
+        strbuf_addf(why, "'%s' is not a compression (gzip, none)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
 static int check_listen(const char *v, struct strbuf *why)
 {
     const char *colon = strrchr(v, ':');
@@ -223,6 +232,7 @@ static const struct config_option log_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct log_settings, level),
      .def = "info",
+     .env = "LOG_LEVEL",
      .check = check_log_level},
     {.key = "format",
      .type = CONFIG_STRING,
@@ -230,6 +240,24 @@ static const struct config_option log_options[] = {
      .def = "logfmt",
      .check = check_log_format},
     OPT(struct log_settings, "file", CONFIG_STRING, file, ""),
+    /* Rotation of `file` in the process (util/log.h); max_size 0: only the daily task. */
+    {.key = "max_size",
+     .type = CONFIG_SIZE,
+     .offset = offsetof(struct log_settings, max_size),
+     .def = "100MB",
+     .min = 0,
+     .max = 1LL << 40},
+    {.key = "keep",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct log_settings, keep),
+     .def = "5",
+     .min = 1,
+     .max = 1000},
+    {.key = "compress",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct log_settings, compress),
+     .def = "gzip",
+     .check = check_log_compress},
     {0},
 };
 
@@ -239,7 +267,8 @@ static const struct config_option scheduler_options[] = {
      .offset = offsetof(struct scheduler_settings, workers),
      .def = "4",
      .min = 1,
-     .max = 64},
+     .max = 64,
+     .env = "MAX_CONCURRENT_TASKS"},
     {.key = "history_keep",
      .type = CONFIG_DURATION,
      .offset = offsetof(struct scheduler_settings, history_keep),
@@ -442,6 +471,36 @@ static const struct config_option jobs_options[] = {
     {0},
 };
 
+#define MAINT_CRON(field, d)                                                                       \
+    {                                                                                              \
+        .key = #field, .type = CONFIG_STRING, .offset = offsetof(struct maint_settings, field),    \
+        .def = (d), .check = check_cron5                                                           \
+    }
+/* The maintenance tasks' schedules (maint/maint.h), UTC, by task id. */
+static const struct config_option maint_options[] = {
+    MAINT_CRON(health_check, "*/5 * * * *"),
+    MAINT_CRON(data_cleanup, "0 2 * * *"),
+    MAINT_CRON(log_rotation, "30 2 * * *"),
+    MAINT_CRON(db_quick_check, "0 1 * * 1-6"),
+    MAINT_CRON(db_maintenance, "0 1 * * 0"),
+    MAINT_CRON(security_audit, "0 4 * * 0"),
+    {.key = "task_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, task_timeout),
+     .def = "0",
+     .min = 0,
+     .max = 86400,
+     .env = "TASK_TIMEOUT_MINUTES",
+     .env_unit = 60},
+    {.key = "tmp_max_age",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, tmp_max_age),
+     .def = "1d",
+     .min = 60,
+     .max = 365 * 86400LL},
+    {0},
+};
+
 static const struct config_option signals_options[] = {
     OPT(struct signals_settings, "notify_outcomes", CONFIG_BOOL, notify_outcomes, "true"),
     {0},
@@ -628,6 +687,7 @@ static const struct section_table sections[] = {
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
+    {"maintenance", maint_options, offsetof(struct settings, maintenance)},
     {"signals", signals_options, offsetof(struct settings, signals)},
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
 };

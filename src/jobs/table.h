@@ -24,6 +24,7 @@ struct strbuf;
  *   detect_outcomes       [jobs] detect_outcomes
  *   watch_alerts          [jobs] watch_alerts
  *   digest                [digest] schedule
+ *   the maintenance tasks [maintenance] <task id> (jobs/maintenance.h), kind "maintenance"
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -35,6 +36,9 @@ struct strbuf;
 #define JOB_WATCH          "watch_alerts"
 #define JOB_DIGEST         "digest"
 
+/* The kind of a maintenance task's row (jobs/maintenance.h); other rows have none (NULL). */
+#define JOB_KIND_MAINTENANCE "maintenance"
+
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {
     char id[32];
@@ -43,6 +47,7 @@ struct job_entry {
     int64_t timeout; /* seconds; 0: one period of the schedule */
     job_fn *fn;      /* NULL in a table built for listing */
     void *arg;
+    const char *kind; /* JOB_KIND_MAINTENANCE, or NULL */
 };
 
 struct job_table {
@@ -65,6 +70,8 @@ void job_table_release(struct job_table *t);
 
 /* The row of `id`, or NULL. */
 const struct job_entry *job_table_find(const struct job_table *t, const char *id);
+/* Is row `e` of kind `kind` (NULL: every row is)? */
+bool job_entry_is(const struct job_entry *e, const char *kind);
 
 /*
  * The table as the health report reads it (health/health.h): one spec per

@@ -116,7 +116,7 @@ assert a=={'state': 'closed', 'failures': 0, 'next_probe_seconds': None, 'recove
 "
 ck status "${CFG[@]}"
 check "status exits 0" expect_rc 0
-check "status shows the jobs as /health counts them" out_has "jobs:      6 (paused 1,"
+check "status shows the jobs as /health counts them" out_has "jobs:      8 (paused 1,"
 check "status shows the providers" out_has "providers: 1"
 check "status names the provider, its circuit and its budget" out_has "  $SRC: circuit closed, minute "
 

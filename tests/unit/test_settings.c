@@ -532,6 +532,8 @@ static void test_show_masks_secrets(void **state)
         "[digest]\nschedule = 0 6 * * *\n",
         "[signals]\nnotify_outcomes = true\n",
         "[alerts]\nfailure_threshold = 3\n",
+        "max_size = 100MB\nkeep = 5\ncompress = gzip\n",
+        "[maintenance]\nhealth_check = */5 * * * *\n",
     };
     struct config_report rep = CONFIG_REPORT_INIT;
     struct settings s;
@@ -547,8 +549,8 @@ static void test_show_masks_secrets(void **state)
     (void)state;
     assert_int_equal(settings_load(&s, path, &rep), 0);
     settings_show(&s, collect, &sh);
-    /* 15 fixed sections, one source, one receiver. */
-    assert_int_equal(sh.sections, 17);
+    /* 16 fixed sections, one source, one receiver. */
+    assert_int_equal(sh.sections, 18);
     for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
         if (strstr(sh.text.buf, secrets[i]))
             fail_msg("'%s' shown in:\n%s", secrets[i], sh.text.buf);

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The maintenance tasks as jobs (maintenance.h). Each task's body lives in
+ * maint/ and takes only the settings it reads; here each is bound to the
+ * process context, and one job body runs them all alike: a result is
+ * made, the task fills it, and the message and details (with the run's
+ * duration) become the run's record in the job history, so that
+ * `maintenance history`, /maintenance/history and /jobs show the same.
+ */
+#include "jobs/maintenance.h"
+
+#include "ck/ck.h"
+#include "ck/settings.h"
+#include "maint/maint.h"
+#include "store/store.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+static int task_data_cleanup(struct ck *app, struct job_ctx *ctx, struct maint_result *out,
+                             struct strbuf *err)
+{
+    char **dirs;
+    size_t n = maint_dirs(&app->settings, &dirs);
+    struct maint_cleanup c = {
+        .history_keep = app->settings.scheduler.history_keep,
+        .tmp_max_age = app->settings.maintenance.tmp_max_age,
+        .dirs = (const char *const *)dirs,
+        .ndirs = n,
+    };
+    int rc = maint_cleanup_run(ctx->store, &c, ctx->now, out, err);
+    maint_dirs_free(dirs);
+    return rc;
+}
+
+static int task_log_rotation(struct ck *app, struct job_ctx *ctx, struct maint_result *out,
+                             struct strbuf *err)
+{
+    (void)ctx;
+    return maint_log_rotation_run(app->settings.log.file, out, err);
+}
+
+#define TASK(id_, name_, field, fn_)                                                               \
+    {                                                                                              \
+        .id = (id_), .name = (name_), .cron_offset = offsetof(struct maint_settings, field),       \
+        .fn = (fn_)                                                                                \
+    }
+
+static const struct maint_task tasks[] = {
+    TASK(MAINT_DATA_CLEANUP, "Data cleanup", data_cleanup, task_data_cleanup),
+    TASK(MAINT_LOG_ROTATION, "Log rotation", log_rotation, task_log_rotation),
+};
+
+const struct maint_task *maint_tasks(size_t *n)
+{
+    *n = ARRAY_SIZE(tasks);
+    return tasks;
+}
+
+const char *maint_task_cron(const struct maint_task *task, const struct settings *s)
+{
+    return *(char *const *)((const char *)&s->maintenance + task->cron_offset);
+}
+
+int maint_job_run(struct job_ctx *ctx, void *arg)
+{
+    struct maint_job *mj = arg;
+    struct maint_result res;
+    struct strbuf err = STRBUF_INIT;
+    int64_t t0 = job_now_ms(ctx);
+    int rc;
+
+    maint_result_init(&res);
+    rc = mj->task->fn(mj->app, ctx, &res, &err);
+    maint_detail_int(&res, "duration_ms", job_now_ms(ctx) - t0);
+    if (ctx->manual)
+        maint_detail_str(&res, "trigger", "manual");
+    maint_details_text(&res, &ctx->details);
+    if (rc) {
+        strbuf_addbuf(&ctx->message, &err);
+        if (res.message.len)
+            strbuf_addf(&ctx->message, "; %s", res.message.buf);
+    } else {
+        strbuf_addbuf(&ctx->message, &res.message);
+        if (res.high)
+            rc = CK_EINVAL;
+    }
+    maint_result_release(&res);
+    strbuf_release(&err);
+    return rc;
+}
+
+static void add_dir(char ***v, size_t *n, size_t *alloc, const char *file)
+{
+    char *copy = xstrdup(file);
+    const char *dir = dirname(copy);
+
+    for (size_t i = 0; i < *n; i++) {
+        if (!strcmp((*v)[i], dir)) {
+            free(copy);
+            return;
+        }
+    }
+    ALLOC_GROW(*v, *n + 2, *alloc);
+    (*v)[(*n)++] = xstrdup(dir);
+    (*v)[*n] = NULL;
+    free(copy);
+}
+
+size_t maint_dirs(const struct settings *s, char ***out)
+{
+    const char *db = store_sqlite_file(s->storage.url);
+    char **v = NULL;
+    size_t n = 0, alloc = 0;
+
+    ALLOC_GROW(v, 1, alloc);
+    v[0] = NULL;
+    if (db && *db && strcmp(db, ":memory:"))
+        add_dir(&v, &n, &alloc, db);
+    if (s->log.file && *s->log.file)
+        add_dir(&v, &n, &alloc, s->log.file);
+    *out = v;
+    return n;
+}
+
+void maint_dirs_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef CK_MAINT_MAINT_H
+#define CK_MAINT_MAINT_H
+
+#include "util/strbuf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t;
+struct store;
+
+/*
+ * Maintenance: the upkeep of candlekeep's own house. Each task is a job of
+ * the one job table (jobs/table.h, kind "maintenance"), so its schedule,
+ * history, leases, timeouts, failure streaks, pause and resume are the
+ * scheduler's; this folder holds what the tasks do. A task fills a
+ * `struct maint_result`: a one-line message and a JSON object of details
+ * (files processed, bytes freed, findings...) that the job history keeps.
+ *
+ * The task ids are spelled here and nowhere else. Default schedules (UTC,
+ * each overridable in [maintenance] by its id):
+ *
+ *   health_check     every 5 minutes        the host's CPU, memory, disks
+ *   data_cleanup     daily 02:00            history, leases, stale *.tmp files
+ *   log_rotation     daily 02:30            the log file (and on size, util/log.h)
+ *   db_quick_check   daily 01:00 but Sunday a quick integrity check of the database
+ *   db_maintenance   Sunday 01:00           full integrity check, statistics, checkpoint, vacuum
+ *   security_audit   Sunday 04:00           secrets in logs, permissions, exposure
+ */
+#define MAINT_HEALTH_CHECK   "health_check"
+#define MAINT_DATA_CLEANUP   "data_cleanup"
+#define MAINT_LOG_ROTATION   "log_rotation"
+#define MAINT_DB_QUICK_CHECK "db_quick_check"
+#define MAINT_DB_MAINTENANCE "db_maintenance"
+#define MAINT_SECURITY_AUDIT "security_audit"
+
+/* [maintenance] */
+struct maint_settings {
+    char *health_check; /* cron schedules, by task id */
+    char *data_cleanup;
+    char *log_rotation;
+    char *db_quick_check;
+    char *db_maintenance;
+    char *security_audit;
+    int64_t task_timeout; /* seconds (TASK_TIMEOUT_MINUTES); 0: one period of the schedule */
+    int64_t tmp_max_age;  /* seconds: a *.tmp file older than this is stale */
+};
+
+/* What a task did. */
+struct maint_result {
+    struct strbuf message;  /* one line */
+    struct json_t *details; /* a JSON object (jansson), owned */
+    bool high;              /* a high-severity finding: the run fails (security audit) */
+};
+void maint_result_init(struct maint_result *r);
+void maint_result_release(struct maint_result *r);
+/* Set details[key] to an integer, a string (copied). */
+void maint_detail_int(struct maint_result *r, const char *key, int64_t v);
+void maint_detail_str(struct maint_result *r, const char *key, const char *v);
+/* The details as compact JSON text, appended to `out`. */
+void maint_details_text(const struct maint_result *r, struct strbuf *out);
+
+/*
+ * data_cleanup: job history and leases older than `history_keep`, and
+ * stale temporary files (`*.tmp` not modified for `tmp_max_age`) directly
+ * in each of `dirs` (candlekeep's own directories: the database's, the
+ * log's...). Details: {"job_runs_deleted":N, "tmp_files_deleted":N,
+ * "bytes_freed":N, "dirs":[...]}. A directory that cannot be read is
+ * reported in the details ("errors") and does not fail the run; the
+ * store's failure does (its CK_E*, reason in `err`).
+ */
+struct maint_cleanup {
+    int64_t history_keep; /* seconds */
+    int64_t tmp_max_age;  /* seconds */
+    const char *const *dirs;
+    size_t ndirs;
+};
+int maint_cleanup_run(struct store *st, const struct maint_cleanup *c, int64_t now,
+                      struct maint_result *out, struct strbuf *err);
+
+/*
+ * log_rotation: rotate the log file now when it holds anything (util/log.h),
+ * wait for the compressor and report the rotations kept. Details:
+ * {"rotated":"<file>"|null, "files":N, "bytes":N, "bytes_freed":N}. With no
+ * log file (stderr) there is nothing to do: ok with a message saying so.
+ */
+int maint_log_rotation_run(const char *log_file, struct maint_result *out, struct strbuf *err);
+
+#endif
