@@ -88,7 +88,7 @@ import json
 h=json.load(open('$T/health.json'))['jobs']; s=json.load(open('$T/status.json'))['jobs']
 for k in ('count','paused','overdue','failing'):
     assert h[k]==s[k], (k, h[k], s[k])
-assert h['count']==6 and h['paused']==1, h
+assert h['count']==8 and h['paused']==1, h
 key=lambda j: (j['id'], j['paused'], j['overdue'], j['streak'], j['next_run'])
 assert sorted(map(key,h['list']))==sorted(map(key,s['list'])), (h['list'], s['list'])
 "
