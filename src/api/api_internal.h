@@ -159,6 +159,26 @@ struct api_jobs {
 int api_jobs_collect(struct api_request *req, struct store *st, struct api_jobs *out,
                      struct strbuf *err);
 void api_jobs_release(struct api_jobs *jobs);
+/* A job as GET /jobs/{id} shows it, with its newest run `last` (may be NULL). */
+json_t *api_job_json(const struct api_job *j, const struct job_run *last);
+/* A run as GET /jobs/{id}/runs shows it. */
+json_t *api_run_json(const struct job_run *r);
+/* Run job `id` now and answer as POST /jobs/{id}/run (202, 404, 409, 503). */
+void api_job_start(struct api_request *req, const char *id);
+/* Set or clear the paused flag of job `id` and answer as POST /jobs/{id}/pause (200, 404, 503). */
+void api_job_set_paused(struct api_request *req, const char *id, bool paused);
+
+/* The maintenance resources (api_maintenance.c). */
+void api_maint_status(struct api_request *req);
+void api_maint_tasks(struct api_request *req);
+void api_maint_task_run(struct api_request *req);
+void api_maint_run_all(struct api_request *req);
+void api_maint_history(struct api_request *req);
+void api_maint_schedule(struct api_request *req);
+void api_maint_pause(struct api_request *req);
+void api_maint_resume(struct api_request *req);
+void api_maint_emergency(struct api_request *req);
+void api_maint_metrics(struct api_request *req);
 
 /*
  * A per-thread memo of response bodies validated byte for byte against

@@ -140,7 +140,7 @@ static int job_find(struct api_request *req, struct store *st, const char *id, s
 
 /* ---- JSON ---- */
 
-static json_t *run_json(const struct job_run *r)
+json_t *api_run_json(const struct job_run *r)
 {
     json_t *o = json_object(), *details = NULL;
     json_object_set_new_nocheck(o, "id", json_integer(r->id));
@@ -168,7 +168,7 @@ static json_t *run_json(const struct job_run *r)
     return o;
 }
 
-static json_t *job_json(const struct api_job *j, const struct job_run *last)
+json_t *api_job_json(const struct api_job *j, const struct job_run *last)
 {
     json_t *o = json_object();
     const struct sched_job_info *in = j->scheduled ? &j->info : NULL;
@@ -191,7 +191,7 @@ static json_t *job_json(const struct api_job *j, const struct job_run *last)
     json_object_set_new_nocheck(o, "period_seconds", in ? json_integer(in->period) : json_null());
     json_object_set_new_nocheck(o, "timeout_seconds", in ? json_integer(in->timeout) : json_null());
     json_object_set_new_nocheck(o, "last_fire", api_json_time_or_null(j->last_fire));
-    json_object_set_new_nocheck(o, "last_run", last ? run_json(last) : json_null());
+    json_object_set_new_nocheck(o, "last_run", last ? api_run_json(last) : json_null());
     return o;
 }
 
@@ -252,7 +252,7 @@ void api_jobs_list(struct api_request *req)
             api_store_error(req, rc, "reading job history", &err);
             goto out;
         }
-        json_array_append_new(arr, job_json(&jobs.v[i], nruns ? &runs[0] : NULL));
+        json_array_append_new(arr, api_job_json(&jobs.v[i], nruns ? &runs[0] : NULL));
         job_runs_free(runs, nruns);
     }
     api_reply_json(req, MHD_HTTP_OK,
@@ -288,7 +288,7 @@ void api_job_get(struct api_request *req)
         api_store_error(req, rc, "reading the job", &err);
         goto out;
     }
-    api_reply_json(req, MHD_HTTP_OK, job_json(&j, nruns ? &runs[0] : NULL));
+    api_reply_json(req, MHD_HTTP_OK, api_job_json(&j, nruns ? &runs[0] : NULL));
 out:
     job_runs_free(runs, nruns);
     job_state_release(&row);
@@ -323,7 +323,7 @@ void api_job_runs(struct api_request *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < nruns; i++)
-        json_array_append_new(arr, run_json(&runs[i]));
+        json_array_append_new(arr, api_run_json(&runs[i]));
     api_reply_json(
         req, MHD_HTTP_OK,
         json_pack("{s:s, s:I, s:o}", "job_id", id, "count", (json_int_t)nruns, "runs", arr));
@@ -335,13 +335,17 @@ out:
 
 void api_job_run(struct api_request *req)
 {
-    struct strbuf err = STRBUF_INIT;
     const char *id = job_id_arg(req);
+    if (id)
+        api_job_start(req, id);
+}
+
+void api_job_start(struct api_request *req, const char *id)
+{
+    struct strbuf err = STRBUF_INIT;
     struct sched *s = req->api->sched;
     int rc;
 
-    if (!id)
-        goto out;
     if (!s || !sched_is_running(s)) {
         api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                         "scheduler not running: job '%s' cannot be started from here", id);
@@ -370,14 +374,20 @@ out:
 
 static void set_paused(struct api_request *req, bool paused)
 {
-    struct strbuf err = STRBUF_INIT;
     const char *id = job_id_arg(req);
+    if (id)
+        api_job_set_paused(req, id, paused);
+}
+
+void api_job_set_paused(struct api_request *req, const char *id, bool paused)
+{
+    struct strbuf err = STRBUF_INIT;
     struct job_state row = {0};
     struct api_job j;
     struct store *st;
     int rc;
 
-    if (!id || !(st = store_or_reply(req, &err)))
+    if (!(st = store_or_reply(req, &err)))
         goto out;
     rc = job_find(req, st, id, &j, &row, &err);
     if (rc == CK_ENOTFOUND) {

@@ -53,5 +53,6 @@ CMD_DECLARE(alerts);
 CMD_DECLARE(signals);
 CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
+CMD_DECLARE(maintenance);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "ck/ck.h"
 #include "ck/settings.h"
+#include "jobs/table.h"
 #include "maint/maint.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -94,6 +95,55 @@ int maint_job_run(struct job_ctx *ctx, void *arg)
     maint_result_release(&res);
     strbuf_release(&err);
     return rc;
+}
+
+/* Newest first: by start, then by id. */
+static int cmp_runs(const void *a, const void *b)
+{
+    const struct job_run *x = a, *y = b;
+    if (x->started != y->started)
+        return x->started < y->started ? 1 : -1;
+    return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+int maint_history(struct store *st, const struct job_table *t, const char *task, size_t limit,
+                  struct job_run **out, size_t *n, struct strbuf *err)
+{
+    struct job_run *all = NULL;
+    size_t nall = 0, alloc = 0;
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < t->n; i++) {
+        struct job_run *v;
+        size_t nv;
+        if (!job_entry_is(&t->v[i], JOB_KIND_MAINTENANCE) || (task && strcmp(task, t->v[i].id)))
+            continue;
+        rc = store_job_runs_list(st, t->v[i].id, limit, &v, &nv, err);
+        if (rc)
+            break;
+        ALLOC_GROW(all, nall + nv, alloc);
+        memcpy(all + nall, v, nv * sizeof(*v));
+        nall += nv;
+        free(v); /* the strings moved to `all` */
+    }
+    if (rc) {
+        job_runs_free(all, nall);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    if (nall)
+        qsort(all, nall, sizeof(*all), cmp_runs);
+    for (; limit && nall > limit; nall--) {
+        struct job_run *r = &all[nall - 1];
+        free(r->job_id);
+        free(r->instance);
+        free(r->message);
+        free(r->details);
+    }
+    *out = all;
+    *n = nall;
+    return 0;
 }
 
 static void add_dir(char ***v, size_t *n, size_t *alloc, const char *file)

@@ -10,6 +10,7 @@
 struct ck;
 struct maint_result;
 struct settings;
+struct store;
 struct strbuf;
 
 /*
@@ -47,6 +48,16 @@ int maint_job_run(struct job_ctx *ctx, void *arg);
 
 /* The schedule of `task` in `s` (borrowed). */
 const char *maint_task_cron(const struct maint_task *task, const struct settings *s);
+
+/*
+ * The run history of the maintenance tasks of `t` (of task `task` alone
+ * when not NULL), newest first, at most `limit` runs (0: no limit). `*out`
+ * is the caller's: job_runs_free(*out, *n). 0 or the store's error.
+ */
+struct job_run;
+struct job_table;
+int maint_history(struct store *st, const struct job_table *t, const char *task, size_t limit,
+                  struct job_run **out, size_t *n, struct strbuf *err);
 
 /*
  * The directories candlekeep writes (the SQLite database's, the log
