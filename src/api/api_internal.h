@@ -139,7 +139,10 @@ struct api_job {
     bool scheduled; /* known to cfg->sched; `info` is valid */
     struct sched_job_info info;
     bool has_row; /* has a database row; the fields below come from it */
-    bool paused;
+    bool paused;  /* job_state_paused() now */
+    int64_t paused_until;
+    const char *pause_reason; /* borrowed from the row */
+    const char *paused_by;    /* borrowed from the row */
     int64_t streak;
     int64_t last_fire;
 };

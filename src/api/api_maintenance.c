@@ -27,6 +27,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,12 @@ static int collect(struct api_request *req, struct store *st, const struct job_t
             json_object_set_new(o, "schedule", api_json_str(t->v[i].cron));
         }
         if (!full) {
-            json_t *s = json_pack(
-                "{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(o, "id"), "name",
-                json_object_get(o, "name"), "schedule", json_object_get(o, "schedule"), "next_run",
-                json_object_get(o, "next_run"), "paused", json_object_get(o, "paused"));
+            static const char *const keys[] = {"id",           "name",     "schedule",
+                                               "next_run",     "paused",   "paused_until",
+                                               "pause_reason", "paused_by"};
+            json_t *s = json_object();
+            for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+                json_object_set(s, keys[k], json_object_get(o, keys[k]));
             json_decref(o);
             o = s;
         }

@@ -114,7 +114,9 @@ static int do_action(struct ck *ck, const struct jobs_args *a, const struct job_
         return do_runs(ck->store, a->id, (size_t)a->limit, ck->format);
     if (!strcmp(a->action, "run"))
         return jobview_run(ck, "jobs run", &a->id, 1);
-    return jobview_set_paused(ck->store, "jobs", a->id, !strcmp(a->action, "pause"));
+    if (!strcmp(a->action, "pause"))
+        return jobview_pause(ck->store, "jobs", a->id, &(struct job_pause){.paused = true});
+    return jobview_resume(ck->store, "jobs", a->id);
 }
 
 int cmd_jobs(int argc, char **argv, struct ck *ck)

@@ -9,7 +9,8 @@
  *   maintenance run-all                    every task, one after the other
  *   maintenance history [--task T] [--limit N]
  *   maintenance schedule                   the schedules and pauses
- *   maintenance pause TASK | resume TASK
+ *   maintenance pause TASK [--for 2h | --until TIME] [--reason TEXT]
+ *   maintenance resume TASK                a run skipped while paused is made once
  */
 #include "cmd/cmd.h"
 #include "cmd/common.h"
@@ -19,7 +20,9 @@
 #include "jobs/maintenance.h"
 #include "jobs/table.h"
 #include "store/store.h"
+#include "util/parse.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <getopt.h>
@@ -38,18 +41,24 @@ void cmd_maintenance_usage(FILE *fp)
                 "       candlekeep maintenance run-all\n"
                 "       candlekeep maintenance history [--task TASK] [--limit N]\n"
                 "       candlekeep maintenance schedule\n"
-                "       candlekeep maintenance pause TASK\n"
+                "       candlekeep maintenance pause TASK [--for DURATION | --until TIME]"
+                " [--reason TEXT]\n"
                 "       candlekeep maintenance resume TASK\n\n"
                 "The maintenance tasks (health_check, data_cleanup, log_rotation, ...), which\n"
                 "are scheduled jobs of kind 'maintenance'. run and run-all execute tasks now in\n"
                 "this process (refused while one runs elsewhere) and exit 1 unless every run\n"
-                "ended ok; schedules are set in [maintenance].\n");
+                "ended ok; schedules are set in [maintenance]. A pause ends by itself at\n"
+                "--until (or after --for); on resume, a run skipped while paused is made\n"
+                "once by the daemon, never once per skipped run.\n");
 }
 
 struct maint_args {
     const char *action;
     const char *task; /* run, pause, resume: the task; history: --task */
     int64_t limit;
+    int64_t pause_for;  /* --for, seconds; 0: none */
+    int64_t until;      /* --until, Unix s; 0: none */
+    const char *reason; /* --reason */
 };
 
 /* Does `action` take a TASK operand? */
@@ -61,25 +70,44 @@ static bool takes_task(const char *action)
 static int parse_args(int argc, char **argv, struct maint_args *a)
 {
     static const struct option opts[] = {
-        {"limit", required_argument, NULL, 'n'},
-        {"task", required_argument, NULL, 't'},
-        {0},
+        {"limit", required_argument, NULL, 'n'},  {"task", required_argument, NULL, 't'},
+        {"for", required_argument, NULL, 'f'},    {"until", required_argument, NULL, 'u'},
+        {"reason", required_argument, NULL, 'r'}, {0},
     };
     static const char *const actions[] = {"list",     "run",   "run-all", "history",
                                           "schedule", "pause", "resume"};
     bool known = false;
     int c;
 
-    while ((c = getopt_long(argc, argv, "n:t:", opts, NULL)) != -1) {
-        if (c == 'n' && !cmd_parse_int("maintenance", "--limit", optarg, 1, 100000, &a->limit))
+    while ((c = getopt_long(argc, argv, "n:t:f:u:r:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (cmd_parse_int("maintenance", "--limit", optarg, 1, 100000, &a->limit))
+                return CMD_USAGE;
             continue;
-        if (c == 't') {
+        case 't':
             a->task = optarg;
             continue;
-        }
-        if (c != 'n')
+        case 'f':
+            if (parse_duration(optarg, &a->pause_for) || a->pause_for <= 0) {
+                fprintf(stderr,
+                        "candlekeep maintenance: --for: '%s' is not a duration above 0 "
+                        "(e.g. 30m, 2h, 1d)\n",
+                        optarg);
+                return CMD_USAGE;
+            }
+            continue;
+        case 'u':
+            if (cmd_parse_time("maintenance", "--until", optarg, &a->until))
+                return CMD_USAGE;
+            continue;
+        case 'r':
+            a->reason = optarg;
+            continue;
+        default:
             cmd_maintenance_usage(stderr);
-        return CMD_USAGE;
+            return CMD_USAGE;
+        }
     }
     if (optind < argc)
         a->action = argv[optind++];
@@ -92,6 +120,15 @@ static int parse_args(int argc, char **argv, struct maint_args *a)
     }
     if (a->task && strcmp(a->action, "history")) {
         fprintf(stderr, "candlekeep maintenance %s: --task is for history\n", a->action);
+        return CMD_USAGE;
+    }
+    if ((a->pause_for || a->until || a->reason) && strcmp(a->action, "pause")) {
+        fprintf(stderr, "candlekeep maintenance %s: --for, --until and --reason are for pause\n",
+                a->action);
+        return CMD_USAGE;
+    }
+    if (a->pause_for && a->until) {
+        fprintf(stderr, "candlekeep maintenance pause: --for or --until, not both\n");
         return CMD_USAGE;
     }
     if (takes_task(a->action)) {
@@ -152,7 +189,15 @@ static int do_action(struct ck *ck, const struct maint_args *a, const struct job
         return jobview_run(ck, "maintenance run", &a->task, 1);
     if (!strcmp(a->action, "run-all"))
         return do_run_all(ck, t);
-    return jobview_set_paused(ck->store, "maintenance", a->task, !strcmp(a->action, "pause"));
+    if (!strcmp(a->action, "pause")) {
+        struct job_pause p = {
+            .paused = true,
+            .until = a->pause_for ? time_now() + a->pause_for : a->until,
+            .reason = a->reason,
+        };
+        return jobview_pause(ck->store, "maintenance", a->task, &p);
+    }
+    return jobview_resume(ck->store, "maintenance", a->task);
 }
 
 int cmd_maintenance(int argc, char **argv, struct ck *ck)

@@ -20,6 +20,8 @@
 #include "util/xalloc.h"
 
 #include <inttypes.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +91,16 @@ static void list_row(struct out_table *tab, struct store *st, const struct job_e
     if (j->next_run > 0)
         time_format_iso8601(j->next_run, next);
     if (schedule_only) {
-        const char *row[] = {j->id, e->name, j->cron, *next ? next : NULL,
-                             j->paused ? "true" : "false"};
+        char until[TIME_BUFSZ] = "";
+        if (j->paused_until > 0)
+            time_format_iso8601(j->paused_until, until);
+        const char *row[] = {j->id,
+                             e->name,
+                             j->cron,
+                             *next ? next : NULL,
+                             j->paused ? "true" : "false",
+                             *until ? until : NULL,
+                             j->pause_reason};
         out_table_row(tab, row);
         return;
     }
@@ -114,10 +124,11 @@ int jobview_list(struct ck *ck, const struct job_table *t, const char *kind, boo
 {
     static const char *const cols[] = {"id",     "schedule",    "next_run", "paused",
                                        "streak", "last_status", "last_run", "last_message"};
-    static const char *const sched_cols[] = {"id", "name", "schedule", "next_run", "paused"};
+    static const char *const sched_cols[] = {"id",     "name",         "schedule",    "next_run",
+                                             "paused", "paused_until", "pause_reason"};
     const struct settings *set = &ck->settings;
     struct strbuf err = STRBUF_INIT;
-    struct out_table *tab = schedule_only ? out_table_new(ck->format, sched_cols, 5)
+    struct out_table *tab = schedule_only ? out_table_new(ck->format, sched_cols, 7)
                                           : out_table_new(ck->format, cols, 8);
     struct health_report r;
     struct health_config cfg = {
@@ -220,16 +231,50 @@ int jobview_run(struct ck *ck, const char *cmdname, const char *const *ids, size
     return rc;
 }
 
-int jobview_set_paused(struct store *st, const char *cmdname, const char *id, bool pause)
+int jobview_pause(struct store *st, const char *cmdname, const char *id, const struct job_pause *p)
 {
-    struct strbuf err = STRBUF_INIT;
+    struct strbuf err = STRBUF_INIT, by = STRBUF_INIT;
+    struct job_pause jp = *p;
+    const struct passwd *pw = getpwuid(geteuid());
     int rc = CMD_OK;
 
-    if (store_job_set_paused(st, id, pause, time_now(), &err)) {
-        fprintf(stderr, "candlekeep %s %s: %s\n", cmdname, pause ? "pause" : "resume", err.buf);
+    jp.paused = true;
+    if (!jp.by) {
+        strbuf_addf(&by, "cli:%s", pw && pw->pw_name ? pw->pw_name : "?");
+        jp.by = by.buf;
+    }
+    if (store_job_pause(st, id, &jp, time_now(), &err)) {
+        fprintf(stderr, "candlekeep %s pause: %s\n", cmdname, err.buf);
         rc = CMD_FAIL;
     } else {
-        printf("%s %s\n", id, pause ? "paused" : "resumed");
+        char until[TIME_BUFSZ];
+        printf("%s paused", id);
+        if (jp.until) {
+            time_format_iso8601(jp.until, until);
+            printf(" until %s", until);
+        }
+        if (jp.reason && *jp.reason)
+            printf(": %s", jp.reason);
+        printf("\n");
+    }
+    strbuf_release(&by);
+    strbuf_release(&err);
+    return rc;
+}
+
+int jobview_resume(struct store *st, const char *cmdname, const char *id)
+{
+    struct strbuf err = STRBUF_INIT;
+    bool pending;
+    int rc = CMD_OK;
+
+    if (sched_job_resume(st, id, time_now(), &pending, &err)) {
+        fprintf(stderr, "candlekeep %s resume: %s\n", cmdname, err.buf);
+        rc = CMD_FAIL;
+    } else if (pending) {
+        printf("%s resumed; the run skipped while paused is made once by the daemon\n", id);
+    } else {
+        printf("%s resumed\n", id);
     }
     strbuf_release(&err);
     return rc;

@@ -40,8 +40,17 @@ void jobview_print_runs(const struct job_run *v, size_t n, enum out_format fmt);
  */
 int jobview_run(struct ck *ck, const char *cmdname, const char *const *ids, size_t n);
 
-/* Set or clear job `id`'s paused flag in the database; prints "ID paused|resumed". */
-int jobview_set_paused(struct store *st, const char *cmdname, const char *id, bool pause);
+/*
+ * Pause job `id` in the database as `p` says (p->by NULL: "cli:<user>");
+ * prints "ID paused[ until TIME][: reason]".
+ */
+struct job_pause;
+int jobview_pause(struct store *st, const char *cmdname, const char *id, const struct job_pause *p);
+/*
+ * Resume job `id` (sched_job_resume()): prints "ID resumed", and when a
+ * fire was skipped during the pause, that the scheduler runs it once.
+ */
+int jobview_resume(struct store *st, const char *cmdname, const char *id);
 
 /* "candlekeep CMD: no job 'ID'; configured: ..." for the rows of `kind`; returns CMD_USAGE. */
 int jobview_unknown(const char *cmdname, const struct job_table *t, const char *kind,

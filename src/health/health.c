@@ -60,6 +60,7 @@ void health_report_release(struct health_report *r)
         free(r->jobs[i].id);
         free(r->jobs[i].name);
         free(r->jobs[i].cron);
+        free(r->jobs[i].pause_reason);
     }
     free(r->jobs);
     for (size_t i = 0; i < r->nseries; i++) {
@@ -127,7 +128,13 @@ static int collect_jobs(const struct health_config *cfg, struct store *st, struc
         if (!j)
             j = add_job(r, &alloc, row->job_id, NULL, NULL);
         j->has_row = true;
-        j->paused = row->paused;
+        j->paused = job_state_paused(row, r->now);
+        if (j->paused) {
+            j->paused_until = row->paused_until;
+            free(j->pause_reason);
+            j->pause_reason =
+                row->pause_reason && *row->pause_reason ? xstrdup(row->pause_reason) : NULL;
+        }
         j->streak = row->streak;
         if (row->last_fire > j->last_fire)
             j->last_fire = row->last_fire;

@@ -61,10 +61,12 @@ struct health_config {
 
 struct health_job {
     char *id, *name, *cron;
-    bool configured; /* in the job table (or the live scheduler) */
-    bool has_row;    /* the database has its row */
-    bool paused;
-    bool running; /* known only where the scheduler runs */
+    bool configured;      /* in the job table (or the live scheduler) */
+    bool has_row;         /* the database has its row */
+    bool paused;          /* job_state_paused() at the report's time */
+    int64_t paused_until; /* Unix s when the pause ends by itself; 0: when resumed */
+    char *pause_reason;   /* owned; NULL when not paused or none given */
+    bool running;         /* known only where the scheduler runs */
     int64_t streak;
     int64_t last_fire; /* newest fire handled, Unix s; 0 none */
     int64_t next_run;  /* health_job_next_run(); -1 none */

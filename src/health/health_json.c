@@ -39,6 +39,10 @@ static json_t *jobs_json(const struct health_report *r)
         json_object_set_new_nocheck(o, "id", str_json(j->id));
         json_object_set_new_nocheck(o, "schedule", str_json(j->cron));
         json_object_set_new_nocheck(o, "paused", json_boolean(j->paused));
+        if (j->paused) {
+            json_object_set_new_nocheck(o, "paused_until", time_json(j->paused_until));
+            json_object_set_new_nocheck(o, "pause_reason", str_json(j->pause_reason));
+        }
         json_object_set_new_nocheck(o, "overdue", json_boolean(j->overdue));
         json_object_set_new_nocheck(o, "streak", json_integer(j->streak));
         json_object_set_new_nocheck(o, "last_fire", time_json(j->last_fire));

@@ -182,6 +182,18 @@ void sched_wait_idle(struct sched *s);
  */
 int sched_run_now(struct sched *s, const char *id, struct strbuf *err);
 
+/*
+ * Resume job `id` in the database `st` at `now` (Unix s), for `jobs
+ * resume`, `maintenance resume` and the API alike. When a fire was skipped
+ * while it was paused, the pause is made to end a second from now instead,
+ * so that a running scheduler (this process's or another's) ends it and
+ * runs the job once (never one run per skipped fire); `*out_pending` is
+ * then true. A pause whose paused_until passes ends the same way by
+ * itself. 0 or the store's error.
+ */
+int sched_job_resume(struct store *st, const char *id, int64_t now, bool *out_pending,
+                     struct strbuf *err);
+
 /* Live view of one job; strings borrowed from the scheduler. */
 struct sched_job_info {
     const char *id;

@@ -164,8 +164,8 @@ struct store_ops {
     int (*job_ensure)(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
     int (*job_get)(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
     int (*job_list)(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
-    int (*job_set_paused)(struct store *st, const char *job_id, bool paused, int64_t now,
-                          struct strbuf *err);
+    int (*job_pause)(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                     struct strbuf *err);
     int (*job_set_last_fire)(struct store *st, const char *job_id, int64_t fire,
                              struct strbuf *err);
     int (*job_run_insert)(struct store *st, struct job_run *r, struct strbuf *err);

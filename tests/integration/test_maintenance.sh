@@ -5,7 +5,9 @@
 # from the CLI all land in one history that `maintenance history` and
 # GET /maintenance/history show alike; pause and resume from either side
 # are seen by the other; /maintenance/metrics counts the runs; the
-# log_rotation task leaves a compressed rotation beside the log.
+# log_rotation task leaves a compressed rotation beside the log. A pause
+# carries its end and reason (--for, --until, --reason; the body of the
+# REST pause) and ends by itself.
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
@@ -140,6 +142,40 @@ import json
 s={t['id']: t for t in json.load(open('$T/body'))['schedule']}
 assert s['log_rotation']['paused'] is False, s
 "
+ck maintenance pause log_rotation --for 2h --reason "disk work" "${CFG[@]}"
+check "maintenance pause --for exits 0" expect_rc 0
+check "it says until when and why" py "
+import re
+out=open('$T/out').read()
+assert re.fullmatch(r'log_rotation paused until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: disk work\n', out), out
+"
+check "GET /maintenance/schedule answers (paused for 2h)" test "$(get "$API/maintenance/schedule")" = 200
+check "REST shows the pause's end, reason and author" py "
+import json, datetime
+s={t['id']: t for t in json.load(open('$T/body'))['schedule']}
+l=s['log_rotation']
+assert l['paused'] is True and l['pause_reason']=='disk work' and l['paused_by'].startswith('cli:'), l
+end=datetime.datetime.strptime(l['paused_until'], '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
+left=(end-datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+assert 7100 < left <= 7200, left
+"
+ck maintenance pause log_rotation --for 1h --until 2030-01-01T00:00:00Z "${CFG[@]}"
+check "--for and --until together are a usage error" rc_and_err 2 "--for or --until, not both"
+ck maintenance pause log_rotation --until 2001-01-01T00:00:00Z "${CFG[@]}"
+check "a pause ending in the past is refused" rc_and_err 1 "not after now"
+ck maintenance resume log_rotation "${CFG[@]}"
+check "maintenance resume exits 0 (after --for)" expect_rc 0
+check "a bad pause body is refused" test "$(get -X POST "${AUTH[@]}" -d '{"for":"soon"}' \
+    "$API/maintenance/schedule/data_cleanup/pause")" = 400
+check "it names the field" grep -q "'for': 'soon' is not a duration" "$T/body"
+check "a REST pause for 2 seconds is accepted" test "$(get -X POST "${AUTH[@]}" \
+    -d '{"for":"2s","reason":"short"}' "$API/maintenance/schedule/data_cleanup/pause")" = 200
+check "the answer has its end" py "
+import json
+d=json.load(open('$T/body'))
+assert d['paused'] is True and d['paused_until'] and d['pause_reason']=='short', d
+"
+check "the daemon ends the pause by itself" wait_for 30 file_has "$T/daemon.log" "job data_cleanup: pause ended"
 check "GET /maintenance/status answers" test "$(get "$API/maintenance/status")" = 200
 check "status counts the tasks" py "
 import json

@@ -1058,7 +1058,7 @@ static void test_sqlite_migrates_from_v1(void **state)
 
     CHECK_OK(store_open(&f->st, f->url, &f->err), &f->err);
     CHECK_OK(store_schema_version(f->st, &version, &f->err), &f->err);
-    assert_int_equal(version, 6);
+    assert_int_equal(version, 7);
     assert_int_equal(count_all(f, &k), 30);
     {
         struct candle_query q = {.series = k, .limit = 1, .order = STORE_DESC};
@@ -1075,7 +1075,7 @@ static void test_sqlite_migrates_from_v1(void **state)
     CHECK_OK(store_job_ensure(f->st, "refresh", 2, &f->err), &f->err);
     CHECK_OK(store_lease_claim(f->st, "fire:refresh:1", "A", 1, 2, &f->err), &f->err);
     assert_int_equal(sqlite_direct(path, NULL, v2_tables), 5);
-    assert_int_equal(sqlite_direct(path, NULL, "SELECT count(*) FROM schema_version"), 6);
+    assert_int_equal(sqlite_direct(path, NULL, "SELECT count(*) FROM schema_version"), 7);
     free(v);
 }
 

@@ -278,5 +278,9 @@ const char *const pg_migrations[] = {
     "  retry_at timestamptz,"
     "  updated_at timestamptz NOT NULL,"
     "  instance text NOT NULL DEFAULT '');",
+    /* 7: what a pause says, as in the SQLite schema (paused_until NULL: until resumed). */
+    "ALTER TABLE jobs ADD COLUMN paused_until timestamptz,"
+    "  ADD COLUMN pause_reason text NOT NULL DEFAULT '',"
+    "  ADD COLUMN paused_by text NOT NULL DEFAULT '';",
 };
 const int pg_schema_latest = (int)ARRAY_SIZE(pg_migrations);

@@ -280,6 +280,13 @@ static const char *const migrations[] = {
     "  retry_at INTEGER,"
     "  updated_at INTEGER NOT NULL,"
     "  instance TEXT NOT NULL DEFAULT '');",
+    /*
+     * 7: what a pause says: when it ends by itself (Unix s, 0: when
+     * resumed), why, and who set it.
+     */
+    "ALTER TABLE jobs ADD COLUMN paused_until INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN pause_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN paused_by TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
@@ -728,7 +735,7 @@ const struct store_ops store_sqlite_ops = {
     .job_ensure = sqlite_job_ensure,
     .job_get = sqlite_job_get,
     .job_list = sqlite_job_list,
-    .job_set_paused = sqlite_job_set_paused,
+    .job_pause = sqlite_job_pause,
     .job_set_last_fire = sqlite_job_set_last_fire,
     .job_run_insert = sqlite_job_run_insert,
     .job_run_update = sqlite_job_run_update,
