@@ -9,12 +9,14 @@
  */
 #include "jobs/maintenance.h"
 
+#include "alert/alert.h"
 #include "ck/ck.h"
 #include "ck/settings.h"
 #include "jobs/table.h"
 #include "maint/maint.h"
 #include "store/store.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -47,6 +49,28 @@ static int task_log_rotation(struct ck *app, struct job_ctx *ctx, struct maint_r
     return maint_log_rotation_run(app->settings.log.file, out, err);
 }
 
+static int db_task(struct ck *app, struct job_ctx *ctx, struct maint_result *out, bool full,
+                   struct strbuf *err)
+{
+    struct maint_db c = {
+        .full = full,
+        .vacuum_min_free = app->settings.maintenance.vacuum_min_free,
+    };
+    return maint_db_run(ctx->store, &c, out, err);
+}
+
+static int task_db_quick_check(struct ck *app, struct job_ctx *ctx, struct maint_result *out,
+                               struct strbuf *err)
+{
+    return db_task(app, ctx, out, false, err);
+}
+
+static int task_db_maintenance(struct ck *app, struct job_ctx *ctx, struct maint_result *out,
+                               struct strbuf *err)
+{
+    return db_task(app, ctx, out, true, err);
+}
+
 #define TASK(id_, name_, field, fn_)                                                               \
     {                                                                                              \
         .id = (id_), .name = (name_), .cron_offset = offsetof(struct maint_settings, field),       \
@@ -56,6 +80,8 @@ static int task_log_rotation(struct ck *app, struct job_ctx *ctx, struct maint_r
 static const struct maint_task tasks[] = {
     TASK(MAINT_DATA_CLEANUP, "Data cleanup", data_cleanup, task_data_cleanup),
     TASK(MAINT_LOG_ROTATION, "Log rotation", log_rotation, task_log_rotation),
+    TASK(MAINT_DB_QUICK_CHECK, "Database quick check", db_quick_check, task_db_quick_check),
+    TASK(MAINT_DB_MAINTENANCE, "Database maintenance", db_maintenance, task_db_maintenance),
 };
 
 const struct maint_task *maint_tasks(size_t *n)
@@ -69,6 +95,33 @@ const char *maint_task_cron(const struct maint_task *task, const struct settings
     return *(char *const *)((const char *)&s->maintenance + task->cron_offset);
 }
 
+/*
+ * The conditions the task found, told to the alert manager (once per
+ * episode, as every alert). Without one (a command that built none) they
+ * are only in the run's details.
+ */
+static void tell_alerts(struct ck *app, struct job_ctx *ctx, const struct maint_result *res)
+{
+    struct strbuf err = STRBUF_INIT;
+    int64_t now_ms = job_now_ms(ctx);
+
+    for (size_t i = 0; app->alerts && i < res->nalerts; i++) {
+        const struct maint_alert *a = &res->alerts[i];
+        struct alert_event ev = {
+            .key = a->key,
+            .severity = a->severity,
+            .title = a->title,
+            .details = a->details,
+            .now_ms = now_ms,
+        };
+        strbuf_reset(&err);
+        if (a->firing ? alert_fire(app->alerts, ctx->store, &ev, &err)
+                      : alert_clear(app->alerts, ctx->store, a->key, a->details, now_ms, &err))
+            log_warn("maintenance: %s: cannot record alert '%s': %s", ctx->job_id, a->key, err.buf);
+    }
+    strbuf_release(&err);
+}
+
 int maint_job_run(struct job_ctx *ctx, void *arg)
 {
     struct maint_job *mj = arg;
@@ -79,6 +132,7 @@ int maint_job_run(struct job_ctx *ctx, void *arg)
 
     maint_result_init(&res);
     rc = mj->task->fn(mj->app, ctx, &res, &err);
+    tell_alerts(mj->app, ctx, &res);
     maint_detail_int(&res, "duration_ms", job_now_ms(ctx) - t0);
     if (ctx->manual)
         maint_detail_str(&res, "trigger", "manual");
@@ -89,7 +143,7 @@ int maint_job_run(struct job_ctx *ctx, void *arg)
             strbuf_addf(&ctx->message, "; %s", res.message.buf);
     } else {
         strbuf_addbuf(&ctx->message, &res.message);
-        if (res.high)
+        if (res.failed)
             rc = CK_EINVAL;
     }
     maint_result_release(&res);

@@ -2,6 +2,7 @@
 #ifndef CK_MAINT_MAINT_H
 #define CK_MAINT_MAINT_H
 
+#include "alert/notify.h"
 #include "util/strbuf.h"
 
 #include <stdbool.h>
@@ -44,21 +45,42 @@ struct maint_settings {
     char *db_quick_check;
     char *db_maintenance;
     char *security_audit;
-    int64_t task_timeout; /* seconds (TASK_TIMEOUT_MINUTES); 0: one period of the schedule */
-    int64_t tmp_max_age;  /* seconds: a *.tmp file older than this is stale */
+    int64_t task_timeout;    /* seconds (TASK_TIMEOUT_MINUTES); 0: one period of the schedule */
+    int64_t tmp_max_age;     /* seconds: a *.tmp file older than this is stale */
+    int64_t vacuum_min_free; /* bytes free in the SQLite file before VACUUM is worth it */
+};
+
+/*
+ * A condition a task found or saw gone, for the alert manager (the job
+ * that runs the task tells it: alert_fire() or alert_clear()), so that
+ * each is told once per episode as every alert.
+ */
+struct maint_alert {
+    char *key; /* "db:integrity", "host:cpu", "host:disk:/var/lib/candlekeep" */
+    bool firing;
+    enum notify_severity severity;
+    char *title;
+    char *details;
 };
 
 /* What a task did. */
 struct maint_result {
     struct strbuf message;  /* one line */
     struct json_t *details; /* a JSON object (jansson), owned */
-    bool high;              /* a high-severity finding: the run fails (security audit) */
+    bool failed; /* the task found a problem (integrity, a high finding): the run fails */
+    struct maint_alert *alerts;
+    size_t nalerts, alerts_alloc;
 };
 void maint_result_init(struct maint_result *r);
 void maint_result_release(struct maint_result *r);
 /* Set details[key] to an integer, a string (copied). */
 void maint_detail_int(struct maint_result *r, const char *key, int64_t v);
 void maint_detail_str(struct maint_result *r, const char *key, const char *v);
+/* Record condition `key` as firing (title and details copied). */
+void maint_alert_fire(struct maint_result *r, const char *key, enum notify_severity severity,
+                      const char *title, const char *details);
+/* Record condition `key` as gone (`details` may be NULL). */
+void maint_alert_clear(struct maint_result *r, const char *key, const char *details);
 /* The details as compact JSON text, appended to `out`. */
 void maint_details_text(const struct maint_result *r, struct strbuf *out);
 
@@ -87,5 +109,27 @@ int maint_cleanup_run(struct store *st, const struct maint_cleanup *c, int64_t n
  * log file (stderr) there is nothing to do: ok with a message saying so.
  */
 int maint_log_rotation_run(const char *log_file, struct maint_result *out, struct strbuf *err);
+
+/*
+ * db_quick_check (`full` false) and db_maintenance (`full` true): the
+ * integrity check (quick, or full), and with `full` the upkeep of
+ * store/upkeep.h (statistics, checkpoint, VACUUM over `vacuum_min_free`
+ * bytes free; PostgreSQL's VACUUM (ANALYZE) and table report). A failed
+ * check fails the run and fires the critical alert "db:integrity"; a good
+ * one clears it. Details: {"check", "integrity": "ok"|"failed"|"not
+ * checked", "problems", and for `full` "analyzed", "checkpointed",
+ * "wal_frames", "vacuumed", "vacuum", "size_before", "size_after",
+ * "bytes_freed", "free_bytes", "disk_free", "tables": [{name, rows,
+ * dead_rows, table_bytes, index_bytes}]}.
+ */
+struct maint_db {
+    bool full;
+    int64_t vacuum_min_free; /* bytes */
+};
+int maint_db_run(struct store *st, const struct maint_db *c, struct maint_result *out,
+                 struct strbuf *err);
+
+/* The key of the integrity alert. */
+#define MAINT_ALERT_DB_INTEGRITY "db:integrity"
 
 #endif

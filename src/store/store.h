@@ -14,6 +14,7 @@
 #include "store/gaps.h"
 #include "store/jobs.h"
 #include "store/tables.h"
+#include "store/upkeep.h"
 
 struct strbuf;
 
@@ -37,8 +38,8 @@ struct strbuf;
  * and URLs. It includes the headers of each concern, so that a caller
  * includes this one: candles (store/candles.h), the gap ledger
  * (store/gaps.h), jobs, runs and leases (store/jobs.h), rate budgets and
- * series state (store/budget.h), and the tables with their bulk copy
- * (store/tables.h).
+ * series state (store/budget.h), the tables with their bulk copy
+ * (store/tables.h), and the upkeep (store/upkeep.h).
  */
 struct store;
 

@@ -108,6 +108,13 @@ struct store_ops {
     int (*schema_version)(struct store *st, int *out, struct strbuf *err);
     /* MUST. A trivial round trip. */
     bool (*ping)(struct store *st);
+    /*
+     * MAY (store_upkeep.c: "not checked" / nothing done without them). See
+     * store/upkeep.h; called outside a transaction.
+     */
+    int (*check_integrity)(struct store *st, bool full, bool *out_ok, struct strbuf *problems,
+                           struct strbuf *err);
+    int (*upkeep)(struct store *st, struct store_upkeep *u, struct strbuf *err);
     /* MAY (store.c falls back to ping). See store_check_writable(); outside a transaction. */
     int (*check_writable)(struct store *st, struct strbuf *err);
     /* MUST. Plain transaction control; store.c tracks nesting. */

@@ -233,6 +233,162 @@ static void test_log_rotation_task(void **state)
     strbuf_release(&err);
 }
 
+/* Fill the store with job runs (pages to check, free and corrupt). */
+static void add_runs(struct store *st, const char *job, int n, struct strbuf *err)
+{
+    char msg[600];
+    memset(msg, 'x', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    assert_int_equal(store_begin(st, err), 0);
+    for (int i = 0; i < n; i++) {
+        struct job_run r = {
+            .job_id = (char *)job,
+            .instance = (char *)"test",
+            .scheduled = 1000 + i,
+            .started = 1000000 + i,
+            .finished = 1000001 + i,
+            .status = JOB_SKIPPED,
+            .message = msg,
+            .details = (char *)"{}",
+        };
+        assert_int_equal(store_job_run_insert(st, &r, err), 0);
+    }
+    assert_int_equal(store_commit(st, err), 0);
+}
+
+static bool has_alert(const struct maint_result *r, const char *key, bool firing)
+{
+    for (size_t i = 0; i < r->nalerts; i++)
+        if (!strcmp(r->alerts[i].key, key) && r->alerts[i].firing == firing)
+            return true;
+    return false;
+}
+
+static void test_db_tasks(void **state)
+{
+    struct store_fixture *f = *state;
+    struct maint_result res;
+    bool sqlite = !strcmp(store_backend_name(f->st), "sqlite");
+    char *job = store_fixture_name(f, "dbtask");
+
+    add_runs(f->st, job, 50, &f->err);
+    maint_result_init(&res);
+    assert_int_equal(maint_db_run(f->st, &(struct maint_db){.full = false}, &res, &f->err), 0);
+    assert_false(res.failed);
+    assert_string_equal(json_string_value(json_object_get(res.details, "check")), "quick_check");
+    assert_string_equal(json_string_value(json_object_get(res.details, "integrity")),
+                        sqlite ? "ok" : "not checked");
+    /* A good check clears the alert (a no-op when it never fired). */
+    assert_true(has_alert(&res, MAINT_ALERT_DB_INTEGRITY, false) == sqlite);
+    assert_null(json_object_get(res.details, "analyzed"));
+    maint_result_release(&res);
+
+    maint_result_init(&res);
+    assert_int_equal(maint_db_run(f->st,
+                                  &(struct maint_db){.full = true, .vacuum_min_free = 1LL << 40},
+                                  &res, &f->err),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(res.details, "check")),
+                        "integrity_check");
+    assert_true(json_is_true(json_object_get(res.details, "analyzed")));
+    assert_false(json_is_true(json_object_get(res.details, "vacuumed")));
+    assert_true(json_integer_value(json_object_get(res.details, "size_before")) > 0);
+    if (sqlite) {
+        assert_true(json_is_true(json_object_get(res.details, "checkpointed")));
+        assert_non_null(
+            strstr(json_string_value(json_object_get(res.details, "vacuum")), "not needed"));
+    } else {
+        /* candlekeep's tables, each with its figures. */
+        json_t *tables = json_object_get(res.details, "tables"), *t;
+        size_t i;
+        bool seen = false;
+        json_array_foreach(tables, i, t) seen |=
+            !strcmp(json_string_value(json_object_get(t, "name")), "job_runs") &&
+            json_integer_value(json_object_get(t, "table_bytes")) > 0;
+        assert_true(seen);
+    }
+    maint_result_release(&res);
+    free(job);
+}
+
+/* Overwrite `len` bytes of `path` at `off` with garbage. */
+static void scribble(const char *path, long off, size_t len)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+    for (size_t i = 0; i < len; i++)
+        fputc((int)((i * 7919 + 13) & 0xff), fp);
+    fclose(fp);
+}
+
+static void test_db_corrupt_copy_and_vacuum(void **state)
+{
+    struct strbuf err = STRBUF_INIT, url = STRBUF_INIT;
+    char *path = test_tmpfile(".db"), *copy = test_tmpfile(".db");
+    struct maint_result res;
+    struct store *st;
+    struct stat sb;
+    int64_t deleted;
+    (void)state;
+
+    /* SQLite only: it is the file that is damaged here. */
+    strbuf_addf(&url, "sqlite:%s", path);
+    assert_int_equal(store_open(&st, url.buf, &err), 0);
+    add_runs(st, "big", 3000, &err);
+    /* Deleted rows leave free pages: VACUUM gives them back when asked to. */
+    assert_int_equal(store_job_runs_prune(st, 1000000 + 2500, &deleted, &err), 0);
+    assert_int_equal(deleted, 2500);
+    maint_result_init(&res);
+    assert_int_equal(
+        maint_db_run(st, &(struct maint_db){.full = true, .vacuum_min_free = 0}, &res, &err), 0);
+    assert_true(json_is_true(json_object_get(res.details, "vacuumed")));
+    assert_true(json_integer_value(json_object_get(res.details, "bytes_freed")) > 1000000);
+    maint_result_release(&res);
+    add_runs(st, "big2", 2000, &err);
+    store_close(st);
+
+    /* A copy with a page in the middle overwritten. */
+    struct strbuf cmd = STRBUF_INIT;
+    strbuf_addf(&cmd, "cp '%s' '%s'", path, copy);
+    assert_int_equal(system(cmd.buf), 0);
+    assert_int_equal(stat(copy, &sb), 0);
+    scribble(copy, (long)(sb.st_size / 2 / 4096) * 4096, 4096);
+    strbuf_reset(&url);
+    strbuf_addf(&url, "sqlite:%s", copy);
+    assert_int_equal(store_open(&st, url.buf, &err), 0);
+    maint_result_init(&res);
+    assert_int_equal(maint_db_run(st, &(struct maint_db){.full = false}, &res, &err), 0);
+    assert_true(res.failed);
+    assert_string_equal(json_string_value(json_object_get(res.details, "integrity")), "failed");
+    assert_true(has_alert(&res, MAINT_ALERT_DB_INTEGRITY, true));
+    assert_int_equal(res.alerts[0].severity, NOTIFY_CRITICAL);
+    assert_non_null(strstr(res.message.buf, "the database failed its quick_check"));
+    /* No upkeep on a damaged database. */
+    maint_result_release(&res);
+    maint_result_init(&res);
+    assert_int_equal(maint_db_run(st, &(struct maint_db){.full = true}, &res, &err), 0);
+    assert_true(res.failed);
+    assert_null(json_object_get(res.details, "analyzed"));
+    maint_result_release(&res);
+    store_close(st);
+
+    /* The original is fine. */
+    strbuf_reset(&url);
+    strbuf_addf(&url, "sqlite:%s", path);
+    assert_int_equal(store_open(&st, url.buf, &err), 0);
+    maint_result_init(&res);
+    assert_int_equal(maint_db_run(st, &(struct maint_db){.full = true}, &res, &err), 0);
+    assert_false(res.failed);
+    maint_result_release(&res);
+    store_close(st);
+    strbuf_release(&cmd);
+    strbuf_release(&url);
+    strbuf_release(&err);
+    free(path);
+    free(copy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +396,8 @@ int main(void)
         cmocka_unit_test(test_task_timeout_from_env),
         cmocka_unit_test(test_cleanup_history_and_tmp_files),
         cmocka_unit_test(test_log_rotation_task),
+        cmocka_unit_test(test_db_tasks),
+        cmocka_unit_test(test_db_corrupt_copy_and_vacuum),
     };
     if (chdir(test_tmpdir()))
         return 1;

@@ -762,6 +762,7 @@ const struct store_ops store_pg_ops = {
     .schema_version = pg_schema_version,
     .ping = pg_ping,
     .check_writable = pg_check_writable,
+    .upkeep = pg_upkeep,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

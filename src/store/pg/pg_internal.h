@@ -330,6 +330,9 @@ int pg_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsig
 
 /* jobs.c */
 int pg_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
+/* upkeep.c (store/upkeep.h) */
+int pg_upkeep(struct store *st, struct store_upkeep *u, struct strbuf *err);
+
 int pg_job_get(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
 int pg_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
 int pg_job_pause(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
