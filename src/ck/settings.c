@@ -12,6 +12,8 @@
  */
 #include "ck/settings.h"
 
+#include "health/host.h"
+
 #include "sched/cron.h"
 #include "source/source.h"
 #include "signal/whsig.h"
@@ -58,6 +60,12 @@ static int check_log_compress(const char *v, struct strbuf *why)
         return CK_EINVAL;
     }
     return 0;
+}
+
+static int check_thresholds(const char *v, struct strbuf *why)
+{
+    struct host_thresholds t;
+    return host_thresholds_parse(v, &t, why);
 }
 
 static int check_listen(const char *v, struct strbuf *why)
@@ -498,6 +506,46 @@ static const struct config_option maint_options[] = {
      .def = "64MB",
      .min = 0,
      .max = 1LL << 40},
+    {.key = "proc_root",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct maint_settings, proc_root),
+     .def = "/proc",
+     .env = "CANDLEKEEP_PROC_ROOT"},
+#define THRESHOLDS(k, field)                                                                       \
+    {                                                                                              \
+        .key = k, .type = CONFIG_STRING, .offset = offsetof(struct maint_settings, field),         \
+        .def = "80 85 90", .check = check_thresholds                                               \
+    }
+    THRESHOLDS("cpu_thresholds", cpu_thresholds),
+    THRESHOLDS("memory_thresholds", memory_thresholds),
+    THRESHOLDS("disk_thresholds", disk_thresholds),
+    THRESHOLDS("load_thresholds", load_thresholds),
+    THRESHOLDS("files_thresholds", files_thresholds),
+#undef THRESHOLDS
+    {.key = "forecast_window",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, forecast_window),
+     .def = "6h",
+     .min = 1800,
+     .max = 7 * 86400},
+    {.key = "forecast_warn",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, forecast_warn),
+     .def = "24h",
+     .min = 0,
+     .max = 30 * 86400},
+    {.key = "forecast_critical",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, forecast_critical),
+     .def = "6h",
+     .min = 0,
+     .max = 30 * 86400},
+    {.key = "emergency_score",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct maint_settings, emergency_score),
+     .def = "30",
+     .min = 0,
+     .max = 100},
     {.key = "tmp_max_age",
      .type = CONFIG_DURATION,
      .offset = offsetof(struct maint_settings, tmp_max_age),

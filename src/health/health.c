@@ -52,6 +52,7 @@
 
 void health_report_release(struct health_report *r)
 {
+    host_summary_release(&r->host);
     free(r->db_error);
     for (size_t i = 0; i < r->ndaemons; i++)
         free(r->daemons[i]);
@@ -369,6 +370,20 @@ static void part(int rc, int *first, struct strbuf *err, size_t before)
         strbuf_setlen(err, before);
 }
 
+/* The newest assessment of the host: the details of the newest health_check run that has one. */
+static int collect_host(struct store *st, struct health_report *r, struct strbuf *err)
+{
+    struct job_run *runs = NULL;
+    size_t n = 0;
+    int rc = store_job_runs_list(st, HOST_CHECK_JOB, 5, &runs, &n, err);
+
+    for (size_t i = 0; !rc && i < n && !r->host.known; i++)
+        if (runs[i].status == JOB_OK || runs[i].status == JOB_FAILED)
+            host_summary_parse(runs[i].details, runs[i].started / 1000, &r->host);
+    job_runs_free(runs, n);
+    return rc;
+}
+
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
                    int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err)
 {
@@ -405,6 +420,9 @@ int health_collect(const struct health_config *cfg, struct store *st, const char
         part(collect_series(cfg, st, out, err), &first, err, before);
     before = err->len;
     part(collect_providers(cfg, st, out, err), &first, err, before);
+    before = err->len;
+    if (st)
+        part(collect_host(st, out, err), &first, err, before);
     return first;
 }
 

@@ -4,6 +4,7 @@
 
 #include "market/timeframe.h"
 #include "resilience/breaker.h"
+#include "health/host.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -115,6 +116,8 @@ struct health_report {
     size_t nproviders;
     struct series_state *states; /* owned */
     size_t nstates;
+    /* The host as the newest health_check run found it (host.h); host.known false: none. */
+    struct host_summary host;
 };
 
 /*

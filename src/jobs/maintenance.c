@@ -12,6 +12,7 @@
 #include "alert/alert.h"
 #include "ck/ck.h"
 #include "ck/settings.h"
+#include "health/host.h"
 #include "jobs/table.h"
 #include "maint/maint.h"
 #include "store/store.h"
@@ -19,6 +20,8 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include <jansson.h>
 
 #include <libgen.h>
 #include <stdlib.h>
@@ -71,6 +74,94 @@ static int task_db_maintenance(struct ck *app, struct job_ctx *ctx, struct maint
     return db_task(app, ctx, out, true, err);
 }
 
+/* The host rules of [maintenance] (validated by the loader). */
+static void host_config_of(const struct maint_settings *m, struct host_config *out)
+{
+    struct strbuf why = STRBUF_INIT;
+    host_thresholds_parse(m->cpu_thresholds, &out->cpu, &why);
+    host_thresholds_parse(m->memory_thresholds, &out->memory, &why);
+    host_thresholds_parse(m->disk_thresholds, &out->disk, &why);
+    host_thresholds_parse(m->load_thresholds, &out->load, &why);
+    host_thresholds_parse(m->files_thresholds, &out->files, &why);
+    out->forecast_window = m->forecast_window;
+    out->forecast_warn = m->forecast_warn;
+    out->forecast_critical = m->forecast_critical;
+    strbuf_release(&why);
+}
+
+/*
+ * Below [maintenance] emergency_score: free what can be freed now, the
+ * data cleanup, a log rotation and a checkpoint of the database's log,
+ * recorded in the health_check run's details under "emergency".
+ */
+static void emergency(struct ck *app, struct job_ctx *ctx, int score, struct maint_result *out)
+{
+    struct maint_result sub;
+    struct strbuf err = STRBUF_INIT;
+    struct store_upkeep u = {.vacuum_min_free = INT64_MAX};
+    json_t *e = json_pack("{s:i}", "score", score);
+
+    log_warn("maintenance: host score %d is below %lld: emergency cleanup", score,
+             (long long)app->settings.maintenance.emergency_score);
+    maint_result_init(&sub);
+    if (task_data_cleanup(app, ctx, &sub, &err))
+        maint_detail_str(&sub, "error", err.buf);
+    json_object_set(e, "data_cleanup", sub.details);
+    maint_result_release(&sub);
+    strbuf_reset(&err);
+    maint_result_init(&sub);
+    if (task_log_rotation(app, ctx, &sub, &err))
+        maint_detail_str(&sub, "error", err.buf);
+    json_object_set(e, "log_rotation", sub.details);
+    maint_result_release(&sub);
+    strbuf_reset(&err);
+    json_object_set_new(e, "checkpoint",
+                        json_boolean(!store_upkeep(ctx->store, &u, &err) && u.checkpointed));
+    store_upkeep_release(&u);
+    json_object_set_new(out->details, "emergency", e);
+    strbuf_addstr(&out->message, "; emergency cleanup run");
+    strbuf_release(&err);
+}
+
+/*
+ * Does a disk take part in the low score (a disk component or the
+ * forecast among the deductions)? The emergency cleanup frees disk space;
+ * a busy CPU would only get a log rotated every five minutes, and the
+ * oldest logs deleted, for nothing.
+ */
+static bool disk_trouble(const struct maint_result *out)
+{
+    json_t *d;
+    size_t i;
+    json_array_foreach(json_object_get(out->details, "deductions"), i, d)
+    {
+        const char *c = json_string_value(json_object_get(d, "component"));
+        if (c && !strncmp(c, "disk", 4))
+            return true;
+    }
+    return false;
+}
+
+static int task_health_check(struct ck *app, struct job_ctx *ctx, struct maint_result *out,
+                             struct strbuf *err)
+{
+    const struct maint_settings *m = &app->settings.maintenance;
+    struct host_config cfg;
+    char **dirs;
+    size_t n = maint_dirs(&app->settings, &dirs);
+    int score = 100, rc;
+
+    host_config_of(m, &cfg);
+    struct maint_host c = {
+        .cfg = &cfg, .dirs = (const char *const *)dirs, .ndirs = n, .now = ctx->now};
+    host_probe_real(&c.probe, m->proc_root);
+    rc = maint_host_run(ctx->store, ctx, &c, out, &score, err);
+    if (!rc && score < m->emergency_score && disk_trouble(out))
+        emergency(app, ctx, score, out);
+    maint_dirs_free(dirs);
+    return rc;
+}
+
 #define TASK(id_, name_, field, fn_)                                                               \
     {                                                                                              \
         .id = (id_), .name = (name_), .cron_offset = offsetof(struct maint_settings, field),       \
@@ -78,6 +169,7 @@ static int task_db_maintenance(struct ck *app, struct job_ctx *ctx, struct maint
     }
 
 static const struct maint_task tasks[] = {
+    TASK(MAINT_HEALTH_CHECK, "Host health check", health_check, task_health_check),
     TASK(MAINT_DATA_CLEANUP, "Data cleanup", data_cleanup, task_data_cleanup),
     TASK(MAINT_LOG_ROTATION, "Log rotation", log_rotation, task_log_rotation),
     TASK(MAINT_DB_QUICK_CHECK, "Database quick check", db_quick_check, task_db_quick_check),

@@ -3,12 +3,14 @@
 #define CK_MAINT_MAINT_H
 
 #include "alert/notify.h"
+#include "health/host.h"
 #include "util/strbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct job_ctx;
 struct json_t;
 struct store;
 
@@ -30,7 +32,7 @@ struct store;
  *   db_maintenance   Sunday 01:00           full integrity check, statistics, checkpoint, vacuum
  *   security_audit   Sunday 04:00           secrets in logs, permissions, exposure
  */
-#define MAINT_HEALTH_CHECK   "health_check"
+#define MAINT_HEALTH_CHECK   HOST_CHECK_JOB
 #define MAINT_DATA_CLEANUP   "data_cleanup"
 #define MAINT_LOG_ROTATION   "log_rotation"
 #define MAINT_DB_QUICK_CHECK "db_quick_check"
@@ -48,6 +50,17 @@ struct maint_settings {
     int64_t task_timeout;    /* seconds (TASK_TIMEOUT_MINUTES); 0: one period of the schedule */
     int64_t tmp_max_age;     /* seconds: a *.tmp file older than this is stale */
     int64_t vacuum_min_free; /* bytes free in the SQLite file before VACUUM is worth it */
+    /* health_check */
+    char *proc_root;      /* procfs (CANDLEKEEP_PROC_ROOT) */
+    char *cpu_thresholds; /* "warn high critical", percent */
+    char *memory_thresholds;
+    char *disk_thresholds;
+    char *load_thresholds;
+    char *files_thresholds;
+    int64_t forecast_window;   /* seconds */
+    int64_t forecast_warn;     /* seconds */
+    int64_t forecast_critical; /* seconds */
+    int64_t emergency_score;   /* below it: an emergency cleanup */
 };
 
 /*
@@ -128,6 +141,25 @@ struct maint_db {
 };
 int maint_db_run(struct store *st, const struct maint_db *c, struct maint_result *out,
                  struct strbuf *err);
+
+/*
+ * health_check: read the host through `probe` (health/host.h: its rules),
+ * judge it against the previous runs' details, and write the assessment
+ * into out->details; `*out_score` gets the score. Each component's alert
+ * (host:cpu, host:memory, host:load, host:open_files, host:disk:<dir>,
+ * host:disk_forecast) is fired at warn and above (critical at critical)
+ * and cleared when back to ok. `ctx` (may be NULL) lends job_sleep() for
+ * the second CPU reading when no recent run left counters.
+ */
+struct maint_host {
+    const struct host_config *cfg;
+    struct host_probe probe;
+    const char *const *dirs;
+    size_t ndirs;
+    int64_t now; /* Unix s */
+};
+int maint_host_run(struct store *st, struct job_ctx *ctx, const struct maint_host *c,
+                   struct maint_result *out, int *out_score, struct strbuf *err);
 
 /* The key of the integrity alert. */
 #define MAINT_ALERT_DB_INTEGRITY "db:integrity"

@@ -91,6 +91,22 @@ check "run-all ran data_cleanup again" wait_for 30 finished_runs data_cleanup 2
 check "run-all ran log_rotation" wait_for 30 finished_runs log_rotation 1
 check "run-all ran db_quick_check" wait_for 30 finished_runs db_quick_check 1
 check "run-all ran db_maintenance" wait_for 30 finished_runs db_maintenance 1
+check "run-all ran health_check" wait_for 30 finished_runs health_check 1
+check "GET /health answers with the host" test "$(get "$API/health")" = 200
+check "/health shows the host's score and parts" py "
+import json
+h=json.load(open('$T/body'))['host']
+assert 0 <= h['score'] <= 100 and h['at'], h
+names=[c['name'] for c in h['components']]
+assert names[:4]==['cpu', 'memory', 'load', 'open_files'] and any(n.startswith('disk:') for n in names), h
+"
+check "GET /metrics answers" test "$(get "$API/metrics")" = 200
+check "/metrics has health_score and the host gauges" py "
+import re
+t=open('$T/body').read()
+assert re.search(r'^candlekeep_health_score [0-9.]+$', t, re.M) or re.search(r'^health_score [0-9.]+$', t, re.M), t[-3000:]
+assert 'host_memory_percent' in t and 'host_disk_used_percent{path=' in t, t[-3000:]
+"
 check "an emergency run is accepted" \
     test "$(get -X POST "${AUTH[@]}" "$API/maintenance/emergency?task_name=log_rotation")" = 202
 check "the emergency run is in the history" wait_for 30 finished_runs log_rotation 2
