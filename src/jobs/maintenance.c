@@ -162,6 +162,66 @@ static int task_health_check(struct ck *app, struct job_ctx *ctx, struct maint_r
     return rc;
 }
 
+static int task_security_audit(struct ck *app, struct job_ctx *ctx, struct maint_result *out,
+                               struct strbuf *err)
+{
+    const struct settings *s = &app->settings;
+    struct maint_audit_url *urls = xcalloc(s->nsources + s->nreceivers + 3, sizeof(*urls));
+    struct strbuf names = STRBUF_INIT;
+    size_t nurls = 0, *offs = xcalloc(s->nsources + s->nreceivers + 1, sizeof(*offs));
+    char **dirs;
+    size_t ndirs = maint_dirs(s, &dirs);
+    const char **secrets = xcalloc(s->nsources + s->nreceivers + 3, sizeof(*secrets));
+    size_t nsecrets = 0;
+    int rc;
+
+    (void)ctx;
+    /* Names first (the buffer may move), pointers after. */
+    for (size_t i = 0; i < s->nsources; i++) {
+        offs[i] = names.len;
+        strbuf_addf(&names, "source '%s'", s->sources[i].name);
+        strbuf_addch(&names, '\0');
+        secrets[nsecrets++] = s->sources[i].api_key;
+    }
+    for (size_t i = 0; i < s->nreceivers; i++) {
+        offs[s->nsources + i] = names.len;
+        strbuf_addf(&names, "receiver '%s'", s->receivers[i].name);
+        strbuf_addch(&names, '\0');
+        secrets[nsecrets++] = s->receivers[i].secret;
+    }
+    for (size_t i = 0; i < s->nsources; i++)
+        urls[nurls++] = (struct maint_audit_url){names.buf + offs[i], s->sources[i].base_url};
+    for (size_t i = 0; i < s->nreceivers; i++)
+        urls[nurls++] =
+            (struct maint_audit_url){names.buf + offs[s->nsources + i], s->receivers[i].url};
+    secrets[nsecrets++] = s->api.token;
+    secrets[nsecrets++] = s->telegram.bot_token;
+    urls[nurls++] = (struct maint_audit_url){"the Telegram channel", s->telegram.base_url};
+    urls[nurls++] = (struct maint_audit_url){"the alert webhook", s->alert_webhook.url};
+    urls[nurls++] = (struct maint_audit_url){"the heartbeat", s->heartbeat.url};
+
+    struct maint_audit a = {
+        .log_file = s->log.file,
+        .config_path = s->path,
+        .secrets = secrets,
+        .nsecrets = nsecrets,
+        .db_file = store_sqlite_file(s->storage.url),
+        .dirs = (const char *const *)dirs,
+        .ndirs = ndirs,
+        .api_listen = s->api.listen,
+        .api_token_set = s->api.token && *s->api.token,
+        .urls = urls,
+        .nurls = nurls,
+    };
+    rc = maint_audit_run(&a, out, err);
+    maint_dirs_free(dirs);
+    strbuf_release(&names);
+    free(urls);
+    free(offs);
+    free(secrets);
+    return rc;
+}
+
 #define TASK(id_, name_, field, fn_)                                                               \
     {                                                                                              \
         .id = (id_), .name = (name_), .cron_offset = offsetof(struct maint_settings, field),       \
@@ -174,6 +234,7 @@ static const struct maint_task tasks[] = {
     TASK(MAINT_LOG_ROTATION, "Log rotation", log_rotation, task_log_rotation),
     TASK(MAINT_DB_QUICK_CHECK, "Database quick check", db_quick_check, task_db_quick_check),
     TASK(MAINT_DB_MAINTENANCE, "Database maintenance", db_maintenance, task_db_maintenance),
+    TASK(MAINT_SECURITY_AUDIT, "Security audit", security_audit, task_security_audit),
 };
 
 const struct maint_task *maint_tasks(size_t *n)

@@ -161,6 +161,38 @@ struct maint_host {
 int maint_host_run(struct store *st, struct job_ctx *ctx, const struct maint_host *c,
                    struct maint_result *out, int *out_score, struct strbuf *err);
 
+/*
+ * security_audit: secrets in candlekeep's own logs (current and rotated,
+ * compressed ones included), permissions of the configuration file (when
+ * it holds secrets), the database, the logs and candlekeep's directories,
+ * an API off loopback without a token, and plain http:// to hosts that are
+ * not loopback. Details: {"findings": [{check, severity (low|medium|high),
+ * subject, detail}], "high", "medium", "log_files", "log_lines"}. A high
+ * finding fails the run (so `maintenance run security_audit` exits 1) and
+ * fires MAINT_ALERT_SECURITY; none clears it. Strings borrowed.
+ */
+struct maint_audit_url {
+    const char *what; /* "source 'twelvedata'", "receiver 'bot'" */
+    const char *url;
+};
+struct maint_audit {
+    const char *log_file;       /* "" or NULL: logging to stderr */
+    const char *config_path;    /* NULL: no file */
+    const char *const *secrets; /* the configured secret values: is one written in the file? */
+    size_t nsecrets;
+    const char *db_file; /* the SQLite file; NULL for PostgreSQL */
+    const char *const *dirs;
+    size_t ndirs;
+    const char *api_listen;
+    bool api_token_set;
+    const struct maint_audit_url *urls;
+    size_t nurls;
+};
+int maint_audit_run(const struct maint_audit *a, struct maint_result *out, struct strbuf *err);
+
+/* The key of the security audit's alert. */
+#define MAINT_ALERT_SECURITY "security:audit"
+
 /* The key of the integrity alert. */
 #define MAINT_ALERT_DB_INTEGRITY "db:integrity"
 

@@ -131,7 +131,8 @@ static int open_locked(struct strbuf *err)
 
     if (!log_path)
         return 0;
-    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    /* Logs may say more than they should: readable by their owner only. */
+    fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         strbuf_addf(err, "log: cannot open '%s': %s", log_path, strerror(errno));
         return CK_EIO;

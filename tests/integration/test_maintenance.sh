@@ -37,6 +37,8 @@ calendar = crypto
 INI
 } >"$T/ck.ini"
 export CANDLEKEEP_API_TOKEN=$API_TOKEN
+# The file holds the provider's key: private, or the security audit fails.
+chmod 0600 "$T/ck.ini"
 CFG=(--config "$T/ck.ini")
 AUTH=(-H "Authorization: Bearer $API_TOKEN")
 
@@ -92,6 +94,7 @@ check "run-all ran log_rotation" wait_for 30 finished_runs log_rotation 1
 check "run-all ran db_quick_check" wait_for 30 finished_runs db_quick_check 1
 check "run-all ran db_maintenance" wait_for 30 finished_runs db_maintenance 1
 check "run-all ran health_check" wait_for 30 finished_runs health_check 1
+check "run-all ran security_audit" wait_for 30 finished_runs security_audit 1
 check "GET /health answers with the host" test "$(get "$API/health")" = 200
 check "/health shows the host's score and parts" py "
 import json
