@@ -3,7 +3,7 @@
 # (CANDLEKEEP_PROC_ROOT): memory crossing the warn threshold fires
 # host:memory once, a second run over it (hysteresis: 84% after 87%) keeps
 # the one alert without sending it again, and a healthy reading resolves
-# it; status shows the score; disk thresholds the real disk is over make
+# it; status and the digest show the score; disk thresholds the real disk is over make
 # the score collapse and run the emergency cleanup, recorded in the run.
 source "$(dirname "$0")/lib.sh"
 
@@ -43,6 +43,9 @@ ck maintenance run health_check "${CFG[@]}"
 check "health_check at 87% memory exits 0" expect_rc 0
 check "memory at 87% is high" out_has "memory 87.0%"
 check "host:memory fires once" memory_alert firing 1
+ck digest --print "${CFG[@]}"
+check "digest --print exits 0" expect_rc 0
+check "the digest shows the score and the part in trouble" out_has "; memory 87.0% high"
 ck maintenance history --task health_check --limit 1 --format json "${CFG[@]}"
 check "history exits 0" expect_rc 0
 check "the run lists the deduction and caps the score" py "
