@@ -511,16 +511,17 @@ static const struct config_option maint_options[] = {
      .offset = offsetof(struct maint_settings, proc_root),
      .def = "/proc",
      .env = "CANDLEKEEP_PROC_ROOT"},
-#define THRESHOLDS(k, field)                                                                       \
+#define THRESHOLDS(k, field, d)                                                                    \
     {                                                                                              \
         .key = k, .type = CONFIG_STRING, .offset = offsetof(struct maint_settings, field),         \
-        .def = "80 85 90", .check = check_thresholds                                               \
+        .def = (d), .check = check_thresholds                                                      \
     }
-    THRESHOLDS("cpu_thresholds", cpu_thresholds),
-    THRESHOLDS("memory_thresholds", memory_thresholds),
-    THRESHOLDS("disk_thresholds", disk_thresholds),
-    THRESHOLDS("load_thresholds", load_thresholds),
-    THRESHOLDS("files_thresholds", files_thresholds),
+    THRESHOLDS("cpu_thresholds", cpu_thresholds, "80 85 90"),
+    THRESHOLDS("memory_thresholds", memory_thresholds, "80 85 90"),
+    THRESHOLDS("disk_thresholds", disk_thresholds, "80 85 90"),
+    /* A load of one runnable task per CPU is a busy machine, not one in trouble. */
+    THRESHOLDS("load_thresholds", load_thresholds, "100 150 200"),
+    THRESHOLDS("files_thresholds", files_thresholds, "80 85 90"),
 #undef THRESHOLDS
     {.key = "forecast_window",
      .type = CONFIG_DURATION,

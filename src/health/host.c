@@ -64,7 +64,7 @@ static int push_pct(const char *w, size_t len, void *arg)
         return CK_EINVAL;
     memcpy(buf, w, len);
     buf[len] = '\0';
-    if (parse_int64(buf, 1, 100, &x))
+    if (parse_int64(buf, 1, 1000, &x))
         return CK_EINVAL;
     pv->v[pv->n++] = (double)x;
     return 0;
@@ -75,7 +75,7 @@ int host_thresholds_parse(const char *s, struct host_thresholds *out, struct str
     struct pct_vec pv = {.n = 0};
     if (parse_words(s, push_pct, &pv) || pv.n != 3 || pv.v[0] >= pv.v[1] || pv.v[1] >= pv.v[2]) {
         strbuf_addf(why,
-                    "'%s' is not three ascending percentages 1-100 (warn high critical, "
+                    "'%s' is not three ascending percentages 1-1000 (warn high critical, "
                     "e.g. 80 85 90)",
                     s);
         return CK_EINVAL;

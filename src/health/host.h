@@ -59,7 +59,8 @@ int host_level_parse(const char *name, enum host_level *out);
 struct host_thresholds {
     double warn, high, critical;
 };
-/* "80 85 90" (spaces or commas): three ascending percentages in (0, 100]. 0 or CK_EINVAL. */
+/* "80 85 90" (spaces or commas): three ascending percentages 1-1000 (load may pass 100). 0 or
+ * CK_EINVAL. */
 int host_thresholds_parse(const char *s, struct host_thresholds *out, struct strbuf *why);
 
 struct host_config {

@@ -16,6 +16,7 @@
 #include "util/config.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/redact.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -389,6 +390,39 @@ static void test_db_corrupt_copy_and_vacuum(void **state)
     free(copy);
 }
 
+/*
+ * The audit flags a log line that the redactor would change; a line the
+ * logger wrote is already redacted, and must not be flagged: redacting is
+ * idempotent on every shape.
+ */
+static void test_redacted_lines_are_not_findings(void **state)
+{
+    static const char *const lines[] = {
+        "GET /time_series?symbol=XAU&apikey=abcdef123456 failed",
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x.y",
+        "POST "
+        "https://api.telegram.org/bot123456789:AAHsecretsecretsecretsecretsecret12/sendMessage",
+        "store: cannot open 'postgresql://ck:pa55word@db:5432/ck'",
+        "{\"password\": \"hunter2hunter2\"}",
+        "token: abcdefabcdef",
+    };
+    struct strbuf once = STRBUF_INIT, twice = STRBUF_INIT;
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
+        strbuf_reset(&once);
+        strbuf_addstr(&once, lines[i]);
+        redact_message(&once);
+        assert_string_not_equal(once.buf, lines[i]);
+        strbuf_reset(&twice);
+        strbuf_addbuf(&twice, &once);
+        redact_message(&twice);
+        if (strcmp(once.buf, twice.buf))
+            fail_msg("'%s' then '%s'", once.buf, twice.buf);
+    }
+    strbuf_release(&once);
+    strbuf_release(&twice);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_log_rotation_task),
         cmocka_unit_test(test_db_tasks),
         cmocka_unit_test(test_db_corrupt_copy_and_vacuum),
+        cmocka_unit_test(test_redacted_lines_are_not_findings),
     };
     if (chdir(test_tmpdir()))
         return 1;
