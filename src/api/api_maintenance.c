@@ -75,6 +75,17 @@ static struct store *store_or_reply(struct api_request *req, struct strbuf *err)
     return st;
 }
 
+/* The schedule part of a task's JSON (GET /maintenance/schedule). */
+static json_t *schedule_of(json_t *o)
+{
+    static const char *const keys[] = {"id",     "name",         "schedule",     "next_run",
+                                       "paused", "paused_until", "pause_reason", "paused_by"};
+    json_t *s = json_object();
+    for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+        json_object_set(s, keys[k], json_object_get(o, keys[k]));
+    return s;
+}
+
 /*
  * The tasks as the job resources see them, in the table's order, into
  * `arr`: each job's JSON (with its last run) when `full`, else its
@@ -117,14 +128,9 @@ static int collect(struct api_request *req, struct store *st, const struct job_t
             json_object_set_new(o, "schedule", api_json_str(t->v[i].cron));
         }
         if (!full) {
-            static const char *const keys[] = {"id",           "name",     "schedule",
-                                               "next_run",     "paused",   "paused_until",
-                                               "pause_reason", "paused_by"};
-            json_t *s = json_object();
-            for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
-                json_object_set(s, keys[k], json_object_get(o, keys[k]));
+            json_t *sch = schedule_of(o);
             json_decref(o);
-            o = s;
+            o = sch;
         }
         json_array_append_new(arr, o);
         n++;

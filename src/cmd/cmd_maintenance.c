@@ -67,57 +67,42 @@ static bool takes_task(const char *action)
     return !strcmp(action, "run") || !strcmp(action, "pause") || !strcmp(action, "resume");
 }
 
-static int parse_args(int argc, char **argv, struct maint_args *a)
+/* One option of the command line into `a`; CMD_OK, or CMD_USAGE after printing why. */
+static int parse_option(int c, const char *arg, struct maint_args *a)
 {
-    static const struct option opts[] = {
-        {"limit", required_argument, NULL, 'n'},  {"task", required_argument, NULL, 't'},
-        {"for", required_argument, NULL, 'f'},    {"until", required_argument, NULL, 'u'},
-        {"reason", required_argument, NULL, 'r'}, {0},
-    };
-    static const char *const actions[] = {"list",     "run",   "run-all", "history",
-                                          "schedule", "pause", "resume"};
-    bool known = false;
-    int c;
-
-    while ((c = getopt_long(argc, argv, "n:t:f:u:r:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (cmd_parse_int("maintenance", "--limit", optarg, 1, 100000, &a->limit))
-                return CMD_USAGE;
-            continue;
-        case 't':
-            a->task = optarg;
-            continue;
-        case 'f':
-            if (parse_duration(optarg, &a->pause_for) || a->pause_for <= 0) {
-                fprintf(stderr,
-                        "candlekeep maintenance: --for: '%s' is not a duration above 0 "
-                        "(e.g. 30m, 2h, 1d)\n",
-                        optarg);
-                return CMD_USAGE;
-            }
-            continue;
-        case 'u':
-            if (cmd_parse_time("maintenance", "--until", optarg, &a->until))
-                return CMD_USAGE;
-            continue;
-        case 'r':
-            a->reason = optarg;
-            continue;
-        default:
-            cmd_maintenance_usage(stderr);
+    switch (c) {
+    case 'n':
+        if (cmd_parse_int("maintenance", "--limit", arg, 1, 100000, &a->limit))
+            return CMD_USAGE;
+        return CMD_OK;
+    case 't':
+        a->task = arg;
+        return CMD_OK;
+    case 'f':
+        if (parse_duration(arg, &a->pause_for) || a->pause_for <= 0) {
+            fprintf(stderr,
+                    "candlekeep maintenance: --for: '%s' is not a duration above 0 "
+                    "(e.g. 30m, 2h, 1d)\n",
+                    arg);
             return CMD_USAGE;
         }
-    }
-    if (optind < argc)
-        a->action = argv[optind++];
-    for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
-        known |= !strcmp(a->action, actions[i]);
-    if (!known) {
-        fprintf(stderr, "candlekeep maintenance: unknown action '%s'\n", a->action);
+        return CMD_OK;
+    case 'u':
+        if (cmd_parse_time("maintenance", "--until", arg, &a->until))
+            return CMD_USAGE;
+        return CMD_OK;
+    case 'r':
+        a->reason = arg;
+        return CMD_OK;
+    default:
         cmd_maintenance_usage(stderr);
         return CMD_USAGE;
     }
+}
+
+/* The options given fit the action; else prints why and returns CMD_USAGE. */
+static int check_options(const struct maint_args *a)
+{
     if (a->task && strcmp(a->action, "history")) {
         fprintf(stderr, "candlekeep maintenance %s: --task is for history\n", a->action);
         return CMD_USAGE;
@@ -131,6 +116,35 @@ static int parse_args(int argc, char **argv, struct maint_args *a)
         fprintf(stderr, "candlekeep maintenance pause: --for or --until, not both\n");
         return CMD_USAGE;
     }
+    return CMD_OK;
+}
+
+static int parse_args(int argc, char **argv, struct maint_args *a)
+{
+    static const struct option opts[] = {
+        {"limit", required_argument, NULL, 'n'},  {"task", required_argument, NULL, 't'},
+        {"for", required_argument, NULL, 'f'},    {"until", required_argument, NULL, 'u'},
+        {"reason", required_argument, NULL, 'r'}, {0},
+    };
+    static const char *const actions[] = {"list",     "run",   "run-all", "history",
+                                          "schedule", "pause", "resume"};
+    bool known = false;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "n:t:f:u:r:", opts, NULL)) != -1)
+        if (parse_option(c, optarg, a))
+            return CMD_USAGE;
+    if (optind < argc)
+        a->action = argv[optind++];
+    for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+        known |= !strcmp(a->action, actions[i]);
+    if (!known) {
+        fprintf(stderr, "candlekeep maintenance: unknown action '%s'\n", a->action);
+        cmd_maintenance_usage(stderr);
+        return CMD_USAGE;
+    }
+    if (check_options(a))
+        return CMD_USAGE;
     if (takes_task(a->action)) {
         if (optind >= argc) {
             fprintf(stderr, "candlekeep maintenance %s: a task is required\n", a->action);
