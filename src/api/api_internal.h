@@ -166,8 +166,11 @@ void api_jobs_release(struct api_jobs *jobs);
 json_t *api_job_json(const struct api_job *j, const struct job_run *last);
 /* A run as GET /jobs/{id}/runs shows it. */
 json_t *api_run_json(const struct job_run *r);
-/* Run job `id` now and answer as POST /jobs/{id}/run (202, 404, 409, 503). */
-void api_job_start(struct api_request *req, const char *id);
+/*
+ * Run job `id` now and answer as POST /jobs/{id}/run (202, 404, 409, 503);
+ * `trigger` is the run's reason (sched_run_now_as()).
+ */
+void api_job_start(struct api_request *req, const char *id, const char *trigger);
 /* Set or clear the paused flag of job `id` and answer as POST /jobs/{id}/pause (200, 404, 503). */
 void api_job_set_paused(struct api_request *req, const char *id, bool paused);
 

@@ -355,10 +355,10 @@ void api_job_run(struct api_request *req)
 {
     const char *id = job_id_arg(req);
     if (id)
-        api_job_start(req, id);
+        api_job_start(req, id, "manual");
 }
 
-void api_job_start(struct api_request *req, const char *id)
+void api_job_start(struct api_request *req, const char *id, const char *trigger)
 {
     struct strbuf err = STRBUF_INIT;
     struct sched *s = req->api->sched;
@@ -369,10 +369,10 @@ void api_job_start(struct api_request *req, const char *id)
                         "scheduler not running: job '%s' cannot be started from here", id);
         goto out;
     }
-    rc = sched_run_now(s, id, &err);
+    rc = sched_run_now_as(s, id, trigger, &err);
     switch (rc) {
     case 0:
-        log_info("api: job '%s' started on request", id);
+        log_info("api: job '%s' started on request (%s)", id, trigger);
         api_reply_json(req, MHD_HTTP_ACCEPTED,
                        json_pack("{s:s, s:s}", "id", id, "status", "queued"));
         break;

@@ -197,8 +197,8 @@ void api_maint_schedule(struct api_request *req)
     list(req, false, false);
 }
 
-/* Run the task named by path argument 0 (or query parameter `param`) now. */
-static void start(struct api_request *req, const char *param)
+/* Run the task named by path argument 0 (or query parameter `param`) now, for `trigger`. */
+static void start(struct api_request *req, const char *param, const char *trigger)
 {
     struct job_table t;
     const char *id;
@@ -206,18 +206,18 @@ static void start(struct api_request *req, const char *param)
     tasks_table(req, &t);
     id = task_or_reply(req, &t, param ? api_query(req, param) : req->args[0], param);
     if (id)
-        api_job_start(req, id);
+        api_job_start(req, id, trigger);
     job_table_release(&t);
 }
 
 void api_maint_task_run(struct api_request *req)
 {
-    start(req, NULL);
+    start(req, NULL, "manual");
 }
 
 void api_maint_emergency(struct api_request *req)
 {
-    start(req, "task_name");
+    start(req, "task_name", "emergency");
 }
 
 void api_maint_run_all(struct api_request *req)

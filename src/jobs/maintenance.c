@@ -287,8 +287,8 @@ int maint_job_run(struct job_ctx *ctx, void *arg)
     rc = mj->task->fn(mj->app, ctx, &res, &err);
     tell_alerts(mj->app, ctx, &res);
     maint_detail_int(&res, "duration_ms", job_now_ms(ctx) - t0);
-    if (ctx->manual)
-        maint_detail_str(&res, "trigger", "manual");
+    if (ctx->trigger)
+        maint_detail_str(&res, "trigger", ctx->trigger);
     maint_details_text(&res, &ctx->details);
     if (rc) {
         strbuf_addbuf(&ctx->message, &err);

@@ -104,7 +104,8 @@ struct run {
     struct job *job;
     int64_t scheduled; /* fire time, s */
     bool manual;
-    bool takeover; /* retrying a fire another instance held */
+    const char *trigger; /* a manual run's reason (job_ctx.trigger) */
+    bool takeover;       /* retrying a fire another instance held */
     struct pool_item *item;
     _Atomic int state;          /* enum run_state */
     _Atomic int64_t run_id;     /* 0 until the row exists */
@@ -134,7 +135,8 @@ struct job {
     int64_t last_fire; /* newest fire handled */
     struct run *run;   /* the attached run, NULL when idle */
     bool manual_pending;
-    int64_t foreign_fire; /* a fire another instance held, 0 none */
+    const char *pending_trigger; /* why the pending manual run (static string) */
+    int64_t foreign_fire;        /* a fire another instance held, 0 none */
     int64_t foreign_retry_ms;
 };
 
@@ -559,6 +561,7 @@ static void run_body(void **local, void *arg)
         .now = t0 / 1000,
         .deadline_ms = r->deadline_ms = now_ms(s) + j->timeout * 1000,
         .manual = r->manual,
+        .trigger = r->trigger,
         .store = st,
         .metrics = s->metrics,
         .message = STRBUF_INIT,
@@ -633,6 +636,8 @@ static void submit_run(struct sched *s, struct job *j, int64_t scheduled, bool m
     r->job = j;
     r->scheduled = scheduled;
     r->manual = manual;
+    r->trigger = manual ? (j->pending_trigger ? j->pending_trigger : "manual") : NULL;
+    j->pending_trigger = NULL;
     r->takeover = takeover;
     strbuf_init(&r->message, 0);
     atomic_init(&r->state, RUN_ACTIVE);
@@ -1017,8 +1022,10 @@ static void end_pauses(struct sched *s, int64_t t)
         log_info("job %s: pause ended%s", js->job_id,
                  missed ? "; running the fire skipped during it once" : "");
         pthread_mutex_lock(&s->lock);
-        if (missed && !j->run && !j->manual_pending)
+        if (missed && !j->run && !j->manual_pending) {
             j->manual_pending = true;
+            j->pending_trigger = "resume";
+        }
         pthread_mutex_unlock(&s->lock);
     }
     job_states_free(v, n);
@@ -1331,7 +1338,7 @@ void sched_free(struct sched *s)
     free(s);
 }
 
-int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
+int sched_run_now_as(struct sched *s, const char *id, const char *trigger, struct strbuf *err)
 {
     struct job *j;
     int rc = 0;
@@ -1348,10 +1355,16 @@ int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
         rc = CK_EBUSY;
     } else {
         j->manual_pending = true;
+        j->pending_trigger = trigger;
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
+{
+    return sched_run_now_as(s, id, "manual", err);
 }
 
 void sched_health(struct sched *s, struct sched_health *out)

@@ -113,6 +113,11 @@ assert 'host_memory_percent' in t and 'host_disk_used_percent{path=' in t, t[-30
 check "an emergency run is accepted" \
     test "$(get -X POST "${AUTH[@]}" "$API/maintenance/emergency?task_name=log_rotation")" = 202
 check "the emergency run is in the history" wait_for 30 finished_runs log_rotation 2
+check "the emergency run is recorded as such" py "
+import json, urllib.request
+d=json.load(urllib.request.urlopen('$API/maintenance/history?task=log_rotation&limit=1'))
+assert d['runs'][0]['details']['trigger']=='emergency', d
+"
 check "an emergency run of no task is not found" \
     test "$(get -X POST "${AUTH[@]}" "$API/maintenance/emergency?task_name=digest")" = 404
 

@@ -49,6 +49,7 @@ struct body {
     atomic_bool inside;
     int64_t last_scheduled;
     bool last_manual;
+    const char *last_trigger;
 };
 
 static int body_fn(struct job_ctx *ctx, void *arg)
@@ -57,6 +58,7 @@ static int body_fn(struct job_ctx *ctx, void *arg)
     atomic_fetch_add(&b->calls, 1);
     b->last_scheduled = ctx->scheduled;
     b->last_manual = ctx->manual;
+    b->last_trigger = ctx->trigger;
     atomic_store(&b->inside, true);
     while (atomic_load(&b->block))
         usleep(1000);
@@ -487,6 +489,7 @@ static void test_pause_ends_by_itself_and_runs_once(void **state)
     }
     assert_int_equal(atomic_load(&b.calls), 1);
     assert_true(b.last_manual);
+    assert_string_equal(b.last_trigger, "resume");
     assert_int_equal(store_job_get(st, id, &js, &err), 0);
     assert_false(js.paused);
     assert_int_equal(js.paused_until, 0);
@@ -766,6 +769,13 @@ static void test_manual_run(void **state)
     sched_wait_idle(s);
     assert_int_equal(atomic_load(&b.calls), 1);
     assert_true(b.last_manual);
+    assert_string_equal(b.last_trigger, "manual");
+    /* A run asked for as an emergency says so. */
+    assert_int_equal(sched_run_now_as(s, id, "emergency", &err), 0);
+    tick(s, atomic_load(&fake_ms) + 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 2);
+    assert_string_equal(b.last_trigger, "emergency");
     sched_free(s);
     free(id);
     strbuf_release(&err);
