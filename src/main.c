@@ -37,6 +37,8 @@ const struct cmd cmd_table[] = {
     {"gaps", cmd_gaps, cmd_gaps_usage, READS, "list (and re-scan) missing candles"},
     {"jobs", cmd_jobs, cmd_jobs_usage, READS,
      "list, pause, resume and run scheduled jobs; show their history"},
+    {"maintenance", cmd_maintenance, cmd_maintenance_usage, READS,
+     "list, run, pause and resume maintenance tasks; show their history"},
     {"status", cmd_status, cmd_status_usage, CK_NEEDS_CONFIG | CK_NEEDS_FEEDS,
      "what /health says, read from the database"},
     {"alert", cmd_alert, cmd_alert_usage, CK_NEEDS_CONFIG | CK_NEEDS_HTTP,

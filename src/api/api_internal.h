@@ -163,7 +163,10 @@ struct api_job {
     bool scheduled; /* known to cfg->sched; `info` is valid */
     struct sched_job_info info;
     bool has_row; /* has a database row; the fields below come from it */
-    bool paused;
+    bool paused;  /* job_state_paused() now */
+    int64_t paused_until;
+    const char *pause_reason; /* borrowed from the row */
+    const char *paused_by;    /* borrowed from the row */
     int64_t streak;
     int64_t last_fire;
 };
@@ -183,6 +186,29 @@ struct api_jobs {
 int api_jobs_collect(struct api_request *req, struct store *st, struct api_jobs *out,
                      struct strbuf *err);
 void api_jobs_release(struct api_jobs *jobs);
+/* A job as GET /jobs/{id} shows it, with its newest run `last` (may be NULL). */
+json_t *api_job_json(const struct api_job *j, const struct job_run *last);
+/* A run as GET /jobs/{id}/runs shows it. */
+json_t *api_run_json(const struct job_run *r);
+/*
+ * Run job `id` now and answer as POST /jobs/{id}/run (202, 404, 409, 503);
+ * `trigger` is the run's reason (sched_run_now_as()).
+ */
+void api_job_start(struct api_request *req, const char *id, const char *trigger);
+/* Set or clear the paused flag of job `id` and answer as POST /jobs/{id}/pause (200, 404, 503). */
+void api_job_set_paused(struct api_request *req, const char *id, bool paused);
+
+/* The maintenance resources (api_maintenance.c). */
+void api_maint_status(struct api_request *req);
+void api_maint_tasks(struct api_request *req);
+void api_maint_task_run(struct api_request *req);
+void api_maint_run_all(struct api_request *req);
+void api_maint_history(struct api_request *req);
+void api_maint_schedule(struct api_request *req);
+void api_maint_pause(struct api_request *req);
+void api_maint_resume(struct api_request *req);
+void api_maint_emergency(struct api_request *req);
+void api_maint_metrics(struct api_request *req);
 
 /*
  * A per-thread memo of response bodies validated byte for byte against

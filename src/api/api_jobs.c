@@ -28,6 +28,7 @@
 #include "store/store.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -53,6 +54,17 @@ static size_t sched_snapshot(struct sched *s, struct sched_job_info **out)
         if (n <= cap)
             return n;
         cap = n;
+    }
+}
+
+/* The pause of `row` as it holds now (job_state_paused()). */
+static void set_pause(struct api_job *j, const struct job_state *row)
+{
+    j->paused = job_state_paused(row, time_now());
+    if (j->paused) {
+        j->paused_until = row->paused_until;
+        j->pause_reason = row->pause_reason;
+        j->paused_by = row->paused_by;
     }
 }
 
@@ -89,7 +101,7 @@ int api_jobs_collect(struct api_request *req, struct store *st, struct api_jobs 
             j->id = row->job_id;
         }
         j->has_row = true;
-        j->paused = row->paused;
+        set_pause(j, row);
         j->streak = row->streak;
         if (row->last_fire > j->last_fire)
             j->last_fire = row->last_fire;
@@ -131,7 +143,7 @@ static int job_find(struct api_request *req, struct store *st, const char *id, s
     if (!j->id)
         j->id = row->job_id;
     j->has_row = true;
-    j->paused = row->paused;
+    set_pause(j, row);
     j->streak = row->streak;
     if (row->last_fire > j->last_fire)
         j->last_fire = row->last_fire;
@@ -140,7 +152,7 @@ static int job_find(struct api_request *req, struct store *st, const char *id, s
 
 /* ---- JSON ---- */
 
-static json_t *run_json(const struct job_run *r)
+json_t *api_run_json(const struct job_run *r)
 {
     json_t *o = json_object(), *details = NULL;
     json_object_set_new_nocheck(o, "id", json_integer(r->id));
@@ -168,7 +180,7 @@ static json_t *run_json(const struct job_run *r)
     return o;
 }
 
-static json_t *job_json(const struct api_job *j, const struct job_run *last)
+json_t *api_job_json(const struct api_job *j, const struct job_run *last)
 {
     json_t *o = json_object();
     const struct sched_job_info *in = j->scheduled ? &j->info : NULL;
@@ -177,6 +189,12 @@ static json_t *job_json(const struct api_job *j, const struct job_run *last)
     json_object_set_new_nocheck(o, "schedule", api_json_str(in ? in->cron : NULL));
     json_object_set_new_nocheck(o, "scheduled", json_boolean(j->scheduled));
     json_object_set_new_nocheck(o, "paused", json_boolean(j->paused));
+    json_object_set_new_nocheck(o, "paused_until", api_json_time_or_null(j->paused_until));
+    json_object_set_new_nocheck(o, "pause_reason",
+                                j->pause_reason && *j->pause_reason ? api_json_str(j->pause_reason)
+                                                                    : json_null());
+    json_object_set_new_nocheck(
+        o, "paused_by", j->paused_by && *j->paused_by ? api_json_str(j->paused_by) : json_null());
     json_object_set_new_nocheck(o, "running", json_boolean(in && in->running));
     json_object_set_new_nocheck(o, "running_since",
                                 in && in->running ? api_json_time(in->running_since / 1000)
@@ -191,7 +209,7 @@ static json_t *job_json(const struct api_job *j, const struct job_run *last)
     json_object_set_new_nocheck(o, "period_seconds", in ? json_integer(in->period) : json_null());
     json_object_set_new_nocheck(o, "timeout_seconds", in ? json_integer(in->timeout) : json_null());
     json_object_set_new_nocheck(o, "last_fire", api_json_time_or_null(j->last_fire));
-    json_object_set_new_nocheck(o, "last_run", last ? run_json(last) : json_null());
+    json_object_set_new_nocheck(o, "last_run", last ? api_run_json(last) : json_null());
     return o;
 }
 
@@ -252,7 +270,7 @@ void api_jobs_list(struct api_request *req)
             api_store_error(req, rc, "reading job history", &err);
             goto out;
         }
-        json_array_append_new(arr, job_json(&jobs.v[i], nruns ? &runs[0] : NULL));
+        json_array_append_new(arr, api_job_json(&jobs.v[i], nruns ? &runs[0] : NULL));
         job_runs_free(runs, nruns);
     }
     api_reply_json(req, MHD_HTTP_OK,
@@ -288,7 +306,7 @@ void api_job_get(struct api_request *req)
         api_store_error(req, rc, "reading the job", &err);
         goto out;
     }
-    api_reply_json(req, MHD_HTTP_OK, job_json(&j, nruns ? &runs[0] : NULL));
+    api_reply_json(req, MHD_HTTP_OK, api_job_json(&j, nruns ? &runs[0] : NULL));
 out:
     job_runs_free(runs, nruns);
     job_state_release(&row);
@@ -323,7 +341,7 @@ void api_job_runs(struct api_request *req)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < nruns; i++)
-        json_array_append_new(arr, run_json(&runs[i]));
+        json_array_append_new(arr, api_run_json(&runs[i]));
     api_reply_json(
         req, MHD_HTTP_OK,
         json_pack("{s:s, s:I, s:o}", "job_id", id, "count", (json_int_t)nruns, "runs", arr));
@@ -335,22 +353,26 @@ out:
 
 void api_job_run(struct api_request *req)
 {
-    struct strbuf err = STRBUF_INIT;
     const char *id = job_id_arg(req);
+    if (id)
+        api_job_start(req, id, "manual");
+}
+
+void api_job_start(struct api_request *req, const char *id, const char *trigger)
+{
+    struct strbuf err = STRBUF_INIT;
     struct sched *s = req->api->sched;
     int rc;
 
-    if (!id)
-        goto out;
     if (!s || !sched_is_running(s)) {
         api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                         "scheduler not running: job '%s' cannot be started from here", id);
         goto out;
     }
-    rc = sched_run_now(s, id, &err);
+    rc = sched_run_now_as(s, id, trigger, &err);
     switch (rc) {
     case 0:
-        log_info("api: job '%s' started on request", id);
+        log_info("api: job '%s' started on request (%s)", id, trigger);
         api_reply_json(req, MHD_HTTP_ACCEPTED,
                        json_pack("{s:s, s:s}", "id", id, "status", "queued"));
         break;
@@ -370,14 +392,71 @@ out:
 
 static void set_paused(struct api_request *req, bool paused)
 {
-    struct strbuf err = STRBUF_INIT;
     const char *id = job_id_arg(req);
+    if (id)
+        api_job_set_paused(req, id, paused);
+}
+
+/*
+ * The body of a pause: {"until": "<ISO 8601>" | "for": "2h", "reason": "..."},
+ * every member optional; none or an empty body is a pause until resumed.
+ * Fills `p` (strings borrowed from `*json`, which the caller decrefs).
+ * On bad input answers 400 and returns -1.
+ */
+static int parse_pause(struct api_request *req, json_t **json, struct job_pause *p)
+{
+    const char *until = NULL, *dur = NULL, *reason = NULL;
+    json_error_t jerr;
+    int64_t t;
+
+    *json = NULL;
+    if (!req->body || !req->body_len)
+        return 0;
+    *json = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!*json || !json_is_object(*json) ||
+        json_unpack_ex(*json, &jerr, JSON_STRICT, "{s?s, s?s, s?s}", "until", &until, "for", &dur,
+                       "reason", &reason)) {
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, jerr.text,
+                        "the body of a pause is {\"until\": TIME, \"for\": DURATION, "
+                        "\"reason\": TEXT}, each optional");
+        return -1;
+    }
+    if (until && dur) {
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "a pause takes 'until' or 'for', not both");
+        return -1;
+    }
+    if (until && time_parse(until, &t)) {
+        char ebuf[80];
+        api_echo(ebuf, sizeof(ebuf), until);
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "'until': '%s' is not a time (2024-01-02T15:00:00Z)", ebuf);
+        return -1;
+    }
+    if (dur && (parse_duration(dur, &t) || t <= 0)) {
+        char ebuf[80];
+        api_echo(ebuf, sizeof(ebuf), dur);
+        api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                        "'for': '%s' is not a duration above 0 (e.g. 30m, 2h, 1d)", ebuf);
+        return -1;
+    }
+    p->until = until ? t : dur ? time_now() + t : 0;
+    p->reason = reason;
+    return 0;
+}
+
+void api_job_set_paused(struct api_request *req, const char *id, bool paused)
+{
+    struct strbuf err = STRBUF_INIT;
     struct job_state row = {0};
+    struct job_pause p = {.paused = paused, .by = "api"};
+    json_t *body = NULL;
+    bool pending = false;
     struct api_job j;
     struct store *st;
     int rc;
 
-    if (!id || !(st = store_or_reply(req, &err)))
+    if ((paused && parse_pause(req, &body, &p)) || !(st = store_or_reply(req, &err)))
         goto out;
     rc = job_find(req, st, id, &j, &row, &err);
     if (rc == CK_ENOTFOUND) {
@@ -385,14 +464,24 @@ static void set_paused(struct api_request *req, bool paused)
         goto out;
     }
     if (!rc)
-        rc = store_job_set_paused(st, id, paused, time_now(), &err);
+        rc = paused ? store_job_pause(st, id, &p, time_now(), &err)
+                    : sched_job_resume(st, id, time_now(), &pending, &err);
     if (rc) {
         api_store_error(req, rc, paused ? "pausing the job" : "resuming the job", &err);
         goto out;
     }
     log_info("api: job '%s' %s", id, paused ? "paused" : "resumed");
-    api_reply_json(req, MHD_HTTP_OK, json_pack("{s:s, s:b}", "id", id, "paused", paused));
+    json_t *o = json_pack("{s:s, s:b}", "id", id, "paused", paused);
+    if (paused) {
+        json_object_set_new(o, "paused_until", api_json_time_or_null(p.until));
+        json_object_set_new(o, "pause_reason", p.reason ? api_json_str(p.reason) : json_null());
+    } else {
+        /* A fire skipped during the pause is run once by the scheduler. */
+        json_object_set_new(o, "missed_run_pending", json_boolean(pending));
+    }
+    api_reply_json(req, MHD_HTTP_OK, o);
 out:
+    json_decref(body);
     job_state_release(&row);
     strbuf_release(&err);
 }

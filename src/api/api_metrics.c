@@ -66,6 +66,53 @@ static void series_labels(struct strbuf *sb, const char *source, const char *sym
     metrics_labels(sb, "source", source, "symbol", symbol, "timeframe", timeframe_name(tf), NULL);
 }
 
+/* The newest host assessment (health/host.h): health_score and the host_* gauges. */
+static void add_host_metrics(const struct health_report *r, struct metrics *m)
+{
+    static const struct {
+        const char *part, *metric, *help;
+    } gauges[] = {
+        {"cpu", "host_cpu_percent", "Busy CPU share over the last health check's window."},
+        {"memory", "host_memory_percent", "Memory in use (1 - MemAvailable / MemTotal)."},
+        {"load", "host_load_percent", "1-minute load average per CPU, in percent."},
+        {"open_files", "host_open_files_percent", "Open files of candlekeep against its limit."},
+    };
+    const struct host_summary *h = &r->host;
+    struct strbuf lab = STRBUF_INIT;
+
+    if (!h->known)
+        return;
+    metrics_declare(m, "health_score", METRIC_GAUGE,
+                    "Host health score 0-100 of the newest health check (deductions in /health).");
+    metrics_set(m, "health_score", NULL, (double)h->score);
+    for (size_t g = 0; g < ARRAY_SIZE(gauges); g++)
+        metrics_declare(m, gauges[g].metric, METRIC_GAUGE, gauges[g].help);
+    metrics_declare(m, "host_disk_used_percent", METRIC_GAUGE,
+                    "Used space of the file system of each directory candlekeep writes.");
+    for (size_t i = 0; i < h->nparts; i++) {
+        const struct host_part *p = &h->parts[i];
+        if (!p->known)
+            continue;
+        if (!strncmp(p->name, "disk:", 5)) {
+            strbuf_reset(&lab);
+            metrics_labels(&lab, "path", p->name + 5, NULL);
+            metrics_set(m, "host_disk_used_percent", lab.buf, p->value);
+            continue;
+        }
+        for (size_t g = 0; g < ARRAY_SIZE(gauges); g++)
+            if (!strcmp(p->name, gauges[g].part))
+                metrics_set(m, gauges[g].metric, NULL, p->value);
+    }
+    if (h->forecast) {
+        metrics_declare(m, "host_disk_full_forecast_hours", METRIC_GAUGE,
+                        "Hours until the disk fills at the rate of the last samples.");
+        strbuf_reset(&lab);
+        metrics_labels(&lab, "path", h->forecast_path, NULL);
+        metrics_set(m, "host_disk_full_forecast_hours", lab.buf, h->forecast_hours);
+    }
+    strbuf_release(&lab);
+}
+
 /* Ages of the series with a candle. */
 static void add_series_metrics(const struct health_report *r, struct metrics *m)
 {
@@ -227,8 +274,10 @@ void api_metrics_get(struct api_request *req)
     struct health_report r;
     strbuf_reset(&err);
     api_health_collect(req, db_up ? st : NULL, NULL, &r, &err);
-    if (db_up)
+    if (db_up) {
         add_series_metrics(&r, scrape);
+        add_host_metrics(&r, scrape);
+    }
     add_provider_metrics(&r, scrape);
     health_report_release(&r);
     if (!db_up && st)

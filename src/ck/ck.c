@@ -112,6 +112,11 @@ static int build_config(struct ck *ck, struct strbuf *err)
     log_level_parse(ck->settings.log.level, &level);
     log_format_parse(ck->settings.log.format, &fmt);
     settings_register_secrets(&ck->settings);
+    log_set_rotation(&(struct log_rotation){
+        .max_size = ck->settings.log.max_size,
+        .keep = ck->settings.log.keep,
+        .compress = !strcmp(ck->settings.log.compress, "gzip"),
+    });
     return log_setup(level, fmt, ck->settings.log.file, err);
 }
 

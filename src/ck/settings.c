@@ -12,6 +12,8 @@
  */
 #include "ck/settings.h"
 
+#include "health/host.h"
+
 #include "sched/cron.h"
 #include "source/source.h"
 #include "signal/whsig.h"
@@ -49,6 +51,21 @@ static int check_log_format(const char *v, struct strbuf *why)
         return CK_EINVAL;
     }
     return 0;
+}
+
+static int check_log_compress(const char *v, struct strbuf *why)
+{
+    if (strcmp(v, "gzip") && strcmp(v, "none")) {
+        strbuf_addf(why, "'%s' is not a compression (gzip, none)", v);
+        return CK_EINVAL;
+    }
+    return 0;
+}
+
+static int check_thresholds(const char *v, struct strbuf *why)
+{
+    struct host_thresholds t;
+    return host_thresholds_parse(v, &t, why);
 }
 
 static int check_listen(const char *v, struct strbuf *why)
@@ -339,6 +356,7 @@ static const struct config_option log_options[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(struct log_settings, level),
      .def = "info",
+     .env = "LOG_LEVEL",
      .check = check_log_level},
     {.key = "format",
      .type = CONFIG_STRING,
@@ -346,6 +364,24 @@ static const struct config_option log_options[] = {
      .def = "logfmt",
      .check = check_log_format},
     OPT(struct log_settings, "file", CONFIG_STRING, file, ""),
+    /* Rotation of `file` in the process (util/log.h); max_size 0: only the daily task. */
+    {.key = "max_size",
+     .type = CONFIG_SIZE,
+     .offset = offsetof(struct log_settings, max_size),
+     .def = "100MB",
+     .min = 0,
+     .max = 1LL << 40},
+    {.key = "keep",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct log_settings, keep),
+     .def = "5",
+     .min = 1,
+     .max = 1000},
+    {.key = "compress",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct log_settings, compress),
+     .def = "gzip",
+     .check = check_log_compress},
     {0},
 };
 
@@ -355,7 +391,8 @@ static const struct config_option scheduler_options[] = {
      .offset = offsetof(struct scheduler_settings, workers),
      .def = "4",
      .min = 1,
-     .max = 64},
+     .max = 64,
+     .env = "MAX_CONCURRENT_TASKS"},
     {.key = "history_keep",
      .type = CONFIG_DURATION,
      .offset = offsetof(struct scheduler_settings, history_keep),
@@ -650,6 +687,83 @@ static const struct config_option jobs_options[] = {
     {0},
 };
 
+#define MAINT_CRON(field, d)                                                                       \
+    {                                                                                              \
+        .key = #field, .type = CONFIG_STRING, .offset = offsetof(struct maint_settings, field),    \
+        .def = (d), .check = check_cron5                                                           \
+    }
+/* The maintenance tasks' schedules (maint/maint.h), UTC, by task id. */
+static const struct config_option maint_options[] = {
+    MAINT_CRON(health_check, "*/5 * * * *"),
+    MAINT_CRON(data_cleanup, "0 2 * * *"),
+    MAINT_CRON(log_rotation, "30 2 * * *"),
+    MAINT_CRON(db_quick_check, "0 1 * * 1-6"),
+    MAINT_CRON(db_maintenance, "0 1 * * 0"),
+    MAINT_CRON(security_audit, "0 4 * * 0"),
+    {.key = "task_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, task_timeout),
+     .def = "0",
+     .min = 0,
+     .max = 86400,
+     .env = "TASK_TIMEOUT_MINUTES",
+     .env_unit = 60},
+    {.key = "vacuum_min_free",
+     .type = CONFIG_SIZE,
+     .offset = offsetof(struct maint_settings, vacuum_min_free),
+     .def = "64MB",
+     .min = 0,
+     .max = 1LL << 40},
+    {.key = "proc_root",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct maint_settings, proc_root),
+     .def = "/proc",
+     .env = "CANDLEKEEP_PROC_ROOT"},
+#define THRESHOLDS(k, field, d)                                                                    \
+    {                                                                                              \
+        .key = k, .type = CONFIG_STRING, .offset = offsetof(struct maint_settings, field),         \
+        .def = (d), .check = check_thresholds                                                      \
+    }
+    THRESHOLDS("cpu_thresholds", cpu_thresholds, "80 85 90"),
+    THRESHOLDS("memory_thresholds", memory_thresholds, "80 85 90"),
+    THRESHOLDS("disk_thresholds", disk_thresholds, "80 85 90"),
+    /* A load of one runnable task per CPU is a busy machine, not one in trouble. */
+    THRESHOLDS("load_thresholds", load_thresholds, "100 150 200"),
+    THRESHOLDS("files_thresholds", files_thresholds, "80 85 90"),
+#undef THRESHOLDS
+    {.key = "forecast_window",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, forecast_window),
+     .def = "6h",
+     .min = 1800,
+     .max = 7 * 86400},
+    {.key = "forecast_warn",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, forecast_warn),
+     .def = "24h",
+     .min = 0,
+     .max = 30 * 86400},
+    {.key = "forecast_critical",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, forecast_critical),
+     .def = "6h",
+     .min = 0,
+     .max = 30 * 86400},
+    {.key = "emergency_score",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct maint_settings, emergency_score),
+     .def = "30",
+     .min = 0,
+     .max = 100},
+    {.key = "tmp_max_age",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct maint_settings, tmp_max_age),
+     .def = "1d",
+     .min = 60,
+     .max = 365 * 86400LL},
+    {0},
+};
+
 static const struct config_option signals_options[] = {
     OPT(struct signals_settings, "notify_outcomes", CONFIG_BOOL, notify_outcomes, "true"),
     {0},
@@ -890,6 +1004,7 @@ static const struct section_table sections[] = {
     {"digest", digest_options, offsetof(struct settings, digest)},
     {"heartbeat", heartbeat_options, offsetof(struct settings, heartbeat)},
     {"jobs", jobs_options, offsetof(struct settings, jobs)},
+    {"maintenance", maint_options, offsetof(struct settings, maintenance)},
     {"signals", signals_options, offsetof(struct settings, signals)},
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
     {"backup", backup_options, offsetof(struct settings, backup)},

@@ -5,6 +5,7 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "backup/backup.h"
+#include "maint/maint.h"
 #include "market/calendar.h"
 #include "signal/deliver.h"
 #include "signal/signal.h"
@@ -26,8 +27,9 @@
  *
  * Environment variables that override the file: DATABASE_URL, MAX_RETRIES,
  * RETRY_DELAY_SECONDS, ALERT_COOLDOWN_MINUTES, OPS_TELEGRAM_BOT_TOKEN,
- * OPS_TELEGRAM_CHAT_ID, CANDLEKEEP_API_TOKEN, and the key variable of each
- * source kind (TWELVE_DATA_API_KEY).
+ * OPS_TELEGRAM_CHAT_ID, CANDLEKEEP_API_TOKEN, LOG_LEVEL, MAX_CONCURRENT_TASKS
+ * ([scheduler] workers), TASK_TIMEOUT_MINUTES ([maintenance] task_timeout),
+ * and the key variable of each source kind (TWELVE_DATA_API_KEY).
  *
  * Loading checks each [source.NAME]'s kind against the adapters' table
  * (source/source.h): an unknown kind is a problem like any bad value. A
@@ -53,6 +55,9 @@ struct log_settings {
     char *level;
     char *format;
     char *file;
+    int64_t max_size; /* bytes: rotate `file` when it reaches this; 0: never on size */
+    int64_t keep;     /* rotated files kept */
+    char *compress;   /* "gzip" or "none" */
 };
 
 struct scheduler_settings {
@@ -123,6 +128,7 @@ struct settings {
     struct digest_settings digest;
     struct heartbeat_settings heartbeat;
     struct jobs_settings jobs;
+    struct maint_settings maintenance;
     struct signals_settings signals;
     struct deliver_settings deliver;
     struct backup_settings backup;

@@ -59,5 +59,6 @@ CMD_DECLARE(dashboard);
 CMD_DECLARE(backup);
 CMD_DECLARE(restore);
 CMD_DECLARE(backups);
+CMD_DECLARE(maintenance);
 
 #endif

@@ -47,6 +47,28 @@ static const char *json_str(json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* "host:      score 92 (cpu 12.3%, memory 40.1% warn, ...)" from the newest health_check. */
+static void print_host(const struct host_summary *h)
+{
+    if (!h->known) {
+        printf("host:      not checked yet (health_check)\n");
+        return;
+    }
+    printf("host:      score %d", h->score);
+    for (size_t i = 0; i < h->nparts; i++) {
+        const struct host_part *p = &h->parts[i];
+        printf("%s%s ", i ? ", " : " (", p->name);
+        if (p->known)
+            printf("%.1f%%", p->value);
+        if (p->level != HOST_OK)
+            printf("%s%s", p->known ? " " : "", host_level_name(p->level));
+    }
+    printf("%s", h->nparts ? ")" : "");
+    if (h->forecast)
+        printf("; '%s' full in %.1f h", h->forecast_path, h->forecast_hours);
+    printf("\n");
+}
+
 static void print_providers(const struct health_report *r)
 {
     printf("providers: %zu\n", r->nproviders);
@@ -125,6 +147,7 @@ static void print_table(const struct health_report *r, json_t *root, const char 
     printf("%s\n", r->ndaemons ? ")" : "");
     printf("jobs:      %zu (paused %zu, failing %zu, overdue %zu)\n", r->njobs, r->paused,
            r->failing, r->overdue);
+    print_host(&r->host);
     print_providers(r);
     print_series(json_object_get(root, "series"));
 }

@@ -52,6 +52,7 @@
 
 void health_report_release(struct health_report *r)
 {
+    host_summary_release(&r->host);
     free(r->db_error);
     for (size_t i = 0; i < r->ndaemons; i++)
         free(r->daemons[i]);
@@ -60,6 +61,7 @@ void health_report_release(struct health_report *r)
         free(r->jobs[i].id);
         free(r->jobs[i].name);
         free(r->jobs[i].cron);
+        free(r->jobs[i].pause_reason);
     }
     free(r->jobs);
     for (size_t i = 0; i < r->nseries; i++) {
@@ -128,7 +130,13 @@ static int collect_jobs(const struct health_config *cfg, struct store *st, struc
         if (!j)
             j = add_job(r, &alloc, row->job_id, NULL, NULL);
         j->has_row = true;
-        j->paused = row->paused;
+        j->paused = job_state_paused(row, r->now);
+        if (j->paused) {
+            j->paused_until = row->paused_until;
+            free(j->pause_reason);
+            j->pause_reason =
+                row->pause_reason && *row->pause_reason ? xstrdup(row->pause_reason) : NULL;
+        }
         j->streak = row->streak;
         if (row->last_fire > j->last_fire)
             j->last_fire = row->last_fire;
@@ -368,6 +376,20 @@ static void part(int rc, int *first, struct strbuf *err, size_t before)
         strbuf_setlen(err, before);
 }
 
+/* The newest assessment of the host: the details of the newest health_check run that has one. */
+static int collect_host(struct store *st, struct health_report *r, struct strbuf *err)
+{
+    struct job_run *runs = NULL;
+    size_t n = 0;
+    int rc = store_job_runs_list(st, HOST_CHECK_JOB, 5, &runs, &n, err);
+
+    for (size_t i = 0; !rc && i < n && !r->host.known; i++)
+        if (runs[i].status == JOB_OK || runs[i].status == JOB_FAILED)
+            host_summary_parse(runs[i].details, runs[i].started / 1000, &r->host);
+    job_runs_free(runs, n);
+    return rc;
+}
+
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
                    int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err)
 {
@@ -404,6 +426,9 @@ int health_collect(const struct health_config *cfg, struct store *st, const char
         part(collect_series(cfg, st, out, err), &first, err, before);
     before = err->len;
     part(collect_providers(cfg, st, out, err), &first, err, before);
+    before = err->len;
+    if (st)
+        part(collect_host(st, out, err), &first, err, before);
     return first;
 }
 

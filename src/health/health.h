@@ -4,6 +4,7 @@
 
 #include "market/timeframe.h"
 #include "resilience/breaker.h"
+#include "health/host.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -61,10 +62,12 @@ struct health_config {
 
 struct health_job {
     char *id, *name, *cron;
-    bool configured; /* in the job table (or the live scheduler) */
-    bool has_row;    /* the database has its row */
-    bool paused;
-    bool running; /* known only where the scheduler runs */
+    bool configured;      /* in the job table (or the live scheduler) */
+    bool has_row;         /* the database has its row */
+    bool paused;          /* job_state_paused() at the report's time */
+    int64_t paused_until; /* Unix s when the pause ends by itself; 0: when resumed */
+    char *pause_reason;   /* owned; NULL when not paused or none given */
+    bool running;         /* known only where the scheduler runs */
     int64_t streak;
     int64_t last_fire; /* newest fire handled, Unix s; 0 none */
     int64_t next_run;  /* health_job_next_run(); -1 none */
@@ -114,6 +117,8 @@ struct health_report {
     size_t nproviders;
     struct series_state *states; /* owned */
     size_t nstates;
+    /* The host as the newest health_check run found it (host.h); host.known false: none. */
+    struct host_summary host;
 };
 
 /*

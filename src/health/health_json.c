@@ -39,6 +39,10 @@ static json_t *jobs_json(const struct health_report *r)
         json_object_set_new_nocheck(o, "id", str_json(j->id));
         json_object_set_new_nocheck(o, "schedule", str_json(j->cron));
         json_object_set_new_nocheck(o, "paused", json_boolean(j->paused));
+        if (j->paused) {
+            json_object_set_new_nocheck(o, "paused_until", time_json(j->paused_until));
+            json_object_set_new_nocheck(o, "pause_reason", str_json(j->pause_reason));
+        }
         json_object_set_new_nocheck(o, "overdue", json_boolean(j->overdue));
         json_object_set_new_nocheck(o, "streak", json_integer(j->streak));
         json_object_set_new_nocheck(o, "last_fire", time_json(j->last_fire));
@@ -48,6 +52,28 @@ static json_t *jobs_json(const struct health_report *r)
     return json_pack("{s:I, s:I, s:I, s:I, s:o}", "count", (json_int_t)r->njobs, "paused",
                      (json_int_t)r->paused, "overdue", (json_int_t)r->overdue, "failing",
                      (json_int_t)r->failing, "list", list);
+}
+
+/* The newest host assessment: score, parts, forecast; null when none was made. */
+static json_t *host_json(const struct host_summary *h)
+{
+    json_t *parts = json_array(), *o;
+    if (!h->known) {
+        json_decref(parts);
+        return json_null();
+    }
+    for (size_t i = 0; i < h->nparts; i++)
+        json_array_append_new(
+            parts, json_pack("{s:s, s:o, s:s}", "name", h->parts[i].name, "value",
+                             h->parts[i].known ? json_real(h->parts[i].value) : json_null(),
+                             "level", host_level_name(h->parts[i].level)));
+    o = json_pack("{s:i, s:o, s:o}", "score", h->score, "at", time_json(h->at), "components",
+                  parts);
+    json_object_set_new_nocheck(
+        o, "forecast",
+        h->forecast ? json_pack("{s:s, s:f}", "path", h->forecast_path, "hours", h->forecast_hours)
+                    : json_null());
+    return o;
 }
 
 static json_t *series_json(const struct health_report *r)
@@ -170,5 +196,6 @@ json_t *health_report_json(const struct health_report *r)
     json_object_set_new_nocheck(root, "jobs", jobs_json(r));
     json_object_set_new_nocheck(root, "series", series_json(r));
     json_object_set_new_nocheck(root, "providers", prov);
+    json_object_set_new_nocheck(root, "host", host_json(&r->host));
     return root;
 }

@@ -44,6 +44,7 @@
 
 void digest_report_release(struct digest_report *r)
 {
+    free(r->host);
     free(r->retention_status);
     free(r->retention_message);
     for (size_t i = 0; i < r->ndeleted; i++)
@@ -131,8 +132,28 @@ static int collect_retention(struct store *st, struct digest_report *r, struct s
 
 /* --- jobs, series, gaps, providers: the health report ---------------------- */
 
+/* The host line: the score, then each part that is not ok, and a forecast. */
+static char *host_line(const struct host_summary *h)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "score %d", h->score);
+    for (size_t i = 0; i < h->nparts; i++) {
+        const struct host_part *p = &h->parts[i];
+        if (p->level == HOST_OK)
+            continue;
+        strbuf_addf(&sb, "; %s ", p->name);
+        if (p->known)
+            strbuf_addf(&sb, "%.1f%% ", p->value);
+        strbuf_addstr(&sb, host_level_name(p->level));
+    }
+    if (h->forecast)
+        strbuf_addf(&sb, "; '%s' full in about %.1f h", h->forecast_path, h->forecast_hours);
+    return strbuf_detach(&sb, NULL);
+}
+
 static void from_health(const struct health_report *h, struct digest_report *r)
 {
+    r->host = h->host.known ? host_line(&h->host) : NULL;
     r->daemons = h->ndaemons;
     r->jobs = xcalloc(h->njobs ? h->njobs : 1, sizeof(*r->jobs));
     for (size_t i = 0; i < h->njobs; i++) {
@@ -377,6 +398,8 @@ void digest_format(const struct digest_report *r, struct strbuf *out)
         strbuf_addch(out, '\n');
     }
 
+    if (r->host)
+        strbuf_addf(out, "Host: %s\n", r->host);
     strbuf_addf(out, "Database: %s, ", r->backend ? r->backend : "?");
     add_size(out, (uint64_t)r->db_size);
     strbuf_addf(out, " (%" PRId64 " bytes); free disk ", r->db_size);

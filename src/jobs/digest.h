@@ -76,6 +76,8 @@ struct digest_report {
     int64_t db_size;     /* bytes */
     bool has_disk;       /* SQLite: the file system of the database file */
     uint64_t disk_free, disk_total;
+    /* The newest host check: "score 85; memory 82.0% warn" (its parts not ok); NULL: none. */
+    char *host;
 };
 void digest_report_release(struct digest_report *r);
 

@@ -19,6 +19,7 @@
 #include "health/health.h"
 #include "jobs/backfill.h"
 #include "jobs/digest.h"
+#include "jobs/maintenance.h"
 #include "jobs/outcomes.h"
 #include "jobs/refresh.h"
 #include "jobs/repair.h"
@@ -71,6 +72,7 @@ static struct job_entry *add(struct job_table *t, size_t *alloc, const char *id,
 struct job_args {
     struct refresh_job refresh[TF_COUNT];
     struct outcomes_job outcomes;
+    struct maint_job maint[MAINT_TASKS_MAX]; /* one per maintenance task */
 };
 
 static struct job_args *job_args_of(struct ck *app)
@@ -81,6 +83,12 @@ static struct job_args *job_args_of(struct ck *app)
         for (int tf = 0; tf < TF_COUNT; tf++)
             a->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
         a->outcomes = (struct outcomes_job){.settings = &app->settings};
+        size_t nt;
+        const struct maint_task *tasks = maint_tasks(&nt);
+        if (nt > MAINT_TASKS_MAX)
+            BUG("%zu maintenance tasks, room for %d", nt, MAINT_TASKS_MAX);
+        for (size_t i = 0; i < nt; i++)
+            a->maint[i] = (struct maint_job){.task = &tasks[i], .app = app};
         app->job_args = a;
     }
     return a;
@@ -169,6 +177,18 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
         e->fn = scan_history_job_run;
         e->arg = app;
     }
+    /* The maintenance tasks (jobs/maintenance.h), each under its own id. */
+    size_t ntasks;
+    const struct maint_task *tasks = maint_tasks(&ntasks);
+    for (size_t i = 0; i < ntasks; i++) {
+        e = add(out, &alloc, tasks[i].id, tasks[i].name, maint_task_cron(&tasks[i], s));
+        e->kind = JOB_KIND_MAINTENANCE;
+        e->timeout = s->maintenance.task_timeout;
+        if (app) {
+            e->fn = maint_job_run;
+            e->arg = &args->maint[i];
+        }
+    }
 }
 
 void job_table_release(struct job_table *t)
@@ -183,6 +203,11 @@ const struct job_entry *job_table_find(const struct job_table *t, const char *id
         if (!strcmp(t->v[i].id, id))
             return &t->v[i];
     return NULL;
+}
+
+bool job_entry_is(const struct job_entry *e, const char *kind)
+{
+    return !kind || (e->kind && !strcmp(e->kind, kind));
 }
 
 int job_table_register(const struct job_table *t, struct sched *sched, struct strbuf *err)

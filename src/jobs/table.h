@@ -28,6 +28,7 @@ struct strbuf;
  *   backup                [jobs] backup
  *   repair_gaps           [jobs] repair_gaps
  *   scan_history          [jobs] scan_history
+ *   the maintenance tasks [maintenance] <task id> (jobs/maintenance.h), kind "maintenance"
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -42,6 +43,9 @@ struct strbuf;
 #define JOB_SCAN_HISTORY   "scan_history"
 #define JOB_BACKFILL       "backfill"
 
+/* The kind of a maintenance task's row (jobs/maintenance.h); other rows have none (NULL). */
+#define JOB_KIND_MAINTENANCE "maintenance"
+
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {
     char id[32];
@@ -50,6 +54,7 @@ struct job_entry {
     int64_t timeout; /* seconds; 0: one period of the schedule */
     job_fn *fn;      /* NULL in a table built for listing */
     void *arg;
+    const char *kind; /* JOB_KIND_MAINTENANCE, or NULL */
 };
 
 struct job_table {
@@ -72,6 +77,8 @@ void job_table_release(struct job_table *t);
 
 /* The row of `id`, or NULL. */
 const struct job_entry *job_table_find(const struct job_table *t, const char *id);
+/* Is row `e` of kind `kind` (NULL: every row is)? */
+bool job_entry_is(const struct job_entry *e, const char *kind);
 
 /*
  * The table as the health report reads it (health/health.h): one spec per

@@ -341,7 +341,7 @@ static int jobs_write(struct store *to, const struct batch *b, unsigned flags, s
     return store_import_jobs(to, b->jobs, b->n, flags, added, err);
 }
 
-/* job id, paused (t/f), streak, last fire (0: none), updated at */
+/* job id, paused (t/f), streak, last fire (0: none), updated at, pause's end, reason, by */
 static void jobs_text(const struct batch *b, size_t i, struct strbuf *out)
 {
     const struct job_state *js = &b->jobs[i];
@@ -355,6 +355,12 @@ static void jobs_text(const struct batch *b, size_t i, struct strbuf *out)
     add_int(out, js->last_fire);
     TAB(out);
     add_int(out, js->updated_at);
+    TAB(out);
+    add_int(out, js->paused_until);
+    TAB(out);
+    add_text(out, js->pause_reason ? js->pause_reason : "");
+    TAB(out);
+    add_text(out, js->paused_by ? js->paused_by : "");
     strbuf_addch(out, '\n');
 }
 

@@ -78,7 +78,9 @@ static int64_t lease_margin_ms(int64_t timeout_s)
 #define MAX_SLEEP_MS 1000
 /* Stale-run sweeping interval (runs of dead processes), and history pruning interval. */
 #define HOUSEKEEPING_MS (60 * 1000)
-#define PRUNE_MS        (3600 * 1000)
+/* How often ended pauses are looked for (end_pauses). */
+#define PAUSE_CHECK_MS 5000
+#define PRUNE_MS       (3600 * 1000)
 
 enum run_state {
     RUN_ACTIVE,
@@ -102,7 +104,8 @@ struct run {
     struct job *job;
     int64_t scheduled; /* fire time, s */
     bool manual;
-    bool takeover; /* retrying a fire another instance held */
+    const char *trigger; /* a manual run's reason (job_ctx.trigger) */
+    bool takeover;       /* retrying a fire another instance held */
     struct pool_item *item;
     _Atomic int state;          /* enum run_state */
     _Atomic int64_t run_id;     /* 0 until the row exists */
@@ -132,7 +135,8 @@ struct job {
     int64_t last_fire; /* newest fire handled */
     struct run *run;   /* the attached run, NULL when idle */
     bool manual_pending;
-    int64_t foreign_fire; /* a fire another instance held, 0 none */
+    const char *pending_trigger; /* why the pending manual run (static string) */
+    int64_t foreign_fire;        /* a fire another instance held, 0 none */
     int64_t foreign_retry_ms;
 };
 
@@ -160,6 +164,7 @@ struct sched {
     int64_t next_housekeeping_ms;
     int64_t next_prune_ms;
     int64_t next_heartbeat_ms;
+    int64_t next_pause_check_ms;
     bool manual_only;
     bool sole_daemon;
     bool initialised; /* (L) last_fire loaded and startup sweep done */
@@ -487,7 +492,7 @@ static void run_body(void **local, void *arg)
             strbuf_addbuf(&r->message, &err);
             goto out;
         }
-        bool paused = !rc && js.paused;
+        bool paused = !rc && job_state_paused(&js, t0 / 1000);
         job_state_release(&js);
         strbuf_reset(&err);
         if (paused) {
@@ -556,6 +561,7 @@ static void run_body(void **local, void *arg)
         .now = t0 / 1000,
         .deadline_ms = r->deadline_ms = now_ms(s) + j->timeout * 1000,
         .manual = r->manual,
+        .trigger = r->trigger,
         .store = st,
         .metrics = s->metrics,
         .message = STRBUF_INIT,
@@ -630,6 +636,8 @@ static void submit_run(struct sched *s, struct job *j, int64_t scheduled, bool m
     r->job = j;
     r->scheduled = scheduled;
     r->manual = manual;
+    r->trigger = manual ? (j->pending_trigger ? j->pending_trigger : "manual") : NULL;
+    j->pending_trigger = NULL;
     r->takeover = takeover;
     strbuf_init(&r->message, 0);
     atomic_init(&r->state, RUN_ACTIVE);
@@ -975,6 +983,86 @@ static void heartbeat(struct sched *s, int64_t t)
     strbuf_release(&name);
 }
 
+/*
+ * Pauses that have ended: paused_until has passed (a pause for 2 hours,
+ * or a resume asked for while a fire had been skipped, sched_job_resume()).
+ * The flag is cleared, and a fire skipped during the pause is run once,
+ * now, as a manual run: only the newest matters, and the ones before it
+ * are not replayed. A lease per pause (its job and end) makes that once
+ * across daemons sharing the database; it stays as a "done" mark.
+ */
+static void end_pauses(struct sched *s, int64_t t)
+{
+    struct store *st = timer_store(s);
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    struct job_state *v = NULL;
+    size_t n = 0;
+
+    s->next_pause_check_ms = t + PAUSE_CHECK_MS;
+    if (!st || store_job_list(st, &v, &n, &err)) {
+        strbuf_release(&err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct job_state *js = &v[i];
+        struct job *j = find_job(s, js->job_id);
+        if (!j || !js->paused || js->paused_until <= 0 || js->paused_until * 1000 > t)
+            continue;
+        strbuf_reset(&name);
+        strbuf_addf(&name, "resume:%s:%" PRId64, js->job_id, js->paused_until);
+        strbuf_reset(&err);
+        if (store_lease_claim(st, name.buf, s->instance, t, t + LEASE_DONE_MS, &err))
+            continue; /* another daemon ends it, or the database is away: next time */
+        if (store_job_set_paused(st, js->job_id, false, t / 1000, &err)) {
+            log_warn("job %s: cannot end its pause: %s", js->job_id, err.buf);
+            continue;
+        }
+        /* A fire after the pause's end ran as any other: nothing was missed then. */
+        bool missed = js->last_fire > js->updated_at && js->last_fire < js->paused_until;
+        log_info("job %s: pause ended%s", js->job_id,
+                 missed ? "; running the fire skipped during it once" : "");
+        pthread_mutex_lock(&s->lock);
+        if (missed && !j->run && !j->manual_pending) {
+            j->manual_pending = true;
+            j->pending_trigger = "resume";
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    job_states_free(v, n);
+    strbuf_release(&err);
+    strbuf_release(&name);
+}
+
+int sched_job_resume(struct store *st, const char *id, int64_t now, bool *out_pending,
+                     struct strbuf *err)
+{
+    struct job_state js;
+    int rc = store_job_get(st, id, &js, err);
+
+    *out_pending = false;
+    if (rc == CK_ENOTFOUND) {
+        strbuf_reset(err);
+        return store_job_set_paused(st, id, false, now, err);
+    }
+    if (rc)
+        return rc;
+    if (job_state_paused(&js, now) && js.last_fire > js.updated_at) {
+        /*
+         * End the pause a second from now and let the scheduler's
+         * end_pauses() run the skipped fire once; the row keeps the
+         * pause's start as its update time, which that check reads.
+         */
+        struct job_pause p = {
+            .paused = true, .until = now + 1, .reason = js.pause_reason, .by = js.paused_by};
+        rc = store_job_pause(st, id, &p, js.updated_at, err);
+        *out_pending = !rc;
+    } else {
+        rc = store_job_set_paused(st, id, false, now, err);
+    }
+    job_state_release(&js);
+    return rc;
+}
+
 /* A daemon that stops is no longer alive: its instance lease goes with it. */
 static void release_instance(struct sched *s)
 {
@@ -1030,6 +1118,8 @@ static void tick_locked(struct sched *s, int64_t t)
         housekeeping(s, t);
     if (t >= s->next_heartbeat_ms)
         heartbeat(s, t);
+    if (t >= s->next_pause_check_ms)
+        end_pauses(s, t);
     pthread_mutex_lock(&s->lock);
 }
 
@@ -1248,7 +1338,7 @@ void sched_free(struct sched *s)
     free(s);
 }
 
-int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
+int sched_run_now_as(struct sched *s, const char *id, const char *trigger, struct strbuf *err)
 {
     struct job *j;
     int rc = 0;
@@ -1265,10 +1355,16 @@ int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
         rc = CK_EBUSY;
     } else {
         j->manual_pending = true;
+        j->pending_trigger = trigger;
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+int sched_run_now(struct sched *s, const char *id, struct strbuf *err)
+{
+    return sched_run_now_as(s, id, "manual", err);
 }
 
 void sched_health(struct sched *s, struct sched_health *out)

@@ -44,6 +44,7 @@ struct job_ctx {
     int64_t now;             /* the clock when the run started, Unix seconds */
     int64_t deadline_ms;     /* the clock (ms) after which the run is abandoned */
     bool manual;             /* started by `jobs run` / POST /jobs/{id}/run */
+    const char *trigger;     /* a manual run's reason ("manual", "emergency", "resume"); NULL */
     struct store *store;     /* this worker's own connection (never NULL) */
     struct metrics *metrics; /* may be NULL */
     struct strbuf message;   /* out: a one-line summary (error text on failure) */
@@ -181,6 +182,24 @@ void sched_wait_idle(struct sched *s);
  * already running.
  */
 int sched_run_now(struct sched *s, const char *id, struct strbuf *err);
+/*
+ * The same, with the run's reason (a static string, job_ctx.trigger):
+ * "manual" for sched_run_now(), "emergency" for an out-of-schedule run an
+ * operator asked for as such. A run that ends a pause is "resume".
+ */
+int sched_run_now_as(struct sched *s, const char *id, const char *trigger, struct strbuf *err);
+
+/*
+ * Resume job `id` in the database `st` at `now` (Unix s), for `jobs
+ * resume`, `maintenance resume` and the API alike. When a fire was skipped
+ * while it was paused, the pause is made to end a second from now instead,
+ * so that a running scheduler (this process's or another's) ends it and
+ * runs the job once (never one run per skipped fire); `*out_pending` is
+ * then true. A pause whose paused_until passes ends the same way by
+ * itself. 0 or the store's error.
+ */
+int sched_job_resume(struct store *st, const char *id, int64_t now, bool *out_pending,
+                     struct strbuf *err);
 
 /* Live view of one job; strings borrowed from the scheduler. */
 struct sched_job_info {

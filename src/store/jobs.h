@@ -22,13 +22,22 @@ struct strbuf;
  */
 struct job_state {
     char *job_id;
-    bool paused;
-    int64_t streak;    /* consecutive failed or timed-out runs */
-    int64_t last_fire; /* newest scheduled time handled (run, skipped or missed); 0: none */
+    bool paused;          /* as set; job_state_paused() says whether it holds now */
+    int64_t paused_until; /* Unix s: the pause ends by itself then; 0: when resumed */
+    char *pause_reason;   /* "" when none given */
+    char *paused_by;      /* who paused it ("cli:<user>", "api"); "" when unknown */
+    int64_t streak;       /* consecutive failed or timed-out runs */
+    int64_t last_fire;    /* newest scheduled time handled (run, skipped or missed); 0: none */
     int64_t updated_at;
 };
 void job_state_release(struct job_state *js);
 void job_states_free(struct job_state *v, size_t n);
+/*
+ * Is the job paused at `now` (Unix s)? A pause past its paused_until has
+ * ended, even before anyone cleared the flag: the one rule for the
+ * scheduler, /health, status and the API.
+ */
+bool job_state_paused(const struct job_state *js, int64_t now);
 
 /* Create the job's row if it has none (not paused, streak 0). */
 int store_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
@@ -39,6 +48,23 @@ int store_job_list(struct store *st, struct job_state **out, size_t *n, struct s
 /* Set the paused flag (creating the row if needed). */
 int store_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
                          struct strbuf *err);
+/* A pause as set by store_job_pause(); strings borrowed. */
+struct job_pause {
+    bool paused;
+    int64_t until;      /* Unix s; 0: until resumed */
+    const char *reason; /* NULL or "": none */
+    const char *by;     /* NULL or "": unknown */
+};
+/*
+ * Pause (or with p->paused false, resume) the job with what `p` says,
+ * creating the row if needed; updated_at becomes `now`. A resume clears
+ * until, reason and who. store_job_set_paused() is this with no details.
+ * CK_EINVAL for a pause that would end at or before `now`, or a reason
+ * longer than JOB_PAUSE_REASON_MAX bytes.
+ */
+#define JOB_PAUSE_REASON_MAX 500
+int store_job_pause(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                    struct strbuf *err);
 /* Advance last_fire to `fire` if it is newer. */
 int store_job_set_last_fire(struct store *st, const char *job_id, int64_t fire, struct strbuf *err);
 

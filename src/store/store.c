@@ -561,14 +561,21 @@ void job_state_release(struct job_state *js)
     if (!js)
         return;
     free(js->job_id);
+    free(js->pause_reason);
+    free(js->paused_by);
     memset(js, 0, sizeof(*js));
 }
 
 void job_states_free(struct job_state *v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
-        free(v[i].job_id);
+        job_state_release(&v[i]);
     free(v);
+}
+
+bool job_state_paused(const struct job_state *js, int64_t now)
+{
+    return js->paused && (js->paused_until <= 0 || now < js->paused_until);
 }
 
 void job_runs_free(struct job_run *v, size_t n)
@@ -624,7 +631,30 @@ int store_job_set_paused(struct store *st, const char *job_id, bool paused, int6
         return rc;
     rc = st->ops->job_ensure(st, job_id, now, err);
     if (!rc)
-        rc = st->ops->job_set_paused(st, job_id, paused, now, err);
+        rc = st->ops->job_pause(st, job_id, &(struct job_pause){.paused = paused}, now, err);
+    return store_implicit_end(st, owned, rc, err);
+}
+
+int store_job_pause(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                    struct strbuf *err)
+{
+    bool owned;
+    int rc = check_name("job id", job_id, err);
+    if (!rc && p->paused && p->until && p->until <= now) {
+        strbuf_addf(err, "store: job '%s': the pause would end at %lld, not after now (%lld)",
+                    job_id, (long long)p->until, (long long)now);
+        rc = CK_EINVAL;
+    }
+    if (!rc && p->reason && strlen(p->reason) > JOB_PAUSE_REASON_MAX) {
+        strbuf_addf(err, "store: job '%s': the reason of a pause is longer than %d bytes", job_id,
+                    JOB_PAUSE_REASON_MAX);
+        rc = CK_EINVAL;
+    }
+    if (rc || (rc = store_implicit_begin(st, &owned, err)))
+        return rc;
+    rc = st->ops->job_ensure(st, job_id, now, err);
+    if (!rc)
+        rc = st->ops->job_pause(st, job_id, p, now, err);
     return store_implicit_end(st, owned, rc, err);
 }
 

@@ -15,6 +15,7 @@
 #include "store/gaps.h"
 #include "store/jobs.h"
 #include "store/tables.h"
+#include "store/upkeep.h"
 
 struct strbuf;
 
@@ -38,8 +39,8 @@ struct strbuf;
  * and URLs. It includes the headers of each concern, so that a caller
  * includes this one: candles (store/candles.h), the gap ledger
  * (store/gaps.h), jobs, runs and leases (store/jobs.h), rate budgets and
- * series state (store/budget.h), backfills (store/backfill.h), and the
- * tables with their bulk copy (store/tables.h).
+ * series state (store/budget.h), backfills (store/backfill.h), the tables
+ * with their bulk copy (store/tables.h), and the upkeep (store/upkeep.h).
  */
 struct store;
 

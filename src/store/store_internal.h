@@ -108,6 +108,13 @@ struct store_ops {
     int (*schema_version)(struct store *st, int *out, struct strbuf *err);
     /* MUST. A trivial round trip. */
     bool (*ping)(struct store *st);
+    /*
+     * MAY (store_upkeep.c: "not checked" / nothing done without them). See
+     * store/upkeep.h; called outside a transaction.
+     */
+    int (*check_integrity)(struct store *st, bool full, bool *out_ok, struct strbuf *problems,
+                           struct strbuf *err);
+    int (*upkeep)(struct store *st, struct store_upkeep *u, struct strbuf *err);
     /* MAY (store.c falls back to ping). See store_check_writable(); outside a transaction. */
     int (*check_writable)(struct store *st, struct strbuf *err);
     /*
@@ -172,8 +179,8 @@ struct store_ops {
     int (*job_ensure)(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
     int (*job_get)(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
     int (*job_list)(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
-    int (*job_set_paused)(struct store *st, const char *job_id, bool paused, int64_t now,
-                          struct strbuf *err);
+    int (*job_pause)(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                     struct strbuf *err);
     int (*job_set_last_fire)(struct store *st, const char *job_id, int64_t fire,
                              struct strbuf *err);
     int (*job_run_insert)(struct store *st, struct job_run *r, struct strbuf *err);

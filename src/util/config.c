@@ -277,6 +277,12 @@ static int set_value(const struct config_option *o, void *dst, const char *value
             return CK_EINVAL;
         }
         break;
+    case CONFIG_SIZE:
+        if (parse_size(value, &v)) {
+            strbuf_addf(why, "'%s' is not a size (e.g. 100MB, 512k, 4096)", value);
+            return CK_EINVAL;
+        }
+        break;
     default:
         BUG("unknown config type %d", (int)o->type);
     }
@@ -372,6 +378,22 @@ void config_format_duration(int64_t seconds, struct strbuf *out)
     strbuf_addf(out, "%llds", (long long)seconds);
 }
 
+void config_format_size(int64_t bytes, struct strbuf *out)
+{
+    static const struct {
+        int64_t unit;
+        const char *suffix;
+    } units[] = {{1024LL * 1024 * 1024, "GB"}, {1024 * 1024, "MB"}, {1024, "kB"}};
+
+    for (size_t i = 0; bytes && i < ARRAY_SIZE(units); i++) {
+        if (bytes % units[i].unit == 0) {
+            strbuf_addf(out, "%lld%s", (long long)(bytes / units[i].unit), units[i].suffix);
+            return;
+        }
+    }
+    strbuf_addf(out, "%lld", (long long)bytes);
+}
+
 void config_format_value(const struct config_option *o, const void *src, struct strbuf *out)
 {
     const char *field = (const char *)src + o->offset;
@@ -403,6 +425,9 @@ void config_format_value(const struct config_option *o, const void *src, struct 
         return;
     case CONFIG_DURATION:
         config_format_duration(*(const int64_t *)field, out);
+        return;
+    case CONFIG_SIZE:
+        config_format_size(*(const int64_t *)field, out);
         return;
     case CONFIG_BOOL:
         strbuf_addstr(out, *(const bool *)field ? "true" : "false");

@@ -26,6 +26,7 @@ enum config_type {
     CONFIG_INT,      /* int64_t within [min, max] */
     CONFIG_DURATION, /* int64_t seconds; "90d", "15m", "30s", "4h", bare seconds */
     CONFIG_BOOL,     /* bool */
+    CONFIG_SIZE,     /* int64_t bytes; "100MB", "512k", bare bytes */
 };
 
 /*
@@ -138,6 +139,8 @@ void config_format_value(const struct config_option *o, const void *src, struct 
 
 /* Append a duration in seconds as the largest whole unit: "90d", "4h", "15m", "45s", "0". */
 void config_format_duration(int64_t seconds, struct strbuf *out);
+/* Append `bytes` as the loader reads it back: "100MB", "512kB", "1000". */
+void config_format_size(int64_t bytes, struct strbuf *out);
 
 /* Expand ${VAR} and ${VAR:-default} in `in`; 0 or CK_EPARSE with the reason in `why`. */
 int config_expand_env(const char *in, struct strbuf *out, struct strbuf *why);

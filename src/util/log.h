@@ -3,6 +3,7 @@
 #define CK_UTIL_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -45,8 +46,46 @@ struct strbuf;
 int log_setup(enum log_level level, enum log_format format, const char *path, struct strbuf *err);
 /* Reopen the log file (after rotation; SIGHUP). */
 int log_reopen(struct strbuf *err);
-/* Close the log file; output returns to stderr. */
+/*
+ * Close the log file; output returns to stderr. Waits for the compressor
+ * to finish the file it is on.
+ */
 void log_shutdown(void);
+
+/*
+ * Rotation of the log file ([log] max_size, keep, compress). When a line
+ * takes the file to `max_size` bytes or more, the file is renamed to
+ * FILE.YYYYmmddTHHMMSS.mmmZ (UTC) and a new FILE opened, between two
+ * lines; a background thread then gzips the rotated file (to
+ * FILE.<time>.gz) when `compress` is set, and deletes the oldest
+ * rotations so that at most `keep` remain beside FILE.
+ */
+struct log_rotation {
+    int64_t max_size; /* bytes; 0: no rotation on size */
+    int64_t keep;     /* rotated files kept (>= 1) */
+    bool compress;    /* gzip rotated files */
+};
+/* Set the rotation rules (default: none on size, keep 5, no compression). Thread-safe. */
+void log_set_rotation(const struct log_rotation *rot);
+/*
+ * Rotate now (the daily log_rotation task), whatever the size, when the
+ * file holds anything; its new name is appended to `out_name` (may be
+ * NULL; nothing appended when the file was empty or another process had
+ * rotated it). 0; CK_ENOTFOUND when logging goes to stderr; CK_EIO when
+ * the rename or the reopen failed. Thread-safe.
+ */
+int log_rotate(struct strbuf *out_name, struct strbuf *err);
+/* Wait until the compressor has handled every rotation made so far. */
+void log_rotation_wait(void);
+/*
+ * The rotations of log file `path` (FILE.<time>, FILE.<time>.gz), oldest
+ * first, as full paths in a NULL-terminated array; returns their number.
+ * Free with log_rotations_free().
+ */
+size_t log_rotations(const char *path, char ***out);
+void log_rotations_free(char **v);
+/* Bytes the compressor has saved (compression) and freed (deletion) in this process. */
+int64_t log_rotation_bytes_freed(void);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

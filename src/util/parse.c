@@ -71,6 +71,47 @@ int parse_duration(const char *s, int64_t *out_seconds)
     return 0;
 }
 
+int parse_size(const char *s, int64_t *out_bytes)
+{
+    char num[32];
+    size_t len;
+    int64_t mult = 1, v;
+    int rc;
+
+    if (!s)
+        return CK_EINVAL;
+    len = strlen(s);
+    if (!len || len >= sizeof(num))
+        return CK_EINVAL;
+    memcpy(num, s, len + 1);
+    if (len > 1 && (num[len - 1] == 'b' || num[len - 1] == 'B'))
+        num[--len] = '\0';
+    switch (num[len - 1]) {
+    case 'k':
+    case 'K':
+        mult = 1024;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024 * 1024;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024 * 1024 * 1024;
+        break;
+    default:
+        if (!isdigit((unsigned char)num[len - 1]))
+            return CK_EINVAL;
+        len++;
+    }
+    num[len - 1] = '\0';
+    rc = parse_int64(num, 0, INT64_MAX / (1024 * 1024 * 1024), &v);
+    if (rc)
+        return rc;
+    *out_bytes = v * mult;
+    return 0;
+}
+
 int parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};

@@ -13,6 +13,12 @@
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* "30s", "15m", "4h", "7d", or a bare number of seconds. Out: seconds. */
 int parse_duration(const char *s, int64_t *out_seconds);
+/*
+ * A size in bytes: a bare number, or one with a suffix k, M, G (powers of
+ * 1024), optionally followed by B and in either case: "100MB", "512k",
+ * "1g", "4096". Out: bytes.
+ */
+int parse_size(const char *s, int64_t *out_bytes);
 /* true/false, yes/no, on/off, 1/0 (case-insensitive). */
 int parse_bool(const char *s, bool *out);
 

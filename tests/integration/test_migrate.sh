@@ -98,8 +98,8 @@ gaps = [
     (xag, T0, T0 + 900 * 3, 4, "repairing", "missing", T0 + 23, T0 + 29),
 ]
 c.executemany("INSERT INTO gaps (series_id, first_time, last_time, count, state, reason, first_seen, last_checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", gaps)
-c.execute("INSERT INTO jobs VALUES ('refresh_candles_M15', 1, 3, ?, ?)", (T0 + 86400, T0 + 86401))
-c.execute("INSERT INTO jobs VALUES ('refresh_candles_H1', 0, 0, 0, ?)", (T0 + 3,))
+c.execute("INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at, paused_until, pause_reason, paused_by) VALUES ('refresh_candles_M15', 1, 3, ?, ?, ?, 'provider upgrade \u00e9', 'cli:ops')", (T0 + 86400, T0 + 86401, 4102444800))
+c.execute("INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at) VALUES ('refresh_candles_H1', 0, 0, 0, ?)", (T0 + 3,))
 ms = 1000 * T0
 runs = [
     ("refresh_candles_M15", "host-a:1", T0 + 900, ms + 900000, ms + 902500, "ok", "stored 4 candles", '{"stored": 4, "symbols": ["XAU/USD"], "note": "caf\\u00e9 \\"q\\""}'),
@@ -220,6 +220,7 @@ assert r['ok']['details'] == {'stored': 4, 'symbols': ['XAU/USD'], 'note': 'caf\
 assert r['failed']['message'] == 'fetch failed:\n\"HTTP 500\"\twith a tab', r['failed']"
 if [ -n "$PG_DB" ]; then
     check "last fire and update time arrive (PostgreSQL)" test "$(dst_sql "SELECT job_id, extract(epoch FROM last_fire)::bigint, extract(epoch FROM updated_at)::bigint FROM jobs WHERE job_id = 'refresh_candles_M15'")" = "refresh_candles_M15|1709337600|1709337601"
+    check "the pause's end, reason and author arrive (PostgreSQL)" test "$(dst_sql "SELECT extract(epoch FROM paused_until)::bigint, pause_reason, paused_by FROM jobs WHERE job_id = 'refresh_candles_M15'")" = "4102444800|provider upgrade é|cli:ops"
     check "a job without a fire has none (PostgreSQL)" test "$(dst_sql "SELECT last_fire IS NULL FROM jobs WHERE job_id = 'refresh_candles_H1'")" = t
     check "prices are real numbers in SQL (PostgreSQL)" test "$(dst_sql "SELECT min(open) FROM candles_view WHERE symbol = 'XAU/USD'")" = "2063.41000000"
 fi

@@ -91,6 +91,35 @@ static void test_duration(void **state)
     assert_int_equal(parse_duration(NULL, &v), CK_EINVAL);
 }
 
+static void test_size(void **state)
+{
+    static const struct {
+        const char *s;
+        int64_t bytes;
+    } ok[] = {
+        {"100MB", 100 * 1048576LL},
+        {"512k", 524288},
+        {"512kB", 524288},
+        {"1g", 1073741824LL},
+        {"4096", 4096},
+        {"4096B", 4096},
+        {"0", 0},
+        {"2M", 2097152},
+    };
+    static const char *const bad[] = {"", "B", "MB", "1.5M", "-1k", "5 M", "5T", "k5", "abc"};
+    (void)state;
+    for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+        int64_t v = -1;
+        if (parse_size(ok[i].s, &v) != 0 || v != ok[i].bytes)
+            fail_msg("'%s' gave %lld", ok[i].s, (long long)v);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        int64_t v = -1;
+        if (parse_size(bad[i], &v) == 0)
+            fail_msg("'%s' accepted as %lld", bad[i], (long long)v);
+    }
+}
+
 static void test_bool(void **state)
 {
     (void)state;
@@ -167,10 +196,8 @@ static void test_words(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int64),
-        cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_bool),
-        cmocka_unit_test(test_words),
+        cmocka_unit_test(test_int64), cmocka_unit_test(test_duration), cmocka_unit_test(test_size),
+        cmocka_unit_test(test_bool),  cmocka_unit_test(test_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,7 @@ struct body {
     atomic_bool inside;
     int64_t last_scheduled;
     bool last_manual;
+    const char *last_trigger;
 };
 
 static int body_fn(struct job_ctx *ctx, void *arg)
@@ -57,6 +58,7 @@ static int body_fn(struct job_ctx *ctx, void *arg)
     atomic_fetch_add(&b->calls, 1);
     b->last_scheduled = ctx->scheduled;
     b->last_manual = ctx->manual;
+    b->last_trigger = ctx->trigger;
     atomic_store(&b->inside, true);
     while (atomic_load(&b->block))
         usleep(1000);
@@ -432,6 +434,130 @@ static void test_pause_survives_restart(void **state)
     strbuf_release(&err);
 }
 
+/*
+ * A pause with an end: the fires during it are skipped; once it has ended
+ * the flag is cleared and the job runs once for all the skipped fires,
+ * once across two schedulers sharing the database; then on schedule.
+ */
+static void test_pause_ends_by_itself_and_runs_once(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("pause_until");
+    struct store *st = open_store();
+    struct job_state js;
+    struct job_run *runs;
+    struct job_pause p = {
+        .paused = true, .until = T("2024-03-13T10:02:30Z"), .reason = "upgrade", .by = "test"};
+    (void)state;
+
+    assert_int_equal(store_job_pause(st, id, &p, T("2024-03-13T10:00:10Z"), &err), 0);
+    assert_int_equal(store_job_get(st, id, &js, &err), 0);
+    assert_true(job_state_paused(&js, T("2024-03-13T10:02:29Z")));
+    assert_false(job_state_paused(&js, T("2024-03-13T10:02:30Z")));
+    assert_string_equal(js.pause_reason, "upgrade");
+    assert_string_equal(js.paused_by, "test");
+    job_state_release(&js);
+    /* A pause that would already be over is refused. */
+    p.until = T("2024-03-13T10:00:00Z");
+    assert_int_equal(store_job_pause(st, id, &p, T("2024-03-13T10:00:10Z"), &err), CK_EINVAL);
+    strbuf_reset(&err);
+
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *a = new_sched("A", 1, &err), *bs = new_sched("B", 1, &err);
+    add(a, id, "* * * * *", 0, 0, &b);
+    add(bs, id, "* * * * *", 0, 0, &b);
+    start(a);
+    start(bs);
+    static const char *const during[] = {"2024-03-13T10:00:30Z", "2024-03-13T10:01:00Z",
+                                         "2024-03-13T10:02:00Z"};
+    for (size_t i = 0; i < ARRAY_SIZE(during); i++) {
+        tick(a, T(during[i]) * 1000);
+        tick(bs, T(during[i]) * 1000);
+        sched_wait_idle(a);
+        sched_wait_idle(bs);
+    }
+    assert_int_equal(atomic_load(&b.calls), 0);
+    /* The end passes: one of the two ends it and runs the job once. */
+    static const char *const after[] = {"2024-03-13T10:02:40Z", "2024-03-13T10:02:41Z",
+                                        "2024-03-13T10:02:50Z"};
+    for (size_t i = 0; i < ARRAY_SIZE(after); i++) {
+        tick(a, T(after[i]) * 1000);
+        tick(bs, T(after[i]) * 1000);
+        sched_wait_idle(a);
+        sched_wait_idle(bs);
+    }
+    assert_int_equal(atomic_load(&b.calls), 1);
+    assert_true(b.last_manual);
+    assert_string_equal(b.last_trigger, "resume");
+    assert_int_equal(store_job_get(st, id, &js, &err), 0);
+    assert_false(js.paused);
+    assert_int_equal(js.paused_until, 0);
+    assert_string_equal(js.pause_reason, "");
+    job_state_release(&js);
+    /* Then on schedule, once per fire. */
+    tick(a, T("2024-03-13T10:03:00Z") * 1000);
+    tick(bs, T("2024-03-13T10:03:00Z") * 1000);
+    sched_wait_idle(a);
+    sched_wait_idle(bs);
+    assert_int_equal(atomic_load(&b.calls), 2);
+    assert_int_equal(runs_of(id, &runs), 2);
+    job_runs_free(runs, 2);
+    sched_free(a);
+    sched_free(bs);
+    store_close(st);
+    free(id);
+    strbuf_release(&err);
+}
+
+/* Resuming runs a fire skipped during the pause once; with none skipped, nothing extra. */
+static void test_resume_runs_a_skipped_fire_once(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("resume");
+    struct store *st = open_store();
+    bool pending = true;
+    (void)state;
+
+    assert_int_equal(store_job_set_paused(st, id, true, T("2024-03-13T10:00:10Z"), &err), 0);
+    atomic_store(&fake_ms, T("2024-03-13T10:00:30Z") * 1000);
+    struct sched *s = new_sched("A", 1, &err);
+    add(s, id, "* * * * *", 0, 0, &b);
+    start(s);
+    tick(s, T("2024-03-13T10:00:30Z") * 1000);
+    tick(s, T("2024-03-13T10:01:00Z") * 1000);
+    tick(s, T("2024-03-13T10:01:01Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+
+    assert_int_equal(sched_job_resume(st, id, T("2024-03-13T10:01:20Z"), &pending, &err), 0);
+    assert_true(pending);
+    tick(s, T("2024-03-13T10:01:25Z") * 1000);
+    tick(s, T("2024-03-13T10:01:26Z") * 1000);
+    sched_wait_idle(s);
+    tick(s, T("2024-03-13T10:01:31Z") * 1000);
+    tick(s, T("2024-03-13T10:01:32Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+
+    /* Paused and resumed between two fires: nothing was skipped, nothing extra runs. */
+    assert_int_equal(store_job_set_paused(st, id, true, T("2024-03-13T10:01:35Z"), &err), 0);
+    assert_int_equal(sched_job_resume(st, id, T("2024-03-13T10:01:40Z"), &pending, &err), 0);
+    assert_false(pending);
+    tick(s, T("2024-03-13T10:01:45Z") * 1000);
+    tick(s, T("2024-03-13T10:01:50Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    tick(s, T("2024-03-13T10:02:00Z") * 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 2);
+    sched_free(s);
+    store_close(st);
+    free(id);
+    strbuf_release(&err);
+}
+
 static void test_failure_streak(void **state)
 {
     struct strbuf err = STRBUF_INIT;
@@ -643,6 +769,13 @@ static void test_manual_run(void **state)
     sched_wait_idle(s);
     assert_int_equal(atomic_load(&b.calls), 1);
     assert_true(b.last_manual);
+    assert_string_equal(b.last_trigger, "manual");
+    /* A run asked for as an emergency says so. */
+    assert_int_equal(sched_run_now_as(s, id, "emergency", &err), 0);
+    tick(s, atomic_load(&fake_ms) + 1000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 2);
+    assert_string_equal(b.last_trigger, "emergency");
     sched_free(s);
     free(id);
     strbuf_release(&err);
@@ -1062,6 +1195,8 @@ int main(void)
         cmocka_unit_test(test_catch_up_and_missed),
         cmocka_unit_test(test_new_job_does_not_replay_history),
         cmocka_unit_test(test_pause_survives_restart),
+        cmocka_unit_test(test_pause_ends_by_itself_and_runs_once),
+        cmocka_unit_test(test_resume_runs_a_skipped_fire_once),
         cmocka_unit_test(test_failure_streak),
         cmocka_unit_test(test_run_end_hook),
         cmocka_unit_test(test_stop_releases_the_instance_lease),

@@ -729,6 +729,8 @@ static void test_show_masks_secrets(void **state)
         "[alerts]\nfailure_threshold = 3\n",
         "[alerts.email]\nenabled = true\nsmtp_url = smtps://smtp.example:465\n",
         "username = ops\npassword = ***\n",
+        "max_size = 100MB\nkeep = 5\ncompress = gzip\n",
+        "[maintenance]\nhealth_check = */5 * * * *\n",
     };
     struct config_report rep = CONFIG_REPORT_INIT;
     struct settings s;
@@ -746,8 +748,8 @@ static void test_show_masks_secrets(void **state)
     (void)state;
     assert_int_equal(settings_load(&s, path, &rep), 0);
     settings_show(&s, collect, &sh);
-    /* 17 fixed sections, one source, one receiver. */
-    assert_int_equal(sh.sections, 19);
+    /* 18 fixed sections, one source, one receiver. */
+    assert_int_equal(sh.sections, 20);
     for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
         if (strstr(sh.text.buf, secrets[i]))
             fail_msg("'%s' shown in:\n%s", secrets[i], sh.text.buf);

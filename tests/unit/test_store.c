@@ -1060,7 +1060,7 @@ static void test_sqlite_migrates_from_v1(void **state)
 
     CHECK_OK(store_open(&f->st, f->url, &f->err), &f->err);
     CHECK_OK(store_schema_version(f->st, &version, &f->err), &f->err);
-    assert_int_equal(version, 8);
+    assert_int_equal(version, 9);
     assert_int_equal(count_all(f, &k), 30);
     {
         struct candle_query q = {.series = k, .limit = 1, .order = STORE_DESC};

@@ -51,6 +51,10 @@ static int pg_read_job(struct pg_store *ps, const PGresult *res, int r, struct j
         rc = pg_get_int(ps, res, r, 3, &js->last_fire, err);
     if (!rc)
         rc = pg_get_int(ps, res, r, 4, &js->updated_at, err);
+    if (!rc)
+        rc = pg_get_int(ps, res, r, 5, &js->paused_until, err);
+    js->pause_reason = xstrdup(PQgetvalue(res, r, 6));
+    js->paused_by = xstrdup(PQgetvalue(res, r, 7));
     return rc;
 }
 
@@ -119,23 +123,31 @@ int pg_job_list(struct store *st, struct job_state **out, size_t *n, struct strb
     return 0;
 }
 
-int pg_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
-                      struct strbuf *err)
+int pg_job_pause(struct store *st, const char *job_id, const struct job_pause *jp, int64_t now,
+                 struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     struct pg_params p = {0};
     PGresult *res;
     int rc = pg_check_time(now, 1, "time", err);
 
+    if (!rc && jp->until)
+        rc = pg_check_time(jp->until, 1, "pause end", err);
     if (!rc)
         rc = pg_ready(ps, err);
     if (rc)
         return rc;
     pg_param_text(&p, job_id);
-    pg_param_bool(&p, paused);
+    pg_param_bool(&p, jp->paused);
     pg_param_time(&p, now);
-    rc =
-        pg_run(ps, PG_JOB_PAUSE, &p, &res, err, "%s job '%s'", paused ? "pause" : "resume", job_id);
+    if (jp->until)
+        pg_param_time(&p, jp->until);
+    else
+        pg_param_null(&p);
+    pg_param_text(&p, jp->reason ? jp->reason : "");
+    pg_param_text(&p, jp->by ? jp->by : "");
+    rc = pg_run(ps, PG_JOB_PAUSE, &p, &res, err, "%s job '%s'", jp->paused ? "pause" : "resume",
+                job_id);
     if (!rc && !pg_changed(res))
         rc = pg_no_job(job_id, err);
     PQclear(res);
@@ -555,6 +567,12 @@ int pg_import_jobs(struct store *st, const struct job_state *v, size_t n, unsign
             else
                 pg_param_null(&p[i]);
             pg_param_time(&p[i], js->updated_at);
+            if (js->paused_until)
+                pg_param_time(&p[i], js->paused_until);
+            else
+                pg_param_null(&p[i]);
+            pg_param_text(&p[i], js->pause_reason ? js->pause_reason : "");
+            pg_param_text(&p[i], js->paused_by ? js->paused_by : "");
         }
         if (!rc)
             rc = pg_run_each(ps, PG_JOB_IMPORT, p, m, each, added, "import jobs", err);

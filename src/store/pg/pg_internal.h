@@ -87,7 +87,8 @@ enum pg_stmt {
 /* The columns of a job row, in pg_read_job()'s order. */
 #define PG_JOB_COLUMNS                                                                             \
     "job_id, paused, streak, coalesce(extract(epoch FROM last_fire)::bigint, 0), "                 \
-    "extract(epoch FROM updated_at)::bigint"
+    "extract(epoch FROM updated_at)::bigint, "                                                     \
+    "coalesce(extract(epoch FROM paused_until)::bigint, 0), pause_reason, paused_by"
 /* The columns of a gap record, in pg_read_gap()'s order (FROM gaps g JOIN series s). */
 #define PG_GAP_COLUMNS                                                                             \
     "g.id, s.source, s.symbol, s.timeframe, extract(epoch FROM g.first_time)::bigint, "            \
@@ -331,10 +332,13 @@ int pg_import_gaps(struct store *st, const struct gap_record *v, size_t n, unsig
 
 /* jobs.c */
 int pg_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
+/* upkeep.c (store/upkeep.h) */
+int pg_upkeep(struct store *st, struct store_upkeep *u, struct strbuf *err);
+
 int pg_job_get(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
 int pg_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
-int pg_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
-                      struct strbuf *err);
+int pg_job_pause(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                 struct strbuf *err);
 int pg_job_set_last_fire(struct store *st, const char *job_id, int64_t fire, struct strbuf *err);
 int pg_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err);
 int pg_job_run_update(struct store *st, int64_t id, enum job_status status, int64_t finished,

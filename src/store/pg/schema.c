@@ -300,5 +300,9 @@ const char *const pg_migrations[] = {
     "  created_at timestamptz NOT NULL,"
     "  updated_at timestamptz NOT NULL);"
     "CREATE INDEX backfills_series ON backfills (source, symbol, timeframe);",
+    /* 9: what a pause says, as in the SQLite schema (paused_until NULL: until resumed). */
+    "ALTER TABLE jobs ADD COLUMN paused_until timestamptz,"
+    "  ADD COLUMN pause_reason text NOT NULL DEFAULT '',"
+    "  ADD COLUMN paused_by text NOT NULL DEFAULT '';",
 };
 const int pg_schema_latest = (int)ARRAY_SIZE(pg_migrations);

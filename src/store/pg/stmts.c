@@ -130,7 +130,9 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
     [PG_JOB_GET] = {"ck_job_get", "SELECT " PG_JOB_COLUMNS " FROM jobs WHERE job_id = $1::text"},
     [PG_JOB_LIST] = {"ck_job_list", "SELECT " PG_JOB_COLUMNS " FROM jobs ORDER BY job_id"},
     [PG_JOB_PAUSE] = {"ck_job_pause", "UPDATE jobs SET paused = $2::boolean, "
-                                      "updated_at = $3::timestamptz WHERE job_id = $1::text"},
+                                      "updated_at = $3::timestamptz, "
+                                      "paused_until = $4::timestamptz, pause_reason = $5::text, "
+                                      "paused_by = $6::text WHERE job_id = $1::text"},
     /* greatest() ignores the NULL of a job that has handled no fire yet. */
     [PG_JOB_LAST_FIRE] = {"ck_job_last_fire",
                           "UPDATE jobs SET last_fire = greatest(last_fire, $2::timestamptz) "
@@ -270,7 +272,9 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                            "message = $7 AND details = $8) RETURNING id"},
     /* last_fire NULL stands for "none yet" (0 in the store's terms). */
     [PG_JOB_IMPORT] = {"ck_job_import",
-                       "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at) "
+                       "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at, "
+                       "paused_until, pause_reason, paused_by) "
                        "VALUES ($1::text, $2::boolean, $3::bigint, $4::timestamptz, "
-                       "$5::timestamptz) ON CONFLICT (job_id) DO NOTHING"},
+                       "$5::timestamptz, $6::timestamptz, $7::text, $8::text) "
+                       "ON CONFLICT (job_id) DO NOTHING"},
 };

@@ -319,6 +319,13 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX backfills_series ON backfills (source, symbol, timeframe);",
+    /*
+     * 9: what a pause says: when it ends by itself (Unix s, 0: when
+     * resumed), why, and who set it.
+     */
+    "ALTER TABLE jobs ADD COLUMN paused_until INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN pause_reason TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN paused_by TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)ARRAY_SIZE(migrations))
 
@@ -766,6 +773,8 @@ const struct store_ops store_sqlite_ops = {
     .ping = sqlite_ping,
     .check_writable = sqlite_check_writable,
     .set_durable = sqlite_set_durable,
+    .check_integrity = sqlite_check_integrity,
+    .upkeep = sqlite_upkeep,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
@@ -782,7 +791,7 @@ const struct store_ops store_sqlite_ops = {
     .job_ensure = sqlite_job_ensure,
     .job_get = sqlite_job_get,
     .job_list = sqlite_job_list,
-    .job_set_paused = sqlite_job_set_paused,
+    .job_pause = sqlite_job_pause,
     .job_set_last_fire = sqlite_job_set_last_fire,
     .job_run_insert = sqlite_job_run_insert,
     .job_run_update = sqlite_job_run_update,

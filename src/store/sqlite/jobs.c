@@ -48,6 +48,9 @@ static void read_job_state(sqlite3_stmt *q, struct job_state *js)
     js->streak = sqlite3_column_int64(q, 2);
     js->last_fire = sqlite3_column_int64(q, 3);
     js->updated_at = sqlite3_column_int64(q, 4);
+    js->paused_until = sqlite3_column_int64(q, 5);
+    js->pause_reason = sqlite_column_strdup(q, 6);
+    js->paused_by = sqlite_column_strdup(q, 7);
 }
 
 int sqlite_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err)
@@ -106,8 +109,8 @@ int sqlite_job_list(struct store *st, struct job_state **out, size_t *n, struct 
     return 0;
 }
 
-int sqlite_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
-                          struct strbuf *err)
+int sqlite_job_pause(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                     struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     sqlite3_stmt *upd;
@@ -116,8 +119,11 @@ int sqlite_job_set_paused(struct store *st, const char *job_id, bool paused, int
     if (rc)
         return rc;
     sqlite_bind_str(upd, 1, job_id);
-    sqlite3_bind_int(upd, 2, paused ? 1 : 0);
+    sqlite3_bind_int(upd, 2, p->paused ? 1 : 0);
     sqlite3_bind_int64(upd, 3, now);
+    sqlite3_bind_int64(upd, 4, p->until);
+    sqlite_bind_str(upd, 5, p->reason ? p->reason : "");
+    sqlite_bind_str(upd, 6, p->by ? p->by : "");
     rc = sqlite_step(ss, upd, false, "cannot pause or resume job", err);
     sqlite_stmt_done(upd);
     if (!rc && sqlite3_changes(ss->db) == 0)
@@ -505,6 +511,9 @@ int sqlite_import_jobs(struct store *st, const struct job_state *v, size_t n, un
         sqlite3_bind_int64(ins, 3, js->streak);
         sqlite3_bind_int64(ins, 4, js->last_fire);
         sqlite3_bind_int64(ins, 5, js->updated_at);
+        sqlite3_bind_int64(ins, 6, js->paused_until);
+        sqlite_bind_str(ins, 7, js->pause_reason ? js->pause_reason : "");
+        sqlite_bind_str(ins, 8, js->paused_by ? js->paused_by : "");
         rc = sqlite_step(ss, ins, false, "cannot import a job", err);
         if (rc)
             break;

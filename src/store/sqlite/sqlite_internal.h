@@ -235,10 +235,15 @@ int sqlite_import_gaps(struct store *st, const struct gap_record *v, size_t n, u
 
 /* jobs.c */
 int sqlite_job_ensure(struct store *st, const char *job_id, int64_t now, struct strbuf *err);
+/* upkeep.c (store/upkeep.h) */
+int sqlite_check_integrity(struct store *st, bool full, bool *out_ok, struct strbuf *problems,
+                           struct strbuf *err);
+int sqlite_upkeep(struct store *st, struct store_upkeep *u, struct strbuf *err);
+
 int sqlite_job_get(struct store *st, const char *job_id, struct job_state *out, struct strbuf *err);
 int sqlite_job_list(struct store *st, struct job_state **out, size_t *n, struct strbuf *err);
-int sqlite_job_set_paused(struct store *st, const char *job_id, bool paused, int64_t now,
-                          struct strbuf *err);
+int sqlite_job_pause(struct store *st, const char *job_id, const struct job_pause *p, int64_t now,
+                     struct strbuf *err);
 int sqlite_job_set_last_fire(struct store *st, const char *job_id, int64_t fire,
                              struct strbuf *err);
 int sqlite_job_run_insert(struct store *st, struct job_run *r, struct strbuf *err);

@@ -72,11 +72,14 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
                         "attempts = ?8, first_attempt = ?9 WHERE id = ?1",
     [STMT_JOB_ENSURE] = "INSERT INTO jobs (job_id, updated_at) VALUES (?1, ?2) "
                         "ON CONFLICT (job_id) DO NOTHING",
-    [STMT_JOB_GET] = "SELECT job_id, paused, streak, last_fire, updated_at FROM jobs "
+    [STMT_JOB_GET] = "SELECT job_id, paused, streak, last_fire, updated_at, paused_until, "
+                     "pause_reason, paused_by FROM jobs "
                      "WHERE job_id = ?1",
-    [STMT_JOB_LIST] = "SELECT job_id, paused, streak, last_fire, updated_at FROM jobs "
+    [STMT_JOB_LIST] = "SELECT job_id, paused, streak, last_fire, updated_at, paused_until, "
+                      "pause_reason, paused_by FROM jobs "
                       "ORDER BY job_id",
-    [STMT_JOB_PAUSE] = "UPDATE jobs SET paused = ?2, updated_at = ?3 WHERE job_id = ?1",
+    [STMT_JOB_PAUSE] = "UPDATE jobs SET paused = ?2, updated_at = ?3, paused_until = ?4, "
+                       "pause_reason = ?5, paused_by = ?6 WHERE job_id = ?1",
     /* max() rather than a WHERE on last_fire, so that changes() tells a
      * missing job from an older fire. */
     [STMT_JOB_LAST_FIRE] = "UPDATE jobs SET last_fire = max(last_fire, ?2) WHERE job_id = ?1",
@@ -169,6 +172,7 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
         "details) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM job_runs "
         "WHERE status = ?6 AND started = ?4 AND job_id = ?1 AND instance = ?2 AND "
         "scheduled = ?3 AND finished IS ?5 AND message = ?7 AND details = ?8)",
-    [STMT_JOB_IMPORT] = "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (job_id) DO NOTHING",
+    [STMT_JOB_IMPORT] = "INSERT INTO jobs (job_id, paused, streak, last_fire, updated_at, "
+                        "paused_until, pause_reason, paused_by) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (job_id) DO NOTHING",
 };
