@@ -17,6 +17,7 @@
  */
 #include "ingest/ingest.h"
 
+#include "ingest/derive.h"
 #include "market/calendar.h"
 #include "market/candle.h"
 #include "market/gaps.h"
@@ -154,6 +155,8 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
     }
 
     rc = ingest_scan_gaps(ctx, symbol, tf, now, out, err);
+    if (!rc)
+        rc = derive_after_refresh(ctx, symbol, tf, now, err);
     out->store_failed = rc != 0;
 
 out:
