@@ -55,5 +55,8 @@ CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
 CMD_DECLARE(import);
 CMD_DECLARE(dashboard);
+CMD_DECLARE(coverage);
+CMD_DECLARE(derive);
+CMD_DECLARE(verify);
 
 #endif
