@@ -121,9 +121,10 @@ int cmd_derive(int argc, char **argv, struct ck *ck)
         /* A pair of timeframes that cannot build one another is a usage error. */
         return rc == CK_EINVAL ? CMD_USAGE : CMD_FAIL;
     }
-    printf("%s %s: %zu %s candles built from %zu %s candles (%zu periods incomplete)\n", rq.source,
-           rq.symbol, st.built, timeframe_name(rq.upper), st.lower, timeframe_name(rq.lower),
-           st.incomplete);
+    printf("%s %s: %zu %s candles built from %zu %s candles; periods left out for a missing lower "
+           "candle: %zu\n",
+           rq.source, rq.symbol, st.built, timeframe_name(rq.upper), st.lower,
+           timeframe_name(rq.lower), st.incomplete);
     strbuf_release(&err);
     return CMD_OK;
 }
