@@ -6,6 +6,8 @@
 #  - bench_import: candlekeep import of a generated 1,000,000-line Binance
 #    kline file (M1, milliseconds) into a fresh store, then again, on
 #    SQLite and on PostgreSQL (read and check, store, gap scan);
+#  - bench_coverage: the coverage map of 10 series of 1,000,000 M1 candles
+#    on SQLite (one extent statement per series);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
@@ -22,6 +24,8 @@ echo "== bench_ingest: SQLite =="
 "$BUILD/bench/bench_ingest"
 echo "== bench_import: SQLite =="
 "$BUILD/bench/bench_import"
+echo "== bench_coverage: SQLite =="
+"$BUILD/bench/bench_coverage"
 
 PGDIR=$(mktemp -d /tmp/ckbenchpg.XXXXXX)
 cleanup() { bash "$ROOT/tests/helpers/pg_cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
