@@ -15,7 +15,27 @@
 
 #include "util/banned.h"
 
-/* The filter from the query; replies and returns -1 on a bad timeframe. */
+/* Longest source or symbol name accepted in a query. */
+#define NAME_MAX_LEN 64
+
+/* A source or symbol parameter: short UTF-8 text (it reaches the database); replies if not. */
+static int check_name(struct api_request *req, const char *param, const char *v)
+{
+    json_t *probe = v ? json_string(v) : NULL; /* NULL unless valid UTF-8 */
+
+    if (!v)
+        return 0;
+    if (probe && *v && strlen(v) <= NAME_MAX_LEN) {
+        json_decref(probe);
+        return 0;
+    }
+    json_decref(probe);
+    api_reply_error(req, MHD_HTTP_BAD_REQUEST, NULL,
+                    "parameter '%s' must be 1 to %d bytes of UTF-8", param, NAME_MAX_LEN);
+    return -1;
+}
+
+/* The filter from the query; replies and returns -1 on a bad parameter. */
 static int parse_filter(struct api_request *req, struct coverage_filter *f)
 {
     const char *tf = api_query(req, "timeframe");
@@ -23,6 +43,8 @@ static int parse_filter(struct api_request *req, struct coverage_filter *f)
 
     f->source = api_query(req, "source");
     f->symbol = api_query(req, "symbol");
+    if (check_name(req, "source", f->source) || check_name(req, "symbol", f->symbol))
+        return -1;
     if (!tf)
         return 0;
     if (!timeframe_parse(tf, &f->tf)) {

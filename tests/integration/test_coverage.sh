@@ -169,6 +169,12 @@ try:
     urllib.request.urlopen('$API/coverage?timeframe=Q7'); raise SystemExit('accepted')
 except urllib.error.HTTPError as e:
     assert e.code==400 and b'Q7' in e.read(), e"
+check "GET /coverage refuses an overlong symbol" py "
+import urllib.request, urllib.error
+try:
+    urllib.request.urlopen('$API/coverage?symbol=' + 'X' * 65); raise SystemExit('accepted')
+except urllib.error.HTTPError as e:
+    assert e.code==400 and b'symbol' in e.read(), e"
 check "the daemon stops with exit 0" daemon_stop "$DPID"
 
 finish
