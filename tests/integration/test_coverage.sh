@@ -14,6 +14,8 @@ source "$(dirname "$0")/lib.sh"
 
 KEY="sk-test-cov-5a4b3c2d1e"
 start_fake_td "$KEY"
+start_fake cb fake_coinbase.py
+CB_URL=$(cat "$T/cb.url")
 PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 API="http://127.0.0.1:$PORT"
 
@@ -43,12 +45,23 @@ derive = H4
 calendar = crypto
 backfill = 100
 rate_per_minute = 1000
+; Coinbase serves no H4: listed because it is derived.
+[source.${SRC}cb]
+kind = coinbase
+base_url = $CB_URL
+symbols = BTC/USD
+timeframes = H1 H4
+derive = H4
+calendar = crypto
+backfill = 48
+rate_limit = 1000/1s
 INI
 } >"$T/ck.ini"
 unset TWELVE_DATA_API_KEY DATABASE_URL
 CFG=(--config "$T/ck.ini")
 NOW=2024-03-15T12:07:00Z
 export CANDLEKEEP_NOW=$NOW
+fake_ctl "$CB_URL" "{\"now\": \"$NOW\"}"
 td_control "{\"now\": \"$NOW\", \"limits\": \"unlimited\", \"holes\": [{\"symbol\": \"XAU/USD\", \"interval\": \"1h\", \"from\": \"2024-03-13T09:00:00Z\", \"to\": \"2024-03-13T12:00:00Z\"}]}"
 
 # cov_field SYMBOL TF FIELD: one field of the coverage map's row, from $T/cov.json.
@@ -117,6 +130,25 @@ for c in mine:
 "
 check "the newest derived H4 is the last closed one" py "
 import json; assert json.load(open('$T/h4.json'))[-1]['time']=='2024-03-15T08:00:00Z'"
+ck fetch --source "${SRC}cb" "${CFG[@]}"
+check "Coinbase with a derived H4 fetches" expect_rc 0
+check "Coinbase was asked for hours only, never for 4-hour buckets" py "
+import json, urllib.request
+rs=json.load(urllib.request.urlopen('$CB_URL/__requests'))
+assert rs and all(r['query']['granularity']=='3600' for r in rs), rs"
+"$CK_BIN" candles H4 --source "${SRC}cb" --symbol BTC/USD --limit 0 --order asc --format json "${CFG[@]}" >"$T/cbh4.json"
+"$CK_BIN" candles H1 --source "${SRC}cb" --symbol BTC/USD --limit 0 --order asc --format json "${CFG[@]}" >"$T/cbh1.json"
+check "Coinbase's H4 covers every whole 4-hour period of its stored hours" py "
+import json
+from datetime import datetime, timezone
+t=lambda s: int(datetime.strptime(s,'%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=timezone.utc).timestamp())
+h1=[t(c['time']) for c in json.load(open('$T/cbh1.json'))]
+h4=[t(c['time']) for c in json.load(open('$T/cbh4.json'))]
+first=-(-h1[0] // 14400) * 14400
+want=list(range(first, t('2024-03-15T12:00:00Z'), 14400))
+assert len(h1)==len(set(h1)) and h1[-1]==t('2024-03-15T11:00:00Z'), h1
+assert h4==want and len(h4) >= 10, (h4, want)"
+
 ck derive --source "${SRC}b" --symbol BTC/USD --from H1 --to D1 "${CFG[@]}"
 check "derive D1 from H1 succeeds" expect_rc 0
 # 99 H1 candles from 2024-03-11T12:00Z: the 11th lacks its first 12 hours, the 15th is not over.
