@@ -5,8 +5,8 @@
 #   - a hole planted in the fake's H1 history shows in `candlekeep coverage`
 #     (and GET /coverage) as exactly the candles the gap ledger holds open;
 #   - H4 derived from stored H1 after each refresh (`derive = H4`) equals
-#     the fake's own H4, for crypto and for metals (daily pause, weekend),
-#     and the refresh of the derived H4 asks the venue nothing;
+#     the fake's own H4, and the refresh of the derived H4 asks the venue
+#     nothing; Coinbase, which serves no H4, keeps one built from its hours;
 #   - `candlekeep verify` finds the venue's H4 consistent with its H1, and
 #     reports a planted wrong value with the candle and the field.
 # ck-test: pg
