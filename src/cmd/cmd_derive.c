@@ -67,38 +67,40 @@ static int resolve(struct ck *ck, const char *source, const char *symbol, bool h
     return CMD_OK;
 }
 
-int cmd_derive(int argc, char **argv, struct ck *ck)
+/* The options given. */
+struct derive_args {
+    const char *source, *symbol;
+    bool has_from;
+};
+
+/* Parse the options into `rq` and `a`; the exit code. */
+static int parse(int argc, char **argv, struct derive_request *rq, struct derive_args *a)
 {
     static const struct option opts[] = {
         {"source", required_argument, NULL, 'S'}, {"symbol", required_argument, NULL, 's'},
         {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
         {"since", required_argument, NULL, 'a'},  {0},
     };
-    struct derive_request rq = {.now = time_now()};
-    const char *source = NULL, *symbol = NULL;
-    bool has_from = false, has_to = false;
-    struct strbuf err = STRBUF_INIT;
-    const struct calendar *cal;
-    struct derive_stats st;
-    int c, rc;
+    bool has_to = false;
+    int c;
 
     while ((c = getopt_long(argc, argv, "S:s:f:t:a:", opts, NULL)) != -1) {
         if (c == 'S') {
-            source = optarg;
+            a->source = optarg;
         } else if (c == 's') {
-            symbol = optarg;
+            a->symbol = optarg;
         } else if (c == 'f') {
-            if (cmd_parse_timeframe("derive", optarg, &rq.lower))
+            if (cmd_parse_timeframe("derive", optarg, &rq->lower))
                 return CMD_USAGE;
-            has_from = true;
+            a->has_from = true;
         } else if (c == 't') {
-            if (cmd_parse_timeframe("derive", optarg, &rq.upper))
+            if (cmd_parse_timeframe("derive", optarg, &rq->upper))
                 return CMD_USAGE;
             has_to = true;
         } else if (c == 'a') {
-            if (cmd_parse_time("derive", "--since", optarg, &rq.since))
+            if (cmd_parse_time("derive", "--since", optarg, &rq->since))
                 return CMD_USAGE;
-            rq.has_since = true;
+            rq->has_since = true;
         } else {
             cmd_derive_usage(stderr);
             return CMD_USAGE;
@@ -109,9 +111,22 @@ int cmd_derive(int argc, char **argv, struct ck *ck)
                 has_to ? "unexpected argument" : "--to TF is required");
         return CMD_USAGE;
     }
-    rc = cmd_ready(ck);
+    return CMD_OK;
+}
+
+int cmd_derive(int argc, char **argv, struct ck *ck)
+{
+    struct derive_request rq = {.now = time_now()};
+    struct derive_args a = {0};
+    struct strbuf err = STRBUF_INIT;
+    const struct calendar *cal;
+    struct derive_stats st;
+    int rc = parse(argc, argv, &rq, &a);
+
     if (!rc)
-        rc = resolve(ck, source, symbol, has_from, &rq, &cal);
+        rc = cmd_ready(ck);
+    if (!rc)
+        rc = resolve(ck, a.source, a.symbol, a.has_from, &rq, &cal);
     if (rc)
         return rc;
     rc = derive_series(ck->store, cal, &rq, &st, &err);
@@ -121,8 +136,8 @@ int cmd_derive(int argc, char **argv, struct ck *ck)
         /* A pair of timeframes that cannot build one another is a usage error. */
         return rc == CK_EINVAL ? CMD_USAGE : CMD_FAIL;
     }
-    printf("%s %s: %zu %s candles built from %zu %s candles; periods left out for a missing lower "
-           "candle: %zu\n",
+    printf("%s %s: %zu %s candles built from %zu %s candles; periods left out for a missing "
+           "lower candle: %zu\n",
            rq.source, rq.symbol, st.built, timeframe_name(rq.upper), st.lower,
            timeframe_name(rq.lower), st.incomplete);
     strbuf_release(&err);
