@@ -280,6 +280,32 @@ static void test_w1_metals(void **state)
     calendar_free(cal);
 }
 
+/* Forex has no daily pause: its week opens with the Sunday 17:00 New York hour. */
+static void test_w1_forex(void **state)
+{
+    (void)state;
+    struct calendar *cal = cal_open(CAL_FOREX);
+    struct candle_vec in = CANDLE_VEC_INIT, out = CANDLE_VEC_INIT;
+    struct resample_stats st;
+
+    fill(cal, TF_H1, T("2024-01-07T22:00:00Z"), T("2024-01-14T22:00:00Z"), &in);
+    assert_int_equal(in.v[0].open_time, T("2024-01-07T22:00:00Z"));
+    assert_int_equal(in.n, 120);
+    run(cal, TF_H1, TF_W1, &in, T("2024-01-15T00:00:00Z"), &out, &st);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.v[0].open_time, T("2024-01-08T00:00:00Z"));
+    assert_int_equal(out.v[0].open, in.v[0].open);
+    assert_int_equal(out.v[0].close, in.v[119].close);
+    /* Closed since Friday 17:00 New York, the week ends only when the next one opens. */
+    out.n = 0;
+    run(cal, TF_H1, TF_W1, &in, T("2024-01-13T00:00:00Z"), &out, &st);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(st.forming, 1);
+    candle_vec_release(&in);
+    candle_vec_release(&out);
+    calendar_free(cal);
+}
+
 static void test_fits_and_plan(void **state)
 {
     (void)state;
@@ -407,10 +433,10 @@ static void test_store_derive_verify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_h4_exact),      cmocka_unit_test(test_gap_no_candle),
-        cmocka_unit_test(test_w1_crypto),     cmocka_unit_test(test_w1_metals),
-        cmocka_unit_test(test_fits_and_plan), cmocka_unit_test(test_volume_overflow),
-        S(test_store_derive_verify),
+        cmocka_unit_test(test_h4_exact),        cmocka_unit_test(test_gap_no_candle),
+        cmocka_unit_test(test_w1_crypto),       cmocka_unit_test(test_w1_metals),
+        cmocka_unit_test(test_w1_forex),        cmocka_unit_test(test_fits_and_plan),
+        cmocka_unit_test(test_volume_overflow), S(test_store_derive_verify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
