@@ -8,6 +8,8 @@
 #    SQLite and on PostgreSQL (read and check, store, gap scan);
 #  - bench_signals: signals created one transaction each (the rate at
 #    which POST /signals can acknowledge), on SQLite and PostgreSQL;
+#  - bench_coverage: the coverage map of 10 series of 1,000,000 M1 candles
+#    on SQLite (one extent statement per series);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
@@ -28,6 +30,8 @@ echo "== bench_ingest: SQLite =="
 "$BUILD/bench/bench_ingest"
 echo "== bench_import: SQLite =="
 "$BUILD/bench/bench_import"
+echo "== bench_coverage: SQLite =="
+"$BUILD/bench/bench_coverage"
 
 PGDIR=$(mktemp -d /tmp/ckbenchpg.XXXXXX)
 cleanup() { bash "$ROOT/tests/helpers/pg_cluster.sh" stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }

@@ -132,6 +132,7 @@ void api_metrics_get(struct api_request *req);
 void api_candles_get(struct api_request *req);
 void api_gaps_get(struct api_request *req);
 void api_backups_list(struct api_request *req);
+void api_coverage_get(struct api_request *req);
 void api_jobs_list(struct api_request *req);
 void api_job_get(struct api_request *req);
 void api_job_runs(struct api_request *req);

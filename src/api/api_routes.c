@@ -23,6 +23,7 @@ const struct api_route api_routes[] = {
     {.method = "GET", .pattern = "/metrics", .handler = api_metrics_get},
     {.method = "GET", .pattern = "/candles/{timeframe}", .handler = api_candles_get},
     {.method = "GET", .pattern = "/candles/{timeframe}/gaps", .handler = api_gaps_get},
+    {.method = "GET", .pattern = "/coverage", .handler = api_coverage_get},
     {.method = "GET", .pattern = "/jobs", .handler = api_jobs_list},
     {.method = "GET", .pattern = "/jobs/{id}", .handler = api_job_get},
     {.method = "GET", .pattern = "/jobs/{id}/runs", .handler = api_job_runs},

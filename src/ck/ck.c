@@ -77,6 +77,7 @@ static void feed_config_of(const struct source_settings *src, struct feed_config
         .nsymbols = src->nsymbols,
         .timeframes = src->timeframes,
         .ntimeframes = src->ntimeframes,
+        .derive = &src->derive,
         .backfill = (int)src->backfill,
         .symbol_skip_after = src->symbol_skip_after,
         .symbol_probe_every = src->symbol_probe_every,

@@ -881,6 +881,11 @@ static const struct config_option source_options[] = {
      .offset = offsetof(struct source_settings, timeframes_raw),
      .def = "M15 H1 H4 D1",
      .check = check_timeframes},
+    {.key = "derive",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct source_settings, derive_raw),
+     .def = "",
+     .check = check_timeframes},
     {.key = "calendar",
      .type = CONFIG_STRING,
      .offset = offsetof(struct source_settings, calendar_raw),
@@ -1213,7 +1218,9 @@ static void check_venue_timeframes(const struct source_settings *src, const stru
     if (!src->venue)
         return;
     for (size_t i = 0; i < src->ntimeframes; i++) {
-        if (source_kind_serves(src->venue, src->timeframes[i]))
+        /* A derived timeframe is built here and never asked of the venue. */
+        if (source_kind_serves(src->venue, src->timeframes[i]) ||
+            src->derive.derived[src->timeframes[i]])
             continue;
         strbuf_reset(&msg);
         strbuf_addf(&msg,
@@ -1226,6 +1233,22 @@ static void check_venue_timeframes(const struct source_settings *src, const stru
         report_at(rep, cf, sec, "timeframes", msg.buf);
     }
     strbuf_release(&msg);
+}
+
+/* The `derive` timeframes: each needs a fetched timeframe of the source that builds it. */
+static void derive_plan(struct source_settings *src, const struct config_file *cf, const char *sec,
+                        struct config_report *rep)
+{
+    struct source_settings tmp = {0};
+    struct strbuf why = STRBUF_INIT;
+
+    /* push_tf() fills a timeframe list without duplicates; borrow it. */
+    if (parse_words(src->derive_raw, push_tf, &tmp))
+        return; /* already reported by the table check */
+    if (resample_plan_init(&src->derive, src->calendar, src->timeframes, src->ntimeframes,
+                           tmp.timeframes, tmp.ntimeframes, &why))
+        report_at(rep, cf, sec, "derive", why.buf);
+    strbuf_release(&why);
 }
 
 static void derive_source(struct source_settings *src, const struct config_file *cf,
@@ -1247,9 +1270,10 @@ static void derive_source(struct source_settings *src, const struct config_file 
         report_at(rep, cf, sec.buf, "symbols", "no symbols listed");
     if (parse_words(src->timeframes_raw, push_tf, src) || !src->ntimeframes)
         report_at(rep, cf, sec.buf, "timeframes", "no valid timeframes listed");
-    check_venue_timeframes(src, cf, sec.buf, rep);
     if (calendar_kind_parse(src->calendar_raw, &src->calendar))
         src->calendar = CAL_CRYPTO; /* already reported by the table check */
+    derive_plan(src, cf, sec.buf, rep);
+    check_venue_timeframes(src, cf, sec.buf, rep);
     parse_words(src->holidays_raw, push_day, &dv);
     src->holidays = dv.v;
     src->nholidays = dv.n;

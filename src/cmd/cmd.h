@@ -60,5 +60,8 @@ CMD_DECLARE(backup);
 CMD_DECLARE(restore);
 CMD_DECLARE(backups);
 CMD_DECLARE(maintenance);
+CMD_DECLARE(coverage);
+CMD_DECLARE(derive);
+CMD_DECLARE(verify);
 
 #endif

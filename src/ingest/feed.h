@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct metrics;
+struct resample_plan;
 struct retry_clock;
 struct retry_policy;
 struct strbuf;
@@ -53,6 +54,8 @@ struct feed_config {
     size_t nsymbols;
     const enum timeframe *timeframes;
     size_t ntimeframes;
+    /* The timeframes built from a fetched one (ingest/derive.h); NULL: none. */
+    const struct resample_plan *derive;
     int backfill;               /* candles asked for when a series is new */
     int64_t symbol_skip_after;  /* failures in a row before a series is skipped; 0: never */
     int64_t symbol_probe_every; /* a skipped series is probed every this many cycles */

@@ -33,6 +33,7 @@
  */
 #include "ingest/ingest.h"
 
+#include "ingest/derive.h"
 #include "market/calendar.h"
 #include "market/candle.h"
 #include "market/gaps.h"
@@ -244,6 +245,8 @@ int ingest_series(struct ingest_ctx *ctx, const char *symbol, enum timeframe tf,
         goto out;
     }
     rc = scan(ctx, symbol, tf, now, &plan, out, err);
+    if (!rc)
+        rc = derive_after_refresh(ctx, symbol, tf, now, err);
     out->store_failed = rc != 0;
 
 out:

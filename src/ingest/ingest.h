@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct calendar;
+struct resample_plan;
 struct fetch_request;
 struct fetch_result;
 struct series_key;
@@ -58,6 +59,8 @@ struct ingest_ctx {
                                so corrected values replace stored ones */
     ingest_fetch_fn *fetch; /* NULL: source_fetch() */
     void *fetch_arg;
+    /* Timeframes built from the one refreshed (ingest/derive.h); NULL: none. */
+    const struct resample_plan *derive;
 };
 
 struct ingest_stats {

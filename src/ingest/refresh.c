@@ -31,6 +31,8 @@
  */
 #include "ingest/refresh.h"
 
+#include "ingest/derive.h"
+#include "market/resample.h"
 #include "resilience/ratelimit.h"
 #include "resilience/retry.h"
 #include "resilience/streak.h"
@@ -337,7 +339,12 @@ static void fetch_series(struct run *r, struct ingest_ctx *ic, struct hook *h, c
 
     h->called = false;
     memset(&h->report, 0, sizeof(h->report));
-    rc = ingest_series(ic, symbol, r->o->tf, r->o->now, &st, &err);
+    memset(&st, 0, sizeof(st));
+    /* A timeframe the source derives is built from a fetched one, never asked of the venue. */
+    if (ic->derive && ic->derive->derived[r->o->tf])
+        rc = derive_refresh(ic, symbol, r->o->tf, r->o->now, &st.stored, &err);
+    else
+        rc = ingest_series(ic, symbol, r->o->tf, r->o->now, &st, &err);
     redact_message(&err);
     if (!rc) {
         struct series_run *s = add(r, symbol, SERIES_RUN_OK);
@@ -399,6 +406,7 @@ void ingest_refresh(struct feed *f, const struct refresh_opts *o, struct refresh
         .refetch = o->refetch,
         .fetch = hooked_fetch,
         .fetch_arg = &h,
+        .derive = fc->derive,
     };
     for (size_t n = 0; n < r.nplan && !out->db_failed && !out->stopped; n++) {
         const struct series_plan *p = &r.plan[r.items[n].index];

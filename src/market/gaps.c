@@ -69,6 +69,38 @@ static void visit(struct gap_walk *w, int64_t t)
     }
 }
 
+int64_t gaps_count_expected(const struct calendar *cal, enum timeframe tf, int64_t from, int64_t to)
+{
+    struct calendar_session *ses = NULL;
+    size_t nses = 0, ases = 0;
+    int64_t len = timeframe_seconds(tf);
+    int64_t start = timeframe_floor(tf, from), next, count = 0;
+
+    if (start < from)
+        start += len;
+    if (start >= to)
+        return 0;
+    calendar_sessions(cal, start, to + len, &ses, &nses, &ases);
+    /* The walk of gaps_find(), counting each session's run of open times at once. */
+    next = start;
+    for (size_t i = 0; i < nses; i++) {
+        int64_t t = timeframe_floor(tf, ses[i].start);
+        int64_t last = timeframe_floor(tf, ses[i].end - 1);
+        if (t < next)
+            t = next;
+        if (last >= to)
+            last = timeframe_floor(tf, to - 1);
+        if (t <= last) {
+            count += (last - t) / len + 1;
+            t = last + len;
+        }
+        if (t > next)
+            next = t;
+    }
+    free(ses);
+    return count;
+}
+
 size_t gaps_find(const struct calendar *cal, enum timeframe tf, int64_t from, int64_t to,
                  const int64_t *have, size_t nhave, struct gap_range **out, size_t *n,
                  size_t *alloc)

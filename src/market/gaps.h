@@ -33,4 +33,12 @@ size_t gaps_find(const struct calendar *cal, enum timeframe tf, int64_t from, in
                  const int64_t *have, size_t nhave, struct gap_range **out, size_t *n,
                  size_t *alloc);
 
+/*
+ * The number of candles of timeframe `tf` with open time in [from, to) that
+ * `cal` expects: the same candles gaps_find() walks, counted per session
+ * without visiting each one (O(sessions)).
+ */
+int64_t gaps_count_expected(const struct calendar *cal, enum timeframe tf, int64_t from,
+                            int64_t to);
+
 #endif

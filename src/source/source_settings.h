@@ -3,6 +3,7 @@
 #define CK_SOURCE_SOURCE_SETTINGS_H
 
 #include "market/calendar.h"
+#include "market/resample.h"
 #include "market/timeframe.h"
 
 struct source_kind;
@@ -26,6 +27,7 @@ struct source_settings {
     char *symbols_raw;
     char *symbol_map; /* "CANONICAL:VENUE" pairs (source.h) */
     char *timeframes_raw;
+    char *derive_raw; /* timeframes built from a fetched one, not asked of the venue */
     char *calendar_raw;
     char *holidays_raw;
     char *rate_limit;        /* "N/DURATION"; the kind's free limit when not set */
@@ -47,6 +49,7 @@ struct source_settings {
     size_t nsymbols;
     enum timeframe timeframes[TF_COUNT];
     size_t ntimeframes;
+    struct resample_plan derive; /* from derive_raw */
     enum calendar_kind calendar;
     const struct source_kind *venue; /* the adapter's description; NULL for an unknown kind */
     int64_t rate_window_ms;          /* the budget in force: per_window in any window_ms */

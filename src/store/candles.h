@@ -64,6 +64,20 @@ int store_query_candles_vec(struct store *st, const struct candle_query *q, stru
 int store_count_candles(struct store *st, const struct candle_query *q, int64_t *out,
                         struct strbuf *err);
 
+/* The extent of a series within a query's bounds. */
+struct candle_extent {
+    int64_t count;
+    int64_t first, last; /* open times of the oldest and newest; 0 when count is 0 */
+};
+/*
+ * Count, oldest and newest open time of the candles of `q->series` in the
+ * query's bounds (limit and order ignored), in one statement over the
+ * primary key's range: no candle row is read into the program. A series
+ * that does not exist has count 0.
+ */
+int store_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                        struct strbuf *err);
+
 /*
  * Delete candles of timeframe `tf` with open_time < `before`, for every
  * source and symbol (retention). `limit` 0 deletes them all; otherwise at

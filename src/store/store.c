@@ -277,6 +277,17 @@ int store_count_candles(struct store *st, const struct candle_query *q, int64_t 
     return st->ops->count_candles(st, q, out, err);
 }
 
+int store_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                        struct strbuf *err)
+{
+    int rc = check_series(&q->series, err);
+
+    memset(out, 0, sizeof(*out));
+    if (rc)
+        return rc;
+    return st->ops->candle_extent(st, q, out, err);
+}
+
 int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err)
 {

@@ -145,6 +145,9 @@ struct store_ops {
     /* MUST. */
     int (*count_candles)(struct store *st, const struct candle_query *q, int64_t *out,
                          struct strbuf *err);
+    /* MUST. count, min and max of open_time in the bounds; *out is zeroed by the caller. */
+    int (*candle_extent)(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                         struct strbuf *err);
     /*
      * MUST. Called inside a transaction. `limit` 0: every candle of `tf`
      * before `before`; otherwise at most `limit` of them, oldest of each

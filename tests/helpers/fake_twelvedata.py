@@ -45,7 +45,10 @@ GET /time_series
     midnight, 1day to UTC midnight, 1week to Monday 00:00 UTC, 1month to the
     first of the month. Prices are deterministic functions of (symbol,
     interval, open time), decimal strings with 2 decimals (metals, crypto) or
-    5 (forex), with low <= open, close <= high. Intraday datetimes are
+    5 (forex), with low <= open, close <= high; 2h, 4h, 5h, 8h, 1day, 1week
+    and 1month bars are built from the 1h bars of their hours in which the
+    market is open (open of the first, close of the last, extremes, sum of
+    volumes), so they agree with 1h as a venue's do. Intraday datetimes are
     "YYYY-MM-DD HH:MM:SS", 1day/1week/1month "YYYY-MM-DD". The still-forming
     bar (open <= now < open + period) is included, once the market has been
     open during [open, now], unless "forming" is false.
@@ -145,6 +148,7 @@ they name and keep the others):
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -344,11 +348,24 @@ def fmt_units(units, dec):
     return f"{units // scale}.{units % scale:0{dec}d}"
 
 
-def candle_values(symbol, interval, o):
-    """Deterministic OHLC(V) strings for (symbol, interval, open time)."""
-    info = SYMBOLS[symbol]
-    base = info["base"]  # in units of the last decimal
-    h = hashlib.sha256(f"{symbol}|{interval}|{o}".encode()).digest()
+# Intervals of an hour and longer are built from the 1h candles of their period,
+# as a venue builds its bars from one stream of trades: open of the first hour,
+# close of the last, the highest high, the lowest low, the sum of the volumes,
+# over the hours in which the market is open (up to now for a forming bar).
+# So a client that derives 4h, 1day or 1week from the served 1h gets exactly
+# the served bar. Shorter intervals are independent of each other and of 1h.
+BUILT_FROM_HOURS = ("2h", "4h", "5h", "8h", "1day", "1week", "1month")
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def hour_units(symbol, o):
+    """(open, high, low, close, volume) of the 1h candle at o, in units of the last decimal."""
+    base = SYMBOLS[symbol]["base"]
+    h = hashlib.sha256(f"{symbol}|1h|{o}".encode()).digest()
+    return units_from_hash(base, h, o)
+
+
+def units_from_hash(base, h, o):
     n = [int.from_bytes(h[i:i + 4], "big") for i in range(0, 32, 4)]
     # A slow triangle wave over ~200 days of +-5%, then per-candle noise.
     phase = (o // DAY) % 200
@@ -358,6 +375,31 @@ def candle_values(symbol, interval, o):
     cl = center + n[1] % span - span // 2
     hi = max(op, cl) + n[2] % (span // 2 + 1)
     lo = max(min(op, cl) - n[3] % (span // 2 + 1), 1)
+    return op, hi, lo, cl, n[4] % 100000000 + 1000
+
+
+def candle_values(symbol, interval, o, end=None, holidays=frozenset()):
+    """Deterministic OHLC(V) strings for (symbol, interval, open time).
+
+    `end` is where the period's hours stop (its end, or just after now for
+    a forming bar); needed by the intervals built from hours.
+    """
+    info = SYMBOLS[symbol]
+    units = None
+    if interval in BUILT_FROM_HOURS and end is not None:
+        always = info["kind"] == "crypto" and not holidays
+        hours = [hour_units(symbol, t) for t in range(o, end, HOUR)
+                 if always or market_open_within(info["kind"], t, t + HOUR, holidays)]
+        if hours:
+            units = (hours[0][0], max(x[1] for x in hours), min(x[2] for x in hours),
+                     hours[-1][3], sum(x[4] for x in hours))
+    if units is None:
+        if interval == "1h":
+            units = hour_units(symbol, o)
+        else:
+            h = hashlib.sha256(f"{symbol}|{interval}|{o}".encode()).digest()
+            units = units_from_hash(info["base"], h, o)
+    op, hi, lo, cl, vol = units
     row = {
         "open": fmt_units(op, info["dec"]),
         "high": fmt_units(hi, info["dec"]),
@@ -365,7 +407,7 @@ def candle_values(symbol, interval, o):
         "close": fmt_units(cl, info["dec"]),
     }
     if info["volume"]:
-        row["volume"] = fmt_units(n[4] % 100000000 + 1000, 3)
+        row["volume"] = fmt_units(vol, 3)
     return row
 
 
@@ -779,7 +821,7 @@ class Handler(BaseHTTPRequestHandler):
             if recorded is not None:
                 row.update(dict.fromkeys(("open", "high", "low", "close"), recorded[t]))
             else:
-                row.update(candle_values(symbol, name, t))
+                row.update(candle_values(symbol, name, t, min(iv.next(t), now + 1), holidays))
             for ov in overrides.get(t, []):
                 if ov.get("remove"):
                     row.pop(ov["field"], None)

@@ -128,8 +128,9 @@ static void check_holes(const struct calendar *cal, enum timeframe tf, int64_t f
 
 /*
  * For one calendar and timeframe over [from, to): calendar_expects agrees
- * with brute force on every slot, a complete history has no gaps, an empty
- * one has one range, and holes come back exactly.
+ * with brute force on every slot and in the count of expected candles, a
+ * complete history has no gaps, an empty one has one range, and holes come
+ * back exactly.
  */
 static void check_year(const struct calendar *cal, enum timeframe tf, int64_t from, int64_t to)
 {
@@ -140,6 +141,14 @@ static void check_year(const struct calendar *cal, enum timeframe tf, int64_t fr
 
     brute_list(cal, tf, from, to, &exp);
     assert_true(exp.n > 0);
+    /* The count per session is the brute-force count, also for a window with ragged ends. */
+    assert_int_equal(gaps_count_expected(cal, tf, from, to), (int64_t)exp.n);
+    {
+        int64_t lo = from + len + 1, hi = to - 2 * len - 1, want = 0;
+        for (size_t i = 0; i < exp.n; i++)
+            want += exp.v[i] >= lo && exp.v[i] < hi;
+        assert_int_equal(gaps_count_expected(cal, tf, lo, hi), want);
+    }
     for (int64_t t = from, k = 0; t < to; t += len) {
         bool want = (size_t)k < exp.n && exp.v[k] == t;
         if (calendar_expects(cal, tf, t) != want) {

@@ -592,6 +592,45 @@ static void test_source_kinds(void **state)
     free(path);
 }
 
+/* `derive`: timeframes built here need not be served; each needs a fetched one to build it. */
+static void test_source_derive(void **state)
+{
+    struct config_report rep = CONFIG_REPORT_INIT;
+    struct settings s;
+    const struct source_settings *cb;
+    char *path = write_ini("[source.cb]\n"
+                           "kind = coinbase\n"
+                           "timeframes = H1 H4 D1\n"
+                           "derive = H4 W1\n"
+                           "[source.cbx]\n"
+                           "kind = coinbase\n"
+                           "timeframes = H1 H4\n"
+                           "[source.gold]\n"
+                           "kind = twelvedata\n"
+                           "api_key = k-1234\n"
+                           "calendar = metals\n"
+                           "timeframes = H4 D1\n"
+                           "derive = W1\n");
+    (void)state;
+    assert_int_equal(settings_load(&s, path, &rep), CK_ECONFIG);
+    /* Coinbase's H4 is refused where it is not derived, and only there. */
+    assert_int_equal(rep.count, 2);
+    assert_non_null(strstr(rep.text.buf, ":7: key 'timeframes': Coinbase Exchange does not serve "
+                                         "H4 candles (source 'cbx'"));
+    assert_non_null(strstr(rep.text.buf, ":13: key 'derive': W1 cannot be derived: no timeframe "
+                                         "fetched from the venue builds it"));
+    cb = settings_source(&s, "cb");
+    assert_true(cb->derive.derived[TF_H4]);
+    assert_int_equal(cb->derive.from[TF_H4], TF_H1);
+    assert_true(cb->derive.derived[TF_W1]);
+    assert_int_equal(cb->derive.from[TF_W1], TF_D1);
+    assert_false(cb->derive.derived[TF_H1]);
+    assert_false(settings_source(&s, "cbx")->derive.derived[TF_H4]);
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+}
+
 /* A venue's budget: its free limit, rate_limit, rate_per_minute; symbol_map is checked. */
 static void test_source_budget_keys(void **state)
 {
@@ -795,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_bad_environment_value),
         cmocka_unit_test(test_expand_env),
         cmocka_unit_test(test_source_kinds),
+        cmocka_unit_test(test_source_derive),
         cmocka_unit_test(test_source_key_problem),
         cmocka_unit_test(test_source_budget_keys),
         cmocka_unit_test(test_show_masks_secrets),

@@ -534,6 +534,32 @@ int pg_count_candles(struct store *st, const struct candle_query *q, int64_t *ou
     return rc;
 }
 
+int pg_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                     struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pg_param_series(&p, &q->series);
+    pg_param_time(&p, q->has_start ? q->start : INT64_MIN);
+    pg_param_time(&p, q->has_end ? q->end : INT64_MAX);
+    rc = pg_run(ps, PG_EXTENT, &p, &res, err, "measure candles of '%s %s %s'", q->series.source,
+                q->series.symbol, timeframe_name(q->series.tf));
+    if (rc)
+        return rc;
+    rc = pg_get_int(ps, res, 0, 0, &out->count, err);
+    if (!rc && out->count && !PQgetisnull(res, 0, 1))
+        rc = pg_get_int(ps, res, 0, 1, &out->first, err);
+    if (!rc && out->count && !PQgetisnull(res, 0, 2))
+        rc = pg_get_int(ps, res, 0, 2, &out->last, err);
+    PQclear(res);
+    return rc;
+}
+
 /* The number of rows a DELETE reports. */
 static int pg_deleted_count(struct pg_store *ps, PGresult *res, int64_t *out, struct strbuf *err)
 {

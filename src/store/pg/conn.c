@@ -790,6 +790,7 @@ const struct store_ops store_pg_ops = {
     .latest_time = pg_latest_time,
     .query_candles = pg_query_candles,
     .count_candles = pg_count_candles,
+    .candle_extent = pg_candle_extent,
     .delete_candles_before = pg_delete_candles_before,
     .count_candles_before = pg_count_candles_before,
     .list_series = pg_list_series,

@@ -35,6 +35,7 @@ enum pg_stmt {
     PG_QUERY_ASC,
     PG_QUERY_DESC,
     PG_COUNT,
+    PG_EXTENT,
     PG_DELETE_BEFORE,
     PG_SERIES_OF_TF,
     PG_SERIES_OLDEST,
@@ -315,6 +316,8 @@ int pg_count_candles(struct store *st, const struct candle_query *q, int64_t *ou
                      struct strbuf *err);
 int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                              int64_t *deleted, struct strbuf *err);
+int pg_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                     struct strbuf *err);
 int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                             struct strbuf *err);
 int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);

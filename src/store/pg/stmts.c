@@ -73,6 +73,16 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
          "ORDER BY open_time DESC LIMIT $6::bigint"},
     [PG_COUNT] = {"ck_count", "SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
                               " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz"},
+    /* As SQLite's: min() and max() alone are probes of the primary key's index. */
+    [PG_EXTENT] = {"ck_extent",
+                   "SELECT (SELECT count(*) FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                   " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz), "
+                   "(SELECT extract(epoch FROM min(open_time))::bigint FROM candles "
+                   "WHERE series_id = " PG_SERIES_ID_OF
+                   " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz), "
+                   "(SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
+                   "WHERE series_id = " PG_SERIES_ID_OF
+                   " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz)"},
     [PG_DELETE_BEFORE] = {"ck_delete_before", "DELETE FROM candles WHERE series_id IN "
                                               "(SELECT id FROM series WHERE timeframe = $1::text) "
                                               "AND open_time < $2::timestamptz"},

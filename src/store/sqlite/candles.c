@@ -236,6 +236,36 @@ int sqlite_count_candles(struct store *st, const struct candle_query *q, int64_t
     return rc;
 }
 
+int sqlite_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                         struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *ext;
+    int64_t sid;
+    int rc = sqlite_series_id(ss, &q->series, false, &sid, err);
+
+    if (rc == CK_ENOTFOUND)
+        return 0;
+    if (!rc)
+        rc = sqlite_stmt(ss, STMT_EXTENT, &ext, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(ext, 1, sid);
+    sqlite3_bind_int64(ext, 2, query_lo(q));
+    sqlite3_bind_int64(ext, 3, query_hi(q));
+    rc = sqlite_step(ss, ext, true, "cannot measure candles", err);
+    if (rc == CK_ENOTFOUND)
+        BUG("count() returned no row");
+    if (!rc) {
+        out->count = sqlite3_column_int64(ext, 0);
+        /* NULL (no candle) reads as 0. */
+        out->first = sqlite3_column_int64(ext, 1);
+        out->last = sqlite3_column_int64(ext, 2);
+        sqlite3_reset(ext);
+    }
+    return rc;
+}
+
 /* The ids of the series of timeframe `tf`, ascending. */
 static int series_of_tf(struct sqlite_store *ss, enum timeframe tf, int64_t **out, size_t *n,
                         struct strbuf *err)

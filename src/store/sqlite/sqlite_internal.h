@@ -34,6 +34,7 @@ enum sqlite_stmt_id {
     STMT_PUT,
     STMT_LATEST,
     STMT_COUNT,
+    STMT_EXTENT,
     STMT_DELETE_BEFORE,
     STMT_SERIES_OF_TF,
     STMT_BATCH_BOUND,
@@ -218,6 +219,8 @@ int sqlite_count_candles(struct store *st, const struct candle_query *q, int64_t
                          struct strbuf *err);
 int sqlite_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                  int64_t *deleted, struct strbuf *err);
+int sqlite_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
+                         struct strbuf *err);
 int sqlite_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                                 struct strbuf *err);
 int sqlite_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);
