@@ -647,6 +647,19 @@
     $('zoom-out').addEventListener('click', () => zoom(2));
     $('zoom-all').addEventListener('click', () => { state.view = null; draw(); });
     window.addEventListener('resize', () => draw());
+    // The chart's box also changes without the window doing so (a scrollbar
+    // appears as the panels below fill in): draw again, or the gap bands and
+    // the candles would no longer line up.
+    if (window.ResizeObserver) {
+      let last = $('chart-wrap').clientWidth;
+      new ResizeObserver(() => {
+        const w = $('chart-wrap').clientWidth;
+        if (w !== last) {
+          last = w;
+          draw();
+        }
+      }).observe($('chart-wrap'));
+    }
     $('series-select').addEventListener('change', (ev) => {
       const s = state.series[Number(ev.target.value)];
       state.source = s.source;
