@@ -451,18 +451,19 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
         /*
          * The window is bounded: a window holding more rows than
          * outputsize is answered with its LATEST rows, which would skip
-         * the oldest candles after `since`. One of max_rows periods holds
-         * at most max_rows rows; when it ends before the present, later
-         * candles may follow (res->more) even if a weekend made it short.
+         * the oldest candles after `since`. Whether end_date is exclusive
+         * (the fake, and the safe reading: the documentation does not say)
+         * or inclusive, (since, since + max_rows periods] holds at most
+         * max_rows rows; when it ends before the present, later candles
+         * may follow (res->more), and paging goes on past it even when a
+         * closed market left it empty (res->window_end).
          */
-        int64_t end = req->since + period + (int64_t)TD_MAX_OUTPUTSIZE * period;
+        int64_t end = req->since + (int64_t)TD_MAX_OUTPUTSIZE * period;
         char t[TIME_BUFSZ];
         if (req->until > req->since && req->until + period < end)
             end = req->until + period;
         else
             res->more = end <= req->now;
-        /* A window that ends before now is paged past even when it held nothing (a closed market).
-         */
         if (res->more)
             res->window_end = end - period;
         time_format_datetime(req->since + period, t);
