@@ -386,6 +386,34 @@ static const struct config_option digest_options[] = {
     {0},
 };
 
+/* [report]: the daily and weekly reports (report/report.h). */
+static const struct config_option report_options[] = {
+    OPT(struct report_settings, "dir", CONFIG_STRING, dir, ""),
+    {.key = "daily",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct report_settings, daily),
+     .def = "0 18 * * *",
+     .check = check_cron5},
+    {.key = "weekly",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct report_settings, weekly),
+     .def = "0 6 * * 0",
+     .check = check_cron5},
+    {.key = "keep",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct report_settings, keep),
+     .def = "90d",
+     .min = 0,
+     .max = 10 * 365 * 86400LL},
+    {.key = "duration_target",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct report_settings, duration_target),
+     .def = "60s",
+     .min = 1,
+     .max = 86400},
+    {0},
+};
+
 static const struct config_option heartbeat_options[] = {
     {.key = "url",
      .type = CONFIG_STRING,
@@ -678,6 +706,7 @@ static const struct section_table sections[] = {
     {"signals", signals_options, offsetof(struct settings, signals)},
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
     {"backup", backup_options, offsetof(struct settings, backup)},
+    {"report", report_options, offsetof(struct settings, report)},
 };
 
 /* The line of key `key` in section `sec`, for messages about derived values. */

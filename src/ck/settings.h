@@ -5,6 +5,7 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "backup/backup.h"
+#include "report/report.h"
 #include "market/calendar.h"
 #include "signal/deliver.h"
 #include "signal/signal.h"
@@ -110,6 +111,7 @@ struct settings {
     struct signals_settings signals;
     struct deliver_settings deliver;
     struct backup_settings backup;
+    struct report_settings report;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;
