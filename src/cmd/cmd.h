@@ -53,6 +53,7 @@ CMD_DECLARE(alerts);
 CMD_DECLARE(signals);
 CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
+CMD_DECLARE(report);
 CMD_DECLARE(import);
 CMD_DECLARE(dashboard);
 CMD_DECLARE(backup);

@@ -20,6 +20,7 @@
 #include "jobs/digest.h"
 #include "jobs/outcomes.h"
 #include "jobs/refresh.h"
+#include "jobs/reports.h"
 #include "jobs/retention.h"
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -69,6 +70,7 @@ static struct job_entry *add(struct job_table *t, size_t *alloc, const char *id,
 struct job_args {
     struct refresh_job refresh[TF_COUNT];
     struct outcomes_job outcomes;
+    struct reports_job reports[2]; /* daily, weekly */
 };
 
 static struct job_args *job_args_of(struct ck *app)
@@ -79,6 +81,8 @@ static struct job_args *job_args_of(struct ck *app)
         for (int tf = 0; tf < TF_COUNT; tf++)
             a->refresh[tf] = (struct refresh_job){.app = app, .tf = (enum timeframe)tf};
         a->outcomes = (struct outcomes_job){.settings = &app->settings};
+        a->reports[0] = (struct reports_job){.app = app, .type = REPORT_DAILY};
+        a->reports[1] = (struct reports_job){.app = app, .type = REPORT_WEEKLY};
         app->job_args = a;
     }
     return a;
@@ -147,6 +151,19 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
     if (app) {
         e->fn = backup_job_run;
         e->arg = app;
+    }
+    /* The daily and weekly reports (jobs/reports.h); an hour at most each. */
+    e = add(out, &alloc, JOB_DAILY_REPORT, "Daily report", s->report.daily);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = reports_job_run;
+        e->arg = &args->reports[0];
+    }
+    e = add(out, &alloc, JOB_WEEKLY_REPORT, "Weekly report", s->report.weekly);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = reports_job_run;
+        e->arg = &args->reports[1];
     }
 }
 

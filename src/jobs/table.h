@@ -25,6 +25,8 @@ struct strbuf;
  *   watch_alerts          [jobs] watch_alerts
  *   digest                [digest] schedule
  *   backup                [jobs] backup
+ *   daily_report          [report] daily
+ *   weekly_report         [report] weekly
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -35,6 +37,8 @@ struct strbuf;
 #define JOB_REFRESH_PREFIX "refresh_candles_"
 #define JOB_WATCH          "watch_alerts"
 #define JOB_DIGEST         "digest"
+#define JOB_DAILY_REPORT   "daily_report"
+#define JOB_WEEKLY_REPORT  "weekly_report"
 
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {
@@ -53,7 +57,8 @@ struct job_table {
 
 /*
  * The jobs `s` configures, in registration order (refreshes by timeframe,
- * then retention, detect_outcomes, watch_alerts, digest, backup). With `app`
+ * then retention, detect_outcomes, watch_alerts, digest, backup,
+ * daily_report, weekly_report). With `app`
  * (its settings must be `s`), each job's body is bound to what it needs:
  * the refresh jobs to the app's calendars and breakers, detect_outcomes to
  * the alert manager when the process has one (app->alerts: the daemon and
