@@ -54,6 +54,12 @@ const struct api_route api_routes[] = {
     {.method = "GET", .pattern = "/dashboard", .handler = api_dashboard_page},
     {.method = "GET", .pattern = "/dashboard/{file}", .handler = api_dashboard_asset},
     {.method = "GET", .pattern = "/backups", .handler = api_backups_list},
+    {.method = "POST",
+     .pattern = "/maintenance/reports/generate",
+     .handler = api_reports_generate,
+     .needs_auth = true},
+    {.method = "GET", .pattern = "/reports", .handler = api_reports_list},
+    {.method = "GET", .pattern = "/reports/{id}", .handler = api_report_get},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 
