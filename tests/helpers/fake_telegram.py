@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""A local fake of the Telegram Bot API (sendMessage) for tests, with a
-small webhook receiver for the alert webhook channel.
+"""A local fake of the Telegram Bot API (sendMessage, sendDocument) for
+tests, with a small webhook receiver for the alert webhook channel.
 
 Python 3 standard library only. Listens on 127.0.0.1 only, on a port chosen
 by the kernel, and serves until killed (SIGTERM/SIGINT), or until its parent
@@ -21,7 +21,8 @@ The Bot API: /bot<TOKEN>/<method>
     "description": "..."} with HTTP status N:
     - a path that is not /bot<something>/<method>: 404 "Not Found";
     - a token other than TOKEN: 401 "Unauthorized";
-    - a method other than sendMessage (exactly): 404 "Not Found";
+    - a method other than sendMessage or sendDocument (exactly): 404 "Not
+      Found" (sendDocument is checked as described after sendMessage);
     - parameters come from the query string and from a body in JSON
       (application/json, an object) or a form
       (application/x-www-form-urlencoded); another content type, or a body
@@ -83,6 +84,29 @@ The Bot API: /bot<TOKEN>/<method>
     An accepted message answers {"ok": true, "result": {"message_id", "from",
     "chat", "date", "text"}} and is recorded.
 
+    sendDocument, as the Bot API documents it: a file is uploaded only as
+    multipart/form-data (a form or JSON body can name a file_id or an
+    HTTP URL, which this fake does not know: 400 "Bad Request: wrong file
+    identifier/HTTP URL specified"). In this order:
+    - a body that is not multipart/form-data, JSON or a form, or a
+      multipart body that does not parse: 400 "Bad Request: ...";
+    - chat_id as for sendMessage;
+    - document missing: 400 "Bad Request: there is no document in the
+      request"; a plain field rather than a file: 400 "Bad Request: wrong
+      file identifier/HTTP URL specified"; an empty file: 400 "Bad
+      Request: file must be non-empty"; over 50 MB: 413 "Request Entity
+      Too Large";
+    - parse_mode, when present, other than "HTML": 400 "Bad Request:
+      unsupported parse_mode"; with HTML the caption must parse as for
+      sendMessage ("can't parse entities");
+    - caption (optional) over 1024 UTF-16 code units once parsed: 400
+      "Bad Request: message caption is too long";
+    - the chat's state and flood control as for sendMessage (a document
+      is a message of the chat).
+    An accepted document answers {"ok": true, "result": {"message_id",
+    "from", "chat", "date", "document": {"file_name", "mime_type",
+    "file_id", "file_unique_id", "file_size"}, "caption"}} and is recorded.
+
 POST /hook (any path under /hook)
     A webhook receiver: records the headers Content-Type and User-Agent and
     the body (parsed when it is JSON) and answers 200 {"ok": true}. A body
@@ -135,6 +159,11 @@ Control API (JSON bodies; every key optional):
                        boolean, or null when not sent), "preview_parameter"
                        ("link_preview_options", "disable_web_page_preview",
                        "both" or null), "time" (the fake's clock)}
+    GET  /__documents  accepted documents, oldest first: {"message_id",
+                       "chat_id" (as sent), "file_name", "mime_type" (of the
+                       part), "size", "content" (the file as UTF-8 text,
+                       undecodable bytes replaced), "caption" (as sent, or
+                       null), "parse_mode" (or null), "time"}
     GET  /__requests   every Bot API request, oldest first: {"method",
                        "path" (the token shown as "<token>" when right and
                        "<wrong>" otherwise; it is never echoed), "content_type",
@@ -147,6 +176,8 @@ Control API (JSON bodies; every key optional):
 """
 
 import argparse
+import email.parser
+import email.policy
 import json
 import math
 import os
@@ -158,6 +189,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_LENGTH = 4096
+MAX_CAPTION = 1024
+MAX_UPLOAD = 50 * 1024 * 1024
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                 "tg-spoiler", "span", "blockquote"}
 NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
@@ -337,6 +370,39 @@ def parse_preview_options(v):
     return v
 
 
+def chat_problem(chat_id):
+    """What Telegram answers for a chat_id that cannot be one, or None."""
+    if chat_id is None or chat_id == "":
+        return 400, "Bad Request: chat_id is empty"
+    if isinstance(chat_id, bool) or not (
+            isinstance(chat_id, int) or re.fullmatch(r"-?[0-9]{1,20}", str(chat_id))
+            or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", str(chat_id))):
+        return 400, "Bad Request: chat not found"
+    return None
+
+
+def parse_multipart(content_type, raw):
+    """A multipart/form-data body: ({name: text}, {name: {"file_name", "mime_type", "data"}})."""
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw)
+    if not msg.is_multipart() or msg.defects:
+        raise ValueError("can't parse multipart/form-data request body")
+    fields, files = {}, {}
+    for part in msg.iter_parts():
+        if part.get_content_disposition() != "form-data":
+            raise ValueError("a part of the body is not form-data")
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if name is None:
+            raise ValueError("a part of the body has no name")
+        if part.get_filename() is not None:
+            files[name] = {"file_name": part.get_filename(),
+                           "mime_type": part.get_content_type(), "data": data}
+        else:
+            fields[name] = data.decode("utf-8")
+    return fields, files
+
+
 def utf16_len(s):
     return len(s.encode("utf-16-le")) // 2
 
@@ -365,6 +431,7 @@ class State:
         self.limits = dict(DEFAULT_LIMITS)
         self.accepted = {}  # chat_id as a string -> times of its accepted messages
         self.messages = []
+        self.documents = []
         self.requests = []
         self.hooks = []
         self.next_id = 1
@@ -500,10 +567,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         st = self.state
-        if url.path in ("/__messages", "/__requests", "/__hooks", "/__control"):
+        if url.path in ("/__messages", "/__documents", "/__requests", "/__hooks", "/__control"):
             with st.lock:
-                obj = {"/__messages": st.messages, "/__requests": st.requests,
-                       "/__hooks": st.hooks, "/__control": st.snapshot()}[url.path]
+                obj = {"/__messages": st.messages, "/__documents": st.documents,
+                       "/__requests": st.requests, "/__hooks": st.hooks,
+                       "/__control": st.snapshot()}[url.path]
                 self.send_json(200, obj)
         elif url.path.startswith("/bot"):
             self.bot_api(url, b"")
@@ -613,6 +681,8 @@ class Handler(BaseHTTPRequestHandler):
             return refuse(404, "Not Found")
         if m.group(1) != st.token:
             return refuse(401, "Unauthorized")
+        if m.group(2) == "sendDocument":
+            return self.send_document(url, raw, entry, refuse)
         if m.group(2) != "sendMessage":
             return refuse(404, "Not Found")
 
@@ -637,12 +707,8 @@ class Handler(BaseHTTPRequestHandler):
                 return refuse(400, f"Bad Request: unsupported Content-Type {ctype!r}")
 
         chat_id = params.get("chat_id")
-        if chat_id is None or chat_id == "":
-            return refuse(400, "Bad Request: chat_id is empty")
-        if isinstance(chat_id, bool) or not (
-                isinstance(chat_id, int) or re.fullmatch(r"-?[0-9]{1,20}", str(chat_id))
-                or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", str(chat_id))):
-            return refuse(400, "Bad Request: chat not found")
+        if chat_problem(chat_id):
+            return refuse(*chat_problem(chat_id))
         text = params.get("text")
         if not isinstance(text, str) or text == "":
             return refuse(400, "Bad Request: message text is empty")
@@ -704,6 +770,98 @@ class Handler(BaseHTTPRequestHandler):
             "from": {"id": int(st.token.split(":")[0]) if st.token.split(":")[0].isdigit()
                      else 1, "is_bot": True, "first_name": "candlekeep", "username": "ck_bot"},
             "chat": chat, "date": int(now), "text": plain}})
+
+    def chat_object(self, chat_id):
+        cid = int(chat_id) if re.fullmatch(r"-?[0-9]+", str(chat_id)) else chat_id
+        return ({"id": cid, "type": "channel", "username": str(cid)[1:]}
+                if isinstance(cid, str) else
+                {"id": cid, "type": "private", "first_name": "Operator"} if cid > 0 else
+                {"id": cid, "type": "supergroup", "title": "Operators"})
+
+    def bot_user(self):
+        head = self.state.token.split(":")[0]
+        return {"id": int(head) if head.isdigit() else 1, "is_bot": True,
+                "first_name": "candlekeep", "username": "ck_bot"}
+
+    def send_document(self, url, raw, entry, refuse):
+        """sendDocument (see the module's doc); `entry` is the request's record."""
+        st = self.state
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        files = {}
+        full_type = self.headers.get("Content-Type", "")
+        ctype = full_type.split(";")[0].strip().lower()
+        if raw:
+            try:
+                if ctype == "multipart/form-data":
+                    fields, files = parse_multipart(full_type, raw)
+                    params.update(fields)
+                elif ctype == "application/json":
+                    body = json.loads(raw)
+                    if not isinstance(body, dict):
+                        return refuse(400, "Bad Request: JSON request body is not an object")
+                    params.update(body)
+                elif ctype == "application/x-www-form-urlencoded":
+                    params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                            strict_parsing=True))
+                else:
+                    return refuse(400, f"Bad Request: unsupported Content-Type {ctype!r}")
+            except (ValueError, UnicodeDecodeError) as e:
+                return refuse(400, f"Bad Request: {e}")
+        chat_id = params.get("chat_id")
+        if chat_problem(chat_id):
+            return refuse(*chat_problem(chat_id))
+        doc = files.get("document")
+        if doc is None:
+            if params.get("document") not in (None, ""):
+                return refuse(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            return refuse(400, "Bad Request: there is no document in the request")
+        if not doc["data"]:
+            return refuse(400, "Bad Request: file must be non-empty")
+        if len(doc["data"]) > MAX_UPLOAD:
+            return refuse(413, "Request Entity Too Large")
+        caption = params.get("caption")
+        parse_mode = params.get("parse_mode")
+        if parse_mode is not None and parse_mode != "HTML":
+            return refuse(400, "Bad Request: unsupported parse_mode")
+        plain = caption or ""
+        if caption and parse_mode == "HTML":
+            try:
+                plain = parse_html(caption)
+            except ParseError as e:
+                return refuse(400, f"Bad Request: can't parse entities: {e}")
+        if utf16_len(plain) > MAX_CAPTION:
+            return refuse(400, "Bad Request: message caption is too long")
+        with st.lock:
+            chat_state = st.chats.get(str(chat_id), "ok")
+        if chat_state != "ok":
+            return refuse(*chat_refusal(chat_state, chat_id))
+        with st.lock:
+            now = st.now()
+            wait = st.flood_wait(chat_id, now)
+            if wait <= 0:
+                st.accepted.setdefault(str(chat_id), []).append(now)
+                mid = st.next_id
+                st.next_id += 1
+                st.documents.append({"message_id": mid, "chat_id": chat_id,
+                                     "file_name": doc["file_name"],
+                                     "mime_type": doc["mime_type"], "size": len(doc["data"]),
+                                     "content": doc["data"].decode("utf-8", "replace"),
+                                     "caption": caption, "parse_mode": parse_mode,
+                                     "time": now})
+        if wait > 0:
+            after = max(1, math.ceil(wait))
+            entry["status"], entry["reason"] = 429, f"flood control: retry after {after}"
+            return self.tg_error(429, f"Too Many Requests: retry after {after}",
+                                 {"retry_after": after})
+        entry["status"] = 200
+        result = {"message_id": mid, "from": self.bot_user(), "chat": self.chat_object(chat_id),
+                  "date": int(now),
+                  "document": {"file_name": doc["file_name"], "mime_type": doc["mime_type"],
+                               "file_id": f"doc{mid}", "file_unique_id": f"u{mid}",
+                               "file_size": len(doc["data"])}}
+        if caption:
+            result["caption"] = plain
+        self.send_json(200, {"ok": True, "result": result})
 
     # -- the webhook receiver
 
