@@ -11,9 +11,12 @@
  */
 #include "testutil.h"
 
+#include "ck/settings.h"
+#include "jobs/table.h"
 #include "market/price.h"
 #include "market/signal.h"
 #include "report/report.h"
+#include "sched/cron.h"
 #include "source/source_settings.h"
 #include "store/alerts.h"
 #include "store/budget.h"
@@ -501,6 +504,47 @@ static void test_files(void **state)
     strbuf_release(&body);
 }
 
+/* The fire times of daily_report and weekly_report by default: 18:00 UTC, Sunday 06:00 UTC. */
+static void test_schedules(void **state)
+{
+    static const struct {
+        const char *job;
+        int64_t after, want;
+    } cases[] = {
+        /* 2024-03-15 (a Friday) 12:00 -> 18:00 that day; 18:00 itself -> the next day's. */
+        {JOB_DAILY_REPORT, 1710504000, 1710525600},
+        {JOB_DAILY_REPORT, 1710525600, 1710612000},
+        /* -> Sunday 2024-03-17 06:00; from then, the Sunday after. */
+        {JOB_WEEKLY_REPORT, 1710504000, 1710655200},
+        {JOB_WEEKLY_REPORT, 1710655200, 1711260000},
+    };
+    struct config_report rep = CONFIG_REPORT_INIT;
+    char *path = test_tmpfile(".ini");
+    FILE *fp = fopen(path, "w");
+    struct settings s;
+    struct job_table t;
+
+    (void)state;
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(settings_load(&s, path, &rep), 0);
+    assert_int_equal(s.report.keep, 90 * 86400);
+    job_table_build(&s, NULL, &t);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct job_entry *e = job_table_find(&t, cases[i].job);
+        struct cron_expr c;
+        struct strbuf err = STRBUF_INIT;
+        assert_non_null(e);
+        CHECK_OK(cron_parse(&c, e->cron, &err), &err);
+        assert_int_equal(cron_next(&c, cases[i].after), cases[i].want);
+        strbuf_release(&err);
+    }
+    job_table_release(&t);
+    settings_release(&s);
+    config_report_release(&rep);
+    free(path);
+}
+
 int main(void)
 {
     TO = TO_BASE + (int64_t)(getpid() % 1000) * 7 * 86400;
@@ -510,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
