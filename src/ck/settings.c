@@ -414,6 +414,23 @@ static const struct config_option report_options[] = {
     {0},
 };
 
+/* [export]: exports and the TradeNote job (export/export.h). */
+static const struct config_option export_options[] = {
+    OPT(struct export_settings, "dir", CONFIG_STRING, dir, ""),
+    {.key = "tradenote",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct export_settings, tradenote),
+     .def = "0 18 * * *",
+     .check = check_cron5},
+    {.key = "tradenote_qty",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct export_settings, tradenote_qty),
+     .def = "1",
+     .min = 1,
+     .max = 1000000000},
+    {0},
+};
+
 static const struct config_option heartbeat_options[] = {
     {.key = "url",
      .type = CONFIG_STRING,
@@ -707,6 +724,7 @@ static const struct section_table sections[] = {
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
     {"backup", backup_options, offsetof(struct settings, backup)},
     {"report", report_options, offsetof(struct settings, report)},
+    {"export", export_options, offsetof(struct settings, export_)},
 };
 
 /* The line of key `key` in section `sec`, for messages about derived values. */

@@ -5,6 +5,7 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "backup/backup.h"
+#include "export/export.h"
 #include "report/report.h"
 #include "market/calendar.h"
 #include "signal/deliver.h"
@@ -112,6 +113,7 @@ struct settings {
     struct deliver_settings deliver;
     struct backup_settings backup;
     struct report_settings report;
+    struct export_settings export_;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

@@ -18,6 +18,7 @@
 #include "ck/settings.h"
 #include "health/health.h"
 #include "jobs/digest.h"
+#include "jobs/export.h"
 #include "jobs/outcomes.h"
 #include "jobs/refresh.h"
 #include "jobs/reports.h"
@@ -164,6 +165,13 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
     if (app) {
         e->fn = reports_job_run;
         e->arg = &args->reports[1];
+    }
+    /* The settled signals' executions for TradeNote, one file per finished day (jobs/export.h). */
+    e = add(out, &alloc, JOB_TRADENOTE_EXPORT, "TradeNote export", s->export_.tradenote);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = tradenote_job_run;
+        e->arg = app;
     }
 }
 

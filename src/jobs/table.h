@@ -27,6 +27,7 @@ struct strbuf;
  *   backup                [jobs] backup
  *   daily_report          [report] daily
  *   weekly_report         [report] weekly
+ *   tradenote_export      [export] tradenote
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -34,11 +35,12 @@ struct strbuf;
  * reads the table alone.
  */
 
-#define JOB_REFRESH_PREFIX "refresh_candles_"
-#define JOB_WATCH          "watch_alerts"
-#define JOB_DIGEST         "digest"
-#define JOB_DAILY_REPORT   "daily_report"
-#define JOB_WEEKLY_REPORT  "weekly_report"
+#define JOB_REFRESH_PREFIX   "refresh_candles_"
+#define JOB_WATCH            "watch_alerts"
+#define JOB_DIGEST           "digest"
+#define JOB_DAILY_REPORT     "daily_report"
+#define JOB_WEEKLY_REPORT    "weekly_report"
+#define JOB_TRADENOTE_EXPORT "tradenote_export"
 
 /* One row of the table. `cron` is borrowed from the settings. */
 struct job_entry {
@@ -58,7 +60,7 @@ struct job_table {
 /*
  * The jobs `s` configures, in registration order (refreshes by timeframe,
  * then retention, detect_outcomes, watch_alerts, digest, backup,
- * daily_report, weekly_report). With `app`
+ * daily_report, weekly_report, tradenote_export). With `app`
  * (its settings must be `s`), each job's body is bound to what it needs:
  * the refresh jobs to the app's calendars and breakers, detect_outcomes to
  * the alert manager when the process has one (app->alerts: the daemon and

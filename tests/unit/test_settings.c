@@ -531,6 +531,7 @@ static void test_show_masks_secrets(void **state)
         "[ingest]\ngap_window = 7d\n",
         "[digest]\nschedule = 0 6 * * *\n",
         "[report]\ndir = \ndaily = 0 18 * * *\nweekly = 0 6 * * 0\nkeep = 90d\n",
+        "[export]\ndir = \ntradenote = 0 18 * * *\ntradenote_qty = 1\n",
         "[signals]\nnotify_outcomes = true\n",
         "[alerts]\nfailure_threshold = 3\n",
     };
@@ -548,8 +549,8 @@ static void test_show_masks_secrets(void **state)
     (void)state;
     assert_int_equal(settings_load(&s, path, &rep), 0);
     settings_show(&s, collect, &sh);
-    /* 17 fixed sections, one source, one receiver. */
-    assert_int_equal(sh.sections, 19);
+    /* 18 fixed sections, one source, one receiver. */
+    assert_int_equal(sh.sections, 20);
     for (size_t i = 0; i < ARRAY_SIZE(secrets); i++)
         if (strstr(sh.text.buf, secrets[i]))
             fail_msg("'%s' shown in:\n%s", secrets[i], sh.text.buf);
