@@ -21,8 +21,9 @@ The Bot API: /bot<TOKEN>/<method>
     "description": "..."} with HTTP status N:
     - a path that is not /bot<something>/<method>: 404 "Not Found";
     - a token other than TOKEN: 401 "Unauthorized";
-    - a method other than sendMessage or sendDocument (exactly): 404 "Not
-      Found" (sendDocument is checked as described after sendMessage);
+    - a method other than sendMessage, sendDocument or getUpdates (exactly):
+      404 "Not Found" (sendDocument and getUpdates are described after
+      sendMessage);
     - parameters come from the query string and from a body in JSON
       (application/json, an object) or a form
       (application/x-www-form-urlencoded); another content type, or a body
@@ -103,6 +104,17 @@ The Bot API: /bot<TOKEN>/<method>
       "Bad Request: message caption is too long";
     - the chat's state and flood control as for sendMessage (a document
       is a message of the chat).
+    getUpdates, long polling as the Bot API documents it: parameters offset,
+    limit (1-100, default 100), timeout (seconds, default 0) and
+    allowed_updates, from the query, a form or JSON. An update whose
+    update_id is below offset is confirmed and forgotten for good; the
+    answer is {"ok": true, "result": [updates with update_id >= offset, at
+    most limit]}, at once when there are some, else when one arrives or
+    after timeout seconds (an empty list). A second getUpdates while one
+    waits: the waiting one answers 409 "Conflict: terminated by other
+    getUpdates request" (what Telegram does). Updates come from POST
+    /__updates.
+
     An accepted document answers {"ok": true, "result": {"message_id",
     "from", "chat", "date", "document": {"file_name", "mime_type",
     "file_id", "file_unique_id", "file_size"}, "caption"}} and is recorded.
@@ -171,6 +183,12 @@ Control API (JSON bodies; every key optional):
                        refusal or a failure mode, "" when accepted)}
     GET  /__hooks      every /hook request: {"path", "content_type",
                        "user_agent", "body" (JSON or text), "time", "status"}
+    POST /__updates    {"chat_id": -100123, "text": "/status", "from_id": 7}
+                       queue an incoming message as an update (update_id
+                       counting up from 1000; "chat_id" an integer, "from_id"
+                       default 7); answer {"ok": true, "update_id": N}
+    GET  /__updates    the updates not confirmed yet, and "confirmed": the
+                       highest update_id confirmed (0: none)
     POST /__reset      clear the queues, "down", "chats", "now", "limits" (back
                        to the defaults), the flood counters and every record
 """
@@ -432,6 +450,11 @@ class State:
         self.accepted = {}  # chat_id as a string -> times of its accepted messages
         self.messages = []
         self.documents = []
+        self.updates = []
+        self.next_update = 1000
+        self.confirmed = 0
+        self.poll_generation = 0
+        self.update_cond = threading.Condition(self.lock)
         self.requests = []
         self.hooks = []
         self.next_id = 1
@@ -567,6 +590,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         st = self.state
+        if url.path == "/__updates":
+            with st.lock:
+                self.send_json(200, {"updates": st.updates, "confirmed": st.confirmed})
+            return
         if url.path in ("/__messages", "/__documents", "/__requests", "/__hooks", "/__control"):
             with st.lock:
                 obj = {"/__messages": st.messages, "/__documents": st.documents,
@@ -598,6 +625,25 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"ok": False, "description": f"bad control: {e}"})
                 return
             self.send_json(200, {"ok": True, "control": snap})
+        elif url.path == "/__updates":
+            try:
+                body = json.loads(raw or b"{}")
+                chat_id, text = int(body["chat_id"]), str(body["text"])
+                from_id = int(body.get("from_id", 7))
+            except (ValueError, KeyError, TypeError) as e:
+                self.send_json(400, {"ok": False, "description": f"bad update: {e}"})
+                return
+            with st.lock:
+                uid = st.next_update
+                st.next_update += 1
+                chat = ({"id": chat_id, "type": "private", "first_name": "Operator"}
+                        if chat_id > 0 else {"id": chat_id, "type": "supergroup",
+                                             "title": "Operators"})
+                st.updates.append({"update_id": uid, "message": {
+                    "message_id": uid, "date": int(st.now()), "chat": chat, "text": text,
+                    "from": {"id": from_id, "is_bot": False, "first_name": "Op"}}})
+                st.update_cond.notify_all()
+            self.send_json(200, {"ok": True, "update_id": uid})
         elif url.path == "/hook" or url.path.startswith("/hook/"):
             self.hook(url, raw)
         elif url.path.startswith("/bot"):
@@ -683,6 +729,8 @@ class Handler(BaseHTTPRequestHandler):
             return refuse(401, "Unauthorized")
         if m.group(2) == "sendDocument":
             return self.send_document(url, raw, entry, refuse)
+        if m.group(2) == "getUpdates":
+            return self.get_updates(url, raw, entry, refuse)
         if m.group(2) != "sendMessage":
             return refuse(404, "Not Found")
 
@@ -782,6 +830,48 @@ class Handler(BaseHTTPRequestHandler):
         head = self.state.token.split(":")[0]
         return {"id": int(head) if head.isdigit() else 1, "is_bot": True,
                 "first_name": "candlekeep", "username": "ck_bot"}
+
+    def get_updates(self, url, raw, entry, refuse):
+        """getUpdates (see the module's doc); `entry` is the request's record."""
+        st = self.state
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        try:
+            if raw and ctype == "application/json":
+                params.update(json.loads(raw))
+            elif raw:
+                params.update(parse_qsl(raw.decode("utf-8"), strict_parsing=True))
+            offset = int(params.get("offset", 0))
+            limit = int(params.get("limit", 100))
+            timeout = float(params.get("timeout", 0))
+        except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
+            return refuse(400, "Bad Request: can't parse getUpdates parameters")
+        if not 1 <= limit <= 100 or timeout < 0:
+            return refuse(400, "Bad Request: wrong limit or timeout")
+        deadline = time.time() + timeout
+        with st.lock:
+            if offset:
+                st.confirmed = max(st.confirmed, offset - 1)
+                st.updates = [u for u in st.updates if u["update_id"] >= offset]
+            st.poll_generation += 1
+            mine = st.poll_generation
+            st.update_cond.notify_all()  # a poll still waiting is now the terminated one
+            while True:
+                if st.poll_generation != mine:
+                    conflict = True
+                    break
+                ready = [u for u in st.updates if u["update_id"] >= offset][:limit]
+                left = deadline - time.time()
+                if ready or left <= 0:
+                    conflict = False
+                    break
+                st.update_cond.wait(min(left, 0.2))
+            if not conflict:
+                st.update_cond.notify_all()
+        if conflict:
+            return refuse(409, "Conflict: terminated by other getUpdates request")
+        entry["status"] = 200
+        self.send_json(200, {"ok": True, "result": ready})
 
     def send_document(self, url, raw, entry, refuse):
         """sendDocument (see the module's doc); `entry` is the request's record."""
