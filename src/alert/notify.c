@@ -229,6 +229,7 @@ static const struct state_marker {
     {"signal", "SIGNAL", "\xF0\x9F\x93\x88", false},        /* U+1F4C8 */
     {"outcome", "OUTCOME", "\xF0\x9F\x8F\x81", false},      /* U+1F3C1 */
     {"report", "REPORT", "\xF0\x9F\x93\x8A", false},        /* U+1F4CA */
+    {"reply", "REPLY", "\xF0\x9F\x92\xAC", false},          /* U+1F4AC */
 };
 
 static const struct state_marker *find_marker(const char *state)

@@ -35,7 +35,7 @@ struct notify_msg {
     const char *key; /* alert key ("job:refresh_candles_M15"), "" for none */
     enum notify_severity severity;
     const char *state; /* "firing", "resolved", "reminder", "test", "digest", "signal", "outcome",
-                          "report" */
+                          "report", "reply" (an answer to a command) */
     const char *title;
     const char *details; /* may span lines; may be "" */
     int64_t time;        /* Unix seconds the condition was seen */
@@ -102,6 +102,8 @@ struct telegram_settings {
     char *bot_token;
     char *chat_id;
     char *base_url;
+    bool commands;        /* answer the chat's commands (getUpdates long polling) */
+    int64_t poll_timeout; /* seconds a getUpdates call waits for a message */
 };
 
 /* [alerts.webhook]: a Slack-compatible incoming webhook. */

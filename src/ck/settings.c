@@ -364,6 +364,13 @@ static const struct config_option telegram_options[] = {
      .def = "https://api.telegram.org",
      .check = check_url,
      .show = CONFIG_SHOW_URL},
+    OPT(struct telegram_settings, "commands", CONFIG_BOOL, commands, "false"),
+    {.key = "poll_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct telegram_settings, poll_timeout),
+     .def = "10s",
+     .min = 1,
+     .max = 50},
     {0},
 };
 
