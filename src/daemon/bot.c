@@ -20,6 +20,7 @@
 
 #include "alert/notify.h"
 #include "ck/ck.h"
+#include "jobs/backup.h"
 #include "jobs/digest.h"
 #include "jobs/reports.h"
 #include "jobs/table.h"
@@ -82,6 +83,7 @@ static const char help_text[] = "/status - the health digest now\n"
                                 "/pause JOB [DURATION] - pause a job (for 2h, 30m...)\n"
                                 "/resume JOB - resume it\n"
                                 "/run JOB - run it now\n"
+                                "/backup - back up now (the backup job)\n"
                                 "/help - this list";
 
 static bool known_job(const struct bot *b, const char *id)
@@ -318,6 +320,8 @@ static void answer(struct bot *b, struct store *st, const char *text, struct str
         resume_job(b, st, a1, out);
     else if (!strcmp(cmd, "/run"))
         run_job(b, a1, out);
+    else if (!strcmp(cmd, "/backup"))
+        run_job(b, BACKUP_JOB_ID, out);
     else
         strbuf_addf(out, "unknown command %s; /help lists them", cmd);
     free(buf);

@@ -12,7 +12,7 @@ struct strbuf;
  * API's getUpdates and answers the commands of the configured chat:
  *
  *   /help  /status  /digest  /jobs  /alerts  /gaps  /report daily|weekly
- *   /pause JOB [DURATION]  /resume JOB  /run JOB
+ *   /pause JOB [DURATION]  /resume JOB  /run JOB  /backup
  *
  * A message from any other chat is ignored and logged without its text.
  * Answers go through the Telegram channel (escaped, split and paced like
