@@ -11,12 +11,15 @@
  */
 #include "testutil.h"
 
+#include "ck/ck.h"
 #include "ck/settings.h"
+#include "jobs/reports.h"
 #include "jobs/table.h"
 #include "market/price.h"
 #include "market/signal.h"
 #include "report/report.h"
 #include "sched/cron.h"
+#include "sched/sched.h"
 #include "source/source_settings.h"
 #include "store/alerts.h"
 #include "store/budget.h"
@@ -545,6 +548,108 @@ static void test_schedules(void **state)
     free(path);
 }
 
+static int64_t fake_ms;
+static int64_t fake_now(void *arg)
+{
+    (void)arg;
+    return __atomic_load_n(&fake_ms, __ATOMIC_SEQ_CST);
+}
+static void fake_sleep(void *arg, int64_t ms)
+{
+    (void)arg;
+    __atomic_add_fetch(&fake_ms, ms, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * daily_report on the scheduler's fake clock: nothing at 17:59, the report
+ * of the 24 hours before 18:00 written at 18:00 (no channel to send it to).
+ */
+static void test_scheduled(void **state)
+{
+    static const struct sched_clock clock = {.now_ms = fake_now, .sleep_ms = fake_sleep};
+    struct store_fixture *f = *state;
+    struct config_report rep = CONFIG_REPORT_INIT;
+    char *ini = test_tmpfile(".ini"), *dir = test_tmpfile("-reports");
+    struct strbuf text = STRBUF_INIT, err = STRBUF_INIT, want = STRBUF_INIT;
+    struct report_file *v = NULL;
+    struct job_run *runs = NULL;
+    struct ck app;
+    struct job_table t;
+    const struct job_entry *e;
+    struct sched *s;
+    size_t n = 0;
+    char id[48];
+    FILE *fp;
+
+    strbuf_addf(&text, "[storage]\nurl = %s\n[report]\ndir = %s\n", f->url, dir);
+    fp = fopen(ini, "w");
+    assert_non_null(fp);
+    fputs(text.buf, fp);
+    fclose(fp);
+    memset(&app, 0, sizeof(app));
+    assert_int_equal(settings_load(&app.settings, ini, &rep), 0);
+    job_table_build(&app.settings, &app, &t);
+    e = job_table_find(&t, JOB_DAILY_REPORT);
+    assert_non_null(e);
+    {
+        /* Nothing pruned: other tests' rows share a PostgreSQL database. */
+        struct sched_config cfg = {.store_url = f->url,
+                                   .instance = "report-test",
+                                   .workers = 1,
+                                   .history_keep = 150LL * 365 * 86400,
+                                   .clock = &clock};
+        struct sched_job_def def = {.id = e->id,
+                                    .name = e->name,
+                                    .cron = e->cron,
+                                    .timeout = e->timeout,
+                                    .fn = e->fn,
+                                    .arg = e->arg};
+        s = sched_new(&cfg, &err);
+        assert_non_null(s);
+        CHECK_OK(sched_add_job(s, &def, &err), &err);
+        CHECK_OK(sched_start_workers(s, &err), &err);
+    }
+    fake_ms = (TO - 60) * 1000;
+    sched_tick(s, fake_ms);
+    sched_wait_idle(s);
+    CHECK_OK(report_list(dir, &v, &n, &err), &err);
+    assert_int_equal(n, 0);
+    free(v);
+
+    fake_ms = TO * 1000;
+    sched_tick(s, fake_ms);
+    sched_wait_idle(s);
+    CHECK_OK(report_list(dir, &v, &n, &err), &err);
+    assert_int_equal(n, 1);
+    report_id(REPORT_DAILY, TO - 86400, id);
+    assert_string_equal(v[0].id, id);
+    assert_int_equal(v[0].formats, 7u);
+    free(v);
+
+    CHECK_OK(store_job_runs_list(f->st, JOB_DAILY_REPORT, 50, &runs, &n, &f->err), &f->err);
+    strbuf_addf(&want, "report %s written and sent to 0 channels", id);
+    {
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            found |= runs[i].scheduled == TO && runs[i].status == JOB_OK &&
+                     !strcmp(runs[i].message, want.buf);
+        assert_true(found);
+    }
+    job_runs_free(runs, n);
+
+    sched_stop(s, 1000);
+    sched_free(s);
+    job_table_release(&t);
+    free(app.job_args);
+    settings_release(&app.settings);
+    config_report_release(&rep);
+    strbuf_release(&text);
+    strbuf_release(&err);
+    strbuf_release(&want);
+    free(ini);
+    free(dir);
+}
+
 int main(void)
 {
     TO = TO_BASE + (int64_t)(getpid() % 1000) * 7 * 86400;
@@ -555,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_schedules),
+        cmocka_unit_test_setup_teardown(test_scheduled, store_fixture_setup,
+                                        store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
