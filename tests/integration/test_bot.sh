@@ -11,7 +11,9 @@
 #     does not parse);
 #   - /report daily answers with the report's summary;
 #   - /pause JOB 2s is resumed by the bot when the time comes;
-#   - after a restart the daemon does not answer an earlier command again.
+#   - after a restart the daemon does not answer an earlier command again;
+#   - PostgreSQL: with two daemons on one database, one polls (the lease):
+#     each command is answered once and Telegram never sees two pollers.
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
@@ -124,5 +126,27 @@ start_daemon
 say "$CHAT" "/help"
 check "after a restart the new command is answered" wait_for 15 replies_are 8
 check "  and no earlier one again" replies_are 8
-check "the daemon stops again" daemon_stop "$DPID"
+
+if [ -n "${CK_TEST_STORE_URL:-}" ]; then
+    PORT2=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+    sed -e "s/127.0.0.1:$PORT/127.0.0.1:$PORT2/" -e "s|$T/daemon.log|$T/daemon2.log|" "$T/ck.ini" >"$T/ck2.ini"
+    daemon_start "$T/daemon2.out" run --config "$T/ck2.ini"
+    D2=$DAEMON_PID
+    up2() { curl -fs "http://127.0.0.1:$PORT2/health" >/dev/null 2>&1 || ! kill -0 "$D2" 2>/dev/null; }
+    wait_for 20 up2 || { cat "$T/daemon2.out" >&2; }
+    check "a second daemon on the database is up" kill -0 "$D2"
+    for i in 1 2 3; do
+        say "$CHAT" "/help"
+        check "command $i with two daemons is answered" wait_for 15 replies_are $((8 + i))
+    done
+    check "  each once" replies_are 11
+    no_conflict() { curl -fsS "$TG/__requests" | py "import json,sys
+r=[x for x in json.load(sys.stdin) if x['status']==409]
+assert not r, r"; }
+    check "Telegram never saw two pollers at once" no_conflict
+    check "the daemon stops again" daemon_stop "$DPID"
+    check "the second daemon stops" daemon_stop "$D2"
+else
+    check "the daemon stops again" daemon_stop "$DPID"
+fi
 finish
