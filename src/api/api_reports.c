@@ -97,7 +97,8 @@ void api_reports_generate(struct api_request *req)
         api_store_unavailable(req, &err);
         goto out;
     }
-    rc = reports_generate(s, st, type, now, now, &r, &err);
+    /* The period ends after the current second: what happened in it is in. */
+    rc = reports_generate(s, st, type, now + 1, now, &r, &err);
     if (rc) {
         api_store_error(req, rc, "making the report", &err);
         goto out;

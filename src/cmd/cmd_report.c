@@ -48,8 +48,12 @@ static int period_end(const char *day, int64_t *to)
     int64_t t;
 
     if (!day) {
-        /* The pinnable clock (CANDLEKEEP_NOW), as every command reads it. */
-        *to = time_now();
+        /*
+         * The pinnable clock (CANDLEKEEP_NOW), as every command reads it; the
+         * period ends after the current second, so that what happened in it
+         * (a run started a moment ago) is in.
+         */
+        *to = time_now() + 1;
         return CMD_OK;
     }
     if (strlen(day) != 10 || time_parse(day, &t)) {

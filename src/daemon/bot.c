@@ -187,7 +187,7 @@ static void report(struct bot *b, struct store *st, const char *arg, struct strb
         strbuf_addstr(out, "say /report daily or /report weekly");
         return;
     }
-    if (reports_collect(&b->app->settings, st, type, time_now(), &r, &err)) {
+    if (reports_collect(&b->app->settings, st, type, time_now() + 1, &r, &err)) {
         redact_message(&err);
         strbuf_addf(out, "cannot make the report: %s", err.buf);
     } else {

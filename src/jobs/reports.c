@@ -63,17 +63,36 @@ int reports_generate(const struct settings *s, struct store *st, enum report_typ
     return rc;
 }
 
+/*
+ * What the alert webhook gets: the report's JSON with a "text" member
+ * holding the summary, which chat webhooks (Slack and its kin) require and
+ * show; programs read the rest.
+ */
+static void webhook_body(const struct strbuf *json, const struct strbuf *summary,
+                         struct strbuf *out)
+{
+    json_t *root = json_loadb(json->buf, json->len, 0, NULL);
+    char *text;
+
+    json_object_set_new(root, "text", json_string(summary->buf));
+    text = json_dumps(root, JSON_COMPACT);
+    strbuf_addstr(out, text ? text : "{}");
+    free(text);
+    json_decref(root);
+}
+
 /* Send `r` through every channel that takes it; the failures go to `failures`. */
 static size_t send_report(struct ck *app, const struct report *r, int64_t now,
                           struct strbuf *failures)
 {
-    struct strbuf summary = STRBUF_INIT, html = STRBUF_INIT, json = STRBUF_INIT, name = STRBUF_INIT,
-                  title = STRBUF_INIT;
+    struct strbuf summary = STRBUF_INIT, html = STRBUF_INIT, json = STRBUF_INIT, hook = STRBUF_INIT,
+                  name = STRBUF_INIT, title = STRBUF_INIT;
     size_t sent = 0;
 
     report_summary(r, &summary);
     report_render(r, REPORT_HTML, &html);
     report_render(r, REPORT_JSON, &json);
+    webhook_body(&json, &summary, &hook);
     strbuf_addf(&name, "%s.html", r->id);
     strbuf_addf(&title, "candlekeep %s report %s", report_type_name(r->type), r->id);
     for (size_t i = 0; i < app->nchannels; i++) {
@@ -98,7 +117,7 @@ static size_t send_report(struct ck *app, const struct report *r, int64_t now,
             if (!rc)
                 rc = notify_send_document(ch, &d, &res, &err);
         } else if (notify_can_send_json(ch)) {
-            rc = notify_send_json(ch, json.buf, json.len, &res, &err);
+            rc = notify_send_json(ch, hook.buf, hook.len, &res, &err);
         } else {
             continue;
         }
@@ -113,6 +132,7 @@ static size_t send_report(struct ck *app, const struct report *r, int64_t now,
     strbuf_release(&summary);
     strbuf_release(&html);
     strbuf_release(&json);
+    strbuf_release(&hook);
     strbuf_release(&name);
     strbuf_release(&title);
     return sent;

@@ -293,7 +293,8 @@ hooked() {
 h=[x for x in json.load(sys.stdin) if x['path']=='/hook/report']
 assert len(h)==1 and h[0]['status']==200, h
 b=h[0]['body']
-assert b['type']=='daily' and b['id'].startswith('daily-') and any(j['id']=='$H1' for j in b['jobs']), b"
+assert b['type']=='daily' and b['id'].startswith('daily-') and any(j['id']=='$H1' for j in b['jobs']), b
+assert b['text'].startswith('Daily report '), b['text']"
 }
 check "the alert webhook got the JSON" hooked
 files_written() { ls "$RDIR" | grep -q '^daily-.*\.html$' && ls "$RDIR" | grep -q '^daily-.*\.csv$'; }
