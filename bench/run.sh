@@ -16,6 +16,8 @@
 #    to PostgreSQL, verification included;
 #  - bench/backup.sh: candlekeep backup (with its restore drill) and
 #    restore of 1,000,000 candles, on SQLite and on PostgreSQL;
+#  - bench/export.sh: candlekeep export of 10,000,000 candles as CSV,
+#    gzipped CSV and JSON (candles/s and peak RSS), on SQLite;
 #  - bench/retention.sh: retention deleting 1,000,000 of 2,000,000 M15
 #    candles in batches while the API is read, on SQLite and PostgreSQL;
 #  - bench/backfill.sh: `candlekeep backfill` of a year of M1 (525,600
@@ -63,3 +65,5 @@ echo "== bench/backfill: SQLite =="
 bash "$ROOT/bench/backfill.sh" "$BUILD/candlekeep"
 echo "== bench/backfill: PostgreSQL =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/backfill.sh" "$BUILD/candlekeep"
+echo "== bench/export: SQLite =="
+bash "$ROOT/bench/export.sh" "$BUILD"

@@ -61,6 +61,10 @@ const struct cmd cmd_table[] = {
      "delete candles and backtest results past their retention"},
     {"digest", cmd_digest, cmd_digest_usage, READS | CK_NEEDS_FEEDS,
      "print or send the daily health digest"},
+    {"report", cmd_report, cmd_report_usage, READS,
+     "the daily or weekly report: jobs, data, providers, alerts, signals, backups"},
+    {"export", cmd_export, cmd_export_usage, READS,
+     "export candles, signals, outcomes, backtests or job runs (CSV, JSON, TradeNote)"},
     {"dashboard", cmd_dashboard, cmd_dashboard_usage, CK_NEEDS_CONFIG | CK_NEEDS_FEEDS,
      "a full-screen view of health, jobs, series, alerts and deliveries"},
     {"backup", cmd_backup, cmd_backup_usage, CK_NEEDS_CONFIG,
@@ -156,11 +160,12 @@ static char **split_globals(int argc, char **argv, struct globals *g, int *out_n
 
 /*
  * Is --format the command's own option rather than the record format?
- * import's names the file's format; it is handed back to it in argv.
+ * import's names the file's format, report's and export's their output's; it is handed
+ * back to the command in argv.
  */
 static bool owns_format(const struct cmd *c)
 {
-    return c->fn == cmd_import;
+    return c->fn == cmd_import || c->fn == cmd_report || c->fn == cmd_export;
 }
 
 /* Run command `c` on its words `args[0..n)` (args[0] is its name). */

@@ -21,7 +21,7 @@ RINGS = [
     ["market"],
     ["store", "source", "net"],
     ["resilience", "sched"],
-    ["ingest", "signal", "alert", "health", "maint", "migrate", "backup"],
+    ["ingest", "signal", "alert", "health", "maint", "migrate", "backup", "report", "export"],
     ["ck"],
     ["jobs"],
     ["cmd", "api", "daemon"],

@@ -280,6 +280,8 @@ static const struct state_marker {
     {"digest", "DIGEST", "\xF0\x9F\x93\x8B", false},        /* U+1F4CB */
     {"signal", "SIGNAL", "\xF0\x9F\x93\x88", false},        /* U+1F4C8 */
     {"outcome", "OUTCOME", "\xF0\x9F\x8F\x81", false},      /* U+1F3C1 */
+    {"report", "REPORT", "\xF0\x9F\x93\x8A", false},        /* U+1F4CA */
+    {"reply", "REPLY", "\xF0\x9F\x92\xAC", false},          /* U+1F4AC */
 };
 
 static const struct state_marker *find_marker(const char *state)
@@ -347,3 +349,19 @@ const struct retry_clock notify_real_clock = {
     .now_ms = real_now_ms,
     .sleep_ms = real_sleep_ms,
 };
+
+int notify_send_document(struct notify_channel *ch, const struct notify_document *d,
+                         struct notify_result *out, struct strbuf *err)
+{
+    if (!ch->ops->send_document)
+        BUG("channel '%s' sends no documents", ch->ops->name);
+    return ch->ops->send_document(ch, d, out, err);
+}
+
+int notify_send_json(struct notify_channel *ch, const char *json, size_t len,
+                     struct notify_result *out, struct strbuf *err)
+{
+    if (!ch->ops->send_json)
+        BUG("channel '%s' sends no JSON documents", ch->ops->name);
+    return ch->ops->send_json(ch, json, len, out, err);
+}

@@ -34,7 +34,8 @@ int notify_severity_parse(const char *name, enum notify_severity *out);
 struct notify_msg {
     const char *key; /* alert key ("job:refresh_candles_M15"), "" for none */
     enum notify_severity severity;
-    const char *state; /* "firing", "resolved", "reminder", "test", "digest", "signal", "outcome" */
+    const char *state; /* "firing", "resolved", "reminder", "test", "digest", "signal", "outcome",
+                          "report", "reply" (an answer to a command) */
     const char *title;
     const char *details; /* may span lines; may be "" */
     int64_t time;        /* Unix seconds the condition was seen */
@@ -56,6 +57,15 @@ struct notify_result {
 
 struct notify_channel;
 
+/* A file for send_document(). Every field is borrowed for the call. */
+struct notify_document {
+    const char *filename; /* the name the chat shows: "daily-20240315T1800Z.html" */
+    const char *mime;     /* "text/html" */
+    const char *data;
+    size_t len;
+    const char *caption; /* plain text; NULL: none */
+};
+
 struct notify_ops {
     const char *name; /* "telegram", "webhook": the label of alerts_sent_total{channel} */
     /*
@@ -66,6 +76,18 @@ struct notify_ops {
      */
     int (*send)(struct notify_channel *ch, const struct notify_msg *m, struct notify_result *out,
                 struct strbuf *err);
+    /*
+     * MAY. Send a file to the chat as a document (Telegram sendDocument),
+     * with `d->caption` (plain text, may be NULL) under it. Errors as send().
+     */
+    int (*send_document)(struct notify_channel *ch, const struct notify_document *d,
+                         struct notify_result *out, struct strbuf *err);
+    /*
+     * MAY. POST the JSON document `json` (`len` bytes) as it is, not as a
+     * message (a report to a webhook). Errors as send().
+     */
+    int (*send_json)(struct notify_channel *ch, const char *json, size_t len,
+                     struct notify_result *out, struct strbuf *err);
     /* MUST. */
     void (*free)(struct notify_channel *ch);
     /*
@@ -88,6 +110,8 @@ struct telegram_settings {
     char *bot_token;
     char *chat_id;
     char *base_url;
+    bool commands;        /* answer the chat's commands (getUpdates long polling) */
+    int64_t poll_timeout; /* seconds a getUpdates call waits for a message */
 };
 
 /* [alerts.webhook]: a Slack-compatible incoming webhook. */
@@ -168,5 +192,21 @@ static inline int notify_send(struct notify_channel *ch, const struct notify_msg
 {
     return ch->ops->send(ch, m, out, err);
 }
+
+/* Does the channel send documents / JSON documents? */
+static inline bool notify_can_send_document(const struct notify_channel *ch)
+{
+    return ch->ops->send_document != NULL;
+}
+static inline bool notify_can_send_json(const struct notify_channel *ch)
+{
+    return ch->ops->send_json != NULL;
+}
+/* The channel's send_document(); it must have one (notify_can_send_document()). */
+int notify_send_document(struct notify_channel *ch, const struct notify_document *d,
+                         struct notify_result *out, struct strbuf *err);
+/* The channel's send_json(); it must have one (notify_can_send_json()). */
+int notify_send_json(struct notify_channel *ch, const char *json, size_t len,
+                     struct notify_result *out, struct strbuf *err);
 
 #endif

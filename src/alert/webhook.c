@@ -207,11 +207,11 @@ static int classify(const struct http_response *resp, struct notify_result *out,
     return rc;
 }
 
-static int wh_send(struct notify_channel *ch, const struct notify_msg *m, struct notify_result *out,
+/* POST `body` (JSON) to the webhook; the answer classified as notify.h says. */
+static int wh_post(struct webhook *wh, const char *body, size_t len, struct notify_result *out,
                    struct strbuf *err)
 {
     static const struct http_header hdrs[] = {{"Content-Type", "application/json"}};
-    struct webhook *wh = wh_downcast(ch);
     struct http_response resp = HTTP_RESPONSE_INIT;
     struct strbuf msg = STRBUF_INIT;
     struct http_request req = {
@@ -219,21 +219,13 @@ static int wh_send(struct notify_channel *ch, const struct notify_msg *m, struct
         .url = wh->url,
         .headers = hdrs,
         .nheaders = ARRAY_SIZE(hdrs),
+        .body = body,
+        .body_len = len,
         .connect_timeout_ms = wh->connect_timeout_ms,
         .timeout_ms = wh->timeout_ms,
         .max_body = WH_MAX_ANSWER,
     };
-    char *body;
     int rc;
-
-    *out = (struct notify_result){.retry_after_ms = -1, .parts_total = 1};
-    if (m->parts_done >= 1) {
-        out->parts_done = 1; /* an earlier attempt delivered it */
-        return 0;
-    }
-    body = notify_webhook_body(m);
-    req.body = body;
-    req.body_len = strlen(body);
 
     pthread_mutex_lock(&wh->lock);
     rc = http_do(wh->http, &req, &resp, &msg);
@@ -253,12 +245,38 @@ static int wh_send(struct notify_channel *ch, const struct notify_msg *m, struct
     }
     strbuf_release(&msg);
     http_response_release(&resp);
+    return rc;
+}
+
+static int wh_send(struct notify_channel *ch, const struct notify_msg *m, struct notify_result *out,
+                   struct strbuf *err)
+{
+    struct webhook *wh = wh_downcast(ch);
+    char *body;
+    int rc;
+
+    *out = (struct notify_result){.retry_after_ms = -1, .parts_total = 1};
+    if (m->parts_done >= 1) {
+        out->parts_done = 1; /* an earlier attempt delivered it */
+        return 0;
+    }
+    body = notify_webhook_body(m);
+    rc = wh_post(wh, body, strlen(body), out, err);
     free(body);
     return rc;
+}
+
+/* A JSON document of the caller's (a report), POSTed as it is. */
+static int wh_send_json(struct notify_channel *ch, const char *json, size_t len,
+                        struct notify_result *out, struct strbuf *err)
+{
+    *out = (struct notify_result){.retry_after_ms = -1, .parts_total = 1};
+    return wh_post(wh_downcast(ch), json, len, out, err);
 }
 
 const struct notify_ops notify_webhook_ops = {
     .name = "webhook",
     .send = wh_send,
+    .send_json = wh_send_json,
     .free = wh_free,
 };

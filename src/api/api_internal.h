@@ -133,6 +133,10 @@ void api_candles_get(struct api_request *req);
 void api_gaps_get(struct api_request *req);
 void api_backups_list(struct api_request *req);
 void api_coverage_get(struct api_request *req);
+/* api_reports.c */
+void api_reports_generate(struct api_request *req);
+void api_reports_list(struct api_request *req);
+void api_report_get(struct api_request *req);
 void api_jobs_list(struct api_request *req);
 void api_job_get(struct api_request *req);
 void api_job_runs(struct api_request *req);

@@ -85,6 +85,12 @@ const struct api_route api_routes[] = {
      .handler = api_backfills_create,
      .needs_auth = true},
     {.method = "GET", .pattern = "/backfills", .handler = api_backfills_list},
+    {.method = "POST",
+     .pattern = "/maintenance/reports/generate",
+     .handler = api_reports_generate,
+     .needs_auth = true},
+    {.method = "GET", .pattern = "/reports", .handler = api_reports_list},
+    {.method = "GET", .pattern = "/reports/{id}", .handler = api_report_get},
 };
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
 

@@ -534,6 +534,13 @@ static const struct config_option telegram_options[] = {
      .def = "https://api.telegram.org",
      .check = check_url,
      .show = CONFIG_SHOW_URL},
+    OPT(struct telegram_settings, "commands", CONFIG_BOOL, commands, "false"),
+    {.key = "poll_timeout",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct telegram_settings, poll_timeout),
+     .def = "10s",
+     .min = 1,
+     .max = 50},
     {0},
 };
 
@@ -608,6 +615,51 @@ static const struct config_option digest_options[] = {
      .offset = offsetof(struct digest_settings, schedule),
      .def = "0 6 * * *",
      .check = check_cron5},
+    {0},
+};
+
+/* [report]: the daily and weekly reports (report/report.h). */
+static const struct config_option report_options[] = {
+    OPT(struct report_settings, "dir", CONFIG_STRING, dir, ""),
+    {.key = "daily",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct report_settings, daily),
+     .def = "0 18 * * *",
+     .check = check_cron5},
+    {.key = "weekly",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct report_settings, weekly),
+     .def = "0 6 * * 0",
+     .check = check_cron5},
+    {.key = "keep",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct report_settings, keep),
+     .def = "90d",
+     .min = 0,
+     .max = 10 * 365 * 86400LL},
+    {.key = "duration_target",
+     .type = CONFIG_DURATION,
+     .offset = offsetof(struct report_settings, duration_target),
+     .def = "60s",
+     .min = 1,
+     .max = 86400},
+    {0},
+};
+
+/* [export]: exports and the TradeNote job (export/export.h). */
+static const struct config_option export_options[] = {
+    OPT(struct export_settings, "dir", CONFIG_STRING, dir, ""),
+    {.key = "tradenote",
+     .type = CONFIG_STRING,
+     .offset = offsetof(struct export_settings, tradenote),
+     .def = "0 18 * * *",
+     .check = check_cron5},
+    {.key = "tradenote_qty",
+     .type = CONFIG_INT,
+     .offset = offsetof(struct export_settings, tradenote_qty),
+     .def = "1",
+     .min = 1,
+     .max = 1000000000},
     {0},
 };
 
@@ -1013,6 +1065,8 @@ static const struct section_table sections[] = {
     {"signals", signals_options, offsetof(struct settings, signals)},
     {"deliver", deliver_options, offsetof(struct settings, deliver)},
     {"backup", backup_options, offsetof(struct settings, backup)},
+    {"report", report_options, offsetof(struct settings, report)},
+    {"export", export_options, offsetof(struct settings, export_)},
 };
 
 /* The line of key `key` in section `sec`, for messages about derived values. */

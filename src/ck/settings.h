@@ -5,7 +5,9 @@
 #include "alert/alert.h"
 #include "alert/notify.h"
 #include "backup/backup.h"
+#include "export/export.h"
 #include "maint/maint.h"
+#include "report/report.h"
 #include "market/calendar.h"
 #include "signal/deliver.h"
 #include "signal/signal.h"
@@ -132,6 +134,8 @@ struct settings {
     struct signals_settings signals;
     struct deliver_settings deliver;
     struct backup_settings backup;
+    struct report_settings report;
+    struct export_settings export_;
     struct source_settings *sources;
     size_t nsources;
     struct receiver_settings *receivers;

@@ -54,6 +54,8 @@ CMD_DECLARE(alerts);
 CMD_DECLARE(signals);
 CMD_DECLARE(backtests);
 CMD_DECLARE(digest);
+CMD_DECLARE(report);
+CMD_DECLARE(export);
 CMD_DECLARE(import);
 CMD_DECLARE(dashboard);
 CMD_DECLARE(backup);

@@ -26,6 +26,7 @@
 #include "alert/notify.h"
 #include "api/api.h"
 #include "ck/ck.h"
+#include "daemon/bot.h"
 #include "daemon/dbwatch.h"
 #include "daemon/heartbeat.h"
 #include "ingest/feed.h"
@@ -73,6 +74,7 @@ struct daemon {
     struct heartbeat *hb;
     struct deliverer *dlv;
     struct api *api;
+    struct bot *bot;
 };
 
 /*
@@ -247,6 +249,15 @@ static int start_outbound(struct daemon *d, struct strbuf *err)
     };
     if ((rc = deliver_start(&d->dlv, &dlcfg, err)))
         return rc;
+    /* The command bot ([alerts.telegram] commands), answering through the Telegram channel. */
+    for (size_t i = 0; app->settings.telegram.commands && i < app->nchannels; i++) {
+        if (strcmp(notify_channel_name(app->channels[i]), "telegram"))
+            continue;
+        struct bot_config bcfg = {.app = app, .tg = app->channels[i], .instance = d->instance};
+        if ((rc = bot_start(&d->bot, &bcfg, err)))
+            return rc;
+        break;
+    }
     struct api_config acfg = {
         .listen = app->settings.api.listen,
         .token = app->settings.api.token,
@@ -318,6 +329,7 @@ static void serve(struct daemon *d, const sigset_t *sigs)
 static void daemon_stop(struct daemon *d, int64_t drain_ms)
 {
     api_stop(d->api);
+    bot_stop(d->bot);
     deliver_stop(d->dlv);
     heartbeat_stop(d->hb);
     sched_stop(d->sched, drain_ms);

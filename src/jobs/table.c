@@ -19,10 +19,12 @@
 #include "health/health.h"
 #include "jobs/backfill.h"
 #include "jobs/digest.h"
+#include "jobs/export.h"
 #include "jobs/maintenance.h"
 #include "jobs/outcomes.h"
 #include "jobs/refresh.h"
 #include "jobs/repair.h"
+#include "jobs/reports.h"
 #include "jobs/retention.h"
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -73,6 +75,7 @@ struct job_args {
     struct refresh_job refresh[TF_COUNT];
     struct outcomes_job outcomes;
     struct maint_job maint[MAINT_TASKS_MAX]; /* one per maintenance task */
+    struct reports_job reports[2]; /* daily, weekly */
 };
 
 static struct job_args *job_args_of(struct ck *app)
@@ -89,6 +92,8 @@ static struct job_args *job_args_of(struct ck *app)
             BUG("%zu maintenance tasks, room for %d", nt, MAINT_TASKS_MAX);
         for (size_t i = 0; i < nt; i++)
             a->maint[i] = (struct maint_job){.task = &tasks[i], .app = app};
+        a->reports[0] = (struct reports_job){.app = app, .type = REPORT_DAILY};
+        a->reports[1] = (struct reports_job){.app = app, .type = REPORT_WEEKLY};
         app->job_args = a;
     }
     return a;
@@ -188,6 +193,26 @@ void job_table_build(const struct settings *s, struct ck *app, struct job_table 
             e->fn = maint_job_run;
             e->arg = &args->maint[i];
         }
+    }
+    /* The daily and weekly reports (jobs/reports.h); an hour at most each. */
+    e = add(out, &alloc, JOB_DAILY_REPORT, "Daily report", s->report.daily);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = reports_job_run;
+        e->arg = &args->reports[0];
+    }
+    e = add(out, &alloc, JOB_WEEKLY_REPORT, "Weekly report", s->report.weekly);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = reports_job_run;
+        e->arg = &args->reports[1];
+    }
+    /* The settled signals' executions for TradeNote, one file per finished day (jobs/export.h). */
+    e = add(out, &alloc, JOB_TRADENOTE_EXPORT, "TradeNote export", s->export_.tradenote);
+    e->timeout = 3600;
+    if (app) {
+        e->fn = tradenote_job_run;
+        e->arg = app;
     }
 }
 

@@ -29,6 +29,9 @@ struct strbuf;
  *   repair_gaps           [jobs] repair_gaps
  *   scan_history          [jobs] scan_history
  *   the maintenance tasks [maintenance] <task id> (jobs/maintenance.h), kind "maintenance"
+ *   daily_report          [report] daily
+ *   weekly_report         [report] weekly
+ *   tradenote_export      [export] tradenote
  *
  * The daemon registers the table with its scheduler, `candlekeep jobs run`
  * with a scheduler that only runs what it is told; listing the jobs
@@ -36,12 +39,15 @@ struct strbuf;
  * reads the table alone.
  */
 
-#define JOB_REFRESH_PREFIX "refresh_candles_"
-#define JOB_WATCH          "watch_alerts"
-#define JOB_DIGEST         "digest"
-#define JOB_REPAIR         "repair_gaps"
-#define JOB_SCAN_HISTORY   "scan_history"
-#define JOB_BACKFILL       "backfill"
+#define JOB_REFRESH_PREFIX   "refresh_candles_"
+#define JOB_WATCH            "watch_alerts"
+#define JOB_DIGEST           "digest"
+#define JOB_REPAIR           "repair_gaps"
+#define JOB_SCAN_HISTORY     "scan_history"
+#define JOB_BACKFILL         "backfill"
+#define JOB_DAILY_REPORT     "daily_report"
+#define JOB_WEEKLY_REPORT    "weekly_report"
+#define JOB_TRADENOTE_EXPORT "tradenote_export"
 
 /* The kind of a maintenance task's row (jobs/maintenance.h); other rows have none (NULL). */
 #define JOB_KIND_MAINTENANCE "maintenance"
@@ -64,7 +70,8 @@ struct job_table {
 
 /*
  * The jobs `s` configures, in registration order (refreshes by timeframe,
- * then retention, detect_outcomes, watch_alerts, backfill, digest, backup). With `app`
+ * then retention, detect_outcomes, watch_alerts, backfill, digest, backup,
+ * daily_report, weekly_report, tradenote_export). With `app`
  * (its settings must be `s`), each job's body is bound to what it needs:
  * the refresh jobs to the app's calendars and breakers, detect_outcomes to
  * the alert manager when the process has one (app->alerts: the daemon and

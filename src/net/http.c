@@ -264,6 +264,7 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
 {
     struct url_parts parts;
     struct curl_slist *hdrs = NULL;
+    curl_mime *mime = NULL;
     struct transfer t = {.resp = resp};
     char errbuf[CURL_ERROR_SIZE];
     struct strbuf line = STRBUF_INIT;
@@ -332,7 +333,23 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
     if (hdrs)
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    if (is_post) {
+    if (is_post && req->nparts) {
+        /* libcurl writes the boundary and Content-Type; data is copied in. */
+        mime = curl_mime_init(c);
+        for (size_t i = 0; i < req->nparts; i++) {
+            const struct http_part *p = &req->parts[i];
+            curl_mimepart *part = curl_mime_addpart(mime);
+            if (!part)
+                BUG("curl_mime_addpart failed");
+            curl_mime_name(part, p->name);
+            curl_mime_data(part, p->data, p->len);
+            if (p->filename)
+                curl_mime_filename(part, p->filename);
+            if (p->type)
+                curl_mime_type(part, p->type);
+        }
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    } else if (is_post) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -359,7 +376,9 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
     /* The request's buffers are the caller's; do not leave pointers to them behind. */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
 out:
+    curl_mime_free(mime);
     curl_slist_free_all(hdrs);
     strbuf_release(&line);
     url_parts_release(&parts);

@@ -24,6 +24,15 @@ struct http_header {
     const char *value;
 };
 
+/* One part of a multipart/form-data body. Borrowed for the call. */
+struct http_part {
+    const char *name;
+    const char *data;
+    size_t len;
+    const char *filename; /* NULL: a plain field; else a file upload of that name */
+    const char *type;     /* the part's Content-Type; NULL: none (a field) */
+};
+
 struct http_request {
     const char *method; /* "GET" (default when NULL), "POST", or PUT/DELETE/HEAD */
     const char *url;
@@ -31,6 +40,9 @@ struct http_request {
     size_t nheaders;
     const char *body; /* request body for POST, may be NULL */
     size_t body_len;
+    /* POST only: a multipart/form-data body of these parts instead of `body`. */
+    const struct http_part *parts;
+    size_t nparts;
     long connect_timeout_ms; /* 0: 10,000 */
     long timeout_ms;         /* 0: 30,000 (total) */
     size_t max_body;         /* 0: 8 MiB */

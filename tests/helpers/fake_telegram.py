@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""A local fake of the Telegram Bot API (sendMessage) for tests, with a
-small webhook receiver for the alert webhook channel.
+"""A local fake of the Telegram Bot API (sendMessage, sendDocument) for
+tests, with a small webhook receiver for the alert webhook channel.
 
 Python 3 standard library only. Listens on 127.0.0.1 only, on a port chosen
 by the kernel, and serves until killed (SIGTERM/SIGINT), or until its parent
@@ -21,7 +21,9 @@ The Bot API: /bot<TOKEN>/<method>
     "description": "..."} with HTTP status N:
     - a path that is not /bot<something>/<method>: 404 "Not Found";
     - a token other than TOKEN: 401 "Unauthorized";
-    - a method other than sendMessage (exactly): 404 "Not Found";
+    - a method other than sendMessage, sendDocument or getUpdates (exactly):
+      404 "Not Found" (sendDocument and getUpdates are described after
+      sendMessage);
     - parameters come from the query string and from a body in JSON
       (application/json, an object) or a form
       (application/x-www-form-urlencoded); another content type, or a body
@@ -83,6 +85,40 @@ The Bot API: /bot<TOKEN>/<method>
     An accepted message answers {"ok": true, "result": {"message_id", "from",
     "chat", "date", "text"}} and is recorded.
 
+    sendDocument, as the Bot API documents it: a file is uploaded only as
+    multipart/form-data (a form or JSON body can name a file_id or an
+    HTTP URL, which this fake does not know: 400 "Bad Request: wrong file
+    identifier/HTTP URL specified"). In this order:
+    - a body that is not multipart/form-data, JSON or a form, or a
+      multipart body that does not parse: 400 "Bad Request: ...";
+    - chat_id as for sendMessage;
+    - document missing: 400 "Bad Request: there is no document in the
+      request"; a plain field rather than a file: 400 "Bad Request: wrong
+      file identifier/HTTP URL specified"; an empty file: 400 "Bad
+      Request: file must be non-empty"; over 50 MB: 413 "Request Entity
+      Too Large";
+    - parse_mode, when present, other than "HTML": 400 "Bad Request:
+      unsupported parse_mode"; with HTML the caption must parse as for
+      sendMessage ("can't parse entities");
+    - caption (optional) over 1024 UTF-16 code units once parsed: 400
+      "Bad Request: message caption is too long";
+    - the chat's state and flood control as for sendMessage (a document
+      is a message of the chat).
+    getUpdates, long polling as the Bot API documents it: parameters offset,
+    limit (1-100, default 100), timeout (seconds, default 0) and
+    allowed_updates, from the query, a form or JSON. An update whose
+    update_id is below offset is confirmed and forgotten for good; the
+    answer is {"ok": true, "result": [updates with update_id >= offset, at
+    most limit]}, at once when there are some, else when one arrives or
+    after timeout seconds (an empty list). A second getUpdates while one
+    waits: the waiting one answers 409 "Conflict: terminated by other
+    getUpdates request" (what Telegram does). Updates come from POST
+    /__updates.
+
+    An accepted document answers {"ok": true, "result": {"message_id",
+    "from", "chat", "date", "document": {"file_name", "mime_type",
+    "file_id", "file_unique_id", "file_size"}, "caption"}} and is recorded.
+
 POST /hook (any path under /hook)
     A webhook receiver: records the headers Content-Type and User-Agent and
     the body (parsed when it is JSON) and answers 200 {"ok": true}. A body
@@ -135,6 +171,11 @@ Control API (JSON bodies; every key optional):
                        boolean, or null when not sent), "preview_parameter"
                        ("link_preview_options", "disable_web_page_preview",
                        "both" or null), "time" (the fake's clock)}
+    GET  /__documents  accepted documents, oldest first: {"message_id",
+                       "chat_id" (as sent), "file_name", "mime_type" (of the
+                       part), "size", "content" (the file as UTF-8 text,
+                       undecodable bytes replaced), "caption" (as sent, or
+                       null), "parse_mode" (or null), "time"}
     GET  /__requests   every Bot API request, oldest first: {"method",
                        "path" (the token shown as "<token>" when right and
                        "<wrong>" otherwise; it is never echoed), "content_type",
@@ -142,11 +183,19 @@ Control API (JSON bodies; every key optional):
                        refusal or a failure mode, "" when accepted)}
     GET  /__hooks      every /hook request: {"path", "content_type",
                        "user_agent", "body" (JSON or text), "time", "status"}
+    POST /__updates    {"chat_id": -100123, "text": "/status", "from_id": 7}
+                       queue an incoming message as an update (update_id
+                       counting up from 1000; "chat_id" an integer, "from_id"
+                       default 7); answer {"ok": true, "update_id": N}
+    GET  /__updates    the updates not confirmed yet, and "confirmed": the
+                       highest update_id confirmed (0: none)
     POST /__reset      clear the queues, "down", "chats", "now", "limits" (back
                        to the defaults), the flood counters and every record
 """
 
 import argparse
+import email.parser
+import email.policy
 import json
 import math
 import os
@@ -158,6 +207,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_LENGTH = 4096
+MAX_CAPTION = 1024
+MAX_UPLOAD = 50 * 1024 * 1024
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                 "tg-spoiler", "span", "blockquote"}
 NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
@@ -337,6 +388,39 @@ def parse_preview_options(v):
     return v
 
 
+def chat_problem(chat_id):
+    """What Telegram answers for a chat_id that cannot be one, or None."""
+    if chat_id is None or chat_id == "":
+        return 400, "Bad Request: chat_id is empty"
+    if isinstance(chat_id, bool) or not (
+            isinstance(chat_id, int) or re.fullmatch(r"-?[0-9]{1,20}", str(chat_id))
+            or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", str(chat_id))):
+        return 400, "Bad Request: chat not found"
+    return None
+
+
+def parse_multipart(content_type, raw):
+    """A multipart/form-data body: ({name: text}, {name: {"file_name", "mime_type", "data"}})."""
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw)
+    if not msg.is_multipart() or msg.defects:
+        raise ValueError("can't parse multipart/form-data request body")
+    fields, files = {}, {}
+    for part in msg.iter_parts():
+        if part.get_content_disposition() != "form-data":
+            raise ValueError("a part of the body is not form-data")
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if name is None:
+            raise ValueError("a part of the body has no name")
+        if part.get_filename() is not None:
+            files[name] = {"file_name": part.get_filename(),
+                           "mime_type": part.get_content_type(), "data": data}
+        else:
+            fields[name] = data.decode("utf-8")
+    return fields, files
+
+
 def utf16_len(s):
     return len(s.encode("utf-16-le")) // 2
 
@@ -365,6 +449,12 @@ class State:
         self.limits = dict(DEFAULT_LIMITS)
         self.accepted = {}  # chat_id as a string -> times of its accepted messages
         self.messages = []
+        self.documents = []
+        self.updates = []
+        self.next_update = 1000
+        self.confirmed = 0
+        self.poll_generation = 0
+        self.update_cond = threading.Condition(self.lock)
         self.requests = []
         self.hooks = []
         self.next_id = 1
@@ -500,10 +590,15 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         st = self.state
-        if url.path in ("/__messages", "/__requests", "/__hooks", "/__control"):
+        if url.path == "/__updates":
             with st.lock:
-                obj = {"/__messages": st.messages, "/__requests": st.requests,
-                       "/__hooks": st.hooks, "/__control": st.snapshot()}[url.path]
+                self.send_json(200, {"updates": st.updates, "confirmed": st.confirmed})
+            return
+        if url.path in ("/__messages", "/__documents", "/__requests", "/__hooks", "/__control"):
+            with st.lock:
+                obj = {"/__messages": st.messages, "/__documents": st.documents,
+                       "/__requests": st.requests, "/__hooks": st.hooks,
+                       "/__control": st.snapshot()}[url.path]
                 self.send_json(200, obj)
         elif url.path.startswith("/bot"):
             self.bot_api(url, b"")
@@ -530,6 +625,25 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"ok": False, "description": f"bad control: {e}"})
                 return
             self.send_json(200, {"ok": True, "control": snap})
+        elif url.path == "/__updates":
+            try:
+                body = json.loads(raw or b"{}")
+                chat_id, text = int(body["chat_id"]), str(body["text"])
+                from_id = int(body.get("from_id", 7))
+            except (ValueError, KeyError, TypeError) as e:
+                self.send_json(400, {"ok": False, "description": f"bad update: {e}"})
+                return
+            with st.lock:
+                uid = st.next_update
+                st.next_update += 1
+                chat = ({"id": chat_id, "type": "private", "first_name": "Operator"}
+                        if chat_id > 0 else {"id": chat_id, "type": "supergroup",
+                                             "title": "Operators"})
+                st.updates.append({"update_id": uid, "message": {
+                    "message_id": uid, "date": int(st.now()), "chat": chat, "text": text,
+                    "from": {"id": from_id, "is_bot": False, "first_name": "Op"}}})
+                st.update_cond.notify_all()
+            self.send_json(200, {"ok": True, "update_id": uid})
         elif url.path == "/hook" or url.path.startswith("/hook/"):
             self.hook(url, raw)
         elif url.path.startswith("/bot"):
@@ -613,6 +727,10 @@ class Handler(BaseHTTPRequestHandler):
             return refuse(404, "Not Found")
         if m.group(1) != st.token:
             return refuse(401, "Unauthorized")
+        if m.group(2) == "sendDocument":
+            return self.send_document(url, raw, entry, refuse)
+        if m.group(2) == "getUpdates":
+            return self.get_updates(url, raw, entry, refuse)
         if m.group(2) != "sendMessage":
             return refuse(404, "Not Found")
 
@@ -637,12 +755,8 @@ class Handler(BaseHTTPRequestHandler):
                 return refuse(400, f"Bad Request: unsupported Content-Type {ctype!r}")
 
         chat_id = params.get("chat_id")
-        if chat_id is None or chat_id == "":
-            return refuse(400, "Bad Request: chat_id is empty")
-        if isinstance(chat_id, bool) or not (
-                isinstance(chat_id, int) or re.fullmatch(r"-?[0-9]{1,20}", str(chat_id))
-                or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", str(chat_id))):
-            return refuse(400, "Bad Request: chat not found")
+        if chat_problem(chat_id):
+            return refuse(*chat_problem(chat_id))
         text = params.get("text")
         if not isinstance(text, str) or text == "":
             return refuse(400, "Bad Request: message text is empty")
@@ -704,6 +818,140 @@ class Handler(BaseHTTPRequestHandler):
             "from": {"id": int(st.token.split(":")[0]) if st.token.split(":")[0].isdigit()
                      else 1, "is_bot": True, "first_name": "candlekeep", "username": "ck_bot"},
             "chat": chat, "date": int(now), "text": plain}})
+
+    def chat_object(self, chat_id):
+        cid = int(chat_id) if re.fullmatch(r"-?[0-9]+", str(chat_id)) else chat_id
+        return ({"id": cid, "type": "channel", "username": str(cid)[1:]}
+                if isinstance(cid, str) else
+                {"id": cid, "type": "private", "first_name": "Operator"} if cid > 0 else
+                {"id": cid, "type": "supergroup", "title": "Operators"})
+
+    def bot_user(self):
+        head = self.state.token.split(":")[0]
+        return {"id": int(head) if head.isdigit() else 1, "is_bot": True,
+                "first_name": "candlekeep", "username": "ck_bot"}
+
+    def get_updates(self, url, raw, entry, refuse):
+        """getUpdates (see the module's doc); `entry` is the request's record."""
+        st = self.state
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        try:
+            if raw and ctype == "application/json":
+                params.update(json.loads(raw))
+            elif raw:
+                params.update(parse_qsl(raw.decode("utf-8"), strict_parsing=True))
+            offset = int(params.get("offset", 0))
+            limit = int(params.get("limit", 100))
+            timeout = float(params.get("timeout", 0))
+        except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
+            return refuse(400, "Bad Request: can't parse getUpdates parameters")
+        if not 1 <= limit <= 100 or timeout < 0:
+            return refuse(400, "Bad Request: wrong limit or timeout")
+        deadline = time.time() + timeout
+        with st.lock:
+            if offset:
+                st.confirmed = max(st.confirmed, offset - 1)
+                st.updates = [u for u in st.updates if u["update_id"] >= offset]
+            st.poll_generation += 1
+            mine = st.poll_generation
+            st.update_cond.notify_all()  # a poll still waiting is now the terminated one
+            while True:
+                if st.poll_generation != mine:
+                    conflict = True
+                    break
+                ready = [u for u in st.updates if u["update_id"] >= offset][:limit]
+                left = deadline - time.time()
+                if ready or left <= 0:
+                    conflict = False
+                    break
+                st.update_cond.wait(min(left, 0.2))
+            if not conflict:
+                st.update_cond.notify_all()
+        if conflict:
+            return refuse(409, "Conflict: terminated by other getUpdates request")
+        entry["status"] = 200
+        self.send_json(200, {"ok": True, "result": ready})
+
+    def send_document(self, url, raw, entry, refuse):
+        """sendDocument (see the module's doc); `entry` is the request's record."""
+        st = self.state
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        files = {}
+        full_type = self.headers.get("Content-Type", "")
+        ctype = full_type.split(";")[0].strip().lower()
+        if raw:
+            try:
+                if ctype == "multipart/form-data":
+                    fields, files = parse_multipart(full_type, raw)
+                    params.update(fields)
+                elif ctype == "application/json":
+                    body = json.loads(raw)
+                    if not isinstance(body, dict):
+                        return refuse(400, "Bad Request: JSON request body is not an object")
+                    params.update(body)
+                elif ctype == "application/x-www-form-urlencoded":
+                    params.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                            strict_parsing=True))
+                else:
+                    return refuse(400, f"Bad Request: unsupported Content-Type {ctype!r}")
+            except (ValueError, UnicodeDecodeError) as e:
+                return refuse(400, f"Bad Request: {e}")
+        chat_id = params.get("chat_id")
+        if chat_problem(chat_id):
+            return refuse(*chat_problem(chat_id))
+        doc = files.get("document")
+        if doc is None:
+            if params.get("document") not in (None, ""):
+                return refuse(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            return refuse(400, "Bad Request: there is no document in the request")
+        if not doc["data"]:
+            return refuse(400, "Bad Request: file must be non-empty")
+        if len(doc["data"]) > MAX_UPLOAD:
+            return refuse(413, "Request Entity Too Large")
+        caption = params.get("caption")
+        parse_mode = params.get("parse_mode")
+        if parse_mode is not None and parse_mode != "HTML":
+            return refuse(400, "Bad Request: unsupported parse_mode")
+        plain = caption or ""
+        if caption and parse_mode == "HTML":
+            try:
+                plain = parse_html(caption)
+            except ParseError as e:
+                return refuse(400, f"Bad Request: can't parse entities: {e}")
+        if utf16_len(plain) > MAX_CAPTION:
+            return refuse(400, "Bad Request: message caption is too long")
+        with st.lock:
+            chat_state = st.chats.get(str(chat_id), "ok")
+        if chat_state != "ok":
+            return refuse(*chat_refusal(chat_state, chat_id))
+        with st.lock:
+            now = st.now()
+            wait = st.flood_wait(chat_id, now)
+            if wait <= 0:
+                st.accepted.setdefault(str(chat_id), []).append(now)
+                mid = st.next_id
+                st.next_id += 1
+                st.documents.append({"message_id": mid, "chat_id": chat_id,
+                                     "file_name": doc["file_name"],
+                                     "mime_type": doc["mime_type"], "size": len(doc["data"]),
+                                     "content": doc["data"].decode("utf-8", "replace"),
+                                     "caption": caption, "parse_mode": parse_mode,
+                                     "time": now})
+        if wait > 0:
+            after = max(1, math.ceil(wait))
+            entry["status"], entry["reason"] = 429, f"flood control: retry after {after}"
+            return self.tg_error(429, f"Too Many Requests: retry after {after}",
+                                 {"retry_after": after})
+        entry["status"] = 200
+        result = {"message_id": mid, "from": self.bot_user(), "chat": self.chat_object(chat_id),
+                  "date": int(now),
+                  "document": {"file_name": doc["file_name"], "mime_type": doc["mime_type"],
+                               "file_id": f"doc{mid}", "file_unique_id": f"u{mid}",
+                               "file_size": len(doc["data"])}}
+        if caption:
+            result["caption"] = plain
+        self.send_json(200, {"ok": True, "result": result})
 
     # -- the webhook receiver
 

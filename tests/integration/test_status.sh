@@ -88,7 +88,7 @@ import json
 h=json.load(open('$T/health.json'))['jobs']; s=json.load(open('$T/status.json'))['jobs']
 for k in ('count','paused','overdue','failing'):
     assert h[k]==s[k], (k, h[k], s[k])
-assert h['count']==16 and h['paused']==1, h
+assert h['count']==19 and h['paused']==1, h
 key=lambda j: (j['id'], j['paused'], j['overdue'], j['streak'], j['next_run'])
 assert sorted(map(key,h['list']))==sorted(map(key,s['list'])), (h['list'], s['list'])
 "
@@ -116,7 +116,7 @@ assert a=={'state': 'closed', 'failures': 0, 'next_probe_seconds': None, 'recove
 "
 ck status "${CFG[@]}"
 check "status exits 0" expect_rc 0
-check "status shows the jobs as /health counts them" out_has "jobs:      16 (paused 1,"
+check "status shows the jobs as /health counts them" out_has "jobs:      19 (paused 1,"
 check "status shows the providers" out_has "providers: 1"
 check "status names the provider, its circuit and its budget" out_has "  $SRC: circuit closed, minute "
 

@@ -1050,6 +1050,61 @@ static int load_settings(struct settings *s, const char *text, struct config_rep
     return rc;
 }
 
+/* A report goes out as a document (a multipart upload) and as JSON; refusals are reported. */
+static void test_documents(void **state)
+{
+    struct fake_clock fc = {.now = 1000};
+    struct retry_clock clock = FAKE_CLOCK(&fc);
+    struct notify_channel *tg = telegram_at(TOKEN, "-100777", &clock, 0), *wh;
+    static const char html[] = "<!DOCTYPE html><p>r&amp;d</p>\n";
+    struct notify_document d = {.filename = "daily-20240315T1800Z.html",
+                                .mime = "text/html",
+                                .data = html,
+                                .len = sizeof(html) - 1,
+                                .caption = "candlekeep daily report"};
+    struct strbuf err = STRBUF_INIT, url = STRBUF_INIT;
+    struct notify_result res;
+    json_t *docs, *doc, *hooks;
+
+    (void)state;
+    assert_true(notify_can_send_document(tg));
+    assert_false(notify_can_send_json(tg));
+    assert_int_equal(notify_send_document(tg, &d, &res, &err), 0);
+    assert_int_equal(res.status, 200);
+    docs = recorded("/__documents");
+    assert_int_equal(json_array_size(docs), 1);
+    doc = json_array_get(docs, 0);
+    assert_string_equal(field(doc, "file_name"), d.filename);
+    assert_string_equal(field(doc, "mime_type"), "text/html");
+    assert_string_equal(field(doc, "content"), html);
+    assert_string_equal(field(doc, "caption"), d.caption);
+    assert_string_equal(field(doc, "chat_id"), "-100777");
+    json_decref(docs);
+
+    /* An empty file is refused (400, not retried), and the token is not in the message. */
+    d.len = 0;
+    assert_int_equal(notify_send_document(tg, &d, &res, &err), CK_EINVAL);
+    assert_false(res.retryable);
+    assert_non_null(strstr(err.buf, "file must be non-empty"));
+    assert_null(strstr(err.buf, TOKEN));
+    strbuf_reset(&err);
+
+    hook_url(&url);
+    wh = webhook_at(url.buf, 0);
+    assert_true(notify_can_send_json(wh));
+    assert_false(notify_can_send_document(wh));
+    assert_int_equal(notify_send_json(wh, "{\"id\":\"r1\"}", 11, &res, &err), 0);
+    hooks = recorded("/__hooks");
+    assert_int_equal(json_array_size(hooks), 1);
+    assert_string_equal(field(json_object_get(json_array_get(hooks, 0), "body"), "id"), "r1");
+    json_decref(hooks);
+
+    channel_free(tg);
+    channel_free(wh);
+    strbuf_release(&err);
+    strbuf_release(&url);
+}
+
 static void test_channels_new(void **state)
 {
     struct settings s;
@@ -1163,6 +1218,7 @@ int main(void)
         cmocka_unit_test_setup(test_pacing, each),
         cmocka_unit_test_setup(test_webhook_body, each),
         cmocka_unit_test_setup(test_webhook_failures, each),
+        cmocka_unit_test_setup(test_documents, each),
         cmocka_unit_test_setup(test_channels_new, each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

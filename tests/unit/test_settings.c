@@ -764,6 +764,8 @@ static void test_show_masks_secrets(void **state)
         "[jobs]\n",
         "[ingest]\ngap_window = 7d\n",
         "[digest]\nschedule = 0 6 * * *\n",
+        "[report]\ndir = \ndaily = 0 18 * * *\nweekly = 0 6 * * 0\nkeep = 90d\n",
+        "[export]\ndir = \ntradenote = 0 18 * * *\ntradenote_qty = 1\n",
         "[signals]\nnotify_outcomes = true\n",
         "[alerts]\nfailure_threshold = 3\n",
         "[alerts.email]\nenabled = true\nsmtp_url = smtps://smtp.example:465\n",
