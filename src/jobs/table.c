@@ -75,7 +75,7 @@ struct job_args {
     struct refresh_job refresh[TF_COUNT];
     struct outcomes_job outcomes;
     struct maint_job maint[MAINT_TASKS_MAX]; /* one per maintenance task */
-    struct reports_job reports[2]; /* daily, weekly */
+    struct reports_job reports[2];           /* daily, weekly */
 };
 
 static struct job_args *job_args_of(struct ck *app)
