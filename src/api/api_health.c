@@ -104,6 +104,7 @@ int api_health_collect(struct api_request *req, struct store *st, const char *db
         .breakers = a->breakers,
         .calendars = a->calendars,
         .store_url = a->store_url,
+        .backup = &a->settings->backup,
     };
     int rc;
 

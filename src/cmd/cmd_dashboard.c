@@ -133,6 +133,7 @@ static void collect_health(struct ck *ck, struct store *st, const char *db_error
         .njobs = table.n,
         .calendars = ck->calendars,
         .store_url = s->storage.url,
+        .backup = &s->backup,
         .check_write = true,
     };
     /* A failing query hides only its part, as on /health. */

@@ -47,6 +47,26 @@ static const char *json_str(json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* "backups:   last 2024-03-15T01:30:00Z (restore verified), last verified ... (stale)" */
+static void print_backups(const struct health_backups *b)
+{
+    char last[TIME_BUFSZ], verified[TIME_BUFSZ];
+
+    if (!b->known)
+        return;
+    if (!b->count) {
+        printf("backups:   none yet%s\n", b->stale ? " (no verified backup: a problem)" : "");
+        return;
+    }
+    time_format_iso8601(b->last, last);
+    if (b->last_verified)
+        time_format_iso8601(b->last_verified, verified);
+    printf("backups:   %zu, last %s (%s), last verified restore %s%s\n", b->count, last,
+           b->last_verified_ok ? "restore verified" : "restore not verified",
+           b->last_verified ? verified : "none",
+           b->stale ? " (older than max_age: a problem)" : "");
+}
+
 /* "host:      score 92 (cpu 12.3%, memory 40.1% warn, ...)" from the newest health_check. */
 static void print_host(const struct host_summary *h)
 {
@@ -148,6 +168,7 @@ static void print_table(const struct health_report *r, json_t *root, const char 
     printf("jobs:      %zu (paused %zu, failing %zu, overdue %zu)\n", r->njobs, r->paused,
            r->failing, r->overdue);
     print_host(&r->host);
+    print_backups(&r->backups);
     print_providers(r);
     print_series(json_object_get(root, "series"));
 }
@@ -170,6 +191,7 @@ static void collect(const struct ck *ck, const char *db_error, struct health_rep
         .njobs = table.n,
         .calendars = ck->calendars,
         .store_url = s->storage.url,
+        .backup = &s->backup,
         .check_write = true,
     };
     /* A failing query hides only its part, as on /health. */

@@ -33,6 +33,8 @@
  */
 #include "health/health.h"
 
+#include "backup/backup.h"
+
 #include "health/rules.h"
 #include "resilience/ratelimit.h"
 #include "sched/sched.h"
@@ -390,6 +392,38 @@ static int collect_host(struct store *st, struct health_report *r, struct strbuf
     return rc;
 }
 
+/* The backups' part: read from the backup directory, so it answers while the database is down. */
+static int collect_backups(const struct health_config *cfg, struct health_report *r,
+                           struct strbuf *err)
+{
+    struct health_backups *b = &r->backups;
+    struct backup_info *v = NULL;
+    size_t n = 0;
+    char *dir;
+    int rc;
+
+    if (!cfg->backup)
+        return 0;
+    dir = backup_dir(cfg->backup, cfg->store_url);
+    rc = backup_list(dir, &v, &n, err);
+    if (!rc) {
+        b->known = true;
+        b->count = n;
+        b->max_age = cfg->backup->max_age;
+        if (n) {
+            b->last = v[0].created;
+            b->last_verified_ok = v[0].verified && v[0].verify_ok;
+        }
+        for (size_t i = 0; i < n && !b->last_verified; i++)
+            if (v[i].verified && v[i].verify_ok)
+                b->last_verified = v[i].created;
+        b->stale = backup_is_stale(b->last_verified, b->max_age, r->now);
+    }
+    backup_infos_free(v, n);
+    free(dir);
+    return rc;
+}
+
 int health_collect(const struct health_config *cfg, struct store *st, const char *db_error,
                    int64_t now, int64_t now_ms, struct health_report *out, struct strbuf *err)
 {
@@ -429,6 +463,8 @@ int health_collect(const struct health_config *cfg, struct store *st, const char
     before = err->len;
     if (st)
         part(collect_host(st, out, err), &first, err, before);
+    before = err->len;
+    part(collect_backups(cfg, out, err), &first, err, before);
     return first;
 }
 

@@ -14,6 +14,7 @@
 struct calendar;
 struct json_t;
 struct sched;
+struct backup_settings;
 struct source_settings;
 struct strbuf;
 
@@ -58,6 +59,19 @@ struct health_config {
      * nothing is read from it, as when `st` is NULL.
      */
     bool check_write;
+    /* The backup settings, for the backups' part (the directory is read); NULL: none. */
+    const struct backup_settings *backup;
+};
+
+/* The backups as their directory shows them (backup/backup.h). */
+struct health_backups {
+    bool known;            /* the part was collected */
+    size_t count;          /* backups in the directory */
+    int64_t last;          /* the newest backup's time (Unix s); 0: none */
+    bool last_verified_ok; /* the newest backup's restore drill passed */
+    int64_t last_verified; /* the newest backup whose drill passed (Unix s); 0: none */
+    int64_t max_age;       /* seconds a verified backup may grow old */
+    bool stale;            /* no verified backup younger than max_age */
 };
 
 struct health_job {
@@ -119,6 +133,7 @@ struct health_report {
     size_t nstates;
     /* The host as the newest health_check run found it (host.h); host.known false: none. */
     struct host_summary host;
+    struct health_backups backups;
 };
 
 /*

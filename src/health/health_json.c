@@ -54,6 +54,19 @@ static json_t *jobs_json(const struct health_report *r)
                      (json_int_t)r->failing, "list", list);
 }
 
+/* The last backup and the last one a restore proved; null when not looked at. */
+static json_t *backups_json(const struct health_report *r)
+{
+    const struct health_backups *b = &r->backups;
+    if (!b->known)
+        return json_null();
+    return json_pack("{s:I, s:o, s:b, s:o, s:I, s:b}", "count", (json_int_t)b->count, "last",
+                     b->last ? time_json(b->last) : json_null(), "last_verified_ok",
+                     b->last_verified_ok, "last_verified",
+                     b->last_verified ? time_json(b->last_verified) : json_null(), "max_age",
+                     (json_int_t)b->max_age, "stale", b->stale);
+}
+
 /* The newest host assessment: score, parts, forecast; null when none was made. */
 static json_t *host_json(const struct host_summary *h)
 {
@@ -197,5 +210,6 @@ json_t *health_report_json(const struct health_report *r)
     json_object_set_new_nocheck(root, "series", series_json(r));
     json_object_set_new_nocheck(root, "providers", prov);
     json_object_set_new_nocheck(root, "host", host_json(&r->host));
+    json_object_set_new_nocheck(root, "backups", backups_json(r));
     return root;
 }

@@ -45,6 +45,7 @@
 void digest_report_release(struct digest_report *r)
 {
     free(r->host);
+    free(r->backups);
     free(r->retention_status);
     free(r->retention_message);
     for (size_t i = 0; i < r->ndeleted; i++)
@@ -151,9 +152,32 @@ static char *host_line(const struct host_summary *h)
     return strbuf_detach(&sb, NULL);
 }
 
+/* The backups line: the last one, the last a restore proved, and whether that is too old. */
+static char *backups_line(const struct health_backups *b)
+{
+    struct strbuf sb = STRBUF_INIT;
+    char t[TIME_BUFSZ];
+
+    if (!b->count) {
+        strbuf_addstr(&sb, "none yet");
+    } else {
+        time_format_iso8601(b->last, t);
+        strbuf_addf(&sb, "last %s (%s)", t,
+                    b->last_verified_ok ? "restore verified" : "restore NOT verified");
+        if (b->last_verified && !b->last_verified_ok) {
+            time_format_iso8601(b->last_verified, t);
+            strbuf_addf(&sb, ", last verified %s", t);
+        }
+    }
+    if (b->stale)
+        strbuf_addstr(&sb, "; no verified backup within max_age");
+    return strbuf_detach(&sb, NULL);
+}
+
 static void from_health(const struct health_report *h, struct digest_report *r)
 {
     r->host = h->host.known ? host_line(&h->host) : NULL;
+    r->backups = h->backups.known ? backups_line(&h->backups) : NULL;
     r->daemons = h->ndaemons;
     r->jobs = xcalloc(h->njobs ? h->njobs : 1, sizeof(*r->jobs));
     for (size_t i = 0; i < h->njobs; i++) {
@@ -201,6 +225,7 @@ static int collect_health(const struct ck *app, struct sched *s, struct store *s
         .sched = s,
         .breakers = s ? app->breakers : NULL,
         .store_url = app->settings.storage.url,
+        .backup = &app->settings.backup,
     };
     int rc;
 
@@ -400,6 +425,8 @@ void digest_format(const struct digest_report *r, struct strbuf *out)
 
     if (r->host)
         strbuf_addf(out, "Host: %s\n", r->host);
+    if (r->backups)
+        strbuf_addf(out, "Backups: %s\n", r->backups);
     strbuf_addf(out, "Database: %s, ", r->backend ? r->backend : "?");
     add_size(out, (uint64_t)r->db_size);
     strbuf_addf(out, " (%" PRId64 " bytes); free disk ", r->db_size);

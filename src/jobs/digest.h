@@ -78,6 +78,7 @@ struct digest_report {
     uint64_t disk_free, disk_total;
     /* The newest host check: "score 85; memory 82.0% warn" (its parts not ok); NULL: none. */
     char *host;
+    char *backups; /* "last ..., last verified restore ..."; NULL: not looked at */
 };
 void digest_report_release(struct digest_report *r);
 

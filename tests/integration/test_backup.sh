@@ -196,6 +196,17 @@ assert d['dir']=='$BK' and d['count']==len(d['backups'])>=1, d
 b=d['backups'][0]
 assert b['result']=='ok' and b['name'].endswith('.ckb') and b['bytes']>0 and b['verified_at'], b
 assert d['last_verified']==b['created'] and d['stale'] is False and d['max_age']==172800, d"
+health_backups() {
+    curl -fsS "http://127.0.0.1:$PORT/health" |
+        py "import json,sys; b=json.load(sys.stdin)['backups']; d=json.load(open('$T/backups.json')); assert b['count']==d['count'] and b['last']==d['backups'][0]['created'] and b['last_verified']==d['last_verified'] and b['last_verified_ok'] is True and b['stale'] is False, (b, d)"
+}
+check "/health shows the last backup and the last verified restore" health_backups
+ck status --config "$T/d.ini"
+check "status exits 0" expect_rc 0
+check "status shows them too" out_has "(restore verified), last verified restore $(py "import json; print(json.load(open('$T/backups.json'))['last_verified'])")"
+ck digest --print --config "$T/d.ini"
+check "digest --print exits 0" expect_rc 0
+check "the digest shows the last backup and its verified restore" out_has "Backups: last $(py "import json; print(json.load(open('$T/backups.json'))['backups'][0]['created'])") (restore verified)"
 check "the daemon stops cleanly" daemon_stop "$DPID"
 
 # 8. Damaged files: refused with a clear error, nothing written.
