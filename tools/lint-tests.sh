@@ -10,13 +10,13 @@
 #     (a program in a string, whose failures can go unseen), and only
 #     lib.sh calls pass and fail.
 #
-#   lint-tests.sh [FILE...]   (default: tests/integration/*.sh)
+#   lint-tests.sh [FILE...]   (default: tests/integration/*.sh, tests/faults/*.sh)
 #
 # Prints FILE:LINE: RULE for each violation; exits 1 when there is one.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -eq 0 ]; then
-    set -- "$ROOT"/tests/integration/*.sh
+    set -- "$ROOT"/tests/integration/*.sh "$ROOT"/tests/faults/*.sh
 fi
 exec python3 - "$@" <<'PY'
 import os, re, sys

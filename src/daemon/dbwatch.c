@@ -94,9 +94,9 @@ static int look(struct dbwatch *w)
         struct sched_health h;
         sched_health(w->sched, &h);
         /*
-         * The timer thread reaches the database every 15 seconds or so: one
-         * failed contact would count for three looks here, so only a run
-         * of them does.
+         * The timer thread reaches the database every 3 seconds or so
+         * (its heartbeat): one failed contact is a blip, so only a run of
+         * them counts.
          */
         if (h.store_failures >= DBWATCH_DOWN_AFTER) {
             strbuf_addf(&err, "the scheduler cannot reach it: %s", h.store_error);

@@ -76,6 +76,13 @@ static int64_t lease_margin_ms(int64_t timeout_s)
 #define MISSED_COUNT_CAP 100000
 /* The timer thread wakes at least this often, to notice clock jumps and suspends. */
 #define MAX_SLEEP_MS 1000
+/*
+ * The instance heartbeat: every daemon renews its "instance:<id>" lease this
+ * often, for three times as long. A daemon whose lease has lapsed has
+ * stopped beating for that long: it is dead (sched.h, SCHED_INSTANCE_LEASE).
+ */
+#define HEARTBEAT_MS        3000
+#define HEARTBEAT_EXPIRY_MS (3 * HEARTBEAT_MS)
 /* Stale-run sweeping interval (runs of dead processes), and history pruning interval. */
 #define HOUSEKEEPING_MS (60 * 1000)
 /* How often ended pauses are looked for (end_pauses). */
@@ -912,8 +919,10 @@ static void take_over_dead(struct sched *s, struct store *st, int64_t now_ms_)
     strbuf_release(&err);
 }
 
+static void heartbeat(struct sched *s, int64_t t);
+
 /*
- * First tick: load last_fire from the database, take over what dead
+ * First tick: beat, load last_fire from the database, take over what dead
  * daemons held (sole daemon only), sweep runs of dead processes. Called
  * without the lock; takes it to set the jobs' fields.
  */
@@ -922,6 +931,9 @@ static void initialise(struct sched *s, int64_t now_ms_)
     struct store *st = timer_store(s);
     struct strbuf err = STRBUF_INIT;
     int64_t now = now_ms_ / 1000;
+
+    /* Alive before any lease is claimed: a lease's holder always has a heartbeat. */
+    heartbeat(s, now_ms_);
 
     for (size_t i = 0; i < s->njobs; i++) {
         struct job *j = &s->jobs[i];
@@ -970,15 +982,97 @@ static void housekeeping(struct sched *s, int64_t now_ms_)
     strbuf_release(&err);
 }
 
-/* Tell other processes this instance is alive (see SCHED_INSTANCE_LEASE). */
+/*
+ * Daemon `dead` stopped beating at `lapsed_ms` (its instance lease lapsed):
+ * give up the leases it holds (its "done" marks of handled fires aside),
+ * mark the runs it left running failed, then drop its instance lease, last,
+ * so that a daemon dying half-way through this leaves the work to the next
+ * one that looks. Other daemons may do the same at the same time: each step
+ * is idempotent. Returns true when something was taken over.
+ */
+static bool take_over_instance(struct store *st, const char *dead, int64_t lapsed_ms, int64_t t)
+{
+    static const char msg[] = "interrupted: its daemon died";
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    struct lease_info *v = NULL;
+    size_t n = 0, released = 0;
+    int64_t failed = 0;
+
+    if (store_lease_list(st, "", t, &v, &n, &err))
+        log_warn("sched: cannot list the leases of dead daemon '%s': %s", dead, err.buf);
+    strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", dead);
+    for (size_t i = 0; i < n; i++) {
+        const struct lease_info *l = &v[i];
+        if (strcmp(l->holder, dead) || !strcmp(l->name, name.buf) ||
+            l->until_ms - t > LEASE_DONE_MS / 2)
+            continue;
+        strbuf_reset(&err);
+        if (store_lease_release(st, l->name, dead, &err))
+            log_warn("sched: cannot give up lease '%s' of dead daemon '%s': %s", l->name, dead,
+                     err.buf);
+        else
+            released++;
+    }
+    lease_infos_free(v, n);
+    strbuf_reset(&err);
+    if (store_job_runs_fail_instance(st, dead, msg, t, &failed, &err))
+        log_warn("sched: cannot mark the runs of dead daemon '%s': %s", dead, err.buf);
+    strbuf_reset(&err);
+    if (store_lease_release(st, name.buf, dead, &err))
+        log_warn("sched: cannot drop the heartbeat of dead daemon '%s': %s", dead, err.buf);
+    log_warn("sched: daemon %s stopped beating %.1fs ago: took over %zu lease%s and failed "
+             "%" PRId64 " interrupted run%s of a daemon that died",
+             dead, (t - lapsed_ms) / 1000.0, released, released == 1 ? "" : "s", failed,
+             failed == 1 ? "" : "s");
+    strbuf_release(&err);
+    strbuf_release(&name);
+    return released || failed;
+}
+
+/*
+ * Look for daemons whose heartbeat has lapsed (killed, frozen, their host
+ * gone) and take over what they held. A fire this daemon found held by one
+ * of them is then tried again at once rather than when its lease would
+ * have lapsed (for a long job, its whole timeout).
+ */
+static void take_over_lapsed(struct sched *s, struct store *st, int64_t t)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct lease_info *v = NULL;
+    size_t n = 0;
+    bool took = false;
+
+    /* Every instance lease, lapsed ones included (until_ms >= 0). */
+    if (store_lease_list(st, SCHED_INSTANCE_LEASE, 0, &v, &n, &err))
+        log_warn("sched: cannot list the daemons' heartbeats: %s", err.buf);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].until_ms < t && strcmp(v[i].holder, s->instance))
+            took |= take_over_instance(st, v[i].holder, v[i].until_ms, t);
+    lease_infos_free(v, n);
+    if (took) {
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->njobs; i++)
+            if (s->jobs[i].foreign_fire)
+                s->jobs[i].foreign_retry_ms = t;
+        pthread_mutex_unlock(&s->lock);
+    }
+    strbuf_release(&err);
+}
+
+/*
+ * Tell other processes this instance is alive (see SCHED_INSTANCE_LEASE),
+ * then take over from the daemons that are not.
+ */
 static void heartbeat(struct sched *s, int64_t t)
 {
     struct store *st = timer_store(s);
     struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
-    s->next_heartbeat_ms = t + 15000;
+    s->next_heartbeat_ms = t + HEARTBEAT_MS;
     strbuf_addf(&name, SCHED_INSTANCE_LEASE "%s", s->instance);
-    if (st && store_lease_claim(st, name.buf, s->instance, t, t + 60000, &err))
+    if (st && store_lease_claim(st, name.buf, s->instance, t, t + HEARTBEAT_EXPIRY_MS, &err))
         log_warn("sched: cannot renew the instance heartbeat: %s", err.buf);
+    else if (st)
+        take_over_lapsed(s, st, t);
     strbuf_release(&err);
     strbuf_release(&name);
 }

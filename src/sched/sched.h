@@ -21,8 +21,9 @@ struct metrics;
  *    processes sharing the database (a lease per running job); an
  *    overlapping fire is recorded as skipped;
  *  - each fire time runs at most once across daemons sharing the database
- *    (a lease per job and fire time); a holder that dies lets its lease
- *    lapse and another instance takes the fire over;
+ *    (a lease per job and fire time); a holder that dies is found out
+ *    within seconds by its heartbeat lapsing (SCHED_INSTANCE_LEASE), and
+ *    another instance takes the fire over;
  *  - a run past its timeout is abandoned and recorded as timed_out; the
  *    pool gets a fresh worker so capacity is never lost;
  *  - after a stall, suspend or downtime, missed fires are run once per job
@@ -134,7 +135,19 @@ struct sched_config {
     void *on_run_end_arg;         /* borrowed; must outlive the scheduler */
 };
 
-/* Lease name prefix of live daemons: "instance:<id>", renewed while the timer runs. */
+/*
+ * Lease name prefix of live daemons: "instance:<id>", the daemon's
+ * heartbeat, renewed every 3 seconds for 9 while the timer runs; <id>
+ * (sched_make_instance_id()) names the host and the pid, and every lease
+ * and run the daemon takes names it. A daemon whose heartbeat lapses is
+ * dead: the next daemon to notice (at its own heartbeat) gives up the
+ * leases it held (its "done" marks aside), marks its running runs failed
+ * "interrupted: its daemon died", drops its heartbeat and retries at once
+ * a fire it had found held by it. That is how several daemons sharing a
+ * PostgreSQL take over from one killed mid-run within seconds rather than
+ * after the job's timeout. (`candlekeep jobs run`, instance
+ * SCHED_CLI_PREFIX..., has no heartbeat and is never judged dead.)
+ */
 #define SCHED_INSTANCE_LEASE "instance:"
 /* Instance id prefix of `candlekeep jobs run`, a process beside the daemon. */
 #define SCHED_CLI_PREFIX "cli:"
@@ -221,7 +234,7 @@ int sched_job(struct sched *s, const char *id, struct sched_job_info *out);
 /*
  * How the timer side is doing, for the daemon's watchdogs: whether its
  * thread ticks, and how its last contacts with the database went (the
- * timer thread reaches the database at least every 15 seconds, for the
+ * timer thread reaches the database at least every 3 seconds, for the
  * instance lease).
  */
 struct sched_health {

@@ -136,6 +136,14 @@ int store_job_runs_fail_stale_job(struct store *st, const char *job_id, int64_t 
 int store_job_runs_fail_others(struct store *st, const char *instance, const char *spare_prefix,
                                const char *message, int64_t now_ms, int64_t *count,
                                struct strbuf *err);
+/*
+ * Runs still marked running by `instance` (a daemon known to be dead: its
+ * heartbeat stopped) are marked failed with `message`, finished at
+ * `now_ms` (never before their start); returns how many. Streaks are not
+ * touched.
+ */
+int store_job_runs_fail_instance(struct store *st, const char *instance, const char *message,
+                                 int64_t now_ms, int64_t *count, struct strbuf *err);
 
 /*
  * Leases: at most one holder of `name` at a time (a job's fire time, a

@@ -2,7 +2,8 @@
 /*
  * Job run statements written once for both backends (generic statements,
  * store_sql.c), beside the backends' own: marking the runs that a dead
- * process left running, those of one job or those of every other instance.
+ * process left running, those of one job, of one instance or of every
+ * other instance.
  */
 #include "store/store_internal.h"
 
@@ -62,6 +63,31 @@ int store_job_runs_fail_others(struct store *st, const char *instance, const cha
     }
     rc = store_sql(st, &fail, p, sizeof(p) / sizeof(p[0]), NULL, &n, "mark runs of dead processes",
                    err);
+    if (count)
+        *count = rc ? 0 : n;
+    return rc;
+}
+
+int store_job_runs_fail_instance(struct store *st, const char *instance, const char *message,
+                                 int64_t now_ms, int64_t *count, struct strbuf *err)
+{
+    static const struct sql_stmt fail = {
+        .sqlite =
+            "UPDATE job_runs SET status = 'failed', message = $2, finished = max(started, $3) "
+            "WHERE status = 'running' AND instance = $1",
+        .pg = "UPDATE job_runs SET status = 'failed', message = $2, finished = greatest(started, "
+              "$3) WHERE status = 'running' AND instance = $1",
+    };
+    struct sqlv p[] = {SQLV_S(instance), SQLV_S(message ? message : ""), SQLV_MS(now_ms)};
+    int64_t n = 0;
+    int rc;
+
+    if (!instance || !*instance) {
+        strbuf_addstr(err, "store: whose runs?");
+        return CK_EINVAL;
+    }
+    rc = store_sql(st, &fail, p, sizeof(p) / sizeof(p[0]), NULL, &n,
+                   "mark the runs of a dead daemon", err);
     if (count)
         *count = rc ? 0 : n;
     return rc;

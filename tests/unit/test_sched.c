@@ -984,6 +984,101 @@ static void test_sole_daemon_takes_over_a_dead_daemon(void **state)
     strbuf_release(&err);
 }
 
+/*
+ * A daemon killed mid-run on a shared database: it held a fire's lease and
+ * the job's run lease (both for the job's hour-long timeout), left its run
+ * running, and its heartbeat ("instance:dead") lapses 4 s after the fire.
+ * Another daemon, at its first heartbeat after that, frees what the dead
+ * one held (its "done" mark of an older fire aside), fails its run
+ * "interrupted: its daemon died", drops its heartbeat, and runs the fire
+ * itself at once rather than an hour later. A daemon whose heartbeat is
+ * current keeps its leases.
+ */
+static void test_lapsed_heartbeat_is_taken_over(void **state)
+{
+    struct strbuf err = STRBUF_INIT, name = STRBUF_INIT;
+    struct body b = {0};
+    char *id = job_name("lapsed"), *h;
+    struct store *st = open_store();
+    struct job_run *runs;
+    size_t n;
+    int64_t fire = T("2024-03-15T10:01:00Z"), f = fire * 1000, hour = 3600 * 1000LL;
+    struct job_run r = {.job_id = id,
+                        .instance = (char *)"dead",
+                        .scheduled = fire,
+                        .started = f,
+                        .status = JOB_RUNNING,
+                        .message = (char *)"",
+                        .details = (char *)"{}"};
+    (void)state;
+
+    assert_int_equal(
+        store_lease_claim(st, SCHED_INSTANCE_LEASE "dead", "dead", f - 5000, f + 4000, &err), 0);
+    assert_int_equal(
+        store_lease_claim(st, SCHED_INSTANCE_LEASE "live", "live", f - 5000, f + 24 * hour, &err),
+        0);
+    strbuf_addf(&name, "fire:%s:%lld", id, (long long)fire);
+    assert_int_equal(store_lease_claim(st, name.buf, "dead", f, f + hour + 30000, &err), 0);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "fire:%s:1", id);
+    assert_int_equal(store_lease_claim(st, name.buf, "dead", f, f + 3650 * 24 * hour, &err), 0);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "run:%s_live", id);
+    assert_int_equal(store_lease_claim(st, name.buf, "live", f, f + hour, &err), 0);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "run:%s", id);
+    assert_int_equal(store_lease_claim(st, name.buf, "dead", f, f + hour + 5000, &err), 0);
+    assert_int_equal(store_job_run_insert(st, &r, &err), 0);
+
+    atomic_store(&fake_ms, f - 30000);
+    struct sched *s = new_sched("B", 1, &err);
+    add(s, id, "1 10 * * *", 3600, 0, &b);
+    start(s);
+    tick(s, f - 30000);
+    tick(s, f);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0); /* held, and its holder still beats */
+    tick(s, f + 3000);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 0);
+    /* The heartbeat lapsed at f + 4 s; this daemon's next one sees it. */
+    tick(s, f + 6000);
+    sched_wait_idle(s);
+    tick(s, f + 6100);
+    sched_wait_idle(s);
+    assert_int_equal(atomic_load(&b.calls), 1);
+    assert_int_equal(b.last_scheduled, fire);
+    n = runs_of(id, &runs);
+    assert_int_equal(n, 2);
+    assert_string_equal(runs[0].instance, "dead");
+    assert_int_equal(runs[0].status, JOB_FAILED);
+    assert_string_equal(runs[0].message, "interrupted: its daemon died");
+    assert_int_equal(runs[0].finished, f + 6000);
+    assert_string_equal(runs[1].instance, "B");
+    assert_int_equal(runs[1].status, JOB_OK);
+    assert_int_equal(runs[1].scheduled, fire);
+    job_runs_free(runs, n);
+
+    h = holder_of(st, SCHED_INSTANCE_LEASE "dead", 0);
+    assert_string_equal(h, ""); /* its heartbeat is gone */
+    free(h);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "fire:%s:1", id);
+    h = holder_of(st, name.buf, f + 7000);
+    assert_string_equal(h, "dead"); /* a "done" mark stays */
+    free(h);
+    strbuf_reset(&name);
+    strbuf_addf(&name, "run:%s_live", id);
+    h = holder_of(st, name.buf, f + 7000);
+    assert_string_equal(h, "live");
+    free(h);
+    sched_free(s);
+    store_close(st);
+    strbuf_release(&name);
+    free(id);
+    strbuf_release(&err);
+}
+
 static void test_database_away(void **state)
 {
     struct strbuf err = STRBUF_INIT, bad = STRBUF_INIT;
@@ -1204,6 +1299,7 @@ int main(void)
         cmocka_unit_test(test_one_run_per_fire_across_instances),
         cmocka_unit_test(test_takeover_of_a_dead_holder),
         cmocka_unit_test(test_sole_daemon_takes_over_a_dead_daemon),
+        cmocka_unit_test(test_lapsed_heartbeat_is_taken_over),
         cmocka_unit_test(test_database_away),
         cmocka_unit_test(test_start_returns_running),
         cmocka_unit_test(test_job_sleep),
