@@ -70,9 +70,15 @@ struct scan {
     const char *p, *end;
 };
 
+/* JSON's whitespace (RFC 8259), not isspace()'s, which also takes \v and \f. */
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 static void skip_ws(struct scan *s)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    while (s->p < s->end && json_ws(*s->p))
         s->p++;
 }
 
@@ -423,7 +429,7 @@ int coinbase_parse(const char *body, size_t len, long status, const struct fetch
         body = "", len = 0;
     if (status != 200)
         return error_status(body, len, status, req, source_name, res, err);
-    while (skip < len && isspace((unsigned char)body[skip]))
+    while (skip < len && json_ws(body[skip]))
         skip++;
     if (skip == len || body[skip] != '[') {
         source_msg_prefix(err, source_name, req);
