@@ -192,7 +192,7 @@ void repair_job_request(const struct ck *app)
 
     if (!app->sched)
         return;
-    rc = sched_run_now(app->sched, JOB_REPAIR, &err);
+    rc = sched_run_now_as(app->sched, JOB_REPAIR, SCHED_TRIGGER_AUTO, &err);
     if (rc && rc != CK_EBUSY)
         log_debug("repair: cannot start %s now: %s", JOB_REPAIR, err.buf);
     strbuf_release(&err);

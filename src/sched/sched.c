@@ -492,6 +492,18 @@ static void run_body(void **local, void *arg)
         strbuf_addbuf(&r->message, &err);
         goto out;
     }
+    if (r->manual && r->trigger && !strcmp(r->trigger, SCHED_TRIGGER_AUTO)) {
+        /* A run the program asked for on its own (not an operator) respects a pause. */
+        rc = store_job_get(st, j->id, &js, &err);
+        bool paused = !rc && job_state_paused(&js, t0 / 1000);
+        if (!rc)
+            job_state_release(&js);
+        strbuf_reset(&err);
+        if (paused) {
+            r->outcome = OUT_PAUSED;
+            goto out;
+        }
+    }
     if (!r->manual) {
         rc = store_job_get(st, j->id, &js, &err);
         if (rc && rc != CK_ENOTFOUND) {

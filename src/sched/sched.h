@@ -198,8 +198,11 @@ int sched_run_now(struct sched *s, const char *id, struct strbuf *err);
 /*
  * The same, with the run's reason (a static string, job_ctx.trigger):
  * "manual" for sched_run_now(), "emergency" for an out-of-schedule run an
- * operator asked for as such. A run that ends a pause is "resume".
+ * operator asked for as such. A run that ends a pause is "resume". A run
+ * the program asks for by itself (SCHED_TRIGGER_AUTO: a repair after a
+ * refresh found a gap) is skipped while the job is paused.
  */
+#define SCHED_TRIGGER_AUTO "auto"
 int sched_run_now_as(struct sched *s, const char *id, const char *trigger, struct strbuf *err);
 
 /*
