@@ -13,6 +13,7 @@
 #include "backup/backup.h"
 #include "ck/ck.h"
 #include "sched/sched.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/strbuf.h"
@@ -81,6 +82,37 @@ static void alerts(struct job_ctx *ctx, struct ck *app, int rc, const struct str
     free(dir);
 }
 
+/*
+ * Check every backup in the directory again (its SHA-256 over the whole
+ * file), so that one damaged after it was written is found on the next run
+ * rather than on the day it is needed. The damaged ones are named in
+ * `damaged` (", "-separated); returns how many there are.
+ */
+static size_t recheck(const char *dir, struct strbuf *damaged)
+{
+    struct backup_info *v = NULL;
+    size_t n = 0, bad = 0;
+    struct strbuf err = STRBUF_INIT;
+
+    if (backup_list(dir, &v, &n, &err)) {
+        log_warn("backup: cannot list '%s' to check the backups again: %s", dir, err.buf);
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct backup_manifest m;
+        strbuf_reset(&err);
+        if (!backup_verify_file(v[i].path, &m, &err)) {
+            backup_manifest_release(&m);
+            continue;
+        }
+        bad++;
+        strbuf_addf(damaged, "%s%s (%s)", damaged->len ? ", " : "", v[i].name, err.buf);
+    }
+    backup_infos_free(v, n);
+    strbuf_release(&err);
+    return bad;
+}
+
 int backup_job_run(struct job_ctx *ctx, void *arg)
 {
     struct ck *app = arg;
@@ -96,6 +128,14 @@ int backup_job_run(struct job_ctx *ctx, void *arg)
     details(&r, &ctx->details);
     if (app->alerts)
         alerts(ctx, app, rc, &err);
+    /* The backups already kept are checked again, whatever this run did. */
+    char *dir = backup_dir(&app->settings.backup, app->settings.storage.url);
+    struct strbuf damaged = STRBUF_INIT;
+    size_t nbad = recheck(dir, &damaged);
+    if (app->alerts)
+        tell(ctx, app->alerts, "backup:damaged", nbad > 0, "Backup damaged after it was written",
+             nbad ? damaged.buf : "every backup's checksum matches");
+    free(dir);
     if (rc)
         strbuf_addstr(&ctx->message, err.buf);
     else
@@ -103,6 +143,12 @@ int backup_job_run(struct job_ctx *ctx, void *arg)
                     strrchr(r.path, '/') ? strrchr(r.path, '/') + 1 : r.path, (long long)r.bytes,
                     (double)r.backup_ms / 1000.0, (double)r.drill_ms / 1000.0,
                     r.deleted ? "; older backups deleted by retention" : "");
+    if (nbad) {
+        strbuf_addf(&ctx->message, "; %zu damaged: %s", nbad, damaged.buf);
+        if (!rc)
+            rc = CK_EIO;
+    }
+    strbuf_release(&damaged);
     backup_result_release(&r);
     strbuf_release(&err);
     return rc;

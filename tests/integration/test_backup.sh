@@ -207,6 +207,37 @@ check "status shows them too" out_has "(restore verified), last verified restore
 ck digest --print --config "$T/d.ini"
 check "digest --print exits 0" expect_rc 0
 check "the digest shows the last backup and its verified restore" out_has "Backups: last $(py "import json; print(json.load(open('$T/backups.json'))['backups'][0]['created'])") (restore verified)"
+# A backup damaged after it was written is found by the next run of the
+# job (every kept backup's checksum is checked again): one alert for the
+# episode, resolved once the damaged file is gone.
+# Yesterday's backup (retention keeps the newest of each day), then damaged.
+{ cat "$T/d.ini"; printf '[backup]\ndir = %s/bk2\n' "$T"; } >"$T/d-bk2.ini"
+CANDLEKEEP_NOW=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%SZ) ck backup --config "$T/d-bk2.ini"
+check "yesterday's backup into a second directory exits 0" expect_rc 0
+OLD=$(ls "$T"/bk2/*.ckb)
+py "b=bytearray(open('$OLD','rb').read()); b[len(b)//2]^=0x01; open('$OLD','wb').write(b)"
+ck jobs run backup --config "$T/d-bk2.ini"
+check "the next run finds the damaged backup and fails" expect_rc 1
+check "naming it" out_has "1 damaged: $(basename "$OLD")"
+ck alerts --config "$T/d.ini" --format json
+check "alerts exits 0 (damaged)" expect_rc 0
+check "a damaged backup is a critical alert" alert_state backup:damaged firing
+cp "$T/out" "$T/damaged1.json"
+ck jobs run backup --config "$T/d-bk2.ini"
+check "the run after finds it again" expect_rc 1
+ck alerts --config "$T/d.ini" --format json
+check "alerts exits 0 (damaged, again)" expect_rc 0
+check "it is the same alert, not a second one" py "
+import json
+a=[x for x in json.load(open('$T/out')) if x['key']=='backup:damaged']
+b=[x for x in json.load(open('$T/damaged1.json')) if x['key']=='backup:damaged']
+assert len(a)==1 and a[0]['first_seen']==b[0]['first_seen'] and a[0]['state']=='firing', (a, b)"
+rm -f "$OLD" "$OLD.json"
+ck jobs run backup --config "$T/d-bk2.ini"
+check "with the damaged file gone the job runs ok" expect_rc 0
+ck alerts --config "$T/d.ini" --format json
+check "alerts exits 0 (resolved)" expect_rc 0
+check "and the alert resolves" alert_state backup:damaged resolved
 check "the daemon stops cleanly" daemon_stop "$DPID"
 
 # 8. Damaged files: refused with a clear error, nothing written.
