@@ -85,16 +85,16 @@ they name and keep the others):
                        "HTTP <status>" for a raw or refused answer.
 """
 
-import argparse
 import hashlib
 import json
-import os
 import sys
 import threading
 import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+import fakevenue
 
 UTC = timezone.utc
 MAX_ROWS = 720
@@ -373,50 +373,6 @@ class Handler(BaseHTTPRequestHandler):
         return {PAIRS[pair][0]: rows, "last": current - p}
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
-
-
-def watch_parent():
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
-def main():
-    ap = argparse.ArgumentParser(description="Local fake of Kraken's OHLC endpoint.")
-    ap.add_argument("--port-file", required=True, help="write the chosen port here")
-    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
-    ap.add_argument("--no-parent-watch", action="store_true",
-                    help="keep running when the parent process exits")
-    args = ap.parse_args()
-
-    Handler.state = State()
-    Handler.verbose = args.verbose
-    server = Server(("127.0.0.1", 0), Handler)
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{server.server_address[1]}\n")
-    os.replace(tmp, args.port_file)
-    if not args.no_parent_watch:
-        threading.Thread(target=watch_parent, daemon=True).start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
 
 if __name__ == "__main__":
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    main()
+    fakevenue.serve(Handler, State(), "Local fake of Kraken's OHLC endpoint.")
