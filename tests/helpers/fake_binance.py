@@ -116,7 +116,6 @@ import calendar as cal
 import hashlib
 import json
 import re
-
 import sys
 import threading
 import time
