@@ -26,7 +26,7 @@ if ! mount -t tmpfs -o size=2m tmpfs "$DISK" 2>"$T/mount.err"; then
 fi
 MOUNTED=1
 DB="$DISK/candlekeep.db"
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 STORE_URL="sqlite:$DB"
 {

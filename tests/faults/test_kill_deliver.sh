@@ -20,7 +20,7 @@ if [[ "$STORE_URL" != sqlite:* ]]; then
 fi
 ROUNDS=${CK_FAULT_ROUNDS:-10}
 DB=${STORE_URL#sqlite:}
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 TOKEN="tok-killdeliver-8b2e4f"
 RECEIVER="$CK_SOURCE_DIR/examples/receiver.py"

@@ -22,7 +22,7 @@ DB=${STORE_URL#sqlite:}
 KEY="sk-killrefresh-5d7f9a1c"
 start_fake_td "$KEY"
 td_control '{"limits": "unlimited", "forming": false}'
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 SYMBOLS="BTC/USD ETH/USD LTC/USD SOL/USD XRP/USD ADA/USD DOGE/USD DOT/USD LINK/USD AVAX/USD BCH/USD XLM/USD"
 {

@@ -109,6 +109,29 @@ start_fake_td() {
     TD_URL="http://127.0.0.1:$(cat "$T/td.port")"
 }
 
+# free_port: a loopback port nothing listens on, for a daemon to bind later.
+# It is drawn from below the kernel's ephemeral range (32768 and up), where
+# the outgoing connections of the tests running beside this one take their
+# local ports: a port the kernel picked for a bind of port 0 is one of those,
+# and a curl elsewhere could take it before the daemon binds.
+free_port() {
+    python3 -c '
+import random, socket
+for _ in range(500):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no free port")'
+}
+
 # start_fake NAME SCRIPT ARGS...: start tests/helpers/SCRIPT as a fake of its
 # own (several of one kind may run); its URL in $T/NAME.url.
 start_fake() {

@@ -59,7 +59,6 @@ TG=$(cat "$T/tg.url")
 PING=$(cat "$T/ping.url")
 ctl() { fake_ctl "$@"; }
 
-free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 ASRC="${SRC}a"

@@ -21,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 
 start_fake_td
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 cat >"$T/ck.ini" <<INI
 [storage]

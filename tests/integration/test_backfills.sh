@@ -19,7 +19,7 @@ start_fake td fake_twelvedata.py --api-key "$KEY"
 TD=$(cat "$T/td.url")
 fake_ctl "$TD" '{"limits": "unlimited"}'
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 NEVER="0 0 1 1 *"
 # write_ini RATE_LIMIT URL: the test's config, the source's budget RATE_LIMIT, its fake at URL.

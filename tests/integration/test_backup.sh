@@ -142,7 +142,7 @@ ck migrate --verify-only --from "$STORE_URL" --to "sqlite:$T/r2.db"
 check "the database restored next to them is intact" expect_rc 0
 
 # 7. A daemon holding the target: refused, even with --force.
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 cat >"$T/d.ini" <<INI
 [storage]
 url = sqlite:$T/r2.db

@@ -30,7 +30,7 @@ TG="http://127.0.0.1:$(cat "$T/tg.port")"
 # The bot answers a command at once, then at most a message a second: no flood control here.
 curl -fsS -X POST -d '{"limits": "unlimited"}' "$TG/__control" >/dev/null
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 NEVER="0 0 1 1 *"
 {
@@ -128,7 +128,7 @@ check "after a restart the new command is answered" wait_for 15 replies_are 8
 check "  and no earlier one again" replies_are 8
 
 if [ -n "${CK_TEST_STORE_URL:-}" ]; then
-    PORT2=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+    PORT2=$(free_port)
     sed -e "s/127.0.0.1:$PORT/127.0.0.1:$PORT2/" -e "s|$T/daemon.log|$T/daemon2.log|" "$T/ck.ini" >"$T/ck2.ini"
     daemon_start "$T/daemon2.out" run --config "$T/ck2.ini"
     D2=$DAEMON_PID

@@ -16,7 +16,7 @@ KEY="sk-test-cov-5a4b3c2d1e"
 start_fake_td "$KEY"
 start_fake cb fake_coinbase.py
 CB_URL=$(cat "$T/cb.url")
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 
 {

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 
 KEY="sk-daemon-5e6f7a8b9c"
 start_fake_td "$KEY"
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 

@@ -14,7 +14,7 @@ KEY="sk-dash-tui-9c8d7e6f"
 start_fake_td "$KEY"
 td_control '{"limits": "unlimited"}'
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 
 read -r PIN HOLE_FROM HOLE_TO < <(py "
 import time, datetime

@@ -28,7 +28,7 @@ TOKEN="dash-token-$RANDOM$RANDOM"
 SRC2="${SRC}b"
 start_fake_td "$KEY"
 td_control '{"limits": "unlimited"}'
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 

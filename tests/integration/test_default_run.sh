@@ -11,7 +11,7 @@ unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_CONFIG CANDLEKEEP_API_TOKEN CA
 start_fake bn fake_binance.py
 export CANDLEKEEP_BINANCE_URL
 CANDLEKEEP_BINANCE_URL=$(cat "$T/bn.url")
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 export CANDLEKEEP_LISTEN="127.0.0.1:$PORT"
 API="http://127.0.0.1:$PORT"
 

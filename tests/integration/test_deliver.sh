@@ -49,7 +49,6 @@ one_notice_each() {
     notices_each eq "$@"
 }
 
-free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 TOKEN="tok-deliver-3f9a1c"

@@ -57,7 +57,6 @@ SMTP_CTL=$(cat "$T/smtp.ctl")
 ctl() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$1/__control" >/dev/null; }
 smtp_ctl() { ctl "$SMTP_CTL" "$1"; }
 
-free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 NEVER="0 0 1 1 *"

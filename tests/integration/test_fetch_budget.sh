@@ -27,7 +27,7 @@ unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN MAX_RETRIES CANDLEKE
 export RETRY_DELAY_SECONDS=1
 start_fake_td "$KEY" "$KEYC" "$KEYR" "$KEYS"
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 BSRC="${SRC}b" # the daemon's budget: 2 a minute, 3 series
 CSRC="${SRC}c" # fetches alone: 1 a minute

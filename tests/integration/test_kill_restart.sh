@@ -13,7 +13,7 @@ fi
 
 KEY="sk-killrestart-2c4e6a8b"
 start_fake_td "$KEY"
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 

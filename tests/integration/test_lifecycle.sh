@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 {
     daemon_ini_head

@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 KEY="sk-maint-1a2b3c4d"
 API_TOKEN="maint-token-5e6f7a8b"
 start_fake_td "$KEY"
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 

@@ -25,7 +25,7 @@ JOB=refresh_candles_M15
 PIDS=()
 PORTS=()
 for i in 1 2 3; do
-    port=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+    port=$(free_port)
     PORTS+=("$port")
     cat >"$T/ck$i.ini" <<INI
 [storage]

@@ -22,7 +22,7 @@ start_fake_td "$KEY"
 D1="refresh_candles_D1"
 PORTS=()
 for i in 1 2; do
-    port=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+    port=$(free_port)
     PORTS+=("$port")
     cat >"$T/ck$i.ini" <<INI
 [storage]

@@ -36,7 +36,7 @@ FAKE_PIDS+=($!)
 wait_for 10 test -s "$T/tg.port" || { echo "fake Telegram did not start" >&2; exit 1; }
 TG="http://127.0.0.1:$(cat "$T/tg.port")"
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 NEVER="0 0 1 1 *"
 RDIR="$T/reports"

@@ -72,7 +72,6 @@ ctl() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$1/__cont
 reqs() { curl -fsS "$1/__requests"; }
 nreqs() { reqs "$1" | py "import json,sys; print(len(json.load(sys.stdin)))"; }
 
-free_port() { py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 BUDSRC="${SRC}b"

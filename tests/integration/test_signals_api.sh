@@ -7,7 +7,7 @@
 # ck-test: pg
 source "$(dirname "$0")/lib.sh"
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 TOKEN="tok-signals-7c1d2e"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN

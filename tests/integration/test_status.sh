@@ -24,7 +24,7 @@ python3 "$CK_SOURCE_DIR/tests/helpers/fake_telegram.py" --port-file "$T/tg.port"
 FAKE_PIDS+=($!)
 wait_for 10 test -s "$T/tg.port" || { echo "fake Telegram did not start" >&2; cat "$T/fake_tg.log" >&2; exit 1; }
 TG_URL="http://127.0.0.1:$(cat "$T/tg.port")"
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 unset TWELVE_DATA_API_KEY DATABASE_URL CANDLEKEEP_API_TOKEN
 

@@ -18,7 +18,7 @@ FAST=$(cat "$T/fast.url")
 fake_ctl "$FAST" '{"limits": "unlimited"}'
 fake_ctl "$SLOW" '{"limits": "unlimited", "hold": true}'
 
-PORT=$(py "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+PORT=$(free_port)
 API="http://127.0.0.1:$PORT"
 NEVER="0 0 1 1 *"
 {
