@@ -5,6 +5,7 @@
 #include "net/http.h"
 #include "store/store.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <jansson.h>
@@ -54,6 +55,30 @@ const char *test_source_dir(void)
 {
     const char *d = getenv("CK_SOURCE_DIR");
     return d && *d ? d : ".";
+}
+
+char *test_fixture_read(const char *subdir, const char *name, size_t *len)
+{
+    struct strbuf path = STRBUF_INIT, body = STRBUF_INIT;
+    char buf[4096];
+    size_t n;
+    FILE *f;
+
+    strbuf_addf(&path, "%s/tests/fixtures/%s/%s", test_source_dir(), subdir, name);
+    f = fopen(path.buf, "rb");
+    if (!f)
+        fail_msg("cannot open fixture %s", path.buf);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        strbuf_add(&body, buf, n);
+    fclose(f);
+    strbuf_release(&path);
+    return strbuf_detach(&body, len);
+}
+
+int64_t test_utc(int year, int month, int day, int hour, int min)
+{
+    struct civil_time c = {.year = year, .month = month, .day = day, .hour = hour, .min = min};
+    return time_from_civil(&c);
 }
 
 char *test_store_url(void)

@@ -32,6 +32,14 @@ const char *test_tmpdir(void);
 char *test_tmpfile(const char *suffix);
 /* The project's source directory (CK_SOURCE_DIR, set by CTest). */
 const char *test_source_dir(void);
+/*
+ * The bytes of tests/fixtures/SUBDIR/NAME (a recorded provider answer), NUL
+ * terminated, their count in *len; fails the test when it cannot be read.
+ * Caller frees.
+ */
+char *test_fixture_read(const char *subdir, const char *name, size_t *len);
+/* Unix seconds of a UTC date and time. */
+int64_t test_utc(int year, int month, int day, int hour, int min);
 
 /*
  * The store URL a store-backed test should use: CK_TEST_STORE_URL if set

@@ -32,20 +32,7 @@
 
 static char *fixture(const char *name, size_t *len)
 {
-    struct strbuf path = STRBUF_INIT, body = STRBUF_INIT;
-    char buf[4096];
-    size_t n;
-    FILE *f;
-
-    strbuf_addf(&path, "%s/tests/fixtures/kraken/%s", test_source_dir(), name);
-    f = fopen(path.buf, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s", path.buf);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        strbuf_add(&body, buf, n);
-    fclose(f);
-    strbuf_release(&path);
-    return strbuf_detach(&body, len);
+    return test_fixture_read("kraken", name, len);
 }
 
 /* ------------------------------------------------------------------ parsing */

@@ -26,8 +26,7 @@
 
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {
-    struct civil_time c = {.year = y, .month = mo, .day = d, .hour = h, .min = mi};
-    return time_from_civil(&c);
+    return test_utc(y, mo, d, h, mi);
 }
 
 /* 2024-03-15T12:30:45Z: the 12:00 H1 candle of the fixtures is forming. */
@@ -35,20 +34,7 @@ static int64_t utc(int y, int mo, int d, int h, int mi)
 
 static char *fixture(const char *name, size_t *len)
 {
-    struct strbuf path = STRBUF_INIT, body = STRBUF_INIT;
-    char buf[4096];
-    size_t n;
-    FILE *f;
-
-    strbuf_addf(&path, "%s/tests/fixtures/okx/%s", test_source_dir(), name);
-    f = fopen(path.buf, "rb");
-    if (!f)
-        fail_msg("cannot open fixture %s", path.buf);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        strbuf_add(&body, buf, n);
-    fclose(f);
-    strbuf_release(&path);
-    return strbuf_detach(&body, len);
+    return test_fixture_read("okx", name, len);
 }
 
 /* ------------------------------------------------------------------ parsing */
