@@ -117,31 +117,31 @@ while time.monotonic() - t0 < 15:
 took = time.monotonic() - t0
 assert got.startswith(b'HTTP/1.1 408 '), (got, took)
 assert b'within 3 s' in got, got
-assert 2.5 <= took <= 6, took
-assert idle_closed is not None and 2.5 <= idle_closed <= 6, idle_closed
+assert 2.5 <= took <= 12, took  # cut at the 3 s deadline, not before; later only on a loaded machine
+assert idle_closed is not None and 2.5 <= idle_closed <= 12, idle_closed
 "
 }
 check "a client trickling header lines gets 408 after 3 s; an idle one is closed" trickle
 
 # 2. 100 slow clients from one address.
 flood_start --count 100 --addrs 127.0.0.2 --interval 0.5
-check "the flood is held: 16 connections from its address" wait_for 10 sockets_at_least $((BASE + 16))
+check "the flood is held: 16 connections from its address" wait_for 60 sockets_at_least $((BASE + 16))
 for i in 1 2 3; do check "/health answers within 1 s while they are held ($i)" health_fast; done
 check "the daemon holds no more than 16 of the address's connections" sockets_at_most $((BASE + 16 + 2))
 check "a refresh is accepted" test "$(get -X POST "$API/jobs/$H1/run")" = 202
-check "and runs" wait_for 20 run_ok 1
-check "the held ones are cut off after 3 s" wait_for 10 timeouts_at_least 17
-check "and the address is held again" wait_for 10 sockets_at_least $((BASE + 16))
+check "and runs" wait_for 60 run_ok 1
+check "the held ones are cut off after 3 s" wait_for 60 timeouts_at_least 17
+check "and the address is held again" wait_for 60 sockets_at_least $((BASE + 16))
 flood_stop
 check "the flood's clients got their 408s" test "$(flood_stat got_408)" -ge 16
 
 # 3. More slow clients, from 20 addresses, than the file limit would hold.
 ADDRS=$(py "print(','.join('127.0.0.%d' % i for i in range(3, 23)))")
 flood_start --count 300 --addrs "$ADDRS" --interval 0.5 --wave 1
-check "the API fills its 128 connections" wait_for 15 sockets_at_least $((BASE + 120))
+check "the API fills its 128 connections" wait_for 60 sockets_at_least $((BASE + 120))
 check "and takes no more" sockets_at_most $((BASE + 128 + 4))
 check "a refresh asked for under the flood is accepted" test "$(get -X POST "$API/jobs/$H1/run")" = 202
-check "and runs: the scheduler has its descriptors" wait_for 30 run_ok 2
+check "and runs: the scheduler has its descriptors" wait_for 60 run_ok 2
 check "the API never ran the daemon out of descriptors" sockets_at_most $((BASE + 128 + 4))
 flood_stop
 # The HTTP server's complaint about each refused connection is logged ten
@@ -152,9 +152,9 @@ few_server_messages() {
     [ "$n" -le 60 ] || { echo "$n messages from the HTTP server logged" >&2; return 1; }
 }
 check "the flood does not flood the log" few_server_messages
-check "what was left out is counted" wait_for 15 grep -q "more messages from the HTTP server in 10 s were not logged" "$T/daemon.log"
+check "what was left out is counted" wait_for 60 grep -q "more messages from the HTTP server in 10 s were not logged" "$T/daemon.log"
 check "nothing in the log says a file could not be opened" lacks_re "unable to open|Too many open files" "$T/daemon.log"
-check "/health answers within 1 s once the flood is over" wait_for 10 health_fast
+check "/health answers within 1 s once the flood is over" wait_for 60 health_fast
 check "/metrics counts the requests cut off" timeouts_at_least 100
 check "the daemon stops cleanly" daemon_stop "$DPID"
 finish
