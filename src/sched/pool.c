@@ -339,6 +339,8 @@ void pool_free(struct pool *p)
     pthread_mutex_unlock(&p->lock);
     if (leak)
         return;
+    /* A straggler's run completed after the owner's last reap: hand it back now. */
+    pool_reap(p);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work_cond);
     pthread_cond_destroy(&p->done_cond);

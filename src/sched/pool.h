@@ -57,7 +57,11 @@ void pool_wait(struct pool *p, long timeout_ms);
  * pool_reap() must be called afterwards to deliver the last completions.
  */
 void pool_stop(struct pool *p);
-/* Free (after pool_stop and pool_reap). Takes NULL. */
+/*
+ * Free (after pool_stop and pool_reap). An abandoned worker still running
+ * is given two seconds; a run it completes meanwhile is delivered (its
+ * `done` called) before the pool goes. Takes NULL.
+ */
 void pool_free(struct pool *p);
 
 #endif
