@@ -206,7 +206,20 @@ int source_fetch(struct source *src, const struct fetch_request *req, struct fet
         result->error = SRC_ERR_BAD_REQUEST;
         return CK_EINVAL;
     }
-    ret = src->ops->fetch(src, req, result, err);
+    /* The venue's name of the symbol, once for every adapter. */
+    struct strbuf venue = STRBUF_INIT, why = STRBUF_INIT;
+    struct fetch_request vreq = *req;
+    if (source_venue_symbol(src->cfg, src->ops->kind, req->symbol, &venue, &why)) {
+        source_msg_prefix(err, source_name(src), req);
+        strbuf_addbuf(err, &why);
+        strbuf_release(&why);
+        strbuf_release(&venue);
+        result->error = SRC_ERR_BAD_SYMBOL;
+        return CK_EINVAL;
+    }
+    vreq.venue_symbol = venue.buf;
+    ret = src->ops->fetch(src, &vreq, result, err);
+    strbuf_release(&venue);
     if (ret < 0) {
         candle_vec_release(&result->candles);
         if (result->error == SRC_OK)

@@ -67,7 +67,8 @@ struct source_config {
  * the others may return later ones (the caller drops them).
  */
 struct fetch_request {
-    const char *symbol;
+    const char *symbol;       /* canonical, "BTC/USDT": what messages name */
+    const char *venue_symbol; /* set by source_fetch(): the venue's name of it (symbol_map) */
     enum timeframe tf;
     bool has_since;
     int64_t since;

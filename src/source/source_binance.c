@@ -429,21 +429,14 @@ void binance_note_weight(const char *used, int64_t now, struct fetch_result *res
 static int bn_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                     struct strbuf *err)
 {
-    const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT, used = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
     int ret;
 
-    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
-    if (ret) {
-        res->error = SRC_ERR_BAD_SYMBOL;
-        goto out;
-    }
     strbuf_addf(&url, "%s/api/v3/klines?symbol=", src->base_url);
-    http_url_encode(&url, msg.buf);
-    strbuf_reset(&msg);
+    http_url_encode(&url, req->venue_symbol);
     strbuf_addf(&url, "&interval=%s", bn_intervals[req->tf]);
     if (req->has_since) {
         int64_t start = timeframe_floor(req->tf, req->since) + timeframe_seconds(req->tf);

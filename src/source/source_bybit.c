@@ -286,7 +286,6 @@ static void read_usage(const struct http_response *resp, const struct fetch_requ
 static int bybit_fetch(struct source *src, const struct fetch_request *req,
                        struct fetch_result *res, struct strbuf *err)
 {
-    const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
@@ -294,14 +293,8 @@ static int bybit_fetch(struct source *src, const struct fetch_request *req,
     int limit = req->count >= 1 && req->count <= BYBIT_MAX_LIMIT ? req->count : BYBIT_MAX_LIMIT;
     int ret;
 
-    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
-    if (ret) {
-        res->error = SRC_ERR_BAD_SYMBOL;
-        goto out;
-    }
     strbuf_addf(&url, "%s/v5/market/kline?category=spot&symbol=", src->base_url);
-    http_url_encode(&url, msg.buf);
-    strbuf_reset(&msg);
+    http_url_encode(&url, req->venue_symbol);
     strbuf_addf(&url, "&interval=%s", bybit_intervals[req->tf]);
     if (req->has_since) {
         int64_t period = timeframe_seconds(req->tf);

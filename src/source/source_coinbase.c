@@ -465,7 +465,6 @@ static void add_time(struct strbuf *url, const char *name, int64_t t)
 static int cb_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                     struct strbuf *err)
 {
-    const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     const int64_t period = timeframe_seconds(req->tf);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
@@ -474,11 +473,6 @@ static int cb_fetch(struct source *src, const struct fetch_request *req, struct 
     int64_t start, end;
     int ret;
 
-    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
-    if (ret) {
-        res->error = SRC_ERR_BAD_SYMBOL;
-        goto out;
-    }
     if (req->has_since) {
         start = req->since + period;
         end = req->since + CB_MAX_ROWS * period;
@@ -488,8 +482,7 @@ static int cb_fetch(struct source *src, const struct fetch_request *req, struct 
         end = req->now;
     }
     strbuf_addf(&url, "%s/products/", src->base_url);
-    http_url_encode(&url, msg.buf);
-    strbuf_reset(&msg);
+    http_url_encode(&url, req->venue_symbol);
     strbuf_addf(&url, "/candles?granularity=%lld", (long long)period);
     add_time(&url, "start", start);
     add_time(&url, "end", end);

@@ -396,23 +396,16 @@ out:
 static int kr_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                     struct strbuf *err)
 {
-    const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
     const struct http_header hdrs[] = {{"Accept", "application/json"}};
     int ret;
 
-    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
-    if (ret) {
-        res->error = SRC_ERR_BAD_SYMBOL;
-        goto out;
-    }
     if (!kr_minutes[req->tf])
         BUG("kraken asked for timeframe %s, which it does not serve", timeframe_name(req->tf));
     strbuf_addf(&url, "%s/0/public/OHLC?pair=", src->base_url);
-    http_url_encode(&url, msg.buf);
-    strbuf_reset(&msg);
+    http_url_encode(&url, req->venue_symbol);
     strbuf_addf(&url, "&interval=%d", kr_minutes[req->tf]);
     if (req->has_since)
         strbuf_addf(&url, "&since=%lld", (long long)req->since);

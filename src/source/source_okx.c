@@ -267,7 +267,6 @@ out:
 static int okx_fetch(struct source *src, const struct fetch_request *req, struct fetch_result *res,
                      struct strbuf *err)
 {
-    const struct source_config *cfg = src->cfg;
     const char *name = source_name(src);
     struct strbuf url = STRBUF_INIT, msg = STRBUF_INIT;
     struct http_response resp = HTTP_RESPONSE_INIT;
@@ -277,17 +276,11 @@ static int okx_fetch(struct source *src, const struct fetch_request *req, struct
     const char *endpoint = "candles";
     int ret;
 
-    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
-    if (ret) {
-        res->error = SRC_ERR_BAD_SYMBOL;
-        goto out;
-    }
     if (req->has_since &&
         timeframe_floor(req->tf, req->now) - (req->since + period) >= OKX_RECENT_BARS * period)
         endpoint = "history-candles";
     strbuf_addf(&url, "%s/api/v5/market/%s?instId=", src->base_url, endpoint);
-    http_url_encode(&url, msg.buf);
-    strbuf_reset(&msg);
+    http_url_encode(&url, req->venue_symbol);
     strbuf_addf(&url, "&bar=%s&limit=%d", okx_bars[req->tf], limit);
     if (req->has_since) {
         strbuf_addf(&url, "&after=%lld",

@@ -437,14 +437,8 @@ static int td_fetch(struct source *src, const struct fetch_request *req, struct 
     if (td->auth)
         hdrs[nhdrs++] = (struct http_header){"Authorization", td->auth};
 
-    ret = source_venue_symbol(cfg, src->ops->kind, req->symbol, &msg, err);
-    if (ret) {
-        res->error = SRC_ERR_BAD_SYMBOL;
-        goto out;
-    }
     strbuf_addf(&url, "%s/time_series?symbol=", src->base_url);
-    http_url_encode(&url, msg.buf);
-    strbuf_reset(&msg);
+    http_url_encode(&url, req->venue_symbol);
     strbuf_addf(&url, "&interval=%s&timezone=UTC&order=asc&format=JSON", td_intervals[req->tf]);
     if (req->has_since) {
         const int64_t period = timeframe_seconds(req->tf);

@@ -132,6 +132,18 @@ static void test_fetch_checks_request(void **state)
     assert_int_equal(res.http_status, 0);
     assert_true(strbuf_starts_with(&err, "td XAU/USD M15: 127.0.0.1: "));
 
+    source_free(src);
+
+    /* A symbol the venue's style cannot spell is refused before any request, naming the series. */
+    struct source_config okx = {.name = "ok", .kind = "okx", .base_url = "http://127.0.0.1:1"};
+    assert_int_equal(source_open(&src, &okx, &err), 0);
+    strbuf_reset(&err);
+    req.symbol = "BTCUSDT";
+    assert_int_equal(source_fetch(src, &req, &res, &err), CK_EINVAL);
+    assert_int_equal(res.error, SRC_ERR_BAD_SYMBOL);
+    assert_true(strbuf_starts_with(&err, "ok BTCUSDT M15: symbol 'BTCUSDT' is not BASE/QUOTE"));
+    strbuf_reset(&err);
+
     fetch_result_release(&res);
     assert_int_equal(res.error, SRC_OK);
     assert_int_equal(res.retry_after, -1);
