@@ -575,6 +575,20 @@ char *api_json_dump(const json_t *j, size_t *out_len)
     return strbuf_detach(&sb, out_len);
 }
 
+struct MHD_Response *api_response_new(char *body, size_t len, const char *content_type)
+{
+    /* The buffer is malloc'd (strbuf, or the handler's text); libmicrohttpd frees it. */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+
+    if (!resp) {
+        free(body);
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return resp;
+}
+
 static enum MHD_Result send_reply(struct api_request *req)
 {
     struct MHD_Response *resp;
@@ -583,6 +597,13 @@ static enum MHD_Result send_reply(struct api_request *req)
     char *body;
     size_t len;
 
+    if (req->resp) {
+        ret = MHD_queue_response(req->conn, req->status, req->resp);
+        if (req->resp_owned)
+            MHD_destroy_response(req->resp);
+        req->resp = NULL;
+        return ret;
+    }
     if (req->json) {
         body = api_json_dump(req->json, &len);
         json_decref(req->json);
@@ -594,14 +615,9 @@ static enum MHD_Result send_reply(struct api_request *req)
         req->text = NULL;
         ctype = req->content_type ? req->content_type : "text/plain; charset=utf-8";
     }
-    /* The buffer is malloc'd (strbuf, or the handler's text); libmicrohttpd frees it. */
-    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
+    resp = api_response_new(body, len, ctype);
+    if (!resp)
         return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (req->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
     if (req->www_authenticate)
@@ -796,6 +812,16 @@ void api_reply_text(struct api_request *req, unsigned status, char *text, size_t
     req->text = text;
     req->text_len = len;
     req->content_type = content_type;
+}
+
+void api_reply_response(struct api_request *req, unsigned status, struct MHD_Response *resp,
+                        bool owned)
+{
+    if (req->status)
+        BUG("api: two replies to %s %s", req->method, req->path);
+    req->status = status;
+    req->resp = resp;
+    req->resp_owned = owned;
 }
 
 void api_reply_error(struct api_request *req, unsigned status, const char *detail, const char *fmt,

@@ -1,26 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A small per-thread memo of response bodies, validated against the data
+ * A small per-thread memo of ready responses, validated against the data
  * they were made from.
  *
  * Why. Most candle requests repeat: a trading system polls the newest N
  * candles of its series every few seconds, and the answer changes once
- * per candle period. Building N jansson objects and dumping them costs
- * far more than reading the N rows (SQLite answers from its page cache),
- * so the API reads the rows every time and only skips re-encoding them
- * when they are exactly the rows the cached body was made from.
+ * per candle period. Reading N rows and encoding them costs many times
+ * what sending the bytes does, so a response is kept, whole (a
+ * libmicrohttpd response, headers and all, queued again without a copy),
+ * with two ways to know it is still the answer:
  *
- * Exactness. An entry is found by its key (the resource and every query
- * parameter that shapes the body) and used only if its validator, a byte
- * image of the rows the body was made from, is byte-for-byte equal to
- * the one just read: no hashing, so no collision can ever serve a stale
- * price. Anything that changes a row (a corrected candle, a new one, a
- * deleted one) changes the validator and the body is rebuilt.
+ *  - the store's stamp of the series (store_candle_stamp(): SQLite's data
+ *    version, a PostgreSQL series' generation), read without any candle
+ *    row. Equal to the stamp the response was made under: nothing was
+ *    written since, and the response goes out as it is;
+ *  - otherwise the rows are read again and their byte image compared with
+ *    the one the response was made from, byte for byte (no hashing, so no
+ *    collision can ever serve a stale price). Equal: the response is
+ *    still right (a write elsewhere moved the stamp) and takes the new
+ *    stamp; different: it is dropped and the caller makes a new one.
+ *
+ * The stamp is read before the rows, so a write that lands between the
+ * two leaves the entry under the older stamp and is seen next time.
  *
  * Bounds. At most API_CACHE_ENTRIES entries and API_CACHE_BYTES bytes
  * (bodies plus validators) per thread; the least recently used entry goes
  * first, and a body larger than a quarter of the byte budget is never
- * kept. The memory is freed with the thread's other state.
+ * kept. A response still being sent when its entry goes lives on until
+ * libmicrohttpd is done with it (responses are reference counted).
  *
  * Threads. A cache belongs to one server thread (it lives in that
  * thread's state, next to its store connection) and is never shared, so
@@ -40,11 +47,12 @@
 
 struct cache_entry {
     char *key;
+    struct store_stamp stamp;
     void *validator;
     size_t vlen;
-    char *body;
-    size_t len;
-    uint64_t used; /* LRU clock */
+    struct MHD_Response *resp; /* the cache's reference */
+    size_t len;                /* of the body */
+    uint64_t used;             /* LRU clock */
 };
 
 struct api_cache {
@@ -64,7 +72,8 @@ static void entry_clear(struct api_cache *c, struct cache_entry *e)
         c->bytes -= e->len + e->vlen;
     free(e->key);
     free(e->validator);
-    free(e->body);
+    if (e->resp)
+        MHD_destroy_response(e->resp);
     memset(e, 0, sizeof(*e));
 }
 
@@ -77,36 +86,56 @@ void api_cache_free(struct api_cache *c)
     free(c);
 }
 
-const char *api_cache_get(struct api_cache *c, const char *key, const void *validator, size_t vlen,
-                          size_t *out_len)
+static struct cache_entry *find(struct api_cache *c, const char *key)
 {
     for (size_t i = 0; i < API_CACHE_ENTRIES; i++) {
         struct cache_entry *e = &c->e[i];
-        if (!e->key || strcmp(e->key, key))
-            continue;
-        if (e->vlen != vlen || memcmp(e->validator, validator, vlen)) {
-            /* Same request, different data: the entry is stale for good. */
-            entry_clear(c, e);
-            return NULL;
-        }
-        e->used = ++c->clock;
-        *out_len = e->len;
-        return e->body;
+        if (e->key && !strcmp(e->key, key))
+            return e;
     }
     return NULL;
 }
 
-void api_cache_put(struct api_cache *c, const char *key, const void *validator, size_t vlen,
-                   const char *body, size_t len)
+struct MHD_Response *api_cache_fresh(struct api_cache *c, const char *key,
+                                     const struct store_stamp *stamp)
 {
-    struct cache_entry *slot = NULL;
+    struct cache_entry *e = find(c, key);
+
+    if (!e || !store_stamp_equal(&e->stamp, stamp))
+        return NULL;
+    e->used = ++c->clock;
+    return e->resp;
+}
+
+struct MHD_Response *api_cache_same(struct api_cache *c, const char *key,
+                                    const struct store_stamp *stamp, const void *validator,
+                                    size_t vlen)
+{
+    struct cache_entry *e = find(c, key);
+
+    if (!e)
+        return NULL;
+    if (e->vlen != vlen || memcmp(e->validator, validator, vlen)) {
+        /* Same request, different data: the entry is stale for good. */
+        entry_clear(c, e);
+        return NULL;
+    }
+    e->stamp = *stamp;
+    e->used = ++c->clock;
+    return e->resp;
+}
+
+bool api_cache_put(struct api_cache *c, const char *key, const struct store_stamp *stamp,
+                   const void *validator, size_t vlen, struct MHD_Response *resp, size_t len)
+{
+    struct cache_entry *slot = NULL, *old;
     size_t need = len + vlen;
 
     if (need > API_CACHE_BYTES / 4)
-        return;
-    for (size_t i = 0; i < API_CACHE_ENTRIES; i++)
-        if (c->e[i].key && !strcmp(c->e[i].key, key))
-            entry_clear(c, &c->e[i]);
+        return false;
+    old = find(c, key);
+    if (old)
+        entry_clear(c, old);
     /* Evict least recently used entries until the new one fits. */
     for (;;) {
         struct cache_entry *lru = NULL;
@@ -126,12 +155,13 @@ void api_cache_put(struct api_cache *c, const char *key, const void *validator, 
         slot = NULL;
     }
     slot->key = xstrdup(key);
+    slot->stamp = *stamp;
     slot->validator = xmalloc(vlen ? vlen : 1);
     memcpy(slot->validator, validator, vlen);
     slot->vlen = vlen;
-    slot->body = xmalloc(len ? len : 1);
-    memcpy(slot->body, body, len);
+    slot->resp = resp;
     slot->len = len;
     slot->used = ++c->clock;
     c->bytes += need;
+    return true;
 }

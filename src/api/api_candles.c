@@ -19,11 +19,13 @@
  * fetch", and what was fetched before is still served). Both may name a
  * series that is not configured at all, as long as both are given.
  *
- * Cost. A candle request is one query on this thread's connection. The
- * rows are always read; encoding them is the expensive part, so the body
- * is memoised per thread (api_cache.c) and re-encoded only when the rows
- * differ from the ones it was made from, which for a client polling the
- * newest candles happens once per candle period. When encoding, the three
+ * Cost. A request whose answer was made before, on this thread, while
+ * nothing was written to the store since, is one read of the store's
+ * stamp of the series (no candle row) and the kept response sent again
+ * without a copy (api_cache.c); after a write it is one range query,
+ * and an encoding only when the rows differ from the ones the kept
+ * response was made from, which for a client polling the newest candles
+ * happens once per candle period. When encoding, the three
  * strings every candle repeats (source, symbol, timeframe) are made once
  * and shared by reference, and keys are set without jansson's UTF-8
  * re-check (they are literals).
@@ -180,48 +182,91 @@ static json_t *candles_json(const struct series_key *k, const struct candle_vec 
     return body;
 }
 
-/*
- * Answer with the candles `rows` of query `q`. The body is a function of
- * the series and the rows (whose packed form is `image`); the key also
- * holds the bounds so that different requests keep their own entries.
- */
-static void reply_candles(struct api_request *req, const struct candle_query *q, size_t limit,
-                          const struct candle_vec *rows, const struct strbuf *image)
+/* The cache key of query `q`: the resource and every parameter that shapes the body. */
+static void candles_key(struct strbuf *key, const struct candle_query *q)
 {
-    struct strbuf key = STRBUF_INIT;
+    strbuf_addf(key, "candles %s %zu:%s %zu:%s %zu %d:%lld %d:%lld", timeframe_name(q->series.tf),
+                strlen(q->series.source), q->series.source, strlen(q->series.symbol),
+                q->series.symbol, q->limit, q->has_start, (long long)q->start, q->has_end,
+                (long long)q->end);
+}
+
+/*
+ * Answer query `q` from the store. The response is kept per thread
+ * (api_cache.c) under the query and the store's stamp of the series: a
+ * request that finds the stamp unchanged is answered without reading a
+ * candle; otherwise the rows are read and the kept response is used if
+ * they are the rows it was made from, else a new one is made.
+ */
+static void reply_candles(struct api_request *req, struct store *st, const struct candle_query *q)
+{
+    struct strbuf err = STRBUF_INIT, key = STRBUF_INIT, image = STRBUF_INIT;
+    struct candle_vec rows = CANDLE_VEC_INIT;
     struct api_cache *cache = api_thread_cache(req);
-    const char *cached;
+    struct candle_iter *it = NULL;
+    struct MHD_Response *resp;
+    struct store_stamp stamp;
+    struct candle c;
     char *body;
     size_t len;
+    int rc;
 
-    strbuf_addf(&key, "candles %s %zu:%s %zu:%s %zu %d:%lld %d:%lld", timeframe_name(q->series.tf),
-                strlen(q->series.source), q->series.source, strlen(q->series.symbol),
-                q->series.symbol, limit, q->has_start, (long long)q->start, q->has_end,
-                (long long)q->end);
-    cached = api_cache_get(cache, key.buf, image->buf, image->len, &len);
-    if (cached) {
-        body = xmalloc(len);
-        memcpy(body, cached, len);
-    } else {
-        json_t *j = candles_json(&q->series, rows);
-        body = api_json_dump(j, &len);
-        json_decref(j);
-        api_cache_put(cache, key.buf, image->buf, image->len, body, len);
+    candles_key(&key, q);
+    rc = store_candle_stamp(st, &q->series, &stamp, &err);
+    if (rc) {
+        api_store_error(req, rc, "reading the data version", &err);
+        goto out;
     }
-    api_reply_text(req, MHD_HTTP_OK, body, len, "application/json");
+    resp = api_cache_fresh(cache, key.buf, &stamp);
+    if (resp) {
+        api_reply_response(req, MHD_HTTP_OK, resp, false);
+        goto out;
+    }
+
+    rc = store_query_candles(st, q, &it, &err);
+    if (rc) {
+        api_store_error(req, rc, "querying candles", &err);
+        goto out;
+    }
+    strbuf_grow(&image, q->limit * 7 * sizeof(int64_t));
+    while ((rc = candle_iter_next(it, &c, &err)) == ITER_OK) {
+        candle_vec_push(&rows, &c);
+        pack_candle(&image, &c);
+    }
+    candle_iter_free(it);
+    if (rc != ITER_DONE) {
+        api_store_error(req, rc, "reading candles", &err);
+        goto out;
+    }
+    resp = api_cache_same(cache, key.buf, &stamp, image.buf, image.len);
+    if (resp) {
+        api_reply_response(req, MHD_HTTP_OK, resp, false);
+        goto out;
+    }
+
+    json_t *j = candles_json(&q->series, &rows);
+    body = api_json_dump(j, &len);
+    json_decref(j);
+    resp = api_response_new(body, len, "application/json");
+    if (!resp) {
+        api_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
+        goto out;
+    }
+    api_reply_response(req, MHD_HTTP_OK, resp,
+                       !api_cache_put(cache, key.buf, &stamp, image.buf, image.len, resp, len));
+out:
+    candle_vec_release(&rows);
+    strbuf_release(&image);
     strbuf_release(&key);
+    strbuf_release(&err);
 }
 
 void api_candles_get(struct api_request *req)
 {
     struct candle_query q = {.order = STORE_DESC};
-    struct strbuf err = STRBUF_INIT, image = STRBUF_INIT;
-    struct candle_vec rows = CANDLE_VEC_INIT;
-    struct candle_iter *it = NULL;
+    struct strbuf err = STRBUF_INIT;
     struct store *st;
-    struct candle c;
     int64_t limit;
-    int rc;
 
     if (parse_timeframe(req, &q.series.tf) || resolve_series(req, &q.series) ||
         api_param_int(req, "limit", 100, 1, 5000, &limit) ||
@@ -240,28 +285,8 @@ void api_candles_get(struct api_request *req)
         api_store_unavailable(req, &err);
         goto out;
     }
-    rc = store_query_candles(st, &q, &it, &err);
-    if (rc) {
-        api_store_error(req, rc, "querying candles", &err);
-        goto out;
-    }
-    strbuf_grow(&image, (size_t)limit * 7 * sizeof(int64_t));
-    while ((rc = candle_iter_next(it, &c, &err)) == ITER_OK) {
-        candle_vec_push(&rows, &c);
-        pack_candle(&image, &c);
-    }
-    candle_iter_free(it);
-    it = NULL;
-    if (rc != ITER_DONE) {
-        api_store_error(req, rc, "reading candles", &err);
-        goto out;
-    }
-
-    reply_candles(req, &q, (size_t)limit, &rows, &image);
+    reply_candles(req, st, &q);
 out:
-    candle_iter_free(it);
-    candle_vec_release(&rows);
-    strbuf_release(&image);
     strbuf_release(&err);
 }
 

@@ -101,6 +101,8 @@ struct api_request {
     char allowbuf[64];
     const char *www_authenticate; /* static */
     const char *csp;              /* Content-Security-Policy header (static); NULL none */
+    struct MHD_Response *resp;    /* a ready response (api_reply_response) */
+    bool resp_owned;              /* destroy it once queued */
 };
 
 typedef void api_handler_fn(struct api_request *req);
@@ -216,24 +218,34 @@ void api_maint_emergency(struct api_request *req);
 void api_maint_metrics(struct api_request *req);
 
 /*
- * A per-thread memo of response bodies validated byte for byte against
- * the data they were made from (api_cache.c explains). Bounded in entries
- * and bytes; not thread-safe: use only the calling thread's, from
- * api_thread_cache().
+ * A per-thread memo of ready responses, validated by the store's stamp of
+ * the data and, when that moved, byte for byte against the data they were
+ * made from (api_cache.c explains). Bounded in entries and bytes; not
+ * thread-safe: use only the calling thread's, from api_thread_cache().
+ * The responses returned are borrowed (api_reply_response(..., false))
+ * until the next call on `c`.
  */
 struct api_cache;
 struct api_cache *api_cache_new(void);
 void api_cache_free(struct api_cache *c);
+/* The response kept under `key` if it was made under `stamp`; NULL otherwise. */
+struct MHD_Response *api_cache_fresh(struct api_cache *c, const char *key,
+                                     const struct store_stamp *stamp);
 /*
- * The body cached under `key` if it was made from exactly `validator`
- * (`vlen` bytes); NULL otherwise (an entry under `key` made from other
- * data is dropped). The body is borrowed until the next call on `c`.
+ * The response kept under `key` if it was made from exactly `validator`
+ * (`vlen` bytes), which from now on counts as made under `stamp`; NULL
+ * otherwise (an entry under `key` made from other data is dropped).
  */
-const char *api_cache_get(struct api_cache *c, const char *key, const void *validator, size_t vlen,
-                          size_t *out_len);
-/* Remember a copy of `body` under `key`, made from `validator`. */
-void api_cache_put(struct api_cache *c, const char *key, const void *validator, size_t vlen,
-                   const char *body, size_t len);
+struct MHD_Response *api_cache_same(struct api_cache *c, const char *key,
+                                    const struct store_stamp *stamp, const void *validator,
+                                    size_t vlen);
+/*
+ * Keep `resp` (whose body is `len` bytes) under `key`, made from
+ * `validator` under `stamp`. True: the cache took the caller's reference;
+ * false: too large to keep, the reference is still the caller's.
+ */
+bool api_cache_put(struct api_cache *c, const char *key, const struct store_stamp *stamp,
+                   const void *validator, size_t vlen, struct MHD_Response *resp, size_t len);
 
 /*
  * The health report (health/health.h) as this server sees it: the
@@ -256,6 +268,19 @@ void api_reply_json(struct api_request *req, unsigned status, json_t *body);
 char *api_json_dump(const json_t *j, size_t *out_len);
 /* This server thread's response memo. */
 struct api_cache *api_thread_cache(struct api_request *req);
+/*
+ * A response of `len` bytes of `body` (malloc'd; the response frees it)
+ * with the headers every reply of this server has (Content-Type
+ * `content_type`, Cache-Control). NULL when out of memory (`body` freed).
+ */
+struct MHD_Response *api_response_new(char *body, size_t len, const char *content_type);
+/*
+ * Reply with a ready response. `owned`: the request's reference, dropped
+ * once queued; otherwise borrowed from somewhere that outlives the call
+ * (api_cache).
+ */
+void api_reply_response(struct api_request *req, unsigned status, struct MHD_Response *resp,
+                        bool owned);
 /* Reply with a text body; takes ownership of `text` (malloc'd). */
 void api_reply_text(struct api_request *req, unsigned status, char *text, size_t len,
                     const char *content_type);

@@ -79,6 +79,28 @@ int store_candle_extent(struct store *st, const struct candle_query *q, struct c
                         struct strbuf *err);
 
 /*
+ * A stamp of the candles of `s` as this connection sees them, for caches
+ * of what was made from them: while two stamps taken on one connection
+ * compare equal (store_stamp_equal), no candle of `s` was written,
+ * corrected or deleted in between, by this connection, another one or
+ * another process. A stamp that differs says only that they may have
+ * changed. Costs no candle row: SQLite reads the database's data version
+ * (PRAGMA data_version and this connection's own change count, so any
+ * commit to the file moves it); PostgreSQL reads the series' generation,
+ * which every transaction that writes or deletes its candles advances.
+ * Outside a transaction.
+ */
+struct store_stamp {
+    uint64_t v[2];
+};
+int store_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
+                       struct strbuf *err);
+static inline bool store_stamp_equal(const struct store_stamp *a, const struct store_stamp *b)
+{
+    return a->v[0] == b->v[0] && a->v[1] == b->v[1];
+}
+
+/*
  * Delete candles of timeframe `tf` with open_time < `before`, for every
  * source and symbol (retention). `limit` 0 deletes them all; otherwise at
  * most `limit` go, the oldest of each series first, so that a caller can

@@ -288,6 +288,17 @@ int store_candle_extent(struct store *st, const struct candle_query *q, struct c
     return st->ops->candle_extent(st, q, out, err);
 }
 
+int store_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
+                       struct strbuf *err)
+{
+    int rc = check_series(s, err);
+
+    memset(out, 0, sizeof(*out));
+    if (rc)
+        return rc;
+    return st->ops->candle_stamp(st, s, out, err);
+}
+
 int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err)
 {

@@ -148,6 +148,9 @@ struct store_ops {
     /* MUST. count, min and max of open_time in the bounds; *out is zeroed by the caller. */
     int (*candle_extent)(struct store *st, const struct candle_query *q, struct candle_extent *out,
                          struct strbuf *err);
+    /* MUST. See store_candle_stamp(); `out` is zeroed first. */
+    int (*candle_stamp)(struct store *st, const struct series_key *s, struct store_stamp *out,
+                        struct strbuf *err);
     /*
      * MUST. Called inside a transaction. `limit` 0: every candle of `tf`
      * before `before`; otherwise at most `limit` of them, oldest of each

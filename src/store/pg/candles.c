@@ -94,6 +94,53 @@ int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out, 
     return CK_EBUSY;
 }
 
+/*
+ * Advance the generation of series `id` (migration 10): every transaction
+ * that writes or deletes candles of a series does, so that a reader who
+ * saw one generation knows the candles have not changed while it still
+ * reads the same (pg_candle_stamp). The writers hold the row already.
+ */
+static int pg_series_touch(struct pg_store *ps, int64_t id, struct strbuf *err)
+{
+    struct pg_params p = {0};
+    PGresult *res;
+    int rc;
+
+    pg_param_int(&p, id);
+    rc = pg_run(ps, PG_SERIES_TOUCH, &p, &res, err, "advance the generation of series %lld",
+                (long long)id);
+    PQclear(res);
+    return rc;
+}
+
+int pg_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
+                    struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    struct pg_params p = {0};
+    PGresult *res;
+    int64_t id = 0, gen = 0;
+    int rc = pg_ready(ps, err);
+
+    if (rc)
+        return rc;
+    pg_param_series(&p, s);
+    rc = pg_run(ps, PG_SERIES_STAMP, &p, &res, err, "read the generation of '%s %s %s'", s->source,
+                s->symbol, timeframe_name(s->tf));
+    if (rc)
+        return rc;
+    /* No row: no candles, stamp {0, 0}; a series made later gets an id above 0. */
+    if (PQntuples(res) == 1) {
+        rc = pg_get_int(ps, res, 0, 0, &id, err);
+        if (!rc)
+            rc = pg_get_int(ps, res, 0, 1, &gen, err);
+    }
+    PQclear(res);
+    out->v[0] = (uint64_t)id;
+    out->v[1] = (uint64_t)gen;
+    return rc;
+}
+
 struct pg_order {
     int64_t t;
     size_t i;
@@ -349,6 +396,8 @@ int pg_put_candles(struct store *st, const struct series_key *s, const struct ca
         else
             rc = pg_insert_copy(ps, series_id, s, c + off, m, err);
     }
+    if (!rc && n)
+        rc = pg_series_touch(ps, series_id, err);
     free(owned);
     return rc;
 }
@@ -607,6 +656,13 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
             return rc;
         rc = pg_deleted_count(ps, res, deleted, err);
         PQclear(res);
+        if (!rc && *deleted) {
+            p = (struct pg_params){0};
+            pg_param_text(&p, timeframe_name(tf));
+            rc = pg_run(ps, PG_SERIES_TOUCH_TF, &p, &res, err,
+                        "advance the generation of the %s series", timeframe_name(tf));
+            PQclear(res);
+        }
         return rc;
     }
     /* A batch: series by series, each a range of the primary key, until `limit` rows are gone. */
@@ -663,6 +719,8 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
             break;
         rc = pg_deleted_count(ps, res, &n, err);
         PQclear(res);
+        if (!rc && n)
+            rc = pg_series_touch(ps, ids[r], err);
         if (!rc)
             mark->from = end;
         *deleted += n;

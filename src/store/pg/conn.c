@@ -791,6 +791,7 @@ const struct store_ops store_pg_ops = {
     .query_candles = pg_query_candles,
     .count_candles = pg_count_candles,
     .candle_extent = pg_candle_extent,
+    .candle_stamp = pg_candle_stamp,
     .delete_candles_before = pg_delete_candles_before,
     .count_candles_before = pg_count_candles_before,
     .list_series = pg_list_series,

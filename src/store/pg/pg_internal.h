@@ -30,6 +30,9 @@ enum pg_stmt {
     PG_SERIES_GET,
     PG_SERIES_ADD,
     PG_RANGE_USED,
+    PG_SERIES_STAMP,
+    PG_SERIES_TOUCH,
+    PG_SERIES_TOUCH_TF,
     PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
@@ -318,6 +321,8 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
                              int64_t *deleted, struct strbuf *err);
 int pg_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
                      struct strbuf *err);
+int pg_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
+                    struct strbuf *err);
 int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                             struct strbuf *err);
 int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);

@@ -304,5 +304,11 @@ const char *const pg_migrations[] = {
     "ALTER TABLE jobs ADD COLUMN paused_until timestamptz,"
     "  ADD COLUMN pause_reason text NOT NULL DEFAULT '',"
     "  ADD COLUMN paused_by text NOT NULL DEFAULT '';",
+    /*
+     * 10: a series' generation, advanced by every transaction that writes
+     * or deletes its candles (pg_series_touch), so that what was made from
+     * them (an API response) can be known current by reading one row.
+     */
+    "ALTER TABLE series ADD COLUMN gen bigint NOT NULL DEFAULT 0;",
 };
 const int pg_schema_latest = (int)ARRAY_SIZE(pg_migrations);

@@ -40,6 +40,14 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                        "INSERT INTO series (source, symbol, timeframe) "
                        "VALUES ($1::text, $2::text, $3::text) "
                        "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id"},
+    /* The generation of a series (migration 10): read without a lock. */
+    [PG_SERIES_STAMP] = {"ck_series_stamp",
+                         "SELECT id, gen FROM series WHERE source = $1::text AND symbol = $2::text "
+                         "AND timeframe = $3::text"},
+    [PG_SERIES_TOUCH] = {"ck_series_touch",
+                         "UPDATE series SET gen = gen + 1 WHERE id = $1::bigint"},
+    [PG_SERIES_TOUCH_TF] = {"ck_series_touch_tf",
+                            "UPDATE series SET gen = gen + 1 WHERE timeframe = $1::text"},
     [PG_RANGE_USED] = {"ck_range_used",
                        "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
                        "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},

@@ -266,6 +266,34 @@ int sqlite_candle_extent(struct store *st, const struct candle_query *q, struct 
     return rc;
 }
 
+/*
+ * The stamp is the whole database's, not the series': PRAGMA data_version
+ * moves when any other connection commits to the file, and the count of
+ * rows this connection changed covers its own writes. Both only grow, so
+ * equal stamps mean nothing was committed in between. A write to another
+ * table moves them too; the caller then compares the rows themselves.
+ */
+int sqlite_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
+                        struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *dv;
+    int rc = sqlite_stmt(ss, STMT_DATA_VERSION, &dv, err);
+
+    (void)s;
+    if (rc)
+        return rc;
+    rc = sqlite_step(ss, dv, true, "cannot read the data version", err);
+    if (rc == CK_ENOTFOUND)
+        BUG("PRAGMA data_version returned no row");
+    if (!rc) {
+        out->v[0] = (uint64_t)sqlite3_column_int64(dv, 0);
+        out->v[1] = (uint64_t)sqlite3_total_changes64(ss->db);
+        sqlite3_reset(dv);
+    }
+    return rc;
+}
+
 /* The ids of the series of timeframe `tf`, ascending. */
 static int series_of_tf(struct sqlite_store *ss, enum timeframe tf, int64_t **out, size_t *n,
                         struct strbuf *err)

@@ -60,6 +60,8 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
                     "WHERE series_id = ?1 AND open_time >= ?2 AND open_time <= ?3), "
                     "(SELECT max(open_time) FROM candles "
                     "WHERE series_id = ?1 AND open_time >= ?2 AND open_time <= ?3)",
+    /* Moves when another connection (or process) commits to the file. */
+    [STMT_DATA_VERSION] = "PRAGMA data_version",
     [STMT_DELETE_BEFORE] = "DELETE FROM candles WHERE open_time < ?2 AND series_id IN "
                            "(SELECT id FROM series WHERE timeframe = ?1)",
     [STMT_SERIES_OF_TF] = "SELECT id FROM series WHERE timeframe = ?1 ORDER BY id",
