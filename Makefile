@@ -44,6 +44,7 @@ test-fast: deps
 	@CK_SKIP_ASAN=1 CK_SKIP_TSAN=1 bash tools/test.sh $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
 
 bench: deps build
+	@sh tools/install-deps.sh nginx-light
 	@bash bench/run.sh $(BUILD)
 
 # The threaded unit tests under ThreadSanitizer.

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# API benchmark: the daemon (`candlekeep run`) on a SQLite file holding
-# 1,000,000 M15 candles, driven by wrk (2 threads, 32 connections, 10 s)
-# with GET /candles/M15?limit=100 and ?limit=1000. Prints requests/s and
-# p99 latency of each, and the daemon's resident memory (VmRSS) when idle
-# and after the runs. The daemon runs without providers (the source is
-# disabled), so nothing but the benchmark touches the database.
+# API benchmark: the daemon (`candlekeep run`) over 1,000,000 M15 candles,
+# driven by wrk (2 threads, 32 connections, 10 s a run) with
+# GET /candles/M15?limit=100 and ?limit=1000, side by side in one run with
+# nginx serving the very same response bytes from files (the limit of an
+# HTTP server on this machine), and, when a PostgreSQL URL is given, the
+# daemon on PostgreSQL holding the same candles. Prints requests/s and p99
+# latency of each, the ratios (candlekeep / nginx; PostgreSQL / SQLite),
+# and the daemon's resident memory (VmRSS) when idle and after the runs.
+# The daemons run without providers (the source is disabled), so nothing
+# but the benchmark touches the database.
 #
 # Usage: bench/api.sh [CANDLEKEEP_BIN [FILL_BIN]]
 #   CANDLEKEEP_BIN  default build/candlekeep
@@ -12,12 +16,13 @@
 # Environment:
 #   CK_BENCH_DB        a SQLite file to use; filled once if it does not exist,
 #                      reused as is otherwise (default: a new temporary file)
-#   CK_BENCH_URL       benchmark another store instead (postgresql://...)
+#   CK_BENCH_URL       also benchmark this PostgreSQL store (postgresql://...),
+#                      filled by upsert (idempotent)
 #   CK_BENCH_DURATION  seconds per wrk run (default 10)
 #   CK_BENCH_CONNECTIONS, CK_BENCH_THREADS  (default 32, 2)
 #
-# Targets on a 2-core machine: >= 20,000 req/s with p99 < 10 ms at
-# limit=100, >= 3,000 req/s at limit=1000, idle RSS < 15 MB.
+# Targets on a 2-core machine: limit=100 at >= 0.7x nginx with p99 <= 2 ms,
+# limit=1000 at >= 0.5x nginx; PostgreSQL >= 0.8x SQLite; idle RSS < 10 MB.
 set -euo pipefail
 
 BIN=${1:-build/candlekeep}
@@ -25,94 +30,170 @@ FILL=${2:-$(dirname "$BIN")/bench/bench_fill_candles}
 DURATION=${CK_BENCH_DURATION:-10}
 CONNS=${CK_BENCH_CONNECTIONS:-32}
 THREADS=${CK_BENCH_THREADS:-2}
+LIMITS=(100 1000)
 
 die() { echo "bench/api: $*" >&2; exit 1; }
 [ -x "$BIN" ] || die "no candlekeep binary at '$BIN' (build first: make build)"
 [ -x "$FILL" ] || die "no fill helper at '$FILL' (build first: make build)"
 command -v wrk >/dev/null || die "wrk is not installed (make deps installs it)"
 command -v curl >/dev/null || die "curl is not installed (make deps installs it)"
+NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || :)
 
 TMP=$(mktemp -d /tmp/ckbench.XXXXXX)
-PID=
+PIDS=()
+stop_pid() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || :
+}
 cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
+    local p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-if [ -n "${CK_BENCH_URL:-}" ]; then
-    # Another store (PostgreSQL): filled by upsert every time (idempotent).
-    STORE=$CK_BENCH_URL
-    echo "bench/api: filling the store with 1,000,000 M15 candles"
-    "$FILL" --url "$STORE" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
-else
-    DB=${CK_BENCH_DB:-$TMP/bench.db}
-    STORE="sqlite:$DB"
-    if [ ! -s "$DB" ]; then
-        echo "bench/api: filling $DB with 1,000,000 M15 candles"
-        "$FILL" --url "$STORE" --count 1000000 --source twelvedata --symbol XAU/USD \
-            --timeframe M15
-    fi
-fi
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+rss() { awk '/^VmRSS:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$1/status"; }
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-cat >"$TMP/candlekeep.ini" <<EOF
+# start_daemon NAME STORE: a daemon on STORE; its base URL in $BASE, pid in $DPID.
+start_daemon() {
+    local name=$1 store=$2 port
+    port=$(free_port)
+    BASE="http://127.0.0.1:$port"
+    cat >"$TMP/$name.ini" <<EOF
 [storage]
-url = $STORE
+url = $store
 
 [api]
-listen = 127.0.0.1:$PORT
+listen = 127.0.0.1:$port
 
 [log]
 level = warn
-file = $TMP/daemon.log
+file = $TMP/$name.log
 
 [source.twelvedata]
 enabled = false
 symbols = XAU/USD
 timeframes = M15
 EOF
-
-"$BIN" run --config "$TMP/candlekeep.ini" >"$TMP/daemon.out" 2>&1 &
-PID=$!
-for _ in $(seq 1 300); do
-    if curl -s -o /dev/null "$BASE/health"; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$TMP/daemon.out" "$TMP/daemon.log" >&2 2>/dev/null; die "the daemon exited"; }
-    sleep 0.1
-done
-curl -s -o /dev/null "$BASE/health" || die "the daemon does not answer on $BASE"
-# Every check below must see the series: a wrong config would benchmark 400s.
-count=$(curl -s "$BASE/candles/M15?limit=100" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])')
-[ "$count" = 100 ] || die "GET /candles/M15?limit=100 did not return 100 candles"
-
-rss() { awk '/^VmRSS:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$PID/status"; }
-sleep 1
-echo "daemon: pid $PID, $BASE, store ${STORE%%://*}, idle RSS $(rss)"
-
-# One wrk run: prints "<label>: N req/s, p99 X (non-2xx: K)".
-run_wrk() {
-    local label=$1 url=$2 out
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url")
-    local rps p99 errs
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
-    errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
-    printf '%-26s %10s req/s   p99 %8s   non-2xx %s\n' "$label" "$rps" "$p99" "${errs:-0}"
+    "$BIN" run --config "$TMP/$name.ini" >"$TMP/$name.out" 2>&1 &
+    DPID=$!
+    PIDS+=("$DPID")
+    for _ in $(seq 1 300); do
+        if curl -s -o /dev/null "$BASE/health"; then break; fi
+        kill -0 "$DPID" 2>/dev/null || { cat "$TMP/$name.out" "$TMP/$name.log" >&2 2>/dev/null; die "the $name daemon exited"; }
+        sleep 0.1
+    done
+    curl -s -o /dev/null "$BASE/health" || die "the $name daemon does not answer on $BASE"
+    # Every run below must see the series: a wrong config would benchmark 400s.
+    local count
+    count=$(curl -s "$BASE/candles/M15?limit=100" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])')
+    [ "$count" = 100 ] || die "GET /candles/M15?limit=100 on the $name daemon did not return 100 candles"
 }
 
-# A short warm-up so both runs see the page cache and the statement caches warm.
-wrk -t"$THREADS" -c"$CONNS" -d2s "$BASE/candles/M15?limit=100" >/dev/null
-run_wrk "GET /candles/M15?limit=100" "$BASE/candles/M15?limit=100"
-run_wrk "GET /candles/M15?limit=1000" "$BASE/candles/M15?limit=1000"
-echo "daemon: RSS after the runs $(rss)"
+# run_wrk URL: one wrk run; sets RPS, P99 (as printed) and P99_MS.
+run_wrk() {
+    local out errs
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1")
+    RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
+    P99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+    P99_MS=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+        printf "%.2f", v }' <<<"$out")
+    errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
+    [ -z "$errs" ] || die "wrk got $errs non-2xx answers from $1"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-kill -TERM "$PID"
-for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PID" 2>/dev/null; then die "the daemon did not stop on SIGTERM"; fi
-wait "$PID" 2>/dev/null || true
-PID=
+# --- SQLite daemon ---
+DB=${CK_BENCH_DB:-$TMP/bench.db}
+if [ ! -s "$DB" ]; then
+    echo "bench/api: filling $DB with 1,000,000 M15 candles"
+    "$FILL" --url "sqlite:$DB" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
+fi
+start_daemon sqlite "sqlite:$DB"
+SQ_BASE=$BASE SQ_PID=$DPID
+sleep 1
+echo "daemon (SQLite): pid $SQ_PID, idle RSS $(rss "$SQ_PID")"
+
+# --- nginx serving the same bytes ---
+NG_BASE=
+if [ -n "$NGINX" ]; then
+    mkdir -p "$TMP/www" "$TMP/nginx"
+    chmod 755 "$TMP" "$TMP/www"
+    for l in "${LIMITS[@]}"; do
+        curl -fsS -o "$TMP/www/l$l.json" "$SQ_BASE/candles/M15?limit=$l"
+        chmod 644 "$TMP/www/l$l.json"
+    done
+    NG_PORT=$(free_port)
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    default_type application/json;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server { listen 127.0.0.1:$NG_PORT; root $TMP/www; }
+}
+EOF
+    "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" &
+    PIDS+=($!)
+    NG_BASE="http://127.0.0.1:$NG_PORT"
+    for _ in $(seq 1 100); do curl -fso /dev/null "$NG_BASE/l100.json" && break; sleep 0.1; done
+    cmp -s <(curl -fsS "$NG_BASE/l100.json") "$TMP/www/l100.json" || die "nginx does not serve the bytes"
+else
+    echo "bench/api: nginx is not installed (make bench installs nginx-light): no comparison"
+fi
+
+# --- PostgreSQL daemon ---
+PG_BASE=
+if [ -n "${CK_BENCH_URL:-}" ]; then
+    echo "bench/api: filling the PostgreSQL store with 1,000,000 M15 candles"
+    "$FILL" --url "$CK_BENCH_URL" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
+    start_daemon postgresql "$CK_BENCH_URL"
+    PG_BASE=$BASE PG_PID=$DPID
+    cmp -s <(curl -fsS "$PG_BASE/candles/M15?limit=1000") <(curl -fsS "$SQ_BASE/candles/M15?limit=1000") ||
+        die "the PostgreSQL and SQLite daemons do not serve the same bytes"
+fi
+
+# A short warm-up of each server, so every run sees caches warm.
+for b in "$SQ_BASE" "$PG_BASE"; do
+    [ -n "$b" ] && wrk -t"$THREADS" -c"$CONNS" -d2s "$b/candles/M15?limit=100" >/dev/null
+done
+[ -n "$NG_BASE" ] && wrk -t"$THREADS" -c"$CONNS" -d2s "$NG_BASE/l100.json" >/dev/null
+
+printf '\n%-28s %14s %26s %34s\n' "wrk -t$THREADS -c$CONNS -d${DURATION}s" "nginx" "candlekeep SQLite (x nginx)" "candlekeep PostgreSQL (x SQLite)"
+for l in "${LIMITS[@]}"; do
+    ng="-" ngr=0 pg="-"
+    if [ -n "$NG_BASE" ]; then
+        run_wrk "$NG_BASE/l$l.json"
+        ngr=$RPS
+        ng="$RPS p99 $P99"
+    fi
+    run_wrk "$SQ_BASE/candles/M15?limit=$l"
+    sqr=$RPS
+    sq="$RPS p99 $P99 ($(ratio "$RPS" "$ngr"))"
+    if [ -n "$PG_BASE" ]; then
+        run_wrk "$PG_BASE/candles/M15?limit=$l"
+        pg="$RPS p99 $P99 ($(ratio "$RPS" "$sqr"))"
+    fi
+    printf '%-28s %14s %26s %34s\n' "GET /candles/M15?limit=$l" "$ng" "$sq" "$pg"
+done
+echo
+echo "daemon (SQLite): RSS after the runs $(rss "$SQ_PID")"
+[ -n "$PG_BASE" ] && echo "daemon (PostgreSQL): RSS after the runs $(rss "$PG_PID")"
+exit 0

@@ -11,7 +11,7 @@
 #  - bench_coverage: the coverage map of 10 series of 1,000,000 M1 candles
 #    on SQLite (one extent statement per series);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
-#    and on PostgreSQL;
+#    and on PostgreSQL, beside nginx serving the same bytes (ratios);
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
 #    to PostgreSQL, verification included;
 #  - bench/backup.sh: candlekeep backup (with its restore drill) and
@@ -49,9 +49,7 @@ echo "== bench_signals: SQLite =="
 echo "== bench_signals: PostgreSQL (throwaway cluster) =="
 "$BUILD/bench/bench_signals" "$URL"
 
-echo "== bench/api: SQLite =="
-bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
-echo "== bench/api: PostgreSQL =="
+echo "== bench/api: SQLite and PostgreSQL beside nginx =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
 echo "== bench/migrate: SQLite to PostgreSQL =="
 bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"

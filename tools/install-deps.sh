@@ -1,12 +1,14 @@
 #!/bin/sh
 # Install the Debian packages candlekeep builds and tests with, if any is
-# missing. Needs root (or sudo) only when something has to be installed.
+# missing, and the packages named as arguments (make bench: nginx-light,
+# the static file server its API figures are compared with). Needs root
+# (or sudo) only when something has to be installed.
 set -e
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
 libsqlite3-dev sqlite3 libpq-dev libssl-dev libinih-dev zlib1g-dev libzstd-dev libsystemd-dev
 libcmocka-dev postgresql python3 python3-croniter tzdata curl wrk prometheus clang clang-format
 chromium tmux
-git"
+git $*"
 
 missing=""
 for p in $PKGS; do
