@@ -401,15 +401,79 @@ static void test_import_jobs(void **state)
     free(c);
 }
 
+/*
+ * The stamp of a series' candles (store_candle_stamp) stays while nothing
+ * is written and moves with every write and delete of its candles, by
+ * this connection or another one: the API sends a kept response again on
+ * an unchanged stamp without reading a candle.
+ */
+static void stamp_of(struct store *st, const struct series_key *k, struct store_stamp *out,
+                     struct strbuf *err)
+{
+    CHECK_OK(store_candle_stamp(st, k, out, err), err);
+}
+
+static void test_candle_stamp(void **state)
+{
+    struct store_fixture *f = *state;
+    const struct series_key k = {f->source, "STAMP/TEST", TF_M15};
+    /* 1971: older than any other test's candles, which retention must not touch. */
+    const int64_t t = 365 * 86400LL;
+    struct candle c = {.open_time = t,
+                       .open = 100 * PRICE_SCALE,
+                       .high = 101 * PRICE_SCALE,
+                       .low = 99 * PRICE_SCALE,
+                       .close = 100 * PRICE_SCALE};
+    struct store_stamp a, b;
+    struct store *other;
+    int64_t deleted = 0;
+
+    /* A series with no candle yet has a stamp, which its first candle moves. */
+    stamp_of(f->st, &k, &a, &f->err);
+    stamp_of(f->st, &k, &b, &f->err);
+    assert_true(store_stamp_equal(&a, &b));
+    CHECK_OK(store_put_candles(f->st, &k, &c, 1, &f->err), &f->err);
+    stamp_of(f->st, &k, &b, &f->err);
+    assert_false(store_stamp_equal(&a, &b));
+
+    /* Reading changes nothing. */
+    a = b;
+    int64_t n = 0;
+    struct candle_query q = {.series = k};
+    CHECK_OK(store_count_candles(f->st, &q, &n, &f->err), &f->err);
+    assert_int_equal(n, 1);
+    stamp_of(f->st, &k, &b, &f->err);
+    assert_true(store_stamp_equal(&a, &b));
+
+    /* A correction through another connection moves this one's stamp. */
+    CHECK_OK(store_open(&other, f->url, &f->err), &f->err);
+    c.close = 101 * PRICE_SCALE;
+    CHECK_OK(store_put_candles(other, &k, &c, 1, &f->err), &f->err);
+    stamp_of(f->st, &k, &b, &f->err);
+    assert_false(store_stamp_equal(&a, &b));
+
+    /* So does a retention delete, in batches or at once, by either. */
+    a = b;
+    CHECK_OK(store_delete_candles_before(other, TF_M15, t + M15, 10, &deleted, &f->err), &f->err);
+    assert_int_equal(deleted, 1);
+    stamp_of(f->st, &k, &b, &f->err);
+    assert_false(store_stamp_equal(&a, &b));
+    CHECK_OK(store_put_candles(f->st, &k, &c, 1, &f->err), &f->err);
+    stamp_of(other, &k, &a, &f->err);
+    CHECK_OK(store_delete_candles_before(f->st, TF_M15, t + M15, 0, &deleted, &f->err), &f->err);
+    assert_int_equal(deleted, 1);
+    stamp_of(other, &k, &b, &f->err);
+    assert_false(store_stamp_equal(&a, &b));
+    store_close(other);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_fixture_setup, store_fixture_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_count_rows),
-        T(test_export_import_gaps),
-        T(test_export_import_job_runs),
-        T(test_import_jobs),
+        T(test_count_rows),  T(test_export_import_gaps), T(test_export_import_job_runs),
+        T(test_import_jobs), T(test_candle_stamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
