@@ -86,6 +86,9 @@
 #define DURATION_METRIC "http_request_duration_seconds"
 #define TIMEOUTS_METRIC "http_request_timeouts_total"
 /* After a failed store open, the thread waits this long before trying again. */
+/* Server threads per core on a PostgreSQL store (pool_size()). */
+#define API_REMOTE_THREADS 4
+
 #define REOPEN_DELAY_MS 1000
 /* Query arguments a request may carry; a request with more gets 414. */
 #define MAX_QUERY_ARGS 64
@@ -986,11 +989,19 @@ json_t *api_json_price(int64_t v)
 
 /* ---- lifecycle ---- */
 
-static unsigned pool_size(void)
+/*
+ * The server threads: one per core when answering costs CPU here (SQLite
+ * reads are in the process); API_REMOTE_THREADS per core when most of a
+ * request is waiting on a round trip to the database server (PostgreSQL),
+ * so that the cores are kept busy by other requests meanwhile.
+ */
+static unsigned pool_size(const char *store_url)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
+    if (store_url_is_remote(store_url))
+        n *= API_REMOTE_THREADS;
     if (n > 64)
         n = 64;
     return (unsigned)n;
@@ -1075,6 +1086,7 @@ static struct api *api_new(const struct api_config *cfg, const struct addrinfo *
     a->timeout_reply = timeout_reply(a->request_timeout_ms / 1000, &a->timeout_reply_len);
     pthread_mutex_init(&a->log_lock, NULL);
     pthread_mutex_init(&a->conn_lock, NULL);
+    api_stamps_init(&a->stamps);
     return a;
 }
 
@@ -1083,6 +1095,7 @@ static void api_free(struct api *a)
 {
     pthread_mutex_destroy(&a->log_lock);
     pthread_mutex_destroy(&a->conn_lock);
+    api_stamps_destroy(&a->stamps);
     free(a->timeout_reply);
     metrics_free(a->own_metrics);
     free(a->start_log);
@@ -1122,7 +1135,7 @@ static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads
 int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err)
 {
     struct addrinfo *res = NULL;
-    unsigned threads = pool_size();
+    unsigned threads = pool_size(cfg->store_url);
     struct api *a;
     int rc;
 

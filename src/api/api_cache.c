@@ -10,9 +10,9 @@
  * libmicrohttpd response, headers and all, queued again without a copy),
  * with two ways to know it is still the answer:
  *
- *  - the store's stamp of the series (store_candle_stamp(): SQLite's data
- *    version, a PostgreSQL series' generation), read without any candle
- *    row. Equal to the stamp the response was made under: nothing was
+ *  - the store's stamp of the candles (store_candle_stamp(): SQLite's
+ *    data version, the sum of PostgreSQL's series generations; read after
+ *    the request arrived, api_stamp.c), without any candle row. Equal to the stamp the response was made under: nothing was
  *    written since, and the response goes out as it is;
  *  - otherwise the rows are read again and their byte image compared with
  *    the one the response was made from, byte for byte (no hashing, so no

@@ -212,7 +212,7 @@ static void reply_candles(struct api_request *req, struct store *st, const struc
     int rc;
 
     candles_key(&key, q);
-    rc = store_candle_stamp(st, &q->series, &stamp, &err);
+    rc = api_candle_stamp(req, st, &q->series, &stamp, &err);
     if (rc) {
         api_store_error(req, rc, "reading the data version", &err);
         goto out;

@@ -33,6 +33,17 @@ struct strbuf;
 /* Path parameters a route may capture ({timeframe}, {id}). */
 #define API_MAX_ARGS 2
 
+/* The shared reads of the store's stamp (api_stamp.c). */
+struct api_stamps {
+    pthread_mutex_t lock;
+    pthread_cond_t done; /* a read ended */
+    uint64_t started;    /* reads begun */
+    uint64_t finished;   /* reads ended: == started unless one is running */
+    bool running;
+    bool ok; /* the last read succeeded, giving `last` */
+    struct store_stamp last;
+};
+
 struct api {
     struct MHD_Daemon *mhd;
     int port;
@@ -71,6 +82,7 @@ struct api {
     /* Guards conns and the fields of every struct api_conn in it. */
     pthread_mutex_t conn_lock;
     struct api_conn *conns; /* every open connection */
+    struct api_stamps stamps;
 };
 
 /*
@@ -228,6 +240,15 @@ void api_maint_metrics(struct api_request *req);
 struct api_cache;
 struct api_cache *api_cache_new(void);
 void api_cache_free(struct api_cache *c);
+void api_stamps_init(struct api_stamps *s);
+void api_stamps_destroy(struct api_stamps *s);
+/*
+ * store_candle_stamp() of series `k` on this thread's store `st`, read
+ * after the request arrived; on PostgreSQL one read serves every thread's
+ * requests waiting for it (api_stamp.c).
+ */
+int api_candle_stamp(struct api_request *req, struct store *st, const struct series_key *k,
+                     struct store_stamp *out, struct strbuf *err);
 /* The response kept under `key` if it was made under `stamp`; NULL otherwise. */
 struct MHD_Response *api_cache_fresh(struct api_cache *c, const char *key,
                                      const struct store_stamp *stamp);

@@ -84,20 +84,28 @@ int store_candle_extent(struct store *st, const struct candle_query *q, struct c
  * compare equal (store_stamp_equal), no candle of `s` was written,
  * corrected or deleted in between, by this connection, another one or
  * another process. A stamp that differs says only that they may have
- * changed. Costs no candle row: SQLite reads the database's data version
+ * changed. Costs no candle row. SQLite: the database's data version
  * (PRAGMA data_version and this connection's own change count, so any
- * commit to the file moves it); PostgreSQL reads the series' generation,
- * which every transaction that writes or deletes its candles advances.
- * Outside a transaction.
+ * commit to the file moves it). PostgreSQL: the sum of the series'
+ * generations, which every transaction that writes or deletes candles of
+ * a series advances by one, with the count and the largest id of the
+ * series; the same on every connection (store_stamp_shared()). Outside a
+ * transaction.
  */
 struct store_stamp {
-    uint64_t v[2];
+    uint64_t v[3];
 };
 int store_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
                        struct strbuf *err);
+/*
+ * Is the stamp the database's, the same whichever connection reads it (so
+ * that one read made after a request arrived serves every request waiting
+ * then)? PostgreSQL: yes; SQLite: no (it counts the connection's own writes).
+ */
+bool store_stamp_shared(const struct store *st);
 static inline bool store_stamp_equal(const struct store_stamp *a, const struct store_stamp *b)
 {
-    return a->v[0] == b->v[0] && a->v[1] == b->v[1];
+    return a->v[0] == b->v[0] && a->v[1] == b->v[1] && a->v[2] == b->v[2];
 }
 
 /*

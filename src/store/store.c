@@ -42,6 +42,11 @@ static const struct store_ops *backend_for(const char *url)
     return NULL;
 }
 
+bool store_url_is_remote(const char *url)
+{
+    return url && backend_for(url) == &store_pg_ops;
+}
+
 int store_open(struct store **out, const char *url, struct strbuf *err)
 {
     const struct store_ops *ops;
@@ -297,6 +302,11 @@ int store_candle_stamp(struct store *st, const struct series_key *s, struct stor
     if (rc)
         return rc;
     return st->ops->candle_stamp(st, s, out, err);
+}
+
+bool store_stamp_shared(const struct store *st)
+{
+    return st->ops->stamp_shared;
 }
 
 int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,

@@ -151,6 +151,8 @@ struct store_ops {
     /* MUST. See store_candle_stamp(); `out` is zeroed first. */
     int (*candle_stamp)(struct store *st, const struct series_key *s, struct store_stamp *out,
                         struct strbuf *err);
+    /* The stamp is the same on every connection (store_stamp_shared()). */
+    bool stamp_shared;
     /*
      * MUST. Called inside a transaction. `limit` 0: every candle of `tf`
      * before `before`; otherwise at most `limit` of them, oldest of each

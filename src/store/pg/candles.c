@@ -97,7 +97,7 @@ int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out, 
 /*
  * Advance the generation of series `id` (migration 10): every transaction
  * that writes or deletes candles of a series does, so that a reader who
- * saw one generation knows the candles have not changed while it still
+ * saw one sum of the generations knows no candle changed while it still
  * reads the same (pg_candle_stamp). The writers hold the row already.
  */
 static int pg_series_touch(struct pg_store *ps, int64_t id, struct strbuf *err)
@@ -117,27 +117,21 @@ int pg_candle_stamp(struct store *st, const struct series_key *s, struct store_s
                     struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
-    struct pg_params p = {0};
     PGresult *res;
-    int64_t id = 0, gen = 0;
     int rc = pg_ready(ps, err);
 
+    (void)s;
     if (rc)
         return rc;
-    pg_param_series(&p, s);
-    rc = pg_run(ps, PG_SERIES_STAMP, &p, &res, err, "read the generation of '%s %s %s'", s->source,
-                s->symbol, timeframe_name(s->tf));
+    rc = pg_run(ps, PG_SERIES_STAMP, NULL, &res, err, "read the candles' generation");
     if (rc)
         return rc;
-    /* No row: no candles, stamp {0, 0}; a series made later gets an id above 0. */
-    if (PQntuples(res) == 1) {
-        rc = pg_get_int(ps, res, 0, 0, &id, err);
-        if (!rc)
-            rc = pg_get_int(ps, res, 0, 1, &gen, err);
+    for (int col = 0; !rc && col < 3; col++) {
+        int64_t v = 0;
+        rc = pg_get_int(ps, res, 0, col, &v, err);
+        out->v[col] = (uint64_t)v;
     }
     PQclear(res);
-    out->v[0] = (uint64_t)id;
-    out->v[1] = (uint64_t)gen;
     return rc;
 }
 

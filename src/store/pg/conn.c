@@ -792,6 +792,7 @@ const struct store_ops store_pg_ops = {
     .count_candles = pg_count_candles,
     .candle_extent = pg_candle_extent,
     .candle_stamp = pg_candle_stamp,
+    .stamp_shared = true,
     .delete_candles_before = pg_delete_candles_before,
     .count_candles_before = pg_count_candles_before,
     .list_series = pg_list_series,

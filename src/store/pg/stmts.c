@@ -40,10 +40,14 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                        "INSERT INTO series (source, symbol, timeframe) "
                        "VALUES ($1::text, $2::text, $3::text) "
                        "ON CONFLICT (source, symbol, timeframe) DO NOTHING RETURNING id"},
-    /* The generation of a series (migration 10): read without a lock. */
+    /*
+     * The candles' stamp (migration 10): every committed write adds one to
+     * the sum; the count and the largest id catch a series added or
+     * removed. A scan of the series table, a row per series.
+     */
     [PG_SERIES_STAMP] = {"ck_series_stamp",
-                         "SELECT id, gen FROM series WHERE source = $1::text AND symbol = $2::text "
-                         "AND timeframe = $3::text"},
+                         "SELECT coalesce(sum(gen), 0)::bigint, count(*), coalesce(max(id), 0) "
+                         "FROM series"},
     [PG_SERIES_TOUCH] = {"ck_series_touch",
                          "UPDATE series SET gen = gen + 1 WHERE id = $1::bigint"},
     [PG_SERIES_TOUCH_TF] = {"ck_series_touch_tf",
