@@ -1124,7 +1124,8 @@ static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
         a->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, a->max_connections_per_client,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)511, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(16 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, a, MHD_OPTION_URI_LOG_CALLBACK,
         on_request_line, a, MHD_OPTION_END);
     pthread_mutex_lock(&a->log_lock);

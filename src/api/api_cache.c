@@ -12,8 +12,8 @@
  *
  *  - the store's stamp of the candles (store_candle_stamp(): SQLite's
  *    data version, the sum of PostgreSQL's series generations; read after
- *    the request arrived, api_stamp.c), without any candle row. Equal to the stamp the response was made under: nothing was
- *    written since, and the response goes out as it is;
+ *    the request arrived, api_stamp.c), without any candle row. Equal to the stamp the response was
+ * made under: nothing was written since, and the response goes out as it is;
  *  - otherwise the rows are read again and their byte image compared with
  *    the one the response was made from, byte for byte (no hashing, so no
  *    collision can ever serve a stale price). Equal: the response is
