@@ -13,6 +13,7 @@
 #   - a restore (SQLite: the daemon must be stopped for it; the restarted
 #     daemon serves the restored data, not what it served before).
 # ck-test: pg
+# ck-test: smoke
 source "$(dirname "$0")/lib.sh"
 
 SYM=FRESH/TEST
