@@ -4,8 +4,9 @@
 # worker pool, the background services: alert sender, heartbeat, database
 # watch; the API's server threads; the store's concurrent claims; the
 # metrics registry, breakers and rate budgets shared between threads),
-# built with ThreadSanitizer (CMake option CK_TSAN) and run on SQLite. A
-# report fails the test that made it.
+# built with ThreadSanitizer (CMake option CK_TSAN) and run on SQLite, and
+# the API's also on PostgreSQL when there is one. A report fails the test
+# that made it.
 # Usage: tools/tsan.sh [BUILD_DIR]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,4 +20,7 @@ cmake --build "$BUILD" -j "$(nproc)" --target "${TESTS[@]}" 2>&1 | grep -E 'erro
 # halt_on_error: the first race ends the test with a failure, not a warning.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4 ${TSAN_OPTIONS:-}"
 re=$(IFS='|'; echo "${TESTS[*]}")
-(cd "$BUILD" && ctest --output-on-failure -j "$(nproc)" -R "^unit\.($re)\$")
+# With a PostgreSQL (make test starts one), the API's tests also run on it:
+# there a thread of its own reads the database's stamp for the server threads.
+[ -n "${CK_TEST_PG_URL:-}" ] && re_pg='|^pg\.test_api$' || re_pg=
+(cd "$BUILD" && ctest --output-on-failure -j "$(nproc)" -R "^unit\.($re)\$$re_pg")

@@ -86,9 +86,6 @@
 #define DURATION_METRIC "http_request_duration_seconds"
 #define TIMEOUTS_METRIC "http_request_timeouts_total"
 /* After a failed store open, the thread waits this long before trying again. */
-/* Server threads per core on a PostgreSQL store (pool_size()). */
-#define API_REMOTE_THREADS 4
-
 #define REOPEN_DELAY_MS 1000
 /* Query arguments a request may carry; a request with more gets 414. */
 #define MAX_QUERY_ARGS 64
@@ -135,6 +132,7 @@ struct api_conn {
     bool in_request;  /* a request line has arrived since */
     bool answering;   /* the request is whole: its handler runs or its reply is on its way */
     bool cut;         /* the deadline service has shut the socket down */
+    struct api_stamp_wait wait; /* for the stamp reader (api_stamp.c) */
 };
 
 /* Why a request is answered without its handler. */
@@ -339,6 +337,12 @@ static struct api_conn *conn_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
+struct api_stamp_wait *api_conn_wait(struct api_request *req)
+{
+    struct api_conn *c = conn_of(req->conn);
+    return c ? &c->wait : NULL;
+}
+
 /* A connection opens (tracked from now on) or closes (before its socket is closed). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -446,6 +450,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     /* The next request on this connection has its own time. */
     if (c) {
+        /* A stamp read for this request is not the next one's. */
+        c->wait.done = false;
         pthread_mutex_lock(&a->conn_lock);
         c->since_ms = mono_ms();
         c->in_request = false;
@@ -708,6 +714,8 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
             route->handler(&req);
         }
     }
+    if (req.suspended && !req.status)
+        return MHD_YES; /* called again when resumed */
     if (!req.status)
         BUG("api: the handler of %s %s left no reply", method, route ? route->pattern : url);
 
@@ -989,19 +997,11 @@ json_t *api_json_price(int64_t v)
 
 /* ---- lifecycle ---- */
 
-/*
- * The server threads: one per core when answering costs CPU here (SQLite
- * reads are in the process); API_REMOTE_THREADS per core when most of a
- * request is waiting on a round trip to the database server (PostgreSQL),
- * so that the cores are kept busy by other requests meanwhile.
- */
-static unsigned pool_size(const char *store_url)
+static unsigned pool_size(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
-    if (store_url_is_remote(store_url))
-        n *= API_REMOTE_THREADS;
     if (n > 64)
         n = 64;
     return (unsigned)n;
@@ -1113,6 +1113,8 @@ static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (store_url_is_remote(a->store_url))
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     a->starting = true;
     /*
      * The connection timeout is libmicrohttpd's idle timeout (it restarts
@@ -1136,7 +1138,7 @@ static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads
 int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err)
 {
     struct addrinfo *res = NULL;
-    unsigned threads = pool_size(cfg->store_url);
+    unsigned threads = pool_size();
     struct api *a;
     int rc;
 
@@ -1153,6 +1155,13 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
     if (pthread_key_create(&a->thread_key, thread_release)) {
         strbuf_addstr(err, "api: cannot create thread-local storage");
         freeaddrinfo(res);
+        api_free(a);
+        return CK_EIO;
+    }
+    if (store_url_is_remote(a->store_url) && api_stamps_start(&a->stamps, a->store_url)) {
+        strbuf_addstr(err, "api: cannot start the thread that reads the database's stamp");
+        freeaddrinfo(res);
+        pthread_key_delete(a->thread_key);
         api_free(a);
         return CK_EIO;
     }
@@ -1194,6 +1203,8 @@ void api_stop(struct api *a)
     if (!a)
         return;
     service_stop(a->deadline);
+    /* No request is left suspended: what waits for a stamp is answered first. */
+    api_stamps_stop(&a->stamps);
     /* Joins the server threads, whose key destructors close their stores. */
     MHD_stop_daemon(a->mhd);
     pthread_key_delete(a->thread_key);

@@ -7,80 +7,169 @@
  * round trip: each request reads it.
  *
  * On PostgreSQL it is one row from the server, the same on every
- * connection, and a round trip per request would cost the server more
- * than the whole answer costs here. So the server threads share the
- * reads, as a group commit shares a flush: a request needs a read that
- * *started after it arrived* (an earlier one could miss a write committed
- * just before the request), so it waits for the next read to end, or
- * makes that read itself when none is under way. However many requests
- * arrive during one read, they are all served by the next one: the
- * server sees at most one query per round trip, and a request waits at
- * most two. Never stale: a write committed before a request arrived is
- * in any read that started after it.
+ * connection, and a round trip per request would cost more than the whole
+ * answer costs here, most of it in threads put to sleep and woken. So one
+ * thread of its own (the stamp reader) reads it for every request, as a
+ * group commit flushes for every writer: a request that needs the stamp
+ * puts its connection aside (libmicrohttpd's suspend, so the server
+ * thread goes on with other connections) and joins the reader's queue;
+ * the reader takes the whole queue, reads the stamp once, hands it to each
+ * request in it and resumes their connections, whose handlers then run
+ * again and find it. Never stale: a read starts after every request it
+ * serves arrived, so a write committed before a request arrived is in its
+ * stamp. However many requests arrive during one read, the next read
+ * serves them all: the server sees at most one query per round trip.
  *
- * A failed read is not shared: every request it would have served reads
- * the stamp itself, and reports its own error.
+ * A failed read is handed to every request it would have served, which
+ * answers with the error; the reader reconnects for the next one. Before
+ * the server stops, the reader stops (failing what is queued); requests
+ * after that read the stamp on their own connection.
  */
 #include "api/api_internal.h"
 
+#include "util/error.h"
+#include "util/log.h"
 #include "util/strbuf.h"
+#include "util/xalloc.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/banned.h"
 
+/* Hand `rc` (and `stamp` or `msg`) to every waiter of `batch` and resume their connections. */
+static void hand_out(struct api_stamp_wait *batch, int rc, const struct store_stamp *stamp,
+                     const char *msg)
+{
+    while (batch) {
+        struct api_stamp_wait *w = batch;
+        struct MHD_Connection *conn = w->conn;
+        batch = w->next;
+        w->next = NULL;
+        w->rc = rc;
+        if (rc)
+            snprintf(w->err, sizeof(w->err), "%s", msg);
+        else
+            w->stamp = *stamp;
+        w->queued = false;
+        w->done = true;
+        MHD_resume_connection(conn);
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    struct api_stamps *s = arg;
+    struct strbuf err = STRBUF_INIT;
+    struct store *st = NULL;
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        struct api_stamp_wait *batch;
+        struct store_stamp stamp = {{0}};
+        int rc = 0;
+
+        while (!s->pending && !s->stop)
+            pthread_cond_wait(&s->work, &s->lock);
+        batch = s->pending;
+        s->pending = NULL;
+        if (s->stop) {
+            s->running = false;
+            pthread_mutex_unlock(&s->lock);
+            hand_out(batch, CK_EBUSY, NULL, "api: the server is stopping");
+            break;
+        }
+        pthread_mutex_unlock(&s->lock);
+
+        strbuf_reset(&err);
+        if (!st)
+            rc = store_open(&st, s->store_url, &err);
+        if (!rc)
+            rc = store_candle_stamp(st, &stamp, &err);
+        if (rc && st) {
+            store_close(st);
+            st = NULL;
+        }
+        hand_out(batch, rc, &stamp, err.buf);
+        pthread_mutex_lock(&s->lock);
+    }
+    store_close(st);
+    strbuf_release(&err);
+    return NULL;
+}
+
 void api_stamps_init(struct api_stamps *s)
 {
+    memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->done, NULL);
-    s->started = s->finished = 0;
-    s->running = false;
-    s->ok = false;
+    pthread_cond_init(&s->work, NULL);
+}
+
+int api_stamps_start(struct api_stamps *s, const char *store_url)
+{
+    s->store_url = xstrdup(store_url);
+    s->running = true;
+    if (pthread_create(&s->thread, NULL, reader_main, s)) {
+        s->running = false;
+        return CK_EIO;
+    }
+    s->started = true;
+    return 0;
+}
+
+void api_stamps_stop(struct api_stamps *s)
+{
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    s->started = false;
 }
 
 void api_stamps_destroy(struct api_stamps *s)
 {
+    api_stamps_stop(s);
     pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->done);
+    pthread_cond_destroy(&s->work);
+    free(s->store_url);
 }
 
-int api_candle_stamp(struct api_request *req, struct store *st, const struct series_key *k,
-                     struct store_stamp *out, struct strbuf *err)
+int api_candle_stamp(struct api_request *req, struct store *st, struct store_stamp *out,
+                     struct strbuf *err)
 {
     struct api_stamps *s = &req->api->stamps;
-    uint64_t need;
-    int rc;
+    struct api_stamp_wait *w;
 
     if (!store_stamp_shared(st))
-        return store_candle_stamp(st, k, out, err);
-
-    pthread_mutex_lock(&s->lock);
-    /* The read under way (if any) started before this request: the next one. */
-    need = s->started + 1;
-    while (s->finished < need) {
-        if (s->running) {
-            pthread_cond_wait(&s->done, &s->lock);
-            continue;
+        return store_candle_stamp(st, out, err);
+    w = api_conn_wait(req);
+    if (w && w->done) {
+        /* Resumed: the read made for this request. */
+        w->done = false;
+        if (w->rc) {
+            strbuf_addstr(err, w->err);
+            return w->rc;
         }
-        s->running = true;
-        s->started++;
-        pthread_mutex_unlock(&s->lock);
-        rc = store_candle_stamp(st, k, out, err);
-        pthread_mutex_lock(&s->lock);
-        s->running = false;
-        s->finished = s->started;
-        s->ok = rc == 0;
-        if (!rc)
-            s->last = *out;
-        pthread_cond_broadcast(&s->done);
-        pthread_mutex_unlock(&s->lock);
-        return rc;
-    }
-    if (s->ok) {
-        *out = s->last;
-        pthread_mutex_unlock(&s->lock);
+        *out = w->stamp;
         return 0;
     }
+    pthread_mutex_lock(&s->lock);
+    if (!w || !s->running) {
+        pthread_mutex_unlock(&s->lock);
+        return store_candle_stamp(st, out, err);
+    }
+    /* Put aside before queueing: the reader may resume it at once. */
+    MHD_suspend_connection(req->conn);
+    w->conn = req->conn;
+    w->queued = true;
+    w->next = s->pending;
+    s->pending = w;
+    pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->lock);
-    return store_candle_stamp(st, k, out, err);
+    req->suspended = true;
+    return API_SUSPENDED;
 }

@@ -79,24 +79,22 @@ int store_candle_extent(struct store *st, const struct candle_query *q, struct c
                         struct strbuf *err);
 
 /*
- * A stamp of the candles of `s` as this connection sees them, for caches
+ * A stamp of the store's candles as this connection sees them, for caches
  * of what was made from them: while two stamps taken on one connection
- * compare equal (store_stamp_equal), no candle of `s` was written,
- * corrected or deleted in between, by this connection, another one or
- * another process. A stamp that differs says only that they may have
- * changed. Costs no candle row. SQLite: the database's data version
- * (PRAGMA data_version and this connection's own change count, so any
- * commit to the file moves it). PostgreSQL: the sum of the series'
- * generations, which every transaction that writes or deletes candles of
- * a series advances by one, with the count and the largest id of the
- * series; the same on every connection (store_stamp_shared()). Outside a
- * transaction.
+ * compare equal (store_stamp_equal), no candle was written, corrected or
+ * deleted in between, by this connection, another one or another process.
+ * A stamp that differs says only that some may have changed. Costs no
+ * candle row. SQLite: the database's data version (PRAGMA data_version
+ * and this connection's own change count, so any commit to the file moves
+ * it). PostgreSQL: the sum of the series' generations, which every
+ * transaction that writes or deletes candles of a series advances by one,
+ * with the count and the largest id of the series; the same on every
+ * connection (store_stamp_shared()). Outside a transaction.
  */
 struct store_stamp {
     uint64_t v[3];
 };
-int store_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
-                       struct strbuf *err);
+int store_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err);
 /*
  * Is the stamp the database's, the same whichever connection reads it (so
  * that one read made after a request arrived serves every request waiting

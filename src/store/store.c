@@ -293,15 +293,10 @@ int store_candle_extent(struct store *st, const struct candle_query *q, struct c
     return st->ops->candle_extent(st, q, out, err);
 }
 
-int store_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
-                       struct strbuf *err)
+int store_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err)
 {
-    int rc = check_series(s, err);
-
     memset(out, 0, sizeof(*out));
-    if (rc)
-        return rc;
-    return st->ops->candle_stamp(st, s, out, err);
+    return st->ops->candle_stamp(st, out, err);
 }
 
 bool store_stamp_shared(const struct store *st)

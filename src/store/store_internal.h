@@ -149,8 +149,7 @@ struct store_ops {
     int (*candle_extent)(struct store *st, const struct candle_query *q, struct candle_extent *out,
                          struct strbuf *err);
     /* MUST. See store_candle_stamp(); `out` is zeroed first. */
-    int (*candle_stamp)(struct store *st, const struct series_key *s, struct store_stamp *out,
-                        struct strbuf *err);
+    int (*candle_stamp)(struct store *st, struct store_stamp *out, struct strbuf *err);
     /* The stamp is the same on every connection (store_stamp_shared()). */
     bool stamp_shared;
     /*

@@ -117,11 +117,18 @@ else
     daemon_start "$T/daemon-b.out" run --config "$T/b.ini"
     B=$DAEMON_PID
     wait_for 30 curl -fso /dev/null "http://127.0.0.1:$PORT_B/health"
+    # The run asked for now: newer than any run of the job on record.
+    last_run_id() {
+        curl -fsS "http://127.0.0.1:$PORT_B/jobs/retention" |
+            py "import json, sys; r = json.load(sys.stdin)['last_run']; print(r['id'] if r else 0)"
+    }
+    BEFORE=$(last_run_id)
     check "the other daemon accepts a retention run" \
         test "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT_B/jobs/retention/run")" = 202
     retention_done() {
         curl -fsS "http://127.0.0.1:$PORT_B/jobs/retention" |
-            py "import json, sys; r = json.load(sys.stdin)['last_run']; sys.exit(0 if r and r['status'] == 'ok' else 1)"
+            py "import json, sys; r = json.load(sys.stdin)['last_run']
+sys.exit(0 if r and r['id'] > $BEFORE and r['status'] == 'ok' and 'deleted M15 3' in r['message'] else 1)"
     }
     wait_for 60 retention_done
     check "after the other daemon's retention the next answers lack the old candles" all_say 8 "len(c) == 4 and c[-1]['close'] == '100.5'"

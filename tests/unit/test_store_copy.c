@@ -402,15 +402,14 @@ static void test_import_jobs(void **state)
 }
 
 /*
- * The stamp of a series' candles (store_candle_stamp) stays while nothing
- * is written and moves with every write and delete of its candles, by
+ * The stamp of the store's candles (store_candle_stamp) stays while
+ * nothing is written and moves with every write and delete of candles, by
  * this connection or another one: the API sends a kept response again on
  * an unchanged stamp without reading a candle.
  */
-static void stamp_of(struct store *st, const struct series_key *k, struct store_stamp *out,
-                     struct strbuf *err)
+static void stamp_of(struct store *st, struct store_stamp *out, struct strbuf *err)
 {
-    CHECK_OK(store_candle_stamp(st, k, out, err), err);
+    CHECK_OK(store_candle_stamp(st, out, err), err);
 }
 
 static void test_candle_stamp(void **state)
@@ -429,11 +428,11 @@ static void test_candle_stamp(void **state)
     int64_t deleted = 0;
 
     /* A series with no candle yet has a stamp, which its first candle moves. */
-    stamp_of(f->st, &k, &a, &f->err);
-    stamp_of(f->st, &k, &b, &f->err);
+    stamp_of(f->st, &a, &f->err);
+    stamp_of(f->st, &b, &f->err);
     assert_true(store_stamp_equal(&a, &b));
     CHECK_OK(store_put_candles(f->st, &k, &c, 1, &f->err), &f->err);
-    stamp_of(f->st, &k, &b, &f->err);
+    stamp_of(f->st, &b, &f->err);
     assert_false(store_stamp_equal(&a, &b));
 
     /* Reading changes nothing. */
@@ -442,27 +441,27 @@ static void test_candle_stamp(void **state)
     struct candle_query q = {.series = k};
     CHECK_OK(store_count_candles(f->st, &q, &n, &f->err), &f->err);
     assert_int_equal(n, 1);
-    stamp_of(f->st, &k, &b, &f->err);
+    stamp_of(f->st, &b, &f->err);
     assert_true(store_stamp_equal(&a, &b));
 
     /* A correction through another connection moves this one's stamp. */
     CHECK_OK(store_open(&other, f->url, &f->err), &f->err);
     c.close = 101 * PRICE_SCALE;
     CHECK_OK(store_put_candles(other, &k, &c, 1, &f->err), &f->err);
-    stamp_of(f->st, &k, &b, &f->err);
+    stamp_of(f->st, &b, &f->err);
     assert_false(store_stamp_equal(&a, &b));
 
     /* So does a retention delete, in batches or at once, by either. */
     a = b;
     CHECK_OK(store_delete_candles_before(other, TF_M15, t + M15, 10, &deleted, &f->err), &f->err);
     assert_int_equal(deleted, 1);
-    stamp_of(f->st, &k, &b, &f->err);
+    stamp_of(f->st, &b, &f->err);
     assert_false(store_stamp_equal(&a, &b));
     CHECK_OK(store_put_candles(f->st, &k, &c, 1, &f->err), &f->err);
-    stamp_of(other, &k, &a, &f->err);
+    stamp_of(other, &a, &f->err);
     CHECK_OK(store_delete_candles_before(f->st, TF_M15, t + M15, 0, &deleted, &f->err), &f->err);
     assert_int_equal(deleted, 1);
-    stamp_of(other, &k, &b, &f->err);
+    stamp_of(other, &b, &f->err);
     assert_false(store_stamp_equal(&a, &b));
     store_close(other);
 }

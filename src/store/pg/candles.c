@@ -113,14 +113,12 @@ static int pg_series_touch(struct pg_store *ps, int64_t id, struct strbuf *err)
     return rc;
 }
 
-int pg_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
-                    struct strbuf *err)
+int pg_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     PGresult *res;
     int rc = pg_ready(ps, err);
 
-    (void)s;
     if (rc)
         return rc;
     rc = pg_run(ps, PG_SERIES_STAMP, NULL, &res, err, "read the candles' generation");

@@ -321,8 +321,7 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
                              int64_t *deleted, struct strbuf *err);
 int pg_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
                      struct strbuf *err);
-int pg_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
-                    struct strbuf *err);
+int pg_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err);
 int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                             struct strbuf *err);
 int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);

@@ -273,14 +273,12 @@ int sqlite_candle_extent(struct store *st, const struct candle_query *q, struct 
  * equal stamps mean nothing was committed in between. A write to another
  * table moves them too; the caller then compares the rows themselves.
  */
-int sqlite_candle_stamp(struct store *st, const struct series_key *s, struct store_stamp *out,
-                        struct strbuf *err)
+int sqlite_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err)
 {
     struct sqlite_store *ss = sqlite_downcast(st);
     sqlite3_stmt *dv;
     int rc = sqlite_stmt(ss, STMT_DATA_VERSION, &dv, err);
 
-    (void)s;
     if (rc)
         return rc;
     rc = sqlite_step(ss, dv, true, "cannot read the data version", err);
