@@ -29,6 +29,7 @@
 #include "daemon/bot.h"
 #include "daemon/dbwatch.h"
 #include "daemon/heartbeat.h"
+#include "daemon/sdnotify.h"
 #include "ingest/feed.h"
 #include "jobs/table.h"
 #include "jobs/watch.h"
@@ -41,8 +42,6 @@
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
-
-#include <systemd/sd-daemon.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -299,10 +298,8 @@ static void raise_file_limit(void)
 static void serve(struct daemon *d, const sigset_t *sigs)
 {
     struct strbuf err = STRBUF_INIT;
-    uint64_t watchdog_usec = 0;
+    uint64_t watchdog_usec = sdnotify_watchdog_usec();
 
-    if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-        watchdog_usec = 0;
     for (;;) {
         struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
         int sig = sigtimedwait(sigs, NULL, &ts);
@@ -319,7 +316,7 @@ static void serve(struct daemon *d, const sigset_t *sigs)
         }
         /* Only tell the watchdog we are alive while the scheduler really is. */
         if (watchdog_usec && sched_is_running(d->sched))
-            sd_notify(0, "WATCHDOG=1");
+            sdnotify_send("WATCHDOG=1");
     }
     strbuf_release(&err);
 }
@@ -375,9 +372,9 @@ int daemon_run(struct ck *app)
     log_info("run: candlekeep %s started (instance %s, store %s, api %s port %d, %d workers)",
              CK_VERSION, d.instance, store_backend_name(app->store), app->settings.api.listen,
              api_port(d.api), (int)app->settings.scheduler.workers);
-    sd_notify(0, "READY=1\nSTATUS=running");
+    sdnotify_send("READY=1\nSTATUS=running");
     serve(&d, &sigs);
-    sd_notify(0, "STOPPING=1");
+    sdnotify_send("STOPPING=1");
     daemon_stop(&d, DRAIN_SECONDS * 1000);
     log_info("run: stopped");
     strbuf_release(&err);
