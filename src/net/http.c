@@ -88,12 +88,17 @@ static int global_ready(struct strbuf *err)
 
 int http_global_init(struct strbuf *err)
 {
-#ifdef CURL_VERSION_THREADSAFE
-    /* A thread-safe libcurl (7.84 and later) is set up by the first request instead. */
-    if (curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_THREADSAFE)
-        return 0;
-#endif
+    /*
+     * libcurl 7.84 and later set themselves up safely on any thread; the
+     * version is the one built against (asking the library at run time,
+     * curl_version_info(), would itself touch most of the libraries it links).
+     */
+#if LIBCURL_VERSION_NUM >= 0x075400
+    (void)err;
+    return 0;
+#else
     return global_ready(err);
+#endif
 }
 
 struct http_client *http_client_new(void)
