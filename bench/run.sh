@@ -12,6 +12,8 @@
 #    on SQLite (one extent statement per series);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL;
+#  - bench/memory.sh: the daemon's resident memory by kind (libraries,
+#    binary, heaps, stacks), idle and after a burst of API reads;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
 #    to PostgreSQL, verification included;
 #  - bench/backup.sh: candlekeep backup (with its restore drill) and
@@ -53,6 +55,8 @@ echo "== bench/api: SQLite =="
 bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
 echo "== bench/api: PostgreSQL =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
+echo "== bench/memory: SQLite =="
+bash "$ROOT/bench/memory.sh" "$BUILD/candlekeep"
 echo "== bench/migrate: SQLite to PostgreSQL =="
 bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"
 echo "== bench/backup: SQLite and PostgreSQL =="
