@@ -329,7 +329,6 @@ static void serve(struct daemon *d, const sigset_t *sigs)
     int64_t gave_back_ms = 0;
 
     for (;;) {
-        give_back_memory(&gave_back_ms);
         struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
         int sig = sigtimedwait(sigs, NULL, &ts);
         if (sig == SIGHUP) {
@@ -346,6 +345,7 @@ static void serve(struct daemon *d, const sigset_t *sigs)
         /* Only tell the watchdog we are alive while the scheduler really is. */
         if (watchdog_usec && sched_is_running(d->sched))
             sdnotify_send("WATCHDOG=1");
+        give_back_memory(&gave_back_ms);
     }
     strbuf_release(&err);
 }

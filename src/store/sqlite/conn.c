@@ -605,12 +605,13 @@ static void sqlite_free(struct sqlite_store *ss)
 }
 
 /*
- * Process-wide settings, made once before SQLite initialises (at the first
- * open). By default every connection allocates its first 20 pages of cache
- * (about 85 KB) in one block and touches all of it at once; a daemon keeps
- * a connection per thread (ten when idle), most of which read a few pages.
- * Without that block a connection's cache grows a page at a time as it
- * reads, up to the same cache_size.
+ * Process-wide settings, made once before SQLite initialises, at the
+ * first open (which comes before a process starts its threads: the daemon
+ * and the commands open their store first). By default every connection
+ * allocates its first 20 pages of cache in one block and touches all of it
+ * at once (some 70 KB resident); a daemon keeps a connection per thread,
+ * most of which read a few pages. Without that block a connection's cache
+ * grows a page at a time as it reads, up to the same cache_size.
  */
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 
