@@ -12,6 +12,8 @@
 #    on SQLite (one extent statement per series);
 #  - bench/api.sh: the daemon over 1,000,000 candles under wrk, on SQLite
 #    and on PostgreSQL, beside nginx serving the same bytes (ratios);
+#  - bench/memory.sh: the daemon's resident memory by kind (libraries,
+#    binary, heaps, stacks), idle and after a burst of API reads;
 #  - bench/migrate.sh: candlekeep migrate of 1,000,000 candles from SQLite
 #    to PostgreSQL, verification included;
 #  - bench/backup.sh: candlekeep backup (with its restore drill) and
@@ -51,6 +53,8 @@ echo "== bench_signals: PostgreSQL (throwaway cluster) =="
 
 echo "== bench/api: SQLite and PostgreSQL beside nginx =="
 CK_BENCH_URL=$URL bash "$ROOT/bench/api.sh" "$BUILD/candlekeep"
+echo "== bench/memory: SQLite =="
+bash "$ROOT/bench/memory.sh" "$BUILD/candlekeep"
 echo "== bench/migrate: SQLite to PostgreSQL =="
 bash "$ROOT/bench/migrate.sh" "$BUILD" "$URL"
 echo "== bench/backup: SQLite and PostgreSQL =="

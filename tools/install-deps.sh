@@ -5,7 +5,7 @@
 # (or sudo) only when something has to be installed.
 set -e
 PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
-libsqlite3-dev sqlite3 libpq-dev libssl-dev libinih-dev zlib1g-dev libzstd-dev libsystemd-dev
+libsqlite3-dev sqlite3 libpq-dev libssl-dev libinih-dev zlib1g-dev libzstd-dev
 libcmocka-dev postgresql python3 python3-croniter tzdata curl wrk prometheus clang clang-format
 chromium tmux
 git $*"

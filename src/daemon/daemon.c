@@ -9,7 +9,10 @@
  * jobs/watch.h), the database watch (daemon/dbwatch.h), the optional
  * heartbeat (daemon/heartbeat.h), the signal deliverer (signal/deliver.h; the
  * API wakes it for each new signal), the HTTP API, then READY=1 to
- * systemd. Stopping goes the other way round; the alert sender stops after
+ * systemd; the start-up store connection is closed then (every thread that
+ * uses the store has its own). While it serves, the main thread waits for
+ * signals and gives malloc's free pages back to the system every few
+ * seconds. Stopping goes the other way round; the alert sender stops after
  * the scheduler, so what the last runs raised is queued, and sent now or
  * by the next start.
  *
@@ -29,6 +32,7 @@
 #include "daemon/bot.h"
 #include "daemon/dbwatch.h"
 #include "daemon/heartbeat.h"
+#include "daemon/sdnotify.h"
 #include "ingest/feed.h"
 #include "jobs/table.h"
 #include "jobs/watch.h"
@@ -42,10 +46,9 @@
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 
-#include <systemd/sd-daemon.h>
-
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,8 @@
 #define DRAIN_SECONDS 30
 /* The timer thread wakes at least every second; this long without a tick means it is stuck. */
 #define TICK_STALL_MS 10000
+/* How often memory freed by the threads is given back to the system (give_back_memory()). */
+#define GIVE_BACK_MS 5000
 
 /* Everything the daemon starts; stopped in daemon_stop() in reverse order. */
 struct daemon {
@@ -295,14 +300,34 @@ static void raise_file_limit(void)
                  (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
+/*
+ * Give the pages malloc holds free back to the system. glibc keeps what a
+ * thread frees in that thread's arena and returns only the top of a heap,
+ * and only past a threshold that grows with the largest block ever freed:
+ * after a burst of large responses the API threads' arenas stay megabytes
+ * larger than what they use. malloc_trim() returns every whole free page
+ * in every arena; a page used again costs one page fault. Every
+ * GIVE_BACK_MS, from the main thread, which otherwise only waits.
+ */
+static void give_back_memory(int64_t *last_ms)
+{
+    int64_t now = time_mono_ms();
+
+    if (*last_ms && now - *last_ms < GIVE_BACK_MS)
+        return;
+    *last_ms = now;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 /* Serve until SIGTERM or SIGINT; SIGHUP reopens the log. `sigs` are blocked. */
 static void serve(struct daemon *d, const sigset_t *sigs)
 {
     struct strbuf err = STRBUF_INIT;
-    uint64_t watchdog_usec = 0;
+    uint64_t watchdog_usec = sdnotify_watchdog_usec();
+    int64_t gave_back_ms = 0;
 
-    if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-        watchdog_usec = 0;
     for (;;) {
         struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
         int sig = sigtimedwait(sigs, NULL, &ts);
@@ -319,7 +344,8 @@ static void serve(struct daemon *d, const sigset_t *sigs)
         }
         /* Only tell the watchdog we are alive while the scheduler really is. */
         if (watchdog_usec && sched_is_running(d->sched))
-            sd_notify(0, "WATCHDOG=1");
+            sdnotify_send("WATCHDOG=1");
+        give_back_memory(&gave_back_ms);
     }
     strbuf_release(&err);
 }
@@ -375,9 +401,12 @@ int daemon_run(struct ck *app)
     log_info("run: candlekeep %s started (instance %s, store %s, api %s port %d, %d workers)",
              CK_VERSION, d.instance, store_backend_name(app->store), app->settings.api.listen,
              api_port(d.api), (int)app->settings.scheduler.workers);
-    sd_notify(0, "READY=1\nSTATUS=running");
+    /* The start-up connection is done with: each thread that uses the store has its own. */
+    store_close(app->store);
+    app->store = NULL;
+    sdnotify_send("READY=1\nSTATUS=running");
     serve(&d, &sigs);
-    sd_notify(0, "STOPPING=1");
+    sdnotify_send("STOPPING=1");
     daemon_stop(&d, DRAIN_SECONDS * 1000);
     log_info("run: stopped");
     strbuf_release(&err);

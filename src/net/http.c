@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,24 +61,50 @@ struct transfer {
     bool headers_too_big;
 };
 
-int http_global_init(struct strbuf *err)
+/*
+ * libcurl's global state: its TLS library with that library's configuration
+ * and providers, about 2 MB of resident memory. A daemon that never sends a
+ * request (no provider enabled, no alert channel) need not pay for it, so it
+ * is set up once, by the first request (or by http_global_init() where
+ * libcurl cannot do that safely on a worker thread).
+ */
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init_once(void)
 {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) {
-        strbuf_addf(err, "http: cannot initialise libcurl: %s", curl_easy_strerror(rc));
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int global_ready(struct strbuf *err)
+{
+    pthread_once(&global_once, global_init_once);
+    if (global_rc != CURLE_OK) {
+        strbuf_addf(err, "http: cannot initialise libcurl: %s", curl_easy_strerror(global_rc));
         return CK_EIO;
     }
     return 0;
 }
 
+int http_global_init(struct strbuf *err)
+{
+    /*
+     * libcurl 7.84 and later set themselves up safely on any thread; the
+     * version is the one built against (asking the library at run time,
+     * curl_version_info(), would itself touch most of the libraries it links).
+     */
+#if LIBCURL_VERSION_NUM >= 0x075400
+    (void)err;
+    return 0;
+#else
+    return global_ready(err);
+#endif
+}
+
 struct http_client *http_client_new(void)
 {
-    struct http_client *hc = xcalloc(1, sizeof(*hc));
-    hc->curl = curl_easy_init();
-    /* curl_easy_init() only fails when out of memory, which aborts everywhere else too. */
-    if (!hc->curl)
-        BUG("curl_easy_init failed");
-    return hc;
+    /* The easy handle is made by the first request: making it would set libcurl up. */
+    return xcalloc(1, sizeof(struct http_client));
 }
 
 void http_client_free(struct http_client *hc)
@@ -274,7 +301,7 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
     const char *method = req->method && *req->method ? req->method : "GET";
     bool is_post = !strcmp(method, "POST");
     bool has_expect = false;
-    CURL *c = hc->curl;
+    CURL *c;
     CURLcode rc;
     int ret;
 
@@ -287,6 +314,16 @@ int http_do(struct http_client *hc, const struct http_request *req, struct http_
     ret = url_split(req->url, &parts, err);
     if (ret)
         return ret;
+    if (!hc->curl) {
+        ret = global_ready(err);
+        if (ret)
+            goto out;
+        hc->curl = curl_easy_init();
+        /* curl_easy_init() only fails when out of memory, which aborts everywhere else too. */
+        if (!hc->curl)
+            BUG("curl_easy_init failed");
+    }
+    c = hc->curl;
 
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct http_header *h = &req->headers[i];

@@ -14,8 +14,11 @@
  *
  * Every response body is capped (`max_body`): a larger body aborts the
  * transfer with CK_ELIMIT. TLS verification is always on.
- * http_global_init() must be called once at program start (it calls
- * curl_global_init) before threads start.
+ * http_global_init() must be called once at program start, before threads
+ * start. With libcurl 7.84 or later (whose set-up is thread-safe) it does
+ * nothing: libcurl's global state (curl_global_init: the TLS library and
+ * its configuration) is set up by the first request, so a process that
+ * sends none never loads it. With an older libcurl it is set up there.
  */
 struct http_client;
 

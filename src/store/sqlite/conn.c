@@ -43,6 +43,7 @@
 #include "util/xalloc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -603,6 +604,23 @@ static void sqlite_free(struct sqlite_store *ss)
     free(ss);
 }
 
+/*
+ * Process-wide settings, made once before SQLite initialises, at the
+ * first open (which comes before a process starts its threads: the daemon
+ * and the commands open their store first). By default every connection
+ * allocates its first 20 pages of cache in one block and touches all of it
+ * at once (some 70 KB resident); a daemon keeps a connection per thread,
+ * most of which read a few pages. Without that block a connection's cache
+ * grows a page at a time as it reads, up to the same cache_size.
+ */
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+
+static void configure_library(void)
+{
+    /* SQLITE_MISUSE when another part of the process initialised SQLite first: harmless. */
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
+
 static int sqlite_open(struct store **out, const char *url, struct strbuf *err)
 {
     const char *path = url_path(url);
@@ -618,6 +636,7 @@ static int sqlite_open(struct store **out, const char *url, struct strbuf *err)
     ss->base.ops = &store_sqlite_ops;
     ss->path = xstrdup(path);
 
+    pthread_once(&library_once, configure_library);
     rc = sqlite3_open_v2(path, &ss->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
