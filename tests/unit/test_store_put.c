@@ -143,6 +143,43 @@ static void test_big_batch_repeats_last_wins(void **state)
     free(want);
 }
 
+/*
+ * Prices at the edges of the scale, each digit group of it in use, written
+ * over stored candles (so through the update, not the first insert) and
+ * read back exactly.
+ */
+static void test_exact_prices_rewritten(void **state)
+{
+    struct store_fixture *f = *state;
+    const struct series_key k = {f->source, "XAU/USD", TF_M15};
+    static const int64_t prices[] = {
+        1,                   /* 0.00000001 */
+        10000,               /* 0.0001: the lower decimal group empty */
+        100000000,           /* 1: no decimals */
+        1000000000000,       /* 10000: a whole group of zeros */
+        123456789012345678,  /* 1234567890.12345678 */
+        9223372036854775807, /* the largest */
+        200012000000,        /* 2000.12 */
+        999999999999,        /* 9999.99999999 */
+    };
+    const size_t n = ARRAY_SIZE(prices);
+    struct candle first[ARRAY_SIZE(prices)], want[ARRAY_SIZE(prices)];
+
+    for (size_t i = 0; i < n; i++) {
+        first[i] = mk(i, 0);
+        want[i] = (struct candle){.open_time = first[i].open_time,
+                                  .open = prices[i],
+                                  .high = prices[i],
+                                  .low = prices[i],
+                                  .close = prices[i],
+                                  .has_volume = true,
+                                  .volume = i % 2 ? prices[i] : 0};
+    }
+    CHECK_OK(store_put_candles(f->st, &k, first, n, &f->err), &f->err);
+    CHECK_OK(store_put_candles(f->st, &k, want, n, &f->err), &f->err);
+    check_stored(f, &k, want, n);
+}
+
 /* A large write between two steps of an iterator of the same connection. */
 static void test_big_batch_under_live_iterator(void **state)
 {
@@ -182,6 +219,7 @@ int main(void)
         T(test_big_batches_exact),
         T(test_big_batch_overlapping),
         T(test_big_batch_repeats_last_wins),
+        T(test_exact_prices_rewritten),
         T(test_big_batch_under_live_iterator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

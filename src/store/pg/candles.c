@@ -49,6 +49,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,64 +150,149 @@ static void pg_add_price(struct strbuf *sb, int64_t v)
     strbuf_add(sb, buf, len);
 }
 
+/* The element types of the upsert's arrays: timestamptz and numeric. */
+enum { PG_TIME_OID = 1184, PG_PRICE_OID = 1700 };
+
+static void pg_put_be16(char *out, uint16_t v)
+{
+    out[0] = (char)(v >> 8);
+    out[1] = (char)v;
+}
+
 /*
- * Upsert c[0..n) (ascending, distinct times) with one statement: INSERT ...
- * SELECT FROM unnest(arrays) ... ON CONFLICT DO UPDATE. The times travel as
- * a binary timestamptz[] (one dimension, no NULLs, element type 1184), the
- * prices as text numeric[] literals with eight decimals.
+ * The header of a one-dimensional binary array of `n` elements of type
+ * `oid`, lower bound 1; each element follows as a 32-bit length (-1:
+ * NULL) and its bytes.
  */
+static void pg_add_array_header(struct strbuf *sb, uint32_t oid, size_t n, bool has_null)
+{
+    char hdr[20];
+    pg_put_be32(hdr, 1);
+    pg_put_be32(hdr + 4, has_null);
+    pg_put_be32(hdr + 8, oid);
+    pg_put_be32(hdr + 12, (uint32_t)n);
+    pg_put_be32(hdr + 16, 1);
+    strbuf_add(sb, hdr, sizeof(hdr));
+}
+
+/*
+ * An element of a binary numeric[]: the price `v` (v / 10^8 exactly, the
+ * scale of market/price.h) in numeric's wire form, base-10000 digits
+ * with a weight, a sign and the display scale 8. int64 holds at most
+ * three digits of integer part and the eight decimals make two.
+ */
+static void pg_add_numeric(struct strbuf *sb, int64_t v)
+{
+    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    uint64_t whole = a / 100000000u, frac = a % 100000000u;
+    uint16_t d[5];
+    int first = 0, last = 5, weight = 2;
+    char buf[4 + 8 + 2 * 5];
+
+    d[0] = (uint16_t)(whole / 100000000u);
+    d[1] = (uint16_t)(whole / 10000u % 10000u);
+    d[2] = (uint16_t)(whole % 10000u);
+    d[3] = (uint16_t)(frac / 10000u);
+    d[4] = (uint16_t)(frac % 10000u);
+    /* No leading or trailing zero digits, as PostgreSQL writes them. */
+    while (first < last && !d[first]) {
+        first++;
+        weight--;
+    }
+    while (last > first && !d[last - 1])
+        last--;
+    if (first == last)
+        weight = 0;
+    pg_put_be32(buf, (uint32_t)(8 + 2 * (last - first)));
+    pg_put_be16(buf + 4, (uint16_t)(last - first));
+    pg_put_be16(buf + 6, (uint16_t)(int16_t)weight);
+    pg_put_be16(buf + 8, v < 0 ? 0x4000 : 0x0000);
+    pg_put_be16(buf + 10, 8);
+    for (int i = first; i < last; i++)
+        pg_put_be16(buf + 12 + 2 * (i - first), d[i]);
+    strbuf_add(sb, buf, (size_t)(12 + 2 * (last - first)));
+}
+
+/*
+ * Upsert c[0..n) (ascending, distinct times) with one statement whose
+ * rows come from unnest() of binary arrays: the changed candles are
+ * updated through a join on a range of the primary key, and the candles
+ * not stored yet are inserted (see the measurements at the top). Both
+ * parts run on the snapshot the statement starts with: a candle stored
+ * then is left to the UPDATE, which skips it when its values are the
+ * same, and the INSERT adds the others. The series lock keeps
+ * candlekeep's other writers of the series out meanwhile.
+ *
+ * Sent unnamed, so planned each time with the arrays in hand: prepared,
+ * it would soon get a generic plan that guesses ten rows in the arrays
+ * and probes the index once per candle.
+ */
+static const char pg_upsert_sql[] =
+    "WITH t AS (SELECT * FROM unnest($2::timestamptz[], $3::numeric[], $4::numeric[], "
+    "$5::numeric[], $6::numeric[], $7::numeric[]) AS t (open_time, open, high, low, close, "
+    "volume)), "
+    "u AS (UPDATE candles c SET open = t.open, high = t.high, low = t.low, close = t.close, "
+    "volume = t.volume FROM t WHERE c.series_id = $1::bigint "
+    "AND c.open_time BETWEEN $8::timestamptz AND $9::timestamptz "
+    "AND c.open_time = t.open_time AND (c.open, c.high, c.low, c.close, c.volume) "
+    "IS DISTINCT FROM (t.open, t.high, t.low, t.close, t.volume)) "
+    "INSERT INTO candles (series_id, open_time, open, high, low, close, volume) "
+    "SELECT $1::bigint, t.* FROM t WHERE NOT EXISTS (SELECT 1 FROM candles c "
+    "WHERE c.series_id = $1::bigint AND c.open_time BETWEEN $8::timestamptz AND $9::timestamptz "
+    "AND c.open_time = t.open_time)";
+
 static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series_key *s,
                      const struct candle *c, size_t n, struct strbuf *err)
 {
     struct strbuf *times = &ps->cols[0];
     struct pg_params p = {0};
+    bool no_volume = false;
     PGresult *res;
-    char hdr[20];
-    int rc, slot;
+    int rc;
 
-    strbuf_reset(times);
-    pg_put_be32(hdr, 1);
-    pg_put_be32(hdr + 4, 0);
-    pg_put_be32(hdr + 8, 1184);
-    pg_put_be32(hdr + 12, (uint32_t)n);
-    pg_put_be32(hdr + 16, 1);
-    strbuf_add(times, hdr, sizeof(hdr));
-    strbuf_grow(times, n * 12);
-    for (int k = 1; k < 6; k++) {
+    for (size_t i = 0; i < n && !no_volume; i++)
+        no_volume = !c[i].has_volume;
+    for (int k = 0; k < 6; k++) {
         strbuf_reset(&ps->cols[k]);
-        strbuf_grow(&ps->cols[k], n * 16 + 2);
-        strbuf_addch(&ps->cols[k], '{');
+        pg_add_array_header(&ps->cols[k], k ? PG_PRICE_OID : PG_TIME_OID, n,
+                            k == 5 && no_volume);
+        strbuf_grow(&ps->cols[k], n * (k ? 24 : 12));
     }
     for (size_t i = 0; i < n; i++) {
         char elem[12];
         pg_put_be32(elem, 8);
         pg_put_be64(elem + 4, (uint64_t)pg_time_value(c[i].open_time));
         strbuf_add(times, elem, sizeof(elem));
-        if (i) {
-            for (int k = 1; k < 6; k++)
-                strbuf_addch(&ps->cols[k], ',');
+        pg_add_numeric(&ps->cols[1], c[i].open);
+        pg_add_numeric(&ps->cols[2], c[i].high);
+        pg_add_numeric(&ps->cols[3], c[i].low);
+        pg_add_numeric(&ps->cols[4], c[i].close);
+        if (c[i].has_volume) {
+            pg_add_numeric(&ps->cols[5], c[i].volume);
+        } else {
+            pg_put_be32(elem, UINT32_MAX); /* -1: NULL */
+            strbuf_add(&ps->cols[5], elem, 4);
         }
-        pg_add_price(&ps->cols[1], c[i].open);
-        pg_add_price(&ps->cols[2], c[i].high);
-        pg_add_price(&ps->cols[3], c[i].low);
-        pg_add_price(&ps->cols[4], c[i].close);
-        if (c[i].has_volume)
-            pg_add_price(&ps->cols[5], c[i].volume);
-        else
-            strbuf_addstr(&ps->cols[5], "NULL");
     }
-    for (int k = 1; k < 6; k++)
-        strbuf_addch(&ps->cols[k], '}');
 
     pg_param_int(&p, series_id);
-    slot = pg_param_slot(&p);
-    p.values[slot] = times->buf;
-    p.lengths[slot] = (int)times->len;
-    p.formats[slot] = 1;
-    for (int k = 1; k < 6; k++)
-        pg_param_text(&p, ps->cols[k].buf);
-    rc = pg_run(ps, PG_UPSERT, &p, &res, err, "upsert candles of '%s %s %s'", s->source, s->symbol,
-                timeframe_name(s->tf));
+    for (int k = 0; k < 6; k++) {
+        int slot = pg_param_slot(&p);
+        p.values[slot] = ps->cols[k].buf;
+        p.lengths[slot] = (int)ps->cols[k].len;
+        p.formats[slot] = 1;
+    }
+    pg_param_time(&p, c[0].open_time);
+    pg_param_time(&p, c[n - 1].open_time);
+    res = PQexecParams(ps->conn, pg_upsert_sql, p.n, NULL, p.values, p.lengths, p.formats, 0);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        rc = 0;
+    } else {
+        strbuf_reset(&ps->scratch);
+        strbuf_addf(&ps->scratch, "upsert candles of '%s %s %s'", s->source, s->symbol,
+                    timeframe_name(s->tf));
+        rc = pg_result_error(ps, res, ps->scratch.buf, err);
+    }
     PQclear(res);
     return rc;
 }

@@ -30,7 +30,6 @@ enum pg_stmt {
     PG_SERIES_GET,
     PG_SERIES_ADD,
     PG_RANGE_USED,
-    PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
     PG_QUERY_DESC,
