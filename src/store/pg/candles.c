@@ -37,7 +37,6 @@
  */
 #include "store/pg/pg_internal.h"
 
-#include "market/price.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
@@ -141,13 +140,6 @@ static const struct candle *pg_normalise(const struct candle *c, size_t *n, stru
     *n = m;
     *owned = v;
     return v;
-}
-
-static void pg_add_price(struct strbuf *sb, int64_t v)
-{
-    char buf[PRICE_BUFSZ];
-    size_t len = price_format_fixed(v, buf);
-    strbuf_add(sb, buf, len);
 }
 
 /* The element types of the upsert's arrays: timestamptz and numeric. */
@@ -254,8 +246,7 @@ static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series
         no_volume = !c[i].has_volume;
     for (int k = 0; k < 6; k++) {
         strbuf_reset(&ps->cols[k]);
-        pg_add_array_header(&ps->cols[k], k ? PG_PRICE_OID : PG_TIME_OID, n,
-                            k == 5 && no_volume);
+        pg_add_array_header(&ps->cols[k], k ? PG_PRICE_OID : PG_TIME_OID, n, k == 5 && no_volume);
         strbuf_grow(&ps->cols[k], n * (k ? 24 : 12));
     }
     for (size_t i = 0; i < n; i++) {
@@ -297,59 +288,54 @@ static int pg_upsert(struct pg_store *ps, int64_t series_id, const struct series
     return rc;
 }
 
-/* "2024-01-02 15:00:00+00": exact, and independent of the session's TimeZone and DateStyle. */
-static void pg_add_copy_time(struct strbuf *sb, int64_t t)
-{
-    struct civil_time ct;
-    char buf[40];
-    int len;
-
-    time_to_civil(t, &ct);
-    len = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d+00", ct.year, ct.month, ct.day,
-                   ct.hour, ct.min, ct.sec);
-    strbuf_add(sb, buf, (size_t)len);
-}
-
 /*
- * Insert c[0..n), none of which exists yet, with COPY (text format)
- * straight into candles: COPY inserts rows a page at a time, which makes
- * it the fastest way in (see the measurements at the top).
+ * Insert c[0..n), none of which exists yet, with COPY straight into
+ * candles: COPY inserts rows a page at a time, which makes it the fastest
+ * way in (see the measurements at the top). The binary format spares
+ * both sides the text of times and prices.
  */
 static int pg_insert_copy(struct pg_store *ps, int64_t series_id, const struct series_key *s,
                           const struct candle *c, size_t n, struct strbuf *err)
 {
+    static const char signature[11] = "PGCOPY\n\377\r\n";
     struct strbuf *data = &ps->cols[0];
+    char row[2 + 3 * 12], trailer[2];
     PGresult *res;
-    char id[24];
-    int idlen = snprintf(id, sizeof(id), "%lld\t", (long long)series_id);
     int rc = 0;
 
     strbuf_reset(data);
-    strbuf_grow(data, n * 100);
+    strbuf_grow(data, 19 + n * 120 + 2);
+    /* The signature (with its NUL), no flags, no header extension. */
+    strbuf_add(data, signature, sizeof(signature));
+    memset(row, 0, 8);
+    strbuf_add(data, row, 8);
+    /* Each row: the number of fields, then each as a length and its bytes. */
+    pg_put_be16(row, 7);
+    pg_put_be32(row + 2, 8);
+    pg_put_be64(row + 6, (uint64_t)series_id);
+    pg_put_be32(row + 14, 8);
     for (size_t i = 0; i < n; i++) {
-        strbuf_add(data, id, (size_t)idlen);
-        pg_add_copy_time(data, c[i].open_time);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].open);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].high);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].low);
-        strbuf_addch(data, '\t');
-        pg_add_price(data, c[i].close);
-        strbuf_addch(data, '\t');
-        if (c[i].has_volume)
-            pg_add_price(data, c[i].volume);
-        else
-            strbuf_addstr(data, "\\N");
-        strbuf_addch(data, '\n');
+        pg_put_be64(row + 18, (uint64_t)pg_time_value(c[i].open_time));
+        strbuf_add(data, row, 26);
+        pg_add_numeric(data, c[i].open);
+        pg_add_numeric(data, c[i].high);
+        pg_add_numeric(data, c[i].low);
+        pg_add_numeric(data, c[i].close);
+        if (c[i].has_volume) {
+            pg_add_numeric(data, c[i].volume);
+        } else {
+            pg_put_be32(row + 26, UINT32_MAX); /* -1: NULL */
+            strbuf_add(data, row + 26, 4);
+        }
     }
+    pg_put_be16(trailer, UINT16_MAX); /* -1: the end */
+    strbuf_add(data, trailer, sizeof(trailer));
 
     strbuf_reset(&ps->scratch);
     strbuf_addf(&ps->scratch, "insert candles of '%s %s %s'", s->source, s->symbol,
                 timeframe_name(s->tf));
     res = PQexec(ps->conn, "COPY candles (series_id, open_time, open, high, low, close, volume) "
-                           "FROM STDIN");
+                           "FROM STDIN (FORMAT binary)");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         rc = pg_result_error(ps, res, ps->scratch.buf, err);
         PQclear(res);
