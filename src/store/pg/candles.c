@@ -7,14 +7,15 @@
  * rest of the transaction, so candlekeep's writers of one series take
  * turns. A chunk of candles whose time range holds no stored candle (a
  * backfill, the candles after the newest, a gap repair: nearly every
- * write) is then loaded with COPY straight into candles; any other chunk
- * is upserted with one INSERT ... SELECT FROM unnest($2::timestamptz[],
- * $3::numeric[], ...) ON CONFLICT (series_id, open_time) DO UPDATE ...
- * WHERE the values differ. Measured with bench_ingest's workload
- * (1,000,000 M15 candles in batches of 5,000, one transaction each: a
- * fresh, an unchanged and a changed pass) on the 2-core development
- * machine, PostgreSQL 15, a new tests/helpers/pg_cluster.sh cluster for
- * every run, two runs each, in thousands of candles per second:
+ * write) is then loaded with a binary COPY straight into candles; any
+ * other chunk goes through one statement over binary arrays that updates
+ * the candles whose values differ (a join on a range of the primary key)
+ * and inserts those not stored yet (pg_upsert). Measured with
+ * bench_ingest's workload (1,000,000 M15 candles in batches of 5,000, one
+ * transaction each: a fresh, an unchanged and a changed pass) on the
+ * 2-core development machine, PostgreSQL 15, a new
+ * tests/helpers/pg_cluster.sh cluster for every run, two runs each, in
+ * thousands of candles per second:
  *
  *                                              fresh    unchanged  changed
  *   with candles.series_id a foreign key:
@@ -25,7 +26,7 @@
  *   without it:
  *   (a)                                        180-181  228-228    133-135
  *   (b)                                        187-194  232-238    133-140
- *   (c) (kept)                                 356-361  229-232    103-137
+ *   (c)                                        356-361  229-232    103-137
  *
  * and on a warm cluster already holding 3,000,000 candles, the three
  * taking turns (fresh only): (a) 110-131, (b) 100-160, (c) 215-273. The
@@ -34,6 +35,35 @@
  * without the foreign key, which PostgreSQL checks row by row at a cost
  * larger than the insert itself. So candles.series_id is not declared one
  * (migration 1 says how integrity is kept instead).
+ *
+ * Later, with the machine shared and loaded (wall figures move with the
+ * load, so the CPU seconds of the server's backend and of the client are
+ * given too), three runs each, taking turns:
+ *
+ *                           fresh             unchanged          changed
+ *   (c) with text COPY and  202-285           162-214            85-104
+ *   text numeric[] arrays   2.3-3.5 s + 0.8   3.9-4.9 s + 0.6    7.6-8.6 s + 0.6
+ *   (d) UPDATE ... FROM     253-263           321-393            120-148
+ *   + INSERT anti-join,     2.2-2.7 s + 0.8   2.0-2.1 s + 0.15   6.1-6.2 s + 0.2
+ *   binary arrays
+ *   (e) (d) with binary     181-304
+ *   COPY (kept; two runs)   1.75 s + 0.2
+ *
+ * perf on the backend, changed pass: with (c), 30% went to inserting the
+ * new versions' index entries, 19% to the arbiter's probe of the primary
+ * key for every row, 12% to heap_update, 9% to parsing the text arrays,
+ * 3% to locking each conflicting row (which ON CONFLICT DO UPDATE does
+ * even when its WHERE then skips the row: the unchanged pass wrote WAL for
+ * every row). (d) reads the range once per join instead of probing per
+ * row, locks only the rows it changes and receives binary numerics; what
+ * is left is mostly the update itself: every new version goes to another
+ * page (COPY fills pages, so no update is HOT) and needs an index entry,
+ * 37% of the time, which no form of the statement avoids. Deleting the
+ * changed rows and copying them in again cost more than updating them
+ * (server time 0.66 s against 0.58 s per 100,000). A fillfactor of 50
+ * lets updates be HOT (no new index entry) and took the changed pass's
+ * backend time from 6.9 to 4.1 s, but doubles the table and slowed the
+ * fresh pass (3.1 s against 2.4 s), so the table keeps the default.
  */
 #include "store/pg/pg_internal.h"
 
@@ -213,7 +243,11 @@ static void pg_add_numeric(struct strbuf *sb, int64_t v)
  * parts run on the snapshot the statement starts with: a candle stored
  * then is left to the UPDATE, which skips it when its values are the
  * same, and the INSERT adds the others. The series lock keeps
- * candlekeep's other writers of the series out meanwhile.
+ * candlekeep's other writers of the series out meanwhile. A retention
+ * delete (which takes no series lock) of a stored candle that commits
+ * while the statement runs wins: the candle is neither updated nor
+ * inserted again, as if the delete had come after this write, which it
+ * was free to do.
  *
  * Sent unnamed, so planned each time with the arrays in hand: prepared,
  * it would soon get a generic plan that guesses ten rows in the arrays
