@@ -46,8 +46,11 @@
  *   (d) UPDATE ... FROM     253-263           321-393            120-148
  *   + INSERT anti-join,     2.2-2.7 s + 0.8   2.0-2.1 s + 0.15   6.1-6.2 s + 0.2
  *   binary arrays
- *   (e) (d) with binary     181-304
- *   COPY (kept; two runs)   1.75 s + 0.2
+ *   (e) (d) with binary     181-397           356-389            119-130
+ *   COPY (kept)             1.7-1.75 s + 0.2  2.0-2.2 s + 0.15   5.8-6.0 s + 0.2
+ *
+ * ((e): four runs of the fresh pass, two of the others; (c), run in turn
+ * with the last two, made 152-175, 103-207 and 61-89 then.)
  *
  * perf on the backend, changed pass: with (c), 30% went to inserting the
  * new versions' index entries, 19% to the arbiter's probe of the primary
