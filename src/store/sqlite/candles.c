@@ -81,6 +81,10 @@ static int batch_connect(sqlite3 *db, void *aux, int argc, const char *const *ar
                                   "batch HIDDEN)");
     if (rc != SQLITE_OK)
         return rc;
+#ifdef SQLITE_VTAB_DIRECTONLY
+    /* Only candlekeep's own statement reads it: no trigger or view of a file may. */
+    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+#endif
     vt = xcalloc(1, sizeof(*vt));
     *out = vt;
     return SQLITE_OK;
