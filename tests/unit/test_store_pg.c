@@ -307,12 +307,17 @@ static void test_write_paths(void **state)
     CHECK_OK(store_put_candles(st, &xau, v, n, &err), &err);
     assert_int_equal(count_in(st, &xau, &err), n);
 
-    /* Re-putting identical values writes nothing: the row versions stay. */
+    /*
+     * Re-putting identical values writes nothing: the row versions stay,
+     * and are not even locked (a lock would show as their xmax).
+     */
     xmin_before = side_value("SELECT xmin::text FROM candles WHERE open_time = "
                              "'2024-01-02T15:00:00Z'");
     CHECK_OK(store_put_candles(st, &xau, v, 100, &err), &err);
     assert_value(xmin_before, side_value("SELECT xmin::text FROM candles WHERE open_time = "
                                          "'2024-01-02T15:00:00Z'"));
+    assert_value("0", side_value("SELECT xmax::text FROM candles WHERE open_time = "
+                                 "'2024-01-02T15:00:00Z'"));
     free(xmin_before);
 
     /* A batch overlapping stored candles (the upsert): 100 changed, 100 new. */

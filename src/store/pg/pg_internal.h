@@ -33,7 +33,6 @@ enum pg_stmt {
     PG_SERIES_STAMP,
     PG_SERIES_TOUCH,
     PG_SERIES_TOUCH_TF,
-    PG_UPSERT,
     PG_LATEST,
     PG_QUERY_ASC,
     PG_QUERY_DESC,

@@ -55,20 +55,6 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
     [PG_RANGE_USED] = {"ck_range_used",
                        "SELECT EXISTS (SELECT 1 FROM candles WHERE series_id = $1::bigint "
                        "AND open_time BETWEEN $2::timestamptz AND $3::timestamptz)"},
-    /*
-     * A candle that exists is updated only when a value differs, so that
-     * re-ingesting an unchanged range writes nothing.
-     */
-    [PG_UPSERT] =
-        {"ck_upsert",
-         "INSERT INTO candles AS c (series_id, open_time, open, high, low, close, volume) "
-         "SELECT $1::bigint, t.* FROM unnest($2::timestamptz[], $3::numeric[], "
-         "$4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) AS t "
-         "ON CONFLICT (series_id, open_time) DO UPDATE SET open = EXCLUDED.open, "
-         "high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close, "
-         "volume = EXCLUDED.volume "
-         "WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM "
-         "(EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)"},
     [PG_LATEST] = {"ck_latest", "SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
                                 "WHERE series_id = " PG_SERIES_ID_OF},
     [PG_QUERY_ASC] =

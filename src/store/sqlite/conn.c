@@ -644,6 +644,11 @@ static int sqlite_open(struct store **out, const char *url, struct strbuf *err)
         goto fail;
     }
     sqlite3_busy_timeout(ss->db, SQLITE_BUSY_TIMEOUT_MS);
+    rc = sqlite_register_candle_batch(ss->db);
+    if (rc != SQLITE_OK) {
+        rc = sqlite_fail(ss, rc, "cannot register ck_candle_batch", err);
+        goto fail;
+    }
     /* SQLite quietly falls back to read-only when the file is not writable. */
     if (sqlite3_db_readonly(ss->db, "main") == 1) {
         strbuf_addf(err, "store: sqlite '%s': cannot open: the database file is read-only", path);

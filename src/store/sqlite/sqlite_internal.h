@@ -210,6 +210,8 @@ char *sqlite_column_strdup(sqlite3_stmt *st, int col);
 /* The operations of store_sqlite_ops, by file; their contracts are in store_internal.h. */
 
 /* candles.c */
+/* Makes ck_candle_batch(), which STMT_PUT reads, known to connection `db`. */
+int sqlite_register_candle_batch(sqlite3 *db);
 int sqlite_put_candles(struct store *st, const struct series_key *s, const struct candle *c,
                        size_t n, struct strbuf *err);
 int sqlite_latest_time(struct store *st, const struct series_key *s, int64_t *out,

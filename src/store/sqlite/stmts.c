@@ -37,8 +37,13 @@ const char *const sqlite_stmt_sql[STMT_NR] = {
         "SELECT id FROM series WHERE source = ?1 AND symbol = ?2 AND timeframe = ?3",
     [STMT_SERIES_ADD] = "INSERT INTO series (source, symbol, timeframe) VALUES (?1, ?2, ?3) "
                         "ON CONFLICT (source, symbol, timeframe) DO NOTHING",
+    /*
+     * A whole batch (see ck_candle_batch in candles.c); the WHERE true
+     * tells the parser that ON CONFLICT is not a join's ON.
+     */
     [STMT_PUT] = "INSERT INTO candles (series_id, open_time, open, high, low, close, volume) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                 "SELECT ?1, open_time, open, high, low, close, volume "
+                 "FROM ck_candle_batch(?2) WHERE true "
                  "ON CONFLICT (series_id, open_time) DO UPDATE SET "
                  "open = excluded.open, high = excluded.high, low = excluded.low, "
                  "close = excluded.close, volume = excluded.volume "
