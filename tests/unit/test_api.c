@@ -52,7 +52,6 @@ static char *sym_list[] = {"XAU/USD", "BTC/USDT"};
 static char *other_syms[] = {"EUR/USD"};
 static struct source_settings sources[2];
 static struct settings settings;
-
 /* ---- HTTP client ---- */
 
 struct resp {
@@ -114,7 +113,8 @@ static void http_on(CURL *c, int port, const char *method, const char *path, con
         strbuf_addf(&h, "Authorization: %s", auth);
         hdrs = curl_slist_append(hdrs, h.buf);
     }
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    hdrs =
+        curl_slist_append(hdrs, body && strlen(body) > 65536 ? "Expect: 100-continue" : "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK)
