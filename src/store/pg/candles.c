@@ -560,6 +560,95 @@ int pg_candle_extent(struct store *st, const struct candle_query *q, struct cand
     return rc;
 }
 
+static int64_t pg_be64(const char *v)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | (unsigned char)v[i];
+    return (int64_t)u;
+}
+
+/* A timestamptz's binary value (big-endian microseconds since 2000) as Unix seconds. */
+static bool pg_binary_time(const char *v, int len, int64_t *out)
+{
+    int64_t us, q, r;
+
+    if (len != 8)
+        return false;
+    us = pg_be64(v);
+    if (us == INT64_MIN || us == INT64_MAX) /* -infinity, infinity */
+        return false;
+    /* Rounded half away from zero, as extract(epoch FROM t)::bigint does. */
+    us += PG_EPOCH_UNIX * 1000000;
+    q = us / 1000000;
+    r = us % 1000000;
+    if (r >= 500000)
+        q++;
+    else if (r <= -500000)
+        q--;
+    *out = q;
+    return true;
+}
+
+static void pg_param_raw_time(struct pg_params *p, int64_t value)
+{
+    int i = pg_param_slot(p);
+    pg_put_be64(p->bin[i], (uint64_t)value);
+    p->values[i] = p->bin[i];
+    p->lengths[i] = 8;
+    p->formats[i] = 1;
+}
+
+/*
+ * The open times in pages of PG_TIMES_PAGE, each a query resuming one
+ * microsecond after the last time of the page before (keyset paging, as
+ * the candle iterator): a long range never makes one huge result.
+ */
+int pg_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                    struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    const struct series_key *s = &q->series;
+    int64_t lo = pg_time_value(q->has_start ? q->start : INT64_MIN);
+    int64_t hi = pg_time_value(q->has_end ? q->end : INT64_MAX);
+    size_t alloc = 0;
+    int rc = pg_ready(ps, err);
+
+    while (!rc) {
+        struct pg_params p = {0};
+        PGresult *res;
+        int rows;
+
+        pg_param_series(&p, s);
+        pg_param_raw_time(&p, lo);
+        pg_param_raw_time(&p, hi);
+        pg_param_int(&p, PG_TIMES_PAGE);
+        rc = pg_run_binary(ps, PG_TIMES, &p, &res, err, "read open times of '%s %s %s'", s->source,
+                           s->symbol, timeframe_name(s->tf));
+        if (rc)
+            break;
+        rows = PQntuples(res);
+        ALLOC_GROW(*out, *n + (size_t)rows, alloc);
+        for (int r = 0; r < rows; r++) {
+            const char *v = PQgetvalue(res, r, 0);
+            if (!pg_binary_time(v, PQgetlength(res, r, 0), &(*out)[*n])) {
+                strbuf_addf(err, "store: unexpected open time in a candle of '");
+                pg_add_series_name(err, s);
+                strbuf_addf(err, "' from '%s'", ps->redacted);
+                rc = CK_EPARSE;
+                break;
+            }
+            (*n)++;
+        }
+        if (!rc && rows)
+            lo = pg_be64(PQgetvalue(res, rows - 1, 0)) + 1;
+        PQclear(res);
+        if (rows < PG_TIMES_PAGE)
+            break;
+    }
+    return rc;
+}
+
 /* The number of rows a DELETE reports. */
 static int pg_deleted_count(struct pg_store *ps, PGresult *res, int64_t *out, struct strbuf *err)
 {

@@ -36,6 +36,7 @@ enum pg_stmt {
     PG_QUERY_DESC,
     PG_COUNT,
     PG_EXTENT,
+    PG_TIMES,
     PG_DELETE_BEFORE,
     PG_SERIES_OF_TF,
     PG_SERIES_OLDEST,
@@ -123,6 +124,8 @@ enum pg_stmt {
 /* Candles per upsert statement, and per page of a query. */
 #define PG_UPSERT_CHUNK 10000
 #define PG_PAGE_ROWS    5000
+/* Open times per page of store_candle_times() (8 bytes each on the wire). */
+#define PG_TIMES_PAGE 65536
 
 /*
  * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
@@ -251,6 +254,13 @@ void pg_param_series(struct pg_params *p, const struct series_key *s);
 int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
            struct strbuf *err, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/*
+ * pg_run() with every column of the result in binary format (read with
+ * PQgetvalue() as the type's send function wrote it: big-endian).
+ */
+int pg_run_binary(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* A plain command without parameters (transaction control, DDL). */
 int pg_command(struct pg_store *ps, const char *sql, const char *what, struct strbuf *err);
 
@@ -318,6 +328,8 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
                              int64_t *deleted, struct strbuf *err);
 int pg_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
                      struct strbuf *err);
+int pg_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                    struct strbuf *err);
 int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                             struct strbuf *err);
 int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);
