@@ -667,18 +667,53 @@ static struct pg_delete_mark *pg_delete_mark(struct pg_store *ps, int64_t series
 
     for (size_t i = 0; i < ARRAY_SIZE(ps->marks); i++) {
         m = &ps->marks[i];
-        if (m->series == series && m->before == before && m->from)
+        if (m->set && m->series == series && m->before == before)
             return m;
     }
     m = &ps->marks[ps->next_mark++ % ARRAY_SIZE(ps->marks)];
-    *m = (struct pg_delete_mark){.series = series, .before = before, .from = INT64_MIN};
+    *m =
+        (struct pg_delete_mark){.set = true, .series = series, .before = before, .from = INT64_MIN};
     return m;
+}
+
+/*
+ * Delete the oldest `want` candles of series `id` older than the cutoff,
+ * from its mark on; `*n` gets how many went and the mark moves past them.
+ */
+static int pg_delete_oldest(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
+                            int64_t cutoff, int64_t want, struct pg_delete_mark *mark, int64_t *n,
+                            struct strbuf *err)
+{
+    struct pg_params q = {0};
+    PGresult *res;
+    int rc;
+
+    pg_param_int(&q, id);
+    pg_param_raw_time(&q, mark->from);
+    pg_param_time(&q, before);
+    pg_param_int(&q, want);
+    rc =
+        pg_run_binary(ps, PG_DELETE_OLDEST, &q, &res, err, "delete %s candles", timeframe_name(tf));
+    if (rc)
+        return rc;
+    if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8 || PQgetlength(res, 0, 1) != 8) {
+        strbuf_addf(err, "store: unexpected answer to a retention batch from '%s'", ps->redacted);
+        rc = CK_EPARSE;
+    } else {
+        *n = pg_be64(PQgetvalue(res, 0, 0));
+        mark->from = pg_be64(PQgetvalue(res, 0, 1));
+        if (mark->from > cutoff)
+            mark->from = cutoff;
+    }
+    PQclear(res);
+    return rc;
 }
 
 int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                              int64_t *deleted, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
+    const int64_t cutoff = pg_time_value(before);
     struct pg_params p = {0};
     PGresult *res;
     int64_t *ids = NULL;
@@ -698,7 +733,21 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
         PQclear(res);
         return rc;
     }
-    /* A batch: series by series, each a range of the primary key, until `limit` rows are gone. */
+    /*
+     * A batch: series by series, the oldest candles of each, until `limit`
+     * rows are gone. Listing the series also relaxes the batch's commit:
+     * a batch that a crash loses is deleted again by the next run, so its
+     * commit need not wait for the WAL to reach the disk, which is most of
+     * the time of a small batch (synchronous_commit off for this
+     * transaction only; nothing is at risk but the delete itself).
+     *
+     * Round trips are what a batch costs beyond the delete itself, and
+     * with the API busy on the same machine each waits for a core: so one
+     * statement per series both finds where the batch ends (the oldest
+     * `limit` rows, whatever the gaps between them) and deletes up to
+     * there, and a series whose mark says it has nothing older than the
+     * cutoff is not asked again in the same run.
+     */
     rc = pg_run(ps, PG_SERIES_OF_TF, &p, &res, err, "list %s series", timeframe_name(tf));
     if (rc)
         return rc;
@@ -707,56 +756,16 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
     for (int r = 0; !rc && r < nids; r++)
         rc = pg_get_int(ps, res, r, 0, &ids[r], err);
     PQclear(res);
-    /*
-     * Windows of (what is left of the batch) periods from the oldest
-     * candle, until the batch is full or the series has nothing older:
-     * gaps make a window hold fewer, never more.
-     */
-    /*
-     * A batch that a crash loses is deleted again by the next run: its
-     * commit need not wait for the WAL to reach the disk, which is most of
-     * the time of a small batch (synchronous_commit off for this
-     * transaction only; nothing is at risk but the delete itself).
-     */
-    if (!rc)
-        rc = pg_command(ps, "SET LOCAL synchronous_commit TO off", "relax the batch's commit", err);
-    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit;) {
-        int64_t n = 0, oldest = 0, end;
-        struct pg_params q = {0};
+    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit; r++) {
         struct pg_delete_mark *mark = pg_delete_mark(ps, ids[r], before);
-        pg_param_int(&q, ids[r]);
-        pg_param_time(&q, mark->from);
-        rc = pg_run(ps, PG_SERIES_OLDEST, &q, &res, err, "find the oldest %s candle",
-                    timeframe_name(tf));
-        if (rc)
-            break;
-        if (PQgetisnull(res, 0, 0)) {
-            PQclear(res);
-            r++;
+        int64_t n = 0;
+
+        if (mark->from >= cutoff)
             continue;
-        }
-        rc = pg_get_int(ps, res, 0, 0, &oldest, err);
-        PQclear(res);
-        if (rc)
-            break;
-        end = oldest + (int64_t)(limit - (size_t)*deleted) * timeframe_seconds(tf);
-        if (end > before)
-            end = before;
-        q = (struct pg_params){0};
-        pg_param_int(&q, ids[r]);
-        pg_param_time(&q, oldest);
-        pg_param_time(&q, end);
-        rc = pg_run(ps, PG_DELETE_SERIES_BEFORE, &q, &res, err, "delete %s candles",
-                    timeframe_name(tf));
-        if (rc)
-            break;
-        rc = pg_deleted_count(ps, res, &n, err);
-        PQclear(res);
+        rc = pg_delete_oldest(ps, tf, ids[r], before, cutoff, (int64_t)(limit - (size_t)*deleted),
+                              mark, &n, err);
         if (!rc)
-            mark->from = end;
-        *deleted += n;
-        if (!n)
-            r++;
+            *deleted += n;
     }
     free(ids);
     return rc;
