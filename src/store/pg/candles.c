@@ -677,43 +677,80 @@ static struct pg_delete_mark *pg_delete_mark(struct pg_store *ps, int64_t series
 }
 
 /*
- * Delete the oldest `want` candles of series `id` older than the cutoff,
- * from its mark on; `*n` gets how many went and the mark moves past them.
+ * The oldest candle of series `id` from its mark on, or the cutoff when it
+ * has none before it (then the mark says so).
  */
-static int pg_delete_oldest(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
-                            int64_t cutoff, int64_t want, struct pg_delete_mark *mark, int64_t *n,
-                            struct strbuf *err)
+static int pg_delete_start(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
+                           struct pg_delete_mark *mark, struct strbuf *err)
 {
     struct pg_params q = {0};
     PGresult *res;
     int rc;
 
     pg_param_int(&q, id);
-    pg_param_raw_time(&q, mark->from);
-    pg_param_time(&q, before);
-    pg_param_int(&q, want);
-    rc =
-        pg_run_binary(ps, PG_DELETE_OLDEST, &q, &res, err, "delete %s candles", timeframe_name(tf));
+    pg_param_time(&q, mark->from);
+    rc = pg_run(ps, PG_SERIES_OLDEST, &q, &res, err, "find the oldest %s candle",
+                timeframe_name(tf));
     if (rc)
         return rc;
-    if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 8 || PQgetlength(res, 0, 1) != 8) {
-        strbuf_addf(err, "store: unexpected answer to a retention batch from '%s'", ps->redacted);
-        rc = CK_EPARSE;
-    } else {
-        *n = pg_be64(PQgetvalue(res, 0, 0));
-        mark->from = pg_be64(PQgetvalue(res, 0, 1));
-        if (mark->from > cutoff)
-            mark->from = cutoff;
-    }
+    if (PQgetisnull(res, 0, 0))
+        mark->from = before;
+    else
+        rc = pg_get_int(ps, res, 0, 0, &mark->from, err);
+    if (!rc && mark->from > before)
+        mark->from = before;
     PQclear(res);
     return rc;
+}
+
+/*
+ * Delete one window of series `id` (see PG_DELETE_WINDOW): at most `want`
+ * candles from the mark on, which then moves past them. `*n` gets how
+ * many went; none means the series has nothing left before the cutoff.
+ */
+static int pg_delete_window(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
+                            int64_t want, struct pg_delete_mark *mark, int64_t *n,
+                            struct strbuf *err)
+{
+    const int64_t period = timeframe_seconds(tf);
+    struct pg_params q = {0};
+    PGresult *res;
+    int64_t span, room;
+    int rc;
+
+    /*
+     * Never past the cutoff (a longer window deletes the same) nor longer
+     * than the years a candle can have, which keeps the interval and the
+     * new mark in range.
+     */
+    if (__builtin_sub_overflow(before, mark->from, &room) || room > PG_TIME_END - PG_TIME_MIN)
+        room = PG_TIME_END - PG_TIME_MIN;
+    if (__builtin_mul_overflow(want, period, &span) || span > room)
+        span = room;
+    pg_param_int(&q, id);
+    pg_param_time(&q, mark->from);
+    pg_param_time(&q, before);
+    pg_param_int(&q, span);
+    rc = pg_run(ps, PG_DELETE_WINDOW, &q, &res, err, "delete %s candles", timeframe_name(tf));
+    if (rc)
+        return rc;
+    rc = pg_deleted_count(ps, res, n, err);
+    PQclear(res);
+    if (rc)
+        return rc;
+    /*
+     * The window ran from the oldest candle at or after the mark, so every
+     * candle before (mark + span) is gone; past it some may be, which the
+     * next window steps over once.
+     */
+    mark->from = *n && span < room ? mark->from + span : before;
+    return 0;
 }
 
 int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                              int64_t *deleted, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
-    const int64_t cutoff = pg_time_value(before);
     struct pg_params p = {0};
     PGresult *res;
     int64_t *ids = NULL;
@@ -734,18 +771,20 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
         return rc;
     }
     /*
-     * A batch: series by series, the oldest candles of each, until `limit`
-     * rows are gone. Listing the series also relaxes the batch's commit:
-     * a batch that a crash loses is deleted again by the next run, so its
-     * commit need not wait for the WAL to reach the disk, which is most of
-     * the time of a small batch (synchronous_commit off for this
-     * transaction only; nothing is at risk but the delete itself).
+     * A batch: series by series, windows of (what is left of the batch)
+     * periods from the oldest candle, until the batch is full or the
+     * series has nothing older: gaps make a window hold fewer, never more.
+     * Listing the series also relaxes the batch's commit: a batch that a
+     * crash loses is deleted again by the next run, so its commit need not
+     * wait for the WAL to reach the disk, which is most of the time of a
+     * small batch (synchronous_commit off for this transaction only;
+     * nothing is at risk but the delete itself).
      *
-     * Round trips are what a batch costs beyond the delete itself, and
-     * with the API busy on the same machine each waits for a core: so one
-     * statement per series both finds where the batch ends (the oldest
-     * `limit` rows, whatever the gaps between them) and deletes up to
-     * there, and a series whose mark says it has nothing older than the
+     * Beyond the delete itself a batch costs round trips, and with the API
+     * busy on the same machine each of them waits for a core: so a window
+     * is found and deleted in one statement, the oldest candle is looked
+     * up once per series and run (the mark says where the next window
+     * starts), and a series whose mark says it has nothing older than the
      * cutoff is not asked again in the same run.
      */
     rc = pg_run(ps, PG_SERIES_OF_TF, &p, &res, err, "list %s series", timeframe_name(tf));
@@ -756,16 +795,20 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
     for (int r = 0; !rc && r < nids; r++)
         rc = pg_get_int(ps, res, r, 0, &ids[r], err);
     PQclear(res);
-    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit; r++) {
+    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit;) {
         struct pg_delete_mark *mark = pg_delete_mark(ps, ids[r], before);
         int64_t n = 0;
 
-        if (mark->from >= cutoff)
-            continue;
-        rc = pg_delete_oldest(ps, tf, ids[r], before, cutoff, (int64_t)(limit - (size_t)*deleted),
-                              mark, &n, err);
-        if (!rc)
-            *deleted += n;
+        if (mark->from == INT64_MIN)
+            rc = pg_delete_start(ps, tf, ids[r], before, mark, err);
+        if (!rc && mark->from < before)
+            rc = pg_delete_window(ps, tf, ids[r], before, (int64_t)(limit - (size_t)*deleted), mark,
+                                  &n, err);
+        if (rc)
+            break;
+        *deleted += n;
+        if (mark->from >= before)
+            r++;
     }
     free(ids);
     return rc;

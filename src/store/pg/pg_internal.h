@@ -39,7 +39,8 @@ enum pg_stmt {
     PG_TIMES,
     PG_DELETE_BEFORE,
     PG_SERIES_OF_TF,
-    PG_DELETE_OLDEST,
+    PG_SERIES_OLDEST,
+    PG_DELETE_WINDOW,
     PG_COUNT_BEFORE,
     PG_LIST_SERIES,
     PG_LIST_GAPS,
@@ -148,12 +149,11 @@ struct pg_store {
     struct strbuf scratch; /* what a failing statement was for */
     /*
      * Retention batches: per series, where the last batch of a delete with
-     * cutoff `before` (Unix seconds) stopped: `from`, a timestamptz's
-     * binary value, every older candle having been deleted then; `from` at
-     * the cutoff means the series has nothing left to delete. Only a
-     * starting point for the next batch of the same cutoff, forgotten when
-     * this connection writes candles; one that another connection stores
-     * older than it meanwhile is left for the next run.
+     * cutoff `before` stopped (every older candle was deleted then; at
+     * `before`: the series has nothing left to delete). Only a starting
+     * point for the next batch of the same cutoff, forgotten when this
+     * connection writes candles; one that another connection stores older
+     * than it meanwhile is left for the next run.
      */
     struct pg_delete_mark {
         bool set;

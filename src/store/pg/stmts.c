@@ -104,26 +104,30 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                          "SELECT s.id FROM (SELECT set_config('synchronous_commit', 'off', true)) "
                          "AS relax, series s WHERE s.timeframe = $1::text ORDER BY s.id"},
     /*
-     * A retention batch of one series, in one statement: its oldest $4
-     * candles from $2 (binary timestamptz) before the cutoff $3, a plain
-     * range of the primary key ending at the next candle (`stop`, or the
-     * cutoff when there is none). Returns the rows deleted and `stop`
-     * (binary: the cutoff may be infinity), where the next batch starts.
-     * The search for `stop` starts where the previous batch of the same
-     * run stopped (pg_store.marks): the rows of the batches before are
-     * dead in the index until the next vacuum, and a search from the
-     * series' first candle would step over all of them again, batch after
-     * batch (a million rows in batches of 10,000 took three times as long).
+     * A retention batch, series by series: the oldest candle of a series,
+     * then windows of its candles from there, each a plain range of the
+     * primary key from the mark $2 to (its oldest candle + $4 seconds) or
+     * the cutoff $3, whichever comes first, found and deleted in one
+     * statement (the count is the command's). Open times are unique and
+     * aligned, so a window of n periods holds at most n candles, and the
+     * window starting at the oldest holds at least one. Not an OFFSET
+     * from the oldest: the rows of the batches before are dead in the
+     * index until the next vacuum, and an OFFSET walks them all again,
+     * batch after batch (a million rows in batches of 10,000 took three
+     * times as long); nor a RETURNING of what went, which reads each
+     * deleted row once more. For the same reason the search for the oldest
+     * starts where the previous batch of the same run stopped
+     * (pg_store.marks): min() over the index would otherwise step over
+     * every entry deleted so far.
      */
-    [PG_DELETE_OLDEST] =
-        {"ck_delete_oldest",
-         "WITH stop AS (SELECT coalesce((SELECT open_time FROM candles "
-         "WHERE series_id = $1::bigint AND open_time >= $2::timestamptz "
-         "AND open_time < $3::timestamptz ORDER BY open_time OFFSET $4::bigint LIMIT 1), "
-         "$3::timestamptz) AS t), "
-         "gone AS (DELETE FROM candles WHERE series_id = $1::bigint "
-         "AND open_time >= $2::timestamptz AND open_time < (SELECT t FROM stop) RETURNING 1) "
-         "SELECT (SELECT count(*) FROM gone), (SELECT t FROM stop)"},
+    [PG_SERIES_OLDEST] = {"ck_series_oldest", "SELECT extract(epoch FROM min(open_time))::bigint "
+                                              "FROM candles WHERE series_id = $1::bigint "
+                                              "AND open_time >= $2::timestamptz"},
+    [PG_DELETE_WINDOW] = {"ck_delete_window",
+                          "DELETE FROM candles WHERE series_id = $1::bigint "
+                          "AND open_time >= $2::timestamptz AND open_time < least($3::timestamptz, "
+                          "(SELECT min(open_time) FROM candles WHERE series_id = $1::bigint "
+                          "AND open_time >= $2::timestamptz) + $4::bigint * interval '1 second')"},
     [PG_COUNT_BEFORE] = {"ck_count_before", "SELECT count(*) FROM candles WHERE series_id IN "
                                             "(SELECT id FROM series WHERE timeframe = $1::text) "
                                             "AND open_time < $2::timestamptz"},
