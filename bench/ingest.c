@@ -143,7 +143,9 @@ static int verify(struct store *st, const struct series_key *k, const struct can
 /*
  * Gap detection over one year (2024) of M1 candles on the metals calendar
  * with a few hundred holes: gaps_find() alone, and the whole scan the
- * ingest job does (read the stored open times back, then gaps_find).
+ * ingest job does (read the stored open times back with
+ * store_candle_times(), then gaps_find), best of 5 and the first, right
+ * after writing and again after the store's upkeep.
  */
 static int bench_gaps(struct store *st, const char *source)
 {
