@@ -704,18 +704,22 @@ static int pg_delete_start(struct pg_store *ps, enum timeframe tf, int64_t id, i
 }
 
 /*
- * Delete one window of series `id` (see PG_DELETE_WINDOW): at most `want`
- * candles from the mark on, which then moves past them. `*n` gets how
- * many went; none means the series has nothing left before the cutoff.
+ * Delete at most `want` candles of series `id` from its mark on, which
+ * then moves past them; `*n` gets how many went. `counted`: exactly the
+ * oldest `want` (PG_DELETE_COUNTED), else one window of `want` periods
+ * from the oldest (PG_DELETE_WINDOW). A short count means the series has
+ * nothing left before the cutoff, except for a window, where gaps make it
+ * short too; a window that deletes nothing means the same.
  */
-static int pg_delete_window(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
-                            int64_t want, struct pg_delete_mark *mark, int64_t *n,
-                            struct strbuf *err)
+static int pg_delete_some(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
+                          int64_t want, bool counted, struct pg_delete_mark *mark, int64_t *n,
+                          struct strbuf *err)
 {
     const int64_t period = timeframe_seconds(tf);
     struct pg_params q = {0};
     PGresult *res;
     int64_t span, room;
+    bool done;
     int rc;
 
     /*
@@ -730,8 +734,9 @@ static int pg_delete_window(struct pg_store *ps, enum timeframe tf, int64_t id, 
     pg_param_int(&q, id);
     pg_param_time(&q, mark->from);
     pg_param_time(&q, before);
-    pg_param_int(&q, span);
-    rc = pg_run(ps, PG_DELETE_WINDOW, &q, &res, err, "delete %s candles", timeframe_name(tf));
+    pg_param_int(&q, counted ? want : span);
+    rc = pg_run(ps, counted ? PG_DELETE_COUNTED : PG_DELETE_WINDOW, &q, &res, err,
+                "delete %s candles", timeframe_name(tf));
     if (rc)
         return rc;
     rc = pg_deleted_count(ps, res, n, err);
@@ -739,11 +744,13 @@ static int pg_delete_window(struct pg_store *ps, enum timeframe tf, int64_t id, 
     if (rc)
         return rc;
     /*
-     * The window ran from the oldest candle at or after the mark, so every
-     * candle before (mark + span) is gone; past it some may be, which the
-     * next window steps over once.
+     * Either ran from the oldest candle at or after the mark, and open
+     * times are unique and aligned: every candle before (mark + span) is
+     * gone, and past it some may be, which the next search steps over
+     * once.
      */
-    mark->from = *n && span < room ? mark->from + span : before;
+    done = counted ? *n < want : !*n;
+    mark->from = !done && span < room ? mark->from + span : before;
     return 0;
 }
 
@@ -782,10 +789,13 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
      *
      * Beyond the delete itself a batch costs round trips, and with the API
      * busy on the same machine each of them waits for a core: so a window
-     * is found and deleted in one statement, the oldest candle is looked
-     * up once per series and run (the mark says where the next window
-     * starts), and a series whose mark says it has nothing older than the
-     * cutoff is not asked again in the same run.
+     * is found and deleted in one statement, what the gaps of a window
+     * left of the batch goes in one more (the oldest so many, counted:
+     * windows alone took some 30 statements a batch on a series with
+     * weekends), the oldest candle is looked up once per series and run
+     * (the mark says where the next window starts), and a series whose
+     * mark says it has nothing older than the cutoff is not asked again in
+     * the same run.
      */
     rc = pg_run(ps, PG_SERIES_OF_TF, &p, &res, err, "list %s series", timeframe_name(tf));
     if (rc)
@@ -795,20 +805,23 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
     for (int r = 0; !rc && r < nids; r++)
         rc = pg_get_int(ps, res, r, 0, &ids[r], err);
     PQclear(res);
-    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit;) {
+    for (int r = 0, tries = 0; !rc && r < nids && (size_t)*deleted < limit;) {
         struct pg_delete_mark *mark = pg_delete_mark(ps, ids[r], before);
         int64_t n = 0;
 
         if (mark->from == INT64_MIN)
             rc = pg_delete_start(ps, tf, ids[r], before, mark, err);
+        /* A window first; what gaps left of the batch, counted. */
         if (!rc && mark->from < before)
-            rc = pg_delete_window(ps, tf, ids[r], before, (int64_t)(limit - (size_t)*deleted), mark,
-                                  &n, err);
+            rc = pg_delete_some(ps, tf, ids[r], before, (int64_t)(limit - (size_t)*deleted),
+                                tries++ > 0, mark, &n, err);
         if (rc)
             break;
         *deleted += n;
-        if (mark->from >= before)
+        if (mark->from >= before) {
             r++;
+            tries = 0;
+        }
     }
     free(ids);
     return rc;

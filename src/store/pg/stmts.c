@@ -110,15 +110,13 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
      * the cutoff $3, whichever comes first, found and deleted in one
      * statement (the count is the command's). Open times are unique and
      * aligned, so a window of n periods holds at most n candles, and the
-     * window starting at the oldest holds at least one. Not an OFFSET
-     * from the oldest: the rows of the batches before are dead in the
-     * index until the next vacuum, and an OFFSET walks them all again,
-     * batch after batch (a million rows in batches of 10,000 took three
-     * times as long); nor a RETURNING of what went, which reads each
-     * deleted row once more. For the same reason the search for the oldest
-     * starts where the previous batch of the same run stopped
-     * (pg_store.marks): min() over the index would otherwise step over
-     * every entry deleted so far.
+     * window starting at the oldest holds at least one. The rows of the
+     * batches before are dead in the index until the next vacuum, so
+     * every search starts where the previous batch of the same run stopped
+     * (pg_store.marks): min() or an OFFSET from the series' first candle
+     * would step over every entry deleted so far, batch after batch (a
+     * million rows in batches of 10,000 took three times as long). No
+     * RETURNING of what went either: it reads each deleted row once more.
      */
     [PG_SERIES_OLDEST] = {"ck_series_oldest", "SELECT extract(epoch FROM min(open_time))::bigint "
                                               "FROM candles WHERE series_id = $1::bigint "
@@ -128,6 +126,18 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                           "AND open_time >= $2::timestamptz AND open_time < least($3::timestamptz, "
                           "(SELECT min(open_time) FROM candles WHERE series_id = $1::bigint "
                           "AND open_time >= $2::timestamptz) + $4::bigint * interval '1 second')"},
+    /*
+     * The rest of a batch after a window that gaps left short: the oldest
+     * $4 candles from the mark $2 before the cutoff $3, up to the next one
+     * (found by an OFFSET from the mark, which the window has just moved
+     * past the dead entries). The count is the command's.
+     */
+    [PG_DELETE_COUNTED] = {"ck_delete_counted",
+                           "DELETE FROM candles WHERE series_id = $1::bigint "
+                           "AND open_time >= $2::timestamptz AND open_time < coalesce("
+                           "(SELECT open_time FROM candles WHERE series_id = $1::bigint "
+                           "AND open_time >= $2::timestamptz AND open_time < $3::timestamptz "
+                           "ORDER BY open_time OFFSET $4::bigint LIMIT 1), $3::timestamptz)"},
     [PG_COUNT_BEFORE] = {"ck_count_before", "SELECT count(*) FROM candles WHERE series_id IN "
                                             "(SELECT id FROM series WHERE timeframe = $1::text) "
                                             "AND open_time < $2::timestamptz"},
