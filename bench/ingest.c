@@ -143,7 +143,9 @@ static int verify(struct store *st, const struct series_key *k, const struct can
 /*
  * Gap detection over one year (2024) of M1 candles on the metals calendar
  * with a few hundred holes: gaps_find() alone, and the whole scan the
- * ingest job does (read the stored open times back, then gaps_find).
+ * ingest job does (read the stored open times back with
+ * store_candle_times(), then gaps_find), best of 5 and the first, right
+ * after writing and again after the store's upkeep.
  */
 static int bench_gaps(struct store *st, const char *source)
 {
@@ -214,34 +216,53 @@ static int bench_gaps(struct store *st, const char *source)
         }
     }
     candle_vec_release(&cv);
-    double t0 = now_seconds();
-    struct candle_query q = {.series = k,
-                             .has_start = true,
-                             .start = from,
-                             .has_end = true,
-                             .end = to - 1,
-                             .order = STORE_ASC};
-    struct candle_iter *it;
-    struct candle c;
-    int64_t *got = NULL;
-    size_t ngot = 0, got_alloc = 0;
-    if (store_query_candles(st, &q, &it, &err)) {
-        fprintf(stderr, "bench_ingest: gaps: %s\n", err.buf);
-        goto out;
+    /*
+     * Freshly written rows are not yet all-visible on PostgreSQL, so its
+     * index-only scan still visits the table; the store's upkeep (VACUUM)
+     * brings the steady state a running daemon sees after autovacuum.
+     */
+    for (int pass = 0; pass < 2; pass++) {
+        double first = 0, fastest = 1e9;
+        size_t ngot = 0, ng = 0;
+        if (pass == 1) {
+            struct store_upkeep u = {0};
+            int urc = store_upkeep(st, &u, &err);
+            store_upkeep_release(&u);
+            if (urc) {
+                fprintf(stderr, "bench_ingest: gaps: upkeep: %s\n", err.buf);
+                goto out;
+            }
+        }
+        for (int round = 0; round < 5; round++) {
+            struct candle_query q = {.series = k,
+                                     .has_start = true,
+                                     .start = from,
+                                     .has_end = true,
+                                     .end = to - 1,
+                                     .order = STORE_ASC};
+            struct gap_range *g = NULL;
+            int64_t *got = NULL;
+            size_t n = 0, alloc = 0;
+            double t0 = now_seconds();
+            if (store_candle_times(st, &q, &got, &ngot, &err)) {
+                fprintf(stderr, "bench_ingest: gaps: %s\n", err.buf);
+                goto out;
+            }
+            gaps_find(cal, TF_M1, from, to, got, ngot, &g, &n, &alloc);
+            double dt = now_seconds() - t0;
+            if (!round)
+                first = dt;
+            if (dt < fastest)
+                fastest = dt;
+            ng = n;
+            free(g);
+            free(got);
+        }
+        printf("gap scan through %s (read %zu open times + gaps_find): %zu gaps in %.1f ms "
+               "(best of 5; first %.1f ms)%s\n",
+               store_backend_name(st), ngot, ng, fastest * 1000, first * 1000,
+               pass ? " after the store's upkeep" : "");
     }
-    while (candle_iter_next(it, &c, &err) == ITER_OK) {
-        ALLOC_GROW(got, ngot + 1, got_alloc);
-        got[ngot++] = c.open_time;
-    }
-    candle_iter_free(it);
-    struct gap_range *g = NULL;
-    size_t n = 0, alloc = 0;
-    gaps_find(cal, TF_M1, from, to, got, ngot, &g, &n, &alloc);
-    double dt = now_seconds() - t0;
-    printf("gap scan through %s (read %zu open times + gaps_find): %zu gaps in %.1f ms\n",
-           store_backend_name(st), ngot, n, dt * 1000);
-    free(g);
-    free(got);
     rc = 0;
 out:
     free(have);

@@ -282,30 +282,8 @@ int ingest_stored_times(struct store *st, const struct series_key *key, int64_t 
 {
     struct candle_query q = {
         .series = *key, .has_start = true, .has_end = true, .start = from, .end = to - 1};
-    struct candle_iter *it = NULL;
-    int64_t *have = NULL;
-    size_t nhave = 0, alloc = 0;
-    struct candle c;
-    int rc;
 
-    *out = NULL;
-    *n = 0;
-    q.order = STORE_ASC;
-    rc = store_query_candles(st, &q, &it, err);
-    if (rc)
-        return rc;
-    while ((rc = candle_iter_next(it, &c, err)) == ITER_OK) {
-        ALLOC_GROW(have, nhave + 1, alloc);
-        have[nhave++] = c.open_time;
-    }
-    candle_iter_free(it);
-    if (rc != ITER_DONE) {
-        free(have);
-        return rc;
-    }
-    *out = have;
-    *n = nhave;
-    return 0;
+    return store_candle_times(st, &q, out, n, err);
 }
 
 /*

@@ -107,6 +107,16 @@ static inline bool store_stamp_equal(const struct store_stamp *a, const struct s
 }
 
 /*
+ * The open times of the candles of `q->series` in the query's bounds,
+ * ascending (limit and order ignored): what a gap scan compares with the
+ * calendar, read without the candles' prices. *out is the caller's to
+ * free (NULL when there are none), *n their number; a series that does
+ * not exist has none. On failure *out is NULL and *n 0.
+ */
+int store_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                       struct strbuf *err);
+
+/*
  * Delete candles of timeframe `tf` with open_time < `before`, for every
  * source and symbol (retention). `limit` 0 deletes them all; otherwise at
  * most `limit` go, the oldest of each series first, so that a caller can

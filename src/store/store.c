@@ -304,6 +304,24 @@ bool store_stamp_shared(const struct store *st)
     return st->ops->stamp_shared;
 }
 
+int store_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                       struct strbuf *err)
+{
+    int rc = check_series(&q->series, err);
+
+    *out = NULL;
+    *n = 0;
+    if (rc)
+        return rc;
+    rc = st->ops->candle_times(st, q, out, n, err);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int store_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
                                 int64_t *deleted, struct strbuf *err)
 {

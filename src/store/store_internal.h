@@ -153,6 +153,12 @@ struct store_ops {
     /* The stamp is the same on every connection (store_stamp_shared()). */
     bool stamp_shared;
     /*
+     * MUST. The open times in the bounds, ascending, into a new array
+     * (*out NULL when none); *out and *n are zeroed by the caller.
+     */
+    int (*candle_times)(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                        struct strbuf *err);
+    /*
      * MUST. Called inside a transaction. `limit` 0: every candle of `tf`
      * before `before`; otherwise at most `limit` of them, oldest of each
      * series first (a batch of the retention job, which calls again until

@@ -19,6 +19,7 @@
 
 #include "market/price.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -1034,6 +1035,118 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* How the connection `st` commits now: current_setting('synchronous_commit'). Caller frees. */
+static char *commit_setting(struct store *st)
+{
+    static const struct sql_stmt q = SQL_SAME("SELECT current_setting('synchronous_commit')");
+    struct sql_rows rows = SQL_ROWS_INIT;
+    struct strbuf err = STRBUF_INIT;
+    char *v;
+
+    CHECK_OK(store_sql(st, &q, NULL, 0, &rows, NULL, "read synchronous_commit", &err), &err);
+    assert_int_equal(rows.nrows, 1);
+    v = xstrdup(rows.cells[0]);
+    sql_rows_release(&rows);
+    strbuf_release(&err);
+    return v;
+}
+
+/*
+ * Retention batches: the oldest candles of each series in turn, exactly
+ * `limit` of them whatever the gaps between them, series with nothing old
+ * skipped, the newer candles and other timeframes untouched, and the
+ * batch's commit relaxed for its own transaction only.
+ */
+static void test_retention_batches(void **state)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct store *st;
+    char schema[64];
+    char *url = schema_url(schema, sizeof(schema), NULL, NULL);
+    const struct series_key a = {.source = "twelvedata", .symbol = "AAA/USD", .tf = TF_M15};
+    const struct series_key b = {.source = "twelvedata", .symbol = "BBB/USD", .tf = TF_M15};
+    const struct series_key c = {.source = "twelvedata", .symbol = "CCC/USD", .tf = TF_M15};
+    const struct series_key h = {.source = "twelvedata", .symbol = "AAA/USD", .tf = TF_H1};
+    const int64_t cutoff = T0 + 100 * M15;
+    struct candle v[100];
+    size_t n = 0;
+    int64_t deleted, total = 0;
+    int batches = 0;
+    (void)state;
+
+    CHECK_OK(store_open(&st, url, &err), &err);
+    side_use(schema);
+    /* Series c (added first, so listed first) has nothing old. */
+    v[0] = mk(cutoff, 100000000, false);
+    CHECK_OK(store_put_candles(st, &c, v, 1, &err), &err);
+    /* a: 40 old candles with holes (every third period missing) and 5 new ones. */
+    for (int64_t i = 0; i < 60; i++)
+        if (i % 3 != 1)
+            v[n++] = mk(T0 + i * M15, 100000000 + i, false);
+    for (int64_t i = 0; i < 5; i++)
+        v[n++] = mk(cutoff + i * M15, 100000000, false);
+    CHECK_OK(store_put_candles(st, &a, v, n, &err), &err);
+    /* b: 6 old candles far apart, one new. */
+    for (n = 0; n < 6; n++)
+        v[n] = mk(T0 + (int64_t)n * 13 * M15, 100000000, false);
+    v[n++] = mk(cutoff + M15, 100000000, false);
+    CHECK_OK(store_put_candles(st, &b, v, n, &err), &err);
+    v[0] = mk(T0, 100000000, false);
+    CHECK_OK(store_put_candles(st, &h, v, 1, &err), &err);
+
+    /* The durable setting is the session's; a batch relaxes its own transaction only. */
+    CHECK_OK(store_durable(st, &err), &err);
+    CHECK_OK(store_begin(st, &err), &err);
+    CHECK_OK(store_delete_candles_before(st, TF_M15, cutoff, 7, &deleted, &err), &err);
+    assert_int_equal(deleted, 7);
+    assert_value("off", commit_setting(st));
+    CHECK_OK(store_commit(st, &err), &err);
+    assert_value("on", commit_setting(st));
+    /* The oldest 7 of a went: periods 0, 2, 3, 5, 6, 8, 9. */
+    assert_value("33", side_value("SELECT count(*) FROM candles_view WHERE symbol = 'AAA/USD' "
+                                  "AND timeframe = 'M15' AND open_time < to_timestamp(%lld)",
+                                  (long long)cutoff));
+    assert_value("t", side_value("SELECT min(open_time) = to_timestamp(%lld) FROM candles_view "
+                                 "WHERE symbol = 'AAA/USD' AND timeframe = 'M15'",
+                                 (long long)(T0 + 11 * M15)));
+    total = deleted;
+    batches = 1;
+    /* Then batches of 7 until one comes back short: 40 + 6 old candles in all. */
+    do {
+        CHECK_OK(store_delete_candles_before(st, TF_M15, cutoff, 7, &deleted, &err), &err);
+        total += deleted;
+        batches++;
+    } while (deleted == 7);
+    assert_int_equal(total, 46);
+    assert_int_equal(batches, 7); /* 6 x 7 + 4 */
+    assert_int_equal(deleted, 4);
+    CHECK_OK(store_delete_candles_before(st, TF_M15, cutoff, 7, &deleted, &err), &err);
+    assert_int_equal(deleted, 0);
+    assert_value("0", side_value("SELECT count(*) FROM candles_view WHERE timeframe = 'M15' "
+                                 "AND open_time < to_timestamp(%lld)",
+                                 (long long)cutoff));
+    assert_value("7", side_value("SELECT count(*) FROM candles_view WHERE timeframe = 'M15'"));
+    assert_value("1", side_value("SELECT count(*) FROM candles_view WHERE timeframe = 'H1'"));
+
+    /* Candles written again below the cutoff are found by the same run's next batch. */
+    v[0] = mk(T0, 100000000, false);
+    CHECK_OK(store_put_candles(st, &b, v, 1, &err), &err);
+    CHECK_OK(store_delete_candles_before(st, TF_M15, cutoff, 7, &deleted, &err), &err);
+    assert_int_equal(deleted, 1);
+    /* A cutoff at the end of time takes everything, in batches. */
+    total = 0;
+    do {
+        CHECK_OK(store_delete_candles_before(st, TF_M15, INT64_MAX, 3, &deleted, &err), &err);
+        total += deleted;
+    } while (deleted == 3);
+    assert_int_equal(total, 7);
+    assert_value("0", side_value("SELECT count(*) FROM candles_view WHERE timeframe = 'M15'"));
+
+    store_close(st);
+    free(url);
+    strbuf_release(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1043,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_migration), cmocka_unit_test(test_errors_hide_password),
         cmocka_unit_test(test_error_codes),          cmocka_unit_test(test_gap_times),
         cmocka_unit_test(test_lease_race),           cmocka_unit_test(test_job_times),
+        cmocka_unit_test(test_retention_batches),
     };
 
     base_url = getenv("CK_TEST_STORE_URL");

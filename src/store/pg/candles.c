@@ -710,6 +710,95 @@ int pg_candle_extent(struct store *st, const struct candle_query *q, struct cand
     return rc;
 }
 
+static int64_t pg_be64(const char *v)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u = u << 8 | (unsigned char)v[i];
+    return (int64_t)u;
+}
+
+/* A timestamptz's binary value (big-endian microseconds since 2000) as Unix seconds. */
+static bool pg_binary_time(const char *v, int len, int64_t *out)
+{
+    int64_t us, q, r;
+
+    if (len != 8)
+        return false;
+    us = pg_be64(v);
+    if (us == INT64_MIN || us == INT64_MAX) /* -infinity, infinity */
+        return false;
+    /* Rounded half away from zero, as extract(epoch FROM t)::bigint does. */
+    us += PG_EPOCH_UNIX * 1000000;
+    q = us / 1000000;
+    r = us % 1000000;
+    if (r >= 500000)
+        q++;
+    else if (r <= -500000)
+        q--;
+    *out = q;
+    return true;
+}
+
+static void pg_param_raw_time(struct pg_params *p, int64_t value)
+{
+    int i = pg_param_slot(p);
+    pg_put_be64(p->bin[i], (uint64_t)value);
+    p->values[i] = p->bin[i];
+    p->lengths[i] = 8;
+    p->formats[i] = 1;
+}
+
+/*
+ * The open times in pages of PG_TIMES_PAGE, each a query resuming one
+ * microsecond after the last time of the page before (keyset paging, as
+ * the candle iterator): a long range never makes one huge result.
+ */
+int pg_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                    struct strbuf *err)
+{
+    struct pg_store *ps = pg_downcast(st);
+    const struct series_key *s = &q->series;
+    int64_t lo = pg_time_value(q->has_start ? q->start : INT64_MIN);
+    int64_t hi = pg_time_value(q->has_end ? q->end : INT64_MAX);
+    size_t alloc = 0;
+    int rc = pg_ready(ps, err);
+
+    while (!rc) {
+        struct pg_params p = {0};
+        PGresult *res;
+        int rows;
+
+        pg_param_series(&p, s);
+        pg_param_raw_time(&p, lo);
+        pg_param_raw_time(&p, hi);
+        pg_param_int(&p, PG_TIMES_PAGE);
+        rc = pg_run_binary(ps, PG_TIMES, &p, &res, err, "read open times of '%s %s %s'", s->source,
+                           s->symbol, timeframe_name(s->tf));
+        if (rc)
+            break;
+        rows = PQntuples(res);
+        ALLOC_GROW(*out, *n + (size_t)rows, alloc);
+        for (int r = 0; r < rows; r++) {
+            const char *v = PQgetvalue(res, r, 0);
+            if (!pg_binary_time(v, PQgetlength(res, r, 0), &(*out)[*n])) {
+                strbuf_addf(err, "store: unexpected open time in a candle of '");
+                pg_add_series_name(err, s);
+                strbuf_addf(err, "' from '%s'", ps->redacted);
+                rc = CK_EPARSE;
+                break;
+            }
+            (*n)++;
+        }
+        if (!rc && rows)
+            lo = pg_be64(PQgetvalue(res, rows - 1, 0)) + 1;
+        PQclear(res);
+        if (rows < PG_TIMES_PAGE)
+            break;
+    }
+    return rc;
+}
+
 /* The number of rows a DELETE reports. */
 static int pg_deleted_count(struct pg_store *ps, PGresult *res, int64_t *out, struct strbuf *err)
 {
@@ -728,12 +817,91 @@ static struct pg_delete_mark *pg_delete_mark(struct pg_store *ps, int64_t series
 
     for (size_t i = 0; i < ARRAY_SIZE(ps->marks); i++) {
         m = &ps->marks[i];
-        if (m->series == series && m->before == before && m->from)
+        if (m->set && m->series == series && m->before == before)
             return m;
     }
     m = &ps->marks[ps->next_mark++ % ARRAY_SIZE(ps->marks)];
-    *m = (struct pg_delete_mark){.series = series, .before = before, .from = INT64_MIN};
+    *m =
+        (struct pg_delete_mark){.set = true, .series = series, .before = before, .from = INT64_MIN};
     return m;
+}
+
+/*
+ * The oldest candle of series `id` from its mark on, or the cutoff when it
+ * has none before it (then the mark says so).
+ */
+static int pg_delete_start(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
+                           struct pg_delete_mark *mark, struct strbuf *err)
+{
+    struct pg_params q = {0};
+    PGresult *res;
+    int rc;
+
+    pg_param_int(&q, id);
+    pg_param_time(&q, mark->from);
+    rc = pg_run(ps, PG_SERIES_OLDEST, &q, &res, err, "find the oldest %s candle",
+                timeframe_name(tf));
+    if (rc)
+        return rc;
+    if (PQgetisnull(res, 0, 0))
+        mark->from = before;
+    else
+        rc = pg_get_int(ps, res, 0, 0, &mark->from, err);
+    if (!rc && mark->from > before)
+        mark->from = before;
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Delete at most `want` candles of series `id` from its mark on, which
+ * then moves past them; `*n` gets how many went. `counted`: exactly the
+ * oldest `want` (PG_DELETE_COUNTED), else one window of `want` periods
+ * from the oldest (PG_DELETE_WINDOW). A short count means the series has
+ * nothing left before the cutoff, except for a window, where gaps make it
+ * short too; a window that deletes nothing means the same.
+ */
+static int pg_delete_some(struct pg_store *ps, enum timeframe tf, int64_t id, int64_t before,
+                          int64_t want, bool counted, struct pg_delete_mark *mark, int64_t *n,
+                          struct strbuf *err)
+{
+    const int64_t period = timeframe_seconds(tf);
+    struct pg_params q = {0};
+    PGresult *res;
+    int64_t span, room;
+    bool done;
+    int rc;
+
+    /*
+     * Never past the cutoff (a longer window deletes the same) nor longer
+     * than the years a candle can have, which keeps the interval and the
+     * new mark in range.
+     */
+    if (__builtin_sub_overflow(before, mark->from, &room) || room > PG_TIME_END - PG_TIME_MIN)
+        room = PG_TIME_END - PG_TIME_MIN;
+    if (__builtin_mul_overflow(want, period, &span) || span > room)
+        span = room;
+    pg_param_int(&q, id);
+    pg_param_time(&q, mark->from);
+    pg_param_time(&q, before);
+    pg_param_int(&q, counted ? want : span);
+    rc = pg_run(ps, counted ? PG_DELETE_COUNTED : PG_DELETE_WINDOW, &q, &res, err,
+                "delete %s candles", timeframe_name(tf));
+    if (rc)
+        return rc;
+    rc = pg_deleted_count(ps, res, n, err);
+    PQclear(res);
+    if (rc)
+        return rc;
+    /*
+     * Either ran from the oldest candle at or after the mark, and open
+     * times are unique and aligned: every candle before (mark + span) is
+     * gone, and past it some may be, which the next search steps over
+     * once.
+     */
+    done = counted ? *n < want : !*n;
+    mark->from = !done && span < room ? mark->from + span : before;
+    return 0;
 }
 
 int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before, size_t limit,
@@ -766,7 +934,26 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
         }
         return rc;
     }
-    /* A batch: series by series, each a range of the primary key, until `limit` rows are gone. */
+    /*
+     * A batch: series by series, windows of (what is left of the batch)
+     * periods from the oldest candle, until the batch is full or the
+     * series has nothing older: gaps make a window hold fewer, never more.
+     * Listing the series also relaxes the batch's commit: a batch that a
+     * crash loses is deleted again by the next run, so its commit need not
+     * wait for the WAL to reach the disk, which is most of the time of a
+     * small batch (synchronous_commit off for this transaction only;
+     * nothing is at risk but the delete itself).
+     *
+     * Beyond the delete itself a batch costs round trips, and with the API
+     * busy on the same machine each of them waits for a core: so a window
+     * is found and deleted in one statement, what the gaps of a window
+     * left of the batch goes in one more (the oldest so many, counted:
+     * windows alone took some 30 statements a batch on a series with
+     * weekends), the oldest candle is looked up once per series and run
+     * (the mark says where the next window starts), and a series whose
+     * mark says it has nothing older than the cutoff is not asked again in
+     * the same run.
+     */
     rc = pg_run(ps, PG_SERIES_OF_TF, &p, &res, err, "list %s series", timeframe_name(tf));
     if (rc)
         return rc;
@@ -775,58 +962,25 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
     for (int r = 0; !rc && r < nids; r++)
         rc = pg_get_int(ps, res, r, 0, &ids[r], err);
     PQclear(res);
-    /*
-     * Windows of (what is left of the batch) periods from the oldest
-     * candle, until the batch is full or the series has nothing older:
-     * gaps make a window hold fewer, never more.
-     */
-    /*
-     * A batch that a crash loses is deleted again by the next run: its
-     * commit need not wait for the WAL to reach the disk, which is most of
-     * the time of a small batch (synchronous_commit off for this
-     * transaction only; nothing is at risk but the delete itself).
-     */
-    if (!rc)
-        rc = pg_command(ps, "SET LOCAL synchronous_commit TO off", "relax the batch's commit", err);
-    for (int r = 0; !rc && r < nids && (size_t)*deleted < limit;) {
-        int64_t n = 0, oldest = 0, end;
-        struct pg_params q = {0};
+    for (int r = 0, tries = 0; !rc && r < nids && (size_t)*deleted < limit;) {
         struct pg_delete_mark *mark = pg_delete_mark(ps, ids[r], before);
-        pg_param_int(&q, ids[r]);
-        pg_param_time(&q, mark->from);
-        rc = pg_run(ps, PG_SERIES_OLDEST, &q, &res, err, "find the oldest %s candle",
-                    timeframe_name(tf));
+        int64_t n = 0;
+
+        if (mark->from == INT64_MIN)
+            rc = pg_delete_start(ps, tf, ids[r], before, mark, err);
+        /* A window first; what gaps left of the batch, counted. */
+        if (!rc && mark->from < before)
+            rc = pg_delete_some(ps, tf, ids[r], before, (int64_t)(limit - (size_t)*deleted),
+                                tries++ > 0, mark, &n, err);
         if (rc)
             break;
-        if (PQgetisnull(res, 0, 0)) {
-            PQclear(res);
-            r++;
-            continue;
-        }
-        rc = pg_get_int(ps, res, 0, 0, &oldest, err);
-        PQclear(res);
-        if (rc)
+        if (n && (rc = pg_series_touch(ps, ids[r], err)))
             break;
-        end = oldest + (int64_t)(limit - (size_t)*deleted) * timeframe_seconds(tf);
-        if (end > before)
-            end = before;
-        q = (struct pg_params){0};
-        pg_param_int(&q, ids[r]);
-        pg_param_time(&q, oldest);
-        pg_param_time(&q, end);
-        rc = pg_run(ps, PG_DELETE_SERIES_BEFORE, &q, &res, err, "delete %s candles",
-                    timeframe_name(tf));
-        if (rc)
-            break;
-        rc = pg_deleted_count(ps, res, &n, err);
-        PQclear(res);
-        if (!rc && n)
-            rc = pg_series_touch(ps, ids[r], err);
-        if (!rc)
-            mark->from = end;
         *deleted += n;
-        if (!n)
+        if (mark->from >= before) {
             r++;
+            tries = 0;
+        }
     }
     free(ids);
     return rc;

@@ -293,8 +293,8 @@ static int pg_prepare(struct pg_store *ps, enum pg_stmt id, struct strbuf *err)
  * caller clears it); on failure the error is reported, with what the
  * statement was for in `fmt`.
  */
-int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
-           struct strbuf *err, const char *fmt, ...)
+static int pg_vrun(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, int format,
+                   PGresult **out, struct strbuf *err, const char *fmt, va_list ap)
 {
     PGresult *res;
     ExecStatusType status;
@@ -305,21 +305,40 @@ int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGre
     if (rc)
         return rc;
     res = PQexecPrepared(ps->conn, pg_stmts[id].name, p ? p->n : 0, p ? p->values : NULL,
-                         p ? p->lengths : NULL, p ? p->formats : NULL, 0);
+                         p ? p->lengths : NULL, p ? p->formats : NULL, format);
     status = PQresultStatus(res);
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
         *out = res;
         return 0;
     }
-    {
-        va_list ap;
-        strbuf_reset(&ps->scratch);
-        va_start(ap, fmt);
-        strbuf_vaddf(&ps->scratch, fmt, ap);
-        va_end(ap);
-    }
+    strbuf_reset(&ps->scratch);
+    strbuf_vaddf(&ps->scratch, fmt, ap);
     rc = pg_result_error(ps, res, ps->scratch.buf, err);
     PQclear(res);
+    return rc;
+}
+
+int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+           struct strbuf *err, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = pg_vrun(ps, id, p, 0, out, err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int pg_run_binary(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = pg_vrun(ps, id, p, 1, out, err, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -793,6 +812,7 @@ const struct store_ops store_pg_ops = {
     .candle_extent = pg_candle_extent,
     .candle_stamp = pg_candle_stamp,
     .stamp_shared = true,
+    .candle_times = pg_candle_times,
     .delete_candles_before = pg_delete_candles_before,
     .count_candles_before = pg_count_candles_before,
     .list_series = pg_list_series,

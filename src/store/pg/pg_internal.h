@@ -38,10 +38,12 @@ enum pg_stmt {
     PG_QUERY_DESC,
     PG_COUNT,
     PG_EXTENT,
+    PG_TIMES,
     PG_DELETE_BEFORE,
     PG_SERIES_OF_TF,
     PG_SERIES_OLDEST,
-    PG_DELETE_SERIES_BEFORE,
+    PG_DELETE_WINDOW,
+    PG_DELETE_COUNTED,
     PG_COUNT_BEFORE,
     PG_LIST_SERIES,
     PG_LIST_GAPS,
@@ -125,6 +127,8 @@ enum pg_stmt {
 /* Candles per upsert statement, and per page of a query. */
 #define PG_UPSERT_CHUNK 10000
 #define PG_PAGE_ROWS    5000
+/* Open times per page of store_candle_times() (8 bytes each on the wire). */
+#define PG_TIMES_PAGE 65536
 
 /*
  * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
@@ -148,14 +152,18 @@ struct pg_store {
     struct strbuf scratch; /* what a failing statement was for */
     /*
      * Retention batches: per series, where the last batch of a delete with
-     * cutoff `before` stopped (every older candle was deleted then). Only
-     * a starting point for the next batch of the same cutoff, forgotten when
-     * this connection writes candles; one that another connection stores
-     * older than it meanwhile is left for the next run.
+     * cutoff `before` stopped (every older candle was deleted then; at
+     * `before`: the series has nothing left to delete). Only a starting
+     * point for the next batch of the same cutoff, forgotten when this
+     * connection writes candles; one that another connection stores older
+     * than it meanwhile is left for the next run. Room for the series of
+     * a timeframe in most stores (a mark that is evicted only costs one
+     * more search for the oldest candle): 256 of 32 bytes.
      */
     struct pg_delete_mark {
+        bool set;
         int64_t series, before, from;
-    } marks[32];
+    } marks[256];
     unsigned next_mark;
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
@@ -253,6 +261,13 @@ void pg_param_series(struct pg_params *p, const struct series_key *s);
 int pg_run(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
            struct strbuf *err, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/*
+ * pg_run() with every column of the result in binary format (read with
+ * PQgetvalue() as the type's send function wrote it: big-endian).
+ */
+int pg_run_binary(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, PGresult **out,
+                  struct strbuf *err, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* A plain command without parameters (transaction control, DDL). */
 int pg_command(struct pg_store *ps, const char *sql, const char *what, struct strbuf *err);
 
@@ -321,6 +336,8 @@ int pg_delete_candles_before(struct store *st, enum timeframe tf, int64_t before
 int pg_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
                      struct strbuf *err);
 int pg_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err);
+int pg_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                    struct strbuf *err);
 int pg_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                             struct strbuf *err);
 int pg_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);

@@ -81,29 +81,61 @@ const struct pg_stmt_def pg_stmts[PG_STMT_COUNT] = {
                    "(SELECT extract(epoch FROM max(open_time))::bigint FROM candles "
                    "WHERE series_id = " PG_SERIES_ID_OF
                    " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz)"},
+    /*
+     * Only the primary key's column, read in binary (microseconds since
+     * 2000): an index-only scan wherever the visibility map allows, and
+     * 8 bytes per candle on the wire. $4 and $5 are binary timestamptz
+     * bounds, inclusive; the next page starts after the last time seen.
+     */
+    [PG_TIMES] = {"ck_times", "SELECT open_time FROM candles WHERE series_id = " PG_SERIES_ID_OF
+                              " AND open_time >= $4::timestamptz AND open_time <= $5::timestamptz "
+                              "ORDER BY open_time ASC LIMIT $6::bigint"},
     [PG_DELETE_BEFORE] = {"ck_delete_before", "DELETE FROM candles WHERE series_id IN "
                                               "(SELECT id FROM series WHERE timeframe = $1::text) "
                                               "AND open_time < $2::timestamptz"},
-    [PG_SERIES_OF_TF] = {"ck_series_of_tf",
-                         "SELECT id FROM series WHERE timeframe = $1::text ORDER BY id"},
     /*
-     * A retention batch: the oldest candle of a series, then its candles
-     * before (the oldest + n periods), a plain range of the primary key. Open times are unique and
-     * aligned, so a window of n periods holds at most n candles, and the window starting at the
-     * oldest holds at least one. Not an OFFSET from the oldest: the rows of the batches before are
-     * dead in the index until the next vacuum, and an OFFSET walks them all again, batch after
-     * batch (a million rows in batches of 10,000 took three times as long).
-     * For the same reason the search for the oldest starts where the
-     * previous batch of the same run stopped (pg_store.marks): min() over
-     * the index would otherwise step over every entry deleted so far.
+     * The series of a retention batch. The FROM item relaxes the batch's
+     * commit as SET LOCAL would (set_config(..., true): for this
+     * transaction only), in the same round trip: see pg_delete_candles_before.
+     */
+    [PG_SERIES_OF_TF] = {"ck_series_of_tf",
+                         "SELECT s.id FROM (SELECT set_config('synchronous_commit', 'off', true)) "
+                         "AS relax, series s WHERE s.timeframe = $1::text ORDER BY s.id"},
+    /*
+     * A retention batch, series by series: the oldest candle of a series,
+     * then windows of its candles from there, each a plain range of the
+     * primary key from the mark $2 to (its oldest candle + $4 seconds) or
+     * the cutoff $3, whichever comes first, found and deleted in one
+     * statement (the count is the command's). Open times are unique and
+     * aligned, so a window of n periods holds at most n candles, and the
+     * window starting at the oldest holds at least one. The rows of the
+     * batches before are dead in the index until the next vacuum, so
+     * every search starts where the previous batch of the same run stopped
+     * (pg_store.marks): min() or an OFFSET from the series' first candle
+     * would step over every entry deleted so far, batch after batch (a
+     * million rows in batches of 10,000 took three times as long). No
+     * RETURNING of what went either: it reads each deleted row once more.
      */
     [PG_SERIES_OLDEST] = {"ck_series_oldest", "SELECT extract(epoch FROM min(open_time))::bigint "
                                               "FROM candles WHERE series_id = $1::bigint "
                                               "AND open_time >= $2::timestamptz"},
-    [PG_DELETE_SERIES_BEFORE] =
-        {"ck_delete_series_before",
-         "DELETE FROM candles WHERE series_id = $1::bigint "
-         "AND open_time >= $2::timestamptz AND open_time < $3::timestamptz"},
+    [PG_DELETE_WINDOW] = {"ck_delete_window",
+                          "DELETE FROM candles WHERE series_id = $1::bigint "
+                          "AND open_time >= $2::timestamptz AND open_time < least($3::timestamptz, "
+                          "(SELECT min(open_time) FROM candles WHERE series_id = $1::bigint "
+                          "AND open_time >= $2::timestamptz) + $4::bigint * interval '1 second')"},
+    /*
+     * The rest of a batch after a window that gaps left short: the oldest
+     * $4 candles from the mark $2 before the cutoff $3, up to the next one
+     * (found by an OFFSET from the mark, which the window has just moved
+     * past the dead entries). The count is the command's.
+     */
+    [PG_DELETE_COUNTED] = {"ck_delete_counted",
+                           "DELETE FROM candles WHERE series_id = $1::bigint "
+                           "AND open_time >= $2::timestamptz AND open_time < coalesce("
+                           "(SELECT open_time FROM candles WHERE series_id = $1::bigint "
+                           "AND open_time >= $2::timestamptz AND open_time < $3::timestamptz "
+                           "ORDER BY open_time OFFSET $4::bigint LIMIT 1), $3::timestamptz)"},
     [PG_COUNT_BEFORE] = {"ck_count_before", "SELECT count(*) FROM candles WHERE series_id IN "
                                             "(SELECT id FROM series WHERE timeframe = $1::text) "
                                             "AND open_time < $2::timestamptz"},

@@ -478,6 +478,31 @@ int sqlite_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf
     return rc;
 }
 
+int sqlite_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                        struct strbuf *err)
+{
+    struct sqlite_store *ss = sqlite_downcast(st);
+    sqlite3_stmt *sel;
+    size_t alloc = 0;
+    int64_t sid;
+    int rc = sqlite_series_id(ss, &q->series, false, &sid, err);
+
+    if (rc == CK_ENOTFOUND)
+        return 0;
+    if (!rc)
+        rc = sqlite_stmt(ss, STMT_TIMES, &sel, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(sel, 1, sid);
+    sqlite3_bind_int64(sel, 2, query_lo(q));
+    sqlite3_bind_int64(sel, 3, query_hi(q));
+    while ((rc = sqlite_step(ss, sel, true, "cannot read open times", err)) == 0) {
+        ALLOC_GROW(*out, *n + 1, alloc);
+        (*out)[(*n)++] = sqlite3_column_int64(sel, 0);
+    }
+    return rc == CK_ENOTFOUND ? 0 : rc;
+}
+
 /* The ids of the series of timeframe `tf`, ascending. */
 static int series_of_tf(struct sqlite_store *ss, enum timeframe tf, int64_t **out, size_t *n,
                         struct strbuf *err)

@@ -808,6 +808,7 @@ const struct store_ops store_sqlite_ops = {
     .count_candles = sqlite_count_candles,
     .candle_extent = sqlite_candle_extent,
     .candle_stamp = sqlite_candle_stamp,
+    .candle_times = sqlite_candle_times,
     .delete_candles_before = sqlite_delete_candles_before,
     .count_candles_before = sqlite_count_candles_before,
     .list_series = sqlite_list_series,

@@ -36,6 +36,7 @@ enum sqlite_stmt_id {
     STMT_COUNT,
     STMT_EXTENT,
     STMT_DATA_VERSION,
+    STMT_TIMES,
     STMT_DELETE_BEFORE,
     STMT_SERIES_OF_TF,
     STMT_BATCH_BOUND,
@@ -225,6 +226,8 @@ int sqlite_delete_candles_before(struct store *st, enum timeframe tf, int64_t be
 int sqlite_candle_extent(struct store *st, const struct candle_query *q, struct candle_extent *out,
                          struct strbuf *err);
 int sqlite_candle_stamp(struct store *st, struct store_stamp *out, struct strbuf *err);
+int sqlite_candle_times(struct store *st, const struct candle_query *q, int64_t **out, size_t *n,
+                        struct strbuf *err);
 int sqlite_count_candles_before(struct store *st, enum timeframe tf, int64_t before, int64_t *out,
                                 struct strbuf *err);
 int sqlite_list_series(struct store *st, struct series_info **out, size_t *n, struct strbuf *err);
