@@ -295,6 +295,9 @@ static int pg_prepare(struct pg_store *ps, enum pg_stmt id, struct strbuf *err)
  */
 static int pg_vrun(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, int format,
                    PGresult **out, struct strbuf *err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+static int pg_vrun(struct pg_store *ps, enum pg_stmt id, const struct pg_params *p, int format,
+                   PGresult **out, struct strbuf *err, const char *fmt, va_list ap)
 {
     PGresult *res;
     ExecStatusType status;
