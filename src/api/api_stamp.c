@@ -21,15 +21,16 @@
  * serves them all: the server sees at most one query per round trip.
  *
  * A failed read is handed to every request it would have served, which
- * answers with the error; the reader reconnects for the next one. Before
+ * answers with the error; the reader reconnects for the next one (when it
+ * could not connect, not before a second has passed). Before
  * the server stops, the reader stops (failing what is queued); requests
  * after that read the stamp on their own connection.
  */
 #include "api/api_internal.h"
 
 #include "util/error.h"
-#include "util/log.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #include <pthread.h>
@@ -37,6 +38,9 @@
 #include <string.h>
 
 #include "util/banned.h"
+
+/* After a failed connection, how long the reader answers with its error before trying again. */
+#define STAMP_REOPEN_MS 1000
 
 /* Hand `rc` (and `stamp` or `msg`) to every waiter of `batch` and resume their connections. */
 static void hand_out(struct api_stamp_wait *batch, int rc, const struct store_stamp *stamp,
@@ -63,6 +67,8 @@ static void *reader_main(void *arg)
     struct api_stamps *s = arg;
     struct strbuf err = STRBUF_INIT;
     struct store *st = NULL;
+    int64_t failed_ms = 0; /* when the database could not be reached */
+    int failed_rc = 0;
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
@@ -82,14 +88,24 @@ static void *reader_main(void *arg)
         }
         pthread_mutex_unlock(&s->lock);
 
+        if (!st && failed_ms && time_mono_ms() - failed_ms < STAMP_REOPEN_MS) {
+            /* The database was unreachable a moment ago: say so again at once. */
+            hand_out(batch, failed_rc, NULL, err.buf);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
         strbuf_reset(&err);
         if (!st)
             rc = store_open(&st, s->store_url, &err);
         if (!rc)
             rc = store_candle_stamp(st, &stamp, &err);
+        failed_ms = 0;
         if (rc && st) {
             store_close(st);
             st = NULL;
+        } else if (rc) {
+            failed_ms = time_mono_ms();
+            failed_rc = rc;
         }
         hand_out(batch, rc, &stamp, err.buf);
         pthread_mutex_lock(&s->lock);
