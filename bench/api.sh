@@ -40,58 +40,15 @@ command -v curl >/dev/null || die "curl is not installed (make deps installs it)
 NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || :)
 
 TMP=$(mktemp -d /tmp/ckbench.XXXXXX)
-PIDS=()
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || :
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    bench_cleanup
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss() { awk '/^VmRSS:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$1/status"; }
-
-# start_daemon NAME STORE: a daemon on STORE; its base URL in $BASE, pid in $DPID.
-start_daemon() {
-    local name=$1 store=$2 port
-    port=$(free_port)
-    BASE="http://127.0.0.1:$port"
-    cat >"$TMP/$name.ini" <<EOF
-[storage]
-url = $store
-
-[api]
-listen = 127.0.0.1:$port
-
-[log]
-level = warn
-file = $TMP/$name.log
-
-[source.twelvedata]
-enabled = false
-symbols = XAU/USD
-timeframes = M15
-EOF
-    "$BIN" run --config "$TMP/$name.ini" >"$TMP/$name.out" 2>&1 &
-    DPID=$!
-    PIDS+=("$DPID")
-    for _ in $(seq 1 300); do
-        if curl -s -o /dev/null "$BASE/health"; then break; fi
-        kill -0 "$DPID" 2>/dev/null || { cat "$TMP/$name.out" "$TMP/$name.log" >&2 2>/dev/null; die "the $name daemon exited"; }
-        sleep 0.1
-    done
-    curl -s -o /dev/null "$BASE/health" || die "the $name daemon does not answer on $BASE"
-    # Every run below must see the series: a wrong config would benchmark 400s.
-    local count
-    count=$(curl -s "$BASE/candles/M15?limit=100" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])')
-    [ "$count" = 100 ] || die "GET /candles/M15?limit=100 on the $name daemon did not return 100 candles"
-}
 
 # run_wrk URL: one wrk run; sets RPS, P99 (as printed) and P99_MS.
 run_wrk() {
@@ -113,7 +70,7 @@ if [ ! -s "$DB" ]; then
     echo "bench/api: filling $DB with 1,000,000 M15 candles"
     "$FILL" --url "sqlite:$DB" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
 fi
-start_daemon sqlite "sqlite:$DB"
+bench_daemon sqlite "sqlite:$DB"
 SQ_BASE=$BASE SQ_PID=$DPID
 sleep 1
 echo "daemon (SQLite): pid $SQ_PID, idle RSS $(rss "$SQ_PID")"
@@ -127,7 +84,7 @@ if [ -n "$NGINX" ]; then
         curl -fsS -o "$TMP/www/l$l.json" "$SQ_BASE/candles/M15?limit=$l"
         chmod 644 "$TMP/www/l$l.json"
     done
-    NG_PORT=$(free_port)
+    NG_PORT=$(bench_free_port)
     cat >"$TMP/nginx/nginx.conf" <<EOF
 worker_processes auto;
 daemon off;
@@ -151,7 +108,7 @@ http {
 }
 EOF
     "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" &
-    PIDS+=($!)
+    BENCH_PIDS+=($!)
     NG_BASE="http://127.0.0.1:$NG_PORT"
     for _ in $(seq 1 100); do curl -fso /dev/null "$NG_BASE/l100.json" && break; sleep 0.1; done
     cmp -s <(curl -fsS "$NG_BASE/l100.json") "$TMP/www/l100.json" || die "nginx does not serve the bytes"
@@ -164,7 +121,7 @@ PG_BASE=
 if [ -n "${CK_BENCH_URL:-}" ]; then
     echo "bench/api: filling the PostgreSQL store with 1,000,000 M15 candles"
     "$FILL" --url "$CK_BENCH_URL" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
-    start_daemon postgresql "$CK_BENCH_URL"
+    bench_daemon postgresql "$CK_BENCH_URL"
     PG_BASE=$BASE PG_PID=$DPID
 fi
 

@@ -27,13 +27,10 @@ command -v wrk >/dev/null || die "wrk is not installed (make deps installs it)"
 command -v curl >/dev/null || die "curl is not installed (make deps installs it)"
 
 TMP=$(mktemp -d /tmp/ckmem.XXXXXX)
-PID=
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
+    bench_cleanup
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -43,34 +40,8 @@ if [ ! -s "$DB" ]; then
     echo "bench/memory: filling $DB with 1,000,000 M15 candles"
     "$FILL" --url "sqlite:$DB" --count 1000000 --source twelvedata --symbol XAU/USD --timeframe M15
 fi
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-cat >"$TMP/candlekeep.ini" <<EOF
-[storage]
-url = sqlite:$DB
-
-[api]
-listen = 127.0.0.1:$PORT
-
-[log]
-level = warn
-file = $TMP/daemon.log
-
-[source.twelvedata]
-enabled = false
-symbols = XAU/USD
-timeframes = M15
-EOF
-
-"$BIN" run --config "$TMP/candlekeep.ini" >"$TMP/daemon.out" 2>&1 &
-PID=$!
-for _ in $(seq 1 300); do
-    if curl -s -o /dev/null "$BASE/health"; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$TMP/daemon.out" >&2; die "the daemon exited"; }
-    sleep 0.1
-done
-count=$(curl -s "$BASE/candles/M15?limit=100" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])')
-[ "$count" = 100 ] || die "GET /candles/M15?limit=100 did not return 100 candles"
+bench_daemon daemon "sqlite:$DB"
+PID=$DPID
 
 # One line: "<label> RSS x MB = libraries a + binary b + heaps c + stacks d + other e; PSS, USS".
 measure() {
@@ -136,10 +107,4 @@ measure "after reads"
 sleep 6
 measure "6 s later"
 
-kill -TERM "$PID"
-for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PID" 2>/dev/null; then die "the daemon did not stop on SIGTERM"; fi
-rc=0
-wait "$PID" || rc=$?
-PID=
-[ "$rc" = 0 ] || die "the daemon exited with status $rc"
+bench_stop "$PID"

@@ -29,13 +29,10 @@ die() { echo "bench/retention: $*" >&2; exit 1; }
 command -v curl >/dev/null || die "curl is not installed (make deps installs it)"
 
 TMP=$(mktemp -d /tmp/ckbenchret.XXXXXX)
-PID=
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
+    bench_cleanup
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -44,39 +41,9 @@ STORE=${CK_BENCH_URL:-sqlite:$TMP/bench.db}
 echo "bench/retention: filling the store (${STORE%%:*}) with $ROWS M15 candles"
 "$BENCH" --url "$STORE" --rows "$ROWS" --fill-only
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-cat >"$TMP/candlekeep.ini" <<INI
-[storage]
-url = $STORE
-
-[api]
-listen = 127.0.0.1:$PORT
-
-[log]
-level = warn
-file = $TMP/daemon.log
-
-[source.twelvedata]
-enabled = false
-symbols = XAU/USD
-timeframes = M15
-INI
-
-"$BIN" run --config "$TMP/candlekeep.ini" >"$TMP/daemon.out" 2>&1 &
-PID=$!
-for _ in $(seq 1 300); do
-    if curl -s -o /dev/null "$BASE/health"; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$TMP/daemon.out" "$TMP/daemon.log" >&2 2>/dev/null; die "the daemon exited"; }
-    sleep 0.1
-done
-count=$(curl -s "$BASE/candles/M15?limit=100" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])')
-[ "$count" = 100 ] || die "GET /candles/M15?limit=100 did not return 100 candles"
+bench_daemon daemon "$STORE"
+PID=$DPID
 
 "$BENCH" --url "$STORE" --rows "$ROWS" --batches "$BATCHES" --api "$BASE"
 
-kill -TERM "$PID"
-for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PID" 2>/dev/null; then die "the daemon did not stop on SIGTERM"; fi
-wait "$PID" 2>/dev/null || true
-PID=
+bench_stop "$PID"
