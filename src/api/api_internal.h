@@ -37,8 +37,7 @@ struct strbuf;
 struct api_stamp_wait {
     struct api_stamp_wait *next; /* in api_stamps.pending */
     struct MHD_Connection *conn;
-    bool queued; /* in the reader's queue, its connection suspended */
-    bool done;   /* a read was made for it: rc, and stamp or err */
+    bool done; /* a read was made for it: rc, and stamp or err */
     int rc;
     struct store_stamp stamp;
     char err[256];

@@ -56,7 +56,6 @@ static void hand_out(struct api_stamp_wait *batch, int rc, const struct store_st
             snprintf(w->err, sizeof(w->err), "%s", msg);
         else
             w->stamp = *stamp;
-        w->queued = false;
         w->done = true;
         MHD_resume_connection(conn);
     }
@@ -181,7 +180,6 @@ int api_candle_stamp(struct api_request *req, struct store *st, struct store_sta
     /* Put aside before queueing: the reader may resume it at once. */
     MHD_suspend_connection(req->conn);
     w->conn = req->conn;
-    w->queued = true;
     w->next = s->pending;
     s->pending = w;
     pthread_cond_signal(&s->work);
