@@ -1271,8 +1271,8 @@ static int64_t sleep_ms_locked(struct sched *s, int64_t t)
         const struct job *j = &s->jobs[i];
         if (j->next_fire >= 0 && j->next_fire * 1000 < wake)
             wake = j->next_fire * 1000;
-        if (j->manual_pending)
-            wake = t;
+        if (j->manual_pending && !j->run)
+            wake = t; /* with a run still reaping, its end wakes the timer */
     }
     return wake > t ? wake - t : 0;
 }
@@ -1453,7 +1453,12 @@ int sched_run_now_as(struct sched *s, const char *id, const char *trigger, struc
     if (!j) {
         strbuf_addf(err, "no job '%s'", id);
         rc = CK_ENOTFOUND;
-    } else if (j->run || j->manual_pending) {
+    } else if (j->manual_pending || (j->run && atomic_load(&j->run->state) != RUN_FINISHED)) {
+        /*
+         * A run whose outcome is recorded is over for whoever reads the
+         * history, though its worker still lets go of its lease: the new
+         * run waits for it to be reaped rather than being refused.
+         */
         strbuf_addf(err, "job '%s' is already running", id);
         rc = CK_EBUSY;
     } else if (s->stopping) {
