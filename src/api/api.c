@@ -103,6 +103,7 @@
 struct api_thread {
     struct store *st;
     struct api_cache *cache; /* NULL until the first cached response */
+    struct api_stamp_reads stamps;
     bool broken;             /* close st before the next use */
     int64_t failed_at_ms;    /* monotonic time of the last failed open; 0 none */
     struct strbuf open_err;
@@ -132,7 +133,7 @@ struct api_conn {
     bool in_request;  /* a request line has arrived since */
     bool answering;   /* the request is whole: its handler runs or its reply is on its way */
     bool cut;         /* the deadline service has shut the socket down */
-    struct api_stamp_wait wait; /* for the stamp reader (api_stamp.c) */
+    struct api_stamp_wait wait; /* only its server thread's (api_stamp.c): no lock */
 };
 
 /* Why a request is answered without its handler. */
@@ -450,8 +451,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     /* The next request on this connection has its own time. */
     if (c) {
-        /* A stamp read for this request is not the next one's. */
-        c->wait.done = false;
+        /* A request that asked for the stamp and was not answered is not the next one. */
+        c->wait.tick = 0;
         pthread_mutex_lock(&a->conn_lock);
         c->since_ms = mono_ms();
         c->in_request = false;
@@ -714,8 +715,8 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
             route->handler(&req);
         }
     }
-    if (req.suspended && !req.status)
-        return MHD_YES; /* called again when resumed */
+    if (req.deferred && !req.status)
+        return MHD_YES; /* called again on the thread's next pass */
     if (!req.status)
         BUG("api: the handler of %s %s left no reply", method, route ? route->pattern : url);
 
@@ -880,6 +881,11 @@ struct api_cache *api_thread_cache(struct api_request *req)
     if (!t->cache)
         t->cache = api_cache_new();
     return t->cache;
+}
+
+struct api_stamp_reads *api_thread_stamps(struct api_request *req)
+{
+    return &this_thread(req->api)->stamps;
 }
 
 struct store *api_store(struct api_request *req, struct strbuf *err)
@@ -1086,7 +1092,6 @@ static struct api *api_new(const struct api_config *cfg, const struct addrinfo *
     a->timeout_reply = timeout_reply(a->request_timeout_ms / 1000, &a->timeout_reply_len);
     pthread_mutex_init(&a->log_lock, NULL);
     pthread_mutex_init(&a->conn_lock, NULL);
-    api_stamps_init(&a->stamps);
     return a;
 }
 
@@ -1095,7 +1100,6 @@ static void api_free(struct api *a)
 {
     pthread_mutex_destroy(&a->log_lock);
     pthread_mutex_destroy(&a->conn_lock);
-    api_stamps_destroy(&a->stamps);
     free(a->timeout_reply);
     metrics_free(a->own_metrics);
     free(a->start_log);
@@ -1113,8 +1117,6 @@ static void listen_on(struct api *a, const struct addrinfo *ai, unsigned threads
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    if (store_url_is_remote(a->store_url))
-        flags |= MHD_ALLOW_SUSPEND_RESUME;
     a->starting = true;
     /*
      * The connection timeout is libmicrohttpd's idle timeout (it restarts
@@ -1158,13 +1160,6 @@ int api_start(struct api **out, const struct api_config *cfg, struct strbuf *err
         api_free(a);
         return CK_EIO;
     }
-    if (store_url_is_remote(a->store_url) && api_stamps_start(&a->stamps, a->store_url)) {
-        strbuf_addstr(err, "api: cannot start the thread that reads the database's stamp");
-        freeaddrinfo(res);
-        pthread_key_delete(a->thread_key);
-        api_free(a);
-        return CK_EIO;
-    }
     listen_on(a, res, threads);
     freeaddrinfo(res);
     if (!a->mhd) {
@@ -1203,8 +1198,6 @@ void api_stop(struct api *a)
     if (!a)
         return;
     service_stop(a->deadline);
-    /* No request is left suspended: what waits for a stamp is answered first. */
-    api_stamps_stop(&a->stamps);
     /* Joins the server threads, whose key destructors close their stores. */
     MHD_stop_daemon(a->mhd);
     pthread_key_delete(a->thread_key);

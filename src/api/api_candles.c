@@ -213,8 +213,8 @@ static void reply_candles(struct api_request *req, struct store *st, const struc
 
     candles_key(&key, q);
     rc = api_candle_stamp(req, st, &stamp, &err);
-    if (rc == API_SUSPENDED)
-        goto out; /* called again with the stamp */
+    if (rc == API_DEFERRED)
+        goto out; /* called again for the stamp */
     if (rc) {
         api_store_error(req, rc, "reading the data version", &err);
         goto out;

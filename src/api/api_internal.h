@@ -33,26 +33,16 @@ struct strbuf;
 /* Path parameters a route may capture ({timeframe}, {id}). */
 #define API_MAX_ARGS 2
 
-/* A request waiting for the stamp reader (api_stamp.c); one per connection. */
+/* A request's place among its server thread's stamp reads (api_stamp.c); one per connection. */
 struct api_stamp_wait {
-    struct api_stamp_wait *next; /* in api_stamps.pending */
-    struct MHD_Connection *conn;
-    bool done; /* a read was made for it: rc, and stamp or err */
-    int rc;
-    struct store_stamp stamp;
-    char err[256];
+    uint64_t tick; /* the thread's tick when the request asked; 0: it has not */
 };
 
-/* The stamp reader of a PostgreSQL store (api_stamp.c). */
-struct api_stamps {
-    pthread_mutex_t lock;
-    pthread_cond_t work; /* pending or stop */
-    pthread_t thread;
-    bool started; /* the thread exists */
-    bool running; /* it takes requests */
-    bool stop;
-    struct api_stamp_wait *pending;
-    char *store_url;
+/* One server thread's reads of a shared stamp (api_stamp.c). */
+struct api_stamp_reads {
+    uint64_t tick;            /* advanced by every request that asks and by every read */
+    uint64_t read_tick;       /* the tick of the last good read: it serves smaller ticks; 0 none */
+    struct store_stamp stamp; /* what that read gave */
 };
 
 struct api {
@@ -93,7 +83,6 @@ struct api {
     /* Guards conns and the fields of every struct api_conn in it. */
     pthread_mutex_t conn_lock;
     struct api_conn *conns; /* every open connection */
-    struct api_stamps stamps;
 };
 
 /*
@@ -126,7 +115,7 @@ struct api_request {
     const char *csp;              /* Content-Security-Policy header (static); NULL none */
     struct MHD_Response *resp;    /* a ready response (api_reply_response) */
     bool resp_owned;              /* destroy it once queued */
-    bool suspended;               /* no reply yet: called again on resume (api_stamp.c) */
+    bool deferred;                /* no reply yet: called again on the next pass (api_stamp.c) */
 };
 
 typedef void api_handler_fn(struct api_request *req);
@@ -252,25 +241,21 @@ void api_maint_metrics(struct api_request *req);
 struct api_cache;
 struct api_cache *api_cache_new(void);
 void api_cache_free(struct api_cache *c);
-void api_stamps_init(struct api_stamps *s);
-/* Start the stamp reader of a store whose stamp is shared (PostgreSQL). */
-int api_stamps_start(struct api_stamps *s, const char *store_url);
-/* Stop it (before the server stops); requests after it read on their own. */
-void api_stamps_stop(struct api_stamps *s);
-void api_stamps_destroy(struct api_stamps *s);
-/* api_candle_stamp(): the request was put aside until the reader has read. */
-#define API_SUSPENDED 1
+/* api_candle_stamp(): the request is answered on its thread's next pass. */
+#define API_DEFERRED 1
 /*
  * store_candle_stamp() on this thread's store `st`, read after the
- * request arrived. On PostgreSQL the request's connection is
- * usually suspended and API_SUSPENDED returned: the handler must then
- * return at once without a reply, and is called again once the stamp
- * reader has read, when this gives its read (api_stamp.c).
+ * request arrived. On PostgreSQL the first call returns API_DEFERRED: the
+ * handler must then return at once without a reply, and is called again
+ * on the server thread's next pass, when this gives the thread's read
+ * made for it and the requests that arrived with it (api_stamp.c).
  */
 int api_candle_stamp(struct api_request *req, struct store *st, struct store_stamp *out,
                      struct strbuf *err);
 /* The stamp wait of the request's connection; NULL when it has none. */
 struct api_stamp_wait *api_conn_wait(struct api_request *req);
+/* This server thread's stamp reads. */
+struct api_stamp_reads *api_thread_stamps(struct api_request *req);
 /* The response kept under `key` if it was made under `stamp`; NULL otherwise. */
 struct MHD_Response *api_cache_fresh(struct api_cache *c, const char *key,
                                      const struct store_stamp *stamp);
