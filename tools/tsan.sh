@@ -21,6 +21,6 @@ cmake --build "$BUILD" -j "$(nproc)" --target "${TESTS[@]}" 2>&1 | grep -E 'erro
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4 ${TSAN_OPTIONS:-}"
 re=$(IFS='|'; echo "${TESTS[*]}")
 # With a PostgreSQL (make test starts one), the API's tests also run on it:
-# there a thread of its own reads the database's stamp for the server threads.
+# there each server thread reads the database's stamp for the requests it defers.
 [ -n "${CK_TEST_PG_URL:-}" ] && re_pg='|^pg\.test_api$' || re_pg=
 (cd "$BUILD" && ctest --output-on-failure -j "$(nproc)" -R "^unit\.($re)\$$re_pg")

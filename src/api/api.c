@@ -104,8 +104,8 @@ struct api_thread {
     struct store *st;
     struct api_cache *cache; /* NULL until the first cached response */
     struct api_stamp_reads stamps;
-    bool broken;             /* close st before the next use */
-    int64_t failed_at_ms;    /* monotonic time of the last failed open; 0 none */
+    bool broken;          /* close st before the next use */
+    int64_t failed_at_ms; /* monotonic time of the last failed open; 0 none */
     struct strbuf open_err;
 };
 
