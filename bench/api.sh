@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # API benchmark: the daemon (`candlekeep run`) over 1,000,000 M15 candles,
-# driven by wrk (2 threads, 32 connections, 10 s a run) with
+# driven by wrk (2 threads, 32 connections, 10 s a run, three rounds) with
 # GET /candles/M15?limit=100 and ?limit=1000, side by side in one run with
 # nginx serving the very same response bytes from files (the limit of an
 # HTTP server on this machine), and, when a PostgreSQL URL is given, the
-# daemon on PostgreSQL holding the same candles. Prints requests/s and p99
-# latency of each, the ratios (candlekeep / nginx; PostgreSQL / SQLite),
+# daemon on PostgreSQL holding the same candles. The servers take turns,
+# round after round, so that a noisy moment of the machine falls on one
+# run, not on one server. Prints the median requests/s and the median p99
+# latency of each over the rounds, the ratios (candlekeep / nginx; PostgreSQL / SQLite),
 # and the daemon's resident memory (VmRSS) when idle and after the runs.
 # The daemons run without providers (the source is disabled), so nothing
 # but the benchmark touches the database.
@@ -19,6 +21,7 @@
 #   CK_BENCH_URL       also benchmark this PostgreSQL store (postgresql://...),
 #                      filled by upsert (idempotent)
 #   CK_BENCH_DURATION  seconds per wrk run (default 10)
+#   CK_BENCH_ROUNDS    runs of each server per request (default 3)
 #   CK_BENCH_CONNECTIONS, CK_BENCH_THREADS  (default 32, 2)
 #
 # Targets on a 2-core machine: limit=100 at >= 0.7x nginx with p99 <= 2 ms,
@@ -28,6 +31,7 @@ set -euo pipefail
 BIN=${1:-build/candlekeep}
 FILL=${2:-$(dirname "$BIN")/bench/bench_fill_candles}
 DURATION=${CK_BENCH_DURATION:-10}
+ROUNDS=${CK_BENCH_ROUNDS:-3}
 CONNS=${CK_BENCH_CONNECTIONS:-32}
 THREADS=${CK_BENCH_THREADS:-2}
 LIMITS=(100 1000)
@@ -50,17 +54,27 @@ trap cleanup EXIT
 
 rss() { awk '/^VmRSS:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$1/status"; }
 
-# run_wrk URL: one wrk run; sets RPS, P99 (as printed) and P99_MS.
+# run_wrk URL: one wrk run; sets RPS and P99_MS.
 run_wrk() {
     local out errs
     out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$1")
     RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<<"$out")
-    P99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
     P99_MS=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
         else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
         printf "%.2f", v }' <<<"$out")
     errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
     [ -z "$errs" ] || die "wrk got $errs non-2xx answers from $1"
+}
+# median N...: the median of the numbers (the lower middle one of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# rounds NAME URL: appends this run's requests/s and p99 (ms) to NAME_RPS and NAME_P99.
+rounds() {
+    run_wrk "$2"
+    case $1 in
+        NG) NG_RPS+=("$RPS") NG_P99+=("$P99_MS") ;;
+        SQ) SQ_RPS+=("$RPS") SQ_P99+=("$P99_MS") ;;
+        PG) PG_RPS+=("$RPS") PG_P99+=("$P99_MS") ;;
+    esac
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
@@ -131,22 +145,28 @@ for b in "$SQ_BASE" "$PG_BASE"; do
 done
 [ -n "$NG_BASE" ] && wrk -t"$THREADS" -c"$CONNS" -d2s "$NG_BASE/l100.json" >/dev/null
 
-printf '\n%-28s %14s %26s %34s\n' "wrk -t$THREADS -c$CONNS -d${DURATION}s" "nginx" "candlekeep SQLite (x nginx)" "candlekeep PostgreSQL (x SQLite)"
+printf '\nmedian of %s rounds\n' "$ROUNDS"
+printf '%-28s %16s %28s %36s\n' "wrk -t$THREADS -c$CONNS -d${DURATION}s" "nginx" "candlekeep SQLite (x nginx)" "candlekeep PostgreSQL (x SQLite)"
 for l in "${LIMITS[@]}"; do
+    NG_RPS=() NG_P99=() SQ_RPS=() SQ_P99=() PG_RPS=() PG_P99=()
+    for _ in $(seq 1 "$ROUNDS"); do
+        [ -n "$NG_BASE" ] && rounds NG "$NG_BASE/l$l.json"
+        rounds SQ "$SQ_BASE/candles/M15?limit=$l"
+        [ -n "$PG_BASE" ] && rounds PG "$PG_BASE/candles/M15?limit=$l"
+    done
     ng="-" ngr=0 pg="-"
     if [ -n "$NG_BASE" ]; then
-        run_wrk "$NG_BASE/l$l.json"
-        ngr=$RPS
-        ng="$RPS p99 $P99"
+        ngr=$(median "${NG_RPS[@]}")
+        ng="$ngr p99 $(median "${NG_P99[@]}")ms"
     fi
-    run_wrk "$SQ_BASE/candles/M15?limit=$l"
-    sqr=$RPS
-    sq="$RPS p99 $P99 ($(ratio "$RPS" "$ngr"))"
+    sqr=$(median "${SQ_RPS[@]}")
+    sq="$sqr p99 $(median "${SQ_P99[@]}")ms ($(ratio "$sqr" "$ngr"))"
     if [ -n "$PG_BASE" ]; then
-        run_wrk "$PG_BASE/candles/M15?limit=$l"
-        pg="$RPS p99 $P99 ($(ratio "$RPS" "$sqr"))"
+        pgr=$(median "${PG_RPS[@]}")
+        pg="$pgr p99 $(median "${PG_P99[@]}")ms ($(ratio "$pgr" "$sqr"))"
     fi
-    printf '%-28s %14s %26s %34s\n' "GET /candles/M15?limit=$l" "$ng" "$sq" "$pg"
+    printf '%-28s %16s %28s %36s\n' "GET /candles/M15?limit=$l" "$ng" "$sq" "$pg"
+    echo "  runs (req/s): nginx ${NG_RPS[*]:--}; SQLite ${SQ_RPS[*]}; PostgreSQL ${PG_RPS[*]:--}"
 done
 echo
 echo "daemon (SQLite): RSS after the runs $(rss "$SQ_PID")"
