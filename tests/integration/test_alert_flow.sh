@@ -356,7 +356,16 @@ else
     ts() { echo "$(($1 * 1000))"; }
 fi
 sig() { # sig ID STATUS CREATED
-    sql "INSERT INTO signals (id, request_hash, source, symbol, timeframe, direction, entry, stop_loss, take_profit, created_at, status, updated_at) VALUES ('$1', 'h$1', '$ASRC', 'BTC/USD', 'M15', 'long', 100, 90, 110, $(ts "$3"), '$2', $(ts "$3"))" >/dev/null
+    # An active one's levels are out of the candles' reach: the daemon's
+    # detect_outcomes job, which may run before the digest, leaves it active.
+    # (PostgreSQL keeps prices as numbers, SQLite as integers in units of 1e-8.)
+    local sl=90 tp=110
+    if [ "$2" = active ] && [ -n "$PG" ]; then
+        sl=0.00000001 tp=10000000000
+    elif [ "$2" = active ]; then
+        sl=1 tp=1000000000000000000
+    fi
+    sql "INSERT INTO signals (id, request_hash, source, symbol, timeframe, direction, entry, stop_loss, take_profit, created_at, status, updated_at) VALUES ('$1', 'h$1', '$ASRC', 'BTC/USD', 'M15', 'long', 100, $sl, $tp, $(ts "$3"), '$2', $(ts "$3"))" >/dev/null
 }
 outcome() { # outcome ID RESULT DECIDED
     sql "INSERT INTO outcomes (signal_id, result, decided_at, created_at) VALUES ('$1', '$2', $(ts "$3"), $(ts "$3"))" >/dev/null

@@ -213,9 +213,14 @@ assert d['paused'] is True and d['paused_until'] and d['pause_reason']=='short',
 check "the daemon ends the pause by itself" wait_for 30 file_has "$T/daemon.log" "job data_cleanup: pause ended"
 check "GET /maintenance/status answers" test "$(get "$API/maintenance/status")" = 200
 check "status counts the tasks" py "
-import json
+import json, urllib.request
 d=json.load(open('$T/body'))
-assert d['tasks']==len(json.load(open('$T/cli_schedule.json'))) and d['paused']==0 and d['failing']==0 and d['scheduler'] is True, d
+failed=[]
+if d.get('failing'):
+    # Which task failed, and why: the runs that failed, for the report.
+    h=json.load(urllib.request.urlopen('$API/maintenance/history?limit=200'))
+    failed=[r for r in h['runs'] if r.get('status')=='failed']
+assert d['tasks']==len(json.load(open('$T/cli_schedule.json'))) and d['paused']==0 and d['failing']==0 and d['scheduler'] is True, (d, failed)
 "
 check "GET /maintenance/metrics answers" \
     test "$(get "$API/maintenance/metrics?task_name=data_cleanup")" = 200
