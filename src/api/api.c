@@ -104,10 +104,16 @@ struct api_thread {
     struct store *st;
     struct api_cache *cache; /* NULL until the first cached response */
     struct api_stamp_reads stamps;
+    /* The metric labels of the last request answered here: most are like the one before. */
+    const char *label_route;
+    unsigned label_status;
+    char labels_counted[160], labels_timed[128];
     bool broken;          /* close st before the next use */
     int64_t failed_at_ms; /* monotonic time of the last failed open; 0 none */
     struct strbuf open_err;
 };
+
+static struct api_thread *this_thread(struct api *a);
 
 /* Per-request state, allocated only for requests that carry a body. */
 struct conn_state {
@@ -688,7 +694,7 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
     struct api_request req = {.api = a, .conn = conn, .method = method, .path = url};
     const struct api_route *route = NULL;
     int64_t t0 = mono_ns();
-    char labels[160], ebuf[80];
+    char ebuf[80];
     enum MHD_Result ret;
 
     if (!begin_answer(a, conn))
@@ -724,10 +730,16 @@ static enum MHD_Result handle(struct api *a, struct MHD_Connection *conn, const 
 
     double secs = (double)(mono_ns() - t0) / 1e9;
     const char *label = route ? route->pattern : "unmatched";
-    snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%u\"", label, req.status);
-    metrics_add(a->metrics, REQUESTS_METRIC, labels, 1);
-    snprintf(labels, sizeof(labels), "route=\"%s\"", label);
-    metrics_observe(a->metrics, DURATION_METRIC, labels, secs);
+    struct api_thread *t = this_thread(a);
+    if (t->label_route != label || t->label_status != req.status) {
+        snprintf(t->labels_counted, sizeof(t->labels_counted), "route=\"%s\",code=\"%u\"", label,
+                 req.status);
+        snprintf(t->labels_timed, sizeof(t->labels_timed), "route=\"%s\"", label);
+        t->label_route = label;
+        t->label_status = req.status;
+    }
+    metrics_add(a->metrics, REQUESTS_METRIC, t->labels_counted, 1);
+    metrics_observe(a->metrics, DURATION_METRIC, t->labels_timed, secs);
     if (log_level_current <= LOG_DEBUG) {
         echo(ebuf, sizeof(ebuf), url);
         log_debug("api: %s %s %u %.3fms", method, ebuf, req.status, secs * 1000);
