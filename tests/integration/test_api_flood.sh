@@ -67,8 +67,31 @@ run_ok() {
         py "import json; r=json.load(open('$T/body'))['runs']; assert r and r[0]['status']=='ok', r" &&
         [ "$(runs_of_h1)" -ge "$1" ]
 }
-# sockets: the daemon's open sockets (listener, connections, its own clients).
-sockets() { find "/proc/$DPID/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+# sockets: the daemon's sockets on the API's port (the listener and the
+# connections it holds), not its own clients (a refresh's provider
+# connection may be open at one count and closed at the next).
+sockets() {
+    py "
+import glob, os
+inodes = set()
+for fd in glob.glob('/proc/$DPID/fd/*'):
+    try:
+        link = os.readlink(fd)
+    except OSError:
+        continue
+    if link.startswith('socket:['):
+        inodes.add(link[8:-1])
+n = 0
+for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+    try:
+        rows = open(table).read().splitlines()[1:]
+    except OSError:
+        continue
+    for row in rows:
+        f = row.split()
+        n += int(f[1].rsplit(':', 1)[1], 16) == $PORT and f[9] in inodes
+print(n)"
+}
 sockets_at_most() { [ "$(sockets)" -le "$1" ] || { echo "$(sockets) sockets open, more than $1" >&2; return 1; }; }
 sockets_at_least() { [ "$(sockets)" -ge "$1" ]; }
 health_fast() {
