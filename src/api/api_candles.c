@@ -270,6 +270,11 @@ void api_candles_get(struct api_request *req)
     struct store *st;
     int64_t limit;
 
+    /* On PostgreSQL the answer waits for the thread's next stamp read: ask before the work. */
+    st = api_store(req, &err);
+    if (st && api_candle_stamp_ask(req, st))
+        goto out;
+    strbuf_reset(&err);
     if (parse_timeframe(req, &q.series.tf) || resolve_series(req, &q.series) ||
         api_param_int(req, "limit", 100, 1, 5000, &limit) ||
         parse_time_param(req, "start", &q.has_start, &q.start) ||

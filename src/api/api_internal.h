@@ -252,6 +252,12 @@ void api_cache_free(struct api_cache *c);
  */
 int api_candle_stamp(struct api_request *req, struct store *st, struct store_stamp *out,
                      struct strbuf *err);
+/*
+ * The first step of api_candle_stamp() on its own, for a handler that
+ * knows it will need the stamp before it has done anything else: true
+ * when the request was deferred (return at once without a reply).
+ */
+bool api_candle_stamp_ask(struct api_request *req, struct store *st);
 /* The stamp wait of the request's connection; NULL when it has none. */
 struct api_stamp_wait *api_conn_wait(struct api_request *req);
 /* This server thread's stamp reads. */

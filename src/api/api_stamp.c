@@ -39,6 +39,20 @@
 
 #include "util/banned.h"
 
+bool api_candle_stamp_ask(struct api_request *req, struct store *st)
+{
+    struct api_stamp_wait *w;
+
+    if (!store_stamp_shared(st))
+        return false;
+    w = api_conn_wait(req);
+    if (!w || w->tick)
+        return false;
+    w->tick = ++api_thread_stamps(req)->tick;
+    req->deferred = true;
+    return true;
+}
+
 int api_candle_stamp(struct api_request *req, struct store *st, struct store_stamp *out,
                      struct strbuf *err)
 {
@@ -54,8 +68,7 @@ int api_candle_stamp(struct api_request *req, struct store *st, struct store_sta
         return store_candle_stamp(st, out, err);
     if (!w->tick) {
         /* Asked: answered on the thread's next pass, with the others that ask before it. */
-        w->tick = ++r->tick;
-        req->deferred = true;
+        api_candle_stamp_ask(req, st);
         return API_DEFERRED;
     }
     if (r->read_tick <= w->tick) {
