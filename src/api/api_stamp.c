@@ -35,8 +35,6 @@
 
 #include "util/strbuf.h"
 
-#include <string.h>
-
 #include "util/banned.h"
 
 bool api_candle_stamp_ask(struct api_request *req, struct store *st)
