@@ -42,11 +42,6 @@ static const struct store_ops *backend_for(const char *url)
     return NULL;
 }
 
-bool store_url_is_remote(const char *url)
-{
-    return url && backend_for(url) == &store_pg_ops;
-}
-
 int store_open(struct store **out, const char *url, struct strbuf *err)
 {
     const struct store_ops *ops;

@@ -54,11 +54,6 @@ int store_open(struct store **out, const char *url, struct strbuf *err);
 void store_close(struct store *st);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const struct store *st);
-/*
- * Is `url` a store every query of which is a round trip to a server
- * (PostgreSQL), rather than a file read in the process (SQLite)?
- */
-bool store_url_is_remote(const char *url);
 /* The schema version now in the database. */
 int store_schema_version(struct store *st, int *out, struct strbuf *err);
 /* Is the database reachable right now (a trivial query succeeds)? */
