@@ -65,8 +65,6 @@ run_wrk() {
     errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
     [ -z "$errs" ] || die "wrk got $errs non-2xx answers from $1"
 }
-# median N...: the median of the numbers (the lower middle one of an even count).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # rounds NAME URL: appends this run's requests/s and p99 (ms) to NAME_RPS and NAME_P99.
 rounds() {
     run_wrk "$2"
@@ -76,7 +74,6 @@ rounds() {
         PG) PG_RPS+=("$RPS") PG_P99+=("$P99_MS") ;;
     esac
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # --- SQLite daemon ---
 DB=${CK_BENCH_DB:-$TMP/bench.db}

@@ -78,7 +78,6 @@ SQL
     [ "$n" = $((ROWS / 2)) ] || die "the reference DELETE removed $n rows, expected $((ROWS / 2))"
     REF_S=$(awk '/^Time:/ { printf "%.3f", $2 / 1000 }' <<<"$out")
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 if [[ $STORE == postgres* ]] && command -v psql >/dev/null && command -v wrk >/dev/null; then
     JOB=() REF=()
     for _ in $(seq 1 "$ROUNDS"); do
@@ -88,7 +87,7 @@ if [[ $STORE == postgres* ]] && command -v psql >/dev/null && command -v wrk >/d
         JOB+=("$(awk '/ batch / { for (i = 1; i <= NF; i++) if ($i == "s") print $(i - 1) }' "$TMP/run.txt")")
     done
     job=$(median "${JOB[@]}") ref=$(median "${REF[@]}")
-    echo "reference, $ROUNDS rounds in turns: one DELETE statement (psql) $ref s, the job at batch 10000 $job s: $(awk -v a="$job" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')x"
+    echo "reference, $ROUNDS rounds in turns: one DELETE statement (psql) $ref s, the job at batch 10000 $job s: $(ratio "$job" "$ref")x"
     echo "  runs (s): one statement ${REF[*]}; batch 10000 ${JOB[*]}"
 fi
 
