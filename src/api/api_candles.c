@@ -211,7 +211,6 @@ static void reply_candles(struct api_request *req, struct store *st, const struc
     size_t len;
     int rc;
 
-    candles_key(&key, q);
     rc = api_candle_stamp(req, st, &stamp, &err);
     if (rc == API_DEFERRED)
         goto out; /* called again for the stamp */
@@ -219,6 +218,7 @@ static void reply_candles(struct api_request *req, struct store *st, const struc
         api_store_error(req, rc, "reading the data version", &err);
         goto out;
     }
+    candles_key(&key, q);
     resp = api_cache_fresh(cache, key.buf, &stamp);
     if (resp) {
         api_reply_response(req, MHD_HTTP_OK, resp, false);
