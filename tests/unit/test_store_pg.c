@@ -6,8 +6,8 @@
  * prices that SQL users see as real NUMERIC values, NULL volumes, true
  * timestamptz times whatever the session's time zone, the COPY and upsert
  * write paths, the keyset-paged iterator, reconnecting after the server
- * dropped the connection, concurrent migration, error codes, and messages
- * that never carry the password.
+ * dropped the connection, concurrent migration, error codes, statistics
+ * after a bulk write, and messages that never carry the password.
  *
  * Every test works in a schema of its own (created here, selected with
  * options=-csearch_path in the store's URL, dropped at the end), so the
@@ -1147,16 +1147,97 @@ static void test_retention_batches(void **state)
     strbuf_release(&err);
 }
 
+/* --- the planner's statistics after a bulk write ----------------------- */
+
+/* Put candles [from, to) (M15 periods after T0) of `k`, one store_put_candles() call. */
+static void put_range(struct store *st, const struct series_key *k, int64_t from, int64_t to)
+{
+    struct strbuf err = STRBUF_INIT;
+    struct candle *v = xmalloc((size_t)(to - from) * sizeof(*v));
+    for (int64_t i = from; i < to; i++)
+        v[i - from] = mk(T0 + i * M15, 100000000 + i, false);
+    CHECK_OK(store_put_candles(st, k, v, (size_t)(to - from), &err), &err);
+    free(v);
+    strbuf_release(&err);
+}
+
+static char *analyze_count(void)
+{
+    return side_value("SELECT analyze_count FROM pg_stat_user_tables "
+                      "WHERE schemaname = current_schema() AND relname = 'candles'");
+}
+
+/*
+ * A connection that inserted 100,000 candles into a table never analyzed
+ * analyzes it after its commit, so that the planner walks the primary key
+ * for a page of the new series instead of sorting all of it. It counts
+ * only what it inserted and committed: not the candles an upsert found
+ * stored, not a rolled-back transaction.
+ */
+static void test_statistics_after_bulk_write(void **state)
+{
+    struct strbuf err = STRBUF_INIT, plan = STRBUF_INIT;
+    struct store *st;
+    char schema[64];
+    char *url = schema_url(schema, sizeof(schema), NULL, NULL);
+    PGresult *res;
+    bool walks_key = false;
+    (void)state;
+
+    CHECK_OK(store_open(&st, url, &err), &err);
+    side_use(schema);
+    for (int64_t b = 0; b < 9; b++)
+        put_range(st, &xau, b * 10000, (b + 1) * 10000); /* COPY: 90,000 new */
+    assert_value("0", analyze_count());
+    put_range(st, &xau, 85000, 95000); /* one upsert: 5,000 stored, 5,000 new */
+    assert_value("0", analyze_count());
+    put_range(st, &xau, 95000, 100000); /* 100,000 inserted in all */
+    assert_value("1", analyze_count());
+    assert_value("100000", side_value("SELECT reltuples::bigint FROM pg_class "
+                                      "WHERE oid = 'candles'::regclass"));
+    res = side_exec("EXPLAIN SELECT open_time, open, high, low, close, volume FROM candles "
+                    "WHERE series_id = "
+                    "(SELECT id FROM series WHERE symbol = 'XAU/USD') "
+                    "AND open_time >= '-infinity' AND open_time <= 'infinity' "
+                    "ORDER BY open_time DESC LIMIT 1000");
+    for (int r = 0; r < PQntuples(res); r++) {
+        walks_key |= strstr(PQgetvalue(res, r, 0), "Scan Backward using candles_pkey") != 0;
+        strbuf_addf(&plan, "%s\n", PQgetvalue(res, r, 0));
+    }
+    PQclear(res);
+    if (!walks_key)
+        fail_msg("a page of the series is not read down the primary key:\n%s", plan.buf);
+
+    /* Rolled back: not counted. */
+    CHECK_OK(store_begin(st, &err), &err);
+    put_range(st, &xau, 100000, 200000);
+    CHECK_OK(store_rollback(st, &err), &err);
+    put_range(st, &xau, 100000, 100001);
+    assert_value("1", analyze_count());
+
+    store_close(st);
+    free(url);
+    strbuf_release(&plan);
+    strbuf_release(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numeric_prices),       cmocka_unit_test(test_timestamptz),
-        cmocka_unit_test(test_write_paths),          cmocka_unit_test(test_concurrent_writers),
-        cmocka_unit_test(test_paged_iterator),       cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_concurrent_migration), cmocka_unit_test(test_errors_hide_password),
-        cmocka_unit_test(test_error_codes),          cmocka_unit_test(test_gap_times),
-        cmocka_unit_test(test_lease_race),           cmocka_unit_test(test_job_times),
+        cmocka_unit_test(test_numeric_prices),
+        cmocka_unit_test(test_timestamptz),
+        cmocka_unit_test(test_write_paths),
+        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_paged_iterator),
+        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_concurrent_migration),
+        cmocka_unit_test(test_errors_hide_password),
+        cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_gap_times),
+        cmocka_unit_test(test_lease_race),
+        cmocka_unit_test(test_job_times),
         cmocka_unit_test(test_retention_batches),
+        cmocka_unit_test(test_statistics_after_bulk_write),
     };
 
     base_url = getenv("CK_TEST_STORE_URL");

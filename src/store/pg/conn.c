@@ -654,6 +654,7 @@ static int pg_begin(struct store *st, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
     int rc = pg_ready(ps, err);
+    ps->inserted_tx = 0;
     if (!rc)
         rc = pg_command(ps, "BEGIN", "begin a transaction", err);
     return rc;
@@ -673,12 +674,17 @@ static int pg_commit(struct store *st, struct strbuf *err)
         rc = CK_EIO;
     }
     PQclear(res);
+    if (rc)
+        ps->inserted_tx = 0;
+    else
+        pg_candles_committed(ps);
     return rc;
 }
 
 static int pg_rollback(struct store *st, struct strbuf *err)
 {
     struct pg_store *ps = pg_downcast(st);
+    ps->inserted_tx = 0;
     /* With the connection gone the server has rolled the transaction back. */
     if (PQstatus(ps->conn) == CONNECTION_BAD)
         return 0;

@@ -129,6 +129,8 @@ enum pg_stmt {
 #define PG_PAGE_ROWS    5000
 /* Open times per page of store_candle_times() (8 bytes each on the wire). */
 #define PG_TIMES_PAGE 65536
+/* Candles a connection inserts before it looks at candles' statistics. */
+#define PG_ANALYZE_ROWS 100000
 
 /*
  * timestamptz's binary form counts microseconds from 2000-01-01 UTC. The
@@ -165,6 +167,12 @@ struct pg_store {
         int64_t series, before, from;
     } marks[256];
     unsigned next_mark;
+    /*
+     * Candles this connection inserted in the open transaction, and since
+     * its last ANALYZE once committed; at `analyze_at` it looks whether
+     * the planner's statistics of candles are due (pg_candles_committed()).
+     */
+    int64_t inserted_tx, inserted, analyze_at;
 };
 static_assert(offsetof(struct pg_store, base) == 0, "struct store must come first");
 
@@ -320,6 +328,12 @@ void pg_add_series_name(struct strbuf *sb, const struct series_key *s);
  * until the transaction ends. Only for writers.
  */
 int pg_series_id(struct pg_store *ps, const struct series_key *s, int64_t *out, struct strbuf *err);
+
+/*
+ * After a commit: count the candles the transaction inserted, and analyze
+ * candles when this connection's inserts have outgrown its statistics.
+ */
+void pg_candles_committed(struct pg_store *ps);
 
 /* The operations of store_pg_ops, by file; their contracts are in store_internal.h. */
 
