@@ -125,11 +125,20 @@ from cdp import Browser
 api, src, src2, token, shot, out, profile = sys.argv[1:8]
 r = {}
 # Candle-coloured pixels on the canvas: all of them, inside the open gap's
-# band, and in a strip as wide just before it.
-INK = """(() => {
+# band, and in a strip as wide just before it. Counted on a chart drawn for
+# the box it is in: when a panel below fills in and a scrollbar takes the
+# page's width, the canvas is stretched to the new box until the resize
+# observer draws it again before the next paint, and a count taken in
+# between (after the layout, before that frame) would set the band against
+# stretched candles. So the count waits two frames, and is null (asked
+# again) while the canvas does not match its box.
+INK = """(async () => {
+  const frame = () => new Promise((done) => { requestAnimationFrame(() => done()); setTimeout(done, 250); });
+  await frame();
+  await frame();
   const c = document.getElementById('chart'), ctx = c.getContext('2d');
   const band = document.querySelector('.gap-band.gap-open');
-  if (!band) return null;
+  if (!band || c.width !== Math.round(c.clientWidth * (window.devicePixelRatio || 1))) return null;
   const k = c.width / c.clientWidth, left = parseFloat(band.style.left);
   const x0 = Math.ceil(left * k) + 1, x1 = Math.floor((left + parseFloat(band.style.width)) * k) - 1;
   const img = ctx.getImageData(0, 0, c.width, c.height).data;
@@ -173,7 +182,7 @@ with Browser(profile) as b:
     r["candles_drawn"] = b.eval("Number(document.getElementById('chart').dataset.candles)")
     r["bands"] = b.eval("[...document.querySelectorAll('.gap-band')].map(e => "
                         "({first: e.dataset.first, last: e.dataset.last, state: e.dataset.state}))")
-    r["ink"] = b.eval(INK)
+    r["ink"] = b.wait(INK, 10)
     r["jobs"] = b.eval("[...document.querySelectorAll('#jobs-table tr[data-job]')].map(e => e.dataset.job)")
     r["buttons"] = b.eval(BUTTONS + ".length")
     r["disabled_without_token"] = b.eval(BUTTONS + ".every(x => x.disabled && x.title.includes('token'))")
