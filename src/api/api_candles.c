@@ -274,7 +274,6 @@ void api_candles_get(struct api_request *req)
     st = api_store(req, &err);
     if (st && api_candle_stamp_ask(req, st))
         goto out;
-    strbuf_reset(&err);
     if (parse_timeframe(req, &q.series.tf) || resolve_series(req, &q.series) ||
         api_param_int(req, "limit", 100, 1, 5000, &limit) ||
         parse_time_param(req, "start", &q.has_start, &q.start) ||
@@ -287,7 +286,6 @@ void api_candles_get(struct api_request *req)
     }
     q.limit = (size_t)limit;
 
-    st = api_store(req, &err);
     if (!st) {
         api_store_unavailable(req, &err);
         goto out;

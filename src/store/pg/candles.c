@@ -533,7 +533,7 @@ void pg_candles_committed(struct pg_store *ps)
 
     ps->inserted += ps->inserted_tx;
     ps->inserted_tx = 0;
-    if (ps->inserted < (ps->analyze_at ? ps->analyze_at : PG_ANALYZE_ROWS))
+    if (ps->inserted < PG_ANALYZE_ROWS || ps->inserted < ps->analyze_at)
         return;
     res =
         PQexec(ps->conn, "SELECT reltuples::bigint FROM pg_class WHERE oid = 'candles'::regclass");
